@@ -1,0 +1,60 @@
+"""The shared authkey: read from a file or the environment, or generated for one run.
+
+The key is never hard-coded and never taken from the command line itself, where other
+users of the host could read it in ``ps``. It authenticates peers through
+multiprocessing's HMAC challenge; it does not encrypt anything.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+
+from crawler.constants import AUTHKEY_ENV
+from crawler.exceptions import UsageError
+
+MIN_KEY_LENGTH = 16
+
+
+def load_authkey(path: str | None) -> bytes | None:
+    """The key from ``path`` if given, else from $CRAWLER_AUTHKEY, else None."""
+    if path:
+        return _read_key_file(Path(path))
+    value = os.environ.get(AUTHKEY_ENV, "").strip()
+    if not value:
+        return None
+    return _checked(value.encode(), f"${AUTHKEY_ENV}")
+
+
+def _read_key_file(path: Path) -> bytes:
+    try:
+        mode = path.stat().st_mode
+        data = path.read_bytes().strip()
+    except OSError as exc:
+        raise UsageError(f"cannot read authkey file {path}: {exc.strerror}") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise UsageError(f"authkey file {path} is readable by other users; run: chmod 600 {path}")
+    return _checked(data, str(path))
+
+
+def _checked(key: bytes, origin: str) -> bytes:
+    if len(key) < MIN_KEY_LENGTH:
+        raise UsageError(f"authkey from {origin} is too short (at least {MIN_KEY_LENGTH} bytes)")
+    return key
+
+
+def generate_authkey(path: Path) -> bytes:
+    """Make a random key and write it to ``path`` with mode 0600 (replacing any old one)."""
+    key = secrets.token_hex(32).encode()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key + b"\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UsageError(f"cannot write the generated authkey to {path}: {exc.strerror}") from None
+    return key

@@ -1,0 +1,301 @@
+"""Command lines of ``crawler.master`` and ``crawler.worker``: flags in, one config object out.
+
+This is the edge where the crawler's own errors become one clear line on stderr and an
+exit code; nothing below it prints a traceback for a condition a user can cause.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from crawler import __version__
+from crawler import constants as c
+from crawler.auth import generate_authkey, load_authkey
+from crawler.config import MasterConfig, Policy, WorkerConfig
+from crawler.exceptions import CrawlerError, MasterGone, ProtocolError, UsageError
+
+log = logging.getLogger("crawler")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"not a TCP port: {value}")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"crawler {__version__}")
+    parser.add_argument(
+        "--authkey-file",
+        metavar="PATH",
+        help=f"file holding the shared key (mode 0600); default: ${c.AUTHKEY_ENV}",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+
+
+def master_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="crawler-master",
+        description="Serve URL lists to crawler workers and write the manifest.",
+    )
+    _common(p)
+    p.add_argument("lists", nargs="+", metavar="LIST", help="URL list files (one URL per line)")
+    p.add_argument("--bind", default="", help="address to listen on (default: all interfaces)")
+    p.add_argument(
+        "--port", type=_port, default=c.DEFAULT_PORT, help="queue port (default: %(default)s)"
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=Path(c.DEFAULT_OUTPUT),
+        help="image folder of local workers (default: %(default)s)",
+    )
+    p.add_argument("--manifest", type=Path, help="manifest path (default: OUTPUT/manifest.jsonl)")
+    p.add_argument("--csv", type=Path, metavar="PATH", help="also export the manifest as CSV")
+    p.add_argument(
+        "--local-workers",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="start N workers on this machine",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="download threads per local worker (default: %(default)s)",
+    )
+    p.add_argument(
+        "--max-attempts",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="times a URL is handed out before it is worker_lost (default: %(default)s)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = p.add_argument_group("run policy (sent to every worker)")
+    d = Policy()
+    g.add_argument(
+        "--connect-timeout",
+        type=_positive_float,
+        default=d.connect_timeout,
+        metavar="S",
+        help="default: %(default)s",
+    )
+    g.add_argument(
+        "--read-timeout",
+        type=_positive_float,
+        default=d.read_timeout,
+        metavar="S",
+        help="default: %(default)s",
+    )
+    g.add_argument(
+        "--deadline",
+        type=_positive_float,
+        default=d.deadline,
+        metavar="S",
+        help="whole-URL time limit (default: %(default)s)",
+    )
+    g.add_argument(
+        "--max-bytes",
+        type=_positive_int,
+        default=d.max_bytes,
+        metavar="N",
+        help="default: %(default)s",
+    )
+    g.add_argument(
+        "--max-pixels",
+        type=_positive_int,
+        default=d.max_pixels,
+        metavar="N",
+        help="default: %(default)s",
+    )
+    g.add_argument("--min-width", type=_non_negative_int, default=d.min_width, metavar="PX")
+    g.add_argument("--min-height", type=_non_negative_int, default=d.min_height, metavar="PX")
+    g.add_argument(
+        "--retries",
+        type=_non_negative_int,
+        default=d.retries,
+        metavar="N",
+        help="retries of transient failures (default: %(default)s)",
+    )
+    g.add_argument(
+        "--max-redirects",
+        type=_non_negative_int,
+        default=d.max_redirects,
+        metavar="N",
+        help="default: %(default)s",
+    )
+    g.add_argument("--user-agent", default=d.user_agent, metavar="TEXT")
+    g.add_argument(
+        "--lease-seconds",
+        type=_positive_float,
+        default=d.lease_seconds,
+        metavar="S",
+        help="default: %(default)s",
+    )
+    return p  # fmt: skip
+
+
+def worker_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="crawler-worker",
+        description="Download, verify and store URLs served by a crawler master.",
+    )
+    _common(p)
+    p.add_argument(
+        "--server", required=True, metavar="HOST", help="the master's host name or address"
+    )
+    p.add_argument(
+        "--port",
+        type=_port,
+        default=c.DEFAULT_PORT,
+        help="the master's port (default: %(default)s)",
+    )
+    p.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=8,
+        metavar="N",
+        help="concurrent downloads (default: %(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=Path(c.DEFAULT_OUTPUT),
+        help="image folder (default: %(default)s)",
+    )
+    p.add_argument(
+        "--connect-timeout",
+        type=_positive_float,
+        default=10.0,
+        metavar="S",
+        help="to reach the master (default: %(default)s)",
+    )
+    return p  # fmt: skip
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    return Policy(
+        connect_timeout=args.connect_timeout,
+        read_timeout=args.read_timeout,
+        deadline=args.deadline,
+        max_bytes=args.max_bytes,
+        max_pixels=args.max_pixels,
+        min_width=args.min_width,
+        min_height=args.min_height,
+        retries=args.retries,
+        max_redirects=args.max_redirects,
+        user_agent=args.user_agent,
+        lease_seconds=args.lease_seconds,
+    )
+
+
+def master_config(args: argparse.Namespace) -> MasterConfig:
+    manifest = args.manifest or args.output / c.DEFAULT_MANIFEST_NAME
+    key = load_authkey(args.authkey_file)
+    key_file, generated = args.authkey_file, False
+    if key is None:
+        key_file = str(manifest.parent / "authkey")
+        key, generated = generate_authkey(Path(key_file)), True
+    elif args.authkey_file is None:
+        key_file = None  # from the environment: local workers inherit it the same way
+    return MasterConfig(
+        lists=tuple(args.lists),
+        authkey=key,
+        bind=args.bind,
+        port=args.port,
+        output=args.output,
+        manifest=manifest,
+        csv=args.csv,
+        local_workers=args.local_workers,
+        worker_threads=args.threads,
+        max_attempts=args.max_attempts,
+        progress=not (args.no_progress or args.quiet),
+        quiet=args.quiet,
+        policy=_policy(args),
+        authkey_file=key_file,
+        authkey_generated=generated,
+    )
+
+
+def worker_config(args: argparse.Namespace) -> WorkerConfig:
+    key = load_authkey(args.authkey_file)
+    if key is None:
+        raise UsageError(
+            f"no authkey: set ${c.AUTHKEY_ENV} or pass --authkey-file (the master's key)"
+        )
+    return WorkerConfig(
+        server=args.server,
+        authkey=key,
+        port=args.port,
+        threads=args.threads,
+        output=args.output,
+        connect_timeout=args.connect_timeout,
+        quiet=args.quiet,
+    )
+
+
+def _edge(
+    prog: str,
+    argv: list[str] | None,
+    parser: argparse.ArgumentParser,
+    body: Callable[[argparse.Namespace], int],
+) -> int:
+    """Parse, run, and turn every expected error into one line and an exit code."""
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format=f"{prog}: %(message)s",
+    )
+    try:
+        return body(args)
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return c.EXIT_INTERRUPTED
+    except MasterGone as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return c.EXIT_INCOMPLETE
+    except (UsageError, ProtocolError, CrawlerError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return c.EXIT_ERROR  # fmt: skip
+
+
+def run_master(argv: list[str] | None = None) -> int:
+    from crawler.master import Master
+
+    return _edge("crawler-master", argv, master_parser(), lambda a: Master(master_config(a)).run())
+
+
+def run_worker(argv: list[str] | None = None) -> int:
+    from crawler.worker import serve
+
+    return _edge("crawler-worker", argv, worker_parser(), lambda a: serve(worker_config(a)))

@@ -1,0 +1,94 @@
+"""Configuration objects: built once from the command line, then passed into the core.
+
+``Policy`` is the run's policy. It is set on the master and sent to every worker when
+it connects, so that all hosts of a run download with the same timeouts, limits and
+user agent. ``MasterConfig`` and ``WorkerConfig`` add what is local to one host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crawler import __version__
+from crawler import constants as c
+
+DEFAULT_USER_AGENT = (
+    f"crawler/{__version__} (image harvester; +https://github.com/crawler-project/crawler)"
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """Run-wide download policy, decided on the master."""
+
+    connect_timeout: float = 10.0
+    read_timeout: float = 30.0
+    deadline: float = 60.0  # whole URL: connect, redirects and body
+    max_bytes: int = 50 * 1024 * 1024
+    max_pixels: int = 178_956_970  # Pillow's own default MAX_IMAGE_PIXELS
+    min_width: int = 0
+    min_height: int = 0
+    retries: int = 2  # extra attempts for transient failures
+    backoff: float = 0.5  # seconds; doubled per retry, with jitter
+    max_redirects: int = 10
+    user_agent: str = DEFAULT_USER_AGENT
+    lease_seconds: float = 60.0  # a task unanswered this long goes back to the queue
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Policy:
+        """Parse a policy sent by a master; unknown keys are ignored, wrong types refused."""
+        raw = json.loads(text)
+        if not isinstance(raw, dict):
+            raise ValueError("policy is not a JSON object")
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in raw:
+                continue
+            value, kind = raw[f.name], type(getattr(cls(), f.name))
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if type(value) is not kind:
+                raise ValueError(f"policy field {f.name!r} has the wrong type")
+            values[f.name] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class MasterConfig:
+    """Everything one master run needs, from the command line."""
+
+    lists: tuple[str, ...]
+    authkey: bytes = field(repr=False)
+    bind: str = ""
+    port: int = c.DEFAULT_PORT
+    output: Path = Path(c.DEFAULT_OUTPUT)
+    manifest: Path = Path(c.DEFAULT_OUTPUT) / c.DEFAULT_MANIFEST_NAME
+    csv: Path | None = None
+    local_workers: int = 0
+    worker_threads: int = 8  # --threads for the local workers
+    max_attempts: int = 3  # leases per URL before it is declared worker_lost
+    progress: bool = True
+    quiet: bool = False
+    policy: Policy = Policy()
+    authkey_file: str | None = None  # where the key came from, handed on to local workers
+    authkey_generated: bool = False
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """One worker host's own resources; the download policy comes from the master."""
+
+    server: str
+    authkey: bytes = field(repr=False)
+    port: int = c.DEFAULT_PORT
+    threads: int = 8
+    output: Path = Path(c.DEFAULT_OUTPUT)
+    connect_timeout: float = 10.0
+    quiet: bool = False

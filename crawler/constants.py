@@ -1,0 +1,54 @@
+"""Names and numbers shared by the master and the workers: statuses, exit codes, defaults."""
+
+from __future__ import annotations
+
+# --- Status vocabulary (closed: the master rejects any other value from a worker). ---
+OK = "ok"
+DUPLICATE = "duplicate"
+INVALID_URL = "invalid_url"
+HTTP_ERROR = "http_error"
+TIMEOUT = "timeout"
+CONNECTION_ERROR = "connection_error"
+REDIRECT_ERROR = "redirect_error"
+TOO_LARGE = "too_large"
+NOT_IMAGE = "not_image"
+CORRUPT = "corrupt"
+TOO_MANY_PIXELS = "too_many_pixels"
+TOO_SMALL = "too_small"
+DISK_ERROR = "disk_error"
+WORKER_LOST = "worker_lost"
+WORKER_ERROR = "worker_error"
+
+# Every status a manifest row may carry, with the one-line meaning the README documents.
+STATUSES: dict[str, str] = {
+    OK: "downloaded, decoded in full by Pillow and stored",
+    DUPLICATE: "the same URL appeared earlier in the input; fetched once, under its first row",
+    INVALID_URL: "not an http(s) URL; never sent to a worker",
+    HTTP_ERROR: "the server answered with a non-2xx status (see http_status)",
+    TIMEOUT: "connect or read timeout, or the per-URL deadline ran out",
+    CONNECTION_ERROR: "DNS failure, refused or reset connection, body shorter than announced",
+    REDIRECT_ERROR: "too many redirects, a redirect loop, or a redirect to a non-http(s) URL",
+    TOO_LARGE: "the body exceeded max_bytes (announced or while streaming)",
+    NOT_IMAGE: "the bytes are not a raster image Pillow recognises (HTML, SVG, text, empty)",
+    CORRUPT: "recognised as an image but Pillow could not decode it in full (e.g. truncated)",
+    TOO_MANY_PIXELS: "width x height above max_pixels (decompression-bomb guard)",
+    TOO_SMALL: "smaller than min_width / min_height",
+    DISK_ERROR: "the worker could not write the file (disk full, read-only, permissions)",
+    WORKER_LOST: "handed to workers max_attempts times and never answered",
+    WORKER_ERROR: "an unexpected error inside the worker (a bug: please report it)",
+}
+FAILED_STATUSES = frozenset(STATUSES) - {OK, DUPLICATE}
+
+# --- Exit codes (documented in the README; cron jobs act on them). ---
+EXIT_OK = 0  # the run completed; failed downloads are normal results
+EXIT_ERROR = 1  # bad input or environment: nothing, or not everything, could start
+EXIT_USAGE = 2  # argparse: bad command line
+EXIT_INCOMPLETE = 3  # the run started but could not finish (workers gone, master lost)
+EXIT_INTERRUPTED = 130  # SIGINT / SIGTERM
+
+# --- Defaults. ---
+DEFAULT_PORT = 8001
+DEFAULT_OUTPUT = "downloads"
+DEFAULT_MANIFEST_NAME = "manifest.jsonl"
+AUTHKEY_ENV = "CRAWLER_AUTHKEY"
+MAX_URL_LENGTH = 8192

@@ -1,0 +1,97 @@
+"""One exception root for the crawler, with subclasses grouped by cause.
+
+Third-party errors (requests, Pillow, OSError, multiprocessing) are converted into
+these at one boundary each: ``fetch.fetch`` for the network, ``verify.inspect`` for
+Pillow, ``storage.store`` for the disk, ``protocol.connect`` for the managers. Every
+error that ends a URL carries the manifest ``status`` it stands for.
+"""
+
+from __future__ import annotations
+
+from crawler import constants as c
+
+
+class CrawlerError(Exception):
+    """Root of every error the crawler raises on purpose."""
+
+
+# --- Errors that end a run or stop a command: shown as one line at the CLI edge. ---
+class UsageError(CrawlerError):
+    """Bad input or environment detected before or while starting (a clear one-liner)."""
+
+
+class ProtocolError(CrawlerError):
+    """Talking to the master failed: unreachable, wrong key, or it went away."""
+
+
+class MasterUnreachable(ProtocolError):
+    """No master answered at the address given."""
+
+
+class AuthenticationFailed(ProtocolError):
+    """The master and this worker do not share the same authkey."""
+
+
+class MasterGone(ProtocolError):
+    """An established connection to the master broke."""
+
+
+# --- Errors that end one URL: become a manifest status, never escape a worker. ---
+class URLFailure(CrawlerError):
+    """A URL could not be turned into a stored image; ``status`` names why."""
+
+    status = c.WORKER_ERROR
+
+    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+        super().__init__(message)
+        self.http_status = http_status
+
+
+class FetchFailure(URLFailure):
+    """The download failed."""
+
+
+class HTTPStatusFailure(FetchFailure):
+    status = c.HTTP_ERROR
+
+
+class TimeoutFailure(FetchFailure):
+    status = c.TIMEOUT
+
+
+class ConnectionFailure(FetchFailure):
+    status = c.CONNECTION_ERROR
+
+
+class RedirectFailure(FetchFailure):
+    status = c.REDIRECT_ERROR
+
+
+class TooLarge(FetchFailure):
+    status = c.TOO_LARGE
+
+
+class VerifyFailure(URLFailure):
+    """The bytes arrived but are not an acceptable image."""
+
+
+class NotImage(VerifyFailure):
+    status = c.NOT_IMAGE
+
+
+class Corrupt(VerifyFailure):
+    status = c.CORRUPT
+
+
+class TooManyPixels(VerifyFailure):
+    status = c.TOO_MANY_PIXELS
+
+
+class TooSmall(VerifyFailure):
+    status = c.TOO_SMALL
+
+
+class DiskFailure(URLFailure):
+    """The verified image could not be written."""
+
+    status = c.DISK_ERROR

@@ -1,0 +1,267 @@
+"""The master/worker protocol on ``multiprocessing.managers``.
+
+Three callables are registered, by name: ``get_task_queue`` and ``get_result_queue``
+(the names of the document the product grew from) and ``get_run_control`` (hands the
+run's policy to a worker). Calls carry plain data only and the managers use the
+``xmlrpclib`` serializer, so a peer holding the key can send data but never code: with
+the default pickle serializer, anyone with the key could run code on the master and,
+through the master, on every worker. Tasks and results are batched, so the
+serializer's extra cost per call (~2x pickle) is paid once per batch.
+
+Messages are JSON text: a task is ``{"id", "url", "attempt"}``; a result is one
+manifest row's worth of fields (see ``RESULT_FIELDS``). Both are checked on receipt.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import json
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing import AuthenticationError
+from multiprocessing.managers import BaseManager, BaseProxy, Server
+from typing import Any, TypeVar
+
+from crawler.constants import STATUSES
+from crawler.exceptions import (
+    AuthenticationFailed,
+    MasterGone,
+    MasterUnreachable,
+    UsageError,
+)
+
+SERIALIZER = "xmlrpclib"
+TASK_METHODS = ("get", "renew")
+RESULT_METHODS = ("put",)
+CONTROL_METHODS = ("hello", "bye")
+
+# Result fields a worker reports, with their JSON types (None allowed for all but the first four).
+RESULT_FIELDS: dict[str, tuple[type, ...]] = {
+    "id": (int,),
+    "url": (str,),
+    "status": (str,),
+    "worker": (str,),
+    "http_status": (int,),
+    "error": (str,),
+    "path": (str,),
+    "sha256": (str,),
+    "bytes": (int,),
+    "width": (int,),
+    "height": (int,),
+    "format": (str,),
+    "attempts": (int,),
+    "elapsed_s": (float, int),
+    "final_url": (str,),
+    "content_type": (str,),
+}
+REQUIRED_FIELDS = ("id", "url", "status", "worker")
+
+
+# --- Messages ---
+@dataclass(frozen=True)
+class Task:
+    id: int
+    url: str
+    attempt: int
+
+
+def decode_task(text: str) -> Task:
+    raw = json.loads(text)
+    if not (
+        isinstance(raw, dict)
+        and type(raw.get("id")) is int
+        and isinstance(raw.get("url"), str)
+        and type(raw.get("attempt")) is int
+    ):
+        raise ValueError("malformed task")
+    return Task(raw["id"], raw["url"], raw["attempt"])
+
+
+def encode_result(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, separators=(",", ":"))
+
+
+def decode_result(text: str) -> dict[str, Any]:
+    """Parse and check one result string; ValueError says what is wrong with it."""
+    try:
+        raw = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ValueError("result is not JSON") from None
+    if not isinstance(raw, dict):
+        raise ValueError("result is not a JSON object")
+    for name in REQUIRED_FIELDS:
+        if raw.get(name) is None:
+            raise ValueError(f"result lacks {name!r}")
+    row: dict[str, Any] = {}
+    for name, kinds in RESULT_FIELDS.items():
+        value = raw.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+            raise ValueError(f"result field {name!r} has the wrong type")
+        row[name] = value
+    if row["status"] not in STATUSES:
+        raise ValueError(f"unknown status {row['status']!r}")
+    return row
+
+
+# --- Managers ---
+_served: dict[str, object] = {}  # what the master's registered callables return
+
+
+def _get_task_queue() -> object:
+    return _served["task_queue"]
+
+
+def _get_result_queue() -> object:
+    return _served["result_queue"]
+
+
+def _get_run_control() -> object:
+    return _served["run_control"]
+
+
+class MasterManager(BaseManager):
+    """The master's side: registered with module-level callables (never lambdas)."""
+
+
+MasterManager.register("get_task_queue", callable=_get_task_queue, exposed=TASK_METHODS)
+MasterManager.register("get_result_queue", callable=_get_result_queue, exposed=RESULT_METHODS)
+MasterManager.register("get_run_control", callable=_get_run_control, exposed=CONTROL_METHODS)
+
+
+class WorkerManager(BaseManager):
+    """The worker's side: the same names, no callables (the objects live on the master)."""
+
+
+WorkerManager.register("get_task_queue", exposed=TASK_METHODS)
+WorkerManager.register("get_result_queue", exposed=RESULT_METHODS)
+WorkerManager.register("get_run_control", exposed=CONTROL_METHODS)
+
+
+class QueueServer:
+    """Serves the registered objects from the master's own process, on its own threads.
+
+    ``BaseManager.get_server().serve_forever()`` would ``sys.exit`` when done and its
+    accept loop never stops; this owns the accept loop so the listener really closes.
+    """
+
+    def __init__(self, bind: str, port: int, authkey: bytes, objects: dict[str, object]) -> None:
+        _served.update(objects)
+        try:
+            self._server: Server = MasterManager(
+                address=(bind, port), authkey=authkey, serializer=SERIALIZER
+            ).get_server()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(
+                    f"port {port} is already in use (another master?); choose another with --port"
+                ) from None
+            raise UsageError(f"cannot listen on {bind or '*'}:{port}: {exc.strerror}") from None
+        self._server.stop_event = threading.Event()  # serve_client() loops on it
+        self._stopping = threading.Event()
+        self.port: int = self._server.address[1]
+        self._thread = threading.Thread(target=self._accept_loop, name="accept", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _accept_loop(self) -> None:
+        listener = self._server.listener
+        while not self._stopping.is_set():
+            try:
+                conn = listener.accept()
+            except OSError:
+                continue
+            if self._stopping.is_set():
+                conn.close()
+                break
+            threading.Thread(target=self._server.handle_request, args=(conn,), daemon=True).start()
+
+    def close(self) -> None:
+        """Stop accepting: new connections are refused from here on."""
+        self._stopping.set()
+        sock: socket.socket = self._server.listener._listener._socket
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
+        self._thread.join(timeout=2)
+        self._server.listener.close()
+
+
+# --- The worker's connection ---
+T = TypeVar("T")
+
+
+def _with_timeout(fn: Callable[[], T], timeout: float, what: str) -> T:
+    """Run ``fn`` in a helper thread: manager connects have no timeout of their own."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed back to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name=what, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise MasterUnreachable(f"{what}: no answer within {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+class Channel:
+    """A worker's connection to the master; converts every manager error into ours."""
+
+    def __init__(self, host: str, port: int, authkey: bytes, timeout: float) -> None:
+        self.where = f"{host}:{port}"
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise MasterUnreachable(f"cannot reach the master at {self.where}: {reason}") from None
+        sock.close()
+        BaseProxy._address_to_local.pop((host, port), None)  # a stale connection to an old master
+        manager = WorkerManager(address=(host, port), authkey=authkey, serializer=SERIALIZER)
+        try:
+            self._tasks, self._results, self._control = _with_timeout(
+                lambda: self._open(manager), timeout, f"connecting to {self.where}"
+            )
+        except AuthenticationError:
+            raise AuthenticationFailed(
+                f"the master at {self.where} rejected this worker's authkey "
+                "(use the same CRAWLER_AUTHKEY or --authkey-file as the master)"
+            ) from None
+        except (OSError, EOFError) as exc:
+            raise MasterUnreachable(f"cannot talk to the master at {self.where}: {exc!r}") from None
+
+    @staticmethod
+    def _open(manager: WorkerManager) -> tuple[Any, Any, Any]:
+        manager.connect()
+        return manager.get_task_queue(), manager.get_result_queue(), manager.get_run_control()
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except (EOFError, OSError) as exc:
+            raise MasterGone(
+                f"lost the connection to the master at {self.where} ({exc!r})"
+            ) from None
+
+    def hello(self, worker: str, info: dict) -> dict:
+        return self._call(lambda: self._control.hello(worker, info))
+
+    def bye(self, worker: str) -> None:
+        self._call(lambda: self._control.bye(worker))
+
+    def get(self, worker: str, max_items: int, timeout: float) -> dict:
+        return self._call(lambda: self._tasks.get(worker, max_items, timeout))
+
+    def renew(self, worker: str, ids: list[int]) -> int:
+        return self._call(lambda: self._tasks.renew(worker, ids))
+
+    def put(self, worker: str, results: list[str]) -> int:
+        return self._call(lambda: self._results.put(worker, results))

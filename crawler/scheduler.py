@@ -1,0 +1,234 @@
+"""The master's side of the queues: tasks handed out under leases, results collected.
+
+The objects here live in the master process and are what the registered callables
+``get_task_queue``, ``get_result_queue`` and ``get_run_control`` return. Workers reach
+them through manager proxies; every method takes and returns plain data (strings,
+numbers, lists, dicts) so that the wire format need not be pickle.
+
+A task that ``get`` returns is *leased* to the worker that asked, not gone: the lease
+is recorded before ``get`` returns, so a worker that dies holding tasks (or while its
+``get`` is in flight) loses nothing. Expired leases go back to the queue; a URL leased
+``max_attempts`` times without an answer ends as ``worker_lost``.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+MAX_BATCH = 500  # tasks per get(), and a sane cap on what a worker may ask for
+MAX_WAIT = 2.0  # seconds a get() may block on the server: keeps server threads short-lived
+
+
+@dataclass
+class Lease:
+    worker: str
+    expires: float
+
+
+@dataclass
+class WorkerSeen:
+    info: dict
+    last_seen: float
+    told_over: bool = False
+    left: bool = False
+
+
+class TaskBoard:
+    """Pending tasks, leases and the run's end, shared by server threads and the master loop."""
+
+    def __init__(
+        self,
+        urls: list[str],
+        pending: list[int],
+        lease_seconds: float,
+        max_attempts: int,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._urls = urls
+        self._final = bytearray(len(urls))  # 1 once a task has its final status
+        self._pending: deque[int] = deque(pending)
+        self._leases: dict[int, Lease] = {}
+        self._attempts: dict[int, int] = {}
+        self._lease_seconds = lease_seconds
+        self._max_attempts = max_attempts
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._over = False
+        self._draining = False  # stop handing out work, keep taking answers
+        self.workers: dict[str, WorkerSeen] = {}
+
+    # --- called by workers, through the proxies ---
+    def get(self, worker: str, max_items: int, timeout: float) -> dict:
+        """Lease up to ``max_items`` tasks to ``worker``, waiting up to ``timeout`` for some."""
+        deadline = self._clock() + max(0.0, min(float(timeout), MAX_WAIT))
+        with self._cond:
+            self._seen(worker)
+            while not self._pending and not self._over:
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            if self._over:
+                self.workers[worker].told_over = True
+                return {"tasks": [], "over": True}
+            if self._draining:
+                return {"tasks": [], "over": False}
+            return {
+                "tasks": self._lease(worker, max(1, min(int(max_items), MAX_BATCH))),
+                "over": False,
+            }
+
+    def renew(self, worker: str, ids: list[int]) -> int:
+        """Extend the leases ``worker`` still holds; returns how many were extended."""
+        expires = self._clock() + self._lease_seconds
+        renewed = 0
+        with self._cond:
+            self._seen(worker)
+            for task_id in ids:
+                lease = self._leases.get(task_id) if isinstance(task_id, int) else None
+                if lease is not None and lease.worker == worker:
+                    lease.expires = expires
+                    renewed += 1
+        return renewed
+
+    def hello(self, worker: str, info: dict) -> None:
+        with self._cond:
+            self.workers[worker] = WorkerSeen(info, self._clock())
+
+    def bye(self, worker: str) -> None:
+        with self._cond:
+            if worker in self.workers:
+                self.workers[worker].left = True
+
+    # --- called by the master loop ---
+    def complete(self, task_id: int, worker: str) -> bool:
+        """Mark ``task_id`` final; False when it already was (a late or repeated answer).
+
+        The first answer wins, whoever holds the lease now: a slow worker whose lease
+        expired still delivers a good result, and the copy handed out again is skipped.
+        """
+        with self._cond:
+            self._seen(worker)
+            if self._final[task_id]:
+                return False
+            self._final[task_id] = 1
+            self._leases.pop(task_id, None)
+            return True
+
+    def expire(self) -> list[int]:
+        """Requeue expired leases; return the ids that had no attempts left (now final, lost)."""
+        now = self._clock()
+        lost: list[int] = []
+        with self._cond:
+            expired = [t for t, lease in self._leases.items() if lease.expires <= now]
+            for task_id in expired:
+                del self._leases[task_id]
+                if self._attempts.get(task_id, 0) >= self._max_attempts:
+                    self._final[task_id] = 1
+                    lost.append(task_id)
+                else:
+                    self._pending.appendleft(task_id)  # first in line: it has waited longest
+            if len(expired) > len(lost):
+                self._cond.notify_all()
+        return lost
+
+    def attempts(self, task_id: int) -> int:
+        with self._cond:
+            return self._attempts.get(task_id, 0)
+
+    def outstanding(self) -> int:
+        with self._cond:
+            return len(self._pending) + len(self._leases)
+
+    def finish(self) -> None:
+        """The run is over: every get() from now on says so."""
+        with self._cond:
+            self._over = True
+            self._cond.notify_all()
+
+    def drain(self) -> None:
+        with self._cond:
+            self._draining = True
+
+    def active_workers(self, within: float) -> list[str]:
+        now = self._clock()
+        with self._cond:
+            return [
+                w for w, s in self.workers.items() if not s.left and now - s.last_seen <= within
+            ]
+
+    def all_told(self, within: float) -> bool:
+        """True when every recently seen worker has been told the run is over or has left."""
+        now = self._clock()
+        with self._cond:
+            return all(
+                s.told_over or s.left or now - s.last_seen > within for s in self.workers.values()
+            )
+
+    def _lease(self, worker: str, count: int) -> list[str]:
+        expires = self._clock() + self._lease_seconds
+        tasks = []
+        while self._pending and len(tasks) < count:
+            task_id = self._pending.popleft()
+            if self._final[task_id]:
+                continue  # answered late by an earlier holder while it waited here
+            attempt = self._attempts.get(task_id, 0) + 1
+            self._attempts[task_id] = attempt
+            self._leases[task_id] = Lease(worker, expires)
+            tasks.append(
+                json.dumps({"id": task_id, "url": self._urls[task_id], "attempt": attempt})
+            )
+        return tasks
+
+    def _seen(self, worker: str) -> None:
+        seen = self.workers.get(worker)
+        if seen is None:
+            self.workers[worker] = WorkerSeen({}, self._clock())
+        else:
+            seen.last_seen = self._clock()
+
+
+class TaskQueue:
+    """What ``get_task_queue`` serves: leasing ``get`` and ``renew`` (heartbeats)."""
+
+    def __init__(self, board: TaskBoard) -> None:
+        self._board = board
+
+    def get(self, worker: str, max_items: int = 1, timeout: float = 1.0) -> dict:
+        return self._board.get(str(worker), max_items, timeout)
+
+    def renew(self, worker: str, ids: list) -> int:
+        return self._board.renew(str(worker), list(ids))
+
+
+class ResultQueue:
+    """What ``get_result_queue`` serves: ``put`` a batch of status strings, one per URL."""
+
+    def __init__(self, inbox: queue.Queue) -> None:
+        self._inbox = inbox
+
+    def put(self, worker: str, results: list) -> int:
+        self._inbox.put((str(worker), [r for r in results if isinstance(r, str)]))
+        return len(results)
+
+
+class RunControl:
+    """What ``get_run_control`` serves: the handshake that hands the run's policy to a worker."""
+
+    def __init__(self, board: TaskBoard, run_info: dict) -> None:
+        self._board = board
+        self._run_info = run_info
+
+    def hello(self, worker: str, info: dict) -> dict:
+        self._board.hello(str(worker), info if isinstance(info, dict) else {})
+        return self._run_info
+
+    def bye(self, worker: str) -> bool:
+        self._board.bye(str(worker))
+        return True

@@ -1,0 +1,105 @@
+"""Checking that downloaded bytes are a whole raster image, with Pillow.
+
+The format is read from the bytes, never from the URL or Content-Type, and only a
+fixed set of raster formats is even tried (so no SVG, PDF or EPS reaches a plugin
+that would shell out). Dimensions are checked from the header before any pixel is
+decoded, then every frame is decoded in full, so a truncated file is caught.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+from PIL import Image, UnidentifiedImageError
+
+from crawler.config import Policy
+from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall
+
+# Pillow format name -> file extension of stored images.
+EXTENSIONS: dict[str, str] = {
+    "JPEG": "jpg",
+    "MPO": "jpg",  # multi-picture JPEG from phone cameras
+    "PNG": "png",
+    "GIF": "gif",
+    "WEBP": "webp",
+    "BMP": "bmp",
+    "TIFF": "tif",
+    "ICO": "ico",
+}
+# Plugins Image.open may try; MPO is not one (the JPEG plugin opens it and reports it).
+OPEN_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "ICO"]
+# An animation may decode to more pixels than one frame; cap the total work too.
+ANIMATION_PIXEL_FACTOR = 4
+
+# We compare sizes against the policy ourselves; the warning Pillow also gives is noise.
+warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    width: int
+    height: int
+    frames: int
+
+    @property
+    def extension(self) -> str:
+        return EXTENSIONS[self.format]
+
+
+def configure(policy: Policy) -> None:
+    """Set Pillow's process-wide bomb guard from the run's policy (kept on, never disabled)."""
+    Image.MAX_IMAGE_PIXELS = policy.max_pixels
+
+
+def inspect(body: bytes, policy: Policy) -> ImageInfo:
+    """Decode ``body`` fully; raise a VerifyFailure naming the status if it is not acceptable."""
+    if not body:
+        raise NotImage("empty body")
+    try:
+        image = Image.open(io.BytesIO(body), formats=OPEN_FORMATS)
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixels(str(exc)) from None
+    except UnidentifiedImageError:
+        raise NotImage(f"not a supported raster image ({_sniff(body)})") from None
+    except Exception as exc:  # Pillow raises many types for a mangled header
+        raise Corrupt(f"unreadable image header: {exc}") from None
+    with image:
+        info = ImageInfo(
+            image.format or "", image.width, image.height, getattr(image, "n_frames", 1)
+        )
+        _check_size(info, policy)
+        try:
+            for frame in range(info.frames):
+                image.seek(frame)
+                image.load()
+        except Exception as exc:  # OSError for truncation, others for corrupt streams
+            raise Corrupt(f"cannot decode {info.format}: {exc}") from None
+    return info
+
+
+def _check_size(info: ImageInfo, policy: Policy) -> None:
+    pixels = info.width * info.height
+    if pixels > policy.max_pixels:
+        raise TooManyPixels(f"{info.width}x{info.height} exceeds max_pixels {policy.max_pixels}")
+    if pixels * info.frames > policy.max_pixels * ANIMATION_PIXEL_FACTOR:
+        raise TooManyPixels(
+            f"{info.frames} frames of {info.width}x{info.height} is too much to decode"
+        )
+    if info.width < policy.min_width or info.height < policy.min_height:
+        raise TooSmall(
+            f"{info.width}x{info.height} is below {policy.min_width}x{policy.min_height}"
+        )
+
+
+def _sniff(body: bytes) -> str:
+    head = body[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
+        return "looks like HTML"
+    if head.startswith(b"<?xml") or b"<svg" in head:
+        return "looks like XML/SVG"
+    if head.startswith(b"%pdf"):
+        return "looks like PDF"
+    return f"{len(body)} bytes"
