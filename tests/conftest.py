@@ -1,0 +1,114 @@
+"""Shared fixtures: a real image server on loopback, keys, and runners for the real CLIs.
+
+Master and workers always run as real processes (``python -m crawler.master`` /
+``python -m crawler.worker``) talking over BaseManager on a loopback port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from imageserver import ImageServer, standard_routes  # noqa: E402
+
+KEY = "test-key-0123456789abcdef0123456789abcdef"
+RUN_TIMEOUT = 120  # seconds any one CLI run may take before the test fails (never hangs)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "CRAWLER_AUTHKEY"}
+    env["CRAWLER_AUTHKEY"] = KEY
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def run_cli(
+    module: str, *args: str, env: dict[str, str] | None = None, timeout: float = RUN_TIMEOUT
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m crawler.<module> ARGS`` to completion and capture its output."""
+    return subprocess.run(
+        [sys.executable, "-m", f"crawler.{module}", *args],
+        env=cli_env() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def start_cli(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    """Start ``python -m crawler.<module> ARGS`` in the background."""
+    return subprocess.Popen(
+        [sys.executable, "-m", f"crawler.{module}", *args],
+        env=cli_env() if env is None else env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def wait_for_port(proc: subprocess.Popen[str], timeout: float = 30) -> int:
+    """Read the master's stderr until it says which port it serves on."""
+    import select
+    import time
+
+    deadline = time.monotonic() + timeout
+    assert proc.stderr is not None
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 0.2)
+        if ready:
+            line = proc.stderr.readline()
+            match = re.search(r"serving run \w+ on [^ ]*:(\d+)", line)
+            if match:
+                return int(match.group(1))
+        if proc.poll() is not None:
+            raise AssertionError(f"master exited early: {proc.returncode}, {proc.stderr.read()}")
+    raise AssertionError("master did not report its port")
+
+
+def read_rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def assert_no_traceback(*texts: str) -> None:
+    for text in texts:
+        assert "Traceback" not in text, text
+
+
+@pytest.fixture
+def image_server() -> Iterator[ImageServer]:
+    server = ImageServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def routes(image_server: ImageServer) -> dict[str, str]:
+    return standard_routes(image_server)
+
+
+@pytest.fixture
+def url_list(tmp_path: Path, routes: dict[str, str]) -> Path:
+    path = tmp_path / "list.txt"
+    path.write_text("# test list\n\n" + "\n".join(routes.values()) + "\n", encoding="utf-8")
+    return path
