@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 from crawler import __version__
@@ -17,6 +18,7 @@ from crawler import constants as c
 from crawler.auth import generate_authkey, load_authkey
 from crawler.config import MasterConfig, Policy, WorkerConfig
 from crawler.exceptions import CrawlerError, MasterGone, ProtocolError, UsageError
+from crawler.plan import ResumeOptions
 
 log = logging.getLogger("crawler")
 
@@ -39,6 +41,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
     return value
 
 
@@ -101,6 +110,24 @@ def master_parser() -> argparse.ArgumentParser:
         help="times a URL is handed out before it is worker_lost (default: %(default)s)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--retry-failed",
+        action="store_true",
+        help="re-attempt URLs whose last status was a failure",
+    )
+    p.add_argument(
+        "--refresh-after",
+        type=_positive_float,
+        metavar="DAYS",
+        help="revalidate ok images older than DAYS (If-None-Match / If-Modified-Since)",
+    )
+    p.add_argument(
+        "--grace",
+        type=_non_negative_float,
+        default=30.0,
+        metavar="S",
+        help="on SIGINT/SIGTERM, wait this long for answers in progress (default: %(default)s)",
+    )
     g = p.add_argument_group("run policy (sent to every worker)")
     d = Policy()
     g.add_argument(
@@ -162,7 +189,7 @@ def master_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="default: %(default)s",
     )
-    return p  # fmt: skip
+    return p
 
 
 def worker_parser() -> argparse.ArgumentParser:
@@ -200,7 +227,12 @@ def worker_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="to reach the master (default: %(default)s)",
     )
-    return p  # fmt: skip
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="run as a service: wait for a master, work each run, wait for the next",
+    )
+    return p
 
 
 def _policy(args: argparse.Namespace) -> Policy:
@@ -239,6 +271,13 @@ def master_config(args: argparse.Namespace) -> MasterConfig:
         local_workers=args.local_workers,
         worker_threads=args.threads,
         max_attempts=args.max_attempts,
+        resume=ResumeOptions(
+            retry_failed=args.retry_failed,
+            refresh_after=None
+            if args.refresh_after is None
+            else timedelta(days=args.refresh_after),
+        ),
+        grace=args.grace,
         progress=not (args.no_progress or args.quiet),
         quiet=args.quiet,
         policy=_policy(args),
@@ -261,6 +300,7 @@ def worker_config(args: argparse.Namespace) -> WorkerConfig:
         output=args.output,
         connect_timeout=args.connect_timeout,
         quiet=args.quiet,
+        wait=args.wait,
     )
 
 
@@ -286,7 +326,7 @@ def _edge(
         return c.EXIT_INCOMPLETE
     except (UsageError, ProtocolError, CrawlerError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
-        return c.EXIT_ERROR  # fmt: skip
+        return c.EXIT_ERROR
 
 
 def run_master(argv: list[str] | None = None) -> int:

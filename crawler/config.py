@@ -15,6 +15,7 @@ from typing import Any
 
 from crawler import __version__
 from crawler import constants as c
+from crawler.plan import ResumeOptions
 
 DEFAULT_USER_AGENT = (
     f"crawler/{__version__} (image harvester; +https://github.com/crawler-project/crawler)"
@@ -74,6 +75,8 @@ class MasterConfig:
     local_workers: int = 0
     worker_threads: int = 8  # --threads for the local workers
     max_attempts: int = 3  # leases per URL before it is declared worker_lost
+    resume: ResumeOptions = field(default_factory=ResumeOptions)
+    grace: float = 30.0  # on SIGINT/SIGTERM: seconds to keep collecting answers in progress
     progress: bool = True
     quiet: bool = False
     policy: Policy = Policy()
@@ -92,3 +95,4 @@ class WorkerConfig:
     output: Path = Path(c.DEFAULT_OUTPUT)
     connect_timeout: float = 10.0
     quiet: bool = False
+    wait: bool = False  # keep running: wait for a master, work its run, wait for the next

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 # --- Status vocabulary (closed: the master rejects any other value from a worker). ---
 OK = "ok"
+NOT_MODIFIED = "not_modified"
 DUPLICATE = "duplicate"
 INVALID_URL = "invalid_url"
 HTTP_ERROR = "http_error"
@@ -21,7 +22,8 @@ WORKER_ERROR = "worker_error"
 
 # Every status a manifest row may carry, with the one-line meaning the README documents.
 STATUSES: dict[str, str] = {
-    OK: "downloaded, decoded in full by Pillow and stored",
+    OK: "downloaded, decoded in full by Pillow and stored (or reused: see the reused field)",
+    NOT_MODIFIED: "--refresh-after: the server answered 304, the stored image is current",
     DUPLICATE: "the same URL appeared earlier in the input; fetched once, under its first row",
     INVALID_URL: "not an http(s) URL; never sent to a worker",
     HTTP_ERROR: "the server answered with a non-2xx status (see http_status)",
@@ -37,7 +39,8 @@ STATUSES: dict[str, str] = {
     WORKER_LOST: "handed to workers max_attempts times and never answered",
     WORKER_ERROR: "an unexpected error inside the worker (a bug: please report it)",
 }
-FAILED_STATUSES = frozenset(STATUSES) - {OK, DUPLICATE}
+SUCCESS_STATUSES = frozenset({OK, NOT_MODIFIED})
+FAILED_STATUSES = frozenset(STATUSES) - SUCCESS_STATUSES - {DUPLICATE}
 
 # --- Exit codes (documented in the README; cron jobs act on them). ---
 EXIT_OK = 0  # the run completed; failed downloads are normal results

@@ -31,11 +31,17 @@ TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 
 @dataclass(frozen=True)
 class Download:
-    body: bytes
+    body: bytes  # empty for a 304 answer to a conditional request
     http_status: int
     final_url: str
     content_type: str | None
     attempts: int
+    etag: str | None = None
+    last_modified: str | None = None
+
+    @property
+    def not_modified(self) -> bool:
+        return self.http_status == 304
 
 
 class CappedRetry(Retry):
@@ -74,22 +80,49 @@ def make_session(policy: Policy) -> requests.Session:
     return session
 
 
-def fetch(session: requests.Session, url: str, policy: Policy) -> Download:
-    """Download ``url`` into memory, or raise a FetchFailure naming the status."""
+def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    """Headers that let a server answer 304 for an image we already hold."""
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
+
+
+def fetch(
+    session: requests.Session, url: str, policy: Policy, headers: dict[str, str] | None = None
+) -> Download:
+    """Download ``url`` into memory, or raise a FetchFailure naming the status.
+
+    With conditional ``headers``, a 304 answer is a ``Download`` with an empty body.
+    """
     start = time.monotonic()
     try:
         with session.get(
-            url, stream=True, timeout=(policy.connect_timeout, policy.read_timeout)
+            url,
+            stream=True,
+            timeout=(policy.connect_timeout, policy.read_timeout),
+            headers=headers,
         ) as resp:
             attempts = _attempts(resp)
-            if not 200 <= resp.status_code < 300:
+            if resp.status_code == 304 and headers:
+                body = b""
+            elif 200 <= resp.status_code < 300:
+                body = _read_capped(resp, policy, start)
+            else:
                 raise HTTPStatusFailure(
                     f"HTTP {resp.status_code} {resp.reason or ''}".strip(),
                     http_status=resp.status_code,
                 )
-            body = _read_capped(resp, policy, start)
             return Download(
-                body, resp.status_code, resp.url, resp.headers.get("Content-Type"), attempts
+                body,
+                resp.status_code,
+                resp.url,
+                _header(resp, "Content-Type"),
+                attempts,
+                _header(resp, "ETag"),
+                _header(resp, "Last-Modified"),
             )
     except requests.exceptions.TooManyRedirects:
         raise RedirectFailure(f"more than {policy.max_redirects} redirects") from None
@@ -121,6 +154,14 @@ def _read_capped(resp: requests.Response, policy: Policy, start: float) -> bytes
         if time.monotonic() - start > policy.deadline:
             raise TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded while reading")
     return bytes(body)
+
+
+def _header(resp: requests.Response, name: str) -> str | None:
+    """A header value fit to be recorded and sent back later: short, printable ASCII."""
+    value = resp.headers.get(name)
+    if not value or len(value) > 256 or not value.isascii() or not value.isprintable():
+        return None
+    return value
 
 
 def _attempts(resp: requests.Response) -> int:

@@ -1,9 +1,11 @@
 """The master: reads the lists, serves the queues, accounts for every URL.
 
-Run it as ``python -m crawler.master LIST [LIST ...]``. It plans the run, serves the
-task and result queues over ``multiprocessing.managers``, optionally starts local
-workers (the same command a remote host runs), writes each result to the manifest as
-it arrives, and ends when every URL has a final status.
+Run it as ``python -m crawler.master LIST [LIST ...]``. It plans the run (resuming
+from the manifest of earlier runs), serves the task and result queues over
+``multiprocessing.managers``, optionally starts local workers (the same command a
+remote host runs), journals each result in the manifest as it arrives, and ends when
+every URL has a final status. SIGINT/SIGTERM: stop handing out work, keep collecting
+answers for ``--grace`` seconds, then exit with EXIT_INTERRUPTED.
 """
 
 from __future__ import annotations
@@ -11,34 +13,34 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections import Counter
-from datetime import datetime, timezone
+from types import FrameType
 from typing import Any
 
 from tqdm import tqdm
 
 from crawler import constants as c
 from crawler.config import MasterConfig
-from crawler.manifest import FIELDS, ManifestWriter, make_row, read_manifest, write_csv
+from crawler.manifest import FIELDS, ManifestWriter, latest_rows, make_row, read_manifest, write_csv
 from crawler.plan import Plan, plan_run
 from crawler.protocol import QueueServer, decode_result
 from crawler.scheduler import ResultQueue, RunControl, TaskBoard, TaskQueue
 from crawler.storage import ensure_writable
+from crawler.summary import RunStats, format_summary, now_iso, write_summary
 from crawler.urls import check_readable
 
 log = logging.getLogger("crawler")
 
 TICK = 0.5  # seconds between lease checks while results are quiet
 LINGER = 5.0  # seconds the master waits for its workers to hear the run is over
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+# What a reused or revalidated (304) image keeps from the row that stored it.
+STORED_FIELDS = ("path", "sha256", "bytes", "width", "height", "format", "content_type")
+STORED_FIELDS += ("final_url", "etag", "last_modified", "fetched_at")
 
 
 class Master:
@@ -47,77 +49,100 @@ class Master:
     def __init__(self, config: MasterConfig) -> None:
         self.config = config
         self.run_id = uuid.uuid4().hex[:12]
-        self.counts: Counter[str] = Counter()
-        self.bytes = 0
         self.started = time.monotonic()
         self.inbox: queue.Queue[tuple[str, list[str]]] = queue.Queue()
         self.local: list[subprocess.Popen] = []
+        self.stop_signal: int | None = None
+        self.stats = RunStats(self.run_id, 0)
 
     def run(self) -> int:
         cfg = self.config
         check_readable(cfg.lists)
         ensure_writable(cfg.output)
-        plan = plan_run(cfg.lists, self.run_id)
+        server = QueueServer(cfg.bind, cfg.port, cfg.authkey)
+        try:
+            manifest = ManifestWriter(cfg.manifest)
+        except BaseException:
+            server.close()
+            raise
+        try:
+            plan = plan_run(cfg.lists, self.run_id, latest_rows(cfg.manifest), cfg.resume)
+            code = self._serve(plan, server, manifest)
+            if code == c.EXIT_OK:
+                manifest.compact(self._current_rows(plan))
+        finally:
+            server.close()
+            self._stop_local_workers()
+            manifest.close()
+        if cfg.csv is not None:
+            write_csv(read_manifest(cfg.manifest), cfg.csv)
+        summary = self.stats.as_dict(code, time.monotonic() - self.started, cfg.manifest)
+        write_summary(summary, cfg.manifest)
+        if not cfg.quiet:
+            print(format_summary(summary, cfg.csv), flush=True)
+        return code
+
+    def _serve(self, plan: Plan, server: QueueServer, manifest: ManifestWriter) -> int:
+        cfg = self.config
         board = TaskBoard(
-            plan.urls, list(range(len(plan.urls))), cfg.policy.lease_seconds, cfg.max_attempts
+            plan.urls, plan.pending, cfg.policy.lease_seconds, cfg.max_attempts, hint=plan.hint
         )
+        self.stats = RunStats(self.run_id, plan.total)
+        manifest.write(plan.decided)
+        self.stats.add(plan.decided)
+        self.stats.counts.update(row["status"] for row in plan.carried.values())
+        self._install_stop_handlers()
         run_info = {"run_id": self.run_id, "policy": cfg.policy.to_json()}
-        server = QueueServer(
-            cfg.bind,
-            cfg.port,
-            cfg.authkey,
+        server.start(
             {
                 "task_queue": TaskQueue(board),
                 "result_queue": ResultQueue(self.inbox),
                 "run_control": RunControl(board, run_info),
-            },
+            }
         )
-        manifest = ManifestWriter(cfg.manifest)
-        try:
-            manifest.write(plan.decided)
-            self.counts.update(row["status"] for row in plan.decided)
-            server.start()
-            self._announce(server.port)
-            self._start_local_workers(server.port)
-            complete = self._collect(plan, board, manifest)
-            board.finish()
-            self._linger(board)
-        finally:
-            server.close()
-            manifest.close()
-            self._stop_local_workers()
-        if cfg.csv is not None:
-            write_csv(read_manifest(cfg.manifest), cfg.csv)
-        self._print_summary(plan, complete)
-        return c.EXIT_OK if complete else c.EXIT_INCOMPLETE
+        self._announce(server.port)
+        self._start_local_workers(server.port)
+        code = self._collect(plan, board, manifest)
+        board.finish()
+        self._linger(board)
+        return code
 
     # --- the run ---
-    def _collect(self, plan: Plan, board: TaskBoard, manifest: ManifestWriter) -> bool:
-        """Take results until every URL is final; False if the run cannot finish."""
-        remaining = len(plan.urls)
-        bar = tqdm(
-            total=plan.total,
-            initial=len(plan.decided),
-            unit="url",
-            dynamic_ncols=True,
-            disable=True if not self.config.progress else None,  # None: off when not a TTY
-        )
-        next_tick = 0.0
+    def _collect(self, plan: Plan, board: TaskBoard, manifest: ManifestWriter) -> int:
+        """Take results until every URL is final, the run is stopped, or it cannot finish."""
+        remaining = len(plan.urls) - len(plan.carried)
+        done = plan.total - remaining
+        disable = True if not self.config.progress else None  # None: off when not a TTY
+        bar = tqdm(total=plan.total, initial=done, unit="url", dynamic_ncols=True, disable=disable)
+        next_tick, grace_end = 0.0, None
         with bar:
             while remaining:
+                if self.stop_signal is not None and grace_end is None:
+                    grace_end = self._begin_stop(board)
+                if grace_end is not None and (time.monotonic() > grace_end or not board.leased()):
+                    return c.EXIT_INTERRUPTED
                 rows = self._next_rows(plan, board)
                 if time.monotonic() >= next_tick:
                     rows += self._lost_rows(plan, board)
                     next_tick = time.monotonic() + TICK
                     if not self._workers_left(board):
-                        return False
+                        return c.EXIT_INCOMPLETE
                 if rows:
                     manifest.write(rows)
                     remaining -= len(rows)
+                    self.stats.add(rows)
                     bar.update(len(rows))
-                    self._count(rows)
                     bar.set_postfix(self._postfix(board), refresh=False)
-        return True
+        return c.EXIT_OK
+
+    def _begin_stop(self, board: TaskBoard) -> float:
+        board.drain()
+        for proc in self.local:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        grace = self.config.grace
+        log.warning("stopping: no new work handed out; waiting up to %g s for answers", grace)
+        return time.monotonic() + grace
 
     def _next_rows(self, plan: Plan, board: TaskBoard) -> list[dict[str, Any]]:
         try:
@@ -135,19 +160,38 @@ class Master:
             if not 0 <= task_id < len(plan.urls) or plan.urls[task_id] != result["url"]:
                 log.warning("ignored a result from %s for a URL this run never sent", worker)
                 continue
-            if not board.complete(task_id, worker):
-                continue  # a late answer: the URL already has its final status
-            fields = {k: v for k, v in result.items() if k in FIELDS}
-            rows.append(
-                make_row(
-                    **fields,
-                    leases=board.attempts(task_id),
-                    source=plan.sources[task_id],
-                    run_id=self.run_id,
-                    finished_at=now_iso(),
-                )
-            )
+            prior = plan.prior.get(task_id)
+            if (result["reused"] or result["status"] == c.NOT_MODIFIED) and prior is None:
+                log.warning("ignored a result from %s reusing a file never stored", worker)
+                continue
+            if board.complete(task_id, worker):  # False: a late answer, already final
+                rows.append(self._row(plan, board, task_id, result, prior))
         return rows
+
+    def _row(
+        self,
+        plan: Plan,
+        board: TaskBoard,
+        task_id: int,
+        result: dict[str, Any],
+        prior: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        fields = {k: v for k, v in result.items() if k in FIELDS}
+        now = now_iso()
+        if prior is not None and (result["reused"] or result["status"] == c.NOT_MODIFIED):
+            kept = {k: prior.get(k) for k in STORED_FIELDS}
+            fields = kept | {k: v for k, v in fields.items() if v is not None}
+            if result["status"] == c.NOT_MODIFIED:
+                fields["fetched_at"] = now
+        elif result["status"] == c.OK:
+            fields["fetched_at"] = now
+        return make_row(
+            **fields,
+            leases=board.attempts(task_id),
+            source=plan.sources[task_id],
+            run_id=self.run_id,
+            finished_at=now,
+        )
 
     def _lost_rows(self, plan: Plan, board: TaskBoard) -> list[dict[str, Any]]:
         return [
@@ -162,6 +206,15 @@ class Master:
             )
             for task_id in board.expire()
         ]
+
+    def _current_rows(self, plan: Plan) -> list[dict[str, Any]]:
+        """One current row per input line, then the last rows of URLs no longer listed."""
+        latest = latest_rows(self.config.manifest)
+        listed = set(plan.urls)
+        rows = list(plan.decided)
+        rows += [latest[url] for url in plan.urls if url in latest]
+        rows += [row for url, row in latest.items() if url not in listed]
+        return rows
 
     def _workers_left(self, board: TaskBoard) -> bool:
         """False when this run's own workers have all exited and no remote one is active."""
@@ -178,6 +231,15 @@ class Master:
         deadline = time.monotonic() + LINGER
         while time.monotonic() < deadline and not board.all_told(within=LINGER):
             time.sleep(0.05)
+
+    def _install_stop_handlers(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            if self.stop_signal is not None:
+                raise KeyboardInterrupt  # a second signal: stop now
+            self.stop_signal = signum
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
 
     # --- local workers ---
     def _start_local_workers(self, port: int) -> None:
@@ -203,15 +265,14 @@ class Master:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.terminate()
+                proc.kill()
                 proc.wait(timeout=5)
 
     # --- reporting ---
     def _announce(self, port: int) -> None:
         cfg = self.config
         where = f"{cfg.bind or '*'}:{port}"
-        if not cfg.quiet:
-            print(f"crawler: serving run {self.run_id} on {where}", file=sys.stderr)
+        print(f"crawler: serving run {self.run_id} on {where}", file=sys.stderr, flush=True)
         if cfg.authkey_generated:
             host = cfg.bind if cfg.bind not in ("", "0.0.0.0", "::") else socket.getfqdn()
             print(
@@ -220,37 +281,12 @@ class Master:
                 f"    {c.AUTHKEY_ENV}={cfg.authkey.decode()} "
                 f"python -m crawler.worker --server {host} --port {port}",
                 file=sys.stderr,
+                flush=True,
             )
 
-    def _count(self, rows: list[dict[str, Any]]) -> None:
-        for row in rows:
-            self.counts[row["status"]] += 1
-            if row["status"] == c.OK:
-                self.bytes += row.get("bytes") or 0
-
     def _postfix(self, board: TaskBoard) -> dict[str, int]:
-        ok = self.counts.get(c.OK, 0)
-        failed = sum(n for s, n in self.counts.items() if s in c.FAILED_STATUSES)
-        return {"ok": ok, "failed": failed, "workers": len(board.active_workers(within=10))}
-
-    def _print_summary(self, plan: Plan, complete: bool) -> None:
-        if self.config.quiet:
-            return
-        elapsed = max(time.monotonic() - self.started, 1e-9)
-        ok = self.counts.get(c.OK, 0)
-        lines = [
-            f"crawler: run {self.run_id} {'finished' if complete else 'did NOT finish'} "
-            f"in {elapsed:.1f} s: {plan.total} URLs"
-        ]
-        lines += [f"  {status:<18}{n:>9}" for status, n in sorted(self.counts.items())]
-        missing = plan.total - sum(self.counts.values())
-        if missing:
-            lines.append(f"  {'(no status yet)':<18}{missing:>9}  rerun the same command to resume")
-        lines.append(f"  {ok / elapsed:.1f} images/s, {self.bytes / 1e6:.1f} MB stored")
-        lines.append(f"  manifest: {self.config.manifest}")
-        if self.config.csv is not None:
-            lines.append(f"  csv:      {self.config.csv}")
-        print("\n".join(lines))
+        workers = len(board.active_workers(within=10))
+        return {"ok": self.stats.succeeded, "failed": self.stats.failed, "workers": workers}
 
 
 def main(argv: list[str] | None = None) -> int:

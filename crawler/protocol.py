@@ -34,7 +34,7 @@ from crawler.exceptions import (
 )
 
 SERIALIZER = "xmlrpclib"
-TASK_METHODS = ("get", "renew")
+TASK_METHODS = ("get", "renew", "release")
 RESULT_METHODS = ("put",)
 CONTROL_METHODS = ("hello", "bye")
 
@@ -56,16 +56,31 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "elapsed_s": (float, int),
     "final_url": (str,),
     "content_type": (str,),
+    "etag": (str,),
+    "last_modified": (str,),
+    "reused": (bool,),
 }
 REQUIRED_FIELDS = ("id", "url", "status", "worker")
 
 
 # --- Messages ---
 @dataclass(frozen=True)
+class Have:
+    """What an earlier run stored for a URL: a worker reuses or revalidates it."""
+
+    path: str
+    bytes: int
+    etag: str | None
+    last_modified: str | None
+    refresh: bool
+
+
+@dataclass(frozen=True)
 class Task:
     id: int
     url: str
     attempt: int
+    have: Have | None = None
 
 
 def decode_task(text: str) -> Task:
@@ -77,7 +92,24 @@ def decode_task(text: str) -> Task:
         and type(raw.get("attempt")) is int
     ):
         raise ValueError("malformed task")
-    return Task(raw["id"], raw["url"], raw["attempt"])
+    return Task(raw["id"], raw["url"], raw["attempt"], _decode_have(raw.get("have")))
+
+
+def _decode_have(raw: Any) -> Have | None:
+    """A hint that does not check out is dropped: the worker then simply downloads."""
+    if not isinstance(raw, dict):
+        return None
+    path, size = raw.get("path"), raw.get("bytes")
+    if not (isinstance(path, str) and type(size) is int):
+        return None
+    etag, modified = raw.get("etag"), raw.get("last_modified")
+    return Have(
+        path,
+        size,
+        etag if isinstance(etag, str) else None,
+        modified if isinstance(modified, str) else None,
+        raw.get("refresh") is True,
+    )
 
 
 def encode_result(fields: dict[str, Any]) -> str:
@@ -98,7 +130,9 @@ def decode_result(text: str) -> dict[str, Any]:
     row: dict[str, Any] = {}
     for name, kinds in RESULT_FIELDS.items():
         value = raw.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, kinds)):
+        if value is not None and (
+            isinstance(value, bool) != (bool in kinds) or not isinstance(value, kinds)
+        ):
             raise ValueError(f"result field {name!r} has the wrong type")
         row[name] = value
     if row["status"] not in STATUSES:
@@ -147,8 +181,7 @@ class QueueServer:
     accept loop never stops; this owns the accept loop so the listener really closes.
     """
 
-    def __init__(self, bind: str, port: int, authkey: bytes, objects: dict[str, object]) -> None:
-        _served.update(objects)
+    def __init__(self, bind: str, port: int, authkey: bytes) -> None:
         try:
             self._server: Server = MasterManager(
                 address=(bind, port), authkey=authkey, serializer=SERIALIZER
@@ -164,7 +197,9 @@ class QueueServer:
         self.port: int = self._server.address[1]
         self._thread = threading.Thread(target=self._accept_loop, name="accept", daemon=True)
 
-    def start(self) -> None:
+    def start(self, objects: dict[str, object]) -> None:
+        """Serve ``objects`` (task_queue, result_queue, run_control) from now on."""
+        _served.update(objects)
         self._thread.start()
 
     def _accept_loop(self) -> None:
@@ -185,7 +220,8 @@ class QueueServer:
         sock: socket.socket = self._server.listener._listener._socket
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
-        self._thread.join(timeout=2)
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
         self._server.listener.close()
 
 
@@ -262,6 +298,9 @@ class Channel:
 
     def renew(self, worker: str, ids: list[int]) -> int:
         return self._call(lambda: self._tasks.renew(worker, ids))
+
+    def release(self, worker: str, ids: list[int]) -> int:
+        return self._call(lambda: self._tasks.release(worker, ids))
 
     def put(self, worker: str, results: list[str]) -> int:
         return self._call(lambda: self._results.put(worker, results))

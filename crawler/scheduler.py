@@ -49,8 +49,10 @@ class TaskBoard:
         lease_seconds: float,
         max_attempts: int,
         clock: Callable[[], float] = time.monotonic,
+        hint: Callable[[int], dict | None] = lambda task_id: None,
     ) -> None:
         self._urls = urls
+        self._hint = hint
         self._final = bytearray(len(urls))  # 1 once a task has its final status
         self._pending: deque[int] = deque(pending)
         self._leases: dict[int, Lease] = {}
@@ -97,6 +99,20 @@ class TaskBoard:
                     renewed += 1
         return renewed
 
+    def release(self, worker: str, ids: list[int]) -> int:
+        """Take back tasks a stopping worker never started; they cost it no attempt."""
+        released = 0
+        with self._cond:
+            for task_id in ids:
+                lease = self._leases.get(task_id) if isinstance(task_id, int) else None
+                if lease is not None and lease.worker == worker:
+                    del self._leases[task_id]
+                    self._attempts[task_id] -= 1
+                    self._pending.appendleft(task_id)
+                    released += 1
+            self._cond.notify_all()
+        return released
+
     def hello(self, worker: str, info: dict) -> None:
         with self._cond:
             self.workers[worker] = WorkerSeen(info, self._clock())
@@ -142,9 +158,9 @@ class TaskBoard:
         with self._cond:
             return self._attempts.get(task_id, 0)
 
-    def outstanding(self) -> int:
+    def leased(self) -> int:
         with self._cond:
-            return len(self._pending) + len(self._leases)
+            return len(self._leases)
 
     def finish(self) -> None:
         """The run is over: every get() from now on says so."""
@@ -181,9 +197,11 @@ class TaskBoard:
             attempt = self._attempts.get(task_id, 0) + 1
             self._attempts[task_id] = attempt
             self._leases[task_id] = Lease(worker, expires)
-            tasks.append(
-                json.dumps({"id": task_id, "url": self._urls[task_id], "attempt": attempt})
-            )
+            task = {"id": task_id, "url": self._urls[task_id], "attempt": attempt}
+            have = self._hint(task_id)
+            if have is not None:
+                task["have"] = have
+            tasks.append(json.dumps(task))
         return tasks
 
     def _seen(self, worker: str) -> None:
@@ -195,7 +213,7 @@ class TaskBoard:
 
 
 class TaskQueue:
-    """What ``get_task_queue`` serves: leasing ``get`` and ``renew`` (heartbeats)."""
+    """What ``get_task_queue`` serves: leasing ``get``, ``renew`` (heartbeats), ``release``."""
 
     def __init__(self, board: TaskBoard) -> None:
         self._board = board
@@ -205,6 +223,9 @@ class TaskQueue:
 
     def renew(self, worker: str, ids: list) -> int:
         return self._board.renew(str(worker), list(ids))
+
+    def release(self, worker: str, ids: list) -> int:
+        return self._board.release(str(worker), list(ids))
 
 
 class ResultQueue:

@@ -3,76 +3,58 @@
 Run it as ``python -m crawler.worker --server HOST``. One thread talks to the master
 (tasks in batches, results in batches, lease heartbeats); ``--threads`` download
 threads each own a ``requests.Session``. A bad URL never stops the worker: every
-failure, expected or not, becomes the status string for that URL.
+failure becomes the status string for that URL (see ``pipeline.process``).
+
+SIGINT/SIGTERM: stop taking work, hand back the tasks not yet started, finish and
+report the ones in progress, then exit. ``--wait`` keeps the worker alive between
+runs, reconnecting (with backoff) whenever no master is there.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import queue
+import signal
 import socket
 import sys
 import threading
 import time
 from collections import Counter
-from pathlib import Path
+from types import FrameType
 
 from crawler import constants as c
 from crawler import storage, verify
 from crawler.config import Policy, WorkerConfig
-from crawler.exceptions import MasterGone, ProtocolError, URLFailure
-from crawler.fetch import fetch, make_session
+from crawler.exceptions import MasterGone, MasterUnreachable, ProtocolError
+from crawler.fetch import make_session
+from crawler.pipeline import process
 from crawler.protocol import Channel, Task, decode_task, encode_result
 
 POLL_BUSY = 0.2  # seconds a get() may wait while this worker still holds work
 POLL_IDLE = 2.0  # ... and while it holds none
-
-
-def process(task: Task, session, policy: Policy, output: Path, worker: str) -> dict:
-    """Turn one task into its result fields; never raises."""
-    start = time.monotonic()
-    row: dict = {"id": task.id, "url": task.url, "worker": worker, "attempts": 1}
-    try:
-        download = fetch(session, task.url, policy)
-        row.update(
-            http_status=download.http_status,
-            final_url=download.final_url,
-            content_type=download.content_type,
-            attempts=download.attempts,
-            bytes=len(download.body),
-        )
-        info = verify.inspect(download.body, policy)
-        row.update(width=info.width, height=info.height, format=info.format)
-        relative = storage.relative_path(task.url, info.extension)
-        storage.store(output, relative, download.body)
-        row.update(status=c.OK, path=relative, sha256=hashlib.sha256(download.body).hexdigest())
-    except URLFailure as failure:
-        row.update(status=failure.status, error=str(failure))
-        if failure.http_status is not None:
-            row["http_status"] = failure.http_status
-    except Exception as exc:  # a bug must not kill the worker: report it as data
-        row.update(status=c.WORKER_ERROR, error=f"{type(exc).__name__}: {exc}"[:500])
-    row["elapsed_s"] = round(time.monotonic() - start, 3)
-    return row
+WAIT_BACKOFF_MAX = 60.0  # --wait: longest pause between two connection attempts
 
 
 class Worker:
-    """One worker process: a comms loop in the calling thread plus download threads."""
+    """One run of one worker process: a comms loop in the calling thread, download threads."""
 
-    def __init__(self, config: WorkerConfig, channel: Channel) -> None:
+    def __init__(self, config: WorkerConfig, channel: Channel, stop: threading.Event) -> None:
         self.config = config
         self.channel = channel
+        self.stop = stop
         self.policy = Policy()
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.name = worker_name()
         self.counts: Counter[str] = Counter()
         self.bytes = 0
         self._todo: queue.Queue[Task | None] = queue.Queue()
         self._done: queue.Queue[dict] = queue.Queue()
         self._held: set[int] = set()  # leased to us, not yet reported
 
-    def run(self, policy: Policy) -> None:
-        """Work until the master says the run is over. Raises MasterGone if it vanishes."""
+    def run(self, policy: Policy) -> bool:
+        """Work until the run is over (True) or a stop was asked for (False).
+
+        Raises MasterGone if the master vanishes.
+        """
         self.policy = policy
         verify.configure(policy)
         threads = [
@@ -82,34 +64,57 @@ class Worker:
         for thread in threads:
             thread.start()
         try:
-            self._comms_loop()
+            over = self._comms_loop()
+            if not over:
+                self._hand_back()
+            return over
         finally:
             for _ in threads:
                 self._todo.put(None)
 
-    def _comms_loop(self) -> None:
-        over = False
+    def _comms_loop(self) -> bool:
         last_renew = time.monotonic()
-        while not over:
+        while not self.stop.is_set():
             self._send_results()
             want = 2 * self.config.threads - len(self._held)
             if want > 0:
                 answer = self.channel.get(self.name, want, POLL_BUSY if self._held else POLL_IDLE)
-                over = bool(answer.get("over"))
                 for text in answer.get("tasks", []):
                     self._accept(text)
+                if answer.get("over"):
+                    self._send_results()
+                    return True
             else:
                 self._wait_for_result(POLL_BUSY)
             if self._held and time.monotonic() - last_renew > self.policy.lease_seconds / 4:
                 self.channel.renew(self.name, sorted(self._held))
                 last_renew = time.monotonic()
-        self._send_results()
+        return False
+
+    def _hand_back(self) -> None:
+        """On a stop: release what no thread has started, finish and report the rest."""
+        unstarted = []
+        while True:
+            try:
+                task = self._todo.get_nowait()
+            except queue.Empty:
+                break
+            if task is not None:
+                unstarted.append(task.id)
+        if unstarted:
+            self.channel.release(self.name, unstarted)
+            self._held.difference_update(unstarted)
+        deadline = time.monotonic() + self.policy.deadline + 5
+        while self._held and time.monotonic() < deadline:
+            self._wait_for_result(POLL_BUSY)
+            self._send_results()
+            self.channel.renew(self.name, sorted(self._held))
 
     def _accept(self, text: str) -> None:
         try:
             task = decode_task(text)
         except ValueError:
-            return  # the master sent garbage: its lease will expire and it will say so
+            return  # garbage from the master: its lease will expire there
         self._held.add(task.id)
         self._todo.put(task)
 
@@ -133,7 +138,7 @@ class Worker:
         for row in rows:
             self._held.discard(row["id"])
             self.counts[row["status"]] += 1
-            if row["status"] == c.OK:
+            if row["status"] == c.OK and not row.get("reused"):
                 self.bytes += row.get("bytes") or 0
 
     def _download_loop(self) -> None:
@@ -151,22 +156,30 @@ class Worker:
 
     def summary(self, elapsed: float) -> str:
         total = sum(self.counts.values())
-        ok = self.counts.get(c.OK, 0)
+        good = sum(self.counts.get(s, 0) for s in c.SUCCESS_STATUSES)
         return (
-            f"worker {self.name}: {total} URLs in {elapsed:.1f} s, {ok} ok, {total - ok} failed, "
-            f"{self.bytes / 1e6:.1f} MB stored"
+            f"worker {self.name}: {total} URLs in {elapsed:.1f} s, {good} ok, "
+            f"{total - good} failed, {self.bytes / 1e6:.1f} MB downloaded"
         )
 
 
-def serve(config: WorkerConfig) -> int:
-    """Connect, take the run's policy, work the run, and say how it went."""
-    storage.ensure_writable(config.output)
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _say(config: WorkerConfig, message: str) -> None:
+    if not config.quiet:
+        print(f"crawler-worker: {message}", file=sys.stderr, flush=True)
+
+
+def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) -> tuple[int, str]:
+    """Work the run the master at ``channel`` is serving; returns (exit code, run id)."""
     started = time.monotonic()
-    channel = Channel(config.server, config.port, config.authkey, config.connect_timeout)
-    worker = Worker(config, channel)
+    worker = Worker(config, channel, stop)
     run_info = channel.hello(
         worker.name, {"host": socket.gethostname(), "pid": os.getpid(), "threads": config.threads}
     )
+    run_id = str(run_info.get("run_id"))
     try:
         policy = Policy.from_json(str(run_info.get("policy")))
     except ValueError as exc:
@@ -174,17 +187,63 @@ def serve(config: WorkerConfig) -> int:
             f"the master at {channel.where} sent an unusable policy: {exc}"
         ) from None
     try:
-        worker.run(policy)
+        over = worker.run(policy)
         channel.bye(worker.name)
     except MasterGone:
         if worker.held:
             raise  # work in hand was lost with the master; its rerun will redo it
-        # Holding nothing, we have nothing to lose: the master finished or will resume.
-        if not config.quiet:
-            print(f"crawler-worker: the master at {channel.where} went away", file=sys.stderr)
+        # Holding nothing, we lost nothing: the master finished, or will resume.
+        _say(config, f"the master at {channel.where} went away")
+        over = True
     if not config.quiet:
-        print(worker.summary(time.monotonic() - started))
-    return c.EXIT_OK
+        print(worker.summary(time.monotonic() - started), flush=True)
+    return (c.EXIT_OK if over else c.EXIT_INTERRUPTED), run_id
+
+
+def serve(config: WorkerConfig) -> int:
+    """The worker command: one run, or (``--wait``) every run, until stopped."""
+    storage.ensure_writable(config.output)
+    stop = _install_stop_handlers()
+    if not config.wait:
+        channel = Channel(config.server, config.port, config.authkey, config.connect_timeout)
+        return work_one_run(config, channel, stop)[0]
+    return _serve_forever(config, stop)
+
+
+def _serve_forever(config: WorkerConfig, stop: threading.Event) -> int:
+    backoff, last_run, waiting = 1.0, None, False
+    while not stop.is_set():
+        try:
+            channel = Channel(config.server, config.port, config.authkey, config.connect_timeout)
+            run_id = str(channel.hello(worker_name(), {}).get("run_id"))
+            if run_id == last_run:
+                raise MasterUnreachable("still the run we finished")  # the master is lingering
+            waiting = False
+            code, last_run = work_one_run(config, channel, stop)
+            backoff = 1.0
+            if code != c.EXIT_OK:
+                return code
+        except (MasterUnreachable, MasterGone) as exc:
+            if not waiting:  # one line per wait, not one per attempt
+                _say(config, f"waiting for a master at {config.server}:{config.port} ({exc})")
+                waiting = True
+            stop.wait(backoff)
+            backoff = min(backoff * 2, WAIT_BACKOFF_MAX)
+    return c.EXIT_INTERRUPTED
+
+
+def _install_stop_handlers() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt  # a second signal: stop now
+        stop.set()
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+    return stop
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,109 @@
+"""What a run reports when it ends: the one-screen summary and the per-run JSON file.
+
+The JSON file (``<manifest>.summary.json``, replaced by every run, with each run also
+appended to ``<manifest>.runs.jsonl``) is what a cron job or a dashboard reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from crawler import constants as c
+
+OUTCOMES = {
+    c.EXIT_OK: "completed",
+    c.EXIT_INCOMPLETE: "incomplete",
+    c.EXIT_INTERRUPTED: "interrupted",
+}
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclass
+class RunStats:
+    """Counts kept by the master as rows are written."""
+
+    run_id: str
+    total: int
+    started_at: str = field(default_factory=now_iso)
+    counts: Counter[str] = field(default_factory=Counter)
+    downloaded_bytes: int = 0
+    reused: int = 0
+    workers: set[str] = field(default_factory=set)
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            self.counts[row["status"]] += 1
+            if row.get("worker"):
+                self.workers.add(row["worker"])
+            if row.get("reused"):
+                self.reused += 1
+            elif row["status"] == c.OK:
+                self.downloaded_bytes += row.get("bytes") or 0
+
+    @property
+    def succeeded(self) -> int:
+        return sum(self.counts.get(s, 0) for s in c.SUCCESS_STATUSES)
+
+    @property
+    def failed(self) -> int:
+        return sum(n for s, n in self.counts.items() if s in c.FAILED_STATUSES)
+
+    def as_dict(self, code: int, elapsed: float, manifest: Path) -> dict[str, Any]:
+        fetched = self.counts.get(c.OK, 0) - self.reused
+        return {
+            "run_id": self.run_id,
+            "outcome": OUTCOMES.get(code, "error"),
+            "exit_code": code,
+            "started_at": self.started_at,
+            "ended_at": now_iso(),
+            "elapsed_s": round(elapsed, 3),
+            "urls": self.total,
+            "counts": dict(sorted(self.counts.items())),
+            "missing": self.total - sum(self.counts.values()),
+            "downloaded": fetched,
+            "reused": self.reused,
+            "bytes": self.downloaded_bytes,
+            "images_per_s": round(fetched / elapsed, 2) if elapsed > 0 else None,
+            "workers_seen": sorted(self.workers),
+            "manifest": str(manifest),
+        }
+
+
+def write_summary(summary: dict[str, Any], manifest: Path) -> Path:
+    """Write the run's JSON summary beside the manifest; returns its path."""
+    path = manifest.with_name(manifest.stem + ".summary.json")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    with open(manifest.with_name(manifest.stem + ".runs.jsonl"), "a", encoding="utf-8") as fh:
+        fh.write(json.dumps(summary) + "\n")
+    return path
+
+
+def format_summary(summary: dict[str, Any], csv: Path | None) -> str:
+    lines = [
+        f"crawler: run {summary['run_id']} {summary['outcome']} in {summary['elapsed_s']:.1f} s: "
+        f"{summary['urls']} URLs"
+    ]
+    lines += [f"  {status:<18}{n:>9}" for status, n in summary["counts"].items()]
+    if summary["missing"]:
+        lines.append(
+            f"  {'(no status yet)':<18}{summary['missing']:>9}  rerun the same command to resume"
+        )
+    lines.append(
+        f"  {summary['downloaded']} downloaded ({summary['images_per_s'] or 0:.1f} images/s, "
+        f"{summary['bytes'] / 1e6:.1f} MB), {summary['reused']} reused from earlier runs"
+    )
+    lines.append(f"  manifest: {summary['manifest']}")
+    if csv is not None:
+        lines.append(f"  csv:      {csv}")
+    return "\n".join(lines)
