@@ -181,6 +181,13 @@ def master_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="default: %(default)s",
     )
+    g.add_argument(
+        "--block-private",
+        action=argparse.BooleanOptionalAction,
+        default=d.block_private,
+        help="refuse hosts (and redirects) that resolve to loopback, private, link-local or "
+        "metadata addresses; --no-block-private for internal servers (default: on)",
+    )
     g.add_argument("--user-agent", default=d.user_agent, metavar="TEXT")
     g.add_argument(
         "--lease-seconds",
@@ -246,6 +253,7 @@ def _policy(args: argparse.Namespace) -> Policy:
         min_height=args.min_height,
         retries=args.retries,
         max_redirects=args.max_redirects,
+        block_private=args.block_private,
         user_agent=args.user_agent,
         lease_seconds=args.lease_seconds,
     )

@@ -36,6 +36,7 @@ class Policy:
     retries: int = 2  # extra attempts for transient failures
     backoff: float = 0.5  # seconds; doubled per retry, with jitter
     max_redirects: int = 10
+    block_private: bool = True  # refuse hosts resolving to non-public addresses
     user_agent: str = DEFAULT_USER_AGENT
     lease_seconds: float = 60.0  # a task unanswered this long goes back to the queue
 

@@ -11,6 +11,7 @@ HTTP_ERROR = "http_error"
 TIMEOUT = "timeout"
 CONNECTION_ERROR = "connection_error"
 REDIRECT_ERROR = "redirect_error"
+PRIVATE_ADDRESS = "private_address"
 TOO_LARGE = "too_large"
 NOT_IMAGE = "not_image"
 CORRUPT = "corrupt"
@@ -30,6 +31,7 @@ STATUSES: dict[str, str] = {
     TIMEOUT: "connect or read timeout, or the per-URL deadline ran out",
     CONNECTION_ERROR: "DNS failure, refused or reset connection, body shorter than announced",
     REDIRECT_ERROR: "too many redirects, a redirect loop, or a redirect to a non-http(s) URL",
+    PRIVATE_ADDRESS: "the host (or a redirect's) resolves to a loopback/private/link-local address",
     TOO_LARGE: "the body exceeded max_bytes (announced or while streaming)",
     NOT_IMAGE: "the bytes are not a raster image Pillow recognises (HTML, SVG, text, empty)",
     CORRUPT: "recognised as an image but Pillow could not decode it in full (e.g. truncated)",

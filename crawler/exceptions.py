@@ -63,6 +63,10 @@ class ConnectionFailure(FetchFailure):
     status = c.CONNECTION_ERROR
 
 
+class PrivateAddress(FetchFailure):
+    status = c.PRIVATE_ADDRESS
+
+
 class RedirectFailure(FetchFailure):
     status = c.REDIRECT_ERROR
 

@@ -1,32 +1,52 @@
-"""Downloading one URL with requests: timeouts, retries, a size cap and a deadline.
+"""Downloading one URL with requests: timeouts, a total deadline, retries, redirects, a size cap.
 
 ``fetch`` is the one place where requests' and urllib3's exceptions are turned into
 the crawler's own (``exceptions.FetchFailure`` and subclasses), each carrying the
 manifest status it stands for. Nothing the server says is trusted: Content-Length is
-only used to refuse early, never to size a buffer.
+only used to refuse early, never to size a buffer or to accept a short body; every
+redirect target is validated (http/https only, no loops, the address guard again).
+
+The per-URL deadline covers connects, retries, redirects and the body: every hop's
+timeouts are clamped to the time left, retry pauses too, and the socket's timeout is
+reset to the time left before each read, so a server that trickles a byte a second
+cannot hold a thread past it.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urljoin
 
 import requests
+import urllib3.exceptions as u3
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ReadTimeoutError
 from urllib3.util.retry import Retry
 
 from crawler.config import Policy
 from crawler.exceptions import (
     ConnectionFailure,
     HTTPStatusFailure,
+    PrivateAddress,
     RedirectFailure,
     TimeoutFailure,
     TooLarge,
 )
+from crawler.netguard import BlockedAddressError, guard
+from crawler.urls import normalize_url
 
 CHUNK = 64 * 1024
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
+RETRY_AFTER_CAP = 30.0  # seconds: a server's Retry-After cannot park a thread for hours
+
+_clock = threading.local()  # .deadline: monotonic time the current thread's URL must end by
+
+
+def _remaining() -> float:
+    deadline = getattr(_clock, "deadline", None)
+    return float("inf") if deadline is None else deadline - time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -44,24 +64,44 @@ class Download:
         return self.http_status == 304
 
 
-class CappedRetry(Retry):
-    """urllib3's Retry, with a server's Retry-After capped so it cannot park a thread for hours."""
-
-    RETRY_AFTER_CAP = 30.0
+class DeadlineRetry(Retry):
+    """urllib3's Retry, with pauses capped by RETRY_AFTER_CAP and by the URL's deadline."""
 
     def parse_retry_after(self, retry_after: str) -> float:
-        return min(super().parse_retry_after(retry_after), self.RETRY_AFTER_CAP)
+        return max(0.0, min(super().parse_retry_after(retry_after), RETRY_AFTER_CAP, _remaining()))
+
+    def get_backoff_time(self) -> float:
+        return max(0.0, min(super().get_backoff_time(), _remaining()))
+
+    def increment(self, *args: Any, **kwargs: Any) -> Retry:
+        if _remaining() <= 0:  # no time left for another try
+            url = args[1] if len(args) > 1 else kwargs.get("url")
+            raise u3.MaxRetryError(kwargs.get("_pool"), url, u3.TimeoutError("deadline exceeded"))
+        return super().increment(*args, **kwargs)
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """Clamps each request's connect and read timeouts to the time left before the deadline."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        remaining = _remaining()
+        if remaining <= 0:
+            raise requests.exceptions.Timeout("deadline exceeded")
+        timeout = kwargs.get("timeout")
+        if isinstance(timeout, tuple):
+            kwargs["timeout"] = tuple(min(t, remaining) for t in timeout)
+        return super().send(request, *args, **kwargs)
 
 
 def make_session(policy: Policy) -> requests.Session:
     """A session for one download thread: pooled connections, transient failures retried."""
-    retry = CappedRetry(
+    retry = DeadlineRetry(
         total=policy.retries,
         connect=policy.retries,
         read=policy.retries,
         status=policy.retries,
         other=0,
-        redirect=False,  # requests follows redirects itself, counting them against max_redirects
+        redirect=False,  # fetch() follows redirects itself, checking each target
         allowed_methods=frozenset({"GET"}),
         status_forcelist=TRANSIENT_STATUSES,
         backoff_factor=policy.backoff,
@@ -70,10 +110,11 @@ def make_session(policy: Policy) -> requests.Session:
         raise_on_status=False,  # the last answer is reported as http_error with its status
     )
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=16, pool_maxsize=4)
+    adapter = DeadlineAdapter(max_retries=retry, pool_connections=16, pool_maxsize=4)
+    if policy.block_private:
+        guard(adapter)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
-    session.max_redirects = policy.max_redirects
     session.trust_env = False  # no netrc credentials or proxies picked up from the environment
     session.headers["User-Agent"] = policy.user_agent
     session.headers["Accept"] = "image/*,*/*;q=0.5"
@@ -97,63 +138,101 @@ def fetch(
 
     With conditional ``headers``, a 304 answer is a ``Download`` with an empty body.
     """
-    start = time.monotonic()
+    _clock.deadline = time.monotonic() + policy.deadline
     try:
+        return _follow(session, url, policy, headers)
+    except (requests.exceptions.RequestException, u3.HTTPError) as exc:
+        raise _convert(exc, policy) from None
+    except BlockedAddressError as exc:
+        raise PrivateAddress(str(exc)) from None
+    finally:
+        _clock.deadline = None
+
+
+def _follow(
+    session: requests.Session, url: str, policy: Policy, headers: dict[str, str] | None
+) -> Download:
+    seen, attempts = {url}, 0
+    for _hop in range(policy.max_redirects + 1):
         with session.get(
             url,
             stream=True,
+            allow_redirects=False,
             timeout=(policy.connect_timeout, policy.read_timeout),
             headers=headers,
         ) as resp:
-            attempts = _attempts(resp)
+            attempts += _attempts(resp)
+            if resp.is_redirect:
+                url = _redirect_target(url, resp.headers["Location"], seen)
+                continue
             if resp.status_code == 304 and headers:
                 body = b""
             elif 200 <= resp.status_code < 300:
-                body = _read_capped(resp, policy, start)
+                body = _read_capped(resp, policy)
             else:
-                raise HTTPStatusFailure(
-                    f"HTTP {resp.status_code} {resp.reason or ''}".strip(),
-                    http_status=resp.status_code,
-                )
+                reason = f"HTTP {resp.status_code} {_printable(resp.reason)}".strip()
+                raise HTTPStatusFailure(reason, http_status=resp.status_code)
             return Download(
                 body,
                 resp.status_code,
-                resp.url,
+                url,
                 _header(resp, "Content-Type"),
                 attempts,
                 _header(resp, "ETag"),
                 _header(resp, "Last-Modified"),
             )
-    except requests.exceptions.TooManyRedirects:
-        raise RedirectFailure(f"more than {policy.max_redirects} redirects") from None
-    except requests.exceptions.InvalidSchema:
-        raise RedirectFailure("redirected to a URL that is not http or https") from None
-    except requests.exceptions.Timeout as exc:
-        raise TimeoutFailure(_reason(exc, "timed out")) from None
-    except requests.exceptions.ConnectionError as exc:
-        if exc.args and isinstance(exc.args[0], ReadTimeoutError):
-            raise TimeoutFailure("read timed out") from None
-        raise ConnectionFailure(_reason(exc, "connection failed")) from None
-    except requests.exceptions.ChunkedEncodingError:
-        raise ConnectionFailure("connection broken: body shorter than announced") from None
-    except requests.exceptions.ContentDecodingError:
-        raise ConnectionFailure("body could not be decoded (bad Content-Encoding)") from None
-    except requests.exceptions.RequestException as exc:
-        raise ConnectionFailure(_reason(exc, type(exc).__name__)) from None
+    raise RedirectFailure(f"more than {policy.max_redirects} redirects")
 
 
-def _read_capped(resp: requests.Response, policy: Policy, start: float) -> bytes:
+def _redirect_target(current: str, location: str, seen: set[str]) -> str:
+    try:
+        target = normalize_url(urljoin(current, location.strip()))
+    except ValueError as exc:
+        raise RedirectFailure(f"refused redirect target: {exc}") from None
+    if target in seen:
+        raise RedirectFailure("redirect loop")
+    seen.add(target)
+    return target
+
+
+def _read_capped(resp: requests.Response, policy: Policy) -> bytes:
     declared = resp.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > policy.max_bytes:
         raise TooLarge(f"Content-Length {declared} exceeds max_bytes {policy.max_bytes}")
     body = bytearray()
-    for chunk in resp.iter_content(CHUNK):
+    sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
+    while True:
+        remaining = _remaining()
+        if remaining <= 0:
+            raise TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded while reading")
+        if sock is not None:
+            sock.settimeout(min(policy.read_timeout, remaining))
+        chunk = resp.raw.read1(CHUNK, decode_content=True)  # one recv at most: see docstring
+        if not chunk:
+            return bytes(body)
         body += chunk
         if len(body) > policy.max_bytes:
             raise TooLarge(f"body exceeds max_bytes {policy.max_bytes}")
-        if time.monotonic() - start > policy.deadline:
-            raise TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded while reading")
-    return bytes(body)
+
+
+def _convert(exc: Exception, policy: Policy) -> Exception:
+    """Map a requests/urllib3 exception to the crawler's failure with the right status."""
+    inner = exc.args[0] if exc.args else None
+    if _remaining() <= 0:
+        return TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded")
+    if isinstance(exc, (requests.exceptions.Timeout, u3.TimeoutError)) or isinstance(
+        inner, u3.ReadTimeoutError
+    ):
+        return TimeoutFailure(_reason(exc, "timed out"))
+    if isinstance(exc, (u3.ProtocolError, requests.exceptions.ChunkedEncodingError)):
+        return ConnectionFailure(
+            f"connection broken (body shorter than announced?): {_reason(exc, '')}"
+        )
+    if isinstance(exc, (u3.DecodeError, requests.exceptions.ContentDecodingError)):
+        return ConnectionFailure("body could not be decoded (bad Content-Encoding)")
+    if isinstance(exc, (requests.exceptions.InvalidURL, u3.LocationParseError)):
+        return ConnectionFailure(f"URL refused by the HTTP client: {_reason(exc, '')}")
+    return ConnectionFailure(_reason(exc, type(exc).__name__))
 
 
 def _header(resp: requests.Response, name: str) -> str | None:
@@ -164,20 +243,23 @@ def _header(resp: requests.Response, name: str) -> str | None:
     return value
 
 
+def _printable(text: str | None) -> str:
+    return "".join(ch for ch in (text or "")[:100] if ch.isprintable())
+
+
 def _attempts(resp: requests.Response) -> int:
-    """Requests made for this URL: one per redirect hop, plus urllib3's retries."""
-    hops = [*resp.history, resp]
-    retries = sum(len(getattr(getattr(r.raw, "retries", None), "history", ()) or ()) for r in hops)
-    return 1 + retries
+    """Requests made for this hop: one, plus urllib3's retries."""
+    retries = getattr(resp.raw, "retries", None)
+    return 1 + len(getattr(retries, "history", ()) or ())
 
 
 def _reason(exc: Exception, default: str) -> str:
-    """A short reason from a requests exception, without the pool/object noise."""
+    """A short reason from a requests/urllib3 exception, without the pool/object noise."""
     inner = exc.args[0] if exc.args else None
     reason = getattr(inner, "reason", None) or inner or exc
     text = str(reason)
-    if "Name or service not known" in text or "nodename nor servname" in text:
+    if "Name or service not known" in text or "NameResolutionError" in text:
         return "host name could not be resolved"
     if "Connection refused" in text:
         return "connection refused"
-    return text[:300] if text else default
+    return _printable(text[:300]) if text else default

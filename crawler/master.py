@@ -28,8 +28,9 @@ from crawler import constants as c
 from crawler.config import MasterConfig
 from crawler.manifest import FIELDS, ManifestWriter, latest_rows, make_row, read_manifest, write_csv
 from crawler.plan import Plan, plan_run
-from crawler.protocol import QueueServer, decode_result
+from crawler.protocol import decode_result
 from crawler.scheduler import ResultQueue, RunControl, TaskBoard, TaskQueue
+from crawler.server import QueueServer
 from crawler.storage import ensure_writable
 from crawler.summary import RunStats, format_summary, now_iso, write_summary
 from crawler.urls import check_readable

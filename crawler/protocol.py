@@ -14,15 +14,13 @@ manifest row's worth of fields (see ``RESULT_FIELDS``). Both are checked on rece
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import json
 import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import AuthenticationError
-from multiprocessing.managers import BaseManager, BaseProxy, Server
+from multiprocessing.managers import BaseManager, BaseProxy
 from typing import Any, TypeVar
 
 from crawler.constants import STATUSES
@@ -30,7 +28,6 @@ from crawler.exceptions import (
     AuthenticationFailed,
     MasterGone,
     MasterUnreachable,
-    UsageError,
 )
 
 SERIALIZER = "xmlrpclib"
@@ -141,19 +138,19 @@ def decode_result(text: str) -> dict[str, Any]:
 
 
 # --- Managers ---
-_served: dict[str, object] = {}  # what the master's registered callables return
+served: dict[str, object] = {}  # what the master's registered callables return (server.py)
 
 
 def _get_task_queue() -> object:
-    return _served["task_queue"]
+    return served["task_queue"]
 
 
 def _get_result_queue() -> object:
-    return _served["result_queue"]
+    return served["result_queue"]
 
 
 def _get_run_control() -> object:
-    return _served["run_control"]
+    return served["run_control"]
 
 
 class MasterManager(BaseManager):
@@ -172,57 +169,6 @@ class WorkerManager(BaseManager):
 WorkerManager.register("get_task_queue", exposed=TASK_METHODS)
 WorkerManager.register("get_result_queue", exposed=RESULT_METHODS)
 WorkerManager.register("get_run_control", exposed=CONTROL_METHODS)
-
-
-class QueueServer:
-    """Serves the registered objects from the master's own process, on its own threads.
-
-    ``BaseManager.get_server().serve_forever()`` would ``sys.exit`` when done and its
-    accept loop never stops; this owns the accept loop so the listener really closes.
-    """
-
-    def __init__(self, bind: str, port: int, authkey: bytes) -> None:
-        try:
-            self._server: Server = MasterManager(
-                address=(bind, port), authkey=authkey, serializer=SERIALIZER
-            ).get_server()
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise UsageError(
-                    f"port {port} is already in use (another master?); choose another with --port"
-                ) from None
-            raise UsageError(f"cannot listen on {bind or '*'}:{port}: {exc.strerror}") from None
-        self._server.stop_event = threading.Event()  # serve_client() loops on it
-        self._stopping = threading.Event()
-        self.port: int = self._server.address[1]
-        self._thread = threading.Thread(target=self._accept_loop, name="accept", daemon=True)
-
-    def start(self, objects: dict[str, object]) -> None:
-        """Serve ``objects`` (task_queue, result_queue, run_control) from now on."""
-        _served.update(objects)
-        self._thread.start()
-
-    def _accept_loop(self) -> None:
-        listener = self._server.listener
-        while not self._stopping.is_set():
-            try:
-                conn = listener.accept()
-            except OSError:
-                continue
-            if self._stopping.is_set():
-                conn.close()
-                break
-            threading.Thread(target=self._server.handle_request, args=(conn,), daemon=True).start()
-
-    def close(self) -> None:
-        """Stop accepting: new connections are refused from here on."""
-        self._stopping.set()
-        sock: socket.socket = self._server.listener._listener._socket
-        with contextlib.suppress(OSError):
-            sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
-        if self._thread.is_alive():
-            self._thread.join(timeout=2)
-        self._server.listener.close()
 
 
 # --- The worker's connection ---

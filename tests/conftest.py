@@ -39,12 +39,23 @@ def cli_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def cli_command(module: str, *args: str) -> list[str]:
+    """The command line for ``python -m crawler.<module> ARGS``.
+
+    The test servers live on loopback, which the master's default ``--block-private``
+    policy refuses; so a master gets ``--no-block-private`` first, and a test that wants
+    the guard passes ``--block-private`` (the later flag wins).
+    """
+    guard = ["--no-block-private"] if module == "master" else []
+    return [sys.executable, "-m", f"crawler.{module}", *guard, *args]
+
+
 def run_cli(
     module: str, *args: str, env: dict[str, str] | None = None, timeout: float = RUN_TIMEOUT
 ) -> subprocess.CompletedProcess[str]:
     """Run ``python -m crawler.<module> ARGS`` to completion and capture its output."""
     return subprocess.run(
-        [sys.executable, "-m", f"crawler.{module}", *args],
+        cli_command(module, *args),
         env=cli_env() if env is None else env,
         capture_output=True,
         text=True,
@@ -56,7 +67,7 @@ def run_cli(
 def start_cli(module: str, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Start ``python -m crawler.<module> ARGS`` in the background."""
     return subprocess.Popen(
-        [sys.executable, "-m", f"crawler.{module}", *args],
+        cli_command(module, *args),
         env=cli_env() if env is None else env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

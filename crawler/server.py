@@ -1,0 +1,148 @@
+"""The master's queue server: BaseManager's server, run on the master's own threads.
+
+``BaseManager.get_server().serve_forever()`` would ``sys.exit`` when done, its accept
+loop never stops, and it authenticates silently with no time limit. This owns the
+accept loop instead: each connection must pass the HMAC handshake within
+``HANDSHAKE_TIMEOUT`` seconds (a peer with a wrong key, or one that connects and sends
+garbage or nothing, is logged and dropped without disturbing the run), may only call
+the manager methods a worker needs (not ``shutdown``), and the listener really closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import socket
+import threading
+from multiprocessing import connection
+from multiprocessing.managers import Server
+from traceback import format_exc
+from typing import Any
+
+from crawler.exceptions import UsageError
+from crawler.protocol import SERIALIZER, MasterManager, served
+
+log = logging.getLogger("crawler")
+
+HANDSHAKE_TIMEOUT = 10.0
+# Server methods a worker's manager and proxies use; 'shutdown' and 'debug_info' are not among them.
+ALLOWED_CALLS = frozenset({"create", "accept_connection", "dummy", "incref", "decref"})
+
+
+class QueueServer:
+    """Serves the registered objects from the master's own process, on its own threads."""
+
+    def __init__(self, bind: str, port: int, authkey: bytes) -> None:
+        self._authkey = authkey
+        try:
+            self._server: Server = MasterManager(
+                address=(bind, port), authkey=authkey, serializer=SERIALIZER
+            ).get_server()
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise UsageError(
+                    f"port {port} is already in use (another master?); choose another with --port"
+                ) from None
+            raise UsageError(f"cannot listen on {bind or '*'}:{port}: {exc.strerror}") from None
+        self._server.stop_event = threading.Event()  # serve_client() loops on it
+        self._stopping = threading.Event()
+        self.port: int = self._server.address[1]
+        self._thread = threading.Thread(target=self._accept_loop, name="accept", daemon=True)
+
+    def start(self, objects: dict[str, object]) -> None:
+        """Serve ``objects`` (task_queue, result_queue, run_control) from now on."""
+        served.update(objects)
+        self._thread.start()
+
+    def _accept_loop(self) -> None:
+        listener = self._server.listener
+        while not self._stopping.is_set():
+            try:
+                conn = listener.accept()
+            except OSError:
+                continue
+            if self._stopping.is_set():
+                conn.close()
+                break
+            peer = listener.last_accepted
+            threading.Thread(target=self._handle, args=(conn, peer), daemon=True).start()
+
+    def _handle(self, conn: connection.Connection, peer: Any) -> None:
+        """Authenticate one connection, then do what ``Server._handle_request`` does."""
+        try:
+            if self._authenticate(conn, peer):
+                self._dispatch(conn)
+        except SystemExit:  # serve_client() ends a finished connection this way
+            pass
+        finally:
+            conn.close()
+
+    def _authenticate(self, conn: connection.Connection, peer: Any) -> bool:
+        expired = threading.Event()
+
+        def expire() -> None:
+            expired.set()
+            _shutdown_fd(conn.fileno())
+
+        timer = threading.Timer(HANDSHAKE_TIMEOUT, expire)
+        timer.daemon = True
+        timer.start()
+        try:
+            connection.deliver_challenge(conn, self._authkey)
+            connection.answer_challenge(conn, self._authkey)
+            return True
+        except EOFError:
+            if expired.is_set():
+                log.warning(
+                    "dropped a connection from %s: no handshake within %g s",
+                    _address(peer),
+                    HANDSHAKE_TIMEOUT,
+                )
+            else:  # closed without a word: a port probe (workers probe before connecting)
+                log.debug("a connection from %s closed before authenticating", _address(peer))
+            return False
+        except Exception as exc:  # wrong key, garbage, silence: all the peer's problem
+            reason = str(exc) or type(exc).__name__
+            log.warning("refused a connection from %s: %s", _address(peer), reason)
+            return False
+        finally:
+            timer.cancel()
+
+    def _dispatch(self, conn: connection.Connection) -> None:
+        try:
+            request = conn.recv()
+            _ignore, funcname, args, kwds = request
+            if funcname not in ALLOWED_CALLS:
+                raise PermissionError(f"{funcname!r} is not allowed")
+            result = getattr(self._server, funcname)(conn, *args, **kwds)
+            message: tuple[str, Any] = ("#RETURN", result)
+        except Exception:
+            message = ("#TRACEBACK", format_exc())
+        with contextlib.suppress(Exception):
+            conn.send(message)
+
+    def close(self) -> None:
+        """Stop accepting: new connections are refused from here on."""
+        self._stopping.set()
+        sock: socket.socket = self._server.listener._listener._socket  # no public handle
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
+        if self._thread.is_alive():
+            self._thread.join(timeout=2)
+        self._server.listener.close()
+
+
+def _shutdown_fd(fd: int) -> None:
+    """Wake a thread blocked reading ``fd`` (closing it alone would not, on Linux)."""
+    with contextlib.suppress(OSError):
+        sock = socket.socket(fileno=os.dup(fd))
+        sock.shutdown(socket.SHUT_RDWR)
+        sock.close()
+
+
+def _address(peer: Any) -> str:
+    if isinstance(peer, (tuple, list)) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer)
