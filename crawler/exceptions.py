@@ -36,6 +36,10 @@ class MasterGone(ProtocolError):
     """An established connection to the master broke."""
 
 
+class DiskError(CrawlerError):
+    """This worker's output folder stopped accepting files (full, read-only, gone)."""
+
+
 # --- Errors that end one URL: become a manifest status, never escape a worker. ---
 class URLFailure(CrawlerError):
     """A URL could not be turned into a stored image; ``status`` names why."""

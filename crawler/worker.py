@@ -25,7 +25,7 @@ from types import FrameType
 from crawler import constants as c
 from crawler import storage, verify
 from crawler.config import Policy, WorkerConfig
-from crawler.exceptions import MasterGone, MasterUnreachable, ProtocolError
+from crawler.exceptions import DiskError, MasterGone, MasterUnreachable, ProtocolError
 from crawler.fetch import make_session
 from crawler.pipeline import process
 from crawler.protocol import Channel, Task, decode_task, encode_result
@@ -49,6 +49,7 @@ class Worker:
         self._todo: queue.Queue[Task | None] = queue.Queue()
         self._done: queue.Queue[dict] = queue.Queue()
         self._held: set[int] = set()  # leased to us, not yet reported
+        self.disk_error: str | None = None  # set once storing failed: this host takes no more
 
     def run(self, policy: Policy) -> bool:
         """Work until the run is over (True) or a stop was asked for (False).
@@ -74,7 +75,7 @@ class Worker:
 
     def _comms_loop(self) -> bool:
         last_renew = time.monotonic()
-        while not self.stop.is_set():
+        while not self.stop.is_set() and self.disk_error is None:
             self._send_results()
             want = 2 * self.config.threads - len(self._held)
             if want > 0:
@@ -134,12 +135,27 @@ class Worker:
                 break
         if not rows:
             return
+        rows = self._after_disk_error(rows)
         self.channel.put(self.name, [encode_result(row) for row in rows])
         for row in rows:
             self._held.discard(row["id"])
             self.counts[row["status"]] += 1
             if row["status"] == c.OK and not row.get("reused"):
                 self.bytes += row.get("bytes") or 0
+
+    def _after_disk_error(self, rows: list[dict]) -> list[dict]:
+        """The first disk_error is reported; URLs that fail after it go back to the queue,
+        for a host whose disk works, instead of each failing the same way."""
+        failed = [row for row in rows if row["status"] == c.DISK_ERROR]
+        if not failed:
+            return rows
+        if self.disk_error is None:
+            self.disk_error = failed.pop(0)["error"]
+        if failed:
+            ids = [row["id"] for row in failed]
+            self.channel.release(self.name, ids)
+            self._held.difference_update(ids)
+        return [row for row in rows if row not in failed]
 
     def _download_loop(self) -> None:
         session = make_session(self.policy)
@@ -189,6 +205,8 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
     try:
         over = worker.run(policy)
         channel.bye(worker.name)
+        if worker.disk_error is not None:
+            raise DiskError(f"stopped taking work: {worker.disk_error}")
     except MasterGone:
         if worker.held:
             raise  # work in hand was lost with the master; its rerun will redo it
