@@ -39,6 +39,7 @@ log = logging.getLogger("crawler")
 
 TICK = 0.5  # seconds between lease checks while results are quiet
 LINGER = 5.0  # seconds the master waits for its workers to hear the run is over
+MAX_BATCHES_PER_WRITE = 256  # result batches folded into one manifest write (group commit)
 # What a reused or revalidated (304) image keeps from the row that stored it.
 STORED_FIELDS = ("path", "sha256", "bytes", "width", "height", "format", "content_type")
 STORED_FIELDS += ("final_url", "etag", "last_modified", "fetched_at")
@@ -146,28 +147,44 @@ class Master:
         return time.monotonic() + grace
 
     def _next_rows(self, plan: Plan, board: TaskBoard) -> list[dict[str, Any]]:
+        """Rows for every batch waiting in the inbox (one manifest write, one fsync, for all)."""
         try:
-            worker, results = self.inbox.get(timeout=TICK)
+            batches = [self.inbox.get(timeout=TICK)]
         except queue.Empty:
             return []
-        rows = []
-        for text in results:
+        while len(batches) < MAX_BATCHES_PER_WRITE:
             try:
-                result = decode_result(text)
-            except ValueError as exc:
-                log.warning("ignored a result from %s: %s", worker, exc)
-                continue
-            task_id = result["id"]
-            if not 0 <= task_id < len(plan.urls) or plan.urls[task_id] != result["url"]:
-                log.warning("ignored a result from %s for a URL this run never sent", worker)
-                continue
-            prior = plan.prior.get(task_id)
-            if (result["reused"] or result["status"] == c.NOT_MODIFIED) and prior is None:
-                log.warning("ignored a result from %s reusing a file never stored", worker)
-                continue
-            if board.complete(task_id, worker):  # False: a late answer, already final
-                rows.append(self._row(plan, board, task_id, result, prior))
+                batches.append(self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        rows = []
+        for worker, results in batches:
+            for text in results:
+                row = self._accept(plan, board, worker, text)
+                if row is not None:
+                    rows.append(row)
         return rows
+
+    def _accept(
+        self, plan: Plan, board: TaskBoard, worker: str, text: str
+    ) -> dict[str, Any] | None:
+        """The manifest row for one result string, or None when it is ignored."""
+        try:
+            result = decode_result(text)
+        except ValueError as exc:
+            log.warning("ignored a result from %s: %s", worker, exc)
+            return None
+        task_id = result["id"]
+        if not 0 <= task_id < len(plan.urls) or plan.urls[task_id] != result["url"]:
+            log.warning("ignored a result from %s for a URL this run never sent", worker)
+            return None
+        prior = plan.prior.get(task_id)
+        if (result["reused"] or result["status"] == c.NOT_MODIFIED) and prior is None:
+            log.warning("ignored a result from %s reusing a file never stored", worker)
+            return None
+        if not board.complete(task_id, worker):
+            return None  # a late answer: the URL already has its final status
+        return self._row(plan, board, task_id, result, prior)
 
     def _row(
         self,

@@ -93,7 +93,7 @@ class QueueServer:
             connection.deliver_challenge(conn, self._authkey)
             connection.answer_challenge(conn, self._authkey)
             return True
-        except EOFError:
+        except (EOFError, ConnectionResetError, BrokenPipeError):
             if expired.is_set():
                 log.warning(
                     "dropped a connection from %s: no handshake within %g s",
