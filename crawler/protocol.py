@@ -14,7 +14,9 @@ manifest row's worth of fields (see ``RESULT_FIELDS``). Both are checked on rece
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import threading
 from collections.abc import Callable
@@ -195,6 +197,35 @@ def _with_timeout(fn: Callable[[], T], timeout: float, what: str) -> T:
     return box["value"]
 
 
+KEEPALIVE_IDLE = 30  # seconds of silence before TCP probes the master
+KEEPALIVE_INTERVAL = 10
+KEEPALIVE_COUNT = 3
+USER_TIMEOUT_MS = 90_000  # unacknowledged data for this long: the master is gone
+
+
+def _keepalive(proxy: BaseProxy) -> None:
+    """Make this thread's connection of ``proxy`` notice a master that vanished.
+
+    Proxy calls have no timeout, so without this a worker whose master host died (or
+    whose cable was pulled) would wait on its socket forever.
+    """
+    tls = proxy._tls
+    conn = getattr(tls, "connection", None)
+    if conn is None or getattr(tls, "keepalive", False):
+        return
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(conn.fileno())) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (
+            ("TCP_KEEPIDLE", KEEPALIVE_IDLE),
+            ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+            ("TCP_KEEPCNT", KEEPALIVE_COUNT),
+            ("TCP_USER_TIMEOUT", USER_TIMEOUT_MS),
+        ):
+            if hasattr(socket, name):  # Linux has them all; elsewhere, what there is
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+    tls.keepalive = True
+
+
 class Channel:
     """A worker's connection to the master; converts every manager error into ours."""
 
@@ -227,7 +258,10 @@ class Channel:
 
     def _call(self, fn: Callable[[], T]) -> T:
         try:
-            return fn()
+            result = fn()
+            for proxy in (self._tasks, self._results, self._control):
+                _keepalive(proxy)
+            return result
         except (EOFError, OSError) as exc:
             raise MasterGone(
                 f"lost the connection to the master at {self.where} ({exc!r})"
