@@ -82,7 +82,8 @@ class MasterConfig:
     quiet: bool = False
     policy: Policy = Policy()
     authkey_file: str | None = None  # where the key came from, handed on to local workers
-    authkey_generated: bool = False
+    authkey_origin: str = "file"  # file, env, generated (new, printed once) or reused
+    idle_timeout: float = 3600.0  # no worker active this long while URLs remain: give up
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,7 @@ class URLFailure(CrawlerError):
     def __init__(self, message: str, *, http_status: int | None = None) -> None:
         super().__init__(message)
         self.http_status = http_status
+        self.attempts: int | None = None  # HTTP requests made before it failed, when known
 
 
 class FetchFailure(URLFailure):

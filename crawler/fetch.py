@@ -33,6 +33,7 @@ from crawler.exceptions import (
     RedirectFailure,
     TimeoutFailure,
     TooLarge,
+    URLFailure,
 )
 from crawler.netguard import BlockedAddressError, guard
 from crawler.urls import normalize_url
@@ -139,20 +140,32 @@ def fetch(
     With conditional ``headers``, a 304 answer is a ``Download`` with an empty body.
     """
     _clock.deadline = time.monotonic() + policy.deadline
+    tally = [0]  # HTTP requests made so far, counted by _follow
     try:
-        return _follow(session, url, policy, headers)
+        return _follow(session, url, policy, headers, tally)
+    except URLFailure as failure:
+        failure.attempts = max(1, tally[0])
+        raise
     except (requests.exceptions.RequestException, u3.HTTPError) as exc:
-        raise _convert(exc, policy) from None
+        failure = _convert(exc, policy)
+        failure.attempts = tally[0] + _tries_in_error(exc, policy)
+        raise failure from None
     except BlockedAddressError as exc:
-        raise PrivateAddress(str(exc)) from None
+        failure = PrivateAddress(str(exc))
+        failure.attempts = tally[0] + 1
+        raise failure from None
     finally:
         _clock.deadline = None
 
 
 def _follow(
-    session: requests.Session, url: str, policy: Policy, headers: dict[str, str] | None
+    session: requests.Session,
+    url: str,
+    policy: Policy,
+    headers: dict[str, str] | None,
+    tally: list[int],
 ) -> Download:
-    seen, attempts = {url}, 0
+    seen = {url}
     for _hop in range(policy.max_redirects + 1):
         with session.get(
             url,
@@ -161,7 +174,7 @@ def _follow(
             timeout=(policy.connect_timeout, policy.read_timeout),
             headers=headers,
         ) as resp:
-            attempts += _attempts(resp)
+            tally[0] += _attempts(resp)
             if resp.is_redirect:
                 url = _redirect_target(url, resp.headers["Location"], seen)
                 continue
@@ -177,7 +190,7 @@ def _follow(
                 resp.status_code,
                 url,
                 _header(resp, "Content-Type"),
-                attempts,
+                tally[0],
                 _header(resp, "ETag"),
                 _header(resp, "Last-Modified"),
             )
@@ -215,7 +228,13 @@ def _read_capped(resp: requests.Response, policy: Policy) -> bytes:
             raise TooLarge(f"body exceeds max_bytes {policy.max_bytes}")
 
 
-def _convert(exc: Exception, policy: Policy) -> Exception:
+def _tries_in_error(exc: Exception, policy: Policy) -> int:
+    """Requests behind a failed hop: urllib3 gives up with MaxRetryError after all retries."""
+    inner = exc.args[0] if exc.args else None
+    return policy.retries + 1 if isinstance(inner, u3.MaxRetryError) else 1
+
+
+def _convert(exc: Exception, policy: Policy) -> URLFailure:
     """Map a requests/urllib3 exception to the crawler's failure with the right status."""
     inner = exc.args[0] if exc.args else None
     if _remaining() <= 0:

@@ -59,6 +59,7 @@ class Master:
 
     def run(self) -> int:
         cfg = self.config
+        self._install_stop_handlers()
         check_readable(cfg.lists)
         ensure_writable(cfg.output)
         server = QueueServer(cfg.bind, cfg.port, cfg.authkey)
@@ -93,7 +94,6 @@ class Master:
         manifest.write(plan.decided)
         self.stats.add(plan.decided)
         self.stats.counts.update(row["status"] for row in plan.carried.values())
-        self._install_stop_handlers()
         run_info = {"run_id": self.run_id, "policy": cfg.policy.to_json()}
         server.start(
             {
@@ -103,7 +103,8 @@ class Master:
             }
         )
         self._announce(server.port)
-        self._start_local_workers(server.port)
+        if len(plan.urls) > len(plan.carried):  # else there is nothing for them to do
+            self._start_local_workers(server.port)
         code = self._collect(plan, board, manifest)
         board.finish()
         self._linger(board)
@@ -235,7 +236,12 @@ class Master:
         return rows
 
     def _workers_left(self, board: TaskBoard) -> bool:
-        """False when this run's own workers have all exited and no remote one is active."""
+        """False when the run cannot finish: its own workers all exited and no remote one is
+        active, or no worker at all has been active for --idle-timeout seconds."""
+        idle = self.config.idle_timeout
+        if idle and time.monotonic() - board.last_activity(since=self.started) > idle:
+            log.error("no worker has been active for %g s (--idle-timeout); giving up", idle)
+            return False
         if not self.local or any(p.poll() is None for p in self.local):
             return True
         if board.active_workers(within=self.config.policy.lease_seconds):
@@ -245,9 +251,13 @@ class Master:
         return False
 
     def _linger(self, board: TaskBoard) -> None:
-        """Keep serving briefly so that connected workers hear 'over' instead of a dead socket."""
+        """Keep serving briefly, so that workers (ours too, even late ones) hear that the run
+        is over instead of finding a closed port."""
         deadline = time.monotonic() + LINGER
-        while time.monotonic() < deadline and not board.all_told(within=LINGER):
+        while time.monotonic() < deadline:
+            local_done = all(p.poll() is not None for p in self.local)
+            if local_done and board.all_told(within=LINGER):
+                return
             time.sleep(0.05)
 
     def _install_stop_handlers(self) -> None:
@@ -264,7 +274,7 @@ class Master:
         cfg = self.config
         if cfg.local_workers <= 0:
             return
-        host = "127.0.0.1" if cfg.bind in ("", "0.0.0.0", "::") else cfg.bind
+        host = "127.0.0.1" if cfg.bind in ("", "0.0.0.0") else cfg.bind
         command = [
             sys.executable, "-m", "crawler.worker", "--server", host, "--port", str(port),
             "--threads", str(cfg.worker_threads), "--output", str(cfg.output), "--quiet",
@@ -291,13 +301,19 @@ class Master:
         cfg = self.config
         where = f"{cfg.bind or '*'}:{port}"
         print(f"crawler: serving run {self.run_id} on {where}", file=sys.stderr, flush=True)
-        if cfg.authkey_generated:
-            host = cfg.bind if cfg.bind not in ("", "0.0.0.0", "::") else socket.getfqdn()
+        if cfg.authkey_origin == "generated":
+            host = cfg.bind if cfg.bind not in ("", "0.0.0.0") else socket.gethostname()
             print(
                 f"crawler: no authkey given; generated one and saved it to {cfg.authkey_file} "
-                "(mode 0600).\ncrawler: start workers on other hosts with:\n"
+                "(mode 0600; later runs reuse it).\ncrawler: start workers on other hosts with:\n"
                 f"    {c.AUTHKEY_ENV}={cfg.authkey.decode()} "
                 f"python -m crawler.worker --server {host} --port {port}",
+                file=sys.stderr,
+                flush=True,
+            )
+        elif cfg.authkey_origin == "reused":
+            print(
+                f"crawler: no authkey given; using the one generated earlier in {cfg.authkey_file}",
                 file=sys.stderr,
                 flush=True,
             )

@@ -38,6 +38,8 @@ def process(
             _download(task, have, session, policy, output, row)
     except URLFailure as failure:
         row.update(status=failure.status, error=str(failure))
+        if failure.attempts is not None:
+            row["attempts"] = failure.attempts
         if failure.http_status is not None:
             row["http_status"] = failure.http_status
     except Exception as exc:  # a bug must not kill the worker: report it as data

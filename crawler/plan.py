@@ -13,7 +13,7 @@ last status was a failure keeps it unless ``retry_failed``; everything else is d
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from crawler import constants as c
@@ -61,7 +61,7 @@ def plan_run(
 ) -> Plan:
     plan = Plan()
     first_seen: dict[str, int] = {}
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for path in lists:
         for entry in read_list(path):
             if entry.url is None:
@@ -114,5 +114,5 @@ def _age(row: dict[str, Any], now: datetime) -> timedelta:
     except ValueError:
         return timedelta.max  # no usable date: treat as old
     if fetched.tzinfo is None:
-        fetched = fetched.replace(tzinfo=timezone.utc)
+        fetched = fetched.replace(tzinfo=UTC)
     return now - fetched

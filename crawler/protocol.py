@@ -83,7 +83,10 @@ class Task:
 
 
 def decode_task(text: str) -> Task:
-    raw = json.loads(text)
+    try:
+        raw = json.loads(text)
+    except RecursionError:
+        raise ValueError("task nested too deeply") from None
     if not (
         isinstance(raw, dict)
         and type(raw.get("id")) is int

@@ -172,6 +172,11 @@ class TaskBoard:
         with self._cond:
             self._draining = True
 
+    def last_activity(self, since: float) -> float:
+        """When a worker last called in (``since`` if none has yet)."""
+        with self._cond:
+            return max([since, *(s.last_seen for s in self.workers.values())])
+
     def active_workers(self, within: float) -> list[str]:
         now = self._clock()
         with self._cond:

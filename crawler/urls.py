@@ -10,6 +10,7 @@ than by spelling; a line that is not an http(s) URL is reported, never raised.
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,8 @@ from crawler.exceptions import UsageError
 # Characters left as they are when re-quoting: RFC 3986 reserved and unreserved ones plus
 # '%', so an already-encoded URL is not encoded twice.
 _SAFE = "!#$%&'()*+,/:;=?@[]~"
+# One DNS label after IDNA encoding (underscores tolerated: they occur in real host names).
+_LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def _normalize_host(host: str) -> str:
         ascii_host = host.encode("idna").decode("ascii")
     except UnicodeError:
         raise ValueError("host name is not valid") from None
-    if not all(part and len(part) < 64 for part in ascii_host.rstrip(".").split(".")):
+    if not all(_LABEL.fullmatch(part) for part in ascii_host.rstrip(".").split(".")):
         raise ValueError("host name is not valid")
     return ascii_host.lower()
 
@@ -91,13 +94,13 @@ def parse_line(line: str, source: str) -> ListEntry | None:
 def read_list(path: str) -> Iterator[ListEntry]:
     """Stream the entries of one list file, in order."""
     try:
-        fh = open(path, encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
+        # utf-8-sig: lists saved by Notepad or Excel start with a byte-order mark.
+        fh = open(path, encoding="utf-8-sig", errors="replace", newline="")  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"cannot read URL list {path}: {exc.strerror}") from None
-    name = Path(path).name
     with fh:
         for number, line in enumerate(fh, start=1):
-            entry = parse_line(line, f"{name}:{number}")
+            entry = parse_line(line, f"{path}:{number}")
             if entry is not None:
                 yield entry
 

@@ -1,0 +1,258 @@
+"""Day-one mistakes with the real commands: each must end in one clear line, never a traceback.
+
+A user who gets the port, the list, the output folder or the key wrong must see what is
+wrong and what to do, on one line of stderr, with the documented exit code (1 for bad
+input or environment, 2 for a bad command line).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import (
+    RUN_TIMEOUT,
+    assert_no_traceback,
+    cli_env,
+    free_port,
+    read_rows,
+    run_cli,
+    start_cli,
+    wait_for_port,
+)
+from imageserver import ImageServer
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+QUICK = 30  # seconds: none of these should take more than a moment; this only stops a hang
+
+
+def one_error_line(result: subprocess.CompletedProcess[str], prog: str) -> str:
+    """The command failed with exit 1 and said why in exactly one line on stderr."""
+    assert result.returncode == EXIT_ERROR, (result.returncode, result.stdout, result.stderr)
+    assert_no_traceback(result.stdout, result.stderr)
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith(f"{prog}: error: "), lines[0]
+    return lines[0]
+
+
+def no_key_env() -> dict[str, str]:
+    env = cli_env()
+    del env["CRAWLER_AUTHKEY"]
+    return env
+
+
+@pytest.fixture
+def url_file(tmp_path: Path) -> Path:
+    """A list whose URL is never fetched: these runs all stop before any download."""
+    path = tmp_path / "list.txt"
+    path.write_text(f"http://127.0.0.1:{free_port()}/never.png\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def reaper() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test started; any still running at teardown are killed (never leaked)."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+def master_args(url_file: Path, out: Path, port: int | str = 0) -> list[str]:
+    return [str(url_file), "--bind", "127.0.0.1", "--port", str(port), "--output", str(out)]
+
+
+def worker_args(port: int, out: Path) -> list[str]:
+    return ["--server", "127.0.0.1", "--port", str(port), "--output", str(out)]
+
+
+# ------------------------------------------------------------------------- master
+def test_port_already_in_use(tmp_path: Path, url_file: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    earlier = '{"url": "http://127.0.0.1:9/old.png", "status": "ok"}\n'
+    (out / "manifest.jsonl").write_text(earlier, encoding="utf-8")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("master", *master_args(url_file, out, port), timeout=QUICK)
+    line = one_error_line(result, "crawler-master")
+    assert f"port {port} is already in use" in line
+    assert "--port" in line
+    # The failed start left the earlier run's manifest as it was.
+    assert (out / "manifest.jsonl").read_text(encoding="utf-8") == earlier
+
+
+def test_list_file_missing(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-list.txt"
+    result = run_cli("master", *master_args(missing, tmp_path / "out"), timeout=QUICK)
+    line = one_error_line(result, "crawler-master")
+    assert f"cannot read URL list {missing}: No such file or directory" in line
+
+
+def test_list_is_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    result = run_cli("master", *master_args(folder, tmp_path / "out"), timeout=QUICK)
+    line = one_error_line(result, "crawler-master")
+    assert f"URL list {folder} is a folder, not a file" in line
+
+
+def test_second_list_missing_stops_before_anything(tmp_path: Path, url_file: Path) -> None:
+    missing = tmp_path / "second.txt"
+    out = tmp_path / "out"
+    args = [str(missing), *master_args(url_file, out)]  # LIST [LIST ...] come first
+    result = run_cli("master", *args, timeout=QUICK)
+    line = one_error_line(result, "crawler-master")
+    assert f"cannot read URL list {missing}" in line
+    assert not (out / "manifest.jsonl").exists()
+
+
+@pytest.mark.parametrize("prog", ["master", "worker"])
+def test_output_folder_not_writable(tmp_path: Path, url_file: Path, prog: str) -> None:
+    (tmp_path / "file.txt").write_text("a regular file, not a folder\n")
+    out = tmp_path / "file.txt" / "sub"
+    args = master_args(url_file, out) if prog == "master" else worker_args(free_port(), out)
+    result = run_cli(prog, *args, timeout=QUICK)
+    line = one_error_line(result, f"crawler-{prog}")
+    assert f"output folder {out} is not writable: Not a directory" in line
+
+
+def test_manifest_in_use_by_another_master(
+    tmp_path: Path, url_file: Path, reaper: list[subprocess.Popen[str]]
+) -> None:
+    out = tmp_path / "out"
+    first = start_cli("master", *master_args(url_file, out), "--no-progress")
+    reaper.append(first)
+    wait_for_port(first)
+    result = run_cli("master", *master_args(url_file, out), timeout=QUICK)
+    line = one_error_line(result, "crawler-master")
+    assert f"manifest {out / 'manifest.jsonl'} is in use by another master" in line
+    assert "--manifest" in line
+    assert first.poll() is None  # the first master was not disturbed
+
+
+# ---------------------------------------------------------------------------- key
+def test_worker_with_wrong_key_is_refused_and_master_carries_on(
+    tmp_path: Path,
+    image_server: ImageServer,
+    routes: dict[str, str],
+    reaper: list[subprocess.Popen[str]],
+) -> None:
+    urls = tmp_path / "list.txt"
+    urls.write_text(routes["png"] + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    port = free_port()
+    master = start_cli("master", *master_args(urls, out, port), "--no-progress")
+    reaper.append(master)
+    assert wait_for_port(master) == port
+
+    wrong = cli_env(CRAWLER_AUTHKEY="a-different-key-0123456789")
+    result = run_cli("worker", *worker_args(port, out), env=wrong, timeout=QUICK)
+    line = one_error_line(result, "crawler-worker")
+    assert f"the master at 127.0.0.1:{port} rejected this worker's authkey" in line
+    assert "CRAWLER_AUTHKEY" in line
+    assert image_server.total_hits() == 0
+
+    right = run_cli("worker", *worker_args(port, out), "--threads", "1")
+    assert right.returncode == 0, right.stderr
+    master_out, master_err = master.communicate(timeout=RUN_TIMEOUT)
+    assert master.returncode == 0, master_err
+    assert_no_traceback(master_out, master_err)
+    assert [row["status"] for row in read_rows(out / "manifest.jsonl")] == ["ok"]
+
+
+def test_worker_where_nothing_listens(tmp_path: Path) -> None:
+    port = free_port()
+    args = [*worker_args(port, tmp_path / "out"), "--connect-timeout", "5"]
+    result = run_cli("worker", *args, timeout=QUICK)
+    line = one_error_line(result, "crawler-worker")
+    assert f"cannot reach the master at 127.0.0.1:{port}: Connection refused" in line
+
+
+def test_worker_without_key(tmp_path: Path) -> None:
+    args = worker_args(free_port(), tmp_path / "out")
+    result = run_cli("worker", *args, env=no_key_env(), timeout=QUICK)
+    line = one_error_line(result, "crawler-worker")
+    assert "no authkey: set $CRAWLER_AUTHKEY or pass --authkey-file" in line
+
+
+@pytest.mark.parametrize("prog", ["master", "worker"])
+def test_key_file_readable_by_others_is_refused(tmp_path: Path, url_file: Path, prog: str) -> None:
+    key = tmp_path / "crawler.key"
+    key.write_text("0123456789abcdef0123456789abcdef\n")
+    key.chmod(0o644)
+    out = tmp_path / "out"
+    port = free_port()
+    args = master_args(url_file, out, port) if prog == "master" else worker_args(port, out)
+    result = run_cli(prog, *args, "--authkey-file", str(key), env=no_key_env(), timeout=QUICK)
+    line = one_error_line(result, f"crawler-{prog}")
+    assert f"authkey file {key} is readable by other users; run: chmod 600 {key}" in line
+    if prog == "worker":  # the same key with mode 0600 is accepted: the worker gets further
+        key.chmod(0o600)
+        result = run_cli(prog, *args, "--authkey-file", str(key), env=no_key_env(), timeout=QUICK)
+        line = one_error_line(result, "crawler-worker")
+        assert "cannot reach the master" in line
+
+
+@pytest.mark.parametrize("prog", ["master", "worker"])
+def test_too_short_key_is_refused(tmp_path: Path, url_file: Path, prog: str) -> None:
+    out = tmp_path / "out"
+    port = free_port()
+    args = master_args(url_file, out, port) if prog == "master" else worker_args(port, out)
+    result = run_cli(prog, *args, env=cli_env(CRAWLER_AUTHKEY="short-key"), timeout=QUICK)
+    line = one_error_line(result, f"crawler-{prog}")
+    assert "authkey from $CRAWLER_AUTHKEY is too short (at least 16 bytes)" in line
+
+    key = tmp_path / "short.key"
+    key.write_text("  tiny  \n")
+    key.chmod(0o600)
+    result = run_cli(prog, *args, "--authkey-file", str(key), timeout=QUICK)
+    line = one_error_line(result, f"crawler-{prog}")
+    assert f"authkey from {key} is too short" in line
+
+
+def test_missing_key_file(tmp_path: Path) -> None:
+    key = tmp_path / "absent.key"
+    args = [*worker_args(free_port(), tmp_path / "out"), "--authkey-file", str(key)]
+    result = run_cli("worker", *args, timeout=QUICK)
+    line = one_error_line(result, "crawler-worker")
+    assert f"cannot read authkey file {key}: No such file or directory" in line
+
+
+# ------------------------------------------------------------------------ argparse
+@pytest.mark.parametrize(
+    ("prog", "args", "message"),
+    [
+        ("master", [], "the following arguments are required: LIST"),
+        ("master", ["list.txt", "--port", "70000"], "not a TCP port: 70000"),
+        ("master", ["list.txt", "--port", "eighty"], "--port"),
+        ("master", ["list.txt", "--threads", "0"], "must be at least 1, not 0"),
+        ("master", ["list.txt", "--local-workers", "-1"], "must be 0 or more, not -1"),
+        ("master", ["list.txt", "--lease-seconds", "0"], "must be more than 0"),
+        ("master", ["list.txt", "--lease-seconds", "nan"], "must be more than 0"),
+        ("master", ["list.txt", "--frobnicate"], "unrecognized arguments: --frobnicate"),
+        ("worker", [], "the following arguments are required: --server"),
+        ("worker", ["--server", "127.0.0.1", "--threads", "0"], "must be at least 1, not 0"),
+        ("worker", ["--server", "127.0.0.1", "--port", "-5"], "not a TCP port: -5"),
+        ("worker", ["--server", "127.0.0.1", "--max-bytes", "5"], "unrecognized arguments"),
+    ],
+)
+def test_bad_command_line_exits_2(tmp_path: Path, prog: str, args: list[str], message: str) -> None:
+    result = run_cli(prog, *args, timeout=QUICK)
+    assert result.returncode == EXIT_USAGE, (result.stdout, result.stderr)
+    assert_no_traceback(result.stdout, result.stderr)
+    assert result.stderr.startswith(f"usage: crawler-{prog} ")
+    assert f"crawler-{prog}: error: " in result.stderr
+    assert message in result.stderr
