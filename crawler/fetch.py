@@ -24,6 +24,7 @@ import requests
 import urllib3.exceptions as u3
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
+from urllib3.util.timeout import Timeout
 
 from crawler.config import Policy
 from crawler.exceptions import (
@@ -75,10 +76,33 @@ class DeadlineRetry(Retry):
         return max(0.0, min(super().get_backoff_time(), _remaining()))
 
     def increment(self, *args: Any, **kwargs: Any) -> Retry:
+        _clock.failed_tries = getattr(_clock, "failed_tries", 0) + 1
         if _remaining() <= 0:  # no time left for another try
             url = args[1] if len(args) > 1 else kwargs.get("url")
             raise u3.MaxRetryError(kwargs.get("_pool"), url, u3.TimeoutError("deadline exceeded"))
         return super().increment(*args, **kwargs)
+
+
+class DeadlineTimeout(Timeout):
+    """urllib3's Timeout, clamped to the time left whenever urllib3 reads it: on every
+    try, including the retries urllib3 makes inside one ``urlopen``."""
+
+    @staticmethod
+    def _clamp(value: Any) -> Any:
+        if not isinstance(value, (int, float)):
+            return value
+        return max(0.001, min(value, _remaining()))
+
+    @property
+    def connect_timeout(self) -> Any:
+        return self._clamp(super().connect_timeout)
+
+    @property
+    def read_timeout(self) -> Any:
+        return self._clamp(super().read_timeout)
+
+    def clone(self) -> DeadlineTimeout:
+        return DeadlineTimeout(connect=self._connect, read=self._read, total=self.total)
 
 
 class DeadlineAdapter(HTTPAdapter):
@@ -90,7 +114,7 @@ class DeadlineAdapter(HTTPAdapter):
             raise requests.exceptions.Timeout("deadline exceeded")
         timeout = kwargs.get("timeout")
         if isinstance(timeout, tuple):
-            kwargs["timeout"] = tuple(min(t, remaining) for t in timeout)
+            kwargs["timeout"] = DeadlineTimeout(connect=timeout[0], read=timeout[1])
         return super().send(request, *args, **kwargs)
 
 
@@ -141,6 +165,7 @@ def fetch(
     """
     _clock.deadline = time.monotonic() + policy.deadline
     tally = [0]  # HTTP requests made so far, counted by _follow
+    _clock.failed_tries = 0
     try:
         return _follow(session, url, policy, headers, tally)
     except URLFailure as failure:
@@ -175,6 +200,7 @@ def _follow(
             headers=headers,
         ) as resp:
             tally[0] += _attempts(resp)
+            _clock.failed_tries = 0
             if resp.is_redirect:
                 url = _redirect_target(url, resp.headers["Location"], seen)
                 continue
@@ -231,16 +257,20 @@ def _read_capped(resp: requests.Response, policy: Policy) -> bytes:
 def _tries_in_error(exc: Exception, policy: Policy) -> int:
     """Requests behind a failed hop: urllib3 gives up with MaxRetryError after all retries."""
     inner = exc.args[0] if exc.args else None
-    return policy.retries + 1 if isinstance(inner, u3.MaxRetryError) else 1
+    if isinstance(inner, u3.MaxRetryError):
+        return max(1, getattr(_clock, "failed_tries", 1))
+    return 1
 
 
 def _convert(exc: Exception, policy: Policy) -> URLFailure:
     """Map a requests/urllib3 exception to the crawler's failure with the right status."""
     inner = exc.args[0] if exc.args else None
+    if isinstance(inner, u3.MaxRetryError) and inner.reason is not None:
+        inner = inner.reason  # what the last try ran into, not "retries exhausted"
     if _remaining() <= 0:
         return TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded")
-    if isinstance(exc, (requests.exceptions.Timeout, u3.TimeoutError)) or isinstance(
-        inner, u3.ReadTimeoutError
+    if isinstance(exc, (requests.exceptions.Timeout, u3.TimeoutError)) or (
+        isinstance(inner, u3.TimeoutError) and not isinstance(inner, u3.NewConnectionError)
     ):
         return TimeoutFailure(_reason(exc, "timed out"))
     if isinstance(exc, (u3.ProtocolError, requests.exceptions.ChunkedEncodingError)):

@@ -125,17 +125,18 @@ class Master:
                 if grace_end is not None and (time.monotonic() > grace_end or not board.leased()):
                     return c.EXIT_INTERRUPTED
                 rows = self._next_rows(plan, board)
-                if time.monotonic() >= next_tick:
+                tick = time.monotonic() >= next_tick
+                if tick:
                     rows += self._lost_rows(plan, board)
                     next_tick = time.monotonic() + TICK
-                    if not self._workers_left(board):
-                        return c.EXIT_INCOMPLETE
-                if rows:
+                if rows:  # journalled before anything may end the run
                     manifest.write(rows)
                     remaining -= len(rows)
                     self.stats.add(rows)
                     bar.update(len(rows))
                     bar.set_postfix(self._postfix(board), refresh=False)
+                if tick and remaining and not self._workers_left(board):
+                    return c.EXIT_INCOMPLETE
         return c.EXIT_OK
 
     def _begin_stop(self, board: TaskBoard) -> float:
@@ -285,7 +286,11 @@ class Master:
         else:
             env[c.AUTHKEY_ENV] = cfg.authkey.decode()
         for _ in range(cfg.local_workers):
-            self.local.append(subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL))
+            # A session of their own: a terminal's Ctrl-C reaches the master alone, which then
+            # stops them with one SIGTERM (a second signal would make them abort).
+            self.local.append(
+                subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+            )
 
     def _stop_local_workers(self) -> None:
         deadline = time.monotonic() + 10

@@ -33,6 +33,7 @@ from crawler.protocol import Channel, Task, decode_task, encode_result
 POLL_BUSY = 0.2  # seconds a get() may wait while this worker still holds work
 POLL_IDLE = 2.0  # ... and while it holds none
 WAIT_BACKOFF_MAX = 60.0  # --wait: longest pause between two connection attempts
+REPEAT_SIGNAL_WINDOW = 1.0  # seconds within which a second stop signal is the same request
 
 
 class Worker:
@@ -252,10 +253,15 @@ def _serve_forever(config: WorkerConfig, stop: threading.Event) -> int:
 
 def _install_stop_handlers() -> threading.Event:
     stop = threading.Event()
+    first: list[float] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt  # a second signal: stop now
+        # One stop request often arrives twice at once (systemd signals the whole cgroup,
+        # and the master forwards it too); only a signal a second later means "stop now".
+        if first and time.monotonic() - first[0] > REPEAT_SIGNAL_WINDOW:
+            raise KeyboardInterrupt
+        if not first:
+            first.append(time.monotonic())
         stop.set()
 
     if threading.current_thread() is threading.main_thread():

@@ -19,7 +19,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from imageserver import ImageServer, standard_routes  # noqa: E402
+from imageserver import ImageServer, standard_routes
 
 KEY = "test-key-0123456789abcdef0123456789abcdef"
 RUN_TIMEOUT = 120  # seconds any one CLI run may take before the test fails (never hangs)

@@ -72,9 +72,7 @@ def _frame(width: int, height: int, rng: random.Random) -> Image.Image:
 def _with_mode(frame: Image.Image, fmt: str, rng: random.Random) -> Image.Image:
     """Give PNG an alpha gradient and GIF a palette; others stay RGB."""
     if fmt == "PNG":
-        alpha = (
-            Image.linear_gradient("L").resize(frame.size).rotate(rng.choice((0, 90)))
-        )
+        alpha = Image.linear_gradient("L").resize(frame.size).rotate(rng.choice((0, 90)))
         frame = frame.convert("RGBA")
         frame.putalpha(alpha.point(lambda v: 64 + v * 3 // 4))
     elif fmt == "GIF":
@@ -82,9 +80,7 @@ def _with_mode(frame: Image.Image, fmt: str, rng: random.Random) -> Image.Image:
     return frame
 
 
-def make_image(
-    fmt: str, width: int, height: int, seed: int = 0, frames: int = 1
-) -> bytes:
+def make_image(fmt: str, width: int, height: int, seed: int = 0, frames: int = 1) -> bytes:
     """Encode a deterministic image; ``frames > 1`` gives an animated GIF/WebP."""
     fmt = fmt.upper()
     if fmt not in CONTENT_TYPES:
@@ -292,9 +288,7 @@ def standard_routes(server: ImageServer) -> dict[str, str]:
         "webp": server.add_image("/img/photo.webp", "WEBP", 320, 240, seed=4),
         "gif": server.add_image("/img/still.gif", "GIF", 100, 80, seed=5),
         "gif_animated": server.add_image("/img/anim.gif", "GIF", 120, 90, 6, frames=3),
-        "webp_animated": server.add_image(
-            "/img/anim.webp", "WEBP", 120, 90, 7, frames=3
-        ),
+        "webp_animated": server.add_image("/img/anim.webp", "WEBP", 120, 90, 7, frames=3),
         "not_found": server.url("/img/missing.jpg"),
     }
     jpeg = make_image("JPEG", 800, 600, seed=8)

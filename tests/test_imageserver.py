@@ -45,9 +45,7 @@ def test_binds_loopback(served: tuple[ImageServer, dict[str, str]]) -> None:
 
 
 @pytest.mark.parametrize("name", IMAGE_ROUTES)
-def test_image_routes_match_expected(
-    served: tuple[ImageServer, dict[str, str]], name: str
-) -> None:
+def test_image_routes_match_expected(served: tuple[ImageServer, dict[str, str]], name: str) -> None:
     server, urls = served
     exp = server.expected[urls[name]]
     resp = requests.get(urls[name], timeout=5)
@@ -69,8 +67,7 @@ def test_image_routes_match_expected(
 def test_standard_sizes(served: tuple[ImageServer, dict[str, str]]) -> None:
     server, urls = served
     sizes = {
-        n: (server.expected[urls[n]].width, server.expected[urls[n]].height)
-        for n in IMAGE_ROUTES
+        n: (server.expected[urls[n]].width, server.expected[urls[n]].height) for n in IMAGE_ROUTES
     }
     assert sizes["jpeg"] == (640, 480)
     assert sizes["jpeg_small"] == (64, 64)
@@ -87,9 +84,7 @@ def test_head_sends_length_without_body(
     server, urls = served
     resp = requests.head(urls["jpeg"], timeout=5)
     assert resp.status_code == 200
-    assert resp.headers["Content-Length"] == str(
-        len(server.expected[urls["jpeg"]].body)
-    )
+    assert resp.headers["Content-Length"] == str(len(server.expected[urls["jpeg"]].body))
     assert resp.content == b""
 
 

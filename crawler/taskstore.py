@@ -1,0 +1,130 @@
+"""Every task's URL and source, kept on disk; in memory only fixed-size arrays.
+
+A run may hold tens of millions of URLs. As Python strings they would take gigabytes,
+so the master spools each distinct URL (with the "file:line" it came from) to a
+temporary file and keeps only its offset (8 bytes) and an open-addressing hash table
+for finding duplicates (8 bytes a slot). A URL is read back with one ``pread``; a
+batch of consecutive tasks with one ``pread`` for all of them.
+
+A table entry is ``top30(hash) << 34 | (task id + 1)``; the slot is taken from the
+top bits of the hash, so the table can grow without reading the URLs back. Equal tags
+are confirmed by comparing the URLs themselves: a hash collision never merges two
+different URLs.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from array import array
+from pathlib import Path
+
+_ID_BITS = 34
+_ID_MASK = (1 << _ID_BITS) - 1
+_TAG_BITS = 30
+_MAX_LOAD = 0.7
+
+
+class TaskStore:
+    """Append-only store of distinct URLs; task ids are 0, 1, 2, ... in order of arrival."""
+
+    def __init__(self, directory: Path | None = None) -> None:
+        self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115  (closed in close())
+        self._fd = self._file.fileno()
+        self._offsets = array("Q", [0])  # start of each record, plus the end of the last
+        self._pending = bytearray()  # written records not yet flushed to the file
+        self._flushed = 0  # file size
+        self._bits = 16
+        self._table = array("Q", bytes(8 << self._bits))
+        self.sources: list[str] = []  # list paths, indexed by the records' file number
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def add(self, url: str, source_file: int, line: int) -> tuple[int, bool]:
+        """Store ``url`` unless already there; returns (task id, True if it is new)."""
+        tag = (hash(url) & 0xFFFF_FFFF_FFFF_FFFF) >> (64 - _TAG_BITS)
+        table, shift = self._table, _TAG_BITS - self._bits
+        mask = len(table) - 1
+        slot = tag >> shift
+        while True:
+            entry = table[slot]
+            if entry == 0:
+                break
+            if entry >> _ID_BITS == tag and self.url((entry & _ID_MASK) - 1) == url:
+                return (entry & _ID_MASK) - 1, False
+            slot = (slot + 1) & mask
+        task_id = len(self)
+        table[slot] = (tag << _ID_BITS) | (task_id + 1)
+        record = f"{url}\t{source_file}:{line}\n".encode()
+        self._pending += record
+        self._offsets.append(self._offsets[-1] + len(record))
+        if len(self._pending) > 1 << 20:
+            self._flush()
+        if len(self) > _MAX_LOAD * len(table):
+            self._grow()
+        return task_id, True
+
+    def find(self, url: str) -> int | None:
+        """The task id of ``url``, or None."""
+        tag = (hash(url) & 0xFFFF_FFFF_FFFF_FFFF) >> (64 - _TAG_BITS)
+        table, shift = self._table, _TAG_BITS - self._bits
+        mask = len(table) - 1
+        slot = tag >> shift
+        while True:
+            entry = table[slot]
+            if entry == 0:
+                return None
+            if entry >> _ID_BITS == tag and self.url((entry & _ID_MASK) - 1) == url:
+                return (entry & _ID_MASK) - 1
+            slot = (slot + 1) & mask
+
+    def url(self, task_id: int) -> str:
+        return self._record(task_id)[0]
+
+    def source(self, task_id: int) -> str:
+        """Where the URL was first seen: "LIST_PATH:LINE"."""
+        number, line = self._record(task_id)[1].split(":")
+        return f"{self.sources[int(number)]}:{line}"
+
+    def urls(self, first: int, last: int) -> list[str]:
+        """URLs of tasks ``first`` .. ``last - 1``, read with one system call."""
+        data = self._read(self._offsets[first], self._offsets[last])
+        return [line.split("\t", 1)[0] for line in data.decode().splitlines()]
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __getitem__(self, task_id: int) -> str:
+        return self.url(task_id)
+
+    def _record(self, task_id: int) -> list[str]:
+        if not 0 <= task_id < len(self):
+            raise IndexError(task_id)
+        data = self._read(self._offsets[task_id], self._offsets[task_id + 1])
+        return data.decode().rstrip("\n").split("\t", 1)
+
+    def _read(self, start: int, end: int) -> bytes:
+        if end > self._flushed:
+            self._flush()
+        return os.pread(self._fd, end - start, start)
+
+    def _flush(self) -> None:
+        if self._pending:
+            os.pwrite(self._fd, self._pending, self._flushed)
+            self._flushed += len(self._pending)
+            self._pending = bytearray()
+
+    def _grow(self) -> None:
+        if self._bits >= _TAG_BITS:
+            return  # a billion slots: probing gets slower, nothing breaks
+        self._bits += 1
+        table = array("Q", bytes(8 << self._bits))
+        mask, shift = len(table) - 1, _TAG_BITS - self._bits
+        for entry in self._table:
+            if entry:
+                slot = (entry >> _ID_BITS) >> shift
+                while table[slot]:
+                    slot = (slot + 1) & mask
+                table[slot] = entry
+        self._table = table

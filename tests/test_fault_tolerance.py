@@ -1,0 +1,764 @@
+"""Fault tolerance of a crawler run, with real processes, signals and a real HTTP server.
+
+Every master and worker here is a real ``python -m crawler.master`` / ``crawler.worker``
+process talking over BaseManager on loopback, and every image comes from the loopback
+``ImageServer``. Processes are killed (SIGKILL), stopped (SIGTERM/SIGINT) and restarted
+in the middle of a run, and the tests check what must survive that: the manifest holds
+exactly one final row per input line, nothing reported ok is fetched again on a rerun,
+leases that die with a worker go back to the queue (or end as ``worker_lost`` once
+``--max-attempts`` is used up), handed-back tasks cost no attempt, and a ``--wait``
+worker serves one master after another.
+
+Every process is started in its own session, and the ``spawn`` fixture SIGKILLs each
+one's process group and every local worker it was seen with (found by parent pid in
+/proc) when a test ends, however it ends. Waits poll real observable state (server hits,
+manifest rows, stderr lines) under generous timeouts; nothing asserts how fast
+something happened, only that it happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import assert_no_traceback, cli_command, cli_env, free_port, read_rows, run_cli
+from imageserver import Expected, ImageServer, expected_for, make_image
+
+from crawler import constants as c
+
+WAIT = 30.0  # seconds any single wait below may take before the test fails
+PORT_LINE = re.compile(r"serving run \w+ on [^ ]*:(\d+)")
+WAITING_LINE = "waiting for a master"
+LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
+
+
+# --- processes ---------------------------------------------------------------------------
+@dataclass
+class Spawned:
+    """A crawler process started in its own session, with its output drained by threads."""
+
+    proc: subprocess.Popen[str]
+    out: list[str] = field(default_factory=list)
+    err: list[str] = field(default_factory=list)
+    readers: list[threading.Thread] = field(default_factory=list)
+    children: set[int] = field(default_factory=set)  # local workers seen, killed at cleanup
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    @property
+    def stdout(self) -> str:
+        return "".join(self.out)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(self.err)
+
+    def wait(self, timeout: float = WAIT) -> int:
+        """Wait for the exit code; a hang fails the test (the fixture then kills it)."""
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"pid {self.pid} still running after {timeout} s\n"
+                f"stdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+            ) from None
+        for reader in self.readers:  # orphaned children may keep the pipes open: bounded
+            reader.join(timeout=2)
+        return code
+
+    def signal(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self.pid, signum)
+
+    def local_workers(self) -> set[int]:
+        """The live ``crawler.worker`` children of this (master) process, remembered."""
+        found = {pid for pid in children_of(self.pid) if is_worker(pid)}
+        self.children |= found
+        return found
+
+    def kill_group(self) -> None:
+        """SIGKILL the process, its group, and every child it was seen with (wherever now)."""
+        self.local_workers()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        for pid in self.children:
+            if is_worker(pid):  # still that process (reparented, not a reused pid)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        for reader in self.readers:
+            reader.join(timeout=2)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+
+def _drain(stream: Any, sink: list[str]) -> None:
+    with contextlib.suppress(ValueError, OSError):
+        for line in iter(stream.readline, ""):
+            sink.append(line)
+
+
+Spawn = Callable[..., Spawned]
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Start ``python -m crawler.<module> ARGS`` in a new session; kill every group at the end."""
+    started: list[Spawned] = []
+
+    def start(module: str, *args: str) -> Spawned:
+        proc = subprocess.Popen(
+            cli_command(module, *args),
+            env=cli_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            start_new_session=True,  # its own process group: local workers included
+        )
+        spawned = Spawned(proc)
+        started.append(spawned)
+        for stream, sink in ((proc.stdout, spawned.out), (proc.stderr, spawned.err)):
+            reader = threading.Thread(target=_drain, args=(stream, sink), daemon=True)
+            reader.start()
+            spawned.readers.append(reader)
+        return spawned
+
+    try:
+        yield start
+    finally:
+        for spawned in started:
+            spawned.kill_group()
+
+
+def wait_until(
+    condition: Callable[[], bool], what: str, *, alive: tuple[Spawned, ...] = ()
+) -> None:
+    """Poll ``condition`` until true; fail if it takes over WAIT s or a watched process exits."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        for spawned in alive:
+            if spawned.proc.poll() is not None:
+                raise AssertionError(
+                    f"pid {spawned.pid} exited ({spawned.proc.returncode}) while waiting for "
+                    f"{what}\nstdout:\n{spawned.stdout}\nstderr:\n{spawned.stderr}"
+                )
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def served_port(master: Spawned) -> int:
+    """The port a master announced on stderr ("serving run ID on HOST:PORT")."""
+
+    def port() -> int | None:
+        match = PORT_LINE.search(master.stderr)
+        return int(match.group(1)) if match else None
+
+    wait_until(lambda: port() is not None, "the master to announce its port", alive=(master,))
+    found = port()
+    assert found is not None
+    return found
+
+
+def proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, parent pid) of a process from /proc, or None when it is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+    return fields[0], int(fields[1])
+
+
+def alive(pid: int) -> bool:
+    stat = proc_stat(pid)
+    return stat is not None and stat[0] != "Z"
+
+
+def children_of(parent: int) -> list[int]:
+    """Live (non-zombie) child processes of ``parent``."""
+    children = []
+    for entry in Path("/proc").iterdir():
+        stat = proc_stat(int(entry.name)) if entry.name.isdigit() else None
+        if stat is not None and stat[0] != "Z" and stat[1] == parent:
+            children.append(int(entry.name))
+    return children
+
+
+def is_worker(pid: int) -> bool:
+    """True while ``pid`` is a live ``crawler.worker`` process."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return alive(pid) and b"crawler.worker" in cmdline
+
+
+# --- run setup ---------------------------------------------------------------------------
+@dataclass
+class Run:
+    """Files of one crawl: list, image folder and manifest under one temporary folder."""
+
+    root: Path
+
+    @property
+    def images(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.jsonl"
+
+    def write_list(self, lines: list[str], name: str = "list.txt") -> Path:
+        path = self.root / name
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return path
+
+    def master_args(self, lst: Path, *extra: str, port: int = 0) -> list[str]:
+        """Master flags for a quick test run; flags in ``extra`` override (argparse: last wins)."""
+        return [
+            str(lst),
+            "--bind", "127.0.0.1", "--port", str(port),
+            "--output", str(self.images), "--manifest", str(self.manifest),
+            "--no-progress", "--lease-seconds", "2", "--grace", "5",
+            "--deadline", "20", "--retries", "0",
+            *extra,
+        ]  # fmt: skip
+
+    def worker_args(self, port: int, threads: int = 2, *extra: str) -> list[str]:
+        return [
+            "--server", "127.0.0.1", "--port", str(port),
+            "--output", str(self.images), "--threads", str(threads), *extra,
+        ]  # fmt: skip
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every manifest line, each of which must be valid JSON."""
+        return read_rows(self.manifest)
+
+    def tolerant_rows(self) -> list[dict[str, Any]]:
+        """Manifest rows, skipping a torn last line (a master killed mid-write)."""
+        if not self.manifest.exists():
+            return []
+        rows = []
+        for line in self.manifest.read_text(encoding="utf-8").splitlines():
+            with contextlib.suppress(ValueError):
+                rows.append(json.loads(line))
+        return rows
+
+    def ok_urls(self) -> set[str]:
+        return {row["url"] for row in self.tolerant_rows() if row.get("status") == c.OK}
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Run:
+    return Run(tmp_path)
+
+
+def add_images(
+    server: ImageServer, count: int, *, delay: float = 0.0, prefix: str = "img"
+) -> dict[str, Expected]:
+    """Register ``count`` distinct small PNGs (each answered after ``delay`` s)."""
+    images = {}
+    for i in range(count):
+        body = make_image("PNG", 48, 32, seed=zlib.crc32(prefix.encode()) % 1000 + i)
+        url = server.add(f"/{prefix}/{i}.png", body, content_type="image/png", delay=delay)
+        images[url] = expected_for(body)
+    return images
+
+
+def path_of(url: str) -> str:
+    return urlsplit(url).path
+
+
+def hits_of(server: ImageServer, urls: Iterable[str]) -> dict[str, int]:
+    return {url: server.hits(path_of(url)) for url in urls}
+
+
+def by_url(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Rows keyed by URL, failing if a URL has more than one row."""
+    seen: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        assert row["url"] not in seen, f"two rows for {row['url']}"
+        seen[row["url"]] = row
+    return seen
+
+
+def assert_complete_ok(rows: list[dict[str, Any]], images: dict[str, Expected]) -> None:
+    """Exactly one ok row per image URL, with the bytes the server sent."""
+    rows_by_url = by_url(rows)
+    assert set(rows_by_url) == set(images)
+    for url, expected in images.items():
+        row = rows_by_url[url]
+        assert row["status"] == c.OK, row
+        assert row["sha256"] == expected.sha256, row
+
+
+def file_sha256(run: Run, row: dict[str, Any]) -> str:
+    return hashlib.sha256((run.images / row["path"]).read_bytes()).hexdigest()
+
+
+def by_worker(rows: list[dict[str, Any]], pid: int) -> set[str]:
+    """URLs whose row was reported by the worker with this pid ("host:pid")."""
+    return {row["url"] for row in rows if str(row.get("worker", "")).endswith(f":{pid}")}
+
+
+def send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> None:
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    if status != 304:
+        handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if body and handler.command != "HEAD":
+        handler.wfile.write(body)
+
+
+# --- 1. a worker SIGKILLed while it holds leases ------------------------------------------
+def test_sigkilled_worker_leases_go_to_another_worker(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    images = add_images(image_server, 12, delay=1.5)
+    port = free_port()
+    master = spawn("master", *run.master_args(run.write_list(list(images)), port=port))
+    served_port(master)
+
+    worker_a = spawn("worker", *run.worker_args(port, 4))
+    wait_until(lambda: image_server.total_hits() >= 4, "A's downloads", alive=(worker_a,))
+    worker_a.signal(signal.SIGKILL)
+    assert worker_a.wait() == -signal.SIGKILL
+    asked_by_a = {url for url, n in hits_of(image_server, images).items() if n}
+
+    worker_b = spawn("worker", *run.worker_args(port, 4))
+    assert master.wait(60) == 0, master.stderr
+    assert worker_b.wait() == 0, worker_b.stderr
+    assert_no_traceback(master.stdout, master.stderr, worker_b.stdout, worker_b.stderr)
+
+    rows = run.rows()
+    assert_complete_ok(rows, images)
+    assert by_worker(rows, worker_b.pid), "worker B reported nothing"
+    rows_by_url = by_url(rows)
+    # What A was downloading when it died was leased again, and B fetched it again.
+    redone = {url for url in asked_by_a if url not in by_worker(rows, worker_a.pid)}
+    assert redone, "A was killed after it had reported everything it asked for"
+    for url in redone:
+        assert rows_by_url[url]["leases"] >= 2, rows_by_url[url]
+        assert image_server.hits(path_of(url)) >= 2
+    assert max(row["leases"] for row in rows) > 1
+
+
+# --- 2. a URL whose every holder dies ends as worker_lost -----------------------------------
+def test_url_whose_workers_all_die_ends_worker_lost(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    release = threading.Event()
+
+    def never_answers(handler: BaseHTTPRequestHandler) -> None:
+        release.wait(30)  # until the test ends: the worker holding it is killed first
+        send(handler, 503)
+
+    hang = image_server.add_handler("/hang.png", never_answers)
+    images = add_images(image_server, 2)
+    lst = run.write_list([hang, *images])
+    port = free_port()
+    master = spawn(
+        "master",
+        *run.master_args(lst, "--max-attempts", "2", "--lease-seconds", "1", port=port),
+    )
+    served_port(master)
+    try:
+        for holder in (1, 2):
+            worker = spawn("worker", *run.worker_args(port, 2))
+            wait_until(
+                lambda holder=holder: (
+                    image_server.hits("/hang.png") >= holder and run.ok_urls() == set(images)
+                ),
+                f"holder {holder} to be stuck on the hanging URL",
+                alive=(worker, master),
+            )
+            worker.signal(signal.SIGKILL)
+            assert worker.wait() == -signal.SIGKILL
+        # No worker is left: the second lease expires, and that was the last attempt.
+        assert master.wait(60) == 0, master.stderr
+    finally:
+        release.set()
+    assert_no_traceback(master.stdout, master.stderr)
+
+    rows = by_url(run.rows())
+    assert set(rows) == {hang, *images}
+    lost = rows[hang]
+    assert lost["status"] == c.WORKER_LOST, lost
+    assert lost["leases"] == 2, lost
+    assert "2 times" in lost["error"], lost
+    assert image_server.hits("/hang.png") == 2
+    assert all(rows[url]["status"] == c.OK for url in images)
+
+
+# --- 3. the master SIGKILLed mid-run, then the same command again ---------------------------
+def test_sigkilled_master_rerun_reuses_what_was_reported(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    images = add_images(image_server, 30, delay=0.4)
+    urls = list(images)
+    lines = [*urls[:10], urls[3], "ftp://example.invalid/not-http.png", *urls[10:]]
+    args = run.master_args(run.write_list(lines), "--local-workers", "2", "--threads", "2")
+    master = spawn("master", *args)
+    wait_until(lambda: len(run.ok_urls()) >= 4, "some ok rows", alive=(master,))
+    workers = master.local_workers()
+    assert len(workers) == 2
+    master.signal(signal.SIGKILL)
+    assert master.wait() == -signal.SIGKILL
+    # Its local workers lose the connection and exit on their own (none is left behind).
+    wait_until(lambda: not any(map(alive, workers)), "the orphaned local workers to exit")
+
+    ok_before = {row["url"]: row for row in run.tolerant_rows() if row.get("status") == c.OK}
+    assert 4 <= len(ok_before) < len(urls), "the kill did not land mid-run"
+    hits_before = hits_of(image_server, urls)
+
+    rerun = run_cli("master", *args, timeout=90)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_no_traceback(rerun.stdout, rerun.stderr)
+
+    rows = run.rows()  # compacted: every line valid, one row per input line
+    assert len(rows) == len(lines)
+    per_url = [row for row in rows if row["status"] not in (c.DUPLICATE, c.INVALID_URL)]
+    assert_complete_ok(per_url, images)
+    assert [row["status"] for row in rows].count(c.DUPLICATE) == 1
+    assert [row["status"] for row in rows].count(c.INVALID_URL) == 1
+    final = by_url(per_url)
+    hits_after = hits_of(image_server, urls)
+    for url, before in ok_before.items():
+        assert hits_after[url] == hits_before[url], f"{url} was fetched again"
+        assert final[url]["reused"] is True, final[url]
+        assert final[url]["path"] == before["path"]
+        assert file_sha256(run, final[url]) == images[url].sha256
+    for url in set(urls) - set(ok_before):
+        assert hits_after[url] >= 1
+
+
+# --- 4. a torn last line in the manifest ------------------------------------------------------
+def test_torn_manifest_line_is_cut_on_rerun(run: Run, image_server: ImageServer) -> None:
+    images = add_images(image_server, 5)
+    args = run.master_args(run.write_list(list(images)), "--local-workers", "1")
+    first = run_cli("master", *args, timeout=60)
+    assert first.returncode == 0, first.stderr
+    line = json.dumps(by_url(run.rows())[next(iter(images))], separators=(",", ":"))
+    with open(run.manifest, "a", encoding="utf-8") as fh:
+        fh.write(line[: len(line) // 2])  # a crash mid-write: half a row, no newline
+    hits = hits_of(image_server, images)
+
+    second = run_cli("master", *args, timeout=60)
+    assert second.returncode == 0, second.stderr
+    assert_no_traceback(second.stdout, second.stderr)
+    assert run.manifest.read_text(encoding="utf-8").endswith("\n")
+    rows = run.rows()  # raises on any line that is not JSON
+    assert_complete_ok(rows, images)
+    assert all(row["reused"] is True for row in rows)
+    assert hits_of(image_server, images) == hits
+
+
+# --- 5. --retry-failed -------------------------------------------------------------------------
+def test_failures_are_kept_until_retry_failed(run: Run, image_server: ImageServer) -> None:
+    body = make_image("PNG", 40, 30, seed=77)
+    broken = {"yes": True}
+
+    def flaky(handler: BaseHTTPRequestHandler) -> None:
+        if broken["yes"]:
+            send(handler, 500, b"internal error\n", {"Content-Type": "text/plain"})
+        else:
+            send(handler, 200, body, {"Content-Type": "image/png"})
+
+    url = image_server.add_handler("/flaky.png", flaky)
+    steady = add_images(image_server, 1)
+    args = run.master_args(run.write_list([url, *steady]), "--local-workers", "1")
+
+    first = run_cli("master", *args, timeout=60)
+    assert first.returncode == 0, first.stderr
+    row = by_url(run.rows())[url]
+    assert (row["status"], row["http_status"]) == (c.HTTP_ERROR, 500), row
+    assert image_server.hits("/flaky.png") == 1  # --retries 0: one request
+
+    broken["yes"] = False
+    second = run_cli("master", *args, timeout=60)
+    assert second.returncode == 0, second.stderr
+    row = by_url(run.rows())[url]
+    assert (row["status"], row["http_status"]) == (c.HTTP_ERROR, 500), row
+    assert image_server.hits("/flaky.png") == 1  # the failure was kept, not retried
+
+    third = run_cli("master", *args, "--retry-failed", timeout=60)
+    assert third.returncode == 0, third.stderr
+    assert_no_traceback(first.stderr, second.stderr, third.stderr)
+    rows = by_url(run.rows())
+    assert rows[url]["status"] == c.OK, rows[url]
+    assert rows[url]["sha256"] == hashlib.sha256(body).hexdigest()
+    assert image_server.hits("/flaky.png") == 2
+    assert hits_of(image_server, steady) == dict.fromkeys(steady, 1)  # reused every time
+
+
+# --- 6. --refresh-after -------------------------------------------------------------------------
+@dataclass
+class Seen:
+    if_none_match: str | None
+    if_modified_since: str | None
+    status: int
+
+
+class VersionedImage:
+    """Serves one image with an ETag and Last-Modified; 304 when If-None-Match matches."""
+
+    def __init__(self, body: bytes, etag: str) -> None:
+        self.body, self.etag = body, etag
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
+
+    def replace(self, body: bytes, etag: str) -> None:
+        with self._lock:
+            self.body, self.etag = body, etag
+
+    def __call__(self, handler: BaseHTTPRequestHandler) -> None:
+        with self._lock:
+            body, etag = self.body, self.etag
+        match = handler.headers.get("If-None-Match")
+        status = 304 if match == etag else 200
+        with self._lock:  # logged before answering: the run cannot end before it is
+            self.seen.append(Seen(match, handler.headers.get("If-Modified-Since"), status))
+        headers = {"ETag": etag, "Last-Modified": LAST_MODIFIED}
+        if status == 200:
+            headers["Content-Type"] = "image/png"
+        send(handler, status, body if status == 200 else b"", headers)
+
+
+def test_refresh_after_revalidates_with_etag(run: Run, image_server: ImageServer) -> None:
+    v1, v2 = make_image("PNG", 40, 30, seed=1), make_image("PNG", 40, 30, seed=2)
+    image = VersionedImage(v1, '"v1"')
+    url = image_server.add_handler("/versioned.png", image)
+    args = run.master_args(run.write_list([url]), "--local-workers", "1")
+    # 1e-6 days is 0.09 s: any stored row is older than that by the time the next run plans.
+    refresh = ("--refresh-after", "0.000001")
+
+    first = run_cli("master", *args, timeout=60)
+    assert first.returncode == 0, first.stderr
+    stored = by_url(run.rows())[url]
+    assert stored["status"] == c.OK, stored
+    assert (stored["etag"], stored["last_modified"]) == ('"v1"', LAST_MODIFIED)
+    assert stored["sha256"] == hashlib.sha256(v1).hexdigest()
+
+    second = run_cli("master", *args, *refresh, timeout=60)
+    assert second.returncode == 0, second.stderr
+    row = by_url(run.rows())[url]
+    assert (row["status"], row["http_status"]) == (c.NOT_MODIFIED, 304), row
+    assert (row["path"], row["sha256"], row["bytes"]) == (
+        stored["path"],
+        stored["sha256"],
+        stored["bytes"],
+    )
+    assert image.seen[-1] == Seen('"v1"', LAST_MODIFIED, 304)
+    assert [s.status for s in image.seen] == [200, 304]  # the body was sent once only
+    assert file_sha256(run, row) == stored["sha256"]
+
+    image.replace(v2, '"v2"')  # the image changed on the server
+    third = run_cli("master", *args, *refresh, timeout=60)
+    assert third.returncode == 0, third.stderr
+    assert_no_traceback(first.stderr, second.stderr, third.stderr)
+    row = by_url(run.rows())[url]
+    assert (row["status"], row["http_status"]) == (c.OK, 200), row
+    assert row["sha256"] == hashlib.sha256(v2).hexdigest()
+    assert row["etag"] == '"v2"'
+    assert image.seen[-1] == Seen('"v1"', LAST_MODIFIED, 200)
+    assert file_sha256(run, row) == row["sha256"]
+
+
+# --- 7. retries of transient failures -----------------------------------------------------
+def test_transient_503_is_retried_after_retry_after_and_404_is_not(
+    run: Run, image_server: ImageServer
+) -> None:
+    body = make_image("PNG", 40, 30, seed=9)
+    times: list[float] = []
+
+    def busy_twice(handler: BaseHTTPRequestHandler) -> None:
+        times.append(time.monotonic())
+        if len(times) <= 2:
+            send(handler, 503, b"busy\n", {"Retry-After": "1", "Content-Type": "text/plain"})
+        else:
+            send(handler, 200, body, {"Content-Type": "image/png"})
+
+    busy = image_server.add_handler("/busy.png", busy_twice)
+    missing = image_server.url("/missing.png")  # no route: the server answers 404
+    args = run.master_args(
+        run.write_list([busy, missing]), "--local-workers", "1", "--retries", "2"
+    )
+    done = run_cli("master", *args, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+
+    rows = by_url(run.rows())
+    assert rows[busy]["status"] == c.OK, rows[busy]
+    assert rows[busy]["attempts"] == 3, rows[busy]
+    assert rows[busy]["sha256"] == hashlib.sha256(body).hexdigest()
+    assert len(times) == 3
+    # Retry-After: 1 was honoured (a lower bound, so it cannot flake; without the header,
+    # urllib3's first retry would be immediate).
+    assert all(later - earlier >= 0.9 for earlier, later in itertools.pairwise(times))
+    assert (rows[missing]["status"], rows[missing]["http_status"]) == (c.HTTP_ERROR, 404)
+    assert rows[missing]["attempts"] == 1, rows[missing]
+    assert image_server.hits("/missing.png") == 1
+
+
+# --- 8. SIGTERM to the master ---------------------------------------------------------------
+def test_sigterm_to_master_keeps_finished_rows_and_rerun_completes(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    images = add_images(image_server, 24, delay=0.5)
+    args = run.master_args(run.write_list(list(images)), "--local-workers", "2", "--threads", "2")
+    master = spawn("master", *args)
+    wait_until(lambda: len(run.ok_urls()) >= 2, "some ok rows", alive=(master,))
+    workers = master.local_workers()
+    master.signal(signal.SIGTERM)
+    assert master.wait() == c.EXIT_INTERRUPTED, master.stderr
+    assert_no_traceback(master.stdout, master.stderr)
+    assert not any(map(alive, workers))  # the master waited for them
+
+    rows = run.rows()  # every line is valid JSON
+    assert 2 <= len(rows) < len(images), "the stop did not land mid-run"
+    assert all(row["status"] == c.OK for row in rows), rows  # final, none lost
+    by_url(rows)  # no URL twice
+    # Downloads in progress at the stop were finished and reported within the grace.
+    hits_before = hits_of(image_server, images)
+    assert {url for url, n in hits_before.items() if n} == {row["url"] for row in rows}
+
+    rerun = run_cli("master", *args, timeout=90)
+    assert rerun.returncode == 0, rerun.stderr
+    final = run.rows()
+    assert_complete_ok(final, images)
+    hits_after = hits_of(image_server, images)
+    for row in rows:
+        assert hits_after[row["url"]] == hits_before[row["url"]]
+        assert by_url(final)[row["url"]]["reused"] is True
+
+
+# --- 9. SIGTERM to a separately started worker -------------------------------------------------
+def test_sigterm_to_worker_hands_back_and_another_finishes(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    images = add_images(image_server, 10, delay=1.5)
+    port = free_port()
+    # --max-attempts 1: every URL has one lease to spare; a hand-back must not use it up.
+    master = spawn(
+        "master", *run.master_args(run.write_list(list(images)), "--max-attempts", "1", port=port)
+    )
+    served_port(master)
+    worker_a = spawn("worker", *run.worker_args(port, 2))  # leases 4, starts 2
+    wait_until(lambda: image_server.total_hits() >= 2, "A's downloads", alive=(worker_a,))
+    worker_a.signal(signal.SIGTERM)
+    assert worker_a.wait() == c.EXIT_INTERRUPTED, worker_a.stderr
+    asked_by_a = {url for url, n in hits_of(image_server, images).items() if n}
+
+    worker_b = spawn("worker", *run.worker_args(port, 4))
+    assert master.wait(60) == 0, master.stderr
+    assert worker_b.wait() == 0, worker_b.stderr
+    assert_no_traceback(
+        master.stdout, master.stderr, worker_a.stdout, worker_a.stderr, worker_b.stderr
+    )
+
+    rows = run.rows()
+    assert_complete_ok(rows, images)
+    # A finished and reported what it had started; everything else B did, once each.
+    assert by_worker(rows, worker_a.pid) == asked_by_a
+    assert by_worker(rows, worker_b.pid) == set(images) - asked_by_a
+    assert hits_of(image_server, images) == dict.fromkeys(images, 1)
+    assert all(row["leases"] == 1 for row in rows), rows  # hand-backs cost no attempt
+
+
+# --- 10. a --wait worker serves one master after another -----------------------------------
+def test_wait_worker_serves_consecutive_masters(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    port = free_port()
+    worker = spawn("worker", *run.worker_args(port, 2, "--wait"))
+    wait_until(lambda: WAITING_LINE in worker.stderr, "the waiting line", alive=(worker,))
+    time.sleep(1.5)  # the backoff retries at 1 s: at least one more refused connection
+    assert worker.stderr.count(WAITING_LINE) == 1, worker.stderr
+
+    for name in ("first", "second"):
+        images = add_images(image_server, 4, prefix=name)
+        lst = run.write_list(list(images), f"{name}.txt")
+        manifest = run.root / f"{name}.jsonl"
+        master = spawn("master", *run.master_args(lst, "--manifest", str(manifest), port=port))
+        assert master.wait(60) == 0, master.stderr
+        assert_no_traceback(master.stdout, master.stderr)
+        rows = read_rows(manifest)
+        assert_complete_ok(rows, images)
+        assert by_worker(rows, worker.pid) == set(images)
+        assert worker.proc.poll() is None, worker.stderr
+
+    assert worker.stderr.count(WAITING_LINE) <= 3, worker.stderr  # one per wait
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(10) == c.EXIT_INTERRUPTED, worker.stderr
+    assert_no_traceback(worker.stdout, worker.stderr)
+
+
+# --- 11. one master per manifest --------------------------------------------------------------
+def test_second_master_on_same_manifest_is_refused(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    images = add_images(image_server, 2)
+    lst = run.write_list(list(images))
+    first = spawn("master", *run.master_args(lst, port=free_port()))  # waits for workers
+    served_port(first)
+
+    second = run_cli("master", *run.master_args(lst), timeout=30)
+    assert second.returncode == c.EXIT_ERROR
+    lines = [line for line in second.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, second.stderr
+    assert "another master" in lines[0] and "lock" in lines[0], lines[0]
+    assert_no_traceback(second.stdout, second.stderr)
+    assert first.proc.poll() is None  # the first master is undisturbed
+
+    first.signal(signal.SIGTERM)
+    assert first.wait() == c.EXIT_INTERRUPTED, first.stderr
+    third = run_cli("master", *run.master_args(lst, "--local-workers", "1"), timeout=60)
+    assert third.returncode == 0, third.stderr  # the lock went with the first master
+    assert_complete_ok(run.rows(), images)
+
+
+# --- Ctrl-C in a terminal -----------------------------------------------------------------------
+def test_ctrl_c_lets_local_workers_finish_their_downloads(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    images = add_images(image_server, 10, delay=1.5)
+    args = run.master_args(run.write_list(list(images)), "--local-workers", "1")
+    master = spawn("master", *args)
+    wait_until(lambda: image_server.total_hits() >= 2, "downloads", alive=(master,))
+    os.killpg(master.pid, signal.SIGINT)  # what Ctrl-C does: the whole foreground group
+    code = master.wait()
+    # What the workers had started when the key was pressed is finished and reported ...
+    asked = {url for url, n in hits_of(image_server, images).items() if n}
+    assert {row["url"] for row in run.rows()} == asked, master.stderr
+    assert "crawler-worker: interrupted" not in master.stderr  # ... not aborted
+    assert code == c.EXIT_INTERRUPTED, master.stderr
