@@ -14,7 +14,8 @@ import csv
 import fcntl
 import json
 import os
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -85,6 +86,7 @@ class ManifestWriter:
         try:
             _cut_torn_tail(path)
             self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
+            self.empty = self._fh.tell() == 0  # no rows from earlier runs
         except OSError as exc:
             self._lock.close()
             raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
@@ -97,13 +99,16 @@ class ManifestWriter:
         self._fh.flush()
         os.fsync(self._fh.fileno())
 
-    def compact(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Replace the journal by ``rows`` (atomically), then keep appending to the new file."""
+    def compact(self, lines: Iterable[bytes]) -> None:
+        """Replace the journal by ``lines`` (atomically), then keep appending to the new file.
+
+        ``lines`` may be read from the journal itself (see ``current_lines``): the old
+        file stays in place until the new one is complete.
+        """
         self._fh.close()
         tmp = self.path.with_name(self.path.name + ".compact")
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for row in rows:
-                fh.write(_dump(row))
+        with open(tmp, "wb") as fh:
+            fh.writelines(lines)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
@@ -148,18 +153,49 @@ def read_manifest(path: Path) -> Iterator[dict[str, Any]]:
                 yield row
 
 
-def latest_rows(path: Path) -> dict[str, dict[str, Any]]:
-    """The newest row per URL in a journal, ignoring per-line rows (duplicate, invalid)."""
-    latest: dict[str, dict[str, Any]] = {}
-    if not path.exists():
-        return latest
+def journal_lines(path: Path) -> Iterator[tuple[int, bytes]]:
+    """(offset, line) of every complete line of a journal; a torn last line is skipped."""
+    with open(path, "rb") as fh:
+        offset = 0
+        for line in fh:
+            if line.endswith(b"\n"):
+                yield offset, line
+            offset += len(line)
+
+
+def current_lines(
+    path: Path, run_id: str, find: Callable[[str], int | None], count: int
+) -> Iterator[bytes]:
+    """The journal reduced to its current rows, in order: this run's per-line rows, the
+    last row of each of the ``count`` tasks (``find`` maps a URL to its task), then the
+    last row of each URL no longer listed. Memory: 12 bytes a task."""
+    offsets = array("Q", bytes(8 * count))
+    lengths = array("I", bytes(4 * count))
+    unlisted: dict[str, tuple[int, int]] = {}
+    for offset, line in journal_lines(path):
+        try:
+            row = json.loads(line)
+            status, url = row["status"], row["url"]
+        except (ValueError, TypeError, KeyError):
+            continue
+        if status in LINE_STATUSES:
+            if row.get("run_id") == run_id:
+                yield line
+            continue
+        task_id = find(url) if isinstance(url, str) else None
+        if task_id is None:
+            unlisted[str(url)] = (offset, len(line))
+        else:
+            offsets[task_id], lengths[task_id] = offset + 1, len(line)
+    fd = os.open(path, os.O_RDONLY)
     try:
-        for row in read_manifest(path):
-            if row.get("status") in c.STATUSES and row["status"] not in LINE_STATUSES:
-                latest[row["url"]] = row
-    except OSError as exc:
-        raise UsageError(f"cannot read manifest {path}: {exc.strerror or exc}") from None
-    return latest
+        for task_id in range(count):
+            if offsets[task_id]:
+                yield os.pread(fd, lengths[task_id], offsets[task_id] - 1)
+        for offset, length in unlisted.values():
+            yield os.pread(fd, length, offset)
+    finally:
+        os.close(fd)
 
 
 def write_csv(rows: Iterable[dict[str, Any]], path: Path) -> None:

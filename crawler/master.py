@@ -26,7 +26,14 @@ from tqdm import tqdm
 
 from crawler import constants as c
 from crawler.config import MasterConfig
-from crawler.manifest import FIELDS, ManifestWriter, latest_rows, make_row, read_manifest, write_csv
+from crawler.manifest import (
+    FIELDS,
+    ManifestWriter,
+    current_lines,
+    make_row,
+    read_manifest,
+    write_csv,
+)
 from crawler.plan import Plan, plan_run
 from crawler.protocol import decode_result
 from crawler.scheduler import ResultQueue, RunControl, TaskBoard, TaskQueue
@@ -68,15 +75,27 @@ class Master:
         except BaseException:
             server.close()
             raise
+        plan = None
         try:
-            plan = plan_run(cfg.lists, self.run_id, latest_rows(cfg.manifest), cfg.resume)
+            fresh = manifest.empty  # nothing from earlier runs: no resume, no compaction
+
+            def write(rows: list[dict[str, Any]]) -> None:
+                manifest.write(rows)
+                self.stats.add(rows)
+
+            journal = None if fresh else cfg.manifest
+            spool = cfg.manifest.parent  # the URL spool goes to disk, never to a RAM /tmp
+            plan = plan_run(cfg.lists, self.run_id, write, journal, cfg.resume, spool)
             code = self._serve(plan, server, manifest)
-            if code == c.EXIT_OK:
-                manifest.compact(self._current_rows(plan))
+            if code == c.EXIT_OK and not fresh:
+                store = plan.store
+                manifest.compact(current_lines(cfg.manifest, self.run_id, store.find, len(store)))
         finally:
             server.close()
             self._stop_local_workers()
             manifest.close()
+            if plan is not None:
+                plan.close()
         if cfg.csv is not None:
             write_csv(read_manifest(cfg.manifest), cfg.csv)
         summary = self.stats.as_dict(code, time.monotonic() - self.started, cfg.manifest)
@@ -88,12 +107,10 @@ class Master:
     def _serve(self, plan: Plan, server: QueueServer, manifest: ManifestWriter) -> int:
         cfg = self.config
         board = TaskBoard(
-            plan.urls, plan.pending, cfg.policy.lease_seconds, cfg.max_attempts, hint=plan.hint
+            plan.store, plan.state, cfg.policy.lease_seconds, cfg.max_attempts, hint=plan.hint
         )
-        self.stats = RunStats(self.run_id, plan.total)
-        manifest.write(plan.decided)
-        self.stats.add(plan.decided)
-        self.stats.counts.update(row["status"] for row in plan.carried.values())
+        self.stats.total = plan.total
+        self.stats.counts.update(plan.carried)
         run_info = {"run_id": self.run_id, "policy": cfg.policy.to_json()}
         server.start(
             {
@@ -103,7 +120,7 @@ class Master:
             }
         )
         self._announce(server.port)
-        if len(plan.urls) > len(plan.carried):  # else there is nothing for them to do
+        if plan.todo:  # else there is nothing for them to do
             self._start_local_workers(server.port)
         code = self._collect(plan, board, manifest)
         board.finish()
@@ -113,7 +130,7 @@ class Master:
     # --- the run ---
     def _collect(self, plan: Plan, board: TaskBoard, manifest: ManifestWriter) -> int:
         """Take results until every URL is final, the run is stopped, or it cannot finish."""
-        remaining = len(plan.urls) - len(plan.carried)
+        remaining = plan.todo
         done = plan.total - remaining
         disable = True if not self.config.progress else None  # None: off when not a TTY
         bar = tqdm(total=plan.total, initial=done, unit="url", dynamic_ncols=True, disable=disable)
@@ -177,10 +194,10 @@ class Master:
             log.warning("ignored a result from %s: %s", worker, exc)
             return None
         task_id = result["id"]
-        if not 0 <= task_id < len(plan.urls) or plan.urls[task_id] != result["url"]:
+        if not 0 <= task_id < len(plan.store) or plan.store.url(task_id) != result["url"]:
             log.warning("ignored a result from %s for a URL this run never sent", worker)
             return None
-        prior = plan.prior.get(task_id)
+        prior = plan.prior(task_id)
         if (result["reused"] or result["status"] == c.NOT_MODIFIED) and prior is None:
             log.warning("ignored a result from %s reusing a file never stored", worker)
             return None
@@ -208,7 +225,7 @@ class Master:
         return make_row(
             **fields,
             leases=board.attempts(task_id),
-            source=plan.sources[task_id],
+            source=plan.store.source(task_id),
             run_id=self.run_id,
             finished_at=now,
         )
@@ -216,25 +233,16 @@ class Master:
     def _lost_rows(self, plan: Plan, board: TaskBoard) -> list[dict[str, Any]]:
         return [
             make_row(
-                url=plan.urls[task_id],
+                url=plan.store.url(task_id),
                 status=c.WORKER_LOST,
                 error=f"handed out {board.attempts(task_id)} times without an answer",
                 leases=board.attempts(task_id),
-                source=plan.sources[task_id],
+                source=plan.store.source(task_id),
                 run_id=self.run_id,
                 finished_at=now_iso(),
             )
             for task_id in board.expire()
         ]
-
-    def _current_rows(self, plan: Plan) -> list[dict[str, Any]]:
-        """One current row per input line, then the last rows of URLs no longer listed."""
-        latest = latest_rows(self.config.manifest)
-        listed = set(plan.urls)
-        rows = list(plan.decided)
-        rows += [latest[url] for url in plan.urls if url in latest]
-        rows += [row for url, row in latest.items() if url not in listed]
-        return rows
 
     def _workers_left(self, board: TaskBoard) -> bool:
         """False when the run cannot finish: its own workers all exited and no remote one is

@@ -1,8 +1,10 @@
 """Turning the input lists (and the manifest of earlier runs) into the run's plan.
 
 Every input line that is not blank or a comment gets exactly one manifest row. The
-first occurrence of a URL becomes a task; later occurrences are ``duplicate`` rows
-pointing at the first; lines that are not http(s) URLs are ``invalid_url`` rows.
+first occurrence of a URL becomes a task (kept in a ``TaskStore``, on disk); later
+occurrences are ``duplicate`` rows pointing at the first; lines that are not http(s)
+URLs are ``invalid_url`` rows. Those per-line rows are written as they are found, not
+kept: memory stays a few bytes per URL however long the lists are.
 
 With an earlier manifest, the plan resumes: a URL whose last status was a success is
 sent with a hint of the stored file, so the worker that gets it reuses the file when
@@ -12,13 +14,25 @@ last status was a failure keeps it unless ``retry_failed``; everything else is d
 
 from __future__ import annotations
 
+import json
+import os
+from array import array
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from crawler import constants as c
-from crawler.manifest import make_row
+from crawler.manifest import LINE_STATUSES, journal_lines, make_row
+from crawler.taskstore import TaskStore
 from crawler.urls import read_list
+
+FINAL = 2  # task state: has its final status (see scheduler.TaskBoard)
+ROWS_PER_WRITE = 2000
+_STATUS_CODES = {status: code for code, status in enumerate(c.STATUSES, start=1)}
+_STATUS_NAMES = {code: status for status, code in _STATUS_CODES.items()}
 
 
 @dataclass(frozen=True)
@@ -27,85 +41,134 @@ class ResumeOptions:
     refresh_after: timedelta | None = None
 
 
+class EarlierRows:
+    """Where each task's last row of earlier runs lies in the journal (8 bytes a task)."""
+
+    def __init__(self, journal: Path, count: int) -> None:
+        self._fd = os.open(journal, os.O_RDONLY)
+        self.offsets = array("Q", bytes(8 * count))  # offset + 1 of the last row; 0: none
+        self.lengths = array("I", bytes(4 * count))
+        self.status = bytearray(count)  # status code of that row
+        self.refresh = bytearray(count)  # 1: a success due for revalidation
+
+    def row(self, task_id: int) -> dict[str, Any] | None:
+        offset = self.offsets[task_id]
+        if not offset:
+            return None
+        return json.loads(os.pread(self._fd, self.lengths[task_id], offset - 1))
+
+    def success(self, task_id: int) -> dict[str, Any] | None:
+        """The last row if it was a success (an image stored), else None."""
+        if _STATUS_NAMES.get(self.status[task_id]) not in c.SUCCESS_STATUSES:
+            return None
+        return self.row(task_id)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
 @dataclass
 class Plan:
-    urls: list[str] = field(default_factory=list)  # task id -> normalised URL
-    sources: list[str] = field(default_factory=list)  # task id -> "file:line" of first sighting
-    decided: list[dict[str, Any]] = field(default_factory=list)  # this run's per-line rows
-    carried: dict[int, dict[str, Any]] = field(default_factory=dict)  # final rows kept as they are
-    prior: dict[int, dict[str, Any]] = field(default_factory=dict)  # success rows to reuse/refresh
-    refresh: set[int] = field(default_factory=set)  # ids whose stored image is due a revalidation
+    store: TaskStore
+    lines: int = 0  # input lines that get a row
+    decided: int = 0  # of which per-line rows (duplicate, invalid_url), already written
+    state: bytearray = field(default_factory=bytearray)  # FINAL for failures kept as they are
+    carried: Counter[str] = field(default_factory=Counter)  # statuses of those
+    earlier: EarlierRows | None = None
 
     @property
     def total(self) -> int:
-        return len(self.urls) + len(self.decided)
+        return self.lines
 
     @property
-    def pending(self) -> list[int]:
-        return [i for i in range(len(self.urls)) if i not in self.carried]
+    def todo(self) -> int:
+        """Tasks this run hands out."""
+        return len(self.store) - sum(self.carried.values())
+
+    def prior(self, task_id: int) -> dict[str, Any] | None:
+        """The earlier row of a stored image for this task, if any."""
+        return None if self.earlier is None else self.earlier.success(task_id)
 
     def hint(self, task_id: int) -> dict[str, Any] | None:
         """What a worker needs to reuse or revalidate the stored file, if there is one."""
-        row = self.prior.get(task_id)
-        if row is None:
+        row = self.prior(task_id)
+        if row is None or not isinstance(row.get("path"), str):
             return None
         keys = ("path", "bytes", "etag", "last_modified")
-        return {k: row.get(k) for k in keys} | {"refresh": task_id in self.refresh}
+        assert self.earlier is not None
+        return {k: row.get(k) for k in keys} | {"refresh": bool(self.earlier.refresh[task_id])}
+
+    def close(self) -> None:
+        if self.earlier is not None:
+            self.earlier.close()
+        self.store.close()
 
 
 def plan_run(
     lists: tuple[str, ...],
     run_id: str,
-    earlier: dict[str, dict[str, Any]] | None = None,
+    write: Callable[[list[dict[str, Any]]], None],
+    journal: Path | None = None,
     options: ResumeOptions = ResumeOptions(),
+    spool: Path | None = None,
 ) -> Plan:
-    plan = Plan()
-    first_seen: dict[str, int] = {}
-    now = datetime.now(UTC)
-    for path in lists:
+    """Read the lists (writing per-line rows with ``write``), then resume from ``journal``."""
+    plan = Plan(TaskStore(spool))
+    rows: list[dict[str, Any]] = []
+    for number, path in enumerate(lists):
+        plan.store.sources.append(path)
         for entry in read_list(path):
+            plan.lines += 1
             if entry.url is None:
-                plan.decided.append(
-                    make_row(
-                        url=entry.raw,
-                        status=c.INVALID_URL,
-                        error=entry.error,
-                        source=entry.source,
-                        run_id=run_id,
-                    )
-                )
-                continue
-            task_id = first_seen.get(entry.url)
-            if task_id is not None:
-                plan.decided.append(
-                    make_row(
-                        url=entry.url,
-                        status=c.DUPLICATE,
-                        source=entry.source,
-                        duplicate_of=plan.sources[task_id],
-                        run_id=run_id,
-                    )
-                )
-                continue
-            task_id = len(plan.urls)
-            first_seen[entry.url] = task_id
-            plan.urls.append(entry.url)
-            plan.sources.append(entry.source)
-            if earlier and entry.url in earlier:
-                _resume(plan, task_id, earlier[entry.url], options, now)
+                row = make_row(
+                    url=entry.raw, status=c.INVALID_URL, error=entry.error,
+                    source=entry.source, run_id=run_id,
+                )  # fmt: skip
+            else:
+                task_id, new = plan.store.add(entry.url, number, entry.line)
+                if new:
+                    continue
+                row = make_row(
+                    url=entry.url, status=c.DUPLICATE, source=entry.source,
+                    duplicate_of=plan.store.source(task_id), run_id=run_id,
+                )  # fmt: skip
+            rows.append(row)
+            if len(rows) >= ROWS_PER_WRITE:
+                write(rows)
+                plan.decided, rows = plan.decided + len(rows), []
+    write(rows)
+    plan.decided += len(rows)
+    plan.state = bytearray(len(plan.store))
+    if journal is not None and journal.exists() and journal.stat().st_size:
+        _resume(plan, journal, options)
     return plan
 
 
-def _resume(
-    plan: Plan, task_id: int, row: dict[str, Any], options: ResumeOptions, now: datetime
-) -> None:
-    status = row.get("status")
-    if status in c.SUCCESS_STATUSES and isinstance(row.get("path"), str):
-        plan.prior[task_id] = row
-        if options.refresh_after is not None and _age(row, now) >= options.refresh_after:
-            plan.refresh.add(task_id)
-    elif status in c.FAILED_STATUSES and not options.retry_failed:
-        plan.carried[task_id] = row
+def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
+    earlier = plan.earlier = EarlierRows(journal, len(plan.store))
+    now = datetime.now(UTC)
+    for offset, line in journal_lines(journal):
+        try:
+            row = json.loads(line)
+            status, url = row["status"], row["url"]
+        except (ValueError, TypeError, KeyError):
+            continue  # a torn or foreign line
+        if status not in _STATUS_CODES or status in LINE_STATUSES or not isinstance(url, str):
+            continue
+        task_id = plan.store.find(url)
+        if task_id is None:
+            continue  # no longer listed
+        earlier.offsets[task_id], earlier.lengths[task_id] = offset + 1, len(line)
+        earlier.status[task_id] = _STATUS_CODES[status]
+        due = options.refresh_after is not None and _age(row, now) >= options.refresh_after
+        earlier.refresh[task_id] = due and status in c.SUCCESS_STATUSES
+    if options.retry_failed:
+        return
+    for task_id, code in enumerate(earlier.status):
+        status = _STATUS_NAMES.get(code)
+        if status in c.FAILED_STATUSES:
+            plan.state[task_id] = FINAL
+            plan.carried[status] += 1
 
 
 def _age(row: dict[str, Any], now: datetime) -> timedelta:

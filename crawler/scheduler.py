@@ -18,9 +18,10 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+TODO, LEASED, FINAL = 0, 1, 2  # task states
 MAX_BATCH = 500  # tasks per get(), and a sane cap on what a worker may ask for
 MAX_WAIT = 2.0  # seconds a get() may block on the server: keeps server threads short-lived
 
@@ -40,12 +41,16 @@ class WorkerSeen:
 
 
 class TaskBoard:
-    """Pending tasks, leases and the run's end, shared by server threads and the master loop."""
+    """Pending tasks, leases and the run's end, shared by server threads and the master loop.
+
+    Per task it keeps two bytes (state, attempts): tasks are handed out in id order by a
+    cursor, so nothing is queued per task except those put back (expired or released).
+    """
 
     def __init__(
         self,
-        urls: list[str],
-        pending: list[int],
+        urls: Sequence[str],
+        final: bytearray | None,
         lease_seconds: float,
         max_attempts: int,
         clock: Callable[[], float] = time.monotonic,
@@ -53,12 +58,15 @@ class TaskBoard:
     ) -> None:
         self._urls = urls
         self._hint = hint
-        self._final = bytearray(len(urls))  # 1 once a task has its final status
-        self._pending: deque[int] = deque(pending)
+        count = len(urls)
+        self._state = bytearray(final) if final is not None else bytearray(count)
+        self._todo = self._state.count(TODO)  # tasks waiting to be handed out
+        self._cursor = 0  # tasks below it were handed out at least once (or were final)
+        self._requeued: deque[int] = deque()  # handed out, then put back
         self._leases: dict[int, Lease] = {}
-        self._attempts: dict[int, int] = {}
+        self._attempts = bytearray(count)
         self._lease_seconds = lease_seconds
-        self._max_attempts = max_attempts
+        self._max_attempts = min(max_attempts, 255)
         self._clock = clock
         self._cond = threading.Condition()
         self._over = False
@@ -71,7 +79,7 @@ class TaskBoard:
         deadline = self._clock() + max(0.0, min(float(timeout), MAX_WAIT))
         with self._cond:
             self._seen(worker)
-            while not self._pending and not self._over:
+            while not self._todo and not self._over:
                 remaining = deadline - self._clock()
                 if remaining <= 0:
                     break
@@ -108,7 +116,7 @@ class TaskBoard:
                 if lease is not None and lease.worker == worker:
                     del self._leases[task_id]
                     self._attempts[task_id] -= 1
-                    self._pending.appendleft(task_id)
+                    self._put_back(task_id)
                     released += 1
             self._cond.notify_all()
         return released
@@ -131,9 +139,11 @@ class TaskBoard:
         """
         with self._cond:
             self._seen(worker)
-            if self._final[task_id]:
+            if self._state[task_id] == FINAL:
                 return False
-            self._final[task_id] = 1
+            if self._state[task_id] == TODO:
+                self._todo -= 1  # answered late by an earlier holder while it waited
+            self._state[task_id] = FINAL
             self._leases.pop(task_id, None)
             return True
 
@@ -145,18 +155,17 @@ class TaskBoard:
             expired = [t for t, lease in self._leases.items() if lease.expires <= now]
             for task_id in expired:
                 del self._leases[task_id]
-                if self._attempts.get(task_id, 0) >= self._max_attempts:
-                    self._final[task_id] = 1
+                if self._attempts[task_id] >= self._max_attempts:
+                    self._state[task_id] = FINAL
                     lost.append(task_id)
                 else:
-                    self._pending.appendleft(task_id)  # first in line: it has waited longest
+                    self._put_back(task_id)
             if len(expired) > len(lost):
                 self._cond.notify_all()
         return lost
 
     def attempts(self, task_id: int) -> int:
-        with self._cond:
-            return self._attempts.get(task_id, 0)
+        return self._attempts[task_id]
 
     def leased(self) -> int:
         with self._cond:
@@ -193,21 +202,46 @@ class TaskBoard:
             )
 
     def _lease(self, worker: str, count: int) -> list[str]:
+        ids = self._take(count)
         expires = self._clock() + self._lease_seconds
         tasks = []
-        while self._pending and len(tasks) < count:
-            task_id = self._pending.popleft()
-            if self._final[task_id]:
-                continue  # answered late by an earlier holder while it waited here
-            attempt = self._attempts.get(task_id, 0) + 1
+        for task_id, url in zip(ids, self._urls_of(ids), strict=True):
+            attempt = min(self._attempts[task_id] + 1, 255)
             self._attempts[task_id] = attempt
+            self._state[task_id] = LEASED
             self._leases[task_id] = Lease(worker, expires)
-            task = {"id": task_id, "url": self._urls[task_id], "attempt": attempt}
+            task = {"id": task_id, "url": url, "attempt": attempt}
             have = self._hint(task_id)
             if have is not None:
                 task["have"] = have
             tasks.append(json.dumps(task))
         return tasks
+
+    def _take(self, count: int) -> list[int]:
+        """Up to ``count`` ids to hand out: those put back first, then the next in order."""
+        ids: list[int] = []
+        while self._requeued and len(ids) < count:
+            task_id = self._requeued.popleft()
+            if self._state[task_id] == TODO:
+                ids.append(task_id)
+        state, total = self._state, len(self._state)
+        while self._cursor < total and len(ids) < count:
+            if state[self._cursor] == TODO:
+                ids.append(self._cursor)
+            self._cursor += 1
+        self._todo -= len(ids)
+        return ids
+
+    def _urls_of(self, ids: list[int]) -> list[str]:
+        batch = getattr(self._urls, "urls", None)  # TaskStore reads a run of ids at once
+        if batch is not None and ids and ids[-1] - ids[0] == len(ids) - 1:
+            return batch(ids[0], ids[-1] + 1)
+        return [self._urls[i] for i in ids]
+
+    def _put_back(self, task_id: int) -> None:
+        self._state[task_id] = TODO
+        self._todo += 1
+        self._requeued.append(task_id)
 
     def _seen(self, worker: str) -> None:
         seen = self.workers.get(worker)

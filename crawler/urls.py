@@ -9,6 +9,7 @@ than by spelling; a line that is not an http(s) URL is reported, never raised.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import re
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ class ListEntry:
     raw: str
     url: str | None  # normalised URL, or None when the line is not a valid URL
     error: str | None = None
+    line: int = 0  # 1-based line number in its list
 
 
 def normalize_url(text: str) -> str:
@@ -102,7 +104,7 @@ def read_list(path: str) -> Iterator[ListEntry]:
         for number, line in enumerate(fh, start=1):
             entry = parse_line(line, f"{path}:{number}")
             if entry is not None:
-                yield entry
+                yield dataclasses.replace(entry, line=number)
 
 
 def check_readable(paths: tuple[str, ...]) -> None:

@@ -602,7 +602,7 @@ URLS = [f"http://example.com/{i}.png" for i in range(5)]
 
 
 def make_board(clock: Callable[[], float], max_attempts: int = 3) -> TaskBoard:
-    return TaskBoard(list(URLS), list(range(len(URLS))), 10.0, max_attempts, clock=clock)
+    return TaskBoard(list(URLS), None, 10.0, max_attempts, clock=clock)
 
 
 def leased(answer: dict) -> list[protocol.Task]:
