@@ -46,7 +46,8 @@ log = logging.getLogger("crawler")
 
 TICK = 0.5  # seconds between lease checks while results are quiet
 LINGER = 5.0  # seconds the master waits for its workers to hear the run is over
-MAX_BATCHES_PER_WRITE = 256  # result batches folded into one manifest write (group commit)
+INBOX_BATCHES = 16  # result batches waiting for the master loop, at most
+MAX_BATCHES_PER_WRITE = 8  # result batches folded into one manifest write (group commit)
 # What a reused or revalidated (304) image keeps from the row that stored it.
 STORED_FIELDS = ("path", "sha256", "bytes", "width", "height", "format", "content_type")
 STORED_FIELDS += ("final_url", "etag", "last_modified", "fetched_at")
@@ -59,7 +60,9 @@ class Master:
         self.config = config
         self.run_id = uuid.uuid4().hex[:12]
         self.started = time.monotonic()
-        self.inbox: queue.Queue[tuple[str, list[str]]] = queue.Queue()
+        # Bounded: when the master falls behind, workers' puts wait (backpressure) rather
+        # than piling results up in memory.
+        self.inbox: queue.Queue[tuple[str, list[str]]] = queue.Queue(maxsize=INBOX_BATCHES)
         self.local: list[subprocess.Popen] = []
         self.stop_signal: int | None = None
         self.stats = RunStats(self.run_id, 0)
@@ -177,15 +180,16 @@ class Master:
             except queue.Empty:
                 break
         rows = []
+        now = now_iso()
         for worker, results in batches:
             for text in results:
-                row = self._accept(plan, board, worker, text)
+                row = self._accept(plan, board, worker, text, now)
                 if row is not None:
                     rows.append(row)
         return rows
 
     def _accept(
-        self, plan: Plan, board: TaskBoard, worker: str, text: str
+        self, plan: Plan, board: TaskBoard, worker: str, text: str, now: str
     ) -> dict[str, Any] | None:
         """The manifest row for one result string, or None when it is ignored."""
         try:
@@ -194,7 +198,8 @@ class Master:
             log.warning("ignored a result from %s: %s", worker, exc)
             return None
         task_id = result["id"]
-        if not 0 <= task_id < len(plan.store) or plan.store.url(task_id) != result["url"]:
+        url, source = plan.store.entry(task_id) if 0 <= task_id < len(plan.store) else ("", "")
+        if url != result["url"]:
             log.warning("ignored a result from %s for a URL this run never sent", worker)
             return None
         prior = plan.prior(task_id)
@@ -203,18 +208,18 @@ class Master:
             return None
         if not board.complete(task_id, worker):
             return None  # a late answer: the URL already has its final status
-        return self._row(plan, board, task_id, result, prior)
+        return self._row(board, task_id, result, prior, source, now)
 
     def _row(
         self,
-        plan: Plan,
         board: TaskBoard,
         task_id: int,
         result: dict[str, Any],
         prior: dict[str, Any] | None,
+        source: str,
+        now: str,
     ) -> dict[str, Any]:
         fields = {k: v for k, v in result.items() if k in FIELDS}
-        now = now_iso()
         if prior is not None and (result["reused"] or result["status"] == c.NOT_MODIFIED):
             kept = {k: prior.get(k) for k in STORED_FIELDS}
             fields = kept | {k: v for k, v in fields.items() if v is not None}
@@ -225,7 +230,7 @@ class Master:
         return make_row(
             **fields,
             leases=board.attempts(task_id),
-            source=plan.store.source(task_id),
+            source=source,
             run_id=self.run_id,
             finished_at=now,
         )

@@ -31,7 +31,9 @@ class TaskStore:
     def __init__(self, directory: Path | None = None) -> None:
         self._file = tempfile.TemporaryFile(dir=directory)  # noqa: SIM115  (closed in close())
         self._fd = self._file.fileno()
-        self._offsets = array("Q", [0])  # start of each record, plus the end of the last
+        # Start of each record, plus the end of the last: 4 bytes each while the spool is
+        # under 4 GiB (tens of millions of URLs), 8 beyond.
+        self._offsets = array("I", [0])
         self._pending = bytearray()  # written records not yet flushed to the file
         self._flushed = 0  # file size
         self._bits = 16
@@ -43,7 +45,7 @@ class TaskStore:
 
     def add(self, url: str, source_file: int, line: int) -> tuple[int, bool]:
         """Store ``url`` unless already there; returns (task id, True if it is new)."""
-        tag = (hash(url) & 0xFFFF_FFFF_FFFF_FFFF) >> (64 - _TAG_BITS)
+        tag = self._tag(url)
         table, shift = self._table, _TAG_BITS - self._bits
         mask = len(table) - 1
         slot = tag >> shift
@@ -58,7 +60,10 @@ class TaskStore:
         table[slot] = (tag << _ID_BITS) | (task_id + 1)
         record = f"{url}\t{source_file}:{line}\n".encode()
         self._pending += record
-        self._offsets.append(self._offsets[-1] + len(record))
+        end = self._offsets[-1] + len(record)
+        if end > 0xFFFF_FFFF and self._offsets.typecode == "I":
+            self._offsets = array("Q", self._offsets)
+        self._offsets.append(end)
         if len(self._pending) > 1 << 20:
             self._flush()
         if len(self) > _MAX_LOAD * len(table):
@@ -67,7 +72,7 @@ class TaskStore:
 
     def find(self, url: str) -> int | None:
         """The task id of ``url``, or None."""
-        tag = (hash(url) & 0xFFFF_FFFF_FFFF_FFFF) >> (64 - _TAG_BITS)
+        tag = self._tag(url)
         table, shift = self._table, _TAG_BITS - self._bits
         mask = len(table) - 1
         slot = tag >> shift
@@ -79,13 +84,23 @@ class TaskStore:
                 return (entry & _ID_MASK) - 1
             slot = (slot + 1) & mask
 
+    @staticmethod
+    def _tag(url: str) -> int:
+        """The top bits of the URL's hash (per-process hash: the table never leaves it)."""
+        return (hash(url) & 0xFFFF_FFFF_FFFF_FFFF) >> (64 - _TAG_BITS)
+
     def url(self, task_id: int) -> str:
         return self._record(task_id)[0]
 
     def source(self, task_id: int) -> str:
         """Where the URL was first seen: "LIST_PATH:LINE"."""
-        number, line = self._record(task_id)[1].split(":")
-        return f"{self.sources[int(number)]}:{line}"
+        return self.entry(task_id)[1]
+
+    def entry(self, task_id: int) -> tuple[str, str]:
+        """(URL, source) with one read."""
+        url, where = self._record(task_id)
+        number, line = where.split(":")
+        return url, f"{self.sources[int(number)]}:{line}"
 
     def urls(self, first: int, last: int) -> list[str]:
         """URLs of tasks ``first`` .. ``last - 1``, read with one system call."""

@@ -9,7 +9,6 @@ than by spelling; a line that is not an http(s) URL is reported, never raised.
 
 from __future__ import annotations
 
-import dataclasses
 import ipaddress
 import re
 from collections.abc import Iterator
@@ -25,6 +24,15 @@ from crawler.exceptions import UsageError
 _SAFE = "!#$%&'()*+,/:;=?@[]~"
 # One DNS label after IDNA encoding (underscores tolerated: they occur in real host names).
 _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# URLs that _normalize would return unchanged: lower-case scheme and host of valid labels,
+# no port, user or fragment, a path and query of characters that need no quoting.
+_CANONICAL = re.compile(
+    r"(?P<scheme>https?)://"
+    r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+    r"(?::(?P<port>[1-9][0-9]{0,4}))?"
+    r"/[A-Za-z0-9\-._~!$%&'()*+,;=:@/]*(?:\?[A-Za-z0-9\-._~!$%&'()*+,;=:@/?]*)?"
+)
 
 
 @dataclass(frozen=True)
@@ -40,9 +48,19 @@ class ListEntry:
 
 def normalize_url(text: str) -> str:
     """Return the canonical form of an http(s) URL, or raise ValueError saying why not."""
+    match = _CANONICAL.fullmatch(text) if len(text) <= MAX_URL_LENGTH else None
+    if match is not None:  # already in canonical form: most lines of most lists
+        port = match["port"]
+        default = 80 if match["scheme"] == "http" else 443
+        if port is None or (int(port) < 65536 and int(port) != default):
+            return text
+    return _normalize(text)
+
+
+def _normalize(text: str) -> str:
     if len(text) > MAX_URL_LENGTH:
         raise ValueError(f"URL longer than {MAX_URL_LENGTH} characters")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+    if _CONTROL.search(text):
         raise ValueError("URL contains control characters")
     try:
         parts = urlsplit(text)
@@ -82,15 +100,15 @@ def _normalize_host(host: str) -> str:
     return ascii_host.lower()
 
 
-def parse_line(line: str, source: str) -> ListEntry | None:
+def parse_line(line: str, source: str, number: int = 0) -> ListEntry | None:
     """One list line to an entry; None for blank lines and comments."""
     text = line.strip()
     if not text or text.startswith("#"):
         return None
     try:
-        return ListEntry(source, text, normalize_url(text))
+        return ListEntry(source, text, normalize_url(text), None, number)
     except ValueError as exc:
-        return ListEntry(source, text, None, str(exc))
+        return ListEntry(source, text, None, str(exc), number)
 
 
 def read_list(path: str) -> Iterator[ListEntry]:
@@ -102,9 +120,9 @@ def read_list(path: str) -> Iterator[ListEntry]:
         raise UsageError(f"cannot read URL list {path}: {exc.strerror}") from None
     with fh:
         for number, line in enumerate(fh, start=1):
-            entry = parse_line(line, f"{path}:{number}")
+            entry = parse_line(line, f"{path}:{number}", number)
             if entry is not None:
-                yield dataclasses.replace(entry, line=number)
+                yield entry
 
 
 def check_readable(paths: tuple[str, ...]) -> None:

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crawler import constants as c
-from crawler import protocol
+from crawler import protocol, urls
 from crawler.urls import ListEntry, normalize_url, parse_line, read_list
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -229,3 +229,23 @@ def test_decode_task_on_any_input(text: str) -> None:
 def test_decode_task_on_deeply_nested_json_is_value_error() -> None:
     with pytest.raises(ValueError):
         protocol.decode_task("[" * 100_000)
+
+
+# The fast path of normalize_url must agree with the full normalisation on every URL it
+# takes: URLs shaped like canonical ones, with ports, odd labels and every allowed character.
+CANONICAL_LIKE = (
+    r"\Ahttps?://([a-z0-9_-]{1,8}\.){0,3}[a-z0-9_-]{1,8}(:[0-9]{1,6})?"
+    r"/[A-Za-z0-9\-._~!$%&'()*+,;=:@/]{0,20}(\?[A-Za-z0-9\-._~!$%&'()*+,;=:@/?]{0,10})?\Z"
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.from_regex(CANONICAL_LIKE))
+def test_normalize_fast_path_agrees_with_full_normalisation(text: str) -> None:
+    try:
+        slow = urls._normalize(text)
+    except ValueError:
+        with pytest.raises(ValueError):
+            urls.normalize_url(text)
+        return
+    assert urls.normalize_url(text) == slow
