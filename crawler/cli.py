@@ -18,7 +18,9 @@ from crawler import constants as c
 from crawler.auth import generate_authkey, load_authkey
 from crawler.config import MasterConfig, Policy, WorkerConfig
 from crawler.exceptions import CrawlerError, MasterGone, ProtocolError, UsageError
-from crawler.plan import ResumeOptions
+from crawler.plan import ResumeOptions, survey
+from crawler.politeness import HostLimits
+from crawler.urls import INPUT_FORMATS, ListSpec, check_readable, expand_lists
 
 log = logging.getLogger("crawler")
 
@@ -65,8 +67,19 @@ def _common(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help=f"file holding the shared key (mode 0600); default: ${c.AUTHKEY_ENV}",
     )
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress, summary or notices: errors only"
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument("--log-file", metavar="PATH", help="also log to PATH, with timestamps")
+    parser.add_argument(
+        "--progress-interval",
+        type=_positive_float,
+        default=60.0,
+        metavar="S",
+        help="without a terminal (cron), log a progress line every S seconds instead of a "
+        "progress bar (default: %(default)s)",
+    )
 
 
 def master_parser() -> argparse.ArgumentParser:
@@ -75,7 +88,31 @@ def master_parser() -> argparse.ArgumentParser:
         description="Serve URL lists to crawler workers and write the manifest.",
     )
     _common(p)
-    p.add_argument("lists", nargs="+", metavar="LIST", help="URL list files (one URL per line)")
+    p.add_argument(
+        "lists",
+        nargs="+",
+        metavar="LIST",
+        help="URL lists: files (text, CSV, TSV, JSON Lines; gzip or not), folders of them, "
+        "or - for stdin",
+    )
+    p.add_argument(
+        "--input-format",
+        choices=INPUT_FORMATS,
+        default="auto",
+        help="format of every list; auto: from its name (.csv, .tsv, .jsonl, .ndjson, "
+        "optionally .gz), else text (default: %(default)s)",
+    )
+    p.add_argument(
+        "--url-column",
+        default="url",
+        metavar="NAME",
+        help="CSV/TSV column or JSON Lines key holding the URL (default: %(default)s)",
+    )
+    p.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="read the lists, print how many URLs are valid, invalid and duplicate, write nothing",
+    )
     p.add_argument("--bind", default="", help="address to listen on (default: all interfaces)")
     p.add_argument(
         "--port", type=_port, default=c.DEFAULT_PORT, help="queue port (default: %(default)s)"
@@ -110,6 +147,23 @@ def master_parser() -> argparse.ArgumentParser:
         help="times a URL is handed out before it is worker_lost (default: %(default)s)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--no-report", action="store_true", help="skip the HTML run report at the end of the run"
+    )
+    p.add_argument(
+        "--per-host",
+        type=_non_negative_int,
+        default=0,
+        metavar="N",
+        help="at most N URLs of one host in progress at once, across all workers (default: no cap)",
+    )
+    p.add_argument(
+        "--host-delay",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="S",
+        help="at least S seconds between two requests to the same host (default: %(default)s)",
+    )
     p.add_argument(
         "--idle-timeout",
         type=_non_negative_float,
@@ -204,6 +258,12 @@ def master_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="default: %(default)s",
     )
+    g.add_argument(
+        "--ignore-robots",
+        action="store_true",
+        help="do not honour robots.txt or X-Robots-Tag opt-outs; only for lists of "
+        "images you own or have permission to collect",
+    )
     return p
 
 
@@ -264,10 +324,16 @@ def _policy(args: argparse.Namespace) -> Policy:
         block_private=args.block_private,
         user_agent=args.user_agent,
         lease_seconds=args.lease_seconds,
+        ignore_robots=args.ignore_robots,
     )
 
 
+def _lists(args: argparse.Namespace) -> tuple[ListSpec, ...]:
+    return expand_lists(args.lists, args.input_format, args.url_column)
+
+
 def master_config(args: argparse.Namespace) -> MasterConfig:
+    lists = _lists(args)  # a folder that is empty fails here, before a key is made
     manifest = args.manifest or args.output / c.DEFAULT_MANIFEST_NAME
     key = load_authkey(args.authkey_file)
     key_file, origin = args.authkey_file, "file" if args.authkey_file else "env"
@@ -283,7 +349,7 @@ def master_config(args: argparse.Namespace) -> MasterConfig:
     elif args.authkey_file is None:
         key_file = None  # from the environment: local workers inherit it the same way
     return MasterConfig(
-        lists=tuple(args.lists),
+        lists=lists,
         authkey=key,
         bind=args.bind,
         port=args.port,
@@ -299,14 +365,34 @@ def master_config(args: argparse.Namespace) -> MasterConfig:
             if args.refresh_after is None
             else timedelta(days=args.refresh_after),
         ),
+        limits=HostLimits(per_host=args.per_host, host_delay=args.host_delay),
         grace=args.grace,
         progress=not (args.no_progress or args.quiet),
+        progress_interval=args.progress_interval,
         quiet=args.quiet,
+        report=not args.no_report,
         policy=_policy(args),
         authkey_file=key_file,
         authkey_origin=origin,
         idle_timeout=args.idle_timeout,
     )
+
+
+def dry_run(args: argparse.Namespace) -> int:
+    """``--dry-run``: read every list as a run would, print the counts, write nothing."""
+    lists = _lists(args)
+    check_readable(lists)
+    folder = (args.manifest or args.output / c.DEFAULT_MANIFEST_NAME).parent
+    found = survey(lists, folder if folder.is_dir() else None)  # spool off a RAM /tmp
+    print(
+        f"dry run: {found.lists} list(s), {found.lines} line(s)\n"
+        f"  valid URLs (distinct)  {found.valid:>10}\n"
+        f"  invalid                {found.invalid:>10}\n"
+        f"  duplicate              {found.duplicate:>10}\n"
+        "nothing written",
+        flush=True,
+    )
+    return c.EXIT_OK
 
 
 def worker_config(args: argparse.Namespace) -> WorkerConfig:
@@ -323,6 +409,7 @@ def worker_config(args: argparse.Namespace) -> WorkerConfig:
         output=args.output,
         connect_timeout=args.connect_timeout,
         quiet=args.quiet,
+        progress_interval=args.progress_interval,
         wait=args.wait,
     )
 
@@ -335,13 +422,8 @@ def _edge(
 ) -> int:
     """Parse, run, and turn every expected error into one line and an exit code."""
     args = parser.parse_intermixed_args(argv)  # options may come between list files
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format=f"{prog}: %(message)s",
-    )
-    # urllib3 warns on every retry; that is what the attempts field records, not news.
-    logging.getLogger("urllib3").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
     try:
+        _setup_logging(prog, args)
         return body(args)
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
@@ -354,10 +436,31 @@ def _edge(
         return c.EXIT_ERROR
 
 
+def _setup_logging(prog: str, args: argparse.Namespace) -> None:
+    """stderr gets notices (INFO) unless -q, detail with -v; --log-file gets the same with
+    timestamps. urllib3's retry warnings are left out: the attempts field records those."""
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    console = logging.StreamHandler()
+    console.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
+    handlers: list[logging.Handler] = [console]
+    if args.log_file:
+        try:
+            handler = logging.FileHandler(args.log_file, encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"cannot write log file {args.log_file}: {exc.strerror}") from None
+        handler.setFormatter(logging.Formatter(f"%(asctime)s {prog} %(levelname)s %(message)s"))
+        handlers.append(handler)
+    logging.basicConfig(level=level, handlers=handlers, force=True)
+    logging.getLogger("urllib3").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
+
+
 def run_master(argv: list[str] | None = None) -> int:
     from crawler.master import Master
 
-    return _edge("crawler-master", argv, master_parser(), lambda a: Master(master_config(a)).run())
+    def body(args: argparse.Namespace) -> int:
+        return dry_run(args) if args.dry_run else Master(master_config(args)).run()
+
+    return _edge("crawler-master", argv, master_parser(), body)
 
 
 def run_worker(argv: list[str] | None = None) -> int:

@@ -16,6 +16,8 @@ from typing import Any
 from crawler import __version__
 from crawler import constants as c
 from crawler.plan import ResumeOptions
+from crawler.politeness import HostLimits
+from crawler.urls import ListSpec
 
 DEFAULT_USER_AGENT = (
     f"crawler/{__version__} (image harvester; +https://github.com/crawler-project/crawler)"
@@ -39,6 +41,7 @@ class Policy:
     block_private: bool = True  # refuse hosts resolving to non-public addresses
     user_agent: str = DEFAULT_USER_AGENT
     lease_seconds: float = 60.0  # a task unanswered this long goes back to the queue
+    ignore_robots: bool = False  # skip robots.txt and X-Robots-Tag (lists the user owns)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -66,7 +69,7 @@ class Policy:
 class MasterConfig:
     """Everything one master run needs, from the command line."""
 
-    lists: tuple[str, ...]
+    lists: tuple[ListSpec | str, ...]  # a str: a list file, its format from its name
     authkey: bytes = field(repr=False)
     bind: str = ""
     port: int = c.DEFAULT_PORT
@@ -77,9 +80,12 @@ class MasterConfig:
     worker_threads: int = 8  # --threads for the local workers
     max_attempts: int = 3  # leases per URL before it is declared worker_lost
     resume: ResumeOptions = field(default_factory=ResumeOptions)
+    limits: HostLimits = field(default_factory=HostLimits)  # --per-host, --host-delay
     grace: float = 30.0  # on SIGINT/SIGTERM: seconds to keep collecting answers in progress
     progress: bool = True
+    progress_interval: float = 60.0  # seconds between progress log lines without a terminal
     quiet: bool = False
+    report: bool = True  # write the HTML run report at the end
     policy: Policy = Policy()
     authkey_file: str | None = None  # where the key came from, handed on to local workers
     authkey_origin: str = "file"  # file, env, generated (new, printed once) or reused
@@ -97,4 +103,5 @@ class WorkerConfig:
     output: Path = Path(c.DEFAULT_OUTPUT)
     connect_timeout: float = 10.0
     quiet: bool = False
+    progress_interval: float = 60.0  # seconds between progress log lines without a terminal
     wait: bool = False  # keep running: wait for a master, work its run, wait for the next

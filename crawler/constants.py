@@ -17,6 +17,7 @@ NOT_IMAGE = "not_image"
 CORRUPT = "corrupt"
 TOO_MANY_PIXELS = "too_many_pixels"
 TOO_SMALL = "too_small"
+BLOCKED = "blocked"
 DISK_ERROR = "disk_error"
 WORKER_LOST = "worker_lost"
 WORKER_ERROR = "worker_error"
@@ -37,6 +38,8 @@ STATUSES: dict[str, str] = {
     CORRUPT: "recognised as an image but Pillow could not decode it in full (e.g. truncated)",
     TOO_MANY_PIXELS: "width x height above max_pixels (decompression-bomb guard)",
     TOO_SMALL: "smaller than min_width / min_height",
+    BLOCKED: "robots.txt disallows it for our user agent, or the response's X-Robots-Tag "
+    "opts out (noai, noimageai, noindex, none); the reason is in error",
     DISK_ERROR: "the worker could not write the file (disk full, read-only, permissions)",
     WORKER_LOST: "handed to workers max_attempts times and never answered",
     WORKER_ERROR: "an unexpected error inside the worker (a bug: please report it)",

@@ -80,6 +80,12 @@ class TooLarge(FetchFailure):
     status = c.TOO_LARGE
 
 
+class Blocked(URLFailure):
+    """The site opted out: robots.txt disallows the URL, or X-Robots-Tag forbids its use."""
+
+    status = c.BLOCKED
+
+
 class VerifyFailure(URLFailure):
     """The bytes arrived but are not an acceptable image."""
 

@@ -1,10 +1,12 @@
 """Downloading one URL with requests: timeouts, a total deadline, retries, redirects, a size cap.
 
-``fetch`` is the one place where requests' and urllib3's exceptions are turned into
-the crawler's own (``exceptions.FetchFailure`` and subclasses), each carrying the
-manifest status it stands for. Nothing the server says is trusted: Content-Length is
-only used to refuse early, never to size a buffer or to accept a short body; every
-redirect target is validated (http/https only, no loops, the address guard again).
+``fetch`` (and ``fetch_text``, its variant for robots.txt, with the same deadline,
+retries, guard and redirect checks) is the one place where requests' and urllib3's
+exceptions are turned into the crawler's own (``exceptions.FetchFailure`` and
+subclasses), each carrying the manifest status it stands for. Nothing the server says
+is trusted: Content-Length is only used to refuse early, never to size a buffer or to
+accept a short body; every redirect target is validated (http/https only, no loops,
+the address guard again).
 
 The per-URL deadline covers connects, retries, redirects and the body: every hop's
 timeouts are clamped to the time left, retry pauses too, and the socket's timeout is
@@ -16,8 +18,9 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 import requests
@@ -44,6 +47,7 @@ TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 RETRY_AFTER_CAP = 30.0  # seconds: a server's Retry-After cannot park a thread for hours
 
 _clock = threading.local()  # .deadline: monotonic time the current thread's URL must end by
+_T = TypeVar("_T")
 
 
 def _remaining() -> float:
@@ -60,6 +64,7 @@ class Download:
     attempts: int
     etag: str | None = None
     last_modified: str | None = None
+    robots_tags: tuple[str, ...] = ()  # every X-Robots-Tag header of the answer, as sent
 
     @property
     def not_modified(self) -> bool:
@@ -77,10 +82,23 @@ class DeadlineRetry(Retry):
 
     def increment(self, *args: Any, **kwargs: Any) -> Retry:
         _clock.failed_tries = getattr(_clock, "failed_tries", 0) + 1
-        if _remaining() <= 0:  # no time left for another try
+        wait = self._server_wait(kwargs.get("response"))
+        # No time left for another try, or the server asks for a longer pause than we may
+        # take: give up now (a status answer is then reported as it is) instead of waiting.
+        if _remaining() <= 0 or (wait is not None and wait > min(RETRY_AFTER_CAP, _remaining())):
             url = args[1] if len(args) > 1 else kwargs.get("url")
             raise u3.MaxRetryError(kwargs.get("_pool"), url, u3.TimeoutError("deadline exceeded"))
         return super().increment(*args, **kwargs)
+
+    def _server_wait(self, response: Any) -> float | None:
+        """The Retry-After of ``response`` in seconds, uncapped; None if there is none."""
+        value = getattr(response, "headers", {}).get("Retry-After")
+        if not value or not self.respect_retry_after_header:
+            return None
+        try:
+            return Retry.parse_retry_after(self, value)
+        except u3.InvalidHeader:
+            return None
 
 
 class DeadlineTimeout(Timeout):
@@ -163,11 +181,43 @@ def fetch(
 
     With conditional ``headers``, a 304 answer is a ``Download`` with an empty body.
     """
+    return _bounded(policy, lambda tally: _follow(session, url, policy, headers, tally))
+
+
+def fetch_text(
+    session: requests.Session, url: str, policy: Policy, max_bytes: int, max_redirects: int
+) -> tuple[int, bytes]:
+    """Get a small text resource (robots.txt): its final HTTP status and body.
+
+    Same deadline, retries, address guard and redirect checks as ``fetch`` (up to
+    ``max_redirects`` hops), but any final status is an answer, not a failure: a
+    non-2xx status comes with an empty body. A body longer than ``max_bytes`` is cut
+    there (the caller parses what fits). Failing to get an answer at all (timeout,
+    connection error, refused address or redirect) raises the FetchFailure ``fetch``
+    would raise.
+    """
+    download = _bounded(
+        policy,
+        lambda tally: _follow(
+            session,
+            url,
+            policy,
+            {"Accept": "text/plain, */*;q=0.5"},
+            tally,
+            text_limit=max_bytes,
+            max_redirects=max_redirects,
+        ),
+    )
+    return download.http_status, download.body
+
+
+def _bounded(policy: Policy, attempt: Callable[[list[int]], _T]) -> _T:
+    """Run ``attempt`` under the per-URL deadline; every failure becomes a FetchFailure."""
     _clock.deadline = time.monotonic() + policy.deadline
     tally = [0]  # HTTP requests made so far, counted by _follow
     _clock.failed_tries = 0
     try:
-        return _follow(session, url, policy, headers, tally)
+        return attempt(tally)
     except URLFailure as failure:
         failure.attempts = max(1, tally[0])
         raise
@@ -189,9 +239,13 @@ def _follow(
     policy: Policy,
     headers: dict[str, str] | None,
     tally: list[int],
+    *,
+    text_limit: int | None = None,  # fetch_text: keep any status, cut the body there
+    max_redirects: int | None = None,
 ) -> Download:
     seen = {url}
-    for _hop in range(policy.max_redirects + 1):
+    hops = policy.max_redirects if max_redirects is None else max_redirects
+    for _hop in range(hops + 1):
         with session.get(
             url,
             stream=True,
@@ -204,7 +258,10 @@ def _follow(
             if resp.is_redirect:
                 url = _redirect_target(url, resp.headers["Location"], seen)
                 continue
-            if resp.status_code == 304 and headers:
+            if text_limit is not None:
+                ok = 200 <= resp.status_code < 300
+                body = _read_body(resp, policy, text_limit, cut=True) if ok else b""
+            elif resp.status_code == 304 and headers:
                 body = b""
             elif 200 <= resp.status_code < 300:
                 body = _read_capped(resp, policy)
@@ -219,8 +276,9 @@ def _follow(
                 tally[0],
                 _header(resp, "ETag"),
                 _header(resp, "Last-Modified"),
+                tuple(resp.raw.headers.getlist("X-Robots-Tag")),
             )
-    raise RedirectFailure(f"more than {policy.max_redirects} redirects")
+    raise RedirectFailure(f"more than {hops} redirects")
 
 
 def _redirect_target(current: str, location: str, seen: set[str]) -> str:
@@ -238,6 +296,11 @@ def _read_capped(resp: requests.Response, policy: Policy) -> bytes:
     declared = resp.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > policy.max_bytes:
         raise TooLarge(f"Content-Length {declared} exceeds max_bytes {policy.max_bytes}")
+    return _read_body(resp, policy, policy.max_bytes, cut=False)
+
+
+def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool) -> bytes:
+    """The body, read under the deadline; past ``limit`` bytes: TooLarge, or ``cut`` there."""
     body = bytearray()
     sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
     while True:
@@ -250,8 +313,10 @@ def _read_capped(resp: requests.Response, policy: Policy) -> bytes:
         if not chunk:
             return bytes(body)
         body += chunk
-        if len(body) > policy.max_bytes:
-            raise TooLarge(f"body exceeds max_bytes {policy.max_bytes}")
+        if len(body) > limit:
+            if cut:
+                return bytes(body[:limit])
+            raise TooLarge(f"body exceeds max_bytes {limit}")
 
 
 def _tries_in_error(exc: Exception, policy: Policy) -> int:

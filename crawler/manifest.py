@@ -48,6 +48,7 @@ FIELDS = (
     "duplicate_of",
     "run_id",
     "finished_at",
+    "extra",  # the other columns (CSV, TSV) or keys (JSON Lines) of the URL's input row
 )
 # Rows that belong to one input line rather than to a URL: rewritten by every run.
 LINE_STATUSES = frozenset({c.DUPLICATE, c.INVALID_URL})
@@ -214,7 +215,7 @@ def write_csv(rows: Iterable[dict[str, Any]], path: Path) -> None:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    text = str(value)
+    text = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
     # A cell starting with = + - @ is a formula to a spreadsheet; text from the web must not be.
     if text[:1] in ("=", "+", "-", "@") and not isinstance(value, (int, float)):
         return "'" + text

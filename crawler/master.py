@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -26,6 +27,7 @@ from tqdm import tqdm
 
 from crawler import constants as c
 from crawler.config import MasterConfig
+from crawler.exceptions import CrawlerError
 from crawler.manifest import (
     FIELDS,
     ManifestWriter,
@@ -36,6 +38,7 @@ from crawler.manifest import (
 )
 from crawler.plan import Plan, plan_run
 from crawler.protocol import decode_result
+from crawler.report import write_report
 from crawler.scheduler import ResultQueue, RunControl, TaskBoard, TaskQueue
 from crawler.server import QueueServer
 from crawler.storage import ensure_writable
@@ -103,14 +106,30 @@ class Master:
             write_csv(read_manifest(cfg.manifest), cfg.csv)
         summary = self.stats.as_dict(code, time.monotonic() - self.started, cfg.manifest)
         write_summary(summary, cfg.manifest)
+        report = self._write_report()
         if not cfg.quiet:
-            print(format_summary(summary, cfg.csv), flush=True)
+            print(format_summary(summary, cfg.csv, report), flush=True)
         return code
+
+    def _write_report(self) -> Path | None:
+        """The HTML run report beside the manifest; a failure to write it is only a warning."""
+        if not self.config.report:
+            return None
+        try:
+            return write_report(self.config.manifest, self.config.output)
+        except CrawlerError as exc:
+            log.warning("no run report: %s", exc)
+            return None
 
     def _serve(self, plan: Plan, server: QueueServer, manifest: ManifestWriter) -> int:
         cfg = self.config
         board = TaskBoard(
-            plan.store, plan.state, cfg.policy.lease_seconds, cfg.max_attempts, hint=plan.hint
+            plan.store,
+            plan.state,
+            cfg.policy.lease_seconds,
+            cfg.max_attempts,
+            hint=plan.hint,
+            limits=cfg.limits,
         )
         self.stats.total = plan.total
         self.stats.counts.update(plan.carried)
@@ -137,7 +156,10 @@ class Master:
         done = plan.total - remaining
         disable = True if not self.config.progress else None  # None: off when not a TTY
         bar = tqdm(total=plan.total, initial=done, unit="url", dynamic_ncols=True, disable=disable)
-        next_tick, grace_end = 0.0, None
+        # Without a bar (cron, --no-progress), a line every --progress-interval seconds.
+        interval = self.config.progress_interval
+        next_log = time.monotonic() + interval if bar.disable and not self.config.quiet else None
+        next_tick, grace_end, started = 0.0, None, time.monotonic()
         with bar:
             while remaining:
                 if self.stop_signal is not None and grace_end is None:
@@ -155,9 +177,18 @@ class Master:
                     self.stats.add(rows)
                     bar.update(len(rows))
                     bar.set_postfix(self._postfix(board), refresh=False)
+                if next_log is not None and time.monotonic() >= next_log:
+                    next_log += interval
+                    self._log_progress(plan, remaining, board, started)
                 if tick and remaining and not self._workers_left(board):
                     return c.EXIT_INCOMPLETE
         return c.EXIT_OK
+
+    def _log_progress(self, plan: Plan, remaining: int, board: TaskBoard, started: float) -> None:
+        done = plan.total - remaining
+        rate = (plan.todo - remaining) / max(time.monotonic() - started, 1e-9)
+        counts = ", ".join(f"{k} {v}" for k, v in self._postfix(board).items())
+        log.info("progress: %d/%d URLs, %.1f URLs/s, %s", done, plan.total, rate, counts)
 
     def _begin_stop(self, board: TaskBoard) -> float:
         board.drain()
@@ -198,7 +229,8 @@ class Master:
             log.warning("ignored a result from %s: %s", worker, exc)
             return None
         task_id = result["id"]
-        url, source = plan.store.entry(task_id) if 0 <= task_id < len(plan.store) else ("", "")
+        known = 0 <= task_id < len(plan.store)
+        url, source, extra = plan.store.record(task_id) if known else ("", "", None)
         if url != result["url"]:
             log.warning("ignored a result from %s for a URL this run never sent", worker)
             return None
@@ -206,9 +238,9 @@ class Master:
         if (result["reused"] or result["status"] == c.NOT_MODIFIED) and prior is None:
             log.warning("ignored a result from %s reusing a file never stored", worker)
             return None
-        if not board.complete(task_id, worker):
+        if not board.complete(task_id, worker, result["http_status"]):
             return None  # a late answer: the URL already has its final status
-        return self._row(board, task_id, result, prior, source, now)
+        return self._row(board, task_id, result, prior, source, now, extra)
 
     def _row(
         self,
@@ -218,6 +250,7 @@ class Master:
         prior: dict[str, Any] | None,
         source: str,
         now: str,
+        extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         fields = {k: v for k, v in result.items() if k in FIELDS}
         if prior is not None and (result["reused"] or result["status"] == c.NOT_MODIFIED):
@@ -233,6 +266,7 @@ class Master:
             source=source,
             run_id=self.run_id,
             finished_at=now,
+            extra=extra,
         )
 
     def _lost_rows(self, plan: Plan, board: TaskBoard) -> list[dict[str, Any]]:
@@ -245,6 +279,7 @@ class Master:
                 source=plan.store.source(task_id),
                 run_id=self.run_id,
                 finished_at=now_iso(),
+                extra=plan.store.extra(task_id),
             )
             for task_id in board.expire()
         ]

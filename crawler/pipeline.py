@@ -1,4 +1,4 @@
-"""One URL, from task to result: reuse, or download, verify and store.
+"""One URL, from task to result: reuse, or check opt-outs, download, verify and store.
 
 ``process`` never raises: every outcome, expected or not, becomes the result fields
 the worker reports for that URL.
@@ -17,17 +17,27 @@ import requests
 from crawler import constants as c
 from crawler import storage, verify
 from crawler.config import Policy
-from crawler.exceptions import URLFailure
+from crawler.exceptions import Blocked, URLFailure
 from crawler.fetch import conditional_headers, fetch
 from crawler.protocol import Have, Task
+from crawler.robots import RobotsCache, x_robots_opt_out
 
 _STORED_NAME = re.compile(r"[0-9a-f]{2}/[0-9a-f]{2}/[0-9a-f]{64}\.([a-z]{3,4})")
 
 
 def process(
-    task: Task, session: requests.Session, policy: Policy, output: Path, worker: str
+    task: Task,
+    session: requests.Session,
+    policy: Policy,
+    output: Path,
+    worker: str,
+    robots: RobotsCache | None = None,
 ) -> dict[str, Any]:
-    """Turn one task into its result fields."""
+    """Turn one task into its result fields.
+
+    ``robots`` is the worker run's robots.txt cache; without one (or with the policy's
+    ``ignore_robots``) robots.txt is not consulted.
+    """
     start = time.monotonic()
     row: dict[str, Any] = {"id": task.id, "url": task.url, "worker": worker, "attempts": 1}
     try:
@@ -35,7 +45,7 @@ def process(
         if have is not None and not have.refresh:
             row.update(status=c.OK, reused=True, path=have.path, bytes=have.bytes, attempts=0)
         else:
-            _download(task, have, session, policy, output, row)
+            _download(task, have, session, policy, output, row, robots)
     except URLFailure as failure:
         row.update(status=failure.status, error=str(failure))
         if failure.attempts is not None:
@@ -55,7 +65,10 @@ def _download(
     policy: Policy,
     output: Path,
     row: dict[str, Any],
+    robots: RobotsCache | None,
 ) -> None:
+    if have is None and robots is not None and not policy.ignore_robots:
+        robots.check(task.url, session)  # a revalidation of a stored image does not ask
     headers = conditional_headers(have.etag, have.last_modified) if have else None
     download = fetch(session, task.url, policy, headers or None)
     row.update(
@@ -70,6 +83,10 @@ def _download(
         row.update(status=c.NOT_MODIFIED, path=have.path, bytes=have.bytes)
         return
     row["bytes"] = len(download.body)
+    if not policy.ignore_robots:
+        directive = x_robots_opt_out(download.robots_tags, policy.user_agent)
+        if directive is not None:
+            raise Blocked(f"X-Robots-Tag opts out: {directive}")
     info = verify.inspect(download.body, policy)
     row.update(width=info.width, height=info.height, format=info.format)
     relative = storage.relative_path(task.url, info.extension)

@@ -4,7 +4,11 @@ Every input line that is not blank or a comment gets exactly one manifest row. T
 first occurrence of a URL becomes a task (kept in a ``TaskStore``, on disk); later
 occurrences are ``duplicate`` rows pointing at the first; lines that are not http(s)
 URLs are ``invalid_url`` rows. Those per-line rows are written as they are found, not
-kept: memory stays a few bytes per URL however long the lists are.
+kept: memory stays a few bytes per URL however long the lists are. A row's ``extra``
+(the other columns of a CSV, TSV or JSON Lines line) goes with it: into the per-line
+row, or into the task's record in the store, for the row its result gets.
+
+``survey`` reads the lists the same way for ``--dry-run``: it counts, writes nothing.
 
 With an earlier manifest, the plan resumes: a URL whose last status was a success is
 sent with a hint of the stored file, so the worker that gets it reuses the file when
@@ -18,7 +22,7 @@ import json
 import os
 from array import array
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,7 +31,7 @@ from typing import Any
 from crawler import constants as c
 from crawler.manifest import LINE_STATUSES, journal_lines, make_row
 from crawler.taskstore import TaskStore
-from crawler.urls import read_list
+from crawler.urls import ListSpec, as_spec, read_list
 
 FINAL = 2  # task state: has its final status (see scheduler.TaskBoard)
 ROWS_PER_WRITE = 2000
@@ -104,8 +108,19 @@ class Plan:
         self.store.close()
 
 
+@dataclass
+class Survey:
+    """What a dry run found in the lists."""
+
+    lists: int
+    lines: int = 0  # input lines that would get a row
+    valid: int = 0  # distinct valid URLs: the tasks of a run
+    invalid: int = 0
+    duplicate: int = 0
+
+
 def plan_run(
-    lists: tuple[str, ...],
+    lists: Sequence[ListSpec | str],
     run_id: str,
     write: Callable[[list[dict[str, Any]]], None],
     journal: Path | None = None,
@@ -115,33 +130,63 @@ def plan_run(
     """Read the lists (writing per-line rows with ``write``), then resume from ``journal``."""
     plan = Plan(TaskStore(spool))
     rows: list[dict[str, Any]] = []
-    for number, path in enumerate(lists):
-        plan.store.sources.append(path)
-        for entry in read_list(path):
-            plan.lines += 1
-            if entry.url is None:
-                row = make_row(
-                    url=entry.raw, status=c.INVALID_URL, error=entry.error,
-                    source=entry.source, run_id=run_id,
-                )  # fmt: skip
-            else:
-                task_id, new = plan.store.add(entry.url, number, entry.line)
-                if new:
-                    continue
-                row = make_row(
-                    url=entry.url, status=c.DUPLICATE, source=entry.source,
-                    duplicate_of=plan.store.source(task_id), run_id=run_id,
-                )  # fmt: skip
-            rows.append(row)
-            if len(rows) >= ROWS_PER_WRITE:
-                write(rows)
-                plan.decided, rows = plan.decided + len(rows), []
+    for row in _line_rows(lists, plan.store, run_id):
+        plan.lines += 1
+        if row is None:
+            continue
+        rows.append(row)
+        if len(rows) >= ROWS_PER_WRITE:
+            write(rows)
+            plan.decided, rows = plan.decided + len(rows), []
     write(rows)
     plan.decided += len(rows)
     plan.state = bytearray(len(plan.store))
     if journal is not None and journal.exists() and journal.stat().st_size:
         _resume(plan, journal, options)
     return plan
+
+
+def survey(lists: Sequence[ListSpec | str], spool: Path | None = None) -> Survey:
+    """Count the lines, distinct valid URLs, invalid lines and duplicates of the lists,
+    read exactly as a run reads them (duplicates found through a ``TaskStore``)."""
+    store = TaskStore(spool)
+    found = Survey(len(lists))
+    try:
+        for row in _line_rows(lists, store, ""):
+            found.lines += 1
+            if row is not None and row["status"] == c.INVALID_URL:
+                found.invalid += 1
+            elif row is not None:
+                found.duplicate += 1
+        found.valid = len(store)
+    finally:
+        store.close()
+    return found
+
+
+def _line_rows(
+    lists: Sequence[ListSpec | str], store: TaskStore, run_id: str
+) -> Iterator[dict[str, Any] | None]:
+    """One item per input line, in order: its own row (``invalid_url``, ``duplicate``), or
+    None when it is the first occurrence of a URL, now a task in ``store``."""
+    for number, item in enumerate(lists):
+        spec = as_spec(item)
+        store.sources.append(spec.path)
+        for entry in read_list(spec):
+            if entry.url is None:
+                yield make_row(
+                    url=entry.raw, status=c.INVALID_URL, error=entry.error,
+                    source=entry.source, run_id=run_id, extra=entry.extra,
+                )  # fmt: skip
+                continue
+            task_id, new = store.add(entry.url, number, entry.line, entry.extra)
+            if new:
+                yield None
+                continue
+            yield make_row(
+                url=entry.url, status=c.DUPLICATE, source=entry.source,
+                duplicate_of=store.source(task_id), run_id=run_id, extra=entry.extra,
+            )  # fmt: skip
 
 
 def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:

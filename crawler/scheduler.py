@@ -17,12 +17,16 @@ import json
 import queue
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from crawler.politeness import HostGate, HostLimits, host_of
+
 TODO, LEASED, FINAL = 0, 1, 2  # task states
 MAX_BATCH = 500  # tasks per get(), and a sane cap on what a worker may ask for
+SCAN_LIMIT = 5000  # tasks one get() may look at (and hold back) before it gives up
+NO_LIMITS = HostLimits()
 MAX_WAIT = 2.0  # seconds a get() may block on the server: keeps server threads short-lived
 
 
@@ -30,6 +34,7 @@ MAX_WAIT = 2.0  # seconds a get() may block on the server: keeps server threads 
 class Lease:
     worker: str
     expires: float
+    host: str
 
 
 @dataclass
@@ -55,8 +60,10 @@ class TaskBoard:
         max_attempts: int,
         clock: Callable[[], float] = time.monotonic,
         hint: Callable[[int], dict | None] = lambda task_id: None,
+        limits: HostLimits = NO_LIMITS,
     ) -> None:
         self._urls = urls
+        self._gate = HostGate(limits)
         self._hint = hint
         count = len(urls)
         self._state = bytearray(final) if final is not None else bytearray(count)
@@ -77,22 +84,21 @@ class TaskBoard:
     def get(self, worker: str, max_items: int, timeout: float) -> dict:
         """Lease up to ``max_items`` tasks to ``worker``, waiting up to ``timeout`` for some."""
         deadline = self._clock() + max(0.0, min(float(timeout), MAX_WAIT))
+        count = max(1, min(int(max_items), MAX_BATCH))
         with self._cond:
             self._seen(worker)
-            while not self._todo and not self._over:
+            while True:
+                if self._over:
+                    self.workers[worker].told_over = True
+                    return {"tasks": [], "over": True}
+                if self._draining:
+                    return {"tasks": [], "over": False}
+                tasks = self._lease(worker, count) if self._todo else []
                 remaining = deadline - self._clock()
-                if remaining <= 0:
-                    break
-                self._cond.wait(remaining)
-            if self._over:
-                self.workers[worker].told_over = True
-                return {"tasks": [], "over": True}
-            if self._draining:
-                return {"tasks": [], "over": False}
-            return {
-                "tasks": self._lease(worker, max(1, min(int(max_items), MAX_BATCH))),
-                "over": False,
-            }
+                if tasks or remaining <= 0:
+                    return {"tasks": tasks, "over": False}
+                ready_in = self._gate.next_ready_in(self._clock()) if self._todo else None
+                self._cond.wait(remaining if ready_in is None else min(remaining, ready_in))
 
     def renew(self, worker: str, ids: list[int]) -> int:
         """Extend the leases ``worker`` still holds; returns how many were extended."""
@@ -115,6 +121,7 @@ class TaskBoard:
                 lease = self._leases.get(task_id) if isinstance(task_id, int) else None
                 if lease is not None and lease.worker == worker:
                     del self._leases[task_id]
+                    self._gate.done(lease.host, None, self._clock())
                     self._attempts[task_id] -= 1
                     self._put_back(task_id)
                     released += 1
@@ -131,11 +138,12 @@ class TaskBoard:
                 self.workers[worker].left = True
 
     # --- called by the master loop ---
-    def complete(self, task_id: int, worker: str) -> bool:
+    def complete(self, task_id: int, worker: str, http_status: int | None = None) -> bool:
         """Mark ``task_id`` final; False when it already was (a late or repeated answer).
 
         The first answer wins, whoever holds the lease now: a slow worker whose lease
         expired still delivers a good result, and the copy handed out again is skipped.
+        ``http_status`` tells the host gate whether the host is overloaded.
         """
         with self._cond:
             self._seen(worker)
@@ -144,7 +152,11 @@ class TaskBoard:
             if self._state[task_id] == TODO:
                 self._todo -= 1  # answered late by an earlier holder while it waited
             self._state[task_id] = FINAL
-            self._leases.pop(task_id, None)
+            lease = self._leases.pop(task_id, None)
+            if lease is not None:
+                self._gate.done(lease.host, http_status, self._clock())
+                if self._gate.active:
+                    self._cond.notify_all()  # the host may take another lease now
             return True
 
     def expire(self) -> list[int]:
@@ -154,7 +166,7 @@ class TaskBoard:
         with self._cond:
             expired = [t for t, lease in self._leases.items() if lease.expires <= now]
             for task_id in expired:
-                del self._leases[task_id]
+                self._gate.done(self._leases.pop(task_id).host, None, now)
                 if self._attempts[task_id] >= self._max_attempts:
                     self._state[task_id] = FINAL
                     lost.append(task_id)
@@ -202,14 +214,16 @@ class TaskBoard:
             )
 
     def _lease(self, worker: str, count: int) -> list[str]:
-        ids = self._take(count)
-        expires = self._clock() + self._lease_seconds
+        now = self._clock()
+        expires = now + self._lease_seconds
         tasks = []
-        for task_id, url in zip(ids, self._urls_of(ids), strict=True):
+        for task_id, url in self._take(count, now):
+            host = host_of(url)
+            self._gate.lease(host, now)
             attempt = min(self._attempts[task_id] + 1, 255)
             self._attempts[task_id] = attempt
             self._state[task_id] = LEASED
-            self._leases[task_id] = Lease(worker, expires)
+            self._leases[task_id] = Lease(worker, expires, host)
             task = {"id": task_id, "url": url, "attempt": attempt}
             have = self._hint(task_id)
             if have is not None:
@@ -217,26 +231,60 @@ class TaskBoard:
             tasks.append(json.dumps(task))
         return tasks
 
-    def _take(self, count: int) -> list[int]:
-        """Up to ``count`` ids to hand out: those put back first, then the next in order."""
-        ids: list[int] = []
-        while self._requeued and len(ids) < count:
+    def _take(self, count: int, now: float) -> list[tuple[int, str]]:
+        """Up to ``count`` tasks to hand out: held-back ones whose host is free now, those
+        put back, then the next in order; a task whose host must wait is held back."""
+        picked: list[tuple[int, str]] = []
+        gate, planned = self._gate, Counter[str]()
+        for host, held in gate.ready(now):
+            while held and len(picked) < count and self._fits(host, planned, now):
+                task_id = held.popleft()
+                if self._state[task_id] == TODO:
+                    picked.append((task_id, self._urls[task_id]))
+                    planned[host] += 1
+            if not held:
+                del gate.waiting[host]
+        while self._requeued and len(picked) < count:
             task_id = self._requeued.popleft()
             if self._state[task_id] == TODO:
-                ids.append(task_id)
-        state, total = self._state, len(self._state)
-        while self._cursor < total and len(ids) < count:
-            if state[self._cursor] == TODO:
-                ids.append(self._cursor)
-            self._cursor += 1
-        self._todo -= len(ids)
-        return ids
+                self._consider(task_id, self._urls[task_id], picked, planned, now)
+        scanned, total = 0, len(self._state)
+        while self._cursor < total and len(picked) < count and scanned < SCAN_LIMIT:
+            first = self._cursor
+            last = min(total, first + count - len(picked))
+            for task_id, url in zip(range(first, last), self._urls_of(first, last), strict=True):
+                if self._state[task_id] == TODO:
+                    self._consider(task_id, url, picked, planned, now)
+            scanned, self._cursor = scanned + last - first, last
+        self._todo -= len(picked)
+        return picked
 
-    def _urls_of(self, ids: list[int]) -> list[str]:
+    def _consider(
+        self, task_id: int, url: str, picked: list, planned: Counter[str], now: float
+    ) -> None:
+        if not self._gate.active:
+            picked.append((task_id, url))
+            return
+        host = host_of(url)
+        if self._fits(host, planned, now):
+            picked.append((task_id, url))
+            planned[host] += 1
+        else:
+            self._gate.hold(host, task_id)
+
+    def _fits(self, host: str, planned: Counter[str], now: float) -> bool:
+        """May ``host`` take one more lease now, counting those picked in this call?"""
+        gate = self._gate
+        if not planned[host]:
+            return gate.allowed(host, now)
+        cap = gate.limits.per_host
+        return not gate.spaced(host) and (not cap or gate.leased[host] + planned[host] < cap)
+
+    def _urls_of(self, first: int, last: int) -> list[str]:
         batch = getattr(self._urls, "urls", None)  # TaskStore reads a run of ids at once
-        if batch is not None and ids and ids[-1] - ids[0] == len(ids) - 1:
-            return batch(ids[0], ids[-1] + 1)
-        return [self._urls[i] for i in ids]
+        if batch is not None:
+            return batch(first, last)
+        return [self._urls[i] for i in range(first, last)]
 
     def _put_back(self, task_id: int) -> None:
         self._state[task_id] = TODO

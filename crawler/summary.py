@@ -89,7 +89,7 @@ def write_summary(summary: dict[str, Any], manifest: Path) -> Path:
     return path
 
 
-def format_summary(summary: dict[str, Any], csv: Path | None) -> str:
+def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | None = None) -> str:
     lines = [
         f"crawler: run {summary['run_id']} {summary['outcome']} in {summary['elapsed_s']:.1f} s: "
         f"{summary['urls']} URLs"
@@ -106,4 +106,6 @@ def format_summary(summary: dict[str, Any], csv: Path | None) -> str:
     lines.append(f"  manifest: {summary['manifest']}")
     if csv is not None:
         lines.append(f"  csv:      {csv}")
+    if report is not None:
+        lines.append(f"  report:   {report}")
     return "\n".join(lines)

@@ -1,10 +1,12 @@
 """Every task's URL and source, kept on disk; in memory only fixed-size arrays.
 
 A run may hold tens of millions of URLs. As Python strings they would take gigabytes,
-so the master spools each distinct URL (with the "file:line" it came from) to a
-temporary file and keeps only its offset (8 bytes) and an open-addressing hash table
-for finding duplicates (8 bytes a slot). A URL is read back with one ``pread``; a
-batch of consecutive tasks with one ``pread`` for all of them.
+so the master spools each distinct URL (with the "file:line" it came from and, for
+CSV, TSV and JSON Lines lists, the row's other columns) to a temporary file and keeps
+only its offset (4 or 8 bytes) and an open-addressing hash table for finding duplicates
+(8 bytes a slot). A record is one line, ``URL\tFILE:LINE[\tEXTRA_JSON]\n`` (neither a
+URL nor compact JSON holds a raw tab or newline). A URL is read back with one
+``pread``; a batch of consecutive tasks with one ``pread`` for all of them.
 
 A table entry is ``top30(hash) << 34 | (task id + 1)``; the slot is taken from the
 top bits of the hash, so the table can grow without reading the URLs back. Equal tags
@@ -14,10 +16,12 @@ different URLs.
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from array import array
 from pathlib import Path
+from typing import Any
 
 _ID_BITS = 34
 _ID_MASK = (1 << _ID_BITS) - 1
@@ -43,8 +47,11 @@ class TaskStore:
     def __len__(self) -> int:
         return len(self._offsets) - 1
 
-    def add(self, url: str, source_file: int, line: int) -> tuple[int, bool]:
-        """Store ``url`` unless already there; returns (task id, True if it is new)."""
+    def add(
+        self, url: str, source_file: int, line: int, extra: dict[str, Any] | None = None
+    ) -> tuple[int, bool]:
+        """Store ``url`` (with its source and extras) unless already there; returns
+        (task id, True if it is new). Extras of a URL already stored are not kept."""
         tag = self._tag(url)
         table, shift = self._table, _TAG_BITS - self._bits
         mask = len(table) - 1
@@ -58,7 +65,7 @@ class TaskStore:
             slot = (slot + 1) & mask
         task_id = len(self)
         table[slot] = (tag << _ID_BITS) | (task_id + 1)
-        record = f"{url}\t{source_file}:{line}\n".encode()
+        record = f"{url}\t{source_file}:{line}{_tail(extra)}\n".encode()
         self._pending += record
         end = self._offsets[-1] + len(record)
         if end > 0xFFFF_FFFF and self._offsets.typecode == "I":
@@ -98,14 +105,26 @@ class TaskStore:
 
     def entry(self, task_id: int) -> tuple[str, str]:
         """(URL, source) with one read."""
-        url, where = self._record(task_id)
+        url, where = self._record(task_id)[:2]
+        return url, self._source(where)
+
+    def extra(self, task_id: int) -> dict[str, Any] | None:
+        """The other columns of the URL's row in its list, if any."""
+        return self.record(task_id)[2]
+
+    def record(self, task_id: int) -> tuple[str, str, dict[str, Any] | None]:
+        """(URL, source, extra) with one read."""
+        url, where, *tail = self._record(task_id)
+        return url, self._source(where), json.loads(tail[0]) if tail else None
+
+    def _source(self, where: str) -> str:
         number, line = where.split(":")
-        return url, f"{self.sources[int(number)]}:{line}"
+        return f"{self.sources[int(number)]}:{line}"
 
     def urls(self, first: int, last: int) -> list[str]:
         """URLs of tasks ``first`` .. ``last - 1``, read with one system call."""
         data = self._read(self._offsets[first], self._offsets[last])
-        return [line.split("\t", 1)[0] for line in data.decode().splitlines()]
+        return [record.split("\t", 1)[0] for record in data.decode().split("\n")[:-1]]
 
     def close(self) -> None:
         self._file.close()
@@ -117,7 +136,7 @@ class TaskStore:
         if not 0 <= task_id < len(self):
             raise IndexError(task_id)
         data = self._read(self._offsets[task_id], self._offsets[task_id + 1])
-        return data.decode().rstrip("\n").split("\t", 1)
+        return data.decode().rstrip("\n").split("\t", 2)
 
     def _read(self, start: int, end: int) -> bytes:
         if end > self._flushed:
@@ -143,3 +162,10 @@ class TaskStore:
                     slot = (slot + 1) & mask
                 table[slot] = entry
         self._table = table
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one line, no tab
+
+
+def _tail(extra: dict[str, Any] | None) -> str:
+    return "\t" + _ENCODER.encode(extra) if extra else ""

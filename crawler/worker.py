@@ -2,7 +2,8 @@
 
 Run it as ``python -m crawler.worker --server HOST``. One thread talks to the master
 (tasks in batches, results in batches, lease heartbeats); ``--threads`` download
-threads each own a ``requests.Session``. A bad URL never stops the worker: every
+threads each own a ``requests.Session`` and share the run's robots.txt cache
+(``robots.RobotsCache``). A bad URL never stops the worker: every
 failure becomes the status string for that URL (see ``pipeline.process``).
 
 SIGINT/SIGTERM: stop taking work, hand back the tasks not yet started, finish and
@@ -12,6 +13,7 @@ runs, reconnecting (with backoff) whenever no master is there.
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import signal
@@ -22,6 +24,8 @@ import time
 from collections import Counter
 from types import FrameType
 
+from tqdm import tqdm
+
 from crawler import constants as c
 from crawler import storage, verify
 from crawler.config import Policy, WorkerConfig
@@ -29,6 +33,9 @@ from crawler.exceptions import DiskError, MasterGone, MasterUnreachable, Protoco
 from crawler.fetch import make_session
 from crawler.pipeline import process
 from crawler.protocol import Channel, Task, decode_task, encode_result
+from crawler.robots import RobotsCache
+
+log = logging.getLogger("crawler")
 
 POLL_BUSY = 0.2  # seconds a get() may wait while this worker still holds work
 POLL_IDLE = 2.0  # ... and while it holds none
@@ -44,12 +51,14 @@ class Worker:
         self.channel = channel
         self.stop = stop
         self.policy = Policy()
+        self.robots = RobotsCache(self.policy)  # replaced, empty, by each run()
         self.name = worker_name()
         self.counts: Counter[str] = Counter()
         self.bytes = 0
         self._todo: queue.Queue[Task | None] = queue.Queue()
         self._done: queue.Queue[dict] = queue.Queue()
         self._held: set[int] = set()  # leased to us, not yet reported
+        self._bar = tqdm(disable=True)  # replaced by run()
         self.disk_error: str | None = None  # set once storing failed: this host takes no more
 
     def run(self, policy: Policy) -> bool:
@@ -58,6 +67,7 @@ class Worker:
         Raises MasterGone if the master vanishes.
         """
         self.policy = policy
+        self.robots = RobotsCache(policy)  # robots.txt is fetched anew for every run
         verify.configure(policy)
         threads = [
             threading.Thread(target=self._download_loop, name=f"download-{i}", daemon=True)
@@ -65,19 +75,27 @@ class Worker:
         ]
         for thread in threads:
             thread.start()
+        disable = True if self.config.quiet else None  # None: a bar only on a terminal
+        self._bar = tqdm(unit="url", dynamic_ncols=True, disable=disable, desc=self.name)
         try:
             over = self._comms_loop()
             if not over:
                 self._hand_back()
             return over
         finally:
+            self._bar.close()
             for _ in threads:
                 self._todo.put(None)
 
     def _comms_loop(self) -> bool:
-        last_renew = time.monotonic()
+        last_renew = started = time.monotonic()
+        interval = self.config.progress_interval
+        next_log = started + interval if self._bar.disable and not self.config.quiet else None
         while not self.stop.is_set() and self.disk_error is None:
             self._send_results()
+            if next_log is not None and time.monotonic() >= next_log:
+                next_log += interval
+                log.info("progress: %s", self._progress(time.monotonic() - started))
             want = 2 * self.config.threads - len(self._held)
             if want > 0:
                 answer = self.channel.get(self.name, want, POLL_BUSY if self._held else POLL_IDLE)
@@ -143,6 +161,10 @@ class Worker:
             self.counts[row["status"]] += 1
             if row["status"] == c.OK and not row.get("reused"):
                 self.bytes += row.get("bytes") or 0
+        self._bar.update(len(rows))
+        good = sum(self.counts.get(s, 0) for s in c.SUCCESS_STATUSES)
+        failed = sum(self.counts.values()) - good
+        self._bar.set_postfix(in_flight=len(self._held), ok=good, failed=failed, refresh=False)
 
     def _after_disk_error(self, rows: list[dict]) -> list[dict]:
         """The first disk_error is reported; URLs that fail after it go back to the queue,
@@ -164,12 +186,22 @@ class Worker:
             task = self._todo.get()
             if task is None:
                 return
-            self._done.put(process(task, session, self.policy, self.config.output, self.name))
+            self._done.put(
+                process(task, session, self.policy, self.config.output, self.name, self.robots)
+            )
 
     @property
     def held(self) -> int:
         """How many leased tasks this worker has not reported yet."""
         return len(self._held)
+
+    def _progress(self, elapsed: float) -> str:
+        total = sum(self.counts.values())
+        good = sum(self.counts.get(s, 0) for s in c.SUCCESS_STATUSES)
+        return (
+            f"{total} URLs ({total / max(elapsed, 1e-9):.1f}/s), {good} ok, "
+            f"{total - good} failed, {len(self._held)} in flight"
+        )
 
     def summary(self, elapsed: float) -> str:
         total = sum(self.counts.values())

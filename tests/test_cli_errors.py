@@ -101,12 +101,12 @@ def test_list_file_missing(tmp_path: Path) -> None:
     assert f"cannot read URL list {missing}: No such file or directory" in line
 
 
-def test_list_is_a_folder(tmp_path: Path) -> None:
+def test_list_is_an_empty_folder(tmp_path: Path) -> None:
     folder = tmp_path / "lists"
     folder.mkdir()
     result = run_cli("master", *master_args(folder, tmp_path / "out"), timeout=QUICK)
     line = one_error_line(result, "crawler-master")
-    assert f"URL list {folder} is a folder, not a file" in line
+    assert f"URL list folder {folder} holds no list files" in line
 
 
 def test_second_list_missing_stops_before_anything(tmp_path: Path, url_file: Path) -> None:

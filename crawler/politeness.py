@@ -1,0 +1,87 @@
+"""Being a good citizen across the whole cluster: per-host limits decided on the master.
+
+The master knows every lease, so it can cap how many URLs of one host are out at once
+(``--per-host``), space the leases of one host (``--host-delay``), and back off a host
+that keeps answering 429 or 503 (its delay doubles, from 1 s up to 5 minutes, and
+relaxes again as it answers normally). A task whose host is not allowed yet waits in
+that host's queue; everything here runs under the task board's lock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+BACKOFF_START = 1.0  # seconds: the first penalty of a host that answered 429/503
+BACKOFF_MAX = 300.0
+OVERLOADED = frozenset({429, 503})
+
+
+@dataclass(frozen=True)
+class HostLimits:
+    per_host: int = 0  # URLs of one host leased at once, cluster-wide; 0: no cap
+    host_delay: float = 0.0  # seconds between two leases of one host
+
+
+def host_of(url: str) -> str:
+    return urlsplit(url).hostname or ""
+
+
+class HostGate:
+    """Which hosts may get another lease now; tasks held back, per host."""
+
+    def __init__(self, limits: HostLimits) -> None:
+        self.limits = limits
+        self.leased: Counter[str] = Counter()
+        self._next: dict[str, float] = {}  # host -> earliest time of its next lease
+        self._backoff: dict[str, float] = {}  # host -> current penalty delay
+        self.waiting: dict[str, deque[int]] = {}  # host -> task ids held back, in order
+
+    def allowed(self, host: str, now: float) -> bool:
+        cap = self.limits.per_host
+        if cap and self.leased[host] >= cap:
+            return False
+        return now >= self._next.get(host, 0.0)
+
+    def lease(self, host: str, now: float) -> None:
+        self.leased[host] += 1
+        delay = max(self.limits.host_delay, self._backoff.get(host, 0.0))
+        if delay:
+            self._next[host] = now + delay
+
+    def done(self, host: str, http_status: int | None, now: float) -> None:
+        """A lease of ``host`` ended; ``http_status`` (if any) adjusts its backoff."""
+        if self.leased[host] > 0:
+            self.leased[host] -= 1
+        if http_status in OVERLOADED:
+            doubled = 2 * self._backoff.get(host, 0.0)
+            penalty = self._backoff[host] = min(max(doubled, BACKOFF_START), BACKOFF_MAX)
+            self._next[host] = max(self._next.get(host, 0.0), now + penalty)
+        elif http_status is not None and host in self._backoff:
+            relaxed = self._backoff[host] / 2
+            if relaxed < BACKOFF_START:
+                del self._backoff[host]
+            else:
+                self._backoff[host] = relaxed
+
+    def spaced(self, host: str) -> bool:
+        """True when leases of ``host`` must be spaced in time (a delay or a penalty)."""
+        return bool(self.limits.host_delay or self._backoff.get(host))
+
+    def hold(self, host: str, task_id: int) -> None:
+        self.waiting.setdefault(host, deque()).append(task_id)
+
+    def ready(self, now: float) -> list[tuple[str, deque[int]]]:
+        """Queues of held-back tasks whose host may take a lease now."""
+        return [(h, q) for h, q in self.waiting.items() if self.allowed(h, now)]
+
+    def next_ready_in(self, now: float) -> float | None:
+        """Seconds until a held-back host's delay runs out (None: only a lease ending helps)."""
+        times = [self._next[h] - now for h in self.waiting if self._next.get(h, 0.0) > now]
+        return min(times) if times else None
+
+    @property
+    def active(self) -> bool:
+        """False while no limit or penalty exists: the board can skip per-host work."""
+        return bool(self.limits.per_host or self.limits.host_delay or self._backoff)

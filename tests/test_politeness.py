@@ -1,0 +1,146 @@
+"""Politeness scheduled by the master, measured on the server side.
+
+Two host names (``127.0.0.1`` and ``localhost``) reach one loopback server; the server
+records, per ``Host`` header, how many requests it is serving at once and when each
+started. ``--per-host`` must hold across two workers; ``--host-delay`` must space the
+requests of a host; a host that answers 429 must be backed off.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import pytest
+from conftest import assert_no_traceback, read_rows, run_cli
+from imageserver import ImageServer, make_image
+
+
+class HostMeter:
+    """Per-Host concurrency and request start times, recorded by the handlers."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_flight: Counter[str] = Counter()
+        self.peak: Counter[str] = Counter()
+        self.starts: defaultdict[str, list[float]] = defaultdict(list)
+
+    def handler(self, body: bytes, delay: float, status: int = 200) -> Callable:
+        def serve(request: BaseHTTPRequestHandler) -> None:
+            host = (request.headers.get("Host") or "").rsplit(":", 1)[0]
+            with self.lock:
+                self.in_flight[host] += 1
+                self.peak[host] = max(self.peak[host], self.in_flight[host])
+                self.starts[host].append(time.monotonic())
+            try:
+                time.sleep(delay)
+                request.send_response(status)
+                request.send_header("Content-Type", "image/png")
+                request.send_header("Content-Length", str(len(body)))
+                request.end_headers()
+                if request.command != "HEAD":
+                    request.wfile.write(body)
+            finally:
+                with self.lock:
+                    self.in_flight[host] -= 1
+
+        return serve
+
+
+def two_host_list(
+    tmp_path: Path, server: ImageServer, meter: HostMeter, per_host: int, delay: float
+) -> Path:
+    body = make_image("PNG", 32, 24, seed=5)
+    lines = []
+    for i in range(per_host):
+        path = f"/p/{i}.png"
+        server.add_handler(path, meter.handler(body, delay))
+        for name in ("127.0.0.1", "localhost"):
+            # the same path under two host names: two hosts for the crawler
+            lines.append(server.url(path).replace("127.0.0.1", name, 1))
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    return listing
+
+
+def crawl(tmp_path: Path, listing: Path, *flags: str) -> list[dict]:
+    out = tmp_path / "out"
+    result = run_cli(
+        "master", str(listing), "--bind", "127.0.0.1", "--port", "0",
+        "--local-workers", "2", "--threads", "4", "--output", str(out),
+        "--no-progress", "--retries", "0", *flags,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+    return read_rows(out / "manifest.jsonl")
+
+
+def test_per_host_cap_holds_across_two_workers(tmp_path: Path, image_server: ImageServer) -> None:
+    meter = HostMeter()
+    listing = two_host_list(tmp_path, image_server, meter, per_host=8, delay=0.3)
+    rows = crawl(tmp_path, listing, "--per-host", "1")
+    assert len(rows) == 16 and {r["status"] for r in rows} == {"ok"}
+    assert set(meter.peak) == {"127.0.0.1", "localhost"}
+    assert max(meter.peak.values()) == 1, meter.peak
+    assert len({r["worker"] for r in rows}) >= 1
+
+
+def test_without_a_cap_the_same_run_is_concurrent(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """The control for the test above: the meter does see concurrency when allowed."""
+    meter = HostMeter()
+    listing = two_host_list(tmp_path, image_server, meter, per_host=8, delay=0.3)
+    rows = crawl(tmp_path, listing)
+    assert {r["status"] for r in rows} == {"ok"}
+    assert max(meter.peak.values()) > 1, meter.peak
+
+
+def test_per_host_cap_of_two(tmp_path: Path, image_server: ImageServer) -> None:
+    meter = HostMeter()
+    listing = two_host_list(tmp_path, image_server, meter, per_host=8, delay=0.3)
+    rows = crawl(tmp_path, listing, "--per-host", "2")
+    assert {r["status"] for r in rows} == {"ok"}
+    assert max(meter.peak.values()) == 2, meter.peak
+
+
+def test_host_delay_spaces_requests_to_a_host(tmp_path: Path, image_server: ImageServer) -> None:
+    meter = HostMeter()
+    listing = two_host_list(tmp_path, image_server, meter, per_host=4, delay=0.0)
+    rows = crawl(tmp_path, listing, "--host-delay", "0.5")
+    assert {r["status"] for r in rows} == {"ok"}
+    for host, starts in meter.starts.items():
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
+        assert len(starts) == 4 and min(gaps) >= 0.4, (host, gaps)
+
+
+def test_a_host_answering_429_is_backed_off(tmp_path: Path, image_server: ImageServer) -> None:
+    meter = HostMeter()
+    body = b"slow down"
+    lines = []
+    for i in range(3):
+        path = f"/busy/{i}.png"
+        image_server.add_handler(path, meter.handler(body, 0.0, status=429))
+        lines.append(image_server.url(path))
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    rows = crawl(tmp_path, listing, "--per-host", "1")
+    assert [r["status"] for r in rows] == ["http_error"] * 3
+    assert {r["http_status"] for r in rows} == {429}
+    starts = meter.starts["127.0.0.1"]
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    # 1 s after the first 429, then 2 s: the penalty doubles while the host stays busy.
+    assert len(starts) == 3 and gaps[0] >= 0.9 and gaps[1] >= 1.8, gaps
+
+
+@pytest.mark.parametrize("flag", ["--per-host", "--host-delay"])
+def test_politeness_flags_reject_negative_values(flag: str, tmp_path: Path) -> None:
+    listing = tmp_path / "l.txt"
+    listing.write_text("http://127.0.0.1/x.png\n")
+    result = run_cli("master", str(listing), flag, "-1")
+    assert result.returncode == 2 and "must be 0 or more" in result.stderr
