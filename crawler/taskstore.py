@@ -53,18 +53,11 @@ class TaskStore:
         """Store ``url`` (with its source and extras) unless already there; returns
         (task id, True if it is new). Extras of a URL already stored are not kept."""
         tag = self._tag(url)
-        table, shift = self._table, _TAG_BITS - self._bits
-        mask = len(table) - 1
-        slot = tag >> shift
-        while True:
-            entry = table[slot]
-            if entry == 0:
-                break
-            if entry >> _ID_BITS == tag and self.url((entry & _ID_MASK) - 1) == url:
-                return (entry & _ID_MASK) - 1, False
-            slot = (slot + 1) & mask
+        slot, found = self._probe(url, tag)
+        if found is not None:
+            return found, False
         task_id = len(self)
-        table[slot] = (tag << _ID_BITS) | (task_id + 1)
+        self._table[slot] = (tag << _ID_BITS) | (task_id + 1)
         record = f"{url}\t{source_file}:{line}{_tail(extra)}\n".encode()
         self._pending += record
         end = self._offsets[-1] + len(record)
@@ -73,22 +66,25 @@ class TaskStore:
         self._offsets.append(end)
         if len(self._pending) > 1 << 20:
             self._flush()
-        if len(self) > _MAX_LOAD * len(table):
+        if len(self) > _MAX_LOAD * len(self._table):
             self._grow()
         return task_id, True
 
     def find(self, url: str) -> int | None:
         """The task id of ``url``, or None."""
-        tag = self._tag(url)
-        table, shift = self._table, _TAG_BITS - self._bits
+        return self._probe(url, self._tag(url))[1]
+
+    def _probe(self, url: str, tag: int) -> tuple[int, int | None]:
+        """(slot, task id) of ``url``, or (the free slot where it would go, None)."""
+        table = self._table
         mask = len(table) - 1
-        slot = tag >> shift
+        slot = tag >> (_TAG_BITS - self._bits)
         while True:
             entry = table[slot]
             if entry == 0:
-                return None
+                return slot, None
             if entry >> _ID_BITS == tag and self.url((entry & _ID_MASK) - 1) == url:
-                return (entry & _ID_MASK) - 1
+                return slot, (entry & _ID_MASK) - 1
             slot = (slot + 1) & mask
 
     @staticmethod

@@ -162,9 +162,8 @@ class Worker:
             if row["status"] == c.OK and not row.get("reused"):
                 self.bytes += row.get("bytes") or 0
         self._bar.update(len(rows))
-        good = sum(self.counts.get(s, 0) for s in c.SUCCESS_STATUSES)
-        failed = sum(self.counts.values()) - good
-        self._bar.set_postfix(in_flight=len(self._held), ok=good, failed=failed, refresh=False)
+        total, good = self._tally()
+        self._bar.set_postfix(in_flight=self.held, ok=good, failed=total - good, refresh=False)
 
     def _after_disk_error(self, rows: list[dict]) -> list[dict]:
         """The first disk_error is reported; URLs that fail after it go back to the queue,
@@ -195,17 +194,19 @@ class Worker:
         """How many leased tasks this worker has not reported yet."""
         return len(self._held)
 
-    def _progress(self, elapsed: float) -> str:
-        total = sum(self.counts.values())
+    def _tally(self) -> tuple[int, int]:
+        """(URLs reported, of which successes)."""
         good = sum(self.counts.get(s, 0) for s in c.SUCCESS_STATUSES)
-        return (
-            f"{total} URLs ({total / max(elapsed, 1e-9):.1f}/s), {good} ok, "
-            f"{total - good} failed, {len(self._held)} in flight"
-        )
+        return sum(self.counts.values()), good
+
+    def _progress(self, elapsed: float) -> str:
+        total, good = self._tally()
+        rate = total / max(elapsed, 1e-9)
+        failed = total - good
+        return f"{total} URLs ({rate:.1f}/s), {good} ok, {failed} failed, {self.held} in flight"
 
     def summary(self, elapsed: float) -> str:
-        total = sum(self.counts.values())
-        good = sum(self.counts.get(s, 0) for s in c.SUCCESS_STATUSES)
+        total, good = self._tally()
         return (
             f"worker {self.name}: {total} URLs in {elapsed:.1f} s, {good} ok, "
             f"{total - good} failed, {self.bytes / 1e6:.1f} MB downloaded"
