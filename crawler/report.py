@@ -13,57 +13,31 @@ text from the web is HTML-escaped. Command line: ``python -m crawler.report MANI
 from __future__ import annotations
 
 import argparse
-import base64
 import hashlib
-import io
 import json
 import math
 import os
 import random
 import re
-import stat
 import statistics
 import sys
-import warnings
 from array import array
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from html import escape
 from pathlib import Path
 from typing import Any
-
-from PIL import Image
 
 from crawler import __version__
 from crawler import constants as c
 from crawler.exceptions import CrawlerError, UsageError
 from crawler.manifest import LINE_STATUSES, read_manifest
-from crawler.summary import now_iso
+from crawler.report_page import BUCKET_S, MAX_HOSTS, _num, render_page
 
 MAX_FAILURES = 500  # rows in the failure table
 MAX_STATUSES = 64  # distinct status values counted; more only in a hand-edited manifest
-MAX_HOSTS = 100_000  # hosts counted one by one; rows of any further host are pooled
-TOP_HOSTS, TOP_RANKED = 50, 10  # rows in the host table; in the slowest / failing tables
-MAX_IMAGE_BYTES = 64 << 20  # stored files larger than this get no thumbnail
-THUMB = (160, 160)
-BUCKET_S = 5  # finished_at resolution of the throughput chart
-BAR_WIDTHS = (5, 10, 30, 60, 300, 900, 3600, 21600, 86400)  # seconds a bar may stand for
-MAX_BARS, PLOT_H = 120, 180
 TIMES_KEPT = 64  # elapsed_s values kept per host: exact medians up to 64 rows, sampled above
-STORED_NAME = re.compile(
-    r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.(jpg|png|gif|webp|bmp|tif|ico)"
-)
 NETLOC = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*)")  # manifest URLs are normalised
-OPEN_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "ICO"]
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-
-def _num(value: Any) -> float | None:
-    """A JSON number as float; None for anything else (bools, strings, NaN)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        return None
-    return float(value)
 
 
 def _timestamp(value: Any) -> float | None:
@@ -214,242 +188,6 @@ def _read_summary(manifest: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _thumbnail(output: Path, relative: str) -> str | None:
-    """A data: URI of a stored image's thumbnail; None when it cannot be shown."""
-    match = STORED_NAME.fullmatch(relative)
-    if not match or match[1] + match[2] != match[3][:4]:
-        return None
-    try:
-        fd = os.open(output / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_IMAGE_BYTES:
-            return None
-        data = fh.read()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _encode_thumbnail(data)
-    except Exception:  # Pillow raises many types for a bad file; it just gets no thumbnail
-        return None
-
-
-def _encode_thumbnail(data: bytes) -> str | None:
-    with Image.open(io.BytesIO(data), formats=OPEN_FORMATS) as image:
-        if image.width * image.height > (Image.MAX_IMAGE_PIXELS or 178_956_970):
-            return None  # the bomb guard stays on, even where it was switched off
-        image.thumbnail(THUMB)
-        alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-        image = image.convert("RGBA" if alpha else "RGB")
-    buf = io.BytesIO()
-    image.save(buf, format="PNG" if alpha else "JPEG", **({} if alpha else {"quality": 80}))
-    kind = "png" if alpha else "jpeg"
-    return f"data:image/{kind};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
-
-
-def _e(value: Any, limit: int = 300) -> str:
-    text = "" if value is None else str(value)
-    return escape(text if len(text) <= limit else text[: limit - 1] + "…", quote=True)
-
-
-def _size(n: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
-def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]], cls: str = "") -> str:
-    th = "".join(f"<th>{_e(h)}</th>" for h in head)
-    body = "".join("<tr>" + "".join(f"<td>{_e(v)}</td>" for v in r) + "</tr>" for r in rows)
-    return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
-
-
-def _totals(rep: _Report, summary: dict[str, Any]) -> str:
-    rate = _num(summary.get("images_per_s"))
-    if rate is None and rep.span[1] > rep.span[0]:
-        rate = rep.fetched / (rep.span[1] - rep.span[0])
-    hosts = sum(not name.startswith("(") for name in rep.hosts)
-    cards = {
-        "URLs": f"{rep.rows:,}",
-        "succeeded": f"{sum(rep.statuses[s] for s in c.SUCCESS_STATUSES):,}",
-        "failed": f"{rep.failed:,}",
-        "duplicates": f"{rep.statuses[c.DUPLICATE]:,}",
-        "stored": _size(rep.stored_bytes),
-        "images/s": "—" if rate is None else f"{rate:.1f}",
-        "hosts": f"{hosts:,}" + ("+" if rep.pooled.urls else ""),
-    }
-    return "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for k, v in cards.items())
-
-
-def _rates(rep: _Report) -> tuple[int, int, list[list[float]]]:
-    """The chart run's rows in at most MAX_BARS bars: start, bar seconds, [ok, failed]/min."""
-    keys = rep.bars[0].keys() | rep.bars[1].keys()
-    lo, hi = min(keys) * BUCKET_S, max(keys) * BUCKET_S
-    width = next((w for w in BAR_WIDTHS if (hi - lo) / w < MAX_BARS), (hi - lo) // MAX_BARS + 1)
-    start = lo // width * width
-    rates = [[0.0, 0.0] for _ in range((hi - start) // width + 1)]
-    for failed, counter in enumerate(rep.bars):
-        for key, count in counter.items():
-            rates[(key * BUCKET_S - start) // width][failed] += count * 60 / width
-    return start, width, rates
-
-
-def _clock(ts: float) -> str:
-    try:
-        return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
-    except (ValueError, OverflowError, OSError):  # a bar before year 1
-        return "?"
-
-
-def _rate(per_minute: float) -> str:
-    return f"{per_minute:.0f}" if per_minute >= 10 or per_minute == 0 else f"{per_minute:.2g}"
-
-
-def _bar(x: float, w: float, rate: list[float], top: float, when: float) -> str:
-    ok, bad = (v / top * PLOT_H for v in rate)
-    rect = '<rect x="{:.1f}" y="{:.1f}" width="{:.1f}" height="{:.1f}" class="{}"/>'
-    tip = f"<title>{_clock(when)}: {_rate(rate[0])} ok, {_rate(rate[1])} failed a minute</title>"
-    high = rect.format(x, 20 + PLOT_H - ok - bad, w, bad, "bad") if bad else ""
-    return f"<g>{tip}{rect.format(x, 20 + PLOT_H - ok, w, ok, 'ok')}{high}</g>"
-
-
-def _chart(rep: _Report) -> str:
-    if not rep.bars[0] and not rep.bars[1]:
-        return '<p class="note">No row of the latest run has a finished_at time.</p>'
-    start, width, rates = _rates(rep)
-    top, step, base = max(sum(r) for r in rates) or 1, 900 / len(rates), 20 + PLOT_H
-    bars = (
-        _bar(50 + i * step, max(step - 1, 1), r, top, start + i * width)
-        for i, r in enumerate(rates)
-    )
-    text = '<text x="{}" y="{}" class="ax" text-anchor="{}">{}</text>'
-    axes = (
-        text.format(45, 25, "end", f"{_rate(top)}/min") + text.format(45, base, "end", 0)
-        + f'<line x1="50" y1="{base}" x2="950" y2="{base}" class="axis"/>'
-        + text.format(50, base + 18, "start", _clock(start))
-        + text.format(950, base + 18, "end", _clock(start + len(rates) * width))
-    )  # fmt: skip
-    return (
-        f'<svg viewBox="0 0 960 {base + 28}" role="img" aria-label="rows finished per minute">'
-        f'{axes}{"".join(bars)}</svg><p class="note">Rows finished per minute in run '
-        f"{_e(rep.chart_run)}, one bar per {width} s: "
-        '<span class="k ok"></span>ok or not modified <span class="k bad"></span>failed</p>'
-    )
-
-
-def _statuses(rep: _Report) -> str:
-    meaning = c.STATUSES.get
-    rows = [
-        (s, f"{n:,}", f"{100 * n / rep.rows:.1f}\u00a0%", meaning(s, "(not a crawler status)"))
-        for s, n in rep.statuses.most_common()
-    ]
-    return _table(("status", "rows", "share", "meaning"), rows, "status")
-
-
-HOST_HEAD = ("host", "URLs", "failures", "failure rate", "median s", "mean s")
-
-
-def _host_table(hosts: list[tuple[str, _Host]], cls: str) -> str:
-    if not hosts:
-        return '<p class="note">None.</p>'
-    rows = [
-        (name, f"{h.urls:,}", f"{h.failed:,}", f"{100 * h.failed / h.urls:.1f}\u00a0%")
-        + ((f"{h.median():.3f}", f"{h.elapsed_sum / h.timed:.3f}") if h.timed else ("—", "—"))
-        for name, h in hosts
-    ]
-    return _table(HOST_HEAD, rows, cls)
-
-
-def _hosts(rep: _Report) -> str:
-    items = sorted(rep.hosts.items(), key=lambda kv: (-kv[1].urls, kv[0]))
-    if rep.pooled.urls:
-        items.append((f"(hosts beyond the first {MAX_HOSTS:,})", rep.pooled))
-    more = len(items) - TOP_HOSTS
-    note = f'<p class="note">{more:,} more hosts not shown.</p>' if more > 0 else ""
-    return _host_table(items[:TOP_HOSTS], "hosts") + note
-
-
-def _ranked(rep: _Report) -> tuple[str, str]:
-    """Tables of the slowest hosts (by median elapsed_s) and the most failing ones."""
-    real = [kv for kv in rep.hosts.items() if not kv[0].startswith("(")]
-    timed = [kv for kv in real if kv[1].timed]
-    timed.sort(key=lambda kv: (-kv[1].median(), -kv[1].elapsed_sum / kv[1].timed, kv[0]))
-    failing = [kv for kv in real if kv[1].failed]
-    failing.sort(key=lambda kv: (-kv[1].failed, -kv[1].failed / kv[1].urls, kv[0]))
-    return _host_table(timed[:TOP_RANKED], "slow"), _host_table(failing[:TOP_RANKED], "failing")
-
-
-def _gallery(rep: _Report, output: Path | None) -> str:
-    if output is None:
-        return '<p class="note">No image folder given: no thumbnails.</p>'
-    tiles: list[str] = []
-    for row in rep.candidates:
-        uri = _thumbnail(output, row["path"]) if len(tiles) < rep.sample else None
-        if uri is not None:
-            size = _size(_num(row.get("bytes")) or 0)
-            caption = f"{row.get('format') or '?'} {row.get('width')}×{row.get('height')}, {size}"
-            tiles.append(
-                f'<figure><img src="{uri}" alt="{_e(row["url"])}" title="{_e(row["url"], 2000)}">'
-                f"<figcaption>{_e(caption)}<br>{_e(row['url'], 80)}</figcaption></figure>"
-            )
-    return (
-        f'<p class="note">{len(tiles)} of {rep.stored_seen:,} stored images, picked at random '
-        f'among those found in {_e(output)} on this host.</p><div class="gallery">'
-        f"{''.join(tiles)}</div>"
-    )
-
-
-def _failures(rep: _Report) -> str:
-    if not rep.failures:
-        return '<p class="note">No failures.</p>'
-    more = rep.failed - len(rep.failures)
-    note = f'<p class="note">…and {more:,} more failures (see the manifest).</p>' if more else ""
-    return _table(("url", "status", "http_status", "error"), rep.failures, "fail") + note
-
-
-STYLE = """
-body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#1d232b;background:#f6f7f9}
-h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
-.sub,.note{color:#5b6570;font-size:12.5px}.cards{display:flex;flex-wrap:wrap;gap:10px;margin:16px 0}
-.card{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:10px 16px;min-width:110px}
-.card b{display:block;font-size:20px}.card span{color:#5b6570;font-size:12px}
-table{border-collapse:collapse;background:#fff;font-size:12.5px;max-width:100%}
-th,td{border:1px solid #dde1e6;padding:4px 8px;text-align:left;vertical-align:top}
-th{background:#eef1f4}td{overflow-wrap:break-word;max-width:520px}
-table.fail td:first-child{word-break:break-all}table.status td:first-child{white-space:nowrap}
-svg{width:100%;max-width:960px;background:#fff;border:1px solid #dde1e6;border-radius:8px}
-.ok{fill:#3a8f5c}.bad{fill:#d0533f}.axis{stroke:#888}.ax{font-size:11px;fill:#5b6570}
-.k{display:inline-block;width:10px;height:10px;margin:0 4px 0 10px}
-span.ok{background:#3a8f5c}span.bad{background:#d0533f}.gallery{display:flex;flex-wrap:wrap;gap:10px}
-figure{margin:0;background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:8px;width:164px}
-figure img{display:block;margin:auto;max-width:160px;max-height:160px}
-figcaption{font-size:11px;color:#5b6570;overflow-wrap:anywhere;margin-top:4px}
-.row{display:flex;flex-wrap:wrap;gap:24px}.row>div{flex:1 1 420px}
-"""
-
-
-def _page(manifest: Path, rep: _Report, summary: dict[str, Any], output: Path | None) -> str:
-    run = f"run {_e(summary.get('run_id'))} {_e(summary.get('outcome'))}, " if summary else ""
-    slow, failing = _ranked(rep)
-    return (
-        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
-        f'<meta name="viewport" content="width=device-width">'
-        f"<title>crawler report: {_e(manifest.name)}</title><style>{STYLE}</style></head><body>"
-        f'<h1>Crawl report</h1><p class="sub">{_e(manifest)}: {run}generated {now_iso()} '
-        f'by crawler {__version__}</p><div class="cards">{_totals(rep, summary)}</div>'
-        f"<h2>Throughput</h2>{_chart(rep)}"
-        f'<div class="row"><div><h2>By status</h2>{_statuses(rep)}</div>'
-        f"<div><h2>Slowest hosts</h2>{slow}<h2>Most failing hosts</h2>{failing}</div></div>"
-        f"<h2>By host</h2>{_hosts(rep)}<h2>Gallery</h2>{_gallery(rep, output)}"
-        f"<h2>Failures</h2>{_failures(rep)}</body></html>\n"
-    )
-
-
 def _aggregate(manifest: Path, sample: int) -> _Report:
     scan = _scan(manifest)
     rep, repeats = _Report(max(0, sample), scan.latest_run), scan.last_of
@@ -477,7 +215,7 @@ def write_report(
         rep = _aggregate(manifest, sample)
     except OSError as exc:
         raise UsageError(f"cannot read manifest {manifest}: {exc.strerror or exc}") from None
-    text = _page(manifest, rep, _read_summary(manifest), output and Path(output))
+    text = render_page(manifest, rep, _read_summary(manifest), output and Path(output))
     tmp = path.with_name(path.name + ".tmp")
     try:
         tmp.write_text(text, encoding="utf-8")

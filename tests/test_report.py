@@ -32,7 +32,7 @@ from conftest import assert_no_traceback, read_rows, run_cli
 from imageserver import ImageServer, standard_routes
 from PIL import Image
 
-from crawler import report
+from crawler import report, report_page
 from crawler.manifest import make_row
 from crawler.storage import relative_path
 
@@ -276,7 +276,7 @@ def test_hostile_and_damaged_manifest(tmp_path: Path, monkeypatch: pytest.Monkey
     by_status = {cells[0]: cells[1] for cells in page.table("status")}
     # the journal's last row counts: ok's timeout is gone; its duplicate row stays
     assert by_status == {"ok": "8", "duplicate": "1", "http_error": "1", "(missing)": "2", "x": "1"}
-    assert 0 < html.count("<title>") - 1 <= report.MAX_BARS + 1  # 10,000 years in few bars
+    assert 0 < html.count("<title>") - 1 <= report_page.MAX_BARS + 1  # 10,000 years in few bars
 
 
 def test_failure_table_is_capped(tmp_path: Path) -> None:
@@ -331,7 +331,7 @@ def test_big_manifest_is_streamed(tmp_path: Path) -> None:
     size = manifest.stat().st_size  # about 8 MB; as a list of dicts, several times that
     assert peak < min(2_000_000, size / 4), (peak, size)
     page = parse(html)
-    assert len(page.table("hosts")) == report.TOP_HOSTS
+    assert len(page.table("hosts")) == report_page.TOP_HOSTS
     assert "250 more hosts not shown" in page.all_text
     assert page.table("hosts")[0][0] == "h0.example"
 
