@@ -16,7 +16,7 @@ from crawler import constants as c
 from crawler.auth import generate_authkey, load_authkey
 from crawler.config import MasterConfig, Policy, WorkerConfig
 from crawler.exceptions import CrawlerError, MasterGone, ProtocolError, UsageError
-from crawler.flags import master_parser, worker_parser
+from crawler.flags import POLICY_FLAGS, master_parser, worker_parser
 from crawler.plan import ResumeOptions, survey
 from crawler.politeness import HostLimits
 from crawler.urls import ListSpec, check_readable, expand_lists
@@ -25,19 +25,11 @@ log = logging.getLogger("crawler")
 
 
 def _policy(args: argparse.Namespace) -> Policy:
+    numbers = {name: getattr(args, name) for name, *_ in POLICY_FLAGS}
     return Policy(
-        connect_timeout=args.connect_timeout,
-        read_timeout=args.read_timeout,
-        deadline=args.deadline,
-        max_bytes=args.max_bytes,
-        max_pixels=args.max_pixels,
-        min_width=args.min_width,
-        min_height=args.min_height,
-        retries=args.retries,
-        max_redirects=args.max_redirects,
+        **numbers,
         block_private=args.block_private,
         user_agent=args.user_agent,
-        lease_seconds=args.lease_seconds,
         ignore_robots=args.ignore_robots,
     )
 

@@ -6,7 +6,9 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from crawler import __version__
 from crawler import constants as c
@@ -69,6 +71,21 @@ def _common(parser: argparse.ArgumentParser) -> None:
         help="without a terminal (cron), log a progress line every S seconds instead of a "
         "progress bar (default: %(default)s)",
     )
+
+
+# The numeric fields of Policy, one flag each (default from Policy): name, type, metavar, help.
+POLICY_FLAGS: tuple[tuple[str, Callable[[str], Any], str, str], ...] = (
+    ("connect_timeout", _positive_float, "S", "HTTP connect timeout"),
+    ("read_timeout", _positive_float, "S", "HTTP read timeout, for each receive"),
+    ("deadline", _positive_float, "S", "whole-URL time limit"),
+    ("max_bytes", _positive_int, "N", "largest body accepted"),
+    ("max_pixels", _positive_int, "N", "largest width x height accepted"),
+    ("min_width", _non_negative_int, "PX", "smallest width accepted"),
+    ("min_height", _non_negative_int, "PX", "smallest height accepted"),
+    ("retries", _non_negative_int, "N", "retries of transient failures"),
+    ("max_redirects", _non_negative_int, "N", "redirects followed at most"),
+    ("lease_seconds", _positive_float, "S", "seconds before an unanswered URL is handed out again"),
+)
 
 
 def master_parser() -> argparse.ArgumentParser:
@@ -180,72 +197,24 @@ def master_parser() -> argparse.ArgumentParser:
         help="on SIGINT/SIGTERM, wait this long for answers in progress (default: %(default)s)",
     )
     g = p.add_argument_group("run policy (sent to every worker)")
-    d = Policy()
-    g.add_argument(
-        "--connect-timeout",
-        type=_positive_float,
-        default=d.connect_timeout,
-        metavar="S",
-        help="default: %(default)s",
-    )
-    g.add_argument(
-        "--read-timeout",
-        type=_positive_float,
-        default=d.read_timeout,
-        metavar="S",
-        help="default: %(default)s",
-    )
-    g.add_argument(
-        "--deadline",
-        type=_positive_float,
-        default=d.deadline,
-        metavar="S",
-        help="whole-URL time limit (default: %(default)s)",
-    )
-    g.add_argument(
-        "--max-bytes",
-        type=_positive_int,
-        default=d.max_bytes,
-        metavar="N",
-        help="default: %(default)s",
-    )
-    g.add_argument(
-        "--max-pixels",
-        type=_positive_int,
-        default=d.max_pixels,
-        metavar="N",
-        help="default: %(default)s",
-    )
-    g.add_argument("--min-width", type=_non_negative_int, default=d.min_width, metavar="PX")
-    g.add_argument("--min-height", type=_non_negative_int, default=d.min_height, metavar="PX")
-    g.add_argument(
-        "--retries",
-        type=_non_negative_int,
-        default=d.retries,
-        metavar="N",
-        help="retries of transient failures (default: %(default)s)",
-    )
-    g.add_argument(
-        "--max-redirects",
-        type=_non_negative_int,
-        default=d.max_redirects,
-        metavar="N",
-        help="default: %(default)s",
-    )
+    defaults = Policy()
+    for name, kind, metavar, text in POLICY_FLAGS:
+        g.add_argument(
+            "--" + name.replace("_", "-"),
+            type=kind,
+            default=getattr(defaults, name),
+            metavar=metavar,
+            help=f"{text} (default: %(default)s)",
+        )
     g.add_argument(
         "--block-private",
         action=argparse.BooleanOptionalAction,
-        default=d.block_private,
+        default=defaults.block_private,
         help="refuse hosts (and redirects) that resolve to loopback, private, link-local or "
         "metadata addresses; --no-block-private for internal servers (default: on)",
     )
-    g.add_argument("--user-agent", default=d.user_agent, metavar="TEXT")
     g.add_argument(
-        "--lease-seconds",
-        type=_positive_float,
-        default=d.lease_seconds,
-        metavar="S",
-        help="default: %(default)s",
+        "--user-agent", default=defaults.user_agent, metavar="TEXT", help="sent with every request"
     )
     g.add_argument(
         "--ignore-robots",

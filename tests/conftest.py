@@ -105,6 +105,20 @@ def assert_no_traceback(*texts: str) -> None:
 
 
 @pytest.fixture
+def reaper() -> Iterator[list[subprocess.Popen[str]]]:
+    """Processes a test started; any still running at teardown are killed (never leaked)."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        for pipe in (proc.stdout, proc.stderr):
+            if pipe is not None:
+                pipe.close()
+
+
+@pytest.fixture
 def image_server() -> Iterator[ImageServer]:
     server = ImageServer().start()
     try:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -52,20 +51,6 @@ def url_file(tmp_path: Path) -> Path:
     path = tmp_path / "list.txt"
     path.write_text(f"http://127.0.0.1:{free_port()}/never.png\n", encoding="utf-8")
     return path
-
-
-@pytest.fixture
-def reaper() -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes a test started; any still running at teardown are killed (never leaked)."""
-    procs: list[subprocess.Popen[str]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
 
 
 def master_args(url_file: Path, out: Path, port: int | str = 0) -> list[str]:

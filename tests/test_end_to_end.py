@@ -21,7 +21,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler
@@ -206,20 +205,6 @@ def check_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     assert [(line[url], line[status]) for line in table[1:]] == [
         (row["url"], row["status"]) for row in rows
     ]
-
-
-@pytest.fixture
-def reaper() -> Iterator[list[subprocess.Popen[str]]]:
-    """Processes a test started; any still running at teardown are killed (never leaked)."""
-    procs: list[subprocess.Popen[str]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(timeout=30)
-        for pipe in (proc.stdout, proc.stderr):
-            if pipe is not None:
-                pipe.close()
 
 
 def no_key_env() -> dict[str, str]:
