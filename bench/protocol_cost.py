@@ -17,8 +17,8 @@ from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crawler import protocol, server  # noqa: E402
-from crawler.scheduler import ResultQueue, RunControl, TaskBoard, TaskQueue  # noqa: E402
+from crawler import protocol, server
+from crawler.scheduler import ResultQueue, RunControl, TaskBoard, TaskQueue
 
 KEY = b"bench-key-0123456789abcdef"
 CALLS = 2000
@@ -27,8 +27,9 @@ ROUNDS = 5
 
 def one_round(serializer: str, batch: int) -> float:
     """Seconds per call of TaskQueue.renew with ``batch`` ids, through a real proxy."""
-    with mock.patch.object(protocol, "SERIALIZER", serializer), mock.patch.object(
-        server, "SERIALIZER", serializer
+    with (
+        mock.patch.object(protocol, "SERIALIZER", serializer),
+        mock.patch.object(server, "SERIALIZER", serializer),
     ):
         board = TaskBoard(["http://x/"] * batch, list(range(batch)), 600, 3)
         srv = server.QueueServer("127.0.0.1", 0, KEY)
@@ -51,7 +52,9 @@ def one_round(serializer: str, batch: int) -> float:
 
 
 def main() -> None:
-    print(f"{'serializer':<10} {'batch':>6} {'µs/call (median)':>17} {'spread':>8} {'results/s':>10}")
+    print(
+        f"{'serializer':<10} {'batch':>6} {'µs/call (median)':>17} {'spread':>8} {'results/s':>10}"
+    )
     for batch in (1, 100):
         samples: dict[str, list[float]] = {"pickle": [], "xmlrpclib": []}
         for _ in range(ROUNDS):

@@ -63,6 +63,7 @@ class Master:
         self.config = config
         self.run_id = uuid.uuid4().hex[:12]
         self.started = time.monotonic()
+        self.serving = self.started  # when workers could first connect (after planning)
         # Bounded: when the master falls behind, workers' puts wait (backpressure) rather
         # than piling results up in memory.
         self.inbox: queue.Queue[tuple[str, list[str]]] = queue.Queue(maxsize=INBOX_BATCHES)
@@ -141,6 +142,7 @@ class Master:
                 "run_control": RunControl(board, run_info),
             }
         )
+        self.serving = time.monotonic()  # --idle-timeout counts from here, not from planning
         self._announce(server.port)
         if plan.todo:  # else there is nothing for them to do
             self._start_local_workers(server.port)
@@ -288,7 +290,7 @@ class Master:
         """False when the run cannot finish: its own workers all exited and no remote one is
         active, or no worker at all has been active for --idle-timeout seconds."""
         idle = self.config.idle_timeout
-        if idle and time.monotonic() - board.last_activity(since=self.started) > idle:
+        if idle and time.monotonic() - board.last_activity(since=self.serving) > idle:
             log.error("no worker has been active for %g s (--idle-timeout); giving up", idle)
             return False
         if not self.local or any(p.poll() is None for p in self.local):

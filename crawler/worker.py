@@ -13,6 +13,8 @@ runs, reconnecting (with backoff) whenever no master is there.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import logging
 import os
 import queue
@@ -40,6 +42,7 @@ log = logging.getLogger("crawler")
 POLL_BUSY = 0.2  # seconds a get() may wait while this worker still holds work
 POLL_IDLE = 2.0  # ... and while it holds none
 WAIT_BACKOFF_MAX = 60.0  # --wait: longest pause between two connection attempts
+M_ARENA_MAX = -8  # glibc's mallopt() parameter number
 REPEAT_SIGNAL_WINDOW = 1.0  # seconds within which a second stop signal is the same request
 
 
@@ -255,6 +258,7 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
 def serve(config: WorkerConfig) -> int:
     """The worker command: one run, or (``--wait``) every run, until stopped."""
     storage.ensure_writable(config.output)
+    _fewer_malloc_arenas()
     stop = _install_stop_handlers()
     if not config.wait:
         channel = Channel(config.server, config.port, config.authkey, config.connect_timeout)
@@ -282,6 +286,13 @@ def _serve_forever(config: WorkerConfig, stop: threading.Event) -> int:
             stop.wait(backoff)
             backoff = min(backoff * 2, WAIT_BACKOFF_MAX)
     return c.EXIT_INTERRUPTED
+
+
+def _fewer_malloc_arenas() -> None:
+    """glibc gives threads their own malloc arenas (up to eight a core) and keeps what
+    they grew: with 32 download threads that is ~100 MB held for nothing. Two will do."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
 
 
 def _install_stop_handlers() -> threading.Event:

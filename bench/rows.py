@@ -1,0 +1,155 @@
+"""The scenarios' figures as table rows (scenario, metric, value, target, ok?)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from report import Row, fmt
+
+CAPACITY_TARGET = 20_000  # results/s the master must sustain
+SCALE_RSS_TARGET = 300  # MB, master with 10M URLs
+WORKER_RSS_TARGET = 150  # MB, one worker at 32 threads
+NO_SLOWDOWN = 0.8  # last-10% rate / first-10% rate
+PROBE_MARGIN = 4  # the delay server must serve this many times the needed rate
+
+
+def build_rows(s: dict[str, Any]) -> list[Row]:
+    """Every scenario's rows, in a fixed order; one 'skipped' row for those not run."""
+    rows = corpus_rows(s["corpus"]) + server_rows(s["server"])
+    for name in ("crawler", "baseline", "baseline-draft", "wget"):
+        rows += download_rows(name, s.get(name, {"status": "skipped (--only)"}))
+    if "crawler" in s:
+        rows += ratio_rows(s)
+    makers = {"latency": latency_rows, "capacity": capacity_rows, "scale": scale_rows}
+    makers["worker-rss"] = worker_rows
+    for name, make in makers.items():
+        rows += make(s[name]) if name in s else [Row(name, "status", "skipped (--only)")]
+    return rows
+
+
+def _pct(value: float | None) -> float | None:
+    return None if value is None else 100 * value
+
+
+def corpus_rows(c: dict[str, Any]) -> list[Row]:
+    made = "cached" if c["generated_s"] is None else f"{c['generated_s']:.1f} s"
+    mix = ", ".join(f"{k} {v}" for k, v in c["mix"].items())
+    return [
+        Row("corpus", "images", c["images"]),
+        Row("corpus", "MB", c["megabytes"]),
+        Row("corpus", "mix", mix),
+        Row("corpus", "generated", made),
+    ]
+
+
+def server_rows(s: dict[str, Any]) -> list[Row]:
+    return [Row("server", "static files served by", s["name"], "nginx", s["fallback"] is None)]
+
+
+def download_rows(name: str, d: dict[str, Any]) -> list[Row]:
+    if "wall_s" not in d:
+        return [Row(name, "status", d.get("status", "not run"))]
+    valid = "exit 0, N ok rows" if name == "crawler" else "exit 0, all fetched"
+    rows = [
+        Row(name, "wall s (median)", d["wall_s"]),
+        Row(name, "wall spread % (max-min)/median", _pct(d.get("wall_s_spread"))),
+        Row(name, "images/s (median)", d["images_per_s"]),
+        Row(name, "images/s spread %", _pct(d.get("images_per_s_spread"))),
+        Row(name, "MB/s (median)", d["mb_per_s"]),
+        Row(name, "CPU ms/image (all its processes)", d.get("cpu_ms_per_image")),
+    ]
+    if d.get("steady_images_per_s") is not None:
+        rows.append(Row(name, "images/s steady (rows 10%-90%)", d["steady_images_per_s"]))
+    if d.get("startup_s") is not None:
+        rows.append(Row(name, "s launch -> 'serving run' (median)", d["startup_s"]))
+        rows.append(Row(name, "s launch -> first row (median)", d.get("first_row_s")))
+        rows.append(Row(name, "s last row -> exit (median)", d.get("teardown_s")))
+    rows.append(Row(name, "runs valid", f"{d['rounds']} of {d['rounds']}" if d["valid"]
+                    else d.get("note", "no"), valid, d["valid"]))  # fmt: skip
+    return rows
+
+
+def ratio_rows(s: dict[str, Any]) -> list[Row]:
+    crawler = s["crawler"].get("images_per_s")
+    rows = []
+    for other in ("baseline", "baseline-draft", "wget"):
+        theirs = s[other].get("images_per_s")
+        if crawler and theirs:
+            rows.append(Row("crawler", f"images/s ratio vs {other}", crawler / theirs))
+    return rows
+
+
+def latency_rows(d: dict[str, Any]) -> list[Row]:
+    limit = d["limit_images_per_s"]
+    need = f">= {PROBE_MARGIN} x {limit:.0f}"
+    served = d["delay_server_requests_per_s"]
+    return [
+        Row("latency", "delay server requests/s (256 clients)", served, need,
+            served >= PROBE_MARGIN * limit),
+        Row("latency", "images", d["images"]),
+        Row("latency", "Little's-law limit images/s (32 / 0.2 s)", limit),
+        Row("latency", "images/s end to end", d["images_per_s"]),
+        Row("latency", "achieved/limit end to end", d["achieved_over_limit"]),
+        Row("latency", "images/s steady (rows 10%-90%)", d.get("steady_images_per_s")),
+        Row("latency", "achieved/limit steady", d.get("steady_over_limit")),
+        Row("latency", "run valid", "yes" if d["valid"] else d.get("note"), "exit 0, N ok",
+            d["valid"]),
+    ]  # fmt: skip
+
+
+def capacity_rows(d: dict[str, Any]) -> list[Row]:
+    rate = d.get("results_per_s")
+    return [
+        Row("capacity", "status", d["status"] if d["status"] == "completed"
+            else f"{d['status']}: {d.get('note')}"),
+        Row("capacity", "URLs / simulated workers", f"{d['urls']:,} / {d['sim_workers']}"),
+        Row("capacity", "results/s (first get -> master exit)", rate,
+            f">= {CAPACITY_TARGET:,}", rate is not None and rate >= CAPACITY_TARGET),
+        Row("capacity", "results/s (first get -> last row)", d.get("results_per_s_to_last_row")),
+        Row("capacity", "journal lag s (last put -> last row)", d.get("journal_lag_s")),
+        Row("capacity", "s last row -> exit (compaction, summary)", d.get("tail_s")),
+        Row("capacity", "master CPU s", d["master_cpu_s"]),
+        Row("capacity", "master CPU us/result", d.get("cpu_us_per_result")),
+        Row("capacity", "master start-up s", d.get("startup_s")),
+        Row("capacity", "master peak RSS MB", d["peak_rss_mb"]),
+    ]  # fmt: skip
+
+
+def scale_rows(d: dict[str, Any]) -> list[Row]:
+    if "urls" not in d:
+        return [Row("scale", "status", d["status"])]
+    rss = d["peak_rss_mb"]
+    ratio = d.get("rows_last_over_first")
+    status = d["status"] if d["status"] == "completed" else f"{d['status']}: {d.get('note')}"
+    return [
+        Row("scale", "status", status, "completed", d["status"] == "completed"),
+        Row("scale", "URLs / rows journaled", f"{d['urls']:,} / {d['rows']:,}"),
+        Row("scale", "master peak RSS MB", rss, f"< {SCALE_RSS_TARGET}", rss < SCALE_RSS_TARGET),
+        Row("scale", "master RSS MB once serving", d.get("rss_serving_mb")),
+        Row("scale", "master RSS MB at last row (pre-compaction)", d.get("rss_last_row_mb")),
+        Row("scale", "s after launch: last row / RSS peak",
+            f"{fmt(d.get('last_row_at_s'))} / {fmt(d.get('rss_peak_at_s'))}"),
+        Row("scale", "master start-up s (to 'serving run')", d.get("startup_s")),
+        Row("scale", "master total s", d["total_s"]),
+        Row("scale", "master CPU s", d["master_cpu_s"]),
+        Row("scale", "results/s (first get -> master exit)", d.get("results_per_s")),
+        Row("scale", "journal lag s (last put -> last row)", d.get("journal_lag_s")),
+        Row("scale", "s last row -> exit (compaction, summary)", d.get("tail_s")),
+        Row("scale", "rows journaled/s, first 10%", d.get("rows_first10_per_s")),
+        Row("scale", "rows journaled/s, last 10%", d.get("rows_last10_per_s")),
+        Row("scale", "rows: last 10% / first 10%", ratio, f">= {NO_SLOWDOWN}",
+            ratio is not None and ratio >= NO_SLOWDOWN),
+        Row("scale", "results accepted/s, first 10% (puts)", d.get("puts_first10_per_s")),
+        Row("scale", "results accepted/s, last 10% (puts)", d.get("puts_last10_per_s")),
+    ]  # fmt: skip
+
+
+def worker_rows(d: dict[str, Any]) -> list[Row]:
+    hwm = d.get("hwm_mb_32_threads")
+    return [
+        Row("worker-rss", "peak RSS MB, 1 worker x 32 threads", hwm, f"< {WORKER_RSS_TARGET}",
+            hwm is not None and hwm < WORKER_RSS_TARGET),
+        Row("worker-rss", "peak RSS MB, 2 workers x 16 threads (run a)",
+            d.get("hwm_mb_16_threads")),
+        Row("worker-rss", "images/s, 1 worker x 32 threads", d.get("images_per_s_1x32")),
+    ]  # fmt: skip

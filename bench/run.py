@@ -1,0 +1,303 @@
+"""Benchmark harness for the crawler: throughput, latency, master capacity and memory.
+
+``python bench/run.py [--quick] [--json PATH] [--rounds N] [--images N] [--skip-scale]``
+
+1. a deterministic, web-like image corpus, generated once with Pillow and cached in
+   ``bench/.cache/`` (``corpus.py``);
+2. served by nginx with its own config on 127.0.0.1 (or, saying so, a Python fallback;
+   ``servers.py``);
+3. downloaded by the crawler (2 local workers x 16 threads, full verification, manifest),
+   the plain baseline (``baseline.py``) and wget, interleaved over ``--rounds``;
+4. the crawler against a server that waits 200 ms per answer, vs Little's law;
+5. the master's capacity with 8 simulated workers (``simworker.py``, ``master_load.py``);
+6. the master on a 10,000,000-URL list: peak RSS, start-up, early vs late rate;
+7. a worker's peak RSS at 32 threads.
+
+One table is printed and written as JSON (``--json``, default bench/results.json).
+Everything runs on 127.0.0.1, is bounded in time and is stopped at the end, on Ctrl-C
+too; the crawler is only driven through its command line and public protocol.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import secrets
+import shutil
+import signal
+import sys
+import tempfile
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import servers
+import throughput as tp
+from corpus import Corpus, ensure_corpus
+from master_load import Load, run_master_load, url_list
+from procwatch import Limits
+from report import Row, machine_info, mem_available_mb, render, write_json
+from rows import build_rows
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+LATENCY = 0.2  # seconds the delaying server waits before each answer
+IN_FLIGHT = 2 * 16  # --local-workers 2 --threads 16
+BUSY_LOAD = 0.5  # 1-minute load average above which the machine is not idle
+GROUPS = frozenset({"downloads", "worker-rss", "latency", "capacity", "scale"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    quick: bool
+    images: int
+    rounds: int
+    latency_images: int
+    capacity_urls: int
+    scale_urls: int
+    sim_workers: int
+    scale_timeout: float
+    skip_scale: bool
+    server: str
+    install: bool
+    json: Path
+    crawler_src: Path
+    only: frozenset[str]
+
+
+def parse_args(argv: list[str] | None) -> Settings:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="small corpus, one round (< 1 min)")
+    p.add_argument("--json", type=Path, default=BENCH / "results.json", metavar="PATH")
+    p.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick 1)")
+    p.add_argument("--images", type=int, help="corpus size (default 5000; quick 200)")
+    p.add_argument("--skip-scale", action="store_true", help="leave out the 10M-URL run")
+    p.add_argument("--scale-urls", type=int, help="default 10,000,000; quick 200,000")
+    p.add_argument("--capacity-urls", type=int, help="default 200,000; quick 20,000")
+    p.add_argument("--scale-timeout", type=float, help="seconds (default 900; quick 120)")
+    p.add_argument("--sim-workers", type=int, default=8)
+    p.add_argument("--server", choices=("auto", "nginx", "python"), default="auto")
+    p.add_argument("--no-install", action="store_true", help="never apt-get install nginx")
+    p.add_argument(
+        "--only",
+        type=lambda text: frozenset(text.split(",")),
+        default=GROUPS,
+        metavar="LIST",
+        help=f"run only these, comma-separated: {','.join(sorted(GROUPS))} (default: all)",
+    )
+    p.add_argument(
+        "--crawler-src",
+        type=Path,
+        default=REPO,
+        metavar="DIR",
+        help="benchmark the crawler package in DIR/crawler (default: this checkout)",
+    )
+    a = p.parse_args(argv)
+    q = a.quick
+    return Settings(
+        quick=q,
+        images=a.images or (200 if q else 5000),
+        rounds=a.rounds or (1 if q else 3),
+        latency_images=100 if q else 500,
+        capacity_urls=a.capacity_urls or (20_000 if q else 200_000),
+        scale_urls=a.scale_urls or (200_000 if q else 10_000_000),
+        sim_workers=a.sim_workers,
+        scale_timeout=a.scale_timeout or (120.0 if q else 900.0),
+        skip_scale=a.skip_scale,
+        server=a.server,
+        install=not a.no_install,
+        json=a.json,
+        crawler_src=a.crawler_src.resolve(),
+        only=a.only & GROUPS,
+    )
+
+
+def say(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def child_env(crawler_src: Path) -> dict[str, str]:
+    """The environment of every crawler process: a fresh key, the crawler to measure."""
+    env = {k: v for k, v in os.environ.items() if k != "CRAWLER_AUTHKEY"}
+    env["CRAWLER_AUTHKEY"] = secrets.token_hex(24)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(crawler_src), env.get("PYTHONPATH")]))
+    return env
+
+
+def main(argv: list[str] | None = None) -> int:
+    settings = parse_args(argv)
+    load_before = os.getloadavg()
+    if load_before[0] > BUSY_LOAD:
+        say(f"WARNING: load average {load_before[0]:.1f} before starting: others are using the "
+            "CPUs, the figures will be disturbed")  # fmt: skip
+    corpus = ensure_corpus(settings.images, settings.quick, say)  # first: forks a pool
+    signal.signal(signal.SIGTERM, _interrupt)  # after: the pool's children must not inherit it
+    scratch = Path(tempfile.mkdtemp(prefix="crawler-bench-"))
+    scenarios: dict[str, Any] = {"corpus": corpus_info(corpus), "load_before": load_before}
+    with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, scratch, ignore_errors=True)
+        probe_path = f"/img/{corpus.files[0]['name']}"
+        static = servers.start_static(
+            corpus.root, probe_path, settings.server, settings.install, say
+        )
+        stack.callback(static.stop)
+        say(f"serving the corpus with {static.name} at {static.base_url}")
+        scenarios["server"] = {"name": static.name, "fallback": static.fallback}
+        scenarios.update(run_all(settings, corpus, static.base_url, scratch))
+    rows = build_rows(scenarios)
+    finish(settings, scenarios, rows)
+    return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def corpus_info(corpus: Corpus) -> dict[str, Any]:
+    mix = Counter(f["format"] for f in corpus.files)
+    return {
+        "images": len(corpus.files),
+        "megabytes": corpus.total_bytes / 1e6,
+        "mix": dict(mix.most_common()),
+        "generated_s": corpus.generated_s,
+        "path": str(corpus.root),
+    }
+
+
+def run_all(settings: Settings, corpus: Corpus, base: str, scratch: Path) -> dict[str, Any]:
+    env = child_env(settings.crawler_src)
+    only = settings.only
+    out: dict[str, Any] = {}
+    if "downloads" in only:
+        out.update(downloads(settings, corpus, base, scratch, env))
+    if "worker-rss" in only:
+        out["worker-rss"] = worker_rss(corpus, base, scratch, env, out.get("crawler", {}))
+    if "latency" in only:
+        out["latency"] = latency(settings, corpus, scratch, env)
+    if "capacity" in only:
+        out["capacity"] = master_load(settings, settings.capacity_urls, 300.0, scratch, env)
+    if settings.skip_scale:
+        out["scale"] = {"status": "skipped (--skip-scale)"}
+    elif "scale" in only:
+        timeout = settings.scale_timeout
+        out["scale"] = master_load(settings, settings.scale_urls, timeout, scratch, env)
+    return out
+
+
+def make_job(corpus: Corpus, base: str, files: list[dict], scratch: Path, env: dict) -> tp.Job:
+    urls = scratch / f"list-{len(files)}-{base.rsplit(':', 1)[1]}.txt"
+    urls.write_text("\n".join(corpus.urls(base, files)) + "\n")
+    work = scratch / "run"
+    work.mkdir(exist_ok=True)
+    megabytes = sum(f["bytes"] for f in files) / 1e6
+    timeout = max(120.0, len(files) / 10)
+    return tp.Job(urls, len(files), megabytes, work, env, timeout)
+
+
+def downloads(
+    settings: Settings, corpus: Corpus, base: str, scratch: Path, env: dict
+) -> dict[str, Any]:
+    """(a) crawler, (b) baseline (and with JPEG draft decoding), (c) wget, interleaved."""
+    job = make_job(corpus, base, corpus.files, scratch, env)
+    runners = {
+        "crawler": lambda: tp.run_crawler(job),
+        "baseline": lambda: tp.run_baseline(job, draft=False),
+        "baseline-draft": lambda: tp.run_baseline(job, draft=True),
+    }
+    if shutil.which("wget"):
+        runners["wget"] = lambda: tp.run_wget(job)
+    say(f"download runs: {job.count} images, {job.megabytes:.0f} MB, {settings.rounds} round(s)")
+    samples = tp.interleaved(runners, settings.rounds, lambda: tp.clean(job), say)
+    out: dict[str, Any] = {name: tp.summarize(runs) for name, runs in samples.items()}
+    out.setdefault("wget", {"status": "skipped: wget is not installed"})
+    for name, runs in samples.items():
+        out[name]["samples"] = runs
+    return out
+
+
+def worker_rss(
+    corpus: Corpus, base: str, scratch: Path, env: dict, crawler: dict
+) -> dict[str, Any]:
+    """One local worker with 32 threads over the whole corpus: its peak RSS."""
+    job = make_job(corpus, base, corpus.files, scratch, env)
+    tp.clean(job)
+    run = tp.run_crawler(job, workers=1, threads=32)
+    tp.clean(job)
+    say(f"1 worker x 32 threads: peak RSS {run.get('worker_hwm_mb') or 0:.0f} MB")
+    return {
+        "hwm_mb_32_threads": run.get("worker_hwm_mb"),
+        "hwm_mb_16_threads": crawler.get("worker_hwm_mb"),
+        "images_per_s_1x32": run["images_per_s"],
+        "valid": run["valid"],
+        "note": run.get("note"),
+    }
+
+
+def latency(settings: Settings, corpus: Corpus, scratch: Path, env: dict) -> dict[str, Any]:
+    """The crawler behind a server that answers after 200 ms, vs in-flight / latency."""
+    files = corpus.subset(settings.latency_images)
+    delay = servers.start_delay(corpus.root, [f["name"] for f in files], LATENCY)
+    try:
+        paths = [f"/img/{f['name']}" for f in files]
+        capacity = servers.probe(delay.base_url, paths, connections=256, per_connection=3)
+        say(f"delay server serves {capacity['requests_per_s']:.0f} requests/s to 256 clients")
+        job = make_job(corpus, delay.base_url, files, scratch, env)
+        tp.clean(job)
+        result = tp.run_latency(job, IN_FLIGHT / LATENCY, say)
+        tp.clean(job)
+    finally:
+        delay.stop()
+    result["delay_server_requests_per_s"] = capacity["requests_per_s"]
+    result["delay_server_errors"] = capacity["errors"]
+    result["images"] = len(files)
+    return result
+
+
+def master_load(
+    settings: Settings, count: int, timeout: float, scratch: Path, env: dict
+) -> dict[str, Any]:
+    work = scratch / f"master-{count}"
+    work.mkdir()
+    rss_cap = min(8192.0, mem_available_mb() / 2)  # never let it take the machine down
+    load = Load(url_list(count, say), count, settings.sim_workers, work, env,
+                Limits(timeout, rss_cap))  # fmt: skip
+    say(f"master with {settings.sim_workers} simulated workers on {count:,} URLs ...")
+    try:
+        result = run_master_load(load, say)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result["rss_cap_mb"] = rss_cap
+    say(
+        f"  {result['status']}: {result.get('results_per_s') or 0:,.0f} results/s, "
+        f"peak RSS {result['peak_rss_mb']:.0f} MB, {result['total_s']:.1f} s"
+    )
+    return result
+
+
+def finish(settings: Settings, scenarios: dict[str, Any], rows: list[Row]) -> None:
+    machine = machine_info(scenarios["server"], settings.crawler_src)
+    machine["loadavg_before"] = scenarios.pop("load_before")
+    machine["loadavg_after"] = os.getloadavg()
+    title = (
+        f"crawler benchmark ({'quick' if settings.quick else 'full'}) on {machine['nproc']} x "
+        f"{machine['cpu_model']}, {machine['memory_mb']} MB; server: {machine['server']}"
+    )
+    if scenarios["server"].get("fallback"):
+        title += f"\nNOTE: nginx was not used ({scenarios['server']['fallback']})"
+    print(render(rows, title), flush=True)
+    params = asdict(settings) | {"json": str(settings.json)}
+    params["crawler_src"] = str(settings.crawler_src)
+    params["only"] = sorted(settings.only)
+    write_json(settings.json, machine, params, scenarios, rows)
+    say(f"results written to {settings.json}")
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        say("interrupted; everything started was stopped")
+        sys.exit(130)

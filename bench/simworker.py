@@ -1,0 +1,91 @@
+"""A simulated worker: takes tasks from a master and answers each at once with an "ok" result.
+
+Only the crawler's public protocol is used (``Channel``, ``decode_task``,
+``encode_result``), so the master does all of its real work (leases, decoding and
+checking results, the manifest) while nothing is downloaded. Run by the harness as
+``python bench/simworker.py --port P --name NAME --deadline S``; the key comes from
+$CRAWLER_AUTHKEY, the crawler from $PYTHONPATH (or the installed package). Prints one
+JSON line: results sent, calls made, and the monotonic times of the first get and of
+every put (comparable across processes on one host).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any
+
+from crawler.exceptions import CrawlerError
+from crawler.protocol import Channel, decode_task, encode_result
+
+BATCH = 500
+WAIT = 2.0  # seconds a get() may wait on the master
+FAKE_PATH = "00/00/" + "0" * 64 + ".jpg"
+
+
+def fake_result(task_id: int, url: str, name: str) -> str:
+    return encode_result(
+        {
+            "id": task_id,
+            "url": url,
+            "status": "ok",
+            "worker": name,
+            "http_status": 200,
+            "bytes": 1000,
+            "width": 10,
+            "height": 10,
+            "format": "JPEG",
+            "sha256": "0" * 64,
+            "path": FAKE_PATH,
+            "attempts": 1,
+            "elapsed_s": 0.001,
+        }
+    )
+
+
+def work(channel: Channel, stats: dict[str, Any], deadline: float, max_calls: int) -> None:
+    """get → put until the master says the run is over, the deadline passes or calls run out."""
+    name = stats["name"]
+    channel.hello(name, {"host": "bench", "pid": os.getpid(), "threads": 0})
+    while time.monotonic() < deadline and stats["calls"] < max_calls:
+        stats["first_get"] = stats["first_get"] or time.monotonic()
+        answer = channel.get(name, BATCH, WAIT)
+        stats["calls"] += 1
+        if answer.get("over"):
+            stats["over"] = True
+            break
+        tasks = [decode_task(text) for text in answer.get("tasks", [])]
+        if tasks:
+            channel.put(name, [fake_result(t.id, t.url, name) for t in tasks])
+            stats["results"] += len(tasks)
+            stats["last_put"] = time.monotonic()
+            stats["puts"].append((round(stats["last_put"], 4), len(tasks)))
+    channel.bye(name)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--deadline", type=float, required=True, help="seconds from now")
+    parser.add_argument("--max-calls", type=int, default=1_000_000)
+    args = parser.parse_args()
+    key = os.environ["CRAWLER_AUTHKEY"].encode()
+    deadline = time.monotonic() + args.deadline
+    stats: dict[str, Any] = {"name": args.name, "results": 0, "calls": 0, "over": False}
+    stats["puts"] = []  # (monotonic time, results) per put
+    stats["first_get"] = stats["last_put"] = None
+    try:
+        work(Channel(args.host, args.port, key, 10.0), stats, deadline, args.max_calls)
+    except CrawlerError as exc:  # the master went away: say so, with what was done
+        stats["error"] = str(exc)
+    print(json.dumps(stats), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Run ``crawler.worker`` in this process with its stages timed on per-thread CPU clocks.
+
+``python bench/stage_timer.py OUT.json -- WORKER ARGS``: wraps the functions a download
+thread calls for one URL (``fetch``, ``verify.inspect``, the SHA-256 of the body,
+``storage.store``, and ``process`` as a whole) so that each adds the CPU time of its
+own thread (``time.thread_time``: work done with the GIL released counts, waiting does
+not) to a total, runs the worker's command line, then writes the totals, the number
+of tasks and the process's CPU time (``getrusage``) as JSON. A profiling aid only:
+it patches the crawler's module attributes in this process and nowhere else.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import resource
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+_lock = threading.Lock()
+cpu: Counter[str] = Counter()  # stage -> CPU seconds
+calls: Counter[str] = Counter()
+
+
+def timed(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        start = time.thread_time()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            spent = time.thread_time() - start
+            with _lock:
+                cpu[stage] += spent
+                calls[stage] += 1
+
+    return wrapper
+
+
+def instrument() -> None:
+    import crawler.pipeline
+    import crawler.storage
+    import crawler.verify
+    import crawler.worker
+
+    crawler.pipeline.fetch = timed("http", crawler.pipeline.fetch)
+    crawler.verify.inspect = timed("decode", crawler.verify.inspect)
+    crawler.storage.store = timed("write", crawler.storage.store)
+    crawler.pipeline.hashlib = SimpleNamespace(sha256=timed("sha256", hashlib.sha256))
+    crawler.worker.process = timed("task", crawler.worker.process)
+
+
+def main() -> int:
+    out, args = Path(sys.argv[1]), sys.argv[3:]  # sys.argv[2] is "--"
+    instrument()
+    from crawler.worker import main as worker_main
+
+    startup = resource.getrusage(resource.RUSAGE_SELF)
+    code = worker_main(args)
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    report = {
+        "exit": code,
+        "cpu_s": dict(cpu),
+        "calls": dict(calls),
+        "startup_cpu_s": startup.ru_utime + startup.ru_stime,
+        "process_cpu_s": usage.ru_utime + usage.ru_stime,
+        "main_thread_cpu_s": time.thread_time(),
+    }
+    out.write_text(json.dumps(report))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,192 @@
+"""The download runs: the crawler, the plain baseline and wget on the corpus, the
+latency-bound run behind a delaying server, and the worker's memory at 32 threads.
+
+Each run is one watched command (``procwatch.watch``) writing into its own scratch
+folder, which is removed (and the page cache's dirty pages flushed) before the next.
+The crawler is only driven through its command line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from master_load import READY
+from procwatch import Limits, Watched, crossing, rate_between, watch
+
+BENCH = Path(__file__).resolve().parent
+WORKER_TAG = "crawler.worker"
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One download run's inputs."""
+
+    urls: Path  # the URL list
+    count: int  # URLs in it
+    megabytes: float  # bytes behind them / 1e6
+    scratch: Path  # a folder of its own, removed afterwards
+    env: dict[str, str]
+    timeout_s: float
+
+
+def crawler_command(job: Job, workers: int, threads: int) -> list[str]:
+    return [
+        sys.executable, "-m", "crawler.master", str(job.urls),
+        "--bind", "127.0.0.1", "--port", "0",
+        "--local-workers", str(workers), "--threads", str(threads),
+        "--output", str(job.scratch / "out"), "--manifest", str(job.scratch / "m.jsonl"),
+        "--no-progress", "-q", "--no-block-private", "--idle-timeout", "120",
+    ]  # fmt: skip
+
+
+def _figures(job: Job, run: Watched) -> dict[str, Any]:
+    wall = run.wall_s or float("nan")
+    return {
+        "wall_s": wall,
+        "images_per_s": job.count / wall,
+        "mb_per_s": job.megabytes / wall,
+        "cpu_s": run.cpu_s,
+        "cpu_ms_per_image": 1000 * run.cpu_s / job.count,
+    }
+
+
+def run_crawler(job: Job, workers: int = 2, threads: int = 16) -> dict[str, Any]:
+    """The crawler end to end: exit 0 and one ok manifest row per URL, or a note saying not."""
+    manifest = job.scratch / "m.jsonl"
+    run = watch(
+        crawler_command(job, workers, threads),
+        job.env,
+        Limits(job.timeout_s),
+        child_tag=WORKER_TAG,
+        manifest=manifest,
+        ready=READY,
+    )
+    result = _figures(job, run)
+    ok_rows = count_ok_rows(manifest)
+    result["steady_images_per_s"] = rate_between(run.progress, 0.1 * job.count, 0.9 * job.count)
+    result["startup_s"] = run.ready_s  # launch -> "serving run"
+    result["first_row_s"] = crossing(run.progress, 1)
+    last_row = crossing(run.progress, job.count)
+    result["teardown_s"] = run.wall_s - last_row if last_row is not None else None
+    result["worker_hwm_mb"] = max(run.child_hwm_mb.values(), default=None)
+    result["workers_seen"] = len(run.child_hwm_mb)
+    result["master_maxrss_mb"] = run.hwm_mb
+    result["valid"] = run.returncode == 0 and ok_rows == job.count
+    if not result["valid"]:
+        result["note"] = _failure(run, f"exit {run.returncode}, {ok_rows}/{job.count} ok rows")
+    return result
+
+
+def count_ok_rows(manifest: Path) -> int:
+    if not manifest.exists():
+        return 0
+    ok = 0
+    with open(manifest, encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                ok += json.loads(line).get("status") == "ok"
+            except ValueError:
+                continue
+    return ok
+
+
+def run_baseline(job: Job, draft: bool) -> dict[str, Any]:
+    """bench/baseline.py: 2 processes x 16 threads of GET, decode, SHA-256, write."""
+    command = [sys.executable, str(BENCH / "baseline.py"), str(job.urls), str(job.scratch / "out")]
+    command += ["--procs", "2", "--threads", "16"] + (["--draft"] if draft else [])
+    run = watch(command, job.env, Limits(job.timeout_s))
+    result = _figures(job, run)
+    result["valid"] = run.returncode == 0
+    if not result["valid"]:
+        result["note"] = _failure(run, f"exit {run.returncode}")
+    return result
+
+
+def run_wget(job: Job) -> dict[str, Any]:
+    """wget -q -i LIST -P DIR: one connection, no verification."""
+    out = job.scratch / "out"
+    run = watch(["wget", "-q", "-i", str(job.urls), "-P", str(out)], job.env, Limits(job.timeout_s))
+    result = _figures(job, run)
+    files = len(os.listdir(out)) if out.exists() else 0
+    result["valid"] = run.returncode == 0 and files == job.count
+    if not result["valid"]:
+        result["note"] = _failure(run, f"exit {run.returncode}, {files}/{job.count} files")
+    return result
+
+
+def _failure(run: Watched, what: str) -> str:
+    tail = " | ".join(run.stderr_tail[-3:])
+    return f"{what}{'; ' + run.stopped if run.stopped else ''}{'; ' + tail if tail else ''}"
+
+
+def clean(job: Job) -> None:
+    """Remove a run's files and flush dirty pages, so the next run starts even."""
+    shutil.rmtree(job.scratch, ignore_errors=True)
+    job.scratch.mkdir(parents=True)
+    os.sync()
+
+
+def interleaved(
+    runners: dict[str, Callable[[], dict[str, Any]]],
+    rounds: int,
+    before_each: Callable[[], None],
+    say: Say,
+) -> dict[str, list[dict[str, Any]]]:
+    """Every runner once per round, in the same order each round: A B C A B C ..."""
+    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in runners}
+    for round_no in range(1, rounds + 1):
+        for name, runner in runners.items():
+            before_each()
+            result = runner()
+            samples[name].append(result)
+            flag = "" if result.get("valid") else f"  INVALID: {result.get('note')}"
+            say(
+                f"round {round_no}/{rounds} {name:<15} {result['wall_s']:7.2f} s "
+                f"{result['images_per_s']:8.1f} images/s{flag}"
+            )
+    before_each()
+    return samples
+
+
+def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median and spread ((max - min) / median) of wall time and images/s over the rounds."""
+    out: dict[str, Any] = {"rounds": len(samples), "valid": all(s["valid"] for s in samples)}
+    keys = ("wall_s", "images_per_s", "mb_per_s", "cpu_ms_per_image", "steady_images_per_s")
+    for key in (*keys, "startup_s", "first_row_s", "teardown_s"):
+        values = [s[key] for s in samples if isinstance(s.get(key), (int, float))]
+        if not values:
+            continue
+        median = statistics.median(values)
+        out[key] = median
+        if key in ("wall_s", "images_per_s"):
+            out[key + "_spread"] = (max(values) - min(values)) / median if median else None
+    hwm = [s["worker_hwm_mb"] for s in samples if s.get("worker_hwm_mb")]
+    if hwm:
+        out["worker_hwm_mb"] = max(hwm)
+    notes = [s["note"] for s in samples if s.get("note")]
+    if notes:
+        out["note"] = notes[0]
+    return out
+
+
+def run_latency(job: Job, limit: float, say: Say) -> dict[str, Any]:
+    """The crawler (2 workers x 16 threads) against the delaying server, vs Little's law."""
+    result = run_crawler(job, workers=2, threads=16)
+    result["limit_images_per_s"] = limit
+    result["achieved_over_limit"] = result["images_per_s"] / limit
+    steady = result.get("steady_images_per_s")
+    result["steady_over_limit"] = steady / limit if steady else None
+    say(
+        f"latency-bound: {result['images_per_s']:.1f} images/s end to end, "
+        f"{steady or float('nan'):.1f} steady, limit {limit:.0f}"
+    )
+    return result

@@ -1,0 +1,56 @@
+"""The benchmark harness runs end to end in --quick mode and reports every scenario.
+
+Only the shape of the report is checked (exit 0, the table's header and scenarios, a
+number for each scenario in the JSON), never the figures: they depend on the machine.
+Without nginx (and no way to install it), the harness's Python fallback server is used.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from numbers import Number
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SCENARIOS = (
+    "corpus",
+    "crawler",
+    "baseline",
+    "baseline-draft",
+    "wget",
+    "latency",
+    "capacity",
+    "scale",
+    "worker-rss",
+)
+
+
+def test_quick_benchmark_reports_every_scenario(tmp_path: Path) -> None:
+    out = tmp_path / "r.json"
+    done = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--json", str(out)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert any(line.split() == ["scenario", "metric", "value", "target", "ok?"] for line in lines)
+    listed = {line.split()[0] for line in lines if line.strip()}
+    assert {"server", *SCENARIOS} <= listed, done.stdout
+
+    data = json.loads(out.read_text(encoding="utf-8"))
+    assert data["machine"]["nproc"] >= 1 and data["machine"]["server"]
+    assert {"server", *SCENARIOS} <= set(data["scenarios"])
+    numeric = {
+        row["scenario"]
+        for row in data["table"]
+        if isinstance(row["value"], Number) and not isinstance(row["value"], bool)
+    }
+    expected = set(SCENARIOS) if shutil.which("wget") else set(SCENARIOS) - {"wget"}
+    assert expected <= numeric, sorted(expected - numeric)
