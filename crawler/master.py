@@ -103,6 +103,7 @@ class Master:
             manifest.close()
             if plan is not None:
                 plan.close()
+        plan = None  # its arrays (hundreds of MB for a huge list) go before the report
         if cfg.csv is not None:
             write_csv(read_manifest(cfg.manifest), cfg.csv)
         summary = self.stats.as_dict(code, time.monotonic() - self.started, cfg.manifest)

@@ -123,7 +123,9 @@ class TaskStore:
         return [record.split("\t", 1)[0] for record in data.decode().split("\n")[:-1]]
 
     def close(self) -> None:
+        """Drop the spool and the arrays (others may still hold a reference to the store)."""
         self._file.close()
+        self._table, self._offsets = array("Q"), array("I", [0])
 
     def __getitem__(self, task_id: int) -> str:
         return self.url(task_id)
