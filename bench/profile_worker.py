@@ -40,18 +40,18 @@ BUCKETS = ("HTTP (requests/urllib3/socket)", "decode (Pillow)", "sha256", "write
 def bucket(stack: list[tuple[str, str, int]]) -> str:
     """The bucket of one sample, from its frames (root first)."""
     for func, path, _line in stack:
-        if path.endswith("crawler/fetch.py") and func == "fetch":
+        if path.endswith("crawler/worker/fetch.py") and func == "fetch":
             return BUCKETS[0]
-        if path.endswith("crawler/verify.py") and func == "inspect":
+        if path.endswith("crawler/worker/verify.py") and func == "inspect":
             return BUCKETS[1]
-        if path.endswith("crawler/storage.py") and func == "store":
+        if path.endswith("crawler/worker/storage.py") and func == "store":
             return BUCKETS[3]
-        if path.endswith("crawler/protocol.py") or (
-            path.endswith("crawler/worker.py") and func in ("_comms_loop", "_send_results")
+        if path.endswith("crawler/worker/channel.py") or (
+            path.endswith("crawler/worker/run.py") and func in ("_comms_loop", "_send_results")
         ):
             return BUCKETS[4]
     func, path, line = stack[-1]
-    if path.endswith("crawler/pipeline.py") and "sha256" in linecache.getline(path, line):
+    if path.endswith("crawler/worker/pipeline.py") and "sha256" in linecache.getline(path, line):
         return BUCKETS[2]
     if any(p.endswith("crawler/pipeline.py") for _, p, _ in stack):
         return BUCKETS[5]

@@ -17,8 +17,10 @@ from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from crawler import protocol, server
-from crawler.scheduler import ResultQueue, RunControl, TaskBoard, TaskQueue
+from crawler.master import server
+from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
+from crawler.master.leases import LeaseBoard
+from crawler.worker import channel as worker_channel
 
 KEY = b"bench-key-0123456789abcdef"
 CALLS = 2000
@@ -28,10 +30,10 @@ ROUNDS = 5
 def one_round(serializer: str, batch: int) -> float:
     """Seconds per call of TaskQueue.renew with ``batch`` ids, through a real proxy."""
     with (
-        mock.patch.object(protocol, "SERIALIZER", serializer),
+        mock.patch.object(worker_channel, "SERIALIZER", serializer),
         mock.patch.object(server, "SERIALIZER", serializer),
     ):
-        board = TaskBoard(["http://x/"] * batch, list(range(batch)), 600, 3)
+        board = LeaseBoard(["http://x/"] * batch, list(range(batch)), 600, 3)
         srv = server.QueueServer("127.0.0.1", 0, KEY)
         srv.start(
             {
@@ -40,7 +42,7 @@ def one_round(serializer: str, batch: int) -> float:
                 "run_control": RunControl(board, {"run_id": "b", "policy": "{}"}),
             }
         )
-        channel = protocol.Channel("127.0.0.1", srv.port, KEY, 5)
+        channel = worker_channel.Channel("127.0.0.1", srv.port, KEY, 5)
         results = [json.dumps({"id": i, "url": "http://x/", "status": "ok"}) for i in range(batch)]
         channel.put("w", results)
         start = time.perf_counter()

@@ -19,7 +19,8 @@ import time
 from typing import Any
 
 from crawler.exceptions import CrawlerError
-from crawler.protocol import Channel, decode_task, encode_result
+from crawler.protocol import decode_task, encode_result
+from crawler.worker.channel import Channel
 
 BATCH = 500
 WAIT = 2.0  # seconds a get() may wait on the master

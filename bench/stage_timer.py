@@ -45,22 +45,19 @@ def timed(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def instrument() -> None:
-    import crawler.pipeline
-    import crawler.storage
-    import crawler.verify
-    import crawler.worker
+    from crawler.worker import pipeline, run, storage, verify
 
-    crawler.pipeline.fetch = timed("http", crawler.pipeline.fetch)
-    crawler.verify.inspect = timed("decode", crawler.verify.inspect)
-    crawler.storage.store = timed("write", crawler.storage.store)
-    crawler.pipeline.hashlib = SimpleNamespace(sha256=timed("sha256", hashlib.sha256))
-    crawler.worker.process = timed("task", crawler.worker.process)
+    pipeline.fetch = timed("http", pipeline.fetch)
+    verify.inspect = timed("decode", verify.inspect)
+    storage.store = timed("write", storage.store)
+    pipeline.hashlib = SimpleNamespace(sha256=timed("sha256", hashlib.sha256))
+    run.process = timed("task", run.process)
 
 
 def main() -> int:
     out, args = Path(sys.argv[1]), sys.argv[3:]  # sys.argv[2] is "--"
     instrument()
-    from crawler.worker import main as worker_main
+    from crawler.cli.worker import main as worker_main
 
     startup = resource.getrusage(resource.RUSAGE_SELF)
     code = worker_main(args)

@@ -2,26 +2,71 @@
 
 ``Policy`` is the run's policy. It is set on the master and sent to every worker when
 it connects, so that all hosts of a run download with the same timeouts, limits and
-user agent. ``MasterConfig`` and ``WorkerConfig`` add what is local to one host.
+user agent. ``MasterConfig`` and ``WorkerConfig`` add what is local to one host; their
+parts (``ListSpec``, ``ResumeOptions``, ``HostLimits``) live here too, so that this
+module depends on nothing but ``constants`` and every layer can import it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from crawler import __version__
 from crawler import constants as c
-from crawler.plan import ResumeOptions
-from crawler.politeness import HostLimits
-from crawler.urls import ListSpec
 
 DEFAULT_USER_AGENT = (
     f"crawler/{__version__} (image harvester; +https://github.com/crawler-project/crawler)"
 )
+
+
+STDIN = "-"
+FORMATS = ("text", "csv", "tsv", "jsonl")
+INPUT_FORMATS = ("auto", *FORMATS)
+_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+
+
+def format_of(path: str) -> str:
+    """The format a list's name implies (after an optional ``.gz``): text unless known."""
+    if path == STDIN:
+        return "text"
+    name = os.path.basename(path).lower().removesuffix(".gz")
+    return _SUFFIXES.get(os.path.splitext(name)[1], "text")
+
+
+@dataclass(frozen=True)
+class ListSpec:
+    """One list to read: its path (or ``-``), its format and, for CSV/TSV/JSONL, its URL key."""
+
+    path: str
+    format: str = "auto"  # one of INPUT_FORMATS
+    url_column: str = "url"
+
+    @property
+    def kind(self) -> str:
+        """The format the list is read in: the given one, else the one its name implies."""
+        return format_of(self.path) if self.format == "auto" else self.format
+
+
+@dataclass(frozen=True)
+class ResumeOptions:
+    """What a rerun does with the rows of earlier runs."""
+
+    retry_failed: bool = False  # hand out URLs whose last status was a failure again
+    refresh_after: timedelta | None = None  # revalidate stored images older than this
+
+
+@dataclass(frozen=True)
+class HostLimits:
+    """Cluster-wide politeness, applied by the master to every lease."""
+
+    per_host: int = 0  # URLs of one host leased at once, cluster-wide; 0: no cap
+    host_delay: float = 0.0  # seconds between two leases of one host
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """One exception root for the crawler, with subclasses grouped by cause.
 
 Third-party errors (requests, Pillow, OSError, multiprocessing) are converted into
-these at one boundary each: ``fetch.fetch`` for the network, ``verify.inspect`` for
-Pillow, ``storage.store`` for the disk, ``protocol.connect`` for the managers. Every
-error that ends a URL carries the manifest ``status`` it stands for.
+these at one boundary each: ``worker.fetch.fetch`` for the network,
+``worker.verify.inspect`` for Pillow, ``worker.storage.store`` for the disk,
+``worker.channel.Channel`` for the managers. Every error that ends a URL carries the
+manifest ``status`` it stands for.
 """
 
 from __future__ import annotations
@@ -36,8 +37,9 @@ class MasterGone(ProtocolError):
     """An established connection to the master broke."""
 
 
-class DiskError(CrawlerError):
-    """This worker's output folder stopped accepting files (full, read-only, gone)."""
+class OutputUnusable(CrawlerError):
+    """This worker's output folder stopped accepting files (full, read-only, gone): the
+    worker takes no more work. Per URL, the same cause is a ``StoreFailure``."""
 
 
 # --- Errors that end one URL: become a manifest status, never escape a worker. ---
@@ -106,7 +108,7 @@ class TooSmall(VerifyFailure):
     status = c.TOO_SMALL
 
 
-class DiskFailure(URLFailure):
-    """The verified image could not be written."""
+class StoreFailure(URLFailure):
+    """The verified image could not be written (status ``disk_error``)."""
 
     status = c.DISK_ERROR

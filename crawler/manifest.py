@@ -1,26 +1,22 @@
-"""The download manifest: a JSON Lines journal with one current row per input URL.
+"""The manifest's format: its columns, its rows, the files beside it. The one home for
+what a manifest row is, shared by the master (which writes it) and the report (which
+reads it).
 
-Rows are appended and flushed (and fsynced) as results arrive, so a crash of the
-master, or of its host, loses nothing already reported; the reader tolerates a torn
-last line, and the writer cuts one off before appending. A rerun reads the journal
-to resume. When a run completes, the journal is compacted to one current row per
-URL (atomically). A lock file keeps a second master off the same manifest.
+A manifest is a JSON Lines journal (``master.journal`` appends to it): every input line
+gets a row, and in the journal the last row of a URL is its current one. Beside
+``NAME.jsonl`` a run writes ``NAME.summary.json`` (the last run), appends to
+``NAME.runs.jsonl`` (every run) and writes ``NAME.report.html``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import csv
-import fcntl
 import json
-import os
-from array import array
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from crawler import constants as c
-from crawler.exceptions import UsageError
 
 # Column order of the manifest and of the CSV export.
 FIELDS = (
@@ -62,84 +58,24 @@ def make_row(**values: Any) -> dict[str, Any]:
     return {name: values.get(name) for name in FIELDS}
 
 
-def _dump(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+def now_iso() -> str:
+    """The time now, as the manifest writes it: ISO 8601, UTC, whole seconds."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-class ManifestWriter:
-    """Appends rows to the journal, flushing and fsyncing after every batch."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115
-        except OSError as exc:
-            raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._lock.close()
-            raise UsageError(
-                f"manifest {path} is in use by another master (lock {self._lock.name}); "
-                "wait for it to finish or use another --manifest"
-            ) from None
-        try:
-            _cut_torn_tail(path)
-            self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
-            self.empty = self._fh.tell() == 0  # no rows from earlier runs
-        except OSError as exc:
-            self._lock.close()
-            raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
-
-    def write(self, rows: Iterable[dict[str, Any]]) -> None:
-        text = "".join(_dump(row) for row in rows)
-        if not text:
-            return
-        self._fh.write(text)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-
-    def compact(self, lines: Iterable[bytes]) -> None:
-        """Replace the journal by ``lines`` (atomically), then keep appending to the new file.
-
-        ``lines`` may be read from the journal itself (see ``current_lines``): the old
-        file stays in place until the new one is complete.
-        """
-        self._fh.close()
-        tmp = self.path.with_name(self.path.name + ".compact")
-        with open(tmp, "wb") as fh:
-            fh.writelines(lines)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
-
-    def close(self) -> None:
-        self._fh.close()
-        self._lock.close()  # releases the flock
+def summary_path(manifest: Path) -> Path:
+    """``NAME.summary.json`` beside ``NAME.jsonl``: the last run's summary."""
+    return manifest.with_name(manifest.stem + ".summary.json")
 
 
-def _cut_torn_tail(path: Path) -> None:
-    """Drop a partial last line left by a crash mid-write, so appends start on a new line."""
-    with contextlib.suppress(FileNotFoundError), open(path, "rb+") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        if size == 0:
-            return
-        fh.seek(size - 1)
-        if fh.read(1) == b"\n":
-            return
-        pos, block = size, 65536
-        while pos > 0:
-            start = max(0, pos - block)
-            fh.seek(start)
-            chunk = fh.read(pos - start)
-            newline = chunk.rfind(b"\n")
-            if newline >= 0:
-                fh.truncate(start + newline + 1)
-                return
-            pos = start
-        fh.truncate(0)
+def runs_path(manifest: Path) -> Path:
+    """``NAME.runs.jsonl`` beside ``NAME.jsonl``: one summary line per run."""
+    return manifest.with_name(manifest.stem + ".runs.jsonl")
+
+
+def report_path(manifest: Path) -> Path:
+    """``NAME.report.html`` beside ``NAME.jsonl``: the HTML run report."""
+    return manifest.with_name(manifest.stem + ".report.html")
 
 
 def read_manifest(path: Path) -> Iterator[dict[str, Any]]:
@@ -162,61 +98,3 @@ def journal_lines(path: Path) -> Iterator[tuple[int, bytes]]:
             if line.endswith(b"\n"):
                 yield offset, line
             offset += len(line)
-
-
-def current_lines(
-    path: Path, run_id: str, find: Callable[[str], int | None], count: int
-) -> Iterator[bytes]:
-    """The journal reduced to its current rows, in order: this run's per-line rows, the
-    last row of each of the ``count`` tasks (``find`` maps a URL to its task), then the
-    last row of each URL no longer listed. Memory: 12 bytes a task."""
-    offsets = array("Q", bytes(8 * count))
-    lengths = array("I", bytes(4 * count))
-    unlisted: dict[str, tuple[int, int]] = {}
-    for offset, line in journal_lines(path):
-        try:
-            row = json.loads(line)
-            status, url = row["status"], row["url"]
-        except (ValueError, TypeError, KeyError):
-            continue
-        if status in LINE_STATUSES:
-            if row.get("run_id") == run_id:
-                yield line
-            continue
-        task_id = find(url) if isinstance(url, str) else None
-        if task_id is None:
-            unlisted[str(url)] = (offset, len(line))
-        else:
-            offsets[task_id], lengths[task_id] = offset + 1, len(line)
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        for task_id in range(count):
-            if offsets[task_id]:
-                yield os.pread(fd, lengths[task_id], offsets[task_id] - 1)
-        for offset, length in unlisted.values():
-            yield os.pread(fd, length, offset)
-    finally:
-        os.close(fd)
-
-
-def write_csv(rows: Iterable[dict[str, Any]], path: Path) -> None:
-    """Export rows as CSV that opens cleanly in a spreadsheet (UTF-8 with BOM)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(FIELDS)
-            for row in rows:
-                writer.writerow([_cell(row.get(name)) for name in FIELDS])
-    except OSError as exc:
-        raise UsageError(f"cannot write CSV {path}: {exc.strerror or exc}") from None
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
-    # A cell starting with = + - @ is a formula to a spreadsheet; text from the web must not be.
-    if text[:1] in ("=", "+", "-", "@") and not isinstance(value, (int, float)):
-        return "'" + text
-    return text

@@ -34,8 +34,8 @@ from conftest import KEY, assert_no_traceback, cli_env, read_rows, run_cli, star
 from hostile import respond
 from imageserver import ImageServer, make_image
 
-from crawler.protocol import Channel
-from crawler.server import HANDSHAKE_TIMEOUT
+from crawler.master.server import HANDSHAKE_TIMEOUT
+from crawler.worker.channel import Channel
 
 RUN_TIMEOUT = 90  # seconds any one process of these tests may take
 GATE_LIMIT = 40.0  # seconds a gated request waits at most for the test to open the gate

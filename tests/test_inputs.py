@@ -20,21 +20,16 @@ from conftest import RUN_TIMEOUT, assert_no_traceback, cli_command, cli_env, rea
 from imageserver import ImageServer
 
 from crawler import constants as c
-from crawler.config import MasterConfig
+from crawler.config import ListSpec, format_of
 from crawler.exceptions import UsageError
-from crawler.manifest import FIELDS, write_csv
-from crawler.master import Master
-from crawler.plan import plan_run, survey
-from crawler.taskstore import TaskStore
-from crawler.urls import (
-    ListEntry,
-    ListSpec,
-    check_readable,
-    expand_lists,
-    format_of,
-    normalize_url,
-    read_list,
-)
+from crawler.manifest import FIELDS
+from crawler.master.journal import write_csv
+from crawler.master.leases import LeaseBoard
+from crawler.master.lists import ListEntry, check_readable, expand_lists, read_list
+from crawler.master.plan import plan_run, survey
+from crawler.master.results import ResultIntake
+from crawler.master.taskstore import TaskStore
+from crawler.urls import normalize_url
 
 BOM = "\ufeff"
 CSV_TEXT = (
@@ -226,7 +221,7 @@ def test_broken_gzip_is_one_usage_error(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------ stdin
 READ_STDIN = (
     "import json, sys\n"
-    "from crawler.urls import ListSpec, read_list\n"
+    "from crawler.config import ListSpec\nfrom crawler.master.lists import read_list\n"
     "spec = ListSpec('-', sys.argv[1])\n"
     "print(json.dumps([[e.source, e.url, e.error, e.extra] for e in read_list(spec)]))\n"
 )
@@ -368,22 +363,15 @@ def test_survey_counts_like_a_run(tmp_path: Path) -> None:
     assert (found.invalid, found.duplicate) == (11, 2)
 
 
-class LostBoard:
-    """Just what ``Master._lost_rows`` asks of the task board: task 0 expired twice."""
-
-    def expire(self) -> list[int]:
-        return [0]
-
-    def attempts(self, task_id: int) -> int:
-        return 2
-
-
 def test_worker_lost_row_carries_the_extras(tmp_path: Path) -> None:
     path = write(tmp_path / "l.jsonl", '{"url": "http://example.com/a.jpg", "id": 7}\n')
     plan = plan_run((str(path),), "run", lambda rows: None, spool=tmp_path)
-    master = Master(MasterConfig(lists=(str(path),), authkey=b"k" * 32))
+    now = [0.0]
+    board = LeaseBoard(plan.store, plan.state, 10.0, 1, clock=lambda: now[0])
     try:
-        [row] = master._lost_rows(plan, LostBoard())  # type: ignore[arg-type]
+        assert len(board.get("w", 1, 0)["tasks"]) == 1
+        now[0] = 11.0  # the only lease expired, with no attempt left
+        [row] = ResultIntake(plan, board, "run").lost_rows()
     finally:
         plan.close()
     assert (row["status"], row["source"], row["extra"]) == (

@@ -1,7 +1,7 @@
 """Property tests of the crawler's input edges: list lines and the two wire messages.
 
 Whatever a URL list or a peer sends, these functions must answer in their documented
-way and never raise anything else: ``urls.parse_line`` returns None, a normalised
+way and never raise anything else: ``lists.parse_line`` returns None, a normalised
 http(s) URL that is its own normal form, or a line-level error; ``protocol.decode_result``
 and ``protocol.decode_task`` return a checked value or raise ValueError.
 """
@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from crawler import constants as c
 from crawler import protocol, urls
 from crawler.exceptions import UsageError
-from crawler.urls import GZIP_MAGIC, ListEntry, normalize_url, parse_line, read_list
+from crawler.master.lists import GZIP_MAGIC, ListEntry, parse_line, read_list
+from crawler.urls import normalize_url
 
 SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -196,11 +197,11 @@ def check_task(text: str) -> None:
     assert isinstance(task, protocol.Task)
     assert type(task.id) is int and type(task.attempt) is int
     assert isinstance(task.url, str)
-    if task.have is not None:
-        assert isinstance(task.have.path, str) and type(task.have.bytes) is int
-        assert task.have.etag is None or isinstance(task.have.etag, str)
-        assert task.have.last_modified is None or isinstance(task.have.last_modified, str)
-        assert isinstance(task.have.refresh, bool)
+    if task.stored is not None:
+        assert isinstance(task.stored.path, str) and type(task.stored.bytes) is int
+        assert task.stored.etag is None or isinstance(task.stored.etag, str)
+        assert task.stored.last_modified is None or isinstance(task.stored.last_modified, str)
+        assert isinstance(task.stored.refresh, bool)
 
 
 TASKISH = st.fixed_dictionaries(
@@ -209,7 +210,7 @@ TASKISH = st.fixed_dictionaries(
         "id": st.integers() | JSON,
         "url": st.text(max_size=30) | JSON,
         "attempt": st.integers() | JSON,
-        "have": JSON
+        "stored": JSON
         | st.fixed_dictionaries(
             {},
             optional={

@@ -32,9 +32,10 @@ from conftest import assert_no_traceback, read_rows, run_cli
 from imageserver import ImageServer, standard_routes
 from PIL import Image
 
-from crawler import report, report_page
+from crawler.layout import stored_name
 from crawler.manifest import make_row
-from crawler.storage import relative_path
+from crawler.report import build, model
+from crawler.report import html as report_html
 
 SCRIPT = "<script>alert(1)</script>"
 INVALID_LINE = f"ftp://files.example/{SCRIPT}"  # kept as written in the manifest
@@ -219,7 +220,7 @@ def test_console_script_is_installed(crawl: Crawl, tmp_path: Path) -> None:
 
 
 def store_image(out: Path, url: str, size: tuple[int, int], ext: str = "png") -> str:
-    relative = relative_path(url, ext)
+    relative = stored_name(url, ext)
     (out / relative).parent.mkdir(parents=True, exist_ok=True)
     Image.new("RGB", size, "teal").save(out / relative, format="PNG")
     return relative
@@ -238,10 +239,10 @@ def test_hostile_and_damaged_manifest(tmp_path: Path, monkeypatch: pytest.Monkey
     linked = "http://a.example/linked.png"
     text = "http://a.example/text.png"
     good, huge = store_image(out, ok, (40, 30)), store_image(out, bomb, (100, 100))
-    link = relative_path(linked, "png")
+    link = stored_name(linked, "png")
     (out / link).parent.mkdir(parents=True, exist_ok=True)
     (out / link).symlink_to(out / good)
-    notes = relative_path(text, "png")
+    notes = stored_name(text, "png")
     (out / notes).parent.mkdir(parents=True, exist_ok=True)
     (out / notes).write_text("not an image")
     evil = 'http://b.example/x?"><img src=x onerror=alert(1)>'
@@ -267,7 +268,7 @@ def test_hostile_and_damaged_manifest(tmp_path: Path, monkeypatch: pytest.Monkey
         '{"url": "http://torn.example/',
     ]  # fmt: skip
     write_manifest(tmp_path / "m.jsonl", rows)
-    path = report.write_report(tmp_path / "m.jsonl", out)
+    path = build.write_report(tmp_path / "m.jsonl", out)
     html = path.read_text(encoding="utf-8")
     page = parse(html)
     assert len(page.images) == 1  # only the real, small, regular file with a hashed name
@@ -276,17 +277,17 @@ def test_hostile_and_damaged_manifest(tmp_path: Path, monkeypatch: pytest.Monkey
     by_status = {cells[0]: cells[1] for cells in page.table("status")}
     # the journal's last row counts: ok's timeout is gone; its duplicate row stays
     assert by_status == {"ok": "8", "duplicate": "1", "http_error": "1", "(missing)": "2", "x": "1"}
-    assert 0 < html.count("<title>") - 1 <= report_page.MAX_BARS + 1  # 10,000 years in few bars
+    assert 0 < html.count("<title>") - 1 <= report_html.MAX_BARS + 1  # 10,000 years in few bars
 
 
 def test_failure_table_is_capped(tmp_path: Path) -> None:
     rows: list[dict[str, Any] | str] = [
         make_row(url=f"http://h{i % 7}.example/{i}", status="timeout", error="read timeout")
-        for i in range(report.MAX_FAILURES + 123)
+        for i in range(model.MAX_FAILURES + 123)
     ]
     write_manifest(tmp_path / "m.jsonl", rows)
-    page = parse(report.write_report(tmp_path / "m.jsonl", None).read_text(encoding="utf-8"))
-    assert len(page.table("fail")) == report.MAX_FAILURES
+    page = parse(build.write_report(tmp_path / "m.jsonl", None).read_text(encoding="utf-8"))
+    assert len(page.table("fail")) == model.MAX_FAILURES
     assert "…and 123 more failures" in page.all_text
     assert "No image folder given" in page.all_text
 
@@ -303,7 +304,7 @@ def test_chart_shows_the_latest_run(tmp_path: Path) -> None:
         for i in range(600)  # 30 minutes
     ]  # fmt: skip
     write_manifest(tmp_path / "m.jsonl", rows)
-    html = report.write_report(tmp_path / "m.jsonl", None).read_text(encoding="utf-8")
+    html = build.write_report(tmp_path / "m.jsonl", None).read_text(encoding="utf-8")
     assert "in run new, one bar per 30 s" in html
     bars = re.findall(r"<title>([^<]*): (\d+) ok, (\d+) failed a minute</title>", html)
     assert len(bars) == 60  # 30 minutes in 30 s bars
@@ -318,20 +319,18 @@ def test_big_manifest_is_streamed(tmp_path: Path) -> None:
         for i in range(15_000):
             status = "ok" if i % 5 else "http_error"
             url, elapsed = f"http://h{i % 300}.example/img/{i}.jpg", 0.01 * (i % 300)
-            row = make_row(
-                url=url, status=status, elapsed_s=elapsed, path=relative_path(url, "jpg")
-            )
+            row = make_row(url=url, status=status, elapsed_s=elapsed, path=stored_name(url, "jpg"))
             fh.write(json.dumps(row) + "\n")
     tracemalloc.start()
     try:
-        html = report.write_report(manifest, tmp_path).read_text(encoding="utf-8")
+        html = build.write_report(manifest, tmp_path).read_text(encoding="utf-8")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     size = manifest.stat().st_size  # about 8 MB; as a list of dicts, several times that
     assert peak < min(2_000_000, size / 4), (peak, size)
     page = parse(html)
-    assert len(page.table("hosts")) == report_page.TOP_HOSTS
+    assert len(page.table("hosts")) == report_html.TOP_HOSTS
     assert "250 more hosts not shown" in page.all_text
     assert page.table("hosts")[0][0] == "h0.example"
 

@@ -23,7 +23,8 @@ from conftest import assert_no_traceback, free_port, read_rows, run_cli
 from hostile import hang, redirect
 from imageserver import ImageServer, make_image
 
-from crawler.robots import origin_of, product_token, robots_url, x_robots_opt_out
+from crawler.urls import origin_of, robots_url
+from crawler.worker.robots import product_token, x_robots_opt_out
 
 UA = "crawler/9.9 (test)"  # product token "crawler", as in the default user agent
 POLICY = (

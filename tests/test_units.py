@@ -23,21 +23,24 @@ import pytest
 from imageserver import HTML_PAGE, make_image, truncated
 from PIL import Image
 
-from crawler import protocol, storage, verify
+from crawler import layout, protocol
 from crawler.auth import MIN_KEY_LENGTH, generate_authkey, load_authkey
 from crawler.config import Policy
 from crawler.exceptions import (
     Corrupt,
-    DiskFailure,
     NotImage,
+    StoreFailure,
     TooManyPixels,
     TooSmall,
     UsageError,
 )
-from crawler.manifest import FIELDS, make_row, read_manifest, write_csv
-from crawler.scheduler import TaskBoard
-from crawler.taskstore import TaskStore
-from crawler.urls import normalize_url, parse_line, read_list
+from crawler.manifest import FIELDS, make_row, read_manifest
+from crawler.master.journal import write_csv
+from crawler.master.leases import LeaseBoard
+from crawler.master.lists import parse_line, read_list
+from crawler.master.taskstore import TaskStore
+from crawler.urls import normalize_url
+from crawler.worker import storage, verify
 
 STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
 
@@ -398,24 +401,24 @@ def test_inspect_too_small(min_width: int, min_height: int) -> None:
 # ------------------------------------------------------------------------ storage
 def test_relative_path_is_deterministic_and_sharded() -> None:
     url = "http://example.com/a.png"
-    path = storage.relative_path(url, "png")
-    assert path == storage.relative_path(url, "png")
+    path = layout.stored_name(url, "png")
+    assert path == layout.stored_name(url, "png")
     match = STORED_NAME.fullmatch(path)
     assert match is not None
     digest = hashlib.sha256(url.encode()).hexdigest()
     assert match.groups() == (digest[:2], digest[2:4], digest, "png")
-    assert storage.relative_path("http://example.com/b.png", "png") != path
-    assert storage.relative_path(url, "jpg") == path[: -len("png")] + "jpg"
+    assert layout.stored_name("http://example.com/b.png", "png") != path
+    assert layout.stored_name(url, "jpg") == path[: -len("png")] + "jpg"
 
 
 def test_relative_path_ignores_hostile_url_parts() -> None:
-    path = storage.relative_path("http://example.com/../../etc/passwd?x=/..", "png")
+    path = layout.stored_name("http://example.com/../../etc/passwd?x=/..", "png")
     assert STORED_NAME.fullmatch(path) is not None
 
 
 def test_store_writes_atomically(tmp_path: Path) -> None:
     body = make_image("PNG", 20, 20, seed=6)
-    relative = storage.relative_path("http://example.com/a.png", "png")
+    relative = layout.stored_name("http://example.com/a.png", "png")
     storage.store(tmp_path, relative, body)
     storage.store(tmp_path, relative, body)  # writing the same image again is harmless
     target = tmp_path / relative
@@ -425,7 +428,7 @@ def test_store_writes_atomically(tmp_path: Path) -> None:
 
 
 def test_store_replaces_content(tmp_path: Path) -> None:
-    relative = storage.relative_path("http://example.com/b.gif", "gif")
+    relative = layout.stored_name("http://example.com/b.gif", "gif")
     storage.store(tmp_path, relative, b"first version")
     storage.store(tmp_path, relative, b"second")
     assert (tmp_path / relative).read_bytes() == b"second"
@@ -434,17 +437,17 @@ def test_store_replaces_content(tmp_path: Path) -> None:
 def test_store_impossible_target_is_disk_failure(tmp_path: Path) -> None:
     root = tmp_path / "regular-file"
     root.write_bytes(b"not a folder")
-    with pytest.raises(DiskFailure) as caught:
-        storage.store(root, storage.relative_path("http://x/a.png", "png"), b"data")
+    with pytest.raises(StoreFailure) as caught:
+        storage.store(root, layout.stored_name("http://x/a.png", "png"), b"data")
     assert caught.value.status == "disk_error"
     assert str(root) in str(caught.value)
     assert [p.name for p in tmp_path.iterdir()] == ["regular-file"]
 
 
 def test_store_into_existing_folder_name_is_disk_failure(tmp_path: Path) -> None:
-    relative = storage.relative_path("http://x/a.png", "png")
+    relative = layout.stored_name("http://x/a.png", "png")
     (tmp_path / relative).mkdir(parents=True)  # a folder where the file must go
-    with pytest.raises(DiskFailure):
+    with pytest.raises(StoreFailure):
         storage.store(tmp_path, relative, b"data")
     leftovers = [p for p in tmp_path.rglob(".part-*")]
     assert leftovers == []
@@ -453,7 +456,7 @@ def test_store_into_existing_folder_name_is_disk_failure(tmp_path: Path) -> None
 def test_ensure_writable_under_a_file_is_usage_error(tmp_path: Path) -> None:
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(UsageError, match="not writable"):
-        storage.ensure_writable(tmp_path / "file.txt" / "sub")
+        layout.ensure_writable(tmp_path / "file.txt" / "sub")
 
 
 # ----------------------------------------------------------------------- manifest
@@ -602,8 +605,8 @@ class FakeClock:
 URLS = [f"http://example.com/{i}.png" for i in range(5)]
 
 
-def make_board(clock: Callable[[], float], max_attempts: int = 3) -> TaskBoard:
-    return TaskBoard(list(URLS), None, 10.0, max_attempts, clock=clock)
+def make_board(clock: Callable[[], float], max_attempts: int = 3) -> LeaseBoard:
+    return LeaseBoard(list(URLS), None, 10.0, max_attempts, clock=clock)
 
 
 def leased(answer: dict) -> list[protocol.Task]:
@@ -692,7 +695,7 @@ def test_finish_ends_every_get() -> None:
     board.finish()
     assert board.get("w1", 10, 0) == {"tasks": [], "over": True}
     assert board.get("w2", 10, 5) == {"tasks": [], "over": True}  # no wait once over
-    assert board.all_told(within=60) is True
+    assert board.workers.all_told(within=60) is True
 
 
 # --------------------------------------------------------------------------- task store

@@ -29,7 +29,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 from urllib.robotparser import RobotFileParser
 
 import requests
@@ -42,7 +41,8 @@ from crawler.exceptions import (
     RedirectFailure,
     URLFailure,
 )
-from crawler.fetch import fetch_text
+from crawler.urls import Origin, origin_of, robots_url
+from crawler.worker.fetch import fetch_text
 
 ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309 asks parsers to read at least 500 KiB
 ROBOTS_MAX_REDIRECTS = 5  # RFC 9309: follow at least five consecutive redirects
@@ -51,9 +51,6 @@ OPT_OUT_DIRECTIVES = frozenset({"noai", "noimageai", "noindex", "none"})
 _VALUED_DIRECTIVES = frozenset(
     {"max-snippet", "max-image-preview", "max-video-preview", "unavailable_after"}
 )
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-Origin = tuple[str, str, int]  # scheme, host (lower case), port
 
 
 @dataclass(frozen=True)
@@ -183,18 +180,3 @@ def product_token(user_agent: str) -> str:
     This is also what ``RobotFileParser.can_fetch`` matches robots.txt groups against.
     """
     return user_agent.split("/", 1)[0].strip().lower()
-
-
-def origin_of(url: str) -> Origin:
-    """(scheme, host, port) of an http(s) URL, the port filled in when it is the default."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    return scheme, (parts.hostname or "").lower(), parts.port or _DEFAULT_PORTS.get(scheme, 0)
-
-
-def robots_url(origin: Origin) -> str:
-    scheme, host, port = origin
-    if ":" in host:
-        host = f"[{host}]"  # IPv6 literal
-    netloc = host if port == _DEFAULT_PORTS.get(scheme) else f"{host}:{port}"
-    return urlunsplit((scheme, netloc, "/robots.txt", "", ""))

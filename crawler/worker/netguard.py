@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+from typing import Any
 
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection
+
+from crawler._compat import dns_host, with_socket_factory
 
 
 class BlockedAddressError(Exception):
@@ -41,34 +44,28 @@ def public_address(host: str, port: int) -> str:
     return addresses[0]
 
 
-class _GuardMixin:
-    """Replaces urllib3's ``_new_conn``: resolve, check, connect to the checked address."""
-
-    def _new_conn(self) -> socket.socket:
-        conn = self  # typed loosely: this mixes into urllib3's HTTPConnection classes
-        try:
-            address = public_address(conn._dns_host, conn.port)  # type: ignore[attr-defined]
-            sock = connection.create_connection(
-                (address, conn.port),  # type: ignore[attr-defined]
-                conn.timeout,  # type: ignore[attr-defined]
-                source_address=conn.source_address,  # type: ignore[attr-defined]
-                socket_options=conn.socket_options,  # type: ignore[attr-defined]
-            )
-        except socket.gaierror as exc:
-            raise NameResolutionError(conn.host, conn, exc) from exc  # type: ignore[attr-defined,arg-type]
-        except TimeoutError as exc:
-            raise ConnectTimeoutError(conn, f"connection to {conn.host} timed out") from exc  # type: ignore[attr-defined]
-        except OSError as exc:
-            raise NewConnectionError(conn, f"failed to connect: {exc}") from exc  # type: ignore[arg-type]
-        return sock
+def _guarded_socket(conn: Any) -> socket.socket:
+    """A socket for urllib3 connection ``conn``: resolve, check, connect to the checked
+    address; errors raised as urllib3's own, so that it retries and reports them as usual."""
+    host = dns_host(conn)
+    try:
+        address = public_address(host, conn.port)
+        return connection.create_connection(
+            (address, conn.port),
+            conn.timeout,
+            source_address=conn.source_address,
+            socket_options=conn.socket_options,
+        )
+    except socket.gaierror as exc:
+        raise NameResolutionError(conn.host, conn, exc) from exc
+    except TimeoutError as exc:
+        raise ConnectTimeoutError(conn, f"connection to {conn.host} timed out") from exc
+    except OSError as exc:
+        raise NewConnectionError(conn, f"failed to connect: {exc}") from exc
 
 
-class GuardedHTTPConnection(_GuardMixin, HTTPConnection):
-    pass
-
-
-class GuardedHTTPSConnection(_GuardMixin, HTTPSConnection):
-    pass
+GuardedHTTPConnection = with_socket_factory(HTTPConnection, _guarded_socket)
+GuardedHTTPSConnection = with_socket_factory(HTTPSConnection, _guarded_socket)
 
 
 class GuardedHTTPConnectionPool(HTTPConnectionPool):

@@ -21,8 +21,10 @@ from multiprocessing.managers import Server
 from traceback import format_exc
 from typing import Any
 
+from crawler._compat import arm_server_stop, handshake, listener_socket
 from crawler.exceptions import UsageError
-from crawler.protocol import SERIALIZER, MasterManager, served
+from crawler.master.endpoints import MasterManager, served
+from crawler.protocol import SERIALIZER
 
 log = logging.getLogger("crawler")
 
@@ -46,7 +48,7 @@ class QueueServer:
                     f"port {port} is already in use (another master?); choose another with --port"
                 ) from None
             raise UsageError(f"cannot listen on {bind or '*'}:{port}: {exc.strerror}") from None
-        self._server.stop_event = threading.Event()  # serve_client() loops on it
+        arm_server_stop(self._server)
         self._stopping = threading.Event()
         self.port: int = self._server.address[1]
         self._thread = threading.Thread(target=self._accept_loop, name="accept", daemon=True)
@@ -90,8 +92,7 @@ class QueueServer:
         timer.daemon = True
         timer.start()
         try:
-            connection.deliver_challenge(conn, self._authkey)
-            connection.answer_challenge(conn, self._authkey)
+            handshake(conn, self._authkey)
             return True
         except (EOFError, ConnectionResetError, BrokenPipeError):
             if expired.is_set():
@@ -126,7 +127,7 @@ class QueueServer:
     def close(self) -> None:
         """Stop accepting: new connections are refused from here on."""
         self._stopping.set()
-        sock: socket.socket = self._server.listener._listener._socket  # no public handle
+        sock = listener_socket(self._server.listener)
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() on Linux
         if self._thread.is_alive():

@@ -11,8 +11,8 @@ row, or into the task's record in the store, for the row its result gets.
 ``survey`` reads the lists the same way for ``--dry-run``: it counts, writes nothing.
 
 With an earlier manifest, the plan resumes: a URL whose last status was a success is
-sent with a hint of the stored file, so the worker that gets it reuses the file when
-it is still there (or revalidates it, once older than ``refresh_after``); a URL whose
+sent with its stored copy (``protocol.StoredCopy``), so the worker that gets it reuses
+the file when it is still there (or revalidates it, once older than ``refresh_after``); a URL whose
 last status was a failure keeps it unless ``retry_failed``; everything else is done.
 """
 
@@ -29,20 +29,16 @@ from pathlib import Path
 from typing import Any
 
 from crawler import constants as c
+from crawler.config import ListSpec, ResumeOptions
 from crawler.manifest import LINE_STATUSES, journal_lines, make_row
-from crawler.taskstore import TaskStore
-from crawler.urls import ListSpec, as_spec, read_list
+from crawler.master.frontier import FINAL
+from crawler.master.lists import as_spec, read_list
+from crawler.master.taskstore import TaskStore
 
-FINAL = 2  # task state: has its final status (see scheduler.TaskBoard)
 ROWS_PER_WRITE = 2000
+NO_RESUME_OPTIONS = ResumeOptions()
 _STATUS_CODES = {status: code for code, status in enumerate(c.STATUSES, start=1)}
 _STATUS_NAMES = {code: status for status, code in _STATUS_CODES.items()}
-
-
-@dataclass(frozen=True)
-class ResumeOptions:
-    retry_failed: bool = False
-    refresh_after: timedelta | None = None
 
 
 class EarlierRows:
@@ -89,13 +85,14 @@ class Plan:
         """Tasks this run hands out."""
         return len(self.store) - sum(self.carried.values())
 
-    def prior(self, task_id: int) -> dict[str, Any] | None:
-        """The earlier row of a stored image for this task, if any."""
+    def stored_row(self, task_id: int) -> dict[str, Any] | None:
+        """The earlier run's row of the image stored for this task, if any."""
         return None if self.earlier is None else self.earlier.success(task_id)
 
-    def hint(self, task_id: int) -> dict[str, Any] | None:
-        """What a worker needs to reuse or revalidate the stored file, if there is one."""
-        row = self.prior(task_id)
+    def stored_copy(self, task_id: int) -> dict[str, Any] | None:
+        """What a worker needs to reuse or revalidate the stored image, if there is one:
+        the fields of ``protocol.StoredCopy``."""
+        row = self.stored_row(task_id)
         if row is None or not isinstance(row.get("path"), str):
             return None
         keys = ("path", "bytes", "etag", "last_modified")
@@ -119,12 +116,12 @@ class Survey:
     duplicate: int = 0
 
 
-def plan_run(
+def plan_run(  # noqa: PLR0913  (the lists, where rows go, and what to resume from)
     lists: Sequence[ListSpec | str],
     run_id: str,
     write: Callable[[list[dict[str, Any]]], None],
     journal: Path | None = None,
-    options: ResumeOptions = ResumeOptions(),
+    options: ResumeOptions = NO_RESUME_OPTIONS,
     spool: Path | None = None,
 ) -> Plan:
     """Read the lists (writing per-line rows with ``write``), then resume from ``journal``."""

@@ -10,21 +10,17 @@ import json
 import os
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from crawler import constants as c
+from crawler.manifest import now_iso, runs_path, summary_path
 
 OUTCOMES = {
     c.EXIT_OK: "completed",
     c.EXIT_INCOMPLETE: "incomplete",
     c.EXIT_INTERRUPTED: "interrupted",
 }
-
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -80,11 +76,11 @@ class RunStats:
 
 def write_summary(summary: dict[str, Any], manifest: Path) -> Path:
     """Write the run's JSON summary beside the manifest; returns its path."""
-    path = manifest.with_name(manifest.stem + ".summary.json")
+    path = summary_path(manifest)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
-    with open(manifest.with_name(manifest.stem + ".runs.jsonl"), "a", encoding="utf-8") as fh:
+    with open(runs_path(manifest), "a", encoding="utf-8") as fh:
         fh.write(json.dumps(summary) + "\n")
     return path
 

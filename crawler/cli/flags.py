@@ -1,4 +1,4 @@
-"""The flags of ``crawler.master`` and ``crawler.worker``: argparse parsers and value types.
+"""The flags of the three commands: argparse parsers and value types.
 
 ``cli`` turns the parsed flags into one configuration object per command.
 """
@@ -12,8 +12,7 @@ from typing import Any
 
 from crawler import __version__
 from crawler import constants as c
-from crawler.config import Policy
-from crawler.urls import INPUT_FORMATS
+from crawler.config import INPUT_FORMATS, Policy
 
 
 def _positive_int(text: str) -> int:
@@ -94,6 +93,14 @@ def master_parser() -> argparse.ArgumentParser:
         description="Serve URL lists to crawler workers and write the manifest.",
     )
     _common(p)
+    _master_lists(p)
+    _master_serving(p)
+    _master_run(p)
+    _master_policy(p.add_argument_group("run policy (sent to every worker)"))
+    return p
+
+
+def _master_lists(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "lists",
         nargs="+",
@@ -119,6 +126,9 @@ def master_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="read the lists, print how many URLs are valid, invalid and duplicate, write nothing",
     )
+
+
+def _master_serving(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bind", default="", help="address to listen on (default: all interfaces)")
     p.add_argument(
         "--port", type=_port, default=c.DEFAULT_PORT, help="queue port (default: %(default)s)"
@@ -152,6 +162,9 @@ def master_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="times a URL is handed out before it is worker_lost (default: %(default)s)",
     )
+
+
+def _master_run(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument(
         "--no-report", action="store_true", help="skip the HTML run report at the end of the run"
@@ -196,7 +209,9 @@ def master_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="on SIGINT/SIGTERM, wait this long for answers in progress (default: %(default)s)",
     )
-    g = p.add_argument_group("run policy (sent to every worker)")
+
+
+def _master_policy(g: argparse._ArgumentGroup) -> None:
     defaults = Policy()
     for name, kind, metavar, text in POLICY_FLAGS:
         g.add_argument(
@@ -222,7 +237,6 @@ def master_parser() -> argparse.ArgumentParser:
         help="do not honour robots.txt or X-Robots-Tag opt-outs; only for lists of "
         "images you own or have permission to collect",
     )
-    return p
 
 
 def worker_parser() -> argparse.ArgumentParser:
@@ -265,4 +279,21 @@ def worker_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run as a service: wait for a master, work each run, wait for the next",
     )
+    return p
+
+
+def report_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="crawler-report", description="Write the HTML report of a crawler manifest."
+    )
+    p.add_argument("--version", action="version", version=f"crawler {__version__}")
+    p.add_argument("manifest", type=Path, metavar="MANIFEST", help="the manifest (.jsonl)")
+    p.add_argument(
+        "--output",
+        type=Path,
+        metavar="DIR",
+        help="the folder of the stored images, for thumbnails (default: the manifest's)",
+    )
+    p.add_argument("--out", type=Path, metavar="PATH", help="default: <manifest>.report.html")
+    p.add_argument("--sample", type=int, default=24, metavar="N", help="thumbnails (24)")
     return p

@@ -4,28 +4,18 @@ The master knows every lease, so it can cap how many URLs of one host are out at
 (``--per-host``), space the leases of one host (``--host-delay``), and back off a host
 that keeps answering 429 or 503 (its delay doubles, from 1 s up to 5 minutes, and
 relaxes again as it answers normally). A task whose host is not allowed yet waits in
-that host's queue; everything here runs under the task board's lock.
+that host's queue; everything here runs under the ``leases.LeaseBoard``'s lock.
 """
 
 from __future__ import annotations
 
 from collections import Counter, deque
-from dataclasses import dataclass
-from urllib.parse import urlsplit
+
+from crawler.config import HostLimits
 
 BACKOFF_START = 1.0  # seconds: the first penalty of a host that answered 429/503
 BACKOFF_MAX = 300.0
 OVERLOADED = frozenset({429, 503})
-
-
-@dataclass(frozen=True)
-class HostLimits:
-    per_host: int = 0  # URLs of one host leased at once, cluster-wide; 0: no cap
-    host_delay: float = 0.0  # seconds between two leases of one host
-
-
-def host_of(url: str) -> str:
-    return urlsplit(url).hostname or ""
 
 
 class HostGate:

@@ -1,9 +1,10 @@
 """Checking that downloaded bytes are a whole raster image, with Pillow.
 
 The format is read from the bytes, never from the URL or Content-Type, and only a
-fixed set of raster formats is even tried (so no SVG, PDF or EPS reaches a plugin
-that would shell out). Dimensions are checked from the header before any pixel is
-decoded, then every frame is decoded in full, so a truncated file is caught.
+fixed set of raster formats (``layout.OPEN_FORMATS``) is even tried (so no SVG, PDF or
+EPS reaches a plugin that would shell out). Dimensions are checked from the header
+before any pixel is decoded, then every frame is decoded in full, so a truncated file
+is caught.
 """
 
 from __future__ import annotations
@@ -18,20 +19,8 @@ from PIL import Image, UnidentifiedImageError
 
 from crawler.config import Policy
 from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall
+from crawler.layout import EXTENSIONS, OPEN_FORMATS
 
-# Pillow format name -> file extension of stored images.
-EXTENSIONS: dict[str, str] = {
-    "JPEG": "jpg",
-    "MPO": "jpg",  # multi-picture JPEG from phone cameras
-    "PNG": "png",
-    "GIF": "gif",
-    "WEBP": "webp",
-    "BMP": "bmp",
-    "TIFF": "tif",
-    "ICO": "ico",
-}
-# Plugins Image.open may try; MPO is not one (the JPEG plugin opens it and reports it).
-OPEN_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "ICO"]
 # An animation may decode to more pixels than one frame; cap the total work too.
 ANIMATION_PIXEL_FACTOR = 4
 

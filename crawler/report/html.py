@@ -1,85 +1,27 @@
-"""Rendering the run report: thumbnails and the self-contained HTML page.
+"""Rendering the run report: a ``model.ReportData`` to one self-contained HTML page.
 
-``report`` aggregates the manifest; this turns the aggregate into HTML. Every piece of
-text from the web goes through ``_e`` (html.escape); images are ``data:`` URIs only.
+Every piece of text from the web goes through ``_e`` (html.escape); images are
+``data:`` URIs only (``thumbnails``); the page has no scripts and no external assets,
+and its Content-Security-Policy allows neither.
 """
 
 from __future__ import annotations
 
-import base64
-import io
-import os
-import re
-import stat
-import warnings
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-from PIL import Image
+from typing import Any
 
 from crawler import __version__
 from crawler import constants as c
-from crawler.summary import now_iso
+from crawler.manifest import now_iso
+from crawler.report.model import BUCKET_S, MAX_HOSTS, HostStats, ReportData, num
+from crawler.report.thumbnails import thumbnail
 
-if TYPE_CHECKING:
-    from crawler.report import _Host, _Report
-
-MAX_HOSTS = 100_000  # hosts counted one by one; rows of any further host are pooled
 TOP_HOSTS, TOP_RANKED = 50, 10  # rows in the host table; in the slowest / failing tables
-MAX_IMAGE_BYTES = 64 << 20  # stored files larger than this get no thumbnail
-THUMB = (160, 160)
-BUCKET_S = 5  # finished_at resolution of the throughput chart
 BAR_WIDTHS = (5, 10, 30, 60, 300, 900, 3600, 21600, 86400)  # seconds a bar may stand for
 MAX_BARS, PLOT_H = 120, 180
-STORED_NAME = re.compile(
-    r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.(jpg|png|gif|webp|bmp|tif|ico)"
-)
-OPEN_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "ICO"]
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-
-
-def _num(value: Any) -> float | None:
-    """A JSON number as float; None for anything else (bools, strings, NaN)."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        return None
-    return float(value)
-
-
-def _thumbnail(output: Path, relative: str) -> str | None:
-    """A data: URI of a stored image's thumbnail; None when it cannot be shown."""
-    match = STORED_NAME.fullmatch(relative)
-    if not match or match[1] + match[2] != match[3][:4]:
-        return None
-    try:
-        fd = os.open(output / relative, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    with os.fdopen(fd, "rb") as fh:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_IMAGE_BYTES:
-            return None
-        data = fh.read()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return _encode_thumbnail(data)
-    except Exception:  # Pillow raises many types for a bad file; it just gets no thumbnail
-        return None
-
-
-def _encode_thumbnail(data: bytes) -> str | None:
-    with Image.open(io.BytesIO(data), formats=OPEN_FORMATS) as image:
-        if image.width * image.height > (Image.MAX_IMAGE_PIXELS or 178_956_970):
-            return None  # the bomb guard stays on, even where it was switched off
-        image.thumbnail(THUMB)
-        alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-        image = image.convert("RGBA" if alpha else "RGB")
-    buf = io.BytesIO()
-    image.save(buf, format="PNG" if alpha else "JPEG", **({} if alpha else {"quality": 80}))
-    kind = "png" if alpha else "jpeg"
-    return f"data:image/{kind};base64,{base64.b64encode(buf.getvalue()).decode('ascii')}"
 
 
 def _e(value: Any, limit: int = 300) -> str:
@@ -101,8 +43,8 @@ def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]], cls: str = "") ->
     return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _totals(rep: _Report, summary: dict[str, Any]) -> str:
-    rate = _num(summary.get("images_per_s"))
+def _totals(rep: ReportData, summary: dict[str, Any]) -> str:
+    rate = num(summary.get("images_per_s"))
     if rate is None and rep.span[1] > rep.span[0]:
         rate = rep.fetched / (rep.span[1] - rep.span[0])
     hosts = sum(not name.startswith("(") for name in rep.hosts)
@@ -118,7 +60,7 @@ def _totals(rep: _Report, summary: dict[str, Any]) -> str:
     return "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for k, v in cards.items())
 
 
-def _rates(rep: _Report) -> tuple[int, int, list[list[float]]]:
+def _rates(rep: ReportData) -> tuple[int, int, list[list[float]]]:
     """The chart run's rows in at most MAX_BARS bars: start, bar seconds, [ok, failed]/min."""
     keys = rep.bars[0].keys() | rep.bars[1].keys()
     lo, hi = min(keys) * BUCKET_S, max(keys) * BUCKET_S
@@ -150,7 +92,7 @@ def _bar(x: float, w: float, rate: list[float], top: float, when: float) -> str:
     return f"<g>{tip}{rect.format(x, 20 + PLOT_H - ok, w, ok, 'ok')}{high}</g>"
 
 
-def _chart(rep: _Report) -> str:
+def _chart(rep: ReportData) -> str:
     if not rep.bars[0] and not rep.bars[1]:
         return '<p class="note">No row of the latest run has a finished_at time.</p>'
     start, width, rates = _rates(rep)
@@ -174,7 +116,7 @@ def _chart(rep: _Report) -> str:
     )
 
 
-def _statuses(rep: _Report) -> str:
+def _statuses(rep: ReportData) -> str:
     meaning = c.STATUSES.get
     rows = [
         (s, f"{n:,}", f"{100 * n / rep.rows:.1f}\u00a0%", meaning(s, "(not a crawler status)"))
@@ -186,7 +128,7 @@ def _statuses(rep: _Report) -> str:
 HOST_HEAD = ("host", "URLs", "failures", "failure rate", "median s", "mean s")
 
 
-def _host_table(hosts: list[tuple[str, _Host]], cls: str) -> str:
+def _host_table(hosts: list[tuple[str, HostStats]], cls: str) -> str:
     if not hosts:
         return '<p class="note">None.</p>'
     rows = [
@@ -197,7 +139,7 @@ def _host_table(hosts: list[tuple[str, _Host]], cls: str) -> str:
     return _table(HOST_HEAD, rows, cls)
 
 
-def _hosts(rep: _Report) -> str:
+def _hosts(rep: ReportData) -> str:
     items = sorted(rep.hosts.items(), key=lambda kv: (-kv[1].urls, kv[0]))
     if rep.pooled.urls:
         items.append((f"(hosts beyond the first {MAX_HOSTS:,})", rep.pooled))
@@ -206,7 +148,7 @@ def _hosts(rep: _Report) -> str:
     return _host_table(items[:TOP_HOSTS], "hosts") + note
 
 
-def _ranked(rep: _Report) -> tuple[str, str]:
+def _ranked(rep: ReportData) -> tuple[str, str]:
     """Tables of the slowest hosts (by median elapsed_s) and the most failing ones."""
     real = [kv for kv in rep.hosts.items() if not kv[0].startswith("(")]
     timed = [kv for kv in real if kv[1].timed]
@@ -216,14 +158,14 @@ def _ranked(rep: _Report) -> tuple[str, str]:
     return _host_table(timed[:TOP_RANKED], "slow"), _host_table(failing[:TOP_RANKED], "failing")
 
 
-def _gallery(rep: _Report, output: Path | None) -> str:
+def _gallery(rep: ReportData, output: Path | None) -> str:
     if output is None:
         return '<p class="note">No image folder given: no thumbnails.</p>'
     tiles: list[str] = []
     for row in rep.candidates:
-        uri = _thumbnail(output, row["path"]) if len(tiles) < rep.sample else None
+        uri = thumbnail(output, row["path"]) if len(tiles) < rep.sample else None
         if uri is not None:
-            size = _size(_num(row.get("bytes")) or 0)
+            size = _size(num(row.get("bytes")) or 0)
             caption = f"{row.get('format') or '?'} {row.get('width')}×{row.get('height')}, {size}"
             tiles.append(
                 f'<figure><img src="{uri}" alt="{_e(row["url"])}" title="{_e(row["url"], 2000)}">'
@@ -236,7 +178,7 @@ def _gallery(rep: _Report, output: Path | None) -> str:
     )
 
 
-def _failures(rep: _Report) -> str:
+def _failures(rep: ReportData) -> str:
     if not rep.failures:
         return '<p class="note">No failures.</p>'
     more = rep.failed - len(rep.failures)
@@ -265,7 +207,11 @@ figcaption{font-size:11px;color:#5b6570;overflow-wrap:anywhere;margin-top:4px}
 """
 
 
-def render_page(manifest: Path, rep: _Report, summary: dict[str, Any], output: Path | None) -> str:
+def render_page(
+    manifest: Path, rep: ReportData, summary: dict[str, Any], output: Path | None
+) -> str:
+    """The whole page; ``summary`` is the run's summary JSON ({} if none), ``output`` the
+    folder of stored images for the gallery (None: no thumbnails)."""
     run = f"run {_e(summary.get('run_id'))} {_e(summary.get('outcome'))}, " if summary else ""
     slow, failing = _ranked(rep)
     return (

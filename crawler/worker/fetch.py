@@ -8,26 +8,21 @@ is trusted: Content-Length is only used to refuse early, never to size a buffer 
 accept a short body; every redirect target is validated (http/https only, no loops,
 the address guard again).
 
-The per-URL deadline covers connects, retries, redirects and the body: every hop's
-timeouts are clamped to the time left, retry pauses too, and the socket's timeout is
-reset to the time left before each read, so a server that trickles a byte a second
-cannot hold a thread past it.
+The per-URL deadline (``deadline``) covers connects, retries, redirects and the body:
+the session clamps every hop's timeouts and retry pauses to the time left, and here the
+socket's timeout is reset to the time left before each read, so a server that trickles
+a byte a second cannot hold a thread past it.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TypeVar
 from urllib.parse import urljoin
 
 import requests
 import urllib3.exceptions as u3
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
-from urllib3.util.timeout import Timeout
 
 from crawler.config import Policy
 from crawler.exceptions import (
@@ -39,20 +34,12 @@ from crawler.exceptions import (
     TooLarge,
     URLFailure,
 )
-from crawler.netguard import BlockedAddressError, guard
 from crawler.urls import normalize_url
+from crawler.worker import deadline
+from crawler.worker.netguard import BlockedAddressError
 
 CHUNK = 64 * 1024
-TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
-RETRY_AFTER_CAP = 30.0  # seconds: a server's Retry-After cannot park a thread for hours
-
-_clock = threading.local()  # .deadline: monotonic time the current thread's URL must end by
 _T = TypeVar("_T")
-
-
-def _remaining() -> float:
-    deadline = getattr(_clock, "deadline", None)
-    return float("inf") if deadline is None else deadline - time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -69,99 +56,6 @@ class Download:
     @property
     def not_modified(self) -> bool:
         return self.http_status == 304
-
-
-class DeadlineRetry(Retry):
-    """urllib3's Retry, with pauses capped by RETRY_AFTER_CAP and by the URL's deadline."""
-
-    def parse_retry_after(self, retry_after: str) -> float:
-        return max(0.0, min(super().parse_retry_after(retry_after), RETRY_AFTER_CAP, _remaining()))
-
-    def get_backoff_time(self) -> float:
-        return max(0.0, min(super().get_backoff_time(), _remaining()))
-
-    def increment(self, *args: Any, **kwargs: Any) -> Retry:
-        _clock.failed_tries = getattr(_clock, "failed_tries", 0) + 1
-        wait = self._server_wait(kwargs.get("response"))
-        # No time left for another try, or the server asks for a longer pause than we may
-        # take: give up now (a status answer is then reported as it is) instead of waiting.
-        if _remaining() <= 0 or (wait is not None and wait > min(RETRY_AFTER_CAP, _remaining())):
-            url = args[1] if len(args) > 1 else kwargs.get("url")
-            raise u3.MaxRetryError(kwargs.get("_pool"), url, u3.TimeoutError("deadline exceeded"))
-        return super().increment(*args, **kwargs)
-
-    def _server_wait(self, response: Any) -> float | None:
-        """The Retry-After of ``response`` in seconds, uncapped; None if there is none."""
-        value = getattr(response, "headers", {}).get("Retry-After")
-        if not value or not self.respect_retry_after_header:
-            return None
-        try:
-            return Retry.parse_retry_after(self, value)
-        except u3.InvalidHeader:
-            return None
-
-
-class DeadlineTimeout(Timeout):
-    """urllib3's Timeout, clamped to the time left whenever urllib3 reads it: on every
-    try, including the retries urllib3 makes inside one ``urlopen``."""
-
-    @staticmethod
-    def _clamp(value: Any) -> Any:
-        if not isinstance(value, (int, float)):
-            return value
-        return max(0.001, min(value, _remaining()))
-
-    @property
-    def connect_timeout(self) -> Any:
-        return self._clamp(super().connect_timeout)
-
-    @property
-    def read_timeout(self) -> Any:
-        return self._clamp(super().read_timeout)
-
-    def clone(self) -> DeadlineTimeout:
-        return DeadlineTimeout(connect=self._connect, read=self._read, total=self.total)
-
-
-class DeadlineAdapter(HTTPAdapter):
-    """Clamps each request's connect and read timeouts to the time left before the deadline."""
-
-    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
-        remaining = _remaining()
-        if remaining <= 0:
-            raise requests.exceptions.Timeout("deadline exceeded")
-        timeout = kwargs.get("timeout")
-        if isinstance(timeout, tuple):
-            kwargs["timeout"] = DeadlineTimeout(connect=timeout[0], read=timeout[1])
-        return super().send(request, *args, **kwargs)
-
-
-def make_session(policy: Policy) -> requests.Session:
-    """A session for one download thread: pooled connections, transient failures retried."""
-    retry = DeadlineRetry(
-        total=policy.retries,
-        connect=policy.retries,
-        read=policy.retries,
-        status=policy.retries,
-        other=0,
-        redirect=False,  # fetch() follows redirects itself, checking each target
-        allowed_methods=frozenset({"GET"}),
-        status_forcelist=TRANSIENT_STATUSES,
-        backoff_factor=policy.backoff,
-        backoff_jitter=policy.backoff,
-        respect_retry_after_header=True,
-        raise_on_status=False,  # the last answer is reported as http_error with its status
-    )
-    session = requests.Session()
-    adapter = DeadlineAdapter(max_retries=retry, pool_connections=16, pool_maxsize=4)
-    if policy.block_private:
-        guard(adapter)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.trust_env = False  # no netrc credentials or proxies picked up from the environment
-    session.headers["User-Agent"] = policy.user_agent
-    session.headers["Accept"] = "image/*,*/*;q=0.5"
-    return session
 
 
 def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
@@ -213,9 +107,8 @@ def fetch_text(
 
 def _bounded(policy: Policy, attempt: Callable[[list[int]], _T]) -> _T:
     """Run ``attempt`` under the per-URL deadline; every failure becomes a FetchFailure."""
-    _clock.deadline = time.monotonic() + policy.deadline
+    deadline.start(policy.deadline)
     tally = [0]  # HTTP requests made so far, counted by _follow
-    _clock.failed_tries = 0
     try:
         return attempt(tally)
     except URLFailure as failure:
@@ -230,10 +123,10 @@ def _bounded(policy: Policy, attempt: Callable[[list[int]], _T]) -> _T:
         failure.attempts = tally[0] + 1
         raise failure from None
     finally:
-        _clock.deadline = None
+        deadline.stop()
 
 
-def _follow(
+def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only two)
     session: requests.Session,
     url: str,
     policy: Policy,
@@ -254,7 +147,7 @@ def _follow(
             headers=headers,
         ) as resp:
             tally[0] += _attempts(resp)
-            _clock.failed_tries = 0
+            deadline.clock.failed_tries = 0
             if resp.is_redirect:
                 url = _redirect_target(url, resp.headers["Location"], seen)
                 continue
@@ -304,7 +197,7 @@ def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool
     body = bytearray()
     sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
     while True:
-        remaining = _remaining()
+        remaining = deadline.remaining()
         if remaining <= 0:
             raise TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded while reading")
         if sock is not None:
@@ -323,7 +216,7 @@ def _tries_in_error(exc: Exception, policy: Policy) -> int:
     """Requests behind a failed hop: urllib3 gives up with MaxRetryError after all retries."""
     inner = exc.args[0] if exc.args else None
     if isinstance(inner, u3.MaxRetryError):
-        return max(1, getattr(_clock, "failed_tries", 1))
+        return max(1, getattr(deadline.clock, "failed_tries", 1))
     return 1
 
 
@@ -332,7 +225,7 @@ def _convert(exc: Exception, policy: Policy) -> URLFailure:
     inner = exc.args[0] if exc.args else None
     if isinstance(inner, u3.MaxRetryError) and inner.reason is not None:
         inner = inner.reason  # what the last try ran into, not "retries exhausted"
-    if _remaining() <= 0:
+    if deadline.remaining() <= 0:
         return TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded")
     if isinstance(exc, (requests.exceptions.Timeout, u3.TimeoutError)) or (
         isinstance(inner, u3.TimeoutError) and not isinstance(inner, u3.NewConnectionError)

@@ -1,0 +1,90 @@
+"""Every use of a private CPython or urllib3 internal, in one place, each with why.
+
+The crawler needs a few things the public APIs do not offer: a manager server whose
+accept loop it owns, TCP keepalive on proxy connections, a per-URL deadline inside
+urllib3's retries, and an address check between DNS and connect. Each reaches into an
+internal; each such reach is one function here, so that an upgrade breaks here and
+nowhere else, and ``tests/test_compat.py`` checks every one of them still exists on the
+installed versions.
+
+Checked on CPython 3.11.7, 3.12.1 and 3.13.0 and on urllib3 2.6 to 2.8; ``setup.cfg``
+bounds ``python_requires`` and ``urllib3`` (``<3``) accordingly.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+from multiprocessing import connection
+from multiprocessing.managers import BaseProxy
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+# --- multiprocessing (CPython 3.11-3.13: Lib/multiprocessing/managers.py, connection.py) ---
+def arm_server_stop(server: Any) -> None:
+    """``Server.serve_client`` loops ``while not self.stop_event.is_set()``; the event is
+    made by ``Server.serve_forever``, which the master does not run (it owns the accept
+    loop so that the listener really closes), so it is made here."""
+    server.stop_event = threading.Event()
+
+
+def listener_socket(listener: Any) -> socket.socket:
+    """The socket behind a ``multiprocessing.connection.Listener``: closing the Listener
+    does not wake a thread blocked in ``accept()``; ``shutdown()`` on the socket does."""
+    return listener._listener._socket
+
+
+def handshake(conn: connection.Connection, authkey: bytes) -> None:
+    """The HMAC challenge both ways, as ``Listener.accept`` does with an authkey; the
+    master runs it itself, under a time limit (``deliver_challenge`` and
+    ``answer_challenge`` are undocumented module functions)."""
+    connection.deliver_challenge(conn, authkey)
+    connection.answer_challenge(conn, authkey)
+
+
+def forget_connection(address: tuple[str, int]) -> None:
+    """Drop the cached proxy connection to ``address``: ``BaseProxy`` keeps one per
+    address per process (``_address_to_local``), which would still point at an earlier
+    master of the same address after it went away (``--wait`` workers)."""
+    BaseProxy._address_to_local.pop(address, None)  # type: ignore[attr-defined]
+
+
+def proxy_connection(proxy: Any) -> tuple[Any, Any]:
+    """(the calling thread's connection of ``proxy`` or None, the thread-local holding it):
+    proxy calls have no timeout, so the worker sets TCP keepalive on this connection."""
+    tls = proxy._tls
+    return getattr(tls, "connection", None), tls
+
+
+# --- urllib3 2.x (checked 2.6 to 2.8: src/urllib3/util/retry.py, timeout.py, connection.py) ---
+def retry_url(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The URL argument of ``Retry.increment(method, url, response, error, _pool,
+    _stacktrace)``, which urllib3 passes by keyword or by position."""
+    return args[1] if len(args) > 1 else kwargs.get("url")
+
+
+def timeout_parts(timeout: Any) -> tuple[Any, Any]:
+    """The connect and read values a ``Timeout`` was made with, unclamped: its public
+    properties return values already adjusted, so a clone needs ``_connect``/``_read``."""
+    return timeout._connect, timeout._read
+
+
+def dns_host(conn: Any) -> str:
+    """The host name an ``HTTPConnection`` resolves, as urllib3's own ``_new_conn`` does:
+    ``_dns_host``, the host as given (a trailing dot kept, a fully qualified name to the
+    resolver), where the public ``host`` strips the dot."""
+    return conn._dns_host
+
+
+def with_socket_factory(base: type[T], factory: Callable[[Any], socket.socket]) -> type[T]:
+    """A subclass of urllib3's ``HTTPConnection``/``HTTPSConnection`` ``base`` whose
+    sockets come from ``factory(conn)``: ``_new_conn`` is the one method through which
+    urllib3 opens every connection (first tries, retries and redirects alike)."""
+
+    def _new_conn(self: Any) -> socket.socket:
+        return factory(self)
+
+    return type(f"Guarded{base.__name__}", (base,), {"_new_conn": _new_conn})

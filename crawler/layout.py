@@ -1,0 +1,69 @@
+"""Where stored images go and what they may be: the one home for names and formats.
+
+A stored file's name comes only from the SHA-256 of its normalised URL and the format
+Pillow detected: nothing from the URL, a header or a server-supplied filename becomes
+a path component. Two levels of 256 shards keep folders small::
+
+    <output>/ab/cd/abcd…(64 hex digits).jpg
+
+Workers write these names (``worker.storage``), the master trusts a reused file only
+under such a name, and the report opens only such names for its thumbnails.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tempfile
+from pathlib import Path
+
+from crawler.exceptions import UsageError
+
+# Pillow format name -> file extension of stored images. Only these formats are ever
+# accepted: SVG, PDF, EPS and the rest never reach a Pillow plugin (some shell out).
+EXTENSIONS: dict[str, str] = {
+    "JPEG": "jpg",
+    "MPO": "jpg",  # multi-picture JPEG from phone cameras
+    "PNG": "png",
+    "GIF": "gif",
+    "WEBP": "webp",
+    "BMP": "bmp",
+    "TIFF": "tif",
+    "ICO": "ico",
+}
+# The plugins Image.open may try (its ``formats=`` argument); MPO is not one: the JPEG
+# plugin opens an MPO file and reports it as MPO.
+OPEN_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "ICO"]
+
+_NAME = re.compile(
+    r"(?P<a>[0-9a-f]{2})/(?P<b>[0-9a-f]{2})/(?P<digest>[0-9a-f]{64})\.(?P<ext>[a-z]{3,4})"
+)
+
+
+def stored_name(url: str, extension: str) -> str:
+    """The relative path of ``url``'s image: ``ab/cd/<sha256 of the URL>.<extension>``.
+
+    ``url`` must be normalised (``urls.normalize_url``); ``extension`` one of EXTENSIONS'.
+    """
+    digest = hashlib.sha256(url.encode("utf-8")).hexdigest()
+    return f"{digest[:2]}/{digest[2:4]}/{digest}.{extension}"
+
+
+def stored_extension(relative: str) -> str | None:
+    """The extension of ``relative`` if it is a name ``stored_name`` could have given
+    (shards matching the digest, a known extension); None for anything else."""
+    match = _NAME.fullmatch(relative)
+    if match is None or match["a"] + match["b"] != match["digest"][:4]:
+        return None
+    return match["ext"] if match["ext"] in EXTENSIONS.values() else None
+
+
+def ensure_writable(root: Path) -> None:
+    """Fail early, with one line (UsageError), when the output folder cannot be created
+    or written."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as exc:
+        raise UsageError(f"output folder {root} is not writable: {exc.strerror or exc}") from None

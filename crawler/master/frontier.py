@@ -1,0 +1,112 @@
+"""The frontier: which task is handed out next, one host's politeness permitting.
+
+Tasks are numbered in the order the lists gave them. The frontier hands them out by a
+cursor over those ids (so nothing is queued per task), after two queues that go first:
+tasks held back because their host had to wait (``politeness.HostGate``) once that host
+is free again, and tasks put back (a lease expired, or a stopping worker released it).
+
+Per task it keeps one byte of state. It is not thread-safe on its own: the
+``leases.LeaseBoard`` calls it under its lock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, deque
+from collections.abc import Sequence
+
+from crawler.master.politeness import HostGate
+from crawler.urls import host_of
+
+TODO, LEASED, FINAL = 0, 1, 2  # task states; FINAL: the task has its manifest row
+SCAN_LIMIT = 5000  # tasks one take() may look at (and hold back) before it gives up
+
+
+class Frontier:
+    """Tasks waiting to be handed out, and the state of every task."""
+
+    def __init__(self, urls: Sequence[str], final: bytearray | None, gate: HostGate) -> None:
+        """``urls``: task id -> URL (a ``TaskStore``); ``final``: a state per task, FINAL
+        for those already done (failures kept from earlier runs), or None for none."""
+        self._urls = urls
+        self.gate = gate
+        self.state = bytearray(final) if final is not None else bytearray(len(urls))
+        self.todo = self.state.count(TODO)  # tasks waiting to be handed out
+        self._cursor = 0  # tasks below it were handed out at least once (or were final)
+        self._requeued: deque[int] = deque()  # handed out, then put back
+
+    def take(self, count: int, now: float) -> list[tuple[int, str]]:
+        """Up to ``count`` (task id, URL) to lease now, in frontier order; a task whose host
+        must wait is held back in the gate. The caller marks the ones it leases."""
+        picked: list[tuple[int, str]] = []
+        planned = Counter[str]()
+        self._take_held(picked, planned, count, now)
+        while self._requeued and len(picked) < count:
+            task_id = self._requeued.popleft()
+            if self.state[task_id] == TODO:
+                self._consider(task_id, self._urls[task_id], picked, planned, now)
+        scanned, total = 0, len(self.state)
+        while self._cursor < total and len(picked) < count and scanned < SCAN_LIMIT:
+            first = self._cursor
+            last = min(total, first + count - len(picked))
+            for task_id, url in zip(range(first, last), self._urls_of(first, last), strict=True):
+                if self.state[task_id] == TODO:
+                    self._consider(task_id, url, picked, planned, now)
+            scanned, self._cursor = scanned + last - first, last
+        self.todo -= len(picked)
+        return picked
+
+    def put_back(self, task_id: int) -> None:
+        """Queue a task handed out earlier to be handed out again."""
+        self.state[task_id] = TODO
+        self.todo += 1
+        self._requeued.append(task_id)
+
+    def finish(self, task_id: int) -> bool:
+        """Mark ``task_id`` FINAL; False when it already was."""
+        if self.state[task_id] == FINAL:
+            return False
+        if self.state[task_id] == TODO:
+            self.todo -= 1  # answered late by an earlier holder while it waited
+        self.state[task_id] = FINAL
+        return True
+
+    def _take_held(
+        self, picked: list[tuple[int, str]], planned: Counter[str], count: int, now: float
+    ) -> None:
+        """Held-back tasks first, from every host that may take a lease now."""
+        gate = self.gate
+        for host, held in gate.ready(now):
+            while held and len(picked) < count and self._fits(host, planned, now):
+                task_id = held.popleft()
+                if self.state[task_id] == TODO:
+                    picked.append((task_id, self._urls[task_id]))
+                    planned[host] += 1
+            if not held:
+                del gate.waiting[host]
+
+    def _consider(
+        self, task_id: int, url: str, picked: list, planned: Counter[str], now: float
+    ) -> None:
+        if not self.gate.active:
+            picked.append((task_id, url))
+            return
+        host = host_of(url)
+        if self._fits(host, planned, now):
+            picked.append((task_id, url))
+            planned[host] += 1
+        else:
+            self.gate.hold(host, task_id)
+
+    def _fits(self, host: str, planned: Counter[str], now: float) -> bool:
+        """May ``host`` take one more lease now, counting those picked in this call?"""
+        gate = self.gate
+        if not planned[host]:
+            return gate.allowed(host, now)
+        cap = gate.limits.per_host
+        return not gate.spaced(host) and (not cap or gate.leased[host] + planned[host] < cap)
+
+    def _urls_of(self, first: int, last: int) -> list[str]:
+        batch = getattr(self._urls, "urls", None)  # TaskStore reads a run of ids at once
+        if batch is not None:
+            return batch(first, last)
+        return [self._urls[i] for i in range(first, last)]

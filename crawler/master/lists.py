@@ -1,0 +1,298 @@
+"""Reading URL lists: the first step of a run, before the plan.
+
+A list is plain text (one URL per line, blank lines and ``#`` comments ignored), CSV or
+TSV with a header row naming the URL column, or JSON Lines (one object per line, the URL
+under a key); any of them may be gzip-compressed (found by its magic bytes). The format
+comes from the name (``.csv``, ``.tsv``, ``.jsonl``/``.ndjson``, before an optional
+``.gz``) unless given. A folder stands for its regular, non-hidden files in name order;
+``-`` is stdin. Lists are read as a stream, never whole. The other columns or keys of a
+row are kept as its ``extra``.
+
+Each URL is normalised (``urls.normalize_url``) so that duplicates are found by meaning
+rather than by spelling; a line that is not an http(s) URL is reported, never raised.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import os
+import re
+import sys
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO, Any, BinaryIO, TextIO
+
+from crawler.config import STDIN, ListSpec
+from crawler.exceptions import UsageError
+from crawler.urls import normalize_url
+
+GZIP_MAGIC = b"\x1f\x8b"
+# A JSON escape of a UTF-16 surrogate: json.loads leaves an unpaired one in the string,
+# which then cannot be written as UTF-8.
+_MISSING = object()
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """One non-blank, non-comment line (or CSV row) of an input list."""
+
+    source: str  # "file:line", for the manifest
+    raw: str
+    url: str | None  # normalised URL, or None when the line is not a valid URL
+    error: str | None = None
+    line: int = 0  # 1-based line number in its list (where a CSV row starts)
+    extra: dict[str, Any] | None = None  # the row's other columns or keys, if any
+
+
+def parse_line(line: str, source: str, number: int = 0) -> ListEntry | None:
+    """One list line to an entry; None for blank lines and comments."""
+    text = line.strip()
+    if not text or text.startswith("#"):
+        return None
+    try:
+        return ListEntry(source, text, normalize_url(text), None, number)
+    except ValueError as exc:
+        return ListEntry(source, text, None, str(exc), number)
+
+
+def _entry(raw: str, source: str, number: int, extra: dict[str, Any] | None) -> ListEntry:
+    """The entry of a URL taken from a CSV cell or a JSON value (already stripped)."""
+    if not raw:
+        return ListEntry(source, raw, None, "no URL", number, extra)
+    try:
+        return ListEntry(source, raw, normalize_url(raw), None, number, extra)
+    except ValueError as exc:
+        return ListEntry(source, raw, None, str(exc), number, extra)
+
+
+def as_spec(item: ListSpec | str) -> ListSpec:
+    return item if isinstance(item, ListSpec) else ListSpec(item)
+
+
+def expand_lists(
+    paths: Iterable[str], input_format: str = "auto", url_column: str = "url"
+) -> tuple[ListSpec, ...]:
+    """The lists named on the command line, a folder replaced by its files."""
+    paths = list(paths)
+    if paths.count(STDIN) > 1:
+        raise UsageError("stdin (-) can be read only once: give - as a list once")
+    specs: list[ListSpec] = []
+    for path in paths:
+        names = _folder_files(path) if path != STDIN and os.path.isdir(path) else [path]
+        specs += [ListSpec(name, input_format, url_column) for name in names]
+    return tuple(specs)
+
+
+def _folder_files(folder: str) -> list[str]:
+    """A folder's regular files, hidden ones left out, in name order (not recursive)."""
+    try:
+        with os.scandir(folder) as entries:
+            names = sorted(e.name for e in entries if not e.name.startswith(".") and e.is_file())
+    except OSError as exc:
+        raise UsageError(f"cannot read URL list folder {folder}: {exc.strerror}") from None
+    if not names:
+        raise UsageError(f"URL list folder {folder} holds no list files")
+    return [os.path.join(folder, name) for name in names]
+
+
+def read_list(item: ListSpec | str) -> Iterator[ListEntry]:
+    """Stream the entries of one list, in order."""
+    spec = as_spec(item)
+    try:
+        with _open_text(spec.path) as fh:
+            yield from _READERS[spec.kind](fh, spec)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise UsageError(f"cannot read URL list {spec.path}: {_why(exc)}") from None
+
+
+def check_readable(items: Iterable[ListSpec | str]) -> None:
+    """Fail early, with one line, when a list is missing, unreadable or a folder, or a CSV
+    or TSV list has no URL column. Stdin and pipes are not read: that would consume them."""
+    for item in items:
+        spec = as_spec(item)
+        if spec.path == STDIN:
+            continue
+        if os.path.isdir(spec.path):
+            raise UsageError(f"URL list {spec.path} is a folder, not a file")
+        try:
+            if not os.path.isfile(spec.path):
+                open(spec.path, "rb").close()  # a pipe, say: only check that it opens
+                continue
+            with _open_text(spec.path) as fh:
+                if spec.kind in _DELIMITERS:
+                    _header(csv.reader(fh, delimiter=_DELIMITERS[spec.kind]), spec)
+                else:
+                    fh.read(1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise UsageError(f"cannot read URL list {spec.path}: {_why(exc)}") from None
+
+
+def _why(exc: BaseException) -> str:
+    if isinstance(exc, (EOFError, zlib.error, gzip.BadGzipFile)):
+        return f"broken gzip data ({exc})"
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+# --- opening: stdin or a file, gzip or not, as UTF-8 text --------------------------------
+@contextmanager
+def _open_text(path: str) -> Iterator[TextIO]:
+    """A list as text: decompressed if it starts with the gzip magic bytes, UTF-8 with an
+    optional byte-order mark, undecodable bytes replaced, lines ending in \\n, \\r\\n or \\r."""
+    raw: BinaryIO = sys.stdin.buffer if path == STDIN else open(path, "rb")  # noqa: SIM115
+    try:
+        head = raw.read(len(GZIP_MAGIC))
+        binary: IO[bytes]
+        if path != STDIN and raw.seekable():
+            raw.seek(0)
+            binary = raw
+        else:  # stdin or a pipe: put the sniffed bytes back in front
+            binary = io.BufferedReader(_Prefixed(head, raw), buffer_size=1 << 16)
+        if head == GZIP_MAGIC:
+            binary = gzip.GzipFile(fileobj=binary, mode="rb")
+        # utf-8-sig: lists saved by Notepad or Excel start with a byte-order mark.
+        yield io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+    finally:
+        if path != STDIN:
+            raw.close()
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream that cannot seek, with its first bytes (read to sniff it) put back."""
+
+    def __init__(self, head: bytes, rest: Any) -> None:
+        self._head, self._rest = head, rest  # rest: a BufferedReader (stdin or a pipe)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        if self._head:
+            count = min(len(buffer), len(self._head))
+            buffer[:count], self._head = self._head[:count], self._head[count:]
+            return count
+        data = self._rest.read1(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+# --- readers: one per format, each yielding entries -------------------------------------
+def _read_text(fh: TextIO, spec: ListSpec) -> Iterator[ListEntry]:
+    for number, line in enumerate(fh, start=1):
+        entry = parse_line(line, f"{spec.path}:{number}", number)
+        if entry is not None:
+            yield entry
+
+
+def _read_delimited(fh: TextIO, spec: ListSpec) -> Iterator[ListEntry]:
+    """CSV or TSV: a header row, then one entry per non-blank row (quoted cells may span
+    lines; an entry's line is where its row starts)."""
+    reader = csv.reader(fh, delimiter=_DELIMITERS[spec.kind])
+    found = _header(reader, spec)
+    if found is None:
+        return  # an empty list
+    header, column = found
+    start = reader.line_num + 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a cell over the csv module's size limit
+            yield ListEntry(f"{spec.path}:{start}", "", None, f"unreadable row: {exc}", start)
+            start = reader.line_num + 1
+            continue
+        number, start = start, reader.line_num + 1
+        if any(cell.strip() for cell in cells):
+            yield _row_entry(cells, header, column, f"{spec.path}:{number}", number)
+
+
+def _header(reader: Any, spec: ListSpec) -> tuple[list[str], int] | None:
+    """The header row (names stripped) and the URL column's index; None for an empty list."""
+    try:
+        header = next((row for row in reader if any(cell.strip() for cell in row)), None)
+    except csv.Error as exc:
+        raise UsageError(f"cannot read the header row of URL list {spec.path}: {exc}") from None
+    if header is None:
+        return None
+    header = [name.strip() for name in header]
+    if spec.url_column not in header:
+        shown = ", ".join(repr(name[:40]) for name in header[:10])
+        more = ", ..." if len(header) > 10 else ""
+        raise UsageError(
+            f"URL list {spec.path} has no column {spec.url_column!r} (its header: {shown}{more}); "
+            "name the URL column with --url-column"
+        )
+    return header, header.index(spec.url_column)
+
+
+def _row_entry(
+    cells: list[str], header: list[str], column: int, source: str, number: int
+) -> ListEntry:
+    """A CSV/TSV row's entry; its other cells are the extras (a surplus cell, beyond the
+    header, under ``columnN``, N counted from 1)."""
+    raw = cells[column].strip() if column < len(cells) else ""
+    extra: dict[str, Any] = {}
+    for i, cell in enumerate(cells):
+        if i >= len(header):
+            if cell:
+                extra[f"column{i + 1}"] = cell
+        elif i != column:
+            extra[header[i]] = cell
+    return _entry(raw, source, number, extra or None)
+
+
+def _read_jsonl(fh: TextIO, spec: ListSpec) -> Iterator[ListEntry]:
+    for number, line in enumerate(fh, start=1):
+        text = line.strip()
+        if text:
+            yield _json_entry(text, spec.url_column, f"{spec.path}:{number}", number)
+
+
+def _json_entry(text: str, key: str, source: str, number: int) -> ListEntry:
+    """A JSON Lines line's entry: a line that is not an object with a string under ``key``
+    is an invalid entry (its ``raw`` the line) saying why."""
+    try:
+        value = _DECODER.decode(text)
+    except (ValueError, RecursionError) as exc:
+        return ListEntry(source, text, None, f"not valid JSON: {exc}", number)
+    if not isinstance(value, dict):
+        return ListEntry(source, text, None, "not a JSON object", number)
+    if _SURROGATE_ESCAPE.search(text) and not _encodable(value):
+        return ListEntry(source, text, None, "holds an unpaired surrogate escape", number)
+    url = value.pop(key, _MISSING)
+    extra = value or None
+    if not isinstance(url, str):
+        why = f"no {key!r} key" if url is _MISSING else f"{key!r} is not a string"
+        return ListEntry(source, text, None, why, number, extra)
+    return _entry(url.strip(), source, number, extra)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+# NaN and Infinity are not JSON: a row holding one could not be written as JSON again.
+_DECODER = json.JSONDecoder(parse_constant=_refuse_constant)
+
+
+def _encodable(value: Any) -> bool:
+    try:
+        json.dumps(value, ensure_ascii=False).encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_DELIMITERS = {"csv": ",", "tsv": "\t"}
+_READERS: dict[str, Callable[[TextIO, ListSpec], Iterator[ListEntry]]] = {
+    "text": _read_text,
+    "csv": _read_delimited,
+    "tsv": _read_delimited,
+    "jsonl": _read_jsonl,
+}

@@ -1,0 +1,90 @@
+"""What the master tells the person watching: where it serves, the key, how far it is.
+
+On a terminal a progress bar (tqdm) with ok/failed/workers counts; without one (cron,
+``--no-progress``) a log line every ``--progress-interval`` seconds instead, unless
+``--quiet``. The generated key is printed once, with the command to start workers.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+import time
+from typing import Any
+
+from tqdm import tqdm
+
+from crawler import constants as c
+from crawler.config import MasterConfig
+from crawler.master.summary import RunStats
+from crawler.master.workers import WorkerRegistry
+
+log = logging.getLogger("crawler")
+
+ACTIVE_WITHIN = 10.0  # seconds: a worker seen this recently counts as active in the bar
+
+
+def announce(cfg: MasterConfig, run_id: str, port: int) -> None:
+    """The serving line and, for a key the master made or reused, how workers get it."""
+    where = f"{cfg.bind or '*'}:{port}"
+    print(f"crawler: serving run {run_id} on {where}", file=sys.stderr, flush=True)
+    if cfg.authkey_origin == "generated":
+        host = cfg.bind if cfg.bind not in ("", "0.0.0.0") else socket.gethostname()
+        print(
+            f"crawler: no authkey given; generated one and saved it to {cfg.authkey_file} "
+            "(mode 0600; later runs reuse it).\ncrawler: start workers on other hosts with:\n"
+            f"    {c.AUTHKEY_ENV}={cfg.authkey.decode()} "
+            f"python -m crawler.worker --server {host} --port {port}",
+            file=sys.stderr,
+            flush=True,
+        )
+    elif cfg.authkey_origin == "reused":
+        print(
+            f"crawler: no authkey given; using the one generated earlier in {cfg.authkey_file}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+class Progress:
+    """The bar, or the periodic log lines, of one run (a context manager)."""
+
+    def __init__(
+        self, cfg: MasterConfig, total: int, todo: int, stats: RunStats, workers: WorkerRegistry
+    ) -> None:
+        self._total, self._todo = total, todo
+        self._stats, self._workers = stats, workers
+        disable = True if not cfg.progress else None  # None: off when not a TTY
+        self._bar = tqdm(
+            total=total, initial=total - todo, unit="url", dynamic_ncols=True, disable=disable
+        )
+        self._interval = cfg.progress_interval
+        self._started = time.monotonic()
+        quiet_log = not self._bar.disable or cfg.quiet
+        self._next_log = None if quiet_log else self._started + self._interval
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._bar.close()
+
+    def advance(self, rows: int) -> None:
+        """``rows`` more URLs have their final row."""
+        self._bar.update(rows)
+        self._bar.set_postfix(self.counts(), refresh=False)
+
+    def tick(self, remaining: int) -> None:
+        """Log a progress line when one is due (no bar)."""
+        if self._next_log is None or time.monotonic() < self._next_log:
+            return
+        self._next_log += self._interval
+        done = self._total - remaining
+        rate = (self._todo - remaining) / max(time.monotonic() - self._started, 1e-9)
+        counts = ", ".join(f"{k} {v}" for k, v in self.counts().items())
+        log.info("progress: %d/%d URLs, %.1f URLs/s, %s", done, self._total, rate, counts)
+
+    def counts(self) -> dict[str, int]:
+        workers = len(self._workers.active(within=ACTIVE_WITHIN))
+        return {"ok": self._stats.succeeded, "failed": self._stats.failed, "workers": workers}

@@ -1,0 +1,106 @@
+"""Results in, manifest rows out: every answer checked before it is journalled.
+
+A worker's result is a JSON string (``protocol.decode_result`` checks its fields). It
+becomes a row only if it is for a URL this run sent, under that task's id; a reuse or a
+304 only if an earlier run really stored an image for that URL; and only the first
+answer for a URL counts (``leases.LeaseBoard.complete``). Anything else is logged and
+dropped: a peer holding the key can send anything, and must not corrupt the manifest.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from crawler import constants as c
+from crawler.manifest import FIELDS, make_row, now_iso
+from crawler.master.leases import LeaseBoard
+from crawler.master.plan import Plan
+from crawler.protocol import decode_result
+
+log = logging.getLogger("crawler")
+
+# What a reused or revalidated (304) image keeps from the row that stored it.
+STORED_FIELDS = ("path", "sha256", "bytes", "width", "height", "format", "content_type")
+STORED_FIELDS += ("final_url", "etag", "last_modified", "fetched_at")
+
+
+class ResultIntake:
+    """Turns result strings of one run into manifest rows."""
+
+    def __init__(self, plan: Plan, board: LeaseBoard, run_id: str) -> None:
+        self._plan = plan
+        self._board = board
+        self._run_id = run_id
+
+    def rows(self, batches: list[tuple[str, list[str]]]) -> list[dict[str, Any]]:
+        """The rows of every (worker, results) batch; ignored results leave no row."""
+        now = now_iso()
+        rows = []
+        for worker, results in batches:
+            for text in results:
+                row = self.accept(worker, text, now)
+                if row is not None:
+                    rows.append(row)
+        return rows
+
+    def accept(self, worker: str, text: str, now: str) -> dict[str, Any] | None:
+        """The manifest row for one result string, or None when it is ignored."""
+        try:
+            result = decode_result(text)
+        except ValueError as exc:
+            log.warning("ignored a result from %s: %s", worker, exc)
+            return None
+        store = self._plan.store
+        task_id = result["id"]
+        known = 0 <= task_id < len(store)
+        url, source, extra = store.record(task_id) if known else ("", "", None)
+        if url != result["url"]:
+            log.warning("ignored a result from %s for a URL this run never sent", worker)
+            return None
+        stored = self._plan.stored_row(task_id)
+        kept = result["reused"] or result["status"] == c.NOT_MODIFIED
+        if kept and stored is None:
+            log.warning("ignored a result from %s reusing a file never stored", worker)
+            return None
+        if not self._board.complete(task_id, worker, result["http_status"]):
+            return None  # a late answer: the URL already has its final status
+        fields = _fields(result, stored if kept else None, now)
+        return make_row(
+            **fields,
+            leases=self._board.attempts(task_id),
+            source=source,
+            run_id=self._run_id,
+            finished_at=now,
+            extra=extra,
+        )
+
+    def lost_rows(self) -> list[dict[str, Any]]:
+        """Rows for the URLs whose last lease expired with no attempts left."""
+        store, board = self._plan.store, self._board
+        return [
+            make_row(
+                url=store.url(task_id),
+                status=c.WORKER_LOST,
+                error=f"handed out {board.attempts(task_id)} times without an answer",
+                leases=board.attempts(task_id),
+                source=store.source(task_id),
+                run_id=self._run_id,
+                finished_at=now_iso(),
+                extra=store.extra(task_id),
+            )
+            for task_id in board.expire()
+        ]
+
+
+def _fields(result: dict[str, Any], stored: dict[str, Any] | None, now: str) -> dict[str, Any]:
+    """A result's manifest fields; a reuse or a 304 keeps the ``stored`` row's image fields."""
+    fields = {k: v for k, v in result.items() if k in FIELDS}
+    if stored is not None:
+        kept = {k: stored.get(k) for k in STORED_FIELDS}
+        fields = kept | {k: v for k, v in fields.items() if v is not None}
+        if result["status"] == c.NOT_MODIFIED:
+            fields["fetched_at"] = now
+    elif result["status"] == c.OK:
+        fields["fetched_at"] = now
+    return fields

@@ -1,0 +1,230 @@
+"""The master's run: from the lists to the summary, every URL accounted for.
+
+``Master.run`` plans the run (resuming from the manifest of earlier runs), serves the
+task and result queues, starts local workers if asked, journals each result in the
+manifest as it arrives, and ends when every URL has a final status. Then it compacts a
+resumed journal, writes the CSV, the summary and the HTML report. SIGINT/SIGTERM: stop
+handing out work, keep collecting answers for ``--grace`` seconds, then exit with
+EXIT_INTERRUPTED; a second signal stops at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import time
+import uuid
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from crawler import constants as c
+from crawler.config import MasterConfig
+from crawler.exceptions import CrawlerError
+from crawler.layout import ensure_writable
+from crawler.manifest import read_manifest
+from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
+from crawler.master.journal import ManifestWriter, current_lines, write_csv
+from crawler.master.leases import LeaseBoard
+from crawler.master.lists import check_readable
+from crawler.master.local_workers import LocalWorkers
+from crawler.master.plan import Plan, plan_run
+from crawler.master.progress import Progress, announce
+from crawler.master.results import ResultIntake
+from crawler.master.server import QueueServer
+from crawler.master.summary import RunStats, format_summary, write_summary
+from crawler.report.build import write_report
+
+log = logging.getLogger("crawler")
+
+TICK = 0.5  # seconds between lease checks while results are quiet
+LINGER = 5.0  # seconds the master waits for its workers to hear the run is over
+INBOX_BATCHES = 16  # result batches waiting for the master loop, at most
+MAX_BATCHES_PER_WRITE = 8  # result batches folded into one manifest write (group commit)
+
+
+class Master:
+    """One run of the master, from the lists to the summary."""
+
+    def __init__(self, config: MasterConfig) -> None:
+        self.config = config
+        self.run_id = uuid.uuid4().hex[:12]
+        self.started = time.monotonic()
+        self.serving = self.started  # when workers could first connect (after planning)
+        # Bounded: see endpoints.ResultQueue (backpressure).
+        self.inbox: queue.Queue[tuple[str, list[str]]] = queue.Queue(maxsize=INBOX_BATCHES)
+        self.local = LocalWorkers(config)
+        self.stop_signal: int | None = None
+        self.stats = RunStats(self.run_id, 0)
+
+    def run(self) -> int:
+        """Run to the end; returns the exit code (``constants.EXIT_*``). Raises UsageError
+        (one line at the CLI) when the lists, the output or the port cannot be used."""
+        cfg = self.config
+        self._install_stop_handlers()
+        check_readable(cfg.lists)
+        ensure_writable(cfg.output)
+        server = QueueServer(cfg.bind, cfg.port, cfg.authkey)
+        try:
+            manifest = ManifestWriter(cfg.manifest)
+        except BaseException:
+            server.close()
+            raise
+        plan = None
+        try:
+            plan = self._plan(manifest)
+            code = self._serve(plan, server, manifest)
+            if code == c.EXIT_OK and not manifest.empty:
+                store = plan.store
+                manifest.compact(current_lines(cfg.manifest, self.run_id, store.find, len(store)))
+        finally:
+            server.close()
+            self.local.wait()
+            manifest.close()
+            if plan is not None:
+                plan.close()  # its arrays (hundreds of MB for a huge list) go before the report
+        self._finish(code)
+        return code
+
+    def _plan(self, manifest: ManifestWriter) -> Plan:
+        """Read the lists (per-line rows journalled as found), resuming from the journal
+        of earlier runs unless it is empty."""
+        cfg = self.config
+
+        def write(rows: list[dict[str, Any]]) -> None:
+            manifest.write(rows)
+            self.stats.add(rows)
+
+        journal = None if manifest.empty else cfg.manifest  # empty: no resume, no compaction
+        spool = cfg.manifest.parent  # the URL spool goes to disk, never to a RAM /tmp
+        return plan_run(cfg.lists, self.run_id, write, journal, cfg.resume, spool)
+
+    def _finish(self, code: int) -> None:
+        """CSV, summary and report, once the manifest is complete."""
+        cfg = self.config
+        if cfg.csv is not None:
+            write_csv(read_manifest(cfg.manifest), cfg.csv)
+        summary = self.stats.as_dict(code, time.monotonic() - self.started, cfg.manifest)
+        write_summary(summary, cfg.manifest)
+        report = self._write_report()
+        if not cfg.quiet:
+            print(format_summary(summary, cfg.csv, report), flush=True)
+
+    def _write_report(self) -> Path | None:
+        """The HTML run report beside the manifest; a failure to write it is only a warning."""
+        if not self.config.report:
+            return None
+        try:
+            return write_report(self.config.manifest, self.config.output)
+        except CrawlerError as exc:
+            log.warning("no run report: %s", exc)
+            return None
+
+    def _serve(self, plan: Plan, server: QueueServer, manifest: ManifestWriter) -> int:
+        cfg = self.config
+        board = LeaseBoard(
+            plan.store,
+            plan.state,
+            cfg.policy.lease_seconds,
+            cfg.max_attempts,
+            stored_copy=plan.stored_copy,
+            limits=cfg.limits,
+        )
+        self.stats.total = plan.total
+        self.stats.counts.update(plan.carried)
+        run_info = {"run_id": self.run_id, "policy": cfg.policy.to_json()}
+        server.start(
+            {
+                "task_queue": TaskQueue(board),
+                "result_queue": ResultQueue(self.inbox),
+                "run_control": RunControl(board, run_info),
+            }
+        )
+        self.serving = time.monotonic()  # --idle-timeout counts from here, not from planning
+        announce(cfg, self.run_id, server.port)
+        if plan.todo:  # else there is nothing for them to do
+            self.local.start(server.port)
+        code = self._collect(plan, board, manifest)
+        board.finish()
+        self._linger(board)
+        return code
+
+    def _collect(self, plan: Plan, board: LeaseBoard, manifest: ManifestWriter) -> int:
+        """Take results until every URL is final, the run is stopped, or it cannot finish."""
+        intake = ResultIntake(plan, board, self.run_id)
+        remaining = plan.todo
+        next_tick, grace_end = 0.0, None
+        with Progress(self.config, plan.total, plan.todo, self.stats, board.workers) as progress:
+            while remaining:
+                if self.stop_signal is not None and grace_end is None:
+                    grace_end = self._begin_stop(board)
+                if grace_end is not None and (time.monotonic() > grace_end or not board.leased()):
+                    return c.EXIT_INTERRUPTED
+                rows = intake.rows(self._next_batches())
+                tick = time.monotonic() >= next_tick
+                if tick:
+                    rows += intake.lost_rows()
+                    next_tick = time.monotonic() + TICK
+                if rows:  # journalled before anything may end the run
+                    manifest.write(rows)
+                    remaining -= len(rows)
+                    self.stats.add(rows)
+                    progress.advance(len(rows))
+                progress.tick(remaining)
+                if tick and remaining and not self._workers_left(board):
+                    return c.EXIT_INCOMPLETE
+        return c.EXIT_OK
+
+    def _begin_stop(self, board: LeaseBoard) -> float:
+        board.drain()
+        self.local.ask_to_stop()
+        grace = self.config.grace
+        log.warning("stopping: no new work handed out; waiting up to %g s for answers", grace)
+        return time.monotonic() + grace
+
+    def _next_batches(self) -> list[tuple[str, list[str]]]:
+        """Every batch waiting in the inbox (one manifest write, one fsync, for all)."""
+        try:
+            batches = [self.inbox.get(timeout=TICK)]
+        except queue.Empty:
+            return []
+        while len(batches) < MAX_BATCHES_PER_WRITE:
+            try:
+                batches.append(self.inbox.get_nowait())
+            except queue.Empty:
+                break
+        return batches
+
+    def _workers_left(self, board: LeaseBoard) -> bool:
+        """False when the run cannot finish: its own workers all exited and no remote one is
+        active, or no worker at all has been active for --idle-timeout seconds."""
+        idle = self.config.idle_timeout
+        if idle and time.monotonic() - board.workers.last_activity(since=self.serving) > idle:
+            log.error("no worker has been active for %g s (--idle-timeout); giving up", idle)
+            return False
+        if not self.local.procs or self.local.any_running():
+            return True
+        if board.workers.active(within=self.config.policy.lease_seconds):
+            return True
+        codes = self.local.exit_codes()
+        log.error("all local workers exited (codes %s) before the run finished", codes)
+        return False
+
+    def _linger(self, board: LeaseBoard) -> None:
+        """Keep serving briefly, so that workers (ours too, even late ones) hear that the run
+        is over instead of finding a closed port."""
+        deadline = time.monotonic() + LINGER
+        while time.monotonic() < deadline:
+            if self.local.all_exited() and board.workers.all_told(within=LINGER):
+                return
+            time.sleep(0.05)
+
+    def _install_stop_handlers(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            if self.stop_signal is not None:
+                raise KeyboardInterrupt  # a second signal: stop now
+            self.stop_signal = signum
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)

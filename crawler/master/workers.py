@@ -1,0 +1,65 @@
+"""The live-worker registry: who has called in, when last, and who knows the run is over.
+
+The master uses it to decide whether a run can still finish (``--idle-timeout``, local
+workers gone), how long to linger so that every worker hears the run is over, and for
+the progress display. Thread-safe: server threads and the master loop both use it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+@dataclass
+class WorkerSeen:
+    info: dict = field(default_factory=dict)  # what the worker said in hello (host, pid, ...)
+    last_seen: float = 0.0  # clock time of its last call
+    told_over: bool = False  # a get() answered "the run is over"
+    left: bool = False  # it said bye
+
+
+class WorkerRegistry:
+    """Every worker that called in during this run, by name."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._seen: dict[str, WorkerSeen] = {}
+
+    def seen(self, worker: str, *, told_over: bool = False) -> None:
+        """``worker`` called in now (and, with ``told_over``, was told the run is over)."""
+        with self._lock:
+            entry = self._seen.setdefault(worker, WorkerSeen())
+            entry.last_seen = self._clock()
+            entry.told_over = entry.told_over or told_over
+
+    def hello(self, worker: str, info: dict) -> None:
+        with self._lock:
+            self._seen[worker] = WorkerSeen(info, self._clock())
+
+    def bye(self, worker: str) -> None:
+        with self._lock:
+            if worker in self._seen:
+                self._seen[worker].left = True
+
+    def last_activity(self, since: float) -> float:
+        """When a worker last called in (``since`` if none has yet)."""
+        with self._lock:
+            return max([since, *(s.last_seen for s in self._seen.values())])
+
+    def active(self, within: float) -> list[str]:
+        """Workers that called in within the last ``within`` seconds and did not leave."""
+        now = self._clock()
+        with self._lock:
+            return [w for w, s in self._seen.items() if not s.left and now - s.last_seen <= within]
+
+    def all_told(self, within: float) -> bool:
+        """True when every recently seen worker has been told the run is over or has left."""
+        now = self._clock()
+        with self._lock:
+            return all(
+                s.told_over or s.left or now - s.last_seen > within for s in self._seen.values()
+            )

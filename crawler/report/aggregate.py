@@ -1,0 +1,63 @@
+"""Two streaming passes over a manifest into a ``model.ReportData``.
+
+The first pass finds which rows are current (in the journal the last row of a URL
+counts; a Bloom filter keeps this to a few bits a row) and the latest run. The second
+adds each current row to the aggregate. The manifest is never held whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crawler.manifest import LINE_STATUSES, read_manifest
+from crawler.report.model import ReportData, status_of, timestamp
+
+
+def _digest(row: dict[str, Any]) -> bytes:
+    """What a row is the current row of: its URL or, for per-line rows, its input line."""
+    status = status_of(row)
+    key = f"L{status}\0{row.get('source') or row['url']}" if status in LINE_STATUSES else row["url"]
+    return hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=20).digest()
+
+
+@dataclass
+class _Scan:
+    """First pass: rows read, the last index of every key seen twice, the latest run."""
+
+    count: int = 0
+    last_of: dict[int, int] = field(default_factory=dict)
+    latest_run: str | None = None
+    latest_ts: float = -math.inf
+
+
+def _scan(manifest: Path) -> _Scan:
+    bits = max(1 << 16, manifest.stat().st_size // 16)  # rows are >300 bytes: >20 bits a row
+    bloom, scan = bytearray(bits // 8 + 1), _Scan()
+    for index, row in enumerate(read_manifest(manifest)):
+        digest = _digest(row)
+        spots = [int.from_bytes(digest[i : i + 4]) % bits for i in (8, 12, 16)]
+        if all(bloom[s >> 3] & (1 << (s & 7)) for s in spots):  # maybe seen before
+            scan.last_of[int.from_bytes(digest[:8])] = index
+        for s in spots:
+            bloom[s >> 3] |= 1 << (s & 7)
+        ts = timestamp(row.get("finished_at"))
+        if ts is not None and ts >= scan.latest_ts and isinstance(row.get("run_id"), str):
+            scan.latest_ts, scan.latest_run = ts, row["run_id"]
+        scan.count = index + 1
+    return scan
+
+
+def aggregate(manifest: Path, sample: int) -> ReportData:
+    scan = _scan(manifest)
+    rep, repeats = ReportData(max(0, sample), scan.latest_run), scan.last_of
+    for index, row in enumerate(read_manifest(manifest)):
+        if index >= scan.count:  # appended since the first pass
+            break
+        if repeats and repeats.get(int.from_bytes(_digest(row)[:8]), index) != index:
+            continue  # an earlier row of a URL (or line) that has a later one
+        rep.add(row)
+    return rep

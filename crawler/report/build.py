@@ -1,0 +1,46 @@
+"""Writing the HTML run report of a manifest: aggregate, render, replace atomically."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from crawler.exceptions import UsageError
+from crawler.manifest import report_path, summary_path
+from crawler.report.aggregate import aggregate
+from crawler.report.html import render_page
+
+
+def read_summary(manifest: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(summary_path(manifest).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def write_report(
+    manifest: Path, output: Path | None, out: Path | None = None, sample: int = 24
+) -> Path:
+    """Write the HTML report of ``manifest``, by default to ``<stem>.report.html`` beside it.
+
+    ``output`` is the folder holding stored images on this host (the master's
+    ``--output``), for the gallery; None leaves thumbnails out. Returns the path
+    written; raises UsageError when the manifest cannot be read or the report written.
+    """
+    manifest = Path(manifest)
+    path = Path(out or report_path(manifest))
+    try:
+        rep = aggregate(manifest, sample)
+    except OSError as exc:
+        raise UsageError(f"cannot read manifest {manifest}: {exc.strerror or exc}") from None
+    text = render_page(manifest, rep, read_summary(manifest), output and Path(output))
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise UsageError(f"cannot write report {path}: {exc.strerror or exc}") from None
+    return path

@@ -1,0 +1,139 @@
+"""The report's data model: what one pass over a manifest keeps, in bounded memory.
+
+``ReportData`` holds everything the page shows: counts by status and by host (a
+``HostStats`` each, ``MAX_HOSTS`` at most, the rest pooled), rows finished over time in
+``BUCKET_S`` buckets, the first ``MAX_FAILURES`` failures and a reservoir of stored
+images for the gallery. ``aggregate`` fills it; ``html`` renders it.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from array import array
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from crawler import constants as c
+from crawler.urls import netloc_of
+
+MAX_FAILURES = 500  # rows in the failure table
+MAX_STATUSES = 64  # distinct status values counted; more only in a hand-edited manifest
+TIMES_KEPT = 64  # elapsed_s values kept per host: exact medians up to 64 rows, sampled above
+MAX_HOSTS = 100_000  # hosts counted one by one; rows of any further host are pooled
+BUCKET_S = 5  # finished_at resolution of the throughput chart
+
+
+def num(value: Any) -> float | None:
+    """A JSON number as float; None for anything else (bools, strings, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return None
+    return float(value)
+
+
+def timestamp(value: Any) -> float | None:
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        return None
+    if moment is None:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def _host_name(row: dict[str, Any]) -> str:
+    """The row's host[:port]; a pseudo-host in parentheses for rows without one."""
+    if row.get("status") == c.INVALID_URL:
+        return "(invalid URL)"
+    return netloc_of(row["url"]) or "(no host)"
+
+
+def status_of(row: dict[str, Any]) -> str:
+    status = row.get("status")
+    return status if isinstance(status, str) else "(missing)"
+
+
+@dataclass(slots=True)
+class HostStats:
+    urls: int = 0
+    failed: int = 0
+    timed: int = 0
+    elapsed_sum: float = 0.0
+    times: array[float] = field(default_factory=lambda: array("f"))  # a reservoir
+
+    def add(self, failed: bool, elapsed: float | None, rng: random.Random) -> None:
+        self.urls += 1
+        self.failed += failed
+        if elapsed is not None and elapsed >= 0:
+            self.timed += 1
+            self.elapsed_sum += elapsed
+            if len(self.times) < TIMES_KEPT:
+                self.times.append(elapsed)
+            elif (slot := rng.randrange(self.timed)) < TIMES_KEPT:
+                self.times[slot] = elapsed
+
+    def median(self) -> float:
+        return statistics.median(self.times) if self.times else 0.0
+
+
+@dataclass
+class ReportData:
+    """Second pass: everything the page shows, in bounded memory."""
+
+    sample: int
+    chart_run: str | None
+    rows: int = 0
+    failed: int = 0
+    stored_bytes: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    hosts: dict[str, HostStats] = field(default_factory=dict)
+    pooled: HostStats = field(default_factory=HostStats)
+    failures: list[tuple[Any, ...]] = field(default_factory=list)
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+    stored_seen: int = 0
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+    bars: tuple[Counter[int], ...] = field(default_factory=lambda: (Counter(), Counter()))
+    fetched: int = 0  # downloaded (not reused) in the chart run
+    span: tuple[float, float] = (math.inf, -math.inf)
+
+    def add(self, row: dict[str, Any]) -> None:
+        status = status_of(row)
+        if status not in c.STATUSES and len(self.statuses) >= MAX_STATUSES:
+            status = "(other)"  # a closed vocabulary, unless the manifest was edited
+        failed = status not in c.SUCCESS_STATUSES and status != c.DUPLICATE
+        self.rows += 1
+        self.failed += failed
+        self.statuses[status] += 1
+        self._host(row).add(failed, num(row.get("elapsed_s")), self.rng)
+        if failed and len(self.failures) < MAX_FAILURES:
+            cells = (row["url"], status, row.get("http_status"), row.get("error"))
+            self.failures.append(tuple(None if v is None else str(v)[:1000] for v in cells))
+        if status in c.SUCCESS_STATUSES:
+            self.stored_bytes += int(num(row.get("bytes")) or 0)
+            self._sample(row)
+        ts = timestamp(row.get("finished_at"))
+        if ts is not None and row.get("run_id") == self.chart_run:
+            self.bars[failed][int(ts // BUCKET_S)] += 1
+            self.span = (min(self.span[0], ts), max(self.span[1], ts))
+            self.fetched += status == c.OK and not row.get("reused")
+
+    def _host(self, row: dict[str, Any]) -> HostStats:
+        host = self.hosts.get(name := _host_name(row))
+        if host is None and len(self.hosts) >= MAX_HOSTS:
+            return self.pooled
+        return host or self.hosts.setdefault(name, HostStats())
+
+    def _sample(self, row: dict[str, Any]) -> None:
+        """Reservoir sampling: every stored row equally likely to be a gallery candidate."""
+        if not isinstance(row.get("path"), str):
+            return
+        self.stored_seen += 1
+        slot, cap = len(self.candidates), 4 * self.sample  # files may be on other hosts
+        if slot >= cap:
+            slot = self.rng.randrange(self.stored_seen)
+        if slot < cap:
+            keep = {k: row.get(k) for k in ("url", "path", "width", "height", "format", "bytes")}
+            self.candidates[slot : slot + 1] = [keep]

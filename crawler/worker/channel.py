@@ -1,0 +1,143 @@
+"""A worker's connection to the master: the one place manager errors become ours.
+
+``Channel`` connects (with a time limit: manager connects have none of their own),
+authenticates with the shared key, and wraps every proxy call so that a broken
+connection raises ``MasterGone`` and a refused key ``AuthenticationFailed``. Each
+connection gets TCP keepalive and a user timeout, so a master host that vanished is
+noticed instead of waited on forever.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from collections.abc import Callable
+from multiprocessing import AuthenticationError
+from multiprocessing.managers import BaseManager, BaseProxy
+from typing import Any, TypeVar
+
+from crawler._compat import forget_connection, proxy_connection
+from crawler.exceptions import AuthenticationFailed, MasterGone, MasterUnreachable
+from crawler.protocol import REGISTERED, SERIALIZER
+
+
+class WorkerManager(BaseManager):
+    """The worker's side: the same names, no callables (the objects live on the master)."""
+
+
+for _name, _methods in REGISTERED.items():
+    WorkerManager.register(_name, exposed=_methods)
+
+
+# --- The worker's connection ---
+T = TypeVar("T")
+
+
+def _with_timeout(fn: Callable[[], T], timeout: float, what: str) -> T:
+    """Run ``fn`` in a helper thread: manager connects have no timeout of their own."""
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["value"] = fn()
+        except BaseException as exc:  # handed back to the caller below
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, name=what, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    if thread.is_alive():
+        raise MasterUnreachable(f"{what}: no answer within {timeout:g} s")
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+KEEPALIVE_IDLE = 30  # seconds of silence before TCP probes the master
+KEEPALIVE_INTERVAL = 10
+KEEPALIVE_COUNT = 3
+USER_TIMEOUT_MS = 90_000  # unacknowledged data for this long: the master is gone
+
+
+def _keepalive(proxy: BaseProxy) -> None:
+    """Make this thread's connection of ``proxy`` notice a master that vanished.
+
+    Proxy calls have no timeout, so without this a worker whose master host died (or
+    whose cable was pulled) would wait on its socket forever.
+    """
+    conn, tls = proxy_connection(proxy)
+    if conn is None or getattr(tls, "keepalive", False):
+        return
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(conn.fileno())) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        for name, value in (
+            ("TCP_KEEPIDLE", KEEPALIVE_IDLE),
+            ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+            ("TCP_KEEPCNT", KEEPALIVE_COUNT),
+            ("TCP_USER_TIMEOUT", USER_TIMEOUT_MS),
+        ):
+            if hasattr(socket, name):  # Linux has them all; elsewhere, what there is
+                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+    tls.keepalive = True
+
+
+class Channel:
+    """A worker's connection to the master; converts every manager error into ours."""
+
+    def __init__(self, host: str, port: int, authkey: bytes, timeout: float) -> None:
+        self.where = f"{host}:{port}"
+        try:
+            sock = socket.create_connection((host, port), timeout=timeout)
+        except OSError as exc:
+            reason = exc.strerror or str(exc) or type(exc).__name__
+            raise MasterUnreachable(f"cannot reach the master at {self.where}: {reason}") from None
+        sock.close()
+        forget_connection((host, port))  # a stale connection to an earlier master
+        manager = WorkerManager(address=(host, port), authkey=authkey, serializer=SERIALIZER)
+        try:
+            self._tasks, self._results, self._control = _with_timeout(
+                lambda: self._open(manager), timeout, f"connecting to {self.where}"
+            )
+        except AuthenticationError:
+            raise AuthenticationFailed(
+                f"the master at {self.where} rejected this worker's authkey "
+                "(use the same CRAWLER_AUTHKEY or --authkey-file as the master)"
+            ) from None
+        except (OSError, EOFError) as exc:
+            raise MasterUnreachable(f"cannot talk to the master at {self.where}: {exc!r}") from None
+
+    @staticmethod
+    def _open(manager: WorkerManager) -> tuple[Any, Any, Any]:
+        manager.connect()
+        return manager.get_task_queue(), manager.get_result_queue(), manager.get_run_control()
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        try:
+            result = fn()
+            for proxy in (self._tasks, self._results, self._control):
+                _keepalive(proxy)
+            return result
+        except (EOFError, OSError) as exc:
+            raise MasterGone(
+                f"lost the connection to the master at {self.where} ({exc!r})"
+            ) from None
+
+    def hello(self, worker: str, info: dict) -> dict:
+        return self._call(lambda: self._control.hello(worker, info))
+
+    def bye(self, worker: str) -> None:
+        self._call(lambda: self._control.bye(worker))
+
+    def get(self, worker: str, max_items: int, timeout: float) -> dict:
+        return self._call(lambda: self._tasks.get(worker, max_items, timeout))
+
+    def renew(self, worker: str, ids: list[int]) -> int:
+        return self._call(lambda: self._tasks.renew(worker, ids))
+
+    def release(self, worker: str, ids: list[int]) -> int:
+        return self._call(lambda: self._tasks.release(worker, ids))
+
+    def put(self, worker: str, results: list[str]) -> int:
+        return self._call(lambda: self._results.put(worker, results))

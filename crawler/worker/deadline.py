@@ -1,0 +1,141 @@
+"""The per-URL deadline, and the requests session of a download thread that keeps it.
+
+The per-URL deadline covers connects, retries, redirects and the body. ``fetch`` starts
+it (``deadline.start``); everything here reads what is left (``remaining``): every
+hop's timeouts are clamped to it whenever urllib3 reads them, retry pauses too, and a
+server's Retry-After is honoured only up to ``RETRY_AFTER_CAP`` and the time left.
+Transient failures (connect and read errors, 429 and 5xx answers) are retried by
+urllib3, ``policy.retries`` times at most, with jittered exponential backoff.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+import requests
+import urllib3.exceptions as u3
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+from urllib3.util.timeout import Timeout
+
+from crawler._compat import retry_url, timeout_parts
+from crawler.config import Policy
+from crawler.worker.netguard import guard
+
+TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
+RETRY_AFTER_CAP = 30.0  # seconds: a server's Retry-After cannot park a thread for hours
+
+# Per download thread: .deadline, the monotonic time its current URL must end by (None:
+# no URL in progress); .failed_tries, the tries urllib3 retried since the last answer.
+clock = threading.local()
+
+
+def start(seconds: float) -> None:
+    """Start the calling thread's per-URL deadline, ``seconds`` from now."""
+    clock.deadline = time.monotonic() + seconds
+    clock.failed_tries = 0
+
+
+def stop() -> None:
+    clock.deadline = None
+
+
+def remaining() -> float:
+    """Seconds left before the calling thread's deadline (infinite when none runs)."""
+    deadline = getattr(clock, "deadline", None)
+    return float("inf") if deadline is None else deadline - time.monotonic()
+
+
+class DeadlineRetry(Retry):
+    """urllib3's Retry, with pauses capped by RETRY_AFTER_CAP and by the URL's deadline."""
+
+    def parse_retry_after(self, retry_after: str) -> float:
+        return max(0.0, min(super().parse_retry_after(retry_after), RETRY_AFTER_CAP, remaining()))
+
+    def get_backoff_time(self) -> float:
+        return max(0.0, min(super().get_backoff_time(), remaining()))
+
+    def increment(self, *args: Any, **kwargs: Any) -> Retry:
+        clock.failed_tries = getattr(clock, "failed_tries", 0) + 1
+        wait = self._server_wait(kwargs.get("response"))
+        # No time left for another try, or the server asks for a longer pause than we may
+        # take: give up now (a status answer is then reported as it is) instead of waiting.
+        if remaining() <= 0 or (wait is not None and wait > min(RETRY_AFTER_CAP, remaining())):
+            url = retry_url(args, kwargs)
+            raise u3.MaxRetryError(kwargs.get("_pool"), url, u3.TimeoutError("deadline exceeded"))
+        return super().increment(*args, **kwargs)
+
+    def _server_wait(self, response: Any) -> float | None:
+        """The Retry-After of ``response`` in seconds, uncapped; None if there is none."""
+        value = getattr(response, "headers", {}).get("Retry-After")
+        if not value or not self.respect_retry_after_header:
+            return None
+        try:
+            return Retry.parse_retry_after(self, value)
+        except u3.InvalidHeader:
+            return None
+
+
+class DeadlineTimeout(Timeout):
+    """urllib3's Timeout, clamped to the time left whenever urllib3 reads it: on every
+    try, including the retries urllib3 makes inside one ``urlopen``."""
+
+    @staticmethod
+    def _clamp(value: Any) -> Any:
+        if not isinstance(value, (int, float)):
+            return value
+        return max(0.001, min(value, remaining()))
+
+    @property
+    def connect_timeout(self) -> Any:
+        return self._clamp(super().connect_timeout)
+
+    @property
+    def read_timeout(self) -> Any:
+        return self._clamp(super().read_timeout)
+
+    def clone(self) -> DeadlineTimeout:
+        connect, read = timeout_parts(self)
+        return DeadlineTimeout(connect=connect, read=read, total=self.total)
+
+
+class DeadlineAdapter(HTTPAdapter):
+    """Clamps each request's connect and read timeouts to the time left before the deadline."""
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        if remaining() <= 0:
+            raise requests.exceptions.Timeout("deadline exceeded")
+        timeout = kwargs.get("timeout")
+        if isinstance(timeout, tuple):
+            kwargs["timeout"] = DeadlineTimeout(connect=timeout[0], read=timeout[1])
+        return super().send(request, *args, **kwargs)
+
+
+def make_session(policy: Policy) -> requests.Session:
+    """A session for one download thread: pooled connections, transient failures retried."""
+    retry = DeadlineRetry(
+        total=policy.retries,
+        connect=policy.retries,
+        read=policy.retries,
+        status=policy.retries,
+        other=0,
+        redirect=False,  # fetch() follows redirects itself, checking each target
+        allowed_methods=frozenset({"GET"}),
+        status_forcelist=TRANSIENT_STATUSES,
+        backoff_factor=policy.backoff,
+        backoff_jitter=policy.backoff,
+        respect_retry_after_header=True,
+        raise_on_status=False,  # the last answer is reported as http_error with its status
+    )
+    session = requests.Session()
+    adapter = DeadlineAdapter(max_retries=retry, pool_connections=16, pool_maxsize=4)
+    if policy.block_private:
+        guard(adapter)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    session.trust_env = False  # no netrc credentials or proxies picked up from the environment
+    session.headers["User-Agent"] = policy.user_agent
+    session.headers["Accept"] = "image/*,*/*;q=0.5"
+    return session

@@ -1,0 +1,106 @@
+"""One URL, from task to result: reuse, or check opt-outs, download, verify and store.
+
+``process`` never raises: every outcome, expected or not, becomes the result fields
+the worker reports for that URL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from crawler import constants as c
+from crawler.config import Policy
+from crawler.exceptions import Blocked, URLFailure
+from crawler.layout import stored_extension, stored_name
+from crawler.protocol import StoredCopy, Task
+from crawler.worker import storage, verify
+from crawler.worker.fetch import conditional_headers, fetch
+from crawler.worker.robots import RobotsCache, x_robots_opt_out
+
+
+@dataclass(frozen=True)
+class Context:
+    """What one download thread brings to every URL it processes."""
+
+    session: requests.Session  # the thread's own (see deadline.make_session)
+    policy: Policy  # the run's, from the master
+    output: Path  # this host's image folder
+    worker: str  # this worker's name, for the result
+    robots: RobotsCache | None = None  # the run's robots.txt cache; None: not consulted
+
+
+def process(task: Task, ctx: Context) -> dict[str, Any]:
+    """Turn one task into its result fields (``protocol.RESULT_FIELDS``); never raises.
+
+    Without ``ctx.robots`` (or with the policy's ``ignore_robots``) robots.txt is not
+    consulted.
+    """
+    start = time.monotonic()
+    row: dict[str, Any] = {"id": task.id, "url": task.url, "worker": ctx.worker, "attempts": 1}
+    try:
+        stored = usable_stored_copy(task, ctx.output)
+        if stored is not None and not stored.refresh:
+            row.update(status=c.OK, reused=True, path=stored.path, bytes=stored.bytes, attempts=0)
+        else:
+            _download(task, stored, ctx, row)
+    except URLFailure as failure:
+        row.update(status=failure.status, error=str(failure))
+        if failure.attempts is not None:
+            row["attempts"] = failure.attempts
+        if failure.http_status is not None:
+            row["http_status"] = failure.http_status
+    except Exception as exc:  # a bug must not kill the worker: report it as data
+        row.update(status=c.WORKER_ERROR, error=f"{type(exc).__name__}: {exc}"[:500])
+    row["elapsed_s"] = round(time.monotonic() - start, 3)
+    return row
+
+
+def _download(task: Task, stored: StoredCopy | None, ctx: Context, row: dict[str, Any]) -> None:
+    policy = ctx.policy
+    if stored is None and ctx.robots is not None and not policy.ignore_robots:
+        ctx.robots.check(task.url, ctx.session)  # a revalidation of a stored image does not ask
+    headers = conditional_headers(stored.etag, stored.last_modified) if stored else None
+    download = fetch(ctx.session, task.url, policy, headers or None)
+    row.update(
+        http_status=download.http_status,
+        final_url=download.final_url,
+        content_type=download.content_type,
+        attempts=download.attempts,
+        etag=download.etag,
+        last_modified=download.last_modified,
+    )
+    if download.not_modified and stored is not None:
+        row.update(status=c.NOT_MODIFIED, path=stored.path, bytes=stored.bytes)
+        return
+    row["bytes"] = len(download.body)
+    if not policy.ignore_robots:
+        directive = x_robots_opt_out(download.robots_tags, policy.user_agent)
+        if directive is not None:
+            raise Blocked(f"X-Robots-Tag opts out: {directive}")
+    info = verify.inspect(download.body, policy)
+    row.update(width=info.width, height=info.height, format=info.format)
+    relative = stored_name(task.url, info.extension)
+    storage.store(ctx.output, relative, download.body)
+    row.update(status=c.OK, path=relative, sha256=hashlib.sha256(download.body).hexdigest())
+
+
+def usable_stored_copy(task: Task, output: Path) -> StoredCopy | None:
+    """The task's stored copy, if this host really holds that file for that URL (the name
+    ``layout.stored_name`` gives it, and the size the manifest recorded)."""
+    stored = task.stored
+    if stored is None:
+        return None
+    extension = stored_extension(stored.path)
+    if extension is None or stored.path != stored_name(task.url, extension):
+        return None  # not a name this crawler would have given this URL's image
+    try:
+        stat = (output / stored.path).stat()
+    except OSError:
+        return None
+    return stored if stat.st_size == stored.bytes else None

@@ -1,0 +1,97 @@
+"""The code's own rules, checked on every run: import contracts, lint, and sizes.
+
+- ``lint-imports``: the layers (cli -> master -> report | worker -> shared modules), a
+  worker never importing master or report code, no cycles (contracts in pyproject.toml);
+- ``ruff check`` and ``ruff format --check`` with the project's rules;
+- no module of the package over 300 lines, no function over 50;
+- no import inside a function (a cycle hidden that way would pass import-linter).
+"""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "crawler"
+BIN = Path(sys.executable).parent
+MAX_MODULE_LINES = 300
+MAX_FUNCTION_LINES = 50
+
+
+def modules() -> list[Path]:
+    found = sorted(PACKAGE.rglob("*.py"))
+    assert len(found) > 30, found  # the package is really there
+    return found
+
+
+def run_tool(*command: str) -> subprocess.CompletedProcess[str]:
+    tool = BIN / command[0]
+    assert tool.exists(), f"{tool} is not installed: pip install -e '.[test]'"
+    return subprocess.run(
+        [str(tool), *command[1:]], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_import_contracts_are_kept() -> None:
+    result = run_tool("lint-imports", "--no-cache")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "command", [("ruff", "check", "."), ("ruff", "format", "--check", ".")], ids=" ".join
+)
+def test_ruff(command: tuple[str, ...]) -> None:
+    result = run_tool(*command)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_modules_are_at_most_300_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in modules()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert long == {}
+
+
+def _functions(path: Path) -> list[ast.FunctionDef | ast.AsyncFunctionDef]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    kinds = (ast.FunctionDef, ast.AsyncFunctionDef)
+    return [node for node in ast.walk(tree) if isinstance(node, kinds)]
+
+
+def test_functions_are_at_most_50_lines() -> None:
+    long = {
+        f"{path.relative_to(ROOT)}:{fn.lineno} {fn.name}": n
+        for path in modules()
+        for fn in _functions(path)
+        if (n := (fn.end_lineno or fn.lineno) - fn.lineno + 1) > MAX_FUNCTION_LINES
+    }
+    assert long == {}
+
+
+def test_no_imports_inside_functions() -> None:
+    inside = [
+        f"{path.relative_to(ROOT)}:{node.lineno} in {fn.name}"
+        for path in modules()
+        for fn in _functions(path)
+        for node in ast.walk(fn)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+    ]
+    assert inside == []
+
+
+def test_the_rules_see_a_violation(tmp_path: Path) -> None:
+    """The size and import checks are not vacuous: they flag a function that breaks them."""
+    body = "\n".join(f"    x{i} = {i}" for i in range(60))
+    sample = tmp_path / "sample.py"
+    sample.write_text(f"def big() -> None:\n    import os\n{body}\n", encoding="utf-8")
+    [fn] = _functions(sample)
+    assert (fn.end_lineno or 0) - fn.lineno + 1 > MAX_FUNCTION_LINES
+    assert any(isinstance(node, ast.Import) for node in ast.walk(fn))

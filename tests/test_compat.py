@@ -1,0 +1,102 @@
+"""Every private CPython/urllib3 internal the crawler reaches (``crawler._compat``) still
+exists and behaves as relied on, on the installed versions: an upgrade that removes one
+fails here, by name, rather than in a nightly run."""
+
+from __future__ import annotations
+
+import inspect
+import queue
+import socket
+import threading
+from multiprocessing import connection
+from multiprocessing.managers import BaseProxy, Server
+
+from urllib3.connection import HTTPConnection
+from urllib3.util.retry import Retry
+from urllib3.util.timeout import Timeout
+
+from crawler import _compat
+from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
+from crawler.master.leases import LeaseBoard
+from crawler.master.server import QueueServer
+from crawler.worker.channel import Channel
+
+KEY = b"compat-test-key-0123456789"
+
+
+def test_server_loops_on_stop_event_and_listener_has_a_socket() -> None:
+    assert "self.stop_event" in inspect.getsource(Server.serve_client)
+    listener = connection.Listener(("127.0.0.1", 0), authkey=KEY)
+    try:
+        assert isinstance(_compat.listener_socket(listener), socket.socket)
+    finally:
+        listener.close()
+
+
+def test_handshake_functions_exist() -> None:
+    assert callable(connection.deliver_challenge) and callable(connection.answer_challenge)
+
+
+def test_proxy_internals_on_a_real_connection() -> None:
+    """A real QueueServer and Channel: the proxy's thread-local connection is found, and
+    the per-address cache holds (then forgets) the master's address."""
+    board = LeaseBoard(["http://example.com/a.png"], None, 60.0, 3)
+    server = QueueServer("127.0.0.1", 0, KEY)
+    server.start(
+        {
+            "task_queue": TaskQueue(board),
+            "result_queue": ResultQueue(queue.Queue()),
+            "run_control": RunControl(board, {"run_id": "r", "policy": "{}"}),
+        }
+    )
+    try:
+        channel = Channel("127.0.0.1", server.port, KEY, 5.0)
+        assert channel.get("w", 1, 0)["tasks"]
+        conn, tls = _compat.proxy_connection(channel._tasks)
+        assert conn is not None and tls.keepalive is True  # set by the channel's keepalive
+        address = ("127.0.0.1", server.port)
+        assert address in BaseProxy._address_to_local  # type: ignore[attr-defined]
+        _compat.forget_connection(address)
+        assert address not in BaseProxy._address_to_local  # type: ignore[attr-defined]
+    finally:
+        server.close()
+
+
+def test_retry_increment_takes_url_second() -> None:
+    names = list(inspect.signature(Retry.increment).parameters)
+    assert names[:3] == ["self", "method", "url"]
+    assert _compat.retry_url(("GET", "http://x/"), {}) == "http://x/"
+    assert _compat.retry_url((), {"url": "http://y/"}) == "http://y/"
+
+
+def test_timeout_parts_are_the_values_given() -> None:
+    assert _compat.timeout_parts(Timeout(connect=1.5, read=7.0)) == (1.5, 7.0)
+
+
+def test_socket_factory_is_what_connect_uses() -> None:
+    """urllib3 opens the socket of a connection through ``_new_conn``: a subclass made by
+    ``with_socket_factory`` gets every connect, to a real listener on loopback."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    accepted: list[socket.socket] = []
+    acceptor = threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True)
+    acceptor.start()
+    seen: list[str] = []
+
+    def factory(conn: HTTPConnection) -> socket.socket:
+        seen.append(_compat.dns_host(conn))
+        return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+    guarded = _compat.with_socket_factory(HTTPConnection, factory)
+    conn = guarded("localhost.", port, timeout=5)
+    try:
+        conn.connect()
+        acceptor.join(timeout=5)
+        assert len(accepted) == 1  # the factory's socket is the one that connected
+        assert seen == ["localhost."]  # _dns_host: as given; conn.host drops the dot
+        assert conn.host == "localhost"
+    finally:
+        conn.close()
+        for sock in accepted:
+            sock.close()
+        listener.close()
