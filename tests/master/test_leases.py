@@ -1,0 +1,123 @@
+"""The lease board driven by a fake clock: leases, renewals, expiry, hand-back, the end.
+
+Fast and in-process, on real data: no network, no subprocesses.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from crawler import protocol
+from crawler.master.leases import LeaseBoard
+
+STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
+
+
+class FakeClock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+URLS = [f"http://example.com/{i}.png" for i in range(5)]
+
+
+def make_board(clock: Callable[[], float], max_attempts: int = 3) -> LeaseBoard:
+    return LeaseBoard(list(URLS), None, 10.0, max_attempts, clock=clock)
+
+
+def leased(answer: dict) -> list[protocol.Task]:
+    assert answer["over"] is False
+    return [protocol.decode_task(text) for text in answer["tasks"]]
+
+
+def test_get_leases_tasks_in_order() -> None:
+    board = make_board(FakeClock())
+    tasks = leased(board.get("w1", 2, 0))
+    assert [(t.id, t.url, t.attempt) for t in tasks] == [(0, URLS[0], 1), (1, URLS[1], 1)]
+    assert [t.id for t in leased(board.get("w2", 10, 0))] == [2, 3, 4]
+    assert board.leased() == 5
+    assert leased(board.get("w3", 10, 0)) == []  # nothing left, and no wait with timeout 0
+
+
+def test_renew_extends_only_own_leases() -> None:
+    clock = FakeClock()
+    board = make_board(clock)
+    leased(board.get("w1", 2, 0))
+    clock.advance(8)
+    assert board.renew("w2", [0, 1]) == 0  # not w2's leases
+    assert board.renew("w1", [0, 1, 99]) == 2
+    clock.advance(8)  # 16 s after the lease, 8 s after the renewal
+    assert board.expire() == []
+    assert [t.id for t in leased(board.get("w2", 10, 0))] == [2, 3, 4]  # 0 and 1 still w1's
+    clock.advance(3)  # now past the renewed lease
+    assert board.expire() == []
+    assert sorted((t.id, t.attempt) for t in leased(board.get("w2", 10, 0))) == [(0, 2), (1, 2)]
+
+
+def test_expired_lease_goes_back_to_the_queue() -> None:
+    clock = FakeClock()
+    board = make_board(clock)
+    leased(board.get("w1", 1, 0))
+    clock.advance(9.9)
+    assert board.expire() == []
+    assert board.leased() == 1
+    clock.advance(0.2)
+    assert board.expire() == []
+    assert board.leased() == 0
+    again = leased(board.get("w2", 1, 0))
+    assert [(t.id, t.attempt) for t in again] == [(0, 2)]  # first in line, second attempt
+    assert board.attempts(0) == 2
+
+
+def test_max_attempts_declares_task_lost() -> None:
+    clock = FakeClock()
+    board = make_board(clock, max_attempts=2)
+    for attempt in (1, 2):
+        tasks = leased(board.get(f"w{attempt}", 1, 0))
+        assert [(t.id, t.attempt) for t in tasks] == [(0, attempt)]
+        clock.advance(11)
+        lost = board.expire()
+        assert lost == ([] if attempt == 1 else [0])
+    assert board.expire() == []  # reported once
+    assert [t.id for t in leased(board.get("w3", 10, 0))] == [1, 2, 3, 4]  # 0 is final
+    assert board.complete(0, "w1") is False  # a very late answer loses to worker_lost
+
+
+def test_complete_first_answer_wins() -> None:
+    clock = FakeClock()
+    board = make_board(clock)
+    leased(board.get("slow", 1, 0))
+    clock.advance(11)
+    board.expire()  # the slow worker's lease ran out: task 0 is queued again
+    assert board.complete(0, "slow") is True  # ...but its late answer still counts
+    assert board.complete(0, "slow") is False  # a repeated answer does not
+    assert [t.id for t in leased(board.get("fast", 10, 0))] == [1, 2, 3, 4]  # 0 not re-sent
+    assert board.complete(1, "fast") is True
+    assert board.complete(1, "other") is False
+    assert board.leased() == 3
+
+
+def test_release_hands_back_without_costing_an_attempt() -> None:
+    board = make_board(FakeClock())
+    leased(board.get("w1", 2, 0))
+    assert board.release("w2", [0, 1]) == 0
+    assert board.release("w1", [1]) == 1
+    assert [(t.id, t.attempt) for t in leased(board.get("w2", 1, 0))] == [(1, 1)]
+
+
+def test_finish_ends_every_get() -> None:
+    board = make_board(FakeClock())
+    leased(board.get("w1", 1, 0))
+    board.finish()
+    assert board.get("w1", 10, 0) == {"tasks": [], "over": True}
+    assert board.get("w2", 10, 5) == {"tasks": [], "over": True}  # no wait once over
+    assert board.workers.all_told(within=60) is True

@@ -1,0 +1,53 @@
+"""The task store: distinct URLs on disk, duplicates found, hash collisions never merge.
+
+Fast and in-process, on real data: no network, no subprocesses.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from crawler.master.taskstore import TaskStore
+
+STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
+
+
+def test_task_store_keeps_distinct_urls_and_finds_duplicates(tmp_path: Path) -> None:
+    store = TaskStore(tmp_path)
+    store.sources.append("a.txt")
+    urls = [f"http://h{i % 7}.example/{i}.jpg" for i in range(70_000)]  # grows the table
+    for line, url in enumerate(urls, start=1):
+        assert store.add(url, 0, line) == (line - 1, True)
+    assert store.add(urls[12_345], 0, 99) == (12_345, False)
+    assert len(store) == len(urls)
+    assert store.find(urls[69_999]) == 69_999
+    assert store.find("http://h0.example/missing.jpg") is None
+    assert store.url(5) == urls[5] and store[6] == urls[6]
+    assert store.source(41) == "a.txt:42"
+    assert store.entry(41) == (urls[41], "a.txt:42")
+    assert store.urls(100, 104) == urls[100:104]
+    with pytest.raises(IndexError):
+        store.url(len(urls))
+    store.close()
+
+
+class CollidingStore(TaskStore):
+    """Every URL gets the same hash tag: only the URL comparison keeps them apart."""
+
+    @staticmethod
+    def _tag(url: str) -> int:
+        return 12345
+
+
+def test_task_store_never_merges_urls_whose_hashes_collide(tmp_path: Path) -> None:
+    store = CollidingStore(tmp_path)
+    store.sources.append("a.txt")
+    urls = [f"http://example.com/{i}" for i in range(300)]
+    assert [store.add(u, 0, i)[1] for i, u in enumerate(urls)] == [True] * 300
+    assert [store.find(u) for u in urls] == list(range(300))
+    assert store.add(urls[7], 0, 1) == (7, False)
+    assert store.find("http://example.com/other") is None
+    store.close()

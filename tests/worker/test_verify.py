@@ -1,0 +1,126 @@
+"""Pillow verification on images Pillow itself generated.
+
+Fast and in-process, on real data: no network, no subprocesses.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+from imageserver import HTML_PAGE, make_image, truncated
+from PIL import Image
+
+from crawler.config import Policy
+from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall
+from crawler.worker import verify
+
+STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
+
+
+def encode(image: Image.Image, fmt: str) -> bytes:
+    buf = io.BytesIO()
+    image.save(buf, format=fmt)
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("fmt", "width", "height", "frames", "extension"),
+    [
+        ("JPEG", 64, 48, 1, "jpg"),
+        ("PNG", 30, 20, 1, "png"),
+        ("WEBP", 32, 24, 1, "webp"),
+        ("GIF", 10, 8, 1, "gif"),
+        ("GIF", 12, 9, 3, "gif"),
+        ("WEBP", 12, 9, 3, "webp"),
+    ],
+)
+def test_inspect_accepts_real_images(
+    fmt: str, width: int, height: int, frames: int, extension: str
+) -> None:
+    body = make_image(fmt, width, height, seed=width, frames=frames)
+    info = verify.inspect(body, Policy())
+    assert (info.format, info.width, info.height, info.frames) == (fmt, width, height, frames)
+    assert info.extension == extension
+
+
+@pytest.mark.parametrize(("fmt", "extension"), [("BMP", "bmp"), ("TIFF", "tif"), ("ICO", "ico")])
+def test_inspect_accepts_other_raster_formats(fmt: str, extension: str) -> None:
+    body = encode(Image.new("RGB", (16, 16), (200, 30, 40)), fmt)
+    info = verify.inspect(body, Policy())
+    assert (info.format, info.width, info.height, info.extension) == (fmt, 16, 16, extension)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF"])
+def test_inspect_truncated_image_is_corrupt(fmt: str) -> None:
+    body = truncated(make_image(fmt, 200, 150, seed=1))
+    with pytest.raises(Corrupt) as caught:
+        verify.inspect(body, Policy())
+    assert caught.value.status == "corrupt"
+
+
+@pytest.mark.parametrize(
+    ("body", "hint"),
+    [
+        (HTML_PAGE, "HTML"),
+        (b"", "empty"),
+        (b"just some text, not a PNG\n", "26 bytes"),
+        (
+            b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" '
+            b'height="10"><rect width="10" height="10"/></svg>',
+            "SVG",
+        ),
+    ],
+)
+def test_inspect_non_images_are_not_image(body: bytes, hint: str) -> None:
+    with pytest.raises(NotImage, match=hint) as caught:
+        verify.inspect(body, Policy())
+    assert caught.value.status == "not_image"
+
+
+def test_inspect_refuses_eps_that_pillow_could_open() -> None:
+    body = encode(Image.new("RGB", (16, 16), (0, 90, 200)), "EPS")
+    assert Image.open(io.BytesIO(body)).format == "EPS"  # a real EPS file, Pillow knows it
+    with pytest.raises(NotImage):  # ...but its plugin would run Ghostscript: never tried
+        verify.inspect(body, Policy())
+
+
+def test_inspect_refuses_pdf() -> None:
+    body = encode(Image.new("RGB", (16, 16), (0, 90, 200)), "PDF")
+    assert body.startswith(b"%PDF")
+    with pytest.raises(NotImage, match="PDF"):
+        verify.inspect(body, Policy())
+
+
+def test_inspect_too_many_pixels() -> None:
+    body = make_image("PNG", 40, 30, seed=2)
+    verify.inspect(body, Policy(max_pixels=40 * 30))  # exactly at the limit: fine
+    with pytest.raises(TooManyPixels) as caught:
+        verify.inspect(body, Policy(max_pixels=40 * 30 - 1))
+    assert caught.value.status == "too_many_pixels"
+
+
+def test_inspect_counts_all_frames_of_an_animation() -> None:
+    body = make_image("GIF", 20, 10, seed=3, frames=5)
+    verify.inspect(body, Policy(max_pixels=20 * 10 * 2))  # 5 frames <= 4 x (2 frames' worth)
+    with pytest.raises(TooManyPixels, match="frames"):
+        verify.inspect(body, Policy(max_pixels=20 * 10))
+
+
+def test_inspect_with_pillow_bomb_guard_configured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after
+    policy = Policy(max_pixels=100)
+    verify.configure(policy)
+    assert Image.MAX_IMAGE_PIXELS == 100
+    with pytest.raises(TooManyPixels):  # > 2 x the limit: Pillow itself refuses to open it
+        verify.inspect(make_image("PNG", 64, 64, seed=4), policy)
+
+
+@pytest.mark.parametrize(("min_width", "min_height"), [(41, 0), (0, 31), (100, 100)])
+def test_inspect_too_small(min_width: int, min_height: int) -> None:
+    body = make_image("JPEG", 40, 30, seed=5)
+    with pytest.raises(TooSmall) as caught:
+        verify.inspect(body, Policy(min_width=min_width, min_height=min_height))
+    assert caught.value.status == "too_small"
+    assert verify.inspect(body, Policy(min_width=40, min_height=30)).width == 40
