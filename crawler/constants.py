@@ -14,6 +14,7 @@ REDIRECT_ERROR = "redirect_error"
 PRIVATE_ADDRESS = "private_address"
 TOO_LARGE = "too_large"
 NOT_IMAGE = "not_image"
+UNSUPPORTED_FORMAT = "unsupported_format"
 CORRUPT = "corrupt"
 TOO_MANY_PIXELS = "too_many_pixels"
 TOO_SMALL = "too_small"
@@ -34,8 +35,10 @@ STATUSES: dict[str, str] = {
     REDIRECT_ERROR: "too many redirects, a redirect loop, or a redirect to a non-http(s) URL",
     PRIVATE_ADDRESS: "the host (or a redirect's) resolves to a loopback/private/link-local address",
     TOO_LARGE: "the body exceeded max_bytes (announced or while streaming)",
-    NOT_IMAGE: "the bytes are not a raster image Pillow recognises (HTML, SVG, text, empty)",
-    CORRUPT: "recognised as an image but Pillow could not decode it in full (e.g. truncated)",
+    NOT_IMAGE: "the bytes are no image at all (HTML, text, PDF, empty); see the error",
+    UNSUPPORTED_FORMAT: "an image format the crawler does not store (SVG, HEIF, JPEG XL, ...)",
+    CORRUPT: "the bytes start as a supported image but are not one whole image (truncated, "
+    "damaged, a bad header)",
     TOO_MANY_PIXELS: "width x height above max_pixels (decompression-bomb guard)",
     TOO_SMALL: "smaller than min_width / min_height",
     BLOCKED: "robots.txt disallows it for our user agent, or the response's X-Robots-Tag "

@@ -96,6 +96,10 @@ class NotImage(VerifyFailure):
     status = c.NOT_IMAGE
 
 
+class UnsupportedFormat(VerifyFailure):
+    status = c.UNSUPPORTED_FORMAT
+
+
 class Corrupt(VerifyFailure):
     status = c.CORRUPT
 

@@ -18,22 +18,7 @@ import tempfile
 from pathlib import Path
 
 from crawler.exceptions import UsageError
-
-# Pillow format name -> file extension of stored images. Only these formats are ever
-# accepted: SVG, PDF, EPS and the rest never reach a Pillow plugin (some shell out).
-EXTENSIONS: dict[str, str] = {
-    "JPEG": "jpg",
-    "MPO": "jpg",  # multi-picture JPEG from phone cameras
-    "PNG": "png",
-    "GIF": "gif",
-    "WEBP": "webp",
-    "BMP": "bmp",
-    "TIFF": "tif",
-    "ICO": "ico",
-}
-# The plugins Image.open may try (its ``formats=`` argument); MPO is not one: the JPEG
-# plugin opens an MPO file and reports it as MPO.
-OPEN_FORMATS = ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "ICO"]
+from crawler.formats import EXTENSIONS
 
 _NAME = re.compile(
     r"(?P<a>[0-9a-f]{2})/(?P<b>[0-9a-f]{2})/(?P<digest>[0-9a-f]{64})\.(?P<ext>[a-z]{3,4})"
@@ -43,7 +28,8 @@ _NAME = re.compile(
 def stored_name(url: str, extension: str) -> str:
     """The relative path of ``url``'s image: ``ab/cd/<sha256 of the URL>.<extension>``.
 
-    ``url`` must be normalised (``urls.normalize_url``); ``extension`` one of EXTENSIONS'.
+    ``url`` must be normalised (``urls.normalize_url``); ``extension`` one of
+    ``formats.EXTENSIONS``'.
     """
     digest = hashlib.sha256(url.encode("utf-8")).hexdigest()
     return f"{digest[:2]}/{digest[2:4]}/{digest}.{extension}"

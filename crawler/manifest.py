@@ -29,6 +29,7 @@ FIELDS = (
     "bytes",
     "width",
     "height",
+    "orientation",  # EXIF orientation 1-8 (width and height are as displayed)
     "format",
     "worker",
     "attempts",

@@ -47,6 +47,7 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "bytes": (int,),
     "width": (int,),
     "height": (int,),
+    "orientation": (int,),
     "format": (str,),
     "attempts": (int,),
     "elapsed_s": (float, int),

@@ -77,7 +77,7 @@ WEB_CASES: dict[str, Expect] = {
     "not_http": Expect("connection_error", "Connection aborted"),
     "bomb_huge": Expect("too_many_pixels", "10000000000 pixels", 200),
     "bomb_over": Expect("too_many_pixels", f"3000x2000 exceeds max_pixels {MAX_PIXELS}", 200),
-    "svg": Expect("not_image", "looks like XML/SVG", 200),
+    "svg": Expect("unsupported_format", "SVG", 200),
     "html_as_image": Expect("not_image", "looks like HTML", 200),
     "empty": Expect("not_image", "empty body", 200),
     "tiny": Expect("too_small", f"8x8 is below {MIN_SIDE}x{MIN_SIDE}", 200),

@@ -21,7 +21,8 @@ from crawler.protocol import decode_result
 log = logging.getLogger("crawler")
 
 # What a reused or revalidated (304) image keeps from the row that stored it.
-STORED_FIELDS = ("path", "sha256", "bytes", "width", "height", "format", "content_type")
+STORED_FIELDS = ("path", "sha256", "bytes", "width", "height", "orientation", "format")
+STORED_FIELDS += ("content_type",)
 STORED_FIELDS += ("final_url", "etag", "last_modified", "fetched_at")
 
 

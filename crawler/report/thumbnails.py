@@ -16,7 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from crawler.layout import OPEN_FORMATS, stored_extension
+from crawler.formats import OPEN_FORMATS
+from crawler.layout import stored_extension
 
 MAX_IMAGE_BYTES = 64 << 20  # stored files larger than this get no thumbnail
 THUMB = (160, 160)

@@ -84,7 +84,9 @@ def _download(task: Task, stored: StoredCopy | None, ctx: Context, row: dict[str
         if directive is not None:
             raise Blocked(f"X-Robots-Tag opts out: {directive}")
     info = verify.inspect(download.body, policy)
-    row.update(width=info.width, height=info.height, format=info.format)
+    row.update(
+        width=info.width, height=info.height, orientation=info.orientation, format=info.format
+    )
     relative = stored_name(task.url, info.extension)
     storage.store(ctx.output, relative, download.body)
     row.update(status=c.OK, path=relative, sha256=hashlib.sha256(download.body).hexdigest())

@@ -1,10 +1,20 @@
-"""Checking that downloaded bytes are a whole raster image, with Pillow.
+"""Checking that downloaded bytes are one whole raster image, with Pillow and libjpeg.
 
-The format is read from the bytes, never from the URL or Content-Type, and only a
-fixed set of raster formats (``layout.OPEN_FORMATS``) is even tried (so no SVG, PDF or
-EPS reaches a plugin that would shell out). Dimensions are checked from the header
-before any pixel is decoded, then every frame is decoded in full, so a truncated file
-is caught.
+The rules (the README's Verification table):
+
+1. Identity from the bytes (``formats.identify``), never from the URL or Content-Type.
+   A supported format's signature makes every later failure ``corrupt``; a known image
+   format we do not store is ``unsupported_format``; anything else is ``not_image``.
+2. Whole file: the container must reach its end (``structure``), and JPEG data is
+   decoded by libjpeg with its corrupt-data warnings as errors (simplejpeg,
+   ``strict=True``), at 1/8 scale: every entropy-coded byte is still read.
+3. Every frame, every limit: each frame's size, and the canvas as it grows, is checked
+   against ``max_pixels`` before that frame is decoded, and the animation's total.
+   Pillow's own bomb guard maps to ``too_many_pixels``.
+4. No exception escapes: every call into Pillow or libjpeg is inside ``inspect``.
+5. Metadata limits are not validity: Pillow's PNG text-chunk limits are raised.
+6. ``width``/``height`` are the displayed size (EXIF orientation applied); the
+   min-size filters use it; the stored bytes never change.
 """
 
 from __future__ import annotations
@@ -13,32 +23,44 @@ import io
 import os
 import threading
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from PIL import Image, UnidentifiedImageError
+import simplejpeg
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 
 from crawler.config import Policy
-from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall
-from crawler.layout import EXTENSIONS, OPEN_FORMATS
+from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall, UnsupportedFormat
+from crawler.formats import EXTENSIONS, identify
+from crawler.worker import structure
 
 # An animation may decode to more pixels than one frame; cap the total work too.
 ANIMATION_PIXEL_FACTOR = 4
+# PNG text chunks (XMP, ICC-like metadata) up to this size are read, not refused:
+# Pillow's 1 MiB default rejects valid camera and editor files. Still a bound.
+TEXT_CHUNK_LIMIT = 64 << 20
+ORIENTATION_TAG = 0x0112
+SWAPPED = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the picture a quarter
 
-# Full decodes at once in this process: decoding runs without the GIL, so more than one a
+# Decodes at once in this process: decoding runs without the GIL, so more than one a
 # core gains nothing, while each 1080p decode holds ~8 MB: 32 download threads must not
 # mean 32 decoded images in memory.
 _DECODING = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
 
-# We compare sizes against the policy ourselves; the warning Pillow also gives is noise.
+# We compare sizes against the policy ourselves, and classify damage ourselves: Pillow's
+# warnings about what it met in a download ("Truncated File Read", "malformed MPO") are
+# noise on the worker's stderr, once per bad URL.
 warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+warnings.filterwarnings("ignore", category=UserWarning, module=r"PIL\.")
 
 
 @dataclass(frozen=True)
 class ImageInfo:
-    format: str
-    width: int
+    format: str  # Pillow's name, a key of formats.EXTENSIONS
+    width: int  # displayed, after EXIF orientation
     height: int
     frames: int
+    orientation: int | None = None  # EXIF orientation 1-8; None when absent
 
     @property
     def extension(self) -> str:
@@ -46,66 +68,163 @@ class ImageInfo:
 
 
 def configure(policy: Policy) -> None:
-    """Set Pillow's process-wide bomb guard from the run's policy (kept on, never disabled)."""
+    """Set Pillow's process-wide limits from the run's policy: the bomb guard stays on
+    (at ``max_pixels``), the PNG text-chunk limits go up to TEXT_CHUNK_LIMIT."""
     Image.MAX_IMAGE_PIXELS = policy.max_pixels
+    PngImagePlugin.MAX_TEXT_CHUNK = TEXT_CHUNK_LIMIT
+    PngImagePlugin.MAX_TEXT_MEMORY = 2 * TEXT_CHUNK_LIMIT
 
 
 def inspect(body: bytes, policy: Policy) -> ImageInfo:
-    """Decode ``body`` fully; raise a VerifyFailure naming the status if it is not acceptable."""
-    if not body:
-        raise NotImage("empty body")
+    """Check ``body`` whole; return what it is, or raise the VerifyFailure naming the
+    status (NotImage, UnsupportedFormat, Corrupt, TooManyPixels, TooSmall). Never
+    raises anything else."""
+    identity = identify(body[:1024])
+    if identity.format is None:
+        raise NotImage(f"not an image ({_sniff(body)})")
+    if not identity.supported:
+        raise UnsupportedFormat(f"{identity.format} is not a format the crawler stores")
+    with _DECODING:
+        try:
+            return _inspect(body, identity.format, policy)
+        except (Corrupt, TooManyPixels, TooSmall):
+            raise
+        except Image.DecompressionBombError as exc:
+            raise TooManyPixels(str(exc)) from None
+        except UnidentifiedImageError:
+            raise Corrupt(f"{identity.format} with an unreadable header") from None
+        except Exception as exc:  # Pillow and libjpeg raise many types for damaged data
+            reason = str(exc) or type(exc).__name__
+            raise Corrupt(f"cannot decode {identity.format}: {reason}"[:500]) from None
+
+
+def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
+    canvases = structure.check(format_name, body)
+    _check_budget(canvases, policy)  # before Pillow allocates any of them
+    with Image.open(io.BytesIO(body), formats=[_plugin(format_name)]) as image:
+        real = image.format or format_name
+        width, height = image.size
+        orientation = _orientation(image)
+        if orientation in SWAPPED:
+            width, height = height, width
+        _check_pixels(image.width, image.height, policy)
+        _check_min_size(width, height, policy)
+        frames = _decode(image, real, body, policy)
+    return ImageInfo(real, width, height, frames, orientation)
+
+
+def _plugin(format_name: str) -> str:
+    return "JPEG" if format_name == "MPO" else format_name
+
+
+def _check_budget(sizes: list[tuple[int, int]], policy: Policy) -> None:
+    """Each frame's canvas, and their total, within the limits."""
+    budget = policy.max_pixels * ANIMATION_PIXEL_FACTOR
+    for count, (width, height) in enumerate(sizes, start=1):
+        _check_pixels(width, height, policy)
+        budget -= width * height
+        if budget < 0:
+            raise TooManyPixels(f"{count} frames of {width}x{height} are too much to decode")
+
+
+def _decode(image: Image.Image, format_name: str, body: bytes, policy: Policy) -> int:
+    """Decode every frame, checking each one's size (and the total) first; returns the
+    number of frames."""
+    budget = policy.max_pixels * ANIMATION_PIXEL_FACTOR
+    frames = 0
+    for width, height, decode in _frames(image, format_name, body):
+        _check_pixels(width, height, policy)
+        budget -= width * height
+        if budget < 0:
+            raise TooManyPixels(f"{frames + 1} frames of {width}x{height} are too much to decode")
+        decode()
+        frames += 1
+    return frames
+
+
+def _frames(image: Image.Image, format_name: str, body: bytes) -> Iterator[tuple]:
+    """(width, height, decode) per frame, the size known before the decode."""
+    if format_name in ("JPEG", "MPO"):
+        for data in _jpeg_streams(image, format_name, body):
+            height, width, _colour, _sub = simplejpeg.decode_jpeg_header(data)
+            yield width, height, lambda data=data: _decode_jpeg(data)
+        return
+    frame = 0
+    while True:
+        if frame:
+            try:
+                image.seek(frame)  # the canvas may grow here (GIF): checked before load
+            except EOFError:
+                return
+        yield image.width, image.height, image.load
+        frame += 1
+
+
+def _jpeg_streams(image: Image.Image, format_name: str, body: bytes) -> list[bytes]:
+    """The JPEG stream of each picture: the whole body, or each MPO picture's bytes."""
+    if format_name == "JPEG":
+        return [body]
+    base = _mpf_base(body)
+    streams = []
+    for index, entry in enumerate(getattr(image, "mpinfo", {}).get(0xB002, [])):
+        start = 0 if index == 0 else entry["DataOffset"] + base
+        end = start + entry["Size"]
+        if end > len(body):
+            raise Corrupt(f"MPO picture {index + 1} runs past the end of the file (truncated)")
+        streams.append(body[start:end])
+    if not streams:
+        raise Corrupt("MPO file without a picture index")
+    return streams
+
+
+def _mpf_base(body: bytes) -> int:
+    """Where MPO offsets count from: just after "MPF" and a NUL in the APP2 segment (CIPA DC-007
+    section 5.2), found by walking the JPEG segments up to the first scan."""
+    pos = 2
+    while pos + 8 <= len(body) and body[pos] == 0xFF and body[pos + 1] != 0xDA:
+        if body[pos + 1] == 0xE2 and body[pos + 4 : pos + 8] == b"MPF\x00":
+            return pos + 8
+        pos += 2 + int.from_bytes(body[pos + 2 : pos + 4], "big")
+    raise Corrupt("MPO file without its MP index segment")
+
+
+def _decode_jpeg(data: bytes) -> None:
+    """libjpeg at 1/8 scale, its warnings (premature end, extraneous bytes) as errors."""
+    simplejpeg.decode_jpeg(data, colorspace="GRAY", min_factor=8, strict=True)
+
+
+def _orientation(image: Image.Image) -> int | None:
+    """The EXIF orientation (1-8), None when absent or unreadable: broken EXIF does not
+    make the pixels wrong, and browsers then show the stored orientation."""
     try:
-        image = Image.open(io.BytesIO(body), formats=OPEN_FORMATS)
-    except Image.DecompressionBombError as exc:
-        raise TooManyPixels(str(exc)) from None
-    except UnidentifiedImageError:
-        raise NotImage(f"not a supported raster image ({_sniff(body)})") from None
-    except Exception as exc:  # Pillow raises many types for a mangled header
-        raise Corrupt(f"unreadable image header: {exc}") from None
-    with image:
-        info = ImageInfo(
-            image.format or "", image.width, image.height, getattr(image, "n_frames", 1)
-        )
-        _check_size(info, policy)
-        with _DECODING:
-            _decode(image, info)
-    return info
+        value = image.getexif().get(ORIENTATION_TAG)
+    except Exception:  # EXIF is metadata: any damage there only loses the orientation
+        return None
+    return value if isinstance(value, int) and 1 <= value <= 8 else None
 
 
-def _decode(image: Image.Image, info: ImageInfo) -> None:
-    try:
-        if info.format in ("JPEG", "MPO"):
-            # Decode at 1/8 scale: libjpeg still reads every entropy-coded byte, so a
-            # truncated or corrupt stream still fails, at about half the CPU.
-            image.draft(None, (max(1, info.width // 8), max(1, info.height // 8)))
-        for frame in range(info.frames):
-            image.seek(frame)
-            image.load()
-    except Exception as exc:  # OSError for truncation, others for corrupt streams
-        raise Corrupt(f"cannot decode {info.format}: {exc}") from None
-    return info
+def _check_pixels(width: int, height: int, policy: Policy) -> None:
+    if width * height > policy.max_pixels:
+        raise TooManyPixels(f"{width}x{height} exceeds max_pixels {policy.max_pixels}")
+    if width <= 0 or height <= 0:
+        raise Corrupt(f"{width}x{height} is not an image size")
 
 
-def _check_size(info: ImageInfo, policy: Policy) -> None:
-    pixels = info.width * info.height
-    if pixels > policy.max_pixels:
-        raise TooManyPixels(f"{info.width}x{info.height} exceeds max_pixels {policy.max_pixels}")
-    if pixels * info.frames > policy.max_pixels * ANIMATION_PIXEL_FACTOR:
-        raise TooManyPixels(
-            f"{info.frames} frames of {info.width}x{info.height} is too much to decode"
-        )
-    if info.width < policy.min_width or info.height < policy.min_height:
-        raise TooSmall(
-            f"{info.width}x{info.height} is below {policy.min_width}x{policy.min_height}"
-        )
+def _check_min_size(width: int, height: int, policy: Policy) -> None:
+    if width < policy.min_width or height < policy.min_height:
+        raise TooSmall(f"{width}x{height} is below {policy.min_width}x{policy.min_height}")
 
 
 def _sniff(body: bytes) -> str:
     head = body[:512].lstrip().lower()
+    if not body:
+        return "empty body"
     if head.startswith((b"<!doctype html", b"<html")) or b"<html" in head:
         return "looks like HTML"
-    if head.startswith(b"<?xml") or b"<svg" in head:
-        return "looks like XML/SVG"
+    if head.startswith(b"<?xml"):
+        return "looks like XML"
     if head.startswith(b"%pdf"):
         return "looks like PDF"
+    if head.startswith((b"%!ps", b"\xc5\xd0\xd3\xc6")):
+        return "looks like PostScript/EPS"
     return f"{len(body)} bytes"

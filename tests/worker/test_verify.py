@@ -13,7 +13,7 @@ from imageserver import HTML_PAGE, make_image, truncated
 from PIL import Image
 
 from crawler.config import Policy
-from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall
+from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall, UnsupportedFormat
 from crawler.worker import verify
 
 STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
@@ -66,17 +66,35 @@ def test_inspect_truncated_image_is_corrupt(fmt: str) -> None:
         (HTML_PAGE, "HTML"),
         (b"", "empty"),
         (b"just some text, not a PNG\n", "26 bytes"),
-        (
-            b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" '
-            b'height="10"><rect width="10" height="10"/></svg>',
-            "SVG",
-        ),
+        (b"%PDF-1.4\n%\xe2\xe3\n1 0 obj\n", "PDF"),
     ],
 )
 def test_inspect_non_images_are_not_image(body: bytes, hint: str) -> None:
     with pytest.raises(NotImage, match=hint) as caught:
         verify.inspect(body, Policy())
     assert caught.value.status == "not_image"
+
+
+SVG = (
+    b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="10" '
+    b'height="10"><rect width="10" height="10"/></svg>'
+)
+
+
+@pytest.mark.parametrize(
+    ("body", "name"),
+    [
+        (SVG, "SVG"),
+        (b"  <svg width='1' height='1'></svg>", "SVG"),
+        (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(40), "HEIF"),
+        (b"\xff\x0a\xfa\x7f\x01\x90" + bytes(40), "JPEG XL"),
+        (b"8BPS\x00\x01" + bytes(40), "PSD"),
+    ],
+)
+def test_inspect_known_image_formats_we_do_not_store(body: bytes, name: str) -> None:
+    with pytest.raises(UnsupportedFormat, match=name) as caught:
+        verify.inspect(body, Policy())
+    assert caught.value.status == "unsupported_format"
 
 
 def test_inspect_refuses_eps_that_pillow_could_open() -> None:

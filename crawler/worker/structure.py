@@ -1,0 +1,212 @@
+"""Whole-file checks: a file's own structure says where it ends, and it must get there.
+
+Decoders stop when they have the pixels they want, and Pillow tolerates a missing end
+(a GIF without its trailer, a PNG without IEND) or an unread checksum, so a truncated
+or damaged download can decode "fine". Each check here walks the container of one
+format, using only its length fields, and raises ``Corrupt`` when the file ends before
+its structure does or a checksum that guards the header or pixels is wrong. Bytes
+*after* a complete image are accepted: cameras and editors append data.
+
+Sources: PNG (ISO/IEC 15948, W3C PNG 3rd ed. sections 5.3-5.6; CRC handling as libpng:
+critical chunks are checked, an ancillary chunk with a bad CRC is ignored), GIF89a
+(sections 17-27), RIFF/WebP container, TIFF 6.0 (section 2), ICO (Microsoft's
+ICONDIR), ISO/IEC 14496-12 (ISO base media boxes, for AVIF). JPEG is checked by
+libjpeg itself (``verify``), with its warnings made errors.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from collections.abc import Callable
+
+from crawler.exceptions import Corrupt
+
+# TIFF field types -> bytes per value (TIFF 6.0 section 2, "Types").
+_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+# APNG's frame chunks are ancillary by name but carry frame geometry and pixels.
+_PNG_GUARDED = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"acTL", b"fcTL", b"fdAT"}
+
+
+def check(format_name: str, body: bytes) -> list[tuple[int, int]]:
+    """Raise Corrupt if ``body``, identified as ``format_name``, ends before its structure
+    does or fails a checksum that guards its header or pixels.
+
+    Returns the canvas size (width, height) at each frame where the container says it
+    before any decoding (GIF: a frame may lie outside the logical screen, and Pillow
+    then grows the canvas, allocating it as it seeks); [] for other formats."""
+    walker = _WALKERS.get(format_name)
+    return (walker(body) or []) if walker is not None else []
+
+
+def png(body: bytes) -> None:
+    pos, seen_idat = 8, False
+    while True:
+        if pos + 8 > len(body):
+            raise Corrupt("PNG ends before its IEND chunk (truncated)")
+        length, kind = struct.unpack(">I4s", body[pos : pos + 8])
+        end = pos + 12 + length
+        if length > 0x7FFF_FFFF or end > len(body):
+            raise Corrupt(f"PNG chunk {kind!r} runs past the end of the file (truncated)")
+        guarded = kind in _PNG_GUARDED or not kind[:1].islower()
+        crc = int.from_bytes(body[end - 4 : end], "big")
+        if guarded and zlib.crc32(body[pos + 4 : end - 4]) != crc:
+            raise Corrupt(f"PNG chunk {kind.decode('latin-1')!r} fails its CRC (damaged)")
+        seen_idat = seen_idat or kind == b"IDAT"
+        if kind == b"IEND":
+            if not seen_idat:
+                raise Corrupt("PNG has no image data (IDAT)")
+            return
+        pos = end
+
+
+def gif(body: bytes) -> list[tuple[int, int]]:
+    """GIF89a: header, logical screen, global colour table, blocks, trailer (0x3B).
+    Returns the canvas size at each frame (the logical screen, grown by any frame that
+    lies outside it, as Pillow grows it)."""
+    if len(body) < 13:
+        raise Corrupt("GIF ends inside its header (truncated)")
+    flags = body[10]
+    width, height = struct.unpack("<HH", body[6:10])
+    canvases = []
+    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+    while True:
+        if pos >= len(body):
+            raise Corrupt("GIF ends before its trailer (truncated)")
+        kind = body[pos]
+        if kind == 0x3B:
+            return canvases
+        if kind == 0x21:  # extension: label, then data sub-blocks
+            pos = _sub_blocks(body, pos + 2)
+        elif kind == 0x2C:  # image: descriptor, local colour table, LZW code size, data
+            if pos + 10 > len(body):
+                raise Corrupt("GIF ends inside an image descriptor (truncated)")
+            left, top, w, h = struct.unpack("<HHHH", body[pos + 1 : pos + 9])
+            width, height = max(width, left + w), max(height, top + h)
+            canvases.append((width, height))
+            local = body[pos + 9]
+            pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
+            pos = _sub_blocks(body, pos + 1)
+        else:
+            raise Corrupt(f"GIF has an unknown block 0x{kind:02x} (damaged)")
+
+
+def _sub_blocks(body: bytes, pos: int) -> int:
+    """Skip data sub-blocks (size byte, data) up to the zero-size terminator."""
+    while pos < len(body):
+        size = body[pos]
+        pos += 1 + size
+        if size == 0:
+            return pos
+    raise Corrupt("GIF ends inside a data block (truncated)")
+
+
+def webp(body: bytes) -> None:
+    declared = int.from_bytes(body[4:8], "little") + 8
+    if len(body) < 12 or declared > len(body):
+        raise Corrupt(f"WebP's RIFF header says {declared} bytes, the file has {len(body)}")
+
+
+def tiff(body: bytes) -> None:
+    """Every IFD in the chain, and the strips or tiles each one points to, in the file."""
+    order = "<" if body[:2] == b"II" else ">"
+    offset, seen = _u32(body, order, 4), set()
+    while offset:
+        if offset in seen:
+            raise Corrupt("TIFF's directory chain loops (damaged)")
+        seen.add(offset)
+        count = _u16(body, order, offset)
+        entries = {}
+        for i in range(count):
+            tag, kind, n, value = _entry(body, order, offset + 2 + 12 * i)
+            entries[tag] = (kind, n, value)
+        _tiff_data_in_file(body, order, entries)
+        offset = _u32(body, order, offset + 2 + 12 * count)
+
+
+def _tiff_data_in_file(body: bytes, order: str, entries: dict) -> None:
+    for offsets_tag, counts_tag in ((273, 279), (324, 325)):  # strips, tiles
+        if offsets_tag in entries and counts_tag in entries:
+            starts = _values(body, order, *entries[offsets_tag])
+            sizes = _values(body, order, *entries[counts_tag])
+            if any(s + n > len(body) for s, n in zip(starts, sizes, strict=False)):
+                raise Corrupt("TIFF image data runs past the end of the file (truncated)")
+
+
+def _entry(body: bytes, order: str, pos: int) -> tuple[int, int, int, int]:
+    """(tag, type, count, where the value or its offset is); a value stored out of the
+    entry must lie in the file too."""
+    if pos + 12 > len(body):
+        raise Corrupt("TIFF ends inside a directory (truncated)")
+    tag, kind, n = struct.unpack(order + "HHI", body[pos : pos + 8])
+    size = _TYPE_SIZES.get(kind, 1) * n
+    if size > 4 and _u32(body, order, pos + 8) + size > len(body):
+        raise Corrupt(f"TIFF tag {tag}'s values run past the end of the file (truncated)")
+    return tag, kind, n, pos + 8
+
+
+def _values(body: bytes, order: str, kind: int, n: int, at: int) -> list[int]:
+    width = {3: 2, 4: 4}.get(kind)  # SHORT or LONG
+    if width is None:
+        raise Corrupt(f"TIFF offsets of type {kind} (damaged)")
+    if width * n > 4:  # the values do not fit in the entry: it holds their offset
+        at = _u32(body, order, at)
+    code = "H" if width == 2 else "I"
+    if at + width * n > len(body):
+        raise Corrupt("TIFF ends inside an offsets table (truncated)")
+    return list(struct.unpack(f"{order}{n}{code}", body[at : at + width * n]))
+
+
+def _u16(body: bytes, order: str, pos: int) -> int:
+    if pos + 2 > len(body):
+        raise Corrupt("TIFF ends inside a directory (truncated)")
+    return struct.unpack(order + "H", body[pos : pos + 2])[0]
+
+
+def _u32(body: bytes, order: str, pos: int) -> int:
+    if pos + 4 > len(body):
+        raise Corrupt("TIFF ends inside a header or directory (truncated)")
+    return struct.unpack(order + "I", body[pos : pos + 4])[0]
+
+
+def ico(body: bytes) -> None:
+    count = int.from_bytes(body[4:6], "little")
+    if count == 0 or 6 + 16 * count > len(body):
+        raise Corrupt("ICO directory is empty or cut short (truncated)")
+    for i in range(count):
+        size, offset = struct.unpack("<II", body[6 + 16 * i + 8 : 6 + 16 * i + 16])
+        if offset + size > len(body):
+            raise Corrupt(f"ICO image {i + 1} runs past the end of the file (truncated)")
+
+
+def isobmff(body: bytes) -> None:
+    """Top-level boxes (AVIF): each box that starts must end inside the file."""
+    pos, kinds = 0, set()
+    while pos + 8 <= len(body):
+        size, kind = struct.unpack(">I4s", body[pos : pos + 8])
+        if not all(32 <= b < 127 for b in kind):
+            break  # not a box: bytes appended after the image
+        header = 8
+        if size == 1:  # a 64-bit size follows the type
+            if pos + 16 > len(body):
+                raise Corrupt(f"box {kind!r} is cut inside its header (truncated)")
+            size, header = int.from_bytes(body[pos + 8 : pos + 16], "big"), 16
+        end = len(body) if size == 0 else pos + size
+        if end > len(body) or end < pos + header:
+            raise Corrupt(
+                f"box {kind.decode('latin-1')!r} runs past the end of the file (truncated)"
+            )
+        kinds.add(kind)
+        pos = end
+    if not {b"ftyp", b"meta", b"mdat"} <= kinds:
+        raise Corrupt("the file ends before its image boxes (truncated)")
+
+
+_WALKERS: dict[str, Callable[[bytes], list[tuple[int, int]] | None]] = {
+    "PNG": png,
+    "GIF": gif,
+    "WEBP": webp,
+    "TIFF": tiff,
+    "ICO": ico,
+    "AVIF": isobmff,
+}

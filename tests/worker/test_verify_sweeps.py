@@ -1,0 +1,126 @@
+"""Whole-file rules, by sweeps over the class of inputs rather than one file each.
+
+- Truncation: every proper prefix of a valid file of every supported format (single and
+  multi-frame, progressive, interlaced, MPO, multi-page LZW TIFF, ICO, AVIF) is
+  ``corrupt``, or ``not_image`` while its signature itself is cut; never ``ok``, never
+  anything but a verification status.
+- Mutation (Hypothesis): bit flips, deleted and duplicated spans, rewritten length
+  fields: verification always ends in one of the closed statuses, within a time bound.
+- A handful of prefixes end to end, through a real master and worker.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from conftest import read_rows, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from imageserver import ImageServer
+from samples import SAMPLES
+
+from crawler.config import Policy
+from crawler.exceptions import VerifyFailure
+from crawler.formats import EXTENSIONS
+from crawler.worker import verify
+
+POLICY = Policy(max_pixels=4_000_000)
+VERIFY_STATUSES = {"ok", "not_image", "unsupported_format", "corrupt", "too_many_pixels"}
+BODIES = {name: make() for name, make in SAMPLES.items()}
+
+
+def status_of(body: bytes) -> str:
+    try:
+        verify.inspect(body, POLICY)
+    except VerifyFailure as failure:
+        return failure.status
+    return "ok"
+
+
+def complete_length(name: str, body: bytes) -> int:
+    """Where the image ends: Pillow's TIFF writer pads its files with zero bytes that
+    nothing points to, and a cut inside that padding loses nothing."""
+    return len(body.rstrip(b"\x00")) if name.startswith("tiff") else len(body)
+
+
+@pytest.mark.parametrize("name", SAMPLES)
+def test_every_prefix_is_rejected(name: str) -> None:
+    body = BODIES[name]
+    verify.configure(POLICY)
+    assert status_of(body) == "ok", name
+    end = complete_length(name, body)
+    step = max(1, end // 600)  # every offset of small files, ~600 spread over large ones
+    seen = {}
+    for cut in [*range(0, end, step), end - 1]:
+        seen[cut] = status_of(body[:cut])
+    bad = {cut: status for cut, status in seen.items() if status not in ("corrupt", "not_image")}
+    assert bad == {}, f"{name}: prefixes not rejected: {dict(list(bad.items())[:10])}"
+    # not_image only while the signature itself is cut: the first bytes
+    latest = max((cut for cut, status in seen.items() if status == "not_image"), default=0)
+    assert latest < 20, f"{name}: {latest} bytes read as no image at all"
+
+
+@pytest.mark.parametrize("name", ["jpeg", "png", "gif-animated", "webp-animated", "mpo"])
+def test_trailing_bytes_after_a_whole_image_are_accepted(name: str) -> None:
+    verify.configure(POLICY)
+    assert status_of(BODIES[name] + b"\x00camera trailer\xff\xd9" * 20) == "ok"
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> tuple[str, bytes]:
+    name = draw(st.sampled_from(sorted(SAMPLES)))
+    body = bytearray(BODIES[name])
+    for _ in range(draw(st.integers(1, 4))):
+        kind = draw(st.sampled_from(["flip", "delete", "duplicate", "length"]))
+        at = draw(st.integers(0, len(body) - 1))
+        if kind == "flip":
+            body[at] ^= 1 << draw(st.integers(0, 7))
+        elif kind == "delete":
+            del body[at : at + draw(st.integers(1, 64))]
+        elif kind == "duplicate":
+            body[at:at] = body[at : at + draw(st.integers(1, 64))]
+        else:  # a length or size field rewritten: big-endian or little-endian, 2 or 4 bytes
+            width = draw(st.sampled_from([2, 4]))
+            value = draw(st.sampled_from([0, 1, 0x7FFF, 0xFFFF, 0x7FFF_FFFF, 0xFFFF_FFFF]))
+            order = draw(st.sampled_from(["big", "little"]))
+            body[at : at + width] = (value & ((1 << 8 * width) - 1)).to_bytes(width, order)
+        if not body:
+            break
+    return name, bytes(body)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_mutated_images_end_in_a_closed_status(case: tuple[str, bytes]) -> None:
+    name, body = case
+    verify.configure(POLICY)
+    started = time.process_time()
+    status = status_of(body)
+    assert status in VERIFY_STATUSES, (name, status)
+    assert time.process_time() - started < 2.0, name  # small inputs, bounded work
+
+
+@pytest.mark.parametrize("name", ["jpeg-progressive", "png-interlaced", "gif-animated", "mpo"])
+def test_prefixes_end_to_end(name: str, tmp_path: Path, image_server: ImageServer) -> None:
+    """Three cuts of one file through a real master and worker: each row is corrupt, none
+    stored; the whole file is ok and stored byte for byte."""
+    body = BODIES[name]
+    cuts = {len(body) // 3, len(body) // 2, len(body) - 1}
+    urls = {image_server.add(f"/{name}/cut{cut}", body[:cut]): cut for cut in cuts}
+    urls[image_server.add(f"/{name}/whole", body)] = len(body)
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_cli(
+        "master", str(listing), "--port", "0", "--bind", "127.0.0.1", "--output", str(out),
+        "--local-workers", "1", "--no-progress", "--no-report",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    for row in read_rows(out / "manifest.jsonl"):
+        if urls[row["url"]] == len(body):
+            assert row["status"] == "ok" and row["path"].endswith(EXTENSIONS[row["format"]])
+            assert (out / row["path"]).read_bytes() == body
+        else:
+            assert (row["status"], row["path"]) == ("corrupt", None), row
