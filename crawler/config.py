@@ -135,6 +135,7 @@ class MasterConfig:
     authkey_file: str | None = None  # where the key came from, handed on to local workers
     authkey_origin: str = "file"  # file, env, generated (new, printed once) or reused
     idle_timeout: float = 3600.0  # no worker active this long while URLs remain: give up
+    listen_backlog: int = 1024  # queue port: connections the kernel holds before accept()
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,11 @@ anyone with the key could run code on the master and, through the master, on eve
 worker. Tasks and results are batched, so the serializer's extra cost per call (~2x
 pickle) is paid once per batch.
 
-Messages are JSON text: a task is ``{"id", "url", "attempt"[, "stored"]}`` (``stored``:
-the ``StoredCopy`` an earlier run left for the URL); a result is one manifest row's
-worth of fields (see ``RESULT_FIELDS``). Both are checked on receipt.
+Messages are JSON text: a task is ``{"id", "url", "attempt", "token"[, "stored"]}``
+(``token``: the lease's fencing token, a per-URL lease counter; ``stored``: the
+``StoredCopy`` an earlier run left for the URL); a result is one manifest row's worth of
+fields (see ``RESULT_FIELDS``), with the token of the lease it answers. Both are checked
+on receipt.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "etag": (str,),
     "last_modified": (str,),
     "reused": (bool,),
+    "token": (int,),  # the fencing token of the lease answered (not a manifest field)
 }
 REQUIRED_FIELDS = ("id", "url", "status", "worker")
 
@@ -77,16 +80,18 @@ class StoredCopy:
 class Task:
     id: int
     url: str
-    attempt: int
+    attempt: int  # how many times this URL has been leased, this lease included
     stored: StoredCopy | None = None
+    token: int = 0  # the lease's fencing token: the worker returns it with the result
 
 
-def encode_task(task_id: int, url: str, attempt: int, stored: dict[str, Any] | None) -> str:
+def encode_task(task: Task, stored: dict[str, Any] | None) -> str:
     """A task message; ``stored`` as ``StoredCopy``'s fields (see ``Plan.stored_copy``)."""
-    task: dict[str, Any] = {"id": task_id, "url": url, "attempt": attempt}
+    fields: dict[str, Any] = {"id": task.id, "url": task.url, "attempt": task.attempt}
+    fields["token"] = task.token
     if stored is not None:
-        task["stored"] = stored
-    return json.dumps(task)
+        fields["stored"] = stored
+    return json.dumps(fields)
 
 
 def decode_task(text: str) -> Task:
@@ -101,7 +106,8 @@ def decode_task(text: str) -> Task:
         and type(raw.get("attempt")) is int
     ):
         raise ValueError("malformed task")
-    return Task(raw["id"], raw["url"], raw["attempt"], _decode_stored(raw.get("stored")))
+    token = raw.get("token") if type(raw.get("token")) is int else 0
+    return Task(raw["id"], raw["url"], raw["attempt"], _decode_stored(raw.get("stored")), token)
 
 
 def _decode_stored(raw: Any) -> StoredCopy | None:

@@ -762,3 +762,95 @@ def test_ctrl_c_lets_local_workers_finish_their_downloads(
     assert {row["url"] for row in run.rows()} == asked, master.stderr
     assert "crawler-worker: interrupted" not in master.stderr  # ... not aborted
     assert code == c.EXIT_INTERRUPTED, master.stderr
+
+
+# --- 14. fencing: a frozen worker's stale leases (issue 13) -----------------------------------
+def test_thawed_worker_drops_leases_finished_elsewhere(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """Fault 2: a worker frozen past its leases, then thawed, makes no request for URLs
+    that were finished elsewhere meanwhile (counted on the server)."""
+    images = add_images(image_server, 16, delay=1.0, prefix="frozen")
+    urls = list(images)
+    port = free_port()
+    lst = run.write_list(urls)
+    master = spawn("master", *run.master_args(lst, "--lease-seconds", "3", port=port))
+    served_port(master)
+    frozen = spawn("worker", *run.worker_args(port, 2))  # leases 4: 2 downloading, 2 queued
+    wait_until(lambda: image_server.total_hits() >= 2, "the first downloads", alive=(frozen,))
+    frozen.signal(signal.SIGSTOP)
+    other = spawn("worker", *run.worker_args(port, 2))
+    # The frozen worker's leases expire; the other worker finishes those URLs.
+    wait_until(lambda: set(urls[:4]) <= run.ok_urls(), "the frozen leases redone", alive=(other,))
+    finished = run.ok_urls()
+    before = hits_of(image_server, finished)
+    frozen.signal(signal.SIGCONT)
+    assert master.wait(60) == 0, master.stderr
+    assert frozen.wait() == 0, frozen.stderr
+    after = hits_of(image_server, finished)
+    assert after == before, "the thawed worker fetched URLs finished while it was frozen"
+    rows = by_url(run.rows())
+    assert {rows[url]["status"] for url in urls} == {c.OK}
+    assert hits_of(image_server, urls[2:4]) == {url: 1 for url in urls[2:4]}  # never twice
+
+
+def test_stale_failure_after_a_freeze_does_not_override_the_live_lease(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """Fault 1 end to end: W1's downloads fail (the server breaks them) while W1 is frozen
+    past its leases; W2 holds the new leases and is still downloading when W1 thaws and
+    reports its failures. Every URL ends ok, from W2."""
+    hits: dict[str, int] = {}
+    lock = threading.Lock()
+    body = make_image("PNG", 48, 32, seed=7)
+
+    def first_breaks(handler: BaseHTTPRequestHandler) -> None:
+        with lock:
+            hits[handler.path] = count = hits.get(handler.path, 0) + 1
+        if count == 1:  # W1's request: a short body, then the connection is closed
+            time.sleep(0.3)
+            send(handler, 200, body[:10], {"Content-Type": "image/png"})
+            handler.wfile.flush()
+            handler.close_connection = True
+            return
+        time.sleep(4.0)  # W2's: good, but slow
+        send(handler, 200, body, {"Content-Type": "image/png"})
+
+    urls = [image_server.add_handler(f"/stale/{i}.png", first_breaks) for i in range(2)]
+    port = free_port()
+    master = spawn("master", *run.master_args(run.write_list(urls), port=port))
+    served_port(master)
+    w1 = spawn("worker", *run.worker_args(port, 2))
+    wait_until(lambda: len(hits) == 2, "W1's requests", alive=(w1,))
+    w1.signal(signal.SIGSTOP)
+    w2 = spawn("worker", *run.worker_args(port, 2))
+    wait_until(lambda: sum(hits.values()) == 4, "W2's requests", alive=(w2,))
+    w1.signal(signal.SIGCONT)  # W1 reads its broken answers now: connection_error, stale
+    assert master.wait(60) == 0, master.stderr
+    rows = by_url(run.rows())
+    assert [rows[url]["status"] for url in urls] == [c.OK, c.OK], rows
+    assert {rows[url]["worker"].rsplit(":", 1)[1] for url in urls} == {str(w2.pid)}
+    assert all(rows[url]["leases"] == 2 for url in urls)
+
+
+def test_master_without_workers_says_it_is_waiting(run: Run, image_server: ImageServer) -> None:
+    """Fault 4: a master whose workers are gone says, without a terminal, that it waits
+    for workers and for how long; the first lines say how workers connect."""
+    images = add_images(image_server, 2, prefix="alone")
+    result = run_cli(
+        "master", *run.master_args(run.write_list(list(images)), "--idle-timeout", "13"),
+        "--authkey-file", str(write_key(run.root / "key")),
+    )  # fmt: skip
+    assert result.returncode == c.EXIT_INCOMPLETE, result.stderr
+    assert "workers connect with: python -m crawler.worker --server 127.0.0.1" in result.stderr
+    assert "--authkey-file" in result.stderr
+    assert re.search(
+        r"waiting for workers: none active for 1\d s; giving up in \d s", result.stderr
+    )
+    assert_no_traceback(result.stdout, result.stderr)
+
+
+def write_key(path: Path) -> Path:
+    path.write_text("k" * 40 + "\n", encoding="utf-8")
+    path.chmod(0o600)
+    return path

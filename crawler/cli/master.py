@@ -9,7 +9,8 @@ from datetime import timedelta
 from crawler import constants as c
 from crawler.auth import generate_authkey, load_authkey
 from crawler.cli.edge import run_command
-from crawler.cli.flags import POLICY_FLAGS, master_parser
+from crawler.cli.flags import POLICY_FLAGS
+from crawler.cli.master_flags import master_parser
 from crawler.config import HostLimits, ListSpec, MasterConfig, Policy, ResumeOptions
 from crawler.master.lists import check_readable, expand_lists
 from crawler.master.plan import survey
@@ -73,6 +74,7 @@ def master_config(args: argparse.Namespace) -> MasterConfig:
         authkey_file=key_file,
         authkey_origin=origin,
         idle_timeout=args.idle_timeout,
+        listen_backlog=args.listen_backlog,
     )
 
 

@@ -28,7 +28,7 @@ class TaskQueue:
     def get(self, worker: str, max_items: int = 1, timeout: float = 1.0) -> dict:
         return self._board.get(str(worker), max_items, timeout)
 
-    def renew(self, worker: str, ids: list) -> int:
+    def renew(self, worker: str, ids: list) -> dict:
         return self._board.renew(str(worker), list(ids))
 
     def release(self, worker: str, ids: list) -> int:

@@ -2,10 +2,34 @@
 
 A task that ``get`` returns is *leased* to the worker that asked, not gone: the lease
 is recorded before ``get`` returns, so a worker that dies holding tasks (or while its
-``get`` is in flight) loses nothing. A worker renews the leases it holds (heartbeats);
-an expired lease goes back to the frontier; a URL leased ``max_attempts`` times without
-an answer ends as ``worker_lost``. A stopping worker releases what it never started,
-at no cost in attempts.
+``get`` is in flight) loses nothing. A worker renews the leases it holds (heartbeats),
+and the answer names those that are no longer its own, so it drops them; an expired
+lease goes back to the frontier; a URL leased ``max_attempts`` times without an answer
+ends as ``worker_lost``. A stopping worker releases what it never started, at no cost
+in attempts.
+
+Every lease carries a fencing token, a per-URL lease counter that only grows, and a
+result carries the token of the lease it answers. The state machine of one URL:
+
+=========  =========================================  =========  ====================
+state      event                                      accepted   next state
+=========  =========================================  =========  ====================
+waiting    ``get`` hands it out (token t+1)           -          leased(t+1, holder)
+leased(t)  ``renew`` by the holder                    -          leased(t), extended
+leased(t)  ``renew`` by anyone else                   no         leased(t); "gone"
+leased(t)  ``release`` by the holder                  -          waiting (no attempt)
+leased(t)  the lease expires, attempts left           -          waiting
+leased(t)  the lease expires, no attempt left         -          final (worker_lost)
+leased(t)  result from the holder, token t            yes        final
+leased(t)  success from an earlier holder (< t)       yes        final (a late success
+                                                                 is still a success)
+leased(t)  failure with a token other than t          no         leased(t)
+waiting    success from an earlier holder             yes        final
+waiting    failure (its lease expired)                no         waiting: retried
+final      any result                                 no         final
+=========  =========================================  =========  ====================
+
+A failure from a stale holder never overrides a live lease or an existing success.
 
 The ``LeaseBoard`` is shared by the server threads (``get``, ``renew``, ``release``,
 through ``endpoints``) and the master loop (``complete``, ``expire``): one lock guards
@@ -16,15 +40,16 @@ from __future__ import annotations
 
 import threading
 import time
+from array import array
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from crawler.config import HostLimits
-from crawler.master.frontier import LEASED, Frontier
+from crawler.master.frontier import FINAL, LEASED, Frontier
 from crawler.master.politeness import HostGate
 from crawler.master.workers import WorkerRegistry
-from crawler.protocol import encode_task
+from crawler.protocol import Task, encode_task
 from crawler.urls import host_of
 
 MAX_BATCH = 500  # tasks per get(), and a sane cap on what a worker may ask for
@@ -37,6 +62,16 @@ class Lease:
     worker: str
     expires: float  # clock time
     host: str
+    token: int  # the fencing token this lease was handed out with
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the lease board needs of a result: is it a success, for which lease."""
+
+    success: bool = True
+    token: int = 0  # the fencing token the result carries (0: none)
+    http_status: int | None = None
 
 
 def _no_stored_copy(task_id: int) -> dict[str, Any] | None:
@@ -63,6 +98,9 @@ class LeaseBoard:
         self._stored_copy = stored_copy
         self._leases: dict[int, Lease] = {}
         self._attempts = bytearray(len(urls))
+        # Tokens handed out per task: unlike attempts, never decremented (a release costs
+        # no attempt, but the next lease still gets a new token). 2 bytes a task.
+        self._tokens = array("H", bytes(2 * len(urls)))
         self._lease_seconds = lease_seconds
         self._max_attempts = min(max_attempts, 255)
         self._clock = clock
@@ -90,10 +128,12 @@ class LeaseBoard:
                 ready_in = self._gate.next_ready_in(self._clock()) if frontier.todo else None
                 self._cond.wait(remaining if ready_in is None else min(remaining, ready_in))
 
-    def renew(self, worker: str, ids: list[int]) -> int:
-        """Extend the leases ``worker`` still holds; returns how many were extended."""
+    def renew(self, worker: str, ids: list[int]) -> dict:
+        """Extend the leases ``worker`` still holds. Returns ``{"renewed": int, "gone":
+        [ids]}``: the ids that are no longer ``worker``'s (answered elsewhere, expired and
+        handed out again, or never its own), which it should drop."""
         expires = self._clock() + self._lease_seconds
-        renewed = 0
+        renewed, gone = 0, []
         self.workers.seen(worker)
         with self._cond:
             for task_id in ids:
@@ -101,7 +141,9 @@ class LeaseBoard:
                 if lease is not None and lease.worker == worker:
                     lease.expires = expires
                     renewed += 1
-        return renewed
+                elif isinstance(task_id, int):
+                    gone.append(task_id)
+        return {"renewed": renewed, "gone": gone}
 
     def release(self, worker: str, ids: list[int]) -> int:
         """Take back tasks a stopping worker never started; they cost it no attempt."""
@@ -119,23 +161,32 @@ class LeaseBoard:
         return released
 
     # --- called by the master loop ---
-    def complete(self, task_id: int, worker: str, http_status: int | None = None) -> bool:
-        """Mark ``task_id`` final; False when it already was (a late or repeated answer).
+    def complete(self, task_id: int, worker: str, answer: Answer = Answer()) -> bool:
+        """Mark ``task_id`` final if ``answer`` may end it (see the state machine above);
+        False when it is ignored: the URL was already final, or a failure came from a
+        holder whose lease is not the live one.
 
-        The first answer wins, whoever holds the lease now: a slow worker whose lease
-        expired still delivers a good result, and the copy handed out again is skipped.
-        ``http_status`` tells the host gate whether the host is overloaded.
+        ``answer.http_status`` tells the host gate whether the host is overloaded.
         """
         self.workers.seen(worker)
         with self._cond:
-            if not self._frontier.finish(task_id):
+            if not self._accepts(task_id, worker, answer):
                 return False
+            self._frontier.finish(task_id)
             lease = self._leases.pop(task_id, None)
             if lease is not None:
-                self._gate.done(lease.host, http_status, self._clock())
+                self._gate.done(lease.host, answer.http_status, self._clock())
                 if self._gate.active:
                     self._cond.notify_all()  # the host may take another lease now
             return True
+
+    def _accepts(self, task_id: int, worker: str, answer: Answer) -> bool:
+        if self._frontier.state[task_id] == FINAL:
+            return False
+        if answer.success:
+            return True  # the live holder's, or a late one: a success is a success
+        lease = self._leases.get(task_id)
+        return lease is not None and lease.worker == worker and lease.token == answer.token
 
     def expire(self) -> list[int]:
         """Requeue expired leases; return the ids that had no attempts left (now final, lost)."""
@@ -182,7 +233,10 @@ class LeaseBoard:
             self._gate.lease(host, now)
             attempt = min(self._attempts[task_id] + 1, 255)
             self._attempts[task_id] = attempt
+            token = min(self._tokens[task_id] + 1, 0xFFFF)  # 65,535 leases of one URL
+            self._tokens[task_id] = token
             self._frontier.state[task_id] = LEASED
-            self._leases[task_id] = Lease(worker, expires, host)
-            tasks.append(encode_task(task_id, url, attempt, self._stored_copy(task_id)))
+            self._leases[task_id] = Lease(worker, expires, host, token)
+            task = Task(task_id, url, attempt, token=token)
+            tasks.append(encode_task(task, self._stored_copy(task_id)))
         return tasks

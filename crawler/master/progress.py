@@ -23,14 +23,26 @@ from crawler.master.workers import WorkerRegistry
 log = logging.getLogger("crawler")
 
 ACTIVE_WITHIN = 10.0  # seconds: a worker seen this recently counts as active in the bar
+WAIT_NOTICE_AFTER = 10.0  # seconds without any active worker before the master says so
+WAIT_NOTICE_EVERY = 60.0  # then once a minute (without a terminal; the bar says it at once)
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 def announce(cfg: MasterConfig, run_id: str, port: int) -> None:
-    """The serving line and, for a key the master made or reused, how workers get it."""
+    """The serving line, how workers connect and, for a key the master made or reused,
+    where it is."""
     where = f"{cfg.bind or '*'}:{port}"
-    print(f"crawler: serving run {run_id} on {where}", file=sys.stderr, flush=True)
+    _say(f"crawler: serving run {run_id} on {where}")
+    host = cfg.bind if cfg.bind not in ("", "0.0.0.0") else socket.gethostname()
+    command = f"python -m crawler.worker --server {host} --port {port}"
+    if cfg.authkey_origin == "file":
+        _say(f"crawler: workers connect with: {command} --authkey-file {cfg.authkey_file}")
+    elif cfg.authkey_origin == "env":
+        _say(f"crawler: workers connect with: {command} (the same ${c.AUTHKEY_ENV})")
     if cfg.authkey_origin == "generated":
-        host = cfg.bind if cfg.bind not in ("", "0.0.0.0") else socket.gethostname()
         print(
             f"crawler: no authkey given; generated one and saved it to {cfg.authkey_file} "
             "(mode 0600; later runs reuse it).\ncrawler: start workers on other hosts with:\n"
@@ -63,6 +75,9 @@ class Progress:
         self._started = time.monotonic()
         quiet_log = not self._bar.disable or cfg.quiet
         self._next_log = None if quiet_log else self._started + self._interval
+        self._quiet = cfg.quiet
+        self._waiting = False  # the bar says "waiting for workers"
+        self._next_wait_log = 0.0
 
     def __enter__(self) -> Progress:
         return self
@@ -84,6 +99,28 @@ class Progress:
         rate = (self._todo - remaining) / max(time.monotonic() - self._started, 1e-9)
         counts = ", ".join(f"{k} {v}" for k, v in self.counts().items())
         log.info("progress: %d/%d URLs, %.1f URLs/s, %s", done, self._total, rate, counts)
+
+    def idle(self, idle_for: float, timeout: float) -> None:
+        """No worker is active, for ``idle_for`` seconds; ``timeout``: --idle-timeout (0:
+        none). Says so on the bar, or in a log line once a minute."""
+        if idle_for < WAIT_NOTICE_AFTER:
+            return
+        left = (
+            f"giving up in {timeout - idle_for:.0f} s (--idle-timeout)" if timeout else "no limit"
+        )
+        if not self._bar.disable:
+            self._bar.set_description_str(f"waiting for workers ({left})", refresh=False)
+            self._waiting = True
+        elif not self._quiet and time.monotonic() >= self._next_wait_log:
+            self._next_wait_log = time.monotonic() + WAIT_NOTICE_EVERY
+            log.warning("waiting for workers: none active for %.0f s; %s", idle_for, left)
+
+    def busy(self) -> None:
+        """Workers are active (again)."""
+        if self._waiting:
+            self._bar.set_description_str("", refresh=False)
+            self._waiting = False
+        self._next_wait_log = 0.0
 
     def counts(self) -> dict[str, int]:
         workers = len(self._workers.active(within=ACTIVE_WITHIN))

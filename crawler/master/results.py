@@ -3,7 +3,8 @@
 A worker's result is a JSON string (``protocol.decode_result`` checks its fields). It
 becomes a row only if it is for a URL this run sent, under that task's id; a reuse or a
 304 only if an earlier run really stored an image for that URL; and only the first
-answer for a URL counts (``leases.LeaseBoard.complete``). Anything else is logged and
+answer for a URL counts, and a failure only from the live lease's holder
+(``leases.LeaseBoard.complete``: fencing tokens). Anything else is logged and
 dropped: a peer holding the key can send anything, and must not corrupt the manifest.
 """
 
@@ -14,7 +15,7 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.manifest import FIELDS, make_row, now_iso
-from crawler.master.leases import LeaseBoard
+from crawler.master.leases import Answer, LeaseBoard
 from crawler.master.plan import Plan
 from crawler.protocol import decode_result
 
@@ -64,8 +65,10 @@ class ResultIntake:
         if kept and stored is None:
             log.warning("ignored a result from %s reusing a file never stored", worker)
             return None
-        if not self._board.complete(task_id, worker, result["http_status"]):
-            return None  # a late answer: the URL already has its final status
+        success = result["status"] in c.SUCCESS_STATUSES
+        answer = Answer(success, result["token"] or 0, result["http_status"])
+        if not self._board.complete(task_id, worker, answer):
+            return None  # already final, or a stale holder's failure (leases.py)
         fields = _fields(result, stored if kept else None, now)
         return make_row(
             **fields,

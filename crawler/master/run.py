@@ -30,7 +30,7 @@ from crawler.master.leases import LeaseBoard
 from crawler.master.lists import check_readable
 from crawler.master.local_workers import LocalWorkers
 from crawler.master.plan import Plan, plan_run
-from crawler.master.progress import Progress, announce
+from crawler.master.progress import ACTIVE_WITHIN, Progress, announce
 from crawler.master.results import ResultIntake
 from crawler.master.server import QueueServer
 from crawler.master.summary import RunStats, format_summary, write_summary
@@ -65,7 +65,7 @@ class Master:
         self._install_stop_handlers()
         check_readable(cfg.lists)
         ensure_writable(cfg.output)
-        server = QueueServer(cfg.bind, cfg.port, cfg.authkey)
+        server = QueueServer(cfg.bind, cfg.port, cfg.authkey, cfg.listen_backlog)
         try:
             manifest = ManifestWriter(cfg.manifest)
         except BaseException:
@@ -172,7 +172,7 @@ class Master:
                     self.stats.add(rows)
                     progress.advance(len(rows))
                 progress.tick(remaining)
-                if tick and remaining and not self._workers_left(board):
+                if tick and remaining and not self._workers_left(board, progress):
                     return c.EXIT_INCOMPLETE
         return c.EXIT_OK
 
@@ -196,13 +196,18 @@ class Master:
                 break
         return batches
 
-    def _workers_left(self, board: LeaseBoard) -> bool:
+    def _workers_left(self, board: LeaseBoard, progress: Progress) -> bool:
         """False when the run cannot finish: its own workers all exited and no remote one is
         active, or no worker at all has been active for --idle-timeout seconds."""
         idle = self.config.idle_timeout
-        if idle and time.monotonic() - board.workers.last_activity(since=self.serving) > idle:
+        idle_for = time.monotonic() - board.workers.last_activity(since=self.serving)
+        if idle and idle_for > idle:
             log.error("no worker has been active for %g s (--idle-timeout); giving up", idle)
             return False
+        if board.workers.active(within=ACTIVE_WITHIN):
+            progress.busy()
+        else:
+            progress.idle(idle_for, idle)
         if not self.local.procs or self.local.any_running():
             return True
         if board.workers.active(within=self.config.policy.lease_seconds):

@@ -36,7 +36,10 @@ ALLOWED_CALLS = frozenset({"create", "accept_connection", "dummy", "incref", "de
 class QueueServer:
     """Serves the registered objects from the master's own process, on its own threads."""
 
-    def __init__(self, bind: str, port: int, authkey: bytes) -> None:
+    def __init__(self, bind: str, port: int, authkey: bytes, backlog: int = 1024) -> None:
+        """Listen on ``bind:port`` (port 0: any free one, see ``port``); ``backlog``:
+        connections the kernel queues before accepting them (capped by the kernel's
+        net.core.somaxconn). Raises UsageError when the address cannot be used."""
         self._authkey = authkey
         try:
             self._server: Server = MasterManager(
@@ -50,6 +53,10 @@ class QueueServer:
             raise UsageError(f"cannot listen on {bind or '*'}:{port}: {exc.strerror}") from None
         arm_server_stop(self._server)
         self._stopping = threading.Event()
+        # BaseManager's Server listens with a backlog of 16: a crowd of workers starting at
+        # once would wait for SYN retransmissions (1 s, 3 s, 7 s ...). Listening again on
+        # the same socket only raises the queue's length.
+        listener_socket(self._server.listener).listen(backlog)
         self.port: int = self._server.address[1]
         self._thread = threading.Thread(target=self._accept_loop, name="accept", daemon=True)
 

@@ -133,8 +133,10 @@ class Channel:
     def get(self, worker: str, max_items: int, timeout: float) -> dict:
         return self._call(lambda: self._tasks.get(worker, max_items, timeout))
 
-    def renew(self, worker: str, ids: list[int]) -> int:
-        return self._call(lambda: self._tasks.renew(worker, ids))
+    def renew(self, worker: str, ids: list[int]) -> dict:
+        """``{"renewed": int, "gone": [ids no longer ours]}`` (see master.leases)."""
+        answer = self._call(lambda: self._tasks.renew(worker, ids))
+        return answer if isinstance(answer, dict) else {}
 
     def release(self, worker: str, ids: list[int]) -> int:
         return self._call(lambda: self._tasks.release(worker, ids))

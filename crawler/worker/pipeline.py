@@ -43,6 +43,7 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
     """
     start = time.monotonic()
     row: dict[str, Any] = {"id": task.id, "url": task.url, "worker": ctx.worker, "attempts": 1}
+    row["token"] = task.token  # which lease this answers (fencing: see master.leases)
     try:
         stored = usable_stored_copy(task, ctx.output)
         if stored is not None and not stored.refresh:

@@ -25,6 +25,7 @@ from crawler.protocol import Task, decode_task, encode_result
 from crawler.worker import verify
 from crawler.worker.channel import Channel
 from crawler.worker.deadline import make_session
+from crawler.worker.leaseview import LeaseView
 from crawler.worker.pipeline import Context, process
 from crawler.worker.robots import RobotsCache
 
@@ -49,6 +50,7 @@ class Worker:
         self._todo: queue.Queue[Task | None] = queue.Queue()
         self._done: queue.Queue[dict] = queue.Queue()
         self._held: set[int] = set()  # leased to us, not yet reported
+        self._view = LeaseView(self.policy.lease_seconds)  # replaced by run()
         self._bar = tqdm(disable=True)  # replaced by run()
         self.disk_error: str | None = None  # set once storing failed: this host takes no more
 
@@ -59,6 +61,7 @@ class Worker:
         """
         self.policy = policy
         self.robots = RobotsCache(policy)  # robots.txt is fetched anew for every run
+        self._view = LeaseView(policy.lease_seconds)
         verify.configure(policy)
         threads = [
             threading.Thread(target=self._download_loop, name=f"download-{i}", daemon=True)
@@ -83,6 +86,7 @@ class Worker:
         interval = self.config.progress_interval
         next_log = started + interval if self._bar.disable and not self.config.quiet else None
         while not self.stop.is_set() and self.disk_error is None:
+            self._held.difference_update(self._view.take_dropped())
             self._send_results()
             if next_log is not None and time.monotonic() >= next_log:
                 next_log += interval
@@ -97,8 +101,9 @@ class Worker:
                     return True
             else:
                 self._wait_for_result(POLL_BUSY)
-            if self._held and time.monotonic() - last_renew > self.policy.lease_seconds / 4:
-                self.channel.renew(self.name, sorted(self._held))
+            due = time.monotonic() - last_renew > self.policy.lease_seconds / 4
+            if self._held and (due or self._view.renewal_wanted()):
+                self._renew()
                 last_renew = time.monotonic()
         return False
 
@@ -119,7 +124,14 @@ class Worker:
         while self._held and time.monotonic() < deadline:
             self._wait_for_result(POLL_BUSY)
             self._send_results()
-            self.channel.renew(self.name, sorted(self._held))
+            self._renew()
+
+    def _renew(self) -> None:
+        """Renew what we hold; forget what the master says is no longer ours."""
+        answer = self.channel.renew(self.name, sorted(self._held))
+        gone = [i for i in answer.get("gone", []) if isinstance(i, int)]
+        self._held.difference_update(gone)
+        self._view.confirm(gone)
 
     def _accept(self, text: str) -> None:
         try:
@@ -178,7 +190,8 @@ class Worker:
             task = self._todo.get()
             if task is None:
                 return
-            self._done.put(process(task, ctx))
+            if self._view.may_start(task.id):  # else its lease is gone: someone else's now
+                self._done.put(process(task, ctx))
 
     @property
     def held(self) -> int:

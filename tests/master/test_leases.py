@@ -5,13 +5,10 @@ Fast and in-process, on real data: no network, no subprocesses.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from crawler import protocol
-from crawler.master.leases import LeaseBoard
-
-STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
+from crawler.master.leases import Answer, LeaseBoard
 
 
 class FakeClock:
@@ -53,8 +50,8 @@ def test_renew_extends_only_own_leases() -> None:
     board = make_board(clock)
     leased(board.get("w1", 2, 0))
     clock.advance(8)
-    assert board.renew("w2", [0, 1]) == 0  # not w2's leases
-    assert board.renew("w1", [0, 1, 99]) == 2
+    assert board.renew("w2", [0, 1]) == {"renewed": 0, "gone": [0, 1]}  # not w2's leases
+    assert board.renew("w1", [0, 1, 99]) == {"renewed": 2, "gone": [99]}
     clock.advance(8)  # 16 s after the lease, 8 s after the renewal
     assert board.expire() == []
     assert [t.id for t in leased(board.get("w2", 10, 0))] == [2, 3, 4]  # 0 and 1 still w1's
@@ -121,3 +118,104 @@ def test_finish_ends_every_get() -> None:
     assert board.get("w1", 10, 0) == {"tasks": [], "over": True}
     assert board.get("w2", 10, 5) == {"tasks": [], "over": True}  # no wait once over
     assert board.workers.all_told(within=60) is True
+
+
+# --- fencing tokens: every transition of the state machine in master/leases.py ------------
+FAILED = Answer(success=False)
+
+
+def failure(token: int) -> Answer:
+    return Answer(success=False, token=token, http_status=None)
+
+
+def success(token: int) -> Answer:
+    return Answer(success=True, token=token)
+
+
+def test_each_lease_gets_a_new_token_even_after_a_release() -> None:
+    clock = FakeClock()
+    board = make_board(clock)
+    [first] = leased(board.get("w1", 1, 0))
+    assert first.token == 1
+    board.release("w1", [0])  # no attempt charged...
+    [again] = leased(board.get("w2", 1, 0))
+    assert (again.attempt, again.token) == (1, 2)  # ...but a new token all the same
+    clock.advance(11)
+    board.expire()
+    [third] = leased(board.get("w3", 1, 0))
+    assert (third.attempt, third.token) == (2, 3)
+
+
+def test_the_live_holder_ends_the_url_with_a_failure_or_a_success() -> None:
+    board = make_board(FakeClock())
+    tasks = leased(board.get("w1", 2, 0))
+    assert board.complete(0, "w1", failure(tasks[0].token)) is True
+    assert board.complete(1, "w1", success(tasks[1].token)) is True
+    assert board.leased() == 0
+
+
+def test_a_stale_holders_failure_never_overrides_the_live_lease() -> None:
+    """Fault 1 of issue 13, deterministically: W1's lease expires (a partition), W2 holds
+    the new one; W1's failure arrives and is ignored; W2's success ends the URL ok."""
+    clock = FakeClock()
+    board = make_board(clock)
+    [old] = leased(board.get("w1", 1, 0))
+    clock.advance(11)
+    assert board.expire() == []
+    [new] = leased(board.get("w2", 1, 0))
+    assert board.complete(0, "w1", failure(old.token)) is False  # stale: ignored
+    assert board.renew("w2", [0]) == {"renewed": 1, "gone": []}  # W2 still holds it
+    assert board.complete(0, "w2", success(new.token)) is True
+    assert board.complete(0, "w1", failure(old.token)) is False  # final stays final
+
+
+def test_a_late_success_from_an_earlier_holder_counts_and_the_live_holder_drops_it() -> None:
+    clock = FakeClock()
+    board = make_board(clock)
+    [old] = leased(board.get("w1", 1, 0))
+    clock.advance(11)
+    board.expire()
+    [new] = leased(board.get("w2", 1, 0))
+    assert board.complete(0, "w1", success(old.token)) is True  # a success is a success
+    assert board.renew("w2", [0]) == {"renewed": 0, "gone": [0]}  # W2 learns to drop it
+    assert board.complete(0, "w2", failure(new.token)) is False  # and cannot override it
+    assert board.complete(0, "w2", success(new.token)) is False  # nor answer it twice
+
+
+def test_a_failure_after_its_lease_expired_is_ignored_and_the_url_retried() -> None:
+    clock = FakeClock()
+    board = make_board(clock)
+    [old] = leased(board.get("w1", 1, 0))
+    clock.advance(11)
+    board.expire()  # waiting again
+    assert board.complete(0, "w1", failure(old.token)) is False
+    [again] = leased(board.get("w2", 1, 0))
+    assert (again.id, again.token) == (0, 2)
+
+
+def test_a_waiting_url_takes_a_late_success() -> None:
+    clock = FakeClock()
+    board = make_board(clock)
+    [old] = leased(board.get("w1", 1, 0))
+    clock.advance(11)
+    board.expire()
+    assert board.complete(0, "w1", success(old.token)) is True
+    assert [t.id for t in leased(board.get("w2", 10, 0))] == [1, 2, 3, 4]  # 0 not re-sent
+
+
+def test_a_failure_with_the_right_token_from_another_worker_is_ignored() -> None:
+    board = make_board(FakeClock())
+    [task] = leased(board.get("w1", 1, 0))
+    assert board.complete(0, "forger", failure(task.token)) is False
+    assert board.complete(0, "w1", FAILED) is False  # no token: not the live lease's
+    assert board.complete(0, "w1", failure(task.token)) is True
+
+
+def test_renewal_names_leases_that_are_gone_after_expiry() -> None:
+    clock = FakeClock()
+    board = make_board(clock)
+    leased(board.get("w1", 2, 0))
+    clock.advance(11)
+    board.expire()
+    leased(board.get("w2", 1, 0))  # task 0 is W2's now; task 1 waits
+    assert board.renew("w1", [0, 1]) == {"renewed": 0, "gone": [0, 1]}

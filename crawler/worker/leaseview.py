@@ -1,0 +1,62 @@
+"""What a worker knows of its own leases, so that it never works on a dead one.
+
+The master answers every renewal with the leases that are no longer this worker's
+(answered elsewhere, or expired and handed to another worker). A download thread asks
+``may_start`` before it starts a queued task: a task whose lease is gone is dropped, and
+so is every task once the master has not confirmed this worker's leases for a whole
+lease period (a partition, a frozen process, a dead master): by then they have expired
+on the master and been handed out again. A view older than half a lease period makes
+the thread ask the comms loop for a renewal first (after a SIGSTOP, say) and wait for it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+
+class LeaseView:
+    """Gone leases and the time of the master's last confirmation; thread-safe."""
+
+    def __init__(self, lease_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._lease = lease_seconds
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._confirmed = clock()  # when the master last confirmed the leases we hold
+        self._gone: set[int] = set()
+        self._dropped: list[int] = []  # not started here: the comms loop forgets them
+        self._wanted = False  # a thread waits for a renewal
+
+    def confirm(self, gone: Iterable[int]) -> None:
+        """The master renewed our leases just now, except ``gone``."""
+        with self._cond:
+            self._gone.update(gone)
+            self._confirmed = self._clock()
+            self._wanted = False
+            self._cond.notify_all()
+
+    def renewal_wanted(self) -> bool:
+        with self._cond:
+            return self._wanted
+
+    def may_start(self, task_id: int) -> bool:
+        """True if the task's lease is still ours; False: drop it (never report it)."""
+        with self._cond:
+            if self._age() > self._lease / 2:
+                self._wanted = True
+                self._cond.wait_for(lambda: self._age() <= self._lease / 2, self._lease / 2)
+            if task_id in self._gone or self._age() > self._lease:
+                self._gone.discard(task_id)
+                self._dropped.append(task_id)
+                return False
+            return True
+
+    def take_dropped(self) -> list[int]:
+        """Ids threads dropped since the last call (the comms loop stops renewing them)."""
+        with self._cond:
+            dropped, self._dropped = self._dropped, []
+            return dropped
+
+    def _age(self) -> float:
+        return self._clock() - self._confirmed

@@ -1,0 +1,59 @@
+"""The result path with fencing: real result strings through ResultIntake and the board.
+
+Fault 1 of issue 13 driven deterministically: a partitioned worker's failures arrive
+after its lease was handed to another worker; they must not end the URL, and the live
+holder's success must.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crawler.master.leases import LeaseBoard
+from crawler.master.plan import plan_run
+from crawler.master.results import ResultIntake
+from crawler.protocol import decode_task, encode_result
+
+URLS = [f"http://example.com/{i}.jpg" for i in range(3)]
+
+
+def result(task_id: int, worker: str, token: int, status: str) -> str:
+    fields = {"id": task_id, "url": URLS[task_id], "worker": worker, "status": status}
+    if status == "ok":
+        fields |= {"path": "ab/cd/x.jpg", "bytes": 10, "width": 1, "height": 1, "format": "JPEG"}
+    else:
+        fields |= {"error": "connection reset"}
+    return encode_result(fields | {"token": token, "attempts": 1})
+
+
+def test_stale_failures_are_dropped_and_the_live_success_is_kept(tmp_path: Path) -> None:
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(URLS) + "\n", encoding="utf-8")
+    plan = plan_run((str(listing),), "run", lambda rows: None, spool=tmp_path)
+    now = [0.0]
+    board = LeaseBoard(plan.store, plan.state, 10.0, 3, clock=lambda: now[0])
+    intake = ResultIntake(plan, board, "run")
+    try:
+        w1 = [decode_task(t) for t in board.get("w1", 3, 0)["tasks"]]
+        now[0] = 11.0  # W1 partitioned past its leases
+        assert intake.lost_rows() == []  # expired, attempts left: waiting again
+        w2 = [decode_task(t) for t in board.get("w2", 3, 0)["tasks"]]
+        assert [t.token for t in w2] == [2, 2, 2]
+        # The link heals: W1's failures arrive while W2 is still downloading.
+        stale = [("w1", result(t.id, "w1", t.token, "connection_error")) for t in w1]
+        assert intake.rows([("w1", [text for _, text in stale])]) == []
+        # W2's successes (and one late success of W1's for task 2) all count.
+        batch = [result(0, "w2", 2, "ok"), result(1, "w2", 2, "ok")]
+        late = [result(2, "w1", 1, "ok")]
+        rows = intake.rows([("w2", batch), ("w1", late)])
+        assert [(r["url"], r["status"], r["worker"]) for r in rows] == [
+            (URLS[0], "ok", "w2"),
+            (URLS[1], "ok", "w2"),
+            (URLS[2], "ok", "w1"),
+        ]
+        assert all(r["leases"] == 2 for r in rows)
+        assert "token" not in rows[0]  # a wire field, not a manifest column
+        # W2's answer for task 2 comes too late, as a failure: ignored.
+        assert intake.rows([("w2", [result(2, "w2", 2, "timeout")])]) == []
+    finally:
+        plan.close()

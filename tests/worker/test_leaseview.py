@@ -1,0 +1,49 @@
+"""A worker's view of its leases: dropped when gone, and when unconfirmed for a lease."""
+
+from __future__ import annotations
+
+import threading
+
+from crawler.worker.leaseview import LeaseView
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_gone_leases_are_not_started_and_are_reported_dropped() -> None:
+    view = LeaseView(60.0, Clock())
+    view.confirm([3])
+    assert view.may_start(1) is True
+    assert view.may_start(3) is False
+    assert view.take_dropped() == [3]
+    assert view.take_dropped() == []
+
+
+def test_a_stale_view_asks_for_a_renewal_and_waits_for_it() -> None:
+    clock = Clock()
+    view = LeaseView(60.0, clock)
+    clock.now += 45  # frozen, say: more than half a lease since the last confirmation
+    answers: list[bool] = []
+    thread = threading.Thread(target=lambda: answers.append(view.may_start(7)))
+    thread.start()
+    while not view.renewal_wanted():
+        pass
+    view.confirm([7])  # the renewal says task 7 went to another worker meanwhile
+    thread.join(timeout=5)
+    assert answers == [False]
+    assert view.renewal_wanted() is False
+
+
+def test_no_confirmation_for_a_lease_period_stops_new_downloads() -> None:
+    clock = Clock()
+    view = LeaseView(0.2, clock)
+    clock.now += 1.0  # the master unreachable for five lease periods
+    assert view.may_start(1) is False  # waited up to half a lease for a renewal, in vain
+    assert view.take_dropped() == [1]
+    view.confirm([])
+    assert view.may_start(2) is True
