@@ -59,6 +59,8 @@ class ResumeOptions:
 
     retry_failed: bool = False  # hand out URLs whose last status was a failure again
     refresh_after: timedelta | None = None  # revalidate stored images older than this
+    give_up_after: int = 5  # failed runs in a row after which a transient failure is kept
+    policy: Policy | None = None  # this run's (a verdict of a different policy is redone)
 
 
 @dataclass(frozen=True)
@@ -135,6 +137,7 @@ class MasterConfig:
     authkey_file: str | None = None  # where the key came from, handed on to local workers
     authkey_origin: str = "file"  # file, env, generated (new, printed once) or reused
     idle_timeout: float = 3600.0  # no worker active this long while URLs remain: give up
+    max_failure_rate: float = 0.5  # above this share of failed tries: exit EXIT_DEGRADED
     listen_backlog: int = 1024  # queue port: connections the kernel holds before accept()
 
 

@@ -55,6 +55,7 @@ EXIT_OK = 0  # the run completed; failed downloads are normal results
 EXIT_ERROR = 1  # bad input or environment: nothing, or not everything, could start
 EXIT_USAGE = 2  # argparse: bad command line
 EXIT_INCOMPLETE = 3  # the run started but could not finish (workers gone, master lost)
+EXIT_DEGRADED = 4  # completed, but nothing it tried succeeded, or too much failed
 EXIT_INTERRUPTED = 130  # SIGINT / SIGTERM
 
 # --- Defaults. ---

@@ -37,6 +37,11 @@ class MasterGone(ProtocolError):
     """An established connection to the master broke."""
 
 
+class JournalError(CrawlerError):
+    """The master could not write its own files (manifest, URL spool) during a run: the
+    run stops (exit 3); the manifest stays consistent and the next run resumes."""
+
+
 class OutputUnusable(CrawlerError):
     """This worker's output folder stopped accepting files (full, read-only, gone): the
     worker takes no more work. Per URL, the same cause is a ``StoreFailure``."""

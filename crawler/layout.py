@@ -47,6 +47,8 @@ def stored_extension(relative: str) -> str | None:
 def ensure_writable(root: Path) -> None:
     """Fail early, with one line (UsageError), when the output folder cannot be created
     or written."""
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"output folder {root} is not a directory")
     try:
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=root):

@@ -40,6 +40,8 @@ FIELDS = (
     "etag",
     "last_modified",
     "reused",
+    "failures",  # failed runs in a row, this one included (failures only)
+    "first_failed_at",  # when the first of them finished
     "fetched_at",
     "source",
     "duplicate_of",

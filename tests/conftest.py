@@ -99,6 +99,16 @@ def read_rows(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
+# Without a terminal every stderr line starts with this (ISO 8601, with the UTC offset).
+STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} ")
+
+
+def unstamped(line: str) -> str:
+    """A stderr line without its timestamp, which it must have (stderr is a pipe here)."""
+    assert STAMP.match(line), f"no timestamp: {line!r}"
+    return STAMP.sub("", line, count=1)
+
+
 def assert_no_traceback(*texts: str) -> None:
     for text in texts:
         assert "Traceback" not in text, text

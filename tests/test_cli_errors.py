@@ -20,6 +20,7 @@ from conftest import (
     read_rows,
     run_cli,
     start_cli,
+    unstamped,
     wait_for_port,
 )
 from imageserver import ImageServer
@@ -35,8 +36,9 @@ def one_error_line(result: subprocess.CompletedProcess[str], prog: str) -> str:
     assert_no_traceback(result.stdout, result.stderr)
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, result.stderr
-    assert lines[0].startswith(f"{prog}: error: "), lines[0]
-    return lines[0]
+    line = unstamped(lines[0])
+    assert line.startswith(f"{prog}: error: "), line
+    return line
 
 
 def no_key_env() -> dict[str, str]:

@@ -419,7 +419,9 @@ def test_generated_key_and_printed_worker_command(
     assert master.stderr is not None
     stderr = LineReader(master.stderr)
     port = int(stderr.wait_for(r"serving run \w+ on 127\.0\.0\.1:(\d+)").group(1))
-    printed = stderr.wait_for(r"^\s+CRAWLER_AUTHKEY=(\S+) (python -m crawler\.worker --server .*)$")
+    printed = stderr.wait_for(
+        r"\s{4}CRAWLER_AUTHKEY=(\S+) (python -m crawler\.worker --server .*)$"
+    )
     key, command = printed.group(1), shlex.split(printed.group(2))
     expected_command = ["python", "-m", "crawler.worker", "--server", "127.0.0.1"]
     assert command == [*expected_command, "--port", str(port)]
@@ -455,7 +457,8 @@ def test_local_workers_stay_quiet_when_nothing_to_fetch(tmp_path: Path) -> None:
         "master", str(urls.path), "--bind", "127.0.0.1", "--port", "0",
         "--local-workers", "2", "--output", str(out), "--no-progress",
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 4, result.stderr  # degraded: no list line is a URL
+    assert "degraded run: 2 of 2 list lines are not URLs" in result.stderr
     rows = read_rows(out / "manifest.jsonl")
     assert sorted(row["source"] for row in rows) == sorted(urls.expect)
     assert "error" not in result.stderr, result.stderr

@@ -485,12 +485,14 @@ def test_torn_manifest_line_is_cut_on_rerun(run: Run, image_server: ImageServer)
 
 # --- 5. --retry-failed -------------------------------------------------------------------------
 def test_failures_are_kept_until_retry_failed(run: Run, image_server: ImageServer) -> None:
+    """A permanent failure (403) is kept on reruns until --retry-failed (transient ones are
+    retried by default: tests/test_nights.py)."""
     body = make_image("PNG", 40, 30, seed=77)
     broken = {"yes": True}
 
     def flaky(handler: BaseHTTPRequestHandler) -> None:
         if broken["yes"]:
-            send(handler, 500, b"internal error\n", {"Content-Type": "text/plain"})
+            send(handler, 403, b"forbidden\n", {"Content-Type": "text/plain"})
         else:
             send(handler, 200, body, {"Content-Type": "image/png"})
 
@@ -501,14 +503,14 @@ def test_failures_are_kept_until_retry_failed(run: Run, image_server: ImageServe
     first = run_cli("master", *args, timeout=60)
     assert first.returncode == 0, first.stderr
     row = by_url(run.rows())[url]
-    assert (row["status"], row["http_status"]) == (c.HTTP_ERROR, 500), row
+    assert (row["status"], row["http_status"]) == (c.HTTP_ERROR, 403), row
     assert image_server.hits("/flaky.png") == 1  # --retries 0: one request
 
     broken["yes"] = False
     second = run_cli("master", *args, timeout=60)
     assert second.returncode == 0, second.stderr
     row = by_url(run.rows())[url]
-    assert (row["status"], row["http_status"]) == (c.HTTP_ERROR, 500), row
+    assert (row["status"], row["http_status"]) == (c.HTTP_ERROR, 403), row
     assert image_server.hits("/flaky.png") == 1  # the failure was kept, not retried
 
     third = run_cli("master", *args, "--retry-failed", timeout=60)

@@ -30,7 +30,15 @@ from pathlib import Path
 from typing import IO, Any
 
 import pytest
-from conftest import KEY, assert_no_traceback, cli_env, read_rows, run_cli, start_cli
+from conftest import (
+    KEY,
+    assert_no_traceback,
+    cli_env,
+    read_rows,
+    run_cli,
+    start_cli,
+    unstamped,
+)
 from hostile import respond
 from imageserver import ImageServer, make_image
 
@@ -210,7 +218,7 @@ def test_strangers_are_refused_and_the_run_completes(
     urls, bodies = gated_images(image_server, gate, 6)
     listing = write_list(tmp_path / "list.txt", urls)
     out = tmp_path / "out"
-    master, port = start_master(procs, listing, out)
+    master, port = start_master(procs, listing, out, "-v")  # -v: junk and silence are DEBUG
     worker = start(procs, "worker", *worker_args(port, out))
     gate.wait_for_requests(1)  # the real worker is at work: the run is under way
 
@@ -228,7 +236,7 @@ def test_strangers_are_refused_and_the_run_completes(
         assert_no_traceback(wrong.stdout, wrong.stderr)
         lines = wrong.stderr.strip().splitlines()
         assert len(lines) == 1, wrong.stderr
-        assert lines[0].startswith("crawler-worker: error: ")
+        assert unstamped(lines[0]).startswith("crawler-worker: error: ")
         assert f"127.0.0.1:{port} rejected this worker's authkey" in lines[0]
         assert wrong.stdout == ""
 
@@ -371,7 +379,8 @@ def test_disk_error_stops_the_worker_and_another_finishes(
         assert_no_traceback(b_out, b_err)
         lines = b_err.strip().splitlines()
         assert len(lines) == 1, b_err
-        assert lines[0].startswith("crawler-worker: error: stopped taking work: cannot write ")
+        line = unstamped(lines[0])
+        assert line.startswith("crawler-worker: error: stopped taking work: cannot write ")
         assert reason in lines[0]
 
         good = start(procs, "worker", *worker_args(port, good_out))

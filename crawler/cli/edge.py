@@ -10,7 +10,14 @@ import sys
 from collections.abc import Callable
 
 from crawler import constants as c
-from crawler.exceptions import CrawlerError, MasterGone, ProtocolError, UsageError
+from crawler.console import NOTICE, TIME_FORMAT, NotRecord, log
+from crawler.exceptions import (
+    CrawlerError,
+    JournalError,
+    MasterGone,
+    ProtocolError,
+    UsageError,
+)
 
 
 def run_command(
@@ -25,29 +32,40 @@ def run_command(
         setup_logging(prog, args)
         return body(args)
     except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+        NOTICE.error("interrupted")
         return c.EXIT_INTERRUPTED
-    except MasterGone as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+    except (MasterGone, JournalError) as exc:  # the run started and could not finish
+        NOTICE.error("error: %s", exc)
         return c.EXIT_INCOMPLETE
     except (UsageError, ProtocolError, CrawlerError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        NOTICE.error("error: %s", exc)
         return c.EXIT_ERROR
 
 
 def setup_logging(prog: str, args: argparse.Namespace) -> None:
-    """stderr gets notices (INFO) unless -q, detail with -v; --log-file gets the same with
-    timestamps. urllib3's retry warnings are left out: the attempts field records those."""
+    """stderr gets notices (INFO) unless -q, one line per URL with -v; every stderr line
+    starts with an ISO 8601 timestamp when stderr is not a terminal. ``--log-file`` gets
+    the same, always with timestamps, plus the summary and the outcome (``console``).
+    Raises UsageError when the log file cannot be written (stderr is set up first, so
+    that the error is shown like any other)."""
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    stamped = logging.Formatter(f"%(asctime)s {prog}: %(message)s", TIME_FORMAT)
+    plain = logging.Formatter(f"{prog}: %(message)s")
     console = logging.StreamHandler()
-    console.setFormatter(logging.Formatter(f"{prog}: %(message)s"))
-    handlers: list[logging.Handler] = [console]
+    console.setFormatter(plain if sys.stderr.isatty() else stamped)
+    console.addFilter(NotRecord())
+    # Third-party loggers (urllib3's retries, PIL's plugin chatter) only from WARNING up:
+    # the root stays at WARNING, the crawler's own loggers take the chosen level.
+    logging.basicConfig(level=logging.WARNING, handlers=[console], force=True)
+    log.setLevel(level)
+    # urllib3 warns on every retry; the manifest's attempts field records those.
+    logging.getLogger("urllib3").setLevel(logging.ERROR)
     if args.log_file:
         try:
             handler = logging.FileHandler(args.log_file, encoding="utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write log file {args.log_file}: {exc.strerror}") from None
-        handler.setFormatter(logging.Formatter(f"%(asctime)s {prog} %(levelname)s %(message)s"))
-        handlers.append(handler)
-    logging.basicConfig(level=level, handlers=handlers, force=True)
-    logging.getLogger("urllib3").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
+        handler.setFormatter(
+            logging.Formatter(f"%(asctime)s {prog} %(levelname)s %(message)s", TIME_FORMAT)
+        )
+        logging.getLogger().addHandler(handler)

@@ -60,6 +60,7 @@ def master_config(args: argparse.Namespace) -> MasterConfig:
         max_attempts=args.max_attempts,
         resume=ResumeOptions(
             retry_failed=args.retry_failed,
+            give_up_after=args.give_up_after,
             refresh_after=None
             if args.refresh_after is None
             else timedelta(days=args.refresh_after),
@@ -75,6 +76,7 @@ def master_config(args: argparse.Namespace) -> MasterConfig:
         authkey_origin=origin,
         idle_timeout=args.idle_timeout,
         listen_backlog=args.listen_backlog,
+        max_failure_rate=args.max_failure_rate,
     )
 
 
@@ -92,7 +94,7 @@ def dry_run(args: argparse.Namespace) -> int:
         "nothing written",
         flush=True,
     )
-    return c.EXIT_OK
+    return c.EXIT_OK if found.valid else c.EXIT_DEGRADED  # no usable line: alarm
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,6 +27,7 @@ def master_parser() -> argparse.ArgumentParser:
     _master_lists(p)
     _master_serving(p)
     _master_run(p)
+    _master_reruns(p)
     _master_policy(p.add_argument_group("run policy (sent to every worker)"))
     return p
 
@@ -131,22 +132,41 @@ def _master_run(p: argparse.ArgumentParser) -> None:
         "remain; 0 waits forever (default: %(default)s)",
     )
     p.add_argument(
+        "--grace",
+        type=non_negative_float,
+        default=30.0,
+        metavar="S",
+        help="on SIGINT/SIGTERM, wait this long for answers in progress (default: %(default)s)",
+    )
+
+
+def _master_reruns(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
         "--retry-failed",
         action="store_true",
         help="re-attempt URLs whose last status was a failure",
+    )
+    p.add_argument(
+        "--give-up-after",
+        type=positive_int,
+        default=5,
+        metavar="N",
+        help="stop retrying a transient failure once it has failed N runs in a row "
+        "(default: %(default)s; --retry-failed retries all the same)",
+    )
+    p.add_argument(
+        "--max-failure-rate",
+        type=non_negative_float,
+        default=0.5,
+        metavar="R",
+        help="exit 4 (degraded) when more than this share of the URLs tried failed "
+        "(default: %(default)s)",
     )
     p.add_argument(
         "--refresh-after",
         type=positive_float,
         metavar="DAYS",
         help="revalidate ok images older than DAYS (If-None-Match / If-Modified-Since)",
-    )
-    p.add_argument(
-        "--grace",
-        type=non_negative_float,
-        default=30.0,
-        metavar="S",
-        help="on SIGINT/SIGTERM, wait this long for answers in progress (default: %(default)s)",
     )
 
 

@@ -12,7 +12,7 @@ Per task it keeps one byte of state. It is not thread-safe on its own: the
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from crawler.master.politeness import HostGate
 from crawler.urls import host_of
@@ -24,11 +24,20 @@ SCAN_LIMIT = 5000  # tasks one take() may look at (and hold back) before it give
 class Frontier:
     """Tasks waiting to be handed out, and the state of every task."""
 
-    def __init__(self, urls: Sequence[str], final: bytearray | None, gate: HostGate) -> None:
+    def __init__(
+        self,
+        urls: Sequence[str],
+        final: bytearray | None,
+        gate: HostGate,
+        unpaced: Callable[[int], bool] = lambda task_id: False,
+    ) -> None:
         """``urls``: task id -> URL (a ``TaskStore``); ``final``: a state per task, FINAL
-        for those already done (failures kept from earlier runs), or None for none."""
+        for those already done (failures kept from earlier runs), or None for none;
+        ``unpaced(task_id)``: the task will most likely make no request (a stored image
+        reused), so politeness does not hold it back."""
         self._urls = urls
         self.gate = gate
+        self.unpaced = unpaced
         self.state = bytearray(final) if final is not None else bytearray(len(urls))
         self.todo = self.state.count(TODO)  # tasks waiting to be handed out
         self._cursor = 0  # tasks below it were handed out at least once (or were final)
@@ -87,7 +96,7 @@ class Frontier:
     def _consider(
         self, task_id: int, url: str, picked: list, planned: Counter[str], now: float
     ) -> None:
-        if not self.gate.active:
+        if not self.gate.active or self.unpaced(task_id):
             picked.append((task_id, url))
             return
         host = host_of(url)

@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from crawler.exceptions import UsageError
+from crawler.console import log
+from crawler.exceptions import JournalError, UsageError
 from crawler.manifest import FIELDS, LINE_STATUSES, journal_lines
 
 
@@ -46,7 +47,14 @@ class ManifestWriter:
                 "wait for it to finish or use another --manifest"
             ) from None
         try:
-            _cut_torn_tail(path)
+            torn = _cut_torn_tail(path)
+            if torn:
+                log.warning(
+                    "manifest %s: dropped a torn last line (%d bytes) left by an interrupted "
+                    "write; its URL is redone",
+                    path,
+                    torn,
+                )
             self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
             self.empty = self._fh.tell() == 0  # no rows from earlier runs
         except OSError as exc:
@@ -54,12 +62,20 @@ class ManifestWriter:
             raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
 
     def write(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Append ``rows`` and fsync; raises JournalError when the disk refuses (full,
+        read-only): a partial last line is cut off by the next run, which resumes."""
         text = "".join(_dump(row) for row in rows)
         if not text:
             return
-        self._fh.write(text)
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
+        try:
+            self._fh.write(text)
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+        except OSError as exc:
+            raise JournalError(
+                f"cannot write manifest {self.path}: {exc.strerror or exc}; the rows "
+                "written so far are kept, rerun the same command to resume"
+            ) from None
 
     def compact(self, lines: Iterable[bytes]) -> None:
         """Replace the journal by ``lines`` (atomically), then keep appending to the new file.
@@ -77,19 +93,27 @@ class ManifestWriter:
         self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
 
     def close(self) -> None:
-        self._fh.close()
+        """Close, and release the lock. After a failed write (disk full) the buffer's
+        flush fails again: the rows it held are redone by the next run."""
+        with contextlib.suppress(OSError):
+            self._fh.close()
         self._lock.close()  # releases the flock
 
 
-def _cut_torn_tail(path: Path) -> None:
-    """Drop a partial last line left by a crash mid-write, so appends start on a new line."""
-    with contextlib.suppress(FileNotFoundError), open(path, "rb+") as fh:
+def _cut_torn_tail(path: Path) -> int:
+    """Drop a partial last line left by a crash mid-write, so appends start on a new line;
+    returns how many bytes were dropped."""
+    try:
+        fh = open(path, "rb+")  # noqa: SIM115  (closed below)
+    except FileNotFoundError:
+        return 0
+    with fh:
         size = fh.seek(0, os.SEEK_END)
         if size == 0:
-            return
+            return 0
         fh.seek(size - 1)
         if fh.read(1) == b"\n":
-            return
+            return 0
         pos, block = size, 65536
         while pos > 0:
             start = max(0, pos - block)
@@ -98,9 +122,10 @@ def _cut_torn_tail(path: Path) -> None:
             newline = chunk.rfind(b"\n")
             if newline >= 0:
                 fh.truncate(start + newline + 1)
-                return
+                return size - (start + newline + 1)
             pos = start
         fh.truncate(0)
+        return size
 
 
 def current_lines(

@@ -90,11 +90,13 @@ class LeaseBoard:
         clock: Callable[[], float] = time.monotonic,
         stored_copy: Callable[[int], dict[str, Any] | None] = _no_stored_copy,
         limits: HostLimits = NO_LIMITS,
+        unpaced: Callable[[int], bool] = lambda task_id: False,
     ) -> None:
         """``stored_copy(task_id)``: what a worker needs to reuse an earlier run's image
-        (``plan.Plan.stored_copy``), sent with the task."""
+        (``plan.Plan.stored_copy``), sent with the task; ``unpaced(task_id)``: the task
+        will most likely make no request, so politeness neither holds nor counts it."""
         self._gate = HostGate(limits)
-        self._frontier = Frontier(urls, final, self._gate)
+        self._frontier = Frontier(urls, final, self._gate, unpaced)
         self._stored_copy = stored_copy
         self._leases: dict[int, Lease] = {}
         self._attempts = bytearray(len(urls))
@@ -229,8 +231,9 @@ class LeaseBoard:
         expires = now + self._lease_seconds
         tasks = []
         for task_id, url in self._frontier.take(count, now):
-            host = host_of(url)
-            self._gate.lease(host, now)
+            host = "" if self._frontier.unpaced(task_id) else host_of(url)
+            if host:  # "": a reuse, which makes no request: not paced, not counted
+                self._gate.lease(host, now)
             attempt = min(self._attempts[task_id] + 1, 255)
             self._attempts[task_id] = attempt
             token = min(self._tokens[task_id] + 1, 0xFFFF)  # 65,535 leases of one URL

@@ -18,6 +18,7 @@ last status was a failure keeps it unless ``retry_failed``; everything else is d
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from array import array
@@ -30,8 +31,10 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import ListSpec, ResumeOptions
-from crawler.manifest import LINE_STATUSES, journal_lines, make_row
+from crawler.manifest import LINE_STATUSES, journal_lines, make_row, runs_path
+from crawler.master import healing
 from crawler.master.frontier import FINAL
+from crawler.master.listcheck import ListCheck
 from crawler.master.lists import as_spec, read_list
 from crawler.master.taskstore import TaskStore
 
@@ -50,6 +53,7 @@ class EarlierRows:
         self.lengths = array("I", bytes(4 * count))
         self.status = bytearray(count)  # status code of that row
         self.refresh = bytearray(count)  # 1: a success due for revalidation
+        self.decision = bytearray(count)  # a failure's: healing.KEEP, RETRY or GIVE_UP
 
     def row(self, task_id: int) -> dict[str, Any] | None:
         offset = self.offsets[task_id]
@@ -75,6 +79,11 @@ class Plan:
     state: bytearray = field(default_factory=bytearray)  # FINAL for failures kept as they are
     carried: Counter[str] = field(default_factory=Counter)  # statuses of those
     earlier: EarlierRows | None = None
+    invalid: int = 0  # of the lines: not a URL (invalid_url)
+    retried: int = 0  # earlier failures tried again this run
+    given_up: int = 0  # of the carried: failed too many runs in a row
+    unreadable: int = 0  # journal lines skipped as damaged
+    first_unreadable: int = 0  # the line number of the first
 
     @property
     def total(self) -> int:
@@ -85,9 +94,25 @@ class Plan:
         """Tasks this run hands out."""
         return len(self.store) - sum(self.carried.values())
 
+    def earlier_row(self, task_id: int) -> dict[str, Any] | None:
+        """The task's last row of earlier runs, whatever its status."""
+        return None if self.earlier is None else self.earlier.row(task_id)
+
+    def earlier_status(self, task_id: int) -> str | None:
+        """The status of the task's last row of earlier runs (None: no such row)."""
+        return None if self.earlier is None else _STATUS_NAMES.get(self.earlier.status[task_id])
+
     def stored_row(self, task_id: int) -> dict[str, Any] | None:
         """The earlier run's row of the image stored for this task, if any."""
         return None if self.earlier is None else self.earlier.success(task_id)
+
+    def unpaced(self, task_id: int) -> bool:
+        """True when the task will most likely make no request: an earlier run stored its
+        image and it is not due for revalidation (politeness is for requests only)."""
+        earlier = self.earlier
+        if earlier is None or earlier.refresh[task_id]:
+            return False
+        return _STATUS_NAMES.get(earlier.status[task_id]) in c.SUCCESS_STATUSES
 
     def stored_copy(self, task_id: int) -> dict[str, Any] | None:
         """What a worker needs to reuse or revalidate the stored image, if there is one:
@@ -132,6 +157,7 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, and what to resume fr
         if row is None:
             continue
         rows.append(row)
+        plan.invalid += row["status"] == c.INVALID_URL
         if len(rows) >= ROWS_PER_WRITE:
             write(rows)
             plan.decided, rows = plan.decided + len(rows), []
@@ -169,7 +195,9 @@ def _line_rows(
     for number, item in enumerate(lists):
         spec = as_spec(item)
         store.sources.append(spec.path)
+        check = ListCheck(spec.path, spec.kind)
         for entry in read_list(spec):
+            check.see(entry)
             if entry.url is None:
                 yield make_row(
                     url=entry.raw, status=c.INVALID_URL, error=entry.error,
@@ -184,17 +212,22 @@ def _line_rows(
                 url=entry.url, status=c.DUPLICATE, source=entry.source,
                 duplicate_of=store.source(task_id), run_id=run_id, extra=entry.extra,
             )  # fmt: skip
+        check.done()
 
 
 def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
     earlier = plan.earlier = EarlierRows(journal, len(plan.store))
     now = datetime.now(UTC)
-    for offset, line in journal_lines(journal):
+    history = healing.History.read(runs_path(journal))
+    policy = dataclasses.asdict(options.policy) if options.policy is not None else {}
+    for number, (offset, line) in enumerate(journal_lines(journal), start=1):
         try:
             row = json.loads(line)
             status, url = row["status"], row["url"]
         except (ValueError, TypeError, KeyError):
-            continue  # a torn or foreign line
+            plan.unreadable += 1  # damaged: its URL, if any, is done again
+            plan.first_unreadable = plan.first_unreadable or number
+            continue
         if status not in _STATUS_CODES or status in LINE_STATUSES or not isinstance(url, str):
             continue
         task_id = plan.store.find(url)
@@ -204,13 +237,25 @@ def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
         earlier.status[task_id] = _STATUS_CODES[status]
         due = options.refresh_after is not None and _age(row, now) >= options.refresh_after
         earlier.refresh[task_id] = due and status in c.SUCCESS_STATUSES
-    if options.retry_failed:
-        return
+        failed = status in c.FAILED_STATUSES
+        decision = healing.decide(row, history, policy, options.give_up_after) if failed else 0
+        earlier.decision[task_id] = healing.RETRY if options.retry_failed else decision
+    _carry_failures(plan, earlier)
+
+
+def _carry_failures(plan: Plan, earlier: EarlierRows) -> None:
+    """Earlier failures not tried again keep their rows (FINAL, counted as carried)."""
     for task_id, code in enumerate(earlier.status):
         status = _STATUS_NAMES.get(code)
-        if status in c.FAILED_STATUSES:
-            plan.state[task_id] = FINAL
-            plan.carried[status] += 1
+        if status not in c.FAILED_STATUSES:
+            continue
+        decision = earlier.decision[task_id]
+        if decision == healing.RETRY:
+            plan.retried += 1
+            continue
+        plan.state[task_id] = FINAL
+        plan.carried[status] += 1
+        plan.given_up += decision == healing.GIVE_UP
 
 
 def _age(row: dict[str, Any], now: datetime) -> timedelta:

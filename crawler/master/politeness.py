@@ -41,7 +41,10 @@ class HostGate:
             self._next[host] = now + delay
 
     def done(self, host: str, http_status: int | None, now: float) -> None:
-        """A lease of ``host`` ended; ``http_status`` (if any) adjusts its backoff."""
+        """A lease of ``host`` ended; ``http_status`` (if any) adjusts its backoff. ""
+        (an unpaced lease) counts nothing."""
+        if not host:
+            return
         if self.leased[host] > 0:
             self.leased[host] -= 1
         if http_status in OVERLOADED:

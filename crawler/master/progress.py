@@ -7,9 +7,7 @@ On a terminal a progress bar (tqdm) with ok/failed/workers counts; without one (
 
 from __future__ import annotations
 
-import logging
 import socket
-import sys
 import time
 from typing import Any
 
@@ -17,46 +15,34 @@ from tqdm import tqdm
 
 from crawler import constants as c
 from crawler.config import MasterConfig
+from crawler.console import log, notice
 from crawler.master.summary import RunStats
 from crawler.master.workers import WorkerRegistry
-
-log = logging.getLogger("crawler")
 
 ACTIVE_WITHIN = 10.0  # seconds: a worker seen this recently counts as active in the bar
 WAIT_NOTICE_AFTER = 10.0  # seconds without any active worker before the master says so
 WAIT_NOTICE_EVERY = 60.0  # then once a minute (without a terminal; the bar says it at once)
 
 
-def _say(text: str) -> None:
-    print(text, file=sys.stderr, flush=True)
-
-
 def announce(cfg: MasterConfig, run_id: str, port: int) -> None:
     """The serving line, how workers connect and, for a key the master made or reused,
     where it is."""
     where = f"{cfg.bind or '*'}:{port}"
-    _say(f"crawler: serving run {run_id} on {where}")
+    notice(f"serving run {run_id} on {where}")
     host = cfg.bind if cfg.bind not in ("", "0.0.0.0") else socket.gethostname()
     command = f"python -m crawler.worker --server {host} --port {port}"
     if cfg.authkey_origin == "file":
-        _say(f"crawler: workers connect with: {command} --authkey-file {cfg.authkey_file}")
+        notice(f"workers connect with: {command} --authkey-file {cfg.authkey_file}")
     elif cfg.authkey_origin == "env":
-        _say(f"crawler: workers connect with: {command} (the same ${c.AUTHKEY_ENV})")
+        notice(f"workers connect with: {command} (the same ${c.AUTHKEY_ENV})")
     if cfg.authkey_origin == "generated":
-        print(
-            f"crawler: no authkey given; generated one and saved it to {cfg.authkey_file} "
-            "(mode 0600; later runs reuse it).\ncrawler: start workers on other hosts with:\n"
-            f"    {c.AUTHKEY_ENV}={cfg.authkey.decode()} "
-            f"python -m crawler.worker --server {host} --port {port}",
-            file=sys.stderr,
-            flush=True,
+        notice(
+            f"no authkey given; generated one and saved it to {cfg.authkey_file} "
+            "(mode 0600; later runs reuse it).\nstart workers on other hosts with:\n"
+            f"    {c.AUTHKEY_ENV}={cfg.authkey.decode()} {command}"
         )
     elif cfg.authkey_origin == "reused":
-        print(
-            f"crawler: no authkey given; using the one generated earlier in {cfg.authkey_file}",
-            file=sys.stderr,
-            flush=True,
-        )
+        notice(f"no authkey given; using the one generated earlier in {cfg.authkey_file}")
 
 
 class Progress:

@@ -11,10 +11,12 @@ dropped: a peer holding the key can send anything, and must not corrupt the mani
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from typing import Any
 
 from crawler import constants as c
 from crawler.manifest import FIELDS, make_row, now_iso
+from crawler.master.healing import failure_fields
 from crawler.master.leases import Answer, LeaseBoard
 from crawler.master.plan import Plan
 from crawler.protocol import decode_result
@@ -34,6 +36,9 @@ class ResultIntake:
         self._plan = plan
         self._board = board
         self._run_id = run_id
+        # What this run's results changed: new_ok, reused, recovered, new_failures,
+        # still_failing (see summary.CHANGES).
+        self.changes: Counter[str] = Counter()
 
     def rows(self, batches: list[tuple[str, list[str]]]) -> list[dict[str, Any]]:
         """The rows of every (worker, results) batch; ignored results leave no row."""
@@ -44,6 +49,7 @@ class ResultIntake:
                 row = self.accept(worker, text, now)
                 if row is not None:
                     rows.append(row)
+                    log.debug("%s %s %ss %s", row["status"], row["url"], row["elapsed_s"], worker)
         return rows
 
     def accept(self, worker: str, text: str, now: str) -> dict[str, Any] | None:
@@ -70,6 +76,7 @@ class ResultIntake:
         if not self._board.complete(task_id, worker, answer):
             return None  # already final, or a stale holder's failure (leases.py)
         fields = _fields(result, stored if kept else None, now)
+        fields |= self._history(task_id, result["status"], bool(kept), now)
         return make_row(
             **fields,
             leases=self._board.attempts(task_id),
@@ -81,7 +88,7 @@ class ResultIntake:
 
     def lost_rows(self) -> list[dict[str, Any]]:
         """Rows for the URLs whose last lease expired with no attempts left."""
-        store, board = self._plan.store, self._board
+        store, board, now = self._plan.store, self._board, now_iso()
         return [
             make_row(
                 url=store.url(task_id),
@@ -90,11 +97,26 @@ class ResultIntake:
                 leases=board.attempts(task_id),
                 source=store.source(task_id),
                 run_id=self._run_id,
-                finished_at=now_iso(),
+                finished_at=now,
                 extra=store.extra(task_id),
+                **self._history(task_id, c.WORKER_LOST, False, now),
             )
             for task_id in board.expire()
         ]
+
+    def _history(self, task_id: int, status: str, kept: bool, now: str) -> dict[str, Any]:
+        """Count the change this row makes (``changes``); a failure's ``failures`` and
+        ``first_failed_at`` continue the earlier row's (healing.failure_fields)."""
+        before = self._plan.earlier_status(task_id)
+        failed_before = before in c.FAILED_STATUSES
+        if status in c.SUCCESS_STATUSES:
+            again = kept or before in c.SUCCESS_STATUSES  # reused, or re-verified
+            change = "recovered" if failed_before else "reused" if again else "new_ok"
+            self.changes[change] += 1
+            return {}
+        self.changes["still_failing" if failed_before else "new_failures"] += 1
+        earlier = self._plan.earlier_row(task_id) if failed_before else None
+        return failure_fields(earlier, now)
 
 
 def _fields(result: dict[str, Any], stored: dict[str, Any] | None, now: str) -> dict[str, Any]:

@@ -10,7 +10,7 @@ EXIT_INTERRUPTED; a second signal stops at once.
 
 from __future__ import annotations
 
-import logging
+import dataclasses
 import queue
 import signal
 import time
@@ -21,7 +21,8 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import MasterConfig
-from crawler.exceptions import CrawlerError
+from crawler.console import log, record
+from crawler.exceptions import CrawlerError, JournalError
 from crawler.layout import ensure_writable
 from crawler.manifest import read_manifest
 from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
@@ -30,13 +31,12 @@ from crawler.master.leases import LeaseBoard
 from crawler.master.lists import check_readable
 from crawler.master.local_workers import LocalWorkers
 from crawler.master.plan import Plan, plan_run
+from crawler.master.preflight import check_outputs
 from crawler.master.progress import ACTIVE_WITHIN, Progress, announce
 from crawler.master.results import ResultIntake
 from crawler.master.server import QueueServer
 from crawler.master.summary import RunStats, format_summary, write_summary
 from crawler.report.build import write_report
-
-log = logging.getLogger("crawler")
 
 TICK = 0.5  # seconds between lease checks while results are quiet
 LINGER = 5.0  # seconds the master waits for its workers to hear the run is over
@@ -65,6 +65,7 @@ class Master:
         self._install_stop_handlers()
         check_readable(cfg.lists)
         ensure_writable(cfg.output)
+        check_outputs(cfg)
         server = QueueServer(cfg.bind, cfg.port, cfg.authkey, cfg.listen_backlog)
         try:
             manifest = ManifestWriter(cfg.manifest)
@@ -73,8 +74,10 @@ class Master:
             raise
         plan = None
         try:
-            plan = self._plan(manifest)
+            plan = self._plan_or_fail(manifest)
             code = self._serve(plan, server, manifest)
+            if code == c.EXIT_OK:
+                code = self._judge(plan)
             if code == c.EXIT_OK and not manifest.empty:
                 store = plan.store
                 manifest.compact(current_lines(cfg.manifest, self.run_id, store.find, len(store)))
@@ -98,18 +101,59 @@ class Master:
 
         journal = None if manifest.empty else cfg.manifest  # empty: no resume, no compaction
         spool = cfg.manifest.parent  # the URL spool goes to disk, never to a RAM /tmp
-        return plan_run(cfg.lists, self.run_id, write, journal, cfg.resume, spool)
+        resume = dataclasses.replace(cfg.resume, policy=cfg.policy)
+        plan = plan_run(cfg.lists, self.run_id, write, journal, resume, spool)
+        if plan.unreadable:
+            count, first = plan.unreadable, plan.first_unreadable
+            log.warning("manifest %s: skipped %d unreadable line(s), the first at line %d",
+                        cfg.manifest, count, first)  # fmt: skip
+        return plan
+
+    def _plan_or_fail(self, manifest: ManifestWriter) -> Plan:
+        try:
+            return self._plan(manifest)
+        except OSError as exc:  # the URL spool beside the manifest: full, read-only
+            where = self.config.manifest.parent
+            raise JournalError(f"cannot spool the URL lists in {where}: {exc.strerror}") from None
+
+    def _judge(self, plan: Plan) -> int:
+        """EXIT_DEGRADED for a run that completed but should alarm whoever reads the exit
+        code: most list lines unusable, nothing it tried succeeded, or more than
+        ``--max-failure-rate`` of what it tried failed; else EXIT_OK."""
+        changes, rate = self.stats.changes, self.config.max_failure_rate
+        good = changes["new_ok"] + changes["recovered"]  # reused URLs tried nothing
+        tried = good + changes["new_failures"] + changes["still_failing"]
+        why = None
+        if plan.lines and plan.invalid > plan.lines / 2:
+            why = f"{plan.invalid} of {plan.lines} list lines are not URLs (--input-format?)"
+        elif tried and not good and rate < 1:  # --max-failure-rate 1: failures never alarm
+            why = f"none of the {tried} URLs tried succeeded"
+        elif tried and (tried - good) / tried > rate:
+            why = f"{tried - good} of {tried} URLs tried failed (--max-failure-rate {rate:g})"
+        if why is None:
+            return c.EXIT_OK
+        log.error("degraded run: %s", why)
+        return c.EXIT_DEGRADED
 
     def _finish(self, code: int) -> None:
         """CSV, summary and report, once the manifest is complete."""
         cfg = self.config
         if cfg.csv is not None:
-            write_csv(read_manifest(cfg.manifest), cfg.csv)
+            try:
+                write_csv(read_manifest(cfg.manifest), cfg.csv)
+            except CrawlerError as exc:
+                log.error("no CSV export: %s", exc)
         summary = self.stats.as_dict(code, time.monotonic() - self.started, cfg.manifest)
-        write_summary(summary, cfg.manifest)
+        try:
+            write_summary(summary, cfg.manifest)
+        except OSError as exc:
+            log.error("cannot write the run summary beside %s: %s", cfg.manifest, exc.strerror)
         report = self._write_report()
+        text = format_summary(summary, cfg.csv, report)
         if not cfg.quiet:
-            print(format_summary(summary, cfg.csv, report), flush=True)
+            print(text, flush=True)
+        record(text)
+        record(f"outcome: {summary['outcome']} (exit {code})")
 
     def _write_report(self) -> Path | None:
         """The HTML run report beside the manifest; a failure to write it is only a warning."""
@@ -130,9 +174,13 @@ class Master:
             cfg.max_attempts,
             stored_copy=plan.stored_copy,
             limits=cfg.limits,
+            unpaced=plan.unpaced,
         )
         self.stats.total = plan.total
         self.stats.counts.update(plan.carried)
+        self.stats.changes["kept_failures"] = sum(plan.carried.values()) - plan.given_up
+        self.stats.changes["given_up"] = plan.given_up
+        self.stats.policy = dataclasses.asdict(cfg.policy)
         run_info = {"run_id": self.run_id, "policy": cfg.policy.to_json()}
         server.start(
             {
@@ -153,6 +201,8 @@ class Master:
     def _collect(self, plan: Plan, board: LeaseBoard, manifest: ManifestWriter) -> int:
         """Take results until every URL is final, the run is stopped, or it cannot finish."""
         intake = ResultIntake(plan, board, self.run_id)
+        intake.changes.update(self.stats.changes)  # kept and given up, from the plan
+        self.stats.changes = intake.changes  # the rest counted as results arrive
         remaining = plan.todo
         next_tick, grace_end = 0.0, None
         with Progress(self.config, plan.total, plan.todo, self.stats, board.workers) as progress:
@@ -231,5 +281,6 @@ class Master:
                 raise KeyboardInterrupt  # a second signal: stop now
             self.stop_signal = signum
 
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
+        # SIGHUP (the terminal closed) stops as gracefully as SIGTERM: summary and report.
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, handler)

@@ -16,7 +16,7 @@ import logging
 import os
 import socket
 import threading
-from multiprocessing import connection
+from multiprocessing import AuthenticationError, connection
 from multiprocessing.managers import Server
 from traceback import format_exc
 from typing import Any
@@ -102,18 +102,20 @@ class QueueServer:
             handshake(conn, self._authkey)
             return True
         except (EOFError, ConnectionResetError, BrokenPipeError):
-            if expired.is_set():
-                log.warning(
-                    "dropped a connection from %s: no handshake within %g s",
-                    _address(peer),
-                    HANDSHAKE_TIMEOUT,
-                )
-            else:  # closed without a word: a port probe (workers probe before connecting)
+            # Silence until the time limit, or closed without a word (a port probe:
+            # workers probe before connecting): noise, not news.
+            why = f"no handshake within {HANDSHAKE_TIMEOUT:g} s" if expired.is_set() else None
+            if why is not None:
+                log.debug("dropped a connection from %s: %s", _address(peer), why)
+            else:
                 log.debug("a connection from %s closed before authenticating", _address(peer))
             return False
-        except Exception as exc:  # wrong key, garbage, silence: all the peer's problem
+        except AuthenticationError as exc:  # a peer with another key: worth a warning
+            log.warning("refused a connection from %s: %s", _address(peer), exc)
+            return False
+        except Exception as exc:  # garbage: a scanner, a browser, the wrong protocol
             reason = str(exc) or type(exc).__name__
-            log.warning("refused a connection from %s: %s", _address(peer), reason)
+            log.debug("refused a connection from %s: %s", _address(peer), reason)
             return False
         finally:
             timer.cancel()

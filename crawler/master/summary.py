@@ -19,6 +19,7 @@ from crawler.manifest import now_iso, runs_path, summary_path
 OUTCOMES = {
     c.EXIT_OK: "completed",
     c.EXIT_INCOMPLETE: "incomplete",
+    c.EXIT_DEGRADED: "degraded",
     c.EXIT_INTERRUPTED: "interrupted",
 }
 
@@ -34,6 +35,9 @@ class RunStats:
     downloaded_bytes: int = 0
     reused: int = 0
     workers: set[str] = field(default_factory=set)
+    # What this run changed (CHANGES), for the morning summary.
+    changes: Counter[str] = field(default_factory=Counter)
+    policy: dict[str, Any] = field(default_factory=dict)  # the run's, for later reruns
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -70,8 +74,26 @@ class RunStats:
             "bytes": self.downloaded_bytes,
             "images_per_s": round(fetched / elapsed, 2) if elapsed > 0 else None,
             "workers_seen": sorted(self.workers),
+            "changes": {name: self.changes.get(name, 0) for name in CHANGES},
             "manifest": str(manifest),
+            "policy": self.policy,
         }
+
+
+# The morning summary's categories, in the order shown.
+CHANGES = {
+    "new_ok": "new",
+    "reused": "reused or revalidated",
+    "recovered": "recovered (failed before, ok now)",
+    "new_failures": "new failures",
+    "still_failing": "still failing (retried)",
+    "kept_failures": "failures kept (not retried yet)",
+    "given_up": "given up (--give-up-after)",
+}
+
+
+def _changes(changes: dict[str, int]) -> str:
+    return ", ".join(f"{changes.get(k, 0)} {text}" for k, text in CHANGES.items())
 
 
 def write_summary(summary: dict[str, Any], manifest: Path) -> Path:
@@ -99,6 +121,7 @@ def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | Non
         f"  {summary['downloaded']} downloaded ({summary['images_per_s'] or 0:.1f} images/s, "
         f"{summary['bytes'] / 1e6:.1f} MB), {summary['reused']} reused from earlier runs"
     )
+    lines.append("  this run: " + _changes(summary.get("changes") or {}))
     lines.append(f"  manifest: {summary['manifest']}")
     if csv is not None:
         lines.append(f"  csv:      {csv}")

@@ -7,6 +7,7 @@ and its Content-Security-Policy allows neither.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -44,15 +45,20 @@ def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]], cls: str = "") ->
 
 
 def _totals(rep: ReportData, summary: dict[str, Any]) -> str:
-    rate = num(summary.get("images_per_s"))
-    if rate is None and rep.span[1] > rep.span[0]:
-        rate = rep.fetched / (rep.span[1] - rep.span[0])
+    # From the latest run that downloaded anything: not a resume's 0.0.
+    rate = num(summary.get("work_images_per_s")) or rep.download_rate()
     hosts = sum(not name.startswith("(") for name in rep.hosts)
+    # The run's own counts (what stdout said: the current lists) when its summary is there;
+    # the manifest also keeps rows of URLs no longer listed.
+    counts = summary.get("counts") if isinstance(summary.get("counts"), dict) else None
+    statuses = Counter({k: v for k, v in counts.items() if isinstance(v, int)}) if counts else None
+    statuses = statuses or rep.statuses
+    failed = sum(n for s, n in statuses.items() if s in c.FAILED_STATUSES) if counts else rep.failed
     cards = {
-        "URLs": f"{rep.rows:,}",
-        "succeeded": f"{sum(rep.statuses[s] for s in c.SUCCESS_STATUSES):,}",
-        "failed": f"{rep.failed:,}",
-        "duplicates": f"{rep.statuses[c.DUPLICATE]:,}",
+        "URLs": f"{sum(statuses.values()):,}",
+        "succeeded": f"{sum(statuses[s] for s in c.SUCCESS_STATUSES):,}",
+        "failed": f"{failed:,}",
+        "duplicates": f"{statuses[c.DUPLICATE]:,}",
         "stored": _size(rep.stored_bytes),
         "images/s": "—" if rate is None else f"{rate:.1f}",
         "hosts": f"{hosts:,}" + ("+" if rep.pooled.urls else ""),
@@ -148,9 +154,27 @@ def _hosts(rep: ReportData) -> str:
     return _host_table(items[:TOP_HOSTS], "hosts") + note
 
 
+def _changes(summary: dict[str, Any]) -> str:
+    """The morning summary: what the latest run changed (its summary's ``changes``)."""
+    changes = summary.get("changes")
+    if not isinstance(changes, dict):
+        return ""
+    labels = {"new_ok": "new", "reused": "reused", "recovered": "recovered",
+              "new_failures": "new failures", "still_failing": "still failing",
+              "kept_failures": "failures kept", "given_up": "given up"}  # fmt: skip
+    cards = "".join(
+        f'<div class="card"><b>{int(num(changes.get(key)) or 0):,}</b><span>{label}</span></div>'
+        for key, label in labels.items()
+    )
+    return f'<h2>This run</h2><div class="cards">{cards}</div>'
+
+
 def _ranked(rep: ReportData) -> tuple[str, str]:
-    """Tables of the slowest hosts (by median elapsed_s) and the most failing ones."""
+    """Tables of the slowest hosts (by median elapsed_s) and the most failing ones; with
+    no more hosts than these tables hold, they would repeat "By host": left out."""
     real = [kv for kv in rep.hosts.items() if not kv[0].startswith("(")]
+    if len(real) <= TOP_RANKED:
+        return "", ""
     timed = [kv for kv in real if kv[1].timed]
     timed.sort(key=lambda kv: (-kv[1].median(), -kv[1].elapsed_sum / kv[1].timed, kv[0]))
     failing = [kv for kv in real if kv[1].failed]
@@ -183,7 +207,8 @@ def _failures(rep: ReportData) -> str:
         return '<p class="note">No failures.</p>'
     more = rep.failed - len(rep.failures)
     note = f'<p class="note">…and {more:,} more failures (see the manifest).</p>' if more else ""
-    return _table(("url", "status", "http_status", "error"), rep.failures, "fail") + note
+    head = ("url", "status", "http_status", "error", "list line", "failing since")
+    return _table(head, rep.failures, "fail") + note
 
 
 STYLE = """
@@ -214,6 +239,7 @@ def render_page(
     folder of stored images for the gallery (None: no thumbnails)."""
     run = f"run {_e(summary.get('run_id'))} {_e(summary.get('outcome'))}, " if summary else ""
     slow, failing = _ranked(rep)
+    ranked = f"<h2>Slowest hosts</h2>{slow}<h2>Most failing hosts</h2>{failing}" if slow else ""
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
@@ -221,9 +247,9 @@ def render_page(
         f"<title>crawler report: {_e(manifest.name)}</title><style>{STYLE}</style></head><body>"
         f'<h1>Crawl report</h1><p class="sub">{_e(manifest)}: {run}generated {now_iso()} '
         f'by crawler {__version__}</p><div class="cards">{_totals(rep, summary)}</div>'
-        f"<h2>Throughput</h2>{_chart(rep)}"
+        f"{_changes(summary)}<h2>Throughput</h2>{_chart(rep)}"
         f'<div class="row"><div><h2>By status</h2>{_statuses(rep)}</div>'
-        f"<div><h2>Slowest hosts</h2>{slow}<h2>Most failing hosts</h2>{failing}</div></div>"
+        f"<div>{ranked}</div></div>"
         f"<h2>By host</h2>{_hosts(rep)}<h2>Gallery</h2>{_gallery(rep, output)}"
         f"<h2>Failures</h2>{_failures(rep)}</body></html>\n"
     )

@@ -27,6 +27,13 @@ MAX_HOSTS = 100_000  # hosts counted one by one; rows of any further host are po
 BUCKET_S = 5  # finished_at resolution of the throughput chart
 
 
+def _request_time(row: dict[str, Any]) -> float | None:
+    """A row's elapsed_s when it made a request: a reuse (attempts 0) took no time worth
+    a host's latency."""
+    attempts = row.get("attempts")
+    return num(row.get("elapsed_s")) if isinstance(attempts, int) and attempts > 0 else None
+
+
 def num(value: Any) -> float | None:
     """A JSON number as float; None for anything else (bools, strings, NaN)."""
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
@@ -98,6 +105,9 @@ class ReportData:
     bars: tuple[Counter[int], ...] = field(default_factory=lambda: (Counter(), Counter()))
     fetched: int = 0  # downloaded (not reused) in the chart run
     span: tuple[float, float] = (math.inf, -math.inf)
+    # Per run that downloaded anything: [downloads, first, last finished_at] (a handful
+    # of runs: images/s comes from the latest run that did the work).
+    work: dict[str, list[float]] = field(default_factory=dict)
 
     def add(self, row: dict[str, Any]) -> None:
         status = status_of(row)
@@ -107,18 +117,38 @@ class ReportData:
         self.rows += 1
         self.failed += failed
         self.statuses[status] += 1
-        self._host(row).add(failed, num(row.get("elapsed_s")), self.rng)
+        if status != c.DUPLICATE:  # a repeated list line is no URL of its host's
+            self._host(row).add(failed, _request_time(row), self.rng)
         if failed and len(self.failures) < MAX_FAILURES:
             cells = (row["url"], status, row.get("http_status"), row.get("error"))
+            cells += (row.get("source"), row.get("first_failed_at"))
             self.failures.append(tuple(None if v is None else str(v)[:1000] for v in cells))
         if status in c.SUCCESS_STATUSES:
             self.stored_bytes += int(num(row.get("bytes")) or 0)
             self._sample(row)
         ts = timestamp(row.get("finished_at"))
+        if ts is not None and status == c.OK and not row.get("reused"):
+            self._worked(str(row.get("run_id")), ts)
         if ts is not None and row.get("run_id") == self.chart_run:
             self.bars[failed][int(ts // BUCKET_S)] += 1
             self.span = (min(self.span[0], ts), max(self.span[1], ts))
             self.fetched += status == c.OK and not row.get("reused")
+
+    def _worked(self, run_id: str, ts: float) -> None:
+        work = self.work.get(run_id)
+        if work is None and len(self.work) < MAX_STATUSES:
+            work = self.work[run_id] = [0, ts, ts]
+        if work is not None:
+            work[0] += 1
+            work[1], work[2] = min(work[1], ts), max(work[2], ts)
+
+    def download_rate(self) -> float | None:
+        """Images per second of the latest run that downloaded anything (a resumed run
+        that only reused says nothing about speed)."""
+        if not self.work:
+            return None
+        count, first, last = max(self.work.values(), key=lambda w: w[2])
+        return count / (last - first) if last > first else None
 
     def _host(self, row: dict[str, Any]) -> HostStats:
         host = self.hosts.get(name := _host_name(row))

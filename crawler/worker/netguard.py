@@ -37,7 +37,10 @@ def public_address(host: str, port: int) -> str:
         if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
             ip = ip.ipv4_mapped
         if not ip.is_global or ip.is_multicast:
-            raise BlockedAddressError(f"{host} resolves to {ip}, which is not a public address")
+            raise BlockedAddressError(
+                f"{host} resolves to {ip}, which is not a public address "
+                "(the master's --no-block-private allows it)"
+            )
         addresses.append(str(ip))
     if not addresses:
         raise socket.gaierror(socket.EAI_NONAME, "no address")

@@ -14,13 +14,13 @@ import ctypes
 import os
 import signal
 import socket
-import sys
 import threading
 import time
 from types import FrameType
 
 from crawler import constants as c
 from crawler.config import Policy, WorkerConfig
+from crawler.console import notice, record
 from crawler.exceptions import MasterGone, MasterUnreachable, OutputUnusable, ProtocolError
 from crawler.layout import ensure_writable
 from crawler.worker.channel import Channel
@@ -33,7 +33,7 @@ REPEAT_SIGNAL_WINDOW = 1.0  # seconds within which a second stop signal is the s
 
 def _say(config: WorkerConfig, message: str) -> None:
     if not config.quiet:
-        print(f"crawler-worker: {message}", file=sys.stderr, flush=True)
+        notice(message)
 
 
 def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) -> tuple[int, str]:
@@ -62,7 +62,9 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
         _say(config, f"the master at {channel.where} went away")
         over = True
     if not config.quiet:
-        print(worker.summary(time.monotonic() - started), flush=True)
+        summary = worker.summary(time.monotonic() - started)
+        print(summary, flush=True)
+        record(summary)
     return (c.EXIT_OK if over else c.EXIT_INTERRUPTED), run_id
 
 
@@ -120,6 +122,6 @@ def _install_stop_handlers() -> threading.Event:
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, handler)
     return stop

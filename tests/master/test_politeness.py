@@ -129,7 +129,7 @@ def test_a_host_answering_429_is_backed_off(tmp_path: Path, image_server: ImageS
         lines.append(image_server.url(path))
     listing = tmp_path / "list.txt"
     listing.write_text("\n".join(lines) + "\n")
-    rows = crawl(tmp_path, listing, "--per-host", "1")
+    rows = crawl(tmp_path, listing, "--per-host", "1", "--max-failure-rate", "1")  # all 429
     assert [r["status"] for r in rows] == ["http_error"] * 3
     assert {r["http_status"] for r in rows} == {429}
     starts = meter.starts["127.0.0.1"]

@@ -147,7 +147,8 @@ def test_report_of_a_real_crawl(crawl: Crawl) -> None:
     host = next(r for r in crawl.rows if r["status"] == "ok")["url"].split("/")[2]
     hosts = {cells[0]: cells[1:3] for cells in page.table("hosts")}
     failed = [row for row in crawl.rows if row["status"] in FAILED]
-    assert hosts[host] == [str(len(crawl.rows) - 1), str(len(failed) - 1)]  # all but the ftp line
+    urls = [row for row in crawl.rows if row["status"] != "duplicate"]  # lines, not URLs
+    assert hosts[host] == [str(len(urls) - 1), str(len(failed) - 1)]  # all but the ftp line
     failures = page.table("fail")
     assert sorted(cells[:2] for cells in failures) == sorted(
         [r["url"], r["status"]] for r in failed
@@ -396,3 +397,36 @@ def test_report_renders_in_chromium(crawl: Crawl, tmp_path: Path) -> None:
     with Image.open(shot) as image:
         assert image.size == (1200, 1600)
         assert len(image.convert("RGB").getcolors(1 << 20) or ()) > 1000  # thumbnails drawn
+
+
+def card(page: Page, label: str) -> str:
+    """The value of the totals card labelled ``label`` (cards render value, then label)."""
+    text = page.text
+    return next(text[i - 1] for i, t in enumerate(text) if t == label and i)
+
+
+def test_report_after_a_resume_and_a_shrunk_list(tmp_path: Path, image_server: ImageServer) -> None:
+    """Issue 14: a resumed run that only reused still shows the speed of the run that
+    downloaded, host latencies of real requests, the current list's totals (what stdout
+    said), no ranked tables repeating "By host", and each failure's list line."""
+    urls = [image_server.add_image(f"/r/{i}.png", "PNG", 64, 48, seed=i) for i in range(6)]
+    missing = image_server.add("/r/gone.png", b"", status=404)
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join([*urls, missing]) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    flags = ("--port", "0", "--output", str(out), "--local-workers", "1", "--no-progress")
+    assert run_cli("master", str(listing), *flags).returncode == 0
+    listing.write_text("\n".join([*urls[:4], missing]) + "\n", encoding="utf-8")
+    second = run_cli("master", str(listing), *flags)  # everything reused or kept
+    assert second.returncode == 0, second.stderr
+    page = parse((out / "manifest.report.html").read_text(encoding="utf-8"))
+    assert card(page, "URLs") == "5"  # the current list, as stdout says
+    assert f"{5} URLs" in second.stdout
+    assert float(card(page, "images/s")) > 0  # the first run's speed, not this one's 0
+    [(_host, *cells)] = page.table("hosts")
+    assert float(cells[3]) > 0  # the kept 404's real request; reuses are not timed (0.000)
+    assert "slow" not in page.tables and "failing" not in page.tables  # one host: merged
+    [failure] = page.table("fail")
+    # The row kept from the first run names the line it was decided for, and since when.
+    assert failure[0] == missing and failure[4] == f"{listing}:7" and failure[5]
+    assert "This run" in page.all_text

@@ -115,7 +115,7 @@ def test_prefixes_end_to_end(name: str, tmp_path: Path, image_server: ImageServe
     out = tmp_path / "out"
     result = run_cli(
         "master", str(listing), "--port", "0", "--bind", "127.0.0.1", "--output", str(out),
-        "--local-workers", "1", "--no-progress", "--no-report",
+        "--local-workers", "1", "--no-progress", "--no-report", "--max-failure-rate", "1",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     for row in read_rows(out / "manifest.jsonl"):

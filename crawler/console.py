@@ -1,0 +1,44 @@
+"""What the crawler tells the person running it: stderr lines and the log file.
+
+Everything goes through the ``crawler`` loggers, set up once by the CLI
+(``cli.edge.setup_logging``); the library never prints to stderr itself:
+
+- ``log`` ("crawler"): progress lines, warnings, errors; ``-q`` keeps warnings and
+  errors, ``-v`` adds one line per URL (DEBUG);
+- ``NOTICE`` ("crawler.notice"): what must be seen even with ``-q``: the serving line,
+  how workers connect, a generated key, the one-line fatal error;
+- ``RECORD`` ("crawler.record"): the log file only: the run's summary and outcome.
+
+Without a terminal every stderr line starts with an ISO 8601 timestamp; the log file
+always has them. Third-party loggers (urllib3, PIL) reach either only from WARNING up.
+"""
+
+from __future__ import annotations
+
+import logging
+
+log = logging.getLogger("crawler")
+NOTICE = logging.getLogger("crawler.notice")
+NOTICE.setLevel(logging.INFO)  # its own level: -q (WARNING on "crawler") does not hide it
+RECORD = logging.getLogger("crawler.record")
+RECORD.setLevel(logging.INFO)
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"  # ISO 8601, with the UTC offset
+
+
+def notice(text: str) -> None:
+    """Show ``text`` (one record per line, so that each line gets its timestamp)."""
+    for line in text.splitlines():
+        NOTICE.info(line)
+
+
+def record(text: str) -> None:
+    """Write ``text`` to the log file only (no-op without ``--log-file``)."""
+    for line in text.splitlines():
+        RECORD.info(line)
+
+
+class NotRecord(logging.Filter):
+    """Keeps RECORD lines (summary, outcome: already on stdout) off stderr."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.name.startswith(RECORD.name)

@@ -1,0 +1,119 @@
+"""Failures that heal: which earlier failures a rerun tries again, and when it gives up.
+
+A failure is *transient* when trying again later may well succeed: the network or the
+host was in trouble (timeouts, connection and DNS errors, 408/425/429 and 5xx answers,
+robots.txt unavailable, store errors, ``worker_lost``). It is *permanent* when the same
+answer would come again (404 and the other 4xx, ``not_image``, ``corrupt``,
+``too_large``, ``too_many_pixels``, ``too_small``, ``unsupported_format``, an opt-out,
+``redirect_error``).
+
+On a rerun, a URL whose last row is a failure is:
+
+- tried again when its failure is transient and its backoff is over: after a URL's
+  k-th failed run in a row it waits 2^(k-1) - 1 runs (0, 1, 3, then 7 at most), so a
+  host that is down for a week is not hammered every night;
+- given up (kept as it is) once it has failed ``give_up_after`` runs in a row;
+- re-decided whatever its class when the policy that decided it has changed since
+  (``--block-private``, the size and pixel limits, ``--min-width``/``--min-height``,
+  robots): the old verdict no longer says anything;
+- kept otherwise.
+
+``--retry-failed`` tries every failure again. Rows count their failed runs in a row
+(``failures``) and keep the time of the first (``first_failed_at``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crawler import constants as c
+
+TRANSIENT = frozenset({c.TIMEOUT, c.CONNECTION_ERROR, c.DISK_ERROR, c.WORKER_LOST, c.WORKER_ERROR})
+TRANSIENT_HTTP = frozenset({408, 425, 429})  # and every 5xx
+BACKOFF_CAP = 7  # runs a URL waits at most between two tries (a week of nights)
+# The policy fields a failure's verdict depends on: changed since, it is re-decided.
+DECIDED_BY: dict[str, tuple[str, ...]] = {
+    c.PRIVATE_ADDRESS: ("block_private",),
+    c.TOO_LARGE: ("max_bytes",),
+    c.TOO_MANY_PIXELS: ("max_pixels",),
+    c.TOO_SMALL: ("min_width", "min_height"),
+    c.BLOCKED: ("ignore_robots", "user_agent"),
+    c.TIMEOUT: ("deadline", "connect_timeout", "read_timeout"),
+}
+KEEP, RETRY, GIVE_UP = 0, 1, 2
+
+
+def transient(row: dict[str, Any]) -> bool:
+    """Whether the failure in ``row`` may well heal by itself (see the module docstring)."""
+    status, http_status = row.get("status"), row.get("http_status")
+    if status == c.HTTP_ERROR:
+        code = http_status if isinstance(http_status, int) else 0
+        return code >= 500 or code in TRANSIENT_HTTP
+    if status == c.BLOCKED:
+        return str(row.get("error") or "").startswith("robots.txt unavailable")
+    return status in TRANSIENT
+
+
+@dataclass(frozen=True)
+class History:
+    """The runs of a manifest, in order: their index and the policy each ran with."""
+
+    index: dict[str, int]  # run_id -> position (0: the first run)
+    policies: dict[str, dict[str, Any]]  # run_id -> that run's policy, where recorded
+    runs: int  # how many runs there were before this one
+
+    @classmethod
+    def read(cls, runs_file: Path) -> History:
+        """From ``NAME.runs.jsonl``; a missing or damaged file gives what can be read."""
+        index, policies = {}, {}
+        for row in _rows(runs_file):
+            run_id = row.get("run_id")
+            if isinstance(run_id, str):
+                index[run_id] = len(index)
+                if isinstance(row.get("policy"), dict):
+                    policies[run_id] = row["policy"]
+        return cls(index, policies, len(index))
+
+
+def decide(row: dict[str, Any], history: History, policy: dict[str, Any], give_up: int) -> int:
+    """KEEP, RETRY or GIVE_UP for the failed ``row`` on this run (``policy``: this run's)."""
+    then = history.policies.get(str(row.get("run_id")))
+    fields = DECIDED_BY.get(str(row.get("status")), ())
+    if then is not None and any(then.get(f) != policy.get(f) for f in fields):
+        return RETRY
+    if not transient(row):
+        return KEEP
+    failures = row.get("failures") if type(row.get("failures")) is int else 1
+    if failures >= give_up:
+        return GIVE_UP
+    position = history.index.get(str(row.get("run_id")))
+    runs_since = history.runs - position if position is not None else BACKOFF_CAP
+    return RETRY if runs_since >= min(2 ** (failures - 1), BACKOFF_CAP) else KEEP
+
+
+def failure_fields(earlier: dict[str, Any] | None, now: str) -> dict[str, Any]:
+    """``failures`` and ``first_failed_at`` of a new failure, continuing ``earlier``'s
+    count when that was a failure too."""
+    if earlier is None or earlier.get("status") not in c.FAILED_STATUSES:
+        return {"failures": 1, "first_failed_at": now}
+    count = earlier.get("failures") if type(earlier.get("failures")) is int else 1
+    since = earlier.get("first_failed_at") or earlier.get("finished_at") or now
+    return {"failures": count + 1, "first_failed_at": since}
+
+
+def _rows(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                try:
+                    row = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(row, dict):
+                    yield row
+    except OSError:
+        return

@@ -1,0 +1,63 @@
+"""A list that is not a URL list: said early, with a guess, instead of a night of invalid_url.
+
+The first ``SAMPLE`` lines of every list are watched; when most of them are not URLs,
+the master warns once, naming what the list looks like (an HTML page saved as a list, a
+CSV or TSV file or JSON Lines read as plain text) and the flag that reads it.
+"""
+
+from __future__ import annotations
+
+from crawler.console import log
+from crawler.master.lists import ListEntry
+
+SAMPLE = 20  # lines looked at per list
+MOSTLY = 0.8  # share of them invalid that makes a list "not a URL list"
+
+
+class ListCheck:
+    """Watches the first lines of one list."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        self._path, self._kind = path, kind
+        self._seen = self._invalid = 0
+        self._raw: list[str] = []
+        self._done = False
+
+    def see(self, entry: ListEntry) -> None:
+        if self._done:
+            return
+        self._seen += 1
+        if entry.url is None:
+            self._invalid += 1
+            self._raw.append(entry.raw)
+        if self._seen == SAMPLE:
+            self.done()
+
+    def done(self) -> None:
+        """Warn if most of the lines seen were not URLs (called at SAMPLE lines or at the
+        end of a shorter list); warns at most once."""
+        if self._done:
+            return
+        self._done = True
+        if self._seen >= 5 and self._invalid >= MOSTLY * self._seen and self._raw:
+            log.warning(
+                "URL list %s: %d of its first %d lines are not URLs; %s",
+                self._path,
+                self._invalid,
+                self._seen,
+                guess(self._raw, self._kind),
+            )
+
+
+def guess(lines: list[str], kind: str) -> str:
+    """What invalid ``lines`` of a list read as ``kind`` look like, and the fix."""
+    text = "\n".join(lines[:SAMPLE]).lower()
+    if "<html" in text or "<!doctype" in text or "<a href" in text or "<div" in text:
+        return "this looks like an HTML page, not a URL list"
+    if kind == "text" and any("\t" in line for line in lines):
+        return "this looks like TSV: use --input-format tsv (and --url-column NAME)"
+    if kind == "text" and all(line.lstrip().startswith("{") for line in lines):
+        return "this looks like JSON Lines: use --input-format jsonl (and --url-column KEY)"
+    if kind == "text" and sum("," in line for line in lines) >= len(lines) / 2:
+        return "this looks like CSV: use --input-format csv (and --url-column NAME)"
+    return "check the list and --input-format/--url-column"

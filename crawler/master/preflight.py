@@ -1,0 +1,48 @@
+"""Fail before the night, not after it: every file a run will write, checked at start.
+
+The manifest is opened (and locked) before serving; this checks the rest (the summary,
+the run history, the CSV export, the HTML report) the same way, so that a path that
+cannot be written stops the master with one line before any download, instead of after
+a night of work. A check cannot promise the disk will not fill up later: those errors
+become one line and exit 3 (``exceptions.JournalError``), with the manifest consistent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from crawler.config import MasterConfig
+from crawler.exceptions import UsageError
+from crawler.manifest import report_path, runs_path, summary_path
+
+
+def check_outputs(cfg: MasterConfig) -> None:
+    """Raise UsageError naming the first output file of the run that cannot be written."""
+    files: list[tuple[str, Path | None]] = [
+        ("summary", summary_path(cfg.manifest)),
+        ("run history", runs_path(cfg.manifest)),
+        ("CSV export", cfg.csv),
+        ("report", report_path(cfg.manifest) if cfg.report else None),
+    ]
+    for what, path in files:
+        if path is not None:
+            check_file(what, path)
+
+
+def check_file(what: str, path: Path) -> None:
+    """``path`` can be created or replaced: it is no folder, its parent is (or can be made)
+    a writable folder. Raises UsageError saying which."""
+    if path.is_dir():
+        raise UsageError(f"cannot write {what} {path}: it is a directory")
+    parent = path.parent
+    if parent.exists() and not parent.is_dir():
+        raise UsageError(f"cannot write {what} {path}: {parent} is not a directory")
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {what} {path}: {parent} is not writable")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"cannot write {what} {path}: permission denied")

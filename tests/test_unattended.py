@@ -1,0 +1,209 @@
+"""Nights you can trust (issue 14): failures that heal, exit codes that alarm, logs worth
+reading, and a master that fails before the night rather than after it.
+
+Each test runs the real ``python -m crawler.master`` (with a local worker where URLs are
+fetched) against real HTTP servers on loopback, and asserts what cron would see: the
+exit code, the stderr lines, the log file, the summary.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+from conftest import (
+    RUN_TIMEOUT,
+    STAMP,
+    assert_no_traceback,
+    cli_command,
+    cli_env,
+    read_rows,
+    run_cli,
+    unstamped,
+    wait_for_port,
+)
+from imageserver import ImageServer, make_image
+from test_hostile_network import tmpfs
+
+DEGRADED, INCOMPLETE, INTERRUPTED = 4, 3, 130
+
+
+def images(server: ImageServer, count: int, prefix: str = "img") -> list[str]:
+    return [
+        server.add(
+            f"/{prefix}/{i}.png", make_image("PNG", 32, 24, seed=i), content_type="image/png"
+        )
+        for i in range(count)
+    ]
+
+
+def write_list(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def master(
+    listing: Path, out: Path, *flags: str, guard: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """One master run with one local worker; ``guard``: keep --block-private on."""
+    extra = ["--block-private"] if guard else []
+    return run_cli(
+        "master", str(listing), "--port", "0", "--bind", "127.0.0.1", "--output", str(out),
+        "--local-workers", "1", "--threads", "4", "--no-progress", "--no-report",
+        "--retries", "0", *extra, *flags,
+    )  # fmt: skip
+
+
+def summary(out: Path) -> dict:
+    return json.loads((out / "manifest.summary.json").read_text(encoding="utf-8"))
+
+
+def test_private_addresses_alarm_then_heal_under_a_new_policy(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    listing = write_list(tmp_path / "list.txt", images(image_server, 4))
+    out = tmp_path / "out"
+    first = master(listing, out, guard=True)  # the default policy on a loopback list
+    assert first.returncode == DEGRADED, first.stderr
+    assert "none of the 4 URLs tried succeeded" in first.stderr
+    rows = read_rows(out / "manifest.jsonl")
+    assert {r["status"] for r in rows} == {"private_address"}
+    assert all("--no-block-private" in r["error"] for r in rows)
+    second = master(listing, out)  # the policy changed: the verdicts are redone
+    assert second.returncode == 0, second.stderr
+    assert summary(out)["changes"]["recovered"] == 4
+    assert {r["status"] for r in read_rows(out / "manifest.jsonl")} == {"ok"}
+
+
+def test_lists_that_are_not_url_lists_alarm_with_a_guess(tmp_path: Path) -> None:
+    csv_list = write_list(tmp_path / "export.txt", ["id,url,caption"] + [
+        f"{i},http://127.0.0.1:9/{i}.png,caption {i}" for i in range(30)
+    ])  # fmt: skip
+    html = write_list(tmp_path / "page.txt", ["<!doctype html>", "<html><body>"] + [
+        f'<a href="/{i}.png">image {i}</a>' for i in range(30)
+    ])  # fmt: skip
+    for listing, hint in ((csv_list, "this looks like CSV: use --input-format csv"),
+                          (html, "this looks like an HTML page")):  # fmt: skip
+        result = master(listing, tmp_path / listing.stem)
+        assert result.returncode == DEGRADED, result.stderr
+        assert hint in result.stderr and "list lines are not URLs" in result.stderr
+        assert_no_traceback(result.stdout, result.stderr)
+        dry = run_cli("master", str(listing), "--dry-run")
+        assert dry.returncode == DEGRADED and hint in dry.stderr, dry.stderr
+
+
+def test_every_stderr_line_is_stamped_and_the_log_file_has_the_summary(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    listing = write_list(tmp_path / "list.txt", images(image_server, 3))
+    log_file = tmp_path / "night.log"
+    result = master(listing, tmp_path / "out", "-v", "--log-file", str(log_file))
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert lines and all(STAMP.match(line) for line in lines), result.stderr
+    per_url = [unstamped(line) for line in lines if " ok http://127.0.0.1" in line]
+    assert len(per_url) == 3  # -v: one line per URL (status, URL, elapsed, worker)
+    assert not any("urllib3" in line or "PIL" in line for line in lines)
+    logged = log_file.read_text(encoding="utf-8")
+    assert all(STAMP.match(line) for line in logged.splitlines())
+    assert "serving run" in logged and "this run: 3 new" in logged
+    assert "outcome: completed (exit 0)" in logged
+
+
+def test_unwritable_outputs_stop_the_master_before_any_download(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    urls = images(image_server, 2)
+    listing = write_list(tmp_path / "list.txt", urls)
+    (tmp_path / "csv-dir").mkdir()
+    summary_dir = tmp_path / "o2" / "manifest.summary.json"
+    summary_dir.mkdir(parents=True)
+    a_file = write_list(tmp_path / "a-file", ["x"])
+    cases = [
+        (("--output", str(tmp_path / "o1"), "--csv", str(tmp_path / "csv-dir")),
+         "cannot write CSV export"),
+        (("--output", str(tmp_path / "o2")), "cannot write summary"),
+        (("--output", str(a_file)), f"output folder {a_file} is not a directory"),
+    ]  # fmt: skip
+    for flags, message in cases:
+        result = run_cli("master", str(listing), "--port", "0", *flags, "--no-progress")
+        assert result.returncode == 1, result.stderr
+        lines = [unstamped(line) for line in result.stderr.splitlines()]
+        assert len(lines) == 1 and message in lines[0], result.stderr
+    assert image_server.total_hits() == 0
+
+
+def test_host_delay_paces_requests_not_reused_images(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    listing = write_list(tmp_path / "list.txt", images(image_server, 12))
+    out = tmp_path / "out"
+    assert master(listing, out).returncode == 0
+    image_server.reset_stats()
+    # Paced, 12 URLs of one host 5 s apart would take a minute: reused, they take none.
+    rerun = master(listing, out, "--host-delay", "5")
+    assert rerun.returncode == 0, rerun.stderr
+    assert image_server.total_hits() == 0
+    assert float(summary(out)["elapsed_s"]) < 30
+
+
+def test_sighup_stops_the_master_gracefully(tmp_path: Path, image_server: ImageServer) -> None:
+    urls = [image_server.add(f"/slow/{i}.png", make_image("PNG", 32, 24, seed=i), delay=2.0)
+            for i in range(6)]  # fmt: skip
+    listing = write_list(tmp_path / "list.txt", urls)
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        cli_command("master", str(listing), "--port", "0", "--bind", "127.0.0.1",
+                    "--output", str(out), "--local-workers", "1", "--threads", "2",
+                    "--no-progress", "--no-report", "--grace", "10"),
+        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for_port(proc)
+        while image_server.total_hits() < 1:
+            pass
+        proc.send_signal(signal.SIGHUP)  # the terminal closed
+        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == INTERRUPTED, stderr
+    assert_no_traceback(stdout, stderr)
+    assert summary(out)["outcome"] == "interrupted"
+    assert (out / "manifest.runs.jsonl").read_text(encoding="utf-8").count("\n") == 1
+
+
+def test_damaged_manifest_is_repaired_with_a_word(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    listing = write_list(tmp_path / "list.txt", images(image_server, 3))
+    out = tmp_path / "out"
+    assert master(listing, out).returncode == 0
+    manifest = out / "manifest.jsonl"
+    lines = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
+    manifest.write_text(lines[0] + "garbage, not json\n" + "".join(lines[1:]) + '{"url": "htt',
+                        encoding="utf-8")  # fmt: skip
+    result = master(listing, out)
+    assert result.returncode == 0, result.stderr
+    assert "dropped a torn last line (12 bytes)" in result.stderr
+    assert "skipped 1 unreadable line(s), the first at line 2" in result.stderr
+    assert {r["status"] for r in read_rows(manifest)} == {"ok"}
+
+
+def test_full_disk_under_the_manifest_is_one_line_and_exit_3(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    long = "x" * 300  # rows of ~700 bytes: 400 of them do not fit in 64 KiB
+    urls = [image_server.add(f"/{long}/{i}.png", b"not an image") for i in range(400)]
+    listing = write_list(tmp_path / "list.txt", urls)
+    with tmpfs(tmp_path / "disk", "64k") as disk:
+        result = master(listing, tmp_path / "out", "--manifest", str(disk / "manifest.jsonl"))
+    assert result.returncode == INCOMPLETE, result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+    errors = [unstamped(line) for line in result.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and "No space left on device" in errors[0], result.stderr
+    assert re.search(r"cannot (write manifest|spool the URL lists)", errors[0])
