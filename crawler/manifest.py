@@ -81,16 +81,31 @@ def report_path(manifest: Path) -> Path:
     return manifest.with_name(manifest.stem + ".report.html")
 
 
-def read_manifest(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a manifest; a torn or garbled line (a crash mid-write) is skipped."""
+def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a JSON Lines file; a torn, garbled or non-object line (a crash
+    mid-write) is skipped. Raises OSError when the file cannot be read."""
     with open(path, encoding="utf-8", errors="replace") as fh:
         for line in fh:
             try:
                 row = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(row, dict) and isinstance(row.get("url"), str):
+            if isinstance(row, dict):
                 yield row
+
+
+def read_manifest(path: Path) -> Iterator[dict[str, Any]]:
+    """Rows of a manifest (objects with a URL); damaged lines are skipped."""
+    return (row for row in read_jsonl(path) if isinstance(row.get("url"), str))
+
+
+def read_runs(manifest: Path) -> Iterator[dict[str, Any]]:
+    """The run history beside ``manifest`` (``NAME.runs.jsonl``), oldest first; nothing
+    when there is none or it cannot be read."""
+    try:
+        yield from read_jsonl(runs_path(manifest))
+    except OSError:
+        return
 
 
 def journal_lines(path: Path) -> Iterator[tuple[int, bytes]]:

@@ -24,13 +24,12 @@ On a rerun, a URL whose last row is a failure is:
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from crawler import constants as c
+from crawler.manifest import read_runs
 
 TRANSIENT = frozenset({c.TIMEOUT, c.CONNECTION_ERROR, c.DISK_ERROR, c.WORKER_LOST, c.WORKER_ERROR})
 TRANSIENT_HTTP = frozenset({408, 425, 429})  # and every 5xx
@@ -67,10 +66,10 @@ class History:
     runs: int  # how many runs there were before this one
 
     @classmethod
-    def read(cls, runs_file: Path) -> History:
-        """From ``NAME.runs.jsonl``; a missing or damaged file gives what can be read."""
+    def read(cls, manifest: Path) -> History:
+        """From the manifest's run history; a missing or damaged file gives what it can."""
         index, policies = {}, {}
-        for row in _rows(runs_file):
+        for row in read_runs(manifest):
             run_id = row.get("run_id")
             if isinstance(run_id, str):
                 index[run_id] = len(index)
@@ -103,17 +102,3 @@ def failure_fields(earlier: dict[str, Any] | None, now: str) -> dict[str, Any]:
     count = earlier.get("failures") if type(earlier.get("failures")) is int else 1
     since = earlier.get("first_failed_at") or earlier.get("finished_at") or now
     return {"failures": count + 1, "first_failed_at": since}
-
-
-def _rows(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                try:
-                    row = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(row, dict):
-                    yield row
-    except OSError:
-        return

@@ -31,7 +31,7 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import ListSpec, ResumeOptions
-from crawler.manifest import LINE_STATUSES, journal_lines, make_row, runs_path
+from crawler.manifest import LINE_STATUSES, journal_lines, make_row
 from crawler.master import healing
 from crawler.master.frontier import FINAL
 from crawler.master.listcheck import ListCheck
@@ -218,7 +218,7 @@ def _line_rows(
 def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
     earlier = plan.earlier = EarlierRows(journal, len(plan.store))
     now = datetime.now(UTC)
-    history = healing.History.read(runs_path(journal))
+    history = healing.History.read(journal)
     policy = dataclasses.asdict(options.policy) if options.policy is not None else {}
     for number, (offset, line) in enumerate(journal_lines(journal), start=1):
         try:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from crawler.exceptions import UsageError
-from crawler.manifest import report_path, runs_path, summary_path
+from crawler.manifest import read_runs, report_path, summary_path
 from crawler.report.aggregate import aggregate
 from crawler.report.html import render_page
 
@@ -22,24 +21,10 @@ def read_summary(manifest: Path) -> dict[str, Any]:
     except (OSError, ValueError):
         data = {}
     summary = data if isinstance(data, dict) else {}
-    for run in _runs(runs_path(manifest)):
+    for run in read_runs(manifest):
         if isinstance(run.get("downloaded"), int) and run["downloaded"] > 0:
             summary["work_images_per_s"] = run.get("images_per_s")
     return summary
-
-
-def _runs(path: Path) -> Iterator[dict[str, Any]]:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                try:
-                    run = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(run, dict):
-                    yield run
-    except OSError:
-        return
 
 
 def write_report(
