@@ -10,9 +10,12 @@ anyone with the key could run code on the master and, through the master, on eve
 worker. Tasks and results are batched, so the serializer's extra cost per call (~2x
 pickle) is paid once per batch.
 
-Messages are JSON text: a task is ``{"id", "url", "attempt"[, "stored"]}`` (``stored``:
-the ``StoredCopy`` an earlier run left for the URL); a result is one manifest row's
-worth of fields (see ``RESULT_FIELDS``). Both are checked on receipt.
+Messages are JSON text: a task is ``{"id", "url", "attempt"[, "stored"][, "robots"]}``
+(``stored``: the ``StoredCopy`` an earlier run left for the URL; ``robots``: the id of
+its origin's robots.txt verdict, which ``TaskQueue.robots`` hands out); a result is one
+manifest row's worth of fields (see ``RESULT_FIELDS``), plus ``robots``, the verdict of
+the robots.txt the worker fetched for it (``crawler.robotstxt``). Both are checked on
+receipt.
 """
 
 from __future__ import annotations
@@ -22,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from crawler.constants import STATUSES
+from crawler.robotstxt import check_verdict
 
 SERIALIZER = "xmlrpclib"
-TASK_METHODS = ("get", "renew", "release")
+TASK_METHODS = ("get", "renew", "release", "robots")
 RESULT_METHODS = ("put",)
 CONTROL_METHODS = ("hello", "bye")
 # The registered callables: name -> the methods their objects expose.
@@ -55,6 +59,7 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "etag": (str,),
     "last_modified": (str,),
     "reused": (bool,),
+    "robots": (dict,),  # not a manifest field: the robots.txt verdict fetched for the URL
 }
 REQUIRED_FIELDS = ("id", "url", "status", "worker")
 
@@ -78,13 +83,18 @@ class Task:
     url: str
     attempt: int
     stored: StoredCopy | None = None
+    robots: int | None = None  # id of the origin's robots.txt verdict; None: fetch it
 
 
-def encode_task(task_id: int, url: str, attempt: int, stored: dict[str, Any] | None) -> str:
+def encode_task(
+    task_id: int, url: str, attempt: int, stored: dict[str, Any] | None, robots: int | None = None
+) -> str:
     """A task message; ``stored`` as ``StoredCopy``'s fields (see ``Plan.stored_copy``)."""
     task: dict[str, Any] = {"id": task_id, "url": url, "attempt": attempt}
     if stored is not None:
         task["stored"] = stored
+    if robots is not None:
+        task["robots"] = robots
     return json.dumps(task)
 
 
@@ -100,7 +110,14 @@ def decode_task(text: str) -> Task:
         and type(raw.get("attempt")) is int
     ):
         raise ValueError("malformed task")
-    return Task(raw["id"], raw["url"], raw["attempt"], _decode_stored(raw.get("stored")))
+    robots = raw.get("robots")
+    return Task(
+        raw["id"],
+        raw["url"],
+        raw["attempt"],
+        _decode_stored(raw.get("stored")),
+        robots if type(robots) is int else None,
+    )
 
 
 def _decode_stored(raw: Any) -> StoredCopy | None:
@@ -145,4 +162,8 @@ def decode_result(text: str) -> dict[str, Any]:
         row[name] = value
     if row["status"] not in STATUSES:
         raise ValueError(f"unknown status {row['status']!r}")
+    if row["robots"] is not None:
+        row["robots"] = check_verdict(row["robots"])
+        if row["robots"] is None:
+            raise ValueError("result field 'robots' is not a robots.txt verdict")
     return row

@@ -20,7 +20,8 @@ served: dict[str, object] = {}
 
 
 class TaskQueue:
-    """What ``get_task_queue`` serves: leasing ``get``, ``renew`` (heartbeats), ``release``."""
+    """What ``get_task_queue`` serves: leasing ``get``, ``renew`` (heartbeats), ``release``,
+    and ``robots``, the robots.txt verdicts that tasks name by id."""
 
     def __init__(self, board: LeaseBoard) -> None:
         self._board = board
@@ -33,6 +34,9 @@ class TaskQueue:
 
     def release(self, worker: str, ids: list) -> int:
         return self._board.release(str(worker), list(ids))
+
+    def robots(self, worker: str, ids: list) -> list:
+        return self._board.verdicts(list(ids))
 
 
 class ResultQueue:

@@ -2,8 +2,9 @@
 
 Tasks are numbered in the order the lists gave them. The frontier hands them out by a
 cursor over those ids (so nothing is queued per task), after two queues that go first:
-tasks held back because their host had to wait (``politeness.HostGate``) once that host
-is free again, and tasks put back (a lease expired, or a stopping worker released it).
+tasks held back because their host had to wait (``politeness.HostGate``) or their
+origin's robots.txt probe is out (``verdicts.RobotsBoard``) once that clears, and tasks
+put back (a lease expired, a stopping worker released it, robots.txt was unavailable).
 
 Per task it keeps one byte of state. It is not thread-safe on its own: the
 ``leases.LeaseBoard`` calls it under its lock.
@@ -12,23 +13,37 @@ Per task it keeps one byte of state. It is not thread-safe on its own: the
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from crawler.master.politeness import HostGate
 from crawler.urls import host_of
 
 TODO, LEASED, FINAL = 0, 1, 2  # task states; FINAL: the task has its manifest row
 SCAN_LIMIT = 5000  # tasks one take() may look at (and hold back) before it gives up
+SKIP_LIMIT = 64  # held tasks of one host one take() may pass over for their origin's sake
+Admit = Callable[[int, str, float], bool]  # (task id, URL, now) -> may it be leased now
+
+
+def _admit_all(task_id: int, url: str, now: float) -> bool:
+    return True
 
 
 class Frontier:
     """Tasks waiting to be handed out, and the state of every task."""
 
-    def __init__(self, urls: Sequence[str], final: bytearray | None, gate: HostGate) -> None:
+    def __init__(
+        self,
+        urls: Sequence[str],
+        final: bytearray | None,
+        gate: HostGate,
+        admit: Admit = _admit_all,
+    ) -> None:
         """``urls``: task id -> URL (a ``TaskStore``); ``final``: a state per task, FINAL
-        for those already done (failures kept from earlier runs), or None for none."""
+        for those already done (failures kept from earlier runs), or None for none;
+        ``admit``: the robots.txt check (``RobotsBoard.admit``)."""
         self._urls = urls
         self.gate = gate
+        self._admit = admit
         self.state = bytearray(final) if final is not None else bytearray(len(urls))
         self.todo = self.state.count(TODO)  # tasks waiting to be handed out
         self._cursor = 0  # tasks below it were handed out at least once (or were final)
@@ -76,22 +91,31 @@ class Frontier:
         """Held-back tasks first, from every host that may take a lease now."""
         gate = self.gate
         for host, held in gate.ready(now):
+            skipped = 0  # tasks whose origin must wait (robots.txt): moved to the back
             while held and len(picked) < count and self._fits(host, planned, now):
                 task_id = held.popleft()
-                if self.state[task_id] == TODO:
-                    picked.append((task_id, self._urls[task_id]))
+                if self.state[task_id] != TODO:
+                    continue
+                url = self._urls[task_id]
+                if self._admit(task_id, url, now):
+                    picked.append((task_id, url))
                     planned[host] += 1
+                    continue
+                held.append(task_id)
+                skipped += 1
+                if skipped >= min(len(held), SKIP_LIMIT):
+                    break
             if not held:
                 del gate.waiting[host]
 
     def _consider(
         self, task_id: int, url: str, picked: list, planned: Counter[str], now: float
     ) -> None:
-        if not self.gate.active:
+        if not self.gate.active and self._admit(task_id, url, now):
             picked.append((task_id, url))
             return
         host = host_of(url)
-        if self._fits(host, planned, now):
+        if self.gate.active and self._fits(host, planned, now) and self._admit(task_id, url, now):
             picked.append((task_id, url))
             planned[host] += 1
         else:

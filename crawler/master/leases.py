@@ -8,8 +8,9 @@ an answer ends as ``worker_lost``. A stopping worker releases what it never star
 at no cost in attempts.
 
 The ``LeaseBoard`` is shared by the server threads (``get``, ``renew``, ``release``,
-through ``endpoints``) and the master loop (``complete``, ``expire``): one lock guards
-the frontier, the leases and the per-host gate together.
+``verdicts``, through ``endpoints``) and the master loop (``robots_answer``, ``complete``,
+``expire``): one lock guards the frontier, the leases, the per-host gate and the
+robots.txt verdicts (``verdicts.RobotsBoard``) together.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from crawler.config import HostLimits
-from crawler.master.frontier import LEASED, Frontier
+from crawler.master.frontier import FINAL, LEASED, Frontier
 from crawler.master.politeness import HostGate
+from crawler.master.verdicts import KEPT, TRANSIENT, RobotsBoard
 from crawler.master.workers import WorkerRegistry
 from crawler.protocol import encode_task
+from crawler.robotstxt import crawl_delay
 from crawler.urls import host_of
 
 MAX_BATCH = 500  # tasks per get(), and a sane cap on what a worker may ask for
@@ -55,11 +58,15 @@ class LeaseBoard:
         clock: Callable[[], float] = time.monotonic,
         stored_copy: Callable[[int], dict[str, Any] | None] = _no_stored_copy,
         limits: HostLimits = NO_LIMITS,
+        user_agent: str | None = None,
     ) -> None:
         """``stored_copy(task_id)``: what a worker needs to reuse an earlier run's image
-        (``plan.Plan.stored_copy``), sent with the task."""
+        (``plan.Plan.stored_copy``), sent with the task; ``user_agent``: the run's, when
+        robots.txt is consulted (None: ``--ignore-robots``)."""
         self._gate = HostGate(limits)
-        self._frontier = Frontier(urls, final, self._gate)
+        self._user_agent = user_agent or ""
+        self.robots = RobotsBoard(user_agent is not None, lambda i: stored_copy(i) is None)
+        self._frontier = Frontier(urls, final, self._gate, self.robots.admit)
         self._stored_copy = stored_copy
         self._leases: dict[int, Lease] = {}
         self._attempts = bytearray(len(urls))
@@ -111,6 +118,7 @@ class LeaseBoard:
                 lease = self._leases.get(task_id) if isinstance(task_id, int) else None
                 if lease is not None and lease.worker == worker:
                     del self._leases[task_id]
+                    self.robots.ended(task_id)
                     self._gate.done(lease.host, None, self._clock())
                     self._attempts[task_id] -= 1
                     self._frontier.put_back(task_id)
@@ -131,11 +139,45 @@ class LeaseBoard:
             if not self._frontier.finish(task_id):
                 return False
             lease = self._leases.pop(task_id, None)
+            self.robots.ended(task_id)
             if lease is not None:
                 self._gate.done(lease.host, http_status, self._clock())
-                if self._gate.active:
-                    self._cond.notify_all()  # the host may take another lease now
+                if self._gate.active or self.robots.enabled:
+                    self._cond.notify_all()  # the host (or origin) may take another lease now
             return True
+
+    def robots_answer(self, task_id: int, worker: str, url: str, verdict: dict) -> bool:
+        """Take the robots.txt verdict ``worker`` fetched for ``task_id`` (``url``).
+
+        A transient failure backs the origin off (``RobotsBoard.record``); the URL goes
+        back to the frontier (True: no row for this answer) unless its leases are spent
+        (False: the answer is final). A kept verdict's Crawl-delay spaces the host.
+        """
+        with self._cond:
+            now = self._clock()
+            outcome = self.robots.record(task_id, url, verdict, now)
+            deferred = outcome == TRANSIENT and self._defer(task_id, worker, now)
+            if outcome == KEPT:
+                delay = crawl_delay(verdict, self._user_agent)
+                if delay is not None:
+                    self._gate.crawl_delay(host_of(url), delay)
+            self._cond.notify_all()
+            return deferred
+
+    def _defer(self, task_id: int, worker: str, now: float) -> bool:
+        if self._frontier.state[task_id] == FINAL or self._attempts[task_id] >= self._max_attempts:
+            return False
+        lease = self._leases.get(task_id)
+        if lease is not None and lease.worker == worker:
+            del self._leases[task_id]
+            self._gate.done(lease.host, None, now)
+            self._frontier.put_back(task_id)
+        return True  # else it was handed out again meanwhile: that lease answers for it
+
+    def verdicts(self, ids: list) -> list:
+        """The robots.txt verdicts with these ids (``RobotsBoard.verdicts``)."""
+        with self._cond:
+            return self.robots.verdicts(ids)
 
     def expire(self) -> list[int]:
         """Requeue expired leases; return the ids that had no attempts left (now final, lost)."""
@@ -145,6 +187,7 @@ class LeaseBoard:
             expired = [t for t, lease in self._leases.items() if lease.expires <= now]
             for task_id in expired:
                 self._gate.done(self._leases.pop(task_id).host, None, now)
+                self.robots.ended(task_id)
                 if self._attempts[task_id] >= self._max_attempts:
                     self._frontier.finish(task_id)
                     lost.append(task_id)
@@ -184,5 +227,6 @@ class LeaseBoard:
             self._attempts[task_id] = attempt
             self._frontier.state[task_id] = LEASED
             self._leases[task_id] = Lease(worker, expires, host)
-            tasks.append(encode_task(task_id, url, attempt, self._stored_copy(task_id)))
+            verdict = self.robots.verdict_id(url, now)
+            tasks.append(encode_task(task_id, url, attempt, self._stored_copy(task_id), verdict))
         return tasks

@@ -3,8 +3,10 @@
 A worker's result is a JSON string (``protocol.decode_result`` checks its fields). It
 becomes a row only if it is for a URL this run sent, under that task's id; a reuse or a
 304 only if an earlier run really stored an image for that URL; and only the first
-answer for a URL counts (``leases.LeaseBoard.complete``). Anything else is logged and
-dropped: a peer holding the key can send anything, and must not corrupt the manifest.
+answer for a URL counts (``leases.LeaseBoard.complete``). A result whose robots.txt was
+unavailable puts its URL back instead, while it has leases left
+(``leases.LeaseBoard.robots_answer``). Anything else is logged and dropped: a peer
+holding the key can send anything, and must not corrupt the manifest.
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ class ResultIntake:
         if kept and stored is None:
             log.warning("ignored a result from %s reusing a file never stored", worker)
             return None
+        verdict = result["robots"]
+        if verdict is not None and self._board.robots_answer(task_id, worker, url, verdict):
+            return None  # robots.txt was unavailable: the URL went back to the frontier
         if not self._board.complete(task_id, worker, result["http_status"]):
             return None  # a late answer: the URL already has its final status
         fields = _fields(result, stored if kept else None, now)

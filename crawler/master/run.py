@@ -130,6 +130,7 @@ class Master:
             cfg.max_attempts,
             stored_copy=plan.stored_copy,
             limits=cfg.limits,
+            user_agent=None if cfg.policy.ignore_robots else cfg.policy.user_agent,
         )
         self.stats.total = plan.total
         self.stats.counts.update(plan.carried)

@@ -139,5 +139,9 @@ class Channel:
     def release(self, worker: str, ids: list[int]) -> int:
         return self._call(lambda: self._tasks.release(worker, ids))
 
+    def robots(self, worker: str, ids: list[int]) -> list:
+        """The robots.txt verdicts with these ids: ``[{"id": n, "verdict": {...}}, ...]``."""
+        return self._call(lambda: self._tasks.robots(worker, ids))
+
     def put(self, worker: str, results: list[str]) -> int:
         return self._call(lambda: self._results.put(worker, results))

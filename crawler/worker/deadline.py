@@ -101,12 +101,16 @@ class DeadlineTimeout(Timeout):
         return DeadlineTimeout(connect=connect, read=read, total=self.total)
 
 
+class DeadlineBeforeSend(requests.exceptions.Timeout):
+    """The deadline ran out before a hop's request was sent (so it is not an attempt)."""
+
+
 class DeadlineAdapter(HTTPAdapter):
     """Clamps each request's connect and read timeouts to the time left before the deadline."""
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
         if remaining() <= 0:
-            raise requests.exceptions.Timeout("deadline exceeded")
+            raise DeadlineBeforeSend("deadline exceeded")
         timeout = kwargs.get("timeout")
         if isinstance(timeout, tuple):
             kwargs["timeout"] = DeadlineTimeout(connect=timeout[0], read=timeout[1])

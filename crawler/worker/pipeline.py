@@ -33,6 +33,8 @@ class Context:
     output: Path  # this host's image folder
     worker: str  # this worker's name, for the result
     robots: RobotsCache | None = None  # the run's robots.txt cache; None: not consulted
+    # The thread's session for robots.txt: no retries, the master's backoff retries it.
+    robots_session: requests.Session | None = None
 
 
 def process(task: Task, ctx: Context) -> dict[str, Any]:
@@ -64,7 +66,14 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
 def _download(task: Task, stored: StoredCopy | None, ctx: Context, row: dict[str, Any]) -> None:
     policy = ctx.policy
     if stored is None and ctx.robots is not None and not policy.ignore_robots:
-        ctx.robots.check(task.url, ctx.session)  # a revalidation of a stored image does not ask
+        # A revalidation of a stored image does not ask. A verdict fetched here goes to
+        # the master with the result, to be shared (or, if unavailable, to back off).
+        session = ctx.robots_session or ctx.session
+        report, failure = ctx.robots.check(task.url, task.robots, session)
+        if report is not None:
+            row["robots"] = report
+        if failure is not None:
+            raise failure
     headers = conditional_headers(stored.etag, stored.last_modified) if stored else None
     download = fetch(ctx.session, task.url, policy, headers or None)
     row.update(

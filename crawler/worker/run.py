@@ -16,12 +16,14 @@ import socket
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 
 from tqdm import tqdm
 
 from crawler import constants as c
 from crawler.config import Policy, WorkerConfig
 from crawler.protocol import Task, decode_task, encode_result
+from crawler.robotstxt import check_verdict
 from crawler.worker import verify
 from crawler.worker.channel import Channel
 from crawler.worker.deadline import make_session
@@ -90,8 +92,7 @@ class Worker:
             want = 2 * self.config.threads - len(self._held)
             if want > 0:
                 answer = self.channel.get(self.name, want, POLL_BUSY if self._held else POLL_IDLE)
-                for text in answer.get("tasks", []):
-                    self._accept(text)
+                self._accept(answer.get("tasks", []))
                 if answer.get("over"):
                     self._send_results()
                     return True
@@ -121,13 +122,23 @@ class Worker:
             self._send_results()
             self.channel.renew(self.name, sorted(self._held))
 
-    def _accept(self, text: str) -> None:
-        try:
-            task = decode_task(text)
-        except ValueError:
-            return  # garbage from the master: its lease will expire there
-        self._held.add(task.id)
-        self._todo.put(task)
+    def _accept(self, texts: list[str]) -> None:
+        tasks = []
+        for text in texts:
+            try:
+                tasks.append(decode_task(text))
+            except ValueError:
+                continue  # garbage from the master: its lease will expire there
+        unknown = {t.robots for t in tasks if t.robots is not None}
+        unknown = {i for i in unknown if not self.robots.knows(i)}
+        if unknown:  # robots.txt verdicts fetched by other workers: asked for once
+            for item in self.channel.robots(self.name, sorted(unknown)):
+                verdict = check_verdict(item.get("verdict")) if isinstance(item, dict) else None
+                if verdict is not None and type(item.get("id")) is int:
+                    self.robots.learn(item["id"], verdict)
+        for task in tasks:
+            self._held.add(task.id)
+            self._todo.put(task)
 
     def _wait_for_result(self, timeout: float) -> None:
         try:
@@ -172,7 +183,12 @@ class Worker:
 
     def _download_loop(self) -> None:
         ctx = Context(
-            make_session(self.policy), self.policy, self.config.output, self.name, self.robots
+            make_session(self.policy),
+            self.policy,
+            self.config.output,
+            self.name,
+            self.robots,
+            make_session(replace(self.policy, retries=0)),
         )
         while True:
             task = self._todo.get()
