@@ -111,6 +111,7 @@ TAGS: dict[str, tuple[tuple[str, ...], str | None]] = {  # name -> (headers, blo
     "noimageai": (("noimageai",), "noimageai"),
     "noindex": (("noindex",), "noindex"),
     "none": (("none",), "none"),
+    "noimageindex": (("noimageindex",), "noimageindex"),  # img2dataset's default set has it
     "upper_case": (("NoImageAI",), "noimageai"),
     "in_a_list": (("noarchive, nosnippet, noai",), "noai"),
     "for_us": (("crawler: noai",), "crawler: noai"),
@@ -223,8 +224,8 @@ def crawl(sites: Sites, root: Path, *flags: str, threads: int = 4, workers: int 
     out, manifest = root / "out", root / "manifest.jsonl"
     result = run_cli(
         "master", str(listing), "--bind", "127.0.0.1", "--port", "0",
-        "--local-workers", str(workers), "--threads", str(threads), "--output", str(out), "--manifest", str(manifest),
-        "--no-progress", *POLICY, *flags, timeout=RUN_TIMEOUT,
+        "--local-workers", str(workers), "--threads", str(threads), "--output", str(out),
+        "--manifest", str(manifest), "--no-progress", *POLICY, *flags, timeout=RUN_TIMEOUT,
     )  # fmt: skip
     rows = read_rows(manifest) if manifest.exists() else []
     by_case = {names[int(row["source"].rpartition(":")[2]) - 1]: row for row in rows}
