@@ -13,9 +13,10 @@ pickle) is paid once per batch.
 Messages are JSON text: a task is ``{"id", "url", "attempt"[, "stored"][, "robots"]}``
 (``stored``: the ``StoredCopy`` an earlier run left for the URL; ``robots``: the id of
 its origin's robots.txt verdict, which ``TaskQueue.robots`` hands out); a result is one
-manifest row's worth of fields (see ``RESULT_FIELDS``), plus ``robots``, the verdict of
-the robots.txt the worker fetched for it (``crawler.robotstxt``). Both are checked on
-receipt.
+manifest row's worth of fields (see ``RESULT_FIELDS``), plus ``robots`` when the
+robots.txt the worker fetched for it was unavailable (``crawler.robotstxt``). A verdict
+a worker fetched goes to the master at once, before the URL's result
+(``TaskQueue.robots_found``). Both are checked on receipt.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from crawler.constants import STATUSES
 from crawler.robotstxt import check_verdict
 
 SERIALIZER = "xmlrpclib"
-TASK_METHODS = ("get", "renew", "release", "robots")
+TASK_METHODS = ("get", "renew", "release", "robots", "robots_found")
 RESULT_METHODS = ("put",)
 CONTROL_METHODS = ("hello", "bye")
 # The registered callables: name -> the methods their objects expose.

@@ -70,6 +70,9 @@ class Frontier:
         self.todo -= len(picked)
         return picked
 
+    def url(self, task_id: int) -> str:
+        return self._urls[task_id]
+
     def put_back(self, task_id: int) -> None:
         """Queue a task handed out earlier to be handed out again."""
         self.state[task_id] = TODO

@@ -27,7 +27,7 @@ from crawler.master.politeness import HostGate
 from crawler.master.verdicts import KEPT, TRANSIENT, RobotsBoard
 from crawler.master.workers import WorkerRegistry
 from crawler.protocol import encode_task
-from crawler.robotstxt import crawl_delay
+from crawler.robotstxt import check_verdict, crawl_delay
 from crawler.urls import host_of
 
 MAX_BATCH = 500  # tasks per get(), and a sane cap on what a worker may ask for
@@ -163,6 +163,25 @@ class LeaseBoard:
                     self._gate.crawl_delay(host_of(url), delay)
             self._cond.notify_all()
             return deferred
+
+    def robots_found(self, worker: str, items: list) -> int:
+        """Verdicts ``worker`` fetched for tasks it holds (``[{"id", "verdict"}]``), sent as
+        soon as it has them, so that a probe whose image is slow does not hold its origin
+        back. Items for tasks it does not hold, or not verdicts, are ignored."""
+        taken = 0
+        for item in items[:MAX_BATCH]:
+            task_id = item.get("id") if isinstance(item, dict) else None
+            verdict = check_verdict(item.get("verdict")) if type(task_id) is int else None
+            if verdict is None or "unavailable" in verdict:
+                continue  # an unavailable robots.txt comes with the URL's result
+            with self._cond:
+                lease = self._leases.get(task_id)
+                if lease is None or lease.worker != worker:
+                    continue
+                url = self._frontier.url(task_id)
+            self.robots_answer(task_id, worker, url, verdict)
+            taken += 1
+        return taken
 
     def _defer(self, task_id: int, worker: str, now: float) -> bool:
         if self._frontier.state[task_id] == FINAL or self._attempts[task_id] >= self._max_attempts:

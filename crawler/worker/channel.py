@@ -143,5 +143,9 @@ class Channel:
         """The robots.txt verdicts with these ids: ``[{"id": n, "verdict": {...}}, ...]``."""
         return self._call(lambda: self._tasks.robots(worker, ids))
 
+    def robots_found(self, worker: str, items: list[dict]) -> int:
+        """Report verdicts fetched for probes: ``[{"id": task id, "verdict": {...}}]``."""
+        return self._call(lambda: self._tasks.robots_found(worker, items))
+
     def put(self, worker: str, results: list[str]) -> int:
         return self._call(lambda: self._results.put(worker, results))

@@ -225,7 +225,7 @@ def _tries_in_error(exc: Exception) -> int:
         return 0  # the deadline ran out before this hop was sent
     inner = exc.args[0] if exc.args else None
     if isinstance(inner, u3.MaxRetryError):
-        return max(1, getattr(deadline.clock, "failed_tries", 1))
+        return getattr(deadline.clock, "failed_tries", 0)
     return 1
 
 
@@ -234,6 +234,8 @@ def _convert(exc: Exception, policy: Policy) -> URLFailure:
     inner = exc.args[0] if exc.args else None
     if isinstance(inner, u3.MaxRetryError) and inner.reason is not None:
         inner = inner.reason  # what the last try ran into, not "retries exhausted"
+    if isinstance(inner, u3.NameResolutionError):  # our resolver's message: "DNS: ..."
+        return ConnectionFailure(_printable(str(inner.__cause__ or "DNS: lookup failed")[:300]))
     if deadline.remaining() <= 0:
         return TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded")
     if isinstance(exc, (requests.exceptions.Timeout, u3.TimeoutError)) or (

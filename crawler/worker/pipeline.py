@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ class Context:
     robots: RobotsCache | None = None  # the run's robots.txt cache; None: not consulted
     # The thread's session for robots.txt: no retries, the master's backoff retries it.
     robots_session: requests.Session | None = None
+    # Hands a verdict fetched here to the master at once: (task id, verdict).
+    found: Callable[[int, dict[str, Any]], None] | None = None
 
 
 def process(task: Task, ctx: Context) -> dict[str, Any]:
@@ -67,11 +70,13 @@ def _download(task: Task, stored: StoredCopy | None, ctx: Context, row: dict[str
     policy = ctx.policy
     if stored is None and ctx.robots is not None and not policy.ignore_robots:
         # A revalidation of a stored image does not ask. A verdict fetched here goes to
-        # the master with the result, to be shared (or, if unavailable, to back off).
+        # the master, to be shared (or, if unavailable, with the result, to back off).
         session = ctx.robots_session or ctx.session
         report, failure = ctx.robots.check(task.url, task.robots, session)
-        if report is not None:
-            row["robots"] = report
+        if report is not None and "unavailable" in report:
+            row["robots"] = report  # with the result: the master puts the URL back
+        elif report is not None and ctx.found is not None:
+            ctx.found(task.id, report)  # shared now, not after this URL's download
         if failure is not None:
             raise failure
     headers = conditional_headers(stored.etag, stored.last_modified) if stored else None

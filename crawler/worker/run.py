@@ -28,6 +28,7 @@ from crawler.worker import verify
 from crawler.worker.channel import Channel
 from crawler.worker.deadline import make_session
 from crawler.worker.pipeline import Context, process
+from crawler.worker.resolver import Resolver
 from crawler.worker.robots import RobotsCache
 
 log = logging.getLogger("crawler")
@@ -45,11 +46,13 @@ class Worker:
         self.stop = stop
         self.policy = Policy()
         self.robots = RobotsCache(self.policy)  # replaced, empty, by each run()
+        self.resolver = Resolver()  # host names, cached for the worker's life
         self.name = worker_name()
         self.counts: Counter[str] = Counter()
         self.bytes = 0
         self._todo: queue.Queue[Task | None] = queue.Queue()
         self._done: queue.Queue[dict] = queue.Queue()
+        self._found: queue.Queue[dict] = queue.Queue()  # robots.txt verdicts for the master
         self._held: set[int] = set()  # leased to us, not yet reported
         self._bar = tqdm(disable=True)  # replaced by run()
         self.disk_error: str | None = None  # set once storing failed: this host takes no more
@@ -85,6 +88,7 @@ class Worker:
         interval = self.config.progress_interval
         next_log = started + interval if self._bar.disable and not self.config.quiet else None
         while not self.stop.is_set() and self.disk_error is None:
+            self._send_found()
             self._send_results()
             if next_log is not None and time.monotonic() >= next_log:
                 next_log += interval
@@ -147,6 +151,16 @@ class Worker:
             return
         self._done.put(row)
 
+    def _send_found(self) -> None:
+        items = []
+        while True:
+            try:
+                items.append(self._found.get_nowait())
+            except queue.Empty:
+                break
+        if items:
+            self.channel.robots_found(self.name, items)
+
     def _send_results(self) -> None:
         rows: list[dict] = []
         while True:
@@ -183,12 +197,13 @@ class Worker:
 
     def _download_loop(self) -> None:
         ctx = Context(
-            make_session(self.policy),
+            make_session(self.policy, self.resolver),
             self.policy,
             self.config.output,
             self.name,
             self.robots,
-            make_session(replace(self.policy, retries=0)),
+            make_session(replace(self.policy, retries=0), self.resolver),
+            lambda task_id, verdict: self._found.put({"id": task_id, "verdict": verdict}),
         )
         while True:
             task = self._todo.get()

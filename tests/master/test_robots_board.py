@@ -152,3 +152,15 @@ def test_verdict_bodies_travel_as_base64() -> None:
     verdict = robots("User-agent: *\nDisallow: /x\n")
     assert base64.b64decode(verdict["body"]) == b"User-agent: *\nDisallow: /x\n"
     assert answer_verdict(404, b"ignored") == {"status": 404, "body": ""}
+
+
+def test_a_verdict_found_before_the_result_releases_the_origin() -> None:
+    """The probe's image may take long: its verdict, reported at once, lets the rest go."""
+    board = make_board(FakeClock(), A)
+    leased(board.get("w1", 10, 0))
+    found = [{"id": 0, "verdict": robots("")}]
+    assert board.robots_found("w2", found) == 0  # not w2's task: ignored
+    assert board.robots_found("w1", [{"id": 0, "verdict": {"bogus": 1}}, "x", {"id": "0"}]) == 0
+    assert leased(board.get("w1", 10, 0)) == []
+    assert board.robots_found("w1", found) == 1
+    assert [t.id for t in leased(board.get("w1", 10, 0))] == [1, 2, 3]  # probe 0 still out
