@@ -1,12 +1,13 @@
 """Host names to addresses for one worker: bounded by the URL's deadline, cached.
 
 ``getaddrinfo`` cannot be given a timeout, and a stuck system resolver would hold a
-download thread past ``--deadline``. So each lookup runs on a small pool of resolver
-threads of the worker's own, and the download thread waits for the answer only as long
-as its connect timeout (already cut to the time left before the deadline) allows. A
-lookup that gives up leaves its resolver thread to finish on its own; the pool is
-bounded, so a resolver that hangs for every name makes lookups wait in line and time
-out, never piles up threads.
+download thread past ``--deadline``. So each lookup runs on a resolver thread of the
+worker's own (a daemon: a stuck one never holds the process at exit), and the download
+thread waits for the answer only as long as its connect timeout (already cut to the
+time left before the deadline) allows. A lookup that gives up leaves its resolver
+thread to finish on its own; at most ``RESOLVER_THREADS`` run at once, so a resolver
+that hangs for every name makes lookups wait in line and time out, never piles up
+threads.
 
 Answers are cached per worker for ``CACHE_SECONDS`` (the system resolver does not tell
 the record's TTL; five minutes is what browsers' host caches use too). Failures are not
@@ -20,8 +21,6 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 CACHE_SECONDS = 300.0
@@ -44,7 +43,7 @@ class Resolver:
     def __init__(self, lookup: Lookup = system_lookup, clock: Callable[[], float] = time.monotonic):
         self._lookup = lookup
         self._clock = clock
-        self._pool = ThreadPoolExecutor(RESOLVER_THREADS, thread_name_prefix="resolver")
+        self._slots = threading.BoundedSemaphore(RESOLVER_THREADS)
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, int], tuple[float, list[Any]]] = {}
 
@@ -56,15 +55,11 @@ class Resolver:
             cached = self._cache.get(key)
         if cached is not None and cached[0] > self._clock():
             return cached[1]
-        future = self._pool.submit(self._lookup, host, port)
-        try:
-            infos = future.result(timeout)
-        except FutureTimeout:
-            future.cancel()
-            raise DNSFailure(f"DNS: lookup of {host} timed out after {timeout:.3g} s") from None
-        except OSError as exc:
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            raise DNSFailure(f"DNS: {host}: {reason}") from None
+        answer = self._ask(host, port, timeout)
+        if isinstance(answer, OSError):
+            reason = answer.strerror or str(answer) or type(answer).__name__
+            raise DNSFailure(f"DNS: {host}: {reason}")
+        infos = answer
         if not infos:
             raise DNSFailure(f"DNS: {host}: no address")
         with self._lock:
@@ -73,5 +68,25 @@ class Resolver:
             self._cache[key] = (self._clock() + CACHE_SECONDS, list(infos))
         return infos
 
-    def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+    def _ask(self, host: str, port: int, timeout: float | None) -> list[Any] | OSError:
+        """The lookup's answer or its error, from a resolver thread; DNSFailure on timeout."""
+        start = time.monotonic()
+        if not self._slots.acquire(timeout=timeout):
+            raise DNSFailure(f"DNS: lookup of {host} timed out after {timeout:.3g} s")
+        answer: list[Any] = []
+        done = threading.Event()
+
+        def run() -> None:
+            try:
+                answer.append(self._lookup(host, port))
+            except Exception as exc:  # e.g. UnicodeError for a name IDNA refuses
+                answer.append(exc if isinstance(exc, OSError) else OSError(str(exc)))
+            finally:
+                self._slots.release()
+                done.set()
+
+        threading.Thread(target=run, name=f"resolver-{host}"[:40], daemon=True).start()
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
+        if not done.wait(left):
+            raise DNSFailure(f"DNS: lookup of {host} timed out after {timeout:.3g} s")
+        return answer[0]
