@@ -94,7 +94,8 @@ class LeaseBoard:
                 remaining = deadline - self._clock()
                 if tasks or remaining <= 0:
                     return {"tasks": tasks, "over": False}
-                ready_in = self._gate.next_ready_in(self._clock()) if frontier.todo else None
+                now = self._clock()
+                ready_in = self._next_ready_in(now) if frontier.todo else None
                 self._cond.wait(remaining if ready_in is None else min(remaining, ready_in))
 
     def renew(self, worker: str, ids: list[int]) -> int:
@@ -163,6 +164,11 @@ class LeaseBoard:
                     self._gate.crawl_delay(host_of(url), delay)
             self._cond.notify_all()
             return deferred
+
+    def _next_ready_in(self, now: float) -> float | None:
+        """Seconds until a held-back host or backed-off origin may take a lease again."""
+        times = [t for t in (self._gate.next_ready_in(now), self.robots.next_ready_in(now)) if t]
+        return min(times) if times else None
 
     def robots_found(self, worker: str, items: list) -> int:
         """Verdicts ``worker`` fetched for tasks it holds (``[{"id", "verdict"}]``), sent as

@@ -70,6 +70,11 @@ class RobotsBoard:
         self._probe_of[task_id] = origin
         return True
 
+    def next_ready_in(self, now: float) -> float | None:
+        """Seconds until the first backed-off origin may be probed again (None: none is)."""
+        waits = [t - now for t in self._not_before.values() if t > now]
+        return min(waits) if waits else None
+
     def verdict_id(self, url: str, now: float) -> int | None:
         """The id of the origin's current verdict, or None (fetch it / not consulted)."""
         if not self.enabled:

@@ -16,6 +16,7 @@ a byte a second cannot hold a thread past it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -38,6 +39,7 @@ from crawler.worker import deadline
 from crawler.worker.netguard import BlockedAddressError
 
 CHUNK = 64 * 1024
+_POOL_NOISE = re.compile(r"^HTTPS?ConnectionPool\([^)]*\): ")
 _T = TypeVar("_T")
 
 
@@ -280,4 +282,5 @@ def _reason(exc: Exception, default: str) -> str:
         return "host name could not be resolved"
     if "Connection refused" in text:
         return "connection refused"
+    text = _POOL_NOISE.sub("", text)  # "HTTPConnectionPool(host=..., port=...): "
     return _printable(text[:300]) if text else default

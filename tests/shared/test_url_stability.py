@@ -14,7 +14,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from urls_before_issue11 import normalize_url as old_normalize
 
-from crawler.urls import normalize_url
+from crawler.urls import normalize_url, resolve_url
 
 LABEL = st.text(string.ascii_letters + string.digits + "-_", min_size=1, max_size=10)
 HOST = (
@@ -57,3 +57,26 @@ def test_normal_forms_did_not_move(text: str) -> None:
     except ValueError:
         return  # refused before: nothing was stored under it
     assert normalize_url(text) == before
+
+
+REFERENCES = st.text(CHARS | st.sampled_from(list("\\/.:%")), max_size=30) | URLS
+
+
+@settings(max_examples=1000, deadline=None)
+@given(URLS, REFERENCES)
+@example("http://h.test/a/b.png", "../../../x.png")
+@example("http://h.test/a/b.png", "\\\\evil.test\\x.png")
+@example("http://h.test/a/b.png", "http://[::1")
+def test_any_location_resolves_to_a_normal_form_or_a_reason(base: str, location: str) -> None:
+    """Whatever a server puts in Location: a URL in its normal form, or ValueError."""
+    try:
+        base = normalize_url(base)
+    except ValueError:
+        return
+    try:
+        target = resolve_url(base, location)
+    except ValueError as exc:
+        assert str(exc)
+        return
+    assert normalize_url(target) == target
+    assert target.startswith(("http://", "https://"))
