@@ -25,6 +25,7 @@ from crawler.worker.channel import Channel
 BATCH = 500
 WAIT = 2.0  # seconds a get() may wait on the master
 FAKE_PATH = "00/00/" + "0" * 64 + ".jpg"
+NO_ROBOTS = {"status": 404, "body": ""}  # the verdict a probe's robots.txt 404 gives
 
 
 def fake_result(task_id: int, url: str, name: str) -> str:
@@ -59,6 +60,9 @@ def work(channel: Channel, stats: dict[str, Any], deadline: float, max_calls: in
             stats["over"] = True
             break
         tasks = [decode_task(text) for text in answer.get("tasks", [])]
+        probes = [t.id for t in tasks if t.robots is None]  # as a worker does: robots.txt 404
+        if probes:
+            channel.robots_found(name, [{"id": i, "verdict": NO_ROBOTS} for i in probes])
         if tasks:
             channel.put(name, [fake_result(t.id, t.url, name) for t in tasks])
             stats["results"] += len(tasks)

@@ -10,11 +10,15 @@ anyone with the key could run code on the master and, through the master, on eve
 worker. Tasks and results are batched, so the serializer's extra cost per call (~2x
 pickle) is paid once per batch.
 
-Messages are JSON text: a task is ``{"id", "url", "attempt", "token"[, "stored"]}``
-(``token``: the lease's fencing token, a per-URL lease counter; ``stored``: the
-``StoredCopy`` an earlier run left for the URL); a result is one manifest row's worth of
-fields (see ``RESULT_FIELDS``), with the token of the lease it answers. Both are checked
-on receipt.
+Messages are JSON text: a task is ``{"id", "url", "attempt", "token"[, "stored"]
+[, "robots"]}`` (``token``: the lease's fencing token, a per-URL lease counter;
+``stored``: the ``StoredCopy`` an earlier run left for the URL; ``robots``: the id of
+its origin's robots.txt verdict, which ``TaskQueue.robots`` hands out); a result is one
+manifest row's worth of fields (see ``RESULT_FIELDS``), with the token of the lease it
+answers, plus ``robots`` when the robots.txt the worker fetched for it was unavailable
+(``crawler.robotstxt``). A verdict
+a worker fetched goes to the master at once, before the URL's result
+(``TaskQueue.robots_found``). Both are checked on receipt.
 """
 
 from __future__ import annotations
@@ -24,9 +28,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from crawler.constants import STATUSES
+from crawler.robotstxt import check_verdict
 
 SERIALIZER = "xmlrpclib"
-TASK_METHODS = ("get", "renew", "release")
+TASK_METHODS = ("get", "renew", "release", "robots", "robots_found")
 RESULT_METHODS = ("put",)
 CONTROL_METHODS = ("hello", "bye")
 # The registered callables: name -> the methods their objects expose.
@@ -58,7 +63,8 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "etag": (str,),
     "last_modified": (str,),
     "reused": (bool,),
-    "token": (int,),  # the fencing token of the lease answered (not a manifest field)
+    "robots": (dict,),  # not a manifest field: the robots.txt verdict fetched for the URL
+    "token": (int,),  # not a manifest field: the fencing token of the lease answered
 }
 REQUIRED_FIELDS = ("id", "url", "status", "worker")
 
@@ -82,6 +88,7 @@ class Task:
     url: str
     attempt: int  # how many times this URL has been leased, this lease included
     stored: StoredCopy | None = None
+    robots: int | None = None  # id of the origin's robots.txt verdict; None: fetch it
     token: int = 0  # the lease's fencing token: the worker returns it with the result
 
 
@@ -91,6 +98,8 @@ def encode_task(task: Task, stored: dict[str, Any] | None) -> str:
     fields["token"] = task.token
     if stored is not None:
         fields["stored"] = stored
+    if task.robots is not None:
+        fields["robots"] = task.robots
     return json.dumps(fields)
 
 
@@ -106,8 +115,15 @@ def decode_task(text: str) -> Task:
         and type(raw.get("attempt")) is int
     ):
         raise ValueError("malformed task")
-    token = raw.get("token") if type(raw.get("token")) is int else 0
-    return Task(raw["id"], raw["url"], raw["attempt"], _decode_stored(raw.get("stored")), token)
+    robots, token = raw.get("robots"), raw.get("token")
+    return Task(
+        raw["id"],
+        raw["url"],
+        raw["attempt"],
+        _decode_stored(raw.get("stored")),
+        robots if type(robots) is int else None,
+        token if type(token) is int else 0,
+    )
 
 
 def _decode_stored(raw: Any) -> StoredCopy | None:
@@ -152,4 +168,8 @@ def decode_result(text: str) -> dict[str, Any]:
         row[name] = value
     if row["status"] not in STATUSES:
         raise ValueError(f"unknown status {row['status']!r}")
+    if row["robots"] is not None:
+        row["robots"] = check_verdict(row["robots"])
+        if row["robots"] is None:
+            raise ValueError("result field 'robots' is not a robots.txt verdict")
     return row

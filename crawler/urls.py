@@ -1,11 +1,18 @@
 """URL facts, the one home for them: the canonical form, the host, the origin.
 
-``normalize_url`` gives each http(s) URL one spelling (scheme and host lower-cased, IDNA
-host, unsafe characters percent-encoded, default port and fragment dropped), so that
-duplicates are found by meaning rather than by spelling and the stored file's name
-(``layout.stored_name``) depends on the URL's meaning only. Lists, redirects and the
-manifest all hold URLs in this form; ``host_of``, ``netloc_of`` and ``origin_of`` read
-them.
+``normalize_url`` gives each http(s) URL one spelling, so that duplicates are found by
+meaning rather than by spelling and the stored file's name (``layout.stored_name``)
+depends on the URL's meaning only. Lists, redirects and the manifest all hold URLs in
+this form; ``host_of``, ``netloc_of`` and ``origin_of`` read them.
+
+URLs are parsed as browsers parse them, by the WHATWG URL Standard (ada-url, the parser
+of Node.js): backslashes are slashes, dot segments (also ``%2e``) are resolved, hosts go
+through IDNA and IPv4 numbers (``0x7f.1``) are read as browsers read them, ``Location``
+targets are resolved against the URL they came from (``resolve_url``). On top of that,
+the canonical form keeps the crawler's earlier spelling, so that names already stored do
+not change: scheme and host lower case, default port and fragment dropped, an empty
+query dropped, the path and query percent-encoded by RFC 3986's rules (characters
+outside its reserved and unreserved sets, ``%`` left alone), the query as written.
 """
 
 from __future__ import annotations
@@ -13,6 +20,8 @@ from __future__ import annotations
 import ipaddress
 import re
 from urllib.parse import quote, urlsplit, urlunsplit
+
+import ada_url
 
 from crawler.constants import MAX_URL_LENGTH
 
@@ -33,15 +42,49 @@ _CANONICAL = re.compile(
 )
 
 
+# What sends a canonical-looking URL the slow way: a dot segment ("/." also catches
+# "/.well-known", which the full parse leaves as it is), and a host that the WHATWG
+# rules read as an IPv4 number (its last label numeric) unless it is a plain dotted quad.
+_DOTS = re.compile(r"/\.|%2e", re.IGNORECASE)
+_NUMERIC_LAST = re.compile(r"(?:^|\.)(?:[0-9]+|0x[0-9a-f]*)\.?$")
+_DOTTED_QUAD = re.compile(
+    r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}"
+    r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+)
+_SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:")
+
+
 def normalize_url(text: str) -> str:
-    """Return the canonical form of an http(s) URL, or raise ValueError saying why not."""
+    """Return the canonical form of an http(s) URL, or raise ValueError saying why not.
+
+    Parsed by the WHATWG URL Standard, spelled as described in the module docstring.
+    """
     match = _CANONICAL.fullmatch(text) if len(text) <= MAX_URL_LENGTH else None
-    if match is not None:  # already in canonical form: most lines of most lists
-        port = match["port"]
-        default = 80 if match["scheme"] == "http" else 443
-        if port is None or (int(port) < 65536 and int(port) != default):
-            return text
+    if match is not None and _fast_path_holds(text, match):
+        return text  # already in canonical form: most lines of most lists
     return _normalize(text)
+
+
+def _fast_path_holds(text: str, match: re.Match[str]) -> bool:
+    port = match["port"]
+    default = 80 if match["scheme"] == "http" else 443
+    if port is not None and (int(port) >= 65536 or int(port) == default):
+        return False
+    host = netloc_of(text).rpartition(":")[0] if port is not None else netloc_of(text)
+    if _NUMERIC_LAST.search(host) and not _DOTTED_QUAD.fullmatch(host):
+        return False
+    return not _DOTS.search(text.partition("?")[0])
+
+
+def resolve_url(base: str, reference: str) -> str:
+    """The canonical form of ``reference`` (a redirect's Location) resolved against
+    ``base``, as a browser resolves it (WHATWG URL Standard); ValueError when it is not
+    an http(s) URL the crawler would fetch."""
+    try:
+        joined = ada_url.join_url(base, reference.strip())
+    except ValueError:
+        raise ValueError("malformed URL: the host or port is not valid") from None
+    return normalize_url(joined)
 
 
 def _normalize(text: str) -> str:
@@ -49,24 +92,25 @@ def _normalize(text: str) -> str:
         raise ValueError(f"URL longer than {MAX_URL_LENGTH} characters")
     if _CONTROL.search(text):
         raise ValueError("URL contains control characters")
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise ValueError(f"malformed URL: {exc}") from None
-    scheme = parts.scheme.lower()
-    if scheme not in ("http", "https"):
+    text = text.strip(" ")  # WHATWG: leading and trailing spaces are no part of a URL
+    scheme = _SCHEME.match(text)
+    if scheme is None or scheme[0].lower() not in ("http:", "https:"):
         raise ValueError("not an http or https URL")
-    host = parts.hostname or ""
-    if not host:
-        raise ValueError("URL has no host")
-    host = _normalize_host(host)
-    netloc = host if port is None or port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
-    if parts.username or parts.password:
+    try:
+        url = ada_url.URL(text)
+    except ValueError:  # for http(s), only a host or a port can fail the WHATWG parse
+        raise ValueError("malformed URL: the host or port is not valid") from None
+    if url.username or url.password:
         raise ValueError("URLs with credentials are not fetched")
-    path = quote(parts.path, safe=_SAFE) or "/"
-    query = quote(parts.query, safe=_SAFE)
-    return urlunsplit((scheme, netloc, path, query, ""))
+    if not url.hostname:
+        raise ValueError("URL has no host")
+    host = _normalize_host(url.hostname.removeprefix("[").removesuffix("]"))
+    netloc = f"{host}:{url.port}" if url.port else host
+    path = quote(url.pathname, safe=_SAFE) or "/"
+    # The query as written (up to the fragment), encoded as before: WHATWG would also
+    # encode "'", which would rename the stored files of URLs with one in their query.
+    query = quote(text.partition("#")[0].partition("?")[2], safe=_SAFE)
+    return urlunsplit((url.protocol[:-1], netloc, path, query, ""))
 
 
 def _normalize_host(host: str) -> str:

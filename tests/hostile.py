@@ -223,6 +223,25 @@ def not_http() -> Handler:
     return handle
 
 
+def raw(head_bytes: bytes, body: bytes = b"") -> Handler:
+    """Write ``head_bytes`` (status line and headers, no blank line) and ``body`` as they
+    are, byte for byte, then close: for what BaseHTTPRequestHandler would not send."""
+
+    def handle(request: BaseHTTPRequestHandler) -> None:
+        request.wfile.write(head_bytes + b"\r\nConnection: close\r\n\r\n" + body)
+        request.close_connection = True
+
+    return handle
+
+
+def chunks(data: bytes, size: int = 400) -> bytes:
+    """``data`` in chunked transfer coding (RFC 9112 7.1), without the last chunk."""
+    return b"".join(
+        b"%x\r\n" % len(data[i : i + size]) + data[i : i + size] + b"\r\n"
+        for i in range(0, len(data), size)
+    )
+
+
 # ---------------------------------------------------------------------------- bodies
 def bomb_png(width: int, height: int, seed: int = 0) -> bytes:
     """A real 16x16 PNG whose IHDR claims ``width`` x ``height`` (CRC recomputed: it parses)."""
@@ -250,6 +269,7 @@ class HostileSite:
     bodies: dict[str, bytes] = field(default_factory=dict)  # case -> bytes an ok row must store
     paths: dict[str, str] = field(default_factory=dict)  # case -> path the server must be asked
     seen: dict[str, list[str]] = field(default_factory=dict)  # case -> request targets recorded
+    hops: dict[str, list[str]] = field(default_factory=dict)  # case -> every path it asks for
     evil_names: list[str] = field(default_factory=list)  # file names a header tried to plant
 
     def add(self, name: str, path: str, handler: Handler, line: str | None = None) -> str:
@@ -258,6 +278,10 @@ class HostileSite:
         self.lines[name] = line or url
         self.paths[name] = path
         return url
+
+    def requests(self, name: str) -> int:
+        """GETs the server saw for case ``name``, over all the paths its redirects lead to."""
+        return sum(self.server.hits(path) for path in self.hops.get(name, [self.paths[name]]))
 
     def expect_image(self, name: str, body: bytes, final: str | None = None) -> None:
         self.bodies[name] = body
@@ -314,15 +338,18 @@ def register_web_cases(server: ImageServer, *, max_redirects: int) -> HostileSit
     a, b = "/loop/a.png", "/loop/b.png"
     site.add("redirect_loop", a, redirect(server.url(b)))
     server.add_handler(b, redirect(server.url(a)))
+    site.hops["redirect_loop"] = [a, b]
     hops = [f"/chain/long/{i}.png" for i in range(max_redirects + 2)]
     for here, there in itertools.pairwise(hops):
         server.add_handler(here, redirect(there))  # relative Location: resolved by the crawler
     server.add_handler(hops[-1], serve(png, "image/png"))
     site.add("redirect_too_many", hops[0], redirect(hops[1]))
+    site.hops["redirect_too_many"] = hops
     fits = [f"/chain/fits/{i}.png" for i in range(max_redirects + 1)]
     for here, there in itertools.pairwise(fits):
         server.add_handler(here, redirect(server.url(there), status=301))
     site.add("redirect_max", fits[0], redirect(server.url(fits[1]), status=301))
+    site.hops["redirect_max"] = fits
     server.add_handler(fits[-1], serve(png, "image/png"))
     site.expect_image("redirect_max", png, final=server.url(fits[-1]))
     site.add("redirect_file", "/go/passwd.png", redirect("file:///etc/passwd"))
@@ -347,7 +374,41 @@ def register_web_cases(server: ImageServer, *, max_redirects: int) -> HostileSit
     url = site.add("long_url", "/img/long.jpg", recording(long_body, "image/jpeg", long_seen))
     site.urls["long_url"] = site.lines["long_url"] = f"{url}?{long_query}"
     site.expect_image("long_url", long_body)
+    register_framing_cases(site)
     return site
+
+
+def register_framing_cases(site: HostileSite) -> None:
+    """Field cases 07, 08 and 13 (``shared/cases``), their bytes made here: a raw UTF-8
+    Location, chunked bodies with a Content-Length, chunked bodies that end badly."""
+    server = site.server
+    jpeg = make_image("JPEG", 200, 150, seed=41)
+    for name, target, sent in (
+        ("utf8_location", "/图片/фото café.jpg", "raw"),
+        ("utf8_location_encoded", "/图片/фото café 2.jpg", "encoded"),  # the control
+    ):
+        encoded = quote(target)  # what a browser asks for after the redirect
+        seen: list[str] = []
+        site.seen[name] = seen
+        server.add_handler(encoded, recording(jpeg, "image/jpeg", seen))
+        location = target.encode() if sent == "raw" else encoded.encode()
+        moved = raw(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\nLocation: " + location)
+        site.add(name, f"/old-photo-{sent}.jpg", moved)
+        site.hops[name] = [f"/old-photo-{sent}.jpg", encoded]
+        site.expect_image(name, jpeg, final=server.url(encoded))
+
+    png = make_image("PNG", 300, 200, seed=42)
+    head_te = b"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nTransfer-Encoding: chunked"
+    whole = chunks(png, 500) + b"0\r\n\r\n"
+    site.add("chunked_only", "/te/chunked-only.png", raw(head_te, whole))
+    site.expect_image("chunked_only", png)
+    for name, declared in (("chunked_cl_small", 10), ("chunked_cl_huge", 10**12)):
+        both = raw(head_te + b"\r\nContent-Length: %d" % declared, whole)
+        site.add(name, f"/te/{name}.png", both)
+        site.expect_image(name, png)
+    site.add("no_last_chunk", "/te/no-last-chunk.png", raw(head_te, chunks(png)))
+    bad = chunks(png[:800]) + b"zz\r\n" + png[800:]
+    site.add("bad_chunk_size", "/te/bad-chunk-size.png", raw(head_te, bad))
 
 
 def register_retry_cases(server: ImageServer) -> HostileSite:

@@ -94,6 +94,14 @@ WEB_CASES: dict[str, Expect] = {
     "redirect_no_location": Expect("http_error", "HTTP 302", 302),
     "non_ascii": Expect("ok", http_status=200, format="PNG"),
     "long_url": Expect("ok", http_status=200, format="JPEG"),
+    # Field cases 07, 08, 13: HTTP framing read from the transport, as browsers do.
+    "utf8_location": Expect("ok", http_status=200, format="JPEG"),
+    "utf8_location_encoded": Expect("ok", http_status=200, format="JPEG"),
+    "chunked_only": Expect("ok", http_status=200, format="PNG"),
+    "chunked_cl_small": Expect("ok", http_status=200, format="PNG"),
+    "chunked_cl_huge": Expect("ok", http_status=200, format="PNG"),
+    "no_last_chunk": Expect("connection_error", "body shorter than announced"),
+    "bad_chunk_size": Expect("connection_error", "body shorter than announced"),
 }
 OK_CASES = [name for name, exp in WEB_CASES.items() if exp.status == "ok"]
 
@@ -292,6 +300,21 @@ def test_each_url_is_asked_for_once_with_retries_off(web_run: Run, name: str) ->
     assert web_run.site.server.hits(web_run.site.paths[name]) == 1
 
 
+def test_a_raw_utf8_location_is_followed_percent_encoded(web_run: Run) -> None:
+    """Case 07: the server is asked once for the UTF-8 percent-encoded path."""
+    row = web_run.row("utf8_location")
+    assert row["final_url"].endswith("/%E5%9B%BE%E7%89%87/%D1%84%D0%BE%D1%82%D0%BE%20caf%C3%A9.jpg")
+    assert web_run.site.seen["utf8_location"] == [urlsplit(row["final_url"]).path]
+
+
+@pytest.mark.parametrize("name", WEB_CASES)
+def test_attempts_equal_the_requests_the_server_saw(web_run: Run, name: str) -> None:
+    """Every hostile case, redirects and broken bodies included: attempts counts requests
+    sent, exactly (retries off here; the retried runs below check the same with retries)."""
+    row = web_run.row(name)
+    assert row["attempts"] == web_run.site.requests(name), row
+
+
 # -------------------------------------------------------------------- retried runs
 @dataclass(frozen=True)
 class RetryExpect:
@@ -432,6 +455,7 @@ def test_block_private_refuses_loopback_at_the_first_hop(
     rows = guard_run(tmp_path, urls, "--block-private")
     for name, row in rows.items():
         assert row["status"] == "private_address", (name, row)
+        assert row["attempts"] == 0, row  # refused before anything was sent
         assert "not a public address" in row["error"], row
         assert row["http_status"] is None and row["path"] is None, row
     assert "127.0.0.1" in rows["direct"]["error"]

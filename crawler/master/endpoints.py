@@ -20,7 +20,9 @@ served: dict[str, object] = {}
 
 
 class TaskQueue:
-    """What ``get_task_queue`` serves: leasing ``get``, ``renew`` (heartbeats), ``release``."""
+    """What ``get_task_queue`` serves: leasing ``get``, ``renew`` (heartbeats), ``release``,
+    ``robots``, the robots.txt verdicts that tasks name by id, and ``robots_found``, the
+    verdicts a worker fetched for its probes (``{"id": task id, "verdict": ...}``)."""
 
     def __init__(self, board: LeaseBoard) -> None:
         self._board = board
@@ -33,6 +35,12 @@ class TaskQueue:
 
     def release(self, worker: str, ids: list) -> int:
         return self._board.release(str(worker), list(ids))
+
+    def robots(self, worker: str, ids: list) -> list:
+        return self._board.verdicts(list(ids))
+
+    def robots_found(self, worker: str, items: list) -> int:
+        return self._board.robots_found(str(worker), list(items))
 
 
 class ResultQueue:

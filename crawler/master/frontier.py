@@ -2,8 +2,9 @@
 
 Tasks are numbered in the order the lists gave them. The frontier hands them out by a
 cursor over those ids (so nothing is queued per task), after two queues that go first:
-tasks held back because their host had to wait (``politeness.HostGate``) once that host
-is free again, and tasks put back (a lease expired, or a stopping worker released it).
+tasks held back because their host had to wait (``politeness.HostGate``) or their
+origin's robots.txt probe is out (``verdicts.RobotsBoard``) once that clears, and tasks
+put back (a lease expired, a stopping worker released it, robots.txt was unavailable).
 
 Per task it keeps one byte of state. It is not thread-safe on its own: the
 ``leases.LeaseBoard`` calls it under its lock.
@@ -19,6 +20,12 @@ from crawler.urls import host_of
 
 TODO, LEASED, FINAL = 0, 1, 2  # task states; FINAL: the task has its manifest row
 SCAN_LIMIT = 5000  # tasks one take() may look at (and hold back) before it gives up
+SKIP_LIMIT = 64  # held tasks of one host one take() may pass over for their origin's sake
+Admit = Callable[[int, str, float], bool]  # (task id, URL, now) -> may it be leased now
+
+
+def _admit_all(task_id: int, url: str, now: float) -> bool:
+    return True
 
 
 class Frontier:
@@ -29,14 +36,17 @@ class Frontier:
         urls: Sequence[str],
         final: bytearray | None,
         gate: HostGate,
+        admit: Admit = _admit_all,
         unpaced: Callable[[int], bool] = lambda task_id: False,
     ) -> None:
         """``urls``: task id -> URL (a ``TaskStore``); ``final``: a state per task, FINAL
         for those already done (failures kept from earlier runs), or None for none;
-        ``unpaced(task_id)``: the task will most likely make no request (a stored image
-        reused), so politeness does not hold it back."""
+        ``admit``: the robots.txt check (``RobotsBoard.admit``); ``unpaced(task_id)``: the
+        task will most likely make no request (a stored image reused), so politeness does
+        not hold it back."""
         self._urls = urls
         self.gate = gate
+        self._admit = admit
         self.unpaced = unpaced
         self.state = bytearray(final) if final is not None else bytearray(len(urls))
         self.todo = self.state.count(TODO)  # tasks waiting to be handed out
@@ -64,6 +74,9 @@ class Frontier:
         self.todo -= len(picked)
         return picked
 
+    def url(self, task_id: int) -> str:
+        return self._urls[task_id]
+
     def put_back(self, task_id: int) -> None:
         """Queue a task handed out earlier to be handed out again."""
         self.state[task_id] = TODO
@@ -85,22 +98,32 @@ class Frontier:
         """Held-back tasks first, from every host that may take a lease now."""
         gate = self.gate
         for host, held in gate.ready(now):
+            skipped = 0  # tasks whose origin must wait (robots.txt): moved to the back
             while held and len(picked) < count and self._fits(host, planned, now):
                 task_id = held.popleft()
-                if self.state[task_id] == TODO:
-                    picked.append((task_id, self._urls[task_id]))
+                if self.state[task_id] != TODO:
+                    continue
+                url = self._urls[task_id]
+                if self._admit(task_id, url, now):
+                    picked.append((task_id, url))
                     planned[host] += 1
+                    continue
+                held.append(task_id)
+                skipped += 1
+                if skipped >= min(len(held), SKIP_LIMIT):
+                    break
             if not held:
                 del gate.waiting[host]
 
     def _consider(
         self, task_id: int, url: str, picked: list, planned: Counter[str], now: float
     ) -> None:
-        if not self.gate.active or self.unpaced(task_id):
+        unheld = not self.gate.active or self.unpaced(task_id)
+        if unheld and self._admit(task_id, url, now):
             picked.append((task_id, url))
             return
         host = host_of(url)
-        if self._fits(host, planned, now):
+        if self.gate.active and self._fits(host, planned, now) and self._admit(task_id, url, now):
             picked.append((task_id, url))
             planned[host] += 1
         else:

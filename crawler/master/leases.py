@@ -6,34 +6,13 @@ is recorded before ``get`` returns, so a worker that dies holding tasks (or whil
 and the answer names those that are no longer its own, so it drops them; an expired
 lease goes back to the frontier; a URL leased ``max_attempts`` times without an answer
 ends as ``worker_lost``. A stopping worker releases what it never started, at no cost
-in attempts.
-
-Every lease carries a fencing token, a per-URL lease counter that only grows, and a
-result carries the token of the lease it answers. The state machine of one URL:
-
-=========  =========================================  =========  ====================
-state      event                                      accepted   next state
-=========  =========================================  =========  ====================
-waiting    ``get`` hands it out (token t+1)           -          leased(t+1, holder)
-leased(t)  ``renew`` by the holder                    -          leased(t), extended
-leased(t)  ``renew`` by anyone else                   no         leased(t); "gone"
-leased(t)  ``release`` by the holder                  -          waiting (no attempt)
-leased(t)  the lease expires, attempts left           -          waiting
-leased(t)  the lease expires, no attempt left         -          final (worker_lost)
-leased(t)  result from the holder, token t            yes        final
-leased(t)  success from an earlier holder (< t)       yes        final (a late success
-                                                                 is still a success)
-leased(t)  failure with a token other than t          no         leased(t)
-waiting    success from an earlier holder             yes        final
-waiting    failure (its lease expired)                no         waiting: retried
-final      any result                                 no         final
-=========  =========================================  =========  ====================
-
-A failure from a stale holder never overrides a live lease or an existing success.
+in attempts. Every lease carries a fencing token, and which answer may end a URL is
+the state machine in ``fencing``.
 
 The ``LeaseBoard`` is shared by the server threads (``get``, ``renew``, ``release``,
-through ``endpoints``) and the master loop (``complete``, ``expire``): one lock guards
-the frontier, the leases and the per-host gate together.
+``verdicts``, through ``endpoints``) and the master loop (``robots_answer``, ``complete``,
+``expire``): one lock guards the frontier, the leases, the per-host gate and the
+robots.txt verdicts (``verdicts.RobotsBoard``) together.
 """
 
 from __future__ import annotations
@@ -46,10 +25,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from crawler.config import HostLimits
+from crawler.master.fencing import ANY_SUCCESS, MAX_TOKEN, Answer, accepts
 from crawler.master.frontier import FINAL, LEASED, Frontier
 from crawler.master.politeness import HostGate
+from crawler.master.verdicts import KEPT, TRANSIENT, RobotsBoard
 from crawler.master.workers import WorkerRegistry
 from crawler.protocol import Task, encode_task
+from crawler.robotstxt import check_verdict, crawl_delay
 from crawler.urls import host_of
 
 MAX_BATCH = 500  # tasks per get(), and a sane cap on what a worker may ask for
@@ -61,17 +43,8 @@ MAX_WAIT = 2.0  # seconds a get() may block on the server: keeps server threads 
 class Lease:
     worker: str
     expires: float  # clock time
-    host: str
+    host: str  # "" for an unpaced task (a reuse): politeness neither holds nor counts it
     token: int  # the fencing token this lease was handed out with
-
-
-@dataclass(frozen=True)
-class Answer:
-    """What the lease board needs of a result: is it a success, for which lease."""
-
-    success: bool = True
-    token: int = 0  # the fencing token the result carries (0: none)
-    http_status: int | None = None
 
 
 def _no_stored_copy(task_id: int) -> dict[str, Any] | None:
@@ -90,19 +63,21 @@ class LeaseBoard:
         clock: Callable[[], float] = time.monotonic,
         stored_copy: Callable[[int], dict[str, Any] | None] = _no_stored_copy,
         limits: HostLimits = NO_LIMITS,
+        user_agent: str | None = None,
         unpaced: Callable[[int], bool] = lambda task_id: False,
     ) -> None:
         """``stored_copy(task_id)``: what a worker needs to reuse an earlier run's image
-        (``plan.Plan.stored_copy``), sent with the task; ``unpaced(task_id)``: the task
-        will most likely make no request, so politeness neither holds nor counts it."""
+        (``plan.Plan.stored_copy``), sent with the task; ``user_agent``: the run's, when
+        robots.txt is consulted (None: ``--ignore-robots``); ``unpaced(task_id)``: the
+        task will most likely make no request, so politeness neither holds nor counts it."""
         self._gate = HostGate(limits)
-        self._frontier = Frontier(urls, final, self._gate, unpaced)
+        self._user_agent = user_agent or ""
+        self.robots = RobotsBoard(user_agent is not None, lambda i: stored_copy(i) is None)
+        self._frontier = Frontier(urls, final, self._gate, self.robots.admit, unpaced)
         self._stored_copy = stored_copy
         self._leases: dict[int, Lease] = {}
         self._attempts = bytearray(len(urls))
-        # Tokens handed out per task: unlike attempts, never decremented (a release costs
-        # no attempt, but the next lease still gets a new token). 2 bytes a task.
-        self._tokens = array("H", bytes(2 * len(urls)))
+        self._tokens = array("H", bytes(2 * len(urls)))  # fencing tokens handed out, a task
         self._lease_seconds = lease_seconds
         self._max_attempts = min(max_attempts, 255)
         self._clock = clock
@@ -127,7 +102,8 @@ class LeaseBoard:
                 remaining = deadline - self._clock()
                 if tasks or remaining <= 0:
                     return {"tasks": tasks, "over": False}
-                ready_in = self._gate.next_ready_in(self._clock()) if frontier.todo else None
+                now = self._clock()
+                ready_in = self._next_ready_in(now) if frontier.todo else None
                 self._cond.wait(remaining if ready_in is None else min(remaining, ready_in))
 
     def renew(self, worker: str, ids: list[int]) -> dict:
@@ -155,6 +131,7 @@ class LeaseBoard:
                 lease = self._leases.get(task_id) if isinstance(task_id, int) else None
                 if lease is not None and lease.worker == worker:
                     del self._leases[task_id]
+                    self.robots.ended(task_id)
                     self._gate.done(lease.host, None, self._clock())
                     self._attempts[task_id] -= 1
                     self._frontier.put_back(task_id)
@@ -163,32 +140,84 @@ class LeaseBoard:
         return released
 
     # --- called by the master loop ---
-    def complete(self, task_id: int, worker: str, answer: Answer = Answer()) -> bool:
-        """Mark ``task_id`` final if ``answer`` may end it (see the state machine above);
-        False when it is ignored: the URL was already final, or a failure came from a
-        holder whose lease is not the live one.
-
-        ``answer.http_status`` tells the host gate whether the host is overloaded.
-        """
+    def complete(self, task_id: int, worker: str, answer: Answer = ANY_SUCCESS) -> bool:
+        """Mark ``task_id`` final if ``answer`` may end it (``fencing``); False when it is
+        ignored: the URL was already final, or a failure came from a holder whose lease is
+        not the live one. ``answer.http_status`` tells the host gate whether the host is
+        overloaded."""
         self.workers.seen(worker)
         with self._cond:
-            if not self._accepts(task_id, worker, answer):
+            if self._frontier.state[task_id] == FINAL:
+                return False
+            live = self._leases.get(task_id)
+            holder, token = (live.worker, live.token) if live is not None else (None, None)
+            if not accepts(answer, worker, holder, token):
                 return False
             self._frontier.finish(task_id)
             lease = self._leases.pop(task_id, None)
+            self.robots.ended(task_id)
             if lease is not None:
                 self._gate.done(lease.host, answer.http_status, self._clock())
-                if self._gate.active:
-                    self._cond.notify_all()  # the host may take another lease now
+                if self._gate.active or self.robots.enabled:
+                    self._cond.notify_all()  # the host (or origin) may take another lease now
             return True
 
-    def _accepts(self, task_id: int, worker: str, answer: Answer) -> bool:
-        if self._frontier.state[task_id] == FINAL:
+    def robots_answer(self, task_id: int, worker: str, url: str, verdict: dict) -> bool:
+        """Take the robots.txt verdict ``worker`` fetched for ``task_id`` (``url``).
+
+        A transient failure backs the origin off (``RobotsBoard.record``); the URL goes
+        back to the frontier (True: no row for this answer) unless its leases are spent
+        (False: the answer is final). A kept verdict's Crawl-delay spaces the host.
+        """
+        with self._cond:
+            now = self._clock()
+            outcome = self.robots.record(task_id, url, verdict, now)
+            deferred = outcome == TRANSIENT and self._defer(task_id, worker, now)
+            if outcome == KEPT:
+                delay = crawl_delay(verdict, self._user_agent)
+                if delay is not None:
+                    self._gate.crawl_delay(host_of(url), delay)
+            self._cond.notify_all()
+            return deferred
+
+    def _next_ready_in(self, now: float) -> float | None:
+        """Seconds until a held-back host or backed-off origin may take a lease again."""
+        times = [t for t in (self._gate.next_ready_in(now), self.robots.next_ready_in(now)) if t]
+        return min(times) if times else None
+
+    def robots_found(self, worker: str, items: list) -> int:
+        """Verdicts ``worker`` fetched for tasks it holds (``[{"id", "verdict"}]``), sent as
+        soon as it has them, so that a probe whose image is slow does not hold its origin
+        back. Items for tasks it does not hold, or not verdicts, are ignored."""
+        taken = 0
+        for item in items[:MAX_BATCH]:
+            task_id = item.get("id") if isinstance(item, dict) else None
+            verdict = check_verdict(item.get("verdict")) if type(task_id) is int else None
+            if verdict is None or "unavailable" in verdict:
+                continue  # an unavailable robots.txt comes with the URL's result
+            with self._cond:
+                lease = self._leases.get(task_id)
+                if lease is None or lease.worker != worker:
+                    continue
+                url = self._frontier.url(task_id)
+            self.robots_answer(task_id, worker, url, verdict)
+            taken += 1
+        return taken
+
+    def _defer(self, task_id: int, worker: str, now: float) -> bool:
+        if self._frontier.state[task_id] == FINAL or self._attempts[task_id] >= self._max_attempts:
             return False
-        if answer.success:
-            return True  # the live holder's, or a late one: a success is a success
         lease = self._leases.get(task_id)
-        return lease is not None and lease.worker == worker and lease.token == answer.token
+        if lease is not None and lease.worker == worker:
+            del self._leases[task_id]
+            self._gate.done(lease.host, None, now)
+            self._frontier.put_back(task_id)
+        return True  # else it was handed out again meanwhile: that lease answers for it
+
+    def verdicts(self, ids: list) -> list:
+        """The robots.txt verdicts with these ids (``RobotsBoard.verdicts``)."""
+        with self._cond:
+            return self.robots.verdicts(ids)
 
     def expire(self) -> list[int]:
         """Requeue expired leases; return the ids that had no attempts left (now final, lost)."""
@@ -198,6 +227,7 @@ class LeaseBoard:
             expired = [t for t, lease in self._leases.items() if lease.expires <= now]
             for task_id in expired:
                 self._gate.done(self._leases.pop(task_id).host, None, now)
+                self.robots.ended(task_id)
                 if self._attempts[task_id] >= self._max_attempts:
                     self._frontier.finish(task_id)
                     lost.append(task_id)
@@ -236,10 +266,9 @@ class LeaseBoard:
                 self._gate.lease(host, now)
             attempt = min(self._attempts[task_id] + 1, 255)
             self._attempts[task_id] = attempt
-            token = min(self._tokens[task_id] + 1, 0xFFFF)  # 65,535 leases of one URL
-            self._tokens[task_id] = token
+            token = self._tokens[task_id] = min(self._tokens[task_id] + 1, MAX_TOKEN)
             self._frontier.state[task_id] = LEASED
             self._leases[task_id] = Lease(worker, expires, host, token)
-            task = Task(task_id, url, attempt, token=token)
+            task = Task(task_id, url, attempt, token=token, robots=self.robots.verdict_id(url, now))
             tasks.append(encode_task(task, self._stored_copy(task_id)))
         return tasks

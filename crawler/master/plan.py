@@ -163,6 +163,7 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, and what to resume fr
             plan.decided, rows = plan.decided + len(rows), []
     write(rows)
     plan.decided += len(rows)
+    plan.store.flush()
     plan.state = bytearray(len(plan.store))
     if journal is not None and journal.exists() and journal.stat().st_size:
         _resume(plan, journal, options)

@@ -1,8 +1,9 @@
 """Being a good citizen across the whole cluster: per-host limits decided on the master.
 
 The master knows every lease, so it can cap how many URLs of one host are out at once
-(``--per-host``), space the leases of one host (``--host-delay``), and back off a host
-that keeps answering 429 or 503 (its delay doubles, from 1 s up to 5 minutes, and
+(``--per-host``), space the leases of one host (``--host-delay``, or else the
+``Crawl-delay`` of its robots.txt), and back off a host that keeps answering 429 or 503,
+or whose robots.txt is unavailable (its delay doubles, from 1 s up to 5 minutes, and
 relaxes again as it answers normally). A task whose host is not allowed yet waits in
 that host's queue; everything here runs under the ``leases.LeaseBoard``'s lock.
 """
@@ -26,6 +27,7 @@ class HostGate:
         self.leased: Counter[str] = Counter()
         self._next: dict[str, float] = {}  # host -> earliest time of its next lease
         self._backoff: dict[str, float] = {}  # host -> current penalty delay
+        self._floor: dict[str, float] = {}  # host -> its robots.txt Crawl-delay, seconds
         self.waiting: dict[str, deque[int]] = {}  # host -> task ids held back, in order
 
     def allowed(self, host: str, now: float) -> bool:
@@ -36,7 +38,9 @@ class HostGate:
 
     def lease(self, host: str, now: float) -> None:
         self.leased[host] += 1
-        delay = max(self.limits.host_delay, self._backoff.get(host, 0.0))
+        delay = max(
+            self.limits.host_delay, self._backoff.get(host, 0.0), self._floor.get(host, 0.0)
+        )
         if delay:
             self._next[host] = now + delay
 
@@ -48,9 +52,7 @@ class HostGate:
         if self.leased[host] > 0:
             self.leased[host] -= 1
         if http_status in OVERLOADED:
-            doubled = 2 * self._backoff.get(host, 0.0)
-            penalty = self._backoff[host] = min(max(doubled, BACKOFF_START), BACKOFF_MAX)
-            self._next[host] = max(self._next.get(host, 0.0), now + penalty)
+            self.penalize(host, now)
         elif http_status is not None and host in self._backoff:
             relaxed = self._backoff[host] / 2
             if relaxed < BACKOFF_START:
@@ -58,9 +60,21 @@ class HostGate:
             else:
                 self._backoff[host] = relaxed
 
+    def penalize(self, host: str, now: float) -> None:
+        """``host`` is overloaded (429/503, or its robots.txt unavailable): back it off."""
+        doubled = 2 * self._backoff.get(host, 0.0)
+        penalty = self._backoff[host] = min(max(doubled, BACKOFF_START), BACKOFF_MAX)
+        self._next[host] = max(self._next.get(host, 0.0), now + penalty)
+
+    def crawl_delay(self, host: str, seconds: float) -> None:
+        """Space the leases of ``host`` by its robots.txt Crawl-delay, unless the user set
+        ``--host-delay`` (which then applies to every host, this one too)."""
+        if not self.limits.host_delay:
+            self._floor[host] = seconds
+
     def spaced(self, host: str) -> bool:
         """True when leases of ``host`` must be spaced in time (a delay or a penalty)."""
-        return bool(self.limits.host_delay or self._backoff.get(host))
+        return bool(self.limits.host_delay or self._backoff.get(host) or self._floor.get(host))
 
     def hold(self, host: str, task_id: int) -> None:
         self.waiting.setdefault(host, deque()).append(task_id)
@@ -77,4 +91,4 @@ class HostGate:
     @property
     def active(self) -> bool:
         """False while no limit or penalty exists: the board can skip per-host work."""
-        return bool(self.limits.per_host or self.limits.host_delay or self._backoff)
+        return bool(self.limits.per_host or self.limits.host_delay or self._backoff or self._floor)

@@ -4,8 +4,10 @@ A worker's result is a JSON string (``protocol.decode_result`` checks its fields
 becomes a row only if it is for a URL this run sent, under that task's id; a reuse or a
 304 only if an earlier run really stored an image for that URL; and only the first
 answer for a URL counts, and a failure only from the live lease's holder
-(``leases.LeaseBoard.complete``: fencing tokens). Anything else is logged and
-dropped: a peer holding the key can send anything, and must not corrupt the manifest.
+(``leases.LeaseBoard.complete``: fencing tokens). A result whose robots.txt was
+unavailable puts its URL back instead, while it has leases left
+(``leases.LeaseBoard.robots_answer``). Anything else is logged and dropped: a peer
+holding the key can send anything, and must not corrupt the manifest.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.manifest import FIELDS, make_row, now_iso
+from crawler.master.fencing import Answer
 from crawler.master.healing import failure_fields
-from crawler.master.leases import Answer, LeaseBoard
+from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan
 from crawler.protocol import decode_result
 
@@ -71,10 +74,13 @@ class ResultIntake:
         if kept and stored is None:
             log.warning("ignored a result from %s reusing a file never stored", worker)
             return None
+        verdict = result["robots"]
+        if verdict is not None and self._board.robots_answer(task_id, worker, url, verdict):
+            return None  # robots.txt was unavailable: the URL went back to the frontier
         success = result["status"] in c.SUCCESS_STATUSES
         answer = Answer(success, result["token"] or 0, result["http_status"])
         if not self._board.complete(task_id, worker, answer):
-            return None  # already final, or a stale holder's failure (leases.py)
+            return None  # already final, or a stale holder's failure (fencing)
         fields = _fields(result, stored if kept else None, now)
         fields |= self._history(task_id, result["status"], bool(kept), now)
         return make_row(

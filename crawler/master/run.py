@@ -174,6 +174,7 @@ class Master:
             cfg.max_attempts,
             stored_copy=plan.stored_copy,
             limits=cfg.limits,
+            user_agent=None if cfg.policy.ignore_robots else cfg.policy.user_agent,
             unpaced=plan.unpaced,
         )
         self.stats.total = plan.total

@@ -16,6 +16,7 @@ different URLs.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import tempfile
@@ -141,11 +142,24 @@ class TaskStore:
             self._flush()
         return os.pread(self._fd, end - start, start)
 
+    def flush(self) -> None:
+        """Write what is pending to the spool now (at the end of planning: a full disk is
+        then found while planning, not by a server thread mid-run). Raises OSError."""
+        self._flush()
+
     def _flush(self) -> None:
-        if self._pending:
-            os.pwrite(self._fd, self._pending, self._flushed)
-            self._flushed += len(self._pending)
-            self._pending = bytearray()
+        if not self._pending:
+            return
+        # pwrite may write less than asked when the disk fills up: a record cut short
+        # would come back as a wrong URL, so what does not fit is an error here.
+        view, at = memoryview(self._pending), self._flushed
+        while view:
+            written = os.pwrite(self._fd, view, at)
+            if written <= 0:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            view, at = view[written:], at + written
+        self._flushed = at
+        self._pending = bytearray()
 
     def _grow(self) -> None:
         if self._bits >= _TAG_BITS:

@@ -15,11 +15,16 @@ import socket
 import threading
 from collections.abc import Callable
 from multiprocessing import AuthenticationError
-from multiprocessing.managers import BaseManager, BaseProxy
+from multiprocessing.managers import BaseManager, BaseProxy, RemoteError
 from typing import Any, TypeVar
 
 from crawler._compat import forget_connection, proxy_connection
-from crawler.exceptions import AuthenticationFailed, MasterGone, MasterUnreachable
+from crawler.exceptions import (
+    AuthenticationFailed,
+    MasterGone,
+    MasterUnreachable,
+    ProtocolError,
+)
 from crawler.protocol import REGISTERED, SERIALIZER
 
 
@@ -123,6 +128,9 @@ class Channel:
             raise MasterGone(
                 f"lost the connection to the master at {self.where} ({exc!r})"
             ) from None
+        except (RemoteError, TypeError) as exc:  # the call failed on the master's side
+            # (with xmlrpclib an error there arrives as a TypeError: it cannot carry it)
+            raise ProtocolError(f"the master at {self.where} failed to answer ({exc})") from None
 
     def hello(self, worker: str, info: dict) -> dict:
         return self._call(lambda: self._control.hello(worker, info))
@@ -140,6 +148,14 @@ class Channel:
 
     def release(self, worker: str, ids: list[int]) -> int:
         return self._call(lambda: self._tasks.release(worker, ids))
+
+    def robots(self, worker: str, ids: list[int]) -> list:
+        """The robots.txt verdicts with these ids: ``[{"id": n, "verdict": {...}}, ...]``."""
+        return self._call(lambda: self._tasks.robots(worker, ids))
+
+    def robots_found(self, worker: str, items: list[dict]) -> int:
+        """Report verdicts fetched for probes: ``[{"id": task id, "verdict": {...}}]``."""
+        return self._call(lambda: self._tasks.robots_found(worker, items))
 
     def put(self, worker: str, results: list[str]) -> int:
         return self._call(lambda: self._results.put(worker, results))

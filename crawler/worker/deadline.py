@@ -22,7 +22,8 @@ from urllib3.util.timeout import Timeout
 
 from crawler._compat import retry_url, timeout_parts
 from crawler.config import Policy
-from crawler.worker.netguard import guard
+from crawler.worker.netguard import mount
+from crawler.worker.resolver import Resolver
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 RETRY_AFTER_CAP = 30.0  # seconds: a server's Retry-After cannot park a thread for hours
@@ -58,7 +59,10 @@ class DeadlineRetry(Retry):
         return max(0.0, min(super().get_backoff_time(), remaining()))
 
     def increment(self, *args: Any, **kwargs: Any) -> Retry:
-        clock.failed_tries = getattr(clock, "failed_tries", 0) + 1
+        # Tries whose request went out: a connection that could not be opened (DNS, refused,
+        # connect timeout) sent nothing, so it is no attempt.
+        if not isinstance(kwargs.get("error"), (u3.NewConnectionError, u3.ConnectTimeoutError)):
+            clock.failed_tries = getattr(clock, "failed_tries", 0) + 1
         wait = self._server_wait(kwargs.get("response"))
         # No time left for another try, or the server asks for a longer pause than we may
         # take: give up now (a status answer is then reported as it is) instead of waiting.
@@ -101,20 +105,25 @@ class DeadlineTimeout(Timeout):
         return DeadlineTimeout(connect=connect, read=read, total=self.total)
 
 
+class DeadlineBeforeSend(requests.exceptions.Timeout):
+    """The deadline ran out before a hop's request was sent (so it is not an attempt)."""
+
+
 class DeadlineAdapter(HTTPAdapter):
     """Clamps each request's connect and read timeouts to the time left before the deadline."""
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
         if remaining() <= 0:
-            raise requests.exceptions.Timeout("deadline exceeded")
+            raise DeadlineBeforeSend("deadline exceeded")
         timeout = kwargs.get("timeout")
         if isinstance(timeout, tuple):
             kwargs["timeout"] = DeadlineTimeout(connect=timeout[0], read=timeout[1])
         return super().send(request, *args, **kwargs)
 
 
-def make_session(policy: Policy) -> requests.Session:
-    """A session for one download thread: pooled connections, transient failures retried."""
+def make_session(policy: Policy, resolver: Resolver | None = None) -> requests.Session:
+    """A session for one download thread: pooled connections, transient failures retried,
+    names resolved by ``resolver`` (the worker's, shared by its threads; default: a new one)."""
     retry = DeadlineRetry(
         total=policy.retries,
         connect=policy.retries,
@@ -131,8 +140,7 @@ def make_session(policy: Policy) -> requests.Session:
     )
     session = requests.Session()
     adapter = DeadlineAdapter(max_retries=retry, pool_connections=16, pool_maxsize=4)
-    if policy.block_private:
-        guard(adapter)
+    mount(adapter, resolver or Resolver(), policy.block_private)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.trust_env = False  # no netrc credentials or proxies picked up from the environment

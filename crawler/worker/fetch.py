@@ -16,10 +16,10 @@ a byte a second cannot hold a thread past it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import urljoin
 
 import requests
 import urllib3.exceptions as u3
@@ -34,11 +34,12 @@ from crawler.exceptions import (
     TooLarge,
     URLFailure,
 )
-from crawler.urls import normalize_url
+from crawler.urls import resolve_url
 from crawler.worker import deadline
 from crawler.worker.netguard import BlockedAddressError
 
 CHUNK = 64 * 1024
+_POOL_NOISE = re.compile(r"^HTTPS?ConnectionPool\([^)]*\): ")
 _T = TypeVar("_T")
 
 
@@ -108,19 +109,20 @@ def fetch_text(
 def _bounded(policy: Policy, attempt: Callable[[list[int]], _T]) -> _T:
     """Run ``attempt`` under the per-URL deadline; every failure becomes a FetchFailure."""
     deadline.start(policy.deadline)
-    tally = [0]  # HTTP requests made so far, counted by _follow
+    # [requests sent so far, 1 while the current hop's answer (already counted) is read]
+    tally = [0, 0]
     try:
         return attempt(tally)
     except URLFailure as failure:
-        failure.attempts = max(1, tally[0])
+        failure.attempts = tally[0]
         raise
     except (requests.exceptions.RequestException, u3.HTTPError) as exc:
         failure = _convert(exc, policy)
-        failure.attempts = tally[0] + _tries_in_error(exc, policy)
+        failure.attempts = tally[0] + (0 if tally[1] else _tries_in_error(exc))
         raise failure from None
     except BlockedAddressError as exc:
         failure = PrivateAddress(str(exc))
-        failure.attempts = tally[0] + 1
+        failure.attempts = tally[0]  # refused before connecting: this hop sent nothing
         raise failure from None
     finally:
         deadline.stop()
@@ -139,6 +141,7 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
     seen = {url}
     hops = policy.max_redirects if max_redirects is None else max_redirects
     for _hop in range(hops + 1):
+        tally[1] = 0
         with session.get(
             url,
             stream=True,
@@ -147,9 +150,12 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
             headers=headers,
         ) as resp:
             tally[0] += _attempts(resp)
+            tally[1] = 1
             deadline.clock.failed_tries = 0
             if resp.is_redirect:
-                url = _redirect_target(url, resp.headers["Location"], seen)
+                # requests' reading of Location: raw non-ASCII bytes decoded as UTF-8,
+                # as browsers do (http.client hands them over decoded as latin-1).
+                url = _redirect_target(url, session.get_redirect_target(resp) or "", seen)
                 continue
             if text_limit is not None:
                 ok = 200 <= resp.status_code < 300
@@ -176,7 +182,7 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
 
 def _redirect_target(current: str, location: str, seen: set[str]) -> str:
     try:
-        target = normalize_url(urljoin(current, location.strip()))
+        target = resolve_url(current, location)
     except ValueError as exc:
         raise RedirectFailure(f"refused redirect target: {exc}") from None
     if target in seen:
@@ -186,8 +192,11 @@ def _redirect_target(current: str, location: str, seen: set[str]) -> str:
 
 
 def _read_capped(resp: requests.Response, policy: Policy) -> bytes:
+    """The body, capped at max_bytes as it arrives. Content-Length is only an early hint,
+    and only without Transfer-Encoding (RFC 9112 6.3: then it must be ignored)."""
     declared = resp.headers.get("Content-Length", "")
-    if declared.isdigit() and int(declared) > policy.max_bytes:
+    chunked = "Transfer-Encoding" in resp.headers
+    if not chunked and declared.isdigit() and int(declared) > policy.max_bytes:
         raise TooLarge(f"Content-Length {declared} exceeds max_bytes {policy.max_bytes}")
     return _read_body(resp, policy, policy.max_bytes, cut=False)
 
@@ -212,11 +221,13 @@ def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool
             raise TooLarge(f"body exceeds max_bytes {limit}")
 
 
-def _tries_in_error(exc: Exception, policy: Policy) -> int:
+def _tries_in_error(exc: Exception) -> int:
     """Requests behind a failed hop: urllib3 gives up with MaxRetryError after all retries."""
+    if isinstance(exc, deadline.DeadlineBeforeSend):
+        return 0  # the deadline ran out before this hop was sent
     inner = exc.args[0] if exc.args else None
     if isinstance(inner, u3.MaxRetryError):
-        return max(1, getattr(deadline.clock, "failed_tries", 1))
+        return getattr(deadline.clock, "failed_tries", 0)
     return 1
 
 
@@ -225,6 +236,8 @@ def _convert(exc: Exception, policy: Policy) -> URLFailure:
     inner = exc.args[0] if exc.args else None
     if isinstance(inner, u3.MaxRetryError) and inner.reason is not None:
         inner = inner.reason  # what the last try ran into, not "retries exhausted"
+    if isinstance(inner, u3.NameResolutionError):  # our resolver's message: "DNS: ..."
+        return ConnectionFailure(_printable(str(inner.__cause__ or "DNS: lookup failed")[:300]))
     if deadline.remaining() <= 0:
         return TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded")
     if isinstance(exc, (requests.exceptions.Timeout, u3.TimeoutError)) or (
@@ -269,4 +282,5 @@ def _reason(exc: Exception, default: str) -> str:
         return "host name could not be resolved"
     if "Connection refused" in text:
         return "connection refused"
+    text = _POOL_NOISE.sub("", text)  # "HTTPConnectionPool(host=..., port=...): "
     return _printable(text[:300]) if text else default

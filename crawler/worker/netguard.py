@@ -1,17 +1,19 @@
-"""Refusing to connect to hosts that resolve to non-public addresses (``--block-private``).
+"""Every connection a worker opens: the name resolved by the worker's ``Resolver`` (bounded
+by the deadline, cached), and with ``--block-private``, non-public addresses refused.
 
 URL lists come from the web, so a URL (or a redirect) may point at the worker's own
-loopback, its LAN, or a cloud metadata service. With the guard on, every connection
-urllib3 opens resolves the host itself, refuses it when any address is not globally
-routable, and connects to the address it checked, so the answer cannot change
-between the check and the connect (DNS rebinding). It is checked on every redirect
-hop because every hop opens its own connection.
+loopback, its LAN, or a cloud metadata service. Every connection urllib3 opens goes
+through ``_connect_socket``: it resolves the host itself, refuses it (with the guard on)
+when any address is not globally routable, and connects to an address it checked, so
+the answer cannot change between the check and the connect (DNS rebinding). It runs on
+every redirect hop because every hop opens its own connection.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import socket
+from collections.abc import Callable
 from typing import Any
 
 from requests.adapters import HTTPAdapter
@@ -21,6 +23,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util import connection
 
 from crawler._compat import dns_host, with_socket_factory
+from crawler.worker.resolver import DNSFailure, Resolver
 
 
 class BlockedAddressError(Exception):
@@ -28,9 +31,8 @@ class BlockedAddressError(Exception):
     so urllib3 neither wraps nor retries it)."""
 
 
-def public_address(host: str, port: int) -> str:
-    """Resolve ``host``; return its first address if every address is public, else raise."""
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+def public_addresses(host: str, infos: list[Any]) -> list[str]:
+    """The addresses of getaddrinfo ``infos`` for ``host``, if every one is public; else raise."""
     addresses = []
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
@@ -42,24 +44,29 @@ def public_address(host: str, port: int) -> str:
                 "(the master's --no-block-private allows it)"
             )
         addresses.append(str(ip))
-    if not addresses:
-        raise socket.gaierror(socket.EAI_NONAME, "no address")
-    return addresses[0]
+    return addresses
 
 
-def _guarded_socket(conn: Any) -> socket.socket:
-    """A socket for urllib3 connection ``conn``: resolve, check, connect to the checked
+def _connector(resolver: Resolver, block_private: bool) -> Callable[[Any], socket.socket]:
+    def connect(conn: Any) -> socket.socket:
+        return _connect_socket(conn, resolver, block_private)
+
+    return connect
+
+
+def _connect_socket(conn: Any, resolver: Resolver, block_private: bool) -> socket.socket:
+    """A socket for urllib3 connection ``conn``: resolve, check, connect to a checked
     address; errors raised as urllib3's own, so that it retries and reports them as usual."""
     host = dns_host(conn)
+    timeout = conn.timeout if isinstance(conn.timeout, (int, float)) else None
     try:
-        address = public_address(host, conn.port)
-        return connection.create_connection(
-            (address, conn.port),
-            conn.timeout,
-            source_address=conn.source_address,
-            socket_options=conn.socket_options,
-        )
-    except socket.gaierror as exc:
+        infos = resolver.resolve(host, conn.port, timeout)
+        if block_private:
+            addresses = public_addresses(host, infos)
+        else:
+            addresses = [str(info[4][0]) for info in infos]
+        return _first_connection(dict.fromkeys(addresses), conn)
+    except DNSFailure as exc:
         raise NameResolutionError(conn.host, conn, exc) from exc
     except TimeoutError as exc:
         raise ConnectTimeoutError(conn, f"connection to {conn.host} timed out") from exc
@@ -67,21 +74,32 @@ def _guarded_socket(conn: Any) -> socket.socket:
         raise NewConnectionError(conn, f"failed to connect: {exc}") from exc
 
 
-GuardedHTTPConnection = with_socket_factory(HTTPConnection, _guarded_socket)
-GuardedHTTPSConnection = with_socket_factory(HTTPSConnection, _guarded_socket)
+def _first_connection(addresses: dict[str, None], conn: Any) -> socket.socket:
+    """Connect to each address in turn (as ``socket.create_connection`` does); the last
+    error if none answers."""
+    error: OSError | None = None
+    for address in addresses:
+        try:
+            return connection.create_connection(
+                (address, conn.port),
+                conn.timeout,
+                source_address=conn.source_address,
+                socket_options=conn.socket_options,
+            )
+        except OSError as exc:
+            error = exc
+    raise error or OSError("no address to connect to")
 
 
-class GuardedHTTPConnectionPool(HTTPConnectionPool):
-    ConnectionCls = GuardedHTTPConnection
-
-
-class GuardedHTTPSConnectionPool(HTTPSConnectionPool):
-    ConnectionCls = GuardedHTTPSConnection
-
-
-def guard(adapter: HTTPAdapter) -> None:
-    """Make every connection ``adapter`` opens go through the address check."""
+def mount(adapter: HTTPAdapter, resolver: Resolver, block_private: bool) -> None:
+    """Make every connection ``adapter`` opens resolve through ``resolver`` and, with
+    ``block_private``, go through the address check."""
+    factory = _connector(resolver, block_private)
+    http = with_socket_factory(HTTPConnection, factory)
+    https = with_socket_factory(HTTPSConnection, factory)
     adapter.poolmanager.pool_classes_by_scheme = {
-        "http": GuardedHTTPConnectionPool,
-        "https": GuardedHTTPSConnectionPool,
+        "http": type("ResolvedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+        "https": type(
+            "ResolvedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https}
+        ),
     }

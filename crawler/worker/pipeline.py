@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,10 @@ class Context:
     output: Path  # this host's image folder
     worker: str  # this worker's name, for the result
     robots: RobotsCache | None = None  # the run's robots.txt cache; None: not consulted
+    # The thread's session for robots.txt: no retries, the master's backoff retries it.
+    robots_session: requests.Session | None = None
+    # Hands a verdict fetched here to the master at once: (task id, verdict).
+    found: Callable[[int, dict[str, Any]], None] | None = None
 
 
 def process(task: Task, ctx: Context) -> dict[str, Any]:
@@ -65,7 +70,16 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
 def _download(task: Task, stored: StoredCopy | None, ctx: Context, row: dict[str, Any]) -> None:
     policy = ctx.policy
     if stored is None and ctx.robots is not None and not policy.ignore_robots:
-        ctx.robots.check(task.url, ctx.session)  # a revalidation of a stored image does not ask
+        # A revalidation of a stored image does not ask. A verdict fetched here goes to
+        # the master, to be shared (or, if unavailable, with the result, to back off).
+        session = ctx.robots_session or ctx.session
+        report, failure = ctx.robots.check(task.url, task.robots, session)
+        if report is not None and "unavailable" in report:
+            row["robots"] = report  # with the result: the master puts the URL back
+        elif report is not None and ctx.found is not None:
+            ctx.found(task.id, report)  # shared now, not after this URL's download
+        if failure is not None:
+            raise failure
     headers = conditional_headers(stored.etag, stored.last_modified) if stored else None
     download = fetch(ctx.session, task.url, policy, headers or None)
     row.update(

@@ -1,157 +1,179 @@
 """Opt-out signals: robots.txt (RFC 9309) per origin, and the X-Robots-Tag response header.
 
-A ``RobotsCache`` lives for one worker run. It fetches the robots.txt of each origin
-(scheme, host, port) at most once, whichever download thread asks first, while any other
-thread asking for the same origin waits for that answer; a new run starts empty, so a
-site's changes are seen by the next run. robots.txt is fetched with the asking thread's
-own session through ``fetch.fetch_text``: the same deadline, retries, address guard and
-redirect checks as an image, at most ``ROBOTS_MAX_REDIRECTS`` hops (across hosts too),
-the body cut at ``ROBOTS_MAX_BYTES`` (what fits is parsed, as RFC 9309 allows).
+robots.txt is fetched once per origin (scheme, host, port) for the whole cluster: the
+master hands each task the id of its origin's verdict when one is known
+(``crawler.robotstxt``), and the worker asks the master for verdicts it has not seen
+(``RobotsCache.learn``). A task without one is the origin's *probe*: the master leases
+one such task per origin at a time, this worker fetches robots.txt for it (with a
+session that does not retry: the master's backoff is the retry) and reports the verdict
+with the URL's result, for the master to keep and share. A verdict this worker fetched
+is also kept here, until ``ROBOTS_TTL``.
 
-What the answer means (RFC 9309, section 2.3.1):
+What an answer means (RFC 9309, section 2.3.1):
 
-- 2xx: the rules are parsed with ``urllib.robotparser`` and applied to our user agent;
-- 4xx (404 and 401/403 too) and redirects that cannot be followed (a loop, too many,
-  not http(s)): there are no rules for us, everything is allowed;
-- 5xx, 429, a timeout, a connection error, a redirect to a refused address: the
-  file is *unreachable*, everything on the origin is disallowed for this run
-  (``Blocked``: "robots.txt unavailable: ...");
-- the origin's own address refused by ``--block-private``: the URL fails as
-  ``private_address``, exactly as its download would have.
+- 2xx: the rules are parsed by Protego and applied to our product token;
+- 4xx (404 and 401/403 too) and redirects that cannot be followed (a loop, more than
+  ``ROBOTS_MAX_REDIRECTS``, not http(s), a refused address): no rules, all allowed;
+- 5xx, 429, a timeout, a connection error: *unavailable*, a transient failure. The URL
+  is reported ``blocked`` ("robots.txt unavailable: ...") with the verdict, and the
+  master backs the origin off and puts the URL back, until its attempts are spent;
+- the origin's own address refused by ``--block-private``: ``private_address``, with
+  ``attempts`` 0 (nothing was sent), as the download would have been.
 
-``x_robots_opt_out`` reads X-Robots-Tag headers: a directive ``noai``, ``noimageai``,
-``noindex`` or ``none``, bare or after our product token and a colon (``crawler:
-noai``), opts the image out; one after another bot's name (``otherbot: noai``) does not.
+``x_robots_opt_out`` reads X-Robots-Tag headers: a directive in ``OPT_OUT_DIRECTIVES``,
+bare or after our product token and a colon (``crawler: noai``), opts the image out;
+one after another bot's name (``otherbot: noai``) does not.
 """
 
 from __future__ import annotations
 
 import threading
+import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.robotparser import RobotFileParser
+from typing import Any
 
 import requests
+from protego import Protego
 
 from crawler.config import Policy
-from crawler.exceptions import (
-    Blocked,
-    FetchFailure,
-    PrivateAddress,
-    RedirectFailure,
-    URLFailure,
+from crawler.exceptions import Blocked, FetchFailure, PrivateAddress, RedirectFailure, URLFailure
+from crawler.robotstxt import (
+    ROBOTS_MAX_BYTES,
+    ROBOTS_MAX_REDIRECTS,
+    ROBOTS_TTL,
+    answer_verdict,
+    product_token,
+    rules_of,
 )
 from crawler.urls import Origin, origin_of, robots_url
 from crawler.worker.fetch import fetch_text
 
-ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309 asks parsers to read at least 500 KiB
-ROBOTS_MAX_REDIRECTS = 5  # RFC 9309: follow at least five consecutive redirects
-OPT_OUT_DIRECTIVES = frozenset({"noai", "noimageai", "noindex", "none"})
+# img2dataset's default set (noai, noimageai, noindex, noimageindex) plus none (= noindex).
+OPT_OUT_DIRECTIVES = frozenset({"noai", "noimageai", "noindex", "noimageindex", "none"})
 # X-Robots-Tag directives that take a value after a colon: "max-snippet: 20" names no bot.
 _VALUED_DIRECTIVES = frozenset(
     {"max-snippet", "max-image-preview", "max-video-preview", "unavailable_after"}
 )
+KEPT_VERDICTS = 4096  # verdicts from the master kept per worker (least recently used go)
 
 
 @dataclass(frozen=True)
 class Rules:
-    """What one origin's robots.txt says, as far as this run is concerned."""
+    """What one verdict means for our downloads."""
 
-    parser: RobotFileParser | None = None  # None: no rules for us, everything allowed
-    unreachable: str | None = None  # why robots.txt could not be had: everything disallowed
+    parser: Protego | None = None  # None: no rules for us, everything allowed
+    unavailable: str | None = None  # a transient failure: nothing allowed now
     refused: str | None = None  # the origin's own address failed the guard
-    # When the host could not be reached at all (timeout, connection error), the URL gets
-    # that failure's own status: "blocked" would hide that the network is the problem.
-    network: type[FetchFailure] | None = None
+
+
+def rules_from(verdict: dict[str, Any]) -> Rules:
+    if "refused" in verdict:
+        return Rules(refused=str(verdict["refused"]))
+    if "unavailable" in verdict:
+        return Rules(unavailable=str(verdict["unavailable"]))
+    return Rules(parser=rules_of(verdict))
 
 
 class RobotsCache:
-    """robots.txt rules per origin for one worker run; thread-safe, one fetch per origin."""
+    """robots.txt verdicts for one worker run; thread-safe, one fetch per origin at a time."""
 
     def __init__(self, policy: Policy) -> None:
         self._policy = policy
         self._lock = threading.Lock()
-        self._rules: dict[Origin, Rules] = {}
+        self._shared: OrderedDict[int, Rules] = OrderedDict()  # verdict id -> rules
+        self._fetched: dict[Origin, tuple[float, Rules, dict[str, Any]]] = {}  # kept until
         self._pending: dict[Origin, threading.Event] = {}  # origins being fetched right now
 
-    def check(self, url: str, session: requests.Session) -> None:
-        """Return if ``url`` may be fetched; else raise Blocked (or PrivateAddress).
+    def learn(self, verdict_id: int, verdict: dict[str, Any]) -> None:
+        """Keep a verdict the master shared (``robotstxt.check_verdict`` checked it)."""
+        rules = rules_from(verdict)
+        with self._lock:
+            self._shared[verdict_id] = rules
+            self._shared.move_to_end(verdict_id)
+            while len(self._shared) > KEPT_VERDICTS:
+                self._shared.popitem(last=False)
 
-        The first call for an origin fetches its robots.txt with ``session``; calls
-        for the same origin from other threads meanwhile wait for that fetch.
+    def knows(self, verdict_id: int) -> bool:
+        with self._lock:
+            return verdict_id in self._shared
+
+    def check(
+        self, url: str, verdict_id: int | None, session: requests.Session
+    ) -> tuple[dict[str, Any] | None, URLFailure | None]:
+        """(the verdict fetched for this URL, to report; the failure that ends the URL).
+
+        With a ``verdict_id`` this worker knows, nothing is fetched; otherwise the origin's
+        robots.txt is fetched with ``session`` (by one thread; others asking wait for it).
         """
-        rules = self.rules_for(url, session)
+        with self._lock:
+            rules = self._shared.get(verdict_id) if verdict_id is not None else None
+        report = None
+        if rules is None:
+            rules, report = self.rules_for(url, session)
+        failure: URLFailure
         if rules.refused is not None:
-            failure: URLFailure = PrivateAddress(rules.refused)
-            failure.attempts = 1  # as for a download refused at its first hop
-            raise failure
-        if rules.unreachable is not None:
-            kind = rules.network or Blocked
-            failure = kind(f"robots.txt unavailable: {rules.unreachable}")
-        elif rules.parser is not None and not rules.parser.can_fetch(self._policy.user_agent, url):
-            token = product_token(self._policy.user_agent)
-            failure = Blocked(f"robots.txt disallows this URL for {token}")
+            failure = PrivateAddress(rules.refused)
+        elif rules.unavailable is not None:
+            failure = Blocked(f"robots.txt unavailable: {rules.unavailable}")
+        elif rules.parser is not None and not rules.parser.can_fetch(url, self._token):
+            failure = Blocked(f"robots.txt disallows this URL for {self._token}")
         else:
-            return
+            return report, None
         failure.attempts = 0  # no request was made for the URL itself
-        raise failure
+        return report, failure
 
-    def rules_for(self, url: str, session: requests.Session) -> Rules:
-        """The rules of ``url``'s origin, fetched now by this thread if nobody has yet."""
+    @property
+    def _token(self) -> str:
+        return product_token(self._policy.user_agent)
+
+    def rules_for(self, url: str, session: requests.Session) -> tuple[Rules, dict[str, Any]]:
+        """The rules of ``url``'s origin and their verdict, fetched now unless kept here."""
         origin = origin_of(url)
         while True:
             with self._lock:
-                rules = self._rules.get(origin)
-                if rules is not None:
-                    return rules
+                kept = self._fetched.get(origin)
+                if kept is not None and kept[0] > time.monotonic():
+                    return kept[1], kept[2]
                 pending = self._pending.get(origin)
                 mine = pending is None
                 if mine:
                     pending = self._pending[origin] = threading.Event()
             assert pending is not None
             if not mine:
-                # Bounded: the fetching thread gives up at the policy's deadline. If it
-                # died instead (a bug), the loop makes this thread fetch in its place.
+                # Bounded: the fetching thread gives up at the policy's deadline. A
+                # transient answer is not kept, so this thread then fetches in its turn.
                 pending.wait()
                 continue
             try:
-                rules = load_rules(robots_url(origin), session, self._policy)
-                with self._lock:
-                    self._rules[origin] = rules
-                return rules
+                verdict = load_verdict(robots_url(origin), session, self._policy)
+                rules = rules_from(verdict)
+                if "unavailable" not in verdict:
+                    with self._lock:
+                        self._fetched[origin] = (time.monotonic() + ROBOTS_TTL, rules, verdict)
+                return rules, verdict
             finally:
                 with self._lock:
                     del self._pending[origin]
                 pending.set()
 
 
-def load_rules(url: str, session: requests.Session, policy: Policy) -> Rules:
-    """Fetch the robots.txt at ``url`` and decide what it means for this run."""
+def load_verdict(url: str, session: requests.Session, policy: Policy) -> dict[str, Any]:
+    """Fetch the robots.txt at ``url``: its verdict (see ``crawler.robotstxt``)."""
     try:
         status, body = fetch_text(session, url, policy, ROBOTS_MAX_BYTES, ROBOTS_MAX_REDIRECTS)
     except PrivateAddress as failure:
-        if failure.attempts == 1:  # refused before any answer: the origin itself
-            return Rules(refused=str(failure))
-        return Rules(unreachable=f"redirected to a refused address: {failure}")
+        if failure.attempts == 0:  # refused before anything was sent: the origin itself
+            return {"refused": str(failure)}
+        return answer_verdict(0, b"")  # a redirect to a refused address: cannot be followed
     except RedirectFailure:
-        return Rules()  # RFC 9309 2.3.1.2: may be treated as unavailable, i.e. no rules
+        return answer_verdict(0, b"")  # RFC 9309 2.3.1.2: treated as unavailable (4xx)
     except FetchFailure as failure:  # timeout, connection error
-        return Rules(unreachable=str(failure), network=type(failure))
+        return {"unavailable": str(failure)}
     if status >= 500 or status == 429:
-        return Rules(unreachable=f"HTTP {status}")
-    if not 200 <= status < 300:
-        return Rules()  # 4xx: no robots.txt, no rules
-    return Rules(parser=parse_robots(url, body))
-
-
-def parse_robots(url: str, body: bytes) -> RobotFileParser:
-    """A parser fed with ``body`` (UTF-8, undecodable bytes replaced, BOM dropped)."""
-    text = body.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    if len(body) >= ROBOTS_MAX_BYTES:
-        text = text.rpartition("\n")[0]  # the file was cut: drop its partial last line
-    parser = RobotFileParser(url)
-    parser.parse(text.splitlines())
-    return parser
+        return {"unavailable": f"HTTP {status}"}
+    return answer_verdict(status, body)
 
 
 def x_robots_opt_out(values: Iterable[str], user_agent: str) -> str | None:
@@ -172,11 +194,3 @@ def x_robots_opt_out(values: Iterable[str], user_agent: str) -> str | None:
             if directive in OPT_OUT_DIRECTIVES and bot in (None, ours):
                 return directive if bot is None else f"{bot}: {directive}"
     return None
-
-
-def product_token(user_agent: str) -> str:
-    """The name bots are addressed by: the user agent up to its first '/', lower case.
-
-    This is also what ``RobotFileParser.can_fetch`` matches robots.txt groups against.
-    """
-    return user_agent.split("/", 1)[0].strip().lower()

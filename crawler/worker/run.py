@@ -16,17 +16,20 @@ import socket
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 
 from tqdm import tqdm
 
 from crawler import constants as c
 from crawler.config import Policy, WorkerConfig
 from crawler.protocol import Task, decode_task, encode_result
+from crawler.robotstxt import check_verdict
 from crawler.worker import verify
 from crawler.worker.channel import Channel
 from crawler.worker.deadline import make_session
 from crawler.worker.leaseview import LeaseView
 from crawler.worker.pipeline import Context, process
+from crawler.worker.resolver import Resolver
 from crawler.worker.robots import RobotsCache
 
 log = logging.getLogger("crawler")
@@ -44,11 +47,13 @@ class Worker:
         self.stop = stop
         self.policy = Policy()
         self.robots = RobotsCache(self.policy)  # replaced, empty, by each run()
+        self.resolver = Resolver()  # host names, cached for the worker's life
         self.name = worker_name()
         self.counts: Counter[str] = Counter()
         self.bytes = 0
         self._todo: queue.Queue[Task | None] = queue.Queue()
         self._done: queue.Queue[dict] = queue.Queue()
+        self._found: queue.Queue[dict] = queue.Queue()  # robots.txt verdicts for the master
         self._held: set[int] = set()  # leased to us, not yet reported
         self._view = LeaseView(self.policy.lease_seconds)  # replaced by run()
         self._bar = tqdm(disable=True)  # replaced by run()
@@ -87,6 +92,7 @@ class Worker:
         next_log = started + interval if self._bar.disable and not self.config.quiet else None
         while not self.stop.is_set() and self.disk_error is None:
             self._held.difference_update(self._view.take_dropped())
+            self._send_found()
             self._send_results()
             if next_log is not None and time.monotonic() >= next_log:
                 next_log += interval
@@ -94,8 +100,7 @@ class Worker:
             want = 2 * self.config.threads - len(self._held)
             if want > 0:
                 answer = self.channel.get(self.name, want, POLL_BUSY if self._held else POLL_IDLE)
-                for text in answer.get("tasks", []):
-                    self._accept(text)
+                self._accept(answer.get("tasks", []))
                 if answer.get("over"):
                     self._send_results()
                     return True
@@ -133,13 +138,23 @@ class Worker:
         self._held.difference_update(gone)
         self._view.confirm(gone)
 
-    def _accept(self, text: str) -> None:
-        try:
-            task = decode_task(text)
-        except ValueError:
-            return  # garbage from the master: its lease will expire there
-        self._held.add(task.id)
-        self._todo.put(task)
+    def _accept(self, texts: list[str]) -> None:
+        tasks = []
+        for text in texts:
+            try:
+                tasks.append(decode_task(text))
+            except ValueError:
+                continue  # garbage from the master: its lease will expire there
+        unknown = {t.robots for t in tasks if t.robots is not None}
+        unknown = {i for i in unknown if not self.robots.knows(i)}
+        if unknown:  # robots.txt verdicts fetched by other workers: asked for once
+            for item in self.channel.robots(self.name, sorted(unknown)):
+                verdict = check_verdict(item.get("verdict")) if isinstance(item, dict) else None
+                if verdict is not None and type(item.get("id")) is int:
+                    self.robots.learn(item["id"], verdict)
+        for task in tasks:
+            self._held.add(task.id)
+            self._todo.put(task)
 
     def _wait_for_result(self, timeout: float) -> None:
         try:
@@ -147,6 +162,16 @@ class Worker:
         except queue.Empty:
             return
         self._done.put(row)
+
+    def _send_found(self) -> None:
+        items = []
+        while True:
+            try:
+                items.append(self._found.get_nowait())
+            except queue.Empty:
+                break
+        if items:
+            self.channel.robots_found(self.name, items)
 
     def _send_results(self) -> None:
         rows: list[dict] = []
@@ -184,7 +209,13 @@ class Worker:
 
     def _download_loop(self) -> None:
         ctx = Context(
-            make_session(self.policy), self.policy, self.config.output, self.name, self.robots
+            make_session(self.policy, self.resolver),
+            self.policy,
+            self.config.output,
+            self.name,
+            self.robots,
+            make_session(replace(self.policy, retries=0), self.resolver),
+            lambda task_id, verdict: self._found.put({"id": task_id, "verdict": verdict}),
         )
         while True:
             task = self._todo.get()

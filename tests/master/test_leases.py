@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from crawler import protocol
-from crawler.master.leases import Answer, LeaseBoard
+from crawler.master.fencing import Answer
+from crawler.master.leases import LeaseBoard
 
 
 class FakeClock:

@@ -8,6 +8,7 @@ and ``protocol.decode_task`` return a checked value or raise ValueError.
 
 from __future__ import annotations
 
+import base64
 import json
 import tempfile
 from pathlib import Path
@@ -60,7 +61,22 @@ LINES = st.one_of(
 )
 
 
+def base64_text(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+VERDICTS = (
+    st.fixed_dictionaries(
+        {"status": st.integers(0, 999), "body": st.binary(max_size=40).map(base64_text)}
+    )
+    | st.fixed_dictionaries({"refused": st.text(max_size=30)})
+    | st.fixed_dictionaries({"unavailable": st.text(max_size=30)})
+)
+
+
 def well_typed(kind: tuple[type, ...]) -> st.SearchStrategy[Any]:
+    if dict in kind:
+        return VERDICTS  # a robots.txt verdict (crawler.robotstxt)
     if bool in kind:
         return st.booleans()
     if int in kind and float in kind:

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from crawler.urls import normalize_url
+from crawler.urls import normalize_url, resolve_url
 
 STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
 
@@ -34,6 +34,16 @@ STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)"
         ("http://[::1]:8080/a.png", "http://[::1]:8080/a.png"),
         ("http://127.0.0.1:80/a.png", "http://127.0.0.1/a.png"),
         ("http://example.com/a.jpg?w=1&h=2", "http://example.com/a.jpg?w=1&h=2"),
+        # WHATWG URL Standard: what a browser's address bar makes of these.
+        ("http:///a.png", "http://a.png/"),
+        ("http:example.com/a.png", "http://example.com/a.png"),
+        ("http://example.com\\img\\a.png", "http://example.com/img/a.png"),
+        ("http://example.com/a/./b/../c.png", "http://example.com/a/c.png"),
+        ("http://example.com/a/%2e%2E/c.png", "http://example.com/c.png"),
+        ("http://example.com/a/..", "http://example.com/"),
+        ("http://0x7f.1/a.png", "http://127.0.0.1/a.png"),
+        ("http://2130706433/a.png", "http://127.0.0.1/a.png"),
+        ("http://example.com/.well-known/a.png", "http://example.com/.well-known/a.png"),
     ],
 )
 def test_normalize_url(text: str, expected: str) -> None:
@@ -57,7 +67,7 @@ def test_normalize_url_makes_spellings_of_one_url_equal() -> None:
         ("not-a-url", "not an http or https URL"),
         ("javascript:alert(1)", "not an http or https URL"),
         ("//example.com/a.png", "not an http or https URL"),
-        ("http:///a.png", "no host"),
+        ("http://:80/a.png", "malformed URL"),
         ("http://user:secret@example.com/a.png", "credentials"),
         ("http://example.com:99999/a.png", "malformed URL"),
         ("http://example.com:abc/a.png", "malformed URL"),
@@ -77,3 +87,42 @@ def test_normalize_url_rejects_with_reason(text: str, reason: str) -> None:
 def test_normalize_url_rejects_host_with_forbidden_characters(text: str) -> None:
     with pytest.raises(ValueError, match="host"):
         normalize_url(text)
+
+
+@pytest.mark.parametrize(
+    ("base", "location", "expected"),
+    [
+        # Case 07: a raw UTF-8 Location (requests hands it over decoded as UTF-8).
+        (
+            "http://h.test/old.jpg",
+            "/图片/фото café.jpg",
+            "http://h.test/%E5%9B%BE%E7%89%87/%D1%84%D0%BE%D1%82%D0%BE%20caf%C3%A9.jpg",
+        ),
+        ("http://h.test/a/b.jpg", "c.jpg", "http://h.test/a/c.jpg"),
+        ("http://h.test/a/b.jpg", "../c.jpg", "http://h.test/c.jpg"),
+        ("http://h.test/a/b.jpg", "//other.test/x.png", "http://other.test/x.png"),
+        ("http://h.test/a/b.jpg", "http:c.png", "http://h.test/a/c.png"),
+        ("https://h.test/a/b.jpg", "http:c.png", "http://c.png/"),
+        ("http://h.test/a/b.jpg", "?size=2", "http://h.test/a/b.jpg?size=2"),
+        ("http://h.test/a/b.jpg", "\\x\\y.png", "http://h.test/x/y.png"),
+        ("http://h.test/a/b.jpg", " /spaced.png ", "http://h.test/spaced.png"),
+    ],
+)
+def test_resolve_url_resolves_a_location_as_browsers_do(
+    base: str, location: str, expected: str
+) -> None:
+    assert resolve_url(base, location) == expected
+
+
+@pytest.mark.parametrize(
+    ("location", "reason"),
+    [
+        ("file:///etc/passwd", "not an http or https URL"),
+        ("javascript:alert(1)", "not an http or https URL"),
+        ("http://user:pw@h.test/a.png", "credentials"),
+        ("http://h.test:99999/a.png", "malformed URL"),
+    ],
+)
+def test_resolve_url_refuses_what_is_not_fetched(location: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        resolve_url("http://h.test/a.jpg", location)

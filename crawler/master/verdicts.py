@@ -1,0 +1,127 @@
+"""robots.txt for the whole cluster: one fetch per origin, the verdict shared through the master.
+
+While the master has no verdict for an origin (scheme, host, port), it leases one task of
+that origin at a time, the *probe*; its worker fetches robots.txt and reports the verdict
+with the task's result (``crawler.robotstxt``). The master keeps it for ``ROBOTS_TTL``
+(RFC 9309 2.4: at most 24 hours) and sends its id with every later task of the origin; a
+worker asks for verdicts it has not seen (``TaskQueue.robots``). So an origin's
+robots.txt is fetched once per cluster, and while it is failing, at most once per
+backoff step.
+
+A transient failure (robots.txt unavailable: 5xx, 429, timeout, connection error) is
+not kept: the origin is backed off as a host answering 429/503 is (its next probe waits
+1 s, then 2, 4, ... up to 5 minutes) and the ``LeaseBoard`` puts the probe back. After
+``ROBOTS_MAX_FAILURES`` such failures in a row the origin is given up for
+``GIVE_UP_SECONDS``: that verdict is shared like any other, so the URLs leased meanwhile
+end as ``blocked`` instead of each waiting out its own backoff. Not thread-safe on its
+own: the ``LeaseBoard`` calls it under its lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from crawler.master.politeness import BACKOFF_MAX, BACKOFF_START
+from crawler.robotstxt import ROBOTS_TTL
+
+ROBOTS_MAX_FAILURES = 8  # transient failures in a row (backoff 1+2+...+128 s) before giving up
+GIVE_UP_SECONDS = 300.0  # how long a given-up origin's URLs end blocked without a new probe
+KEPT, TRANSIENT, GIVEN_UP = "kept", "transient", "given up"
+
+
+def origin_key(url: str) -> str:
+    """``scheme://host[:port]`` of a normalised URL (its default port already dropped)."""
+    start = url.find("//") + 2
+    end = url.find("/", start)
+    return url if end < 0 else url[:end]
+
+
+def _always(task_id: int) -> bool:
+    return True
+
+
+class RobotsBoard:
+    """Verdicts per origin, the probes out now, failures in a row."""
+
+    def __init__(self, enabled: bool, needs: Callable[[int], bool] = _always) -> None:
+        """``enabled``: robots.txt is consulted this run; ``needs(task_id)``: the task's
+        worker will consult it (False for an image it reuses or revalidates)."""
+        self.enabled = enabled
+        self._needs = needs
+        self._origins: dict[str, tuple[int, float]] = {}  # origin -> (verdict id, expires)
+        self._by_id: dict[int, dict[str, Any]] = {}
+        self._next_id = 1
+        self._probes: dict[str, int] = {}  # origin -> task id of its probe, out now
+        self._probe_of: dict[int, str] = {}
+        self._failures: dict[str, int] = {}  # origin -> transient failures in a row
+        self._not_before: dict[str, float] = {}  # origin -> earliest time of its next probe
+
+    def admit(self, task_id: int, url: str, now: float) -> bool:
+        """May ``task_id`` be leased now? Makes it its origin's probe when it needs one."""
+        if not self.enabled or self.verdict_id(url, now) is not None:
+            return True
+        if not self._needs(task_id):
+            return True
+        origin = origin_key(url)
+        if origin in self._probes or now < self._not_before.get(origin, 0.0):
+            return False  # a probe is out, or the origin is backed off: wait
+        self._probes[origin] = task_id
+        self._probe_of[task_id] = origin
+        return True
+
+    def next_ready_in(self, now: float) -> float | None:
+        """Seconds until the first backed-off origin may be probed again (None: none is)."""
+        waits = [t - now for t in self._not_before.values() if t > now]
+        return min(waits) if waits else None
+
+    def verdict_id(self, url: str, now: float) -> int | None:
+        """The id of the origin's current verdict, or None (fetch it / not consulted)."""
+        if not self.enabled:
+            return None
+        origin = origin_key(url)
+        entry = self._origins.get(origin)
+        if entry is None:
+            return None
+        if entry[1] <= now:  # expired: the next task of the origin fetches it again
+            del self._origins[origin]
+            self._by_id.pop(entry[0], None)
+            return None
+        return entry[0]
+
+    def ended(self, task_id: int) -> None:
+        """The lease of ``task_id`` ended without a verdict: another task may probe."""
+        origin = self._probe_of.pop(task_id, None)
+        if origin is not None and self._probes.get(origin) == task_id:
+            del self._probes[origin]
+
+    def record(self, task_id: int, url: str, verdict: dict[str, Any], now: float) -> str:
+        """Take the verdict a worker fetched for ``task_id`` (``url``); returns KEPT,
+        TRANSIENT (unavailable: not kept) or GIVEN_UP (unavailable too often in a row)."""
+        self.ended(task_id)
+        origin = origin_key(url)
+        ttl = ROBOTS_TTL
+        if "unavailable" in verdict:
+            failures = self._failures[origin] = self._failures.get(origin, 0) + 1
+            penalty = min(BACKOFF_START * 2 ** (failures - 1), BACKOFF_MAX)
+            self._not_before[origin] = now + penalty
+            if failures < ROBOTS_MAX_FAILURES:
+                return TRANSIENT
+            ttl = GIVE_UP_SECONDS
+        self._failures.pop(origin, None)
+        self._not_before.pop(origin, None)
+        old = self._origins.get(origin)
+        if old is not None:
+            self._by_id.pop(old[0], None)
+        self._origins[origin] = (self._next_id, now + ttl)
+        self._by_id[self._next_id] = verdict
+        self._next_id += 1
+        return KEPT if ttl == ROBOTS_TTL else GIVEN_UP
+
+    def verdicts(self, ids: list[Any]) -> list[dict[str, Any]]:
+        """``[{"id": n, "verdict": {...}}]`` for the ids still kept (others are left out)."""
+        return [
+            {"id": i, "verdict": self._by_id[i]}
+            for i in ids[:1000]
+            if type(i) is int and i in self._by_id
+        ]

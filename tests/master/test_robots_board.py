@@ -1,0 +1,167 @@
+"""robots.txt on the master, driven by a fake clock: one probe per origin, verdicts shared
+by id, transient failures backing the origin off, Crawl-delay spacing the host.
+
+Fast and in-process, on real data: no network, no subprocesses.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from test_leases import FakeClock, leased
+
+from crawler.config import HostLimits
+from crawler.master.fencing import Answer
+from crawler.master.leases import LeaseBoard
+from crawler.master.verdicts import ROBOTS_MAX_FAILURES, origin_key
+from crawler.robotstxt import ROBOTS_TTL, answer_verdict
+
+UA = "crawler/1.0 (+https://example.org/bot)"
+A = [f"http://a.example/{i}.png" for i in range(4)]
+B = [f"https://b.example:8443/{i}.png" for i in range(2)]
+UNAVAILABLE = {"unavailable": "HTTP 503"}
+
+
+def make_board(
+    clock: FakeClock, urls: list[str], max_attempts: int = 3, **limits: float
+) -> LeaseBoard:
+    return LeaseBoard(
+        list(urls), None, 600.0, max_attempts, clock=clock, limits=HostLimits(**limits),
+        user_agent=UA,
+    )  # fmt: skip
+
+
+def robots(text: str) -> dict:
+    return answer_verdict(200, text.encode())
+
+
+def test_origin_key() -> None:
+    assert origin_key("http://a.example/x/y.png") == "http://a.example"
+    assert origin_key("https://b.example:8443/?q") == "https://b.example:8443"
+
+
+def test_one_probe_per_origin_until_its_verdict_is_in() -> None:
+    clock = FakeClock()
+    board = make_board(clock, A + B)
+    first = leased(board.get("w1", 10, 0))
+    assert [t.url for t in first] == [A[0], B[0]]  # one probe each, the rest held back
+    assert all(t.robots is None for t in first)  # a probe fetches robots.txt itself
+    assert leased(board.get("w2", 10, 0)) == []
+    assert board.robots_answer(0, "w1", A[0], robots("User-agent: *\nDisallow:\n")) is False
+    assert board.complete(0, "w1", Answer(http_status=200)) is True
+    rest = leased(board.get("w2", 10, 0))
+    assert [t.url for t in rest] == A[1:]
+    assert {t.robots for t in rest} == {1}  # the shared verdict, by id
+    assert board.verdicts([1, 99, "x"]) == [
+        {"id": 1, "verdict": robots("User-agent: *\nDisallow:\n")}
+    ]
+
+
+def test_a_probe_that_ends_without_a_verdict_lets_another_probe() -> None:
+    clock = FakeClock()
+    board = make_board(clock, A)
+    leased(board.get("w1", 10, 0))
+    assert board.complete(0, "w1") is True  # e.g. a worker_error before robots.txt
+    assert [t.id for t in leased(board.get("w1", 10, 0))] == [1]
+
+
+def test_verdicts_expire_after_a_day() -> None:
+    clock = FakeClock()
+    board = make_board(clock, A)
+    leased(board.get("w1", 1, 0))
+    board.robots_answer(0, "w1", A[0], robots(""))
+    board.complete(0, "w1", Answer(http_status=200))
+    assert leased(board.get("w1", 1, 0))[0].robots == 1
+    clock.advance(ROBOTS_TTL)
+    assert leased(board.get("w1", 1, 0))[0].robots is None  # the next one probes again
+
+
+def test_unavailable_robots_txt_backs_the_origin_off_and_puts_the_url_back() -> None:
+    clock = FakeClock()
+    board = make_board(clock, A[:2] + B)
+    assert [t.id for t in leased(board.get("w1", 10, 0))] == [0, 2]
+    assert board.robots_answer(0, "w1", A[0], UNAVAILABLE) is True  # back to the frontier
+    assert board.leased() == 1
+    assert [t.id for t in leased(board.get("w1", 10, 0))] == []  # B's probe is out, A waits
+    steps = []
+    for _ in range(2):  # the origin's next probe waits 1 s, then 2 s
+        waited = 0.0
+        while not (tasks := leased(board.get("w1", 10, 0))):
+            clock.advance(0.25)
+            waited += 0.25
+        assert len(tasks) == 1  # still one probe at a time
+        steps.append(waited)
+        board.robots_answer(tasks[0].id, "w1", A[0], UNAVAILABLE)
+    assert steps == [1.0, 2.0]
+    assert board.attempts(0) + board.attempts(1) == 3  # each probe is one lease
+
+
+def test_a_url_whose_leases_are_spent_is_final() -> None:
+    clock = FakeClock()
+    board = make_board(clock, A[:1], max_attempts=2)
+    leased(board.get("w1", 1, 0))
+    assert board.robots_answer(0, "w1", A[0], UNAVAILABLE) is True
+    clock.advance(1)
+    leased(board.get("w1", 1, 0))
+    assert board.robots_answer(0, "w1", A[0], UNAVAILABLE) is False  # the answer is final
+    assert board.complete(0, "w1") is True
+
+
+def test_an_origin_unavailable_too_often_is_given_up_for_a_while() -> None:
+    clock = FakeClock()
+    urls = [f"http://a.example/{i}.png" for i in range(ROBOTS_MAX_FAILURES + 2)]
+    board = make_board(clock, urls)
+    final = set()
+    for _ in range(ROBOTS_MAX_FAILURES):
+        clock.advance(300)
+        (task,) = leased(board.get("w1", 1, 0))  # the same URL, until its leases are spent
+        if not board.robots_answer(task.id, "w1", task.url, UNAVAILABLE):
+            final.add(task.id)
+    assert final == {0, 1, 2}  # 3 + 3 + 2 probes: the 8th answer ends URL 2 too
+    clock.advance(1)  # within GIVE_UP_SECONDS
+    tasks = leased(board.get("w1", 100, 0))
+    # The other URLs go out at once, with the shared failure: they end blocked at once.
+    assert [t.id for t in tasks] == list(range(3, len(urls)))
+    assert {t.robots for t in tasks} == {1}
+    assert board.verdicts([1]) == [{"id": 1, "verdict": UNAVAILABLE}]
+
+
+def test_crawl_delay_spaces_the_host_unless_host_delay_is_set() -> None:
+    text = "User-agent: crawler\nCrawl-delay: 2\n\nUser-agent: *\nCrawl-delay: 30\n"
+    for limits, spacing in (({}, 2.0), ({"host_delay": 0.5}, 0.5)):
+        clock = FakeClock()
+        board = make_board(clock, A, **limits)
+        leased(board.get("w1", 10, 0))
+        clock.advance(1)
+        board.robots_answer(0, "w1", A[0], robots(text))
+        board.complete(0, "w1", Answer(http_status=200))
+        times = []
+        start = clock.now
+        while len(times) < 3:
+            times += [clock.now - start] * len(leased(board.get("w1", 10, 0)))
+            clock.advance(0.25)
+        assert times == [0.0, spacing, 2 * spacing], limits
+
+
+def test_ignore_robots_holds_nothing_back() -> None:
+    board = LeaseBoard(list(A), None, 600.0, 3, clock=FakeClock(), user_agent=None)
+    tasks = leased(board.get("w1", 10, 0))
+    assert len(tasks) == 4 and all(t.robots is None for t in tasks)
+
+
+def test_verdict_bodies_travel_as_base64() -> None:
+    verdict = robots("User-agent: *\nDisallow: /x\n")
+    assert base64.b64decode(verdict["body"]) == b"User-agent: *\nDisallow: /x\n"
+    assert answer_verdict(404, b"ignored") == {"status": 404, "body": ""}
+
+
+def test_a_verdict_found_before_the_result_releases_the_origin() -> None:
+    """The probe's image may take long: its verdict, reported at once, lets the rest go."""
+    board = make_board(FakeClock(), A)
+    leased(board.get("w1", 10, 0))
+    found = [{"id": 0, "verdict": robots("")}]
+    assert board.robots_found("w2", found) == 0  # not w2's task: ignored
+    assert board.robots_found("w1", [{"id": 0, "verdict": {"bogus": 1}}, "x", {"id": "0"}]) == 0
+    assert leased(board.get("w1", 10, 0)) == []
+    assert board.robots_found("w1", found) == 1
+    assert [t.id for t in leased(board.get("w1", 10, 0))] == [1, 2, 3]  # probe 0 still out
