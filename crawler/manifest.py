@@ -25,6 +25,7 @@ FIELDS = (
     "http_status",
     "error",
     "path",
+    "store",  # the shared store holding the image (file:// or s3:// URL); null: on its host
     "sha256",
     "bytes",
     "width",
@@ -32,6 +33,7 @@ FIELDS = (
     "orientation",  # EXIF orientation 1-8 (width and height are as displayed)
     "format",
     "worker",
+    "host",  # --host-id of the worker that stored (or reused) the image
     "attempts",
     "leases",
     "elapsed_s",

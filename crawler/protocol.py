@@ -11,8 +11,8 @@ worker. Tasks and results are batched, so the serializer's extra cost per call (
 pickle) is paid once per batch.
 
 Messages are JSON text: a task is ``{"id", "url", "attempt"[, "stored"]}`` (``stored``:
-the ``StoredCopy`` an earlier run left for the URL); a result is one manifest row's
-worth of fields (see ``RESULT_FIELDS``). Both are checked on receipt.
+the ``StoredCopy`` an earlier run left for the URL, with what to check of it); a result
+is one manifest row's worth of fields (see ``RESULT_FIELDS``). Both are checked on receipt.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "url": (str,),
     "status": (str,),
     "worker": (str,),
+    "host": (str,),  # the worker's --host-id: whose store holds the image
     "http_status": (int,),
     "error": (str,),
     "path": (str,),
@@ -71,6 +72,8 @@ class StoredCopy:
     etag: str | None
     last_modified: str | None
     refresh: bool
+    sha256: str | None = None  # of the stored bytes
+    verify: str = ""  # --verify-stored: "size" or "hash" (the bytes are hashed again)
 
 
 @dataclass(frozen=True)
@@ -112,12 +115,15 @@ def _decode_stored(raw: Any) -> StoredCopy | None:
     if not (isinstance(path, str) and type(size) is int):
         return None
     etag, modified = raw.get("etag"), raw.get("last_modified")
+    digest, verify = raw.get("sha256"), raw.get("verify")
     return StoredCopy(
         path,
         size,
         etag if isinstance(etag, str) else None,
         modified if isinstance(modified, str) else None,
         raw.get("refresh") is True,
+        digest if isinstance(digest, str) else None,
+        verify if verify in ("size", "hash") else "",
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from crawler import __version__
 from crawler import constants as c
+from crawler.cli.storeflags import add_master_store_flags, add_worker_store_flags
 from crawler.config import INPUT_FORMATS, Policy
 
 
@@ -97,6 +98,7 @@ def master_parser() -> argparse.ArgumentParser:
     _master_serving(p)
     _master_run(p)
     _master_policy(p.add_argument_group("run policy (sent to every worker)"))
+    add_master_store_flags(p)
     return p
 
 
@@ -192,9 +194,7 @@ def _master_run(p: argparse.ArgumentParser) -> None:
         "remain; 0 waits forever (default: %(default)s)",
     )
     p.add_argument(
-        "--retry-failed",
-        action="store_true",
-        help="re-attempt URLs whose last status was a failure",
+        "--retry-failed", action="store_true", help="re-attempt URLs whose last status failed"
     )
     p.add_argument(
         "--refresh-after",
@@ -249,10 +249,7 @@ def worker_parser() -> argparse.ArgumentParser:
         "--server", required=True, metavar="HOST", help="the master's host name or address"
     )
     p.add_argument(
-        "--port",
-        type=_port,
-        default=c.DEFAULT_PORT,
-        help="the master's port (default: %(default)s)",
+        "--port", type=_port, default=c.DEFAULT_PORT, help="master's port (default: %(default)s)"
     )
     p.add_argument(
         "--threads",
@@ -279,6 +276,7 @@ def worker_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run as a service: wait for a master, work each run, wait for the next",
     )
+    add_worker_store_flags(p)
     return p
 
 

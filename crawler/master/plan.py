@@ -50,6 +50,7 @@ class EarlierRows:
         self.lengths = array("I", bytes(4 * count))
         self.status = bytearray(count)  # status code of that row
         self.refresh = bytearray(count)  # 1: a success due for revalidation
+        self.trusted = bytearray(count)  # 1: a success whose image needs no worker (see _trusted)
 
     def row(self, task_id: int) -> dict[str, Any] | None:
         offset = self.offsets[task_id]
@@ -75,6 +76,8 @@ class Plan:
     state: bytearray = field(default_factory=bytearray)  # FINAL for failures kept as they are
     carried: Counter[str] = field(default_factory=Counter)  # statuses of those
     earlier: EarlierRows | None = None
+    kept: int = 0  # of the carried, stored images trusted without a worker (see _trusted)
+    verify: str = ""  # --verify-stored: what workers check of the stored images they get
 
     @property
     def total(self) -> int:
@@ -95,9 +98,10 @@ class Plan:
         row = self.stored_row(task_id)
         if row is None or not isinstance(row.get("path"), str):
             return None
-        keys = ("path", "bytes", "etag", "last_modified")
+        keys = ("path", "bytes", "etag", "last_modified", "sha256")
         assert self.earlier is not None
-        return {k: row.get(k) for k in keys} | {"refresh": bool(self.earlier.refresh[task_id])}
+        refresh = bool(self.earlier.refresh[task_id])
+        return {k: row.get(k) for k in keys} | {"refresh": refresh, "verify": self.verify}
 
     def close(self) -> None:
         if self.earlier is not None:
@@ -204,13 +208,34 @@ def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
         earlier.status[task_id] = _STATUS_CODES[status]
         due = options.refresh_after is not None and _age(row, now) >= options.refresh_after
         earlier.refresh[task_id] = due and status in c.SUCCESS_STATUSES
-    if options.retry_failed:
-        return
+        earlier.trusted[task_id] = not due and _trusted(row, options)
+    plan.verify = options.verify_stored
+    _carry(plan, earlier, options.retry_failed)
+
+
+def _carry(plan: Plan, earlier: EarlierRows, retry_failed: bool) -> None:
+    """Tasks whose last row stands (trusted images; failures, unless ``retry_failed``)
+    are FINAL from the start: never sent to a worker."""
+    failed = () if retry_failed else c.FAILED_STATUSES
     for task_id, code in enumerate(earlier.status):
         status = _STATUS_NAMES.get(code)
-        if status in c.FAILED_STATUSES:
+        if earlier.trusted[task_id] or status in failed:
             plan.state[task_id] = FINAL
             plan.carried[status] += 1
+    plan.kept = earlier.trusted.count(1)
+
+
+def _trusted(row: dict[str, Any], options: ResumeOptions) -> bool:
+    """Is the row's image known to be where the run would look, so that no worker need
+    check it? Yes when it is in this run's shared store, or, when workers store on
+    their own hosts, on a named host (rows before host ids existed are checked)."""
+    if options.verify_stored or row["status"] not in c.SUCCESS_STATUSES:
+        return False
+    if not isinstance(row.get("path"), str):
+        return False
+    if options.store:
+        return row.get("store") == options.store
+    return row.get("store") is None and isinstance(row.get("host"), str)
 
 
 def _age(row: dict[str, Any], now: datetime) -> timedelta:

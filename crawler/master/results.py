@@ -29,10 +29,12 @@ STORED_FIELDS += ("final_url", "etag", "last_modified", "fetched_at")
 class ResultIntake:
     """Turns result strings of one run into manifest rows."""
 
-    def __init__(self, plan: Plan, board: LeaseBoard, run_id: str) -> None:
+    def __init__(self, plan: Plan, board: LeaseBoard, run_id: str, store: str = "") -> None:
+        """``store``: the run's store spec (``stores.normalize_spec``)."""
         self._plan = plan
         self._board = board
         self._run_id = run_id
+        self._store = store
 
     def rows(self, batches: list[tuple[str, list[str]]]) -> list[dict[str, Any]]:
         """The rows of every (worker, results) batch; ignored results leave no row."""
@@ -67,6 +69,7 @@ class ResultIntake:
         if not self._board.complete(task_id, worker, result["http_status"]):
             return None  # a late answer: the URL already has its final status
         fields = _fields(result, stored if kept else None, now)
+        _locate(fields, stored, self._store)
         return make_row(
             **fields,
             leases=self._board.attempts(task_id),
@@ -105,3 +108,15 @@ def _fields(result: dict[str, Any], stored: dict[str, Any] | None, now: str) -> 
     elif result["status"] == c.OK:
         fields["fetched_at"] = now
     return fields
+
+
+def _locate(fields: dict[str, Any], stored: dict[str, Any] | None, store: str) -> None:
+    """Where the row's image is: ``store`` (a shared store's spec, null for per-host
+    stores) and ``host`` (whose store took or found it). A 304 leaves the image where the
+    earlier row says it is; a row without an image has neither."""
+    if fields["status"] == c.NOT_MODIFIED and stored is not None:
+        fields.update(host=stored.get("host"), store=stored.get("store"))
+    elif fields["status"] == c.OK:
+        fields["store"] = store or None
+    else:
+        fields["host"] = None

@@ -35,6 +35,7 @@ from crawler.master.results import ResultIntake
 from crawler.master.server import QueueServer
 from crawler.master.summary import RunStats, format_summary, write_summary
 from crawler.report.build import write_report
+from crawler.stores import PER_HOST, open_store
 
 log = logging.getLogger("crawler")
 
@@ -65,6 +66,7 @@ class Master:
         self._install_stop_handlers()
         check_readable(cfg.lists)
         ensure_writable(cfg.output)
+        check_store(cfg)
         server = QueueServer(cfg.bind, cfg.port, cfg.authkey)
         try:
             manifest = ManifestWriter(cfg.manifest)
@@ -133,6 +135,7 @@ class Master:
         )
         self.stats.total = plan.total
         self.stats.counts.update(plan.carried)
+        self.stats.kept = plan.kept
         run_info = {"run_id": self.run_id, "policy": cfg.policy.to_json()}
         server.start(
             {
@@ -152,7 +155,7 @@ class Master:
 
     def _collect(self, plan: Plan, board: LeaseBoard, manifest: ManifestWriter) -> int:
         """Take results until every URL is final, the run is stopped, or it cannot finish."""
-        intake = ResultIntake(plan, board, self.run_id)
+        intake = ResultIntake(plan, board, self.run_id, store=self.config.policy.store)
         remaining = plan.todo
         next_tick, grace_end = 0.0, None
         with Progress(self.config, plan.total, plan.todo, self.stats, board.workers) as progress:
@@ -228,3 +231,10 @@ class Master:
 
         signal.signal(signal.SIGINT, handler)
         signal.signal(signal.SIGTERM, handler)
+
+
+def check_store(cfg: MasterConfig) -> None:
+    """A shared store (folder or S3) must take a write before any URL is handed out;
+    raises UsageError (one line). Per-host stores are checked by each worker."""
+    if cfg.policy.store != PER_HOST:
+        open_store(cfg.policy.store, cfg.output).check()

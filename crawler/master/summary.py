@@ -33,6 +33,7 @@ class RunStats:
     counts: Counter[str] = field(default_factory=Counter)
     downloaded_bytes: int = 0
     reused: int = 0
+    kept: int = 0  # stored images trusted from the manifest, sent to no worker
     workers: set[str] = field(default_factory=set)
 
     def add(self, rows: list[dict[str, Any]]) -> None:
@@ -54,7 +55,7 @@ class RunStats:
         return sum(n for s, n in self.counts.items() if s in c.FAILED_STATUSES)
 
     def as_dict(self, code: int, elapsed: float, manifest: Path) -> dict[str, Any]:
-        fetched = self.counts.get(c.OK, 0) - self.reused
+        fetched = self.counts.get(c.OK, 0) - self.reused - self.kept
         return {
             "run_id": self.run_id,
             "outcome": OUTCOMES.get(code, "error"),
@@ -67,6 +68,7 @@ class RunStats:
             "missing": self.total - sum(self.counts.values()),
             "downloaded": fetched,
             "reused": self.reused,
+            "kept": self.kept,
             "bytes": self.downloaded_bytes,
             "images_per_s": round(fetched / elapsed, 2) if elapsed > 0 else None,
             "workers_seen": sorted(self.workers),
@@ -97,7 +99,8 @@ def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | Non
         )
     lines.append(
         f"  {summary['downloaded']} downloaded ({summary['images_per_s'] or 0:.1f} images/s, "
-        f"{summary['bytes'] / 1e6:.1f} MB), {summary['reused']} reused from earlier runs"
+        f"{summary['bytes'] / 1e6:.1f} MB), {summary['reused']} reused from earlier runs, "
+        f"{summary['kept']} kept as the manifest says"
     )
     lines.append(f"  manifest: {summary['manifest']}")
     if csv is not None:

@@ -22,11 +22,13 @@ from tqdm import tqdm
 from crawler import constants as c
 from crawler.config import Policy, WorkerConfig
 from crawler.protocol import Task, decode_task, encode_result
+from crawler.stores import FolderStore, S3Store
 from crawler.worker import verify
 from crawler.worker.channel import Channel
 from crawler.worker.deadline import make_session
 from crawler.worker.pipeline import Context, process
 from crawler.worker.robots import RobotsCache
+from crawler.worker.storage import open_run_store
 
 log = logging.getLogger("crawler")
 
@@ -43,6 +45,7 @@ class Worker:
         self.stop = stop
         self.policy = Policy()
         self.robots = RobotsCache(self.policy)  # replaced, empty, by each run()
+        self.store: FolderStore | S3Store = FolderStore(config.output)  # replaced by run()
         self.name = worker_name()
         self.counts: Counter[str] = Counter()
         self.bytes = 0
@@ -58,6 +61,7 @@ class Worker:
         Raises MasterGone if the master vanishes.
         """
         self.policy = policy
+        self.store = open_run_store(policy, self.config)
         self.robots = RobotsCache(policy)  # robots.txt is fetched anew for every run
         verify.configure(policy)
         threads = [
@@ -172,8 +176,9 @@ class Worker:
 
     def _download_loop(self) -> None:
         ctx = Context(
-            make_session(self.policy), self.policy, self.config.output, self.name, self.robots
-        )
+            make_session(self.policy), self.policy, self.store, self.name, self.robots,
+            self.config.host_id or None,
+        )  # fmt: skip
         while True:
             task = self._todo.get()
             if task is None:

@@ -1,0 +1,214 @@
+"""One collection from many hosts: nightly reruns with two workers, per-host and shared stores.
+
+The scenario of issue 12: a master and two workers (real processes, each with its own
+``--output`` and ``--host-id``, left running as ``--wait`` services) crawl one list of
+200 images served on loopback, night after night. Counted on the server: a rerun
+downloads none of the images stored on an earlier night, and every image exists in
+exactly one place (one host's folder, or the shared store).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import signal
+import subprocess
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import assert_no_traceback, free_port, read_rows, start_cli, wait_for_port
+from imageserver import Expected, ImageServer, expected_for, make_image
+
+from crawler import constants as c
+
+HOSTS = ("host-a", "host-b")
+NIGHT_TIMEOUT = 90
+
+
+def add_images(server: ImageServer, count: int, prefix: str) -> dict[str, Expected]:
+    images = {}
+    for i in range(count):
+        body = make_image("PNG", 48, 32, seed=zlib.crc32(prefix.encode()) % 1000 + i)
+        # A little latency, so that both workers get a share of the list.
+        url = server.add(f"/{prefix}/{i}.png", body, content_type="image/png", delay=0.02)
+        images[url] = expected_for(body)
+    return images
+
+
+@dataclass
+class Cluster:
+    """A master run per night on one manifest, two worker services on their own folders."""
+
+    root: Path
+    server: ImageServer
+    store: list[str] = field(default_factory=list)  # ["--store", WHERE] or []
+    port: int = field(default_factory=free_port)
+    workers: list[subprocess.Popen[str]] = field(default_factory=list)
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "master" / "manifest.jsonl"
+
+    def output(self, host: str) -> Path:
+        return self.root / host
+
+    def start_workers(self) -> None:
+        for host in HOSTS:
+            args = [
+                "--server", "127.0.0.1", "--port", str(self.port), "--wait", "--threads", "4",
+                "--output", str(self.output(host)), "--host-id", host, "-q",
+            ]  # fmt: skip
+            self.workers.append(start_cli("worker", *args))
+
+    def night(self, urls: list[str], *extra: str) -> dict[str, Any]:
+        """One nightly run of the master; returns its JSON summary."""
+        lst = self.root / "list.txt"
+        lst.write_text("\n".join(urls) + "\n", encoding="utf-8")
+        master = start_cli(
+            "master", str(lst), "--bind", "127.0.0.1", "--port", str(self.port),
+            "--output", str(self.root / "master"), "--no-progress", "--no-report",
+            "--lease-seconds", "5", "--retries", "0", *self.store, *extra,
+        )  # fmt: skip
+        try:
+            wait_for_port(master)
+            if not self.workers:  # started once the master serves: both join at once
+                self.start_workers()
+            out, err = master.communicate(timeout=NIGHT_TIMEOUT)
+        finally:
+            if master.poll() is None:
+                master.kill()
+                master.communicate()
+        assert master.returncode == 0, err
+        assert_no_traceback(out, err)
+        return json.loads(self.manifest.with_name("manifest.summary.json").read_text())
+
+    def rows(self) -> dict[str, dict[str, Any]]:
+        rows = read_rows(self.manifest)
+        by_url = {row["url"]: row for row in rows}
+        assert len(by_url) == len(rows), "a URL has two rows after a completed run"
+        return by_url
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.workers:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            for pipe in (proc.stdout, proc.stderr):
+                if pipe is not None:
+                    pipe.close()
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, image_server: ImageServer) -> Iterator[Cluster]:
+    made = Cluster(tmp_path, image_server)
+    try:
+        yield made
+    finally:
+        made.stop()
+
+
+def hits(server: ImageServer, urls: list[str]) -> dict[str, int]:
+    return {url: server.hits(urlsplit(url).path) for url in urls}
+
+
+def stored_files(folder: Path) -> set[str]:
+    """Relative names of the images under ``folder`` (manifest and key files left out)."""
+    if not folder.is_dir():
+        return set()
+    return {
+        str(p.relative_to(folder))
+        for p in folder.rglob("*")
+        if p.is_file() and p.suffix == ".png" and not p.name.startswith(".part-")
+    }
+
+
+def assert_all_ok(rows: dict[str, dict[str, Any]], images: dict[str, Expected]) -> None:
+    for url, expected in images.items():
+        row = rows[url]
+        assert row["status"] == c.OK, row
+        assert (row["sha256"], row["width"]) == (expected.sha256, expected.width), row
+
+
+def assert_one_copy_per_host_store(cluster: Cluster, rows: dict[str, dict[str, Any]]) -> None:
+    """Every ok row's image is on exactly one host: the one its ``host`` field names."""
+    held = {host: stored_files(cluster.output(host)) for host in HOSTS}
+    ok = [row for row in rows.values() if row["status"] == c.OK]
+    for row in ok:
+        assert row["store"] is None, row
+        where = [host for host in HOSTS if row["path"] in held[host]]
+        assert where == [row["host"]], (row["url"], where, row["host"])
+    assert sum(len(names) for names in held.values()) == len(ok)  # no stray copies
+    assert all(held.values()), "one host stored nothing: not a two-host test"
+
+
+def test_nightly_reruns_with_per_host_stores_download_only_new_images(
+    cluster: Cluster, image_server: ImageServer
+) -> None:
+    first = add_images(image_server, 200, "night1")
+
+    night1 = cluster.night(list(first))
+    assert night1["downloaded"] == 200
+    assert hits(image_server, list(first)) == dict.fromkeys(first, 1)
+    rows = cluster.rows()
+    assert_all_ok(rows, first)
+    assert_one_copy_per_host_store(cluster, rows)
+
+    second = add_images(image_server, 2, "night2")
+    night2 = cluster.night([*first, *second])
+    assert (night2["downloaded"], night2["kept"], night2["reused"]) == (2, 200, 0)
+    assert hits(image_server, list(first)) == dict.fromkeys(first, 1)  # none again
+    assert hits(image_server, list(second)) == dict.fromkeys(second, 1)
+    after = cluster.rows()
+    assert {url: after[url] for url in first} == {url: rows[url] for url in first}
+    assert_all_ok(after, first | second)
+    assert_one_copy_per_host_store(cluster, after)
+
+    night3 = cluster.night([*first, *second])
+    assert (night3["downloaded"], night3["kept"]) == (0, 202)
+    assert sum(hits(image_server, [*first, *second]).values()) == 202
+    assert cluster.rows() == after
+
+
+def test_nightly_reruns_with_a_shared_store(
+    cluster: Cluster, image_server: ImageServer, tmp_path: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    cluster.store = ["--store", str(shared)]
+    first = add_images(image_server, 200, "night1")
+
+    night1 = cluster.night(list(first))
+    assert night1["downloaded"] == 200
+    rows = cluster.rows()
+    assert_all_ok(rows, first)
+    assert {row["store"] for row in rows.values()} == {shared.as_uri()}
+    assert {row["host"] for row in rows.values()} == set(HOSTS)  # both worked
+    assert stored_files(shared) == {row["path"] for row in rows.values()}
+    assert not any(stored_files(cluster.output(host)) for host in HOSTS)
+    for url, expected in first.items():
+        assert hashlib.sha256((shared / rows[url]["path"]).read_bytes()).hexdigest() == (
+            expected.sha256
+        )
+
+    second = add_images(image_server, 2, "night2")
+    night2 = cluster.night([*first, *second])
+    assert (night2["downloaded"], night2["kept"]) == (2, 200)
+    assert hits(image_server, list(first)) == dict.fromkeys(first, 1)
+    after = cluster.rows()
+    assert_all_ok(after, first | second)
+    assert stored_files(shared) == {row["path"] for row in after.values()}
+
+    # --verify-stored=hash: every image checked in the store, by any worker, none fetched.
+    night3 = cluster.night([*first, *second], "--verify-stored=hash")
+    assert (night3["downloaded"], night3["reused"], night3["kept"]) == (0, 202, 0)
+    assert sum(hits(image_server, [*first, *second]).values()) == 202
