@@ -177,20 +177,20 @@ class S3Store:
             self.put(PROBE_NAME, b"probe")
             self._call("remove", PROBE_NAME, self._fs.rm_file)
         except StoreFailure as failure:
-            raise UsageError(f"store {failure}") from None
+            raise UsageError(f"store {self.spec} is unusable: {failure}") from None
 
     def _call(self, verb: str, relative: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         key = self._key(relative)
         try:
             return fn(key, *args, **kwargs)
         except Exception as exc:  # s3fs raises OSError subclasses, botocore its own tree
-            raise StoreFailure(f"cannot {verb} s3://{key}: {_reason(exc)}") from exc
+            raise StoreFailure(f"cannot {verb} s3://{key}: {_reason(exc, verb)}") from exc
 
 
-def _reason(exc: Exception) -> str:
+def _reason(exc: Exception, verb: str) -> str:
     """One line for a store error: missing bucket, denied, unreachable, throttled."""
     if isinstance(exc, FileNotFoundError):
-        return "no such bucket or key"
+        return "no such bucket" if verb == "write" else "no such bucket or key"
     if isinstance(exc, PermissionError):
         return "access denied (check the AWS credentials and the bucket's policy)"
     text = " ".join(str(exc).split()) or type(exc).__name__

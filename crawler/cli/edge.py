@@ -35,6 +35,9 @@ def run_command(
         return c.EXIT_ERROR
 
 
+QUIET_LIBRARIES = ("botocore", "aiobotocore", "s3fs", "fsspec")
+
+
 def setup_logging(prog: str, args: argparse.Namespace) -> None:
     """stderr gets notices (INFO) unless -q, detail with -v; --log-file gets the same with
     timestamps. urllib3's retry warnings are left out: the attempts field records those."""
@@ -51,3 +54,5 @@ def setup_logging(prog: str, args: argparse.Namespace) -> None:
         handlers.append(handler)
     logging.basicConfig(level=level, handlers=handlers, force=True)
     logging.getLogger("urllib3").setLevel(logging.DEBUG if args.verbose else logging.ERROR)
+    for name in QUIET_LIBRARIES:  # the S3 store's libraries: their notices are not ours
+        logging.getLogger(name).setLevel(logging.INFO if args.verbose else logging.WARNING)
