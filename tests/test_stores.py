@@ -212,3 +212,38 @@ def test_nightly_reruns_with_a_shared_store(
     night3 = cluster.night([*first, *second], "--verify-stored=hash")
     assert (night3["downloaded"], night3["reused"], night3["kept"]) == (0, 202, 0)
     assert sum(hits(image_server, [*first, *second]).values()) == 202
+
+
+def test_verify_stored_goes_to_the_host_that_holds_the_file(
+    cluster: Cluster, image_server: ImageServer
+) -> None:
+    images = add_images(image_server, 60, "verify")
+    cluster.night(list(images))
+    rows = cluster.rows()
+    on_b = {url for url in images if rows[url]["host"] == "host-b"}
+    assert on_b and len(on_b) < len(images)
+
+    # Both hosts connected: each image is checked by the host that holds it.
+    night2 = cluster.night(list(images), "--verify-stored")
+    assert (night2["downloaded"], night2["reused"], night2["superseded"]) == (0, 60, [])
+    assert hits(image_server, list(images)) == dict.fromkeys(images, 1)
+    after = cluster.rows()
+    assert {url: after[url]["host"] for url in images} == {url: rows[url]["host"] for url in images}
+    assert_one_copy_per_host_store(cluster, after)
+
+    # host-b is gone: after the bounded wait (--lease-seconds) host-a does its share,
+    # downloading those images again; host-b's copies are listed as superseded.
+    b_worker = cluster.workers.pop(HOSTS.index("host-b"))
+    b_worker.send_signal(signal.SIGTERM)
+    b_worker.communicate(timeout=30)
+    night3 = cluster.night(list(images), "--verify-stored")
+    assert (night3["downloaded"], night3["reused"]) == (len(on_b), 60 - len(on_b))
+    final = cluster.rows()
+    assert {row["host"] for row in final.values()} == {"host-a"}
+    assert_all_ok(final, images)
+    assert sorted((s["host"], s["path"]) for s in night3["superseded"]) == sorted(
+        ("host-b", rows[url]["path"]) for url in on_b
+    )
+    held_a = stored_files(cluster.output("host-a"))
+    assert {row["path"] for row in final.values()} == held_a
+    assert hits(image_server, list(images)) == {url: 1 + (url in on_b) for url in images}

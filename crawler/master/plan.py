@@ -78,6 +78,7 @@ class Plan:
     earlier: EarlierRows | None = None
     kept: int = 0  # of the carried, stored images trusted without a worker (see _trusted)
     verify: str = ""  # --verify-stored: what workers check of the stored images they get
+    shared: bool = False  # the run's store is shared (every worker sees every image)
 
     @property
     def total(self) -> int:
@@ -102,6 +103,26 @@ class Plan:
         assert self.earlier is not None
         refresh = bool(self.earlier.refresh[task_id])
         return {k: row.get(k) for k in keys} | {"refresh": refresh, "verify": self.verify}
+
+    @property
+    def needs_hosts(self) -> bool:
+        """Do some tasks need a file only one host holds (see ``wanted_host``)?"""
+        return (
+            not self.shared
+            and self.earlier is not None
+            and (bool(self.verify) or any(self.earlier.refresh))
+        )
+
+    def wanted_host(self, task_id: int) -> str | None:
+        """The host whose own store holds the file this task needs (``--verify-stored``,
+        or a revalidation), or None when any worker will do."""
+        if self.shared or self.earlier is None:
+            return None
+        if not (self.verify or self.earlier.refresh[task_id]):
+            return None
+        row = self.stored_row(task_id)
+        host = row.get("host") if row is not None and row.get("store") is None else None
+        return host if isinstance(host, str) else None
 
     def close(self) -> None:
         if self.earlier is not None:
@@ -209,7 +230,7 @@ def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
         due = options.refresh_after is not None and _age(row, now) >= options.refresh_after
         earlier.refresh[task_id] = due and status in c.SUCCESS_STATUSES
         earlier.trusted[task_id] = not due and _trusted(row, options)
-    plan.verify = options.verify_stored
+    plan.verify, plan.shared = options.verify_stored, bool(options.store)
     _carry(plan, earlier, options.retry_failed)
 
 

@@ -35,6 +35,7 @@ class ResultIntake:
         self._board = board
         self._run_id = run_id
         self._store = store
+        self.superseded: list[dict[str, Any]] = []  # earlier copies a new location replaced
 
     def rows(self, batches: list[tuple[str, list[str]]]) -> list[dict[str, Any]]:
         """The rows of every (worker, results) batch; ignored results leave no row."""
@@ -70,6 +71,7 @@ class ResultIntake:
             return None  # a late answer: the URL already has its final status
         fields = _fields(result, stored if kept else None, now)
         _locate(fields, stored, self._store)
+        self._note_moved(fields, stored)
         return make_row(
             **fields,
             leases=self._board.attempts(task_id),
@@ -78,6 +80,17 @@ class ResultIntake:
             finished_at=now,
             extra=extra,
         )
+
+    def _note_moved(self, fields: dict[str, Any], stored: dict[str, Any] | None) -> None:
+        """An image stored anew elsewhere (another host, another store) supersedes the
+        earlier copy: listed in the run summary, for an operator to clean up."""
+        if fields["status"] != c.OK or stored is None or not isinstance(stored.get("path"), str):
+            return
+        old = (stored.get("store"), stored.get("host"))
+        if old != (fields.get("store"), fields.get("host")):
+            self.superseded.append(
+                {"url": fields["url"], "store": old[0], "host": old[1], "path": stored["path"]}
+            )
 
     def lost_rows(self) -> list[dict[str, Any]]:
         """Rows for the URLs whose last lease expired with no attempts left."""

@@ -133,6 +133,8 @@ class Master:
             stored_copy=plan.stored_copy,
             limits=cfg.limits,
         )
+        if plan.needs_hosts:
+            board.prefer_hosts(plan.wanted_host, cfg.policy.lease_seconds)
         self.stats.total = plan.total
         self.stats.counts.update(plan.carried)
         self.stats.kept = plan.kept
@@ -156,6 +158,7 @@ class Master:
     def _collect(self, plan: Plan, board: LeaseBoard, manifest: ManifestWriter) -> int:
         """Take results until every URL is final, the run is stopped, or it cannot finish."""
         intake = ResultIntake(plan, board, self.run_id, store=self.config.policy.store)
+        intake.superseded = self.stats.superseded
         remaining = plan.todo
         next_tick, grace_end = 0.0, None
         with Progress(self.config, plan.total, plan.todo, self.stats, board.workers) as progress:

@@ -35,6 +35,7 @@ class RunStats:
     reused: int = 0
     kept: int = 0  # stored images trusted from the manifest, sent to no worker
     workers: set[str] = field(default_factory=set)
+    superseded: list[dict[str, Any]] = field(default_factory=list)  # see ResultIntake
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -72,6 +73,7 @@ class RunStats:
             "bytes": self.downloaded_bytes,
             "images_per_s": round(fetched / elapsed, 2) if elapsed > 0 else None,
             "workers_seen": sorted(self.workers),
+            "superseded": self.superseded,
             "manifest": str(manifest),
         }
 
@@ -102,6 +104,11 @@ def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | Non
         f"{summary['bytes'] / 1e6:.1f} MB), {summary['reused']} reused from earlier runs, "
         f"{summary['kept']} kept as the manifest says"
     )
+    if summary["superseded"]:
+        lines.append(
+            f"  {len(summary['superseded'])} earlier copies superseded by a new location "
+            "(listed in the summary JSON: safe to delete)"
+        )
     lines.append(f"  manifest: {summary['manifest']}")
     if csv is not None:
         lines.append(f"  csv:      {csv}")
