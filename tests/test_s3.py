@@ -95,7 +95,7 @@ def master_args(tmp_path: Path, urls: list[str], port: int, *extra: str) -> list
     lst.write_text("\n".join(urls) + "\n", encoding="utf-8")
     return [
         str(lst), "--bind", "127.0.0.1", "--port", str(port),
-        "--output", str(tmp_path / "master"), "--no-progress", "--no-report",
+        "--output", str(tmp_path / "master"), "--no-progress",
         "--lease-seconds", "5", "--retries", "0", "--store", STORE, *extra,
     ]  # fmt: skip
 
@@ -165,6 +165,9 @@ def test_two_workers_store_whole_objects_in_s3(
         assert answer["ContentType"] == Image.MIME[expected.format]
     assert set(objects(s3)) == {f"{PREFIX}/{rows[url]['path']}" for url in images}
     assert not list(tmp_path.glob("host-*/**/*.png"))  # nothing on the hosts' own disks
+    report = (tmp_path / "master" / "manifest.report.html").read_text(encoding="utf-8")
+    assert report.count('<img src="data:image/') == 24  # thumbnails read from the bucket
+    assert f"{STORE}: 30" in report
 
     # The rerun trusts the store: it ends without any worker, nothing fetched.
     hits = sum(image_server.hits(urlsplit(url).path) for url in images)

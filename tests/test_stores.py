@@ -71,7 +71,7 @@ class Cluster:
         lst.write_text("\n".join(urls) + "\n", encoding="utf-8")
         master = start_cli(
             "master", str(lst), "--bind", "127.0.0.1", "--port", str(self.port),
-            "--output", str(self.root / "master"), "--no-progress", "--no-report",
+            "--output", str(self.root / "master"), "--no-progress",
             "--lease-seconds", "5", "--retries", "0", *self.store, *extra,
         )  # fmt: skip
         try:
@@ -86,6 +86,9 @@ class Cluster:
         assert master.returncode == 0, err
         assert_no_traceback(out, err)
         return json.loads(self.manifest.with_name("manifest.summary.json").read_text())
+
+    def report(self) -> str:
+        return self.manifest.with_name("manifest.report.html").read_text(encoding="utf-8")
 
     def rows(self) -> dict[str, dict[str, Any]]:
         rows = read_rows(self.manifest)
@@ -162,6 +165,10 @@ def test_nightly_reruns_with_per_host_stores_download_only_new_images(
     rows = cluster.rows()
     assert_all_ok(rows, first)
     assert_one_copy_per_host_store(cluster, rows)
+    # The report's gallery says how many images each host holds.
+    held = {host: sum(row["host"] == host for row in rows.values()) for host in HOSTS}
+    assert f"host-a: {held['host-a']}" in cluster.report()
+    assert f"host-b: {held['host-b']}" in cluster.report()
 
     second = add_images(image_server, 2, "night2")
     night2 = cluster.night([*first, *second])
@@ -195,6 +202,9 @@ def test_nightly_reruns_with_a_shared_store(
     assert {row["host"] for row in rows.values()} == set(HOSTS)  # both worked
     assert stored_files(shared) == {row["path"] for row in rows.values()}
     assert not any(stored_files(cluster.output(host)) for host in HOSTS)
+    # The report's thumbnails come from the shared store (the master's folder has none).
+    assert cluster.report().count('<img src="data:image/') == 24
+    assert f"{shared.as_uri()}: 200" in cluster.report()
     for url, expected in first.items():
         assert hashlib.sha256((shared / rows[url]["path"]).read_bytes()).hexdigest() == (
             expected.sha256
