@@ -21,7 +21,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import assert_no_traceback, free_port, read_rows, start_cli, wait_for_port
+from conftest import (
+    assert_no_traceback,
+    free_port,
+    read_rows,
+    run_cli,
+    start_cli,
+    wait_for_port,
+)
 from imageserver import Expected, ImageServer, expected_for, make_image
 
 from crawler import constants as c
@@ -257,3 +264,40 @@ def test_verify_stored_goes_to_the_host_that_holds_the_file(
     held_a = stored_files(cluster.output("host-a"))
     assert {row["path"] for row in final.values()} == held_a
     assert hits(image_server, list(images)) == {url: 1 + (url in on_b) for url in images}
+
+
+def test_rows_from_before_host_ids_are_checked_once_then_trusted(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    images = add_images(image_server, 6, "old")
+    lst = tmp_path / "list.txt"
+    lst.write_text("\n".join(images) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = [str(lst), "--bind", "127.0.0.1", "--port", "0", "--output", str(out),
+            "--local-workers", "1", "--no-progress", "--no-report"]  # fmt: skip
+    assert run_cli("master", *args).returncode == 0
+    manifest = out / "manifest.jsonl"
+    # A manifest written before issue 12: no host, no store.
+    old = [
+        {k: v for k, v in row.items() if k not in ("host", "store")} for row in read_rows(manifest)
+    ]
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in old), encoding="utf-8")
+
+    second = run_cli("master", *args)
+    assert second.returncode == 0, second.stderr
+    rows = read_rows(manifest)
+    assert all(row["reused"] is True and isinstance(row["host"], str) for row in rows), rows
+    assert hits(image_server, list(images)) == dict.fromkeys(images, 1)
+    third = run_cli("master", *args)
+    assert third.returncode == 0, third.stderr
+    assert read_rows(manifest) == rows  # now trusted: kept as they are
+
+
+def test_a_shared_store_that_is_not_there_stops_the_master(tmp_path: Path) -> None:
+    lst = tmp_path / "list.txt"
+    lst.write_text("http://127.0.0.1:9/a.png\n", encoding="utf-8")
+    for where, says in ((tmp_path / "nowhere", "is the share mounted"), ("ftp://x/y", "s3://")):
+        done = run_cli("master", str(lst), "--output", str(tmp_path / "out"), "--store", str(where))
+        assert done.returncode == c.EXIT_ERROR
+        assert_no_traceback(done.stdout, done.stderr)
+        assert done.stderr.count("\n") == 1 and says in done.stderr, done.stderr
