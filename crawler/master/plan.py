@@ -110,7 +110,7 @@ class Plan:
         return (
             not self.shared
             and self.earlier is not None
-            and (bool(self.verify) or any(self.earlier.refresh))
+            and (bool(self.verify) or 1 in self.earlier.refresh)
         )
 
     def wanted_host(self, task_id: int) -> str | None:

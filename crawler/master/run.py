@@ -109,16 +109,18 @@ class Master:
             write_csv(read_manifest(cfg.manifest), cfg.csv)
         summary = self.stats.as_dict(code, time.monotonic() - self.started, cfg.manifest)
         write_summary(summary, cfg.manifest)
-        report = self._write_report()
+        report = self._write_report(self.run_id if code == c.EXIT_OK else None)
         if not cfg.quiet:
             print(format_summary(summary, cfg.csv, report), flush=True)
 
-    def _write_report(self) -> Path | None:
-        """The HTML run report beside the manifest; a failure to write it is only a warning."""
+    def _write_report(self, compacted_by: str | None) -> Path | None:
+        """The HTML run report beside the manifest; a failure to write it is only a warning.
+        ``compacted_by``: this run's id when it completed (one row per URL or line)."""
         if not self.config.report:
             return None
         try:
-            return write_report(self.config.manifest, self.config.output)
+            cfg = self.config
+            return write_report(cfg.manifest, cfg.output, compacted_by=compacted_by)
         except CrawlerError as exc:
             log.warning("no run report: %s", exc)
             return None

@@ -98,7 +98,7 @@ def usable_stored_copy(task: Task, store: FolderStore | S3Store) -> StoredCopy |
     """The task's stored copy, if this run's store really holds that image for that URL
     (the name ``layout.stored_name`` gives it, the size the manifest recorded and, with
     ``--verify-stored=hash``, the sha256). Raises StoreFailure when the store fails."""
-    stored = revalidation(task) if task.stored is not None else None
+    stored = revalidation(task)
     if stored is None or store.size(stored.path) != stored.bytes:
         return None
     if stored.verify != "hash" or stored.sha256 is None:

@@ -177,7 +177,7 @@ class Worker:
     def _download_loop(self) -> None:
         ctx = Context(
             make_session(self.policy), self.policy, self.store, self.name, self.robots,
-            self.config.host_id or None,
+            self.config.host_id or socket.gethostname(),
         )  # fmt: skip
         while True:
             task = self._todo.get()
