@@ -41,6 +41,7 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "status": (str,),
     "worker": (str,),
     "host": (str,),  # the worker's --host-id: whose store holds the image
+    "store": (str,),  # the shared store the worker used (the policy's); None: its own folder
     "http_status": (int,),
     "error": (str,),
     "path": (str,),

@@ -14,6 +14,7 @@ import csv
 import fcntl
 import json
 import os
+import re
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -114,12 +115,12 @@ def current_lines(
     unlisted: dict[str, tuple[int, int]] = {}
     for offset, line in journal_lines(path):
         try:
-            row = json.loads(line)
+            row = url_and_status(line)
             status, url = row["status"], row["url"]
         except (ValueError, TypeError, KeyError):
             continue
         if status in LINE_STATUSES:
-            if row.get("run_id") == run_id:
+            if json.loads(line).get("run_id") == run_id:
                 yield line
             continue
         task_id = find(url) if isinstance(url, str) else None
@@ -136,6 +137,20 @@ def current_lines(
             yield os.pread(fd, length, offset)
     finally:
         os.close(fd)
+
+
+# A row as ``manifest.make_row`` writes it starts with its url and its status: read just
+# those (a quarter of the time of a whole row); anything else is parsed in full.
+_HEAD = re.compile(rb'\{"url":("(?:[^"\\]|\\.)*"),"status":"([a-z_]+)"')
+
+
+def url_and_status(line: bytes) -> dict[str, Any]:
+    """A journal line's ``url`` and ``status`` (and, when it is not laid out as the
+    master writes rows, every other field); raises ValueError for a line that is not JSON."""
+    head = _HEAD.match(line)
+    if head is None:
+        return json.loads(line)
+    return {"url": json.loads(head[1]), "status": head[2].decode("ascii")}
 
 
 def write_csv(rows: Iterable[dict[str, Any]], path: Path) -> None:

@@ -130,6 +130,8 @@ def _locate(fields: dict[str, Any], stored: dict[str, Any] | None, store: str) -
     if fields["status"] == c.NOT_MODIFIED and stored is not None:
         fields.update(host=stored.get("host"), store=stored.get("store"))
     elif fields["status"] == c.OK:
-        fields["store"] = store or None
+        # The run's shared store only if the worker says it used it: a worker from before
+        # --store existed writes to its own folder (its rows are then checked next time).
+        fields["store"] = store if store and fields.get("store") == store else None
     else:
-        fields["host"] = None
+        fields.update(host=None, store=None)

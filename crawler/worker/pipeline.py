@@ -44,7 +44,7 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
     """
     start = time.monotonic()
     row: dict[str, Any] = {"id": task.id, "url": task.url, "worker": ctx.worker, "attempts": 1}
-    row["host"] = ctx.host
+    row.update(host=ctx.host, store=ctx.store.spec or None)
     try:
         stored = usable_stored_copy(task, ctx.store)
         if stored is not None and not stored.refresh:
