@@ -30,12 +30,13 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import ListSpec, ResumeOptions
-from crawler.manifest import LINE_STATUSES, journal_lines, make_row
+from crawler.manifest import LINE_STATUSES, journal_lines, make_row, row_fields
 from crawler.master.frontier import FINAL
 from crawler.master.lists import as_spec, read_list
 from crawler.master.taskstore import TaskStore
 
 ROWS_PER_WRITE = 2000
+RESUME_FIELDS = ("path", "store", "host", "fetched_at", "finished_at")  # what _resume reads
 NO_RESUME_OPTIONS = ResumeOptions()
 _STATUS_CODES = {status: code for code, status in enumerate(c.STATUSES, start=1)}
 _STATUS_NAMES = {code: status for status, code in _STATUS_CODES.items()}
@@ -216,7 +217,7 @@ def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
     now = datetime.now(UTC)
     for offset, line in journal_lines(journal):
         try:
-            row = json.loads(line)
+            row = row_fields(line, RESUME_FIELDS)
             status, url = row["status"], row["url"]
         except (ValueError, TypeError, KeyError):
             continue  # a torn or foreign line

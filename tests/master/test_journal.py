@@ -10,8 +10,8 @@ import json
 import re
 from pathlib import Path
 
-from crawler.manifest import FIELDS, make_row
-from crawler.master.journal import current_lines, url_and_status, write_csv
+from crawler.manifest import FIELDS, make_row, row_fields
+from crawler.master.journal import current_lines, write_csv
 
 STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
 
@@ -59,6 +59,6 @@ def test_current_lines_reads_urls_with_quotes_and_rows_in_any_key_order(tmp_path
     ids = {tricky: 0, "http://example.com/x": 1}
     lines = [json.loads(line) for line in current_lines(path, "this", ids.get, 2)]
     assert lines == [rows[5], rows[2], rows[3]]
-    read = [url_and_status(line) for line in path.read_bytes().splitlines()]
+    read = [row_fields(line) for line in path.read_bytes().splitlines()]
     assert [len(r) for r in read] == [2, 2, 2, 3, 2, 2]  # row 3, in another order: parsed whole
     assert [(r["url"], r["status"]) for r in read] == [(r["url"], r["status"]) for r in rows]
