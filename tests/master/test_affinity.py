@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from test_leases import URLS, FakeClock, leased
 
+from crawler.master.frontier import FINAL
 from crawler.master.leases import LeaseBoard
 
 WANTED = {0: "host-a", 1: "host-b", 2: None, 3: "host-b", 4: "host-a"}
@@ -51,3 +52,12 @@ def test_a_kept_task_answered_late_is_not_handed_out_again() -> None:
     assert board.complete(0, "someone") is True  # a late answer from an earlier run's lease
     assert board.complete(0, "someone") is False
     assert ids(board, "host-a:1") == [4]
+
+
+def test_a_rerun_reaches_its_new_tasks_past_the_final_ones_in_one_get() -> None:
+    """A nightly rerun: all but the last few tasks are final (kept from the manifest);
+    one get() finds the new ones, however many final ones come first."""
+    urls = [f"http://example.com/{i}.png" for i in range(20_003)]
+    final = bytearray([FINAL]) * 20_000 + bytearray(3)
+    board = LeaseBoard(urls, final, 10.0, 3, clock=FakeClock())
+    assert ids(board, "w") == [20_000, 20_001, 20_002]
