@@ -98,6 +98,7 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--timeout", type=float, default=1800.0, help="seconds per master run")
     p.add_argument("--json", type=Path, default=BENCH / "rerun.json")
+    p.add_argument("--only", choices=tuple(MODES), help="run one mode (no ratio)")
     args = p.parse_args()
     count = 10_000_000 if args.scale else args.urls
     env = {k: v for k, v in os.environ.items() if k != "CRAWLER_AUTHKEY"}
@@ -108,13 +109,14 @@ def main() -> int:
     rerun_list(count)
     runs = []
     for round_ in range(args.rounds):
-        for mode in MODES if round_ % 2 == 0 else reversed(MODES):  # interleaved, alternating
+        order = list(MODES) if round_ % 2 == 0 else list(reversed(MODES))  # interleaved
+        for mode in [args.only] if args.only else order:
             say(f"round {round_ + 1}: rerun, {mode}, {count:,} + {count // 100:,} new URLs ...")
             runs.append(rerun(count, mode, env, args.timeout) | {"round": round_ + 1})
             say(f"  {runs[-1]['status']}: {runs[-1]['total_s']:.1f} s, "
                 f"peak RSS {runs[-1]['peak_rss_mb']:.0f} MB")  # fmt: skip
     args.json.write_text(json.dumps({"urls": count, "runs": runs}, indent=2) + "\n")
-    print(table(count, runs))
+    print(table(count, runs) if not args.only else json.dumps(runs, indent=2))
     return 0
 
 
