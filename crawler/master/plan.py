@@ -125,6 +125,13 @@ class Plan:
         host = row.get("host") if row is not None and row.get("store") is None else None
         return host if isinstance(host, str) else None
 
+    def forget_earlier(self) -> None:
+        """Free the earlier rows' index (15 bytes a URL) once no result needs it, before the
+        compaction allocates its own."""
+        if self.earlier is not None:
+            self.earlier.close()
+            self.earlier = None
+
     def close(self) -> None:
         if self.earlier is not None:
             self.earlier.close()

@@ -77,6 +77,7 @@ class Master:
         try:
             plan = self._plan(manifest)
             code = self._serve(plan, server, manifest)
+            plan.forget_earlier()  # the results are in: its index goes before the compaction's
             if code == c.EXIT_OK and not manifest.empty:
                 store = plan.store
                 manifest.compact(current_lines(cfg.manifest, self.run_id, store.find, len(store)))
