@@ -59,6 +59,7 @@ class Load:
     scratch: Path
     env: dict[str, str]
     limits: Limits
+    extra: tuple[str, ...] = ()  # more master flags (bench/rerun.py)
 
 
 def run_master_load(load: Load, say: Say) -> dict[str, Any]:
@@ -74,7 +75,7 @@ def run_master_load(load: Load, say: Say) -> dict[str, Any]:
         "--no-progress", "-q",
         # The master counts idleness from its own start, planning included: a short
         # --idle-timeout ends a long list's run the moment it starts serving.
-        "--idle-timeout", str(int(load.limits.timeout_s) + 60),
+        "--idle-timeout", str(int(load.limits.timeout_s) + 60), *load.extra,
     ]  # fmt: skip
     try:
         run = watch(

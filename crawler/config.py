@@ -61,6 +61,8 @@ class ResumeOptions:
     refresh_after: timedelta | None = None  # revalidate stored images older than this
     give_up_after: int = 5  # failed runs in a row after which a transient failure is kept
     policy: Policy | None = None  # this run's (a verdict of a different policy is redone)
+    verify_stored: str = ""  # "": trust stored images; "size" or "hash": send them for a check
+    store: str = ""  # the run's store spec (stores.normalize_spec): where trusted images are
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,7 @@ class Policy:
     user_agent: str = DEFAULT_USER_AGENT
     lease_seconds: float = 60.0  # a task unanswered this long goes back to the queue
     ignore_robots: bool = False  # skip robots.txt and X-Robots-Tag (lists the user owns)
+    store: str = ""  # stores.normalize_spec: "" each worker's --output, file:// or s3://
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
@@ -154,3 +157,4 @@ class WorkerConfig:
     quiet: bool = False
     progress_interval: float = 60.0  # seconds between progress log lines without a terminal
     wait: bool = False  # keep running: wait for a master, work its run, wait for the next
+    host_id: str = ""  # stable name of this host (manifest's host field); "": the host name

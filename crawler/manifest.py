@@ -11,6 +11,7 @@ gets a row, and in the journal the last row of a URL is its current one. Beside
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ FIELDS = (
     "http_status",
     "error",
     "path",
+    "store",  # the shared store holding the image (file:// or s3:// URL); null: on its host
     "sha256",
     "bytes",
     "width",
@@ -32,6 +34,7 @@ FIELDS = (
     "orientation",  # EXIF orientation 1-8 (width and height are as displayed)
     "format",
     "worker",
+    "host",  # --host-id of the worker that stored (or reused) the image
     "attempts",
     "leases",
     "elapsed_s",
@@ -116,3 +119,30 @@ def journal_lines(path: Path) -> Iterator[tuple[int, bytes]]:
             if line.endswith(b"\n"):
                 yield offset, line
             offset += len(line)
+
+
+# A row as ``make_row`` writes it (compact JSON, fields in ``FIELDS`` order, ``extra``
+# last) starts with its url and status. Inside a JSON string every quote is escaped, and
+# only ``extra`` nests, so before ``,"extra":`` a ``,"name":`` is always that field.
+_HEAD = re.compile(rb'\{"url":("(?:[^"\\]|\\.)*"),"status":"([a-z_]+)"')
+_DECODER = json.JSONDecoder()
+
+
+def row_fields(line: bytes, names: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``url``, ``status`` and the top-level ``names`` (None when absent) of one journal
+    line, read without parsing the whole row (a third of the time) when it is laid out
+    as ``make_row`` writes it; any other line is parsed whole (then every field is
+    there). Raises ValueError for a line that is not JSON."""
+    head = _HEAD.match(line)
+    if head is None:
+        return json.loads(line)
+    fields = {"url": json.loads(head[1]), "status": head[2].decode("ascii")}
+    if names:
+        text = line.decode("utf-8")
+        end = text.find(',"extra":')
+        text = text if end < 0 else text[:end]
+        for name in names:
+            key = f',"{name}":'
+            at = text.find(key)
+            fields[name] = None if at < 0 else _DECODER.raw_decode(text, at + len(key))[0]
+    return fields

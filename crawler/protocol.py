@@ -12,13 +12,13 @@ pickle) is paid once per batch.
 
 Messages are JSON text: a task is ``{"id", "url", "attempt", "token"[, "stored"]
 [, "robots"]}`` (``token``: the lease's fencing token, a per-URL lease counter;
-``stored``: the ``StoredCopy`` an earlier run left for the URL; ``robots``: the id of
-its origin's robots.txt verdict, which ``TaskQueue.robots`` hands out); a result is one
-manifest row's worth of fields (see ``RESULT_FIELDS``), with the token of the lease it
-answers, plus ``robots`` when the robots.txt the worker fetched for it was unavailable
-(``crawler.robotstxt``). A verdict
-a worker fetched goes to the master at once, before the URL's result
-(``TaskQueue.robots_found``). Both are checked on receipt.
+``stored``: the ``StoredCopy`` an earlier run left for the URL, with what to check of
+it; ``robots``: the id of its origin's robots.txt verdict, which ``TaskQueue.robots``
+hands out); a result is one manifest row's worth of fields (see ``RESULT_FIELDS``),
+with the token of the lease it answers, plus ``robots`` when the robots.txt the worker
+fetched for it was unavailable (``crawler.robotstxt``). A verdict a worker fetched goes
+to the master at once, before the URL's result (``TaskQueue.robots_found``). Both are
+checked on receipt.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "url": (str,),
     "status": (str,),
     "worker": (str,),
+    "host": (str,),  # the worker's --host-id: whose store holds the image
+    "store": (str,),  # the shared store the worker used (the policy's); None: its own folder
     "http_status": (int,),
     "error": (str,),
     "path": (str,),
@@ -80,6 +82,8 @@ class StoredCopy:
     etag: str | None
     last_modified: str | None
     refresh: bool
+    sha256: str | None = None  # of the stored bytes
+    verify: str = ""  # --verify-stored: "size" or "hash" (the bytes are hashed again)
 
 
 @dataclass(frozen=True)
@@ -134,12 +138,15 @@ def _decode_stored(raw: Any) -> StoredCopy | None:
     if not (isinstance(path, str) and type(size) is int):
         return None
     etag, modified = raw.get("etag"), raw.get("last_modified")
+    digest, verify = raw.get("sha256"), raw.get("verify")
     return StoredCopy(
         path,
         size,
         etag if isinstance(etag, str) else None,
         modified if isinstance(modified, str) else None,
         raw.get("refresh") is True,
+        digest if isinstance(digest, str) else None,
+        verify if verify in ("size", "hash") else "",
     )
 
 

@@ -58,7 +58,8 @@ def setup_logging(prog: str, args: argparse.Namespace) -> None:
     # the root stays at WARNING, the crawler's own loggers take the chosen level.
     logging.basicConfig(level=logging.WARNING, handlers=[console], force=True)
     log.setLevel(level)
-    # urllib3 warns on every retry; the manifest's attempts field records those.
+    # urllib3 warns on every retry; the manifest's attempts field records those. The S3
+    # store's libraries (botocore, s3fs) stay at the root's WARNING like every other.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
     if args.log_file:
         try:

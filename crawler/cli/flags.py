@@ -13,6 +13,7 @@ from typing import Any
 
 from crawler import __version__
 from crawler import constants as c
+from crawler.cli.storeflags import add_worker_store_flags
 
 
 def positive_int(text: str) -> int:
@@ -127,6 +128,7 @@ def worker_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="run as a service: wait for a master, work each run, wait for the next",
     )
+    add_worker_store_flags(p)
     return p
 
 

@@ -15,6 +15,7 @@ from crawler.config import HostLimits, ListSpec, MasterConfig, Policy, ResumeOpt
 from crawler.master.lists import check_readable, expand_lists
 from crawler.master.plan import survey
 from crawler.master.run import Master
+from crawler.stores import normalize_spec
 
 
 def _policy(args: argparse.Namespace) -> Policy:
@@ -24,6 +25,7 @@ def _policy(args: argparse.Namespace) -> Policy:
         block_private=args.block_private,
         user_agent=args.user_agent,
         ignore_robots=args.ignore_robots,
+        store=normalize_spec(args.store),
     )
 
 
@@ -33,6 +35,7 @@ def _lists(args: argparse.Namespace) -> tuple[ListSpec, ...]:
 
 def master_config(args: argparse.Namespace) -> MasterConfig:
     lists = _lists(args)  # a folder that is empty fails here, before a key is made
+    policy = _policy(args)  # a bad --store fails here too
     manifest = args.manifest or args.output / c.DEFAULT_MANIFEST_NAME
     key = load_authkey(args.authkey_file)
     key_file, origin = args.authkey_file, "file" if args.authkey_file else "env"
@@ -64,6 +67,8 @@ def master_config(args: argparse.Namespace) -> MasterConfig:
             refresh_after=None
             if args.refresh_after is None
             else timedelta(days=args.refresh_after),
+            verify_stored=args.verify_stored,
+            store=policy.store,
         ),
         limits=HostLimits(per_host=args.per_host, host_delay=args.host_delay),
         grace=args.grace,
@@ -71,7 +76,7 @@ def master_config(args: argparse.Namespace) -> MasterConfig:
         progress_interval=args.progress_interval,
         quiet=args.quiet,
         report=not args.no_report,
-        policy=_policy(args),
+        policy=policy,
         authkey_file=key_file,
         authkey_origin=origin,
         idle_timeout=args.idle_timeout,

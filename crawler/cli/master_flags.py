@@ -15,6 +15,7 @@ from crawler.cli.flags import (
     positive_float,
     positive_int,
 )
+from crawler.cli.storeflags import add_master_store_flags
 from crawler.config import INPUT_FORMATS, Policy
 
 
@@ -29,6 +30,7 @@ def master_parser() -> argparse.ArgumentParser:
     _master_run(p)
     _master_reruns(p)
     _master_policy(p.add_argument_group("run policy (sent to every worker)"))
+    add_master_store_flags(p)
     return p
 
 

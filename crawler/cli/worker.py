@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import socket
 
 from crawler import constants as c
 from crawler.auth import load_authkey
@@ -29,6 +30,7 @@ def worker_config(args: argparse.Namespace) -> WorkerConfig:
         quiet=args.quiet,
         progress_interval=args.progress_interval,
         wait=args.wait,
+        host_id=args.host_id or socket.gethostname(),
     )
 
 

@@ -65,7 +65,9 @@ class Frontier:
                 self._consider(task_id, self._urls[task_id], picked, planned, now)
         scanned, total = 0, len(self.state)
         while self._cursor < total and len(picked) < count and scanned < SCAN_LIMIT:
-            first = self._cursor
+            first = self._cursor = self._next_todo(self._cursor, total)
+            if first == total:
+                break
             last = min(total, first + count - len(picked))
             for task_id, url in zip(range(first, last), self._urls_of(first, last), strict=True):
                 if self.state[task_id] == TODO:
@@ -76,6 +78,13 @@ class Frontier:
 
     def url(self, task_id: int) -> str:
         return self._urls[task_id]
+
+    def _next_todo(self, start: int, total: int) -> int:
+        """The first task from ``start`` still to hand out (``total`` if none), found at C
+        speed: a rerun's tasks are mostly final already (kept from the manifest), and
+        reading their URLs SCAN_LIMIT at a time would cost a get() per few thousand."""
+        found = self.state.find(TODO, start)
+        return total if found < 0 else found
 
     def put_back(self, task_id: int) -> None:
         """Queue a task handed out earlier to be handed out again."""

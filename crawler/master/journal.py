@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from crawler.console import log
 from crawler.exceptions import JournalError, UsageError
-from crawler.manifest import FIELDS, LINE_STATUSES, journal_lines
+from crawler.manifest import FIELDS, LINE_STATUSES, journal_lines, row_fields
 
 
 def _dump(row: dict[str, Any]) -> str:
@@ -139,12 +139,12 @@ def current_lines(
     unlisted: dict[str, tuple[int, int]] = {}
     for offset, line in journal_lines(path):
         try:
-            row = json.loads(line)
+            row = row_fields(line)
             status, url = row["status"], row["url"]
         except (ValueError, TypeError, KeyError):
             continue
         if status in LINE_STATUSES:
-            if row.get("run_id") == run_id:
+            if json.loads(line).get("run_id") == run_id:
                 yield line
             continue
         task_id = find(url) if isinstance(url, str) else None

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crawler.config import HostLimits
+from crawler.master.affinity import HostAffinity
 from crawler.master.fencing import ANY_SUCCESS, MAX_TOKEN, Answer, accepts
 from crawler.master.frontier import FINAL, LEASED, Frontier
 from crawler.master.politeness import HostGate
@@ -74,6 +75,7 @@ class LeaseBoard:
         self._user_agent = user_agent or ""
         self.robots = RobotsBoard(user_agent is not None, lambda i: stored_copy(i) is None)
         self._frontier = Frontier(urls, final, self._gate, self.robots.admit, unpaced)
+        self._frontier_urls = urls
         self._stored_copy = stored_copy
         self._leases: dict[int, Lease] = {}
         self._attempts = bytearray(len(urls))
@@ -85,6 +87,7 @@ class LeaseBoard:
         self._over = False
         self._draining = False  # stop handing out work, keep taking answers
         self.workers = WorkerRegistry(clock)
+        self._affinity: HostAffinity | None = None  # see prefer_hosts
 
     # --- called by workers, through the endpoints ---
     def get(self, worker: str, max_items: int, timeout: float) -> dict:
@@ -98,7 +101,7 @@ class LeaseBoard:
                 self.workers.seen(worker, told_over=self._over)
                 if self._over or self._draining:
                     return {"tasks": [], "over": self._over}
-                tasks = self._lease(worker, count) if frontier.todo else []
+                tasks = self._lease(worker, count) if frontier.todo or self._kept() else []
                 remaining = deadline - self._clock()
                 if tasks or remaining <= 0:
                     return {"tasks": tasks, "over": False}
@@ -256,11 +259,27 @@ class LeaseBoard:
         with self._cond:
             self._draining = True
 
+    # --- host affinity (per-host stores) ---
+    def prefer_hosts(self, wanted: Callable[[int], str | None], wait: float) -> None:
+        """Lease a task whose stored file only one host holds (``wanted(task_id)``, its
+        ``--host-id``) to a worker of that host, or to any once none came for ``wait`` s."""
+        self._affinity = HostAffinity(
+            self._frontier_urls, self.workers, wanted, wait, self._clock()
+        )
+
+    def _kept(self) -> int:
+        return self._affinity.pending if self._affinity is not None else 0
+
+    def _pick(self, worker: str, count: int, now: float) -> list[tuple[int, str]]:
+        if self._affinity is None:
+            return self._frontier.take(count, now)
+        return self._affinity.pick(self._frontier, worker, count, now)
+
     def _lease(self, worker: str, count: int) -> list[str]:
         now = self._clock()
         expires = now + self._lease_seconds
         tasks = []
-        for task_id, url in self._frontier.take(count, now):
+        for task_id, url in self._pick(worker, count, now):
             host = "" if self._frontier.unpaced(task_id) else host_of(url)
             if host:  # "": a reuse, which makes no request: not paced, not counted
                 self._gate.lease(host, now)

@@ -31,7 +31,7 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import ListSpec, ResumeOptions
-from crawler.manifest import LINE_STATUSES, journal_lines, make_row
+from crawler.manifest import LINE_STATUSES, journal_lines, make_row, row_fields
 from crawler.master import healing
 from crawler.master.frontier import FINAL
 from crawler.master.listcheck import ListCheck
@@ -39,6 +39,9 @@ from crawler.master.lists import as_spec, read_list
 from crawler.master.taskstore import TaskStore
 
 ROWS_PER_WRITE = 2000
+# What _resume reads of a row (healing.decide: a failure's class, count and run).
+RESUME_FIELDS = ("path", "store", "host", "fetched_at", "finished_at", "http_status", "error")
+RESUME_FIELDS += ("failures", "run_id")
 NO_RESUME_OPTIONS = ResumeOptions()
 _STATUS_CODES = {status: code for code, status in enumerate(c.STATUSES, start=1)}
 _STATUS_NAMES = {code: status for status, code in _STATUS_CODES.items()}
@@ -54,6 +57,7 @@ class EarlierRows:
         self.status = bytearray(count)  # status code of that row
         self.refresh = bytearray(count)  # 1: a success due for revalidation
         self.decision = bytearray(count)  # a failure's: healing.KEEP, RETRY or GIVE_UP
+        self.trusted = bytearray(count)  # 1: a success whose image needs no worker (see _trusted)
 
     def row(self, task_id: int) -> dict[str, Any] | None:
         offset = self.offsets[task_id]
@@ -84,6 +88,9 @@ class Plan:
     given_up: int = 0  # of the carried: failed too many runs in a row
     unreadable: int = 0  # journal lines skipped as damaged
     first_unreadable: int = 0  # the line number of the first
+    kept: int = 0  # of the carried, stored images trusted without a worker (see _trusted)
+    verify: str = ""  # --verify-stored: what workers check of the stored images they get
+    shared: bool = False  # the run's store is shared (every worker sees every image)
 
     @property
     def total(self) -> int:
@@ -120,9 +127,37 @@ class Plan:
         row = self.stored_row(task_id)
         if row is None or not isinstance(row.get("path"), str):
             return None
-        keys = ("path", "bytes", "etag", "last_modified")
+        keys = ("path", "bytes", "etag", "last_modified", "sha256")
         assert self.earlier is not None
-        return {k: row.get(k) for k in keys} | {"refresh": bool(self.earlier.refresh[task_id])}
+        refresh = bool(self.earlier.refresh[task_id])
+        return {k: row.get(k) for k in keys} | {"refresh": refresh, "verify": self.verify}
+
+    @property
+    def needs_hosts(self) -> bool:
+        """Do some tasks need a file only one host holds (see ``wanted_host``)?"""
+        return (
+            not self.shared
+            and self.earlier is not None
+            and (bool(self.verify) or 1 in self.earlier.refresh)
+        )
+
+    def wanted_host(self, task_id: int) -> str | None:
+        """The host whose own store holds the file this task needs (``--verify-stored``,
+        or a revalidation), or None when any worker will do."""
+        if self.shared or self.earlier is None:
+            return None
+        if not (self.verify or self.earlier.refresh[task_id]):
+            return None
+        row = self.stored_row(task_id)
+        host = row.get("host") if row is not None and row.get("store") is None else None
+        return host if isinstance(host, str) else None
+
+    def forget_earlier(self) -> None:
+        """Free the earlier rows' index (15 bytes a URL) once no result needs it, before the
+        compaction allocates its own."""
+        if self.earlier is not None:
+            self.earlier.close()
+            self.earlier = None
 
     def close(self) -> None:
         if self.earlier is not None:
@@ -223,7 +258,7 @@ def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
     policy = dataclasses.asdict(options.policy) if options.policy is not None else {}
     for number, (offset, line) in enumerate(journal_lines(journal), start=1):
         try:
-            row = json.loads(line)
+            row = row_fields(line, RESUME_FIELDS)
             status, url = row["status"], row["url"]
         except (ValueError, TypeError, KeyError):
             plan.unreadable += 1  # damaged: its URL, if any, is done again
@@ -241,22 +276,37 @@ def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
         failed = status in c.FAILED_STATUSES
         decision = healing.decide(row, history, policy, options.give_up_after) if failed else 0
         earlier.decision[task_id] = healing.RETRY if options.retry_failed else decision
-    _carry_failures(plan, earlier)
+        earlier.trusted[task_id] = not due and _trusted(row, options)
+    plan.verify, plan.shared = options.verify_stored, bool(options.store)
+    _carry(plan, earlier)
 
 
-def _carry_failures(plan: Plan, earlier: EarlierRows) -> None:
-    """Earlier failures not tried again keep their rows (FINAL, counted as carried)."""
+def _carry(plan: Plan, earlier: EarlierRows) -> None:
+    """Tasks whose last row stands are FINAL from the start, never sent to a worker:
+    trusted images, and failures this run does not retry (``healing``)."""
     for task_id, code in enumerate(earlier.status):
         status = _STATUS_NAMES.get(code)
-        if status not in c.FAILED_STATUSES:
-            continue
         decision = earlier.decision[task_id]
-        if decision == healing.RETRY:
+        if status in c.FAILED_STATUSES and decision == healing.RETRY:
             plan.retried += 1
-            continue
-        plan.state[task_id] = FINAL
-        plan.carried[status] += 1
-        plan.given_up += decision == healing.GIVE_UP
+        elif earlier.trusted[task_id] or status in c.FAILED_STATUSES:
+            plan.state[task_id] = FINAL
+            plan.carried[status] += 1
+            plan.given_up += decision == healing.GIVE_UP
+    plan.kept = earlier.trusted.count(1)
+
+
+def _trusted(row: dict[str, Any], options: ResumeOptions) -> bool:
+    """Is the row's image known to be where the run would look, so that no worker need
+    check it? Yes when it is in this run's shared store, or, when workers store on
+    their own hosts, on a named host (rows before host ids existed are checked)."""
+    if options.verify_stored or row["status"] not in c.SUCCESS_STATUSES:
+        return False
+    if not isinstance(row.get("path"), str):
+        return False
+    if options.store:
+        return row.get("store") == options.store
+    return row.get("store") is None and isinstance(row.get("host"), str)
 
 
 def _age(row: dict[str, Any], now: datetime) -> timedelta:

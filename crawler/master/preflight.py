@@ -15,6 +15,7 @@ from pathlib import Path
 from crawler.config import MasterConfig
 from crawler.exceptions import UsageError
 from crawler.manifest import report_path, runs_path, summary_path
+from crawler.stores import PER_HOST, open_store
 
 
 def check_outputs(cfg: MasterConfig) -> None:
@@ -28,6 +29,13 @@ def check_outputs(cfg: MasterConfig) -> None:
     for what, path in files:
         if path is not None:
             check_file(what, path)
+
+
+def check_store(cfg: MasterConfig) -> None:
+    """A shared store (folder or S3) must take a write before any URL is handed out;
+    raises UsageError (one line). Per-host stores are checked by each worker."""
+    if cfg.policy.store != PER_HOST:
+        open_store(cfg.policy.store, cfg.output).check()
 
 
 def check_file(what: str, path: Path) -> None:

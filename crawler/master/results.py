@@ -35,13 +35,16 @@ STORED_FIELDS += ("final_url", "etag", "last_modified", "fetched_at")
 class ResultIntake:
     """Turns result strings of one run into manifest rows."""
 
-    def __init__(self, plan: Plan, board: LeaseBoard, run_id: str) -> None:
+    def __init__(self, plan: Plan, board: LeaseBoard, run_id: str, store: str = "") -> None:
+        """``store``: the run's store spec (``stores.normalize_spec``)."""
         self._plan = plan
         self._board = board
         self._run_id = run_id
         # What this run's results changed: new_ok, reused, recovered, new_failures,
         # still_failing (see summary.CHANGES).
         self.changes: Counter[str] = Counter()
+        self._store = store
+        self.superseded: list[dict[str, Any]] = []  # earlier copies a new location replaced
 
     def rows(self, batches: list[tuple[str, list[str]]]) -> list[dict[str, Any]]:
         """The rows of every (worker, results) batch; ignored results leave no row."""
@@ -83,6 +86,8 @@ class ResultIntake:
             return None  # already final, or a stale holder's failure (fencing)
         fields = _fields(result, stored if kept else None, now)
         fields |= self._history(task_id, result["status"], bool(kept), now)
+        _locate(fields, stored, self._store)
+        self._note_moved(fields, stored)
         return make_row(
             **fields,
             leases=self._board.attempts(task_id),
@@ -91,6 +96,17 @@ class ResultIntake:
             finished_at=now,
             extra=extra,
         )
+
+    def _note_moved(self, fields: dict[str, Any], stored: dict[str, Any] | None) -> None:
+        """An image stored anew elsewhere (another host, another store) supersedes the
+        earlier copy: listed in the run summary, for an operator to clean up."""
+        if fields["status"] != c.OK or stored is None or not isinstance(stored.get("path"), str):
+            return
+        old = (stored.get("store"), stored.get("host"))
+        if old != (fields.get("store"), fields.get("host")):
+            self.superseded.append(
+                {"url": fields["url"], "store": old[0], "host": old[1], "path": stored["path"]}
+            )
 
     def lost_rows(self) -> list[dict[str, Any]]:
         """Rows for the URLs whose last lease expired with no attempts left."""
@@ -136,3 +152,17 @@ def _fields(result: dict[str, Any], stored: dict[str, Any] | None, now: str) -> 
     elif result["status"] == c.OK:
         fields["fetched_at"] = now
     return fields
+
+
+def _locate(fields: dict[str, Any], stored: dict[str, Any] | None, store: str) -> None:
+    """Where the row's image is: ``store`` (a shared store's spec, null for per-host
+    stores) and ``host`` (whose store took or found it). A 304 leaves the image where the
+    earlier row says it is; a row without an image has neither."""
+    if fields["status"] == c.NOT_MODIFIED and stored is not None:
+        fields.update(host=stored.get("host"), store=stored.get("store"))
+    elif fields["status"] == c.OK:
+        # The run's shared store only if the worker says it used it: a worker from before
+        # --store existed writes to its own folder (its rows are then checked next time).
+        fields["store"] = store if store and fields.get("store") == store else None
+    else:
+        fields.update(host=None, store=None)

@@ -31,7 +31,7 @@ from crawler.master.leases import LeaseBoard
 from crawler.master.lists import check_readable
 from crawler.master.local_workers import LocalWorkers
 from crawler.master.plan import Plan, plan_run
-from crawler.master.preflight import check_outputs
+from crawler.master.preflight import check_outputs, check_store
 from crawler.master.progress import ACTIVE_WITHIN, Progress, announce
 from crawler.master.results import ResultIntake
 from crawler.master.server import QueueServer
@@ -66,6 +66,7 @@ class Master:
         check_readable(cfg.lists)
         ensure_writable(cfg.output)
         check_outputs(cfg)
+        check_store(cfg)
         server = QueueServer(cfg.bind, cfg.port, cfg.authkey, cfg.listen_backlog)
         try:
             manifest = ManifestWriter(cfg.manifest)
@@ -76,11 +77,12 @@ class Master:
         try:
             plan = self._plan_or_fail(manifest)
             code = self._serve(plan, server, manifest)
-            if code == c.EXIT_OK:
-                code = self._judge(plan)
+            plan.forget_earlier()  # the results are in: its index goes before the compaction's
             if code == c.EXIT_OK and not manifest.empty:
                 store = plan.store
                 manifest.compact(current_lines(cfg.manifest, self.run_id, store.find, len(store)))
+            if code == c.EXIT_OK:
+                code = self._judge(plan)  # after the compaction: a degraded run completed
         finally:
             server.close()
             self.local.wait()
@@ -148,19 +150,22 @@ class Master:
             write_summary(summary, cfg.manifest)
         except OSError as exc:
             log.error("cannot write the run summary beside %s: %s", cfg.manifest, exc.strerror)
-        report = self._write_report()
+        compacted = code in (c.EXIT_OK, c.EXIT_DEGRADED)  # the journal holds one row a line
+        report = self._write_report(self.run_id if compacted else None)
         text = format_summary(summary, cfg.csv, report)
         if not cfg.quiet:
             print(text, flush=True)
         record(text)
         record(f"outcome: {summary['outcome']} (exit {code})")
 
-    def _write_report(self) -> Path | None:
-        """The HTML run report beside the manifest; a failure to write it is only a warning."""
+    def _write_report(self, compacted_by: str | None) -> Path | None:
+        """The HTML run report beside the manifest; a failure to write it is only a warning.
+        ``compacted_by``: this run's id when it completed (one row per URL or line)."""
         if not self.config.report:
             return None
         try:
-            return write_report(self.config.manifest, self.config.output)
+            cfg = self.config
+            return write_report(cfg.manifest, cfg.output, compacted_by=compacted_by)
         except CrawlerError as exc:
             log.warning("no run report: %s", exc)
             return None
@@ -177,11 +182,15 @@ class Master:
             user_agent=None if cfg.policy.ignore_robots else cfg.policy.user_agent,
             unpaced=plan.unpaced,
         )
+        if plan.needs_hosts:
+            board.prefer_hosts(plan.wanted_host, cfg.policy.lease_seconds)
         self.stats.total = plan.total
         self.stats.counts.update(plan.carried)
-        self.stats.changes["kept_failures"] = sum(plan.carried.values()) - plan.given_up
+        failures_kept = sum(n for s, n in plan.carried.items() if s in c.FAILED_STATUSES)
+        self.stats.changes["kept_failures"] = failures_kept - plan.given_up
         self.stats.changes["given_up"] = plan.given_up
         self.stats.policy = dataclasses.asdict(cfg.policy)
+        self.stats.kept = plan.kept
         run_info = {"run_id": self.run_id, "policy": cfg.policy.to_json()}
         server.start(
             {
@@ -201,7 +210,8 @@ class Master:
 
     def _collect(self, plan: Plan, board: LeaseBoard, manifest: ManifestWriter) -> int:
         """Take results until every URL is final, the run is stopped, or it cannot finish."""
-        intake = ResultIntake(plan, board, self.run_id)
+        intake = ResultIntake(plan, board, self.run_id, store=self.config.policy.store)
+        intake.superseded = self.stats.superseded
         intake.changes.update(self.stats.changes)  # kept and given up, from the plan
         self.stats.changes = intake.changes  # the rest counted as results arrive
         remaining = plan.todo

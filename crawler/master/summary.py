@@ -34,10 +34,12 @@ class RunStats:
     counts: Counter[str] = field(default_factory=Counter)
     downloaded_bytes: int = 0
     reused: int = 0
+    kept: int = 0  # stored images trusted from the manifest, sent to no worker
     workers: set[str] = field(default_factory=set)
     # What this run changed (CHANGES), for the morning summary.
     changes: Counter[str] = field(default_factory=Counter)
     policy: dict[str, Any] = field(default_factory=dict)  # the run's, for later reruns
+    superseded: list[dict[str, Any]] = field(default_factory=list)  # see ResultIntake
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -58,7 +60,7 @@ class RunStats:
         return sum(n for s, n in self.counts.items() if s in c.FAILED_STATUSES)
 
     def as_dict(self, code: int, elapsed: float, manifest: Path) -> dict[str, Any]:
-        fetched = self.counts.get(c.OK, 0) - self.reused
+        fetched = self.counts.get(c.OK, 0) - self.reused - self.kept
         return {
             "run_id": self.run_id,
             "outcome": OUTCOMES.get(code, "error"),
@@ -71,10 +73,12 @@ class RunStats:
             "missing": self.total - sum(self.counts.values()),
             "downloaded": fetched,
             "reused": self.reused,
+            "kept": self.kept,
             "bytes": self.downloaded_bytes,
             "images_per_s": round(fetched / elapsed, 2) if elapsed > 0 else None,
             "workers_seen": sorted(self.workers),
             "changes": {name: self.changes.get(name, 0) for name in CHANGES},
+            "superseded": self.superseded,
             "manifest": str(manifest),
             "policy": self.policy,
         }
@@ -119,9 +123,15 @@ def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | Non
         )
     lines.append(
         f"  {summary['downloaded']} downloaded ({summary['images_per_s'] or 0:.1f} images/s, "
-        f"{summary['bytes'] / 1e6:.1f} MB), {summary['reused']} reused from earlier runs"
+        f"{summary['bytes'] / 1e6:.1f} MB), {summary['reused']} reused from earlier runs, "
+        f"{summary['kept']} kept as the manifest says"
     )
     lines.append("  this run: " + _changes(summary.get("changes") or {}))
+    if summary["superseded"]:
+        lines.append(
+            f"  {len(summary['superseded'])} earlier copies superseded by a new location "
+            "(listed in the summary JSON: safe to delete)"
+        )
     lines.append(f"  manifest: {summary['manifest']}")
     if csv is not None:
         lines.append(f"  csv:      {csv}")

@@ -63,3 +63,19 @@ class WorkerRegistry:
             return all(
                 s.told_over or s.left or now - s.last_seen > within for s in self._seen.values()
             )
+
+    def host_of(self, worker: str) -> str | None:
+        """The ``--host-id`` ``worker`` gave in hello, if any."""
+        with self._lock:
+            entry = self._seen.get(worker)
+            host = entry.info.get("host") if entry is not None else None
+        return host if isinstance(host, str) else None
+
+    def host_active(self, host: str, within: float) -> bool:
+        """Has a worker of ``host`` called in within the last ``within`` seconds (and not left)?"""
+        now = self._clock()
+        with self._lock:
+            return any(
+                s.info.get("host") == host and not s.left and now - s.last_seen <= within
+                for s in self._seen.values()
+            )

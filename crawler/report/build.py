@@ -28,18 +28,24 @@ def read_summary(manifest: Path) -> dict[str, Any]:
 
 
 def write_report(
-    manifest: Path, output: Path | None, out: Path | None = None, sample: int = 24
+    manifest: Path,
+    output: Path | None,
+    out: Path | None = None,
+    sample: int = 24,
+    compacted_by: str | None = None,
 ) -> Path:
     """Write the HTML report of ``manifest``, by default to ``<stem>.report.html`` beside it.
 
     ``output`` is the folder holding stored images on this host (the master's
-    ``--output``), for the gallery; None leaves thumbnails out. Returns the path
-    written; raises UsageError when the manifest cannot be read or the report written.
+    ``--output``), for the gallery; None leaves thumbnails out (except from shared
+    stores). ``compacted_by``: the run that just compacted the manifest (one pass
+    instead of two). Returns the path written; raises UsageError when the manifest
+    cannot be read or the report written.
     """
     manifest = Path(manifest)
     path = Path(out or report_path(manifest))
     try:
-        rep = aggregate(manifest, sample)
+        rep = aggregate(manifest, sample, compacted_by)
     except OSError as exc:
         raise UsageError(f"cannot read manifest {manifest}: {exc.strerror or exc}") from None
     text = render_page(manifest, rep, read_summary(manifest), output and Path(output))

@@ -17,7 +17,7 @@ from crawler import __version__
 from crawler import constants as c
 from crawler.manifest import now_iso
 from crawler.report.model import BUCKET_S, MAX_HOSTS, HostStats, ReportData, num
-from crawler.report.thumbnails import thumbnail
+from crawler.report.thumbnails import StoreReader
 
 TOP_HOSTS, TOP_RANKED = 50, 10  # rows in the host table; in the slowest / failing tables
 BAR_WIDTHS = (5, 10, 30, 60, 300, 900, 3600, 21600, 86400)  # seconds a bar may stand for
@@ -183,11 +183,12 @@ def _ranked(rep: ReportData) -> tuple[str, str]:
 
 
 def _gallery(rep: ReportData, output: Path | None) -> str:
-    if output is None:
+    shared = any(row.get("store") for row in rep.candidates)
+    if output is None and not shared:
         return '<p class="note">No image folder given: no thumbnails.</p>'
-    tiles: list[str] = []
+    reader, tiles = StoreReader(output), []
     for row in rep.candidates:
-        uri = thumbnail(output, row["path"]) if len(tiles) < rep.sample else None
+        uri = reader.thumbnail(row) if len(tiles) < rep.sample else None
         if uri is not None:
             size = _size(num(row.get("bytes")) or 0)
             caption = f"{row.get('format') or '?'} {row.get('width')}×{row.get('height')}, {size}"
@@ -195,10 +196,12 @@ def _gallery(rep: ReportData, output: Path | None) -> str:
                 f'<figure><img src="{uri}" alt="{_e(row["url"])}" title="{_e(row["url"], 2000)}">'
                 f"<figcaption>{_e(caption)}<br>{_e(row['url'], 80)}</figcaption></figure>"
             )
+    where = "the shared stores" if output is None else f"the shared stores and {_e(output)}"
+    held = ", ".join(f"{_e(name)}: {n:,}" for name, n in rep.held.most_common())
     return (
         f'<p class="note">{len(tiles)} of {rep.stored_seen:,} stored images, picked at random '
-        f'among those found in {_e(output)} on this host.</p><div class="gallery">'
-        f"{''.join(tiles)}</div>"
+        f"among those found in {where} on this host. Where they are: {held or 'none'}.</p>"
+        f'<div class="gallery">{"".join(tiles)}</div>'
     )
 
 

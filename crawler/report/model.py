@@ -101,6 +101,7 @@ class ReportData:
     failures: list[tuple[Any, ...]] = field(default_factory=list)
     candidates: list[dict[str, Any]] = field(default_factory=list)
     stored_seen: int = 0
+    held: Counter[str] = field(default_factory=Counter)  # stored images per host or store
     rng: random.Random = field(default_factory=lambda: random.Random(0))
     bars: tuple[Counter[int], ...] = field(default_factory=lambda: (Counter(), Counter()))
     fetched: int = 0  # downloaded (not reused) in the chart run
@@ -161,9 +162,13 @@ class ReportData:
         if not isinstance(row.get("path"), str):
             return
         self.stored_seen += 1
+        where = row.get("store") or row.get("host") or "(host not recorded)"
+        if where in self.held or len(self.held) < MAX_HOSTS:
+            self.held[str(where)] += 1
         slot, cap = len(self.candidates), 4 * self.sample  # files may be on other hosts
         if slot >= cap:
             slot = self.rng.randrange(self.stored_seen)
         if slot < cap:
-            keep = {k: row.get(k) for k in ("url", "path", "width", "height", "format", "bytes")}
+            names = ("url", "path", "width", "height", "format", "bytes", "store", "host")
+            keep = {k: row.get(k) for k in names}
             self.candidates[slot : slot + 1] = [keep]

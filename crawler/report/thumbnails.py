@@ -1,8 +1,11 @@
 """Thumbnails of stored images for the report's gallery, as ``data:`` URIs.
 
-Only a file under a name the crawler gives (``layout.stored_extension``) is opened,
-without following links, only a regular file up to ``MAX_IMAGE_BYTES``, only the formats
-the crawler stores, and Pillow's bomb guard stays on: the folder may hold anything.
+An image is read from where its row says it is: the shared store named by its
+``store`` field (a folder or S3, ``stores.open_store``), else the folder of this host
+(per-host stores: images other hosts hold are not here). Only a file under a name the
+crawler gives (``layout.stored_extension``) is opened, without following links, only a
+regular file up to ``MAX_IMAGE_BYTES``, only the formats the crawler stores, and
+Pillow's bomb guard stays on: the folder may hold anything.
 """
 
 from __future__ import annotations
@@ -13,14 +16,50 @@ import os
 import stat
 import warnings
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 
+from crawler.exceptions import StoreFailure, UsageError
 from crawler.formats import OPEN_FORMATS
 from crawler.layout import stored_extension
+from crawler.stores import FolderStore, S3Store, open_store
 
 MAX_IMAGE_BYTES = 64 << 20  # stored files larger than this get no thumbnail
 THUMB = (160, 160)
+
+
+class StoreReader:
+    """Thumbnails of rows wherever their images are; each shared store opened once."""
+
+    def __init__(self, output: Path | None) -> None:
+        self.output = output  # this host's folder, for per-host rows; None: not read
+        self._stores: dict[str, FolderStore | S3Store | None] = {}
+
+    def thumbnail(self, row: dict[str, Any]) -> str | None:
+        """A data: URI of the row's image; None when it cannot be read or shown."""
+        spec, relative = row.get("store"), row["path"]
+        if not isinstance(spec, str) or not spec:
+            return None if self.output is None else thumbnail(self.output, relative)
+        store = self._open(spec)
+        if isinstance(store, FolderStore):
+            return thumbnail(store.root, relative)
+        if store is None or stored_extension(relative) is None:
+            return None
+        try:
+            size = store.size(relative)
+            data = store.read(relative) if size is not None and size <= MAX_IMAGE_BYTES else None
+        except StoreFailure:
+            return None
+        return None if data is None else _safe_thumbnail(data)
+
+    def _open(self, spec: str) -> FolderStore | S3Store | None:
+        if spec not in self._stores:
+            try:
+                self._stores[spec] = open_store(spec, Path())
+            except UsageError:  # an S3 store without the s3 extra here: no thumbnails
+                self._stores[spec] = None
+        return self._stores[spec]
 
 
 def thumbnail(output: Path, relative: str) -> str | None:
@@ -36,6 +75,10 @@ def thumbnail(output: Path, relative: str) -> str | None:
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_IMAGE_BYTES:
             return None
         data = fh.read()
+    return _safe_thumbnail(data)
+
+
+def _safe_thumbnail(data: bytes) -> str | None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

@@ -10,7 +10,6 @@ import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -20,7 +19,8 @@ from crawler.config import Policy
 from crawler.exceptions import Blocked, URLFailure
 from crawler.layout import stored_extension, stored_name
 from crawler.protocol import StoredCopy, Task
-from crawler.worker import storage, verify
+from crawler.stores import FolderStore, S3Store
+from crawler.worker import verify
 from crawler.worker.fetch import conditional_headers, fetch
 from crawler.worker.robots import RobotsCache, x_robots_opt_out
 
@@ -31,13 +31,14 @@ class Context:
 
     session: requests.Session  # the thread's own (see deadline.make_session)
     policy: Policy  # the run's, from the master
-    output: Path  # this host's image folder
+    store: FolderStore | S3Store  # the run's store (stores.open_store)
     worker: str  # this worker's name, for the result
     robots: RobotsCache | None = None  # the run's robots.txt cache; None: not consulted
     # The thread's session for robots.txt: no retries, the master's backoff retries it.
     robots_session: requests.Session | None = None
     # Hands a verdict fetched here to the master at once: (task id, verdict).
     found: Callable[[int, dict[str, Any]], None] | None = None
+    host: str | None = None  # this host's --host-id, for the result
 
 
 def process(task: Task, ctx: Context) -> dict[str, Any]:
@@ -49,12 +50,13 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
     start = time.monotonic()
     row: dict[str, Any] = {"id": task.id, "url": task.url, "worker": ctx.worker, "attempts": 1}
     row["token"] = task.token  # which lease this answers (fencing: see master.leases)
+    row.update(host=ctx.host, store=ctx.store.spec or None)
     try:
-        stored = usable_stored_copy(task, ctx.output)
+        stored = usable_stored_copy(task, ctx.store)
         if stored is not None and not stored.refresh:
             row.update(status=c.OK, reused=True, path=stored.path, bytes=stored.bytes, attempts=0)
         else:
-            _download(task, stored, ctx, row)
+            _download(task, stored or _elsewhere(task, ctx), ctx, row)
     except URLFailure as failure:
         row.update(status=failure.status, error=str(failure))
         if failure.attempts is not None:
@@ -103,21 +105,39 @@ def _download(task: Task, stored: StoredCopy | None, ctx: Context, row: dict[str
         width=info.width, height=info.height, orientation=info.orientation, format=info.format
     )
     relative = stored_name(task.url, info.extension)
-    storage.store(ctx.output, relative, download.body)
+    ctx.store.put(relative, download.body)
     row.update(status=c.OK, path=relative, sha256=hashlib.sha256(download.body).hexdigest())
 
 
-def usable_stored_copy(task: Task, output: Path) -> StoredCopy | None:
-    """The task's stored copy, if this host really holds that file for that URL (the name
-    ``layout.stored_name`` gives it, and the size the manifest recorded)."""
+def usable_stored_copy(task: Task, store: FolderStore | S3Store) -> StoredCopy | None:
+    """The task's stored copy, if this run's store really holds that image for that URL
+    (the name ``layout.stored_name`` gives it, the size the manifest recorded and, with
+    ``--verify-stored=hash``, the sha256). Raises StoreFailure when the store fails."""
+    stored = revalidation(task)
+    if stored is None or store.size(stored.path) != stored.bytes:
+        return None
+    if stored.verify != "hash" or stored.sha256 is None:
+        return stored
+    return stored if hashlib.sha256(store.read(stored.path)).hexdigest() == stored.sha256 else None
+
+
+def _elsewhere(task: Task, ctx: Context) -> StoredCopy | None:
+    """A copy due for revalidation on another host's own store: a 304 keeps it there,
+    so any worker may ask. (A copy missing from a shared store is downloaded again.)"""
+    stored = revalidation(task)
+    if stored is None or not stored.refresh or ctx.store.spec:
+        return None
+    return stored
+
+
+def revalidation(task: Task) -> StoredCopy | None:
+    """The task's stored copy when its name is one this crawler would have given this
+    URL's image: enough to revalidate it, since a 304 needs no file (the image stays
+    where it is) and any other answer is downloaded and stored anew."""
     stored = task.stored
     if stored is None:
         return None
     extension = stored_extension(stored.path)
     if extension is None or stored.path != stored_name(task.url, extension):
-        return None  # not a name this crawler would have given this URL's image
-    try:
-        stat = (output / stored.path).stat()
-    except OSError:
         return None
-    return stored if stat.st_size == stored.bytes else None
+    return stored

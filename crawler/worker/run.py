@@ -24,6 +24,7 @@ from crawler import constants as c
 from crawler.config import Policy, WorkerConfig
 from crawler.protocol import Task, decode_task, encode_result
 from crawler.robotstxt import check_verdict
+from crawler.stores import FolderStore, S3Store
 from crawler.worker import verify
 from crawler.worker.channel import Channel
 from crawler.worker.deadline import make_session
@@ -31,6 +32,7 @@ from crawler.worker.leaseview import LeaseView
 from crawler.worker.pipeline import Context, process
 from crawler.worker.resolver import Resolver
 from crawler.worker.robots import RobotsCache
+from crawler.worker.storage import open_run_store
 
 log = logging.getLogger("crawler")
 
@@ -48,6 +50,7 @@ class Worker:
         self.policy = Policy()
         self.robots = RobotsCache(self.policy)  # replaced, empty, by each run()
         self.resolver = Resolver()  # host names, cached for the worker's life
+        self.store: FolderStore | S3Store = FolderStore(config.output)  # replaced by run()
         self.name = worker_name()
         self.counts: Counter[str] = Counter()
         self.bytes = 0
@@ -65,6 +68,7 @@ class Worker:
         Raises MasterGone if the master vanishes.
         """
         self.policy = policy
+        self.store = open_run_store(policy, self.config)
         self.robots = RobotsCache(policy)  # robots.txt is fetched anew for every run
         self._view = LeaseView(policy.lease_seconds)
         verify.configure(policy)
@@ -209,13 +213,14 @@ class Worker:
 
     def _download_loop(self) -> None:
         ctx = Context(
-            make_session(self.policy, self.resolver),
-            self.policy,
-            self.config.output,
-            self.name,
-            self.robots,
-            make_session(replace(self.policy, retries=0), self.resolver),
-            lambda task_id, verdict: self._found.put({"id": task_id, "verdict": verdict}),
+            session=make_session(self.policy, self.resolver),
+            policy=self.policy,
+            store=self.store,
+            worker=self.name,
+            robots=self.robots,
+            robots_session=make_session(replace(self.policy, retries=0), self.resolver),
+            found=lambda task_id, verdict: self._found.put({"id": task_id, "verdict": verdict}),
+            host=self.config.host_id or socket.gethostname(),
         )
         while True:
             task = self._todo.get()

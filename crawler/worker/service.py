@@ -40,8 +40,9 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
     """Work the run the master at ``channel`` is serving; returns (exit code, run id)."""
     started = time.monotonic()
     worker = Worker(config, channel, stop)
+    host = config.host_id or socket.gethostname()
     run_info = channel.hello(
-        worker.name, {"host": socket.gethostname(), "pid": os.getpid(), "threads": config.threads}
+        worker.name, {"host": host, "pid": os.getpid(), "threads": config.threads}
     )
     run_id = str(run_info.get("run_id"))
     try:

@@ -1,32 +1,32 @@
-"""Writing verified images: atomically, under the names ``layout.stored_name`` gives.
+"""Writing verified images: atomically, under the names ``layout.stored_name`` gives,
+to the run's store (``stores``: this host's ``--output``, a shared folder, or S3).
 
-Files are written to a temporary name in the target folder and renamed into place, so a
-file under its final name is always whole, and writing the same image twice is harmless.
+A file is written to a temporary name in the target folder and renamed into place (an
+S3 object appears once its upload is complete), so an image under its final name is
+always whole, and writing the same image twice is harmless.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 
-from crawler.exceptions import StoreFailure
+from crawler.config import Policy, WorkerConfig
+from crawler.exceptions import OutputUnusable, UsageError
+from crawler.stores import FolderStore, S3Store, open_store, write_atomically
 
 
 def store(root: Path, relative: str, body: bytes) -> None:
     """Write ``body`` to ``root/relative`` atomically, or raise StoreFailure."""
-    target = root / relative
-    tmp_name = None
+    write_atomically(root, relative, body)
+
+
+def open_run_store(policy: Policy, config: WorkerConfig) -> FolderStore | S3Store:
+    """The store the master's policy names, on this host; a shared one (folder or S3)
+    must take a probe write first. Raises OutputUnusable (one line, exit 1) otherwise."""
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".part-", dir=target.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
-        os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would hide the images from other users
-        os.replace(tmp_name, target)
-    except OSError as exc:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-        raise StoreFailure(f"cannot write {target}: {exc.strerror or exc}") from None
+        chosen = open_store(policy.store, config.output)
+        if chosen.spec:
+            chosen.check()
+    except UsageError as exc:
+        raise OutputUnusable(str(exc)) from None
+    return chosen

@@ -448,9 +448,16 @@ def test_extras_reach_the_final_rows_of_gzip_csv_and_jsonl(
         cells = {r["source"]: r["extra"] for r in csv.DictReader(fh)}
     assert json.loads(cells[f"{csv_list}:2"]) == expected[f"{csv_list}:2"][1]
 
-    # A rerun resumes (reusing the stored files) and compacts: the extras stay.
+    # A rerun resumes (trusting the stored images) and compacts: the extras stay.
     second = run_cli("master", *args)
     assert second.returncode == 0, second.stderr
+    assert by_source(read_rows(out / "manifest.jsonl")) == expected
+    first_ok = {row["url"]: row for row in rows if row["status"] == "ok"}
+    kept = {row["url"]: row for row in read_rows(out / "manifest.jsonl") if row["status"] == "ok"}
+    assert kept == first_ok  # the same rows (compaction puts them in input order)
+    # Checked by a worker (--verify-stored), the stored files are reused: the extras stay.
+    third = run_cli("master", *args, "--verify-stored")
+    assert third.returncode == 0, third.stderr
     rows = read_rows(out / "manifest.jsonl")
     assert by_source(rows) == expected
     assert {row["url"]: row["reused"] for row in rows if row["status"] == "ok"} == {

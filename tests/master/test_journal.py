@@ -6,11 +6,12 @@ Fast and in-process, on real data: no network, no subprocesses.
 from __future__ import annotations
 
 import csv
+import json
 import re
 from pathlib import Path
 
-from crawler.manifest import FIELDS, make_row
-from crawler.master.journal import write_csv
+from crawler.manifest import FIELDS, make_row, row_fields
+from crawler.master.journal import current_lines, write_csv
 
 STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
 
@@ -36,3 +37,28 @@ def test_write_csv_guards_formula_cells(tmp_path: Path) -> None:
     assert table[2]["url"] == "http://example.com/a.png"
     assert table[2]["width"] == "10"
     assert table[2]["path"] == ""  # None is an empty cell
+
+
+def test_current_lines_reads_urls_with_quotes_and_rows_in_any_key_order(tmp_path: Path) -> None:
+    """Compaction reads a row's url and status from its start when the row is laid out as
+    the master writes it, and parses any other row whole: both give the same answer."""
+    tricky = 'http://example.com/a"b\\c/é'
+    rows = [
+        make_row(url=tricky, status="http_error", error='"status":"ok"'),
+        make_row(url="http://example.com/x", status="ok"),
+        make_row(url=tricky, status="ok", run_id="old"),  # the last row of tricky counts
+        {"status": "not_modified", "url": "http://example.com/x", "http_status": 304},
+        make_row(url="gone", status="invalid_url", run_id="old"),  # an old per-line row
+        make_row(url="bad", status="invalid_url", run_id="this"),
+    ]
+    path = tmp_path / "m.jsonl"
+    compact = {"ensure_ascii": False, "separators": (",", ":")}  # as the master writes
+    path.write_text(
+        "".join(json.dumps(r, **(compact if r is not rows[3] else {})) + "\n" for r in rows)
+    )
+    ids = {tricky: 0, "http://example.com/x": 1}
+    lines = [json.loads(line) for line in current_lines(path, "this", ids.get, 2)]
+    assert lines == [rows[5], rows[2], rows[3]]
+    read = [row_fields(line) for line in path.read_bytes().splitlines()]
+    assert [len(r) for r in read] == [2, 2, 2, 3, 2, 2]  # row 3, in another order: parsed whole
+    assert [(r["url"], r["status"]) for r in read] == [(r["url"], r["status"]) for r in rows]

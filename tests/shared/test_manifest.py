@@ -10,8 +10,10 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from crawler.manifest import FIELDS, make_row, read_manifest
+from crawler.manifest import FIELDS, make_row, read_manifest, row_fields
 
 STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
 
@@ -29,3 +31,28 @@ def test_read_manifest_skips_a_torn_last_line(tmp_path: Path) -> None:
     text = "".join(json.dumps(r) + "\n" for r in good)
     path.write_text(text + json.dumps(good[0])[:25], encoding="utf-8")
     assert list(read_manifest(path)) == good
+
+
+_PIECES = [*'ab"\\,:{}é\n', ',"host":"x"', ',"extra":{', '\\"']
+_TEXT = st.lists(st.sampled_from(_PIECES), max_size=12).map("".join)
+_NAMES = ("path", "store", "host", "fetched_at", "finished_at", "error")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.fixed_dictionaries({name: st.none() | _TEXT for name in ("url", *_NAMES)}),
+    extra=st.none() | st.dictionaries(st.sampled_from(["host", "path", "x"]), _TEXT),
+    dropped=st.sets(st.sampled_from(["host", "store", "extra"])),
+)
+def test_row_fields_reads_what_a_full_parse_reads(
+    values: dict[str, str | None], extra: dict[str, str] | None, dropped: set[str]
+) -> None:
+    """The fast read of a journal line (url, status and a few fields, without parsing the
+    whole row) gives exactly what json.loads gives, whatever the strings hold, also for
+    rows written before some fields existed."""
+    row = make_row(**{**values, "url": values["url"] or ""}, status="ok", extra=extra)
+    for name in dropped:
+        del row[name]
+    line = (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    fields = row_fields(line, _NAMES)
+    assert fields == {"url": row["url"], "status": "ok"} | {n: row.get(n) for n in _NAMES}

@@ -1,0 +1,86 @@
+"""Host affinity: work that needs a stored file goes to a worker of the host holding it.
+
+With per-host stores (no ``--store``) an image lives on the host that stored it. A task
+that needs that file (``--verify-stored``; ``--refresh-after`` prefers it too) is leased
+to a worker of that host (its ``--host-id``, from hello) when one is active. If none
+is active within ``wait`` seconds (counted from the start of serving, and since that
+host's last call), any worker takes it: it downloads the image anew (or a 304 leaves
+it where it is), and the manifest records the new location.
+
+Tasks kept for a host hold the frontier state LEASED without a lease, so that a late
+answer finishes them exactly once; they are handed out again from here. Not
+thread-safe on its own: the ``leases.LeaseBoard`` calls it under its lock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Sequence
+
+from crawler.master.frontier import FINAL, LEASED, Frontier
+from crawler.master.workers import WorkerRegistry
+
+
+class HostAffinity:
+    """Tasks kept back for the host that holds their stored file."""
+
+    def __init__(
+        self,
+        urls: Sequence[str],
+        workers: WorkerRegistry,
+        wanted: Callable[[int], str | None],
+        wait: float,
+        now: float,
+    ) -> None:
+        """``wanted(task_id)``: the host whose store holds the task's file, or None when
+        any worker will do; ``wait``: seconds a host has to turn up."""
+        self._urls = urls
+        self._workers = workers
+        self._wanted = wanted
+        self._wait = wait
+        self._since = now
+        self._kept: dict[str, deque[int]] = {}
+
+    @property
+    def pending(self) -> int:
+        return sum(len(kept) for kept in self._kept.values())
+
+    def pick(
+        self, frontier: Frontier, worker: str, count: int, now: float
+    ) -> list[tuple[int, str]]:
+        """Up to ``count`` (task id, URL) for ``worker``: tasks kept for its host, then
+        those whose host did not turn up in time, then the frontier's, keeping back
+        those another host should do."""
+        host = self._workers.host_of(worker)
+        picked = [
+            (task_id, self._urls[task_id])
+            for task_id in self._take(host, count, now)
+            if frontier.state[task_id] != FINAL  # answered late while kept
+        ]
+        # One take only: the frontier plans politeness per call, and the gate learns of
+        # the leases after it returns.
+        for task_id, url in frontier.take(count - len(picked), now) if len(picked) < count else []:
+            want = self._wanted(task_id)
+            if want is None or want == host or not self._may_come(want, now):
+                picked.append((task_id, url))
+            else:
+                frontier.state[task_id] = LEASED  # kept here, for its host
+                self._kept.setdefault(want, deque()).append(task_id)
+        return picked
+
+    def _take(self, host: str | None, count: int, now: float) -> list[int]:
+        """Kept tasks: those of ``host`` first, then those whose host did not turn up."""
+        names = [host] if host in self._kept else []
+        names += [name for name in self._kept if name != host and not self._may_come(name, now)]
+        out: list[int] = []
+        for name in names:
+            kept = self._kept[name]
+            while kept and len(out) < count:
+                out.append(kept.popleft())
+            if not kept:
+                del self._kept[name]
+        return out
+
+    def _may_come(self, host: str, now: float) -> bool:
+        """Still worth waiting for a worker of ``host``?"""
+        return now - self._since < self._wait or self._workers.host_active(host, self._wait)

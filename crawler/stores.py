@@ -1,0 +1,207 @@
+"""Where verified images are kept: the run's store, chosen on the master (``--store``).
+
+A store spec travels in the run policy, so every worker of a run writes to the same
+kind of place:
+
+- ``""`` (the default): each worker's own ``--output`` folder, on its own host;
+- ``file:///abs/path``: one folder every host mounts at that path (NFS and the like);
+- ``s3://BUCKET/PREFIX``: S3 or S3-compatible object storage, through fsspec + s3fs
+  (the ``s3`` extra). Credentials, region and endpoint come from the standard AWS
+  configuration (environment, ``AWS_ENDPOINT_URL``, profiles), never from a flag.
+
+Every store keeps the names ``layout.stored_name`` gives (``ab/cd/<sha256>.<ext>``) and
+makes a stored image appear whole or not at all: a folder store writes a ``.part-*``
+file and renames it into place; S3 makes an object visible only once its upload (one
+PUT, or a completed multipart upload) has finished. A failure of any store call raises
+``StoreFailure`` (status ``disk_error``) with the reason; a store that is unusable at
+start-up raises ``UsageError`` (one line, before any download).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from crawler.exceptions import StoreFailure, UsageError
+
+try:  # the s3 extra: only an S3 store needs it
+    import fsspec
+except ImportError:  # pragma: no cover - exercised on hosts without the extra
+    fsspec = None
+
+PER_HOST = ""  # the spec of per-host stores (each worker's --output)
+PROBE_NAME = ".crawler-probe"  # written and removed by ``check`` at start-up
+S3_RETRIES = {"max_attempts": 5, "mode": "standard"}  # botocore: backoff with jitter
+S3_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 60}  # seconds
+CONTENT_TYPES = {
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "tif": "image/tiff",
+    "ico": "image/vnd.microsoft.icon",
+    "avif": "image/avif",
+}
+
+
+def normalize_spec(text: str) -> str:
+    """``--store`` as given to its canonical spec: ``""``, ``file:///abs/path`` or
+    ``s3://BUCKET[/PREFIX]``. A relative path is made absolute (every host must mount
+    the folder at that path). Raises UsageError for anything else."""
+    if not text:
+        return PER_HOST
+    parts = urlsplit(text)
+    if parts.scheme == "s3":
+        if not parts.netloc:
+            raise UsageError(f"--store {text}: no bucket (use s3://BUCKET/PREFIX)")
+        return f"s3://{parts.netloc}/{parts.path.strip('/')}".rstrip("/")
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost"):
+            raise UsageError(f"--store {text}: a file:// URL names no host (file:///path)")
+        return Path(os.path.abspath(unquote(parts.path))).as_uri()
+    if "://" in text:
+        raise UsageError(f"--store {text}: not a folder, file:// or s3:// URL")
+    return Path(os.path.abspath(text)).as_uri()
+
+
+def write_atomically(root: Path, relative: str, body: bytes) -> None:
+    """Write ``body`` to ``root/relative`` through a ``.part-*`` file renamed into place
+    (mode 0644), or raise StoreFailure."""
+    target = root / relative
+    tmp_name = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=".part-", dir=target.parent)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(body)
+        os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would hide the images from other users
+        os.replace(tmp_name, target)
+    except OSError as exc:
+        if tmp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp_name)
+        raise StoreFailure(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+class FolderStore:
+    """A folder: a worker's own ``--output`` (``spec`` ``""``) or a shared mount."""
+
+    def __init__(self, root: Path, spec: str = PER_HOST) -> None:
+        self.root = root
+        self.spec = spec
+        self.where = str(root)
+
+    def put(self, relative: str, body: bytes) -> None:
+        """Store ``body`` under ``relative``, atomically; raises StoreFailure."""
+        write_atomically(self.root, relative, body)
+
+    def size(self, relative: str) -> int | None:
+        """Bytes of the stored image, or None when there is none; raises StoreFailure."""
+        try:
+            return (self.root / relative).stat().st_size
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as exc:
+            raise StoreFailure(f"cannot read {self.root / relative}: {exc.strerror}") from None
+
+    def read(self, relative: str) -> bytes:
+        """The stored bytes; raises StoreFailure (also when absent)."""
+        try:
+            return (self.root / relative).read_bytes()
+        except OSError as exc:
+            raise StoreFailure(f"cannot read {self.root / relative}: {exc.strerror}") from None
+
+    def check(self) -> None:
+        """Raise UsageError (one line) unless the folder can be written. A shared folder
+        must exist already: creating it would fill the local disk of a host where the
+        share is not mounted."""
+        if self.spec and not self.root.is_dir():
+            raise UsageError(f"store {self.where} is not a folder here (is the share mounted?)")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryFile(dir=self.root):
+                pass
+        except OSError as exc:
+            raise UsageError(f"store {self.where} is not writable: {exc.strerror or exc}") from None
+
+
+class S3Store:
+    """A bucket (and key prefix) of S3 or an S3-compatible service, through s3fs."""
+
+    def __init__(self, spec: str) -> None:
+        if fsspec is None:
+            raise UsageError(f"--store {spec} needs the s3 extra: pip install 'crawler[s3]'")
+        self.spec = spec
+        self.where = spec
+        self._base = spec.removeprefix("s3://")
+        config = {"retries": S3_RETRIES, **S3_TIMEOUTS}
+        try:
+            # Listings are not cached: another host may have stored an image since.
+            self._fs = fsspec.filesystem(
+                "s3", config_kwargs=config, use_listings_cache=False, skip_instance_cache=True
+            )
+        except ImportError:  # fsspec without s3fs
+            raise UsageError(f"--store {spec} needs s3fs: pip install 'crawler[s3]'") from None
+
+    def _key(self, relative: str) -> str:
+        return f"{self._base}/{relative}"
+
+    def put(self, relative: str, body: bytes) -> None:
+        """Upload ``body`` under ``PREFIX/relative`` with its Content-Type; the object
+        appears only once whole. Raises StoreFailure (after botocore's retries)."""
+        content_type = CONTENT_TYPES.get(relative.rsplit(".", 1)[-1], "application/octet-stream")
+        self._call("write", relative, self._fs.pipe_file, body, ContentType=content_type)
+
+    def size(self, relative: str) -> int | None:
+        """Bytes of the stored object, or None when there is none; raises StoreFailure."""
+        try:
+            info = self._call("read", relative, self._fs.info)
+        except StoreFailure as failure:
+            if isinstance(failure.__cause__, FileNotFoundError):
+                return None
+            raise
+        return int(info["size"])
+
+    def read(self, relative: str) -> bytes:
+        """The stored bytes; raises StoreFailure (also when absent)."""
+        return self._call("read", relative, self._fs.cat_file)
+
+    def check(self) -> None:
+        """Write and remove a probe object; UsageError (one line) when that fails."""
+        try:
+            self.put(PROBE_NAME, b"probe")
+            self._call("remove", PROBE_NAME, self._fs.rm_file)
+        except StoreFailure as failure:
+            raise UsageError(f"store {self.spec} is unusable: {failure}") from None
+
+    def _call(self, verb: str, relative: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        key = self._key(relative)
+        try:
+            return fn(key, *args, **kwargs)
+        except Exception as exc:  # s3fs raises OSError subclasses, botocore its own tree
+            raise StoreFailure(f"cannot {verb} s3://{key}: {_reason(exc, verb)}") from exc
+
+
+def _reason(exc: Exception, verb: str) -> str:
+    """One line for a store error: missing bucket, denied, unreachable, throttled."""
+    if isinstance(exc, FileNotFoundError):
+        return "no such bucket" if verb == "write" else "no such bucket or key"
+    if isinstance(exc, PermissionError):
+        return "access denied (check the AWS credentials and the bucket's policy)"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
+
+
+def open_store(spec: str, output: Path) -> FolderStore | S3Store:
+    """The store a spec names; ``output`` is the per-host folder used when it is ``""``.
+    Raises UsageError for an S3 spec without the s3 extra installed."""
+    if spec.startswith("s3://"):
+        return S3Store(spec)
+    if spec.startswith("file://"):
+        return FolderStore(Path(unquote(urlsplit(spec).path)), spec)
+    return FolderStore(output)

@@ -1,0 +1,57 @@
+"""The stores' spec parsing and folder stores, on a real temporary folder.
+
+Fast and in-process, on real data: no network, no subprocesses (S3: tests/test_s3.py).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crawler.exceptions import StoreFailure, UsageError
+from crawler.stores import FolderStore, S3Store, normalize_spec, open_store
+
+
+def test_specs_are_normalised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert normalize_spec("") == ""
+    assert normalize_spec("harvest") == (tmp_path / "harvest").as_uri()
+    assert normalize_spec("/mnt/a b/") == "file:///mnt/a%20b"
+    assert normalize_spec("file:///mnt/a%20b") == "file:///mnt/a%20b"
+    assert normalize_spec("file://localhost/mnt/x") == "file:///mnt/x"
+    assert normalize_spec("s3://bucket") == "s3://bucket"
+    assert normalize_spec("s3://bucket/pre/fix/") == "s3://bucket/pre/fix"
+
+
+@pytest.mark.parametrize("bad", ["s3:///prefix", "file://otherhost/x", "ftp://host/x", "gs://b"])
+def test_bad_specs_are_one_line(bad: str) -> None:
+    with pytest.raises(UsageError) as caught:
+        normalize_spec(bad)
+    assert "\n" not in str(caught.value) and bad in str(caught.value)
+
+
+def test_open_store_picks_the_kind(tmp_path: Path) -> None:
+    own = open_store("", tmp_path)
+    assert isinstance(own, FolderStore) and own.root == tmp_path and own.spec == ""
+    shared = open_store((tmp_path / "a b").as_uri(), Path("unused"))
+    assert isinstance(shared, FolderStore) and shared.root == tmp_path / "a b"
+    assert isinstance(open_store("s3://bucket/x", tmp_path), S3Store)
+
+
+def test_folder_store_round_trip(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path)
+    assert store.size("ab/cd/x.png") is None
+    store.put("ab/cd/x.png", b"12345")
+    assert (store.size("ab/cd/x.png"), store.read("ab/cd/x.png")) == (5, b"12345")
+    with pytest.raises(StoreFailure):
+        store.read("ab/cd/missing.png")
+
+
+def test_a_shared_folder_must_exist(tmp_path: Path) -> None:
+    missing = tmp_path / "not-mounted"
+    with pytest.raises(UsageError, match="is the share mounted"):
+        FolderStore(missing, missing.as_uri()).check()
+    assert not missing.exists()  # never created: that would fill the local disk
+    FolderStore(tmp_path / "own").check()  # a host's own --output is created
+    assert (tmp_path / "own").is_dir()
