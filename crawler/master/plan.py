@@ -18,61 +18,22 @@ last status was a failure keeps it unless ``retry_failed``; everything else is d
 
 from __future__ import annotations
 
-import dataclasses
-import json
-import os
-from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from crawler import constants as c
 from crawler.config import ListSpec, ResumeOptions
-from crawler.manifest import LINE_STATUSES, journal_lines, make_row, row_fields
-from crawler.master import healing
-from crawler.master.frontier import FINAL
+from crawler.manifest import make_row
 from crawler.master.listcheck import ListCheck
 from crawler.master.lists import as_spec, read_list
+from crawler.master.resume import STATUS_NAMES, EarlierRows, carry, read_earlier
 from crawler.master.taskstore import TaskStore
 
 ROWS_PER_WRITE = 2000
-# What _resume reads of a row (healing.decide: a failure's class, count and run).
-RESUME_FIELDS = ("path", "store", "host", "fetched_at", "finished_at", "http_status", "error")
-RESUME_FIELDS += ("failures", "run_id")
 NO_RESUME_OPTIONS = ResumeOptions()
-_STATUS_CODES = {status: code for code, status in enumerate(c.STATUSES, start=1)}
-_STATUS_NAMES = {code: status for status, code in _STATUS_CODES.items()}
-
-
-class EarlierRows:
-    """Where each task's last row of earlier runs lies in the journal (8 bytes a task)."""
-
-    def __init__(self, journal: Path, count: int) -> None:
-        self._fd = os.open(journal, os.O_RDONLY)
-        self.offsets = array("Q", bytes(8 * count))  # offset + 1 of the last row; 0: none
-        self.lengths = array("I", bytes(4 * count))
-        self.status = bytearray(count)  # status code of that row
-        self.refresh = bytearray(count)  # 1: a success due for revalidation
-        self.decision = bytearray(count)  # a failure's: healing.KEEP, RETRY or GIVE_UP
-        self.trusted = bytearray(count)  # 1: a success whose image needs no worker (see _trusted)
-
-    def row(self, task_id: int) -> dict[str, Any] | None:
-        offset = self.offsets[task_id]
-        if not offset:
-            return None
-        return json.loads(os.pread(self._fd, self.lengths[task_id], offset - 1))
-
-    def success(self, task_id: int) -> dict[str, Any] | None:
-        """The last row if it was a success (an image stored), else None."""
-        if _STATUS_NAMES.get(self.status[task_id]) not in c.SUCCESS_STATUSES:
-            return None
-        return self.row(task_id)
-
-    def close(self) -> None:
-        os.close(self._fd)
 
 
 @dataclass
@@ -107,7 +68,7 @@ class Plan:
 
     def earlier_status(self, task_id: int) -> str | None:
         """The status of the task's last row of earlier runs (None: no such row)."""
-        return None if self.earlier is None else _STATUS_NAMES.get(self.earlier.status[task_id])
+        return None if self.earlier is None else STATUS_NAMES.get(self.earlier.status[task_id])
 
     def stored_row(self, task_id: int) -> dict[str, Any] | None:
         """The earlier run's row of the image stored for this task, if any."""
@@ -119,7 +80,7 @@ class Plan:
         earlier = self.earlier
         if earlier is None or earlier.refresh[task_id]:
             return False
-        return _STATUS_NAMES.get(earlier.status[task_id]) in c.SUCCESS_STATUSES
+        return STATUS_NAMES.get(earlier.status[task_id]) in c.SUCCESS_STATUSES
 
     def stored_copy(self, task_id: int) -> dict[str, Any] | None:
         """What a worker needs to reuse or revalidate the stored image, if there is one:
@@ -252,68 +213,10 @@ def _line_rows(
 
 
 def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
-    earlier = plan.earlier = EarlierRows(journal, len(plan.store))
-    now = datetime.now(UTC)
-    history = healing.History.read(journal)
-    policy = dataclasses.asdict(options.policy) if options.policy is not None else {}
-    for number, (offset, line) in enumerate(journal_lines(journal), start=1):
-        try:
-            row = row_fields(line, RESUME_FIELDS)
-            status, url = row["status"], row["url"]
-        except (ValueError, TypeError, KeyError):
-            plan.unreadable += 1  # damaged: its URL, if any, is done again
-            plan.first_unreadable = plan.first_unreadable or number
-            continue
-        if status not in _STATUS_CODES or status in LINE_STATUSES or not isinstance(url, str):
-            continue
-        task_id = plan.store.find(url)
-        if task_id is None:
-            continue  # no longer listed
-        earlier.offsets[task_id], earlier.lengths[task_id] = offset + 1, len(line)
-        earlier.status[task_id] = _STATUS_CODES[status]
-        due = options.refresh_after is not None and _age(row, now) >= options.refresh_after
-        earlier.refresh[task_id] = due and status in c.SUCCESS_STATUSES
-        failed = status in c.FAILED_STATUSES
-        decision = healing.decide(row, history, policy, options.give_up_after) if failed else 0
-        earlier.decision[task_id] = healing.RETRY if options.retry_failed else decision
-        earlier.trusted[task_id] = not due and _trusted(row, options)
+    """Resume from ``journal``: where each task's last row is, which of them stand."""
+    earlier = plan.earlier = read_earlier(plan.store, journal, options)
+    plan.unreadable, plan.first_unreadable = earlier.unreadable, earlier.first_unreadable
     plan.verify, plan.shared = options.verify_stored, bool(options.store)
-    _carry(plan, earlier)
-
-
-def _carry(plan: Plan, earlier: EarlierRows) -> None:
-    """Tasks whose last row stands are FINAL from the start, never sent to a worker:
-    trusted images, and failures this run does not retry (``healing``)."""
-    for task_id, code in enumerate(earlier.status):
-        status = _STATUS_NAMES.get(code)
-        decision = earlier.decision[task_id]
-        if status in c.FAILED_STATUSES and decision == healing.RETRY:
-            plan.retried += 1
-        elif earlier.trusted[task_id] or status in c.FAILED_STATUSES:
-            plan.state[task_id] = FINAL
-            plan.carried[status] += 1
-            plan.given_up += decision == healing.GIVE_UP
-    plan.kept = earlier.trusted.count(1)
-
-
-def _trusted(row: dict[str, Any], options: ResumeOptions) -> bool:
-    """Is the row's image known to be where the run would look, so that no worker need
-    check it? Yes when it is in this run's shared store, or, when workers store on
-    their own hosts, on a named host (rows before host ids existed are checked)."""
-    if options.verify_stored or row["status"] not in c.SUCCESS_STATUSES:
-        return False
-    if not isinstance(row.get("path"), str):
-        return False
-    if options.store:
-        return row.get("store") == options.store
-    return row.get("store") is None and isinstance(row.get("host"), str)
-
-
-def _age(row: dict[str, Any], now: datetime) -> timedelta:
-    try:
-        fetched = datetime.fromisoformat(str(row.get("fetched_at") or row.get("finished_at")))
-    except ValueError:
-        return timedelta.max  # no usable date: treat as old
-    if fetched.tzinfo is None:
-        fetched = fetched.replace(tzinfo=UTC)
-    return now - fetched
+    carried = carry(earlier, plan.state)
+    plan.carried, plan.retried = carried.statuses, carried.retried
+    plan.given_up, plan.kept = carried.given_up, carried.kept
