@@ -44,7 +44,7 @@ def bucket(stack: list[tuple[str, str, int]]) -> str:
             return BUCKETS[0]
         if path.endswith("crawler/worker/verify.py") and func == "inspect":
             return BUCKETS[1]
-        if path.endswith("crawler/worker/storage.py") and func == "store":
+        if path.endswith("crawler/stores.py") and func == "put":
             return BUCKETS[3]
         if path.endswith("crawler/worker/channel.py") or (
             path.endswith("crawler/worker/run.py") and func in ("_comms_loop", "_send_results")
@@ -155,7 +155,7 @@ def print_stages(r: dict[str, Any], images: int) -> None:
         ("HTTP (fetch: requests/urllib3/socket)", cpu.get("http", 0.0)),
         ("decode (verify.inspect: Pillow)", cpu.get("decode", 0.0)),
         ("sha256 of the body", cpu.get("sha256", 0.0)),
-        ("write file (storage.store)", cpu.get("write", 0.0)),
+        ("write file (FolderStore.put)", cpu.get("write", 0.0)),
         ("rest of each task", cpu.get("task", 0.0) - staged),
         ("comms thread, queues, GC", rest),
         ("start-up (imports)", r["startup_cpu_s"]),

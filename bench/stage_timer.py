@@ -2,7 +2,7 @@
 
 ``python bench/stage_timer.py OUT.json -- WORKER ARGS``: wraps the functions a download
 thread calls for one URL (``fetch``, ``verify.inspect``, the SHA-256 of the body,
-``storage.store``, and ``process`` as a whole) so that each adds the CPU time of its
+``FolderStore.put``, and ``process`` as a whole) so that each adds the CPU time of its
 own thread (``time.thread_time``: work done with the GIL released counts, waiting does
 not) to a total, runs the worker's command line, then writes the totals, the number
 of tasks and the process's CPU time (``getrusage``) as JSON. A profiling aid only:
@@ -45,11 +45,12 @@ def timed(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def instrument() -> None:
-    from crawler.worker import pipeline, run, storage, verify
+    from crawler import stores
+    from crawler.worker import pipeline, run, verify
 
     pipeline.fetch = timed("http", pipeline.fetch)
     verify.inspect = timed("decode", verify.inspect)
-    storage.store = timed("write", storage.store)
+    stores.FolderStore.put = timed("write", stores.FolderStore.put)
     pipeline.hashlib = SimpleNamespace(sha256=timed("sha256", hashlib.sha256))
     run.process = timed("task", run.process)
 

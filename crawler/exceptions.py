@@ -2,8 +2,8 @@
 
 Third-party errors (requests, Pillow, OSError, multiprocessing) are converted into
 these at one boundary each: ``worker.fetch.fetch`` for the network,
-``worker.verify.inspect`` for Pillow, ``worker.storage.store`` for the disk,
-``worker.channel.Channel`` for the managers. Every error that ends a URL carries the
+``worker.verify.inspect`` for Pillow, ``stores`` (``FolderStore``, ``S3Store``) for the
+disk and S3, ``worker.channel.Channel`` for the managers. Every error that ends a URL carries the
 manifest ``status`` it stands for.
 """
 

@@ -44,14 +44,14 @@ def stored_extension(relative: str) -> str | None:
     return match["ext"] if match["ext"] in EXTENSIONS.values() else None
 
 
-def ensure_writable(root: Path) -> None:
-    """Fail early, with one line (UsageError), when the output folder cannot be created
-    or written."""
+def ensure_writable(root: Path, what: str = "output folder") -> None:
+    """Fail early, with one line (UsageError naming ``what``), when the folder cannot be
+    created or written."""
     if root.exists() and not root.is_dir():
-        raise UsageError(f"output folder {root} is not a directory")
+        raise UsageError(f"{what} {root} is not a directory")
     try:
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=root):
             pass
     except OSError as exc:
-        raise UsageError(f"output folder {root} is not writable: {exc.strerror or exc}") from None
+        raise UsageError(f"{what} {root} is not writable: {exc.strerror or exc}") from None

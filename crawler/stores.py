@@ -27,6 +27,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from crawler.exceptions import StoreFailure, UsageError
+from crawler.layout import ensure_writable
 
 try:  # the s3 extra: only an S3 store needs it
     import fsspec
@@ -122,12 +123,7 @@ class FolderStore:
         share is not mounted."""
         if self.spec and not self.root.is_dir():
             raise UsageError(f"store {self.where} is not a folder here (is the share mounted?)")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-            with tempfile.TemporaryFile(dir=self.root):
-                pass
-        except OSError as exc:
-            raise UsageError(f"store {self.where} is not writable: {exc.strerror or exc}") from None
+        ensure_writable(self.root, "store")
 
 
 class S3Store:

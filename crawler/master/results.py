@@ -72,7 +72,10 @@ class ResultIntake:
         if url != result["url"]:
             log.warning("ignored a result from %s for a URL this run never sent", worker)
             return None
-        stored = self._plan.stored_row(task_id)
+        success = result["status"] in c.SUCCESS_STATUSES
+        # The earlier row is read back (a pread) only where a success needs it: to keep a
+        # reuse's image fields, or to see that a new copy supersedes the stored one.
+        stored = self._plan.stored_row(task_id) if success else None
         kept = result["reused"] or result["status"] == c.NOT_MODIFIED
         if kept and stored is None:
             log.warning("ignored a result from %s reusing a file never stored", worker)
@@ -80,7 +83,6 @@ class ResultIntake:
         verdict = result["robots"]
         if verdict is not None and self._board.robots_answer(task_id, worker, url, verdict):
             return None  # robots.txt was unavailable: the URL went back to the frontier
-        success = result["status"] in c.SUCCESS_STATUSES
         answer = Answer(success, result["token"] or 0, result["http_status"])
         if not self._board.complete(task_id, worker, answer):
             return None  # already final, or a stale holder's failure (fencing)

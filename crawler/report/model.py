@@ -23,6 +23,7 @@ from crawler.urls import netloc_of
 MAX_FAILURES = 500  # rows in the failure table
 MAX_STATUSES = 64  # distinct status values counted; more only in a hand-edited manifest
 TIMES_KEPT = 64  # elapsed_s values kept per host: exact medians up to 64 rows, sampled above
+MAX_RUNS = 64  # runs whose downloads are counted for images/s; more only in an edited manifest
 MAX_HOSTS = 100_000  # hosts counted one by one; rows of any further host are pooled
 BUCKET_S = 5  # finished_at resolution of the throughput chart
 
@@ -137,7 +138,7 @@ class ReportData:
 
     def _worked(self, run_id: str, ts: float) -> None:
         work = self.work.get(run_id)
-        if work is None and len(self.work) < MAX_STATUSES:
+        if work is None and len(self.work) < MAX_RUNS:
             work = self.work[run_id] = [0, ts, ts]
         if work is not None:
             work[0] += 1

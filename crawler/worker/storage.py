@@ -8,16 +8,9 @@ always whole, and writing the same image twice is harmless.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from crawler.config import Policy, WorkerConfig
 from crawler.exceptions import OutputUnusable, UsageError
-from crawler.stores import FolderStore, S3Store, open_store, write_atomically
-
-
-def store(root: Path, relative: str, body: bytes) -> None:
-    """Write ``body`` to ``root/relative`` atomically, or raise StoreFailure."""
-    write_atomically(root, relative, body)
+from crawler.stores import FolderStore, S3Store, open_store
 
 
 def open_run_store(policy: Policy, config: WorkerConfig) -> FolderStore | S3Store:

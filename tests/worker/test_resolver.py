@@ -107,10 +107,11 @@ def test_a_hanging_resolver_is_cut_at_the_deadline() -> None:
 
 def test_block_private_checks_the_resolvers_answer(site: tuple[ImageServer, str, bytes]) -> None:
     server, port, _ = site
-    stub = StubDNS({"intranet.test": "10.1.2.3", "loop.test": "127.0.0.1"})
+    # Loopback answers only: were the guard to fail, no packet may leave the machine.
+    stub = StubDNS({"other.test": "127.0.0.2", "loop.test": "127.0.0.1"})
     guarded = Policy(deadline=2.0, retries=0, block_private=True)
     session = make_session(guarded, Resolver(stub))
-    for host, address in (("intranet.test", "10.1.2.3"), ("loop.test", "127.0.0.1")):
+    for host, address in (("other.test", "127.0.0.2"), ("loop.test", "127.0.0.1")):
         with pytest.raises(PrivateAddress) as caught:
             fetch(session, f"http://{host}:{port}/dns/a.png", guarded)
         assert f"{host} resolves to {address}" in str(caught.value)

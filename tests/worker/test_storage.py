@@ -14,7 +14,7 @@ from imageserver import make_image
 
 from crawler import layout
 from crawler.exceptions import StoreFailure
-from crawler.worker import storage
+from crawler.stores import FolderStore
 
 STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
 
@@ -22,8 +22,8 @@ STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)"
 def test_store_writes_atomically(tmp_path: Path) -> None:
     body = make_image("PNG", 20, 20, seed=6)
     relative = layout.stored_name("http://example.com/a.png", "png")
-    storage.store(tmp_path, relative, body)
-    storage.store(tmp_path, relative, body)  # writing the same image again is harmless
+    FolderStore(tmp_path).put(relative, body)
+    FolderStore(tmp_path).put(relative, body)  # writing the same image again is harmless
     target = tmp_path / relative
     assert target.read_bytes() == body
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
@@ -32,8 +32,8 @@ def test_store_writes_atomically(tmp_path: Path) -> None:
 
 def test_store_replaces_content(tmp_path: Path) -> None:
     relative = layout.stored_name("http://example.com/b.gif", "gif")
-    storage.store(tmp_path, relative, b"first version")
-    storage.store(tmp_path, relative, b"second")
+    FolderStore(tmp_path).put(relative, b"first version")
+    FolderStore(tmp_path).put(relative, b"second")
     assert (tmp_path / relative).read_bytes() == b"second"
 
 
@@ -41,7 +41,7 @@ def test_store_impossible_target_is_disk_failure(tmp_path: Path) -> None:
     root = tmp_path / "regular-file"
     root.write_bytes(b"not a folder")
     with pytest.raises(StoreFailure) as caught:
-        storage.store(root, layout.stored_name("http://x/a.png", "png"), b"data")
+        FolderStore(root).put(layout.stored_name("http://x/a.png", "png"), b"data")
     assert caught.value.status == "disk_error"
     assert str(root) in str(caught.value)
     assert [p.name for p in tmp_path.iterdir()] == ["regular-file"]
@@ -51,6 +51,6 @@ def test_store_into_existing_folder_name_is_disk_failure(tmp_path: Path) -> None
     relative = layout.stored_name("http://x/a.png", "png")
     (tmp_path / relative).mkdir(parents=True)  # a folder where the file must go
     with pytest.raises(StoreFailure):
-        storage.store(tmp_path, relative, b"data")
+        FolderStore(tmp_path).put(relative, b"data")
     leftovers = [p for p in tmp_path.rglob(".part-*")]
     assert leftovers == []
