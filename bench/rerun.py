@@ -60,9 +60,11 @@ def rerun_list(count: int) -> Path:
 
 
 def finished_manifest(count: int, env: dict[str, str], timeout: float) -> Path:
-    """The manifest of a completed run of the ``count``-URL list (cached)."""
-    path = CACHE / f"finished-{count}.jsonl"
-    if path.exists():
+    """The folder holding the manifest of a completed run of the ``count``-URL list, with
+    everything that run left beside it (summary, run history, the report's aggregate),
+    as a nightly rerun finds them (cached)."""
+    path = CACHE / f"finished-{count}"
+    if (path / "m.jsonl").exists():
         return path
     with tempfile.TemporaryDirectory(dir=CACHE) as work:
         say(f"a first run over {count:,} URLs, for the finished manifest (once; cached) ...")
@@ -71,13 +73,17 @@ def finished_manifest(count: int, env: dict[str, str], timeout: float) -> Path:
         result = run_master_load(load, say)
         if result["status"] != "completed":
             raise SystemExit(f"the first run did not complete: {result}")
-        shutil.move(Path(work) / "m.jsonl", path)
+        path.mkdir(exist_ok=True)
+        for name in ("m.jsonl", "m.aggregate.json", "m.summary.json", "m.runs.jsonl"):
+            if (Path(work) / name).exists():
+                shutil.move(Path(work) / name, path / name)
     return path
 
 
 def rerun(count: int, mode: str, env: dict[str, str], timeout: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=CACHE) as work:
-        shutil.copyfile(finished_manifest(count, env, timeout), Path(work) / "m.jsonl")
+        for kept in finished_manifest(count, env, timeout).iterdir():
+            shutil.copy2(kept, Path(work) / kept.name)  # copy2: times kept, as in place
         load = Load(rerun_list(count), count // 100, SIM_WORKERS, Path(work), env,
                     Limits(timeout, 8192.0), MODES[mode])  # fmt: skip
         result = run_master_load(load, say)

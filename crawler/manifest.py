@@ -84,6 +84,12 @@ def report_path(manifest: Path) -> Path:
     return manifest.with_name(manifest.stem + ".report.html")
 
 
+def aggregate_path(manifest: Path) -> Path:
+    """``NAME.aggregate.json`` beside ``NAME.jsonl``: the report's aggregate as the last
+    completed run left it (``report.ledger``)."""
+    return manifest.with_name(manifest.stem + ".aggregate.json")
+
+
 def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     """The JSON objects of a JSON Lines file; a torn, garbled or non-object line (a crash
     mid-write) is skipped. Raises OSError when the file cannot be read."""

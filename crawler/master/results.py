@@ -23,6 +23,7 @@ from crawler.master.healing import failure_fields
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan
 from crawler.protocol import decode_result
+from crawler.report.ledger import Ledger
 
 log = logging.getLogger("crawler")
 
@@ -35,9 +36,18 @@ STORED_FIELDS += ("final_url", "etag", "last_modified", "fetched_at")
 class ResultIntake:
     """Turns result strings of one run into manifest rows."""
 
-    def __init__(self, plan: Plan, board: LeaseBoard, run_id: str, store: str = "") -> None:
-        """``store``: the run's store spec (``stores.normalize_spec``)."""
+    def __init__(
+        self,
+        plan: Plan,
+        board: LeaseBoard,
+        run_id: str,
+        store: str = "",
+        ledger: Ledger | None = None,
+    ) -> None:
+        """``store``: the run's store spec (``stores.normalize_spec``); ``ledger``: told of
+        every earlier row a new row supersedes."""
         self._plan = plan
+        self._ledger = ledger or Ledger(None, run_id)
         self._board = board
         self._run_id = run_id
         # What this run's results changed: new_ok, reused, recovered, new_failures,
@@ -90,6 +100,7 @@ class ResultIntake:
         fields |= self._history(task_id, result["status"], bool(kept), now)
         _locate(fields, stored, self._store)
         self._note_moved(fields, stored)
+        self._supersede(task_id, stored)
         return make_row(
             **fields,
             leases=self._board.attempts(task_id),
@@ -110,9 +121,18 @@ class ResultIntake:
                 {"url": fields["url"], "store": old[0], "host": old[1], "path": stored["path"]}
             )
 
+    def _supersede(self, task_id: int, earlier: dict[str, Any] | None) -> None:
+        """Tell the ledger that the task's earlier row (``earlier`` if already read) is
+        replaced by this run's."""
+        if self._plan.earlier_status(task_id) is not None:
+            self._ledger.supersede(earlier or self._plan.earlier_row(task_id))
+
     def lost_rows(self) -> list[dict[str, Any]]:
         """Rows for the URLs whose last lease expired with no attempts left."""
         store, board, now = self._plan.store, self._board, now_iso()
+        expired = board.expire()
+        for task_id in expired:
+            self._supersede(task_id, None)
         return [
             make_row(
                 url=store.url(task_id),
@@ -125,7 +145,7 @@ class ResultIntake:
                 extra=store.extra(task_id),
                 **self._history(task_id, c.WORKER_LOST, False, now),
             )
-            for task_id in board.expire()
+            for task_id in expired
         ]
 
     def _history(self, task_id: int, status: str, kept: bool, now: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import json
 import os
 from array import array
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,6 +47,8 @@ class EarlierRows:
         self.trusted = bytearray(count)  # 1: a success whose image needs no worker (see _trusted)
         self.unreadable = 0  # journal lines skipped as damaged
         self.first_unreadable = 0  # the line number of the first
+        self.repeated = 0  # rows of a task that has a later row (a journal not compacted)
+        self.line_rows = array("Q")  # (offset, length) of each per-line row (superseded)
 
     def row(self, task_id: int) -> dict[str, Any] | None:
         offset = self.offsets[task_id]
@@ -58,6 +61,16 @@ class EarlierRows:
         if STATUS_NAMES.get(self.status[task_id]) not in c.SUCCESS_STATUSES:
             return None
         return self.row(task_id)
+
+    def earlier_line_rows(self) -> Iterator[dict[str, Any] | None]:
+        """The per-line rows (duplicate, invalid_url) of earlier runs; None for one that
+        no longer parses."""
+        for at in range(0, len(self.line_rows), 2):
+            offset, length = self.line_rows[at : at + 2]
+            try:
+                yield json.loads(os.pread(self._fd, length, offset))
+            except ValueError:
+                yield None
 
     def close(self) -> None:
         os.close(self._fd)
@@ -78,11 +91,15 @@ def read_earlier(store: TaskStore, journal: Path, options: ResumeOptions) -> Ear
             earlier.unreadable += 1  # damaged: its URL, if any, is done again
             earlier.first_unreadable = earlier.first_unreadable or number
             continue
-        if status not in STATUS_CODES or status in LINE_STATUSES or not isinstance(url, str):
+        if status in LINE_STATUSES:
+            earlier.line_rows.extend((offset, len(line)))
+            continue
+        if status not in STATUS_CODES or not isinstance(url, str):
             continue
         task_id = store.find(url)
         if task_id is None:
             continue  # no longer listed
+        earlier.repeated += earlier.offsets[task_id] > 0
         earlier.offsets[task_id], earlier.lengths[task_id] = offset + 1, len(line)
         earlier.status[task_id] = STATUS_CODES[status]
         due = options.refresh_after is not None and _age(row, now) >= options.refresh_after

@@ -15,7 +15,6 @@ import queue
 import signal
 import time
 import uuid
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
@@ -25,8 +24,10 @@ from crawler.console import log, record
 from crawler.exceptions import CrawlerError, JournalError
 from crawler.layout import ensure_writable
 from crawler.manifest import read_manifest
+from crawler.master.closing import compact, settle_earlier
+from crawler.master.closing import report as write_report
 from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
-from crawler.master.journal import ManifestWriter, current_lines, write_csv
+from crawler.master.journal import ManifestWriter, write_csv
 from crawler.master.leases import LeaseBoard
 from crawler.master.lists import check_readable
 from crawler.master.local_workers import LocalWorkers
@@ -36,7 +37,7 @@ from crawler.master.progress import ACTIVE_WITHIN, Progress, announce
 from crawler.master.results import ResultIntake
 from crawler.master.server import QueueServer
 from crawler.master.summary import RunStats, format_summary, write_summary
-from crawler.report.build import write_report
+from crawler.report.ledger import Ledger
 
 TICK = 0.5  # seconds between lease checks while results are quiet
 LINGER = 5.0  # seconds the master waits for its workers to hear the run is over
@@ -57,6 +58,7 @@ class Master:
         self.local = LocalWorkers(config)
         self.stop_signal: int | None = None
         self.stats = RunStats(self.run_id, 0)
+        self.ledger = Ledger(None, self.run_id)  # the report's aggregate, opened in run()
 
     def run(self) -> int:
         """Run to the end; returns the exit code (``constants.EXIT_*``). Raises UsageError
@@ -73,15 +75,15 @@ class Master:
         except BaseException:
             server.close()
             raise
+        self.ledger = Ledger.open(cfg.manifest, manifest.empty, self.run_id)
         plan = None
         try:
             plan = self._plan_or_fail(manifest)
+            settle_earlier(plan, self.ledger, self.run_id)
             code = self._serve(plan, server, manifest)
             plan.forget_earlier()  # the results are in: its index goes before the compaction's
-            if code == c.EXIT_OK and not manifest.empty:
-                store = plan.store
-                manifest.compact(current_lines(cfg.manifest, self.run_id, store.find, len(store)))
             if code == c.EXIT_OK:
+                compact(manifest, plan, self.ledger, self.run_id)
                 code = self._judge(plan)  # after the compaction: a degraded run completed
         finally:
             server.close()
@@ -100,6 +102,7 @@ class Master:
         def write(rows: list[dict[str, Any]]) -> None:
             manifest.write(rows)
             self.stats.add(rows)
+            self.ledger.add(rows)
 
         journal = None if manifest.empty else cfg.manifest  # empty: no resume, no compaction
         spool = cfg.manifest.parent  # the URL spool goes to disk, never to a RAM /tmp
@@ -150,25 +153,12 @@ class Master:
             write_summary(summary, cfg.manifest)
         except OSError as exc:
             log.error("cannot write the run summary beside %s: %s", cfg.manifest, exc.strerror)
-        compacted = code in (c.EXIT_OK, c.EXIT_DEGRADED)  # the journal holds one row a line
-        report = self._write_report(self.run_id if compacted else None)
+        report = write_report(cfg, self.run_id, code, self.ledger)
         text = format_summary(summary, cfg.csv, report)
         if not cfg.quiet:
             print(text, flush=True)
         record(text)
         record(f"outcome: {summary['outcome']} (exit {code})")
-
-    def _write_report(self, compacted_by: str | None) -> Path | None:
-        """The HTML run report beside the manifest; a failure to write it is only a warning.
-        ``compacted_by``: this run's id when it completed (one row per URL or line)."""
-        if not self.config.report:
-            return None
-        try:
-            cfg = self.config
-            return write_report(cfg.manifest, cfg.output, compacted_by=compacted_by)
-        except CrawlerError as exc:
-            log.warning("no run report: %s", exc)
-            return None
 
     def _serve(self, plan: Plan, server: QueueServer, manifest: ManifestWriter) -> int:
         cfg = self.config
@@ -210,7 +200,7 @@ class Master:
 
     def _collect(self, plan: Plan, board: LeaseBoard, manifest: ManifestWriter) -> int:
         """Take results until every URL is final, the run is stopped, or it cannot finish."""
-        intake = ResultIntake(plan, board, self.run_id, store=self.config.policy.store)
+        intake = ResultIntake(plan, board, self.run_id, self.config.policy.store, self.ledger)
         intake.superseded = self.stats.superseded
         intake.changes.update(self.stats.changes)  # kept and given up, from the plan
         self.stats.changes = intake.changes  # the rest counted as results arrive
@@ -231,6 +221,7 @@ class Master:
                     manifest.write(rows)
                     remaining -= len(rows)
                     self.stats.add(rows)
+                    self.ledger.add(rows)
                     progress.advance(len(rows))
                 progress.tick(remaining)
                 if tick and remaining and not self._workers_left(board, progress):

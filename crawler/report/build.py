@@ -9,8 +9,10 @@ from typing import Any
 
 from crawler.exceptions import UsageError
 from crawler.manifest import read_runs, report_path, summary_path
+from crawler.report import ledger
 from crawler.report.aggregate import aggregate
 from crawler.report.html import render_page
+from crawler.report.model import ReportData
 
 
 def read_summary(manifest: Path) -> dict[str, Any]:
@@ -27,25 +29,29 @@ def read_summary(manifest: Path) -> dict[str, Any]:
     return summary
 
 
-def write_report(
+def write_report(  # noqa: PLR0913  (what to report, where, and what is known)
     manifest: Path,
     output: Path | None,
     out: Path | None = None,
     sample: int = 24,
     compacted_by: str | None = None,
+    data: ReportData | None = None,
 ) -> Path:
     """Write the HTML report of ``manifest``, by default to ``<stem>.report.html`` beside it.
 
     ``output`` is the folder holding stored images on this host (the master's
     ``--output``), for the gallery; None leaves thumbnails out (except from shared
     stores). ``compacted_by``: the run that just compacted the manifest (one pass
-    instead of two). Returns the path written; raises UsageError when the manifest
+    instead of two). ``data``: the aggregate, already known (``ledger``); else the
+    aggregate saved beside the manifest if it still fits it, else one read in full.
+    Returns the path written; raises UsageError when the manifest
     cannot be read or the report written.
     """
     manifest = Path(manifest)
     path = Path(out or report_path(manifest))
     try:
-        rep = aggregate(manifest, sample, compacted_by)
+        saved = ledger.load(manifest) if data is None and sample == ledger.SAMPLE else None
+        rep = data or saved or aggregate(manifest, sample, compacted_by)
     except OSError as exc:
         raise UsageError(f"cannot read manifest {manifest}: {exc.strerror or exc}") from None
     text = render_page(manifest, rep, read_summary(manifest), output and Path(output))

@@ -83,6 +83,16 @@ class HostStats:
             elif (slot := rng.randrange(self.timed)) < TIMES_KEPT:
                 self.times[slot] = elapsed
 
+    def remove(self, failed: bool, elapsed: float | None) -> None:
+        """Undo ``add`` for a superseded row (its time may stay in the reservoir: a sample)."""
+        self.urls -= 1
+        self.failed -= failed
+        if elapsed is not None and elapsed >= 0:
+            self.timed -= 1
+            self.elapsed_sum -= elapsed
+            if not self.timed:
+                self.times, self.elapsed_sum = array("f"), 0.0
+
     def median(self) -> float:
         return statistics.median(self.times) if self.times else 0.0
 
@@ -136,6 +146,29 @@ class ReportData:
             self.span = (min(self.span[0], ts), max(self.span[1], ts))
             self.fetched += status == c.OK and not row.get("reused")
 
+    def remove(self, row: dict[str, Any]) -> None:
+        """Take out a row ``add`` took in, now superseded by a later row of its URL or line
+        (``ledger``): counts exact, samples (gallery, request times) approximately so."""
+        status = status_of(row)
+        status = status if status in self.statuses else "(other)"
+        failed = status not in c.SUCCESS_STATUSES and status != c.DUPLICATE
+        self.rows -= 1
+        self.failed -= failed
+        self.statuses[status] -= 1
+        if self.statuses[status] <= 0:
+            del self.statuses[status]
+        if status != c.DUPLICATE:
+            self._unhost(row, failed)
+        if failed:
+            url = str(row["url"])[:1000]  # as the failure table keeps it
+            self.failures = [f for f in self.failures if f[0] != url]
+        if status in c.SUCCESS_STATUSES:
+            self.stored_bytes -= int(num(row.get("bytes")) or 0)
+            self._unsample(row)
+        work = self.work.get(str(row.get("run_id")))
+        if work is not None and status == c.OK and not row.get("reused"):
+            work[0] -= 1
+
     def _worked(self, run_id: str, ts: float) -> None:
         work = self.work.get(run_id)
         if work is None and len(self.work) < MAX_RUNS:
@@ -173,3 +206,19 @@ class ReportData:
             names = ("url", "path", "width", "height", "format", "bytes", "store", "host")
             keep = {k: row.get(k) for k in names}
             self.candidates[slot : slot + 1] = [keep]
+
+    def _unhost(self, row: dict[str, Any], failed: bool) -> None:
+        name = _host_name(row)
+        host = self.hosts.get(name, self.pooled)
+        host.remove(failed, _request_time(row))
+        if host is not self.pooled and host.urls <= 0:
+            del self.hosts[name]  # no URL of it is current any more
+
+    def _unsample(self, row: dict[str, Any]) -> None:
+        if not isinstance(row.get("path"), str):
+            return
+        self.stored_seen -= 1
+        where = str(row.get("store") or row.get("host") or "(host not recorded)")
+        if self.held.get(where, 0) > 0:
+            self.held[where] -= 1
+        self.candidates = [k for k in self.candidates if k["url"] != row["url"]]

@@ -1,0 +1,72 @@
+"""The end of a run: compaction where it is needed, the report, the aggregate kept.
+
+A nightly rerun of a finished list only adds rows (its new URLs) to a journal that the
+last run left with one current row per URL: it is still compacted, and rewriting
+gigabytes of it would be the run's longest step. So the journal is compacted only when
+rows of it were superseded (``ledger.Ledger.needs_compaction``), and the report comes
+from the aggregate the master kept while journalling (``report.ledger``), read from
+the manifest only when that aggregate is unusable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crawler import constants as c
+from crawler.config import MasterConfig
+from crawler.console import log
+from crawler.exceptions import CrawlerError
+from crawler.master.journal import ManifestWriter, current_lines
+from crawler.master.plan import Plan
+from crawler.report import ledger as ledgers
+from crawler.report.aggregate import aggregate
+from crawler.report.build import write_report
+from crawler.report.ledger import Ledger
+from crawler.report.model import ReportData
+
+
+def settle_earlier(plan: Plan, ledger: Ledger, run_id: str) -> None:
+    """After planning: the earlier runs' per-line rows are superseded by this run's
+    (journalled while planning, so read back with them); a journal with repeated or
+    unreadable rows is beyond the ledger (read in full)."""
+    earlier = plan.earlier
+    if earlier is None:
+        return
+    if earlier.repeated or earlier.unreadable:
+        ledger.give_up()
+    for row in earlier.earlier_line_rows():
+        if row is None or row.get("run_id") != run_id:
+            ledger.supersede(row)
+
+
+def compact(writer: ManifestWriter, plan: Plan, ledger: Ledger, run_id: str) -> None:
+    """Reduce the journal of a completed run to one current row per URL or line, unless
+    it already is so. Raises JournalError, OSError (disk full)."""
+    if writer.empty or not ledger.needs_compaction:
+        return
+    store = plan.store
+    writer.compact(current_lines(writer.path, run_id, store.find, len(store)))
+
+
+def report(config: MasterConfig, run_id: str, code: int, ledger: Ledger) -> Path | None:
+    """Write the HTML report (unless ``--no-report``) and keep the aggregate for the next
+    run; a failure of either is only a warning. Returns the report's path, or None."""
+    completed = code in (c.EXIT_OK, c.EXIT_DEGRADED)  # the journal: one row a URL or line
+    data: ReportData | None = ledger.data
+    path = None
+    try:
+        if data is None and (config.report or completed):
+            data = aggregate(config.manifest, ledgers.SAMPLE, run_id if completed else None)
+        if config.report and data is not None:
+            path = write_report(config.manifest, config.output, data=data)
+    except CrawlerError as exc:
+        log.warning("no run report: %s", exc)
+    except OSError as exc:
+        log.warning("no run report: cannot read manifest %s: %s", config.manifest, exc.strerror)
+    try:
+        ledgers.save(config.manifest, data if completed else None)
+    except OSError as exc:
+        why = f"{config.manifest}: {exc.strerror}"
+        log.warning("cannot keep the report's aggregate beside %s (the next report reads "
+                    "the whole manifest)", why)  # fmt: skip
+    return path
