@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -139,10 +139,19 @@ def row_fields(line: bytes, names: tuple[str, ...] = ()) -> dict[str, Any]:
     line, read without parsing the whole row (a third of the time) when it is laid out
     as ``make_row`` writes it; any other line is parsed whole (then every field is
     there). Raises ValueError for a line that is not JSON."""
+    return fields_by_status(line, lambda status: names)
+
+
+def fields_by_status(line: bytes, pick: Callable[[str], tuple[str, ...]]) -> dict[str, Any]:
+    """``row_fields`` with the names chosen by the row's status: ``pick(status)``."""
     head = _HEAD.match(line)
     if head is None:
         return json.loads(line)
-    fields = {"url": json.loads(head[1]), "status": head[2].decode("ascii")}
+    status, raw = head[2].decode("ascii"), head[1]
+    # Without a backslash the JSON string is its text, quoted (a tenth of json.loads).
+    url = raw[1:-1].decode("utf-8") if b"\\" not in raw else json.loads(raw)
+    fields = {"url": url, "status": status}
+    names = pick(status)
     if names:
         text = line.decode("utf-8")
         end = text.find(',"extra":')

@@ -36,9 +36,10 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # empty query, a bare "?", is dropped by the full normalisation, so it takes that path).
 _CANONICAL = re.compile(
     r"(?P<scheme>https?)://"
-    r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+    r"(?P<host>(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)*"
+    r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?)"
     r"(?::(?P<port>[1-9][0-9]{0,4}))?"
-    r"/[A-Za-z0-9\-._~!$%&'()*+,;=:@/]*(?:\?[A-Za-z0-9\-._~!$%&'()*+,;=:@/?]+)?"
+    r"(?P<path>/[A-Za-z0-9\-._~!$%&'()*+,;=:@/]*)(?:\?[A-Za-z0-9\-._~!$%&'()*+,;=:@/?]+)?"
 )
 
 
@@ -67,13 +68,14 @@ def normalize_url(text: str) -> str:
 
 def _fast_path_holds(text: str, match: re.Match[str]) -> bool:
     port = match["port"]
-    default = 80 if match["scheme"] == "http" else 443
-    if port is not None and (int(port) >= 65536 or int(port) == default):
-        return False
-    host = netloc_of(text).rpartition(":")[0] if port is not None else netloc_of(text)
+    if port is not None:
+        default = 80 if match["scheme"] == "http" else 443
+        if int(port) >= 65536 or int(port) == default:
+            return False
+    host = match["host"]
     if _NUMERIC_LAST.search(host) and not _DOTTED_QUAD.fullmatch(host):
         return False
-    return not _DOTS.search(text.partition("?")[0])
+    return not _DOTS.search(text, match.start("path"), match.end("path"))
 
 
 def resolve_url(base: str, reference: str) -> str:

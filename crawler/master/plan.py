@@ -29,7 +29,7 @@ from crawler.config import ListSpec, ResumeOptions
 from crawler.manifest import make_row
 from crawler.master.listcheck import ListCheck
 from crawler.master.lists import as_spec, read_list
-from crawler.master.resume import STATUS_NAMES, EarlierRows, carry, read_earlier
+from crawler.master.resume import EarlierRows, carry, read_earlier
 from crawler.master.taskstore import TaskStore
 
 ROWS_PER_WRITE = 2000
@@ -52,6 +52,7 @@ class Plan:
     kept: int = 0  # of the carried, stored images trusted without a worker (see _trusted)
     verify: str = ""  # --verify-stored: what workers check of the stored images they get
     shared: bool = False  # the run's store is shared (every worker sees every image)
+    any_due: bool = False  # some stored images are due for revalidation
 
     @property
     def total(self) -> int:
@@ -68,7 +69,7 @@ class Plan:
 
     def earlier_status(self, task_id: int) -> str | None:
         """The status of the task's last row of earlier runs (None: no such row)."""
-        return None if self.earlier is None else STATUS_NAMES.get(self.earlier.status[task_id])
+        return None if self.earlier is None else self.earlier.status(task_id)
 
     def stored_row(self, task_id: int) -> dict[str, Any] | None:
         """The earlier run's row of the image stored for this task, if any."""
@@ -78,9 +79,9 @@ class Plan:
         """True when the task will most likely make no request: an earlier run stored its
         image and it is not due for revalidation (politeness is for requests only)."""
         earlier = self.earlier
-        if earlier is None or earlier.refresh[task_id]:
+        if earlier is None or earlier.due(task_id):
             return False
-        return STATUS_NAMES.get(earlier.status[task_id]) in c.SUCCESS_STATUSES
+        return earlier.status(task_id) in c.SUCCESS_STATUSES
 
     def stored_copy(self, task_id: int) -> dict[str, Any] | None:
         """What a worker needs to reuse or revalidate the stored image, if there is one:
@@ -90,24 +91,20 @@ class Plan:
             return None
         keys = ("path", "bytes", "etag", "last_modified", "sha256")
         assert self.earlier is not None
-        refresh = bool(self.earlier.refresh[task_id])
+        refresh = self.earlier.due(task_id)
         return {k: row.get(k) for k in keys} | {"refresh": refresh, "verify": self.verify}
 
     @property
     def needs_hosts(self) -> bool:
         """Do some tasks need a file only one host holds (see ``wanted_host``)?"""
-        return (
-            not self.shared
-            and self.earlier is not None
-            and (bool(self.verify) or 1 in self.earlier.refresh)
-        )
+        return not self.shared and self.earlier is not None and (bool(self.verify) or self.any_due)
 
     def wanted_host(self, task_id: int) -> str | None:
         """The host whose own store holds the file this task needs (``--verify-stored``,
         or a revalidation), or None when any worker will do."""
         if self.shared or self.earlier is None:
             return None
-        if not (self.verify or self.earlier.refresh[task_id]):
+        if not (self.verify or self.earlier.due(task_id)):
             return None
         row = self.stored_row(task_id)
         host = row.get("host") if row is not None and row.get("store") is None else None
@@ -217,6 +214,7 @@ def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
     earlier = plan.earlier = read_earlier(plan.store, journal, options)
     plan.unreadable, plan.first_unreadable = earlier.unreadable, earlier.first_unreadable
     plan.verify, plan.shared = options.verify_stored, bool(options.store)
-    carried = carry(earlier, plan.state)
+    plan.state, carried = carry(earlier)
+    plan.any_due = carried.due > 0
     plan.carried, plan.retried = carried.statuses, carried.retried
     plan.given_up, plan.kept = carried.given_up, carried.kept

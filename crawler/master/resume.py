@@ -22,7 +22,7 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import ResumeOptions
-from crawler.manifest import LINE_STATUSES, journal_lines, row_fields
+from crawler.manifest import LINE_STATUSES, fields_by_status, journal_lines
 from crawler.master import healing
 from crawler.master.frontier import FINAL
 from crawler.master.taskstore import TaskStore
@@ -34,31 +34,57 @@ STATUS_CODES = {status: code for code, status in enumerate(c.STATUSES, start=1)}
 STATUS_NAMES = {code: status for status, code in STATUS_CODES.items()}
 
 
+# One byte a task says what its last earlier row means (``EarlierRows.facts``): the
+# row's status code in the low bits, and three flags. A 10M-URL list: 10 MB.
+STATUS_MASK = 0x1F
+TRUSTED = 0x20  # a success whose image needs no worker (see _trusted)
+SECOND = 0x40  # a success: due for revalidation; a failure: given up (healing.GIVE_UP)
+CARRIED = 0x80  # the row stands: the task is FINAL before anything is handed out
+assert len(STATUS_CODES) <= STATUS_MASK
+_TO_STATE = bytes(FINAL if value & CARRIED else 0 for value in range(256))
+
+
 class EarlierRows:
-    """Where each task's last row of earlier runs lies in the journal (8 bytes a task)."""
+    """Where each task's last row of earlier runs lies in the journal, and what it means:
+    9 bytes a task."""
 
     def __init__(self, journal: Path, count: int) -> None:
         self._fd = os.open(journal, os.O_RDONLY)
         self.offsets = array("Q", bytes(8 * count))  # offset + 1 of the last row; 0: none
-        self.lengths = array("I", bytes(4 * count))
-        self.status = bytearray(count)  # status code of that row
-        self.refresh = bytearray(count)  # 1: a success due for revalidation
-        self.decision = bytearray(count)  # a failure's: healing.KEEP, RETRY or GIVE_UP
-        self.trusted = bytearray(count)  # 1: a success whose image needs no worker (see _trusted)
+        self.facts = bytearray(count)  # status code | TRUSTED | SECOND | CARRIED
         self.unreadable = 0  # journal lines skipped as damaged
         self.first_unreadable = 0  # the line number of the first
         self.repeated = 0  # rows of a task that has a later row (a journal not compacted)
         self.line_rows = array("Q")  # (offset, length) of each per-line row (superseded)
 
+    def status(self, task_id: int) -> str | None:
+        """The status of the task's last earlier row; None: it has none."""
+        return STATUS_NAMES.get(self.facts[task_id] & STATUS_MASK)
+
+    def due(self, task_id: int) -> bool:
+        """Is the task's stored image due for revalidation (``--refresh-after``)?"""
+        facts = self.facts[task_id]
+        return bool(facts & SECOND) and self.status(task_id) in c.SUCCESS_STATUSES
+
     def row(self, task_id: int) -> dict[str, Any] | None:
         offset = self.offsets[task_id]
         if not offset:
             return None
-        return json.loads(os.pread(self._fd, self.lengths[task_id], offset - 1))
+        return json.loads(self._line(offset - 1))
+
+    def _line(self, offset: int) -> bytes:
+        """The journal line at ``offset`` (rows are about 700 bytes; extras can be more)."""
+        size = 4096
+        while True:
+            data = os.pread(self._fd, size, offset)
+            end = data.find(b"\n")
+            if end >= 0 or len(data) < size:
+                return data if end < 0 else data[: end + 1]
+            size *= 4
 
     def success(self, task_id: int) -> dict[str, Any] | None:
         """The last row if it was a success (an image stored), else None."""
-        if STATUS_NAMES.get(self.status[task_id]) not in c.SUCCESS_STATUSES:
+        if self.status(task_id) not in c.SUCCESS_STATUSES:
             return None
         return self.row(task_id)
 
@@ -80,12 +106,11 @@ def read_earlier(store: TaskStore, journal: Path, options: ResumeOptions) -> Ear
     """Where each task's last row of earlier runs lies in ``journal``, and what it means
     for this run (revalidation due, a failure's fate, a trusted image)."""
     earlier = EarlierRows(journal, len(store))
-    now = datetime.now(UTC)
-    history = healing.History.read(journal)
-    policy = dataclasses.asdict(options.policy) if options.policy is not None else {}
+    judge = _Judge(options, healing.History.read(journal))
+    batch: list[tuple[int, dict[str, Any]]] = []
     for number, (offset, line) in enumerate(journal_lines(journal), start=1):
         try:
-            row = row_fields(line, RESUME_FIELDS)
+            row = fields_by_status(line, judge.names)
             status, url = row["status"], row["url"]
         except (ValueError, TypeError, KeyError):
             earlier.unreadable += 1  # damaged: its URL, if any, is done again
@@ -93,22 +118,64 @@ def read_earlier(store: TaskStore, journal: Path, options: ResumeOptions) -> Ear
             continue
         if status in LINE_STATUSES:
             earlier.line_rows.extend((offset, len(line)))
-            continue
-        if status not in STATUS_CODES or not isinstance(url, str):
-            continue
-        task_id = store.find(url)
+        elif status in STATUS_CODES and isinstance(url, str):
+            batch.append((offset, row))
+        if len(batch) >= BATCH:
+            _settle(batch, store, earlier, judge)
+            batch = []
+    _settle(batch, store, earlier, judge)
+    return earlier
+
+
+BATCH = 4096  # rows whose tasks are looked up together (TaskStore.find_many)
+
+
+class _Judge:
+    """What a row of an earlier run means for this run."""
+
+    def __init__(self, options: ResumeOptions, history: healing.History) -> None:
+        self.options, self.history, self.now = options, history, datetime.now(UTC)
+        self.policy = dataclasses.asdict(options.policy) if options.policy is not None else {}
+        dated = ("fetched_at", "finished_at") if options.refresh_after is not None else ()
+        self.success_names = ("path", "store", "host", *dated)
+
+    def names(self, status: str) -> tuple[str, ...]:
+        """The fields a row with ``status`` is judged by (a success's are few)."""
+        return self.success_names if status in c.SUCCESS_STATUSES else RESUME_FIELDS
+
+    def note(self, earlier: EarlierRows, task_id: int, row: dict[str, Any]) -> None:
+        options, status = self.options, row["status"]
+        facts = STATUS_CODES[status]
+        if status in c.FAILED_STATUSES:
+            decision = healing.decide(row, self.history, self.policy, options.give_up_after)
+            decision = healing.RETRY if options.retry_failed else decision
+            facts |= (SECOND if decision == healing.GIVE_UP else 0) | (
+                0 if decision == healing.RETRY else CARRIED
+            )
+        elif status in c.SUCCESS_STATUSES:
+            refresh = options.refresh_after
+            if refresh is not None and _age(row, self.now) >= refresh:
+                facts |= SECOND
+            elif _trusted(row, options):
+                facts |= TRUSTED | CARRIED
+        earlier.facts[task_id] = facts
+
+
+def _settle(
+    batch: list[tuple[int, dict[str, Any]]],
+    store: TaskStore,
+    earlier: EarlierRows,
+    judge: _Judge,
+) -> None:
+    """Note the rows of ``batch`` (in journal order) for their tasks; rows of URLs no
+    longer listed are left out."""
+    task_ids = store.find_many([row["url"] for _, row in batch])
+    for (offset, row), task_id in zip(batch, task_ids, strict=True):
         if task_id is None:
             continue  # no longer listed
         earlier.repeated += earlier.offsets[task_id] > 0
-        earlier.offsets[task_id], earlier.lengths[task_id] = offset + 1, len(line)
-        earlier.status[task_id] = STATUS_CODES[status]
-        due = options.refresh_after is not None and _age(row, now) >= options.refresh_after
-        earlier.refresh[task_id] = due and status in c.SUCCESS_STATUSES
-        failed = status in c.FAILED_STATUSES
-        decision = healing.decide(row, history, policy, options.give_up_after) if failed else 0
-        earlier.decision[task_id] = healing.RETRY if options.retry_failed else decision
-        earlier.trusted[task_id] = not due and _trusted(row, options)
-    return earlier
+        earlier.offsets[task_id] = offset + 1
+        judge.note(earlier, task_id, row)
 
 
 @dataclass
@@ -119,23 +186,26 @@ class Carried:
     retried: int = 0  # earlier failures tried again this run
     given_up: int = 0  # of the carried: failed too many runs in a row
     kept: int = 0  # of the carried: stored images trusted without a worker
+    due: int = 0  # stored images due for revalidation (``--refresh-after``)
 
 
-def carry(earlier: EarlierRows, state: bytearray) -> Carried:
-    """Mark FINAL in ``state`` the tasks whose last row stands, never sent to a worker:
-    trusted images, and failures this run does not retry (``healing``)."""
+def carry(earlier: EarlierRows) -> tuple[bytearray, Carried]:
+    """The state of every task (FINAL: its last row stands, never sent to a worker:
+    trusted images, and failures this run does not retry), and what was carried. Counted
+    from a histogram of ``facts``: a few table look-ups for any number of tasks."""
     carried = Carried()
-    for task_id, code in enumerate(earlier.status):
-        status = STATUS_NAMES.get(code)
-        decision = earlier.decision[task_id]
-        if status in c.FAILED_STATUSES and decision == healing.RETRY:
-            carried.retried += 1
-        elif earlier.trusted[task_id] or status in c.FAILED_STATUSES:
-            state[task_id] = FINAL
-            carried.statuses[str(status)] += 1
-            carried.given_up += decision == healing.GIVE_UP
-    carried.kept = earlier.trusted.count(1)
-    return carried
+    for facts, count in Counter(earlier.facts).items():
+        status = STATUS_NAMES.get(facts & STATUS_MASK)
+        if facts & CARRIED:
+            carried.statuses[str(status)] += count
+            carried.kept += count if facts & TRUSTED else 0
+            failed = status in c.FAILED_STATUSES
+            carried.given_up += count if failed and facts & SECOND else 0
+        elif status in c.FAILED_STATUSES:
+            carried.retried += count
+        elif status in c.SUCCESS_STATUSES and facts & SECOND:
+            carried.due += count
+    return bytearray(earlier.facts.translate(_TO_STATE)), carried
 
 
 def _trusted(row: dict[str, Any], options: ResumeOptions) -> bool:

@@ -28,6 +28,7 @@ _ID_BITS = 34
 _ID_MASK = (1 << _ID_BITS) - 1
 _TAG_BITS = 30
 _MAX_LOAD = 0.7
+_GAP = 64  # task ids this close are read in one range (find_many)
 
 
 class TaskStore:
@@ -43,6 +44,7 @@ class TaskStore:
         self._flushed = 0  # file size
         self._bits = 16
         self._table = array("Q", bytes(8 << self._bits))
+        self._grow_at = int(_MAX_LOAD * len(self._table))  # task count that grows the table
         self.sources: list[str] = []  # list paths, indexed by the records' file number
 
     def __len__(self) -> int:
@@ -53,27 +55,66 @@ class TaskStore:
     ) -> tuple[int, bool]:
         """Store ``url`` (with its source and extras) unless already there; returns
         (task id, True if it is new). Extras of a URL already stored are not kept."""
+        # The hot loop of reading a list (once per URL): attribute lookups kept few.
         tag = self._tag(url)
         slot, found = self._probe(url, tag)
         if found is not None:
             return found, False
-        task_id = len(self)
+        offsets = self._offsets
+        task_id = len(offsets) - 1
         self._table[slot] = (tag << _ID_BITS) | (task_id + 1)
-        record = f"{url}\t{source_file}:{line}{_tail(extra)}\n".encode()
+        tail = f"\t{_ENCODER.encode(extra)}\n" if extra else "\n"
+        record = f"{url}\t{source_file}:{line}{tail}".encode()
         self._pending += record
-        end = self._offsets[-1] + len(record)
-        if end > 0xFFFF_FFFF and self._offsets.typecode == "I":
-            self._offsets = array("Q", self._offsets)
-        self._offsets.append(end)
+        end = offsets[-1] + len(record)
+        if end > 0xFFFF_FFFF and offsets.typecode == "I":
+            offsets = self._offsets = array("Q", offsets)
+        offsets.append(end)
         if len(self._pending) > 1 << 20:
             self._flush()
-        if len(self) > _MAX_LOAD * len(self._table):
+        if task_id >= self._grow_at:
             self._grow()
         return task_id, True
 
     def find(self, url: str) -> int | None:
         """The task id of ``url``, or None."""
         return self._probe(url, self._tag(url))[1]
+
+    def find_many(self, urls: list[str]) -> list[int | None]:
+        """The task ids of ``urls`` (None: not stored), like ``find`` but with a few reads
+        for all of them: the first candidate of each is confirmed from spool ranges read
+        whole (the rows of a manifest come roughly in task order)."""
+        guesses = [self._guess(url) for url in urls]
+        stored = self._urls_of(sorted({g for g in guesses if g is not None}))
+        return [
+            guess if guess is None or stored[guess] == url else self.find(url)
+            for url, guess in zip(urls, guesses, strict=True)
+        ]
+
+    def _guess(self, url: str) -> int | None:
+        """The first task whose entry has ``url``'s tag; None: ``url`` is not stored."""
+        tag = self._tag(url)
+        table = self._table
+        mask = len(table) - 1
+        slot = tag >> (_TAG_BITS - self._bits)
+        while entry := table[slot]:
+            if entry >> _ID_BITS == tag:
+                return (entry & _ID_MASK) - 1
+            slot = (slot + 1) & mask
+        return None
+
+    def _urls_of(self, ids: list[int]) -> dict[int, str]:
+        """The URLs of the sorted task ``ids``, close ones read with one ``pread``."""
+        found: dict[int, str] = {}
+        start = 0
+        while start < len(ids):
+            end = start + 1
+            while end < len(ids) and ids[end] - ids[end - 1] <= _GAP:
+                end += 1
+            first, last = ids[start], ids[end - 1]
+            found.update(zip(range(first, last + 1), self.urls(first, last + 1), strict=True))
+            start = end
+        return found
 
     def _probe(self, url: str, tag: int) -> tuple[int, int | None]:
         """(slot, task id) of ``url``, or (the free slot where it would go, None)."""
@@ -174,10 +215,7 @@ class TaskStore:
                     slot = (slot + 1) & mask
                 table[slot] = entry
         self._table = table
+        self._grow_at = int(_MAX_LOAD * len(table))
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one line, no tab
-
-
-def _tail(extra: dict[str, Any] | None) -> str:
-    return "\t" + _ENCODER.encode(extra) if extra else ""
