@@ -132,6 +132,9 @@ def journal_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 # only ``extra`` nests, so before ``,"extra":`` a ``,"name":`` is always that field.
 _HEAD = re.compile(rb'\{"url":("(?:[^"\\]|\\.)*"),"status":"([a-z_]+)"')
 _DECODER = json.JSONDecoder()
+# A URL without escapes, and a success status: most rows of a finished manifest.
+_SUCCESS_HEAD = re.compile(rb'\{"url":"([^"\\]*)","status":"(ok|not_modified)"')
+_PLACES = tuple((name, f',"{name}":'.encode()) for name in ("path", "store", "host"))
 
 
 def row_fields(line: bytes, names: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -140,6 +143,32 @@ def row_fields(line: bytes, names: tuple[str, ...] = ()) -> dict[str, Any]:
     as ``make_row`` writes it; any other line is parsed whole (then every field is
     there). Raises ValueError for a line that is not JSON."""
     return fields_by_status(line, lambda status: names)
+
+
+def success_fields(line: bytes) -> dict[str, Any] | None:
+    """``url``, ``status``, ``path``, ``store`` and ``host`` of a success row as
+    ``make_row`` writes it, found with a few byte searches (half the time of
+    ``fields_by_status``); None for any other line, or a value that is neither null nor
+    a string without escapes (read those with ``fields_by_status``)."""
+    head = _SUCCESS_HEAD.match(line)
+    if head is None:
+        return None
+    fields = {"url": head[1].decode("utf-8"), "status": head[2].decode("ascii")}
+    start, end = head.end(), line.find(b',"extra":')  # only extra nests: stop before it
+    for name, key in _PLACES:
+        at = line.find(key, start, end if end >= 0 else len(line))
+        if at < 0:
+            return None
+        start = at + len(key)
+        if line.startswith(b"null", start):
+            fields[name] = None
+            continue
+        close = line.find(b'"', start + 1)
+        value = line[start + 1 : close]
+        if line[start] != 0x22 or close < 0 or b"\\" in value:  # 0x22: a quote
+            return None
+        fields[name] = value.decode("utf-8")
+    return fields
 
 
 def fields_by_status(line: bytes, pick: Callable[[str], tuple[str, ...]]) -> dict[str, Any]:

@@ -45,7 +45,7 @@ def compact(writer: ManifestWriter, plan: Plan, ledger: Ledger, run_id: str) -> 
     if writer.empty or not ledger.needs_compaction:
         return
     store = plan.store
-    writer.compact(current_lines(writer.path, run_id, store.find, len(store)))
+    writer.compact(current_lines(writer.path, run_id, store.find_many, len(store)))
 
 
 def report(config: MasterConfig, run_id: str, code: int, ledger: Ledger) -> Path | None:

@@ -157,9 +157,10 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, and what to resume fr
     write(rows)
     plan.decided += len(rows)
     plan.store.flush()
-    plan.state = bytearray(len(plan.store))
     if journal is not None and journal.exists() and journal.stat().st_size:
         _resume(plan, journal, options)
+    else:
+        plan.state = bytearray(len(plan.store))
     return plan
 
 

@@ -22,9 +22,10 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import ResumeOptions
-from crawler.manifest import LINE_STATUSES, fields_by_status, journal_lines
+from crawler.manifest import LINE_STATUSES, fields_by_status, journal_lines, success_fields
 from crawler.master import healing
 from crawler.master.frontier import FINAL
+from crawler.master.journal import Offsets, read_line
 from crawler.master.taskstore import TaskStore
 
 # What read_earlier reads of a row (healing.decide: a failure's class, count and run).
@@ -46,11 +47,11 @@ _TO_STATE = bytes(FINAL if value & CARRIED else 0 for value in range(256))
 
 class EarlierRows:
     """Where each task's last row of earlier runs lies in the journal, and what it means:
-    9 bytes a task."""
+    6 bytes a task."""
 
     def __init__(self, journal: Path, count: int) -> None:
         self._fd = os.open(journal, os.O_RDONLY)
-        self.offsets = array("Q", bytes(8 * count))  # offset + 1 of the last row; 0: none
+        self.offsets = Offsets(count)  # offset + 1 of the last row; 0: none
         self.facts = bytearray(count)  # status code | TRUSTED | SECOND | CARRIED
         self.unreadable = 0  # journal lines skipped as damaged
         self.first_unreadable = 0  # the line number of the first
@@ -70,17 +71,7 @@ class EarlierRows:
         offset = self.offsets[task_id]
         if not offset:
             return None
-        return json.loads(self._line(offset - 1))
-
-    def _line(self, offset: int) -> bytes:
-        """The journal line at ``offset`` (rows are about 700 bytes; extras can be more)."""
-        size = 4096
-        while True:
-            data = os.pread(self._fd, size, offset)
-            end = data.find(b"\n")
-            if end >= 0 or len(data) < size:
-                return data if end < 0 else data[: end + 1]
-            size *= 4
+        return json.loads(read_line(self._fd, offset - 1))
 
     def success(self, task_id: int) -> dict[str, Any] | None:
         """The last row if it was a success (an image stored), else None."""
@@ -110,7 +101,7 @@ def read_earlier(store: TaskStore, journal: Path, options: ResumeOptions) -> Ear
     batch: list[tuple[int, dict[str, Any]]] = []
     for number, (offset, line) in enumerate(journal_lines(journal), start=1):
         try:
-            row = fields_by_status(line, judge.names)
+            row = (judge.quick and success_fields(line)) or fields_by_status(line, judge.names)
             status, url = row["status"], row["url"]
         except (ValueError, TypeError, KeyError):
             earlier.unreadable += 1  # damaged: its URL, if any, is done again
@@ -138,6 +129,7 @@ class _Judge:
         self.policy = dataclasses.asdict(options.policy) if options.policy is not None else {}
         dated = ("fetched_at", "finished_at") if options.refresh_after is not None else ()
         self.success_names = ("path", "store", "host", *dated)
+        self.quick = not dated  # a success's fields in one match (manifest.success_fields)
 
     def names(self, status: str) -> tuple[str, ...]:
         """The fields a row with ``status`` is judged by (a success's are few)."""
@@ -205,7 +197,7 @@ def carry(earlier: EarlierRows) -> tuple[bytearray, Carried]:
             carried.retried += count
         elif status in c.SUCCESS_STATUSES and facts & SECOND:
             carried.due += count
-    return bytearray(earlier.facts.translate(_TO_STATE)), carried
+    return earlier.facts.translate(_TO_STATE), carried
 
 
 def _trusted(row: dict[str, Any], options: ResumeOptions) -> bool:

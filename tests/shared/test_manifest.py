@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.manifest import FIELDS, make_row, read_manifest, row_fields
+from crawler.manifest import FIELDS, make_row, read_manifest, row_fields, success_fields
 
 STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
 
@@ -56,3 +56,30 @@ def test_row_fields_reads_what_a_full_parse_reads(
     line = (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
     fields = row_fields(line, _NAMES)
     assert fields == {"url": row["url"], "status": "ok"} | {n: row.get(n) for n in _NAMES}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    values=st.fixed_dictionaries({name: st.none() | _TEXT for name in ("url", *_NAMES)}),
+    status=st.sampled_from(["ok", "not_modified", "http_error", "okay"]),
+    extra=st.none() | st.dictionaries(st.sampled_from(["host", "path", "x"]), _TEXT),
+    dropped=st.sets(st.sampled_from(["host", "store", "path", "extra"])),
+)
+def test_success_fields_reads_what_a_full_parse_reads_or_declines(
+    values: dict[str, str | None], status: str, extra: dict[str, str] | None, dropped: set[str]
+) -> None:
+    """The quickest read of a success row (its url, path, store and host, for resuming)
+    gives what json.loads gives, or None: then the general read is used. It declines
+    only rows that are no success, miss a field, or hold escapes."""
+    row = make_row(**{**values, "url": values["url"] or ""}, status=status, extra=extra)
+    for name in dropped:
+        del row[name]
+    line = (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+    names = ("url", "status", "path", "store", "host")
+    fields = success_fields(line)
+    if fields is not None:
+        assert fields == {n: row[n] for n in names}
+    plain = all(v is None or ('"' not in v and "\\" not in v and "\n" not in v)
+                for v in (row.get(n, "") for n in names))  # fmt: skip
+    if status in ("ok", "not_modified") and plain and not dropped - {"extra"}:
+        assert fields is not None
