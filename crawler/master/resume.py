@@ -26,6 +26,7 @@ from crawler.manifest import LINE_STATUSES, fields_by_status, journal_lines, suc
 from crawler.master import healing
 from crawler.master.frontier import FINAL
 from crawler.master.journal import Offsets, read_line
+from crawler.master.lookup import Lookup
 from crawler.master.taskstore import TaskStore
 
 # What read_earlier reads of a row (healing.decide: a failure's class, count and run).
@@ -98,6 +99,7 @@ def read_earlier(store: TaskStore, journal: Path, options: ResumeOptions) -> Ear
     for this run (revalidation due, a failure's fate, a trusted image)."""
     earlier = EarlierRows(journal, len(store))
     judge = _Judge(options, healing.History.read(journal))
+    lookup = Lookup(store)
     batch: list[tuple[int, dict[str, Any]]] = []
     for number, (offset, line) in enumerate(journal_lines(journal), start=1):
         try:
@@ -112,13 +114,13 @@ def read_earlier(store: TaskStore, journal: Path, options: ResumeOptions) -> Ear
         elif status in STATUS_CODES and isinstance(url, str):
             batch.append((offset, row))
         if len(batch) >= BATCH:
-            _settle(batch, store, earlier, judge)
+            _settle(batch, lookup, earlier, judge)
             batch = []
-    _settle(batch, store, earlier, judge)
+    _settle(batch, lookup, earlier, judge)
     return earlier
 
 
-BATCH = 4096  # rows whose tasks are looked up together (TaskStore.find_many)
+BATCH = 4096  # rows whose tasks are looked up together (lookup.Lookup)
 
 
 class _Judge:
@@ -155,13 +157,13 @@ class _Judge:
 
 def _settle(
     batch: list[tuple[int, dict[str, Any]]],
-    store: TaskStore,
+    lookup: Lookup,
     earlier: EarlierRows,
     judge: _Judge,
 ) -> None:
     """Note the rows of ``batch`` (in journal order) for their tasks; rows of URLs no
     longer listed are left out."""
-    task_ids = store.find_many([row["url"] for _, row in batch])
+    task_ids = lookup.find_many([row["url"] for _, row in batch])
     for (offset, row), task_id in zip(batch, task_ids, strict=True):
         if task_id is None:
             continue  # no longer listed

@@ -80,6 +80,7 @@ class Master:
         try:
             plan = self._plan_or_fail(manifest)
             settle_earlier(plan, self.ledger, self.run_id)
+            plan.store.drop_index()  # serving needs no URL look-ups (a compaction rebuilds it)
             code = self._serve(plan, server, manifest)
             plan.forget_earlier()  # the results are in: its index goes before the compaction's
             if code == c.EXIT_OK:

@@ -45,6 +45,7 @@ class TaskStore:
         self._bits = 16
         self._table = array("Q", bytes(8 << self._bits))
         self._grow_at = int(_MAX_LOAD * len(self._table))  # task count that grows the table
+        self._indexed = True  # False after drop_index
         self.sources: list[str] = []  # list paths, indexed by the records' file number
 
     def __len__(self) -> int:
@@ -56,6 +57,8 @@ class TaskStore:
         """Store ``url`` (with its source and extras) unless already there; returns
         (task id, True if it is new). Extras of a URL already stored are not kept."""
         # The hot loop of reading a list (once per URL): attribute lookups kept few.
+        if not self._indexed:
+            self._ensure_index()
         tag = self._tag(url)
         slot, found = self._probe(url, tag)
         if found is not None:
@@ -78,12 +81,39 @@ class TaskStore:
 
     def find(self, url: str) -> int | None:
         """The task id of ``url``, or None."""
+        self._ensure_index()
         return self._probe(url, self._tag(url))[1]
+
+    def drop_index(self) -> None:
+        """Free the hash table (8 bytes a slot: 134 MB for 10M URLs) once planning is done:
+        serving finds tasks by id. The next ``add`` or ``find`` rebuilds it from the spool."""
+        self._table, self._indexed = array("Q"), False
+
+    def _ensure_index(self) -> None:
+        if self._indexed:
+            return
+        self._bits = 16
+        while len(self) > _MAX_LOAD * (1 << self._bits):
+            self._bits += 1
+        table = array("Q", bytes(8 << self._bits))
+        mask, shift = len(table) - 1, _TAG_BITS - self._bits
+        step = 1 << 16
+        for first in range(0, len(self), step):  # the URLs are distinct: no comparisons
+            last = min(len(self), first + step)
+            for task_id, url in enumerate(self.urls(first, last), start=first):
+                tag = self._tag(url)
+                slot = tag >> shift
+                while table[slot]:
+                    slot = (slot + 1) & mask
+                table[slot] = (tag << _ID_BITS) | (task_id + 1)
+        self._table, self._indexed = table, True
+        self._grow_at = int(_MAX_LOAD * len(table))
 
     def find_many(self, urls: list[str]) -> list[int | None]:
         """The task ids of ``urls`` (None: not stored), like ``find`` but with a few reads
         for all of them: the first candidate of each is confirmed from spool ranges read
         whole (the rows of a manifest come roughly in task order)."""
+        self._ensure_index()
         guesses = [self._guess(url) for url in urls]
         stored = self._urls_of(sorted({g for g in guesses if g is not None}))
         return [

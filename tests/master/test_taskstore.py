@@ -27,6 +27,10 @@ def test_task_store_keeps_distinct_urls_and_finds_duplicates(tmp_path: Path) -> 
     assert store.find("http://h0.example/missing.jpg") is None
     some = [urls[69_999], "http://h0.example/missing.jpg", *urls[500:700], urls[3]]
     assert store.find_many(some) == [69_999, None, *range(500, 700), 3]
+    store.drop_index()  # rebuilt from the spool by the next look-up
+    assert store.find_many(some) == [69_999, None, *range(500, 700), 3]
+    store.drop_index()
+    assert store.add(urls[12], 0, 1) == (12, False) and store.find(urls[40_000]) == 40_000
     assert store.url(5) == urls[5] and store[6] == urls[6]
     assert store.source(41) == "a.txt:42"
     assert store.entry(41) == (urls[41], "a.txt:42")
@@ -50,7 +54,7 @@ def test_task_store_never_merges_urls_whose_hashes_collide(tmp_path: Path) -> No
     urls = [f"http://example.com/{i}" for i in range(300)]
     assert [store.add(u, 0, i)[1] for i, u in enumerate(urls)] == [True] * 300
     assert [store.find(u) for u in urls] == list(range(300))
-    assert store.find_many(urls[::-1] + ["http://example.com/other"]) == [*range(299, -1, -1), None]
+    assert store.find_many([*urls[::-1], "http://example.com/other"]) == [*range(299, -1, -1), None]
     assert store.add(urls[7], 0, 1) == (7, False)
     assert store.find("http://example.com/other") is None
     store.close()
