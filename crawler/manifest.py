@@ -28,6 +28,8 @@ FIELDS = (
     "path",
     "store",  # the shared store holding the image (file:// or s3:// URL); null: on its host
     "sha256",
+    "same_content_as",  # the source of the first row whose image has this sha256
+    "phash",  # 64-bit perceptual hash of the image (first frame), 16 hex digits
     "bytes",
     "width",
     "height",

@@ -27,7 +27,7 @@ from crawler.protocol import decode_result
 log = logging.getLogger("crawler")
 
 # What a reused or revalidated (304) image keeps from the row that stored it.
-STORED_FIELDS = ("path", "sha256", "bytes", "width", "height", "orientation", "format")
+STORED_FIELDS = ("path", "sha256", "phash", "bytes", "width", "height", "orientation", "format")
 STORED_FIELDS += ("content_type",)
 STORED_FIELDS += ("final_url", "etag", "last_modified", "fetched_at")
 
@@ -90,6 +90,7 @@ class ResultIntake:
         fields |= self._history(task_id, result["status"], bool(kept), now)
         _locate(fields, stored, self._store)
         self._note_moved(fields, stored)
+        fields["same_content_as"] = self._same_content(task_id, fields)
         return make_row(
             **fields,
             leases=self._board.attempts(task_id),
@@ -109,6 +110,16 @@ class ResultIntake:
             self.superseded.append(
                 {"url": fields["url"], "store": old[0], "host": old[1], "path": stored["path"]}
             )
+
+    def _same_content(self, task_id: int, fields: dict[str, Any]) -> str | None:
+        """The source of the first row with this row's image bytes (see
+        master.contents); None for the first itself, or a row without an image."""
+        contents = self._plan.contents
+        if contents is None:
+            return None
+        success = fields["status"] in c.SUCCESS_STATUSES
+        first = contents.note(task_id, fields.get("sha256") if success else None)
+        return None if first is None else self._plan.store.source(first)
 
     def lost_rows(self) -> list[dict[str, Any]]:
         """Rows for the URLs whose last lease expired with no attempts left."""

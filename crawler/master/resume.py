@@ -23,12 +23,13 @@ from crawler import constants as c
 from crawler.config import ResumeOptions
 from crawler.manifest import LINE_STATUSES, journal_lines, row_fields
 from crawler.master import healing
+from crawler.master.contents import ContentIndex
 from crawler.master.frontier import FINAL
 from crawler.master.taskstore import TaskStore
 
 # What read_earlier reads of a row (healing.decide: a failure's class, count and run).
 RESUME_FIELDS = ("path", "store", "host", "fetched_at", "finished_at", "http_status", "error")
-RESUME_FIELDS += ("failures", "run_id")
+RESUME_FIELDS += ("failures", "run_id", "sha256")
 STATUS_CODES = {status: code for code, status in enumerate(c.STATUSES, start=1)}
 STATUS_NAMES = {code: status for status, code in STATUS_CODES.items()}
 
@@ -63,9 +64,12 @@ class EarlierRows:
         os.close(self._fd)
 
 
-def read_earlier(store: TaskStore, journal: Path, options: ResumeOptions) -> EarlierRows:
+def read_earlier(
+    store: TaskStore, journal: Path, options: ResumeOptions, contents: ContentIndex | None = None
+) -> EarlierRows:
     """Where each task's last row of earlier runs lies in ``journal``, and what it means
-    for this run (revalidation due, a failure's fate, a trusted image)."""
+    for this run (revalidation due, a failure's fate, a trusted image); each row's image
+    digest goes to ``contents``."""
     earlier = EarlierRows(journal, len(store))
     now = datetime.now(UTC)
     history = healing.History.read(journal)
@@ -85,6 +89,8 @@ def read_earlier(store: TaskStore, journal: Path, options: ResumeOptions) -> Ear
             continue  # no longer listed
         earlier.offsets[task_id], earlier.lengths[task_id] = offset + 1, len(line)
         earlier.status[task_id] = STATUS_CODES[status]
+        if contents is not None:
+            contents.seed(task_id, row["sha256"] if status in c.SUCCESS_STATUSES else None)
         due = options.refresh_after is not None and _age(row, now) >= options.refresh_after
         earlier.refresh[task_id] = due and status in c.SUCCESS_STATUSES
         failed = status in c.FAILED_STATUSES

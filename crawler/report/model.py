@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crawler import constants as c
+from crawler.report.similar import NearDuplicates
 from crawler.urls import netloc_of
 
 MAX_FAILURES = 500  # rows in the failure table
@@ -110,6 +111,8 @@ class ReportData:
     # Per run that downloaded anything: [downloads, first, last finished_at] (a handful
     # of runs: images/s comes from the latest run that did the work).
     work: dict[str, list[float]] = field(default_factory=dict)
+    same_content: int = 0  # rows with same_content_as: the bytes of an earlier row's image
+    near: NearDuplicates = field(default_factory=NearDuplicates)  # phash clusters
 
     def add(self, row: dict[str, Any]) -> None:
         status = status_of(row)
@@ -128,6 +131,8 @@ class ReportData:
         if status in c.SUCCESS_STATUSES:
             self.stored_bytes += int(num(row.get("bytes")) or 0)
             self._sample(row)
+            self.same_content += isinstance(row.get("same_content_as"), str)
+            self.near.add(row)
         ts = timestamp(row.get("finished_at"))
         if ts is not None and status == c.OK and not row.get("reused"):
             self._worked(str(row.get("run_id")), ts)
