@@ -33,7 +33,9 @@ from crawler.config import Policy  # noqa: E402
 from crawler.worker import verify  # noqa: E402
 
 # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec.
-RSS = "import re, {mods}; print(re.search(r'VmHWM: *(\\d+)', open('/proc/self/status').read())[1])"
+RSS = (
+    "import {mods}; print([x.split()[1] for x in open('/proc/self/status') if x[:5] == 'VmHWM'][0])"
+)
 
 
 def _imagehash_decoded(pixels: object, image: Image.Image) -> str:
