@@ -34,7 +34,7 @@ from crawler.worker import verify  # noqa: E402
 
 # VmHWM, not ru_maxrss: the latter keeps the forking parent's peak across exec.
 RSS = (
-    "import {mods}; print([x.split()[1] for x in open('/proc/self/status') if x[:5] == 'VmHWM'][0])"
+    "import {code}; print([x.split()[1] for x in open('/proc/self/status') if x[:5] == 'VmHWM'][0])"
 )
 
 
@@ -56,8 +56,8 @@ def with_imagehash() -> ModuleType:
     return module
 
 
-def peak_rss_kb(mods: str) -> int:
-    code = RSS.format(mods=mods)
+def peak_rss_kb(code: str) -> int:
+    code = RSS.format(code=code)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout)
 
@@ -88,9 +88,11 @@ def main() -> None:
         meds = [statistics.median(r[fmt] for r in results[n]) for n in contenders]
         ratios = f"{meds[1] / meds[0]:>12.3f}{meds[2] / meds[0]:>9.3f}"
         print(f"{fmt:<8}" + "".join(f"{m:>12.3f}" for m in meds) + ratios)
-    base = peak_rss_kb("crawler.worker.verify") / 1024
-    with_ih = peak_rss_kb("crawler.worker.verify, imagehash") / 1024
-    print(f"peak RSS after importing verify: {base:.1f} MB; with imagehash: {with_ih:.1f} MB")
+    probe = "PIL.Image.new('RGB', (640, 480))"
+    base = peak_rss_kb(f"crawler.worker.phash as h, PIL.Image; h.of_image({probe})") / 1024
+    with_ih = peak_rss_kb(f"crawler.worker.phash, imagehash, PIL.Image; imagehash.phash({probe})")
+    with_ih /= 1024
+    print(f"peak RSS after hashing one image: {base:.1f} MB; with imagehash: {with_ih:.1f} MB")
 
 
 if __name__ == "__main__":

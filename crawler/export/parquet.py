@@ -4,7 +4,7 @@ Every current row (``rows.CurrentRows``) becomes a row of ``manifest.parquet``, 
 in row groups of ``BATCH`` rows (memory stays bounded). Columns keep the manifest's
 names and order (``manifest.FIELDS``): integers as int64, ``elapsed_s`` as float64,
 ``reused`` as bool, times (``fetched_at``, ``first_failed_at``, ``finished_at``) as
-UTC timestamps in seconds, ``extra`` (the list's other columns, which differ from list
+UTC timestamps (Parquet stores them in milliseconds), ``extra`` (the list's other columns, which differ from list
 to list) as JSON text, everything else as text. A value of the wrong type (a manifest
 edited by hand) becomes null and is counted, never guessed.
 """
@@ -38,7 +38,7 @@ def schema() -> Any:
     if pa is None:
         raise UsageError("--format parquet needs pyarrow: pip install 'crawler[parquet]'")
     types = {name: pa.int64() for name in INTEGERS} | {
-        name: pa.timestamp("s", tz="UTC") for name in TIMES
+        name: pa.timestamp("ms", tz="UTC") for name in TIMES
     }
     types |= {"elapsed_s": pa.float64(), "reused": pa.bool_()}
     return pa.schema([(name, types.get(name, pa.string())) for name in FIELDS])

@@ -7,8 +7,9 @@ member's name at the first dot), sortable.
 
 - ``webdataset``: POSIX tar shards of ``shard_size`` samples, ``shard-00000.tar``, ...
   (the standard library's ``tarfile``), each written as ``.part`` and renamed when
-  whole; then ``shards.json`` (wids' shard index: every shard's name and sample count)
-  and ``shards.yaml`` (the spec ``webdataset.WebDataset`` reads, JSON being YAML).
+  whole; then ``shards.json``: wids' shard index (every shard's name and sample
+  count, the format webdataset's indexed loader reads), plus ``pattern``, the shards in
+  the brace notation ``webdataset.WebDataset`` expands (``shard-{00000..00012}.tar``).
 - ``files``: the same three files per sample in folders of ``shard_size`` samples,
   ``00000/``, ``00001/``, ... (each file written whole or not at all).
 """
@@ -80,16 +81,16 @@ class TarShards:
         """Finish the last shard and write the index files; returns the shards' names."""
         if self._tar is not None:
             self._finish_shard()
+        last = max(0, len(self.shards) - 1)
         index = {
             "__kind__": "wids-shard-index-v1",
             "wids_version": 1,
             "name": "crawler-export",
             "shardlist": [{"url": name, "nsamples": n} for name, n in self.shards],
+            # brace notation, as webdataset.WebDataset takes it (after the folder's path)
+            "pattern": f"shard-{{00000..{last:05d}}}.tar",
         }
         write_atomically(self.out, "shards.json", (json.dumps(index, indent=1) + "\n").encode())
-        spec = {"datasets": [{"name": "crawler-export", "buckets": [str(self.out.resolve())],
-                              "shards": [name for name, _ in self.shards]}]}  # fmt: skip
-        write_atomically(self.out, "shards.yaml", (json.dumps(spec, indent=1) + "\n").encode())
         return [name for name, _ in self.shards]
 
     def abort(self) -> None:
