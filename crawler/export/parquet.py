@@ -4,9 +4,9 @@ Every current row (``rows.CurrentRows``) becomes a row of ``manifest.parquet``, 
 in row groups of ``BATCH`` rows (memory stays bounded). Columns keep the manifest's
 names and order (``manifest.FIELDS``): integers as int64, ``elapsed_s`` as float64,
 ``reused`` as bool, times (``fetched_at``, ``first_failed_at``, ``finished_at``) as
-UTC timestamps (Parquet stores them in milliseconds), ``extra`` (the list's other columns, which differ from list
-to list) as JSON text, everything else as text. A value of the wrong type (a manifest
-edited by hand) becomes null and is counted, never guessed.
+UTC timestamps (Parquet's unit: milliseconds), ``extra`` (the list's other columns,
+which differ from list to list) as JSON text, everything else as text. A value of the
+wrong type (a manifest edited by hand) becomes null and is counted, never guessed.
 """
 
 from __future__ import annotations

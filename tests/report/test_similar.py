@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from crawler.report.similar import MAX_CLUSTERS, MAX_MEMBERS, THRESHOLD, NearDuplicates, near_pairs
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "worker"))
-from test_phash import encode, hash_of, photo, variants  # noqa: E402
+from test_phash import encode, hash_of, photo, variants
 
 
 def test_clusters_hold_exactly_the_versions_of_each_picture() -> None:
