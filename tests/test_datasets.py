@@ -105,8 +105,8 @@ def test_exact_duplicates_name_the_first_row(harvest: Harvest) -> None:
     assert len(flagged) == len(COPIES)
     for row in flagged:
         first = by_source[row["same_content_as"]]
+        # The first is whichever arrived first (4 threads): same bytes, no pointer itself.
         assert first["sha256"] == row["sha256"] and first["same_content_as"] is None
-        assert first["url"].endswith(f"/p{row['url'].rsplit('-', 1)[1]}")
     firsts = {row["sha256"] for row in harvest.ok.values() if row["same_content_as"] is None}
     assert len(firsts) == DISTINCT  # every distinct content has exactly one first
     summary = json.loads((harvest.out / "manifest.summary.json").read_text())

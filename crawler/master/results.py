@@ -4,8 +4,9 @@ A worker's result is a JSON string (``protocol.decode_result`` checks its fields
 becomes a row only if it is for a URL this run sent, under that task's id; a reuse or a
 304 only if an earlier run really stored an image for that URL; and only the first
 answer for a URL counts, and a failure only from the live lease's holder
-(``leases.LeaseBoard.complete``: fencing tokens). A result whose robots.txt was
-unavailable puts its URL back instead, while it has leases left
+(``leases.LeaseBoard.complete``: fencing tokens). A success's image digest is looked
+up in the run's content index (``master.contents``) for ``same_content_as``. A result
+whose robots.txt was unavailable puts its URL back instead, while it has leases left
 (``leases.LeaseBoard.robots_answer``). Anything else is logged and dropped: a peer
 holding the key can send anything, and must not corrupt the manifest.
 """
@@ -124,6 +125,9 @@ class ResultIntake:
     def lost_rows(self) -> list[dict[str, Any]]:
         """Rows for the URLs whose last lease expired with no attempts left."""
         store, board, now = self._plan.store, self._board, now_iso()
+        lost = list(board.expire())
+        for task_id in lost:  # no image now: no longer the first of its content
+            self._same_content(task_id, {"status": c.WORKER_LOST})
         return [
             make_row(
                 url=store.url(task_id),
@@ -136,7 +140,7 @@ class ResultIntake:
                 extra=store.extra(task_id),
                 **self._history(task_id, c.WORKER_LOST, False, now),
             )
-            for task_id in board.expire()
+            for task_id in lost
         ]
 
     def _history(self, task_id: int, status: str, kept: bool, now: str) -> dict[str, Any]:
