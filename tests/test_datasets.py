@@ -312,3 +312,21 @@ def test_export_from_s3(s3: dict[str, str], tmp_path: Path) -> None:  # noqa: F8
         assert sha(image) == meta["sha256"] and meta["store"] == STORE
         seen[meta["url"]] = meta
     assert seen == harvest.ok
+
+
+def test_export_from_a_shared_folder(tmp_path: Path) -> None:
+    """A crawl into a shared folder (--store file://), exported as files from there: the
+    manifest's folder holds no image, the store does."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    with ImageServer() as server:
+        harvest = crawl(server, tmp_path, "--store", shared.as_uri())
+    out = tmp_path / "files"
+    code, _, err = export(str(harvest.manifest), "--format", "files", "--out", str(out))
+    assert code == 0, err
+    metas = [json.loads(p.read_text()) for p in out.glob("*/*.json")]
+    assert {m["url"] for m in metas} == set(harvest.ok)
+    for path in out.glob("*/*"):
+        if path.suffix not in (".json", ".txt"):
+            meta = json.loads(path.with_suffix(".json").read_text())
+            assert sha(path.read_bytes()) == meta["sha256"] and meta["store"] == shared.as_uri()

@@ -26,7 +26,7 @@ try:  # the parquet extra
 except ImportError:  # pragma: no cover - exercised on hosts without the extra
     pa = pq = None
 
-BATCH = 65_536  # rows a row group
+BATCH = 16_384  # rows a row group: a few MB of Parquet, tens of MB of Python while built
 INTEGERS = ("http_status", "bytes", "width", "height", "orientation", "attempts", "leases")
 INTEGERS += ("failures",)
 TIMES = ("fetched_at", "first_failed_at", "finished_at")
