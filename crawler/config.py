@@ -92,6 +92,7 @@ class Policy:
     lease_seconds: float = 60.0  # a task unanswered this long goes back to the queue
     ignore_robots: bool = False  # skip robots.txt and X-Robots-Tag (lists the user owns)
     store: str = ""  # stores.normalize_spec: "" each worker's --output, file:// or s3://
+    dedup_content: bool = False  # name images by their bytes' sha256: one copy per content
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

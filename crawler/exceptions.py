@@ -42,6 +42,11 @@ class JournalError(CrawlerError):
     run stops (exit 3); the manifest stays consistent and the next run resumes."""
 
 
+class ExportError(CrawlerError):
+    """An export could not write its output (disk full, read-only): it stops (exit 1);
+    the shards and files finished so far are whole, the unfinished one is removed."""
+
+
 class OutputUnusable(CrawlerError):
     """This worker's output folder stopped accepting files (full, read-only, gone): the
     worker takes no more work. Per URL, the same cause is a ``StoreFailure``."""

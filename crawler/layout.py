@@ -35,6 +35,13 @@ def stored_name(url: str, extension: str) -> str:
     return f"{digest[:2]}/{digest[2:4]}/{digest}.{extension}"
 
 
+def content_name(sha256: str, extension: str) -> str:
+    """The relative path of an image stored by content (``--dedup-content``):
+    ``ab/cd/<sha256 of the bytes>.<extension>``, so equal bytes from any URL are one file.
+    A URL name and a content name coincide only if two sha256 digests do."""
+    return f"{sha256[:2]}/{sha256[2:4]}/{sha256}.{extension}"
+
+
 def stored_extension(relative: str) -> str | None:
     """The extension of ``relative`` if it is a name ``stored_name`` could have given
     (shards matching the digest, a known extension); None for anything else."""

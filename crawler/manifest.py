@@ -28,6 +28,8 @@ FIELDS = (
     "path",
     "store",  # the shared store holding the image (file:// or s3:// URL); null: on its host
     "sha256",
+    "same_content_as",  # the source of the first row whose image has this sha256
+    "phash",  # 64-bit perceptual hash of the image (first frame), 16 hex digits
     "bytes",
     "width",
     "height",
@@ -134,7 +136,7 @@ _HEAD = re.compile(rb'\{"url":("(?:[^"\\]|\\.)*"),"status":"([a-z_]+)"')
 _DECODER = json.JSONDecoder()
 # A URL without escapes, and a success status: most rows of a finished manifest.
 _SUCCESS_HEAD = re.compile(rb'\{"url":"([^"\\]*)","status":"(ok|not_modified)"')
-_PLACES = tuple((name, f',"{name}":'.encode()) for name in ("path", "store", "host"))
+_PLACES = tuple((name, f',"{name}":'.encode()) for name in ("path", "store", "sha256", "host"))
 
 
 def row_fields(line: bytes, names: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -146,7 +148,7 @@ def row_fields(line: bytes, names: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def success_fields(line: bytes) -> dict[str, Any] | None:
-    """``url``, ``status``, ``path``, ``store`` and ``host`` of a success row as
+    """``url``, ``status``, ``path``, ``store``, ``sha256`` and ``host`` of a success row as
     ``make_row`` writes it, found with a few byte searches (half the time of
     ``fields_by_status``); None for any other line, or a value that is neither null nor
     a string without escapes (read those with ``fields_by_status``)."""

@@ -53,6 +53,7 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "error": (str,),
     "path": (str,),
     "sha256": (str,),
+    "phash": (str,),  # 64-bit perceptual hash, 16 hex digits (worker.phash)
     "bytes": (int,),
     "width": (int,),
     "height": (int,),

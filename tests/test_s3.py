@@ -264,3 +264,21 @@ def test_denied_credentials_stop_the_master_before_any_download(
     assert len(lines) == 1, done.stderr
     assert STORE in lines[0] and "access denied" in lines[0]
     assert image_server.total_hits() == 0
+
+
+@pytest.mark.slow  # botocore retries the connection (about 20 s)
+def test_unreachable_endpoint_stops_the_master_before_any_download(
+    tmp_path: Path, s3: dict[str, str], image_server: ImageServer
+) -> None:
+    """An S3 endpoint nobody answers on (a closed port on loopback): one line, quickly."""
+    images = add_images(image_server, 3)
+    env = cli_env(**(s3 | {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}))
+    started = time.monotonic()
+    done = run_cli("master", *master_args(tmp_path, list(images), free_port()), env=env)
+    assert done.returncode == c.EXIT_ERROR
+    assert_no_traceback(done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert STORE in lines[0] and "127.0.0.1" in lines[0], lines[0]
+    assert image_server.total_hits() == 0
+    assert time.monotonic() - started < 60  # botocore's retries, then the line; no hang

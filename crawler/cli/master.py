@@ -26,6 +26,7 @@ def _policy(args: argparse.Namespace) -> Policy:
         user_agent=args.user_agent,
         ignore_robots=args.ignore_robots,
         store=normalize_spec(args.store),
+        dedup_content=args.dedup_content,
     )
 
 

@@ -198,3 +198,9 @@ def _master_policy(g: argparse._ArgumentGroup) -> None:
         help="do not honour robots.txt or X-Robots-Tag opt-outs; only for lists of "
         "images you own or have permission to collect",
     )
+    g.add_argument(
+        "--dedup-content",
+        action="store_true",
+        help="store equal image bytes once, named by their sha256 (ab/cd/<sha256>.<ext>): "
+        "every URL with that content points at the one file, in any store",
+    )

@@ -27,6 +27,7 @@ from typing import Any
 from crawler import constants as c
 from crawler.config import ListSpec, ResumeOptions
 from crawler.manifest import make_row
+from crawler.master.contents import ContentIndex
 from crawler.master.listcheck import ListCheck
 from crawler.master.lists import as_spec, read_list
 from crawler.master.resume import EarlierRows, carry, read_earlier
@@ -53,6 +54,7 @@ class Plan:
     verify: str = ""  # --verify-stored: what workers check of the stored images they get
     shared: bool = False  # the run's store is shared (every worker sees every image)
     any_due: bool = False  # some stored images are due for revalidation
+    contents: ContentIndex | None = None  # which task had each image first (same_content_as)
 
     @property
     def total(self) -> int:
@@ -120,6 +122,8 @@ class Plan:
     def close(self) -> None:
         if self.earlier is not None:
             self.earlier.close()
+        if self.contents is not None:
+            self.contents.close()
         self.store.close()
 
 
@@ -143,7 +147,7 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, and what to resume fr
     spool: Path | None = None,
 ) -> Plan:
     """Read the lists (writing per-line rows with ``write``), then resume from ``journal``."""
-    plan = Plan(TaskStore(spool))
+    plan = Plan(TaskStore(spool), contents=ContentIndex(spool))
     rows: list[dict[str, Any]] = []
     for row in _line_rows(lists, plan.store, run_id):
         plan.lines += 1
@@ -212,7 +216,7 @@ def _line_rows(
 
 def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
     """Resume from ``journal``: where each task's last row is, which of them stand."""
-    earlier = plan.earlier = read_earlier(plan.store, journal, options)
+    earlier = plan.earlier = read_earlier(plan.store, journal, options, plan.contents)
     plan.unreadable, plan.first_unreadable = earlier.unreadable, earlier.first_unreadable
     plan.verify, plan.shared = options.verify_stored, bool(options.store)
     plan.state, carried = carry(earlier)

@@ -4,8 +4,9 @@ A worker's result is a JSON string (``protocol.decode_result`` checks its fields
 becomes a row only if it is for a URL this run sent, under that task's id; a reuse or a
 304 only if an earlier run really stored an image for that URL; and only the first
 answer for a URL counts, and a failure only from the live lease's holder
-(``leases.LeaseBoard.complete``: fencing tokens). A result whose robots.txt was
-unavailable puts its URL back instead, while it has leases left
+(``leases.LeaseBoard.complete``: fencing tokens). A success's image digest is looked
+up in the run's content index (``master.contents``) for ``same_content_as``. A result
+whose robots.txt was unavailable puts its URL back instead, while it has leases left
 (``leases.LeaseBoard.robots_answer``). Anything else is logged and dropped: a peer
 holding the key can send anything, and must not corrupt the manifest.
 """
@@ -28,7 +29,7 @@ from crawler.report.ledger import Ledger
 log = logging.getLogger("crawler")
 
 # What a reused or revalidated (304) image keeps from the row that stored it.
-STORED_FIELDS = ("path", "sha256", "bytes", "width", "height", "orientation", "format")
+STORED_FIELDS = ("path", "sha256", "phash", "bytes", "width", "height", "orientation", "format")
 STORED_FIELDS += ("content_type",)
 STORED_FIELDS += ("final_url", "etag", "last_modified", "fetched_at")
 
@@ -101,6 +102,7 @@ class ResultIntake:
         _locate(fields, stored, self._store)
         self._note_moved(fields, stored)
         self._supersede(task_id, stored)
+        fields["same_content_as"] = self._same_content(task_id, fields)
         return make_row(
             **fields,
             leases=self._board.attempts(task_id),
@@ -127,12 +129,23 @@ class ResultIntake:
         if self._plan.earlier_status(task_id) is not None:
             self._ledger.supersede(earlier or self._plan.earlier_row(task_id))
 
+    def _same_content(self, task_id: int, fields: dict[str, Any]) -> str | None:
+        """The source of the first row with this row's image bytes (see
+        master.contents); None for the first itself, or a row without an image."""
+        contents = self._plan.contents
+        if contents is None:
+            return None
+        success = fields["status"] in c.SUCCESS_STATUSES
+        first = contents.note(task_id, fields.get("sha256") if success else None)
+        return None if first is None else self._plan.store.source(first)
+
     def lost_rows(self) -> list[dict[str, Any]]:
         """Rows for the URLs whose last lease expired with no attempts left."""
         store, board, now = self._plan.store, self._board, now_iso()
         expired = board.expire()
         for task_id in expired:
             self._supersede(task_id, None)
+            self._same_content(task_id, {"status": c.WORKER_LOST})  # no longer a first
         return [
             make_row(
                 url=store.url(task_id),

@@ -24,6 +24,7 @@ from crawler import constants as c
 from crawler.config import ResumeOptions
 from crawler.manifest import LINE_STATUSES, fields_by_status, journal_lines, success_fields
 from crawler.master import healing
+from crawler.master.contents import ContentIndex
 from crawler.master.frontier import FINAL
 from crawler.master.journal import Offsets, read_line
 from crawler.master.lookup import Lookup
@@ -31,7 +32,7 @@ from crawler.master.taskstore import TaskStore
 
 # What read_earlier reads of a row (healing.decide: a failure's class, count and run).
 RESUME_FIELDS = ("path", "store", "host", "fetched_at", "finished_at", "http_status", "error")
-RESUME_FIELDS += ("failures", "run_id")
+RESUME_FIELDS += ("failures", "run_id", "sha256")
 STATUS_CODES = {status: code for code, status in enumerate(c.STATUSES, start=1)}
 STATUS_NAMES = {code: status for status, code in STATUS_CODES.items()}
 
@@ -94,11 +95,14 @@ class EarlierRows:
         os.close(self._fd)
 
 
-def read_earlier(store: TaskStore, journal: Path, options: ResumeOptions) -> EarlierRows:
+def read_earlier(
+    store: TaskStore, journal: Path, options: ResumeOptions, contents: ContentIndex | None = None
+) -> EarlierRows:
     """Where each task's last row of earlier runs lies in ``journal``, and what it means
-    for this run (revalidation due, a failure's fate, a trusted image)."""
+    for this run (revalidation due, a failure's fate, a trusted image); each row's image
+    digest goes to ``contents``."""
     earlier = EarlierRows(journal, len(store))
-    judge = _Judge(options, healing.History.read(journal))
+    judge = _Judge(options, healing.History.read(journal), contents)
     lookup = Lookup(store)
     batch: list[tuple[int, dict[str, Any]]] = []
     for number, (offset, line) in enumerate(journal_lines(journal), start=1):
@@ -126,11 +130,14 @@ BATCH = 4096  # rows whose tasks are looked up together (lookup.Lookup)
 class _Judge:
     """What a row of an earlier run means for this run."""
 
-    def __init__(self, options: ResumeOptions, history: healing.History) -> None:
+    def __init__(
+        self, options: ResumeOptions, history: healing.History, contents: ContentIndex | None
+    ) -> None:
         self.options, self.history, self.now = options, history, datetime.now(UTC)
+        self.contents = contents
         self.policy = dataclasses.asdict(options.policy) if options.policy is not None else {}
         dated = ("fetched_at", "finished_at") if options.refresh_after is not None else ()
-        self.success_names = ("path", "store", "host", *dated)
+        self.success_names = ("path", "store", "sha256", "host", *dated)
         self.quick = not dated  # a success's fields in one match (manifest.success_fields)
 
     def names(self, status: str) -> tuple[str, ...]:
@@ -170,6 +177,9 @@ def _settle(
         earlier.repeated += earlier.offsets[task_id] > 0
         earlier.offsets[task_id] = offset + 1
         judge.note(earlier, task_id, row)
+        if judge.contents is not None:
+            sha256 = row.get("sha256") if row["status"] in c.SUCCESS_STATUSES else None
+            judge.contents.seed(task_id, sha256)
 
 
 @dataclass

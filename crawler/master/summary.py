@@ -40,12 +40,14 @@ class RunStats:
     changes: Counter[str] = field(default_factory=Counter)
     policy: dict[str, Any] = field(default_factory=dict)  # the run's, for later reruns
     superseded: list[dict[str, Any]] = field(default_factory=list)  # see ResultIntake
+    same_content: int = 0  # rows written with same_content_as (exact content duplicates)
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             self.counts[row["status"]] += 1
             if row.get("worker"):
                 self.workers.add(row["worker"])
+            self.same_content += row.get("same_content_as") is not None
             if row.get("reused"):
                 self.reused += 1
             elif row["status"] == c.OK:
@@ -78,6 +80,7 @@ class RunStats:
             "images_per_s": round(fetched / elapsed, 2) if elapsed > 0 else None,
             "workers_seen": sorted(self.workers),
             "changes": {name: self.changes.get(name, 0) for name in CHANGES},
+            "same_content": self.same_content,
             "superseded": self.superseded,
             "manifest": str(manifest),
             "policy": self.policy,
@@ -127,6 +130,11 @@ def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | Non
         f"{summary['kept']} kept as the manifest says"
     )
     lines.append("  this run: " + _changes(summary.get("changes") or {}))
+    if summary.get("same_content"):
+        lines.append(
+            f"  {summary['same_content']} images with the same bytes as an earlier row's "
+            "(same_content_as)"
+        )
     if summary["superseded"]:
         lines.append(
             f"  {len(summary['superseded'])} earlier copies superseded by a new location "

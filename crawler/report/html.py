@@ -17,6 +17,7 @@ from crawler import __version__
 from crawler import constants as c
 from crawler.manifest import now_iso
 from crawler.report.model import BUCKET_S, MAX_HOSTS, HostStats, ReportData, num
+from crawler.report.similar import THRESHOLD
 from crawler.report.thumbnails import StoreReader
 
 TOP_HOSTS, TOP_RANKED = 50, 10  # rows in the host table; in the slowest / failing tables
@@ -205,13 +206,37 @@ def _gallery(rep: ReportData, output: Path | None) -> str:
     )
 
 
+def _duplicates(rep: ReportData, output: Path | None) -> str:
+    """Exact content duplicates (a count) and near-duplicate clusters (thumbnails)."""
+    near, reader = rep.near, StoreReader(output)
+    clusters, count, images = near.clusters()
+    searched = f" among the first {len(near.hashes):,}" if near.seen > len(near.hashes) else ""
+    text = (
+        f'<p class="note">{rep.same_content:,} stored images have the same bytes as an earlier '
+        f"row's (<code>same_content_as</code>). Near duplicates (perceptual hash at most "
+        f"{THRESHOLD} bits apart){searched}: {count:,} clusters, {images:,} images"
+        f"{'; the largest:' if clusters else '.'}</p>"
+    )
+    for cluster in clusters:
+        tiles = []
+        for row in cluster:
+            uri = reader.thumbnail(row) if isinstance(row.get("path"), str) else None
+            img = f'<img class="near" src="{uri}" alt="">' if uri else ""
+            tiles.append(
+                f"<figure>{img}<figcaption>{row['distance']} bits<br>"
+                f"{_e(row['url'], 80)}</figcaption></figure>"
+            )
+        text += f'<div class="gallery">{"".join(tiles)}</div><br>'
+    return text
+
+
 def _failures(rep: ReportData) -> str:
     if not rep.failures:
         return '<p class="note">No failures.</p>'
     more = rep.failed - len(rep.failures)
     note = f'<p class="note">…and {more:,} more failures (see the manifest).</p>' if more else ""
     head = ("url", "status", "http_status", "error", "list line", "failing since")
-    return _table(head, rep.failures, "fail") + note
+    return _table(head, list(rep.failures.values()), "fail") + note
 
 
 STYLE = """
@@ -254,5 +279,6 @@ def render_page(
         f'<div class="row"><div><h2>By status</h2>{_statuses(rep)}</div>'
         f"<div>{ranked}</div></div>"
         f"<h2>By host</h2>{_hosts(rep)}<h2>Gallery</h2>{_gallery(rep, output)}"
+        f"<h2>Duplicates</h2>{_duplicates(rep, output)}"
         f"<h2>Failures</h2>{_failures(rep)}</body></html>\n"
     )

@@ -31,8 +31,9 @@ from typing import Any
 
 from crawler.manifest import aggregate_path
 from crawler.report.model import HostStats, ReportData
+from crawler.report.similar import NearDuplicates
 
-VERSION = 1
+VERSION = 2  # 2: near duplicates, content duplicates
 EDGE = 64 * 1024  # bytes read at each end of the manifest for its fingerprint
 SAMPLE = 24  # gallery thumbnails (build.write_report's default)
 
@@ -130,6 +131,9 @@ def _to_json(data: ReportData) -> dict[str, Any]:
     out["pooled"] = _host_cells(data.pooled)
     out["rng"] = data.rng.getstate()
     out["bars"] = [list(b.items()) for b in data.bars]
+    out["failures"] = list(data.failures.values())
+    data.near.forget_gone()
+    out["near"] = {"hashes": data.near.hashes, "rows": data.near.rows, "seen": data.near.seen}
     return out
 
 
@@ -149,7 +153,12 @@ def _from_json(raw: dict[str, Any]) -> ReportData:
     data.statuses, data.held = Counter(raw["statuses"]), Counter(raw["held"])
     data.hosts = {str(name): _host(cells) for name, cells in raw["hosts"].items()}
     data.pooled = _host(raw["pooled"])
-    data.failures = [tuple(cells) for cells in raw["failures"]]
+    data.failures = {(cells[0], cells[4]): tuple(cells) for cells in raw["failures"]}
+    near = raw["near"]
+    data.near = NearDuplicates([int(h) for h in near["hashes"]], [tuple(r) for r in near["rows"]])
+    data.near.seen = int(near["seen"])
+    data.near.at = {row[0]: i for i, row in enumerate(data.near.rows)}
+    data.same_content = int(raw["same_content"])
     data.candidates = list(raw["candidates"])
     version, state, gauss = raw["rng"]
     data.rng = random.Random()

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from crawler import constants as c
+from crawler.report.similar import NearDuplicates
 from crawler.urls import netloc_of
 
 MAX_FAILURES = 500  # rows in the failure table
@@ -109,7 +110,8 @@ class ReportData:
     statuses: Counter[str] = field(default_factory=Counter)
     hosts: dict[str, HostStats] = field(default_factory=dict)
     pooled: HostStats = field(default_factory=HostStats)
-    failures: list[tuple[Any, ...]] = field(default_factory=list)
+    # The first failures, by (URL, list line) (a superseded one is taken out by key).
+    failures: dict[tuple[Any, Any], tuple[Any, ...]] = field(default_factory=dict)
     candidates: list[dict[str, Any]] = field(default_factory=list)
     stored_seen: int = 0
     held: Counter[str] = field(default_factory=Counter)  # stored images per host or store
@@ -120,6 +122,8 @@ class ReportData:
     # Per run that downloaded anything: [downloads, first, last finished_at] (a handful
     # of runs: images/s comes from the latest run that did the work).
     work: dict[str, list[float]] = field(default_factory=dict)
+    same_content: int = 0  # rows with same_content_as: the bytes of an earlier row's image
+    near: NearDuplicates = field(default_factory=NearDuplicates)  # phash clusters
 
     def add(self, row: dict[str, Any]) -> None:
         status = status_of(row)
@@ -134,10 +138,13 @@ class ReportData:
         if failed and len(self.failures) < MAX_FAILURES:
             cells = (row["url"], status, row.get("http_status"), row.get("error"))
             cells += (row.get("source"), row.get("first_failed_at"))
-            self.failures.append(tuple(None if v is None else str(v)[:1000] for v in cells))
+            kept = tuple(None if v is None else str(v)[:1000] for v in cells)
+            self.failures[kept[0], kept[4]] = kept
         if status in c.SUCCESS_STATUSES:
             self.stored_bytes += int(num(row.get("bytes")) or 0)
             self._sample(row)
+            self.same_content += isinstance(row.get("same_content_as"), str)
+            self.near.add(row)
         ts = timestamp(row.get("finished_at"))
         if ts is not None and status == c.OK and not row.get("reused"):
             self._worked(str(row.get("run_id")), ts)
@@ -160,11 +167,14 @@ class ReportData:
         if status != c.DUPLICATE:
             self._unhost(row, failed)
         if failed:
-            url = str(row["url"])[:1000]  # as the failure table keeps it
-            self.failures = [f for f in self.failures if f[0] != url]
+            source = row.get("source")
+            key = (str(row["url"])[:1000], None if source is None else str(source)[:1000])
+            self.failures.pop(key, None)  # as the failure table keeps them
         if status in c.SUCCESS_STATUSES:
             self.stored_bytes -= int(num(row.get("bytes")) or 0)
             self._unsample(row)
+            self.same_content -= isinstance(row.get("same_content_as"), str)
+            self.near.remove(row)
         work = self.work.get(str(row.get("run_id")))
         if work is not None and status == c.OK and not row.get("reused"):
             work[0] -= 1
@@ -221,4 +231,5 @@ class ReportData:
         where = str(row.get("store") or row.get("host") or "(host not recorded)")
         if self.held.get(where, 0) > 0:
             self.held[where] -= 1
-        self.candidates = [k for k in self.candidates if k["url"] != row["url"]]
+        if any(k["url"] == row["url"] for k in self.candidates):  # a few dozen
+            self.candidates = [k for k in self.candidates if k["url"] != row["url"]]

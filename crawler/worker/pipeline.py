@@ -17,7 +17,7 @@ import requests
 from crawler import constants as c
 from crawler.config import Policy
 from crawler.exceptions import Blocked, URLFailure
-from crawler.layout import stored_extension, stored_name
+from crawler.layout import content_name, stored_extension, stored_name
 from crawler.protocol import StoredCopy, Task
 from crawler.stores import FolderStore, S3Store
 from crawler.worker import verify
@@ -104,9 +104,13 @@ def _download(task: Task, stored: StoredCopy | None, ctx: Context, row: dict[str
     row.update(
         width=info.width, height=info.height, orientation=info.orientation, format=info.format
     )
-    relative = stored_name(task.url, info.extension)
+    digest = hashlib.sha256(download.body).hexdigest()
+    if policy.dedup_content:  # one object per distinct content, whichever URL brought it
+        relative = content_name(digest, info.extension)
+    else:
+        relative = stored_name(task.url, info.extension)
     ctx.store.put(relative, download.body)
-    row.update(status=c.OK, path=relative, sha256=hashlib.sha256(download.body).hexdigest())
+    row.update(status=c.OK, path=relative, sha256=digest, phash=info.phash)
 
 
 def usable_stored_copy(task: Task, store: FolderStore | S3Store) -> StoredCopy | None:
@@ -138,6 +142,7 @@ def revalidation(task: Task) -> StoredCopy | None:
     if stored is None:
         return None
     extension = stored_extension(stored.path)
-    if extension is None or stored.path != stored_name(task.url, extension):
+    if extension is None:
         return None
-    return stored
+    by_content = stored.sha256 is not None and stored.path == content_name(stored.sha256, extension)
+    return stored if by_content or stored.path == stored_name(task.url, extension) else None

@@ -25,6 +25,7 @@ import threading
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import simplejpeg
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
@@ -32,7 +33,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from crawler.config import Policy
 from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall, UnsupportedFormat
 from crawler.formats import EXTENSIONS, identify
-from crawler.worker import structure
+from crawler.worker import phash, structure
 
 # An animation may decode to more pixels than one frame; cap the total work too.
 ANIMATION_PIXEL_FACTOR = 4
@@ -61,6 +62,7 @@ class ImageInfo:
     height: int
     frames: int
     orientation: int | None = None  # EXIF orientation 1-8; None when absent
+    phash: str | None = None  # 64-bit perceptual hash of the first frame, 16 hex digits
 
     @property
     def extension(self) -> str:
@@ -109,8 +111,8 @@ def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
             width, height = height, width
         _check_pixels(image.width, image.height, policy)
         _check_min_size(width, height, policy)
-        frames = _decode(image, real, body, policy)
-    return ImageInfo(real, width, height, frames, orientation)
+        frames, first = _decode(image, real, body, policy)
+    return ImageInfo(real, width, height, frames, orientation, first)
 
 
 def _plugin(format_name: str) -> str:
@@ -127,19 +129,24 @@ def _check_budget(sizes: list[tuple[int, int]], policy: Policy) -> None:
             raise TooManyPixels(f"{count} frames of {width}x{height} are too much to decode")
 
 
-def _decode(image: Image.Image, format_name: str, body: bytes, policy: Policy) -> int:
+def _decode(
+    image: Image.Image, format_name: str, body: bytes, policy: Policy
+) -> tuple[int, str | None]:
     """Decode every frame, checking each one's size (and the total) first; returns the
-    number of frames."""
+    number of frames and the first one's perceptual hash (``phash``, from these pixels)."""
     budget = policy.max_pixels * ANIMATION_PIXEL_FACTOR
     frames = 0
+    first = None
     for width, height, decode in _frames(image, format_name, body):
         _check_pixels(width, height, policy)
         budget -= width * height
         if budget < 0:
             raise TooManyPixels(f"{frames + 1} frames of {width}x{height} are too much to decode")
-        decode()
+        pixels = decode()
+        if not frames:
+            first = phash.of_decoded(pixels, image)
         frames += 1
-    return frames
+    return frames, first
 
 
 def _frames(image: Image.Image, format_name: str, body: bytes) -> Iterator[tuple]:
@@ -156,7 +163,7 @@ def _frames(image: Image.Image, format_name: str, body: bytes) -> Iterator[tuple
                 image.seek(frame)  # the canvas may grow here (GIF): checked before load
             except EOFError:
                 return
-        yield image.width, image.height, image.load
+        yield image.width, image.height, lambda: image.load() and None  # pixels: in image
         frame += 1
 
 
@@ -188,9 +195,10 @@ def _mpf_base(body: bytes) -> int:
     raise Corrupt("MPO file without its MP index segment")
 
 
-def _decode_jpeg(data: bytes) -> None:
-    """libjpeg at 1/8 scale, its warnings (premature end, extraneous bytes) as errors."""
-    simplejpeg.decode_jpeg(data, colorspace="GRAY", min_factor=8, strict=True)
+def _decode_jpeg(data: bytes) -> Any:
+    """libjpeg at 1/8 scale, its warnings (premature end, extraneous bytes) as errors;
+    returns the grey pixels (a numpy array)."""
+    return simplejpeg.decode_jpeg(data, colorspace="GRAY", min_factor=8, strict=True)
 
 
 def _orientation(image: Image.Image) -> int | None:

@@ -24,7 +24,10 @@ from crawler.report.model import MAX_FAILURES, ReportData
 def exact(rep: ReportData) -> dict[str, Any]:
     """What the report shows that is not a random sample."""
     assert len(rep.failures) <= MAX_FAILURES
+    rep.near.forget_gone()
     return {
+        "same_content": rep.same_content,
+        "near": (rep.near.seen, sorted(row[0] for row in rep.near.rows)),
         "rows": rep.rows,
         "failed": rep.failed,
         "stored_bytes": rep.stored_bytes,
@@ -71,6 +74,8 @@ def rows(draw: st.DrawFn) -> dict[str, Any]:
         run_id=draw(st.sampled_from(("r1", "r2"))),
         finished_at=f"2026-11-{draw(st.integers(1, 29)):02d}T00:00:00+00:00",
         reused=draw(st.sampled_from((None, True))),
+        phash=draw(st.sampled_from((None, "00ff00ff00ff00ff", "0123456789abcdef"))),
+        same_content_as=draw(st.sampled_from((None, "list.txt:1"))),
     )
 
 

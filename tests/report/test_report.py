@@ -49,7 +49,8 @@ class Page(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.tags: list[str] = []
-        self.images: list[str] = []
+        self.images: list[str] = []  # the gallery's
+        self.near: list[str] = []  # the near-duplicate clusters'
         self.links: list[str] = []  # any other attribute that would load something
         self.text: list[str] = []
         self.tables: dict[str, list[list[str]]] = {}  # by class; cells of each row
@@ -59,7 +60,8 @@ class Page(HTMLParser):
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.tags.append(tag)
         if tag == "img":
-            self.images.append(dict(attrs).get("src") or "")
+            near = dict(attrs).get("class") == "near"
+            (self.near if near else self.images).append(dict(attrs).get("src") or "")
         else:
             self.links += [v or "" for k, v in attrs if k in ("href", "src", "action")]
         if tag == "table":
@@ -371,7 +373,7 @@ def run_chromium(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
 PROBE = (
     '<img id="control" src="data:image/png;base64,AAAA" alt="">'
     "<script>addEventListener('load', () => {"
-    "const imgs = [...document.querySelectorAll('figure img')];"
+    "const imgs = [...document.querySelectorAll('figure img:not(.near)')];"
     "const ok = imgs.filter((i) => i.complete && i.naturalWidth > 0).length;"
     "document.title = `loaded ${ok} of ${imgs.length}, control "
     "${document.getElementById('control').naturalWidth}`;});</script>"

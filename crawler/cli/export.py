@@ -1,0 +1,83 @@
+"""``crawler-export`` / ``python -m crawler.export MANIFEST --format F --out DIR``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from crawler import __version__
+from crawler import constants as c
+from crawler.exceptions import CrawlerError
+from crawler.export.derive import MODES
+from crawler.export.run import FORMATS, SUMMARY_NAME, ExportConfig, ExportResult, export
+
+
+def export_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="crawler-export",
+        description="Turn a crawler manifest and its stored images into a dataset: "
+        "WebDataset tar shards, a Parquet file of the manifest, or loose files.",
+    )
+    p.add_argument("--version", action="version", version=f"crawler {__version__}")
+    p.add_argument("manifest", type=Path, metavar="MANIFEST", help="the manifest (.jsonl)")
+    p.add_argument("--format", required=True, choices=FORMATS, help="what to write")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="the output folder")
+    p.add_argument(
+        "--images",
+        type=Path,
+        metavar="DIR",
+        help="this host's stored images, for rows without a shared store "
+        "(default: the manifest's folder)",
+    )
+    p.add_argument(
+        "--shard-size", type=int, default=10_000, metavar="N", help="samples a shard (10000)"
+    )
+    p.add_argument(
+        "--caption-column", metavar="NAME", help="the list column written as each sample's .txt"
+    )
+    p.add_argument(
+        "--resize", type=int, metavar="PX", help="write derived images of PX (originals unchanged)"
+    )
+    p.add_argument(
+        "--resize-mode", choices=MODES, default="keep_ratio", help="how --resize fits (keep_ratio)"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the export, print its summary; returns the exit code: 0 when every image
+    row was exported, 3 when some were not (their statuses in the summary), 1 on error."""
+    args = export_parser().parse_args(argv)
+    config = ExportConfig(
+        manifest=args.manifest,
+        out=args.out,
+        format=args.format,
+        images=args.images,
+        shard_size=args.shard_size,
+        caption_column=args.caption_column,
+        resize=args.resize,
+        resize_mode=args.resize_mode,
+        progress=not args.no_progress,
+    )
+    try:
+        result = export(config)
+    except CrawlerError as exc:
+        print(f"crawler-export: error: {exc}", file=sys.stderr)
+        return c.EXIT_ERROR
+    except KeyboardInterrupt:
+        print("crawler-export: interrupted", file=sys.stderr)
+        return c.EXIT_INTERRUPTED
+    print(_summary(config, result), flush=True)
+    return c.EXIT_INCOMPLETE if result.problems else c.EXIT_OK
+
+
+def _summary(config: ExportConfig, result: ExportResult) -> str:
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.statuses.items()))
+    lines = [f"crawler-export: {result.rows} rows: {counts or 'none'}"]
+    if result.damaged_lines:
+        lines.append(f"  {result.damaged_lines} damaged manifest lines skipped")
+    lines.append(f"  {len(result.outputs)} {config.format} outputs in {config.out}")
+    lines.append(f"  summary: {config.out / SUMMARY_NAME}")
+    return "\n".join(lines)

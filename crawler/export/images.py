@@ -1,0 +1,86 @@
+"""Reading a row's stored image back, whole and unchanged, from wherever it is.
+
+A row's image is in the shared store its ``store`` field names (a folder every host
+mounts, or S3: ``stores.open_store``), else in this host's images folder. The path is
+checked to be a name the crawler gives (no ``..``, no absolute path: a manifest is a
+file anyone may have edited), and the bytes against the row's sha256: an export never
+ships bytes that are not the ones the manifest describes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+from crawler import constants as c
+from crawler.exceptions import StoreFailure, UsageError
+from crawler.layout import stored_extension
+from crawler.stores import FolderStore, S3Store, open_store
+
+# Per-row outcomes of an export (its summary counts them).
+EXPORTED = "exported"
+NO_IMAGE = "no_image"  # not a success row: not a sample (never counted as a problem)
+BAD_PATH = "bad_path"  # the row's path is not a name the crawler gives
+MISSING = "missing"  # the store has no such file or object
+CHANGED = "changed"  # the stored bytes are not the row's (sha256 differs)
+STORE_ERROR = "store_error"  # the store failed, or cannot be opened here
+BAD_IMAGE = "bad_image"  # a derived image (--resize) could not be made
+PROBLEMS = (BAD_PATH, MISSING, CHANGED, STORE_ERROR, BAD_IMAGE)
+
+
+class RowImage(Exception):
+    """Why a row's image is not exported: ``status`` is one of PROBLEMS."""
+
+    def __init__(self, status: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+class ImageReader:
+    """Reads rows' images; each shared store is opened once."""
+
+    def __init__(self, images: Path) -> None:
+        """``images``: this host's folder of stored images (rows without a ``store``)."""
+        self._local = FolderStore(images)
+        self._stores: dict[str, FolderStore | S3Store | str] = {}
+
+    def read(self, row: dict[str, Any]) -> bytes:
+        """The row's image bytes, checked against its sha256; raises RowImage."""
+        relative = row.get("path")
+        if not isinstance(relative, str) or stored_extension(relative) is None:
+            raise RowImage(BAD_PATH, f"not a stored image's name: {relative!r}")
+        store = self._store(row.get("store"))
+        try:
+            body = store.read(relative)
+        except StoreFailure as failure:
+            raise RowImage(_why(store, relative), str(failure)) from None
+        if hashlib.sha256(body).hexdigest() != row.get("sha256"):
+            raise RowImage(CHANGED, f"{relative} no longer holds the bytes the manifest describes")
+        return body
+
+    def _store(self, spec: Any) -> FolderStore | S3Store:
+        if not isinstance(spec, str) or not spec:
+            return self._local
+        if spec not in self._stores:
+            try:
+                self._stores[spec] = open_store(spec, Path())
+            except UsageError as exc:  # an S3 store without the s3 extra here
+                self._stores[spec] = str(exc)
+        store = self._stores[spec]
+        if isinstance(store, str):
+            raise RowImage(STORE_ERROR, store)
+        return store
+
+
+def _why(store: FolderStore | S3Store, relative: str) -> str:
+    """MISSING when the store says there is no such file, else STORE_ERROR."""
+    try:
+        return MISSING if store.size(relative) is None else STORE_ERROR
+    except StoreFailure:
+        return STORE_ERROR
+
+
+def is_sample(row: dict[str, Any]) -> bool:
+    """Does the row stand for a stored image (``ok`` or ``not_modified``)?"""
+    return row.get("status") in c.SUCCESS_STATUSES and isinstance(row.get("path"), str)

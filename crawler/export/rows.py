@@ -1,0 +1,121 @@
+"""The manifest rows an export takes, streamed: each URL's current row, read twice.
+
+A manifest is a journal: after a completed run it holds one row per input line, but an
+interrupted run leaves earlier rows of a URL in it too, and only the last one counts.
+The first pass notes, for each URL, the line of its last row (on disk, in a SQLite file
+in the export folder: 10M URLs stay within ``CACHE_KIB`` of memory); the second yields
+the rows on those lines. Rows of one input line (``duplicate``, ``invalid_url``) are
+all kept. Damaged lines are counted and skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import sqlite3
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from crawler.exceptions import UsageError
+from crawler.manifest import LINE_STATUSES
+
+CACHE_KIB = 8192  # SQLite page cache: the index's memory, whatever the row count
+COMMIT_EVERY = 50_000
+
+
+@dataclass
+class Reading:
+    """What reading the manifest met."""
+
+    lines: int = 0
+    damaged: int = 0  # lines that are not a manifest row (torn, garbled)
+
+
+class CurrentRows:
+    """The current rows of ``manifest`` (see the module docstring); ``close`` when done.
+    Raises UsageError (one line) when the manifest or the scratch folder is unusable."""
+
+    def __init__(self, manifest: Path, scratch: Path) -> None:
+        self.manifest = manifest
+        self.reading = Reading()
+        if not manifest.is_file():
+            raise UsageError(f"manifest {manifest} does not exist or is not a file")
+        try:
+            self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115  (closed in close())
+                prefix=".export-index.", suffix=".sqlite", dir=scratch
+            )
+            self._db = sqlite3.connect(self._file.name, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=OFF")
+            self._db.execute("PRAGMA synchronous=OFF")
+            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            self._db.execute("CREATE TABLE last (url BLOB PRIMARY KEY, line INTEGER) WITHOUT ROWID")
+        except (OSError, sqlite3.Error) as exc:
+            raise UsageError(f"cannot index the manifest in {scratch}: {exc}") from None
+        self.total = self._index()
+
+    def _index(self) -> int:
+        """First pass: the last line of each URL; returns the number of current rows."""
+        db, pending, line_rows = self._db, 0, 0
+        db.execute("BEGIN")
+        for number, row in self._lines():
+            line_rows += row["status"] in LINE_STATUSES
+            if row["status"] not in LINE_STATUSES:
+                db.execute("REPLACE INTO last VALUES (?, ?)", (_key(row["url"]), number))
+                pending += 1
+                if pending >= COMMIT_EVERY:
+                    db.execute("COMMIT")
+                    db.execute("BEGIN")
+                    pending = 0
+        db.execute("COMMIT")
+        return db.execute("SELECT count(*) FROM last").fetchone()[0] + line_rows
+
+    def _lines(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        self.reading = Reading()
+        try:
+            with open(self.manifest, encoding="utf-8", errors="replace") as fh:
+                for number, line in enumerate(fh, start=1):
+                    self.reading.lines += 1
+                    row = _parse(line)
+                    if row is None:
+                        self.reading.damaged += 1
+                        continue
+                    yield number, row
+        except OSError as exc:
+            raise UsageError(f"cannot read manifest {self.manifest}: {exc.strerror}") from None
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Second pass: the current rows, in manifest order."""
+        find = "SELECT line FROM last WHERE url = ?"
+        for number, row in self._lines():
+            if row["status"] in LINE_STATUSES:
+                yield row
+                continue
+            found = self._db.execute(find, (_key(row["url"]),)).fetchone()
+            if found is not None and found[0] == number:
+                yield row
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite3.Error, AttributeError):
+            self._db.close()
+        with contextlib.suppress(OSError, AttributeError):
+            self._file.close()
+
+
+def _key(url: str) -> bytes:
+    """16 bytes naming a URL (BLAKE2b): two URLs share one with odds of 2^-128."""
+    return hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _parse(line: str) -> dict[str, Any] | None:
+    """A manifest row (an object with a string url and status), or None."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    if not isinstance(row, dict) or not isinstance(row.get("url"), str):
+        return None
+    return row if isinstance(row.get("status"), str) else None

@@ -1,0 +1,184 @@
+"""An export from start to summary: every current row accounted for.
+
+``export(config)`` streams the manifest's current rows (``rows.CurrentRows``); for
+``webdataset`` and ``files`` each success row's image is read back (``images``),
+checked, optionally resized (``derive``) and written as a sample (``samples``); for
+``parquet`` every row is written (``parquet``). A row whose image cannot be exported
+gets a status in the export's summary (``export.summary.json`` in the output folder,
+with the first rows of each problem), never an exception. Memory is bounded whatever
+the manifest's size: rows stream, the URL index is on disk.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+from tqdm import tqdm
+
+from crawler.exceptions import ExportError, StoreFailure, UsageError
+from crawler.export import derive, parquet
+from crawler.export.images import EXPORTED, NO_IMAGE, PROBLEMS, ImageReader, RowImage, is_sample
+from crawler.export.rows import CurrentRows
+from crawler.export.samples import LooseFiles, Sample, TarShards
+from crawler.layout import ensure_writable, stored_extension
+from crawler.stores import write_atomically
+
+FORMATS = ("webdataset", "parquet", "files")
+SUMMARY_NAME = "export.summary.json"
+EXAMPLES = 20  # rows listed per problem in the summary
+
+
+@dataclass(frozen=True)
+class ExportConfig:
+    manifest: Path
+    out: Path
+    format: str  # one of FORMATS
+    images: Path | None = None  # this host's stored images; None: the manifest's folder
+    shard_size: int = 10_000  # samples a shard (a folder for ``files``)
+    caption_column: str | None = None  # the list column written as KEY.txt
+    resize: int | None = None  # px; None: the stored bytes as they are
+    resize_mode: str = "keep_ratio"  # one of derive.MODES
+    progress: bool = True
+
+
+@dataclass
+class ExportResult:
+    rows: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    outputs: list[str] = field(default_factory=list)  # shards, folders or the Parquet file
+    damaged_lines: int = 0
+    nulled_values: int = 0  # Parquet: values of the wrong type written as null
+
+    @property
+    def problems(self) -> int:
+        return sum(self.statuses[s] for s in PROBLEMS)
+
+    def as_dict(self, config: ExportConfig) -> dict[str, Any]:
+        return {
+            "manifest": str(config.manifest),
+            "format": config.format,
+            "rows": self.rows,
+            "statuses": dict(sorted(self.statuses.items())),
+            "problems": self.problems,
+            "examples": self.examples,
+            "outputs": self.outputs,
+            "damaged_lines": self.damaged_lines,
+            "nulled_values": self.nulled_values,
+        }
+
+
+def export(config: ExportConfig) -> ExportResult:
+    """Write the export; returns what happened to each row. Raises UsageError (bad
+    manifest, unusable --out, missing extra) or ExportError (the output failed midway)."""
+    if config.format not in FORMATS:
+        raise UsageError(f"unknown format {config.format!r} (one of {', '.join(FORMATS)})")
+    if config.shard_size < 1:
+        raise UsageError("--shard-size must be at least 1")
+    if config.resize is not None and config.resize < 1:
+        raise UsageError("--resize must be at least 1 px")
+    if config.resize_mode not in derive.MODES:
+        raise UsageError(f"unknown --resize-mode {config.resize_mode!r}")
+    ensure_writable(config.out, "--out folder")
+    if config.format == "parquet":
+        parquet.schema()  # the extra is missing: say so before reading 10M rows
+    rows = CurrentRows(config.manifest, config.out)
+    result = ExportResult()
+    try:
+        writer = _writer(config)
+        try:
+            _write_all(config, rows, writer, result)
+            result.outputs = writer.close()
+        except (OSError, StoreFailure) as exc:
+            writer.abort()
+            reason = getattr(exc, "strerror", None) or exc
+            raise ExportError(f"cannot write the export in {config.out}: {reason}") from None
+    finally:
+        rows.close()
+    result.damaged_lines = rows.reading.damaged
+    result.nulled_values = getattr(writer, "nulled", 0)
+    _write_summary(config, result)
+    return result
+
+
+def _writer(config: ExportConfig) -> Any:
+    if config.format == "parquet":
+        return parquet.ParquetRows(config.out)
+    if config.format == "webdataset":
+        return TarShards(config.out, config.shard_size)
+    return LooseFiles(config.out, config.shard_size)
+
+
+def _write_all(config: ExportConfig, rows: CurrentRows, writer: Any, result: ExportResult) -> None:
+    reader = ImageReader(config.images or config.manifest.parent)
+    make = _sample_maker(config, reader)
+    bar = tqdm(total=rows.total, unit="row", disable=not config.progress, dynamic_ncols=True)
+    with bar:
+        for row in rows:
+            result.rows += 1
+            bar.update(1)
+            if config.format == "parquet":
+                writer.add(row)
+                result.statuses[EXPORTED] += 1
+                continue
+            try:
+                sample = make(row, result.statuses[EXPORTED])
+            except RowImage as problem:
+                result.statuses[problem.status] += 1
+                examples = result.examples.setdefault(problem.status, [])
+                if len(examples) < EXAMPLES:
+                    examples.append({"url": row["url"], "reason": str(problem)})
+                continue
+            if sample is None:
+                result.statuses[NO_IMAGE] += 1
+                continue
+            writer.add(sample)
+            result.statuses[EXPORTED] += 1
+
+
+def _sample_maker(
+    config: ExportConfig, reader: ImageReader
+) -> Callable[[dict[str, Any], int], Sample | None]:
+    def make(row: dict[str, Any], number: int) -> Sample | None:
+        if not is_sample(row):
+            return None
+        body = reader.read(row)
+        extension = stored_extension(row["path"]) or "bin"
+        meta = dict(row)
+        if config.resize is not None:
+            body, extension, width, height = _derived(body, config)
+            meta["derived"] = {"width": width, "height": height, "mode": config.resize_mode}
+        return Sample(f"{number:09d}", body, extension, meta, _caption(row, config))
+
+    return make
+
+
+def _derived(body: bytes, config: ExportConfig) -> tuple[bytes, str, int, int]:
+    assert config.resize is not None
+    try:
+        return derive.derive(body, config.resize, config.resize_mode)
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise RowImage("bad_image", f"cannot resize: {exc}"[:300]) from None
+
+
+def _caption(row: dict[str, Any], config: ExportConfig) -> str | None:
+    """The caption column's text; None without --caption-column or when the row lacks it."""
+    extra = row.get("extra")
+    if config.caption_column is None or not isinstance(extra, dict):
+        return None
+    value = extra.get(config.caption_column)
+    return None if value is None else str(value)
+
+
+def _write_summary(config: ExportConfig, result: ExportResult) -> None:
+    text = json.dumps(result.as_dict(config), indent=2, ensure_ascii=False) + "\n"
+    try:
+        write_atomically(config.out, SUMMARY_NAME, text.encode("utf-8"))
+    except StoreFailure as failure:
+        raise ExportError(f"cannot write the export summary: {failure}") from None
