@@ -11,7 +11,9 @@ gets a row, and in the journal the last row of a URL is its current one. Beside
 from __future__ import annotations
 
 import json
+import os
 import re
+import zlib
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,6 +88,27 @@ def report_path(manifest: Path) -> Path:
     return manifest.with_name(manifest.stem + ".report.html")
 
 
+def contents_path(manifest: Path) -> Path:
+    """``NAME.contents.sqlite`` beside ``NAME.jsonl``: the content index as the last
+    completed run left it (``master.contents``)."""
+    return manifest.with_name(manifest.stem + ".contents.sqlite")
+
+
+EDGE = 64 * 1024  # bytes read at each end of a manifest for its fingerprint
+
+
+def fingerprint(manifest: Path) -> list[int]:
+    """What tells a manifest changed since a file beside it was saved: [size, mtime in
+    ns, CRC-32 of the first and of the last ``EDGE`` bytes] (``cp -p``, ``rsync -t``
+    keep all four). Raises OSError."""
+    with open(manifest, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        head = zlib.crc32(fh.read(EDGE))
+        fh.seek(max(0, info.st_size - EDGE))
+        tail = zlib.crc32(fh.read(EDGE))
+    return [info.st_size, info.st_mtime_ns, head, tail]
+
+
 def aggregate_path(manifest: Path) -> Path:
     """``NAME.aggregate.json`` beside ``NAME.jsonl``: the report's aggregate as the last
     completed run left it (``report.ledger``)."""
@@ -136,7 +159,7 @@ _HEAD = re.compile(rb'\{"url":("(?:[^"\\]|\\.)*"),"status":"([a-z_]+)"')
 _DECODER = json.JSONDecoder()
 # A URL without escapes, and a success status: most rows of a finished manifest.
 _SUCCESS_HEAD = re.compile(rb'\{"url":"([^"\\]*)","status":"(ok|not_modified)"')
-_PLACES = tuple((name, f',"{name}":'.encode()) for name in ("path", "store", "sha256", "host"))
+_PLACES = tuple((name, f',"{name}":'.encode()) for name in ("path", "store", "host"))
 
 
 def row_fields(line: bytes, names: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -148,7 +171,7 @@ def row_fields(line: bytes, names: tuple[str, ...] = ()) -> dict[str, Any]:
 
 
 def success_fields(line: bytes) -> dict[str, Any] | None:
-    """``url``, ``status``, ``path``, ``store``, ``sha256`` and ``host`` of a success row as
+    """``url``, ``status``, ``path``, ``store`` and ``host`` of a success row as
     ``make_row`` writes it, found with a few byte searches (half the time of
     ``fields_by_status``); None for any other line, or a value that is neither null nor
     a string without escapes (read those with ``fields_by_status``)."""

@@ -15,7 +15,9 @@ from pathlib import Path
 from crawler import constants as c
 from crawler.config import MasterConfig
 from crawler.console import log
-from crawler.exceptions import CrawlerError
+from crawler.exceptions import CrawlerError, JournalError
+from crawler.manifest import contents_path, fingerprint
+from crawler.master.contents import ContentIndex
 from crawler.master.journal import ManifestWriter, current_lines
 from crawler.master.plan import Plan
 from crawler.report import ledger as ledgers
@@ -23,6 +25,30 @@ from crawler.report.aggregate import aggregate
 from crawler.report.build import write_report
 from crawler.report.ledger import Ledger
 from crawler.report.model import ReportData
+
+
+def open_contents(manifest: Path, empty: bool) -> ContentIndex:
+    """The run's content index (``same_content_as``): the one the last completed run kept
+    if the manifest is as it left it, else one to fill. Raises JournalError."""
+    try:
+        return ContentIndex(contents_path(manifest), None if empty else fingerprint(manifest))
+    except OSError as exc:
+        raise JournalError(f"cannot keep the content index beside {manifest}: {exc}") from None
+
+
+def keep_contents(plan: Plan, manifest: Path, code: int) -> None:
+    """Keep the content index for the next run if this one completed; else remove it
+    (the next run fills it from the manifest). Failing to keep it is only a warning."""
+    contents = plan.contents
+    if contents is None:
+        return
+    try:
+        if code in (c.EXIT_OK, c.EXIT_DEGRADED):
+            contents.keep(fingerprint(manifest))
+            return
+    except OSError as exc:
+        log.warning("cannot keep the content index (the next run rebuilds it): %s", exc)
+    contents.discard()
 
 
 def settle_earlier(plan: Plan, ledger: Ledger, run_id: str) -> None:

@@ -54,7 +54,7 @@ class Plan:
     verify: str = ""  # --verify-stored: what workers check of the stored images they get
     shared: bool = False  # the run's store is shared (every worker sees every image)
     any_due: bool = False  # some stored images are due for revalidation
-    contents: ContentIndex | None = None  # which task had each image first (same_content_as)
+    contents: ContentIndex | None = None  # which URL had each image first (same_content_as)
 
     @property
     def total(self) -> int:
@@ -138,16 +138,18 @@ class Survey:
     duplicate: int = 0
 
 
-def plan_run(  # noqa: PLR0913  (the lists, where rows go, and what to resume from)
+def plan_run(  # noqa: PLR0913  (the lists, where rows go, what to resume from, indexes)
     lists: Sequence[ListSpec | str],
     run_id: str,
     write: Callable[[list[dict[str, Any]]], None],
     journal: Path | None = None,
     options: ResumeOptions = NO_RESUME_OPTIONS,
     spool: Path | None = None,
+    contents: ContentIndex | None = None,
 ) -> Plan:
-    """Read the lists (writing per-line rows with ``write``), then resume from ``journal``."""
-    plan = Plan(TaskStore(spool), contents=ContentIndex(spool))
+    """Read the lists (writing per-line rows with ``write``), then resume from ``journal``;
+    ``contents``: the run's content index (same_content_as), filled unless ready."""
+    plan = Plan(TaskStore(spool), contents=contents)
     rows: list[dict[str, Any]] = []
     for row in _line_rows(lists, plan.store, run_id):
         plan.lines += 1

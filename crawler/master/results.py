@@ -102,7 +102,7 @@ class ResultIntake:
         _locate(fields, stored, self._store)
         self._note_moved(fields, stored)
         self._supersede(task_id, stored)
-        fields["same_content_as"] = self._same_content(task_id, fields)
+        fields["same_content_as"] = self._same_content(url, source, fields)
         return make_row(
             **fields,
             leases=self._board.attempts(task_id),
@@ -129,15 +129,14 @@ class ResultIntake:
         if self._plan.earlier_status(task_id) is not None:
             self._ledger.supersede(earlier or self._plan.earlier_row(task_id))
 
-    def _same_content(self, task_id: int, fields: dict[str, Any]) -> str | None:
+    def _same_content(self, url: str, source: str, fields: dict[str, Any]) -> str | None:
         """The source of the first row with this row's image bytes (see
         master.contents); None for the first itself, or a row without an image."""
         contents = self._plan.contents
         if contents is None:
             return None
         success = fields["status"] in c.SUCCESS_STATUSES
-        first = contents.note(task_id, fields.get("sha256") if success else None)
-        return None if first is None else self._plan.store.source(first)
+        return contents.note(url, source, fields.get("sha256") if success else None)
 
     def lost_rows(self) -> list[dict[str, Any]]:
         """Rows for the URLs whose last lease expired with no attempts left."""
@@ -145,7 +144,8 @@ class ResultIntake:
         expired = board.expire()
         for task_id in expired:
             self._supersede(task_id, None)
-            self._same_content(task_id, {"status": c.WORKER_LOST})  # no longer a first
+            url, source = store.entry(task_id)
+            self._same_content(url, source, {"status": c.WORKER_LOST})  # no longer a first
         return [
             make_row(
                 url=store.url(task_id),

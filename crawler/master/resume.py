@@ -32,7 +32,7 @@ from crawler.master.taskstore import TaskStore
 
 # What read_earlier reads of a row (healing.decide: a failure's class, count and run).
 RESUME_FIELDS = ("path", "store", "host", "fetched_at", "finished_at", "http_status", "error")
-RESUME_FIELDS += ("failures", "run_id", "sha256")
+RESUME_FIELDS += ("failures", "run_id")
 STATUS_CODES = {status: code for code, status in enumerate(c.STATUSES, start=1)}
 STATUS_NAMES = {code: status for status, code in STATUS_CODES.items()}
 
@@ -137,8 +137,11 @@ class _Judge:
         self.contents = contents
         self.policy = dataclasses.asdict(options.policy) if options.policy is not None else {}
         dated = ("fetched_at", "finished_at") if options.refresh_after is not None else ()
-        self.success_names = ("path", "store", "sha256", "host", *dated)
-        self.quick = not dated  # a success's fields in one match (manifest.success_fields)
+        # The content index is filled from the manifest unless a completed run kept it.
+        self.seeding = contents is not None and not contents.ready
+        seeded = ("sha256", "source") if self.seeding else ()
+        self.success_names = ("path", "store", "host", *dated, *seeded)
+        self.quick = not dated and not seeded  # (manifest.success_fields)
 
     def names(self, status: str) -> tuple[str, ...]:
         """The fields a row with ``status`` is judged by (a success's are few)."""
@@ -177,9 +180,11 @@ def _settle(
         earlier.repeated += earlier.offsets[task_id] > 0
         earlier.offsets[task_id] = offset + 1
         judge.note(earlier, task_id, row)
-        if judge.contents is not None:
-            sha256 = row.get("sha256") if row["status"] in c.SUCCESS_STATUSES else None
-            judge.contents.seed(task_id, sha256)
+        if judge.seeding:
+            success = row["status"] in c.SUCCESS_STATUSES
+            judge.contents.seed(
+                row["url"], row.get("source"), row.get("sha256") if success else None
+            )
 
 
 @dataclass

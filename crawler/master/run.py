@@ -24,7 +24,7 @@ from crawler.console import log, record
 from crawler.exceptions import CrawlerError, JournalError
 from crawler.layout import ensure_writable
 from crawler.manifest import read_manifest
-from crawler.master.closing import compact, settle_earlier
+from crawler.master.closing import compact, keep_contents, open_contents, settle_earlier
 from crawler.master.closing import report as write_report
 from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
 from crawler.master.journal import ManifestWriter, write_csv
@@ -76,7 +76,7 @@ class Master:
             server.close()
             raise
         self.ledger = Ledger.open(cfg.manifest, manifest.empty, self.run_id)
-        plan = None
+        plan, code = None, c.EXIT_ERROR  # the code if planning or serving raises
         try:
             plan = self._plan_or_fail(manifest)
             settle_earlier(plan, self.ledger, self.run_id)
@@ -91,6 +91,7 @@ class Master:
             self.local.wait()
             manifest.close()
             if plan is not None:
+                keep_contents(plan, cfg.manifest, code)
                 plan.close()  # its arrays (hundreds of MB for a huge list) go before the report
         self._finish(code)
         return code
@@ -108,7 +109,12 @@ class Master:
         journal = None if manifest.empty else cfg.manifest  # empty: no resume, no compaction
         spool = cfg.manifest.parent  # the URL spool goes to disk, never to a RAM /tmp
         resume = dataclasses.replace(cfg.resume, policy=cfg.policy)
-        plan = plan_run(cfg.lists, self.run_id, write, journal, resume, spool)
+        contents = open_contents(cfg.manifest, manifest.empty)
+        try:
+            plan = plan_run(cfg.lists, self.run_id, write, journal, resume, spool, contents)
+        except BaseException:
+            contents.discard()
+            raise
         if plan.unreadable:
             count, first = plan.unreadable, plan.first_unreadable
             log.warning("manifest %s: skipped %d unreadable line(s), the first at line %d",

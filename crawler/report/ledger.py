@@ -22,31 +22,18 @@ import json
 import math
 import os
 import random
-import zlib
 from array import array
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from crawler.manifest import aggregate_path
+from crawler.manifest import aggregate_path, fingerprint
 from crawler.report.model import HostStats, ReportData
 from crawler.report.similar import NearDuplicates
 
 VERSION = 2  # 2: near duplicates, content duplicates
-EDGE = 64 * 1024  # bytes read at each end of the manifest for its fingerprint
 SAMPLE = 24  # gallery thumbnails (build.write_report's default)
-
-
-def fingerprint(manifest: Path) -> list[int]:
-    """(size, mtime in ns, CRC-32 of the first and of the last ``EDGE`` bytes). Raises
-    OSError."""
-    with open(manifest, "rb") as fh:
-        info = os.fstat(fh.fileno())
-        head = zlib.crc32(fh.read(EDGE))
-        fh.seek(max(0, info.st_size - EDGE))
-        tail = zlib.crc32(fh.read(EDGE))
-    return [info.st_size, info.st_mtime_ns, head, tail]
 
 
 class Ledger:

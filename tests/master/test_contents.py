@@ -16,19 +16,35 @@ def digest(n: int) -> str:
     return hashlib.sha256(str(n).encode()).hexdigest()
 
 
+class Tasks:
+    """Task numbers as URLs and list lines, as the master gives them to the index."""
+
+    def __init__(self, index: ContentIndex) -> None:
+        self.index = index
+
+    def note(self, task: int, sha256: object) -> int | None:
+        source = self.index.note(f"http://x.test/{task}", f"list.txt:{task}", sha256)
+        return None if source is None else int(source.rpartition(":")[2])
+
+    def seed(self, task: int, sha256: object) -> None:
+        self.index.seed(f"http://x.test/{task}", f"list.txt:{task}", sha256)
+
+
 def test_first_seen_wins_and_never_points_at_itself(tmp_path: Path) -> None:
-    index = ContentIndex(tmp_path)
+    raw = ContentIndex(tmp_path / "c.sqlite")
+    index = Tasks(raw)
     assert index.note(0, digest(1)) is None
     assert index.note(1, digest(1)) == 0
     assert index.note(2, digest(2)) is None
     assert index.note(0, digest(1)) is None  # the first again (a reuse): itself
     assert index.note(3, digest(1)) == 0
-    index.close()
+    raw.discard()
     assert list(tmp_path.iterdir()) == []  # the file goes with it
 
 
 def test_earlier_runs_come_first_and_stale_firsts_are_replaced(tmp_path: Path) -> None:
-    index = ContentIndex(tmp_path)
+    raw = ContentIndex(tmp_path / "c.sqlite")
+    index = Tasks(raw)
     index.seed(5, digest(7))  # an earlier run: task 5 had content 7
     index.seed(6, digest(8))
     index.seed(6, None)  # ... then task 6 failed: content 8 has no first any more
@@ -42,7 +58,32 @@ def test_earlier_runs_come_first_and_stale_firsts_are_replaced(tmp_path: Path) -
     assert index.note(10, digest(7)) is None
     for junk in ("", "zz" * 32, 12, None, digest(1)[:40]):
         assert index.note(11, junk) is None
-    index.close()
+    raw.close()
+
+
+def test_kept_only_for_the_manifest_it_was_kept_with(tmp_path: Path) -> None:
+    """A completed run keeps the index with the manifest's fingerprint; the next run uses
+    it only for that manifest, and a run that opened it and did not complete leaves it
+    unusable (it may hold rows the manifest never got)."""
+    path = tmp_path / "c.sqlite"
+    index = Tasks(ContentIndex(path))
+    index.seed(1, digest(1))
+    index.index.keep([10, 20, 30, 40])
+    index.index.close()
+    again = ContentIndex(path, [10, 20, 30, 40])
+    assert again.ready and Tasks(again).note(2, digest(1)) == 1  # no seeding needed
+    again.close()  # not kept: this run did not complete
+    assert not ContentIndex(path, [10, 20, 30, 40]).ready
+    other = ContentIndex(path, [10, 20, 30, 41])
+    assert not other.ready and Tasks(other).note(3, digest(1)) is None  # emptied
+    other.close()
+    path.write_bytes(b"not a database at all" * 100)
+    try:
+        damaged = ContentIndex(path, [10, 20, 30, 40])
+    except OSError:
+        return  # one line at the master (JournalError)
+    assert not damaged.ready
+    damaged.close()
 
 
 @settings(max_examples=40, deadline=None)
@@ -50,7 +91,8 @@ def test_earlier_runs_come_first_and_stale_firsts_are_replaced(tmp_path: Path) -
 def test_matches_a_model(tmp_path_factory, events) -> None:
     """Against a plain model: current content per task; the first of a content is the
     earliest noted task still holding it."""
-    index = ContentIndex(tmp_path_factory.mktemp("c"))
+    raw = ContentIndex(tmp_path_factory.mktemp("c") / "c.sqlite")
+    index = Tasks(raw)
     current: dict[int, int | None] = {}
     first: dict[int, int] = {}
     for task, content in events:
@@ -67,4 +109,4 @@ def test_matches_a_model(tmp_path_factory, events) -> None:
             assert got is None
         else:
             assert got == holder
-    index.close()
+    raw.close()
