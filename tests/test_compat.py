@@ -18,6 +18,7 @@ from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
 
 from crawler import _compat
+from crawler.master import server as server_module
 from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
 from crawler.master.leases import LeaseBoard
 from crawler.master.server import QueueServer
@@ -97,6 +98,22 @@ def test_nodelay_client_speaks_to_a_real_master_with_nodelay_on() -> None:
     finally:
         _compat.forget_connection(("127.0.0.1", server.port))
         server.close()
+
+
+def test_master_sets_nodelay_on_accepted_connections() -> None:
+    """The master's side of a worker connection: answers over 16 KiB go out as two writes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    accepted, _ = listener.accept()
+    conn = connection.Connection(accepted.detach())
+    try:
+        server_module._nodelay(conn)
+        with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        conn.close()
+        client.close()
+        listener.close()
 
 
 def test_retry_increment_takes_url_second() -> None:
