@@ -1,12 +1,13 @@
 """The tools users pick instead of the crawler, as benchmark contenders: img2dataset, aria2c.
 
 * ``img2dataset`` (1.47, the version the issue measured) is installed by the bench into
-  its own virtualenv under ``bench/.cache/img2dataset-venv`` (once; reused), never into
-  the crawler's environment. When it cannot be installed the contender is skipped with
-  the reason. Settings: ``resize_mode=no``, ``skip_reencode``, ``output_format=files``,
-  N processes x 16 threads, the list cut into 2 shards per process (one shard is
-  downloaded by one process: fewer shards would leave processes idle). It decodes every
-  image with OpenCV (to read its size) and does not catch truncation.
+  its own virtualenv under ``bench/.cache/img2dataset-venv`` (once; reused; not by
+  ``--quick`` or ``--no-install`` runs), never into the crawler's environment. When it
+  cannot be installed the contender is skipped with the reason. Settings:
+  ``resize_mode=no``, ``skip_reencode``, ``output_format=files``, N processes x 16
+  threads, the list cut into 2 shards per process (one shard is downloaded by one
+  process: fewer shards would leave processes idle). It decodes every image with OpenCV
+  (to read its size) and does not catch truncation.
 * ``aria2c -j32``: no verification at all; skipped with a message when not installed.
 
 Each run writes into the job's scratch folder; a run is valid when every URL became a
@@ -35,12 +36,14 @@ INSTALL_TIMEOUT = 600  # seconds for the one-off pip install
 Say = Callable[[str], None]
 
 
-def img2dataset_binary(say: Say) -> tuple[Path | None, str]:
+def img2dataset_binary(install: bool, say: Say) -> tuple[Path | None, str]:
     """The img2dataset command of the bench's own virtualenv (installing it the first
-    time), or None and why not."""
+    time when ``install``), or None and why not."""
     binary = VENV / "bin" / "img2dataset"
     if binary.exists():
         return binary, "cached"
+    if not install:
+        return None, f"not installed in {VENV} (a run without --quick/--no-install does)"
     say(f"installing {IMG2DATASET} into {VENV} (once) ...")
     started = time.monotonic()
     try:

@@ -93,7 +93,11 @@ def parse_args(argv: list[str] | None) -> Settings:
     p.add_argument("--scale-timeout", type=float, help="seconds (default 900; quick 120)")
     p.add_argument("--sim-workers", type=int, default=8)
     p.add_argument("--server", choices=("auto", "nginx", "python"), default="auto")
-    p.add_argument("--no-install", action="store_true", help="never apt-get install nginx")
+    p.add_argument(
+        "--no-install",
+        action="store_true",
+        help="never apt-get install nginx nor pip install img2dataset",
+    )
     p.add_argument(
         "--only",
         type=lambda text: frozenset(text.split(",")),
@@ -224,7 +228,7 @@ def downloads(
         runners[f"crawler x{k}"] = lambda k=k: tp.run_crawler(job, workers=k)
     runners["baseline"] = lambda: tp.run_baseline(job, draft=False, procs=n)
     runners["baseline-draft"] = lambda: tp.run_baseline(job, draft=True, procs=n)
-    skipped = other_contenders(runners, job, n)
+    skipped = other_contenders(runners, job, n, settings.install and not settings.quick)
     say(f"download runs: {job.count} images, {job.megabytes:.0f} MB, {settings.rounds} round(s)")
     samples = tp.interleaved(runners, settings.rounds, lambda: tp.clean(job), say)
     out: dict[str, Any] = {name: tp.summarize(runs) for name, runs in samples.items()}
@@ -235,11 +239,11 @@ def downloads(
     return out
 
 
-def other_contenders(runners: dict, job: tp.Job, procs: int) -> dict[str, Any]:
+def other_contenders(runners: dict, job: tp.Job, procs: int, install: bool) -> dict[str, Any]:
     """Add img2dataset, aria2c and wget to ``runners`` where they can run; the skipped
     ones with the reason."""
     skipped: dict[str, Any] = {}
-    binary, why = contenders.img2dataset_binary(say)
+    binary, why = contenders.img2dataset_binary(install, say)
     if binary is not None:
         runners["img2dataset"] = lambda: contenders.run_img2dataset(binary, job, procs, 16)
     else:
