@@ -103,7 +103,7 @@ def latency_rows(d: dict[str, Any]) -> list[Row]:
             limit),
     ]  # fmt: skip
     for size in sizes:
-        for name in ("crawler", "baseline"):
+        for name in [k for k in d[size] if k != "limit_images_per_s"]:
             r = d[size][name]
             target = LATENCY_TARGETS.get(size, "") if name == "crawler" else ""
             ok = r["achieved_over_limit"] >= float(target[3:]) if target else None
@@ -111,10 +111,10 @@ def latency_rows(d: dict[str, Any]) -> list[Row]:
                             r["achieved_over_limit"], target, ok))  # fmt: skip
             rows.append(Row(f"latency {size}", f"{name}: achieved/limit steady (10%-90%)",
                             r.get("steady_over_limit")))  # fmt: skip
-            if name == "crawler":
-                rows.append(Row(f"latency {size}", "crawler: s launch -> first row",
+            if name.startswith("crawler"):
+                rows.append(Row(f"latency {size}", f"{name}: s launch -> first row",
                                 r.get("first_row_s")))  # fmt: skip
-                rows.append(Row(f"latency {size}", "crawler: s last row -> exit",
+                rows.append(Row(f"latency {size}", f"{name}: s last row -> exit",
                                 r.get("teardown_s")))  # fmt: skip
             rows.append(Row(f"latency {size}", f"{name}: run valid",
                             "yes" if r["valid"] else r.get("note"), "yes", r["valid"]))  # fmt: skip

@@ -33,7 +33,7 @@ import signal
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -71,6 +71,7 @@ class Settings:
     install: bool
     json: Path
     crawler_src: Path
+    compare_src: Path | None
     only: frozenset[str]
 
 
@@ -112,6 +113,12 @@ def parse_args(argv: list[str] | None) -> Settings:
         metavar="DIR",
         help="benchmark the crawler package in DIR/crawler (default: this checkout)",
     )
+    p.add_argument(
+        "--compare-src",
+        type=Path,
+        metavar="DIR",
+        help="also run the crawler package in DIR/crawler ('crawler (DIR)')",
+    )
     a = p.parse_args(argv)
     q = a.quick
     return Settings(
@@ -130,6 +137,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         install=not a.no_install,
         json=a.json,
         crawler_src=a.crawler_src.resolve(),
+        compare_src=a.compare_src.resolve() if a.compare_src else None,
         only=a.only & GROUPS,
     )
 
@@ -196,7 +204,10 @@ def run_all(settings: Settings, corpus: Corpus, base: str, scratch: Path) -> dic
         out["worker-rss"] = worker_rss(corpus, base, scratch, env, out.get("crawler", {}))
     if "latency" in only:
         sizes = list(settings.latency_sizes)
-        out["latency"] = lat.run_sizes(corpus, sizes, settings.workers, scratch, env, say)
+        others = {}
+        if settings.compare_src is not None:
+            others[f"crawler ({settings.compare_src.name})"] = child_env(settings.compare_src)
+        out["latency"] = lat.run_sizes(corpus, sizes, settings.workers, scratch, env, say, others)
     if "capacity" in only:
         out["capacity"] = master_load(settings, settings.capacity_urls, 300.0, scratch, env)
     if settings.skip_scale:
@@ -226,6 +237,9 @@ def downloads(
     runners = {"crawler": lambda: tp.run_crawler(job, workers=n)}
     for k in settings.scaling:
         runners[f"crawler x{k}"] = lambda k=k: tp.run_crawler(job, workers=k)
+    if settings.compare_src is not None:  # the same run with another checkout's crawler
+        other = replace(job, env=child_env(settings.compare_src))
+        runners[f"crawler ({settings.compare_src.name})"] = lambda: tp.run_crawler(other, n)
     runners["baseline"] = lambda: tp.run_baseline(job, draft=False, procs=n)
     runners["baseline-draft"] = lambda: tp.run_baseline(job, draft=True, procs=n)
     skipped = other_contenders(runners, job, n, settings.install and not settings.quick)
@@ -310,6 +324,7 @@ def finish(settings: Settings, scenarios: dict[str, Any], rows: list[Row]) -> No
     print(render(rows, title), flush=True)
     params = asdict(settings) | {"json": str(settings.json)}
     params["crawler_src"] = str(settings.crawler_src)
+    params["compare_src"] = str(settings.compare_src) if settings.compare_src else None
     params["only"] = sorted(settings.only)
     write_json(settings.json, machine, params, scenarios, rows)
     say(f"results written to {settings.json}")
