@@ -164,6 +164,13 @@ def print_stages(r: dict[str, Any], images: int) -> None:
     for name, seconds in rows:
         print(f"{name:<40} {1000 * seconds / images:9.2f} {seconds / r['process_cpu_s']:6.0%}")
     print(f"{'whole worker process':<40} {1000 * r['process_cpu_s'] / images:9.2f}")
+    started = r.get("first_call_s", {})
+    for stage, at in sorted(started.items(), key=lambda item: item[1]):
+        print(f"{'s from worker start to first ' + stage:<40} {at:9.3f}")
+    for name, count in sorted(r["calls"].items()):
+        if name.startswith("master "):
+            spent = 1000 * cpu.get(name, 0.0) / images
+            print(f"{name + ' (calls/image, CPU ms/image)':<40} {count / images:9.2f} {spent:6.2f}")
 
 
 def print_gil(counts: Counter[str], images: int, rate: int) -> None:

@@ -11,15 +11,18 @@ SCALE_RSS_TARGET = 300  # MB, master with 10M URLs
 WORKER_RSS_TARGET = 150  # MB, one worker at 32 threads
 NO_SLOWDOWN = 0.8  # last-10% rate / first-10% rate
 PROBE_MARGIN = 4  # the delay server must serve this many times the needed rate
+IMG2DATASET_TARGET = 2.0  # the crawler's throughput over img2dataset's, at least
+LATENCY_TARGETS = {"1000": ">= 0.9", "4000": ">= 0.95"}  # achieved / Little's-law limit
 
 
 def build_rows(s: dict[str, Any]) -> list[Row]:
     """Every scenario's rows, in a fixed order; one 'skipped' row for those not run."""
     rows = corpus_rows(s["corpus"]) + server_rows(s["server"])
-    for name in ("crawler", "baseline", "baseline-draft", "wget"):
+    names = s.get("contenders") or ["crawler", "baseline", "baseline-draft", "wget"]
+    for name in names:
         rows += download_rows(name, s.get(name, {"status": "skipped (--only)"}))
     if "crawler" in s:
-        rows += ratio_rows(s)
+        rows += ratio_rows(s, names)
     makers = {"latency": latency_rows, "capacity": capacity_rows, "scale": scale_rows}
     makers["worker-rss"] = worker_rows
     for name, make in makers.items():
@@ -49,7 +52,7 @@ def server_rows(s: dict[str, Any]) -> list[Row]:
 def download_rows(name: str, d: dict[str, Any]) -> list[Row]:
     if "wall_s" not in d:
         return [Row(name, "status", d.get("status", "not run"))]
-    valid = "exit 0, N ok rows" if name == "crawler" else "exit 0, all fetched"
+    valid = "exit 0, N ok rows" if name.startswith("crawler") else "exit 0, all fetched"
     rows = [
         Row(name, "wall s (median)", d["wall_s"]),
         Row(name, "wall spread % (max-min)/median", _pct(d.get("wall_s_spread"))),
@@ -69,32 +72,53 @@ def download_rows(name: str, d: dict[str, Any]) -> list[Row]:
     return rows
 
 
-def ratio_rows(s: dict[str, Any]) -> list[Row]:
-    crawler = s["crawler"].get("images_per_s")
+def ratio_rows(s: dict[str, Any], names: list[str]) -> list[Row]:
+    """Every contender's median wall time over the crawler's: > 1, the crawler is faster.
+    The targets: >= 2 x img2dataset's throughput, <= 1.0 x the like-for-like baseline."""
+    crawler = s["crawler"].get("wall_s")
     rows = []
-    for other in ("baseline", "baseline-draft", "wget"):
-        theirs = s[other].get("images_per_s")
-        if crawler and theirs:
-            rows.append(Row("crawler", f"images/s ratio vs {other}", crawler / theirs))
+    for other in names:
+        theirs = s[other].get("wall_s")
+        if not crawler or not theirs or other == "crawler":
+            continue
+        ratio = theirs / crawler
+        target, ok = "", None
+        if other == "img2dataset":
+            target, ok = ">= 2", ratio >= IMG2DATASET_TARGET
+        elif other == "baseline-draft":
+            target, ok = ">= 1.0", ratio >= 1.0
+        rows.append(Row("vs crawler", f"{other} wall / crawler wall", ratio, target, ok))
     return rows
 
 
 def latency_rows(d: dict[str, Any]) -> list[Row]:
-    limit = d["limit_images_per_s"]
-    need = f">= {PROBE_MARGIN} x {limit:.0f}"
+    """Per list size, the crawler and the baseline against Little's law's limit."""
+    sizes = [k for k in d if k.isdigit()]
+    limit = d[sizes[0]]["limit_images_per_s"] if sizes else 0.0
     served = d["delay_server_requests_per_s"]
-    return [
-        Row("latency", "delay server requests/s (256 clients)", served, need,
-            served >= PROBE_MARGIN * limit),
-        Row("latency", "images", d["images"]),
-        Row("latency", "Little's-law limit images/s (32 / 0.2 s)", limit),
-        Row("latency", "images/s end to end", d["images_per_s"]),
-        Row("latency", "achieved/limit end to end", d["achieved_over_limit"]),
-        Row("latency", "images/s steady (rows 10%-90%)", d.get("steady_images_per_s")),
-        Row("latency", "achieved/limit steady", d.get("steady_over_limit")),
-        Row("latency", "run valid", "yes" if d["valid"] else d.get("note"), "exit 0, N ok",
-            d["valid"]),
+    rows = [
+        Row("latency", "delay server requests/s (256 clients)", served,
+            f">= {PROBE_MARGIN} x {limit:.0f}", served >= PROBE_MARGIN * limit),
+        Row("latency", f"Little's-law limit images/s ({d['in_flight']} / {d['latency_s']} s)",
+            limit),
     ]  # fmt: skip
+    for size in sizes:
+        for name in [k for k in d[size] if k != "limit_images_per_s"]:
+            r = d[size][name]
+            target = LATENCY_TARGETS.get(size, "") if name == "crawler" else ""
+            ok = r["achieved_over_limit"] >= float(target[3:]) if target else None
+            rows.append(Row(f"latency {size}", f"{name}: achieved/limit end to end",
+                            r["achieved_over_limit"], target, ok))  # fmt: skip
+            rows.append(Row(f"latency {size}", f"{name}: achieved/limit steady (10%-90%)",
+                            r.get("steady_over_limit")))  # fmt: skip
+            if name.startswith("crawler"):
+                rows.append(Row(f"latency {size}", f"{name}: s launch -> first row",
+                                r.get("first_row_s")))  # fmt: skip
+                rows.append(Row(f"latency {size}", f"{name}: s last row -> exit",
+                                r.get("teardown_s")))  # fmt: skip
+            rows.append(Row(f"latency {size}", f"{name}: run valid",
+                            "yes" if r["valid"] else r.get("note"), "yes", r["valid"]))  # fmt: skip
+    return rows
 
 
 def capacity_rows(d: dict[str, Any]) -> list[Row]:

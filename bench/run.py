@@ -1,14 +1,18 @@
 """Benchmark harness for the crawler: throughput, latency, master capacity and memory.
 
-``python bench/run.py [--quick] [--json PATH] [--rounds N] [--images N] [--skip-scale]``
+``python bench/run.py [--quick] [--json PATH] [--rounds N] [--images N] [--workers N]
+[--scaling LIST] [--skip-scale]``
 
 1. a deterministic, web-like image corpus, generated once with Pillow and cached in
    ``bench/.cache/`` (``corpus.py``);
 2. served by nginx with its own config on 127.0.0.1 (or, saying so, a Python fallback;
    ``servers.py``);
-3. downloaded by the crawler (2 local workers x 16 threads, full verification, manifest),
-   the plain baseline (``baseline.py``) and wget, interleaved over ``--rounds``;
-4. the crawler against a server that waits 200 ms per answer, vs Little's law;
+3. downloaded by the crawler (``--workers`` local workers x 16 threads, full verification,
+   manifest, report; and with each worker count of ``--scaling``), the plain baseline
+   (``baseline.py``, same processes and threads), img2dataset and aria2c
+   (``contenders.py``) and wget, interleaved over ``--rounds``;
+4. the crawler and the baseline against a server that waits 200 ms per answer, 64
+   downloads in flight, 1,000 and 4,000 URLs, vs Little's law (``latency.py``);
 5. the master's capacity with 8 simulated workers (``simworker.py``, ``master_load.py``);
 6. the master on a 10,000,000-URL list: peak RSS, start-up, early vs late rate;
 7. a worker's peak RSS at 32 threads.
@@ -29,11 +33,13 @@ import signal
 import sys
 import tempfile
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import contenders
+import latency as lat
 import servers
 import throughput as tp
 from corpus import Corpus, ensure_corpus
@@ -44,8 +50,6 @@ from rows import build_rows
 
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
-LATENCY = 0.2  # seconds the delaying server waits before each answer
-IN_FLIGHT = 2 * 16  # --local-workers 2 --threads 16
 BUSY_LOAD = 0.5  # 1-minute load average above which the machine is not idle
 GROUPS = frozenset({"downloads", "worker-rss", "latency", "capacity", "scale"})
 
@@ -55,7 +59,9 @@ class Settings:
     quick: bool
     images: int
     rounds: int
-    latency_images: int
+    workers: int
+    scaling: tuple[int, ...]
+    latency_sizes: tuple[int, ...]
     capacity_urls: int
     scale_urls: int
     sim_workers: int
@@ -65,6 +71,7 @@ class Settings:
     install: bool
     json: Path
     crawler_src: Path
+    compare_src: Path | None
     only: frozenset[str]
 
 
@@ -73,14 +80,25 @@ def parse_args(argv: list[str] | None) -> Settings:
     p.add_argument("--quick", action="store_true", help="small corpus, one round (< 1 min)")
     p.add_argument("--json", type=Path, default=BENCH / "results.json", metavar="PATH")
     p.add_argument("--rounds", type=int, help="interleaved rounds (default 3; quick 1)")
-    p.add_argument("--images", type=int, help="corpus size (default 5000; quick 200)")
+    p.add_argument("--images", type=int, help="corpus size (default 3000; quick 200)")
+    p.add_argument("--workers", type=int, default=2, help="processes of every contender")
+    p.add_argument(
+        "--scaling",
+        default="1",
+        metavar="LIST",
+        help="also run the crawler with these local worker counts (default 1)",
+    )
     p.add_argument("--skip-scale", action="store_true", help="leave out the 10M-URL run")
     p.add_argument("--scale-urls", type=int, help="default 10,000,000; quick 200,000")
     p.add_argument("--capacity-urls", type=int, help="default 200,000; quick 20,000")
     p.add_argument("--scale-timeout", type=float, help="seconds (default 900; quick 120)")
     p.add_argument("--sim-workers", type=int, default=8)
     p.add_argument("--server", choices=("auto", "nginx", "python"), default="auto")
-    p.add_argument("--no-install", action="store_true", help="never apt-get install nginx")
+    p.add_argument(
+        "--no-install",
+        action="store_true",
+        help="never apt-get install nginx nor pip install img2dataset",
+    )
     p.add_argument(
         "--only",
         type=lambda text: frozenset(text.split(",")),
@@ -95,13 +113,21 @@ def parse_args(argv: list[str] | None) -> Settings:
         metavar="DIR",
         help="benchmark the crawler package in DIR/crawler (default: this checkout)",
     )
+    p.add_argument(
+        "--compare-src",
+        type=Path,
+        metavar="DIR",
+        help="also run the crawler package in DIR/crawler ('crawler (DIR)')",
+    )
     a = p.parse_args(argv)
     q = a.quick
     return Settings(
         quick=q,
-        images=a.images or (200 if q else 5000),
+        images=a.images or (200 if q else 3000),
         rounds=a.rounds or (1 if q else 3),
-        latency_images=100 if q else 500,
+        workers=a.workers,
+        scaling=tuple(n for n in map(int, filter(None, a.scaling.split(","))) if n != a.workers),
+        latency_sizes=(100,) if q else (1000, 4000),
         capacity_urls=a.capacity_urls or (20_000 if q else 200_000),
         scale_urls=a.scale_urls or (200_000 if q else 10_000_000),
         sim_workers=a.sim_workers,
@@ -111,6 +137,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         install=not a.no_install,
         json=a.json,
         crawler_src=a.crawler_src.resolve(),
+        compare_src=a.compare_src.resolve() if a.compare_src else None,
         only=a.only & GROUPS,
     )
 
@@ -176,7 +203,11 @@ def run_all(settings: Settings, corpus: Corpus, base: str, scratch: Path) -> dic
     if "worker-rss" in only:
         out["worker-rss"] = worker_rss(corpus, base, scratch, env, out.get("crawler", {}))
     if "latency" in only:
-        out["latency"] = latency(settings, corpus, scratch, env)
+        sizes = list(settings.latency_sizes)
+        others = {}
+        if settings.compare_src is not None:
+            others[f"crawler ({settings.compare_src.name})"] = child_env(settings.compare_src)
+        out["latency"] = lat.run_sizes(corpus, sizes, settings.workers, scratch, env, say, others)
     if "capacity" in only:
         out["capacity"] = master_load(settings, settings.capacity_urls, 300.0, scratch, env)
     if settings.skip_scale:
@@ -200,22 +231,45 @@ def make_job(corpus: Corpus, base: str, files: list[dict], scratch: Path, env: d
 def downloads(
     settings: Settings, corpus: Corpus, base: str, scratch: Path, env: dict
 ) -> dict[str, Any]:
-    """(a) crawler, (b) baseline (and with JPEG draft decoding), (c) wget, interleaved."""
+    """The crawler (and its scaling), the baselines, img2dataset, aria2c, wget, interleaved."""
     job = make_job(corpus, base, corpus.files, scratch, env)
-    runners = {
-        "crawler": lambda: tp.run_crawler(job),
-        "baseline": lambda: tp.run_baseline(job, draft=False),
-        "baseline-draft": lambda: tp.run_baseline(job, draft=True),
-    }
-    if shutil.which("wget"):
-        runners["wget"] = lambda: tp.run_wget(job)
+    n = settings.workers
+    runners = {"crawler": lambda: tp.run_crawler(job, workers=n)}
+    for k in settings.scaling:
+        runners[f"crawler x{k}"] = lambda k=k: tp.run_crawler(job, workers=k)
+    if settings.compare_src is not None:  # the same run with another checkout's crawler
+        other = replace(job, env=child_env(settings.compare_src))
+        runners[f"crawler ({settings.compare_src.name})"] = lambda: tp.run_crawler(other, n)
+    runners["baseline"] = lambda: tp.run_baseline(job, draft=False, procs=n)
+    runners["baseline-draft"] = lambda: tp.run_baseline(job, draft=True, procs=n)
+    skipped = other_contenders(runners, job, n, settings.install and not settings.quick)
     say(f"download runs: {job.count} images, {job.megabytes:.0f} MB, {settings.rounds} round(s)")
     samples = tp.interleaved(runners, settings.rounds, lambda: tp.clean(job), say)
     out: dict[str, Any] = {name: tp.summarize(runs) for name, runs in samples.items()}
-    out.setdefault("wget", {"status": "skipped: wget is not installed"})
+    out.update(skipped)
     for name, runs in samples.items():
         out[name]["samples"] = runs
+    out["contenders"] = list(runners) + list(skipped)
     return out
+
+
+def other_contenders(runners: dict, job: tp.Job, procs: int, install: bool) -> dict[str, Any]:
+    """Add img2dataset, aria2c and wget to ``runners`` where they can run; the skipped
+    ones with the reason."""
+    skipped: dict[str, Any] = {}
+    binary, why = contenders.img2dataset_binary(install, say)
+    if binary is not None:
+        runners["img2dataset"] = lambda: contenders.run_img2dataset(binary, job, procs, 16)
+    else:
+        say(f"img2dataset skipped: {why}")
+        skipped["img2dataset"] = {"status": f"skipped: {why}"}
+    for tool, run in (("aria2c", contenders.run_aria2c), ("wget", tp.run_wget)):
+        if shutil.which(tool):
+            runners[tool] = lambda run=run: run(job)
+        else:
+            say(f"{tool} skipped: not installed")
+            skipped[tool] = {"status": f"skipped: {tool} is not installed"}
+    return skipped
 
 
 def worker_rss(
@@ -234,26 +288,6 @@ def worker_rss(
         "valid": run["valid"],
         "note": run.get("note"),
     }
-
-
-def latency(settings: Settings, corpus: Corpus, scratch: Path, env: dict) -> dict[str, Any]:
-    """The crawler behind a server that answers after 200 ms, vs in-flight / latency."""
-    files = corpus.subset(settings.latency_images)
-    delay = servers.start_delay(corpus.root, [f["name"] for f in files], LATENCY)
-    try:
-        paths = [f"/img/{f['name']}" for f in files]
-        capacity = servers.probe(delay.base_url, paths, connections=256, per_connection=3)
-        say(f"delay server serves {capacity['requests_per_s']:.0f} requests/s to 256 clients")
-        job = make_job(corpus, delay.base_url, files, scratch, env)
-        tp.clean(job)
-        result = tp.run_latency(job, IN_FLIGHT / LATENCY, say)
-        tp.clean(job)
-    finally:
-        delay.stop()
-    result["delay_server_requests_per_s"] = capacity["requests_per_s"]
-    result["delay_server_errors"] = capacity["errors"]
-    result["images"] = len(files)
-    return result
 
 
 def master_load(
@@ -290,6 +324,7 @@ def finish(settings: Settings, scenarios: dict[str, Any], rows: list[Row]) -> No
     print(render(rows, title), flush=True)
     params = asdict(settings) | {"json": str(settings.json)}
     params["crawler_src"] = str(settings.crawler_src)
+    params["compare_src"] = str(settings.compare_src) if settings.compare_src else None
     params["only"] = sorted(settings.only)
     write_json(settings.json, machine, params, scenarios, rows)
     say(f"results written to {settings.json}")

@@ -314,6 +314,7 @@ async def _answer(
             head = await reader.readuntil(b"\r\n\r\n")
             method, path, *_ = [*head.split(b"\r\n", 1)[0].split(b" "), b"", b""]
             await asyncio.sleep(delay)
+            path = path.split(b"?", 1)[0]  # ?copy=N: more distinct URLs than files
             body = bodies.get(path.decode("latin-1"))
             writer.write(_response(body, path.decode("latin-1")))
             if body is not None and method == b"GET":

@@ -2,7 +2,8 @@
 
 ``python bench/stage_timer.py OUT.json -- WORKER ARGS``: wraps the functions a download
 thread calls for one URL (``fetch``, ``verify.inspect``, the SHA-256 of the body,
-``FolderStore.put``, and ``process`` as a whole) so that each adds the CPU time of its
+``FolderStore.put``, and ``process`` as a whole; and the worker's calls to the master)
+so that each adds the CPU time of its
 own thread (``time.thread_time``: work done with the GIL released counts, waiting does
 not) to a total, runs the worker's command line, then writes the totals, the number
 of tasks and the process's CPU time (``getrusage``) as JSON. A profiling aid only:
@@ -14,6 +15,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import resource
 import sys
 import threading
@@ -25,6 +27,7 @@ from types import SimpleNamespace
 from typing import Any
 
 _lock = threading.Lock()
+first: dict[str, float] = {}  # stage -> seconds since the process started, at its first call
 cpu: Counter[str] = Counter()  # stage -> CPU seconds
 calls: Counter[str] = Counter()
 
@@ -32,6 +35,7 @@ calls: Counter[str] = Counter()
 def timed(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        first.setdefault(stage, since_start())
         start = time.thread_time()
         try:
             return fn(*args, **kwargs)
@@ -44,15 +48,26 @@ def timed(stage: str, fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def since_start() -> float:
+    """Seconds since this process was started (by the kernel's clock of /proc)."""
+    with open("/proc/self/stat") as fh:
+        ticks = int(fh.read().rpartition(")")[2].split()[19])  # field 22: starttime
+    with open("/proc/uptime") as fh:
+        uptime = float(fh.read().split()[0])
+    return uptime - ticks / os.sysconf("SC_CLK_TCK")
+
+
 def instrument() -> None:
     from crawler import stores
-    from crawler.worker import pipeline, run, verify
+    from crawler.worker import channel, pipeline, run, verify
 
     pipeline.fetch = timed("http", pipeline.fetch)
     verify.inspect = timed("decode", verify.inspect)
     stores.FolderStore.put = timed("write", stores.FolderStore.put)
     pipeline.hashlib = SimpleNamespace(sha256=timed("sha256", hashlib.sha256))
     run.process = timed("task", run.process)
+    for call in ("hello", "get", "put", "renew", "release"):  # the master round trips, counted
+        setattr(channel.Channel, call, timed(f"master {call}", getattr(channel.Channel, call)))
 
 
 def main() -> int:
@@ -70,6 +85,7 @@ def main() -> int:
         "startup_cpu_s": startup.ru_utime + startup.ru_stime,
         "process_cpu_s": usage.ru_utime + usage.ru_stime,
         "main_thread_cpu_s": time.thread_time(),
+        "first_call_s": first,  # stage -> s after the process started
     }
     out.write_text(json.dumps(report))
     return code

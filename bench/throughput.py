@@ -1,5 +1,5 @@
-"""The download runs: the crawler, the plain baseline and wget on the corpus, the
-latency-bound run behind a delaying server, and the worker's memory at 32 threads.
+"""The download runs: the crawler, the plain baseline and wget on the corpus, and the
+worker's memory at 32 threads (the latency-bound runs: ``latency.py``).
 
 Each run is one watched command (``procwatch.watch``) writing into its own scratch
 folder, which is removed (and the page cache's dirty pages flushed) before the next.
@@ -48,7 +48,7 @@ def crawler_command(job: Job, workers: int, threads: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _figures(job: Job, run: Watched) -> dict[str, Any]:
+def figures(job: Job, run: Watched) -> dict[str, Any]:
     wall = run.wall_s or float("nan")
     return {
         "wall_s": wall,
@@ -70,7 +70,7 @@ def run_crawler(job: Job, workers: int = 2, threads: int = 16) -> dict[str, Any]
         manifest=manifest,
         ready=READY,
     )
-    result = _figures(job, run)
+    result = figures(job, run)
     ok_rows = count_ok_rows(manifest)
     result["steady_images_per_s"] = rate_between(run.progress, 0.1 * job.count, 0.9 * job.count)
     result["startup_s"] = run.ready_s  # launch -> "serving run"
@@ -82,7 +82,7 @@ def run_crawler(job: Job, workers: int = 2, threads: int = 16) -> dict[str, Any]
     result["master_maxrss_mb"] = run.hwm_mb
     result["valid"] = run.returncode == 0 and ok_rows == job.count
     if not result["valid"]:
-        result["note"] = _failure(run, f"exit {run.returncode}, {ok_rows}/{job.count} ok rows")
+        result["note"] = failure_note(run, f"exit {run.returncode}, {ok_rows}/{job.count} ok rows")
     return result
 
 
@@ -99,15 +99,16 @@ def count_ok_rows(manifest: Path) -> int:
     return ok
 
 
-def run_baseline(job: Job, draft: bool) -> dict[str, Any]:
-    """bench/baseline.py: 2 processes x 16 threads of GET, decode, SHA-256, write."""
+def run_baseline(job: Job, draft: bool, procs: int = 2, threads: int = 16) -> dict[str, Any]:
+    """bench/baseline.py: ``procs`` processes x ``threads`` threads of GET, decode, SHA-256,
+    write."""
     command = [sys.executable, str(BENCH / "baseline.py"), str(job.urls), str(job.scratch / "out")]
-    command += ["--procs", "2", "--threads", "16"] + (["--draft"] if draft else [])
+    command += ["--procs", str(procs), "--threads", str(threads)] + (["--draft"] if draft else [])
     run = watch(command, job.env, Limits(job.timeout_s))
-    result = _figures(job, run)
+    result = figures(job, run)
     result["valid"] = run.returncode == 0
     if not result["valid"]:
-        result["note"] = _failure(run, f"exit {run.returncode}")
+        result["note"] = failure_note(run, f"exit {run.returncode}")
     return result
 
 
@@ -115,15 +116,15 @@ def run_wget(job: Job) -> dict[str, Any]:
     """wget -q -i LIST -P DIR: one connection, no verification."""
     out = job.scratch / "out"
     run = watch(["wget", "-q", "-i", str(job.urls), "-P", str(out)], job.env, Limits(job.timeout_s))
-    result = _figures(job, run)
+    result = figures(job, run)
     files = len(os.listdir(out)) if out.exists() else 0
     result["valid"] = run.returncode == 0 and files == job.count
     if not result["valid"]:
-        result["note"] = _failure(run, f"exit {run.returncode}, {files}/{job.count} files")
+        result["note"] = failure_note(run, f"exit {run.returncode}, {files}/{job.count} files")
     return result
 
 
-def _failure(run: Watched, what: str) -> str:
+def failure_note(run: Watched, what: str) -> str:
     tail = " | ".join(run.stderr_tail[-3:])
     return f"{what}{'; ' + run.stopped if run.stopped else ''}{'; ' + tail if tail else ''}"
 
@@ -176,17 +177,3 @@ def summarize(samples: list[dict[str, Any]]) -> dict[str, Any]:
     if notes:
         out["note"] = notes[0]
     return out
-
-
-def run_latency(job: Job, limit: float, say: Say) -> dict[str, Any]:
-    """The crawler (2 workers x 16 threads) against the delaying server, vs Little's law."""
-    result = run_crawler(job, workers=2, threads=16)
-    result["limit_images_per_s"] = limit
-    result["achieved_over_limit"] = result["images_per_s"] / limit
-    steady = result.get("steady_images_per_s")
-    result["steady_over_limit"] = steady / limit if steady else None
-    say(
-        f"latency-bound: {result['images_per_s']:.1f} images/s end to end, "
-        f"{steady or float('nan'):.1f} steady, limit {limit:.0f}"
-    )
-    return result

@@ -5,17 +5,20 @@ fails here, by name, rather than in a nightly run."""
 from __future__ import annotations
 
 import inspect
+import os
 import queue
 import socket
 import threading
 from multiprocessing import connection
 from multiprocessing.managers import BaseProxy, Server
 
+import pytest
 from urllib3.connection import HTTPConnection
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
 
 from crawler import _compat
+from crawler.master import server as server_module
 from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
 from crawler.master.leases import LeaseBoard
 from crawler.master.server import QueueServer
@@ -60,6 +63,57 @@ def test_proxy_internals_on_a_real_connection() -> None:
         assert address not in BaseProxy._address_to_local  # type: ignore[attr-defined]
     finally:
         server.close()
+
+
+def test_nodelay_client_speaks_to_a_real_master_with_nodelay_on() -> None:
+    """The worker's connections (``nodelay_serializer``) carry TCP_NODELAY from before the
+    handshake, and a real QueueServer (plain xmlrpclib listener) answers them: the wire
+    format is unchanged. A wrong key is still refused."""
+    assert callable(connection.ConnectionWrapper)
+    board = LeaseBoard(["http://example.com/a.png"], None, 60.0, 3)
+    server = QueueServer("127.0.0.1", 0, KEY)
+    server.start(
+        {
+            "task_queue": TaskQueue(board),
+            "result_queue": ResultQueue(queue.Queue()),
+            "run_control": RunControl(board, {"run_id": "r", "policy": "{}"}),
+        }
+    )
+    try:
+        client = _compat._nodelay_xml_client(("127.0.0.1", server.port), KEY)
+        sock = socket.socket(fileno=os.dup(client.fileno()))
+        with sock:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        client.close()
+        channel = Channel("127.0.0.1", server.port, KEY, 5.0)
+        assert channel.get("w", 1, 0)["tasks"]
+        conn, _tls = _compat.proxy_connection(channel._tasks)
+        with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        with pytest.raises(connection.AuthenticationError):
+            _compat._nodelay_xml_client(("127.0.0.1", server.port), b"another-key-0123456789")
+        assert _compat.nodelay_serializer("xmlrpclib") == "xmlrpclib+nodelay"
+        with pytest.raises(ValueError, match="no TCP_NODELAY client"):
+            _compat.nodelay_serializer("pickle")
+    finally:
+        _compat.forget_connection(("127.0.0.1", server.port))
+        server.close()
+
+
+def test_master_sets_nodelay_on_accepted_connections() -> None:
+    """The master's side of a worker connection: answers over 16 KiB go out as two writes."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    accepted, _ = listener.accept()
+    conn = connection.Connection(accepted.detach())
+    try:
+        server_module._nodelay(conn)
+        with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        conn.close()
+        client.close()
+        listener.close()
 
 
 def test_retry_increment_takes_url_second() -> None:

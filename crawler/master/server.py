@@ -81,6 +81,7 @@ class QueueServer:
     def _handle(self, conn: connection.Connection, peer: Any) -> None:
         """Authenticate one connection, then do what ``Server._handle_request`` does."""
         try:
+            _nodelay(conn)
             if self._authenticate(conn, peer):
                 self._dispatch(conn)
         except SystemExit:  # serve_client() ends a finished connection this way
@@ -156,3 +157,11 @@ def _address(peer: Any) -> str:
     if isinstance(peer, (tuple, list)) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return str(peer)
+
+
+def _nodelay(conn: connection.Connection) -> None:
+    """TCP_NODELAY on an accepted connection: an answer over 16 KiB (a batch of tasks) is
+    sent as two writes, a 4-byte length then the payload, and Nagle's algorithm would
+    hold the payload until the worker's delayed ACK of the length: 40 ms per answer."""
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(conn.fileno())) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

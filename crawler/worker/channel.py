@@ -18,7 +18,7 @@ from multiprocessing import AuthenticationError
 from multiprocessing.managers import BaseManager, BaseProxy, RemoteError
 from typing import Any, TypeVar
 
-from crawler._compat import forget_connection, proxy_connection
+from crawler._compat import forget_connection, nodelay_serializer, proxy_connection
 from crawler.exceptions import (
     AuthenticationFailed,
     MasterGone,
@@ -100,7 +100,8 @@ class Channel:
             raise MasterUnreachable(f"cannot reach the master at {self.where}: {reason}") from None
         sock.close()
         forget_connection((host, port))  # a stale connection to an earlier master
-        manager = WorkerManager(address=(host, port), authkey=authkey, serializer=SERIALIZER)
+        serializer = nodelay_serializer(SERIALIZER)  # same wire format, no 40 ms stalls
+        manager = WorkerManager(address=(host, port), authkey=authkey, serializer=serializer)
         try:
             self._tasks, self._results, self._control = _with_timeout(
                 lambda: self._open(manager), timeout, f"connecting to {self.where}"

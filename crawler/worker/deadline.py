@@ -1,5 +1,7 @@
 """The per-URL deadline, and the requests session of a download thread that keeps it.
 
+``get`` sends one GET through such a session (see its docstring for why not ``Session.get``).
+
 The per-URL deadline covers connects, retries, redirects and the body. ``fetch`` starts
 it (``deadline.start``); everything here reads what is left (``remaining``): every
 hop's timeouts are clamped to it whenever urllib3 reads them, retry pauses too, and a
@@ -17,6 +19,7 @@ from typing import Any
 import requests
 import urllib3.exceptions as u3
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
 
@@ -119,6 +122,36 @@ class DeadlineAdapter(HTTPAdapter):
         if isinstance(timeout, tuple):
             kwargs["timeout"] = DeadlineTimeout(connect=timeout[0], read=timeout[1])
         return super().send(request, *args, **kwargs)
+
+
+def get(
+    session: requests.Session,
+    url: str,
+    headers: dict[str, str] | None,
+    timeout: tuple[float, float],
+) -> requests.Response:
+    """``session.get(url, stream=True, allow_redirects=False, ...)`` without the settings
+    merges of ``Session.request``: the session's headers, cookies, hooks, proxies and TLS
+    settings are used as they are (it never trusts the environment: ``make_session``).
+    Those merges (each an isinstance check against a runtime Protocol in requests 2.34)
+    cost about a third of the client's CPU per request."""
+    merged = session.headers
+    if headers:
+        merged = CaseInsensitiveDict(session.headers)
+        merged.update(headers)
+    prepared = requests.PreparedRequest()
+    prepared.prepare(
+        method="GET", url=url, headers=merged, cookies=session.cookies, hooks=session.hooks
+    )
+    return session.send(
+        prepared,
+        stream=True,
+        allow_redirects=False,
+        timeout=timeout,
+        verify=session.verify,
+        cert=session.cert,
+        proxies=session.proxies,
+    )
 
 
 def make_session(policy: Policy, resolver: Resolver | None = None) -> requests.Session:

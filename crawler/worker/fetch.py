@@ -140,15 +140,10 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
 ) -> Download:
     seen = {url}
     hops = policy.max_redirects if max_redirects is None else max_redirects
+    timeout = (policy.connect_timeout, policy.read_timeout)
     for _hop in range(hops + 1):
         tally[1] = 0
-        with session.get(
-            url,
-            stream=True,
-            allow_redirects=False,
-            timeout=(policy.connect_timeout, policy.read_timeout),
-            headers=headers,
-        ) as resp:
+        with deadline.get(session, url, headers, timeout) as resp:
             tally[0] += _attempts(resp)
             tally[1] = 1
             deadline.clock.failed_tries = 0
