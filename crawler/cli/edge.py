@@ -42,6 +42,19 @@ def run_command(
         return c.EXIT_ERROR
 
 
+def run_plain(prog: str, body: Callable[[], int]) -> int:
+    """``run_command`` for the commands that log nothing (report, export): an expected
+    error becomes one line on stderr and EXIT_ERROR, Ctrl-C EXIT_INTERRUPTED."""
+    try:
+        return body()
+    except CrawlerError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return c.EXIT_ERROR
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return c.EXIT_INTERRUPTED
+
+
 def setup_logging(prog: str, args: argparse.Namespace) -> None:
     """stderr gets notices (INFO) unless -q, one line per URL with -v; every stderr line
     starts with an ISO 8601 timestamp when stderr is not a terminal. ``--log-file`` gets

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from crawler import __version__
 from crawler import constants as c
-from crawler.exceptions import CrawlerError
+from crawler.cli.edge import run_plain
 from crawler.export.derive import MODES
 from crawler.export.run import FORMATS, SUMMARY_NAME, ExportConfig, ExportResult, export
 
@@ -61,16 +60,13 @@ def main(argv: list[str] | None = None) -> int:
         resize_mode=args.resize_mode,
         progress=not args.no_progress,
     )
-    try:
+
+    def body() -> int:
         result = export(config)
-    except CrawlerError as exc:
-        print(f"crawler-export: error: {exc}", file=sys.stderr)
-        return c.EXIT_ERROR
-    except KeyboardInterrupt:
-        print("crawler-export: interrupted", file=sys.stderr)
-        return c.EXIT_INTERRUPTED
-    print(_summary(config, result), flush=True)
-    return c.EXIT_INCOMPLETE if result.problems else c.EXIT_OK
+        print(_summary(config, result), flush=True)
+        return c.EXIT_INCOMPLETE if result.problems else c.EXIT_OK
+
+    return run_plain("crawler-export", body)
 
 
 def _summary(config: ExportConfig, result: ExportResult) -> str:

@@ -38,6 +38,10 @@ log = logging.getLogger("crawler")
 
 POLL_BUSY = 0.2  # seconds a get() may wait while this worker still holds work
 POLL_IDLE = 2.0  # ... and while it holds none
+# ... and while it fetches a robots.txt for the master (a probe): the verdict it will
+# send is what the master waits for to lease that origin's other URLs, and this thread
+# sends it only between two calls.
+POLL_PROBE = 0.02
 
 
 class Worker:
@@ -57,6 +61,7 @@ class Worker:
         self._todo: queue.Queue[Task | None] = queue.Queue()
         self._done: queue.Queue[dict] = queue.Queue()
         self._found: queue.Queue[dict] = queue.Queue()  # robots.txt verdicts for the master
+        self._probes: set[int] = set()  # tasks held whose robots.txt this worker fetches
         self._held: set[int] = set()  # leased to us, not yet reported
         self._view = LeaseView(self.policy.lease_seconds)  # replaced by run()
         self._bar = tqdm(disable=True)  # replaced by run()
@@ -103,7 +108,8 @@ class Worker:
                 log.info("progress: %s", self._progress(time.monotonic() - started))
             want = 2 * self.config.threads - len(self._held)
             if want > 0:
-                answer = self.channel.get(self.name, want, POLL_BUSY if self._held else POLL_IDLE)
+                wait = POLL_PROBE if self._probes else POLL_BUSY if self._held else POLL_IDLE
+                answer = self.channel.get(self.name, want, wait)
                 self._accept(answer.get("tasks", []))
                 if answer.get("over"):
                     self._send_results()
@@ -158,6 +164,8 @@ class Worker:
                     self.robots.learn(item["id"], verdict)
         for task in tasks:
             self._held.add(task.id)
+            if task.robots is None and not self.policy.ignore_robots:
+                self._probes.add(task.id)
             self._todo.put(task)
 
     def _wait_for_result(self, timeout: float) -> None:
@@ -176,6 +184,7 @@ class Worker:
                 break
         if items:
             self.channel.robots_found(self.name, items)
+            self._probes.difference_update(item["id"] for item in items)
 
     def _send_results(self) -> None:
         rows: list[dict] = []
@@ -190,6 +199,7 @@ class Worker:
         self.channel.put(self.name, [encode_result(row) for row in rows])
         for row in rows:
             self._held.discard(row["id"])
+            self._probes.discard(row["id"])
             self.counts[row["status"]] += 1
             if row["status"] == c.OK and not row.get("reused"):
                 self.bytes += row.get("bytes") or 0
