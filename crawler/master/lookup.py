@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from crawler.master.taskstore import TaskStore
 
-SPAN = 1 << 15  # tasks in a window
+SPAN = 1 << 13  # tasks in a window (three kept: ~25k URLs, a few MB)
 KEEP = 3  # windows kept: the one of the latest rows, the one before and the one after
 GOOD = 0.5  # the share of a batch's rows found in windows that keeps them worth reading
 RETRY = 16  # while they are not: batches between two tries

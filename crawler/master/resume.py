@@ -124,7 +124,7 @@ def read_earlier(
     return earlier
 
 
-BATCH = 4096  # rows whose tasks are looked up together (lookup.Lookup)
+BATCH = 2048  # rows whose tasks are looked up together (lookup.Lookup)
 
 
 class _Judge:
