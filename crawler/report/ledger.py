@@ -142,9 +142,9 @@ def _from_json(raw: dict[str, Any]) -> ReportData:
     data.pooled = _host(raw["pooled"])
     data.failures = {(cells[0], cells[4]): tuple(cells) for cells in raw["failures"]}
     near = raw["near"]
-    data.near = NearDuplicates([int(h) for h in near["hashes"]], [tuple(r) for r in near["rows"]])
+    data.near = NearDuplicates([int(h) for h in near["hashes"]], [str(r) for r in near["rows"]])
     data.near.seen = int(near["seen"])
-    data.near.at = {row[0]: i for i, row in enumerate(data.near.rows)}
+    data.near.index()
     data.same_content = int(raw["same_content"])
     data.candidates = list(raw["candidates"])
     version, state, gauss = raw["rng"]

@@ -23,7 +23,11 @@ import numpy as np
 
 THRESHOLD = 6  # bits: re-encodings and 10 % resizes measure 0-4, unrelated images ~32
 BANDS = 4  # of 16 bits: finds every pair up to 7 bits apart (see above)
-MAX_HASHED = 200_000  # images searched (8 bytes each, plus the few fields shown)
+# Images searched: 8 bytes of hash and one compact record (~250 bytes) each, kept by the
+# master all run long (report.ledger): 50,000 hold about 20 MB.
+MAX_HASHED = 50_000
+_NAMES = ("url", "path", "store", "host", "width", "height", "format", "bytes")
+_SEP = "\x1f"  # ASCII unit separator: in no URL, stored name, host id or format name
 MAX_PAIRS = 1_000_000
 MAX_CLUSTERS = 20
 MAX_MEMBERS = 8
@@ -34,9 +38,9 @@ class NearDuplicates:
     """Collects rows' hashes (``add``), then ``clusters()``."""
 
     hashes: list[int] = field(default_factory=list)
-    rows: list[tuple[Any, ...]] = field(default_factory=list)  # what a thumbnail needs
+    rows: list[str] = field(default_factory=list)  # what a thumbnail needs, one string each
     seen: int = 0  # rows with a usable hash, searched or not
-    at: dict[str, int] = field(default_factory=dict)  # URL -> index of its entry
+    at: dict[int, int] = field(default_factory=dict)  # hash(URL) -> index of its entry
     gone: set[int] = field(default_factory=set)  # entries of removed rows
 
     def add(self, row: dict[str, Any]) -> None:
@@ -45,10 +49,9 @@ class NearDuplicates:
             return
         self.seen += 1
         if len(self.hashes) < MAX_HASHED:
-            self.at[row["url"]] = len(self.hashes)
+            self.at[hash(row["url"])] = len(self.hashes)
             self.hashes.append(value)
-            names = ("url", "path", "store", "host", "width", "height", "format", "bytes")
-            self.rows.append(tuple(row.get(k) for k in names))
+            self.rows.append(_SEP.join("" if row.get(k) is None else str(row[k]) for k in _NAMES))
 
     def remove(self, row: dict[str, Any]) -> None:
         """Take out a superseded row ``add`` took in (``report.ledger``): its entry is
@@ -56,7 +59,7 @@ class NearDuplicates:
         if _hash(row.get("phash")) is None:
             return
         self.seen -= 1
-        index = self.at.pop(row["url"], None)
+        index = self.at.pop(hash(row["url"]), None)
         if index is not None:
             self.gone.add(index)
 
@@ -67,8 +70,17 @@ class NearDuplicates:
         keep = [i for i in range(len(self.rows)) if i not in self.gone]
         self.hashes = [self.hashes[i] for i in keep]
         self.rows = [self.rows[i] for i in keep]
-        self.at = {row[0]: i for i, row in enumerate(self.rows)}
+        self.index()
         self.gone = set()
+
+    def index(self) -> None:
+        """Rebuild ``at`` from ``rows`` (after a load or a clean-up)."""
+        self.at = {hash(row.split(_SEP, 1)[0]): i for i, row in enumerate(self.rows)}
+
+    def urls(self) -> list[str]:
+        """The URLs of the entries kept (removed ones dropped)."""
+        self.forget_gone()
+        return [row.split(_SEP, 1)[0] for row in self.rows]
 
     def clusters(self) -> tuple[list[list[dict[str, Any]]], int, int]:
         """(the largest clusters, largest first, each a list of rows: url, path, store,
@@ -98,8 +110,10 @@ class NearDuplicates:
         return shown, int(several.sum()), int(counts[several].sum())
 
     def _row(self, index: int, first: int) -> dict[str, Any]:
-        names = ("url", "path", "store", "host", "width", "height", "format", "bytes")
-        row = dict(zip(names, self.rows[index], strict=True))
+        cells: list[Any] = [cell or None for cell in self.rows[index].split(_SEP)]
+        for at in (4, 5, 7):  # width, height, bytes
+            cells[at] = int(cells[at]) if cells[at] and cells[at].isdigit() else None
+        row = dict(zip(_NAMES, cells, strict=True))
         row["distance"] = (int(self.hashes[index]) ^ first).bit_count()
         return row
 

@@ -24,10 +24,9 @@ from crawler.report.model import MAX_FAILURES, ReportData
 def exact(rep: ReportData) -> dict[str, Any]:
     """What the report shows that is not a random sample."""
     assert len(rep.failures) <= MAX_FAILURES
-    rep.near.forget_gone()
     return {
         "same_content": rep.same_content,
-        "near": (rep.near.seen, sorted(row[0] for row in rep.near.rows)),
+        "near": (rep.near.seen, sorted(rep.near.urls())),
         "rows": rep.rows,
         "failed": rep.failed,
         "stored_bytes": rep.stored_bytes,
