@@ -56,5 +56,14 @@ def generate_authkey(path: Path) -> bytes:
             fh.write(key + b"\n")
         os.replace(tmp, path)
     except OSError as exc:
-        raise UsageError(f"cannot write the generated authkey to {path}: {exc.strerror}") from None
+        why = _not_a_folder(path.parent) or exc.strerror
+        raise UsageError(f"cannot write the generated authkey to {path}: {why}") from None
     return key
+
+
+def _not_a_folder(folder: Path) -> str | None:
+    """'X is a file, not a folder' for the first part of ``folder`` that is a file."""
+    for part in (*reversed(folder.parents), folder):
+        if part.exists() and not part.is_dir():
+            return f"{part} is a file, not a folder"
+    return None

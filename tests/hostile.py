@@ -213,6 +213,23 @@ def drop() -> Handler:
     return handle
 
 
+def oversized_headers(line_bytes: int, count: int) -> Handler:
+    """Answer 200 with ``count`` extra headers, one of them ``line_bytes`` long: more than
+    the HTTP client reads (a header line over 64 KiB, or over 100 headers)."""
+
+    def handle(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(200)
+        request.send_header("Content-Type", "image/jpeg")
+        request.send_header("X-Long", "a" * line_bytes)
+        for n in range(count):
+            request.send_header(f"X-Many-{n}", "b")
+        request.send_header("Content-Length", "0")
+        request.end_headers()
+        request.close_connection = True
+
+    return handle
+
+
 def not_http() -> Handler:
     """Answer with something that is not HTTP at all, then close."""
 
@@ -309,6 +326,8 @@ def register_web_cases(server: ImageServer, *, max_redirects: int) -> HostileSit
     gzipped = serve(gzip_bomb(20_000_000), "image/jpeg", {"Content-Encoding": "gzip"})
     site.add("gzip_bomb", "/big/gzip.jpg", gzipped)
     site.add("not_http", "/odd/not-http.jpg", not_http())
+    site.add("header_line", "/odd/header-line.jpg", oversized_headers(70_000, 0))
+    site.add("header_count", "/odd/header-count.jpg", oversized_headers(10, 150))
 
     # Bodies that are not (acceptable) raster images, whatever they are labelled.
     site.add("bomb_huge", "/img/bomb-huge.png", serve(bomb_png(100_000, 100_000), "image/png"))

@@ -74,7 +74,10 @@ WEB_CASES: dict[str, Expect] = {
     "short_body": Expect("connection_error", "body shorter than announced"),
     "lying_length": Expect("too_large", f"Content-Length 1000000000 exceeds max_bytes {MAX_BYTES}"),
     "gzip_bomb": Expect("too_large", f"body exceeds max_bytes {MAX_BYTES}"),
-    "not_http": Expect("connection_error", "Connection aborted"),
+    "not_http": Expect("connection_error", "connection aborted: "),
+    # The client's limits on a response's headers (http.client): one readable line.
+    "header_line": Expect("connection_error", "connection aborted: got more than 65536 bytes"),
+    "header_count": Expect("connection_error", "connection aborted: got more than 100 headers"),
     "bomb_huge": Expect("too_many_pixels", "10000000000 pixels", 200),
     "bomb_over": Expect("too_many_pixels", f"3000x2000 exceeds max_pixels {MAX_PIXELS}", 200),
     "svg": Expect("unsupported_format", "SVG", 200),

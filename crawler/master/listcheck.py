@@ -34,11 +34,15 @@ class ListCheck:
             self.done()
 
     def done(self) -> None:
-        """Warn if most of the lines seen were not URLs (called at SAMPLE lines or at the
-        end of a shorter list); warns at most once."""
+        """Warn if the list had no lines to read, or most of the lines seen were not URLs
+        (called at SAMPLE lines or at the end of a shorter list); warns at most once."""
         if self._done:
             return
         self._done = True
+        if self._seen == 0:
+            log.warning("URL list %s holds no URLs (empty, or only blank lines and comments)",
+                        self._path)  # fmt: skip
+            return
         if self._seen >= 5 and self._invalid >= MOSTLY * self._seen and self._raw:
             log.warning(
                 "URL list %s: %d of its first %d lines are not URLs; %s",

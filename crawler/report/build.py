@@ -52,6 +52,8 @@ def write_report(  # noqa: PLR0913  (what to report, where, and what is known)
     try:
         saved = ledger.load(manifest) if data is None and sample == ledger.SAMPLE else None
         rep = data or saved or aggregate(manifest, sample, compacted_by)
+        if rep.rows == 0 and manifest.stat().st_size > 0:
+            raise UsageError(f"{manifest} holds no manifest rows: is it a crawler manifest?")
     except OSError as exc:
         raise UsageError(f"cannot read manifest {manifest}: {exc.strerror or exc}") from None
     text = render_page(manifest, rep, read_summary(manifest), output and Path(output))

@@ -247,6 +247,12 @@ def _convert(exc: Exception, policy: Policy) -> URLFailure:
         return ConnectionFailure("body could not be decoded (bad Content-Encoding)")
     if isinstance(exc, (requests.exceptions.InvalidURL, u3.LocationParseError)):
         return ConnectionFailure(f"URL refused by the HTTP client: {_reason(exc, '')}")
+    if isinstance(inner, u3.ProtocolError) and len(inner.args) == 2:
+        # ("Connection aborted.", the http.client error): not HTTP, no answer, or headers
+        # beyond the client's limits (a line over 64 KiB, over 100 headers); said plainly.
+        cause = inner.args[1]
+        why = str(cause) or type(cause).__name__
+        return ConnectionFailure(f"connection aborted: {_printable(why)}")
     return ConnectionFailure(_reason(exc, type(exc).__name__))
 
 

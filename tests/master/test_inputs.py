@@ -552,3 +552,14 @@ def test_bare_question_mark_is_dropped_on_the_fast_path_too() -> None:
     # The canonical-form fast path once kept it: two spellings, two different "URLs".
     assert normalize_url("http://example.com/a.jpg?") == "http://example.com/a.jpg"
     assert normalize_url("HTTP://example.com/a.jpg?") == "http://example.com/a.jpg"
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n\n"])
+def test_a_list_without_urls_is_said_once(tmp_path: Path, text: str) -> None:
+    """The real master on a list with nothing to read: exit 0, one warning naming it."""
+    listing = write(tmp_path / "l.txt", text)
+    done = run_cli("master", str(listing), "--bind", "127.0.0.1", "--port", "0",
+                   "--output", str(tmp_path / "out"), "--no-progress", "-q")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    assert done.stderr.count("holds no URLs") == 1 and str(listing) in done.stderr

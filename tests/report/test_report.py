@@ -202,6 +202,12 @@ def test_report_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert_no_traceback(missing.stderr, unwritable.stderr)
     empty = report_cli(str(manifest))
     assert empty.returncode == 0 and Path(empty.stdout.strip()) == tmp_path / "m.report.html"
+    for name, junk in (("noise.bin", bytes(range(256)) * 40), ("page.html", b"<html>hi</html>\n")):
+        (tmp_path / name).write_bytes(junk)
+        wrong = report_cli(str(tmp_path / name))
+        assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1, wrong.stderr
+        assert "holds no manifest rows" in wrong.stderr
+        assert not (tmp_path / name).with_suffix(".report.html").exists()
 
 
 def test_console_script_is_installed(crawl: Crawl, tmp_path: Path) -> None:

@@ -56,3 +56,11 @@ def test_generate_authkey_writes_private_file(tmp_path: Path) -> None:
     assert load_authkey(str(path)) == key
     assert generate_authkey(path) != key  # a new key every time
     assert sorted(os.listdir(path.parent)) == ["authkey"]
+
+
+def test_generated_key_under_a_file_says_which_part_is_a_file(tmp_path: Path) -> None:
+    """``--manifest list.txt/m.jsonl``: the key goes beside the manifest, under a file."""
+    listing = tmp_path / "list.txt"
+    listing.write_text("http://127.0.0.1/a.jpg\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"list\.txt is a file, not a folder"):
+        generate_authkey(listing / "sub" / "authkey")
