@@ -40,9 +40,8 @@ def test_handshake_functions_exist() -> None:
     assert callable(connection.deliver_challenge) and callable(connection.answer_challenge)
 
 
-def test_proxy_internals_on_a_real_connection() -> None:
-    """A real QueueServer and Channel: the proxy's thread-local connection is found, and
-    the per-address cache holds (then forgets) the master's address."""
+def one_url_master() -> QueueServer:
+    """A real QueueServer with a LeaseBoard of one URL, serving (close it when done)."""
     board = LeaseBoard(["http://example.com/a.png"], None, 60.0, 3)
     server = QueueServer("127.0.0.1", 0, KEY)
     server.start(
@@ -52,6 +51,13 @@ def test_proxy_internals_on_a_real_connection() -> None:
             "run_control": RunControl(board, {"run_id": "r", "policy": "{}"}),
         }
     )
+    return server
+
+
+def test_proxy_internals_on_a_real_connection() -> None:
+    """A real QueueServer and Channel: the proxy's thread-local connection is found, and
+    the per-address cache holds (then forgets) the master's address."""
+    server = one_url_master()
     try:
         channel = Channel("127.0.0.1", server.port, KEY, 5.0)
         assert channel.get("w", 1, 0)["tasks"]
@@ -70,15 +76,7 @@ def test_nodelay_client_speaks_to_a_real_master_with_nodelay_on() -> None:
     handshake, and a real QueueServer (plain xmlrpclib listener) answers them: the wire
     format is unchanged. A wrong key is still refused."""
     assert callable(connection.ConnectionWrapper)
-    board = LeaseBoard(["http://example.com/a.png"], None, 60.0, 3)
-    server = QueueServer("127.0.0.1", 0, KEY)
-    server.start(
-        {
-            "task_queue": TaskQueue(board),
-            "result_queue": ResultQueue(queue.Queue()),
-            "run_control": RunControl(board, {"run_id": "r", "policy": "{}"}),
-        }
-    )
+    server = one_url_master()
     try:
         client = _compat._nodelay_xml_client(("127.0.0.1", server.port), KEY)
         sock = socket.socket(fileno=os.dup(client.fileno()))
