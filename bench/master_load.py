@@ -42,11 +42,16 @@ def url_list(count: int, say: Say) -> Path:
     CACHE.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="ascii") as fh:
-        for start in range(0, count, CHUNK):
-            stop = min(count, start + CHUNK)
-            fh.write("".join(f"http://127.0.0.1:9/u/{i:08d}.jpg\n" for i in range(start, stop)))
+        write_urls(fh, "u", count)
     tmp.replace(path)
     return path
+
+
+def write_urls(fh: Any, folder: str, count: int) -> None:
+    """``count`` URLs ``http://127.0.0.1:9/FOLDER/NNNNNNNN.jpg`` (never fetched), in chunks."""
+    for start in range(0, count, CHUNK):
+        stop = min(count, start + CHUNK)
+        fh.write("".join(f"http://127.0.0.1:9/{folder}/{i:08d}.jpg\n" for i in range(start, stop)))
 
 
 @dataclass(frozen=True)

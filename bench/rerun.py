@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from master_load import CACHE, CHUNK, Load, run_master_load, url_list
+from master_load import CACHE, Load, run_master_load, url_list, write_urls
 from procwatch import Limits
 
 BENCH = Path(__file__).resolve().parent
@@ -50,11 +50,8 @@ def rerun_list(count: int) -> Path:
     base = url_list(count, say)
     tmp = path.with_suffix(".tmp")
     shutil.copyfile(base, tmp)
-    new = count // 100
     with open(tmp, "a", encoding="ascii") as fh:
-        for start in range(0, new, CHUNK):
-            stop = min(new, start + CHUNK)
-            fh.write("".join(f"http://127.0.0.1:9/new/{i:08d}.jpg\n" for i in range(start, stop)))
+        write_urls(fh, "new", count // 100)
     tmp.replace(path)
     return path
 

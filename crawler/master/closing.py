@@ -19,6 +19,7 @@ from crawler.exceptions import CrawlerError, JournalError
 from crawler.manifest import contents_path, fingerprint
 from crawler.master.contents import ContentIndex
 from crawler.master.journal import ManifestWriter, current_lines
+from crawler.master.lookup import Lookup
 from crawler.master.plan import Plan
 from crawler.report import ledger as ledgers
 from crawler.report.aggregate import aggregate
@@ -70,8 +71,8 @@ def compact(writer: ManifestWriter, plan: Plan, ledger: Ledger, run_id: str) -> 
     it already is so. Raises JournalError, OSError (disk full)."""
     if writer.empty or not ledger.needs_compaction:
         return
-    store = plan.store
-    writer.compact(current_lines(writer.path, run_id, store.find_many, len(store)))
+    store = plan.store  # rows mostly in task order: looked up as when resuming
+    writer.compact(current_lines(writer.path, run_id, Lookup(store).find_many, len(store)))
 
 
 def report(config: MasterConfig, run_id: str, code: int, ledger: Ledger) -> Path | None:

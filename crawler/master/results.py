@@ -97,11 +97,14 @@ class ResultIntake:
         answer = Answer(success, result["token"] or 0, result["http_status"])
         if not self._board.complete(task_id, worker, answer):
             return None  # already final, or a stale holder's failure (fencing)
+        # The row this one supersedes, read once (history, ledger); None: the URL is new.
+        earlier = stored or self._plan.earlier_row(task_id)
         fields = _fields(result, stored if kept else None, now)
-        fields |= self._history(task_id, result["status"], bool(kept), now)
+        fields |= self._history(task_id, result["status"], bool(kept), now, earlier)
         _locate(fields, stored, self._store)
         self._note_moved(fields, stored)
-        self._supersede(task_id, stored)
+        if earlier is not None:
+            self._ledger.supersede(earlier)
         fields["same_content_as"] = self._same_content(url, source, fields)
         return make_row(
             **fields,
@@ -123,12 +126,6 @@ class ResultIntake:
                 {"url": fields["url"], "store": old[0], "host": old[1], "path": stored["path"]}
             )
 
-    def _supersede(self, task_id: int, earlier: dict[str, Any] | None) -> None:
-        """Tell the ledger that the task's earlier row (``earlier`` if already read) is
-        replaced by this run's."""
-        if self._plan.earlier_status(task_id) is not None:
-            self._ledger.supersede(earlier or self._plan.earlier_row(task_id))
-
     def _same_content(self, url: str, source: str, fields: dict[str, Any]) -> str | None:
         """The source of the first row with this row's image bytes (see
         master.contents); None for the first itself, or a row without an image."""
@@ -141,29 +138,33 @@ class ResultIntake:
     def lost_rows(self) -> list[dict[str, Any]]:
         """Rows for the URLs whose last lease expired with no attempts left."""
         store, board, now = self._plan.store, self._board, now_iso()
-        expired = board.expire()
-        for task_id in expired:
-            self._supersede(task_id, None)
-            url, source = store.entry(task_id)
+        rows = []
+        for task_id in board.expire():
+            url, source, extra = store.record(task_id)
+            earlier = self._plan.earlier_row(task_id)
+            if earlier is not None:
+                self._ledger.supersede(earlier)
             self._same_content(url, source, {"status": c.WORKER_LOST})  # no longer a first
-        return [
-            make_row(
-                url=store.url(task_id),
-                status=c.WORKER_LOST,
-                error=f"handed out {board.attempts(task_id)} times without an answer",
-                leases=board.attempts(task_id),
-                source=store.source(task_id),
-                run_id=self._run_id,
-                finished_at=now,
-                extra=store.extra(task_id),
-                **self._history(task_id, c.WORKER_LOST, False, now),
+            rows.append(
+                make_row(
+                    url=url,
+                    status=c.WORKER_LOST,
+                    error=f"handed out {board.attempts(task_id)} times without an answer",
+                    leases=board.attempts(task_id),
+                    source=source,
+                    run_id=self._run_id,
+                    finished_at=now,
+                    extra=extra,
+                    **self._history(task_id, c.WORKER_LOST, False, now, earlier),
+                )
             )
-            for task_id in expired
-        ]
+        return rows
 
-    def _history(self, task_id: int, status: str, kept: bool, now: str) -> dict[str, Any]:
+    def _history(
+        self, task_id: int, status: str, kept: bool, now: str, earlier: dict[str, Any] | None
+    ) -> dict[str, Any]:
         """Count the change this row makes (``changes``); a failure's ``failures`` and
-        ``first_failed_at`` continue the earlier row's (healing.failure_fields)."""
+        ``first_failed_at`` continue the ``earlier`` row's (healing.failure_fields)."""
         before = self._plan.earlier_status(task_id)
         failed_before = before in c.FAILED_STATUSES
         if status in c.SUCCESS_STATUSES:
@@ -172,7 +173,7 @@ class ResultIntake:
             self.changes[change] += 1
             return {}
         self.changes["still_failing" if failed_before else "new_failures"] += 1
-        earlier = self._plan.earlier_row(task_id) if failed_before else None
+        earlier = earlier if failed_before else None
         return failure_fields(earlier, now)
 
 

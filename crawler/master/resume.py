@@ -58,7 +58,7 @@ class EarlierRows:
         self.unreadable = 0  # journal lines skipped as damaged
         self.first_unreadable = 0  # the line number of the first
         self.repeated = 0  # rows of a task that has a later row (a journal not compacted)
-        self.line_rows = array("Q")  # (offset, length) of each per-line row (superseded)
+        self.line_rows = array("Q")  # the offset of each per-line row (superseded)
 
     def status(self, task_id: int) -> str | None:
         """The status of the task's last earlier row; None: it has none."""
@@ -84,10 +84,9 @@ class EarlierRows:
     def earlier_line_rows(self) -> Iterator[dict[str, Any] | None]:
         """The per-line rows (duplicate, invalid_url) of earlier runs; None for one that
         no longer parses."""
-        for at in range(0, len(self.line_rows), 2):
-            offset, length = self.line_rows[at : at + 2]
+        for offset in self.line_rows:
             try:
-                yield json.loads(os.pread(self._fd, length, offset))
+                yield json.loads(read_line(self._fd, offset))
             except ValueError:
                 yield None
 
@@ -114,7 +113,7 @@ def read_earlier(
             earlier.first_unreadable = earlier.first_unreadable or number
             continue
         if status in LINE_STATUSES:
-            earlier.line_rows.extend((offset, len(line)))
+            earlier.line_rows.append(offset)
         elif status in STATUS_CODES and isinstance(url, str):
             batch.append((offset, row))
         if len(batch) >= BATCH:
