@@ -101,8 +101,7 @@ class Worker:
         next_log = started + interval if self._bar.disable and not self.config.quiet else None
         while not self.stop.is_set() and self.disk_error is None:
             self._held.difference_update(self._view.take_dropped())
-            self._send_found()
-            self._send_results()
+            self._send_results()  # and the verdicts found
             if next_log is not None and time.monotonic() >= next_log:
                 next_log += interval
                 log.info("progress: %s", self._progress(time.monotonic() - started))
@@ -193,6 +192,10 @@ class Worker:
                 rows.append(self._done.get_nowait())
             except queue.Empty:
                 break
+        # A thread queues a probe's verdict before its row: sent now, after the rows were
+        # taken, it reaches the master first. A row ahead of its verdict would end the
+        # probe with no verdict kept, and the origin's next URL would fetch robots.txt again.
+        self._send_found()
         if not rows:
             return
         rows = self._after_disk_error(rows)
@@ -222,7 +225,17 @@ class Worker:
         return [row for row in rows if row not in failed]
 
     def _download_loop(self) -> None:
-        ctx = Context(
+        ctx = self.context()
+        while True:
+            task = self._todo.get()
+            if task is None:
+                return
+            if self._view.may_start(task.id):  # else its lease is gone: someone else's now
+                self._done.put(process(task, ctx))
+
+    def context(self) -> Context:
+        """What one download thread works with: its own sessions, the run's shared parts."""
+        return Context(
             session=make_session(self.policy, self.resolver),
             policy=self.policy,
             store=self.store,
@@ -232,12 +245,6 @@ class Worker:
             found=lambda task_id, verdict: self._found.put({"id": task_id, "verdict": verdict}),
             host=self.config.host_id or socket.gethostname(),
         )
-        while True:
-            task = self._todo.get()
-            if task is None:
-                return
-            if self._view.may_start(task.id):  # else its lease is gone: someone else's now
-                self._done.put(process(task, ctx))
 
     @property
     def held(self) -> int:
