@@ -52,27 +52,27 @@ def keep_contents(plan: Plan, manifest: Path, code: int) -> None:
     contents.discard()
 
 
-def settle_earlier(plan: Plan, ledger: Ledger, run_id: str) -> None:
-    """After planning: the earlier runs' per-line rows are superseded by this run's
-    (journalled while planning, so read back with them); a journal with repeated or
-    unreadable rows is beyond the ledger (read in full)."""
+def settle_earlier(plan: Plan, ledger: Ledger) -> None:
+    """After planning: the earlier runs' per-line rows that this run's replaced are
+    superseded (``linerows``); a journal with repeated or unreadable rows is beyond the
+    ledger (read in full)."""
     earlier = plan.earlier
     if earlier is None:
         return
     if earlier.repeated or earlier.unreadable:
         ledger.give_up()
-    for row in earlier.earlier_line_rows():
-        if row is None or row.get("run_id") != run_id:
-            ledger.supersede(row)
+    for row in earlier.rows_at(plan.superseded_lines):
+        ledger.supersede(row)
 
 
-def compact(writer: ManifestWriter, plan: Plan, ledger: Ledger, run_id: str) -> None:
+def compact(writer: ManifestWriter, plan: Plan, ledger: Ledger) -> None:
     """Reduce the journal of a completed run to one current row per URL or line, unless
     it already is so. Raises JournalError, OSError (disk full)."""
     if writer.empty or not ledger.needs_compaction:
         return
     store = plan.store  # rows mostly in task order: looked up as when resuming
-    writer.compact(current_lines(writer.path, run_id, Lookup(store).find_many, len(store)))
+    lines = current_lines(writer.path, plan.superseded_lines, Lookup(store).find_many, len(store))
+    writer.compact(lines)
 
 
 def report(config: MasterConfig, run_id: str, code: int, ledger: Ledger) -> Path | None:

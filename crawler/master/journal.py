@@ -15,7 +15,8 @@ import fcntl
 import json
 import os
 from array import array
-from collections.abc import Callable, Iterable, Iterator
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -129,11 +130,15 @@ def _cut_torn_tail(path: Path) -> int:
 
 
 def current_lines(
-    path: Path, run_id: str, find_many: Callable[[list[str]], list[int | None]], count: int
+    path: Path,
+    superseded: Sequence[int],
+    find_many: Callable[[list[str]], list[int | None]],
+    count: int,
 ) -> Iterator[bytes]:
-    """The journal reduced to its current rows, in order: this run's per-line rows, the
-    last row of each of the ``count`` tasks (``find_many`` maps URLs to their tasks), then
-    the last row of each URL no longer listed. Memory: 5 bytes a task."""
+    """The journal reduced to its current rows, in order: the per-line rows except those
+    at the ``superseded`` offsets (ascending), the last row of each of the ``count``
+    tasks (``find_many`` maps URLs to their tasks), then the last row of each URL no
+    longer listed. Memory: 5 bytes a task."""
     offsets = Offsets(count)
     unlisted: dict[str, int] = {}
     batch: list[tuple[int, str]] = []
@@ -144,7 +149,8 @@ def current_lines(
         except (ValueError, TypeError, KeyError):
             continue
         if status in LINE_STATUSES:
-            if json.loads(line).get("run_id") == run_id:
+            at = bisect_left(superseded, offset)
+            if at == len(superseded) or superseded[at] != offset:
                 yield line
         elif isinstance(url, str):
             batch.append((offset, url))

@@ -18,6 +18,7 @@ last status was a failure keeps it unless ``retry_failed``; everything else is d
 
 from __future__ import annotations
 
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -28,12 +29,12 @@ from crawler import constants as c
 from crawler.config import ListSpec, ResumeOptions
 from crawler.manifest import make_row
 from crawler.master.contents import ContentIndex
+from crawler.master.linerows import LineRows
 from crawler.master.listcheck import ListCheck
 from crawler.master.lists import as_spec, read_list
 from crawler.master.resume import EarlierRows, carry, read_earlier
 from crawler.master.taskstore import TaskStore
 
-ROWS_PER_WRITE = 2000
 NO_RESUME_OPTIONS = ResumeOptions()
 
 
@@ -41,7 +42,7 @@ NO_RESUME_OPTIONS = ResumeOptions()
 class Plan:
     store: TaskStore
     lines: int = 0  # input lines that get a row
-    decided: int = 0  # of which per-line rows (duplicate, invalid_url), already written
+    decided: int = 0  # of which per-line rows (duplicate, invalid_url), already journalled
     state: bytearray = field(default_factory=bytearray)  # FINAL for failures kept as they are
     carried: Counter[str] = field(default_factory=Counter)  # statuses of those
     earlier: EarlierRows | None = None
@@ -55,6 +56,8 @@ class Plan:
     shared: bool = False  # the run's store is shared (every worker sees every image)
     any_due: bool = False  # some stored images are due for revalidation
     contents: ContentIndex | None = None  # which URL had each image first (same_content_as)
+    # Journal offsets of earlier runs' per-line rows this run's replaced (``linerows``).
+    superseded_lines: array = field(default_factory=lambda: array("Q"))
 
     @property
     def total(self) -> int:
@@ -138,6 +141,10 @@ class Survey:
     duplicate: int = 0
 
 
+def _counted_only(rows: list[dict[str, Any]]) -> None:
+    return None
+
+
 def plan_run(  # noqa: PLR0913  (the lists, where rows go, what to resume from, indexes)
     lists: Sequence[ListSpec | str],
     run_id: str,
@@ -146,27 +153,30 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, what to resume from, 
     options: ResumeOptions = NO_RESUME_OPTIONS,
     spool: Path | None = None,
     contents: ContentIndex | None = None,
+    keep: Callable[[list[dict[str, Any]]], None] = _counted_only,
 ) -> Plan:
-    """Read the lists (writing per-line rows with ``write``), then resume from ``journal``;
-    ``contents``: the run's content index (same_content_as), filled unless ready."""
+    """Read the lists, then resume from ``journal``; per-line rows go to ``write``, or,
+    when an earlier run's row of the same line says the same, to ``keep`` (not journalled
+    again: ``linerows``). ``contents``: the run's content index (same_content_as), filled
+    unless ready. Raises OSError (the spools), JournalError."""
     plan = Plan(TaskStore(spool), contents=contents)
-    rows: list[dict[str, Any]] = []
+    resuming = journal is not None and journal.exists() and journal.stat().st_size > 0
+    line_rows = LineRows(write, keep, spool, hold=resuming)
     for row in _line_rows(lists, plan.store, run_id):
         plan.lines += 1
         if row is None:
             continue
-        rows.append(row)
+        line_rows.add(row)
+        plan.decided += 1
         plan.invalid += row["status"] == c.INVALID_URL
-        if len(rows) >= ROWS_PER_WRITE:
-            write(rows)
-            plan.decided, rows = plan.decided + len(rows), []
-    write(rows)
-    plan.decided += len(rows)
     plan.store.flush()
-    if journal is not None and journal.exists() and journal.stat().st_size:
+    if resuming:
+        assert journal is not None
         _resume(plan, journal, options)
     else:
         plan.state = bytearray(len(plan.store))
+    line_rows.settle(journal, None if plan.earlier is None else plan.earlier.lines)
+    plan.superseded_lines = line_rows.superseded
     return plan
 
 

@@ -12,9 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from array import array
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,12 +26,14 @@ from crawler.master import healing
 from crawler.master.contents import ContentIndex
 from crawler.master.frontier import FINAL
 from crawler.master.journal import Offsets, read_line
+from crawler.master.linerows import EarlierLines
 from crawler.master.lookup import Lookup
 from crawler.master.taskstore import TaskStore
 
 # What read_earlier reads of a row (healing.decide: a failure's class, count and run).
 RESUME_FIELDS = ("path", "store", "host", "fetched_at", "finished_at", "http_status", "error")
 RESUME_FIELDS += ("failures", "run_id")
+LINE_FIELDS = ("source",)  # a per-line row is matched by its input line (``linerows``)
 STATUS_CODES = {status: code for code, status in enumerate(c.STATUSES, start=1)}
 STATUS_NAMES = {code: status for status, code in STATUS_CODES.items()}
 
@@ -58,7 +59,7 @@ class EarlierRows:
         self.unreadable = 0  # journal lines skipped as damaged
         self.first_unreadable = 0  # the line number of the first
         self.repeated = 0  # rows of a task that has a later row (a journal not compacted)
-        self.line_rows = array("Q")  # the offset of each per-line row (superseded)
+        self.lines = EarlierLines()  # the per-line rows (matched by ``linerows.LineRows``)
 
     def status(self, task_id: int) -> str | None:
         """The status of the task's last earlier row; None: it has none."""
@@ -81,10 +82,9 @@ class EarlierRows:
             return None
         return self.row(task_id)
 
-    def earlier_line_rows(self) -> Iterator[dict[str, Any] | None]:
-        """The per-line rows (duplicate, invalid_url) of earlier runs; None for one that
-        no longer parses."""
-        for offset in self.line_rows:
+    def rows_at(self, offsets: Iterable[int]) -> Iterator[dict[str, Any] | None]:
+        """The rows at these journal offsets; None for one that no longer parses."""
+        for offset in offsets:
             try:
                 yield json.loads(read_line(self._fd, offset))
             except ValueError:
@@ -113,7 +113,7 @@ def read_earlier(
             earlier.first_unreadable = earlier.first_unreadable or number
             continue
         if status in LINE_STATUSES:
-            earlier.line_rows.append(offset)
+            earlier.lines.add(offset, row.get("source"))
         elif status in STATUS_CODES and isinstance(url, str):
             batch.append((offset, row))
         if len(batch) >= BATCH:
@@ -144,6 +144,8 @@ class _Judge:
 
     def names(self, status: str) -> tuple[str, ...]:
         """The fields a row with ``status`` is judged by (a success's are few)."""
+        if status in LINE_STATUSES:
+            return LINE_FIELDS
         return self.success_names if status in c.SUCCESS_STATUSES else RESUME_FIELDS
 
     def note(self, earlier: EarlierRows, task_id: int, row: dict[str, Any]) -> None:

@@ -79,12 +79,12 @@ class Master:
         plan, code = None, c.EXIT_ERROR  # the code if planning or serving raises
         try:
             plan = self._plan_or_fail(manifest)
-            settle_earlier(plan, self.ledger, self.run_id)
+            settle_earlier(plan, self.ledger)
             plan.store.drop_index()  # serving needs no URL look-ups (a compaction rebuilds it)
             code = self._serve(plan, server, manifest)
             plan.forget_earlier()  # the results are in: its index goes before the compaction's
             if code == c.EXIT_OK:
-                compact(manifest, plan, self.ledger, self.run_id)
+                compact(manifest, plan, self.ledger)
                 code = self._judge(plan)  # after the compaction: a degraded run completed
         finally:
             server.close()
@@ -111,7 +111,9 @@ class Master:
         resume = dataclasses.replace(cfg.resume, policy=cfg.policy)
         contents = open_contents(cfg.manifest, manifest.empty)
         try:
-            plan = plan_run(cfg.lists, self.run_id, write, journal, resume, spool, contents)
+            plan = plan_run(
+                cfg.lists, self.run_id, write, journal, resume, spool, contents, self.stats.add
+            )
         except BaseException:
             contents.discard()
             raise

@@ -58,7 +58,8 @@ def test_current_lines_reads_urls_with_quotes_and_rows_in_any_key_order(tmp_path
     )
     ids = {tricky: 0, "http://example.com/x": 1}
     find_many = lambda urls: [ids.get(u) for u in urls]  # noqa: E731
-    lines = [json.loads(line) for line in current_lines(path, "this", find_many, 2)]
+    old_line_row = path.read_bytes().index(b'{"url":"gone"')  # superseded (linerows)
+    lines = [json.loads(line) for line in current_lines(path, [old_line_row], find_many, 2)]
     assert lines == [rows[5], rows[2], rows[3]]
     read = [row_fields(line) for line in path.read_bytes().splitlines()]
     assert [len(r) for r in read] == [2, 2, 2, 3, 2, 2]  # row 3, in another order: parsed whole
