@@ -10,7 +10,9 @@ fresh copy of that manifest, with the simulated workers:
 - ``trust`` (the default since issue 12): stored images are taken from the manifest,
   only the new URLs go to workers;
 - ``verify`` (``--verify-stored``: every URL through the workers, which is what every
-  rerun did before issue 12) — the baseline.
+  rerun did before issue 12) — the baseline;
+- ``trust-read``: ``trust`` on a copy without the kept resume index (``NAME.resume.bin``),
+  so the manifest is read in full: the first rerun after an upgrade or a crash.
 
 Measured per run: wall time from launch to exit (planning, serving, compaction,
 summary, report) and the master's peak RSS. Printed as a table, with the ratios
@@ -35,7 +37,8 @@ from procwatch import Limits
 
 BENCH = Path(__file__).resolve().parent
 SIM_WORKERS = 8
-MODES = {"trust": (), "verify": ("--verify-stored",)}
+MODES = {"trust": (), "verify": ("--verify-stored",), "trust-read": ()}
+UNKEPT = {"trust-read": ("m.resume.bin",)}  # files a mode's copy goes without
 
 
 def say(message: str) -> None:
@@ -71,16 +74,17 @@ def finished_manifest(count: int, env: dict[str, str], timeout: float) -> Path:
         if result["status"] != "completed":
             raise SystemExit(f"the first run did not complete: {result}")
         path.mkdir(exist_ok=True)
-        for name in ("m.jsonl", "m.aggregate.json", "m.summary.json", "m.runs.jsonl"):
-            if (Path(work) / name).exists():
-                shutil.move(Path(work) / name, path / name)
+        for kept in Path(work).glob("m.*"):  # the manifest and every file kept beside it
+            if kept.name != "m.jsonl.lock":
+                shutil.move(kept, path / kept.name)
     return path
 
 
 def rerun(count: int, mode: str, env: dict[str, str], timeout: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=CACHE) as work:
         for kept in finished_manifest(count, env, timeout).iterdir():
-            shutil.copy2(kept, Path(work) / kept.name)  # copy2: times kept, as in place
+            if kept.name not in UNKEPT.get(mode, ()):
+                shutil.copy2(kept, Path(work) / kept.name)  # copy2: times kept, as in place
         load = Load(rerun_list(count), count // 100, SIM_WORKERS, Path(work), env,
                     Limits(timeout, 8192.0), MODES[mode])  # fmt: skip
         result = run_master_load(load, say)
@@ -140,9 +144,10 @@ def table(count: int, runs: list[dict[str, Any]]) -> str:
             f"rerun of {count:,} finished URLs + {count // 100:,} new, "
             f"{SIM_WORKERS} simulated workers",
             *(
-                f"  {mode:<7} wall {med(mode, 'total_s'):7.1f} s   "
+                f"  {mode:<10} wall {med(mode, 'total_s'):7.1f} s   "
                 f"master peak RSS {med(mode, 'peak_rss_mb'):6.0f} MB"
                 for mode in MODES
+                if any(r["mode"] == mode for r in runs)
             ),
             f"  trust / verify wall time, per round: {', '.join(f'{x:.2f}' for x in ratios)}",
         ]

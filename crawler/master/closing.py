@@ -1,11 +1,12 @@
-"""The end of a run: compaction where it is needed, the report, the aggregate kept.
+"""The end of a run: the report, and what is kept for the next run.
 
 A nightly rerun of a finished list only adds rows (its new URLs) to a journal that the
-last run left with one current row per URL: it is still compacted, and rewriting
-gigabytes of it would be the run's longest step. So the journal is compacted only when
-rows of it were superseded (``ledger.Ledger.needs_compaction``), and the report comes
-from the aggregate the master kept while journalling (``report.ledger``), read from
-the manifest only when that aggregate is unusable.
+last run left with one current row per URL: rewriting gigabytes of it would be the
+run's longest step. So the journal is compacted only when rows of it were superseded
+(``ledger.Ledger.needs_compaction``; done by ``indexing.IndexKeeper.finish``, which
+keeps the resume index with it), and the report comes from the aggregate the master
+kept while journalling (``report.ledger``), read from the manifest only when that
+aggregate is unusable. The content index and the earlier per-line rows are settled here.
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from crawler.console import log
 from crawler.exceptions import CrawlerError, JournalError
 from crawler.manifest import contents_path, fingerprint
 from crawler.master.contents import ContentIndex
-from crawler.master.journal import ManifestWriter, current_lines
-from crawler.master.lookup import Lookup
 from crawler.master.plan import Plan
 from crawler.report import ledger as ledgers
 from crawler.report.aggregate import aggregate
@@ -63,16 +62,6 @@ def settle_earlier(plan: Plan, ledger: Ledger) -> None:
         ledger.give_up()
     for row in earlier.rows_at(plan.superseded_lines):
         ledger.supersede(row)
-
-
-def compact(writer: ManifestWriter, plan: Plan, ledger: Ledger) -> None:
-    """Reduce the journal of a completed run to one current row per URL or line, unless
-    it already is so. Raises JournalError, OSError (disk full)."""
-    if writer.empty or not ledger.needs_compaction:
-        return
-    store = plan.store  # rows mostly in task order: looked up as when resuming
-    lines = current_lines(writer.path, plan.superseded_lines, Lookup(store).find_many, len(store))
-    writer.compact(lines)
 
 
 def report(config: MasterConfig, run_id: str, code: int, ledger: Ledger) -> Path | None:

@@ -17,8 +17,9 @@ import os
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, BinaryIO
 
 from crawler.console import log
 from crawler.exceptions import JournalError, UsageError
@@ -56,22 +57,30 @@ class ManifestWriter:
                     path,
                     torn,
                 )
-            self._fh: IO[str] = open(path, "a", encoding="utf-8")  # noqa: SIM115
-            self.empty = self._fh.tell() == 0  # no rows from earlier runs
+            self._fh: IO[bytes] = open(path, "ab")  # noqa: SIM115
+            self.size = self._fh.tell()  # where the next row goes
+            self.empty = self.size == 0  # no rows from earlier runs
         except OSError as exc:
             self._lock.close()
             raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
 
-    def write(self, rows: Iterable[dict[str, Any]]) -> None:
-        """Append ``rows`` and fsync; raises JournalError when the disk refuses (full,
-        read-only): a partial last line is cut off by the next run, which resumes."""
-        text = "".join(_dump(row) for row in rows)
-        if not text:
-            return
+    def write(self, rows: Iterable[dict[str, Any]]) -> list[int]:
+        """Append ``rows`` and fsync; returns the offset of each. Raises JournalError
+        when the disk refuses (full, read-only): a partial last line is cut off by the
+        next run, which resumes."""
+        lines = [_dump(row).encode() for row in rows]
+        if not lines:
+            return []
+        offsets, at = [], self.size
+        for line in lines:
+            offsets.append(at)
+            at += len(line)
         try:
-            self._fh.write(text)
+            self._fh.write(b"".join(lines))
             self._fh.flush()
             os.fsync(self._fh.fileno())
+            self.size = at
+            return offsets
         except OSError as exc:
             raise JournalError(
                 f"cannot write manifest {self.path}: {exc.strerror or exc}; the rows "
@@ -91,7 +100,8 @@ class ManifestWriter:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, self.path)
-        self._fh = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
+        self._fh = open(self.path, "ab")  # noqa: SIM115
+        self.size = self._fh.tell()
 
     def close(self) -> None:
         """Close, and release the lock. After a failed write (disk full) the buffer's
@@ -129,19 +139,33 @@ def _cut_torn_tail(path: Path) -> int:
         return size
 
 
+@dataclass
+class Placed:
+    """Where ``current_lines`` put the current rows in the new journal, filled as its
+    lines are taken: each task's row (offset + 1; 0: none), the per-line rows and the
+    rows of URLs no longer listed (offsets, in order)."""
+
+    offsets: Offsets = field(default_factory=lambda: Offsets(0))
+    lines: array = field(default_factory=lambda: array("Q"))
+    unlisted: array = field(default_factory=lambda: array("Q"))
+
+
 def current_lines(
     path: Path,
     superseded: Sequence[int],
     find_many: Callable[[list[str]], list[int | None]],
     count: int,
+    placed: Placed | None = None,
 ) -> Iterator[bytes]:
     """The journal reduced to its current rows, in order: the per-line rows except those
     at the ``superseded`` offsets (ascending), the last row of each of the ``count``
     tasks (``find_many`` maps URLs to their tasks), then the last row of each URL no
-    longer listed. Memory: 5 bytes a task."""
-    offsets = Offsets(count)
+    longer listed; where each went is noted in ``placed``. Memory: 5 bytes a task."""
+    placed = placed or Placed()
+    offsets = placed.offsets = Offsets(count)
     unlisted: dict[str, int] = {}
     batch: list[tuple[int, str]] = []
+    at = 0  # the offset in the new journal
     for offset, line in journal_lines(path):
         try:
             row = row_fields(line)
@@ -149,8 +173,10 @@ def current_lines(
         except (ValueError, TypeError, KeyError):
             continue
         if status in LINE_STATUSES:
-            at = bisect_left(superseded, offset)
-            if at == len(superseded) or superseded[at] != offset:
+            gone = bisect_left(superseded, offset)
+            if gone == len(superseded) or superseded[gone] != offset:
+                placed.lines.append(at)
+                at += len(line)
                 yield line
         elif isinstance(url, str):
             batch.append((offset, url))
@@ -162,9 +188,15 @@ def current_lines(
     try:
         for task_id in range(count):
             if offset := offsets[task_id]:
-                yield read_line(fd, offset - 1)
+                line = read_line(fd, offset - 1)
+                offsets[task_id] = at + 1  # the old offset is read: the new one replaces it
+                at += len(line)
+                yield line
         for offset in unlisted.values():
-            yield read_line(fd, offset)
+            line = read_line(fd, offset)
+            placed.unlisted.append(at)
+            at += len(line)
+            yield line
     finally:
         os.close(fd)
 
@@ -200,6 +232,20 @@ class Offsets:
     def __setitem__(self, task_id: int, offset: int) -> None:
         self._low[task_id] = offset & 0xFFFF_FFFF
         self._high[task_id] = offset >> 32  # ValueError beyond 1 TiB
+
+    def __len__(self) -> int:
+        return len(self._high)
+
+    def dump(self, fh: BinaryIO) -> None:
+        """Write the offsets as 5 bytes each (low words, then high bytes). Raises OSError."""
+        fh.write(memoryview(self._low).cast("B"))
+        fh.write(self._high)
+
+    def load(self, fh: BinaryIO, count: int) -> bool:
+        """Read ``count`` offsets written by ``dump`` into the first ``count``; False when
+        the file ends early. Raises OSError."""
+        low = memoryview(self._low).cast("B")[: 4 * count]
+        return fh.readinto(low) == len(low) and fh.readinto(memoryview(self._high)[:count]) == count
 
 
 def read_line(fd: int, offset: int) -> bytes:

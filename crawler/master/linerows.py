@@ -17,8 +17,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import zlib
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -32,8 +33,11 @@ BATCH = 2000  # rows written (or kept) together
 
 
 def source_key(source: object) -> int:
-    """The key a per-line row is matched by: a hash of its ``source`` (path:line)."""
-    return hash(source) if isinstance(source, str) else 0
+    """The key a per-line row is matched by: the CRC-32 of its ``source`` (path:line),
+    the same in every process (kept in the resume index, ``keptindex``)."""
+    if not isinstance(source, str):
+        return 0
+    return zlib.crc32(source.encode("utf-8", "surrogatepass"))
 
 
 class EarlierLines:
@@ -49,6 +53,21 @@ class EarlierLines:
 
     def __len__(self) -> int:
         return len(self.offsets)
+
+    def without(self, gone: Sequence[int]) -> EarlierLines:
+        """These rows but those at the ``gone`` offsets (ascending, all among them)."""
+        kept, at = EarlierLines(), 0
+        for offset, key in zip(self.offsets, self.keys, strict=True):
+            if at < len(gone) and gone[at] == offset:
+                at += 1
+                continue
+            kept.offsets.append(offset)
+            kept.keys.append(key)
+        return kept
+
+    def extend(self, other: EarlierLines) -> None:
+        self.offsets.extend(other.offsets)
+        self.keys.extend(other.keys)
 
 
 class LineRows:

@@ -56,6 +56,7 @@ class ResultIntake:
         self.changes: Counter[str] = Counter()
         self._store = store
         self.superseded: list[dict[str, Any]] = []  # earlier copies a new location replaced
+        self._ids: list[int] = []  # the task of each row given (see take_ids)
 
     def rows(self, batches: list[tuple[str, list[str]]]) -> list[dict[str, Any]]:
         """The rows of every (worker, results) batch; ignored results leave no row."""
@@ -68,6 +69,12 @@ class ResultIntake:
                     rows.append(row)
                     log.debug("%s %s %ss %s", row["status"], row["url"], row["elapsed_s"], worker)
         return rows
+
+    def take_ids(self) -> list[int]:
+        """The task ids of the rows ``rows`` and ``lost_rows`` gave since the last call,
+        in the same order (for the resume index: ``master.indexing``)."""
+        ids, self._ids = self._ids, []
+        return ids
 
     def accept(self, worker: str, text: str, now: str) -> dict[str, Any] | None:
         """The manifest row for one result string, or None when it is ignored."""
@@ -106,6 +113,7 @@ class ResultIntake:
         if earlier is not None:
             self._ledger.supersede(earlier)
         fields["same_content_as"] = self._same_content(url, source, fields)
+        self._ids.append(task_id)
         return make_row(
             **fields,
             leases=self._board.attempts(task_id),
@@ -145,6 +153,7 @@ class ResultIntake:
             if earlier is not None:
                 self._ledger.supersede(earlier)
             self._same_content(url, source, {"status": c.WORKER_LOST})  # no longer a first
+            self._ids.append(task_id)
             rows.append(
                 make_row(
                     url=url,

@@ -12,9 +12,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from collections import Counter
+from array import array
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,8 @@ from typing import Any
 from crawler import constants as c
 from crawler.config import ResumeOptions
 from crawler.manifest import LINE_STATUSES, fields_by_status, journal_lines, success_fields
-from crawler.master import healing
+from crawler.master import healing, keptindex
 from crawler.master.contents import ContentIndex
-from crawler.master.frontier import FINAL
 from crawler.master.journal import Offsets, read_line
 from crawler.master.linerows import EarlierLines
 from crawler.master.lookup import Lookup
@@ -45,21 +43,31 @@ TRUSTED = 0x20  # a success whose image needs no worker (see _trusted)
 SECOND = 0x40  # a success: due for revalidation; a failure: given up (healing.GIVE_UP)
 CARRIED = 0x80  # the row stands: the task is FINAL before anything is handed out
 assert len(STATUS_CODES) <= STATUS_MASK
-_TO_STATE = bytes(FINAL if value & CARRIED else 0 for value in range(256))
+_SUCCESS_CODES = {STATUS_CODES[s] for s in c.SUCCESS_STATUSES}
+_UNTRUSTED = bytes(v & STATUS_MASK if v & STATUS_MASK in _SUCCESS_CODES else v for v in range(256))
+_FAILED = bytes(STATUS_NAMES.get(v & STATUS_MASK) in c.FAILED_STATUSES for v in range(256))
 
 
 class EarlierRows:
     """Where each task's last row of earlier runs lies in the journal, and what it means:
     6 bytes a task."""
 
-    def __init__(self, journal: Path, count: int) -> None:
+    def __init__(
+        self,
+        journal: Path,
+        count: int,
+        offsets: Offsets | None = None,
+        facts: bytearray | None = None,
+    ) -> None:
         self._fd = os.open(journal, os.O_RDONLY)
-        self.offsets = Offsets(count)  # offset + 1 of the last row; 0: none
-        self.facts = bytearray(count)  # status code | TRUSTED | SECOND | CARRIED
+        self.offsets = offsets or Offsets(count)  # offset + 1 of the last row; 0: none
+        self.facts = bytearray(count) if facts is None else facts  # code | flags below
         self.unreadable = 0  # journal lines skipped as damaged
         self.first_unreadable = 0  # the line number of the first
         self.repeated = 0  # rows of a task that has a later row (a journal not compacted)
         self.lines = EarlierLines()  # the per-line rows (matched by ``linerows.LineRows``)
+        self.unlisted = array("Q")  # offsets of rows whose URL is no task of this run
+        self.from_index = False  # True: found through the kept index (``keptindex``)
 
     def status(self, task_id: int) -> str | None:
         """The status of the task's last earlier row; None: it has none."""
@@ -69,6 +77,13 @@ class EarlierRows:
         """Is the task's stored image due for revalidation (``--refresh-after``)?"""
         facts = self.facts[task_id]
         return bool(facts & SECOND) and self.status(task_id) in c.SUCCESS_STATUSES
+
+    def line(self, task_id: int) -> bytes:
+        """The task's last earlier row as journalled (it must have one). Raises OSError."""
+        return self.line_at(self.offsets[task_id] - 1)
+
+    def line_at(self, offset: int) -> bytes:
+        return read_line(self._fd, offset)
 
     def row(self, task_id: int) -> dict[str, Any] | None:
         offset = self.offsets[task_id]
@@ -91,18 +106,29 @@ class EarlierRows:
                 yield None
 
     def close(self) -> None:
-        os.close(self._fd)
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
 
 
 def read_earlier(
     store: TaskStore, journal: Path, options: ResumeOptions, contents: ContentIndex | None = None
 ) -> EarlierRows:
     """Where each task's last row of earlier runs lies in ``journal``, and what it means
-    for this run (revalidation due, a failure's fate, a trusted image); each row's image
-    digest goes to ``contents``."""
-    earlier = EarlierRows(journal, len(store))
+    for this run (revalidation due, a failure's fate, a trusted image): from the index the
+    last completed run kept when it fits (``keptindex``), else read from the journal,
+    each row's image digest then going to ``contents``. Raises OSError."""
     judge = _Judge(options, healing.History.read(journal), contents)
     lookup = Lookup(store)
+    kept = None if judge.seeding else keptindex.load(journal, store, options)
+    if kept is not None:
+        earlier = EarlierRows(journal, len(store), kept.offsets, kept.facts)
+        if from_kept(earlier, kept, store, judge, lookup):
+            earlier.from_index = True
+            return earlier
+        earlier.close()
+        kept = earlier = None  # its arrays go before the full read makes its own
+    earlier = EarlierRows(journal, len(store))
     batch: list[tuple[int, dict[str, Any]]] = []
     for number, (offset, line) in enumerate(journal_lines(journal), start=1):
         try:
@@ -124,6 +150,46 @@ def read_earlier(
 
 
 BATCH = 2048  # rows whose tasks are looked up together (lookup.Lookup)
+SAMPLE = 64  # rows read back to check a kept index against the manifest
+
+
+def from_kept(
+    earlier: EarlierRows, kept: keptindex.KeptIndex, store: TaskStore, judge: _Judge, lookup: Lookup
+) -> bool:
+    """Complete ``earlier``, made from the kept index's offsets and facts: trust cleared
+    by --verify-stored, failures judged anew from their rows, rows of URLs no longer
+    listed looked up among the new tasks. False when a row read back is not its task's."""
+    if judge.options.verify_stored:
+        earlier.facts = earlier.facts.translate(_UNTRUSTED)
+    earlier.lines = kept.lines
+    step = max(1, kept.tasks // SAMPLE)
+    for task_id in [*range(0, kept.tasks, step), *_failures(earlier.facts)]:
+        if not earlier.offsets[task_id]:
+            continue
+        row = fields_by_status(earlier.line(task_id), judge.names)
+        if row["url"] != store.url(task_id) or STATUS_CODES.get(row["status"]) != (
+            earlier.facts[task_id] & STATUS_MASK
+        ):
+            return False
+        if row["status"] in c.FAILED_STATUSES:
+            judge.note(earlier, task_id, row)
+    if len(store) == kept.tasks:
+        earlier.unlisted = kept.unlisted
+        return True
+    rows = [
+        (offset, fields_by_status(earlier.line_at(offset), judge.names)) for offset in kept.unlisted
+    ]
+    for start in range(0, len(rows), BATCH):
+        _settle(rows[start : start + BATCH], lookup, earlier, judge)
+    return True
+
+
+def _failures(facts: bytearray) -> Iterator[int]:
+    marks = facts.translate(_FAILED)
+    at = marks.find(1)
+    while at >= 0:
+        yield at
+        at = marks.find(1, at + 1)
 
 
 class _Judge:
@@ -177,7 +243,8 @@ def _settle(
     task_ids = lookup.find_many([row["url"] for _, row in batch])
     for (offset, row), task_id in zip(batch, task_ids, strict=True):
         if task_id is None:
-            continue  # no longer listed
+            earlier.unlisted.append(offset)  # no longer listed
+            continue
         earlier.repeated += earlier.offsets[task_id] > 0
         earlier.offsets[task_id] = offset + 1
         judge.note(earlier, task_id, row)
@@ -186,36 +253,6 @@ def _settle(
             judge.contents.seed(
                 row["url"], row.get("source"), row.get("sha256") if success else None
             )
-
-
-@dataclass
-class Carried:
-    """The earlier rows that stand for this run: their statuses, and how many of them."""
-
-    statuses: Counter[str] = field(default_factory=Counter)
-    retried: int = 0  # earlier failures tried again this run
-    given_up: int = 0  # of the carried: failed too many runs in a row
-    kept: int = 0  # of the carried: stored images trusted without a worker
-    due: int = 0  # stored images due for revalidation (``--refresh-after``)
-
-
-def carry(earlier: EarlierRows) -> tuple[bytearray, Carried]:
-    """The state of every task (FINAL: its last row stands, never sent to a worker:
-    trusted images, and failures this run does not retry), and what was carried. Counted
-    from a histogram of ``facts``: a few table look-ups for any number of tasks."""
-    carried = Carried()
-    for facts, count in Counter(earlier.facts).items():
-        status = STATUS_NAMES.get(facts & STATUS_MASK)
-        if facts & CARRIED:
-            carried.statuses[str(status)] += count
-            carried.kept += count if facts & TRUSTED else 0
-            failed = status in c.FAILED_STATUSES
-            carried.given_up += count if failed and facts & SECOND else 0
-        elif status in c.FAILED_STATUSES:
-            carried.retried += count
-        elif status in c.SUCCESS_STATUSES and facts & SECOND:
-            carried.due += count
-    return earlier.facts.translate(_TO_STATE), carried
 
 
 def _trusted(row: dict[str, Any], options: ResumeOptions) -> bool:
@@ -229,6 +266,16 @@ def _trusted(row: dict[str, Any], options: ResumeOptions) -> bool:
     if options.store:
         return row.get("store") == options.store
     return row.get("store") is None and isinstance(row.get("host"), str)
+
+
+def kept_facts(row: dict[str, Any], store: str) -> int:
+    """The byte of facts the resume index keeps for a row just journalled: its status,
+    and for a success, trusted as by a run on ``store`` without --verify-stored and
+    --refresh-after (``keptindex``). A failure is judged anew when the index is used."""
+    facts = STATUS_CODES.get(row["status"], 0)
+    if _trusted(row, ResumeOptions(store=store)):
+        facts |= TRUSTED | CARRIED
+    return facts
 
 
 def _age(row: dict[str, Any], now: datetime) -> timedelta:

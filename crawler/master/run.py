@@ -24,9 +24,10 @@ from crawler.console import log, record
 from crawler.exceptions import CrawlerError, JournalError
 from crawler.layout import ensure_writable
 from crawler.manifest import read_manifest
-from crawler.master.closing import compact, keep_contents, open_contents, settle_earlier
+from crawler.master.closing import keep_contents, open_contents, settle_earlier
 from crawler.master.closing import report as write_report
 from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
+from crawler.master.indexing import IndexKeeper
 from crawler.master.journal import ManifestWriter, write_csv
 from crawler.master.leases import LeaseBoard
 from crawler.master.lists import check_readable
@@ -59,6 +60,7 @@ class Master:
         self.stop_signal: int | None = None
         self.stats = RunStats(self.run_id, 0)
         self.ledger = Ledger(None, self.run_id)  # the report's aggregate, opened in run()
+        self.keeper = IndexKeeper(config.manifest, config.policy.store)  # the resume index
 
     def run(self) -> int:
         """Run to the end; returns the exit code (``constants.EXIT_*``). Raises UsageError
@@ -81,15 +83,16 @@ class Master:
             plan = self._plan_or_fail(manifest)
             settle_earlier(plan, self.ledger)
             plan.store.drop_index()  # serving needs no URL look-ups (a compaction rebuilds it)
+            self.keeper.start(plan)
             code = self._serve(plan, server, manifest)
-            plan.forget_earlier()  # the results are in: its index goes before the compaction's
-            if code == c.EXIT_OK:
-                compact(manifest, plan, self.ledger)
+            if code == c.EXIT_OK:  # compacted if need be, the resume index kept
+                self.keeper.finish(manifest, plan, self.ledger)
                 code = self._judge(plan)  # after the compaction: a degraded run completed
         finally:
             server.close()
             self.local.wait()
             manifest.close()
+            self.keeper.close()
             if plan is not None:
                 keep_contents(plan, cfg.manifest, code)
                 plan.close()  # its arrays (hundreds of MB for a huge list) go before the report
@@ -102,7 +105,7 @@ class Master:
         cfg = self.config
 
         def write(rows: list[dict[str, Any]]) -> None:
-            manifest.write(rows)
+            self.keeper.lines_written(rows, manifest.write(rows))
             self.stats.add(rows)
             self.ledger.add(rows)
 
@@ -117,10 +120,11 @@ class Master:
         except BaseException:
             contents.discard()
             raise
+        if plan.earlier is not None:  # the kept index spares reading the manifest
+            log.info("resumed from %s", "its kept index" if plan.earlier.from_index else "it")
         if plan.unreadable:
-            count, first = plan.unreadable, plan.first_unreadable
             log.warning("manifest %s: skipped %d unreadable line(s), the first at line %d",
-                        cfg.manifest, count, first)  # fmt: skip
+                        cfg.manifest, plan.unreadable, plan.first_unreadable)  # fmt: skip
         return plan
 
     def _plan_or_fail(self, manifest: ManifestWriter) -> Plan:
@@ -227,7 +231,7 @@ class Master:
                     rows += intake.lost_rows()
                     next_tick = time.monotonic() + TICK
                 if rows:  # journalled before anything may end the run
-                    manifest.write(rows)
+                    self.keeper.rows_written(intake.take_ids(), rows, manifest.write(rows))
                     remaining -= len(rows)
                     self.stats.add(rows)
                     self.ledger.add(rows)
@@ -273,8 +277,7 @@ class Master:
             return True
         if board.workers.active(within=self.config.policy.lease_seconds):
             return True
-        codes = self.local.exit_codes()
-        log.error("all local workers exited (codes %s) before the run finished", codes)
+        log.error("all local workers exited (codes %s) early", self.local.exit_codes())
         return False
 
     def _linger(self, board: LeaseBoard) -> None:

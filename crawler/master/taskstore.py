@@ -20,6 +20,7 @@ import errno
 import json
 import os
 import tempfile
+import zlib
 from array import array
 from pathlib import Path
 from typing import Any
@@ -188,6 +189,15 @@ class TaskStore:
     def _source(self, where: str) -> str:
         number, line = where.split(":")
         return f"{self.sources[int(number)]}:{line}"
+
+    def crc(self, count: int) -> int:
+        """The CRC-32 of the first ``count`` records (URL, list number, line, extras):
+        equal, the same lists gave the first ``count`` tasks. Raises OSError."""
+        crc, at, end = 0, 0, self._offsets[count]
+        while at < end:
+            chunk = self._read(at, min(end, at + (1 << 22)))
+            crc, at = zlib.crc32(chunk, crc), at + len(chunk)
+        return crc
 
     def urls(self, first: int, last: int) -> list[str]:
         """URLs of tasks ``first`` .. ``last - 1``, read with one system call."""
