@@ -11,8 +11,8 @@ and what is carried must be equal; and the index must have been used where it fi
 
 from __future__ import annotations
 
-import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -21,10 +21,11 @@ from conftest import assert_no_traceback, run_cli
 from imageserver import ImageServer
 
 from crawler.config import ResumeOptions
-from crawler.manifest import make_row
+from crawler.manifest import EDGE, fingerprint, make_row
 from crawler.master.carried import carry
 from crawler.master.keptindex import index_path
 from crawler.master.plan import plan_run
+from crawler.master.resume import SAMPLE
 
 OPTIONS = {"trust": ResumeOptions(), "verify": ResumeOptions(verify_stored="size")}
 
@@ -134,4 +135,28 @@ def test_a_copied_manifest_keeps_its_index_and_a_damaged_index_is_ignored(
     for damaged in (data[:-1], data + b"x", b"", b"{}\n" + data, data[:40]):
         index_path(manifest).write_bytes(damaged)
         assert_index_reads_as_the_manifest(listing, manifest, scratch, used=False)
-    assert dataclasses.is_dataclass(OPTIONS["trust"])
+
+
+def test_a_row_edited_in_place_is_seen_by_the_rows_read_back(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """Size and time kept, and far from the first and last 64 KiB: the fingerprint cannot
+    tell; the sample of rows read back through the index does."""
+    images = [image_server.add_image(f"/e/{n}.png", "PNG", 8, 8, seed=n) for n in range(300)]
+    listing, out, scratch = tmp_path / "list.txt", tmp_path / "out", tmp_path / "scratch"
+    scratch.mkdir()
+    listing.write_text("\n".join(images) + "\n", encoding="utf-8")
+    night(listing, out)
+    manifest = out / "manifest.jsonl"
+    text, stat = manifest.read_bytes(), manifest.stat()
+    assert len(text) > 3 * EDGE
+    step = len(images) // SAMPLE  # every fourth task's row is read back
+    starts = [text.index(b'{"url":"' + url.encode() + b'"') for url in images[::step]]
+    row_at = next(at for at in starts if EDGE < at < len(text) - EDGE - 4096)  # mid-file
+    for old, new in ((b'"status":"ok"', b'"status":"no"'), (b".png", b".PNG")):
+        at = text.index(old, row_at)
+        manifest.write_bytes(text[:at] + new + text[at + len(old) :])
+        os.utime(manifest, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        before = fingerprint(manifest)
+        assert_index_reads_as_the_manifest(listing, manifest, scratch, used=False)
+        assert fingerprint(manifest) == before

@@ -10,6 +10,7 @@ revalidation (``refresh_after``) goes out again.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import os
 from array import array
@@ -158,29 +159,37 @@ def from_kept(
 ) -> bool:
     """Complete ``earlier``, made from the kept index's offsets and facts: trust cleared
     by --verify-stored, failures judged anew from their rows, rows of URLs no longer
-    listed looked up among the new tasks. False when a row read back is not its task's."""
+    listed looked up among the new tasks. False when a row read back is not its task's
+    (or not a row). Raises OSError."""
     if judge.options.verify_stored:
         earlier.facts = earlier.facts.translate(_UNTRUSTED)
     earlier.lines = kept.lines
-    step = max(1, kept.tasks // SAMPLE)
-    for task_id in [*range(0, kept.tasks, step), *_failures(earlier.facts)]:
-        if not earlier.offsets[task_id]:
-            continue
-        row = fields_by_status(earlier.line(task_id), judge.names)
-        if row["url"] != store.url(task_id) or STATUS_CODES.get(row["status"]) != (
-            earlier.facts[task_id] & STATUS_MASK
-        ):
-            return False
-        if row["status"] in c.FAILED_STATUSES:
-            judge.note(earlier, task_id, row)
-    if len(store) == kept.tasks:
-        earlier.unlisted = kept.unlisted
-        return True
-    rows = [
-        (offset, fields_by_status(earlier.line_at(offset), judge.names)) for offset in kept.unlisted
-    ]
-    for start in range(0, len(rows), BATCH):
-        _settle(rows[start : start + BATCH], lookup, earlier, judge)
+    sample = range(0, kept.tasks, max(1, kept.tasks // SAMPLE))
+    try:
+        for task_id in itertools.chain(sample, _failures(earlier.facts)):
+            if earlier.offsets[task_id] and not _check(earlier, task_id, store, judge):
+                return False
+        if len(store) == kept.tasks:
+            earlier.unlisted = kept.unlisted
+            return True
+        for start in range(0, len(kept.unlisted), BATCH):
+            offsets = kept.unlisted[start : start + BATCH]
+            rows = [(o, fields_by_status(earlier.line_at(o), judge.names)) for o in offsets]
+            _settle(rows, lookup, earlier, judge)
+    except (ValueError, TypeError, KeyError):
+        return False  # a row that no longer parses: the manifest is read in full
+    return True
+
+
+def _check(earlier: EarlierRows, task_id: int, store: TaskStore, judge: _Judge) -> bool:
+    """Is the task's row, read back by offset, its own with the kept status? A failure's
+    is judged anew (healing depends on the run count). Raises ValueError."""
+    row = fields_by_status(earlier.line(task_id), judge.names)
+    code = STATUS_CODES.get(row["status"])
+    if row["url"] != store.url(task_id) or code != earlier.facts[task_id] & STATUS_MASK:
+        return False
+    if row["status"] in c.FAILED_STATUSES:
+        judge.note(earlier, task_id, row)
     return True
 
 
