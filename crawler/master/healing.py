@@ -89,9 +89,10 @@ def decide(row: dict[str, Any], history: History, policy: dict[str, Any], give_u
     failures = row.get("failures") if type(row.get("failures")) is int else 1
     if failures >= give_up:
         return GIVE_UP
+    wait = min(2 ** (failures - 1) - 1, BACKOFF_CAP)  # runs skipped: 0, 1, 3, then 7
     position = history.index.get(str(row.get("run_id")))
-    runs_since = history.runs - position if position is not None else BACKOFF_CAP
-    return RETRY if runs_since >= min(2 ** (failures - 1), BACKOFF_CAP) else KEEP
+    runs_since = history.runs - position if position is not None else BACKOFF_CAP + 1
+    return RETRY if runs_since > wait else KEEP
 
 
 def failure_fields(earlier: dict[str, Any] | None, now: str) -> dict[str, Any]:

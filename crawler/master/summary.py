@@ -32,6 +32,7 @@ class RunStats:
     total: int
     started_at: str = field(default_factory=now_iso)
     counts: Counter[str] = field(default_factory=Counter)
+    downloaded: int = 0  # rows of images this run fetched and stored anew
     downloaded_bytes: int = 0
     reused: int = 0
     kept: int = 0  # stored images trusted from the manifest, sent to no worker
@@ -51,6 +52,7 @@ class RunStats:
             if row.get("reused"):
                 self.reused += 1
             elif row["status"] == c.OK:
+                self.downloaded += 1
                 self.downloaded_bytes += row.get("bytes") or 0
 
     @property
@@ -62,7 +64,9 @@ class RunStats:
         return sum(n for s, n in self.counts.items() if s in c.FAILED_STATUSES)
 
     def as_dict(self, code: int, elapsed: float, manifest: Path) -> dict[str, Any]:
-        fetched = self.counts.get(c.OK, 0) - self.reused - self.kept
+        # Counted as written: the carried rows (``kept``) may be revalidations (304s)
+        # too, so the ok count less them would go negative.
+        fetched = self.downloaded
         return {
             "run_id": self.run_id,
             "outcome": OUTCOMES.get(code, "error"),

@@ -1,0 +1,57 @@
+"""The backoff of failures that heal (``healing.decide``), night by night, and the run
+summary's count of downloads on nights that carry revalidated (304) rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crawler import constants as c
+from crawler.master import healing
+from crawler.master.summary import RunStats
+
+
+def skipped_runs(give_up: int, nights: int) -> list[int]:
+    """A URL that fails every time it is tried: how many runs it sits out between tries."""
+    runs: list[str] = []
+    row = None  # its last row
+    skipped, waiting = [], 0
+    for night in range(nights):
+        history = healing.History({r: i for i, r in enumerate(runs)}, {}, len(runs))
+        tried = row is None or healing.decide(row, history, {}, give_up) == healing.RETRY
+        run_id = f"run{night}"
+        if tried:
+            if row is not None:
+                skipped.append(waiting)
+            failures = 1 if row is None else row["failures"] + 1
+            row = {"status": c.TIMEOUT, "run_id": run_id, "failures": failures}
+            waiting = 0
+        else:
+            waiting += 1
+        runs.append(run_id)
+    return skipped
+
+
+def test_a_failing_url_sits_out_0_1_3_then_7_runs_as_documented() -> None:
+    skipped = skipped_runs(give_up=100, nights=60)
+    assert skipped[:3] == [0, 1, 3] and skipped[3:] == [7] * 6
+
+
+@pytest.mark.parametrize("give_up", [1, 2, 3, 5])
+def test_it_is_given_up_after_give_up_after_failed_runs(give_up: int) -> None:
+    assert len(skipped_runs(give_up, nights=60)) == give_up - 1
+
+
+def test_downloads_are_counted_as_written_not_derived_from_what_was_carried() -> None:
+    stats = RunStats("r", 6)
+    stats.counts.update({c.OK: 2, c.NOT_MODIFIED: 1})  # carried from the manifest
+    stats.kept = 3
+    stats.add([
+        {"status": c.OK, "bytes": 10},  # downloaded
+        {"status": c.OK, "reused": True},
+        {"status": c.NOT_MODIFIED},
+    ])  # fmt: skip
+    summary = stats.as_dict(0, 1.0, Path("m.jsonl"))
+    assert (summary["downloaded"], summary["reused"], summary["kept"]) == (1, 1, 3)
+    assert summary["images_per_s"] == 1.0
