@@ -159,7 +159,8 @@ _HEAD = re.compile(rb'\{"url":("(?:[^"\\]|\\.)*"),"status":"([a-z_]+)"')
 _DECODER = json.JSONDecoder()
 # A URL without escapes, and a success status: most rows of a finished manifest.
 _SUCCESS_HEAD = re.compile(rb'\{"url":"([^"\\]*)","status":"(ok|not_modified)"')
-_PLACES = tuple((name, f',"{name}":'.encode()) for name in ("path", "store", "host"))
+_PLACES = tuple((name, f',"{name}":'.encode()) for name in ("path", "store", "host", "source"))
+_EXTRA = b',"extra":'  # the last field; before it, no raw quote is inside a value
 
 
 def row_fields(line: bytes, names: tuple[str, ...] = ()) -> dict[str, Any]:
@@ -170,8 +171,16 @@ def row_fields(line: bytes, names: tuple[str, ...] = ()) -> dict[str, Any]:
     return fields_by_status(line, lambda status: names)
 
 
+def raw_extra(line: bytes) -> bytes:
+    """The ``extra`` of a row as journalled (compact JSON, ``b"null"`` for none), read
+    without parsing it; ``b""`` for a row laid out otherwise."""
+    at = line.find(_EXTRA)
+    end = line.rfind(b"}")
+    return line[at + len(_EXTRA) : end] if 0 <= at < end else b""
+
+
 def success_fields(line: bytes) -> dict[str, Any] | None:
-    """``url``, ``status``, ``path``, ``store`` and ``host`` of a success row as
+    """``url``, ``status``, ``path``, ``store``, ``host`` and ``source`` of a success row as
     ``make_row`` writes it, found with a few byte searches (half the time of
     ``fields_by_status``); None for any other line, or a value that is neither null nor
     a string without escapes (read those with ``fields_by_status``)."""
@@ -179,7 +188,7 @@ def success_fields(line: bytes) -> dict[str, Any] | None:
     if head is None:
         return None
     fields = {"url": head[1].decode("utf-8"), "status": head[2].decode("ascii")}
-    start, end = head.end(), line.find(b',"extra":')  # only extra nests: stop before it
+    start, end = head.end(), line.find(_EXTRA)  # only extra nests: stop before it
     for name, key in _PLACES:
         at = line.find(key, start, end if end >= 0 else len(line))
         if at < 0:

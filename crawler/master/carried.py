@@ -7,8 +7,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from crawler import constants as c
+from crawler.master.earlier import CARRIED, SECOND, STATUS_MASK, STATUS_NAMES, TRUSTED, EarlierRows
 from crawler.master.frontier import FINAL
-from crawler.master.resume import CARRIED, SECOND, STATUS_MASK, STATUS_NAMES, TRUSTED, EarlierRows
 
 _TO_STATE = bytes(FINAL if value & CARRIED else 0 for value in range(256))
 

@@ -108,6 +108,29 @@ class ContentIndex:
             return None
         return first_source or first
 
+    def moved(self, url: str, source: str, sha256: object) -> None:
+        """``url``'s row now names another input line: where it is the first of its
+        image, later rows point at the new ``source``."""
+        digest = _digest(sha256)
+        if digest is not None:
+            self._db.execute(
+                "UPDATE first SET source = ? WHERE digest = ? AND url = ?", (source, digest, url)
+            )
+            self._tick()
+
+    def first_of(self, url: str, sha256: object) -> str | None:
+        """The ``source`` of the first row with this image, unless that is ``url``'s own
+        (what ``note`` returns, without recording anything)."""
+        digest = _digest(sha256)
+        found = (
+            None
+            if digest is None
+            else self._db.execute(
+                "SELECT url, source FROM first WHERE digest = ?", (digest,)
+            ).fetchone()
+        )
+        return None if found is None or found[0] == url else (found[1] or found[0])
+
     def _tick(self) -> None:
         self._pending += 1
         if self._pending >= COMMIT_EVERY:

@@ -2,7 +2,7 @@
 
 Each row the master journals becomes its task's last row: the keeper notes where it
 went and its byte of facts (``resume.kept_facts``) in the arrays the run resumed with
-(``resume.EarlierRows``; for a first run, new ones: 6 bytes a task). At the end of a
+(``earlier.EarlierRows``; for a first run, new ones: 6 bytes a task). At the end of a
 completed run the journal is compacted if rows of it were superseded (``journal.Placed``
 then says where every current row went) and the index is saved for the next run.
 A run that does not complete saves none: the one it started from no longer fits the
@@ -17,12 +17,14 @@ from typing import Any
 
 from crawler.console import log
 from crawler.master import keptindex
+from crawler.master.earlier import EarlierRows
 from crawler.master.journal import ManifestWriter, Offsets, Placed, current_lines
 from crawler.master.keptindex import KeptIndex
 from crawler.master.linerows import EarlierLines
 from crawler.master.lookup import Lookup
 from crawler.master.plan import Plan
-from crawler.master.resume import EarlierRows, kept_facts
+from crawler.master.restamp import restamp
+from crawler.master.resume import kept_facts
 from crawler.report.ledger import Ledger
 
 
@@ -40,9 +42,17 @@ class IndexKeeper:
         for row, offset in zip(rows, offsets, strict=True):
             self.lines.add(offset, row.get("source"))
 
-    def start(self, plan: Plan) -> None:
-        """After planning: the arrays to keep up to date. Raises OSError."""
+    def start(self, plan: Plan, writer: ManifestWriter, ledger: Ledger) -> None:
+        """After planning: the arrays to keep up to date; the rows kept from earlier runs
+        brought up to date with the lists (``restamp``). Raises OSError, JournalError."""
         self.earlier = plan.earlier or EarlierRows(self.manifest, len(plan.store))
+
+        def write(ids: list[int], rows: list[dict[str, Any]]) -> None:
+            self.rows_written(ids, rows, writer.write(rows))
+            ledger.add(rows)
+
+        if count := restamp(plan, write, ledger):
+            log.info("%d kept row(s) brought up to date: their line moved or changed", count)
 
     def rows_written(self, ids: list[int], rows: list[dict[str, Any]], offsets: list[int]) -> None:
         """Rows of tasks ``ids`` journalled at ``offsets``."""
@@ -62,7 +72,7 @@ class IndexKeeper:
         lines = earlier.lines.without(plan.superseded_lines)
         lines.extend(self.lines)
         kept = KeptIndex(len(plan.store), earlier.offsets, earlier.facts, lines, earlier.unlisted)
-        kept.store = self.store
+        kept.store, kept.sources = self.store, list(plan.store.sources)
         plan.forget_earlier()
         earlier.close()
         if not writer.empty and ledger.needs_compaction:

@@ -9,8 +9,9 @@ rows of URLs no longer listed. The next run uses it instead of the read when:
 
 - the manifest is as that run left it (``manifest.fingerprint``: size, mtime, the first
   and last 64 KiB; ``cp -p`` and ``rsync -t`` keep them), as for the report's aggregate;
-- the lists give the first N tasks as they did: the CRC-32 of the first N records of
-  the URL spool (URL, list, line, extras) is the same; new URLs may follow;
+- the lists give the first N tasks as they did: the same list paths, and the CRC-32 of
+  the first N records of the URL spool (URL, list, line, extras) is the same; new URLs
+  may follow (so every kept row still names its line: ``restamp``);
 - stored images are trusted as that run trusted them: the same ``--store``, no
   ``--refresh-after`` (it needs every row's date); ``--verify-stored`` clears the trust;
 - the content index needs no filling from the manifest (it was kept too);
@@ -53,6 +54,7 @@ class KeptIndex:
     lines: EarlierLines = field(default_factory=EarlierLines)
     unlisted: array = field(default_factory=lambda: array("Q"))  # rows of no task
     store: str = ""  # the run's --store, which "trusted" was judged against
+    sources: list[str] = field(default_factory=list)  # the list paths (TaskStore.sources)
     spool_crc: int = 0  # TaskStore.crc(tasks)
 
 
@@ -64,6 +66,7 @@ def save(manifest: Path, kept: KeptIndex) -> None:
         "tasks": kept.tasks,
         "spool_crc": kept.spool_crc,
         "store": kept.store,
+        "sources": kept.sources,
         "lines": len(kept.lines),
         "unlisted": len(kept.unlisted),
     }
@@ -119,6 +122,7 @@ def _fits(header: dict, manifest: Path, store: TaskStore, options: ResumeOptions
         header["version"] == VERSION
         and header["fingerprint"] == fingerprint(manifest)
         and header["store"] == options.store
+        and header["sources"] == store.sources[: len(header["sources"])]
         and type(tasks) is int
         and 0 <= tasks <= len(store)
         and header["spool_crc"] == store.crc(tasks)

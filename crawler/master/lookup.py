@@ -23,7 +23,7 @@ class Lookup:
     """``find_many`` for the rows of one journal, read in order."""
 
     def __init__(self, store: TaskStore) -> None:
-        self._store = store
+        self._store = self.store = store
         self._windows: dict[int, dict[str, int]] = {}
         self._near: dict[str, int] = {}  # the windows' URLs, together
         self._batches = 0

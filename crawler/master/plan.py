@@ -30,10 +30,11 @@ from crawler.config import ListSpec, ResumeOptions
 from crawler.manifest import make_row
 from crawler.master.carried import carry
 from crawler.master.contents import ContentIndex
+from crawler.master.earlier import EarlierRows
 from crawler.master.linerows import LineRows
 from crawler.master.listcheck import ListCheck
 from crawler.master.lists import as_spec, read_list
-from crawler.master.resume import EarlierRows, read_earlier
+from crawler.master.resume import read_earlier
 from crawler.master.taskstore import TaskStore
 
 NO_RESUME_OPTIONS = ResumeOptions()

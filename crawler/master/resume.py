@@ -11,105 +11,40 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
-import os
-from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from crawler import constants as c
 from crawler.config import ResumeOptions
-from crawler.manifest import LINE_STATUSES, fields_by_status, journal_lines, success_fields
+from crawler.manifest import (
+    LINE_STATUSES,
+    fields_by_status,
+    journal_lines,
+    raw_extra,
+    success_fields,
+)
 from crawler.master import healing, keptindex
 from crawler.master.contents import ContentIndex
-from crawler.master.journal import Offsets, read_line
-from crawler.master.linerows import EarlierLines
+from crawler.master.earlier import (
+    CARRIED,
+    EXTRA,
+    FAILED_FACTS,
+    SECOND,
+    STATUS_CODES,
+    STATUS_MASK,
+    TRUSTED,
+    UNTRUSTED_FACTS,
+    EarlierRows,
+)
 from crawler.master.lookup import Lookup
 from crawler.master.taskstore import TaskStore
 
 # What read_earlier reads of a row (healing.decide: a failure's class, count and run).
 RESUME_FIELDS = ("path", "store", "host", "fetched_at", "finished_at", "http_status", "error")
-RESUME_FIELDS += ("failures", "run_id")
+RESUME_FIELDS += ("failures", "run_id", "source")
 LINE_FIELDS = ("source",)  # a per-line row is matched by its input line (``linerows``)
-STATUS_CODES = {status: code for code, status in enumerate(c.STATUSES, start=1)}
-STATUS_NAMES = {code: status for status, code in STATUS_CODES.items()}
-
-
-# One byte a task says what its last earlier row means (``EarlierRows.facts``): the
-# row's status code in the low bits, and three flags. A 10M-URL list: 10 MB.
-STATUS_MASK = 0x1F
-TRUSTED = 0x20  # a success whose image needs no worker (see _trusted)
-SECOND = 0x40  # a success: due for revalidation; a failure: given up (healing.GIVE_UP)
-CARRIED = 0x80  # the row stands: the task is FINAL before anything is handed out
-assert len(STATUS_CODES) <= STATUS_MASK
-_SUCCESS_CODES = {STATUS_CODES[s] for s in c.SUCCESS_STATUSES}
-_UNTRUSTED = bytes(v & STATUS_MASK if v & STATUS_MASK in _SUCCESS_CODES else v for v in range(256))
-_FAILED = bytes(STATUS_NAMES.get(v & STATUS_MASK) in c.FAILED_STATUSES for v in range(256))
-
-
-class EarlierRows:
-    """Where each task's last row of earlier runs lies in the journal, and what it means:
-    6 bytes a task."""
-
-    def __init__(
-        self,
-        journal: Path,
-        count: int,
-        offsets: Offsets | None = None,
-        facts: bytearray | None = None,
-    ) -> None:
-        self._fd = os.open(journal, os.O_RDONLY)
-        self.offsets = offsets or Offsets(count)  # offset + 1 of the last row; 0: none
-        self.facts = bytearray(count) if facts is None else facts  # code | flags below
-        self.unreadable = 0  # journal lines skipped as damaged
-        self.first_unreadable = 0  # the line number of the first
-        self.repeated = 0  # rows of a task that has a later row (a journal not compacted)
-        self.lines = EarlierLines()  # the per-line rows (matched by ``linerows.LineRows``)
-        self.unlisted = array("Q")  # offsets of rows whose URL is no task of this run
-        self.from_index = False  # True: found through the kept index (``keptindex``)
-
-    def status(self, task_id: int) -> str | None:
-        """The status of the task's last earlier row; None: it has none."""
-        return STATUS_NAMES.get(self.facts[task_id] & STATUS_MASK)
-
-    def due(self, task_id: int) -> bool:
-        """Is the task's stored image due for revalidation (``--refresh-after``)?"""
-        facts = self.facts[task_id]
-        return bool(facts & SECOND) and self.status(task_id) in c.SUCCESS_STATUSES
-
-    def line(self, task_id: int) -> bytes:
-        """The task's last earlier row as journalled (it must have one). Raises OSError."""
-        return self.line_at(self.offsets[task_id] - 1)
-
-    def line_at(self, offset: int) -> bytes:
-        return read_line(self._fd, offset)
-
-    def row(self, task_id: int) -> dict[str, Any] | None:
-        offset = self.offsets[task_id]
-        if not offset:
-            return None
-        return json.loads(read_line(self._fd, offset - 1))
-
-    def success(self, task_id: int) -> dict[str, Any] | None:
-        """The last row if it was a success (an image stored), else None."""
-        if self.status(task_id) not in c.SUCCESS_STATUSES:
-            return None
-        return self.row(task_id)
-
-    def rows_at(self, offsets: Iterable[int]) -> Iterator[dict[str, Any] | None]:
-        """The rows at these journal offsets; None for one that no longer parses."""
-        for offset in offsets:
-            try:
-                yield json.loads(read_line(self._fd, offset))
-            except ValueError:
-                yield None
-
-    def close(self) -> None:
-        if self._fd >= 0:
-            os.close(self._fd)
-            self._fd = -1
 
 
 def read_earlier(
@@ -135,6 +70,7 @@ def read_earlier(
         try:
             row = (judge.quick and success_fields(line)) or fields_by_status(line, judge.names)
             status, url = row["status"], row["url"]
+            row[EXTRA] = raw_extra(line)
         except (ValueError, TypeError, KeyError):
             earlier.unreadable += 1  # damaged: its URL, if any, is done again
             earlier.first_unreadable = earlier.first_unreadable or number
@@ -162,7 +98,7 @@ def from_kept(
     listed looked up among the new tasks. False when a row read back is not its task's
     (or not a row). Raises OSError."""
     if judge.options.verify_stored:
-        earlier.facts = earlier.facts.translate(_UNTRUSTED)
+        earlier.facts = earlier.facts.translate(UNTRUSTED_FACTS)
     earlier.lines = kept.lines
     sample = range(0, kept.tasks, max(1, kept.tasks // SAMPLE))
     try:
@@ -174,7 +110,7 @@ def from_kept(
             return True
         for start in range(0, len(kept.unlisted), BATCH):
             offsets = kept.unlisted[start : start + BATCH]
-            rows = [(o, fields_by_status(earlier.line_at(o), judge.names)) for o in offsets]
+            rows = [(o, _parsed(earlier.line_at(o), judge)) for o in offsets]
             _settle(rows, lookup, earlier, judge)
     except (ValueError, TypeError, KeyError):
         return False  # a row that no longer parses: the manifest is read in full
@@ -193,8 +129,14 @@ def _check(earlier: EarlierRows, task_id: int, store: TaskStore, judge: _Judge) 
     return True
 
 
+def _parsed(line: bytes, judge: _Judge) -> dict[str, Any]:
+    row = fields_by_status(line, judge.names)
+    row[EXTRA] = raw_extra(line)
+    return row
+
+
 def _failures(facts: bytearray) -> Iterator[int]:
-    marks = facts.translate(_FAILED)
+    marks = facts.translate(FAILED_FACTS)
     at = marks.find(1)
     while at >= 0:
         yield at
@@ -213,8 +155,8 @@ class _Judge:
         dated = ("fetched_at", "finished_at") if options.refresh_after is not None else ()
         # The content index is filled from the manifest unless a completed run kept it.
         self.seeding = contents is not None and not contents.ready
-        seeded = ("sha256", "source") if self.seeding else ()
-        self.success_names = ("path", "store", "host", *dated, *seeded)
+        seeded = ("sha256",) if self.seeding else ()
+        self.success_names = ("path", "store", "host", "source", *dated, *seeded)
         self.quick = not dated and not seeded  # (manifest.success_fields)
 
     def names(self, status: str) -> tuple[str, ...]:
@@ -250,12 +192,14 @@ def _settle(
     """Note the rows of ``batch`` (in journal order) for their tasks; rows of URLs no
     longer listed are left out."""
     task_ids = lookup.find_many([row["url"] for _, row in batch])
+    stamps = lookup.store.stamps(sorted({t for t in task_ids if t is not None}))
     for (offset, row), task_id in zip(batch, task_ids, strict=True):
         if task_id is None:
             earlier.unlisted.append(offset)  # no longer listed
             continue
         earlier.repeated += earlier.offsets[task_id] > 0
         earlier.offsets[task_id] = offset + 1
+        earlier.stale.mark(task_id, stamps[task_id] != (row.get("source"), row[EXTRA]))
         judge.note(earlier, task_id, row)
         if judge.seeding:
             success = row["status"] in c.SUCCESS_STATUSES

@@ -83,7 +83,7 @@ class Master:
             plan = self._plan_or_fail(manifest)
             settle_earlier(plan, self.ledger)
             plan.store.drop_index()  # serving needs no URL look-ups (a compaction rebuilds it)
-            self.keeper.start(plan)
+            self.keeper.start(plan, manifest, self.ledger)  # and kept rows restamped
             code = self._serve(plan, server, manifest)
             if code == c.EXIT_OK:  # compacted if need be, the resume index kept
                 self.keeper.finish(manifest, plan, self.ledger)

@@ -137,14 +137,20 @@ class TaskStore:
     def _urls_of(self, ids: list[int]) -> dict[int, str]:
         """The URLs of the sorted task ``ids``, close ones read with one ``pread``."""
         found: dict[int, str] = {}
-        start = 0
-        while start < len(ids):
-            end = start + 1
-            while end < len(ids) and ids[end] - ids[end - 1] <= _GAP:
-                end += 1
-            first, last = ids[start], ids[end - 1]
-            found.update(zip(range(first, last + 1), self.urls(first, last + 1), strict=True))
-            start = end
+        for first, last in _ranges(ids):
+            found.update(zip(range(first, last), self.urls(first, last), strict=True))
+        return found
+
+    def stamps(self, ids: list[int]) -> dict[int, tuple[str, bytes]]:
+        """(source, extra as compact JSON or ``b"null"``) of each of the sorted task
+        ``ids``, close ones read with one ``pread``: what the task's manifest row must
+        say of its input line (``resume``)."""
+        found: dict[int, tuple[str, bytes]] = {}
+        for first, last in _ranges(ids):
+            data = self._read(self._offsets[first], self._offsets[last]).decode()
+            for task_id, record in zip(range(first, last), data.split("\n")[:-1], strict=True):
+                _, where, *tail = record.split("\t", 2)
+                found[task_id] = (self._source(where), tail[0].encode() if tail else b"null")
         return found
 
     def _probe(self, url: str, tag: int) -> tuple[int, int | None]:
@@ -259,3 +265,15 @@ class TaskStore:
 
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))  # one line, no tab
+
+
+def _ranges(ids: list[int]) -> list[tuple[int, int]]:
+    """The sorted ``ids`` as ranges [first, last) of tasks close enough to read at once."""
+    ranges, start = [], 0
+    while start < len(ids):
+        end = start + 1
+        while end < len(ids) and ids[end] - ids[end - 1] <= _GAP:
+            end += 1
+        ranges.append((ids[start], ids[end - 1] + 1))
+        start = end
+    return ranges

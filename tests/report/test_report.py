@@ -435,6 +435,7 @@ def test_report_after_a_resume_and_a_shrunk_list(tmp_path: Path, image_server: I
     assert float(cells[3]) > 0  # the kept 404's real request; reuses are not timed (0.000)
     assert "slow" not in page.tables and "failing" not in page.tables  # one host: merged
     [failure] = page.table("fail")
-    # The row kept from the first run names the line it was decided for, and since when.
-    assert failure[0] == missing and failure[4] == f"{listing}:7" and failure[5]
+    # The row kept from the first run names the line it is on now (restamped: the list
+    # shrank above it), and since when it fails.
+    assert failure[0] == missing and failure[4] == f"{listing}:5" and failure[5]
     assert "This run" in page.all_text

@@ -60,10 +60,12 @@ def test_row_fields_reads_what_a_full_parse_reads(
 
 @settings(max_examples=300, deadline=None)
 @given(
-    values=st.fixed_dictionaries({n: st.none() | _TEXT for n in ("url", "sha256", *_NAMES)}),
+    values=st.fixed_dictionaries(
+        {n: st.none() | _TEXT for n in ("url", "sha256", "source", *_NAMES)}
+    ),
     status=st.sampled_from(["ok", "not_modified", "http_error", "okay"]),
     extra=st.none() | st.dictionaries(st.sampled_from(["host", "path", "x"]), _TEXT),
-    dropped=st.sets(st.sampled_from(["host", "store", "path", "sha256", "extra"])),
+    dropped=st.sets(st.sampled_from(["host", "store", "path", "sha256", "source", "extra"])),
 )
 def test_success_fields_reads_what_a_full_parse_reads_or_declines(
     values: dict[str, str | None], status: str, extra: dict[str, str] | None, dropped: set[str]
@@ -75,7 +77,7 @@ def test_success_fields_reads_what_a_full_parse_reads_or_declines(
     for name in dropped:
         del row[name]
     line = (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-    names = ("url", "status", "path", "store", "host")
+    names = ("url", "status", "path", "store", "host", "source")
     fields = success_fields(line)
     if fields is not None:
         assert fields == {n: row[n] for n in names}
