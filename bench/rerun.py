@@ -59,6 +59,14 @@ def rerun_list(count: int) -> Path:
     return path
 
 
+def nightly_list(count: int, lines: Path) -> Path:
+    """The one list path every run of the bench reads, as a nightly job reads one list
+    that grows (rows name their line by it: ``source``), holding ``lines``'s lines now."""
+    path = CACHE / f"nightly-{count}.txt"
+    shutil.copyfile(lines, path)
+    return path
+
+
 def finished_manifest(count: int, env: dict[str, str], timeout: float) -> Path:
     """The folder holding the manifest of a completed run of the ``count``-URL list, with
     everything that run left beside it (summary, run history, the report's aggregate),
@@ -68,8 +76,9 @@ def finished_manifest(count: int, env: dict[str, str], timeout: float) -> Path:
         return path
     with tempfile.TemporaryDirectory(dir=CACHE) as work:
         say(f"a first run over {count:,} URLs, for the finished manifest (once; cached) ...")
-        load = Load(url_list(count, say), count, SIM_WORKERS, Path(work), env,
-                    Limits(timeout, 8192.0), ("--no-report",))  # fmt: skip
+        urls = nightly_list(count, url_list(count, say))
+        load = Load(urls, count, SIM_WORKERS, Path(work), env, Limits(timeout, 8192.0),
+                    ("--no-report",))  # fmt: skip
         result = run_master_load(load, say)
         if result["status"] != "completed":
             raise SystemExit(f"the first run did not complete: {result}")
@@ -85,8 +94,9 @@ def rerun(count: int, mode: str, env: dict[str, str], timeout: float) -> dict[st
         for kept in finished_manifest(count, env, timeout).iterdir():
             if kept.name not in UNKEPT.get(mode, ()):
                 shutil.copy2(kept, Path(work) / kept.name)  # copy2: times kept, as in place
-        load = Load(rerun_list(count), count // 100, SIM_WORKERS, Path(work), env,
-                    Limits(timeout, 8192.0), MODES[mode])  # fmt: skip
+        urls = nightly_list(count, rerun_list(count))  # read by the same path as the first run
+        load = Load(urls, count // 100, SIM_WORKERS, Path(work), env, Limits(timeout, 8192.0),
+                    MODES[mode])  # fmt: skip
         result = run_master_load(load, say)
     return {
         "mode": mode,

@@ -36,7 +36,7 @@ from crawler.master.journal import Offsets
 from crawler.master.linerows import EarlierLines
 from crawler.master.taskstore import TaskStore
 
-VERSION = 1
+VERSION = 2  # 2: the list paths too
 
 
 def index_path(manifest: Path) -> Path:
