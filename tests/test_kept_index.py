@@ -119,14 +119,20 @@ def test_the_kept_index_reads_as_the_manifest_night_after_night(
     assert_index_reads_as_the_manifest(listing, manifest, scratch, used=False)
 
 
+def first_night(tmp_path: Path, urls: list[str]) -> tuple[Path, Path, Path]:
+    """A list of ``urls`` crawled once: (the list, the output folder, a scratch folder)."""
+    listing, out, scratch = tmp_path / "list.txt", tmp_path / "out", tmp_path / "scratch"
+    scratch.mkdir()
+    listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    night(listing, out)
+    return listing, out, scratch
+
+
 def test_a_copied_manifest_keeps_its_index_and_a_damaged_index_is_ignored(
     tmp_path: Path, image_server: ImageServer
 ) -> None:
     images = [image_server.add_image(f"/c/{n}.png", "PNG", 20, 20, seed=n) for n in range(3)]
-    listing, out, scratch = tmp_path / "list.txt", tmp_path / "out", tmp_path / "scratch"
-    scratch.mkdir()
-    listing.write_text("\n".join(images) + "\n", encoding="utf-8")
-    night(listing, out)
+    listing, out, scratch = first_night(tmp_path, images)
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)  # copies times, as cp -p does
     manifest = copy / "manifest.jsonl"
@@ -143,10 +149,7 @@ def test_a_row_edited_in_place_is_seen_by_the_rows_read_back(
     """Size and time kept, and far from the first and last 64 KiB: the fingerprint cannot
     tell; the sample of rows read back through the index does."""
     images = [image_server.add_image(f"/e/{n}.png", "PNG", 8, 8, seed=n) for n in range(300)]
-    listing, out, scratch = tmp_path / "list.txt", tmp_path / "out", tmp_path / "scratch"
-    scratch.mkdir()
-    listing.write_text("\n".join(images) + "\n", encoding="utf-8")
-    night(listing, out)
+    listing, out, scratch = first_night(tmp_path, images)
     manifest = out / "manifest.jsonl"
     text, stat = manifest.read_bytes(), manifest.stat()
     assert len(text) > 3 * EDGE

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from crawler.config import ResumeOptions
 from crawler.console import log
 from crawler.master import keptindex
 from crawler.master.earlier import EarlierRows
@@ -34,6 +35,7 @@ class IndexKeeper:
     def __init__(self, manifest: Path, store: str) -> None:
         """``store``: the run's store spec (what "trusted" is judged against)."""
         self.manifest, self.store = manifest, store
+        self._trust = ResumeOptions(store=store)  # how the next run judges a row (kept_facts)
         self.lines = EarlierLines()  # the per-line rows this run journalled
         self.earlier: EarlierRows | None = None
 
@@ -61,7 +63,7 @@ class IndexKeeper:
             return
         for task_id, row, offset in zip(ids, rows, offsets, strict=True):
             earlier.offsets[task_id] = offset + 1
-            earlier.facts[task_id] = kept_facts(row, self.store)
+            earlier.facts[task_id] = kept_facts(row, self._trust)
 
     def finish(self, writer: ManifestWriter, plan: Plan, ledger: Ledger) -> None:
         """Compact the journal if rows of it were superseded, then keep the index for the

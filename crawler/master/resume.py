@@ -221,12 +221,12 @@ def _trusted(row: dict[str, Any], options: ResumeOptions) -> bool:
     return row.get("store") is None and isinstance(row.get("host"), str)
 
 
-def kept_facts(row: dict[str, Any], store: str) -> int:
+def kept_facts(row: dict[str, Any], trust: ResumeOptions) -> int:
     """The byte of facts the resume index keeps for a row just journalled: its status,
-    and for a success, trusted as by a run on ``store`` without --verify-stored and
-    --refresh-after (``keptindex``). A failure is judged anew when the index is used."""
+    and for a success, trusted as by ``trust`` (the run's store, without --verify-stored
+    and --refresh-after: ``keptindex``). A failure is judged anew when the index is used."""
     facts = STATUS_CODES.get(row["status"], 0)
-    if _trusted(row, ResumeOptions(store=store)):
+    if _trusted(row, trust):
         facts |= TRUSTED | CARRIED
     return facts
 

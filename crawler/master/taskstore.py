@@ -48,6 +48,7 @@ class TaskStore:
         self._grow_at = int(_MAX_LOAD * len(self._table))  # task count that grows the table
         self._indexed = True  # False after drop_index
         self.sources: list[str] = []  # list paths, indexed by the records' file number
+        self._crc = (0, 0)  # (count, CRC-32 of the first count records), the last computed
 
     def __len__(self) -> int:
         return len(self._offsets) - 1
@@ -199,10 +200,14 @@ class TaskStore:
     def crc(self, count: int) -> int:
         """The CRC-32 of the first ``count`` records (URL, list number, line, extras):
         equal, the same lists gave the first ``count`` tasks. Raises OSError."""
-        crc, at, end = 0, 0, self._offsets[count]
+        known, crc = self._crc  # a run checks its first N at the start, keeps all at the end
+        at = self._offsets[known] if known <= count else 0
+        crc = crc if known <= count else 0
+        end = self._offsets[count]
         while at < end:
             chunk = self._read(at, min(end, at + (1 << 22)))
             crc, at = zlib.crc32(chunk, crc), at + len(chunk)
+        self._crc = (count, crc)
         return crc
 
     def urls(self, first: int, last: int) -> list[str]:

@@ -5,7 +5,9 @@ Fast and in-process, on real data: no network, no subprocesses.
 
 from __future__ import annotations
 
+import json
 import re
+import zlib
 from pathlib import Path
 
 import pytest
@@ -58,3 +60,30 @@ def test_task_store_never_merges_urls_whose_hashes_collide(tmp_path: Path) -> No
     assert store.add(urls[7], 0, 1) == (7, False)
     assert store.find("http://example.com/other") is None
     store.close()
+
+
+def test_crc_of_a_prefix_is_the_same_whatever_was_asked_before(tmp_path: Path) -> None:
+    """The CRC continues from the last one computed (a run checks its first N tasks at the
+    start and keeps all of them at the end) and equals one over the records' bytes."""
+    store, fresh = TaskStore(tmp_path), TaskStore(tmp_path)
+    store.sources.append("l.txt")
+    fresh.sources.append("l.txt")
+    for n in range(50):
+        store.add(f"http://h.test/{n}.png", 0, n + 1, {"n": n} if n % 3 else None)
+    for n in range(50):
+        fresh.add(f"http://h.test/{n}.png", 0, n + 1, {"n": n} if n % 3 else None)
+    for count in (20, 50, 10, 0, 50, 35):
+        assert store.crc(count) == fresh.crc(count) == zlib.crc32(spool_bytes(fresh, count))
+    store.close()
+    fresh.close()
+
+
+def spool_bytes(store: TaskStore, count: int) -> bytes:
+    records = []
+    for task_id in range(count):
+        url, where = store.entry(task_id)
+        extra = store.extra(task_id)
+        line = where.rsplit(":", 1)[1]
+        tail = "\t" + json.dumps(extra, separators=(",", ":")) if extra else ""
+        records.append(f"{url}\t0:{line}{tail}\n")
+    return "".join(records).encode()
