@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import servers
+import trash
 from corpus import ensure_corpus
 from profile_worker import profile
 from run import child_env, say
@@ -46,7 +47,7 @@ def export(rev: str, into: Path) -> Path:
 
 
 def one(files: list[dict], base: str, corpus_urls: Any, src: Path, work: Path, threads: int):
-    shutil.rmtree(work, ignore_errors=True)
+    trash.set_aside(work)  # not deleted: see trash.py
     work.mkdir(parents=True)
     urls = work / "list.txt"
     urls.write_text("\n".join(corpus_urls(base, files)) + "\n")

@@ -2,7 +2,8 @@
 worker's memory at 32 threads (the latency-bound runs: ``latency.py``).
 
 Each run is one watched command (``procwatch.watch``) writing into its own scratch
-folder, which is removed (and the page cache's dirty pages flushed) before the next.
+folder, which is set aside (``trash``: deleted at the end of the bench, not between runs)
+and the page cache's dirty pages flushed before the next.
 The crawler is only driven through its command line.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import statistics
 import sys
 from collections.abc import Callable
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import trash
 from master_load import READY
 from procwatch import Limits, Watched, crossing, rate_between, watch
 
@@ -130,9 +131,10 @@ def failure_note(run: Watched, what: str) -> str:
 
 
 def clean(job: Job) -> None:
-    """Remove a run's files and flush dirty pages, so the next run starts even."""
-    shutil.rmtree(job.scratch, ignore_errors=True)
-    job.scratch.mkdir(parents=True)
+    """Set a run's files aside (``trash``) and flush dirty pages, so the next run starts
+    even."""
+    trash.set_aside(job.scratch)
+    job.scratch.mkdir(parents=True, exist_ok=True)
     os.sync()
 
 

@@ -25,6 +25,7 @@ from crawler.report.aggregate import aggregate
 from crawler.report.build import write_report
 from crawler.report.ledger import Ledger
 from crawler.report.model import ReportData
+from crawler.report.pictures import Pictures
 
 
 def open_contents(manifest: Path, empty: bool) -> ContentIndex:
@@ -64,9 +65,20 @@ def settle_earlier(plan: Plan, ledger: Ledger) -> None:
         ledger.supersede(row)
 
 
-def report(config: MasterConfig, run_id: str, code: int, ledger: Ledger) -> Path | None:
+def start_pictures(config: MasterConfig, ledger: Ledger) -> Pictures | None:
+    """Once the last row is journalled: start making the report's thumbnails (while the
+    workers hear that the run is over), if a report is wanted and the aggregate kept."""
+    if not config.report or ledger.data is None:
+        return None
+    return Pictures(ledger.data, config.output)
+
+
+def report(
+    config: MasterConfig, run_id: str, code: int, ledger: Ledger, pictures: Pictures | None
+) -> Path | None:
     """Write the HTML report (unless ``--no-report``) and keep the aggregate for the next
-    run; a failure of either is only a warning. Returns the report's path, or None."""
+    run; a failure of either is only a warning. ``pictures``: ``start_pictures``'s (closed
+    here). Returns the report's path, or None."""
     completed = code in (c.EXIT_OK, c.EXIT_DEGRADED)  # the journal: one row a URL or line
     data: ReportData | None = ledger.data
     path = None
@@ -74,11 +86,14 @@ def report(config: MasterConfig, run_id: str, code: int, ledger: Ledger) -> Path
         if data is None and (config.report or completed):
             data = aggregate(config.manifest, ledgers.SAMPLE, run_id if completed else None)
         if config.report and data is not None:
-            path = write_report(config.manifest, config.output, data=data)
+            path = write_report(config.manifest, config.output, data=data, pictures=pictures)
     except CrawlerError as exc:
         log.warning("no run report: %s", exc)
     except OSError as exc:
         log.warning("no run report: cannot read manifest %s: %s", config.manifest, exc.strerror)
+    finally:
+        if pictures is not None:
+            pictures.close()
     try:
         ledgers.save(config.manifest, data if completed else None)
     except OSError as exc:

@@ -1,11 +1,10 @@
 """The master's run: from the lists to the summary, every URL accounted for.
 
 ``Master.run`` plans the run (resuming from the manifest of earlier runs), serves the
-task and result queues, starts local workers if asked, journals each result in the
-manifest as it arrives, and ends when every URL has a final status. Then it compacts a
-resumed journal, writes the CSV, the summary and the HTML report. SIGINT/SIGTERM: stop
-handing out work, keep collecting answers for ``--grace`` seconds, then exit with
-EXIT_INTERRUPTED; a second signal stops at once.
+task and result queues, starts local workers if asked, journals each result as it
+arrives, and ends when every URL has a final status; then compacts a resumed journal,
+writes the CSV, the summary and the HTML report. SIGINT/SIGTERM: stop handing out work,
+keep collecting answers for ``--grace`` seconds, then EXIT_INTERRUPTED (twice: at once).
 """
 
 from __future__ import annotations
@@ -24,8 +23,7 @@ from crawler.console import log, record
 from crawler.exceptions import CrawlerError, JournalError
 from crawler.layout import ensure_writable
 from crawler.manifest import read_manifest
-from crawler.master.closing import keep_contents, open_contents, settle_earlier
-from crawler.master.closing import report as write_report
+from crawler.master import closing
 from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
 from crawler.master.indexing import IndexKeeper
 from crawler.master.journal import ManifestWriter, write_csv
@@ -61,6 +59,7 @@ class Master:
         self.stats = RunStats(self.run_id, 0)
         self.ledger = Ledger(None, self.run_id)  # the report's aggregate, opened in run()
         self.keeper = IndexKeeper(config.manifest, config.policy.store)  # the resume index
+        self.pictures: closing.Pictures | None = None  # the report's, started once results end
 
     def run(self) -> int:
         """Run to the end; returns the exit code (``constants.EXIT_*``). Raises UsageError
@@ -81,7 +80,7 @@ class Master:
         plan, code = None, c.EXIT_ERROR  # the code if planning or serving raises
         try:
             plan = self._plan_or_fail(manifest)
-            settle_earlier(plan, self.ledger)
+            closing.settle_earlier(plan, self.ledger)
             plan.store.drop_index()  # serving needs no URL look-ups (a compaction rebuilds it)
             self.keeper.start(plan, manifest, self.ledger)  # and kept rows restamped
             code = self._serve(plan, server, manifest)
@@ -94,7 +93,7 @@ class Master:
             manifest.close()
             self.keeper.close()
             if plan is not None:
-                keep_contents(plan, cfg.manifest, code)
+                closing.keep_contents(plan, cfg.manifest, code)
                 plan.close()  # its arrays (hundreds of MB for a huge list) go before the report
         self._finish(code)
         return code
@@ -112,7 +111,7 @@ class Master:
         journal = None if manifest.empty else cfg.manifest  # empty: no resume, no compaction
         spool = cfg.manifest.parent  # the URL spool goes to disk, never to a RAM /tmp
         resume = dataclasses.replace(cfg.resume, policy=cfg.policy)
-        contents = open_contents(cfg.manifest, manifest.empty)
+        contents = closing.open_contents(cfg.manifest, manifest.empty)
         try:
             plan = plan_run(
                 cfg.lists, self.run_id, write, journal, resume, spool, contents, self.stats.add
@@ -166,7 +165,7 @@ class Master:
             write_summary(summary, cfg.manifest)
         except OSError as exc:
             log.error("cannot write the run summary beside %s: %s", cfg.manifest, exc.strerror)
-        report = write_report(cfg, self.run_id, code, self.ledger)
+        report = closing.report(cfg, self.run_id, code, self.ledger, self.pictures)
         text = format_summary(summary, cfg.csv, report)
         if not cfg.quiet:
             print(text, flush=True)
@@ -207,6 +206,7 @@ class Master:
         if plan.todo:  # else there is nothing for them to do
             self.local.start(server.port)
         code = self._collect(plan, board, manifest)
+        self.pictures = closing.start_pictures(cfg, self.ledger)  # while the workers hear it
         board.finish()
         self._linger(board)
         return code

@@ -13,6 +13,7 @@ from crawler.report import ledger
 from crawler.report.aggregate import aggregate
 from crawler.report.html import render_page
 from crawler.report.model import ReportData
+from crawler.report.pictures import Pictures
 
 
 def read_summary(manifest: Path) -> dict[str, Any]:
@@ -36,6 +37,7 @@ def write_report(  # noqa: PLR0913  (what to report, where, and what is known)
     sample: int = 24,
     compacted_by: str | None = None,
     data: ReportData | None = None,
+    pictures: Pictures | None = None,
 ) -> Path:
     """Write the HTML report of ``manifest``, by default to ``<stem>.report.html`` beside it.
 
@@ -44,6 +46,7 @@ def write_report(  # noqa: PLR0913  (what to report, where, and what is known)
     stores). ``compacted_by``: the run that just compacted the manifest (one pass
     instead of two). ``data``: the aggregate, already known (``ledger``); else the
     aggregate saved beside the manifest if it still fits it, else one read in full.
+    ``pictures``: its thumbnails, started ahead (``pictures.Pictures`` of ``data``).
     Returns the path written; raises UsageError when the manifest
     cannot be read or the report written.
     """
@@ -56,7 +59,7 @@ def write_report(  # noqa: PLR0913  (what to report, where, and what is known)
             raise UsageError(f"{manifest} holds no manifest rows: is it a crawler manifest?")
     except OSError as exc:
         raise UsageError(f"cannot read manifest {manifest}: {exc.strerror or exc}") from None
-    text = render_page(manifest, rep, read_summary(manifest), output and Path(output))
+    text = render_page(manifest, rep, read_summary(manifest), output and Path(output), pictures)
     tmp = path.with_name(path.name + ".tmp")
     try:
         tmp.write_text(text, encoding="utf-8")

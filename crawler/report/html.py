@@ -17,8 +17,8 @@ from crawler import __version__
 from crawler import constants as c
 from crawler.manifest import now_iso
 from crawler.report.model import BUCKET_S, MAX_HOSTS, HostStats, ReportData, num
+from crawler.report.pictures import Pictures
 from crawler.report.similar import THRESHOLD
-from crawler.report.thumbnails import StoreReader
 
 TOP_HOSTS, TOP_RANKED = 50, 10  # rows in the host table; in the slowest / failing tables
 BAR_WIDTHS = (5, 10, 30, 60, 300, 900, 3600, 21600, 86400)  # seconds a bar may stand for
@@ -183,13 +183,13 @@ def _ranked(rep: ReportData) -> tuple[str, str]:
     return _host_table(timed[:TOP_RANKED], "slow"), _host_table(failing[:TOP_RANKED], "failing")
 
 
-def _gallery(rep: ReportData, output: Path | None) -> str:
+def _gallery(rep: ReportData, output: Path | None, pictures: Pictures) -> str:
     shared = any(row.get("store") for row in rep.candidates)
     if output is None and not shared:
         return '<p class="note">No image folder given: no thumbnails.</p>'
-    reader, tiles = StoreReader(output), []
+    tiles: list[str] = []
     for row in rep.candidates:
-        uri = reader.thumbnail(row) if len(tiles) < rep.sample else None
+        uri = pictures.thumbnail(row) if len(tiles) < rep.sample else None
         if uri is not None:
             size = _size(num(row.get("bytes")) or 0)
             caption = f"{row.get('format') or '?'} {row.get('width')}×{row.get('height')}, {size}"
@@ -206,10 +206,10 @@ def _gallery(rep: ReportData, output: Path | None) -> str:
     )
 
 
-def _duplicates(rep: ReportData, output: Path | None) -> str:
+def _duplicates(rep: ReportData, pictures: Pictures) -> str:
     """Exact content duplicates (a count) and near-duplicate clusters (thumbnails)."""
-    near, reader = rep.near, StoreReader(output)
-    clusters, count, images = near.clusters()
+    near, clusters = rep.near, pictures.clusters
+    count, images = pictures.cluster_count, pictures.cluster_images
     searched = f" among the first {len(near.hashes):,}" if near.seen > len(near.hashes) else ""
     text = (
         f'<p class="note">{rep.same_content:,} stored images have the same bytes as an earlier '
@@ -220,7 +220,7 @@ def _duplicates(rep: ReportData, output: Path | None) -> str:
     for cluster in clusters:
         tiles = []
         for row in cluster:
-            uri = reader.thumbnail(row) if isinstance(row.get("path"), str) else None
+            uri = pictures.thumbnail(row)
             img = f'<img class="near" src="{uri}" alt="">' if uri else ""
             tiles.append(
                 f"<figure>{img}<figcaption>{row['distance']} bits<br>"
@@ -261,10 +261,21 @@ figcaption{font-size:11px;color:#5b6570;overflow-wrap:anywhere;margin-top:4px}
 
 
 def render_page(
-    manifest: Path, rep: ReportData, summary: dict[str, Any], output: Path | None
+    manifest: Path,
+    rep: ReportData,
+    summary: dict[str, Any],
+    output: Path | None,
+    pictures: Pictures | None = None,
 ) -> str:
     """The whole page; ``summary`` is the run's summary JSON ({} if none), ``output`` the
-    folder of stored images for the gallery (None: no thumbnails)."""
+    folder of stored images for the gallery (None: no thumbnails), ``pictures`` the
+    clusters and thumbnails if they were started ahead (else made here, and closed)."""
+    if pictures is None:
+        pictures = Pictures(rep, output)
+        try:
+            return render_page(manifest, rep, summary, output, pictures)
+        finally:
+            pictures.close()
     run = f"run {_e(summary.get('run_id'))} {_e(summary.get('outcome'))}, " if summary else ""
     slow, failing = _ranked(rep)
     ranked = f"<h2>Slowest hosts</h2>{slow}<h2>Most failing hosts</h2>{failing}" if slow else ""
@@ -278,7 +289,7 @@ def render_page(
         f"{_changes(summary)}<h2>Throughput</h2>{_chart(rep)}"
         f'<div class="row"><div><h2>By status</h2>{_statuses(rep)}</div>'
         f"<div>{ranked}</div></div>"
-        f"<h2>By host</h2>{_hosts(rep)}<h2>Gallery</h2>{_gallery(rep, output)}"
-        f"<h2>Duplicates</h2>{_duplicates(rep, output)}"
+        f"<h2>By host</h2>{_hosts(rep)}<h2>Gallery</h2>{_gallery(rep, output, pictures)}"
+        f"<h2>Duplicates</h2>{_duplicates(rep, pictures)}"
         f"<h2>Failures</h2>{_failures(rep)}</body></html>\n"
     )
