@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import argparse
 from datetime import timedelta
+from typing import NoReturn
 
 from crawler import constants as c
 from crawler.auth import generate_authkey, load_authkey
-from crawler.cli.edge import run_command
+from crawler.cli.edge import leave, run_command
 from crawler.cli.flags import POLICY_FLAGS
 from crawler.cli.master_flags import master_parser
 from crawler.config import HostLimits, ListSpec, MasterConfig, Policy, ResumeOptions
@@ -110,3 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         return dry_run(args) if args.dry_run else Master(master_config(args)).run()
 
     return run_command("crawler-master", argv, master_parser(), body)
+
+
+def run_module() -> NoReturn:
+    """``python -m crawler.master``: ``main``, then out at once (``edge.leave``)."""
+    leave(main())

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 import socket
+from typing import NoReturn
 
 from crawler import constants as c
 from crawler.auth import load_authkey
-from crawler.cli.edge import run_command
+from crawler.cli.edge import leave, run_command
 from crawler.cli.flags import worker_parser
 from crawler.config import WorkerConfig
 from crawler.exceptions import UsageError
@@ -37,3 +38,8 @@ def worker_config(args: argparse.Namespace) -> WorkerConfig:
 def main(argv: list[str] | None = None) -> int:
     """Run the worker command; returns the exit code."""
     return run_command("crawler-worker", argv, worker_parser(), lambda a: serve(worker_config(a)))
+
+
+def run_module() -> NoReturn:
+    """``python -m crawler.worker``: ``main``, then out at once (``edge.leave``)."""
+    leave(main())

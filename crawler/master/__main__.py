@@ -1,7 +1,5 @@
 """``python -m crawler.master``: the command line lives in ``crawler.cli.master``."""
 
-import sys
+from crawler.cli.master import run_module
 
-from crawler.cli.master import main
-
-sys.exit(main())
+run_module()

@@ -287,7 +287,7 @@ class Master:
         while time.monotonic() < deadline:
             if self.local.all_exited() and board.workers.all_told(within=LINGER):
                 return
-            time.sleep(0.05)
+            time.sleep(0.01)
 
     def _install_stop_handlers(self) -> None:
         def handler(signum: int, frame: FrameType | None) -> None:

@@ -1,7 +1,5 @@
 """``python -m crawler.worker``: the command line lives in ``crawler.cli.worker``."""
 
-import sys
+from crawler.cli.worker import run_module
 
-from crawler.cli.worker import main
-
-sys.exit(main())
+run_module()
