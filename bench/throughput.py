@@ -37,6 +37,7 @@ class Job:
     scratch: Path  # a folder of its own, removed afterwards
     env: dict[str, str]
     timeout_s: float
+    flags: tuple[str, ...] = ()  # more crawler-master flags
 
 
 def crawler_command(job: Job, workers: int, threads: int) -> list[str]:
@@ -45,7 +46,7 @@ def crawler_command(job: Job, workers: int, threads: int) -> list[str]:
         "--bind", "127.0.0.1", "--port", "0",
         "--local-workers", str(workers), "--threads", str(threads),
         "--output", str(job.scratch / "out"), "--manifest", str(job.scratch / "m.jsonl"),
-        "--no-progress", "-q", "--no-block-private", "--idle-timeout", "120",
+        "--no-progress", "-q", "--no-block-private", "--idle-timeout", "120", *job.flags,
     ]  # fmt: skip
 
 

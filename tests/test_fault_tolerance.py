@@ -796,6 +796,32 @@ def test_thawed_worker_drops_leases_finished_elsewhere(
     assert hits_of(image_server, urls[2:4]) == {url: 1 for url in urls[2:4]}  # never twice
 
 
+def test_worker_thawed_after_the_master_left_lost_nothing(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """A worker frozen past its leases, thawed only after the run ended and its master
+    exited: its leases expired long ago and were redone, so finding the master gone costs
+    nothing; it exits 0 (not "work lost") and fetches nothing more."""
+    images = add_images(image_server, 8, delay=1.0, prefix="late")
+    urls = list(images)
+    port = free_port()
+    master = spawn("master", *run.master_args(run.write_list(urls), "--lease-seconds", "3",
+                                              port=port))  # fmt: skip
+    served_port(master)
+    frozen = spawn("worker", *run.worker_args(port, 2))  # leases 4: 2 downloading, 2 queued
+    wait_until(lambda: image_server.total_hits() >= 2, "the first downloads", alive=(frozen,))
+    frozen.signal(signal.SIGSTOP)
+    other = spawn("worker", *run.worker_args(port, 2))
+    assert master.wait(60) == 0, master.stderr
+    assert other.wait() == 0, other.stderr
+    before = hits_of(image_server, urls)
+    frozen.signal(signal.SIGCONT)
+    assert frozen.wait() == 0, frozen.stderr
+    assert "went away" in frozen.stderr
+    assert hits_of(image_server, urls) == before  # its queued leases were dropped unstarted
+    assert {row["status"] for row in by_url(run.rows()).values()} == {c.OK}
+
+
 def test_stale_failure_after_a_freeze_does_not_override_the_live_lease(
     run: Run, image_server: ImageServer, spawn: Spawn
 ) -> None:

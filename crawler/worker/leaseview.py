@@ -52,6 +52,12 @@ class LeaseView:
                 return False
             return True
 
+    def expired(self) -> bool:
+        """True once the master has not confirmed our leases for a whole lease period: on
+        its side each of them has expired (and may be another worker's by now)."""
+        with self._cond:
+            return self._age() > self._lease
+
     def take_dropped(self) -> list[int]:
         """Ids threads dropped since the last call (the comms loop stops renewing them)."""
         with self._cond:

@@ -251,6 +251,13 @@ class Worker:
         """How many leased tasks this worker has not reported yet."""
         return len(self._held)
 
+    @property
+    def holds_live_leases(self) -> bool:
+        """Does this worker hold tasks the master may still count as its own? Not once the
+        master has left them unconfirmed for a whole lease (a freeze, a partition): it
+        has expired them all, and will hand them out again, or did."""
+        return bool(self._held) and not self._view.expired()
+
     def _tally(self) -> tuple[int, int]:
         """(URLs reported, of which successes)."""
         good = sum(self.counts.get(s, 0) for s in c.SUCCESS_STATUSES)

@@ -57,9 +57,10 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
         if worker.disk_error is not None:
             raise OutputUnusable(f"stopped taking work: {worker.disk_error}")
     except MasterGone:
-        if worker.held:
+        if worker.holds_live_leases:
             raise  # work in hand was lost with the master; its rerun will redo it
-        # Holding nothing, we lost nothing: the master finished, or will resume.
+        # Holding no live lease, we lost nothing: the master finished, or will resume
+        # (a worker thawed after a long freeze finds its leases expired, long redone).
         _say(config, f"the master at {channel.where} went away")
         over = True
     if not config.quiet:
