@@ -76,7 +76,7 @@ def one_size(
     runners = {
         "crawler": lambda: tp.run_crawler(job, workers=workers, threads=THREADS),
         "crawler --ignore-robots": lambda: tp.run_crawler(unpoliced, workers, THREADS),
-        "baseline": lambda: tp.run_baseline(job, True, procs=workers, threads=THREADS),
+        "baseline": lambda: tp.run_baseline(job, "draft", procs=workers, threads=THREADS),
     }
     for name, other_env in others.items():  # other checkouts' crawlers (--compare-src)
         other = replace(job, env=other_env)

@@ -18,7 +18,13 @@ LATENCY_TARGETS = {"1000": ">= 0.9", "4000": ">= 0.95"}  # achieved / Little's-l
 def build_rows(s: dict[str, Any]) -> list[Row]:
     """Every scenario's rows, in a fixed order; one 'skipped' row for those not run."""
     rows = corpus_rows(s["corpus"]) + server_rows(s["server"])
-    names = s.get("contenders") or ["crawler", "baseline", "baseline-draft", "wget"]
+    names = s.get("contenders") or [
+        "crawler",
+        "baseline",
+        "baseline-draft",
+        "baseline-verify",
+        "wget",
+    ]
     for name in names:
         rows += download_rows(name, s.get(name, {"status": "skipped (--only)"}))
     if "crawler" in s:
@@ -85,7 +91,7 @@ def ratio_rows(s: dict[str, Any], names: list[str]) -> list[Row]:
         target, ok = "", None
         if other == "img2dataset":
             target, ok = ">= 2", ratio >= IMG2DATASET_TARGET
-        elif other == "baseline-draft":
+        elif other == "baseline-verify":  # like for like: the crawler's own verification
             target, ok = ">= 1.0", ratio >= 1.0
         rows.append(Row("vs crawler", f"{other} wall / crawler wall", ratio, target, ok))
     return rows

@@ -8,10 +8,13 @@
 2. served by nginx with its own config on 127.0.0.1 (or, saying so, a Python fallback;
    ``servers.py``);
 3. downloaded by the crawler (``--workers`` local workers x 16 threads, full verification,
-   manifest, report; and with each worker count of ``--scaling``), the plain baseline
-   (``baseline.py``, same processes and threads), img2dataset and aria2c
-   (``contenders.py``) and wget, interleaved over ``--rounds``;
-4. the crawler and the baseline against a server that waits 200 ms per answer, 64
+   manifest, report; and with each worker count of ``--scaling``), the plain baselines
+   (``baseline.py``, same processes and threads: Pillow in full, JPEG at 1/8, and the
+   crawler's own verification, the like-for-like one), img2dataset and aria2c
+   (``contenders.py``) and wget, interleaved over ``--rounds``, each run's files set
+   aside until the end (``trash.py``);
+4. the crawler (also with ``--ignore-robots``) and the baseline against a server that
+   waits 200 ms per answer, 64
    downloads in flight, 1,000 and 4,000 URLs, vs Little's law (``latency.py``);
 5. the master's capacity with 8 simulated workers (``simworker.py``, ``master_load.py``);
 6. the master on a 10,000,000-URL list: peak RSS, start-up, early vs late rate;
@@ -240,8 +243,9 @@ def downloads(
     if settings.compare_src is not None:  # the same run with another checkout's crawler
         other = replace(job, env=child_env(settings.compare_src))
         runners[f"crawler ({settings.compare_src.name})"] = lambda: tp.run_crawler(other, n)
-    runners["baseline"] = lambda: tp.run_baseline(job, draft=False, procs=n)
-    runners["baseline-draft"] = lambda: tp.run_baseline(job, draft=True, procs=n)
+    runners["baseline"] = lambda: tp.run_baseline(job, "full", procs=n)
+    runners["baseline-draft"] = lambda: tp.run_baseline(job, "draft", procs=n)
+    runners["baseline-verify"] = lambda: tp.run_baseline(job, "crawler", procs=n)
     skipped = other_contenders(runners, job, n, settings.install and not settings.quick)
     say(f"download runs: {job.count} images, {job.megabytes:.0f} MB, {settings.rounds} round(s)")
     samples = tp.interleaved(runners, settings.rounds, lambda: tp.clean(job), say)

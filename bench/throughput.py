@@ -101,11 +101,14 @@ def count_ok_rows(manifest: Path) -> int:
     return ok
 
 
-def run_baseline(job: Job, draft: bool, procs: int = 2, threads: int = 16) -> dict[str, Any]:
-    """bench/baseline.py: ``procs`` processes x ``threads`` threads of GET, decode, SHA-256,
-    write."""
+BASELINE_MODES = {"full": [], "draft": ["--draft"], "crawler": ["--crawler-verify"]}
+
+
+def run_baseline(job: Job, mode: str, procs: int = 2, threads: int = 16) -> dict[str, Any]:
+    """bench/baseline.py: ``procs`` processes x ``threads`` threads of GET, check (``mode``:
+    Pillow in full, JPEG at 1/8, or the crawler's own verification), SHA-256, write."""
     command = [sys.executable, str(BENCH / "baseline.py"), str(job.urls), str(job.scratch / "out")]
-    command += ["--procs", str(procs), "--threads", str(threads)] + (["--draft"] if draft else [])
+    command += ["--procs", str(procs), "--threads", str(threads), *BASELINE_MODES[mode]]
     run = watch(command, job.env, Limits(job.timeout_s))
     result = figures(job, run)
     result["valid"] = run.returncode == 0
