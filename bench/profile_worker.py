@@ -53,7 +53,7 @@ def bucket(stack: list[tuple[str, str, int]]) -> str:
     func, path, line = stack[-1]
     if path.endswith("crawler/worker/pipeline.py") and "sha256" in linecache.getline(path, line):
         return BUCKETS[2]
-    if any(p.endswith("crawler/pipeline.py") for _, p, _ in stack):
+    if any(p.endswith("crawler/worker/pipeline.py") for _, p, _ in stack):
         return BUCKETS[5]
     return BUCKETS[6]
 
@@ -103,6 +103,7 @@ def profile(job: Job, threads: int, py_spy: str | None, rate: int) -> dict[str, 
         result = json.loads(stages.read_text())
         if py_spy:
             result["gil_samples"] = dict(parse_raw(raw.read_text()))
+            shutil.copyfile(raw, BENCH / ".cache" / "py-spy-worker.txt")  # for a closer look
         return result
     finally:
         servers.stop_process(master)
