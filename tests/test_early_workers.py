@@ -3,7 +3,7 @@
 The master listens and starts ``--local-workers`` before it imports its heavy modules and
 reads the lists, so the workers connect while planning is still going on. Planning is
 made slow for real here: the list comes on the master's stdin, and the test holds the
-pipe open until both workers have said hello. Then: every URL is still done; a planning
+pipe open until the workers started early have said hello. Then: every URL is still done; a planning
 failure still ends with one line and its exit code; a signal during planning behaves as
 before; a run with nothing to do exits; and no worker process is ever left behind.
 """
@@ -23,6 +23,9 @@ from conftest import RUN_TIMEOUT, assert_no_traceback, cli_command, cli_env, rea
 from imageserver import ImageServer, make_image
 
 from crawler import constants as c
+from crawler.master.endpoints import BoardSlot, RunControl, TaskQueue
+from crawler.master.leases import LeaseBoard
+from crawler.master.workers import WorkerRegistry
 
 HELLO = re.compile(r"worker \S+ said hello")
 POLL_IDLE = 2.0  # worker.run.POLL_IDLE: held longer, every worker's get came back empty once
@@ -88,8 +91,9 @@ class StdinMaster:
         if close:
             self.proc.stdin.close()
 
-    def wait_for_hellos(self, count: int = 2) -> None:
-        """Until ``count`` workers said hello (the list still open: planning not done)."""
+    def wait_for_hellos(self, count: int = 1) -> None:
+        """Until ``count`` workers said hello (the list still open: planning not done).
+        Only as many start early as there are CPUs besides the master's: one, at least."""
         with self._changed:
             done = self._changed.wait_for(
                 lambda: sum(bool(HELLO.search(x)) for x in self.lines) >= count, RUN_TIMEOUT
@@ -231,3 +235,27 @@ def test_dry_run_starts_no_worker(tmp_path: Path, url_list: Path) -> None:
     assert proc.returncode == c.EXIT_OK, stderr
     assert "dry run" in stdout
     assert seen == []
+
+
+def test_the_endpoints_before_and_after_the_board() -> None:
+    """In process: before planning hands the board over, hello is answered, get returns no
+    tasks (never "over"), and no id is anyone's; a get waiting for the board goes on with
+    it as soon as it is there."""
+    slot = BoardSlot(WorkerRegistry())
+    tasks = TaskQueue(slot)
+    control = RunControl(slot, {"run_id": "r", "policy": "{}"})
+    assert control.hello("w1", {"host": "h"}) == {"run_id": "r", "policy": "{}"}
+    assert tasks.get("w1", 5, 0.05) == {"tasks": [], "over": False}
+    assert tasks.renew("w1", [1, 2, "x"]) == {"renewed": 0, "gone": [1, 2]}
+    assert tasks.release("w1", [1]) == 0
+    assert tasks.robots("w1", [1]) == [] and tasks.robots_found("w1", [{}]) == 0
+    assert slot.workers.active(within=60) == ["w1"]
+
+    board = LeaseBoard(["http://127.0.0.1:9/a.jpg"], None, 60, 3, workers=slot.workers)
+    answers: list[dict] = []
+    waiting = threading.Thread(target=lambda: answers.append(tasks.get("w1", 5, 30)))
+    waiting.start()
+    slot.fill(board)
+    waiting.join(timeout=RUN_TIMEOUT)
+    assert len(answers) == 1 and len(answers[0]["tasks"]) == 1
+    assert board.workers is slot.workers

@@ -17,11 +17,14 @@ import queue
 import threading
 import time
 from multiprocessing.managers import BaseManager
+from typing import TYPE_CHECKING
 
 from crawler.console import log
-from crawler.master.leases import MAX_WAIT, LeaseBoard
 from crawler.master.workers import WorkerRegistry
-from crawler.protocol import REGISTERED
+from crawler.protocol import MAX_GET_WAIT, REGISTERED
+
+if TYPE_CHECKING:  # served before the board exists: its module loads after the workers start
+    from crawler.master.leases import LeaseBoard
 
 NAME_SHOWN = 100  # characters of a worker's name in the log (a peer may send any string)
 
@@ -66,9 +69,9 @@ class TaskQueue:
 
     def get(self, worker: str, max_items: int = 1, timeout: float = 1.0) -> dict:
         """Before planning ends: no tasks, after waiting up to ``timeout`` seconds (at
-        most MAX_WAIT) for the board; a worker is never told to go (it just asks again)."""
+        most MAX_GET_WAIT) for the board; a worker is never told to go (it just asks again)."""
         started = time.monotonic()
-        wait = max(0.0, min(float(timeout), MAX_WAIT))
+        wait = max(0.0, min(float(timeout), MAX_GET_WAIT))
         board = self._slot.wait(wait)
         if board is None:
             self._slot.workers.seen(str(worker))

@@ -81,7 +81,7 @@ class Launch:
                 "run_control": RunControl(self.slot, run_info),
             }
         )
-        self.local.start(self.server.port)
+        self.local.start(self.server.port, early=True)
 
     @property
     def port(self) -> int:
@@ -89,9 +89,9 @@ class Launch:
 
     def close(self) -> None:
         """Stop listening and wait for the local workers. Those that never saw a lease
-        board (planning did not finish) hold nothing: they are stopped, not waited for."""
+        board (planning did not finish) hold nothing: they are killed, not waited for."""
         if self.slot.board is None:
-            self.local.ask_to_stop()
+            self.local.kill_unused()
         if self.server is not None:
             self.server.close()
         self.local.wait()

@@ -31,13 +31,13 @@ from crawler.master.frontier import FINAL, LEASED, Frontier
 from crawler.master.politeness import HostGate
 from crawler.master.verdicts import KEPT, TRANSIENT, RobotsBoard
 from crawler.master.workers import WorkerRegistry
-from crawler.protocol import Task, encode_task
+from crawler.protocol import MAX_GET_WAIT, Task, encode_task
 from crawler.robotstxt import check_verdict, crawl_delay
 from crawler.urls import host_of
 
 MAX_BATCH = 500  # tasks per get(), and a sane cap on what a worker may ask for
 NO_LIMITS = HostLimits()
-MAX_WAIT = 2.0  # seconds a get() may block on the server: keeps server threads short-lived
+MAX_WAIT = MAX_GET_WAIT  # seconds a get() may block on the server (protocol.MAX_GET_WAIT)
 
 
 @dataclass

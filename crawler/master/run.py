@@ -189,8 +189,10 @@ class Master:
         self.launch.slot.fill(board)  # the workers' gets find tasks from now on
         self.serving = time.monotonic()  # --idle-timeout counts from here, not from planning
         announce(cfg, self.run_id, self.launch.port)
-        if not plan.todo:  # nothing for them to do; they hold nothing: no need to wait
-            self.local.ask_to_stop()
+        if plan.todo:
+            self.local.start(self.launch.port)  # those not started early
+        else:  # nothing for them to do: none was leased anything
+            self.local.kill_unused()
         code = self._collect(plan, board, manifest)
         board.finish()
         self._linger(board)
