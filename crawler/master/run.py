@@ -189,9 +189,9 @@ class Master:
         self.launch.slot.fill(board)  # the workers' gets find tasks from now on
         self.serving = time.monotonic()  # --idle-timeout counts from here, not from planning
         announce(cfg, self.run_id, self.launch.port)
-        if plan.todo:
+        if plan.todo and self.stop_signal is None:
             self.local.start(self.launch.port)  # those not started early
-        else:  # nothing for them to do: none was leased anything
+        else:  # nothing to do, or stopped before a lease (drained): none holds anything
             self.local.kill_unused()
         code = self._collect(plan, board, manifest)
         board.finish()
