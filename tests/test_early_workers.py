@@ -259,3 +259,38 @@ def test_the_endpoints_before_and_after_the_board() -> None:
     waiting.join(timeout=RUN_TIMEOUT)
     assert len(answers) == 1 and len(answers[0]["tasks"]) == 1
     assert board.workers is slot.workers
+
+
+def test_the_workers_not_started_early_start_once(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """More local workers than CPUs besides the master's: the rest start once the early
+    ones are past their imports (or at the latest 2 s into serving), each exactly once."""
+    urls = [
+        image_server.add(f"/slow/{i}.png", make_image("PNG", 30 + i, 20, seed=i), delay=0.2)
+        for i in range(30)
+    ]
+    listed = tmp_path / "list.txt"
+    listed.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    wanted = len(os.sched_getaffinity(0)) + 1  # at least two of them start late
+    args = [str(listed), "--output", str(out), "--local-workers", str(wanted)]
+    proc = subprocess.Popen(
+        cli_command("master", *args, "--threads", "2", "--no-progress"),
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    seen: set[int] = set()
+    while proc.poll() is None:  # each worker lives a second at least: 30 URLs x 0.2 s
+        seen.update(_workers_of(out))
+        time.sleep(0.01)
+    stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+    assert proc.returncode == c.EXIT_OK, stderr
+    assert_no_traceback(stdout, stderr)
+    assert len(seen) == wanted
+    rows = read_rows(out / "manifest.jsonl")
+    assert sorted(r["url"] for r in rows) == sorted(urls)
+    assert {r["status"] for r in rows} == {c.OK}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,7 +33,7 @@ class LocalWorkers:
         host; ``early`` (while the master still plans): only as many as there are CPUs
         besides the one planning (at least one), so that their start-up (~0.2 s of CPU
         each) does not slow planning down, which matters when planning finds nothing to
-        do; the others once planning is done."""
+        do; the others later (``run.Master._start_rest``)."""
         cfg = self._config
         wanted = cfg.local_workers
         if early:
@@ -53,6 +54,15 @@ class LocalWorkers:
             self.procs.append(
                 subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
             )
+
+    @property
+    def host(self) -> str:
+        """The host name they give in hello (no ``--host-id``: this host's name)."""
+        return socket.gethostname()
+
+    def starting(self, said_hello: set[int]) -> bool:
+        """Is one of them still starting (running, and its pid not in ``said_hello``)?"""
+        return any(p.poll() is None and p.pid not in said_hello for p in self.procs)
 
     def any_running(self) -> bool:
         return any(p.poll() is None for p in self.procs)
