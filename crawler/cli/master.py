@@ -123,11 +123,9 @@ def run_master(config: MasterConfig) -> int:
     launch = Launch(config)
     try:
         launch.start()
-        master = _heavy("crawler.master.run").Master(config, launch)
-    except BaseException:
-        launch.close()  # no worker is left behind, whatever failed
-        raise
-    return master.run()
+        return _heavy("crawler.master.run").Master(config, launch).run()
+    finally:
+        launch.close()  # done already by a run that got going; no worker left behind
 
 
 def main(argv: list[str] | None = None) -> int:

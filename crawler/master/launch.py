@@ -60,6 +60,7 @@ class Launch:
         self.slot = BoardSlot(WorkerRegistry())
         self.local = LocalWorkers(config)
         self.server: QueueServer | None = None
+        self._closed = False
 
     def start(self) -> None:
         """Check, listen, serve, start the local workers. Raises UsageError (one line at
@@ -89,7 +90,11 @@ class Launch:
 
     def close(self) -> None:
         """Stop listening and wait for the local workers. Those that never saw a lease
-        board (planning did not finish) hold nothing: they are killed, not waited for."""
+        board (planning did not finish) hold nothing: they are killed, not waited for.
+        Closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
         if self.slot.board is None:
             self.local.kill_unused()
         if self.server is not None:
