@@ -13,6 +13,8 @@ NO_SLOWDOWN = 0.8  # last-10% rate / first-10% rate
 PROBE_MARGIN = 4  # the delay server must serve this many times the needed rate
 IMG2DATASET_TARGET = 2.0  # the crawler's throughput over img2dataset's, at least
 LATENCY_TARGETS = {"1000": ">= 0.9", "4000": ">= 0.95"}  # achieved / Little's-law limit
+FIRST_ROW_TARGET = 0.3  # s, launch -> first row (issue 15, "no fixed overhead")
+FIXED_RATIO_TARGET = 1.3  # crawler wall / baseline-draft wall on the fixed-cost list
 
 
 def build_rows(s: dict[str, Any]) -> list[Row]:
@@ -29,7 +31,8 @@ def build_rows(s: dict[str, Any]) -> list[Row]:
         rows += download_rows(name, s.get(name, {"status": "skipped (--only)"}))
     if "crawler" in s:
         rows += ratio_rows(s, names)
-    makers = {"latency": latency_rows, "capacity": capacity_rows, "scale": scale_rows}
+    makers = {"latency": latency_rows, "fixed": fixed_rows, "capacity": capacity_rows}
+    makers["scale"] = scale_rows
     makers["worker-rss"] = worker_rows
     for name, make in makers.items():
         rows += make(s[name]) if name in s else [Row(name, "status", "skipped (--only)")]
@@ -124,6 +127,32 @@ def latency_rows(d: dict[str, Any]) -> list[Row]:
                                 r.get("teardown_s")))  # fmt: skip
             rows.append(Row(f"latency {size}", f"{name}: run valid",
                             "yes" if r["valid"] else r.get("note"), "yes", r["valid"]))  # fmt: skip
+    return rows
+
+
+def fixed_rows(d: dict[str, Any]) -> list[Row]:
+    """Per crawler: start-up, first row, end, rerun; every wall over the baseline's."""
+    base = d.get("baseline-draft", {})
+    rows = [Row("fixed", "URLs (corpus mix) / rounds", f"{d['urls']} / {d['rounds']}"),
+            Row("fixed", "baseline-draft: wall s (median)", base.get("wall_s"))]  # fmt: skip
+    for name in [k for k in d if k.startswith("crawler")]:
+        r = d[name]
+        first = r.get("first_row_s")
+        rows += [
+            Row("fixed", f"{name}: s launch -> 'serving run'", r.get("startup_s")),
+            Row("fixed", f"{name}: s launch -> first row", first, f"<= {FIRST_ROW_TARGET}",
+                first is not None and first <= FIRST_ROW_TARGET),
+            Row("fixed", f"{name}: s last row -> exit", r.get("teardown_s")),
+            Row("fixed", f"{name}: wall s (median)", r.get("wall_s")),
+            Row("fixed", f"{name}: wall s, rerun with nothing to do", r.get("rerun_wall_s")),
+        ]  # fmt: skip
+        if r.get("wall_s") and base.get("wall_s"):
+            ratio = r["wall_s"] / base["wall_s"]
+            rows.append(Row("fixed", f"{name} wall / baseline-draft wall", ratio,
+                            f"<= {FIXED_RATIO_TARGET}", ratio <= FIXED_RATIO_TARGET))  # fmt: skip
+        valid = r.get("valid") and base.get("valid")
+        rows.append(Row("fixed", f"{name}: runs valid", "yes" if valid else
+                        r.get("note") or base.get("note") or "no", "yes", bool(valid)))  # fmt: skip
     return rows
 
 

@@ -1,7 +1,7 @@
 """Benchmark harness for the crawler: throughput, latency, master capacity and memory.
 
 ``python bench/run.py [--quick] [--json PATH] [--rounds N] [--images N] [--workers N]
-[--scaling LIST] [--skip-scale]``
+[--scaling LIST] [--skip-scale] [--fixed-urls N]``
 
 1. a deterministic, web-like image corpus, generated once with Pillow and cached in
    ``bench/.cache/`` (``corpus.py``);
@@ -16,9 +16,12 @@
 4. the crawler (also with ``--ignore-robots``) and the baseline against a server that
    waits 200 ms per answer, 64
    downloads in flight, 1,000 and 4,000 URLs, vs Little's law (``latency.py``);
-5. the master's capacity with 8 simulated workers (``simworker.py``, ``master_load.py``);
-6. the master on a 10,000,000-URL list: peak RSS, start-up, early vs late rate;
-7. a worker's peak RSS at 32 threads.
+5. the fixed cost: a 600-URL list (``--quick``: 100), the crawler vs the like-for-like
+   baseline, launch -> first row, last row -> exit, a rerun with nothing to do
+   (``fixedcost.py``);
+6. the master's capacity with 8 simulated workers (``simworker.py``, ``master_load.py``);
+7. the master on a 10,000,000-URL list: peak RSS, start-up, early vs late rate;
+8. a worker's peak RSS at 32 threads.
 
 One table is printed and written as JSON (``--json``, default bench/results.json).
 Everything runs on 127.0.0.1, is bounded in time and is stopped at the end, on Ctrl-C
@@ -42,6 +45,7 @@ from types import FrameType
 from typing import Any
 
 import contenders
+import fixedcost
 import latency as lat
 import servers
 import throughput as tp
@@ -54,7 +58,7 @@ from rows import build_rows
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 BUSY_LOAD = 0.5  # 1-minute load average above which the machine is not idle
-GROUPS = frozenset({"downloads", "worker-rss", "latency", "capacity", "scale"})
+GROUPS = frozenset({"downloads", "worker-rss", "latency", "fixed", "capacity", "scale"})
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,7 @@ class Settings:
     workers: int
     scaling: tuple[int, ...]
     latency_sizes: tuple[int, ...]
+    fixed_urls: int
     capacity_urls: int
     scale_urls: int
     sim_workers: int
@@ -93,6 +98,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     )
     p.add_argument("--skip-scale", action="store_true", help="leave out the 10M-URL run")
     p.add_argument("--scale-urls", type=int, help="default 10,000,000; quick 200,000")
+    p.add_argument("--fixed-urls", type=int, help="fixed-cost list (default 600; quick 100)")
     p.add_argument("--capacity-urls", type=int, help="default 200,000; quick 20,000")
     p.add_argument("--scale-timeout", type=float, help="seconds (default 900; quick 120)")
     p.add_argument("--sim-workers", type=int, default=8)
@@ -131,6 +137,7 @@ def parse_args(argv: list[str] | None) -> Settings:
         workers=a.workers,
         scaling=tuple(n for n in map(int, filter(None, a.scaling.split(","))) if n != a.workers),
         latency_sizes=(100,) if q else (1000, 4000),
+        fixed_urls=a.fixed_urls or (100 if q else 600),
         capacity_urls=a.capacity_urls or (20_000 if q else 200_000),
         scale_urls=a.scale_urls or (200_000 if q else 10_000_000),
         sim_workers=a.sim_workers,
@@ -205,12 +212,15 @@ def run_all(settings: Settings, corpus: Corpus, base: str, scratch: Path) -> dic
         out.update(downloads(settings, corpus, base, scratch, env))
     if "worker-rss" in only:
         out["worker-rss"] = worker_rss(corpus, base, scratch, env, out.get("crawler", {}))
+    others = {}
+    if settings.compare_src is not None:
+        others[f"crawler ({settings.compare_src.name})"] = child_env(settings.compare_src)
     if "latency" in only:
         sizes = list(settings.latency_sizes)
-        others = {}
-        if settings.compare_src is not None:
-            others[f"crawler ({settings.compare_src.name})"] = child_env(settings.compare_src)
         out["latency"] = lat.run_sizes(corpus, sizes, settings.workers, scratch, env, say, others)
+    if "fixed" in only:
+        out["fixed"] = fixedcost.run_fixed(corpus, base, settings.fixed_urls, settings.rounds,
+                                           settings.workers, scratch, env, say, others)  # fmt: skip
     if "capacity" in only:
         out["capacity"] = master_load(settings, settings.capacity_urls, 300.0, scratch, env)
     if settings.skip_scale:

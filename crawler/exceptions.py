@@ -37,6 +37,10 @@ class MasterGone(ProtocolError):
     """An established connection to the master broke."""
 
 
+class WorkLost(MasterGone):
+    """The master went away while the worker held leased work (its rerun redoes it)."""
+
+
 class JournalError(CrawlerError):
     """The master could not write its own files (manifest, URL spool) during a run: the
     run stops (exit 3); the manifest stays consistent and the next run resumes."""

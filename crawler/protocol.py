@@ -31,6 +31,7 @@ from crawler.constants import STATUSES
 from crawler.robotstxt import check_verdict
 
 SERIALIZER = "xmlrpclib"
+MAX_GET_WAIT = 2.0  # seconds a get may block on the master: keeps its server threads short-lived
 TASK_METHODS = ("get", "renew", "release", "robots", "robots_found")
 RESULT_METHODS = ("put",)
 CONTROL_METHODS = ("hello", "bye")

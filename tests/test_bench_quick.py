@@ -22,6 +22,7 @@ SCENARIOS = (
     "baseline-draft",
     "wget",
     "latency",
+    "fixed",
     "capacity",
     "scale",
     "worker-rss",

@@ -5,18 +5,58 @@ methods in ``protocol.REGISTERED``) return a ``TaskQueue``, a ``ResultQueue`` an
 ``RunControl``. Workers reach them through manager proxies; every method takes and
 returns plain data (strings, numbers, lists, dicts), so the wire format need not be
 pickle, and coerces what it is given, since a peer with the key may send anything.
+
+They are served from before planning (workers start while the master plans): until the
+lease board exists (``BoardSlot``) ``hello`` is answered, ``get`` waits out its timeout
+and returns no tasks, and the other calls find no lease of the caller's.
 """
 
 from __future__ import annotations
 
 import queue
+import threading
+import time
 from multiprocessing.managers import BaseManager
+from typing import TYPE_CHECKING
 
-from crawler.master.leases import LeaseBoard
-from crawler.protocol import REGISTERED
+from crawler.console import log
+from crawler.master.workers import WorkerRegistry
+from crawler.protocol import MAX_GET_WAIT, REGISTERED
+
+if TYPE_CHECKING:  # served before the board exists: its module loads after the workers start
+    from crawler.master.leases import LeaseBoard
+
+NAME_SHOWN = 100  # characters of a worker's name in the log (a peer may send any string)
 
 # The objects the registered callables return, set by ``server.QueueServer.start``.
 served: dict[str, object] = {}
+
+
+class BoardSlot:
+    """Where the lease board will be once planning has made it; the worker registry is
+    there from the start (``hello`` before planning ends), and the board takes it over."""
+
+    def __init__(self, workers: WorkerRegistry) -> None:
+        self.workers = workers
+        self.board: LeaseBoard | None = None
+        self._ready = threading.Event()
+
+    @classmethod
+    def holding(cls, board: LeaseBoard) -> BoardSlot:
+        """A slot filled from the start (a board made before serving)."""
+        slot = cls(board.workers)
+        slot.fill(board)
+        return slot
+
+    def fill(self, board: LeaseBoard) -> None:
+        """Hand the board to the endpoints: gets waiting for it go on at once."""
+        self.board = board
+        self._ready.set()
+
+    def wait(self, timeout: float) -> LeaseBoard | None:
+        """The board, waiting up to ``timeout`` seconds for it; None if not there yet."""
+        self._ready.wait(timeout)
+        return self.board
 
 
 class TaskQueue:
@@ -24,23 +64,38 @@ class TaskQueue:
     ``robots``, the robots.txt verdicts that tasks name by id, and ``robots_found``, the
     verdicts a worker fetched for its probes (``{"id": task id, "verdict": ...}``)."""
 
-    def __init__(self, board: LeaseBoard) -> None:
-        self._board = board
+    def __init__(self, board: LeaseBoard | BoardSlot) -> None:
+        self._slot = board if isinstance(board, BoardSlot) else BoardSlot.holding(board)
 
     def get(self, worker: str, max_items: int = 1, timeout: float = 1.0) -> dict:
-        return self._board.get(str(worker), max_items, timeout)
+        """Before planning ends: no tasks, after waiting up to ``timeout`` seconds (at
+        most MAX_GET_WAIT) for the board; a worker is never told to go (it just asks again)."""
+        started = time.monotonic()
+        wait = max(0.0, min(float(timeout), MAX_GET_WAIT))
+        board = self._slot.wait(wait)
+        if board is None:
+            self._slot.workers.seen(str(worker))
+            return {"tasks": [], "over": False}
+        left = max(0.0, wait - (time.monotonic() - started))
+        return board.get(str(worker), max_items, left)
 
     def renew(self, worker: str, ids: list) -> dict:
-        return self._board.renew(str(worker), list(ids))
+        board = self._slot.board
+        if board is None:  # nothing was leased yet: nothing is the caller's
+            return {"renewed": 0, "gone": [i for i in list(ids) if isinstance(i, int)]}
+        return board.renew(str(worker), list(ids))
 
     def release(self, worker: str, ids: list) -> int:
-        return self._board.release(str(worker), list(ids))
+        board = self._slot.board
+        return 0 if board is None else board.release(str(worker), list(ids))
 
     def robots(self, worker: str, ids: list) -> list:
-        return self._board.verdicts(list(ids))
+        board = self._slot.board
+        return [] if board is None else board.verdicts(list(ids))
 
     def robots_found(self, worker: str, items: list) -> int:
-        return self._board.robots_found(str(worker), list(items))
+        board = self._slot.board
+        return 0 if board is None else board.robots_found(str(worker), list(items))
 
 
 class ResultQueue:
@@ -60,16 +115,20 @@ class ResultQueue:
 class RunControl:
     """What ``get_run_control`` serves: the handshake that hands the run's policy to a worker."""
 
-    def __init__(self, board: LeaseBoard, run_info: dict) -> None:
-        self._board = board
+    def __init__(self, board: LeaseBoard | BoardSlot, run_info: dict) -> None:
+        """``run_info``: ``{"run_id": str, "policy": Policy.to_json()}``, known before
+        planning, so that a worker's handshake never waits for it."""
+        self._workers = board.workers
         self._run_info = run_info
 
     def hello(self, worker: str, info: dict) -> dict:
-        self._board.workers.hello(str(worker), info if isinstance(info, dict) else {})
+        name = str(worker)
+        self._workers.hello(name, info if isinstance(info, dict) else {})
+        log.debug("worker %s said hello", name[:NAME_SHOWN])
         return self._run_info
 
     def bye(self, worker: str) -> bool:
-        self._board.workers.bye(str(worker))
+        self._workers.bye(str(worker))
         return True
 
 

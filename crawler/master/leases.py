@@ -31,13 +31,13 @@ from crawler.master.frontier import FINAL, LEASED, Frontier
 from crawler.master.politeness import HostGate
 from crawler.master.verdicts import KEPT, TRANSIENT, RobotsBoard
 from crawler.master.workers import WorkerRegistry
-from crawler.protocol import Task, encode_task
+from crawler.protocol import MAX_GET_WAIT, Task, encode_task
 from crawler.robotstxt import check_verdict, crawl_delay
 from crawler.urls import host_of
 
 MAX_BATCH = 500  # tasks per get(), and a sane cap on what a worker may ask for
 NO_LIMITS = HostLimits()
-MAX_WAIT = 2.0  # seconds a get() may block on the server: keeps server threads short-lived
+MAX_WAIT = MAX_GET_WAIT  # seconds a get() may block on the server (protocol.MAX_GET_WAIT)
 
 
 @dataclass
@@ -66,11 +66,13 @@ class LeaseBoard:
         limits: HostLimits = NO_LIMITS,
         user_agent: str | None = None,
         unpaced: Callable[[int], bool] = lambda task_id: False,
+        workers: WorkerRegistry | None = None,
     ) -> None:
         """``stored_copy(task_id)``: what a worker needs to reuse an earlier run's image
         (``plan.Plan.stored_copy``), sent with the task; ``user_agent``: the run's, when
         robots.txt is consulted (None: ``--ignore-robots``); ``unpaced(task_id)``: the
-        task will most likely make no request, so politeness neither holds nor counts it."""
+        task will most likely make no request, so politeness neither holds nor counts it;
+        ``workers``: the registry of workers that called in before the board was made."""
         self._gate = HostGate(limits)
         self._user_agent = user_agent or ""
         self.robots = RobotsBoard(user_agent is not None, lambda i: stored_copy(i) is None)
@@ -86,7 +88,7 @@ class LeaseBoard:
         self._cond = threading.Condition()
         self._over = False
         self._draining = False  # stop handing out work, keep taking answers
-        self.workers = WorkerRegistry(clock)
+        self.workers = WorkerRegistry(clock) if workers is None else workers
         self._affinity: HostAffinity | None = None  # see prefer_hosts
 
     # --- called by workers, through the endpoints ---

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,10 +28,17 @@ class LocalWorkers:
         self._config = config
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, port: int) -> None:
-        """Start ``--local-workers`` workers against ``port`` on this host."""
+    def start(self, port: int, *, early: bool = False) -> None:
+        """Start the ``--local-workers`` workers not yet started, against ``port`` on this
+        host; ``early`` (while the master still plans): only as many as there are CPUs
+        besides the one planning (at least one), so that their start-up (~0.2 s of CPU
+        each) does not slow planning down, which matters when planning finds nothing to
+        do; the others later (``run.Master._start_rest``)."""
         cfg = self._config
-        if cfg.local_workers <= 0:
+        wanted = cfg.local_workers
+        if early:
+            wanted = min(wanted, max(1, len(os.sched_getaffinity(0)) - 1))
+        if wanted <= len(self.procs):
             return
         host = "127.0.0.1" if cfg.bind in ("", "0.0.0.0") else cfg.bind
         command = [
@@ -42,10 +50,19 @@ class LocalWorkers:
             command += ["--authkey-file", cfg.authkey_file]
         else:
             env[c.AUTHKEY_ENV] = cfg.authkey.decode()
-        for _ in range(cfg.local_workers):
+        for _ in range(wanted - len(self.procs)):
             self.procs.append(
                 subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
             )
+
+    @property
+    def host(self) -> str:
+        """The host name they give in hello (no ``--host-id``: this host's name)."""
+        return socket.gethostname()
+
+    def starting(self, said_hello: set[int]) -> bool:
+        """Is one of them still starting (running, and its pid not in ``said_hello``)?"""
+        return any(p.poll() is None and p.pid not in said_hello for p in self.procs)
 
     def any_running(self) -> bool:
         return any(p.poll() is None for p in self.procs)
@@ -61,6 +78,18 @@ class LocalWorkers:
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
+
+    def kill_unused(self) -> None:
+        """SIGKILL to each: only for workers no task was ever leased to (planning did not
+        finish, or found nothing to do). They hold nothing and have written nothing, so
+        there is nothing to hand back; waiting for a graceful exit (or for one still
+        importing its modules to get as far as its stop handler) would only delay the
+        master's own exit."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+        for proc in self.procs:
+            proc.wait(timeout=STOP_WAIT)  # at once: reaped, so all_exited() says so
 
     def wait(self) -> None:
         """Wait up to STOP_WAIT seconds for them to exit; kill what is left."""

@@ -1,61 +1,57 @@
 """The master's run: from the lists to the summary, every URL accounted for.
 
-``Master.run`` plans the run (resuming from the manifest of earlier runs), serves the
-task and result queues, starts local workers if asked, journals each result as it
-arrives, and ends when every URL has a final status; then compacts a resumed journal,
-writes the CSV, the summary and the HTML report. SIGINT/SIGTERM: stop handing out work,
-keep collecting answers for ``--grace`` seconds, then EXIT_INTERRUPTED (twice: at once).
+``Master.run`` takes over a started ``launch.Launch`` (listening, local workers starting),
+plans the run (resuming from the manifest of earlier runs), hands the lease board to the
+served task queue, journals each result in the manifest as it arrives, and ends when
+every URL has a final status. Then it compacts a resumed journal, writes the CSV, the
+summary and the HTML report. SIGINT/SIGTERM (``launch.StopRequest``): stop handing out
+work, keep collecting answers for ``--grace`` seconds, then exit with EXIT_INTERRUPTED;
+a second signal stops at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import queue
-import signal
 import time
-import uuid
-from types import FrameType
 from typing import Any
 
 from crawler import constants as c
 from crawler.config import MasterConfig
 from crawler.console import log, record
 from crawler.exceptions import CrawlerError, JournalError
-from crawler.layout import ensure_writable
 from crawler.manifest import read_manifest
 from crawler.master import closing
-from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
 from crawler.master.indexing import IndexKeeper
 from crawler.master.journal import ManifestWriter, write_csv
+from crawler.master.launch import Launch
 from crawler.master.leases import LeaseBoard
-from crawler.master.lists import check_readable
-from crawler.master.local_workers import LocalWorkers
 from crawler.master.plan import Plan, plan_run
-from crawler.master.preflight import check_outputs, check_store
 from crawler.master.progress import ACTIVE_WITHIN, Progress, announce
 from crawler.master.results import ResultIntake
-from crawler.master.server import QueueServer
 from crawler.master.summary import RunStats, format_summary, write_summary
 from crawler.report.ledger import Ledger
 
 TICK = 0.5  # seconds between lease checks while results are quiet
+REST_POLL = 0.01  # ... and between looks at the early local workers, until all are started
+REST_LATEST = 2.0  # seconds after serving began when the rest start whatever the early do
 LINGER = 5.0  # seconds the master waits for its workers to hear the run is over
-INBOX_BATCHES = 16  # result batches waiting for the master loop, at most
 MAX_BATCHES_PER_WRITE = 8  # result batches folded into one manifest write (group commit)
 
 
 class Master:
     """One run of the master, from the lists to the summary."""
 
-    def __init__(self, config: MasterConfig) -> None:
+    def __init__(self, config: MasterConfig, launch: Launch) -> None:
+        """``launch``: started (``Launch.start``); this run closes it."""
         self.config = config
-        self.run_id = uuid.uuid4().hex[:12]
-        self.started = time.monotonic()
-        self.serving = self.started  # when workers could first connect (after planning)
-        # Bounded: see endpoints.ResultQueue (backpressure).
-        self.inbox: queue.Queue[tuple[str, list[str]]] = queue.Queue(maxsize=INBOX_BATCHES)
-        self.local = LocalWorkers(config)
-        self.stop_signal: int | None = None
+        self.launch = launch
+        self.run_id = launch.run_id
+        self.started = launch.started
+        self.serving = self.started  # when workers could first get tasks (after planning)
+        self.inbox = launch.inbox
+        self.rest_due = False  # local workers left to start once the early ones are ready
+        self.local = launch.local
         self.stats = RunStats(self.run_id, 0)
         self.ledger = Ledger(None, self.run_id)  # the report's aggregate, opened in run()
         self.keeper = IndexKeeper(config.manifest, config.policy.store)  # the resume index
@@ -63,18 +59,12 @@ class Master:
 
     def run(self) -> int:
         """Run to the end; returns the exit code (``constants.EXIT_*``). Raises UsageError
-        (one line at the CLI) when the lists, the output or the port cannot be used."""
+        or JournalError (one line at the CLI) when the manifest cannot be used."""
         cfg = self.config
-        self._install_stop_handlers()
-        check_readable(cfg.lists)
-        ensure_writable(cfg.output)
-        check_outputs(cfg)
-        check_store(cfg)
-        server = QueueServer(cfg.bind, cfg.port, cfg.authkey, cfg.listen_backlog)
         try:
             manifest = ManifestWriter(cfg.manifest)
         except BaseException:
-            server.close()
+            self.launch.close()
             raise
         self.ledger = Ledger.open(cfg.manifest, manifest.empty, self.run_id)
         plan, code = None, c.EXIT_ERROR  # the code if planning or serving raises
@@ -83,13 +73,12 @@ class Master:
             closing.settle_earlier(plan, self.ledger)
             plan.store.drop_index()  # serving needs no URL look-ups (a compaction rebuilds it)
             self.keeper.start(plan, manifest, self.ledger)  # and kept rows restamped
-            code = self._serve(plan, server, manifest)
+            code = self._serve(plan, manifest)
             if code == c.EXIT_OK:  # compacted if need be, the resume index kept
                 self.keeper.finish(manifest, plan, self.ledger)
                 code = self._judge(plan)  # after the compaction: a degraded run completed
         finally:
-            server.close()
-            self.local.wait()
+            self.launch.close()
             manifest.close()
             self.keeper.close()
             if plan is not None:
@@ -172,7 +161,11 @@ class Master:
         record(text)
         record(f"outcome: {summary['outcome']} (exit {code})")
 
-    def _serve(self, plan: Plan, server: QueueServer, manifest: ManifestWriter) -> int:
+    @property
+    def stop_signal(self) -> int | None:
+        return self.launch.stop.signum
+
+    def _serve(self, plan: Plan, manifest: ManifestWriter) -> int:
         cfg = self.config
         board = LeaseBoard(
             plan.store,
@@ -183,6 +176,7 @@ class Master:
             limits=cfg.limits,
             user_agent=None if cfg.policy.ignore_robots else cfg.policy.user_agent,
             unpaced=plan.unpaced,
+            workers=self.launch.slot.workers,  # those that called in while we planned
         )
         if plan.needs_hosts:
             board.prefer_hosts(plan.wanted_host, cfg.policy.lease_seconds)
@@ -193,18 +187,14 @@ class Master:
         self.stats.changes["given_up"] = plan.given_up
         self.stats.policy = dataclasses.asdict(cfg.policy)
         self.stats.kept = plan.kept
-        run_info = {"run_id": self.run_id, "policy": cfg.policy.to_json()}
-        server.start(
-            {
-                "task_queue": TaskQueue(board),
-                "result_queue": ResultQueue(self.inbox),
-                "run_control": RunControl(board, run_info),
-            }
-        )
+        if self.stop_signal is not None:  # asked to stop while planning: lease nothing
+            board.drain()
+        self.launch.slot.fill(board)  # the workers' gets find tasks from now on
         self.serving = time.monotonic()  # --idle-timeout counts from here, not from planning
-        announce(cfg, self.run_id, server.port)
-        if plan.todo:  # else there is nothing for them to do
-            self.local.start(server.port)
+        announce(cfg, self.run_id, self.launch.port)
+        self.rest_due = bool(plan.todo) and self.stop_signal is None  # see _start_rest
+        if not self.rest_due:  # nothing to do, or stopped before a lease: none holds any
+            self.local.kill_unused()
         code = self._collect(plan, board, manifest)
         self.pictures = closing.start_pictures(cfg, self.ledger)  # while the workers hear it
         board.finish()
@@ -221,6 +211,7 @@ class Master:
         next_tick, grace_end = 0.0, None
         with Progress(self.config, plan.total, plan.todo, self.stats, board.workers) as progress:
             while remaining:
+                self._start_rest(board)
                 if self.stop_signal is not None and grace_end is None:
                     grace_end = self._begin_stop(board)
                 if grace_end is not None and (time.monotonic() > grace_end or not board.leased()):
@@ -248,10 +239,23 @@ class Master:
         log.warning("stopping: no new work handed out; waiting up to %g s for answers", grace)
         return time.monotonic() + grace
 
+    def _start_rest(self, board: LeaseBoard) -> None:
+        """Start the local workers not started early once those are past their imports
+        (each said hello, or exited): more processes importing at once than there are
+        CPUs would slow down the one about to give the first row; one started a little
+        later costs no throughput on a machine that is busy anyway."""
+        if not self.rest_due or self.stop_signal is not None:
+            return
+        late = time.monotonic() - self.serving > REST_LATEST  # one stuck must not stop all
+        if late or not self.local.starting(board.workers.pids_from(self.local.host)):
+            self.rest_due = False
+            self.local.start(self.launch.port)
+
     def _next_batches(self) -> list[tuple[str, list[str]]]:
         """Every batch waiting in the inbox (one manifest write, one fsync, for all)."""
+        wait = REST_POLL if self.rest_due else TICK
         try:
-            batches = [self.inbox.get(timeout=TICK)]
+            batches = [self.inbox.get(timeout=wait)]
         except queue.Empty:
             return []
         while len(batches) < MAX_BATCHES_PER_WRITE:
@@ -288,13 +292,3 @@ class Master:
             if self.local.all_exited() and board.workers.all_told(within=LINGER):
                 return
             time.sleep(0.01)
-
-    def _install_stop_handlers(self) -> None:
-        def handler(signum: int, frame: FrameType | None) -> None:
-            if self.stop_signal is not None:
-                raise KeyboardInterrupt  # a second signal: stop now
-            self.stop_signal = signum
-
-        # SIGHUP (the terminal closed) stops as gracefully as SIGTERM: summary and report.
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, handler)

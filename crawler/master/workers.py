@@ -64,6 +64,12 @@ class WorkerRegistry:
                 s.told_over or s.left or now - s.last_seen > within for s in self._seen.values()
             )
 
+    def pids_from(self, host: str) -> set[int]:
+        """The process ids that workers of ``host`` gave in hello."""
+        with self._lock:
+            infos = [s.info for s in self._seen.values() if s.info.get("host") == host]
+        return {i["pid"] for i in infos if type(i.get("pid")) is int}
+
     def host_of(self, worker: str) -> str | None:
         """The ``--host-id`` ``worker`` gave in hello, if any."""
         with self._lock:

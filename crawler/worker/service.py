@@ -21,7 +21,13 @@ from types import FrameType
 from crawler import constants as c
 from crawler.config import Policy, WorkerConfig
 from crawler.console import notice, record
-from crawler.exceptions import MasterGone, MasterUnreachable, OutputUnusable, ProtocolError
+from crawler.exceptions import (
+    MasterGone,
+    MasterUnreachable,
+    OutputUnusable,
+    ProtocolError,
+    WorkLost,
+)
 from crawler.layout import ensure_writable
 from crawler.worker.channel import Channel
 from crawler.worker.run import Worker, worker_name
@@ -56,9 +62,9 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
         channel.bye(worker.name)
         if worker.disk_error is not None:
             raise OutputUnusable(f"stopped taking work: {worker.disk_error}")
-    except MasterGone:
-        if worker.holds_live_leases:
-            raise  # work in hand was lost with the master; its rerun will redo it
+    except MasterGone as exc:
+        if worker.holds_live_leases:  # work in hand was lost with the master: its rerun
+            raise WorkLost(str(exc)) from None  # will redo it
         # Holding no live lease, we lost nothing: the master finished, or will resume
         # (a worker thawed after a long freeze finds its leases expired, long redone).
         _say(config, f"the master at {channel.where} went away")
@@ -76,8 +82,15 @@ def serve(config: WorkerConfig) -> int:
     _fewer_malloc_arenas()
     stop = _install_stop_handlers()
     if not config.wait:
-        channel = Channel(config.server, config.port, config.authkey, config.connect_timeout)
-        return work_one_run(config, channel, stop)[0]
+        try:
+            channel = Channel(config.server, config.port, config.authkey, config.connect_timeout)
+            return work_one_run(config, channel, stop)[0]
+        except (MasterUnreachable, MasterGone) as exc:
+            if stop.is_set() and not isinstance(exc, WorkLost):
+                # Stopped before it held anything (a master that ended during its
+                # planning stops the local workers it started early): nothing to say.
+                return c.EXIT_INTERRUPTED
+            raise
     return _serve_forever(config, stop)
 
 

@@ -1,0 +1,102 @@
+"""The light first half of a master run: what a worker needs to connect, before planning.
+
+``Launch.start`` checks the lists, the output and the store, binds the listening socket,
+serves the handshake from an empty ``endpoints.BoardSlot`` and starts ``--local-workers``.
+It imports none of the heavy modules (planning, the report, numpy), so that the workers'
+own start-up (an interpreter and the worker's imports, ~0.2 s) overlaps the master's
+imports and its planning instead of following them: the first result arrives that much
+sooner (issue 15, "no fixed overhead"). Until planning hands over the lease board, a
+worker's ``get`` returns no tasks; a run that ends before that (a planning error, a
+second Ctrl-C, nothing to do) stops the early workers at once: they hold nothing.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import time
+import uuid
+from types import FrameType
+
+from crawler.config import MasterConfig
+from crawler.layout import ensure_writable
+from crawler.master.endpoints import BoardSlot, ResultQueue, RunControl, TaskQueue
+from crawler.master.lists import check_readable
+from crawler.master.local_workers import LocalWorkers
+from crawler.master.preflight import check_outputs, check_store
+from crawler.master.server import QueueServer
+from crawler.master.workers import WorkerRegistry
+
+INBOX_BATCHES = 16  # result batches waiting for the master loop, at most
+
+
+class StopRequest:
+    """SIGINT, SIGTERM and SIGHUP (the terminal closed): the first is recorded (the run
+    stops handing out work and ends gracefully), a second raises KeyboardInterrupt."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def install(self) -> None:
+        def handler(signum: int, frame: FrameType | None) -> None:
+            if self.signum is not None:
+                raise KeyboardInterrupt  # a second signal: stop now
+            self.signum = signum
+
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, handler)
+
+
+class Launch:
+    """The run's identity, its listening socket, the served objects and its local workers."""
+
+    def __init__(self, config: MasterConfig) -> None:
+        self.config = config
+        self.run_id = uuid.uuid4().hex[:12]
+        self.started = time.monotonic()
+        self.stop = StopRequest()
+        # Bounded: see endpoints.ResultQueue (backpressure).
+        self.inbox: queue.Queue[tuple[str, list[str]]] = queue.Queue(maxsize=INBOX_BATCHES)
+        self.slot = BoardSlot(WorkerRegistry())
+        self.local = LocalWorkers(config)
+        self.server: QueueServer | None = None
+        self._closed = False
+
+    def start(self) -> None:
+        """Check, listen, serve, start the local workers. Raises UsageError (one line at
+        the CLI) when the lists, the output, the store or the port cannot be used."""
+        cfg = self.config
+        # Installed before any worker exists: a signal from here on ends in close(),
+        # never in a master gone with its workers left behind.
+        self.stop.install()
+        check_readable(cfg.lists)
+        ensure_writable(cfg.output)
+        check_outputs(cfg)
+        check_store(cfg)
+        self.server = QueueServer(cfg.bind, cfg.port, cfg.authkey, cfg.listen_backlog)
+        run_info = {"run_id": self.run_id, "policy": cfg.policy.to_json()}
+        self.server.start(
+            {
+                "task_queue": TaskQueue(self.slot),
+                "result_queue": ResultQueue(self.inbox),
+                "run_control": RunControl(self.slot, run_info),
+            }
+        )
+        self.local.start(self.server.port, early=True)
+
+    @property
+    def port(self) -> int:
+        return self.server.port if self.server is not None else self.config.port
+
+    def close(self) -> None:
+        """Stop listening and wait for the local workers. Those that never saw a lease
+        board (planning did not finish) hold nothing: they are killed, not waited for.
+        Closing again does nothing."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.slot.board is None:
+            self.local.kill_unused()
+        if self.server is not None:
+            self.server.close()
+        self.local.wait()

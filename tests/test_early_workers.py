@@ -1,0 +1,296 @@
+"""Local workers start while the master plans (issue 15, "no fixed overhead").
+
+The master listens and starts ``--local-workers`` before it imports its heavy modules and
+reads the lists, so the workers connect while planning is still going on. Planning is
+made slow for real here: the list comes on the master's stdin, and the test holds the
+pipe open until the workers started early have said hello. Then: every URL is still done; a planning
+failure still ends with one line and its exit code; a signal during planning behaves as
+before; a run with nothing to do exits; and no worker process is ever left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from conftest import RUN_TIMEOUT, assert_no_traceback, cli_command, cli_env, read_rows, run_cli
+from imageserver import ImageServer, make_image
+
+from crawler import constants as c
+from crawler.master.endpoints import BoardSlot, RunControl, TaskQueue
+from crawler.master.leases import LeaseBoard
+from crawler.master.workers import WorkerRegistry
+
+HELLO = re.compile(r"worker \S+ said hello")
+POLL_IDLE = 2.0  # worker.run.POLL_IDLE: held longer, every worker's get came back empty once
+
+
+def _images(server: ImageServer, count: int) -> list[str]:
+    kinds = ("JPEG", "PNG", "GIF", "WEBP")
+    return [
+        server.add(f"/early/{i}.img", make_image(kinds[i % 4], 40 + i, 30, seed=i))
+        for i in range(count)
+    ]
+
+
+def _workers_of(output: Path) -> list[int]:
+    """Live (not zombie) worker processes started for ``output``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+            state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        words = [a.decode(errors="replace") for a in argv]
+        if "crawler.worker" in words and str(output) in words and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+class StdinMaster:
+    """A master reading its list from stdin, ``-v``, two local workers; stderr collected."""
+
+    def __init__(self, tmp: Path, *flags: str) -> None:
+        self.output = tmp / "out"
+        self.manifest = tmp / "m.jsonl"
+        args = ["-", "--output", str(self.output), "--manifest", str(self.manifest)]
+        args += ["--local-workers", "2", "--threads", "4", "--no-progress", "-v", *flags]
+        self.proc = subprocess.Popen(
+            cli_command("master", *args),
+            env=cli_env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+
+    def write(self, lines: list[str], close: bool = False) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write("".join(f"{line}\n" for line in lines))
+        self.proc.stdin.flush()
+        if close:
+            self.proc.stdin.close()
+
+    def wait_for_hellos(self, count: int = 1) -> None:
+        """Until ``count`` workers said hello (the list still open: planning not done).
+        Only as many start early as there are CPUs besides the master's: one, at least."""
+        with self._changed:
+            done = self._changed.wait_for(
+                lambda: sum(bool(HELLO.search(x)) for x in self.lines) >= count, RUN_TIMEOUT
+            )
+        assert done, "".join(self.lines)
+
+    def finish(self) -> tuple[int, str, str]:
+        """Exit code, stdout, stderr; the master must end within RUN_TIMEOUT."""
+        try:
+            out = self.proc.stdout.read() if self.proc.stdout else ""
+            code = self.proc.wait(timeout=RUN_TIMEOUT)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=10)
+        return code, out, "".join(self.lines)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def master_factory(tmp_path: Path):
+    started: list[StdinMaster] = []
+
+    def make(*flags: str) -> StdinMaster:
+        started.append(StdinMaster(tmp_path, *flags))
+        return started[-1]
+
+    yield make
+    for master in started:
+        master.kill()
+        for pid in _workers_of(master.output):  # never leaked, whatever the test found
+            os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.slow
+def test_workers_that_connect_during_planning_finish_every_url(
+    master_factory, image_server: ImageServer
+) -> None:
+    urls = _images(image_server, 24)
+    master = master_factory("--idle-timeout", "1")
+    master.write(urls[:10])
+    master.wait_for_hellos()
+    # Planning waits for the rest of the list while the workers ask for work: longer than
+    # their idle poll and than --idle-timeout, which counts only once serving has begun.
+    time.sleep(POLL_IDLE + 0.5)
+    master.write(urls[10:], close=True)
+    code, out, err = master.finish()
+    assert code == c.EXIT_OK, err
+    assert_no_traceback(out, err)
+    assert "error" not in err.lower()
+    rows = read_rows(master.manifest)
+    assert sorted(r["url"] for r in rows) == sorted(urls)
+    assert {r["status"] for r in rows} == {c.OK}
+    assert all((master.output / r["path"]).is_file() for r in rows)
+    assert _workers_of(master.output) == []
+
+
+@pytest.mark.parametrize("when", ["at_once", "after_hello"])
+def test_planning_failure_stops_the_early_workers(
+    master_factory, image_server: ImageServer, when: str
+) -> None:
+    """A CSV on stdin without the URL column fails while planning (stdin is not checked
+    before: reading it would consume it): one line, exit 1, the workers stopped, whether
+    they were still starting or already connected."""
+    master = master_factory("--input-format", "csv")
+    if when == "after_hello":
+        master.wait_for_hellos()
+    master.write(["name,link", "a,http://127.0.0.1:9/x.jpg"], close=True)
+    code, out, err = master.finish()
+    assert code == c.EXIT_ERROR, err
+    assert_no_traceback(out, err)
+    errors = [line for line in err.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and "has no column 'url'" in errors[0], err
+    assert _workers_of(master.output) == []
+
+
+@pytest.mark.parametrize("signals", [1, 2])
+def test_a_signal_during_planning_with_early_workers(
+    master_factory, image_server: ImageServer, signals: int
+) -> None:
+    """One SIGTERM during planning: planning ends, no work is handed out, the run stops as
+    interrupted (summary written). Two: it stops at once. Either way exit 130, no worker
+    left, no traceback."""
+    urls = _images(image_server, 6)
+    master = master_factory("--grace", "5")
+    master.write(urls[:3])
+    master.wait_for_hellos()
+    for _ in range(signals):
+        master.proc.send_signal(signal.SIGTERM)
+        time.sleep(0.1)  # two signals, not one delivered twice
+    if signals == 1:
+        master.write(urls[3:], close=True)
+    code, out, err = master.finish()
+    assert code == c.EXIT_INTERRUPTED, err
+    assert_no_traceback(out, err)
+    assert _workers_of(master.output) == []
+    if signals == 1:
+        assert (master.manifest.parent / "m.summary.json").is_file()
+        assert not any(r["status"] == c.OK for r in read_rows(master.manifest))
+
+
+def test_nothing_to_do_exits_and_leaves_no_worker(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    urls = _images(image_server, 4)
+    listed = tmp_path / "list.txt"
+    listed.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = [str(listed), "--output", str(out), "--local-workers", "2", "--no-progress"]
+    first = run_cli("master", *args)
+    assert first.returncode == c.EXIT_OK, first.stderr
+    again = run_cli("master", *args)  # everything kept: the workers started early go
+    assert again.returncode == c.EXIT_OK, again.stderr
+    assert_no_traceback(again.stdout, again.stderr)
+    assert "error" not in again.stderr.lower()
+    assert _workers_of(out) == []
+
+
+def test_dry_run_starts_no_worker(tmp_path: Path, url_list: Path) -> None:
+    out = tmp_path / "out"
+    seen: list[int] = []
+    proc = subprocess.Popen(
+        cli_command("master", str(url_list), "--output", str(out), "--dry-run"),
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    while proc.poll() is None:  # a worker would live ~0.2 s at least: importing
+        seen += _workers_of(out)
+        time.sleep(0.01)
+    stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+    assert proc.returncode == c.EXIT_OK, stderr
+    assert "dry run" in stdout
+    assert seen == []
+
+
+def test_the_endpoints_before_and_after_the_board() -> None:
+    """In process: before planning hands the board over, hello is answered, get returns no
+    tasks (never "over"), and no id is anyone's; a get waiting for the board goes on with
+    it as soon as it is there."""
+    slot = BoardSlot(WorkerRegistry())
+    tasks = TaskQueue(slot)
+    control = RunControl(slot, {"run_id": "r", "policy": "{}"})
+    assert control.hello("w1", {"host": "h"}) == {"run_id": "r", "policy": "{}"}
+    assert tasks.get("w1", 5, 0.05) == {"tasks": [], "over": False}
+    assert tasks.renew("w1", [1, 2, "x"]) == {"renewed": 0, "gone": [1, 2]}
+    assert tasks.release("w1", [1]) == 0
+    assert tasks.robots("w1", [1]) == [] and tasks.robots_found("w1", [{}]) == 0
+    assert slot.workers.active(within=60) == ["w1"]
+
+    board = LeaseBoard(["http://127.0.0.1:9/a.jpg"], None, 60, 3, workers=slot.workers)
+    answers: list[dict] = []
+    waiting = threading.Thread(target=lambda: answers.append(tasks.get("w1", 5, 30)))
+    waiting.start()
+    slot.fill(board)
+    waiting.join(timeout=RUN_TIMEOUT)
+    assert len(answers) == 1 and len(answers[0]["tasks"]) == 1
+    assert board.workers is slot.workers
+
+
+def test_the_workers_not_started_early_start_once(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """More local workers than CPUs besides the master's: the rest start once the early
+    ones are past their imports (or at the latest 2 s into serving), each exactly once."""
+    urls = [
+        image_server.add(f"/slow/{i}.png", make_image("PNG", 30 + i, 20, seed=i), delay=0.2)
+        for i in range(30)
+    ]
+    listed = tmp_path / "list.txt"
+    listed.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    wanted = len(os.sched_getaffinity(0)) + 1  # at least two of them start late
+    args = [str(listed), "--output", str(out), "--local-workers", str(wanted)]
+    proc = subprocess.Popen(
+        cli_command("master", *args, "--threads", "2", "--no-progress"),
+        env=cli_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    seen: set[int] = set()
+    while proc.poll() is None:  # each worker lives a second at least: 30 URLs x 0.2 s
+        seen.update(_workers_of(out))
+        time.sleep(0.01)
+    stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+    assert proc.returncode == c.EXIT_OK, stderr
+    assert_no_traceback(stdout, stderr)
+    assert len(seen) == wanted
+    rows = read_rows(out / "manifest.jsonl")
+    assert sorted(r["url"] for r in rows) == sorted(urls)
+    assert {r["status"] for r in rows} == {c.OK}
