@@ -2,7 +2,8 @@
 
 A list of ``size`` corpus URLs (600 by default; spread over the corpus, so with its
 format mix) is fetched by the crawler (``workers`` local workers x 16 threads) and by the
-like-for-like baseline (``baseline.py --draft``, same processes and threads), and by the
+baselines (``baseline.py --draft``, and ``--crawler-verify``: the like-for-like one, the
+crawler's own verification without its master; same processes and threads), and by the
 crawlers of other checkouts (``--compare-src``), interleaved: the order is reversed every
 other round, so neither side always runs on a warmer machine. Reported per crawler:
 launch -> "serving run" (planning done), launch -> first manifest row, last row -> exit,
@@ -42,7 +43,9 @@ def run_fixed(
     for name, other_env in (others or {}).items():
         other = replace(job, env=other_env)
         runners[name] = lambda other=other: _with_rerun(other, workers)
-    runners["baseline-draft"] = lambda: tp.run_baseline(job, True, procs=workers, threads=THREADS)
+    for mode in ("draft", "crawler"):  # crawler: its own verification, the like-for-like one
+        name = "baseline-verify" if mode == "crawler" else f"baseline-{mode}"
+        runners[name] = lambda mode=mode: tp.run_baseline(job, mode, workers, THREADS)
     samples: dict[str, list[dict[str, Any]]] = {name: [] for name in runners}
     for turn in range(rounds):
         order = list(runners) if turn % 2 == 0 else list(runners)[::-1]

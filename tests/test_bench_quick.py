@@ -20,6 +20,7 @@ SCENARIOS = (
     "crawler",
     "baseline",
     "baseline-draft",
+    "baseline-verify",
     "wget",
     "latency",
     "fixed",
