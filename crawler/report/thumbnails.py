@@ -14,6 +14,7 @@ import base64
 import io
 import os
 import stat
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -30,11 +31,13 @@ THUMB = (160, 160)
 
 
 class StoreReader:
-    """Thumbnails of rows wherever their images are; each shared store opened once."""
+    """Thumbnails of rows wherever their images are; each shared store opened once (also
+    when several threads ask at once: ``pictures``)."""
 
     def __init__(self, output: Path | None) -> None:
         self.output = output  # this host's folder, for per-host rows; None: not read
         self._stores: dict[str, FolderStore | S3Store | None] = {}
+        self._opening = threading.Lock()
 
     def thumbnail(self, row: dict[str, Any]) -> str | None:
         """A data: URI of the row's image; None when it cannot be read or shown."""
@@ -54,6 +57,10 @@ class StoreReader:
         return None if data is None else _safe_thumbnail(data)
 
     def _open(self, spec: str) -> FolderStore | S3Store | None:
+        with self._opening:
+            return self._open_once(spec)
+
+    def _open_once(self, spec: str) -> FolderStore | S3Store | None:
         if spec not in self._stores:
             try:
                 self._stores[spec] = open_store(spec, Path())
