@@ -4,8 +4,10 @@ The master listens and starts ``--local-workers`` before it imports its heavy mo
 reads the lists, so the workers connect while planning is still going on. Planning is
 made slow for real here: the list comes on the master's stdin, and the test holds the
 pipe open until the workers started early have said hello. Then: every URL is still done; a planning
-failure still ends with one line and its exit code; a signal during planning behaves as
-before; a run with nothing to do exits; and no worker process is ever left behind.
+failure still ends with one line and its exit code; a signal during planning stops the
+run at once (also while a named pipe as the list waits for its writer); a list on a
+named pipe is opened once; a run with nothing to do exits; and no worker process is ever
+left behind.
 """
 
 from __future__ import annotations
@@ -57,12 +59,13 @@ def _workers_of(output: Path) -> list[int]:
 
 
 class StdinMaster:
-    """A master reading its list from stdin, ``-v``, two local workers; stderr collected."""
+    """A master reading its list from stdin (or ``source``: a named pipe, say), ``-v``, two
+    local workers; stderr collected."""
 
-    def __init__(self, tmp: Path, *flags: str) -> None:
+    def __init__(self, tmp: Path, *flags: str, source: str = "-") -> None:
         self.output = tmp / "out"
         self.manifest = tmp / "m.jsonl"
-        args = ["-", "--output", str(self.output), "--manifest", str(self.manifest)]
+        args = [source, "--output", str(self.output), "--manifest", str(self.manifest)]
         args += ["--local-workers", "2", "--threads", "4", "--no-progress", "-v", *flags]
         self.proc = subprocess.Popen(
             cli_command("master", *args),
@@ -103,8 +106,8 @@ class StdinMaster:
     def finish(self) -> tuple[int, str, str]:
         """Exit code, stdout, stderr; the master must end within RUN_TIMEOUT."""
         try:
+            code = self.proc.wait(timeout=RUN_TIMEOUT)  # before reading: never a hang
             out = self.proc.stdout.read() if self.proc.stdout else ""
-            code = self.proc.wait(timeout=RUN_TIMEOUT)
         finally:
             if self.proc.poll() is None:
                 self.proc.kill()
@@ -122,8 +125,8 @@ class StdinMaster:
 def master_factory(tmp_path: Path):
     started: list[StdinMaster] = []
 
-    def make(*flags: str) -> StdinMaster:
-        started.append(StdinMaster(tmp_path, *flags))
+    def make(*flags: str, source: str = "-") -> StdinMaster:
+        started.append(StdinMaster(tmp_path, *flags, source=source))
         return started[-1]
 
     yield make
@@ -176,28 +179,73 @@ def test_planning_failure_stops_the_early_workers(
 
 
 @pytest.mark.parametrize("signals", [1, 2])
-def test_a_signal_during_planning_with_early_workers(
+def test_a_signal_during_planning_stops_at_once(
     master_factory, image_server: ImageServer, signals: int
 ) -> None:
-    """One SIGTERM during planning: planning ends, no work is handed out, the run stops as
-    interrupted (summary written). Two: it stops at once. Either way exit 130, no worker
-    left, no traceback."""
+    """A SIGTERM while the master plans (its list still open: planning waits for more)
+    stops it at once: nothing was leased, so nothing is lost. Exit 130, one line, no
+    worker left, no traceback, nothing fetched."""
     urls = _images(image_server, 6)
     master = master_factory("--grace", "5")
-    master.write(urls[:3])
+    master.write(urls[:3])  # and the list stays open
     master.wait_for_hellos()
     for _ in range(signals):
         master.proc.send_signal(signal.SIGTERM)
         time.sleep(0.1)  # two signals, not one delivered twice
-    if signals == 1:
-        master.write(urls[3:], close=True)
+    code, out, err = master.finish()
+    assert code == c.EXIT_INTERRUPTED, err
+    assert_no_traceback(out, err)
+    assert "interrupted" in err
+    assert _workers_of(master.output) == []
+    assert not any(r["status"] == c.OK for r in read_rows(master.manifest))
+    assert image_server.total_hits() == 0
+
+
+def _feed(fifo: Path, urls: list[str], failures: list[BaseException]) -> None:
+    """Write ``urls`` into the named pipe in two parts, a pause between them."""
+    try:
+        with open(fifo, "w", encoding="utf-8") as fh:  # waits for the master to open it
+            fh.write("".join(f"{url}\n" for url in urls[:3]))
+            fh.flush()
+            time.sleep(0.5)
+            fh.write("".join(f"{url}\n" for url in urls[3:]))
+    except BaseException as exc:  # reported by the test: a pipe closed under the writer
+        failures.append(exc)
+
+
+def test_a_list_on_a_named_pipe_is_opened_once_and_read_to_its_end(
+    master_factory, image_server: ImageServer, tmp_path: Path
+) -> None:
+    """A named pipe as the list: the start-up checks do not open it (opening waits for
+    its writer, and closing it again would cut the writer off before planning opens it
+    for good: the master then waited forever)."""
+    urls = _images(image_server, 8)
+    fifo = tmp_path / "urls.fifo"
+    os.mkfifo(fifo)
+    failures: list[BaseException] = []
+    writer = threading.Thread(target=_feed, args=(fifo, urls, failures), daemon=True)
+    writer.start()
+    master = master_factory(source=str(fifo))
+    code, out, err = master.finish()
+    writer.join(timeout=10)
+    assert failures == [] and not writer.is_alive(), failures
+    assert code == c.EXIT_OK, err
+    assert_no_traceback(out, err)
+    assert sorted(r["url"] for r in read_rows(master.manifest)) == sorted(urls)
+
+
+def test_a_signal_while_a_named_pipe_has_no_writer(master_factory, tmp_path: Path) -> None:
+    """A named pipe nobody writes to: planning waits in its open(); one SIGINT ends the
+    run (exit 130, one line, no worker left), not only a second one."""
+    fifo = tmp_path / "urls.fifo"
+    os.mkfifo(fifo)
+    master = master_factory(source=str(fifo))
+    master.wait_for_hellos()  # the master is serving, waiting for the pipe's writer
+    master.proc.send_signal(signal.SIGINT)
     code, out, err = master.finish()
     assert code == c.EXIT_INTERRUPTED, err
     assert_no_traceback(out, err)
     assert _workers_of(master.output) == []
-    if signals == 1:
-        assert (master.manifest.parent / "m.summary.json").is_file()
-        assert not any(r["status"] == c.OK for r in read_rows(master.manifest))
 
 
 def test_nothing_to_do_exits_and_leaves_no_worker(

@@ -31,16 +31,26 @@ INBOX_BATCHES = 16  # result batches waiting for the master loop, at most
 
 
 class StopRequest:
-    """SIGINT, SIGTERM and SIGHUP (the terminal closed): the first is recorded (the run
-    stops handing out work and ends gracefully), a second raises KeyboardInterrupt."""
+    """SIGINT, SIGTERM and SIGHUP (the terminal closed). Until the lease board is handed
+    over (``graceful``) any of them raises KeyboardInterrupt: nothing has been leased, so
+    stopping at once loses nothing, and a list read from a pipe or stdin may block
+    planning for as long as its writer waits (a recorded signal would be retried past,
+    PEP 475). From then on the first is recorded (the run stops handing out work and
+    ends gracefully) and a second raises KeyboardInterrupt."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.abrupt = True  # planning: see above
+
+    def graceful(self) -> None:
+        """From now on a first signal is recorded, not raised (work may be leased)."""
+        self.abrupt = False
 
     def install(self) -> None:
         def handler(signum: int, frame: FrameType | None) -> None:
-            if self.signum is not None:
-                raise KeyboardInterrupt  # a second signal: stop now
+            if self.signum is not None or self.abrupt:
+                self.signum = signum
+                raise KeyboardInterrupt  # planning, or a second signal: stop now
             self.signum = signum
 
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):

@@ -5,16 +5,16 @@ TSV with a header row naming the URL column, or JSON Lines (one object per line,
 under a key); any of them may be gzip-compressed (found by its magic bytes). The format
 comes from the name (``.csv``, ``.tsv``, ``.jsonl``/``.ndjson``, before an optional
 ``.gz``) unless given. A folder stands for its regular, non-hidden files in name order;
-``-`` is stdin. Lists are read as a stream, never whole. The other columns or keys of a
-row are kept as its ``extra``.
-
-Each URL is normalised (``urls.normalize_url``) so that duplicates are found by meaning
-rather than by spelling; a line that is not an http(s) URL is reported, never raised.
+``-`` is stdin. Lists are read as a stream, never whole; the other columns or keys of a
+row are kept as its ``extra``. Each URL is normalised (``urls.normalize_url``) so that
+duplicates are found by meaning, not spelling; a line that is not an http(s) URL is
+reported, never raised.
 """
 
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import io
 import json
@@ -112,7 +112,8 @@ def read_list(item: ListSpec | str) -> Iterator[ListEntry]:
 
 def check_readable(items: Iterable[ListSpec | str]) -> None:
     """Fail early, with one line, when a list is missing, unreadable or a folder, or a CSV
-    or TSV list has no URL column. Stdin and pipes are not read: that would consume them."""
+    or TSV list has no URL column. Stdin and pipes are not opened: reading would consume
+    them, and a named pipe opened and closed here would cut its writer off (EPIPE)."""
     for item in items:
         spec = as_spec(item)
         if spec.path == STDIN:
@@ -120,8 +121,10 @@ def check_readable(items: Iterable[ListSpec | str]) -> None:
         if os.path.isdir(spec.path):
             raise UsageError(f"URL list {spec.path} is a folder, not a file")
         try:
-            if not os.path.isfile(spec.path):
-                open(spec.path, "rb").close()  # a pipe, say: only check that it opens
+            if not os.path.isfile(spec.path):  # a pipe, say: only that it may be opened
+                if not os.access(spec.path, os.R_OK):
+                    code = errno.EACCES if os.path.exists(spec.path) else errno.ENOENT
+                    raise OSError(code, os.strerror(code))
                 continue
             with _open_text(spec.path) as fh:
                 if spec.kind in _DELIMITERS:

@@ -187,8 +187,7 @@ class Master:
         self.stats.changes["given_up"] = plan.given_up
         self.stats.policy = dataclasses.asdict(cfg.policy)
         self.stats.kept = plan.kept
-        if self.stop_signal is not None:  # asked to stop while planning: lease nothing
-            board.drain()
+        self.launch.stop.graceful()  # a signal during planning stopped it at once
         self.launch.slot.fill(board)  # the workers' gets find tasks from now on
         self.serving = time.monotonic()  # --idle-timeout counts from here, not from planning
         announce(cfg, self.run_id, self.launch.port)

@@ -24,6 +24,7 @@ TOP_HOSTS, TOP_RANKED = 50, 10  # rows in the host table; in the slowest / faili
 BAR_WIDTHS = (5, 10, 30, 60, 300, 900, 3600, 21600, 86400)  # seconds a bar may stand for
 MAX_BARS, PLOT_H = 120, 180
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+LARGEST = "; the largest (each image with its distance in bits to the first):"
 
 
 def _e(value: Any, limit: int = 300) -> str:
@@ -215,7 +216,7 @@ def _duplicates(rep: ReportData, pictures: Pictures) -> str:
         f'<p class="note">{rep.same_content:,} stored images have the same bytes as an earlier '
         f"row's (<code>same_content_as</code>). Near duplicates (perceptual hash at most "
         f"{THRESHOLD} bits apart){searched}: {count:,} clusters, {images:,} images"
-        f"{'; the largest:' if clusters else '.'}</p>"
+        f"{LARGEST if clusters else '.'}</p>"
     )
     for cluster in clusters:
         tiles = []
