@@ -130,6 +130,52 @@ def test_manifest_in_use_by_another_master(
     assert first.poll() is None  # the first master was not disturbed
 
 
+NOT_MANIFESTS = {
+    "list": None,  # the run's own URL list
+    "text": b"# notes\nhttp://127.0.0.1/a.png\nsecond line\n",
+    "json-not-rows": b'{"a": 1}\n[1, 2]\n',
+    "binary": bytes(range(256)) * 3,  # no newline at all
+    "binary-lines": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\n" * 40,
+}
+
+
+@pytest.mark.parametrize("kind", sorted(NOT_MANIFESTS))
+def test_a_file_that_is_no_manifest_is_refused_untouched(
+    tmp_path: Path, url_file: Path, kind: str
+) -> None:
+    """--manifest naming the list itself, or any existing file without manifest rows:
+    one line and exit 1, the file byte for byte as it was (resuming from it used to skip
+    its lines as unreadable, and compacting overwrote it)."""
+    target = url_file if NOT_MANIFESTS[kind] is None else tmp_path / "other.dat"
+    if NOT_MANIFESTS[kind] is not None:
+        target.write_bytes(NOT_MANIFESTS[kind])
+    before = target.read_bytes()
+    args = [*master_args(url_file, tmp_path / "out"), "--manifest", str(target)]
+    line = one_error_line(run_cli("master", *args, timeout=QUICK), "crawler-master")
+    assert str(target) in line and "--manifest" in line
+    assert target.read_bytes() == before
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '\ufeff{"url": "http://127.0.0.1:9/x.png", "status": "http_error"}\r\n',  # BOM, CRLF
+        '{"url": "http://127.0.0.1:9/x.png", "sta',  # one torn row: a first write cut short
+    ],
+)
+def test_a_manifest_of_one_odd_row_is_still_a_manifest(tmp_path: Path, text: str) -> None:
+    listed = tmp_path / "list.txt"
+    listed.write_text("not a url\n", encoding="utf-8")
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(text, encoding="utf-8")
+    args = [*master_args(listed, tmp_path / "out"), "--manifest", str(manifest)]
+    result = run_cli("master", *args, "--no-progress", timeout=RUN_TIMEOUT)
+    assert result.returncode == 4, result.stderr  # degraded: its one line is not a URL
+    assert_no_traceback(result.stdout, result.stderr)
+    assert '"status":"invalid_url"' in manifest.read_text(encoding="utf-8-sig")
+
+
 # ---------------------------------------------------------------------------- key
 def test_worker_with_wrong_key_is_refused_and_master_carries_on(
     tmp_path: Path,

@@ -23,7 +23,7 @@ from crawler.layout import ensure_writable
 from crawler.master.endpoints import BoardSlot, ResultQueue, RunControl, TaskQueue
 from crawler.master.lists import check_readable
 from crawler.master.local_workers import LocalWorkers
-from crawler.master.preflight import check_outputs, check_store
+from crawler.master.preflight import check_manifest, check_outputs, check_store
 from crawler.master.server import QueueServer
 from crawler.master.workers import WorkerRegistry
 
@@ -81,6 +81,7 @@ class Launch:
         self.stop.install()
         check_readable(cfg.lists)
         ensure_writable(cfg.output)
+        check_manifest(cfg)
         check_outputs(cfg)
         check_store(cfg)
         self.server = QueueServer(cfg.bind, cfg.port, cfg.authkey, cfg.listen_backlog)

@@ -9,6 +9,7 @@ become one line and exit 3 (``exceptions.JournalError``), with the manifest cons
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from crawler.config import MasterConfig
 from crawler.exceptions import UsageError
 from crawler.manifest import report_path, runs_path, summary_path
 from crawler.stores import PER_HOST, open_store
+
+PROBE = 64 << 10  # bytes of an existing --manifest read to recognise it as one
 
 
 def check_outputs(cfg: MasterConfig) -> None:
@@ -29,6 +32,38 @@ def check_outputs(cfg: MasterConfig) -> None:
     for what, path in files:
         if path is not None:
             check_file(what, path)
+
+
+def check_manifest(cfg: MasterConfig) -> None:
+    """Refuse a ``--manifest`` that is not one, before a run rewrites it: one of the run's
+    own lists, or an existing file none of whose complete lines in its first PROBE bytes
+    is a manifest row, and which is not a single torn row either (resuming would skip
+    its lines as unreadable, and compacting drop them). Raises UsageError (one line)."""
+    path = cfg.manifest
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(PROBE)
+    except OSError:  # missing (a first run), or not readable: the journal says why
+        return
+    for spec in cfg.lists:
+        if os.path.exists(spec.path) and os.path.samefile(spec.path, path):
+            raise UsageError(f"--manifest {path} is one of the URL lists: choose another path")
+    lines = head.split(b"\n")
+    whole = lines[:-1] if len(head) < PROBE else lines[:-2]  # the rest may be cut short
+    if not head or any(_is_row(line) for line in whole):
+        return
+    if not whole and head.lstrip().startswith(b'{"'):
+        return  # one torn row: a first write interrupted (resuming drops it)
+    raise UsageError(f"--manifest {path} exists and holds no manifest rows (is it a list, "
+                     "or another file?): choose another path, or move it away")  # fmt: skip
+
+
+def _is_row(line: bytes) -> bool:
+    try:
+        row = json.loads(line.removeprefix(b"\xef\xbb\xbf"))  # a BOM an editor added
+    except ValueError:
+        return False
+    return isinstance(row, dict) and isinstance(row.get("url"), str)
 
 
 def check_store(cfg: MasterConfig) -> None:
