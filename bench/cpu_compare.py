@@ -46,13 +46,13 @@ def export(rev: str, into: Path) -> Path:
     return into
 
 
-def one(files: list[dict], base: str, corpus_urls: Any, src: Path, work: Path, threads: int):
+def one(files: list[dict], base: str, corpus_urls: Any, env: dict, work: Path, threads: int):
     trash.set_aside(work)  # not deleted: see trash.py
     work.mkdir(parents=True)
     urls = work / "list.txt"
     urls.write_text("\n".join(corpus_urls(base, files)) + "\n")
     megabytes = sum(f["bytes"] for f in files) / 1e6
-    job = Job(urls, len(files), megabytes, work, child_env(src), 600)
+    job = Job(urls, len(files), megabytes, work, env, 600)
     r = profile(job, threads, None, 0)
     n = len(files)
     cpu = r["cpu_s"]
@@ -84,6 +84,7 @@ def main() -> int:
     with contextlib.ExitStack() as stack:
         stack.callback(shutil.rmtree, scratch, ignore_errors=True)
         srcs = {"before": export(a.before, scratch / "before"), "after": BENCH.parent}
+        envs = {which: child_env(src) for which, src in srcs.items()}  # compiled once each
         static = servers.start_static(corpus.root, f"/img/{corpus.files[0]['name']}",
                                       "auto", True, say)  # fmt: skip
         stack.callback(static.stop)
@@ -91,7 +92,7 @@ def main() -> int:
             order = list(srcs) if round_ % 2 == 0 else list(srcs)[::-1]
             for name, files in sets.items():
                 for which in order:
-                    r = one(files, static.base_url, corpus.urls, srcs[which],
+                    r = one(files, static.base_url, corpus.urls, envs[which],
                             scratch / "work", a.threads)  # fmt: skip
                     results[(name, which)].append(r)
                     say(f"round {round_ + 1} {name:<5} {which:<6} {r['whole']:.2f} ms/image")

@@ -7,7 +7,7 @@ own start-up (an interpreter and the worker's imports, ~0.2 s) overlaps the mast
 imports and its planning instead of following them: the first result arrives that much
 sooner (issue 15, "no fixed overhead"). Until planning hands over the lease board, a
 worker's ``get`` returns no tasks; a run that ends before that (a planning error, a
-second Ctrl-C, nothing to do) stops the early workers at once: they hold nothing.
+signal while planning, nothing to do) stops the early workers at once: they hold nothing.
 """
 
 from __future__ import annotations
@@ -48,10 +48,9 @@ class StopRequest:
 
     def install(self) -> None:
         def handler(signum: int, frame: FrameType | None) -> None:
-            if self.signum is not None or self.abrupt:
-                self.signum = signum
-                raise KeyboardInterrupt  # planning, or a second signal: stop now
-            self.signum = signum
+            again, self.signum = self.signum is not None, signum
+            if again or self.abrupt:
+                raise KeyboardInterrupt  # a second signal, or planning: stop now
 
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, handler)

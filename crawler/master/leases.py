@@ -37,7 +37,6 @@ from crawler.urls import host_of
 
 MAX_BATCH = 500  # tasks per get(), and a sane cap on what a worker may ask for
 NO_LIMITS = HostLimits()
-MAX_WAIT = MAX_GET_WAIT  # seconds a get() may block on the server (protocol.MAX_GET_WAIT)
 
 
 @dataclass
@@ -94,8 +93,9 @@ class LeaseBoard:
     # --- called by workers, through the endpoints ---
     def get(self, worker: str, max_items: int, timeout: float) -> dict:
         """Lease up to ``max_items`` tasks to ``worker``, waiting up to ``timeout`` seconds
-        (at most MAX_WAIT) for some. Returns ``{"tasks": [task messages], "over": bool}``."""
-        deadline = self._clock() + max(0.0, min(float(timeout), MAX_WAIT))
+        (at most MAX_GET_WAIT) for some. Returns ``{"tasks": [task messages], "over":
+        bool}``."""
+        deadline = self._clock() + max(0.0, min(float(timeout), MAX_GET_WAIT))
         count = max(1, min(int(max_items), MAX_BATCH))
         frontier = self._frontier
         with self._cond:

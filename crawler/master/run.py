@@ -43,7 +43,8 @@ class Master:
     """One run of the master, from the lists to the summary."""
 
     def __init__(self, config: MasterConfig, launch: Launch) -> None:
-        """``launch``: started (``Launch.start``); this run closes it."""
+        """``launch``: started (``Launch.start``); this run closes it (its caller does too,
+        whatever happens: closing is idempotent)."""
         self.config = config
         self.launch = launch
         self.run_id = launch.run_id
@@ -61,11 +62,7 @@ class Master:
         """Run to the end; returns the exit code (``constants.EXIT_*``). Raises UsageError
         or JournalError (one line at the CLI) when the manifest cannot be used."""
         cfg = self.config
-        try:
-            manifest = ManifestWriter(cfg.manifest)
-        except BaseException:
-            self.launch.close()
-            raise
+        manifest = ManifestWriter(cfg.manifest)  # refused: the CLI closes the launch
         self.ledger = Ledger.open(cfg.manifest, manifest.empty, self.run_id)
         plan, code = None, c.EXIT_ERROR  # the code if planning or serving raises
         try:
