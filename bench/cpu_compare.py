@@ -67,7 +67,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--before", default="main")
     p.add_argument("--corpus", type=int, default=3000)
-    p.add_argument("--per-format", type=int, default=300, help="images of each format")
+    p.add_argument(
+        "--per-format", type=int, default=300, help="images of each format (0: the mix only)"
+    )
     p.add_argument("--mix", type=int, default=1000, help="images of the mix")
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--threads", type=int, default=16)
@@ -76,7 +78,7 @@ def main() -> int:
     groups: dict[str, list[dict]] = defaultdict(list)
     for f in corpus.files:
         groups[f["format"]].append(f)
-    sets = {fmt: files[: a.per_format] for fmt, files in sorted(groups.items())}
+    sets = {fmt: files[: a.per_format] for fmt, files in sorted(groups.items()) if a.per_format}
     sets["mix"] = corpus.subset(a.mix)
     share = {fmt: len(files) / len(corpus.files) for fmt, files in groups.items()}
     scratch = Path(tempfile.mkdtemp(prefix="crawler-cpu-"))

@@ -20,9 +20,10 @@ start-up raises ``UsageError`` (one line, before any download).
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -34,6 +35,8 @@ from crawler.layout import ensure_writable
 # more) that every process would otherwise pay at start-up for a folder store (issue 15).
 FSSPEC = "fsspec"
 
+PART_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+PART_TRIES = 8  # names tried for a .part- file before giving up (each 64 random bits)
 PER_HOST = ""  # the spec of per-host stores (each worker's --output)
 PROBE_NAME = ".crawler-probe"  # written and removed by ``check`` at start-up
 S3_RETRIES = {"max_attempts": 5, "mode": "standard"}  # botocore: backoff with jitter
@@ -76,17 +79,53 @@ def write_atomically(root: Path, relative: str, body: bytes) -> None:
     target = root / relative
     tmp_name = None
     try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=".part-", dir=target.parent)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(body)
-        os.chmod(tmp_name, 0o644)  # mkstemp's 0600 would hide the images from other users
+        fd, tmp_name = _open_part(target.parent)
+        try:
+            _write_all(fd, body)
+        finally:
+            os.close(fd)
         os.replace(tmp_name, target)
     except OSError as exc:
         if tmp_name is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
         raise StoreFailure(f"cannot write {target}: {exc.strerror or exc}") from None
+
+
+def _open_part(folder: Path) -> tuple[int, str]:
+    """A new ``.part-*`` file in ``folder`` (created with its parents only when missing),
+    open for writing, mode 0644 whatever the umask; returns (fd, path).
+
+    Why not ``tempfile.mkstemp``: a worker stores hundreds of images a second, and each
+    ``mkdir`` (of a folder that nearly always exists), ``chmod`` by path and Python-level
+    name generation was a system call or more under the GIL. The random part of the name
+    keeps hosts sharing a folder store apart; a clash is retried, as mkstemp does."""
+    for attempt in range(PART_TRIES):
+        path = f"{folder}/.part-{secrets.token_hex(8)}"
+        try:
+            fd = os.open(path, PART_FLAGS, 0o644)
+        except FileNotFoundError:
+            if attempt:
+                raise
+            folder.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, PART_FLAGS, 0o644)
+        except FileExistsError:
+            continue
+        try:
+            os.fchmod(fd, 0o644)  # the umask may have taken bits off: images are for all
+        except OSError:
+            os.close(fd)
+            os.unlink(path)
+            raise
+        return fd, path
+    raise FileExistsError(errno.EEXIST, f"no unused .part- name in {folder}")
+
+
+def _write_all(fd: int, body: bytes) -> None:
+    """All of ``body`` to ``fd``: ``os.write`` may write less than asked (a signal)."""
+    view = memoryview(body)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 class FolderStore:

@@ -17,6 +17,7 @@ a byte a second cannot hold a thread past it.
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -38,7 +39,7 @@ from crawler.urls import resolve_url
 from crawler.worker import deadline
 from crawler.worker.netguard import BlockedAddressError
 
-CHUNK = 64 * 1024
+CHUNK = 256 * 1024  # bytes asked of one read; the kernel gives what has arrived
 _POOL_NOISE = re.compile(r"^HTTPS?ConnectionPool\([^)]*\): ")
 _T = TypeVar("_T")
 
@@ -198,22 +199,32 @@ def _read_capped(resp: requests.Response, policy: Policy) -> bytes:
 
 def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool) -> bytes:
     """The body, read under the deadline; past ``limit`` bytes: TooLarge, or ``cut`` there."""
-    body = bytearray()
+    chunks: list[bytes] = []  # joined once at the end: a body read in one chunk is not copied
+    size = 0
     sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
     while True:
         remaining = deadline.remaining()
         if remaining <= 0:
             raise TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded while reading")
         if sock is not None:
-            sock.settimeout(min(policy.read_timeout, remaining))
+            _bound_read(sock, min(policy.read_timeout, remaining))
         chunk = resp.raw.read1(CHUNK, decode_content=True)  # one recv at most: see docstring
         if not chunk:
-            return bytes(body)
-        body += chunk
-        if len(body) > limit:
+            return b"".join(chunks)
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
             if cut:
-                return bytes(body[:limit])
+                return b"".join(chunks)[:limit]
             raise TooLarge(f"body exceeds max_bytes {limit}")
+
+
+def _bound_read(sock: socket.socket, limit: float) -> None:
+    """Make the socket's next read wait ``limit`` seconds at most. Only a shorter limit
+    is set: ``settimeout`` is a system call (the blocking flag), paid per chunk before."""
+    current = sock.gettimeout()
+    if current is None or current > limit:
+        sock.settimeout(limit)
 
 
 def _tries_in_error(exc: Exception) -> int:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import os
-import threading
+import queue
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,7 +46,11 @@ SWAPPED = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the picture a q
 # Decodes at once in this process: decoding runs without the GIL, so more than one a
 # core gains nothing, while each 1080p decode holds ~8 MB: 32 download threads must not
 # mean 32 decoded images in memory.
-_DECODING = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+# The permits are tokens in a SimpleQueue (C): threading's semaphores are Python-level
+# conditions, and each release woke a waiter through several Python calls under the GIL.
+_DECODING: queue.SimpleQueue[None] = queue.SimpleQueue()
+for _permit in range(max(2, os.cpu_count() or 2)):
+    _DECODING.put(None)
 
 # We compare sizes against the policy ourselves, and classify damage ourselves: Pillow's
 # warnings about what it met in a download ("Truncated File Read", "malformed MPO") are
@@ -86,18 +90,20 @@ def inspect(body: bytes, policy: Policy) -> ImageInfo:
         raise NotImage(f"not an image ({_sniff(body)})")
     if not identity.supported:
         raise UnsupportedFormat(f"{identity.format} is not a format the crawler stores")
-    with _DECODING:
-        try:
-            return _inspect(body, identity.format, policy)
-        except (Corrupt, TooManyPixels, TooSmall):
-            raise
-        except Image.DecompressionBombError as exc:
-            raise TooManyPixels(str(exc)) from None
-        except UnidentifiedImageError:
-            raise Corrupt(f"{identity.format} with an unreadable header") from None
-        except Exception as exc:  # Pillow and libjpeg raise many types for damaged data
-            reason = str(exc) or type(exc).__name__
-            raise Corrupt(f"cannot decode {identity.format}: {reason}"[:500]) from None
+    _DECODING.get()
+    try:
+        return _inspect(body, identity.format, policy)
+    except (Corrupt, TooManyPixels, TooSmall):
+        raise
+    except Image.DecompressionBombError as exc:
+        raise TooManyPixels(str(exc)) from None
+    except UnidentifiedImageError:
+        raise Corrupt(f"{identity.format} with an unreadable header") from None
+    except Exception as exc:  # Pillow and libjpeg raise many types for damaged data
+        reason = str(exc) or type(exc).__name__
+        raise Corrupt(f"cannot decode {identity.format}: {reason}"[:500]) from None
+    finally:
+        _DECODING.put(None)
 
 
 def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:

@@ -5,8 +5,11 @@ Fast and in-process, on real data: no network, no subprocesses.
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -54,3 +57,34 @@ def test_store_into_existing_folder_name_is_disk_failure(tmp_path: Path) -> None
         FolderStore(tmp_path).put(relative, b"data")
     leftovers = [p for p in tmp_path.rglob(".part-*")]
     assert leftovers == []
+
+
+def test_stored_images_are_readable_by_all_whatever_the_umask(tmp_path: Path) -> None:
+    relative = layout.stored_name("http://x/u.png", "png")
+    old = os.umask(0o077)  # a cron job's private umask
+    try:
+        FolderStore(tmp_path).put(relative, b"data")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / relative).stat().st_mode) == 0o644
+
+
+def test_a_folder_removed_behind_the_store_is_made_again(tmp_path: Path) -> None:
+    store = FolderStore(tmp_path)
+    first, second = (layout.stored_name(f"http://x/{n}.png", "png") for n in "ab")
+    store.put(first, b"one")
+    shutil.rmtree(tmp_path / first.split("/")[0])  # someone tidied up during the run
+    store.put(first, b"one again")
+    store.put(second, b"two")
+    assert (tmp_path / first).read_bytes() == b"one again"
+    assert (tmp_path / second).read_bytes() == b"two"
+
+
+def test_threads_writing_one_name_leave_one_whole_file(tmp_path: Path) -> None:
+    relative = layout.stored_name("http://x/same.png", "png")
+    bodies = [bytes([n]) * (300_000 + n) for n in range(16)]  # several writes each
+    store = FolderStore(tmp_path)
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda body: store.put(relative, body), bodies * 4))
+    assert (tmp_path / relative).read_bytes() in bodies  # one of them, whole
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == [tmp_path / relative]
