@@ -8,6 +8,12 @@ profiler that only sees Python frames, or counts waiting threads, cannot split t
 With ``--py-spy``, the same worker also runs under ``py-spy record --gil`` for where
 the GIL-holding (pure Python) time goes, bucketed the same way. py-spy is not a
 dependency of the project: install it anywhere (``pip install --target DIR py-spy``).
+
+The worker's files go under the system's temporary folder. On this machine's disk a run
+that follows a deletion of many files pays extra kernel CPU for each file it creates
+(``trash.py``), so two profiles run one after the other differ by that; to compare CPU,
+give them a tmpfs: ``TMPDIR=/dev/shm python bench/profile_worker.py ...``. The master's
+log is kept (drained as it runs: a full pipe would stop it) and shown if the worker fails.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -86,8 +93,10 @@ def profile(job: Job, threads: int, py_spy: str | None, rate: int) -> dict[str, 
         text=True,
         start_new_session=True,
     )
+    log = job.scratch / "master.log"
     try:
         port = _port(master)
+        threading.Thread(target=_drain, args=(master, log), daemon=True).start()
         stages, raw = job.scratch / "stages.json", job.scratch / "py-spy.txt"
         command = [sys.executable, str(BENCH / "stage_timer.py"), str(stages), "--"]
         command += ["--server", "127.0.0.1", "--port", str(port), "--threads", str(threads)]
@@ -95,10 +104,14 @@ def profile(job: Job, threads: int, py_spy: str | None, rate: int) -> dict[str, 
         if py_spy:
             spy = [py_spy, "record", "--gil", "--format", "raw", "--rate", str(rate)]
             command = [*spy, "-o", str(raw), "--", *command]
-        subprocess.run(
-            command, env=job.env, timeout=job.timeout_s, check=True,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        try:
+            subprocess.run(
+                command, env=job.env, timeout=job.timeout_s, check=True,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )  # fmt: skip
+        except (subprocess.TimeoutExpired, subprocess.CalledProcessError) as exc:
+            tail = log.read_text(errors="replace")[-3000:] if log.exists() else ""
+            raise RuntimeError(f"the worker failed ({exc}); the master's log:\n{tail}") from None
         master.wait(timeout=60)
         result = json.loads(stages.read_text())
         if py_spy:
@@ -107,6 +120,15 @@ def profile(job: Job, threads: int, py_spy: str | None, rate: int) -> dict[str, 
         return result
     finally:
         servers.stop_process(master)
+
+
+def _drain(master: subprocess.Popen, log: Path) -> None:
+    """The master's stderr into ``log``, as it comes."""
+    assert master.stderr is not None
+    with log.open("a") as out:
+        for line in master.stderr:
+            out.write(line)
+            out.flush()
 
 
 def _port(master: subprocess.Popen) -> int:
