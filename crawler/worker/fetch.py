@@ -10,8 +10,8 @@ the address guard again).
 
 The per-URL deadline (``deadline``) covers connects, retries, redirects and the body:
 the session clamps every hop's timeouts and retry pauses to the time left, and here the
-socket's timeout is reset to the time left before each read, so a server that trickles
-a byte a second cannot hold a thread past it.
+socket's timeout is lowered to the time left before each read (when that is shorter),
+so a server that trickles a byte a second cannot hold a thread past it.
 """
 
 from __future__ import annotations
