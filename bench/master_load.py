@@ -65,6 +65,7 @@ class Load:
     env: dict[str, str]
     limits: Limits
     extra: tuple[str, ...] = ()  # more master flags (bench/rerun.py)
+    batch: int = 500  # tasks a simulated worker asks for per get (and answers per put)
 
 
 def run_master_load(load: Load, say: Say) -> dict[str, Any]:
@@ -99,7 +100,8 @@ def run_master_load(load: Load, say: Say) -> dict[str, Any]:
 def _spawn_sim(load: Load, port: int, k: int) -> subprocess.Popen:
     command = [sys.executable, str(BENCH / "simworker.py"), "--port", str(port)]
     command += ["--name", f"sim-{k}", "--deadline", str(load.limits.timeout_s + 10)]
-    command += ["--max-calls", str(20 * load.count // 500 + 10_000)]
+    command += ["--max-calls", str(20 * load.count // load.batch + 10_000)]
+    command += ["--batch", str(load.batch)]
     return subprocess.Popen(
         command,
         env=load.env,
@@ -133,6 +135,7 @@ def _figures(load: Load, run: Watched, sims: list[dict[str, Any]]) -> dict[str, 
         "urls": n,
         "rows": run.progress[-1][1] if run.progress else 0,
         "sim_workers": load.workers,
+        "batch": load.batch,
         "status": run.stopped or ("completed" if run.returncode == 0 else f"exit {run.returncode}"),
         "startup_s": run.ready_s,
         "total_s": run.wall_s,

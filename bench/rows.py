@@ -172,7 +172,25 @@ def capacity_rows(d: dict[str, Any]) -> list[Row]:
         Row("capacity", "master CPU us/result", d.get("cpu_us_per_result")),
         Row("capacity", "master start-up s", d.get("startup_s")),
         Row("capacity", "master peak RSS MB", d["peak_rss_mb"]),
+        *_small_batch_rows(d),
     ]  # fmt: skip
+
+
+def _small_batch_rows(d: dict[str, Any]) -> list[Row]:
+    """The same load in calls of a few tasks, as real workers make them, and what one
+    call (a get and a put) costs the master beyond its results."""
+    small = d.get("small_batches")
+    if not small:
+        return []
+    big_us, small_us = d.get("cpu_us_per_result"), small.get("cpu_us_per_result")
+    per_call = None
+    if big_us and small_us:  # the same URLs: the difference is the calls
+        per_call = (small_us - big_us) / (1 / small["batch"] - 1 / d["batch"])
+    return [
+        Row("capacity", f"{small['batch']} tasks a call: results/s", small.get("results_per_s")),
+        Row("capacity", f"{small['batch']} tasks a call: master CPU us/result", small_us),
+        Row("capacity", "master CPU us per call (a get and a put)", per_call),
+    ]
 
 
 def scale_rows(d: dict[str, Any]) -> list[Row]:

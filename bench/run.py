@@ -19,7 +19,9 @@
 5. the fixed cost: a 600-URL list (``--quick``: 100), the crawler vs the like-for-like
    baseline, launch -> first row, last row -> exit, a rerun with nothing to do
    (``fixedcost.py``);
-6. the master's capacity with 8 simulated workers (``simworker.py``, ``master_load.py``);
+6. the master's capacity with 8 simulated workers (``simworker.py``, ``master_load.py``)
+   sending rows like a real worker's, in calls of 500 tasks and again of 8 (about what a
+   real worker's calls carry): results/s, CPU per result and per call;
 7. the master on a 10,000,000-URL list: peak RSS, start-up, early vs late rate;
 8. a worker's peak RSS at 32 threads.
 
@@ -61,6 +63,9 @@ REPO = BENCH.parent
 PYCACHE = BENCH / ".cache" / "pycache"  # the measured crawlers' bytecode
 NO_BYTECODE = "PYTHONDONTWRITEBYTECODE"
 BUSY_LOAD = 0.5  # 1-minute load average above which the machine is not idle
+# Tasks a simulated worker takes per call in the capacity scenario's second run: about
+# what a real worker's calls carry (16 threads: gets of 8 or more, puts of a few rows).
+SMALL_BATCH = 8
 GROUPS = frozenset({"downloads", "worker-rss", "latency", "fixed", "capacity", "scale"})
 
 
@@ -232,6 +237,8 @@ def run_all(settings: Settings, corpus: Corpus, base: str, scratch: Path) -> dic
                                            settings.workers, scratch, env, say, others)  # fmt: skip
     if "capacity" in only:
         out["capacity"] = master_load(settings, settings.capacity_urls, 300.0, scratch, env)
+        small = master_load(settings, settings.capacity_urls, 300.0, scratch, env, SMALL_BATCH)
+        out["capacity"]["small_batches"] = small
     if settings.skip_scale:
         out["scale"] = {"status": "skipped (--skip-scale)"}
     elif "scale" in only:
@@ -314,14 +321,15 @@ def worker_rss(
 
 
 def master_load(
-    settings: Settings, count: int, timeout: float, scratch: Path, env: dict
+    settings: Settings, count: int, timeout: float, scratch: Path, env: dict, batch: int = 500
 ) -> dict[str, Any]:
-    work = scratch / f"master-{count}"
+    work = scratch / f"master-{count}-{batch}"
     work.mkdir()
     rss_cap = min(8192.0, mem_available_mb() / 2)  # never let it take the machine down
     load = Load(url_list(count, say), count, settings.sim_workers, work, env,
-                Limits(timeout, rss_cap))  # fmt: skip
-    say(f"master with {settings.sim_workers} simulated workers on {count:,} URLs ...")
+                Limits(timeout, rss_cap), batch=batch)  # fmt: skip
+    say(f"master with {settings.sim_workers} simulated workers on {count:,} URLs, "
+        f"{batch} tasks a call ...")  # fmt: skip
     try:
         result = run_master_load(load, say)
     finally:

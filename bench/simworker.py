@@ -2,8 +2,11 @@
 
 Only the crawler's public protocol is used (``Channel``, ``decode_task``,
 ``encode_result``), so the master does all of its real work (leases, decoding and
-checking results, the manifest) while nothing is downloaded. Run by the harness as
-``python bench/simworker.py --port P --name NAME --deadline S``; the key comes from
+checking results, the manifest, the content and near-duplicate indexes) while nothing
+is downloaded. Each row has a real row's fields, with a sha256 and a perceptual hash of
+its own: rows that all carried one digest and no hash (as before 2026-11-30) spared the
+master its per-image index work. Run by the harness as ``python bench/simworker.py
+--port P --name NAME --deadline S [--batch N]``; the key comes from
 $CRAWLER_AUTHKEY, the crawler from $PYTHONPATH (or the installed package). Prints one
 JSON line: results sent, calls made, and the monotonic times of the first get and of
 every put (comparable across processes on one host).
@@ -12,6 +15,7 @@ every put (comparable across processes on one host).
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import sys
@@ -24,11 +28,13 @@ from crawler.worker.channel import Channel
 
 BATCH = 500
 WAIT = 2.0  # seconds a get() may wait on the master
-FAKE_PATH = "00/00/" + "0" * 64 + ".jpg"
 NO_ROBOTS = {"status": 404, "body": ""}  # the verdict a probe's robots.txt 404 gives
 
 
 def fake_result(task_id: int, url: str, name: str) -> str:
+    """An "ok" row with the fields a real worker's has, its values distinct per URL (so
+    the content and near-duplicate indexes do the work they do in a real run)."""
+    digest = hashlib.sha256(url.encode()).hexdigest()
     return encode_result(
         {
             "id": task_id,
@@ -36,26 +42,35 @@ def fake_result(task_id: int, url: str, name: str) -> str:
             "status": "ok",
             "worker": name,
             "host": "bench",  # a --host-id: a rerun trusts rows that name their host
+            "store": None,
             "http_status": 200,
-            "bytes": 1000,
-            "width": 10,
-            "height": 10,
+            "final_url": url,
+            "content_type": "image/jpeg",
+            "etag": f'"{digest[:16]}"',
+            "last_modified": "Mon, 30 Nov 2026 08:00:00 GMT",
+            "bytes": 150_000 + int(digest[:4], 16),
+            "width": 1920,
+            "height": 1080,
+            "orientation": None,
             "format": "JPEG",
-            "sha256": "0" * 64,
-            "path": FAKE_PATH,
+            "sha256": digest,
+            "phash": digest[-16:],
+            "path": f"{digest[:2]}/{digest[2:4]}/{digest}.jpg",
             "attempts": 1,
-            "elapsed_s": 0.001,
+            "elapsed_s": 0.012,
         }
     )
 
 
-def work(channel: Channel, stats: dict[str, Any], deadline: float, max_calls: int) -> None:
+def work(
+    channel: Channel, stats: dict[str, Any], deadline: float, max_calls: int, batch: int
+) -> None:
     """get → put until the master says the run is over, the deadline passes or calls run out."""
     name = stats["name"]
     channel.hello(name, {"host": "bench", "pid": os.getpid(), "threads": 0})
     while time.monotonic() < deadline and stats["calls"] < max_calls:
         stats["first_get"] = stats["first_get"] or time.monotonic()
-        answer = channel.get(name, BATCH, WAIT)
+        answer = channel.get(name, batch, WAIT)
         stats["calls"] += 1
         if answer.get("over"):
             stats["over"] = True
@@ -79,6 +94,7 @@ def main() -> int:
     parser.add_argument("--name", required=True)
     parser.add_argument("--deadline", type=float, required=True, help="seconds from now")
     parser.add_argument("--max-calls", type=int, default=1_000_000)
+    parser.add_argument("--batch", type=int, default=BATCH, help="tasks asked for per get")
     args = parser.parse_args()
     key = os.environ["CRAWLER_AUTHKEY"].encode()
     deadline = time.monotonic() + args.deadline
@@ -86,7 +102,8 @@ def main() -> int:
     stats["puts"] = []  # (monotonic time, results) per put
     stats["first_get"] = stats["last_put"] = None
     try:
-        work(Channel(args.host, args.port, key, 10.0), stats, deadline, args.max_calls)
+        channel = Channel(args.host, args.port, key, 10.0)
+        work(channel, stats, deadline, args.max_calls, args.batch)
     except CrawlerError as exc:  # the master went away: say so, with what was done
         stats["error"] = str(exc)
     print(json.dumps(stats), flush=True)

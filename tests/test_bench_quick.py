@@ -56,3 +56,7 @@ def test_quick_benchmark_reports_every_scenario(tmp_path: Path) -> None:
     }
     expected = set(SCENARIOS) if shutil.which("wget") else set(SCENARIOS) - {"wget"}
     assert expected <= numeric, sorted(expected - numeric)
+    # The master's capacity is also measured in calls the size a real worker makes.
+    metric = "master CPU us per call (a get and a put)"
+    per_call = [row for row in data["table"] if row["metric"] == metric]
+    assert per_call and isinstance(per_call[0]["value"], Number), per_call
