@@ -23,6 +23,7 @@ import time
 from typing import Any
 
 from crawler.exceptions import CrawlerError
+from crawler.layout import stored_name
 from crawler.protocol import decode_task, encode_result
 from crawler.worker.channel import Channel
 
@@ -55,7 +56,7 @@ def fake_result(task_id: int, url: str, name: str) -> str:
             "format": "JPEG",
             "sha256": digest,
             "phash": digest[-16:],
-            "path": f"{digest[:2]}/{digest[2:4]}/{digest}.jpg",
+            "path": stored_name(url, "jpg"),  # where a worker stores it
             "attempts": 1,
             "elapsed_s": 0.012,
         }
