@@ -51,6 +51,11 @@ def port(text: str) -> int:
     return value
 
 
+def port_or_stdin(text: str) -> int | None:
+    """A worker's ``--port``: a TCP port, or ``-`` (None): read it from stdin's first line."""
+    return None if text == "-" else port(text)
+
+
 def common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"crawler {__version__}")
     parser.add_argument(
@@ -99,9 +104,10 @@ def worker_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--port",
-        type=port,
+        type=port_or_stdin,
         default=c.DEFAULT_PORT,
-        help="the master's port (default: %(default)s)",
+        help="the master's port, or - to read it from stdin's first line (how a master's "
+        "local workers learn it) (default: %(default)s)",
     )
     p.add_argument(
         "--threads",

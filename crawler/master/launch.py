@@ -1,7 +1,8 @@
 """The light first half of a master run: what a worker needs to connect, before planning.
 
 ``Launch.start`` checks the lists, the output and the store, binds the listening socket,
-serves the handshake from an empty ``endpoints.BoardSlot`` and starts ``--local-workers``.
+serves the handshake from an empty ``endpoints.BoardSlot`` and tells the local workers,
+started before this module was even imported (``cli.master.run_master``), its port.
 It imports none of the heavy modules (planning, the report, numpy), so that the workers'
 own start-up (an interpreter and the worker's imports, ~0.2 s) overlaps the master's
 imports and its planning instead of following them: the first result arrives that much
@@ -59,7 +60,7 @@ class StopRequest:
 class Launch:
     """The run's identity, its listening socket, the served objects and its local workers."""
 
-    def __init__(self, config: MasterConfig) -> None:
+    def __init__(self, config: MasterConfig, local: LocalWorkers) -> None:
         self.config = config
         self.run_id = uuid.uuid4().hex[:12]
         self.started = time.monotonic()
@@ -67,16 +68,16 @@ class Launch:
         # Bounded: see endpoints.ResultQueue (backpressure).
         self.inbox: queue.Queue[tuple[str, list[str]]] = queue.Queue(maxsize=INBOX_BATCHES)
         self.slot = BoardSlot(WorkerRegistry())
-        self.local = LocalWorkers(config)
+        self.local = local  # started already, waiting for the port
         self.server: QueueServer | None = None
         self._closed = False
 
     def start(self) -> None:
-        """Check, listen, serve, start the local workers. Raises UsageError (one line at
-        the CLI) when the lists, the output, the store or the port cannot be used."""
+        """Check, listen, serve, tell the local workers the port. Raises UsageError (one
+        line at the CLI) when the lists, the output, the store or the port cannot be used."""
         cfg = self.config
-        # Installed before any worker exists: a signal from here on ends in close(),
-        # never in a master gone with its workers left behind.
+        # A signal from here on ends in close(), which stops the workers started early;
+        # a master killed before this has only closed their stdin, which ends them.
         self.stop.install()
         check_readable(cfg.lists)
         ensure_writable(cfg.output)
@@ -92,7 +93,7 @@ class Launch:
                 "run_control": RunControl(self.slot, run_info),
             }
         )
-        self.local.start(self.server.port, early=True)
+        self.local.tell_port(self.server.port)
 
     @property
     def port(self) -> int:

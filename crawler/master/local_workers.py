@@ -3,11 +3,14 @@
 They are the same command a remote host runs (``python -m crawler.worker``), pointed at
 this master's port, each in a session of its own: a terminal's Ctrl-C reaches the
 master alone, which then stops them with one SIGTERM (a second signal would make them
-abort their downloads).
+abort their downloads). The first ones start before the master listens, with ``--port -``:
+they read its port from a pipe on their stdin (``tell_port``), and a master gone before
+it served closes that pipe, which ends them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -28,12 +31,13 @@ class LocalWorkers:
         self._config = config
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, port: int, *, early: bool = False) -> None:
+    def start(self, port: int | None, *, early: bool = False) -> None:
         """Start the ``--local-workers`` workers not yet started, against ``port`` on this
-        host; ``early`` (while the master still plans): only as many as there are CPUs
-        besides the one planning (at least one), so that their start-up (~0.2 s of CPU
-        each) does not slow planning down, which matters when planning finds nothing to
-        do; the others later (``run.Master._start_rest``)."""
+        host (None: not known yet, ``tell_port`` gives it); ``early`` (before the master
+        listens and plans): only as many as there are CPUs besides the master's (at least
+        one), so that their start-up (~0.2 s of CPU each) does not slow planning down,
+        which matters when planning finds nothing to do; the others later
+        (``run.Master._start_rest``)."""
         cfg = self._config
         wanted = cfg.local_workers
         if early:
@@ -42,18 +46,35 @@ class LocalWorkers:
             return
         host = "127.0.0.1" if cfg.bind in ("", "0.0.0.0") else cfg.bind
         command = [
-            sys.executable, "-m", "crawler.worker", "--server", host, "--port", str(port),
-            "--threads", str(cfg.worker_threads), "--output", str(cfg.output), "--quiet",
+            sys.executable, "-m", "crawler.worker", "--server", host,
+            "--port", "-" if port is None else str(port), "--threads", str(cfg.worker_threads),
+            "--output", str(cfg.output), "--quiet",
         ]  # fmt: skip
         env = dict(os.environ)
         if cfg.authkey_file:
             command += ["--authkey-file", cfg.authkey_file]
         else:
             env[c.AUTHKEY_ENV] = cfg.authkey.decode()
+        stdin = subprocess.PIPE if port is None else subprocess.DEVNULL
         for _ in range(wanted - len(self.procs)):
             self.procs.append(
-                subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+                subprocess.Popen(command, env=env, stdin=stdin, start_new_session=True)
             )
+
+    def tell_port(self, port: int) -> None:
+        """Give the workers started with no port (``start(None)``) the master's: one line
+        on their stdin, which is then closed. One that has exited is skipped."""
+        for proc in self.procs:
+            if proc.stdin is not None and not proc.stdin.closed:
+                with contextlib.suppress(OSError):  # BrokenPipeError: it has exited
+                    proc.stdin.write(f"{port}\n".encode())
+                self._close_stdin(proc)
+
+    @staticmethod
+    def _close_stdin(proc: subprocess.Popen) -> None:
+        if proc.stdin is not None:
+            with contextlib.suppress(OSError):  # the flush of a pipe whose reader is gone
+                proc.stdin.close()
 
     @property
     def host(self) -> str:
@@ -89,12 +110,14 @@ class LocalWorkers:
             if proc.poll() is None:
                 proc.kill()
         for proc in self.procs:
+            self._close_stdin(proc)
             proc.wait(timeout=STOP_WAIT)  # at once: reaped, so all_exited() says so
 
     def wait(self) -> None:
         """Wait up to STOP_WAIT seconds for them to exit; kill what is left."""
         deadline = time.monotonic() + STOP_WAIT
         for proc in self.procs:
+            self._close_stdin(proc)  # one never told the port reads the end, and exits
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:

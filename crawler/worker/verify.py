@@ -28,12 +28,29 @@ from dataclasses import dataclass
 from typing import Any
 
 import simplejpeg
-from PIL import Image, PngImagePlugin, UnidentifiedImageError
+
+# The plugin of every format stored, loaded with this module: given a format whose
+# plugin is not loaded yet, Image.open loads all of Pillow's (Image.init), ~25 ms of a
+# worker's first WebP, TIFF or ICO image (tests/worker/test_verify.py checks the set).
+from PIL import (  # noqa: F401 (a plugin registers itself when imported)
+    BmpImagePlugin,
+    GifImagePlugin,
+    IcoImagePlugin,
+    Image,
+    JpegImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
 
 from crawler.config import Policy
 from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall, UnsupportedFormat
 from crawler.formats import EXTENSIONS, identify
 from crawler.worker import phash, structure
+
+if "AVIF" in EXTENSIONS:  # Pillow >= 11.2 built with libavif
+    from PIL import AvifImagePlugin  # noqa: F401
 
 # An animation may decode to more pixels than one frame; cap the total work too.
 ANIMATION_PIXEL_FACTOR = 4
