@@ -23,6 +23,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from firstline import FirstLine
+
 TICK = 0.05  # seconds between samples
 
 
@@ -42,6 +44,7 @@ class Watched:
     stopped: str | None = None  # "timed out" / "RSS cap" when the harness stopped it
     killed: bool = False  # the harness had to SIGKILL it
     progress: list[tuple[float, int]] = field(default_factory=list)  # (s since start, lines)
+    first_line_s: float | None = None  # the manifest's first row, to the ms (firstline.py)
     rss: list[tuple[float, float]] = field(default_factory=list)  # (s since start, VmRSS MB)
     stderr_tail: list[str] = field(default_factory=list)
 
@@ -133,6 +136,7 @@ def watch(
     )
     reader = _StderrReader(proc, ready, started)
     counter = LineCounter(manifest)
+    first = FirstLine(manifest, started) if manifest is not None else None
     try:
         _poll(proc, result, limits, child_tag, counter, reader, on_ready, started)
     finally:
@@ -142,6 +146,8 @@ def watch(
         _kill_children(result, child_tag)
         counter.close()
         reader.join()
+        if first is not None:
+            result.first_line_s = first.stop()
     result.ready_s, result.ready_match = reader.ready_s, reader.match
     result.stderr_tail = list(reader.tail)
     return result

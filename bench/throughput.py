@@ -76,7 +76,7 @@ def run_crawler(job: Job, workers: int = 2, threads: int = 16) -> dict[str, Any]
     ok_rows = count_ok_rows(manifest)
     result["steady_images_per_s"] = rate_between(run.progress, 0.1 * job.count, 0.9 * job.count)
     result["startup_s"] = run.ready_s  # launch -> "serving run"
-    result["first_row_s"] = crossing(run.progress, 1)
+    result["first_row_s"] = run.first_line_s  # to the ms (crossing(): within 50 ms)
     last_row = crossing(run.progress, job.count)
     result["teardown_s"] = run.wall_s - last_row if last_row is not None else None
     result["worker_hwm_mb"] = max(run.child_hwm_mb.values(), default=None)
