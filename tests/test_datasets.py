@@ -267,6 +267,30 @@ def test_bad_input_is_one_line_or_a_row_status(harvest: Harvest, tmp_path: Path)
     assert "3 damaged manifest lines" in stdout
 
 
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"hello world\nnot json\n", "none of its 2 lines is a manifest row"),
+        (b'{"a": 1}\n[1, 2]\n', "none of its 2 lines is a manifest row"),
+        (b"\xff\xd8\xff\xe0" + bytes(range(256)) * 8, "is a manifest row"),  # a JPEG's head
+        (b"", "it is empty"),
+    ],
+)
+@pytest.mark.parametrize("fmt", ["files", "parquet", "webdataset"])
+def test_a_file_with_no_manifest_row_is_one_clear_error(
+    tmp_path: Path, content: bytes, says: str, fmt: str
+) -> None:
+    """Not "0 rows exported" and exit 0: an unattended pipeline would go on with nothing."""
+    given = tmp_path / "given.jsonl"
+    given.write_bytes(content)
+    out = tmp_path / "out"
+    code, stdout, err = export(str(given), "--format", fmt, "--out", str(out))
+    assert code == 1 and stdout == "", err
+    assert err.count("\n") == 1 and "is not a crawler manifest" in err and says in err, err
+    assert not (out / "export.summary.json").exists()
+    assert [p.name for p in out.iterdir()] == []  # no shard, no Parquet file, no index left
+
+
 def test_export_without_write_permission(harvest: Harvest, tmp_path: Path) -> None:
     if os.geteuid() == 0:
         pytest.skip("root writes anywhere")

@@ -76,7 +76,8 @@ class ExportResult:
 
 def export(config: ExportConfig) -> ExportResult:
     """Write the export; returns what happened to each row. Raises UsageError (bad
-    manifest, unusable --out, missing extra) or ExportError (the output failed midway)."""
+    manifest, one with no row at all, unusable --out, missing extra) or ExportError (the
+    output failed midway)."""
     if config.format not in FORMATS:
         raise UsageError(f"unknown format {config.format!r} (one of {', '.join(FORMATS)})")
     if config.shard_size < 1:
@@ -89,6 +90,13 @@ def export(config: ExportConfig) -> ExportResult:
     if config.format == "parquet":
         parquet.schema()  # the extra is missing: say so before reading 10M rows
     rows = CurrentRows(config.manifest, config.out)
+    if not rows.total:  # before any output: a pipeline must not take this for an export
+        rows.close()
+        lines = rows.reading.lines
+        raise UsageError(
+            f"{config.manifest} is not a crawler manifest: "
+            + (f"none of its {lines} lines is a manifest row" if lines else "it is empty")
+        )
     result = ExportResult()
     try:
         writer = _writer(config)
