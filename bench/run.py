@@ -171,7 +171,7 @@ def child_env(crawler_src: Path) -> dict[str, str]:
     every process compile the crawler's modules anew, ~0.1 s of each start-up.
     PYTHONSAFEPATH: ``python -m`` would put the working directory first on sys.path,
     ahead of PYTHONPATH; run from inside a checkout, every contender ran that checkout's
-    crawler, ``--compare-src`` and ``cpu_compare.py`` comparing it with itself."""
+    crawler, ``--compare-src`` comparing it with itself."""
     env = {k: v for k, v in os.environ.items() if k not in ("CRAWLER_AUTHKEY", NO_BYTECODE)}
     env["CRAWLER_AUTHKEY"] = secrets.token_hex(24)
     env["PYTHONSAFEPATH"] = "1"  # Python >= 3.11 (setup.cfg's python_requires)
