@@ -278,7 +278,7 @@ def test_missing_key_file(tmp_path: Path) -> None:
         ("master", ["list.txt", "--frobnicate"], "unrecognized arguments: --frobnicate"),
         ("worker", [], "the following arguments are required: --server"),
         ("worker", ["--server", "127.0.0.1", "--threads", "0"], "must be at least 1, not 0"),
-        ("worker", ["--server", "127.0.0.1", "--port", "-5"], "not a TCP port: -5"),
+        ("worker", ["--server", "127.0.0.1", "--port", "-5"], "not a TCP port (1-65535): '-5'"),
         ("worker", ["--server", "127.0.0.1", "--max-bytes", "5"], "unrecognized arguments"),
     ],
 )

@@ -283,12 +283,19 @@ def test_a_file_with_no_manifest_row_is_one_clear_error(
     """Not "0 rows exported" and exit 0: an unattended pipeline would go on with nothing."""
     given = tmp_path / "given.jsonl"
     given.write_bytes(content)
-    out = tmp_path / "out"
+    out = tmp_path / "deep" / "out"
     code, stdout, err = export(str(given), "--format", fmt, "--out", str(out))
     assert code == 1 and stdout == "", err
     assert err.count("\n") == 1 and "is not a crawler manifest" in err and says in err, err
-    assert not (out / "export.summary.json").exists()
-    assert [p.name for p in out.iterdir()] == []  # no shard, no Parquet file, no index left
+    assert not (tmp_path / "deep").exists()  # refused before anything was made
+
+
+def test_a_missing_manifest_makes_no_out_folder(tmp_path: Path) -> None:
+    code, _, err = export(
+        str(tmp_path / "none.jsonl"), "--format", "files", "--out", str(tmp_path / "a" / "b")
+    )
+    assert code == 1 and "does not exist" in err
+    assert not (tmp_path / "a").exists()
 
 
 def test_export_without_write_permission(harvest: Harvest, tmp_path: Path) -> None:

@@ -69,7 +69,9 @@ def test_a_worker_whose_stdin_ends_first_leaves_quietly(tmp_path: Path) -> None:
     assert not out.exists()  # nothing made: it never had anything to store
 
 
-@pytest.mark.parametrize("line", ["abc", "70000", "-5", "12 34", " "])
+@pytest.mark.parametrize(
+    "line", ["abc", "70000", "-5", "12 34", " ", "0", "+80", "4_3", "\uff18\uff10", "9" * 500]
+)
 def test_a_line_that_is_not_a_port_is_one_clear_error(tmp_path: Path, line: str) -> None:
     worker = _worker(tmp_path / "out")
     stdout, stderr = worker.communicate(f"{line}\n", timeout=RUN_TIMEOUT)

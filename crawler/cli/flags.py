@@ -51,9 +51,18 @@ def port(text: str) -> int:
     return value
 
 
+def master_port(text: str) -> int:
+    """A master's TCP port, to connect to: ASCII digits, 1-65535 (not 0, not ``+80``, not
+    full-width digits, which ``int`` would take). Raises argparse.ArgumentTypeError."""
+    if not (text.isascii() and text.isdigit() and 1 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"not a TCP port (1-65535): {text[:40]!r}")
+    return int(text)
+
+
 def port_or_stdin(text: str) -> int | None:
-    """A worker's ``--port``: a TCP port, or ``-`` (None): read it from stdin's first line."""
-    return None if text == "-" else port(text)
+    """A worker's ``--port``: a master's port, or ``-`` (None): read it from stdin's first
+    line. Raises argparse.ArgumentTypeError."""
+    return None if text == "-" else master_port(text)
 
 
 def common(parser: argparse.ArgumentParser) -> None:

@@ -10,10 +10,12 @@ from typing import NoReturn
 from crawler import constants as c
 from crawler.auth import load_authkey
 from crawler.cli.edge import leave, run_command
-from crawler.cli.flags import port, worker_parser
+from crawler.cli.flags import master_port, worker_parser
 from crawler.config import WorkerConfig
 from crawler.exceptions import UsageError
 from crawler.worker.service import serve
+
+LINE_LIMIT = 100  # characters of stdin read at most for --port -: a port is five
 
 
 def worker_config(args: argparse.Namespace, master_port: int) -> WorkerConfig:
@@ -42,13 +44,15 @@ def port_from_stdin() -> int | None:
     the worker's imports, ~0.2 s) overlaps its own; the line is read once those imports
     are done. None when stdin ends first: the master is gone before serving anything, so
     there is nothing to do. Raises UsageError for a line that is not a port."""
-    line = sys.stdin.readline() if sys.stdin is not None else ""
+    line = sys.stdin.readline(LINE_LIMIT) if sys.stdin is not None else ""
     if not line:
         return None
     try:
-        return port(line.strip())
-    except (ValueError, argparse.ArgumentTypeError):
-        raise UsageError(f"--port -: not a TCP port on stdin: {line.strip()[:40]!r}") from None
+        return master_port(line.strip())
+    except argparse.ArgumentTypeError:
+        raise UsageError(
+            f"--port -: not a TCP port on stdin (1-65535): {line.strip()[:40]!r}"
+        ) from None
 
 
 def main(argv: list[str] | None = None) -> int:

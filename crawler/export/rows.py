@@ -25,6 +25,7 @@ from crawler.manifest import LINE_STATUSES
 
 CACHE_KIB = 8192  # SQLite page cache: the index's memory, whatever the row count
 COMMIT_EVERY = 50_000
+READ_LIMIT = 1 << 20  # characters read at most at a time while looking for a first row
 
 
 @dataclass
@@ -103,6 +104,26 @@ class CurrentRows:
             self._db.close()
         with contextlib.suppress(OSError, AttributeError):
             self._file.close()
+
+
+def check_manifest(manifest: Path) -> None:
+    """Raise UsageError (one line) unless ``manifest`` is a file holding a manifest row:
+    read up to its first row (a manifest's first line), or to the end of a file that is
+    not one, in pieces of at most READ_LIMIT bytes (an image given by mistake has no
+    newline to stop at)."""
+    if not manifest.is_file():
+        raise UsageError(f"manifest {manifest} does not exist or is not a file")
+    lines = 0
+    try:
+        with open(manifest, encoding="utf-8", errors="replace") as fh:
+            while line := fh.readline(READ_LIMIT):
+                lines += 1
+                if _parse(line) is not None:
+                    return
+    except OSError as exc:
+        raise UsageError(f"cannot read manifest {manifest}: {exc.strerror}") from None
+    why = f"none of its {lines} lines is a manifest row" if lines else "it is empty"
+    raise UsageError(f"{manifest} is not a crawler manifest: {why}")
 
 
 def _key(url: str) -> bytes:

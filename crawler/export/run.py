@@ -24,7 +24,7 @@ from tqdm import tqdm
 from crawler.exceptions import ExportError, StoreFailure, UsageError
 from crawler.export import derive, parquet
 from crawler.export.images import EXPORTED, NO_IMAGE, PROBLEMS, ImageReader, RowImage, is_sample
-from crawler.export.rows import CurrentRows
+from crawler.export.rows import CurrentRows, check_manifest
 from crawler.export.samples import LooseFiles, Sample, TarShards
 from crawler.layout import ensure_writable, stored_extension
 from crawler.stores import write_atomically
@@ -86,17 +86,13 @@ def export(config: ExportConfig) -> ExportResult:
         raise UsageError("--resize must be at least 1 px")
     if config.resize_mode not in derive.MODES:
         raise UsageError(f"unknown --resize-mode {config.resize_mode!r}")
-    ensure_writable(config.out, "--out folder")
+    # Every check that can refuse comes before --out is made: a refusal writes nothing
+    # (and "0 rows" with exit 0 from a file that is no manifest would fool a pipeline).
+    check_manifest(config.manifest)
     if config.format == "parquet":
         parquet.schema()  # the extra is missing: say so before reading 10M rows
+    ensure_writable(config.out, "--out folder")
     rows = CurrentRows(config.manifest, config.out)
-    if not rows.total:  # before any output: a pipeline must not take this for an export
-        rows.close()
-        lines = rows.reading.lines
-        raise UsageError(
-            f"{config.manifest} is not a crawler manifest: "
-            + (f"none of its {lines} lines is a manifest row" if lines else "it is empty")
-        )
     result = ExportResult()
     try:
         writer = _writer(config)

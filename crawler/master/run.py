@@ -121,13 +121,15 @@ class Master:
 
     def _judge(self, plan: Plan) -> int:
         """EXIT_DEGRADED for a run that completed but should alarm whoever reads the exit
-        code: most list lines unusable, nothing it tried succeeded, or more than
+        code: no list line at all, most of them unusable, nothing it tried succeeded, or more than
         ``--max-failure-rate`` of what it tried failed; else EXIT_OK."""
         changes, rate = self.stats.changes, self.config.max_failure_rate
         good = changes["new_ok"] + changes["recovered"]  # reused URLs tried nothing
         tried = good + changes["new_failures"] + changes["still_failing"]
         why = None
-        if plan.lines and plan.invalid > plan.lines / 2:
+        if not plan.lines:  # an empty list: more likely a broken export upstream than news
+            why = "the lists hold no URL (empty, or only comments)"
+        elif plan.invalid > plan.lines / 2:
             why = f"{plan.invalid} of {plan.lines} list lines are not URLs (--input-format?)"
         elif tried and not good and rate < 1:  # --max-failure-rate 1: failures never alarm
             why = f"none of the {tried} URLs tried succeeded"

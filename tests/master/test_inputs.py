@@ -556,10 +556,15 @@ def test_bare_question_mark_is_dropped_on_the_fast_path_too() -> None:
 
 @pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n\n"])
 def test_a_list_without_urls_is_said_once(tmp_path: Path, text: str) -> None:
-    """The real master on a list with nothing to read: exit 0, one warning naming it."""
+    """The real master on a list with nothing to read: one warning naming it, and exit 4
+    (degraded), as ``--dry-run`` says of it: an empty nightly list is more likely a broken
+    export upstream than a night with nothing to do, and exit 0 would alarm no one."""
     listing = write(tmp_path / "l.txt", text)
     done = run_cli("master", str(listing), "--bind", "127.0.0.1", "--port", "0",
                    "--output", str(tmp_path / "out"), "--no-progress", "-q")  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == c.EXIT_DEGRADED, done.stderr
+    assert "degraded run: the lists hold no URL" in done.stderr
+    dry = run_cli("master", str(listing), "--output", str(tmp_path / "out"), "--dry-run")
+    assert dry.returncode == done.returncode
     assert_no_traceback(done.stdout, done.stderr)
     assert done.stderr.count("holds no URLs") == 1 and str(listing) in done.stderr

@@ -1,0 +1,95 @@
+"""A stop signal in a command's first moments, while Python imports it (``cli.startup``).
+
+The master then ends as it does during planning: "interrupted", exit 130, no traceback,
+no worker left behind; a worker ends with exit 130, silently while it imports. Before,
+SIGINT printed a KeyboardInterrupt traceback from inside an import, and SIGTERM and
+SIGHUP killed the process without a word (exit -15, -1). The moments are swept from when
+the process has its handlers (``SigCgt`` in /proc: before that it is the interpreter's
+own start-up, which no program can change).
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import RUN_TIMEOUT, assert_no_traceback, cli_command, cli_env
+from test_early_workers import _workers_of
+
+from crawler import constants as c
+
+ORPHAN_WAIT = 15.0
+MOMENTS = [0.0, 0.01, 0.03, 0.06]  # seconds after the handlers are in place
+
+
+def _wait_for_handler(proc: subprocess.Popen[str], signum: int) -> None:
+    """Until ``proc`` catches ``signum`` (its bit in /proc/PID/status SigCgt)."""
+    give_up = time.monotonic() + RUN_TIMEOUT
+    while time.monotonic() < give_up and proc.poll() is None:
+        try:
+            status = Path(f"/proc/{proc.pid}/status").read_text()
+        except OSError:
+            break
+        caught = int(
+            next(ln for ln in status.splitlines() if ln.startswith("SigCgt:")).split()[1], 16
+        )
+        if caught >> (signum - 1) & 1:
+            return
+        time.sleep(0.0005)
+    raise AssertionError("the process never caught the signal")
+
+
+@pytest.mark.parametrize("after", MOMENTS)
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_master_stopped_at_once_says_interrupted(
+    tmp_path: Path, signum: int, after: float
+) -> None:
+    urls = tmp_path / "list.txt"  # long enough that planning is still going on
+    urls.write_text("".join(f"http://127.0.0.1:9/{i}.jpg\n" for i in range(20_000)))
+    out = tmp_path / "out"
+    master = subprocess.Popen(
+        cli_command("master", str(urls), "--bind", "127.0.0.1", "--port", "0",
+                    "--local-workers", "2", "--output", str(out), "--no-progress"),
+        env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _wait_for_handler(master, signal.SIGTERM)  # all three are set together
+        time.sleep(after)
+        master.send_signal(signum)
+        stdout, stderr = master.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if master.poll() is None:
+            master.kill()
+    assert master.returncode == c.EXIT_INTERRUPTED, stderr
+    assert_no_traceback(stdout, stderr)
+    assert "interrupted" in stderr or "stopping" in stderr, stderr
+    give_up = time.monotonic() + ORPHAN_WAIT
+    while _workers_of(out) and time.monotonic() < give_up:
+        time.sleep(0.05)
+    assert _workers_of(out) == []
+
+
+@pytest.mark.parametrize("after", [*MOMENTS, 0.5])  # 0.5 s: waiting for --port - on stdin
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_worker_stopped_at_once_exits_130(tmp_path: Path, signum: int, after: float) -> None:
+    worker = subprocess.Popen(
+        cli_command("worker", "--server", "127.0.0.1", "--port", "-", "--output",
+                    str(tmp_path / "out")),
+        env=cli_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        _wait_for_handler(worker, signal.SIGTERM)
+        time.sleep(after)
+        worker.send_signal(signum)
+        stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)  # stdin closed after: too late
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    assert worker.returncode == c.EXIT_INTERRUPTED, stderr
+    assert_no_traceback(stdout, stderr)
+    assert not (tmp_path / "out").exists()
