@@ -7,8 +7,10 @@ input or environment, 2 for a bad command line).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -212,6 +214,33 @@ def test_worker_where_nothing_listens(tmp_path: Path) -> None:
     result = run_cli("worker", *args, timeout=QUICK)
     line = one_error_line(result, "crawler-worker")
     assert f"cannot reach the master at 127.0.0.1:{port}: Connection refused" in line
+
+
+def test_worker_at_a_port_that_hangs_up(tmp_path: Path) -> None:
+    """Something listens there, accepts, and closes at once (no master): one line in
+    words, not a bare ``EOFError()``."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = listener.getsockname()[1]
+        stop = threading.Event()
+
+        def hang_up() -> None:
+            listener.settimeout(0.1)
+            while not stop.is_set():
+                with contextlib.suppress(OSError):
+                    listener.accept()[0].close()
+
+        closer = threading.Thread(target=hang_up, daemon=True)
+        closer.start()
+        try:
+            args = [*worker_args(port, tmp_path / "out"), "--connect-timeout", "5"]
+            result = run_cli("worker", *args, timeout=QUICK)
+        finally:
+            stop.set()
+            closer.join(timeout=5)
+    line = one_error_line(result, "crawler-worker")
+    assert f"cannot talk to the master at 127.0.0.1:{port}: it closed the connection" in line
 
 
 def test_worker_without_key(tmp_path: Path) -> None:

@@ -88,6 +88,14 @@ def _keepalive(proxy: BaseProxy) -> None:
     tls.keepalive = True
 
 
+def _reason(exc: BaseException) -> str:
+    """Why a connection failed, in words: "it closed the connection" for an EOFError
+    (which says nothing itself), else the system's message."""
+    if isinstance(exc, EOFError):
+        return "it closed the connection"
+    return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+
+
 class Channel:
     """A worker's connection to the master; converts every manager error into ours."""
 
@@ -112,7 +120,9 @@ class Channel:
                 "(use the same CRAWLER_AUTHKEY or --authkey-file as the master)"
             ) from None
         except (OSError, EOFError) as exc:
-            raise MasterUnreachable(f"cannot talk to the master at {self.where}: {exc!r}") from None
+            raise MasterUnreachable(
+                f"cannot talk to the master at {self.where}: {_reason(exc)}"
+            ) from None
 
     @staticmethod
     def _open(manager: WorkerManager) -> tuple[Any, Any, Any]:
@@ -127,7 +137,7 @@ class Channel:
             return result
         except (EOFError, OSError) as exc:
             raise MasterGone(
-                f"lost the connection to the master at {self.where} ({exc!r})"
+                f"lost the connection to the master at {self.where} ({_reason(exc)})"
             ) from None
         except (RemoteError, TypeError) as exc:  # the call failed on the master's side
             # (with xmlrpclib an error there arrives as a TypeError: it cannot carry it)
