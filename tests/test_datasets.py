@@ -290,6 +290,20 @@ def test_a_file_with_no_manifest_row_is_one_clear_error(
     assert not (tmp_path / "deep").exists()  # refused before anything was made
 
 
+def test_a_manifest_with_a_bom_exports_like_one_without(harvest: Harvest, tmp_path: Path) -> None:
+    """An editor may save the manifest with a UTF-8 BOM; the master reads it, so must this."""
+    marked = tmp_path / "bom.jsonl"
+    marked.write_bytes(b"\xef\xbb\xbf" + harvest.manifest.read_bytes())
+    runs = {}
+    for name, manifest in (("plain", harvest.manifest), ("bom", marked)):
+        out = tmp_path / name
+        code, _, err = export(str(manifest), "--format", "parquet", "--out", str(out))
+        assert code == 0, err
+        runs[name] = json.loads((out / "export.summary.json").read_text())
+    assert runs["bom"]["rows"] == runs["plain"]["rows"] == len(harvest.rows)
+    assert runs["bom"]["damaged_lines"] == 0
+
+
 def test_a_missing_manifest_makes_no_out_folder(tmp_path: Path) -> None:
     code, _, err = export(
         str(tmp_path / "none.jsonl"), "--format", "files", "--out", str(tmp_path / "a" / "b")

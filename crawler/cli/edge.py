@@ -30,11 +30,7 @@ def run_command(
     body: Callable[[argparse.Namespace], int],
 ) -> int:
     """Parse, run, and turn every expected error into one line and an exit code."""
-    try:
-        args = parser.parse_intermixed_args(argv)  # options may come between list files
-    except KeyboardInterrupt:  # before logging is set up (cli.startup: the signals)
-        print(f"{prog}: interrupted", file=sys.stderr, flush=True)
-        return c.EXIT_INTERRUPTED
+    args = parser.parse_intermixed_args(argv)  # options may come between list files
     try:
         setup_logging(prog, args)
         return body(args)

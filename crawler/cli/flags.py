@@ -62,6 +62,7 @@ def master_port(text: str) -> int:
 def port_or_stdin(text: str) -> int | None:
     """A worker's ``--port``: a master's port, or ``-`` (None): read it from stdin's first
     line. Raises argparse.ArgumentTypeError."""
+    text = text.strip()  # as on stdin
     return None if text == "-" else master_port(text)
 
 

@@ -1,41 +1,41 @@
 """What ``python -m crawler.master`` and ``python -m crawler.worker`` do first, before
 importing their command (0.05-0.2 s of imports).
 
-A stop signal in that time ends the process the way one during planning does: exit 130
-(``constants.EXIT_INTERRUPTED``), the master saying "interrupted", a worker silently
-(it had nothing yet, like one whose ``--port -`` stdin ended). Without this, SIGINT left
-a KeyboardInterrupt traceback from the middle of an import, and SIGTERM and SIGHUP
-killed the process without a word (exit 143, 129). The commands install their own
-handlers once they run (``master.launch.StopRequest``, ``worker.service``). Only the
-standard library and ``crawler.constants`` are imported here: it must be in place at once.
+A stop signal from then until the command installs its own handlers
+(``master.launch.StopRequest``, ``worker.service``) ends the process at once: exit 130
+(``constants.EXIT_INTERRUPTED``), the master saying "interrupted", a worker silently (it
+had nothing yet, like one whose ``--port -`` stdin ended). Nothing has been handed out
+by then, so there is nothing to finish. Exiting from the handler itself, not raising
+KeyboardInterrupt: an exception raised there can surface inside an import's weakref
+callback, which prints "Exception ignored" and loses the stop, or in code run by
+``exec`` (dataclasses, at import), after which CPython turns any exit into death by
+SIGINT. Before this, SIGINT left a traceback from the middle of an import, and SIGTERM
+and SIGHUP killed the process without a word (exit 143, 129). Local workers the master
+has started by then read the end of their stdin and leave (``master.local_workers``).
+The interpreter's own start-up (~20 ms) keeps Python's defaults.
 """
 
 from __future__ import annotations
 
-import os
+import os  # loaded with the interpreter, as sys is
 import signal
-import sys
-from types import FrameType
-from typing import NoReturn
 
 from crawler import constants as c
 
-
-def interrupt_on_stop_signals() -> None:
-    """SIGTERM and SIGHUP raise KeyboardInterrupt, as SIGINT already does."""
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _raise)
+TYPE_CHECKING = False  # typing itself is not imported at run time: it takes a while
+if TYPE_CHECKING:
+    from types import FrameType
 
 
-def _raise(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+def exit_on_stop_signals(prog: str | None) -> None:
+    """SIGINT, SIGTERM and SIGHUP end the process with exit 130, at once; ``prog``: after
+    saying "PROG: interrupted" on stderr."""
+    said = f"{prog}: interrupted\n".encode() if prog is not None else b""
 
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if said:
+            os.write(2, said)  # unbuffered: no stream is half-way through a write here
+        os._exit(c.EXIT_INTERRUPTED)
 
-def interrupted(prog: str | None) -> NoReturn:
-    """Exit 130, stopped before the command ran; ``prog``: say so on stderr under it.
-    ``os._exit``, not SystemExit: a KeyboardInterrupt met inside code run by ``exec``
-    (dataclasses builds its methods so, at import) marks it unhandled, and CPython then
-    ends the process by SIGINT whatever SystemExit said (exit -2, not 130)."""
-    if prog is not None:
-        print(f"{prog}: interrupted", file=sys.stderr, flush=True)
-    os._exit(c.EXIT_INTERRUPTED)  # nothing to finalise: nothing was started or written
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, handler)

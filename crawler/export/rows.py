@@ -77,7 +77,7 @@ class CurrentRows:
     def _lines(self) -> Iterator[tuple[int, dict[str, Any]]]:
         self.reading = Reading()
         try:
-            with open(self.manifest, encoding="utf-8", errors="replace") as fh:
+            with open(self.manifest, encoding="utf-8-sig", errors="replace") as fh:
                 for number, line in enumerate(fh, start=1):
                     self.reading.lines += 1
                     row = _parse(line)
@@ -110,12 +110,13 @@ def check_manifest(manifest: Path) -> None:
     """Raise UsageError (one line) unless ``manifest`` is a file holding a manifest row:
     read up to its first row (a manifest's first line), or to the end of a file that is
     not one, in pieces of at most READ_LIMIT bytes (an image given by mistake has no
-    newline to stop at)."""
+    newline to stop at). A UTF-8 BOM before the first row is skipped, here and below,
+    as the master does (an editor may have added one)."""
     if not manifest.is_file():
         raise UsageError(f"manifest {manifest} does not exist or is not a file")
     lines = 0
     try:
-        with open(manifest, encoding="utf-8", errors="replace") as fh:
+        with open(manifest, encoding="utf-8-sig", errors="replace") as fh:
             while line := fh.readline(READ_LIMIT):
                 lines += 1
                 if _parse(line) is not None:

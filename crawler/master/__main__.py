@@ -1,12 +1,10 @@
 """``python -m crawler.master``: the command line lives in ``crawler.cli.master``; a stop
-signal while it is being imported: ``cli.startup``."""
+signal before the command has its own handlers: ``cli.startup``."""
 
-from crawler.cli.startup import interrupt_on_stop_signals, interrupted
+from crawler.cli.startup import exit_on_stop_signals
 
-interrupt_on_stop_signals()
-try:
-    from crawler.cli.master import run_module  # after the handlers, on purpose
-except KeyboardInterrupt:
-    interrupted("crawler-master")
+exit_on_stop_signals("crawler-master")
+
+from crawler.cli.master import run_module  # noqa: E402 (after the handlers, on purpose)
 
 run_module()

@@ -227,7 +227,8 @@ class Master:
                     progress.advance(len(rows))
                 progress.tick(remaining)
                 if tick and remaining and not self._workers_left(board, progress):
-                    return c.EXIT_INCOMPLETE
+                    # Stopping, the workers going is what was asked: the stop's outcome.
+                    return c.EXIT_INCOMPLETE if self.stop_signal is None else c.EXIT_INTERRUPTED
         return c.EXIT_OK
 
     def _begin_stop(self, board: LeaseBoard) -> float:
@@ -279,7 +280,8 @@ class Master:
             return True
         if board.workers.active(within=self.config.policy.lease_seconds):
             return True
-        log.error("all local workers exited (codes %s) early", self.local.exit_codes())
+        if self.stop_signal is None:  # stopping, they were asked to go
+            log.error("all local workers exited (codes %s) early", self.local.exit_codes())
         return False
 
     def _linger(self, board: LeaseBoard) -> None:

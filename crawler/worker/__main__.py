@@ -1,12 +1,10 @@
 """``python -m crawler.worker``: the command line lives in ``crawler.cli.worker``; a stop
-signal while it is being imported: ``cli.startup``."""
+signal before the command has its own handlers: ``cli.startup``."""
 
-from crawler.cli.startup import interrupt_on_stop_signals, interrupted
+from crawler.cli.startup import exit_on_stop_signals
 
-interrupt_on_stop_signals()
-try:
-    from crawler.cli.worker import run_module  # after the handlers, on purpose
-except KeyboardInterrupt:
-    interrupted(None)  # it had nothing yet: nothing to say (its master may be stopping it)
+exit_on_stop_signals(None)  # it has nothing yet: nothing to say (its master may be stopping it)
+
+from crawler.cli.worker import run_module  # noqa: E402 (after the handlers, on purpose)
 
 run_module()
