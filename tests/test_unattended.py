@@ -153,18 +153,26 @@ def test_host_delay_paces_requests_not_reused_images(
     assert float(summary(out)["elapsed_s"]) < 30
 
 
-def test_sighup_stops_the_master_gracefully(tmp_path: Path, image_server: ImageServer) -> None:
-    urls = [image_server.add(f"/slow/{i}.png", make_image("PNG", 32, 24, seed=i), delay=2.0)
+def _slow_run(
+    server: ImageServer, tmp_path: Path, delay: float, *flags: str
+) -> tuple[subprocess.Popen[str], Path]:
+    """A master and one local worker on 6 images that each take ``delay`` s to come."""
+    urls = [server.add(f"/slow/{i}.png", make_image("PNG", 32, 24, seed=i), delay=delay)
             for i in range(6)]  # fmt: skip
     listing = write_list(tmp_path / "list.txt", urls)
     out = tmp_path / "out"
     proc = subprocess.Popen(
         cli_command("master", str(listing), "--port", "0", "--bind", "127.0.0.1",
                     "--output", str(out), "--local-workers", "1", "--threads", "2",
-                    "--no-progress", "--no-report", "--grace", "10"),
+                    "--no-progress", "--no-report", *flags),
         env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
+    return proc, out
+
+
+def test_sighup_stops_the_master_gracefully(tmp_path: Path, image_server: ImageServer) -> None:
+    proc, out = _slow_run(image_server, tmp_path, 2.0, "--grace", "10")
     try:
         wait_for_port(proc)
         while image_server.total_hits() < 1:
@@ -191,17 +199,7 @@ def test_a_stop_whose_workers_are_gone_is_interrupted_not_incomplete(
     the workers' exits seen in one pass of the master's loop: 3 of 200 stops swept over
     a run's first 1.5 s) is not reproducible on demand; the sweep that found it found
     it no more in 540 stops after the fix (closing note of 2026-11-30)."""
-    urls = [image_server.add(f"/slow/{i}.png", make_image("PNG", 32, 24, seed=i), delay=8.0)
-            for i in range(6)]  # fmt: skip
-    listing = write_list(tmp_path / "list.txt", urls)
-    out = tmp_path / "out"
-    proc = subprocess.Popen(
-        cli_command("master", str(listing), "--port", "0", "--bind", "127.0.0.1",
-                    "--output", str(out), "--local-workers", "1", "--threads", "2",
-                    "--no-progress", "--no-report", "--grace", "60", "--lease-seconds", "2"),
-        env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    proc, out = _slow_run(image_server, tmp_path, 8.0, "--grace", "60", "--lease-seconds", "2")
     try:
         wait_for_port(proc)
         while image_server.total_hits() < 1:
