@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -93,3 +94,28 @@ def test_a_worker_stopped_at_once_exits_130(tmp_path: Path, signum: int, after: 
     assert worker.returncode == c.EXIT_INTERRUPTED, stderr
     assert_no_traceback(stdout, stderr)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_the_console_script_stops_as_python_m_does(tmp_path: Path, signum: int) -> None:
+    """``crawler-master`` (cron's command in the README) goes through ``cli.startup`` too."""
+    script = Path(sys.executable).parent / "crawler-master"
+    assert "from crawler.cli.startup import master" in script.read_text()  # setup.cfg's
+    urls = tmp_path / "list.txt"
+    urls.write_text("".join(f"http://127.0.0.1:9/{i}.jpg\n" for i in range(20_000)))
+    master = subprocess.Popen(
+        [str(script), str(urls), "--no-block-private", "--bind", "127.0.0.1", "--port", "0",
+         "--local-workers", "2", "--output", str(tmp_path / "out"), "--no-progress"],
+        env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _wait_for_handler(master, signal.SIGTERM)
+        master.send_signal(signum)
+        stdout, stderr = master.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if master.poll() is None:
+            master.kill()
+    assert master.returncode == c.EXIT_INTERRUPTED, stderr
+    assert_no_traceback(stdout, stderr)
+    assert "interrupted" in stderr

@@ -1,5 +1,6 @@
-"""What ``python -m crawler.master`` and ``python -m crawler.worker`` do first, before
-importing their command (0.05-0.2 s of imports).
+"""What ``python -m crawler.master`` and ``python -m crawler.worker`` (and the console
+scripts ``crawler-master``, ``crawler-worker``: ``master``, ``worker``) do first, before
+importing their command (0.05-0.2 s of imports, ``_command``).
 
 A stop signal from then until the command installs its own handlers
 (``master.launch.StopRequest``, ``worker.service``) ends the process at once: exit 130
@@ -17,6 +18,7 @@ The interpreter's own start-up (~20 ms) keeps Python's defaults.
 
 from __future__ import annotations
 
+import importlib
 import os  # loaded with the interpreter, as sys is
 import signal
 
@@ -25,6 +27,7 @@ from crawler import constants as c
 TYPE_CHECKING = False  # typing itself is not imported at run time: it takes a while
 if TYPE_CHECKING:
     from types import FrameType
+    from typing import Any, NoReturn
 
 
 def exit_on_stop_signals(prog: str | None) -> None:
@@ -39,3 +42,23 @@ def exit_on_stop_signals(prog: str | None) -> None:
 
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, handler)
+
+
+def master() -> NoReturn:
+    """``python -m crawler.master`` and the ``crawler-master`` script."""
+    exit_on_stop_signals("crawler-master")
+    _command("crawler.cli.master").run_module()
+
+
+def worker() -> NoReturn:
+    """``python -m crawler.worker`` and the ``crawler-worker`` script. A worker has
+    nothing yet: it leaves silently (its master may be the one stopping it)."""
+    exit_on_stop_signals(None)
+    _command("crawler.cli.worker").run_module()
+
+
+def _command(name: str) -> Any:
+    """The command's module, imported only now that the handlers are in place: a
+    deferred import, as ``cli.master._heavy`` is (the code rules forbid an import
+    statement in a function); it follows import-linter's layers (cli -> cli)."""
+    return importlib.import_module(name)

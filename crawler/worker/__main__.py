@@ -1,10 +1,6 @@
-"""``python -m crawler.worker``: the command line lives in ``crawler.cli.worker``; a stop
-signal before the command has its own handlers: ``cli.startup``."""
+"""``python -m crawler.worker``: ``cli.startup.worker`` (a stop signal before the command
+has its own handlers), then the command line of ``crawler.cli.worker``."""
 
-from crawler.cli.startup import exit_on_stop_signals
+from crawler.cli.startup import worker
 
-exit_on_stop_signals(None)  # it has nothing yet: nothing to say (its master may be stopping it)
-
-from crawler.cli.worker import run_module  # noqa: E402 (after the handlers, on purpose)
-
-run_module()
+worker()
