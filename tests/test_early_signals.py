@@ -43,17 +43,28 @@ def _wait_for_handler(proc: subprocess.Popen[str], signum: int) -> None:
     raise AssertionError("the process never caught the signal")
 
 
+def _master_command(via: str, *args: str) -> list[str]:
+    """``python -m crawler.master ARGS``, or the ``crawler-master`` script (cron's command
+    in the README), which must go through ``cli.startup`` too."""
+    if via == "python -m":
+        return cli_command("master", *args)
+    script = Path(sys.executable).parent / "crawler-master"
+    assert "from crawler.cli.startup import master" in script.read_text()  # setup.cfg's
+    return [str(script), "--no-block-private", *args]
+
+
+@pytest.mark.parametrize("via", ["python -m", "crawler-master"])
 @pytest.mark.parametrize("after", MOMENTS)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
 def test_a_master_stopped_at_once_says_interrupted(
-    tmp_path: Path, signum: int, after: float
+    tmp_path: Path, signum: int, after: float, via: str
 ) -> None:
     urls = tmp_path / "list.txt"  # long enough that planning is still going on
     urls.write_text("".join(f"http://127.0.0.1:9/{i}.jpg\n" for i in range(20_000)))
     out = tmp_path / "out"
     master = subprocess.Popen(
-        cli_command("master", str(urls), "--bind", "127.0.0.1", "--port", "0",
-                    "--local-workers", "2", "--output", str(out), "--no-progress"),
+        _master_command(via, str(urls), "--bind", "127.0.0.1", "--port", "0",
+                        "--local-workers", "2", "--output", str(out), "--no-progress"),
         env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
         stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -94,28 +105,3 @@ def test_a_worker_stopped_at_once_exits_130(tmp_path: Path, signum: int, after: 
     assert worker.returncode == c.EXIT_INTERRUPTED, stderr
     assert_no_traceback(stdout, stderr)
     assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
-def test_the_console_script_stops_as_python_m_does(tmp_path: Path, signum: int) -> None:
-    """``crawler-master`` (cron's command in the README) goes through ``cli.startup`` too."""
-    script = Path(sys.executable).parent / "crawler-master"
-    assert "from crawler.cli.startup import master" in script.read_text()  # setup.cfg's
-    urls = tmp_path / "list.txt"
-    urls.write_text("".join(f"http://127.0.0.1:9/{i}.jpg\n" for i in range(20_000)))
-    master = subprocess.Popen(
-        [str(script), str(urls), "--no-block-private", "--bind", "127.0.0.1", "--port", "0",
-         "--local-workers", "2", "--output", str(tmp_path / "out"), "--no-progress"],
-        env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        _wait_for_handler(master, signal.SIGTERM)
-        master.send_signal(signum)
-        stdout, stderr = master.communicate(timeout=RUN_TIMEOUT)
-    finally:
-        if master.poll() is None:
-            master.kill()
-    assert master.returncode == c.EXIT_INTERRUPTED, stderr
-    assert_no_traceback(stdout, stderr)
-    assert "interrupted" in stderr
