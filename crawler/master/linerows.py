@@ -21,11 +21,13 @@ import zlib
 from array import array
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import numpy as np
-
+from crawler.deferred import numpy
 from crawler.master.journal import read_line
+
+if TYPE_CHECKING:
+    import numpy as np
 
 Rows = list[dict[str, Any]]
 VOLATILE = ("run_id", "finished_at")  # what two runs' rows of one unchanged line differ in
@@ -131,30 +133,37 @@ class _Index:
 
     def __init__(self, journal: Path | None, lines: EarlierLines) -> None:
         self.lines, self.matched = lines, bytearray(len(lines))
-        keys = np.frombuffer(lines.keys, dtype=np.int64) if len(lines) else np.zeros(0, np.int64)
+        self.fd: int | None = None
+        self.order: np.ndarray | None = None
+        self.ordered: np.ndarray | None = None
+        if journal is None or not len(lines):  # nothing to match: no NumPy (a first run)
+            return
+        np = numpy()
+        keys = np.frombuffer(lines.keys, dtype=np.int64)
         self.order = np.argsort(keys, kind="stable")  # journal order among equal keys
         self.ordered = keys[self.order]
-        self.fd = os.open(journal, os.O_RDONLY) if journal is not None and len(lines) else None
+        self.fd = os.open(journal, os.O_RDONLY)
 
     def take_equal(self, rows: Rows) -> list[int | None]:
         """For each row, the index of an unmatched earlier row equal to it (now matched)."""
-        if self.fd is None:
+        if self.fd is None or self.ordered is None:
             return [None] * len(rows)
         keys = [source_key(row.get("source")) for row in rows]
-        spots = np.searchsorted(self.ordered, keys).tolist()
+        spots = numpy().searchsorted(self.ordered, keys).tolist()
         return [
             self._take(row, key, spot) for row, key, spot in zip(rows, keys, spots, strict=True)
         ]
 
     def _take(self, row: dict[str, Any], key: int, spot: int) -> int | None:
-        assert self.fd is not None
-        while spot < len(self.ordered) and self.ordered[spot] == key:
-            index = int(self.order[spot])
+        fd, ordered, order = self.fd, self.ordered, self.order
+        assert fd is not None and ordered is not None and order is not None  # take_equal's
+        while spot < len(ordered) and ordered[spot] == key:
+            index = int(order[spot])
             spot += 1
             if self.matched[index]:
                 continue
             try:
-                earlier = json.loads(read_line(self.fd, self.lines.offsets[index]))
+                earlier = json.loads(read_line(fd, self.lines.offsets[index]))
             except ValueError:
                 continue
             if _same(row, earlier):

@@ -5,9 +5,10 @@ Finding every such pair without comparing all pairs is multi-index hashing (Noro
 Punjani and Fleet, "Fast Search in Hamming Space with Multi-Index Hashing", CVPR 2012):
 the hash is cut into ``BANDS`` bands of 16 bits; two hashes at most 7 bits apart have,
 by the pigeonhole principle, a band differing in at most one bit. So each band's value
-is looked up (numpy, sorted arrays) as it is and with each single bit flipped, and the
-candidates found are checked on all 64 bits: every pair within ``THRESHOLD`` is found,
-none beyond it is reported. Pairs are joined into clusters (union-find).
+is looked up (NumPy's sorted arrays, imported when first needed: ``crawler.deferred``)
+as it is and with each single bit flipped, and the candidates found are checked on all
+64 bits: every pair within ``THRESHOLD`` is found, none beyond it is reported.
+Pairs are joined into clusters (union-find).
 
 Bounded at any manifest size: the first ``MAX_HASHED`` images with a hash are searched
 (the page says so when there are more), at most ``MAX_PAIRS`` pairs are joined, and the
@@ -17,9 +18,12 @@ Bounded at any manifest size: the first ``MAX_HASHED`` images with a hash are se
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+from crawler.deferred import load_numpy_soon, numpy
+
+if TYPE_CHECKING:
+    import numpy as np
 
 THRESHOLD = 6  # bits: re-encodings and 10 % resizes measure 0-4, unrelated images ~32
 BANDS = 4  # of 16 bits: finds every pair up to 7 bits apart (see above)
@@ -52,6 +56,8 @@ class NearDuplicates:
             self.at[hash(row["url"])] = len(self.hashes)
             self.hashes.append(value)
             self.rows.append(_SEP.join("" if row.get(k) is None else str(row[k]) for k in _NAMES))
+            if len(self.hashes) > 1:  # clusters() will need NumPy: have it by then
+                load_numpy_soon()
 
     def remove(self, row: dict[str, Any]) -> None:
         """Take out a superseded row ``add`` took in (``report.ledger``): its entry is
@@ -89,6 +95,7 @@ class NearDuplicates:
         self.forget_gone()
         if len(self.hashes) < 2:
             return [], 0, 0
+        np = numpy()
         # Equal hashes (the same picture, often the same bytes) are one node: a thousand
         # copies must not make a million pairs.
         unique, inverse = np.unique(np.array(self.hashes, dtype=np.uint64), return_inverse=True)
@@ -123,6 +130,7 @@ def near_pairs(values: np.ndarray, threshold: int = THRESHOLD) -> np.ndarray:
     apart (``threshold`` <= 7: the band search's guarantee); at most MAX_PAIRS."""
     if threshold > 2 * BANDS - 1:
         raise ValueError(f"threshold {threshold} is beyond what {BANDS} bands guarantee")
+    np = numpy()
     found: list[np.ndarray] = []
     total = 0
     for band in range(BANDS):
@@ -144,6 +152,7 @@ def _matches(
 ) -> np.ndarray:
     """Pairs (i, j), i < j, where value j's band equals ``wanted[i]`` and the whole
     hashes are within ``limit`` bits."""
+    np = numpy()
     lo = np.searchsorted(ordered, wanted, "left")
     hi = np.searchsorted(ordered, wanted, "right")
     counts = hi - lo
