@@ -32,7 +32,10 @@ from crawler.manifest import aggregate_path, fingerprint
 from crawler.report.model import HostStats, ReportData
 from crawler.report.similar import NearDuplicates
 
-VERSION = 2  # 2: near duplicates, content duplicates
+VERSION = 3  # 2: near duplicates, content duplicates; 3: the sha256 of their rows
+# Versions loaded: 2's rows lack sha256 (their copies do not share thumbnails); an earlier
+# crawler, which wants its own version only, reads a newer manifest whole instead.
+LOADED_VERSIONS = (2, VERSION)
 SAMPLE = 24  # gallery thumbnails (build.write_report's default)
 
 
@@ -87,7 +90,8 @@ def load(manifest: Path) -> ReportData | None:
     """The saved aggregate of ``manifest`` if the manifest is as it was saved; else None."""
     try:
         state = json.loads(aggregate_path(manifest).read_bytes())
-        if state.get("version") != VERSION or state.get("fingerprint") != fingerprint(manifest):
+        version = state.get("version")
+        if version not in LOADED_VERSIONS or state.get("fingerprint") != fingerprint(manifest):
             return None
         return _from_json(state["data"])
     except (OSError, ValueError, TypeError, KeyError, AttributeError):

@@ -213,7 +213,7 @@ class ReportData:
         if slot >= cap:
             slot = self.rng.randrange(self.stored_seen)
         if slot < cap:
-            names = ("url", "path", "width", "height", "format", "bytes", "store", "host")
+            names = ("url", "path", "width", "height", "format", "bytes", "store", "host", "sha256")
             keep = {k: row.get(k) for k in names}
             self.candidates[slot : slot + 1] = [keep]
 

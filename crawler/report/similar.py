@@ -27,10 +27,12 @@ if TYPE_CHECKING:
 
 THRESHOLD = 6  # bits: re-encodings and 10 % resizes measure 0-4, unrelated images ~32
 BANDS = 4  # of 16 bits: finds every pair up to 7 bits apart (see above)
-# Images searched: 8 bytes of hash and one compact record (~250 bytes) each, kept by the
-# master all run long (report.ledger): 50,000 hold about 20 MB.
+# Images searched: 8 bytes of hash and one compact record (~240 characters with a
+# 60-character URL) each, kept by the master all run long (report.ledger): 50,000 hold
+# about 23 MB (tracemalloc).
 MAX_HASHED = 50_000
-_NAMES = ("url", "path", "store", "host", "width", "height", "format", "bytes")
+# sha256 last: an aggregate kept by an earlier version has rows of the first 8 (``_row``).
+_NAMES = ("url", "path", "store", "host", "width", "height", "format", "bytes", "sha256")
 _SEP = "\x1f"  # ASCII unit separator: in no URL, stored name, host id or format name
 MAX_PAIRS = 1_000_000
 MAX_CLUSTERS = 20
@@ -118,6 +120,7 @@ class NearDuplicates:
 
     def _row(self, index: int, first: int) -> dict[str, Any]:
         cells: list[Any] = [cell or None for cell in self.rows[index].split(_SEP)]
+        cells += [None] * (len(_NAMES) - len(cells))  # kept before sha256 was: none
         for at in (4, 5, 7):  # width, height, bytes
             cells[at] = int(cells[at]) if cells[at] and cells[at].isdigit() else None
         row = dict(zip(_NAMES, cells, strict=True))

@@ -130,6 +130,35 @@ def test_saved_aggregate_is_used_only_for_the_manifest_it_was_saved_with(tmp_pat
     assert not aggregate_path(manifest).exists()
 
 
+def test_an_aggregate_of_version_2_still_loads(tmp_path: Path) -> None:
+    """Version 2 kept no sha256 in its near-duplicate rows and gallery candidates: such an
+    aggregate loads (no 10M-row read after an upgrade) and clusters; unknown versions do
+    not load."""
+    manifest = tmp_path / "m.jsonl"
+    lines = [make_row(url=f"http://a.test/{i}.jpg", status="ok", path=f"p{i}", bytes=i,
+                      host="h", phash=f"{0xFF00 + (i % 2):016x}", sha256=f"{i:064x}")
+             for i in range(6)]  # fmt: skip
+    manifest.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    ledger.save(manifest, aggregate(manifest, ledger.SAMPLE))
+    state = json.loads(aggregate_path(manifest).read_bytes())
+    state["version"] = 2
+    near = state["data"]["near"]
+    near["rows"] = [row.rsplit("\x1f", 1)[0] for row in near["rows"]]  # the 8 fields of 2
+    for candidate in state["data"]["candidates"]:
+        del candidate["sha256"]
+    aggregate_path(manifest).write_text(json.dumps(state), encoding="utf-8")
+    loaded = ledger.load(manifest)
+    assert loaded is not None
+    [cluster], count, images = loaded.near.clusters()
+    assert (count, images) == (1, 6)
+    assert {row["sha256"] for row in cluster} == {None}
+    assert sorted(row["bytes"] for row in cluster) == list(range(6))
+    for version in (1, ledger.VERSION + 1):
+        state["version"] = version
+        aggregate_path(manifest).write_text(json.dumps(state), encoding="utf-8")
+        assert ledger.load(manifest) is None
+
+
 # ------------------------------------------------------------------ real nights
 def night(listing: Path, out: Path, *flags: str) -> dict[str, Any]:
     result = run_cli(

@@ -4,6 +4,7 @@ fails to decode, and later candidates are still made when earlier ones fail."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from pathlib import Path
@@ -84,3 +85,45 @@ def test_thumbnails_match_the_serial_reader_and_failures_are_none(tmp_path: Path
         assert pictures.thumbnail({"url": "http://127.0.0.1/x", "path": None}) is None
     finally:
         pictures.close()
+
+
+def _copies(folder: Path, name: str, body: bytes, count: int, present: set[int]) -> list[dict]:
+    """``count`` rows of one stored content under URLs of their own (the same bytes,
+    the same sha256); only the files of the ``present`` copies are on this host."""
+    rows = []
+    for i in range(count):
+        url = f"http://127.0.0.1/{name}/{i}.jpg"
+        path = stored_name(url, "jpg")
+        if i in present:
+            (folder / path).parent.mkdir(parents=True, exist_ok=True)
+            (folder / path).write_bytes(body)
+        rows.append(make_row(url=url, status="ok", path=path, bytes=len(body), format="JPEG",
+                             width=480, height=360, phash=hash_of(body),
+                             sha256=hashlib.sha256(body).hexdigest()))  # fmt: skip
+    return rows
+
+
+def test_copies_of_one_content_share_a_thumbnail(tmp_path: Path) -> None:
+    """One thumbnail per content: the copies whose files are elsewhere show the one made
+    from the copy here; a copy here still gets its own when the copy that was asked first
+    is elsewhere; a content of which no copy is here gets none."""
+    first_here = _copies(tmp_path, "a", encode(photo(1), quality=85), 8, {0})
+    first_elsewhere = _copies(tmp_path, "b", encode(photo(2), quality=85), 4, {2})
+    nowhere = _copies(tmp_path, "c", encode(photo(3), quality=85), 3, set())
+    rows = first_here + first_elsewhere + nowhere
+    rep = report_of(rows)
+    pictures = Pictures(rep, tmp_path)
+    try:
+        serial = StoreReader(tmp_path)
+        made = serial.thumbnail(first_here[0])
+        assert made is not None
+        assert [pictures.thumbnail(row) for row in first_here] == [made] * 8
+        own = serial.thumbnail(first_elsewhere[2])
+        assert own is not None
+        assert [pictures.thumbnail(row) for row in first_elsewhere] == [None, None, own, None]
+        assert [pictures.thumbnail(row) for row in nowhere] == [None] * 3
+        page = render_page(tmp_path / "m.jsonl", rep, {}, tmp_path, pictures)
+    finally:
+        pictures.close()
+    # The 8 copies are one near-duplicate cluster on the page, each with the picture.
+    assert page.count(f'<img class="near" src="{made}"') == 8

@@ -70,3 +70,21 @@ def test_bounded_and_copies_are_one_node() -> None:
     clusters, count, images = near.clusters()
     assert len(clusters) == MAX_CLUSTERS and count == MAX_CLUSTERS + 6
     assert len(clusters[0]) == MAX_MEMBERS and images == 5000 + 2 * (MAX_CLUSTERS + 5)
+
+
+def test_rows_kept_before_sha256_was_recorded_still_cluster() -> None:
+    """An aggregate saved by an earlier version holds rows of 8 fields, no sha256: they
+    load (``report.ledger``) and cluster as before, with sha256 None; new rows carry it."""
+    old = "\x1f".join(["http://127.0.0.1/old.jpg", "ab/cd/old.jpg", "", "h1", "64", "48",
+                       "JPEG", "1234"])  # fmt: skip
+    near = NearDuplicates([0x00FF00FF00FF00FF], [old])
+    near.index()
+    near.add({"url": "http://127.0.0.1/new.jpg", "phash": "00ff00ff00ff00fe", "sha256": "a" * 64,
+              "path": "ef/01/new.jpg", "width": 64, "height": 48, "format": "JPEG"})  # fmt: skip
+    [cluster], count, images = near.clusters()
+    assert (count, images) == (1, 2)
+    by_url = {row["url"]: row for row in cluster}
+    assert by_url["http://127.0.0.1/old.jpg"]["sha256"] is None
+    assert by_url["http://127.0.0.1/old.jpg"]["bytes"] == 1234
+    assert by_url["http://127.0.0.1/new.jpg"]["sha256"] == "a" * 64
+    assert by_url["http://127.0.0.1/new.jpg"]["distance"] in (0, 1)
