@@ -188,6 +188,34 @@ def test_sighup_stops_the_master_gracefully(tmp_path: Path, image_server: ImageS
     assert (out / "manifest.runs.jsonl").read_text(encoding="utf-8").count("\n") == 1
 
 
+def test_a_stop_takes_no_longer_than_its_grace(tmp_path: Path, image_server: ImageServer) -> None:
+    """The README: stopped, the master collects answers for up to --grace seconds, then
+    writes the summary and exits. Its worker here is busy with a download that takes
+    30 s, longer than the grace: the master kills it at the grace's end (an image never
+    has its final name before it is whole; the URL, unanswered, is the next run's). It
+    used to wait 5 s more for it to hear that the run was over, then 10 s more for it
+    to exit: 16 s for a 1 s grace."""
+    proc, out = _slow_run(image_server, tmp_path, 30.0, "--grace", "1")
+    try:
+        wait_for_port(proc)
+        while image_server.total_hits() < 1:
+            time.sleep(0.01)
+        workers = _workers_of(out)
+        stopped = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+        took = time.monotonic() - stopped
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == INTERRUPTED, stderr
+    assert_no_traceback(stdout, stderr)
+    assert took < 6, f"the stop took {took:.1f} s with --grace 1"  # was 16 s
+    assert summary(out)["outcome"] == "interrupted"
+    assert workers and _workers_of(out) == []  # it had one, and none is left behind
+    assert not list(out.rglob("*.png"))  # nothing stored under a final name
+
+
 def test_a_stop_whose_workers_are_gone_is_interrupted_not_incomplete(
     tmp_path: Path, image_server: ImageServer
 ) -> None:

@@ -99,10 +99,11 @@ class Launch:
     def port(self) -> int:
         return self.server.port if self.server is not None else self.config.port
 
-    def close(self) -> None:
-        """Stop listening and wait for the local workers. Those that never saw a lease
-        board (planning did not finish) hold nothing: they are killed, not waited for.
-        Closing again does nothing."""
+    def close(self, by: float | None = None) -> None:
+        """Stop listening and wait for the local workers (``LocalWorkers.wait``: until
+        ``by``, a ``time.monotonic()``, if given). Those that never saw a lease board
+        (planning did not finish) hold nothing: they are killed, not waited for. Closing
+        again does nothing."""
         if self._closed:
             return
         self._closed = True
@@ -110,4 +111,4 @@ class Launch:
             self.local.kill_unused()
         if self.server is not None:
             self.server.close()
-        self.local.wait()
+        self.local.wait(by)

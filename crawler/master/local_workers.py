@@ -113,9 +113,12 @@ class LocalWorkers:
             self._close_stdin(proc)
             proc.wait(timeout=STOP_WAIT)  # at once: reaped, so all_exited() says so
 
-    def wait(self) -> None:
-        """Wait up to STOP_WAIT seconds for them to exit; kill what is left."""
-        deadline = time.monotonic() + STOP_WAIT
+    def wait(self, by: float | None = None) -> None:
+        """Wait up to STOP_WAIT seconds (or until ``by``, a ``time.monotonic()``: the end
+        of a stop's --grace) for them to exit; kill what is left. Killing loses nothing:
+        an image gets its final name only once whole, and a URL without an answer is
+        fetched again by the next run."""
+        deadline = time.monotonic() + STOP_WAIT if by is None else by
         for proc in self.procs:
             self._close_stdin(proc)  # one never told the port reads the end, and exits
             try:

@@ -57,6 +57,7 @@ class Master:
         self.ledger = Ledger(None, self.run_id)  # the report's aggregate, opened in run()
         self.keeper = IndexKeeper(config.manifest, config.policy.store)  # the resume index
         self.pictures: closing.Pictures | None = None  # the report's, started once results end
+        self.stop_by: float | None = None  # a stop's end (--grace): when workers are killed
 
     def run(self) -> int:
         """Run to the end; returns the exit code (``constants.EXIT_*``). Raises UsageError
@@ -75,7 +76,7 @@ class Master:
                 self.keeper.finish(manifest, plan, self.ledger)
                 code = self._judge(plan)  # after the compaction: a degraded run completed
         finally:
-            self.launch.close()
+            self.launch.close(by=self.stop_by)
             manifest.close()
             self.keeper.close()
             if plan is not None:
@@ -206,13 +207,15 @@ class Master:
         intake.changes.update(self.stats.changes)  # kept and given up, from the plan
         self.stats.changes = intake.changes  # the rest counted as results arrive
         remaining = plan.todo
-        next_tick, grace_end = 0.0, None
+        next_tick = 0.0
         with Progress(self.config, plan.total, plan.todo, self.stats, board.workers) as progress:
             while remaining:
                 self._start_rest(board)
-                if self.stop_signal is not None and grace_end is None:
-                    grace_end = self._begin_stop(board)
-                if grace_end is not None and (time.monotonic() > grace_end or not board.leased()):
+                if self.stop_signal is not None and self.stop_by is None:
+                    self.stop_by = self._begin_stop(board)
+                if self.stop_by is not None and (
+                    time.monotonic() > self.stop_by or not board.leased()
+                ):
                     return c.EXIT_INTERRUPTED
                 rows = intake.rows(self._next_batches())
                 tick = time.monotonic() >= next_tick
@@ -286,8 +289,10 @@ class Master:
 
     def _linger(self, board: LeaseBoard) -> None:
         """Keep serving briefly, so that workers (ours too, even late ones) hear that the run
-        is over instead of finding a closed port."""
+        is over instead of finding a closed port; a stop, no longer than its --grace."""
         deadline = time.monotonic() + LINGER
+        if self.stop_by is not None:  # README: a stop takes up to --grace, not 15 s more
+            deadline = min(deadline, self.stop_by)
         while time.monotonic() < deadline:
             if self.local.all_exited() and board.workers.all_told(within=LINGER):
                 return
