@@ -277,3 +277,38 @@ def test_full_disk_under_the_manifest_is_one_line_and_exit_3(
     errors = [unstamped(line) for line in result.stderr.splitlines() if ": error: " in line]
     assert len(errors) == 1 and "No space left on device" in errors[0], result.stderr
     assert re.search(r"cannot (write manifest|spool the URL lists)", errors[0])
+
+
+def test_a_compaction_on_a_full_disk_is_one_line_and_exit_3(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """A rerun compacts the manifest when it cannot trust what the last run kept (here
+    its report aggregate is gone, as after a crash): the copy needs about the manifest's
+    size again. On a disk without that room it used to end in a traceback and exit 1,
+    leaving the partial copy to fill the disk, every night until space came back."""
+    long = "x" * 300  # rows of ~1 KB
+    urls = [image_server.add(f"/{long}/{i}.png", make_image("PNG", 8, 8, seed=i))
+            for i in range(150)]  # fmt: skip
+    listing = write_list(tmp_path / "list.txt", urls)
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        manifest = disk / "manifest.jsonl"
+        flags = ("--manifest", str(manifest))
+        assert master(listing, tmp_path / "out", *flags).returncode == 0
+        (disk / "manifest.aggregate.json").unlink()  # the next run must compact
+        before = manifest.read_bytes()
+        room = os.statvfs(disk)
+        filler = room.f_bavail * room.f_frsize - len(before) // 2  # half a copy's room
+        (disk / "filler").write_bytes(b"\0" * filler)
+        result = master(listing, tmp_path / "out", *flags)
+        assert result.returncode == INCOMPLETE, result.stderr
+        assert_no_traceback(result.stdout, result.stderr)
+        errors = [unstamped(line) for line in result.stderr.splitlines() if ": error: " in line]
+        assert len(errors) == 1 and "cannot compact manifest" in errors[0], result.stderr
+        assert "No space left on device" in errors[0]
+        assert manifest.read_bytes() == before  # as it was: nothing new to journal
+        assert not (disk / "manifest.jsonl.compact").exists()  # no partial copy
+        (disk / "filler").unlink()
+        again = master(listing, tmp_path / "out", *flags)
+        assert again.returncode == 0, again.stderr
+        assert len(read_rows(manifest)) == 150
+        assert (disk / "manifest.aggregate.json").exists()  # compacted and kept again

@@ -17,6 +17,7 @@ from typing import Any
 
 from crawler.config import ResumeOptions
 from crawler.console import log
+from crawler.exceptions import JournalError
 from crawler.master import keptindex
 from crawler.master.earlier import EarlierRows
 from crawler.master.journal import ManifestWriter, Offsets, Placed, current_lines
@@ -79,7 +80,12 @@ class IndexKeeper:
         earlier.close()
         if not writer.empty and ledger.needs_compaction:
             kept.offsets = earlier.offsets = Offsets(0)  # freed before the compaction's own
-            if not _compact(writer, plan, kept):
+            try:
+                compacted = _compact(writer, plan, kept)
+            except JournalError:  # the journal as it was: an earlier index no longer fits
+                keptindex.discard(self.manifest)
+                raise
+            if not compacted:
                 keptindex.discard(self.manifest)
                 return
         try:

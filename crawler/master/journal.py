@@ -53,7 +53,7 @@ class ManifestWriter:
             if torn:
                 log.warning(
                     "manifest %s: dropped a torn last line (%d bytes) left by an interrupted "
-                    "write; its URL is redone",
+                    "write; a URL whose row it was is fetched again",
                     path,
                     torn,
                 )
@@ -91,15 +91,26 @@ class ManifestWriter:
         """Replace the journal by ``lines`` (atomically), then keep appending to the new file.
 
         ``lines`` may be read from the journal itself (see ``current_lines``): the old
-        file stays in place until the new one is complete.
+        file stays in place until the new one is complete. Raises JournalError when the
+        disk refuses (full, read-only): the journal is then as it was (every row of the
+        run in it, superseded ones too), the partial copy removed, and the next run
+        compacts it.
         """
         self._fh.close()
         tmp = self.path.with_name(self.path.name + ".compact")
-        with open(tmp, "wb") as fh:
-            fh.writelines(lines)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.writelines(lines)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):  # a partial copy would only fill the disk more
+                tmp.unlink()
+            raise JournalError(
+                f"cannot compact manifest {self.path}: {exc.strerror or exc}; it keeps this "
+                "run's rows and the ones they supersede, rerun the same command to compact it"
+            ) from None
         self._fh = open(self.path, "ab")  # noqa: SIM115
         self.size = self._fh.tell()
 
