@@ -12,6 +12,7 @@ import secrets
 import stat
 from pathlib import Path
 
+from crawler.atomic import write_whole
 from crawler.constants import AUTHKEY_ENV
 from crawler.exceptions import UsageError
 
@@ -50,11 +51,7 @@ def generate_authkey(path: Path) -> bytes:
     key = secrets.token_hex(32).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key + b"\n")
-        os.replace(tmp, path)
+        write_whole(path, key + b"\n", mode=0o600)
     except OSError as exc:
         why = _not_a_folder(path.parent) or exc.strerror
         raise UsageError(f"cannot write the generated authkey to {path}: {why}") from None

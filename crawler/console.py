@@ -11,11 +11,16 @@ Everything goes through the ``crawler`` loggers, set up once by the CLI
 
 Without a terminal every stderr line starts with an ISO 8601 timestamp; the log file
 always has them. Third-party loggers (urllib3, PIL) reach either only from WARNING up.
+
+Disks fill up, pipes close: a log file that cannot be written any more is said once on
+stderr and then left alone (``LogFile``), and stdout that cannot be written is said once
+(``show``): never a traceback per line, and never a different exit code for it.
 """
 
 from __future__ import annotations
 
 import logging
+import sys
 
 log = logging.getLogger("crawler")
 NOTICE = logging.getLogger("crawler.notice")
@@ -35,6 +40,36 @@ def record(text: str) -> None:
     """Write ``text`` to the log file only (no-op without ``--log-file``)."""
     for line in text.splitlines():
         RECORD.info(line)
+
+
+def show(text: str) -> None:
+    """Print ``text`` on stdout; a stdout that cannot be written (a full disk, a closed
+    pipe) is one error line on stderr instead of a traceback."""
+    try:
+        print(text, flush=True)
+    except OSError as exc:
+        log.error("cannot write to stdout: %s", exc.strerror or exc)
+
+
+class LogFile(logging.FileHandler):
+    """``--log-file``: a write that fails (a full disk) is one error line on stderr, and
+    the file gets nothing more; logging's default is a traceback on stderr per record."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path, encoding="utf-8")
+        self.failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self.failed:
+            return
+        self.failed = True  # first: the line below reaches this handler too
+        exc = sys.exc_info()[1]
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        log.error("cannot write log file %s: %s; it gets nothing more", self.baseFilename, why)
 
 
 class NotRecord(logging.Filter):

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from crawler import constants as c
-from crawler.console import NOTICE, TIME_FORMAT, NotRecord, log
+from crawler.console import NOTICE, TIME_FORMAT, LogFile, NotRecord, log
 from crawler.exceptions import (
     CrawlerError,
     JournalError,
@@ -92,9 +92,9 @@ def setup_logging(prog: str, args: argparse.Namespace) -> None:
     # urllib3 warns on every retry; the manifest's attempts field records those. The S3
     # store's libraries (botocore, s3fs) stay at the root's WARNING like every other.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
-    if args.log_file:
+    if args.log_file and not getattr(args, "dry_run", False):  # a dry run writes nothing
         try:
-            handler = logging.FileHandler(args.log_file, encoding="utf-8")
+            handler = LogFile(args.log_file)
         except OSError as exc:
             raise UsageError(f"cannot write log file {args.log_file}: {exc.strerror}") from None
         handler.setFormatter(

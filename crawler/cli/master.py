@@ -22,6 +22,7 @@ from crawler.cli.edge import leave, run_command
 from crawler.cli.flags import POLICY_FLAGS
 from crawler.cli.master_flags import master_parser
 from crawler.config import HostLimits, ListSpec, MasterConfig, Policy, ResumeOptions
+from crawler.console import show
 from crawler.master.lists import check_readable, expand_lists
 from crawler.master.local_workers import LocalWorkers
 from crawler.stores import normalize_spec
@@ -102,13 +103,12 @@ def dry_run(args: argparse.Namespace) -> int:
     folder = (args.manifest or args.output / c.DEFAULT_MANIFEST_NAME).parent
     plan = _heavy("crawler.master.plan")
     found = plan.survey(lists, folder if folder.is_dir() else None)  # spool off a RAM /tmp
-    print(
+    show(
         f"dry run: {found.lists} list(s), {found.lines} line(s)\n"
         f"  valid URLs (distinct)  {found.valid:>10}\n"
         f"  invalid                {found.invalid:>10}\n"
         f"  duplicate              {found.duplicate:>10}\n"
-        "nothing written",
-        flush=True,
+        "nothing written"
     )
     return c.EXIT_OK if found.valid else c.EXIT_DEGRADED  # no usable line: alarm
 

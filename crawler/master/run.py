@@ -18,7 +18,7 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import MasterConfig
-from crawler.console import log, record
+from crawler.console import log, record, show
 from crawler.exceptions import CrawlerError, JournalError
 from crawler.manifest import read_manifest
 from crawler.master import closing
@@ -157,7 +157,7 @@ class Master:
         report = closing.report(cfg, self.run_id, code, self.ledger, self.pictures)
         text = format_summary(summary, cfg.csv, report)
         if not cfg.quiet:
-            print(text, flush=True)
+            show(text)
         record(text)
         record(f"outcome: {summary['outcome']} (exit {code})")
 

@@ -7,13 +7,13 @@ appended to ``<manifest>.runs.jsonl``) is what a cron job or a dashboard reads.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from crawler import constants as c
+from crawler.atomic import write_whole
 from crawler.manifest import now_iso, runs_path, summary_path
 
 OUTCOMES = {
@@ -110,9 +110,7 @@ def _changes(changes: dict[str, int]) -> str:
 def write_summary(summary: dict[str, Any], manifest: Path) -> Path:
     """Write the run's JSON summary beside the manifest; returns its path."""
     path = summary_path(manifest)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_whole(path, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
     with open(runs_path(manifest), "a", encoding="utf-8") as fh:
         fh.write(json.dumps(summary) + "\n")
     return path

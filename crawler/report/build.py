@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from crawler.atomic import write_whole
 from crawler.exceptions import UsageError
 from crawler.manifest import read_runs, report_path, summary_path
 from crawler.report import ledger
@@ -60,10 +60,8 @@ def write_report(  # noqa: PLR0913  (what to report, where, and what is known)
     except OSError as exc:
         raise UsageError(f"cannot read manifest {manifest}: {exc.strerror or exc}") from None
     text = render_page(manifest, rep, read_summary(manifest), output and Path(output), pictures)
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        write_whole(path, text.encode("utf-8"))
     except OSError as exc:
         raise UsageError(f"cannot write report {path}: {exc.strerror or exc}") from None
     return path

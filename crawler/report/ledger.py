@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import random
 from array import array
 from collections import Counter
@@ -28,6 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from crawler.atomic import write_whole
 from crawler.manifest import aggregate_path, fingerprint
 from crawler.report.model import HostStats, ReportData
 from crawler.report.similar import NearDuplicates
@@ -106,12 +106,9 @@ def save(manifest: Path, data: ReportData | None) -> None:
         path.unlink(missing_ok=True)
         return
     state = {"version": VERSION, "fingerprint": fingerprint(manifest), "data": _to_json(data)}
-    tmp = path.with_name(path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(state, separators=(",", ":")), encoding="utf-8")
-        os.replace(tmp, path)
+        write_whole(path, json.dumps(state, separators=(",", ":")).encode())
     except OSError:
-        tmp.unlink(missing_ok=True)
         path.unlink(missing_ok=True)
         raise
 

@@ -20,7 +20,7 @@ from types import FrameType
 
 from crawler import constants as c
 from crawler.config import Policy, WorkerConfig
-from crawler.console import notice, record
+from crawler.console import notice, record, show
 from crawler.exceptions import (
     MasterGone,
     MasterUnreachable,
@@ -71,7 +71,7 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
         over = True
     if not config.quiet:
         summary = worker.summary(time.monotonic() - started)
-        print(summary, flush=True)
+        show(summary)
         record(summary)
     return (c.EXIT_OK if over else c.EXIT_INTERRUPTED), run_id
 

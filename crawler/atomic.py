@@ -1,0 +1,29 @@
+"""The crawler's own small files (summary, report, aggregate, key), written whole or not at all.
+
+Each is written to ``<name>.tmp`` beside it and renamed over it: POSIX ``rename`` is
+atomic, so a reader (or a crash) sees the old file or the new one, never half of one.
+A write that fails (a full disk, above all) removes its temporary file: left there, it
+would take the room the next write needs, and be mistaken for nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+
+def write_whole(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Replace ``path`` by ``data`` atomically; a new file gets ``mode`` (less the umask).
+    Raises OSError, after removing the temporary file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        tmp.unlink(missing_ok=True)  # O_EXCL below: a leftover must not lend its mode
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise

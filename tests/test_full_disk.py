@@ -1,0 +1,93 @@
+"""The master's own outputs on a full disk: the log file, stdout, and the small files it
+replaces whole (summary, report, aggregate, key). Each failure is one line on stderr and
+leaves nothing behind; none is a traceback, and none changes the run's exit code, which
+says what happened to the URLs (a fresh user's report, 2026-11-30: a full log disk gave
+343 tracebacks, a full stdout a traceback and exit 1, a full report disk a .tmp file).
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import RUN_TIMEOUT, assert_no_traceback, cli_command, cli_env, read_rows
+from imageserver import ImageServer
+from test_hostile_network import tmpfs
+from test_unattended import images, write_list
+
+from crawler.atomic import write_whole
+
+
+def _fill(disk: Path) -> None:
+    """Leave ``disk`` (a tmpfs) without a free block."""
+    with open(disk / "filler", "wb", buffering=0) as fh:  # unbuffered: close writes nothing
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+def _run(listing: Path, out: Path, *flags: str, stdout: object = subprocess.PIPE) -> tuple:
+    done = subprocess.run(
+        cli_command("master", str(listing), "--port", "0", "--bind", "127.0.0.1", "--output",
+                    str(out), "--local-workers", "1", "--threads", "2", "--no-progress",
+                    *flags),
+        env=cli_env(), stdout=stdout, stderr=subprocess.PIPE, text=True,
+        timeout=RUN_TIMEOUT, stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    return done.returncode, done.stdout or "", done.stderr
+
+
+def test_a_log_file_on_a_full_disk_is_one_line(tmp_path: Path, image_server: ImageServer) -> None:
+    listing = write_list(tmp_path / "list.txt", images(image_server, 20))
+    with tmpfs(tmp_path / "disk", "64k") as disk:
+        _fill(disk)
+        code, stdout, stderr = _run(listing, tmp_path / "out", "-v", "--log-file",
+                                    str(disk / "log.txt"))  # fmt: skip
+    assert code == 0, stderr
+    assert_no_traceback(stdout, stderr)
+    assert "Logging error" not in stderr
+    failed = [line for line in stderr.splitlines() if "cannot write log file" in line]
+    assert len(failed) == 1 and "No space left on device" in failed[0], stderr
+    assert "20 URLs" in stdout  # the run itself went on, and said so
+    assert len(read_rows(tmp_path / "out" / "manifest.jsonl")) == 20
+
+
+def test_stdout_that_cannot_be_written_is_one_line(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    listing = write_list(tmp_path / "list.txt", images(image_server, 5))
+    with open("/dev/full", "w") as full:
+        code, _, stderr = _run(listing, tmp_path / "out", stdout=full)
+    assert code == 0, stderr
+    assert_no_traceback(stderr)
+    failed = [line for line in stderr.splitlines() if "cannot write to stdout" in line]
+    assert len(failed) == 1, stderr
+    assert '"exit_code": 0' in (tmp_path / "out" / "manifest.summary.json").read_text()
+
+
+@pytest.mark.parametrize("mode", [0o644, 0o600])
+def test_a_whole_file_on_a_full_disk_leaves_nothing(tmp_path: Path, mode: int) -> None:
+    """``write_whole`` (summary, report, aggregate, key): the old file stays as it was,
+    and no temporary file is left to take the room the next write needs."""
+    with tmpfs(tmp_path / "disk", "64k") as disk:
+        target = disk / "report.html"
+        target.write_bytes(b"last night's")
+        with pytest.raises(OSError, match="No space left"):
+            write_whole(target, b"x" * 200_000, mode)
+        assert sorted(p.name for p in disk.iterdir()) == ["report.html"]
+        assert target.read_bytes() == b"last night's"
+        write_whole(target, b"tonight's", mode)
+        assert target.read_bytes() == b"tonight's"
+        assert target.stat().st_mode & 0o777 == mode & ~0o022
+
+
+def test_a_dry_run_writes_no_log_file(tmp_path: Path, image_server: ImageServer) -> None:
+    listing = write_list(tmp_path / "list.txt", images(image_server, 3))
+    code, stdout, stderr = _run(listing, tmp_path / "out", "--dry-run", "--log-file",
+                                str(tmp_path / "log.txt"))  # fmt: skip
+    assert code == 0, stderr
+    assert "nothing written" in stdout
+    assert not (tmp_path / "log.txt").exists() and not (tmp_path / "out").exists()
