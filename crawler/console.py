@@ -19,7 +19,9 @@ stderr and then left alone (``LogFile``), and stdout that cannot be written is s
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import sys
 
 log = logging.getLogger("crawler")
@@ -44,11 +46,16 @@ def record(text: str) -> None:
 
 def show(text: str) -> None:
     """Print ``text`` on stdout; a stdout that cannot be written (a full disk, a closed
-    pipe) is one error line on stderr instead of a traceback."""
+    pipe) is one error line on stderr instead of a traceback, and is then /dev/null: the
+    text still buffered must not fail again when the interpreter flushes it at exit."""
     try:
         print(text, flush=True)
     except OSError as exc:
         log.error("cannot write to stdout: %s", exc.strerror or exc)
+        with contextlib.suppress(OSError, ValueError):  # stdout closed, or no descriptor
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, sys.stdout.fileno())
+            os.close(null)
 
 
 class LogFile(logging.FileHandler):

@@ -7,6 +7,7 @@ says what happened to the URLs (a fresh user's report, 2026-11-30: a full log di
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from test_hostile_network import tmpfs
 from test_unattended import images, write_list
 
 from crawler.atomic import write_whole
+from crawler.manifest import make_row
 
 
 def _fill(disk: Path) -> None:
@@ -91,3 +93,20 @@ def test_a_dry_run_writes_no_log_file(tmp_path: Path, image_server: ImageServer)
     assert code == 0, stderr
     assert "nothing written" in stdout
     assert not (tmp_path / "log.txt").exists() and not (tmp_path / "out").exists()
+
+
+def test_the_report_command_on_a_full_stdout_is_one_line(tmp_path: Path) -> None:
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text(json.dumps(make_row(url="http://127.0.0.1/a.png", status="not_found"))
+                        + "\n", encoding="utf-8")  # fmt: skip
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            cli_command("report", str(manifest)), env=cli_env(), stdout=full,
+            stderr=subprocess.PIPE, text=True, timeout=RUN_TIMEOUT,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr  # the report itself was written
+    assert_no_traceback(done.stderr)
+    assert done.stderr.splitlines() == [
+        "crawler-report: cannot write to stdout: No space left on device"
+    ]
+    assert (tmp_path / "m.report.html").is_file()

@@ -47,7 +47,9 @@ def run_command(
 
 def run_plain(prog: str, body: Callable[[], int]) -> int:
     """``run_command`` for the commands that log nothing (report, export): an expected
-    error becomes one line on stderr and EXIT_ERROR, Ctrl-C EXIT_INTERRUPTED."""
+    error becomes one line on stderr and EXIT_ERROR, Ctrl-C EXIT_INTERRUPTED. What the
+    library warns of (``console.show``: stdout that cannot be written) goes to stderr."""
+    logging.basicConfig(level=logging.WARNING, format=f"{prog}: %(message)s", force=True)
     try:
         return body()
     except CrawlerError as exc:

@@ -8,6 +8,7 @@ from pathlib import Path
 from crawler import __version__
 from crawler import constants as c
 from crawler.cli.edge import run_plain
+from crawler.console import show
 from crawler.export.derive import MODES
 from crawler.export.run import FORMATS, SUMMARY_NAME, ExportConfig, ExportResult, export
 
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         result = export(config)
-        print(_summary(config, result), flush=True)
+        show(_summary(config, result))
         return c.EXIT_INCOMPLETE if result.problems else c.EXIT_OK
 
     return run_plain("crawler-export", body)

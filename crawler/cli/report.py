@@ -5,6 +5,7 @@ from __future__ import annotations
 from crawler import constants as c
 from crawler.cli.edge import run_plain
 from crawler.cli.flags import report_parser
+from crawler.console import show
 from crawler.report.build import write_report
 
 
@@ -15,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def body() -> int:
         output = args.manifest.parent if args.output is None else args.output
-        print(write_report(args.manifest, output, args.out, args.sample), flush=True)
+        show(str(write_report(args.manifest, output, args.out, args.sample)))
         return c.EXIT_OK
 
     return run_plain("crawler-report", body)
