@@ -88,7 +88,7 @@ def _master_serving(p: argparse.ArgumentParser) -> None:
         type=non_negative_int,
         default=0,
         metavar="N",
-        help="start N workers on this machine",
+        help="start N workers on this machine (default: %(default)s, remote workers only)",
     )
     p.add_argument(
         "--threads",
