@@ -7,7 +7,6 @@ and its Content-Security-Policy allows neither.
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime
 from html import escape
 from pathlib import Path
@@ -17,6 +16,7 @@ from crawler import __version__
 from crawler import constants as c
 from crawler.manifest import now_iso
 from crawler.report.model import BUCKET_S, MAX_HOSTS, HostStats, ReportData, num
+from crawler.report.outcome import RunTotals, banner, run_totals
 from crawler.report.pictures import Pictures
 from crawler.report.similar import THRESHOLD
 
@@ -46,26 +46,23 @@ def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]], cls: str = "") ->
     return f'<table class="{cls}"><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _totals(rep: ReportData, summary: dict[str, Any]) -> str:
+def _totals(rep: ReportData, totals: RunTotals, summary: dict[str, Any]) -> str:
     # From the latest run that downloaded anything: not a resume's 0.0.
     rate = num(summary.get("work_images_per_s")) or rep.download_rate()
     hosts = sum(not name.startswith("(") for name in rep.hosts)
-    # The run's own counts (what stdout said: the current lists) when its summary is there;
-    # the manifest also keeps rows of URLs no longer listed.
-    counts = summary.get("counts") if isinstance(summary.get("counts"), dict) else None
-    statuses = Counter({k: v for k, v in counts.items() if isinstance(v, int)}) if counts else None
-    statuses = statuses or rep.statuses
-    failed = sum(n for s, n in statuses.items() if s in c.FAILED_STATUSES) if counts else rep.failed
     cards = {
-        "URLs": f"{sum(statuses.values()):,}",
-        "succeeded": f"{sum(statuses[s] for s in c.SUCCESS_STATUSES):,}",
-        "failed": f"{failed:,}",
-        "duplicates": f"{statuses[c.DUPLICATE]:,}",
+        "URLs": f"{totals.urls:,}",
+        "succeeded": f"{totals.succeeded:,}",
+        "failed": f"{totals.failed:,}",
+        "duplicates": f"{totals.duplicates:,}",
+        "no status yet": f"{totals.missing:,}" if totals.missing else None,  # as on stdout
         "stored": _size(rep.stored_bytes),
         "images/s": "—" if rate is None else f"{rate:.1f}",
         "hosts": f"{hosts:,}" + ("+" if rep.pooled.urls else ""),
     }
-    return "".join(f'<div class="card"><b>{v}</b><span>{k}</span></div>' for k, v in cards.items())
+    return "".join(
+        f'<div class="card"><b>{v}</b><span>{k}</span></div>' for k, v in cards.items() if v
+    )
 
 
 def _rates(rep: ReportData) -> tuple[int, int, list[list[float]]]:
@@ -258,6 +255,7 @@ figure{margin:0;background:#fff;border:1px solid #dde1e6;border-radius:8px;paddi
 figure img{display:block;margin:auto;max-width:160px;max-height:160px}
 figcaption{font-size:11px;color:#5b6570;overflow-wrap:anywhere;margin-top:4px}
 .row{display:flex;flex-wrap:wrap;gap:24px}.row>div{flex:1 1 420px}
+.outcome{border-radius:8px;padding:10px 16px;background:#fdf0d5;border:1px solid #e0b44c}
 """
 
 
@@ -279,6 +277,7 @@ def render_page(
             pictures.close()
     run = f"run {_e(summary.get('run_id'))} {_e(summary.get('outcome'))}, " if summary else ""
     slow, failing = _ranked(rep)
+    totals = run_totals(rep, summary)  # the summary's numbers, as stdout said them
     ranked = f"<h2>Slowest hosts</h2>{slow}<h2>Most failing hosts</h2>{failing}" if slow else ""
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
@@ -286,7 +285,8 @@ def render_page(
         f'<meta name="viewport" content="width=device-width">'
         f"<title>crawler report: {_e(manifest.name)}</title><style>{STYLE}</style></head><body>"
         f'<h1>Crawl report</h1><p class="sub">{_e(manifest)}: {run}generated {now_iso()} '
-        f'by crawler {__version__}</p><div class="cards">{_totals(rep, summary)}</div>'
+        f"by crawler {__version__}</p>{banner(totals)}"
+        f'<div class="cards">{_totals(rep, totals, summary)}</div>'
         f"{_changes(summary)}<h2>Throughput</h2>{_chart(rep)}"
         f'<div class="row"><div><h2>By status</h2>{_statuses(rep)}</div>'
         f"<div>{ranked}</div></div>"
