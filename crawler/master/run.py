@@ -139,6 +139,7 @@ class Master:
         if why is None:
             return c.EXIT_OK
         log.error("degraded run: %s", why)
+        self.stats.why = why
         return c.EXIT_DEGRADED
 
     def _finish(self, code: int) -> None:
@@ -273,7 +274,8 @@ class Master:
         idle = self.config.idle_timeout
         idle_for = time.monotonic() - board.workers.last_activity(since=self.serving)
         if idle and idle_for > idle:
-            log.error("no worker has been active for %g s (--idle-timeout); giving up", idle)
+            self.stats.why = f"no worker has been active for {idle:g} s (--idle-timeout)"
+            log.error("%s; giving up", self.stats.why)
             return False
         if board.workers.active(within=ACTIVE_WITHIN):
             progress.busy()
@@ -284,7 +286,8 @@ class Master:
         if board.workers.active(within=self.config.policy.lease_seconds):
             return True
         if self.stop_signal is None:  # stopping, they were asked to go
-            log.error("all local workers exited (codes %s) early", self.local.exit_codes())
+            self.stats.why = f"all local workers exited (codes {self.local.exit_codes()}) early"
+            log.error("%s", self.stats.why)
         return False
 
     def _linger(self, board: LeaseBoard) -> None:

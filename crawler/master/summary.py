@@ -42,6 +42,7 @@ class RunStats:
     policy: dict[str, Any] = field(default_factory=dict)  # the run's, for later reruns
     superseded: list[dict[str, Any]] = field(default_factory=list)  # see ResultIntake
     same_content: int = 0  # rows written with same_content_as (exact content duplicates)
+    why: str | None = None  # why a run is degraded or incomplete, as the log said it
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -71,6 +72,7 @@ class RunStats:
             "run_id": self.run_id,
             "outcome": OUTCOMES.get(code, "error"),
             "exit_code": code,
+            "why": self.why if code in (c.EXIT_DEGRADED, c.EXIT_INCOMPLETE) else None,
             "started_at": self.started_at,
             "ended_at": now_iso(),
             "elapsed_s": round(elapsed, 3),

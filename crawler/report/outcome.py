@@ -44,6 +44,7 @@ class RunTotals:
     missing: int  # URLs with no status yet: the next run resumes them
     outcome: str | None = None  # None: no summary, nothing known of the run
     exit_code: int | None = None
+    why: str | None = None  # the summary's reason for a degraded or incomplete outcome
 
 
 def _count(value: Any) -> int | None:
@@ -69,6 +70,7 @@ def run_totals(rep: ReportData, summary: Mapping[str, Any]) -> RunTotals:
         missing,
         outcome if isinstance(outcome, str) else None,
         _count(summary.get("exit_code")),
+        why if isinstance(why := summary.get("why"), str) and why else None,
     )
 
 
@@ -80,7 +82,9 @@ def banner(totals: RunTotals) -> str:
     name = escape((totals.outcome or "unknown outcome").capitalize())  # read from a file
     code = "" if totals.exit_code is None else f" (exit {totals.exit_code})"
     text = f"<b>{name}{code}</b>"
-    if totals.outcome in MEANINGS:
+    if totals.why is not None:  # the run's own words (a summary of 2026-11-30 on)
+        text += f": {escape(totals.why)}"
+    elif totals.outcome in MEANINGS:
         text += f": {escape(MEANINGS[totals.outcome])}"
     if totals.missing:
         text += (
