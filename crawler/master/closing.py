@@ -30,7 +30,8 @@ from crawler.report.pictures import Pictures
 
 def open_contents(manifest: Path, empty: bool) -> ContentIndex:
     """The run's content index (``same_content_as``): the one the last completed run kept
-    if the manifest is as it left it, else one to fill. Raises JournalError."""
+    if the manifest is as it left it, else one to fill (a damaged file is replaced, with a
+    warning). Raises JournalError: the place cannot hold it (read-only, full)."""
     try:
         return ContentIndex(contents_path(manifest), None if empty else fingerprint(manifest))
     except OSError as exc:

@@ -15,6 +15,9 @@ manifest again, so a completed run keeps it (``NAME.contents.sqlite``) with the
 manifest's fingerprint (``manifest.fingerprint``); the next run uses it as it is when
 the manifest is exactly as that run left it, and fills it anew from the manifest
 otherwise (a crash, an edit, an older crawler). It holds nothing the manifest does not.
+So a file found damaged (not SQLite, cut short, other tables, a folder) is removed and
+filled anew, with a warning; one that fails during the run is dropped for the rest of
+it (``broken``). Only a place that cannot hold it (read-only, full) stops the run.
 
 Two tables: ``first`` maps a digest to the URL (and list line) whose row had it first;
 ``current`` a URL to its current row's digest. A first whose URL now has other bytes
@@ -24,60 +27,169 @@ Two tables: ``first`` maps a digest to the URL (and list line) whose row had it 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+from crawler.console import log
+from crawler.exceptions import JournalError
 
 CACHE_KIB = 8192  # SQLite page cache: the index's whole memory, whatever the row count
 COMMIT_EVERY = 50_000  # changes per transaction (a transaction per row is 100x slower)
 VERSION = 2  # 2: keyed by URL, kept between runs
+TABLES = {
+    "meta": "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)",
+    "first": "CREATE TABLE first (digest BLOB PRIMARY KEY, url TEXT, source TEXT) WITHOUT ROWID",
+    "current": "CREATE TABLE current (url TEXT PRIMARY KEY, digest BLOB) WITHOUT ROWID",
+}
+# SQLite's primary result codes (sqlite.org/rescode.html) that blame the place, not the
+# file: no permission, busy, locked, out of memory, read-only, I/O error, full, cannot
+# open. Any other code (malformed, not a database, no such table...) blames the file.
+PLACE_ERRORS = frozenset({3, 5, 6, 7, 8, 10, 13, 14})
+R = TypeVar("R")
+
+
+class _Damaged(Exception):
+    """The file at the index's path is not a whole content index (the message says why)."""
 
 
 class ContentIndex:
     """The first URL holding each image content, on disk (see the module docstring).
-    Raises OSError (from sqlite3.Error) when the file cannot be made or used."""
+    Raises OSError (from sqlite3.Error) when the file cannot be made or used, and
+    JournalError when that happens during the run."""
 
     def __init__(self, path: Path, fingerprint: list[int] | None = None) -> None:
         """Open the index at ``path``. It is ``ready`` (holds every earlier row) when it
         was kept for a manifest whose fingerprint is ``fingerprint``; otherwise it is
-        emptied, for ``seed`` to fill. ``fingerprint`` None: nothing earlier to know."""
+        emptied, for ``seed`` to fill (a damaged file: removed, with a warning).
+        ``fingerprint`` None: nothing earlier to know. Raises OSError."""
         self.path = path
+        self.broken = False  # damaged during the run: unused from then on (``_guarded``)
+        self._pending = 0
+        damage = None
         try:
-            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-            # Rebuilt from the manifest whenever in doubt: no rollback journal, no fsync.
-            self._db.execute("PRAGMA journal_mode=OFF")
-            self._db.execute("PRAGMA synchronous=OFF")
-            self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-            self.ready = fingerprint is None or self._kept_for() == fingerprint
-            if not self.ready or fingerprint is None:
-                self._reset()
+            try:
+                reused = fingerprint is not None and self._reuse(fingerprint)
+            except _Damaged as exc:
+                damage, reused = str(exc), False
+            if not reused:
+                self._renew()
+            self.ready = reused or fingerprint is None
+            self._db.execute("BEGIN")
+        except (sqlite3.Error, OSError) as exc:
+            self.close()
+            why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise OSError(f"content index {path}: {why}") from None
+        if damage is not None:  # only once replaced: a place that refuses is the one line
+            log.warning("content index %s was damaged (%s); rebuilt from the manifest",
+                        path, damage)  # fmt: skip
+
+    def _open(self) -> None:
+        self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        # Rebuilt from the manifest whenever in doubt: no rollback journal, no fsync.
+        self._db.execute("PRAGMA journal_mode=OFF")
+        self._db.execute("PRAGMA synchronous=OFF")
+        self._db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+
+    def _reuse(self, fingerprint: list[int]) -> bool:
+        """Open the file found; True when it was kept for ``fingerprint``. Raises
+        _Damaged, sqlite3.Error (the place: read-only, full)."""
+        if self.path.exists() and not self.path.is_file():
+            raise _Damaged("a folder" if self.path.is_dir() else "not a file")
+        try:
+            self._open()
+            tables = dict(
+                self._db.execute("SELECT name, sql FROM sqlite_master WHERE sql NOT NULL")
+            )
+            if tables and tables != TABLES:
+                raise _Damaged(f"not a content index: tables {', '.join(sorted(tables))}")
+            if not tables or self._kept_for() != fingerprint:
+                return False
+            # A cut inside the last page reads as zeros, not as an error: check the size.
+            pages, size = (
+                self._db.execute(f"PRAGMA {n}").fetchone()[0] for n in ("page_count", "page_size")
+            )
+            if (found := self.path.stat().st_size) != pages * size:
+                raise _Damaged(f"{found} bytes where its {pages} pages take {pages * size}")
             # Claimed by this run: only its completion (keep) says the index fits again.
             self._db.execute("DELETE FROM meta WHERE name = 'kept'")
-            self._db.execute("BEGIN")
+            return True
         except sqlite3.Error as exc:
-            self.close()
-            raise OSError(f"content index {path}: {exc}") from None
-        self._pending = 0
+            if _damaged(exc):
+                raise _Damaged(str(exc)) from None
+            raise
 
     def _kept_for(self) -> list[int] | None:
-        with contextlib.suppress(sqlite3.Error, ValueError, TypeError):
-            (value,) = self._db.execute("SELECT value FROM meta WHERE name = 'kept'").fetchone()
-            kept = json.loads(value)
-            return kept["fingerprint"] if kept.get("version") == VERSION else None
+        row = self._db.execute("SELECT value FROM meta WHERE name = 'kept'").fetchone()
+        with contextlib.suppress(ValueError, TypeError, AttributeError):  # none, or not ours
+            kept = json.loads(row[0])
+            return kept.get("fingerprint") if kept.get("version") == VERSION else None
         return None
 
-    def _reset(self) -> None:
-        for table in ("meta", "first", "current"):
-            self._db.execute(f"DROP TABLE IF EXISTS {table}")
-        self._db.execute("CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)")
-        self._db.execute(
-            "CREATE TABLE first (digest BLOB PRIMARY KEY, url TEXT, source TEXT) WITHOUT ROWID"
-        )
-        self._db.execute("CREATE TABLE current (url TEXT PRIMARY KEY, digest BLOB) WITHOUT ROWID")
+    def _renew(self) -> None:
+        """An empty index in a new file, in place of whatever was there. Raises
+        sqlite3.Error, OSError (a folder with files in it: not the crawler's to remove)."""
+        self.close()
+        if self.path.is_dir() and not self.path.is_symlink():
+            try:
+                self.path.rmdir()
+            except OSError as exc:
+                if exc.errno != errno.ENOTEMPTY:
+                    raise
+                raise OSError(exc.errno, "a folder with files in it: move it away") from None
+        else:
+            self.path.unlink(missing_ok=True)
+        self._open()
+        for sql in TABLES.values():
+            self._db.execute(sql)
 
     def seed(self, url: str, source: object, sha256: object) -> None:
         """An earlier run's row of ``url`` (from list line ``source``), in journal order:
-        ``sha256`` of its image (hex), or anything else for a row without one."""
+        ``sha256`` of its image (hex), or anything else for a row without one. Raises
+        JournalError."""
+        self._guarded(self._seed, url, source, sha256)
+
+    def note(self, url: str, source: str, sha256: object) -> str | None:
+        """Record this run's row of ``url``; returns the ``source`` of the row that had
+        the same image first (never ``url``'s own), or None. Raises JournalError."""
+        return self._guarded(self._note, url, source, sha256)
+
+    def moved(self, url: str, source: str, sha256: object) -> None:
+        """``url``'s row now names another input line: where it is the first of its
+        image, later rows point at the new ``source``. Raises JournalError."""
+        self._guarded(self._moved, url, source, sha256)
+
+    def first_of(self, url: str, sha256: object) -> str | None:
+        """The ``source`` of the first row with this image, unless that is ``url``'s own
+        (what ``note`` returns, without recording anything). Raises JournalError."""
+        return self._guarded(self._first_of, url, sha256)
+
+    def _guarded(self, action: Callable[..., R], *args: object) -> R | None:
+        """``action(*args)``; None once the index broke. A file found damaged during the
+        run gives one warning and is not used for the rest of it (its later rows get no
+        ``same_content_as``): filling it anew from the manifest there would hold up the
+        results as long as reading the whole manifest, while the manifest grows. Raises
+        JournalError (the place failed: a full disk, an I/O error)."""
+        if self.broken:
+            return None
+        try:
+            return action(*args)
+        except sqlite3.Error as exc:
+            if getattr(exc, "sqlite_errorcode", None) is None:
+                raise  # a misuse (a closed connection...): a bug, with its traceback
+            if not _damaged(exc):
+                raise JournalError(f"cannot keep the content index {self.path}: {exc}") from None
+            log.warning("content index %s was damaged during the run (%s); later rows get "
+                        "no same_content_as, and the next run rebuilds it from the manifest",
+                        self.path, exc)  # fmt: skip
+            self.broken = True
+            self.close()
+            return None
+
+    def _seed(self, url: str, source: object, sha256: object) -> None:
         digest = _digest(sha256)
         if digest is None:
             self._db.execute("DELETE FROM current WHERE url = ?", (url,))
@@ -87,11 +199,9 @@ class ContentIndex:
             self._db.execute("INSERT OR IGNORE INTO first VALUES (?, ?, ?)", (digest, url, label))
         self._tick()
 
-    def note(self, url: str, source: str, sha256: object) -> str | None:
-        """Record this run's row of ``url``; returns the ``source`` of the row that had
-        the same image first (never ``url``'s own), or None."""
+    def _note(self, url: str, source: str, sha256: object) -> str | None:
         digest = _digest(sha256)
-        self.seed(url, source, sha256)
+        self._seed(url, source, sha256)
         if digest is None:
             return None
         found = self._db.execute(
@@ -108,9 +218,7 @@ class ContentIndex:
             return None
         return first_source or first
 
-    def moved(self, url: str, source: str, sha256: object) -> None:
-        """``url``'s row now names another input line: where it is the first of its
-        image, later rows point at the new ``source``."""
+    def _moved(self, url: str, source: str, sha256: object) -> None:
         digest = _digest(sha256)
         if digest is not None:
             self._db.execute(
@@ -118,9 +226,7 @@ class ContentIndex:
             )
             self._tick()
 
-    def first_of(self, url: str, sha256: object) -> str | None:
-        """The ``source`` of the first row with this image, unless that is ``url``'s own
-        (what ``note`` returns, without recording anything)."""
+    def _first_of(self, url: str, sha256: object) -> str | None:
         digest = _digest(sha256)
         found = (
             None
@@ -139,8 +245,11 @@ class ContentIndex:
             self._pending = 0
 
     def keep(self, fingerprint: list[int]) -> None:
-        """The run completed: keep the index for the manifest as it now is. Raises
-        OSError."""
+        """The run completed: keep the index for the manifest as it now is (one that broke
+        during the run: removed instead). Raises OSError."""
+        if self.broken:
+            self.discard()
+            return
         value = json.dumps({"version": VERSION, "fingerprint": fingerprint})
         try:
             self._db.execute("REPLACE INTO meta VALUES ('kept', ?)", (value,))
@@ -162,6 +271,13 @@ class ContentIndex:
         self.close()
         with contextlib.suppress(OSError):
             self.path.unlink()
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    """Does SQLite's error blame the file (damaged, not SQLite, other tables), not the
+    place it is in?"""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF not in PLACE_ERRORS
 
 
 def _digest(sha256: object) -> bytes | None:

@@ -4,12 +4,16 @@ disk (master.contents)."""
 from __future__ import annotations
 
 import hashlib
+import sqlite3
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_hostile_network import remount_read_only, tmpfs
 
-from crawler.master.contents import ContentIndex
+from crawler.exceptions import JournalError
+from crawler.master.contents import COMMIT_EVERY, ContentIndex
 
 
 def digest(n: int) -> str:
@@ -78,12 +82,46 @@ def test_kept_only_for_the_manifest_it_was_kept_with(tmp_path: Path) -> None:
     assert not other.ready and Tasks(other).note(3, digest(1)) is None  # emptied
     other.close()
     path.write_bytes(b"not a database at all" * 100)
-    try:
-        damaged = ContentIndex(path, [10, 20, 30, 40])
-    except OSError:
-        return  # one line at the master (JournalError)
-    assert not damaged.ready
+    damaged = ContentIndex(path, [10, 20, 30, 40])  # removed and made anew (a warning)
+    assert not damaged.ready and Tasks(damaged).note(4, digest(1)) is None
     damaged.close()
+
+
+def test_a_place_that_cannot_hold_it_is_an_error_not_damage(tmp_path: Path) -> None:
+    """Read-only or full: the file is not to blame, nothing is removed, the run stops
+    (OSError when opening, JournalError during the run: one line at the master)."""
+    with tmpfs(tmp_path / "disk", "64k") as disk:
+        path = disk / "c.sqlite"
+        index = ContentIndex(path)
+        with pytest.raises(JournalError, match="database or disk is full"):
+            for n in range(COMMIT_EVERY):  # written at its commit: ~5 MB in 64 KiB
+                Tasks(index).seed(n, digest(n))
+        index.discard()
+        path.write_bytes(b"not a database at all" * 100)
+        remount_read_only(disk)
+        with pytest.raises(OSError, match="Read-only file system"):
+            ContentIndex(path, [10, 20, 30, 40])
+        assert path.read_bytes() == b"not a database at all" * 100
+
+
+def test_damage_found_during_the_run_drops_the_index(tmp_path: Path) -> None:
+    path = tmp_path / "c.sqlite"
+    index = Tasks(ContentIndex(path))
+    index.seed(1, digest(1))
+    index.index.keep([1])
+    index.index.close()
+    with sqlite3.connect(path) as db:
+        (root,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name = 'first'").fetchone()
+    db.close()
+    with open(path, "r+b") as fh:
+        fh.seek((root - 1) * 4096)
+        fh.write(b"\xff" * 4096)
+    again = ContentIndex(path, [1])
+    assert again.ready  # the page is read only when a row needs it
+    assert Tasks(again).note(2, digest(1)) is None and again.broken
+    assert Tasks(again).note(3, digest(1)) is None and again.first_of("x", digest(1)) is None
+    again.keep([1])  # not kept: removed
+    assert not path.exists()
 
 
 @settings(max_examples=40, deadline=None)
