@@ -15,6 +15,7 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -128,9 +129,26 @@ def read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
                 yield row
 
 
-def read_manifest(path: Path) -> Iterator[dict[str, Any]]:
-    """Rows of a manifest (objects with a URL); damaged lines are skipped."""
-    return (row for row in read_jsonl(path) if isinstance(row.get("url"), str))
+@dataclass
+class Skipped:
+    """Lines ``read_manifest`` skipped: torn, garbled, or not a manifest row."""
+
+    lines: int = 0
+
+
+def read_manifest(path: Path, skipped: Skipped | None = None) -> Iterator[dict[str, Any]]:
+    """Rows of a manifest (objects with a URL); damaged lines are skipped, and counted in
+    ``skipped`` if given (blank lines are not). Raises OSError."""
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                row = None
+            if isinstance(row, dict) and isinstance(row.get("url"), str):
+                yield row
+            elif skipped is not None and line.strip():
+                skipped.lines += 1
 
 
 def read_runs(manifest: Path) -> Iterator[dict[str, Any]]:

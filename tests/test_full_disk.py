@@ -110,3 +110,23 @@ def test_the_report_command_on_a_full_stdout_is_one_line(tmp_path: Path) -> None
         "crawler-report: cannot write to stdout: No space left on device"
     ]
     assert (tmp_path / "m.report.html").is_file()
+
+
+def test_the_report_command_says_what_it_skipped(tmp_path: Path) -> None:
+    """Damaged lines (torn, garbled, not a row) are skipped by the report, and said: one
+    line on stderr with their count, as crawler-export counts them."""
+    manifest = tmp_path / "m.jsonl"
+    rows = [json.dumps(make_row(url=f"http://127.0.0.1/{i}.png", status="not_found"))
+            for i in range(4)]  # fmt: skip
+    lines = [rows[0], "garbage", rows[1], '["a", "list"]', rows[2], "", rows[3], '{"torn": ']
+    manifest.write_text("\n".join(lines), encoding="utf-8")
+    done = subprocess.run(
+        cli_command("report", str(manifest)), env=cli_env(), capture_output=True, text=True,
+        timeout=RUN_TIMEOUT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines() == [
+        f"crawler-report: manifest {manifest}: skipped 3 damaged line(s) (torn or garbled)"
+    ]
+    page = (tmp_path / "m.report.html").read_text(encoding="utf-8")
+    assert '<div class="card"><b>4</b><span>URLs</span></div>' in page  # the 4 rows read

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crawler.manifest import LINE_STATUSES, read_manifest
+from crawler.console import log
+from crawler.manifest import LINE_STATUSES, Skipped, read_manifest
 from crawler.report.model import ReportData, status_of, timestamp
 
 
@@ -56,11 +57,14 @@ def aggregate(manifest: Path, sample: int, compacted_by: str | None = None) -> R
     just compacted it (one row per URL or line, that run the latest), which saves the
     first pass: half the time of a report at the end of a run."""
     scan = _Scan(count=-1, latest_run=compacted_by) if compacted_by else _scan(manifest)
-    rep, repeats = ReportData(max(0, sample), scan.latest_run), scan.last_of
-    for index, row in enumerate(read_manifest(manifest)):
+    rep, repeats, skipped = ReportData(max(0, sample), scan.latest_run), scan.last_of, Skipped()
+    for index, row in enumerate(read_manifest(manifest, skipped)):
         if index >= scan.count >= 0:  # appended since the first pass
             break
         if repeats and repeats.get(int.from_bytes(_digest(row)[:8]), index) != index:
             continue  # an earlier row of a URL (or line) that has a later one
         rep.add(row)
+    if skipped.lines:  # the report counts what it could read; say what it could not
+        log.warning("manifest %s: skipped %d damaged line(s) (torn or garbled)",
+                    manifest, skipped.lines)  # fmt: skip
     return rep
