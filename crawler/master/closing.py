@@ -1,4 +1,4 @@
-"""The end of a run: the report, and what is kept for the next run.
+"""The end of a run: whether it should alarm, the report, and what is kept for the next run.
 
 A nightly rerun of a finished list only adds rows (its new URLs) to a journal that the
 last run left with one current row per URL: rewriting gigabytes of it would be the
@@ -11,6 +11,7 @@ aggregate is unusable. The content index and the earlier per-line rows are settl
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 from crawler import constants as c
@@ -26,6 +27,24 @@ from crawler.report.build import write_report
 from crawler.report.ledger import Ledger
 from crawler.report.model import ReportData
 from crawler.report.pictures import Pictures
+
+
+def alarm(plan: Plan, changes: Mapping[str, int], rate: float) -> str | None:
+    """Why a run that completed should alarm whoever reads its exit code (None: it need
+    not): no list line at all, most of them unusable, nothing it tried succeeded, or more
+    than ``rate`` (``--max-failure-rate``) of what it tried failed. ``changes``: the
+    run's ``RunStats.changes``."""
+    good = changes.get("new_ok", 0) + changes.get("recovered", 0)  # reused ones tried nothing
+    tried = good + changes.get("new_failures", 0) + changes.get("still_failing", 0)
+    if not plan.lines:  # an empty list: more likely a broken export upstream than news
+        return "the lists hold no URL (empty, or only comments)"
+    if plan.invalid > plan.lines / 2:
+        return f"{plan.invalid} of {plan.lines} list lines are not URLs (--input-format?)"
+    if tried and not good and rate < 1:  # --max-failure-rate 1: failures never alarm
+        return f"none of the {tried} URLs tried succeeded"
+    if tried and (tried - good) / tried > rate:
+        return f"{tried - good} of {tried} URLs tried failed (--max-failure-rate {rate:g})"
+    return None
 
 
 def open_contents(manifest: Path, empty: bool) -> ContentIndex:

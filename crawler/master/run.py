@@ -121,25 +121,12 @@ class Master:
             raise JournalError(f"cannot spool the URL lists in {where}: {exc.strerror}") from None
 
     def _judge(self, plan: Plan) -> int:
-        """EXIT_DEGRADED for a run that completed but should alarm whoever reads the exit
-        code: no list line at all, most of them unusable, nothing it tried succeeded, or more than
-        ``--max-failure-rate`` of what it tried failed; else EXIT_OK."""
-        changes, rate = self.stats.changes, self.config.max_failure_rate
-        good = changes["new_ok"] + changes["recovered"]  # reused URLs tried nothing
-        tried = good + changes["new_failures"] + changes["still_failing"]
-        why = None
-        if not plan.lines:  # an empty list: more likely a broken export upstream than news
-            why = "the lists hold no URL (empty, or only comments)"
-        elif plan.invalid > plan.lines / 2:
-            why = f"{plan.invalid} of {plan.lines} list lines are not URLs (--input-format?)"
-        elif tried and not good and rate < 1:  # --max-failure-rate 1: failures never alarm
-            why = f"none of the {tried} URLs tried succeeded"
-        elif tried and (tried - good) / tried > rate:
-            why = f"{tried - good} of {tried} URLs tried failed (--max-failure-rate {rate:g})"
-        if why is None:
+        """EXIT_DEGRADED for a run that completed but should alarm (``closing.alarm``),
+        else EXIT_OK."""
+        self.stats.why = closing.alarm(plan, self.stats.changes, self.config.max_failure_rate)
+        if self.stats.why is None:
             return c.EXIT_OK
-        log.error("degraded run: %s", why)
-        self.stats.why = why
+        log.error("degraded run: %s", self.stats.why)
         return c.EXIT_DEGRADED
 
     def _finish(self, code: int) -> None:
