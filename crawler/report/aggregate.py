@@ -64,7 +64,7 @@ def aggregate(manifest: Path, sample: int, compacted_by: str | None = None) -> R
         if repeats and repeats.get(int.from_bytes(_digest(row)[:8]), index) != index:
             continue  # an earlier row of a URL (or line) that has a later one
         rep.add(row)
-    if skipped.lines:  # the report counts what it could read; say what it could not
+    if skipped.lines and rep.rows:  # no row at all: not a manifest, which is the error
         log.warning("manifest %s: skipped %d damaged line(s) (torn or garbled)",
                     manifest, skipped.lines)  # fmt: skip
     return rep
