@@ -229,6 +229,21 @@ def test_nightly_reruns_with_a_shared_store(
     night3 = cluster.night([*first, *second], "--verify-stored=hash")
     assert (night3["downloaded"], night3["reused"], night3["kept"]) == (0, 202, 0)
     assert sum(hits(image_server, [*first, *second]).values()) == 202
+    # Reused where they are, by whichever host: the current images, no superseded copy.
+    assert night3["superseded"] == []
+
+    # Files gone from the store are fetched again under the same name, by any host: the
+    # new file is the current image, not a copy elsewhere that makes it safe to delete.
+    gone = sorted(first)[:5]
+    for url in gone:
+        (shared / after[url]["path"]).unlink()
+    night4 = cluster.night([*first, *second], "--verify-stored")
+    assert (night4["downloaded"], night4["reused"]) == (5, 197)
+    assert night4["superseded"] == []
+    assert {url: cluster.rows()[url]["path"] for url in gone} == {
+        url: after[url]["path"] for url in gone
+    }
+    assert stored_files(shared) == {row["path"] for row in after.values()}
 
 
 def test_verify_stored_goes_to_the_host_that_holds_the_file(

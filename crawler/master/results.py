@@ -124,15 +124,14 @@ class ResultIntake:
         )
 
     def _note_moved(self, fields: dict[str, Any], stored: dict[str, Any] | None) -> None:
-        """An image stored anew elsewhere (another host, another store) supersedes the
-        earlier copy: listed in the run summary, for an operator to clean up."""
+        """An image stored anew elsewhere (another host's folder, another store, another
+        name) supersedes the earlier copy: listed in the run summary, for an operator to
+        clean up. One rewritten or reused where it was is the current image, not a copy."""
         if fields["status"] != c.OK or stored is None or not isinstance(stored.get("path"), str):
             return
-        old = (stored.get("store"), stored.get("host"))
-        if old != (fields.get("store"), fields.get("host")):
-            self.superseded.append(
-                {"url": fields["url"], "store": old[0], "host": old[1], "path": stored["path"]}
-            )
+        if _where(stored) != _where(fields):
+            old = {"store": stored.get("store"), "host": stored.get("host")}
+            self.superseded.append({"url": fields["url"], **old, "path": stored["path"]})
 
     def _same_content(self, url: str, source: str, fields: dict[str, Any]) -> str | None:
         """The source of the first row with this row's image bytes (see
@@ -211,3 +210,10 @@ def _locate(fields: dict[str, Any], stored: dict[str, Any] | None, store: str) -
         fields["store"] = store if store and fields.get("store") == store else None
     else:
         fields.update(host=None, store=None)
+
+
+def _where(row: dict[str, Any]) -> tuple[Any, ...]:
+    """Where a row's image file is: in a shared store its name there, whichever host
+    wrote it; in the hosts' own folders, the host and the name."""
+    store, path = row.get("store"), row.get("path")
+    return ("store", store, path) if store else ("host", row.get("host"), path)
