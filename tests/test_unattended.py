@@ -216,6 +216,33 @@ def test_a_stop_takes_no_longer_than_its_grace(tmp_path: Path, image_server: Ima
     assert not list(out.rglob("*.png"))  # nothing stored under a final name
 
 
+def test_a_second_signal_during_the_grace_stops_at_once(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """The README: a second signal, more than a second after the first, stops the master
+    at once, its local workers too, whatever --grace is left (it used to wait out the
+    grace for its workers, 22 s of 25)."""
+    proc, out = _slow_run(image_server, tmp_path, 30.0, "--grace", "25")
+    try:
+        wait_for_port(proc)
+        while image_server.total_hits() < 1:
+            time.sleep(0.01)
+        workers = _workers_of(out)
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(1.5)
+        again = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+        took = time.monotonic() - again
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == INTERRUPTED, stderr
+    assert_no_traceback(stdout, stderr)
+    assert took < 5, f"the second signal took {took:.1f} s to stop it (--grace 25)"
+    assert workers and _workers_of(out) == []  # none left behind
+
+
 def test_a_stop_whose_workers_are_gone_is_interrupted_not_incomplete(
     tmp_path: Path, image_server: ImageServer
 ) -> None:
@@ -285,7 +312,8 @@ def test_a_compaction_on_a_full_disk_is_one_line_and_exit_3(
     """A rerun compacts the manifest when it cannot trust what the last run kept (here
     its report aggregate is gone, as after a crash): the copy needs about the manifest's
     size again. On a disk without that room it used to end in a traceback and exit 1,
-    leaving the partial copy to fill the disk, every night until space came back."""
+    leaving the partial copy to fill the disk, every night until space came back; then,
+    one line and exit 3 but no summary (a second fresh user's report)."""
     long = "x" * 300  # rows of ~1 KB
     urls = [image_server.add(f"/{long}/{i}.png", make_image("PNG", 8, 8, seed=i))
             for i in range(150)]  # fmt: skip
@@ -307,6 +335,11 @@ def test_a_compaction_on_a_full_disk_is_one_line_and_exit_3(
         assert "No space left on device" in errors[0]
         assert manifest.read_bytes() == before  # as it was: nothing new to journal
         assert not (disk / "manifest.jsonl.compact").exists()  # no partial copy
+        # Every row is journalled: the summary still says how the run went, and why.
+        said = json.loads((disk / "manifest.summary.json").read_text(encoding="utf-8"))
+        assert said["outcome"] == "incomplete" and said["exit_code"] == INCOMPLETE
+        assert said["why"].startswith("cannot compact manifest")
+        assert "150 URLs" in result.stdout
         (disk / "filler").unlink()
         again = master(listing, tmp_path / "out", *flags)
         assert again.returncode == 0, again.stderr

@@ -18,7 +18,7 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import MasterConfig
-from crawler.console import log, record, show
+from crawler.console import NOTICE, log, record, show
 from crawler.exceptions import CrawlerError, JournalError
 from crawler.manifest import read_manifest
 from crawler.master import closing
@@ -73,8 +73,10 @@ class Master:
             self.keeper.start(plan, manifest, self.ledger)  # and kept rows restamped
             code = self._serve(plan, manifest)
             if code == c.EXIT_OK:  # compacted if need be, the resume index kept
-                self.keeper.finish(manifest, plan, self.ledger)
-                code = self._judge(plan)  # after the compaction: a degraded run completed
+                code = self._complete(plan, manifest)
+        except KeyboardInterrupt:  # a second signal: at once, its local workers too
+            self.stop_by = time.monotonic()
+            raise
         finally:
             self.launch.close(by=self.stop_by)
             manifest.close()
@@ -120,9 +122,17 @@ class Master:
             where = self.config.manifest.parent
             raise JournalError(f"cannot spool the URL lists in {where}: {exc.strerror}") from None
 
-    def _judge(self, plan: Plan) -> int:
-        """EXIT_DEGRADED for a run that completed but should alarm (``closing.alarm``),
-        else EXIT_OK."""
+    def _complete(self, plan: Plan, manifest: ManifestWriter) -> int:
+        """Compact if need be (``IndexKeeper.finish``); then EXIT_DEGRADED for a run that
+        should alarm (``closing.alarm``), else EXIT_OK. A compaction the disk refuses is
+        one error line and EXIT_INCOMPLETE: every row is journalled, so the summary and
+        the report still follow, and the next run compacts."""
+        try:
+            self.keeper.finish(manifest, plan, self.ledger)
+        except JournalError as exc:
+            NOTICE.error("error: %s", exc)
+            self.stats.why = str(exc)
+            return c.EXIT_INCOMPLETE
         self.stats.why = closing.alarm(plan, self.stats.changes, self.config.max_failure_rate)
         if self.stats.why is None:
             return c.EXIT_OK
