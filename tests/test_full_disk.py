@@ -130,3 +130,21 @@ def test_the_report_command_says_what_it_skipped(tmp_path: Path) -> None:
     ]
     page = (tmp_path / "m.report.html").read_text(encoding="utf-8")
     assert '<div class="card"><b>4</b><span>URLs</span></div>' in page  # the 4 rows read
+
+
+def test_a_csv_on_a_full_disk_keeps_last_nights(tmp_path: Path, image_server: ImageServer) -> None:
+    """The CSV is written whole or not at all: on a full disk, one line, last night's CSV
+    as it was, no partial one under its name and no temporary file (it used to be cut
+    off mid-row, in place of a complete one)."""
+    listing = write_list(tmp_path / "list.txt", images(image_server, 30))
+    with tmpfs(tmp_path / "disk", "64k") as disk:
+        csv = disk / "m.csv"
+        csv.write_text("last night's complete CSV\n", encoding="utf-8")
+        _fill(disk)
+        code, _, stderr = _run(listing, tmp_path / "out", "--csv", str(csv))
+        assert code == 0, stderr
+        assert_no_traceback(stderr)
+        failed = [line for line in stderr.splitlines() if "no CSV export" in line]
+        assert len(failed) == 1 and "No space left on device" in failed[0], stderr
+        assert csv.read_text(encoding="utf-8") == "last night's complete CSV\n"
+        assert sorted(p.name for p in disk.iterdir()) == ["filler", "m.csv"]

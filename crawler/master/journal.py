@@ -272,15 +272,19 @@ def read_line(fd: int, offset: int) -> bytes:
 
 
 def write_csv(rows: Iterable[dict[str, Any]], path: Path) -> None:
-    """Export rows as CSV that opens cleanly in a spreadsheet (UTF-8 with BOM)."""
+    """Export rows as CSV that opens cleanly in a spreadsheet (UTF-8 with BOM), whole or
+    not at all: a full disk leaves last night's CSV as it was. Raises UsageError."""
+    tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        with open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(FIELDS)
-            for row in rows:
-                writer.writerow([_cell(row.get(name)) for name in FIELDS])
+            writer.writerows([_cell(row.get(name)) for name in FIELDS] for row in rows)
+        os.replace(tmp, path)
     except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
         raise UsageError(f"cannot write CSV {path}: {exc.strerror or exc}") from None
 
 
