@@ -243,6 +243,23 @@ def test_a_second_signal_during_the_grace_stops_at_once(
     assert workers and _workers_of(out) == []  # none left behind
 
 
+def test_workers_busy_with_slow_downloads_are_not_said_to_be_gone(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """A worker whose threads are all busy and whose queue is full calls the master only
+    to renew its leases (every --lease-seconds / 4); the master said "waiting for workers:
+    none active" all the same, an alarm for whoever reads the cron mail. Workers holding
+    live leases are busy. Here 2 threads download 2 slow images (11 s), with 2 fast ones
+    queued behind them."""
+    slow = [image_server.add(f"/slow/{i}.png", make_image("PNG", 32, 24, seed=i), delay=11.0)
+            for i in range(2)]  # fmt: skip
+    listing = write_list(tmp_path / "list.txt", [*slow, *images(image_server, 2)])
+    result = master(listing, tmp_path / "out", "--threads", "2", "--lease-seconds", "120")
+    assert result.returncode == 0, result.stderr
+    assert "waiting for workers" not in result.stderr, result.stderr
+    assert [row["status"] for row in read_rows(tmp_path / "out" / "manifest.jsonl")] == ["ok"] * 4
+
+
 def test_a_stop_whose_workers_are_gone_is_interrupted_not_incomplete(
     tmp_path: Path, image_server: ImageServer
 ) -> None:

@@ -274,7 +274,7 @@ class Master:
             self.stats.why = f"no worker has been active for {idle:g} s (--idle-timeout)"
             log.error("%s; giving up", self.stats.why)
             return False
-        if board.workers.active(within=ACTIVE_WITHIN):
+        if board.workers.active(within=ACTIVE_WITHIN) or board.leased():  # slow downloads
             progress.busy()
         else:
             progress.idle(idle_for, idle)
