@@ -173,7 +173,7 @@ class S3Store:
             fsspec = importlib.import_module(FSSPEC)
         except ImportError:  # pragma: no cover - exercised on hosts without the extra
             raise UsageError(
-                f"--store {spec} needs the s3 extra: pip install 'crawler[s3]'"
+                f"--store {spec} needs the s3 extra: pip install '.[s3]' in the crawler's checkout"
             ) from None
         self.spec = spec
         self.where = spec
@@ -185,7 +185,9 @@ class S3Store:
                 "s3", config_kwargs=config, use_listings_cache=False, skip_instance_cache=True
             )
         except ImportError:  # fsspec without s3fs
-            raise UsageError(f"--store {spec} needs s3fs: pip install 'crawler[s3]'") from None
+            raise UsageError(
+                f"--store {spec} needs s3fs: pip install '.[s3]' in the crawler's checkout"
+            ) from None
 
     def _key(self, relative: str) -> str:
         return f"{self._base}/{relative}"

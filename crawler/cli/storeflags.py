@@ -26,8 +26,8 @@ def add_master_store_flags(p: argparse.ArgumentParser) -> None:
         default="",
         metavar="WHERE",
         help="where every worker stores images: a folder all hosts mount at the same path "
-        "(or file:///path), or s3://BUCKET/PREFIX (pip install 'crawler[s3]'; credentials "
-        "from the AWS environment); default: each worker's own --output",
+        "(or file:///path), or s3://BUCKET/PREFIX (pip install '.[s3]' in the checkout; "
+        "credentials from the AWS environment); default: each worker's own --output",
     )
     g.add_argument(
         "--verify-stored",

@@ -36,7 +36,9 @@ NAME = "manifest.parquet"
 def schema() -> Any:
     """The pyarrow schema of the export; raises UsageError without pyarrow."""
     if pa is None:
-        raise UsageError("--format parquet needs pyarrow: pip install 'crawler[parquet]'")
+        raise UsageError(
+            "--format parquet needs pyarrow: pip install '.[parquet]' in the crawler's checkout"
+        )
     types = {name: pa.int64() for name in INTEGERS} | {
         name: pa.timestamp("ms", tz="UTC") for name in TIMES
     }

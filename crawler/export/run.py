@@ -122,7 +122,9 @@ def _writer(config: ExportConfig) -> Any:
 def _write_all(config: ExportConfig, rows: CurrentRows, writer: Any, result: ExportResult) -> None:
     reader = ImageReader(config.images or config.manifest.parent)
     make = _sample_maker(config, reader)
-    bar = tqdm(total=rows.total, unit="row", disable=not config.progress, dynamic_ncols=True)
+    # None: tqdm's own choice, off when stderr is not a terminal (cron logs get no bar).
+    disable = None if config.progress else True
+    bar = tqdm(total=rows.total, unit="row", disable=disable, dynamic_ncols=True)
     with bar:
         for row in rows:
             result.rows += 1
