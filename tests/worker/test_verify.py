@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+import tracemalloc
 
 import pytest
 from imageserver import HTML_PAGE, make_image, truncated
@@ -142,3 +143,21 @@ def test_inspect_too_small(min_width: int, min_height: int) -> None:
         verify.inspect(body, Policy(min_width=min_width, min_height=min_height))
     assert caught.value.status == "too_small"
     assert verify.inspect(body, Policy(min_width=40, min_height=30)).width == 40
+
+
+@pytest.mark.parametrize("size", [(4000, 3000), (1920, 1080), (700, 300), (40, 40), (300, 20)])
+def test_a_jpeg_check_holds_a_64th_of_its_pixels(size: tuple[int, int]) -> None:
+    """libjpeg decodes at 1/8 scale (every entropy-coded byte still read): a 12 MP photo
+    must not cost 12 MB of grey pixels per decode permit. Small pictures are decoded at
+    the scale that keeps 32 px a side, for the hash."""
+    width, height = size
+    picture = Image.merge("RGB", [Image.effect_noise(size, sigma) for sigma in (20, 40, 60)])
+    body = encode(picture, "JPEG")
+    tracemalloc.start()
+    try:
+        info = verify.inspect(body, Policy(min_width=1, min_height=1))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert (info.width, info.height, info.phash is not None) == (width, height, True)
+    assert peak < width * height / 64 + 256 * 1024, peak  # + the hash, Pillow, EXIF
