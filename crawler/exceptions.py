@@ -33,6 +33,10 @@ class AuthenticationFailed(ProtocolError):
     """The master and this worker do not share the same authkey."""
 
 
+class IncompatibleMaster(ProtocolError):
+    """The master runs another crawler version, one speaking another protocol."""
+
+
 class MasterGone(ProtocolError):
     """An established connection to the master broke."""
 

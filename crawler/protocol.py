@@ -19,14 +19,26 @@ with the token of the lease it answers, plus ``robots`` when the robots.txt the 
 fetched for it was unavailable (``crawler.robotstxt``). A verdict a worker fetched goes
 to the master at once, before the URL's result (``TaskQueue.robots_found``). Both are
 checked on receipt.
+
+A master and a worker work together only when they speak the same protocol
+(``PROTOCOL``), which both send at ``hello``: a worker of another crawler version could
+read a policy without the rules it lacks, or send results the master ignores, every
+lease of it redone. A worker refuses a master of another protocol; a master turns such
+a worker away (``hello``'s answer then holds no usable policy, which stops workers of
+any version). The identity is derived from the shapes themselves, so it changes with
+any of them.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
 
+from crawler import __version__
+from crawler.config import Policy
 from crawler.constants import STATUSES
 from crawler.robotstxt import check_verdict
 
@@ -182,3 +194,45 @@ def decode_result(text: str) -> dict[str, Any]:
         if row["robots"] is None:
             raise ValueError("result field 'robots' is not a robots.txt verdict")
     return row
+
+
+# --- Identity ---
+# Bump for a change of meaning that leaves every shape below as it was.
+WIRE_VERSION = 1
+
+
+def _identity() -> str:
+    """``"<WIRE_VERSION>.<10 hex digits>"``: the version and a digest of every shape two
+    peers must agree on (names, methods, message and policy fields, their types, the
+    statuses)."""
+    shapes = {
+        "serializer": SERIALIZER,
+        "registered": REGISTERED,
+        "result": {
+            name: [kind.__name__ for kind in kinds] for name, kinds in RESULT_FIELDS.items()
+        },
+        "statuses": sorted(STATUSES),
+        "messages": {
+            kind.__name__: [[f.name, str(f.type)] for f in dataclasses.fields(kind)]
+            for kind in (Task, StoredCopy, Policy)
+        },
+    }
+    digest = hashlib.sha256(json.dumps(shapes, sort_keys=True).encode()).hexdigest()
+    return f"{WIRE_VERSION}.{digest[:10]}"
+
+
+PROTOCOL = _identity()
+# What each peer says of itself at hello, beside its own fields.
+IDENTITY = {"protocol": PROTOCOL, "crawler": __version__}
+
+
+def incompatible(info: object) -> str | None:
+    """What differs when ``info`` (a hello's fields, or its answer) names another
+    protocol than ours, as ``"crawler V (protocol P)"``; None when it is ours."""
+    fields = info if isinstance(info, dict) else {}
+    if fields.get("protocol") == PROTOCOL:
+        return None
+    version, protocol = fields.get("crawler"), fields.get("protocol")
+    if not isinstance(protocol, str):
+        return "an older crawler (no protocol at hello)"
+    return f"crawler {str(version)[:40]} (protocol {protocol[:40]})"

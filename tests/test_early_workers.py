@@ -28,6 +28,7 @@ from crawler import constants as c
 from crawler.master.endpoints import BoardSlot, RunControl, TaskQueue
 from crawler.master.leases import LeaseBoard
 from crawler.master.workers import WorkerRegistry
+from crawler.protocol import IDENTITY
 
 HELLO = re.compile(r"worker \S+ said hello")
 POLL_IDLE = 2.0  # worker.run.POLL_IDLE: held longer, every worker's get came back empty once
@@ -292,7 +293,11 @@ def test_the_endpoints_before_and_after_the_board() -> None:
     slot = BoardSlot(WorkerRegistry())
     tasks = TaskQueue(slot)
     control = RunControl(slot, {"run_id": "r", "policy": "{}"})
-    assert control.hello("w1", {"host": "h"}) == {"run_id": "r", "policy": "{}"}
+    assert control.hello("w1", {"host": "h", **IDENTITY}) == {
+        "run_id": "r",
+        "policy": "{}",
+        **IDENTITY,
+    }
     assert tasks.get("w1", 5, 0.05) == {"tasks": [], "over": False}
     assert tasks.renew("w1", [1, 2, "x"]) == {"renewed": 0, "gone": [1, 2]}
     assert tasks.release("w1", [1]) == 0

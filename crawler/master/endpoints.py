@@ -21,12 +21,13 @@ from typing import TYPE_CHECKING
 
 from crawler.console import log
 from crawler.master.workers import WorkerRegistry
-from crawler.protocol import MAX_GET_WAIT, REGISTERED
+from crawler.protocol import IDENTITY, MAX_GET_WAIT, PROTOCOL, REGISTERED, incompatible
 
 if TYPE_CHECKING:  # served before the board exists: its module loads after the workers start
     from crawler.master.leases import LeaseBoard
 
 NAME_SHOWN = 100  # characters of a worker's name in the log (a peer may send any string)
+TURNED_AWAY_SHOWN = 1000  # workers of another protocol named in the log, at most
 
 # The objects the registered callables return, set by ``server.QueueServer.start``.
 served: dict[str, object] = {}
@@ -119,13 +120,39 @@ class RunControl:
         """``run_info``: ``{"run_id": str, "policy": Policy.to_json()}``, known before
         planning, so that a worker's handshake never waits for it."""
         self._workers = board.workers
-        self._run_info = run_info
+        self._run_info = {**run_info, **IDENTITY}
+        # For a worker of another protocol: no usable policy (a JSON null), which stops
+        # workers of every version, ours (they check the protocol first) and older ones.
+        self._refusal = {**self._run_info, "policy": "null"}
+        self._turned_away: set[str] = set()
 
     def hello(self, worker: str, info: dict) -> dict:
-        name = str(worker)
-        self._workers.hello(name, info if isinstance(info, dict) else {})
+        """Register the worker and answer the run's info; a worker of another protocol
+        is turned away (one warning per worker) and gets no usable policy."""
+        name, fields = str(worker), info if isinstance(info, dict) else {}
+        other = incompatible(fields)
+        if other is not None:
+            self._turn_away(name, fields, other)
+            return self._refusal
+        self._workers.hello(name, fields)
         log.debug("worker %s said hello", name[:NAME_SHOWN])
         return self._run_info
+
+    def _turn_away(self, name: str, fields: dict, other: str) -> None:
+        if name in self._turned_away or len(self._turned_away) >= TURNED_AWAY_SHOWN:
+            return
+        self._turned_away.add(name)
+        host = fields.get("host")
+        where = f" (host {host[:NAME_SHOWN]})" if isinstance(host, str) else ""
+        log.warning(
+            "turned away worker %s%s: it runs %s, this master crawler %s (protocol %s); "
+            "install the same crawler on every host",
+            name[:NAME_SHOWN],
+            where,
+            other,
+            IDENTITY["crawler"],
+            PROTOCOL,
+        )
 
     def bye(self, worker: str) -> bool:
         self._workers.bye(str(worker))

@@ -18,14 +18,16 @@ from multiprocessing import AuthenticationError
 from multiprocessing.managers import BaseManager, BaseProxy, RemoteError
 from typing import Any, TypeVar
 
+from crawler import __version__
 from crawler._compat import forget_connection, nodelay_serializer, proxy_connection
 from crawler.exceptions import (
     AuthenticationFailed,
+    IncompatibleMaster,
     MasterGone,
     MasterUnreachable,
     ProtocolError,
 )
-from crawler.protocol import REGISTERED, SERIALIZER
+from crawler.protocol import IDENTITY, PROTOCOL, REGISTERED, SERIALIZER, incompatible
 
 
 class WorkerManager(BaseManager):
@@ -144,7 +146,17 @@ class Channel:
             raise ProtocolError(f"the master at {self.where} failed to answer ({exc})") from None
 
     def hello(self, worker: str, info: dict) -> dict:
-        return self._call(lambda: self._control.hello(worker, info))
+        """Say who this worker is (``info`` and ``protocol.IDENTITY``); returns the run's
+        info (``{"run_id", "policy", ...}``). Raises IncompatibleMaster when the master
+        speaks another protocol (another crawler version)."""
+        answer = self._call(lambda: self._control.hello(worker, {**info, **IDENTITY}))
+        other = incompatible(answer)
+        if other is not None:
+            raise IncompatibleMaster(
+                f"the master at {self.where} runs {other}, this worker runs crawler "
+                f"{__version__} (protocol {PROTOCOL}): install the same crawler on every host"
+            )
+        return answer
 
     def bye(self, worker: str) -> None:
         self._call(lambda: self._control.bye(worker))

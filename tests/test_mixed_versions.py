@@ -1,0 +1,113 @@
+"""Hosts running different crawler versions: a master and a worker work together only
+when they speak the same protocol (``protocol.PROTOCOL``, exchanged at hello).
+
+The worker of "another version" is a real copy of the crawler package with its
+``WIRE_VERSION`` changed, run as its own process against a real master; the older
+worker, which sends no protocol at all, is a real manager connection saying hello as
+workers did before the protocol was exchanged.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import (
+    KEY,
+    RUN_TIMEOUT,
+    assert_no_traceback,
+    cli_env,
+    free_port,
+    read_rows,
+    run_cli,
+    start_cli,
+    wait_for_port,
+)
+from imageserver import ImageServer
+from test_cli_errors import QUICK, master_args, one_error_line, worker_args
+
+import crawler
+from crawler import protocol
+from crawler._compat import nodelay_serializer
+from crawler.config import Policy
+from crawler.worker.channel import WorkerManager
+
+
+def other_version(tmp_path: Path) -> dict[str, str]:
+    """The environment of a crawler copied from this one with another WIRE_VERSION."""
+    root = tmp_path / "other-crawler"
+    shutil.copytree(
+        Path(crawler.__file__).parent,
+        root / "crawler",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    module = root / "crawler" / "protocol.py"
+    text, count = re.subn(r"(?m)^WIRE_VERSION = \d+$", "WIRE_VERSION = 999", module.read_text())
+    assert count == 1
+    module.write_text(text)
+    return cli_env(PYTHONPATH=str(root), PYTHONSAFEPATH="1")
+
+
+def test_a_worker_of_another_version_is_turned_away_and_the_run_goes_on(
+    tmp_path: Path,
+    image_server: ImageServer,
+    routes: dict[str, str],
+    reaper: list[subprocess.Popen[str]],
+) -> None:
+    urls = tmp_path / "list.txt"
+    urls.write_text(routes["png"] + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    port = free_port()
+    master = start_cli("master", *master_args(urls, out, port), "--no-progress")
+    reaper.append(master)
+    assert wait_for_port(master) == port
+
+    env = other_version(tmp_path)
+    for wait in ([], ["--wait"]):  # a worker serving every run stops too: it never could
+        result = run_cli("worker", *worker_args(port, out), *wait, env=env, timeout=QUICK)
+        line = one_error_line(result, "crawler-worker")
+        assert f"the master at 127.0.0.1:{port} runs crawler {crawler.__version__} " in line
+        assert f"(protocol {protocol.PROTOCOL}), this worker runs crawler" in line
+        assert "(protocol 999." in line and line.endswith("install the same crawler on every host")
+    assert image_server.total_hits() == 0
+
+    right = run_cli("worker", *worker_args(port, out), "--threads", "1")
+    assert right.returncode == 0, right.stderr
+    master_out, master_err = master.communicate(timeout=RUN_TIMEOUT)
+    assert master.returncode == 0, master_err
+    assert_no_traceback(master_out, master_err)
+    turned = [line for line in master_err.splitlines() if "turned away worker" in line]
+    assert len(turned) == 2, master_err  # one line per worker turned away
+    assert all("it runs crawler" in line and "(protocol 999." in line for line in turned)
+    assert [row["status"] for row in read_rows(out / "manifest.jsonl")] == ["ok"]
+
+
+@pytest.mark.parametrize("info", [{"host": "old"}, {"host": "odd", "protocol": ["x"]}, None])
+def test_a_worker_that_names_no_protocol_gets_no_usable_policy(
+    tmp_path: Path, info: object, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """What a worker from before the exchange (or any other peer) receives: no policy a
+    worker of any version would work with. It is turned away, not registered."""
+    urls = tmp_path / "list.txt"
+    urls.write_text(f"http://127.0.0.1:{free_port()}/never.png\n", encoding="utf-8")
+    port = free_port()
+    master = start_cli("master", *master_args(urls, tmp_path / "out", port), "--no-progress")
+    reaper.append(master)
+    assert wait_for_port(master) == port
+    manager = WorkerManager(
+        address=("127.0.0.1", port),
+        authkey=KEY.encode(),
+        serializer=nodelay_serializer(protocol.SERIALIZER),
+    )
+    manager.connect()
+    answer = manager.get_run_control().hello("old-worker", info)
+    assert answer["protocol"] == protocol.PROTOCOL
+    with pytest.raises(ValueError, match="policy is not a JSON object"):
+        Policy.from_json(answer["policy"])
+    master.terminate()
+    _, master_err = master.communicate(timeout=RUN_TIMEOUT)
+    assert "turned away worker old-worker" in master_err
+    assert "an older crawler (no protocol at hello)" in master_err
