@@ -17,11 +17,11 @@ import threading
 import time
 from collections import Counter
 from dataclasses import replace
-
-from tqdm import tqdm
+from typing import Any
 
 from crawler import constants as c
 from crawler.config import Policy, WorkerConfig
+from crawler.deferred import NoBar, progress_bar
 from crawler.protocol import Task, decode_task, encode_result
 from crawler.robotstxt import check_verdict
 from crawler.stores import FolderStore, S3Store
@@ -69,7 +69,7 @@ class Worker:
         self._probes: set[int] = set()  # tasks held whose robots.txt this worker fetches
         self._held: set[int] = set()  # leased to us, not yet reported
         self._view = LeaseView(self.policy.lease_seconds)  # replaced by run()
-        self._bar = tqdm(disable=True)  # replaced by run()
+        self._bar: Any = NoBar()  # replaced by run()
         self.disk_error: str | None = None  # set once storing failed: this host takes no more
 
     def run(self, policy: Policy) -> bool:
@@ -89,7 +89,7 @@ class Worker:
         for thread in threads:
             thread.start()
         disable = True if self.config.quiet else None  # None: a bar only on a terminal
-        self._bar = tqdm(unit="url", dynamic_ncols=True, disable=disable, desc=self.name)
+        self._bar = progress_bar(disable, unit="url", dynamic_ncols=True, desc=self.name)
         try:
             over = self._comms_loop()
             if not over:

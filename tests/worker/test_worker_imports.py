@@ -31,7 +31,7 @@ def test_worker_process_loads_no_master_or_report_module(
     port = wait_for_port(master)
     worker = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "crawler.worker", "--server", "127.0.0.1",
-         "--port", str(port), "--output", str(out), "--threads", "2", "--quiet"],
+         "--port", str(port), "--output", str(out), "--threads", "2"],
         env=cli_env(), capture_output=True, text=True, timeout=RUN_TIMEOUT,
         stdin=subprocess.DEVNULL,
     )  # fmt: skip
@@ -50,3 +50,5 @@ def test_worker_process_loads_no_master_or_report_module(
     # loaded loads all of Pillow's (~25 ms: EPS, PSD, FITS among them), and np.median's
     # first call imports numpy.ma (~13 ms): neither happens in a worker.
     assert {"numpy.ma", "PIL.EpsImagePlugin", "PIL.PsdImagePlugin"} & loaded == set()
+    # A worker without a terminal draws no bar, so it does not import tqdm (~10 ms).
+    assert "tqdm" not in loaded
