@@ -7,7 +7,7 @@ The rules (the README's Verification table):
    format we do not store is ``unsupported_format``; anything else is ``not_image``.
 2. Whole file: the container must reach its end (``structure``), and JPEG data is
    decoded by libjpeg with its corrupt-data warnings as errors (simplejpeg,
-   ``strict=True``), at 1/8 scale for all but the smallest pictures: every
+   ``strict=True``), scaled down (up to 1/8) to what the hash needs: every
    entropy-coded byte is still read; only the inverse DCT works on less.
 3. Every frame, every limit: each frame's size, and the canvas as it grows, is checked
    against ``max_pixels`` before that frame is decoded, and the animation's total.
@@ -220,15 +220,16 @@ def _mpf_base(body: bytes) -> int:
 
 
 def _decode_jpeg(data: bytes) -> Any:
-    """libjpeg at the smallest scale it offers (M/8) that keeps both sides at least
-    ``phash.SIDE`` pixels: 1/8 for any picture of 256 px a side or more. Its warnings
-    (premature end, extraneous bytes) are errors; returns the grey pixels (a numpy array
-    of about 1/64 of the picture's pixels)."""
+    """libjpeg at the smallest scale it offers (M/8, down to 1/8) that keeps both sides
+    at least ``phash.DETAIL`` pixels: 1/8 for a picture of 1024 px or more a side. Its
+    warnings (premature end, extraneous bytes) are errors; returns the grey pixels (a
+    numpy array: a 64th of a large picture's pixels)."""
     # simplejpeg picks a scale only from min_height/min_width: min_factor alone, which
-    # this passed until 2026-11-30, decoded every JPEG at full size (~25 % more CPU, and
+    # this passed until 2026-11-30, decoded every JPEG at full size (~20 % more CPU, and
     # a 24 MP photo held 24 MB of grey pixels), then point-sampled it for the hash.
+    side = phash.DETAIL
     return simplejpeg.decode_jpeg(
-        data, colorspace="GRAY", min_height=phash.SIDE, min_width=phash.SIDE, strict=True
+        data, colorspace="GRAY", min_height=side, min_width=side, strict=True
     )
 
 

@@ -46,9 +46,9 @@ SAMPLES: dict[str, Callable[[], bytes]] = {
     "jpeg": lambda: _save([picture(48, 32)], "JPEG", quality=85),
     "jpeg-progressive": lambda: _save([picture(48, 32)], "JPEG", progressive=True),
     "jpeg-cmyk": lambda: _save([picture(40, 24, mode="CMYK")], "JPEG"),
-    # Decoded at 1/8 scale (256 px a side and more): every cut must still be found.
-    "jpeg-eighth": lambda: _save([picture(320, 256)], "JPEG", quality=85),
-    "jpeg-progressive-eighth": lambda: _save([picture(256, 320)], "JPEG", progressive=True),
+    # Decoded at 1/8 scale (1024 px a side and more): every cut must still be found.
+    "jpeg-eighth": lambda: _save([picture(1280, 1024)], "JPEG", quality=85),
+    "jpeg-progressive-eighth": lambda: _save([picture(1024, 1280)], "JPEG", progressive=True),
     "mpo": mpo,
     "png": lambda: _save([picture(40, 24)], "PNG"),
     "png-interlaced": lambda: _save([picture(40, 24, mode="RGBA")], "PNG", interlace=1),

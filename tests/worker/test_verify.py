@@ -147,15 +147,17 @@ def test_inspect_too_small(min_width: int, min_height: int) -> None:
 
 @pytest.mark.parametrize("size", [(4000, 3000), (1920, 1080), (700, 300), (40, 40), (300, 20)])
 def test_a_jpeg_check_holds_a_64th_of_its_pixels(size: tuple[int, int]) -> None:
-    """libjpeg decodes at 1/8 scale (every entropy-coded byte still read): a 12 MP photo
-    must not cost 12 MB of grey pixels per decode permit. Small pictures are decoded at
-    the scale that keeps 32 px a side, for the hash."""
+    """libjpeg decodes large pictures at 1/8 scale (every entropy-coded byte still
+    read): a 12 MP photo must not cost 12 MB of grey pixels per decode permit. Smaller
+    ones are decoded at the scale that keeps what the hash needs (phash.DETAIL)."""
     width, height = size
     picture = Image.merge("RGB", [Image.effect_noise(size, sigma) for sigma in (20, 40, 60)])
     body = encode(picture, "JPEG")
+    policy = Policy(min_width=1, min_height=1)
+    verify.configure(policy)  # Pillow's process-wide limits, which other tests lower
     tracemalloc.start()
     try:
-        info = verify.inspect(body, Policy(min_width=1, min_height=1))
+        info = verify.inspect(body, policy)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
