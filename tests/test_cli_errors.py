@@ -7,6 +7,7 @@ input or environment, 2 for a bad command line).
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import socket
 import subprocess
@@ -26,6 +27,9 @@ from conftest import (
     wait_for_port,
 )
 from imageserver import ImageServer
+
+from crawler.cli.flags import non_negative_float, positive_float, report_parser, worker_parser
+from crawler.cli.master_flags import master_parser
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -303,7 +307,9 @@ def test_missing_key_file(tmp_path: Path) -> None:
         ("master", ["list.txt", "--threads", "0"], "must be at least 1, not 0"),
         ("master", ["list.txt", "--local-workers", "-1"], "must be 0 or more, not -1"),
         ("master", ["list.txt", "--lease-seconds", "0"], "must be more than 0"),
-        ("master", ["list.txt", "--lease-seconds", "nan"], "must be more than 0"),
+        ("master", ["list.txt", "--lease-seconds", "nan"], "must be a finite number"),
+        ("master", ["list.txt", "--host-delay", "inf"], "must be a finite number, not inf"),
+        ("worker", ["--server", "127.0.0.1", "--connect-timeout", "1e999"], "finite number"),
         ("master", ["list.txt", "--frobnicate"], "unrecognized arguments: --frobnicate"),
         ("worker", [], "the following arguments are required: --server"),
         ("worker", ["--server", "127.0.0.1", "--threads", "0"], "must be at least 1, not 0"),
@@ -318,3 +324,18 @@ def test_bad_command_line_exits_2(tmp_path: Path, prog: str, args: list[str], me
     assert result.stderr.startswith(f"usage: crawler-{prog} ")
     assert f"crawler-{prog}: error: " in result.stderr
     assert message in result.stderr
+
+
+def test_no_flag_takes_an_endless_number() -> None:
+    """Every number flag of every command refuses inf, -inf, nan and 1e999: an endless
+    --host-delay or --lease-seconds would make a run wait forever."""
+    checked = 0
+    for parser in (master_parser(), worker_parser(), report_parser()):
+        for action in parser._actions:
+            assert action.type is not float, action.dest  # unchecked: takes "inf"
+            if action.type in (positive_float, non_negative_float):
+                for text in ("inf", "-inf", "nan", "1e999"):
+                    with pytest.raises(argparse.ArgumentTypeError, match="finite"):
+                        action.type(text)
+                checked += 1
+    assert checked >= 8
