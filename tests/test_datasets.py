@@ -179,6 +179,54 @@ def test_webdataset_shards_read_back(harvest: Harvest, tmp_path: Path) -> None:
     assert summary["statuses"] == {"exported": len(harvest.ok), "no_image": 1}
 
 
+def test_an_export_replaces_the_earlier_one_in_its_folder(harvest: Harvest, tmp_path: Path) -> None:
+    """Exported again into the same --out with other settings or another format, every
+    sample is there once: what the earlier export wrote and this one did not is gone,
+    and files that are not the export's stay."""
+    out, total = tmp_path / "out", len(harvest.ok)
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    runs = [
+        ("webdataset", "2"), ("webdataset", "100"), ("files", "2"), ("files", "100"),
+        ("files", "3"), ("parquet", "5"), ("webdataset", "4"),
+    ]  # fmt: skip
+    for fmt, size in runs:
+        code, _, err = export(str(harvest.manifest), "--format", fmt, "--out", str(out),
+                              "--shard-size", size)  # fmt: skip
+        assert code == 0, err
+        shards = sorted(p.name for p in out.glob("shard-*.tar"))
+        members = [p for p in out.glob("[0-9]*/*") if p.is_file()]
+        summary = json.loads((out / "export.summary.json").read_text())
+        if fmt == "webdataset":
+            index = json.loads((out / "shards.json").read_text())
+            assert shards == summary["outputs"] == [e["url"] for e in index["shardlist"]]
+            samples = list(wds.WebDataset([str(out / n) for n in shards], shardshuffle=False))
+            assert len(samples) == total and members == []
+        elif fmt == "files":
+            assert shards == [] and not (out / "shards.json").exists()
+            assert len({p.name.split(".")[0] for p in members}) == total, (fmt, size)
+            assert all(int(p.parent.name) == int(p.name[:9]) // int(size) for p in members)
+            assert sorted(p.name for p in out.iterdir() if p.is_dir()) == summary["outputs"]
+        else:
+            assert shards == members == [] and (out / "manifest.parquet").exists()
+        assert fmt == "parquet" or not (out / "manifest.parquet").exists()
+    assert (out / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize("column", ["Caption", "nope"])
+def test_a_caption_column_no_row_has_is_said_and_exits_3(
+    harvest: Harvest, tmp_path: Path, column: str
+) -> None:
+    out = tmp_path / "out"
+    code, _, err = export(str(harvest.manifest), "--format", "webdataset", "--out", str(out),
+                          "--caption-column", column)  # fmt: skip
+    assert code == 3
+    line = f"crawler-export: no exported row has the list column {column!r} (columns: caption, id)"
+    assert err.strip() == line
+    summary = json.loads((out / "export.summary.json").read_text())
+    assert summary["captions"] == 0 and summary["caption_missing"] == line.split(": ", 1)[1]
+
+
 def test_parquet_matches_the_manifest(harvest: Harvest, tmp_path: Path) -> None:
     out = tmp_path / "pq"
     code, _, _ = export(str(harvest.manifest), "--format", "parquet", "--out", str(out))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from crawler import __version__
@@ -48,7 +49,8 @@ def export_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the export, print its summary; returns the exit code: 0 when every image
-    row was exported, 3 when some were not (their statuses in the summary), 1 on error."""
+    row was exported, 3 when some were not (their statuses in the summary) or
+    ``--caption-column`` named a column no exported row has, 1 on error."""
     args = export_parser().parse_args(argv)
     config = ExportConfig(
         manifest=args.manifest,
@@ -65,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         result = export(config)
         show(_summary(config, result))
-        return c.EXIT_INCOMPLETE if result.problems else c.EXIT_OK
+        missing = result.caption_missing(config)
+        if missing is not None:  # a dataset without its captions: not what was asked
+            print(f"crawler-export: {missing}", file=sys.stderr)
+        return c.EXIT_INCOMPLETE if result.problems or missing else c.EXIT_OK
 
     return run_plain("crawler-export", body)
 

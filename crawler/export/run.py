@@ -22,7 +22,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from crawler.exceptions import ExportError, StoreFailure, UsageError
-from crawler.export import derive, parquet
+from crawler.export import derive, parquet, stale
 from crawler.export.images import EXPORTED, NO_IMAGE, PROBLEMS, ImageReader, RowImage, is_sample
 from crawler.export.rows import CurrentRows, check_manifest
 from crawler.export.samples import LooseFiles, Sample, TarShards
@@ -32,6 +32,7 @@ from crawler.stores import write_atomically
 FORMATS = ("webdataset", "parquet", "files")
 SUMMARY_NAME = "export.summary.json"
 EXAMPLES = 20  # rows listed per problem in the summary
+COLUMNS_SHOWN = 20  # list columns named when --caption-column names none of them
 
 
 @dataclass(frozen=True)
@@ -55,10 +56,19 @@ class ExportResult:
     outputs: list[str] = field(default_factory=list)  # shards, folders or the Parquet file
     damaged_lines: int = 0
     nulled_values: int = 0  # Parquet: values of the wrong type written as null
+    captions: int = 0  # samples written with a caption (--caption-column)
+    columns: set[str] = field(default_factory=set)  # list columns seen (the first rows')
 
     @property
     def problems(self) -> int:
         return sum(self.statuses[s] for s in PROBLEMS)
+
+    def caption_missing(self, config: ExportConfig) -> str | None:
+        """What to say when ``--caption-column`` named a column no exported row has."""
+        if config.caption_column is None or self.captions or not self.statuses[EXPORTED]:
+            return None
+        seen = ", ".join(sorted(self.columns)[:COLUMNS_SHOWN]) or "none"
+        return f"no exported row has the list column {config.caption_column!r} (columns: {seen})"
 
     def as_dict(self, config: ExportConfig) -> dict[str, Any]:
         return {
@@ -71,6 +81,8 @@ class ExportResult:
             "outputs": self.outputs,
             "damaged_lines": self.damaged_lines,
             "nulled_values": self.nulled_values,
+            "captions": self.captions if config.caption_column is not None else None,
+            "caption_missing": self.caption_missing(config),
         }
 
 
@@ -92,6 +104,7 @@ def export(config: ExportConfig) -> ExportResult:
     if config.format == "parquet":
         parquet.schema()  # the extra is missing: say so before reading 10M rows
     ensure_writable(config.out, "--out folder")
+    earlier = stale.earlier_outputs(config.out / SUMMARY_NAME)
     rows = CurrentRows(config.manifest, config.out)
     result = ExportResult()
     try:
@@ -99,6 +112,8 @@ def export(config: ExportConfig) -> ExportResult:
         try:
             _write_all(config, rows, writer, result)
             result.outputs = writer.close()
+            samples = result.statuses[EXPORTED] if config.format != "parquet" else 0
+            stale.remove_stale(config.out, earlier, result.outputs, config.shard_size, samples)
         except (OSError, StoreFailure) as exc:
             writer.abort()
             reason = getattr(exc, "strerror", None) or exc
@@ -146,6 +161,9 @@ def _write_all(config: ExportConfig, rows: CurrentRows, writer: Any, result: Exp
                 continue
             writer.add(sample)
             result.statuses[EXPORTED] += 1
+            result.captions += sample.caption is not None
+            if len(result.columns) < COLUMNS_SHOWN and isinstance(row.get("extra"), dict):
+                result.columns.update(map(str, row["extra"]))
 
 
 def _sample_maker(
