@@ -1,5 +1,6 @@
-"""Hosts running different crawler versions: a master and a worker work together only
-when they speak the same protocol (``protocol.PROTOCOL``, exchanged at hello).
+"""What workers say of themselves at hello, checked: a master and a worker work together
+only when they speak the same protocol (``protocol.PROTOCOL``), and one host id names
+one folder of images.
 
 The worker of "another version" is a real copy of the crawler package with its
 ``WIRE_VERSION`` changed, run as its own process against a real master; the older
@@ -26,7 +27,7 @@ from conftest import (
     start_cli,
     wait_for_port,
 )
-from imageserver import ImageServer
+from imageserver import ImageServer, make_image
 from test_cli_errors import QUICK, master_args, one_error_line, worker_args
 
 import crawler
@@ -111,3 +112,35 @@ def test_a_worker_that_names_no_protocol_gets_no_usable_policy(
     _, master_err = master.communicate(timeout=RUN_TIMEOUT)
     assert "turned away worker old-worker" in master_err
     assert "an older crawler (no protocol at hello)" in master_err
+
+
+@pytest.mark.parametrize("host_ids", [None, ("a", "b")])
+def test_two_folders_under_one_host_id_are_warned_of(
+    tmp_path: Path,
+    image_server: ImageServer,
+    routes: dict[str, str],
+    reaper: list[subprocess.Popen[str]],
+    host_ids: tuple[str, str] | None,
+) -> None:
+    """Two workers on one machine with their own --output but the default --host-id:
+    a rerun would trust that host's images, which one folder lacks, and fetch them again
+    into it. The master says so once; with a --host-id each, it says nothing."""
+    slow = image_server.add("/slow.png", make_image("PNG", 8, 8, seed=1), delay=1.5)
+    urls = tmp_path / "list.txt"  # the slow image keeps the run open for both workers' hello
+    urls.write_text("\n".join([*routes.values(), slow]) + "\n", encoding="utf-8")
+    port = free_port()
+    master = start_cli("master", *master_args(urls, tmp_path / "m", port), "--no-progress")
+    reaper.append(master)
+    assert wait_for_port(master) == port
+    workers = []
+    for n in range(2):
+        ident = ["--host-id", host_ids[n]] if host_ids else []
+        args = [*worker_args(port, tmp_path / f"out{n}"), "--threads", "1", *ident]
+        workers.append(start_cli("worker", *args))
+    reaper.extend(workers)
+    _, master_err = master.communicate(timeout=RUN_TIMEOUT)
+    assert master.returncode in (0, 4), master_err  # the routes hold failures on purpose
+    clashes = [line for line in master_err.splitlines() if "both say they are host" in line]
+    assert len(clashes) == (0 if host_ids else 1), master_err
+    if not host_ids:
+        assert str(tmp_path / "out0") in clashes[0] and str(tmp_path / "out1") in clashes[0]

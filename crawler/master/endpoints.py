@@ -116,10 +116,15 @@ class ResultQueue:
 class RunControl:
     """What ``get_run_control`` serves: the handshake that hands the run's policy to a worker."""
 
-    def __init__(self, board: LeaseBoard | BoardSlot, run_info: dict) -> None:
+    def __init__(
+        self, board: LeaseBoard | BoardSlot, run_info: dict, *, shared_store: bool = False
+    ) -> None:
         """``run_info``: ``{"run_id": str, "policy": Policy.to_json()}``, known before
-        planning, so that a worker's handshake never waits for it."""
+        planning, so that a worker's handshake never waits for it. ``shared_store``: the
+        run stores into one store, not each worker's --output."""
         self._workers = board.workers
+        self._shared_store = shared_store
+        self._clashes: set[str] = set()  # hosts whose workers keep images in two folders
         self._run_info = {**run_info, **IDENTITY}
         # For a worker of another protocol: no usable policy (a JSON null), which stops
         # workers of every version, ours (they check the protocol first) and older ones.
@@ -136,7 +141,27 @@ class RunControl:
             return self._refusal
         self._workers.hello(name, fields)
         log.debug("worker %s said hello", name[:NAME_SHOWN])
+        clash = None if self._shared_store else self._workers.folder_clash(name)
+        if clash is not None:
+            self._warn_clash(name, fields, clash)
         return self._run_info
+
+    def _warn_clash(self, name: str, fields: dict, clash: tuple[str, str]) -> None:
+        """Two workers of one --host-id with two folders: a rerun trusts that host's
+        images, which one of them does not hold, and downloads them again into it."""
+        host = str(fields.get("host"))[:NAME_SHOWN]
+        if host in self._clashes or len(self._clashes) >= TURNED_AWAY_SHOWN:
+            return
+        self._clashes.add(host)
+        log.warning(
+            "workers %s and %s both say they are host %s but keep images in different "
+            "folders (%s, %s): give each folder its own --host-id, or one --output to both",
+            clash[0][:NAME_SHOWN],
+            name[:NAME_SHOWN],
+            host,
+            clash[1][:NAME_SHOWN],
+            str(fields.get("output"))[:NAME_SHOWN],
+        )
 
     def _turn_away(self, name: str, fields: dict, other: str) -> None:
         if name in self._turned_away or len(self._turned_away) >= TURNED_AWAY_SHOWN:

@@ -90,7 +90,7 @@ class Launch:
             {
                 "task_queue": TaskQueue(self.slot),
                 "result_queue": ResultQueue(self.inbox),
-                "run_control": RunControl(self.slot, run_info),
+                "run_control": RunControl(self.slot, run_info, shared_store=bool(cfg.policy.store)),
             }
         )
         self.local.tell_port(self.server.port)

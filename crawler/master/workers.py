@@ -64,6 +64,20 @@ class WorkerRegistry:
                 s.told_over or s.left or now - s.last_seen > within for s in self._seen.values()
             )
 
+    def folder_clash(self, worker: str) -> tuple[str, str] | None:
+        """Another worker that gave ``worker``'s host in hello but another ``output``
+        folder: (its name, its folder); None when there is none."""
+        with self._lock:
+            mine = self._seen.get(worker)
+            host, folder = (mine.info.get("host"), mine.info.get("output")) if mine else (0, 0)
+            if not isinstance(folder, str):
+                return None
+            for name, seen in self._seen.items():
+                other = seen.info.get("output")
+                if seen.info.get("host") == host and isinstance(other, str) and other != folder:
+                    return name, other
+        return None
+
     def pids_from(self, host: str) -> set[int]:
         """The process ids that workers of ``host`` gave in hello."""
         with self._lock:

@@ -47,8 +47,10 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
     started = time.monotonic()
     worker = Worker(config, channel, stop)
     host = config.host_id or socket.gethostname()
+    folder = os.path.abspath(config.output)  # the master warns of two folders for one host
     run_info = channel.hello(
-        worker.name, {"host": host, "pid": os.getpid(), "threads": config.threads}
+        worker.name,
+        {"host": host, "pid": os.getpid(), "threads": config.threads, "output": folder},
     )
     run_id = str(run_info.get("run_id"))
     try:
