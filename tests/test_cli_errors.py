@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import signal
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -218,6 +220,37 @@ def test_worker_where_nothing_listens(tmp_path: Path) -> None:
     result = run_cli("worker", *args, timeout=QUICK)
     line = one_error_line(result, "crawler-worker")
     assert f"cannot reach the master at 127.0.0.1:{port}: Connection refused" in line
+
+
+@pytest.mark.parametrize("wait", [[], ["--wait"]])
+def test_a_stop_during_a_connect_that_never_answers_is_prompt(
+    tmp_path: Path, wait: list[str]
+) -> None:
+    """Something accepts and never speaks (no master: an HTTP server, say): a SIGTERM
+    while the worker waits for the handshake ends it at once, not after
+    --connect-timeout."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        port = listener.getsockname()[1]
+        args = [*worker_args(port, tmp_path / "out"), "--connect-timeout", "30", *wait]
+        worker = start_cli("worker", *args)
+        try:
+            listener.settimeout(QUICK)
+            accepted = [listener.accept()[0]]  # the worker is connecting now
+            time.sleep(0.3)  # inside the handshake's wait
+            signalled = time.monotonic()
+            worker.send_signal(signal.SIGTERM)
+            _, err = worker.communicate(timeout=QUICK)
+            took = time.monotonic() - signalled
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+            for conn in accepted:
+                conn.close()
+    assert worker.returncode == 130, err
+    assert_no_traceback(err)
+    assert took < 5, took  # --connect-timeout is 30 s: it did not wait that out
 
 
 def test_worker_at_a_port_that_hangs_up(tmp_path: Path) -> None:

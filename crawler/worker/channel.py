@@ -13,6 +13,7 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Callable
 from multiprocessing import AuthenticationError
 from multiprocessing.managers import BaseManager, BaseProxy, RemoteError
@@ -40,10 +41,15 @@ for _name, _methods in REGISTERED.items():
 
 # --- The worker's connection ---
 T = TypeVar("T")
+STOP_POLL = 0.1  # seconds: how soon a connect in progress notices a stop
 
 
-def _with_timeout(fn: Callable[[], T], timeout: float, what: str) -> T:
-    """Run ``fn`` in a helper thread: manager connects have no timeout of their own."""
+def _with_timeout(
+    fn: Callable[[], T], timeout: float, what: str, stop: threading.Event | None = None
+) -> T:
+    """Run ``fn`` in a helper thread: manager connects have no timeout of their own.
+    Raises MasterUnreachable after ``timeout`` seconds, or at once when ``stop`` is set
+    (a stop signal must not wait out a connect to a port that never answers)."""
     box: dict[str, Any] = {}
 
     def run() -> None:
@@ -54,9 +60,15 @@ def _with_timeout(fn: Callable[[], T], timeout: float, what: str) -> T:
 
     thread = threading.Thread(target=run, name=what, daemon=True)
     thread.start()
-    thread.join(timeout)
+    deadline = time.monotonic() + timeout
+    while thread.is_alive() and not (stop is not None and stop.is_set()):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        thread.join(min(left, STOP_POLL))  # returns as soon as the connect is done
     if thread.is_alive():
-        raise MasterUnreachable(f"{what}: no answer within {timeout:g} s")
+        reason = "stopped" if stop is not None and stop.is_set() else "no answer"
+        raise MasterUnreachable(f"{what}: {reason} within {timeout:g} s")
     if "error" in box:
         raise box["error"]
     return box["value"]
@@ -101,7 +113,16 @@ def _reason(exc: BaseException) -> str:
 class Channel:
     """A worker's connection to the master; converts every manager error into ours."""
 
-    def __init__(self, host: str, port: int, authkey: bytes, timeout: float) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        authkey: bytes,
+        timeout: float,
+        stop: threading.Event | None = None,
+    ) -> None:
+        """Connect and authenticate within ``timeout`` seconds (sooner when ``stop`` is
+        set). Raises MasterUnreachable, AuthenticationFailed."""
         self.where = f"{host}:{port}"
         try:
             sock = socket.create_connection((host, port), timeout=timeout)
@@ -114,7 +135,7 @@ class Channel:
         manager = WorkerManager(address=(host, port), authkey=authkey, serializer=serializer)
         try:
             self._tasks, self._results, self._control = _with_timeout(
-                lambda: self._open(manager), timeout, f"connecting to {self.where}"
+                lambda: self._open(manager), timeout, f"connecting to {self.where}", stop
             )
         except AuthenticationError:
             raise AuthenticationFailed(

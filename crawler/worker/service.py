@@ -85,7 +85,9 @@ def serve(config: WorkerConfig) -> int:
     stop = _install_stop_handlers()
     if not config.wait:
         try:
-            channel = Channel(config.server, config.port, config.authkey, config.connect_timeout)
+            channel = Channel(
+                config.server, config.port, config.authkey, config.connect_timeout, stop
+            )
             return work_one_run(config, channel, stop)[0]
         except (MasterUnreachable, MasterGone) as exc:
             if stop.is_set() and not isinstance(exc, WorkLost):
@@ -100,7 +102,9 @@ def _serve_forever(config: WorkerConfig, stop: threading.Event) -> int:
     backoff, last_run, waiting = 1.0, None, False
     while not stop.is_set():
         try:
-            channel = Channel(config.server, config.port, config.authkey, config.connect_timeout)
+            channel = Channel(
+                config.server, config.port, config.authkey, config.connect_timeout, stop
+            )
             run_id = str(channel.hello(worker_name(), {}).get("run_id"))
             if run_id == last_run:
                 raise MasterUnreachable("still the run we finished")  # the master is lingering
@@ -110,6 +114,8 @@ def _serve_forever(config: WorkerConfig, stop: threading.Event) -> int:
             if code != c.EXIT_OK:
                 return code
         except (MasterUnreachable, MasterGone) as exc:
+            if stop.is_set():  # a stop while connecting: nothing to wait for
+                break
             if not waiting:  # one line per wait, not one per attempt
                 _say(config, f"waiting for a master at {config.server}:{config.port} ({exc})")
                 waiting = True
