@@ -142,7 +142,7 @@ class Frontier:
     def _fits(self, host: str, planned: Counter[str], now: float) -> bool:
         """May ``host`` take one more lease now, counting those picked in this call?"""
         gate = self.gate
-        if not planned[host]:
+        if not planned[host] or host in gate.given_up:  # given up: none leased, all end
             return gate.allowed(host, now)
         cap = gate.limits.per_host
         return not gate.spaced(host) and (not cap or gate.leased[host] + planned[host] < cap)

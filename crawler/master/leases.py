@@ -5,14 +5,12 @@ is recorded before ``get`` returns, so a worker that dies holding tasks (or whil
 ``get`` is in flight) loses nothing. A worker renews the leases it holds (heartbeats),
 and the answer names those that are no longer its own, so it drops them; an expired
 lease goes back to the frontier; a URL leased ``max_attempts`` times without an answer
-ends as ``worker_lost``. A stopping worker releases what it never started, at no cost
-in attempts. Every lease carries a fencing token, and which answer may end a URL is
-the state machine in ``fencing``.
+ends as ``worker_lost``; a stopping worker releases what it never started, at no cost.
+Every lease carries a fencing token; which answer may end a URL is ``fencing``'s table.
 
-The ``LeaseBoard`` is shared by the server threads (``get``, ``renew``, ``release``,
-``verdicts``, through ``endpoints``) and the master loop (``robots_answer``, ``complete``,
-``expire``): one lock guards the frontier, the leases, the per-host gate and the
-robots.txt verdicts (``verdicts.RobotsBoard``) together.
+Server threads (``get``, ``renew``, ``release``, ``verdicts``) and the master loop
+(``complete``, ``expire``, ...) share the board: one lock guards the frontier, leases,
+per-host gate (``politeness``) and robots.txt verdicts (``verdicts.RobotsBoard``).
 """
 
 from __future__ import annotations
@@ -47,10 +45,6 @@ class Lease:
     token: int  # the fencing token this lease was handed out with
 
 
-def _no_stored_copy(task_id: int) -> dict[str, Any] | None:
-    return None
-
-
 class LeaseBoard:
     """Pending tasks, leases and the run's end; per task two bytes (state, attempts)."""
 
@@ -61,7 +55,7 @@ class LeaseBoard:
         lease_seconds: float,
         max_attempts: int,
         clock: Callable[[], float] = time.monotonic,
-        stored_copy: Callable[[int], dict[str, Any] | None] = _no_stored_copy,
+        stored_copy: Callable[[int], dict[str, Any] | None] = lambda task_id: None,
         limits: HostLimits = NO_LIMITS,
         user_agent: str | None = None,
         unpaced: Callable[[int], bool] = lambda task_id: False,
@@ -89,6 +83,7 @@ class LeaseBoard:
         self._draining = False  # stop handing out work, keep taking answers
         self.workers = WorkerRegistry(clock) if workers is None else workers
         self._affinity: HostAffinity | None = None  # see prefer_hosts
+        self._unleased: list[tuple[int, str, int]] = []  # (id, host, status) of given-up hosts
 
     # --- called by workers, through the endpoints ---
     def get(self, worker: str, max_items: int, timeout: float) -> dict:
@@ -242,9 +237,14 @@ class LeaseBoard:
                 self._cond.notify_all()
         return lost
 
+    def take_given_up(self) -> list[tuple[int, str, int]]:
+        """(id, host, its last 429/503) of tasks ended unleased, their host given up."""
+        with self._cond:
+            taken, self._unleased = self._unleased, []
+        return taken
+
     def attempts(self, task_id: int) -> int:
-        """How many times ``task_id`` was leased (the manifest's ``leases``)."""
-        return self._attempts[task_id]
+        return self._attempts[task_id]  # how many times it was leased: the row's ``leases``
 
     def leased(self) -> int:
         with self._cond:
@@ -283,6 +283,11 @@ class LeaseBoard:
         tasks = []
         for task_id, url in self._pick(worker, count, now):
             host = "" if self._frontier.unpaced(task_id) else host_of(url)
+            if host in self._gate.given_up:  # final now, unleased: ``take_given_up``
+                self._frontier.state[task_id] = FINAL
+                self.robots.ended(task_id)
+                self._unleased.append((task_id, host, self._gate.given_up[host]))
+                continue
             if host:  # "": a reuse, which makes no request: not paced, not counted
                 self._gate.lease(host, now)
             attempt = min(self._attempts[task_id] + 1, 255)

@@ -4,7 +4,8 @@ The master knows every lease, so it can cap how many URLs of one host are out at
 (``--per-host``), space the leases of one host (``--host-delay``, or else the
 ``Crawl-delay`` of its robots.txt), and back off a host that keeps answering 429 or 503,
 or whose robots.txt is unavailable (its delay doubles, from 1 s up to 5 minutes, and
-relaxes again as it answers normally). A task whose host is not allowed yet waits in
+relaxes again as it answers normally); a host that answers 429 or 503 ``GIVE_UP_AFTER``
+times in a row is given up for the run. A task whose host is not allowed yet waits in
 that host's queue; everything here runs under the ``leases.LeaseBoard``'s lock.
 """
 
@@ -17,6 +18,10 @@ from crawler.config import HostLimits
 BACKOFF_START = 1.0  # seconds: the first penalty of a host that answered 429/503
 BACKOFF_MAX = 300.0
 OVERLOADED = frozenset({429, 503})
+# 429/503 answers in a row (backoff 1+2+...+128 s, about 4 minutes) before a host is
+# given up for the run: at 5 minutes a URL, its other URLs would keep a night's run
+# open for days. They end unfetched, as transient failures the next run tries again.
+GIVE_UP_AFTER = 8
 
 
 class HostGate:
@@ -29,8 +34,12 @@ class HostGate:
         self._backoff: dict[str, float] = {}  # host -> current penalty delay
         self._floor: dict[str, float] = {}  # host -> its robots.txt Crawl-delay, seconds
         self.waiting: dict[str, deque[int]] = {}  # host -> task ids held back, in order
+        self._overloaded: Counter[str] = Counter()  # host -> 429/503 answers in a row
+        self.given_up: dict[str, int] = {}  # host -> its last 429/503: no more leases
 
     def allowed(self, host: str, now: float) -> bool:
+        if host in self.given_up:
+            return True  # its tasks end at once, unleased (``LeaseBoard``)
         cap = self.limits.per_host
         if cap and self.leased[host] >= cap:
             return False
@@ -53,7 +62,13 @@ class HostGate:
             self.leased[host] -= 1
         if http_status in OVERLOADED:
             self.penalize(host, now)
-        elif http_status is not None and host in self._backoff:
+            self._overloaded[host] += 1
+            if self._overloaded[host] >= GIVE_UP_AFTER:
+                self.given_up[host] = http_status
+            return
+        if http_status is not None:
+            self._overloaded.pop(host, None)
+        if http_status is not None and host in self._backoff:
             relaxed = self._backoff[host] / 2
             if relaxed < BACKOFF_START:
                 del self._backoff[host]
@@ -74,6 +89,8 @@ class HostGate:
 
     def spaced(self, host: str) -> bool:
         """True when leases of ``host`` must be spaced in time (a delay or a penalty)."""
+        if host in self.given_up:
+            return False  # its tasks are not leased: they end at once
         return bool(self.limits.host_delay or self._backoff.get(host) or self._floor.get(host))
 
     def hold(self, host: str, task_id: int) -> None:

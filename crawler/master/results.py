@@ -23,6 +23,7 @@ from crawler.master.fencing import Answer
 from crawler.master.healing import failure_fields
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan
+from crawler.master.politeness import GIVE_UP_AFTER
 from crawler.protocol import decode_result
 from crawler.report.ledger import Ledger
 
@@ -143,30 +144,41 @@ class ResultIntake:
         return contents.note(url, source, fields.get("sha256") if success else None)
 
     def lost_rows(self) -> list[dict[str, Any]]:
-        """Rows for the URLs whose last lease expired with no attempts left."""
-        store, board, now = self._plan.store, self._board, now_iso()
-        rows = []
+        """Rows for the URLs the master ends itself: those whose last lease expired with
+        no attempts left (``worker_lost``), and those of a host given up for answering
+        429/503 too often (``http_error``, unfetched; transient: the next run tries)."""
+        board, rows = self._board, []
         for task_id in board.expire():
-            url, source, extra = store.record(task_id)
-            earlier = self._plan.earlier_row(task_id)
-            if earlier is not None:
-                self._ledger.supersede(earlier)
-            self._same_content(url, source, {"status": c.WORKER_LOST})  # no longer a first
-            self._ids.append(task_id)
+            tries = board.attempts(task_id)
+            error = f"handed out {tries} times without an answer"
             rows.append(
-                make_row(
-                    url=url,
-                    status=c.WORKER_LOST,
-                    error=f"handed out {board.attempts(task_id)} times without an answer",
-                    leases=board.attempts(task_id),
-                    source=source,
-                    run_id=self._run_id,
-                    finished_at=now,
-                    extra=extra,
-                    **self._history(task_id, c.WORKER_LOST, False, now, earlier),
-                )
+                self._ended(task_id, c.WORKER_LOST, None, {"error": error, "leases": tries})
             )
+        for task_id, host, status in board.take_given_up():
+            error = f"not fetched: {host} answered {GIVE_UP_AFTER} requests in a row with 429/503"
+            rows.append(self._ended(task_id, c.HTTP_ERROR, status, {"error": error}))
         return rows
+
+    def _ended(
+        self, task_id: int, status: str, http_status: int | None, fields: dict[str, Any]
+    ) -> dict[str, Any]:
+        url, source, extra = self._plan.store.record(task_id)
+        now, earlier = now_iso(), self._plan.earlier_row(task_id)
+        if earlier is not None:
+            self._ledger.supersede(earlier)
+        self._same_content(url, source, {"status": status})  # no longer a first
+        self._ids.append(task_id)
+        return make_row(
+            url=url,
+            status=status,
+            http_status=http_status,
+            source=source,
+            run_id=self._run_id,
+            finished_at=now,
+            extra=extra,
+            **fields,
+            **self._history(task_id, status, False, now, earlier),
+        )
 
     def _history(
         self, task_id: int, status: str, kept: bool, now: str, earlier: dict[str, Any] | None

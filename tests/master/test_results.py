@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from crawler.master.healing import transient
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import plan_run
+from crawler.master.politeness import GIVE_UP_AFTER
 from crawler.master.results import ResultIntake
 from crawler.protocol import decode_task, encode_result
 
@@ -55,5 +57,45 @@ def test_stale_failures_are_dropped_and_the_live_success_is_kept(tmp_path: Path)
         assert "token" not in rows[0]  # a wire field, not a manifest column
         # W2's answer for task 2 comes too late, as a failure: ignored.
         assert intake.rows([("w2", [result(2, "w2", 2, "timeout")])]) == []
+    finally:
+        plan.close()
+
+
+def test_a_host_answering_429_to_everything_is_given_up_for_the_run(tmp_path: Path) -> None:
+    """Each 429 doubles the host's backoff (up to 5 minutes a URL: a list of a thousand
+    would keep a night's run open for days). After GIVE_UP_AFTER in a row its other URLs
+    end at once, unfetched, as transient failures the next run tries again; the other
+    host goes on, and a normal answer in between resets the count."""
+    urls = [f"http://slow.example/{i}.jpg" for i in range(20)] + ["http://fine.example/a.jpg"]
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    plan = plan_run((str(listing),), "run", lambda rows: None, spool=tmp_path)
+    now = [0.0]
+    board = LeaseBoard(plan.store, plan.state, 600.0, 3, clock=lambda: now[0])
+    intake = ResultIntake(plan, board, "run")
+
+    def answer(status: int) -> None:
+        task = next(decode_task(t) for t in board.get("w", 1, 0)["tasks"] if "slow" in t)
+        fields = {"id": task.id, "url": task.url, "worker": "w", "status": "http_error"}
+        fields |= {"http_status": status, "error": f"HTTP {status}", "token": task.token}
+        assert len(intake.rows([("w", [encode_result(fields)])])) == 1
+        now[0] += 400  # past any backoff (at most 300 s)
+
+    try:
+        for status in [429] * (GIVE_UP_AFTER - 1) + [404] + [503] * (GIVE_UP_AFTER - 1):
+            answer(status)  # a 404 between: never GIVE_UP_AFTER in a row
+        assert intake.lost_rows() == []
+        answer(429)  # the GIVE_UP_AFTER-th in a row
+        tasks = [decode_task(t) for t in board.get("w", 50, 0)["tasks"]]
+        assert [t.url for t in tasks] == ["http://fine.example/a.jpg"]  # none of slow's
+        rows = intake.lost_rows()
+        left = len(urls) - 1 - 2 * GIVE_UP_AFTER
+        assert len(rows) == left and {r["url"] for r in rows} <= set(urls[:20])
+        assert {(r["status"], r["http_status"]) for r in rows} == {("http_error", 429)}
+        assert (
+            rows[0]["error"]
+            == "not fetched: slow.example answered 8 requests in a row with 429/503"
+        )
+        assert transient(rows[0])  # the next run tries them again
     finally:
         plan.close()
