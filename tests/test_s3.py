@@ -107,12 +107,12 @@ def worker_args(tmp_path: Path, port: int, host: str) -> list[str]:
     ]  # fmt: skip
 
 
-def add_images(server: ImageServer, count: int) -> dict[str, Expected]:
+def add_images(server: ImageServer, count: int, delay: float = 0.02) -> dict[str, Expected]:
     images = {}
     for i in range(count):
         fmt = ("PNG", "JPEG", "GIF")[i % 3]
         body = make_image(fmt, 64, 40, seed=i)
-        url = server.add(f"/s3/{i}.{fmt.lower()}", body, content_type="image/x", delay=0.02)
+        url = server.add(f"/s3/{i}.{fmt.lower()}", body, content_type="image/x", delay=delay)
         images[url] = expected_for(body)
     return images
 
@@ -147,8 +147,10 @@ def run_night(
 def test_two_workers_store_whole_objects_in_s3(
     tmp_path: Path, s3: dict[str, str], image_server: ImageServer
 ) -> None:
-    images = add_images(image_server, 30)
-    run_night(tmp_path, s3, list(images))
+    # Two at a time, 0.1 s each: the run lasts ~1.5 s, so a worker that starts late on a
+    # loaded machine still gets its share (with 16 threads the first did all 30 at once).
+    images = add_images(image_server, 30, delay=0.1)
+    run_night(tmp_path, s3, list(images), "--per-host", "2")
 
     rows = {row["url"]: row for row in read_rows(tmp_path / "master" / "manifest.jsonl")}
     s3c = client(s3)
