@@ -8,7 +8,8 @@ this form; ``host_of``, ``netloc_of`` and ``origin_of`` read them.
 URLs are parsed as browsers parse them, by the WHATWG URL Standard (ada-url, the parser
 of Node.js): backslashes are slashes, dot segments (also ``%2e``) are resolved, hosts go
 through IDNA and IPv4 numbers (``0x7f.1``) are read as browsers read them, ``Location``
-targets are resolved against the URL they came from (``resolve_url``). On top of that,
+targets are resolved against the URL they came from (``resolve_url``, after
+``location_text`` has read the field's raw bytes). On top of that,
 the canonical form keeps the crawler's earlier spelling, so that names already stored do
 not change: scheme and host lower case, default port and fragment dropped, an empty
 query dropped, the path and query percent-encoded by RFC 3986's rules (characters
@@ -53,6 +54,10 @@ _DOTTED_QUAD = re.compile(
     r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 )
 _SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:")
+# What the WHATWG URL parser strips from both ends of its input: C0 controls and space.
+_C0_AND_SPACE = "".join(map(chr, range(0x21)))
+# A byte that was not part of valid UTF-8, as the "surrogateescape" decoder gives it.
+_STRAY_BYTE = re.compile("[\udc80-\udcff]")
 
 
 def normalize_url(text: str) -> str:
@@ -78,12 +83,30 @@ def _fast_path_holds(text: str, match: re.Match[str]) -> bool:
     return not _DOTS.search(text, match.start("path"), match.end("path"))
 
 
+def location_text(field: bytes) -> str:
+    """The text of a ``Location`` field value, from its bytes as they came off the wire.
+
+    RFC 9110 (5.5) lets a field value carry any byte but controls (obs-text, 0x80-0xFF)
+    and gives them no meaning; the WHATWG URL Standard parses text, not bytes. Read as
+    browsers read it: valid UTF-8 is UTF-8 (its characters are then percent-encoded by
+    their UTF-8 bytes, WHATWG URL "UTF-8 percent-encode"), and each byte that is not
+    part of valid UTF-8 (a Latin-1 ``\\xe9``, a lone ``\\xff``, an encoded surrogate) is
+    percent-encoded as that byte (``%E9``), so the path and query name exactly the bytes
+    the server sent (RFC 3986 2.1: a percent-encoding stands for one octet). In a host
+    such a byte makes the host invalid (WHATWG host parsing decodes ``%E9`` as UTF-8,
+    which fails, and IDNA refuses the result): ``resolve_url`` refuses it. Total: any
+    byte string gives a text.
+    """
+    text = field.decode("utf-8", errors="surrogateescape")
+    return _STRAY_BYTE.sub(lambda stray: f"%{ord(stray[0]) - 0xDC00:02X}", text)
+
+
 def resolve_url(base: str, reference: str) -> str:
-    """The canonical form of ``reference`` (a redirect's Location) resolved against
-    ``base``, as a browser resolves it (WHATWG URL Standard); ValueError when it is not
-    an http(s) URL the crawler would fetch."""
+    """The canonical form of ``reference`` (a redirect's Location, see ``location_text``)
+    resolved against ``base``, as a browser resolves it (WHATWG URL Standard); ValueError
+    when it is not an http(s) URL the crawler would fetch."""
     try:
-        joined = ada_url.join_url(base, reference.strip())
+        joined = ada_url.join_url(base, reference.strip(_C0_AND_SPACE))
     except ValueError:
         raise ValueError("malformed URL: the host or port is not valid") from None
     return normalize_url(joined)
@@ -106,6 +129,8 @@ def _normalize(text: str) -> str:
         raise ValueError("URLs with credentials are not fetched")
     if not url.hostname:
         raise ValueError("URL has no host")
+    if url.port == "0":  # WHATWG accepts it, but nothing can be reached on port 0
+        raise ValueError("malformed URL: port 0 cannot be connected to")
     host = _normalize_host(url.hostname.removeprefix("[").removesuffix("]"))
     netloc = f"{host}:{url.port}" if url.port else host
     path = quote(url.pathname, safe=_SAFE) or "/"

@@ -240,6 +240,16 @@ def not_http() -> Handler:
     return handle
 
 
+def no_status_line(body: bytes) -> Handler:
+    """Answer with ``body`` alone, as an HTTP/0.9 server would: no status line, no headers."""
+
+    def handle(request: BaseHTTPRequestHandler) -> None:
+        request.wfile.write(body)
+        request.close_connection = True
+
+    return handle
+
+
 def raw(head_bytes: bytes, body: bytes = b"") -> Handler:
     """Write ``head_bytes`` (status line and headers, no blank line) and ``body`` as they
     are, byte for byte, then close: for what BaseHTTPRequestHandler would not send."""
@@ -394,6 +404,7 @@ def register_web_cases(server: ImageServer, *, max_redirects: int) -> HostileSit
     site.urls["long_url"] = site.lines["long_url"] = f"{url}?{long_query}"
     site.expect_image("long_url", long_body)
     register_framing_cases(site)
+    register_location_cases(site)
     return site
 
 
@@ -428,6 +439,35 @@ def register_framing_cases(site: HostileSite) -> None:
     site.add("no_last_chunk", "/te/no-last-chunk.png", raw(head_te, chunks(png)))
     bad = chunks(png[:800]) + b"zz\r\n" + png[800:]
     site.add("bad_chunk_size", "/te/bad-chunk-size.png", raw(head_te, bad))
+
+
+def register_location_cases(site: HostileSite) -> None:
+    """Location bytes that are not UTF-8 (followed, each stray byte percent-encoded as it
+    is; refused in a host), several Location headers, and an answer with no status line."""
+    server = site.server
+    jpeg = make_image("JPEG", 120, 90, seed=43)
+    for name, location, target in (
+        ("latin1_location", b"/img/caf\xe9.jpg", "/img/caf%E9.jpg"),
+        ("mixed_location", b"/img\xc3\xa9?x=\xff", "/img%C3%A9?x=%FF"),
+        ("same_two_locations", b"/img/twice.jpg\r\nLocation: /img/twice.jpg", "/img/twice.jpg"),
+    ):
+        path = target.partition("?")[0]
+        server.add_handler(path, serve(jpeg, "image/jpeg"))
+        moved = raw(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\nLocation: " + location)
+        site.add(name, f"/moved/{name}.jpg", moved)
+        site.hops[name] = [f"/moved/{name}.jpg", path]
+        site.expect_image(name, jpeg, final=server.url(target))
+    elsewhere = server.url("/img/elsewhere.jpg").encode()
+    for never in ("/img/first.jpg", "/img/elsewhere.jpg"):  # neither may be asked for
+        server.add_handler(never, serve(jpeg, "image/jpeg"))
+    for name, location in (
+        ("bad_host_location", b"//ex\xe9ample.test/x.jpg"),
+        ("two_locations", b"/img/first.jpg\r\nLocation: " + elsewhere),
+        ("port0_location", b"http://127.0.0.1:0/x.jpg"),
+    ):
+        moved = raw(b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\nLocation: " + location)
+        site.add(name, f"/moved/{name}.jpg", moved)
+    site.add("http09", "/odd/http09.jpg", no_status_line(jpeg))
 
 
 def register_retry_cases(server: ImageServer) -> HostileSite:

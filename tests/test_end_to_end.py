@@ -271,6 +271,7 @@ def test_full_run_with_local_workers(
     urls.add("   ")
     urls.add("not-a-url", Expect("invalid_url", "not-a-url"))
     urls.add("ftp://x/y.png", Expect("invalid_url", "ftp://x/y.png"))
+    urls.add("http://127.0.0.2:0/x.jpg", Expect("invalid_url", "http://127.0.0.2:0/x.jpg"))
     urls.add("# the JPEG again, spelled differently")
     again = routes["jpeg"].replace("http://", "HTTP://") + "#again"
     urls.add(again, Expect("duplicate", routes["jpeg"], duplicate_of=sources["jpeg"]))
@@ -288,7 +289,7 @@ def test_full_run_with_local_workers(
     announced = re.search(r"serving run ([0-9a-f]+) on 127\.0\.0\.1:\d+", result.stderr)
     assert announced is not None, result.stderr
     rows = read_rows(out / "manifest.jsonl")
-    assert len(rows) == len(urls.expect) == len(routes) + 3
+    assert len(rows) == len(urls.expect) == len(routes) + 4
     check_manifest(rows, urls, out, image_server, run_id=announced.group(1))
     check_hits(image_server, urls, routes)
     check_csv(out / "m.csv", rows)

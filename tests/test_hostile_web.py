@@ -105,6 +105,14 @@ WEB_CASES: dict[str, Expect] = {
     "chunked_cl_huge": Expect("ok", http_status=200, format="PNG"),
     "no_last_chunk": Expect("connection_error", "body shorter than announced"),
     "bad_chunk_size": Expect("connection_error", "body shorter than announced"),
+    # Location bytes that are not UTF-8, several Location headers, no status line at all.
+    "latin1_location": Expect("ok", http_status=200, format="JPEG"),
+    "mixed_location": Expect("ok", http_status=200, format="JPEG"),
+    "same_two_locations": Expect("ok", http_status=200, format="JPEG"),
+    "bad_host_location": Expect("redirect_error", "the host or port is not valid"),
+    "two_locations": Expect("redirect_error", "several Location headers"),
+    "port0_location": Expect("redirect_error", "port 0"),
+    "http09": Expect("connection_error", "answered without a valid HTTP status line"),
 }
 OK_CASES = [name for name, exp in WEB_CASES.items() if exp.status == "ok"]
 
@@ -308,6 +316,39 @@ def test_a_raw_utf8_location_is_followed_percent_encoded(web_run: Run) -> None:
     row = web_run.row("utf8_location")
     assert row["final_url"].endswith("/%E5%9B%BE%E7%89%87/%D1%84%D0%BE%D1%82%D0%BE%20caf%C3%A9.jpg")
     assert web_run.site.seen["utf8_location"] == [urlsplit(row["final_url"]).path]
+
+
+@pytest.mark.parametrize(
+    ("name", "asked"),
+    [
+        ("latin1_location", "/img/caf%E9.jpg"),
+        ("mixed_location", "/img%C3%A9?x=%FF"),
+        ("same_two_locations", "/img/twice.jpg"),
+    ],
+)
+def test_location_bytes_that_are_not_utf8_are_followed_percent_encoded(
+    web_run: Run, name: str, asked: str
+) -> None:
+    """Valid UTF-8 read as UTF-8, any other byte percent-encoded as it is (urls.location_text)."""
+    row = web_run.row(name)
+    assert row["final_url"] == web_run.site.server.url(asked), row
+
+
+def test_several_different_locations_are_not_followed(web_run: Run) -> None:
+    server = web_run.site.server
+    assert web_run.row("two_locations")["status"] == "redirect_error"
+    assert (server.hits("/img/first.jpg"), server.hits("/img/elsewhere.jpg")) == (0, 0)
+
+
+def test_no_row_is_a_worker_error_and_every_error_is_plain_text(web_run: Run) -> None:
+    """Whatever the servers sent, a status of its own, and an error text a person can
+    read: printable, without urllib3's pool or connection objects, and ASCII here (no
+    case sends UTF-8 text an error would quote: other bytes are escaped, ``\xff``)."""
+    for name, row in web_run.rows.items():
+        error = row["error"] or ""
+        assert row["status"] != "worker_error", (name, row)
+        assert error.isprintable() and error.isascii(), (name, row)
+        assert "ConnectionPool(" not in error and " object at 0x" not in error, (name, row)
 
 
 @pytest.mark.parametrize("name", WEB_CASES)

@@ -19,6 +19,8 @@ from typing import Any
 import requests
 import urllib3.exceptions as u3
 from requests.adapters import HTTPAdapter
+from requests.cookies import extract_cookies_to_jar
+from requests.hooks import dispatch_hook
 from requests.structures import CaseInsensitiveDict
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
@@ -130,11 +132,18 @@ def get(
     headers: dict[str, str] | None,
     timeout: tuple[float, float],
 ) -> requests.Response:
-    """``session.get(url, stream=True, allow_redirects=False, ...)`` without the settings
-    merges of ``Session.request``: the session's headers, cookies, hooks, proxies and TLS
-    settings are used as they are (it never trusts the environment: ``make_session``).
-    Those merges (each an isinstance check against a runtime Protocol in requests 2.34)
-    cost about a third of the client's CPU per request."""
+    """``session.get(url, stream=True, allow_redirects=False, ...)``, sent straight to the
+    session's adapter: the session's headers, cookies, hooks, proxies and TLS settings are
+    used as they are (it never trusts the environment: ``make_session``), and cookies the
+    answer sets are kept, as ``Session.send`` keeps them.
+
+    Not ``Session.request``: its settings merges (each an isinstance check against a
+    runtime Protocol in requests 2.34) cost about a third of the client's CPU per request.
+    Not ``Session.send`` either: even with ``allow_redirects=False`` it prepares the next
+    hop of a redirect (``Response.next``), which reads the redirect's whole body into
+    memory, past ``max_bytes`` and the deadline's reach, and raises whatever its reading
+    of ``Location`` runs into (``UnicodeDecodeError`` for a byte that is not UTF-8,
+    ``ValueError`` for ``http://[::1``). ``fetch`` reads ``Location`` itself."""
     merged = session.headers
     if headers:
         merged = CaseInsensitiveDict(session.headers)
@@ -143,15 +152,18 @@ def get(
     prepared.prepare(
         method="GET", url=url, headers=merged, cookies=session.cookies, hooks=session.hooks
     )
-    return session.send(
+    adapter = session.get_adapter(url)
+    resp = adapter.send(
         prepared,
         stream=True,
-        allow_redirects=False,
         timeout=timeout,
         verify=session.verify,
         cert=session.cert,
         proxies=session.proxies,
     )
+    resp = dispatch_hook("response", prepared.hooks, resp)
+    extract_cookies_to_jar(session.cookies, prepared, resp.raw)
+    return resp
 
 
 def make_session(policy: Policy, resolver: Resolver | None = None) -> requests.Session:

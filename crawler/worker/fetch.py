@@ -3,10 +3,18 @@
 ``fetch`` (and ``fetch_text``, its variant for robots.txt, with the same deadline,
 retries, guard and redirect checks) is the one place where requests' and urllib3's
 exceptions are turned into the crawler's own (``exceptions.FetchFailure`` and
-subclasses), each carrying the manifest status it stands for. Nothing the server says
-is trusted: Content-Length is only used to refuse early, never to size a buffer or to
-accept a short body; every redirect target is validated (http/https only, no loops,
-the address guard again).
+subclasses, by ``failures.convert``), each carrying the manifest status it stands for.
+Nothing the server says is trusted: Content-Length is only used to refuse early, never
+to size a buffer or to accept a short body; every redirect target is validated
+(http/https only, no loops, the address guard again).
+
+A redirect's ``Location`` is read from its raw bytes (``urls.location_text``: UTF-8
+where it is UTF-8, other bytes percent-encoded), never by requests'
+``get_redirect_target``, whose strict UTF-8 decode raises on any other byte. It must
+be one field: RFC 9110 10.2.2 defines Location as a single URI-reference, and the Fetch
+Standard ("extract header list values") fails a response with several; as Chromium and
+Firefox do, copies that are byte for byte the same count as one, different ones make
+the answer a ``redirect_error`` ("several Location headers").
 
 The per-URL deadline (``deadline``) covers connects, retries, redirects and the body:
 the session clamps every hop's timeouts and retry pauses to the time left, and here the
@@ -16,7 +24,6 @@ so a server that trickles a byte a second cannot hold a thread past it.
 
 from __future__ import annotations
 
-import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,7 +34,6 @@ import urllib3.exceptions as u3
 
 from crawler.config import Policy
 from crawler.exceptions import (
-    ConnectionFailure,
     HTTPStatusFailure,
     PrivateAddress,
     RedirectFailure,
@@ -35,12 +41,12 @@ from crawler.exceptions import (
     TooLarge,
     URLFailure,
 )
-from crawler.urls import resolve_url
+from crawler.urls import location_text, resolve_url
 from crawler.worker import deadline
+from crawler.worker.failures import convert, wire_text
 from crawler.worker.netguard import BlockedAddressError
 
 CHUNK = 256 * 1024  # bytes asked of one read; the kernel gives what has arrived
-_POOL_NOISE = re.compile(r"^HTTPS?ConnectionPool\([^)]*\): ")
 _T = TypeVar("_T")
 
 
@@ -118,7 +124,7 @@ def _bounded(policy: Policy, attempt: Callable[[list[int]], _T]) -> _T:
         failure.attempts = tally[0]
         raise
     except (requests.exceptions.RequestException, u3.HTTPError) as exc:
-        failure = _convert(exc, policy)
+        failure = convert(exc, policy)
         failure.attempts = tally[0] + (0 if tally[1] else _tries_in_error(exc))
         raise failure from None
     except BlockedAddressError as exc:
@@ -149,9 +155,7 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
             tally[1] = 1
             deadline.clock.failed_tries = 0
             if resp.is_redirect:
-                # requests' reading of Location: raw non-ASCII bytes decoded as UTF-8,
-                # as browsers do (http.client hands them over decoded as latin-1).
-                url = _redirect_target(url, session.get_redirect_target(resp) or "", seen)
+                url = _redirect_target(url, _location(resp), seen)
                 continue
             if text_limit is not None:
                 ok = 200 <= resp.status_code < 300
@@ -161,7 +165,7 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
             elif 200 <= resp.status_code < 300:
                 body = _read_capped(resp, policy)
             else:
-                reason = f"HTTP {resp.status_code} {_printable(resp.reason)}".strip()
+                reason = f"HTTP {resp.status_code} {wire_text(resp.reason)}".strip()
                 raise HTTPStatusFailure(reason, http_status=resp.status_code)
             return Download(
                 body,
@@ -174,6 +178,24 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
                 tuple(resp.raw.headers.getlist("X-Robots-Tag")),
             )
     raise RedirectFailure(f"more than {hops} redirects")
+
+
+def _location(resp: requests.Response) -> str:
+    """The redirect's one Location as text (see the module docstring); RedirectFailure
+    when the answer has several different ones."""
+    fields = {_field_bytes(value).strip(b" \t") for value in resp.raw.headers.getlist("Location")}
+    if len(fields) > 1:
+        raise RedirectFailure(f"several Location headers ({len(fields)} different targets)")
+    return location_text(fields.pop()) if fields else ""
+
+
+def _field_bytes(value: str) -> bytes:
+    """A field value's bytes as sent: http.client decodes a response's header block as
+    Latin-1, so encoding it back gives them exactly (UTF-8 only for what cannot be)."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", errors="surrogatepass")
 
 
 def _redirect_target(current: str, location: str, seen: set[str]) -> str:
@@ -237,36 +259,6 @@ def _tries_in_error(exc: Exception) -> int:
     return 1
 
 
-def _convert(exc: Exception, policy: Policy) -> URLFailure:
-    """Map a requests/urllib3 exception to the crawler's failure with the right status."""
-    inner = exc.args[0] if exc.args else None
-    if isinstance(inner, u3.MaxRetryError) and inner.reason is not None:
-        inner = inner.reason  # what the last try ran into, not "retries exhausted"
-    if isinstance(inner, u3.NameResolutionError):  # our resolver's message: "DNS: ..."
-        return ConnectionFailure(_printable(str(inner.__cause__ or "DNS: lookup failed")[:300]))
-    if deadline.remaining() <= 0:
-        return TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded")
-    if isinstance(exc, (requests.exceptions.Timeout, u3.TimeoutError)) or (
-        isinstance(inner, u3.TimeoutError) and not isinstance(inner, u3.NewConnectionError)
-    ):
-        return TimeoutFailure(_reason(exc, "timed out"))
-    if isinstance(exc, (u3.ProtocolError, requests.exceptions.ChunkedEncodingError)):
-        return ConnectionFailure(
-            f"connection broken (body shorter than announced?): {_reason(exc, '')}"
-        )
-    if isinstance(exc, (u3.DecodeError, requests.exceptions.ContentDecodingError)):
-        return ConnectionFailure("body could not be decoded (bad Content-Encoding)")
-    if isinstance(exc, (requests.exceptions.InvalidURL, u3.LocationParseError)):
-        return ConnectionFailure(f"URL refused by the HTTP client: {_reason(exc, '')}")
-    if isinstance(inner, u3.ProtocolError) and len(inner.args) == 2:
-        # ("Connection aborted.", the http.client error): not HTTP, no answer, or headers
-        # beyond the client's limits (a line over 64 KiB, over 100 headers); said plainly.
-        cause = inner.args[1]
-        why = str(cause) or type(cause).__name__
-        return ConnectionFailure(f"connection aborted: {_printable(why)}")
-    return ConnectionFailure(_reason(exc, type(exc).__name__))
-
-
 def _header(resp: requests.Response, name: str) -> str | None:
     """A header value fit to be recorded and sent back later: short, printable ASCII."""
     value = resp.headers.get(name)
@@ -275,24 +267,7 @@ def _header(resp: requests.Response, name: str) -> str | None:
     return value
 
 
-def _printable(text: str | None) -> str:
-    return "".join(ch for ch in (text or "")[:100] if ch.isprintable())
-
-
 def _attempts(resp: requests.Response) -> int:
     """Requests made for this hop: one, plus urllib3's retries."""
     retries = getattr(resp.raw, "retries", None)
     return 1 + len(getattr(retries, "history", ()) or ())
-
-
-def _reason(exc: Exception, default: str) -> str:
-    """A short reason from a requests/urllib3 exception, without the pool/object noise."""
-    inner = exc.args[0] if exc.args else None
-    reason = getattr(inner, "reason", None) or inner or exc
-    text = str(reason)
-    if "Name or service not known" in text or "NameResolutionError" in text:
-        return "host name could not be resolved"
-    if "Connection refused" in text:
-        return "connection refused"
-    text = _POOL_NOISE.sub("", text)  # "HTTPConnectionPool(host=..., port=...): "
-    return _printable(text[:300]) if text else default

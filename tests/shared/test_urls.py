@@ -71,6 +71,9 @@ def test_normalize_url_makes_spellings_of_one_url_equal() -> None:
         ("http://user:secret@example.com/a.png", "credentials"),
         ("http://example.com:99999/a.png", "malformed URL"),
         ("http://example.com:abc/a.png", "malformed URL"),
+        ("http://127.0.0.2:0/x.jpg", "port 0"),  # nothing can be reached on it
+        ("http://example.com:00/a.png", "port 0"),
+        ("https://example.com:0000", "port 0"),
         ("http://example.com/a\tb.png", "control characters"),
         ("http://example.com/a\x00.png", "control characters"),
         ("http://a..b/x.png", "host name is not valid"),
@@ -106,6 +109,8 @@ def test_normalize_url_rejects_host_with_forbidden_characters(text: str) -> None
         ("http://h.test/a/b.jpg", "?size=2", "http://h.test/a/b.jpg?size=2"),
         ("http://h.test/a/b.jpg", "\\x\\y.png", "http://h.test/x/y.png"),
         ("http://h.test/a/b.jpg", " /spaced.png ", "http://h.test/spaced.png"),
+        # Only C0 controls and spaces are stripped (WHATWG), not every Unicode space.
+        ("http://h.test/a/b.jpg", "\t/x.png\u00a0\x00", "http://h.test/x.png%C2%A0"),
     ],
 )
 def test_resolve_url_resolves_a_location_as_browsers_do(
@@ -121,6 +126,8 @@ def test_resolve_url_resolves_a_location_as_browsers_do(
         ("javascript:alert(1)", "not an http or https URL"),
         ("http://user:pw@h.test/a.png", "credentials"),
         ("http://h.test:99999/a.png", "malformed URL"),
+        ("http://h.test:0/a.png", "port 0"),
+        ("//h.test:0/a.png", "port 0"),
     ],
 )
 def test_resolve_url_refuses_what_is_not_fetched(location: str, reason: str) -> None:

@@ -1,0 +1,102 @@
+"""requests' and urllib3's exceptions as the crawler's own, with texts fit for a manifest.
+
+``convert`` maps an exception of a download to the ``FetchFailure`` (and so the status)
+it stands for; ``fetch`` calls it at its one boundary. Every error text built here is
+short, printable text without the client's internals:
+
+- urllib3 prefixes its messages with the pool or connection object
+  (``ResolvedHTTPConnectionPool(host=..., port=...): ``, ``<...HTTPConnection object at
+  0x...>: ``): removed wherever they occur (``_NOISE``);
+- text that came from the server (a reason phrase, a status line that is not one) is
+  the wire's bytes, decoded as Latin-1 by http.client: ``wire_text`` reads them as UTF-8
+  where they are UTF-8 and escapes the rest (``\\xff``), as it escapes control characters;
+- an answer that is not HTTP at all (an HTTP/0.9-style body, an SSH banner) is said so,
+  with its first bytes escaped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import re
+
+import requests
+import urllib3.exceptions as u3
+
+from crawler.config import Policy
+from crawler.exceptions import ConnectionFailure, TimeoutFailure, URLFailure
+from crawler.worker import deadline
+
+# urllib3's prefixes naming its pool or connection object, wherever they occur.
+_NOISE = re.compile(r"\w*HTTPS?ConnectionPool\([^()]*\):\s*|<[\w.]+ object at 0x[0-9a-f]+>:\s*")
+REASON_CHARS = 300  # an error text's reason, at most
+EXCERPT_BYTES = 24  # bytes of a non-HTTP answer quoted in its error
+
+
+def wire_text(text: str | None, limit: int = 100) -> str:
+    """``text`` (bytes from the wire that http.client decoded as Latin-1) as printable
+    text: valid UTF-8 read as UTF-8, every other byte and every control or otherwise
+    unprintable character escaped (``\\xff``, ``\\r``, ``\\u2028``); at most ``limit``
+    characters before escaping. Text that cannot have been decoded so is only escaped."""
+    text = (text or "")[:limit]
+    with contextlib.suppress(UnicodeEncodeError):  # above U+00FF: text, not Latin-1 bytes
+        text = text.encode("latin-1").decode("utf-8", errors="backslashreplace")
+    return "".join(
+        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
+    )
+
+
+def clean(text: str, limit: int = REASON_CHARS) -> str:
+    """An error text without urllib3's pool and connection prefixes, made printable."""
+    return wire_text(_NOISE.sub("", text), limit)
+
+
+def convert(exc: Exception, policy: Policy) -> URLFailure:
+    """Map a requests/urllib3 exception to the crawler's failure with the right status."""
+    inner = exc.args[0] if exc.args else None
+    if isinstance(inner, u3.MaxRetryError) and inner.reason is not None:
+        inner = inner.reason  # what the last try ran into, not "retries exhausted"
+    if isinstance(inner, u3.NameResolutionError):  # our resolver's message: "DNS: ..."
+        return ConnectionFailure(clean(str(inner.__cause__ or "DNS: lookup failed")))
+    if deadline.remaining() <= 0:
+        return TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded")
+    if isinstance(exc, (requests.exceptions.Timeout, u3.TimeoutError)) or (
+        isinstance(inner, u3.TimeoutError) and not isinstance(inner, u3.NewConnectionError)
+    ):
+        return TimeoutFailure(reason(exc, "timed out"))
+    if isinstance(exc, (u3.ProtocolError, requests.exceptions.ChunkedEncodingError)):
+        return ConnectionFailure(
+            f"connection broken (body shorter than announced?): {reason(exc, '')}"
+        )
+    if isinstance(exc, (u3.DecodeError, requests.exceptions.ContentDecodingError)):
+        return ConnectionFailure("body could not be decoded (bad Content-Encoding)")
+    if isinstance(exc, (requests.exceptions.InvalidURL, u3.LocationParseError)):
+        return ConnectionFailure(f"URL refused by the HTTP client: {reason(exc, '')}")
+    if isinstance(inner, u3.ProtocolError) and len(inner.args) == 2:
+        # ("Connection aborted.", the http.client error): not HTTP, no answer, or headers
+        # beyond the client's limits (a line over 64 KiB, over 100 headers); said plainly.
+        return ConnectionFailure(f"connection aborted: {_aborted(inner.args[1])}")
+    return ConnectionFailure(reason(exc, type(exc).__name__))
+
+
+def _aborted(cause: object) -> str:
+    """Why http.client gave up on an answer, in a line."""
+    if isinstance(cause, http.client.BadStatusLine) and not isinstance(
+        cause, http.client.RemoteDisconnected
+    ):
+        # Its text is the line it could not read: the server's bytes, whatever they are.
+        first = wire_text(str(cause.args[0] if cause.args else ""), EXCERPT_BYTES)
+        return f"the server answered without a valid HTTP status line (it began '{first}')"
+    return clean(str(cause) or type(cause).__name__, 100)
+
+
+def reason(exc: Exception, default: str) -> str:
+    """A short reason from a requests/urllib3 exception, without the pool/object noise."""
+    inner = exc.args[0] if exc.args else None
+    found = getattr(inner, "reason", None) or inner or exc
+    text = str(found)
+    if "Name or service not known" in text or "NameResolutionError" in text:
+        return "host name could not be resolved"
+    if "Connection refused" in text:
+        return "connection refused"
+    return clean(text) or default
