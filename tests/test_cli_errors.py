@@ -71,6 +71,18 @@ def worker_args(port: int, out: Path) -> list[str]:
     return ["--server", "127.0.0.1", "--port", str(port), "--output", str(out)]
 
 
+def serve_list(
+    tmp_path: Path, urls: list[str], reaper: list[subprocess.Popen[str]]
+) -> tuple[subprocess.Popen[str], int, Path]:
+    """A master serving ``urls`` on a free port, with no worker yet: (it, port, output)."""
+    listing, out, port = tmp_path / "list.txt", tmp_path / "out", free_port()
+    listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    master = start_cli("master", *master_args(listing, out, port), "--no-progress")
+    reaper.append(master)
+    assert wait_for_port(master) == port
+    return master, port, out
+
+
 # ------------------------------------------------------------------------- master
 def test_port_already_in_use(tmp_path: Path, url_file: Path) -> None:
     out = tmp_path / "out"
@@ -191,14 +203,7 @@ def test_worker_with_wrong_key_is_refused_and_master_carries_on(
     routes: dict[str, str],
     reaper: list[subprocess.Popen[str]],
 ) -> None:
-    urls = tmp_path / "list.txt"
-    urls.write_text(routes["png"] + "\n", encoding="utf-8")
-    out = tmp_path / "out"
-    port = free_port()
-    master = start_cli("master", *master_args(urls, out, port), "--no-progress")
-    reaper.append(master)
-    assert wait_for_port(master) == port
-
+    master, port, out = serve_list(tmp_path, [routes["png"]], reaper)
     wrong = cli_env(CRAWLER_AUTHKEY="a-different-key-0123456789")
     result = run_cli("worker", *worker_args(port, out), env=wrong, timeout=QUICK)
     line = one_error_line(result, "crawler-worker")

@@ -25,10 +25,9 @@ from conftest import (
     read_rows,
     run_cli,
     start_cli,
-    wait_for_port,
 )
 from imageserver import ImageServer, make_image
-from test_cli_errors import QUICK, master_args, one_error_line, worker_args
+from test_cli_errors import QUICK, one_error_line, serve_list, worker_args
 
 import crawler
 from crawler import protocol
@@ -58,14 +57,7 @@ def test_a_worker_of_another_version_is_turned_away_and_the_run_goes_on(
     routes: dict[str, str],
     reaper: list[subprocess.Popen[str]],
 ) -> None:
-    urls = tmp_path / "list.txt"
-    urls.write_text(routes["png"] + "\n", encoding="utf-8")
-    out = tmp_path / "out"
-    port = free_port()
-    master = start_cli("master", *master_args(urls, out, port), "--no-progress")
-    reaper.append(master)
-    assert wait_for_port(master) == port
-
+    master, port, out = serve_list(tmp_path, [routes["png"]], reaper)
     env = other_version(tmp_path)
     for wait in ([], ["--wait"]):  # a worker serving every run stops too: it never could
         result = run_cli("worker", *worker_args(port, out), *wait, env=env, timeout=QUICK)
@@ -92,12 +84,7 @@ def test_a_worker_that_names_no_protocol_gets_no_usable_policy(
 ) -> None:
     """What a worker from before the exchange (or any other peer) receives: no policy a
     worker of any version would work with. It is turned away, not registered."""
-    urls = tmp_path / "list.txt"
-    urls.write_text(f"http://127.0.0.1:{free_port()}/never.png\n", encoding="utf-8")
-    port = free_port()
-    master = start_cli("master", *master_args(urls, tmp_path / "out", port), "--no-progress")
-    reaper.append(master)
-    assert wait_for_port(master) == port
+    master, port, _ = serve_list(tmp_path, [f"http://127.0.0.1:{free_port()}/never.png"], reaper)
     manager = WorkerManager(
         address=("127.0.0.1", port),
         authkey=KEY.encode(),
@@ -125,13 +112,9 @@ def test_two_folders_under_one_host_id_are_warned_of(
     """Two workers on one machine with their own --output but the default --host-id:
     a rerun would trust that host's images, which one folder lacks, and fetch them again
     into it. The master says so once; with a --host-id each, it says nothing."""
+    # The slow image keeps the run open until both workers have said hello.
     slow = image_server.add("/slow.png", make_image("PNG", 8, 8, seed=1), delay=1.5)
-    urls = tmp_path / "list.txt"  # the slow image keeps the run open for both workers' hello
-    urls.write_text("\n".join([*routes.values(), slow]) + "\n", encoding="utf-8")
-    port = free_port()
-    master = start_cli("master", *master_args(urls, tmp_path / "m", port), "--no-progress")
-    reaper.append(master)
-    assert wait_for_port(master) == port
+    master, port, _ = serve_list(tmp_path, [*routes.values(), slow], reaper)
     workers = []
     for n in range(2):
         ident = ["--host-id", host_ids[n]] if host_ids else []

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from crawler.master.healing import transient
 from crawler.master.leases import LeaseBoard
-from crawler.master.plan import plan_run
+from crawler.master.plan import Plan, plan_run
 from crawler.master.politeness import GIVE_UP_AFTER
 from crawler.master.results import ResultIntake
 from crawler.protocol import decode_task, encode_result
@@ -28,13 +28,20 @@ def result(task_id: int, worker: str, token: int, status: str) -> str:
     return encode_result(fields | {"token": token, "attempts": 1})
 
 
-def test_stale_failures_are_dropped_and_the_live_success_is_kept(tmp_path: Path) -> None:
+def planned(
+    tmp_path: Path, urls: list[str], lease_seconds: float
+) -> tuple[Plan, LeaseBoard, ResultIntake, list[float]]:
+    """A run of ``urls`` planned, its board on a clock the test moves (``now[0]``)."""
     listing = tmp_path / "list.txt"
-    listing.write_text("\n".join(URLS) + "\n", encoding="utf-8")
+    listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
     plan = plan_run((str(listing),), "run", lambda rows: None, spool=tmp_path)
     now = [0.0]
-    board = LeaseBoard(plan.store, plan.state, 10.0, 3, clock=lambda: now[0])
-    intake = ResultIntake(plan, board, "run")
+    board = LeaseBoard(plan.store, plan.state, lease_seconds, 3, clock=lambda: now[0])
+    return plan, board, ResultIntake(plan, board, "run"), now
+
+
+def test_stale_failures_are_dropped_and_the_live_success_is_kept(tmp_path: Path) -> None:
+    plan, board, intake, now = planned(tmp_path, URLS, 10.0)
     try:
         w1 = [decode_task(t) for t in board.get("w1", 3, 0)["tasks"]]
         now[0] = 11.0  # W1 partitioned past its leases
@@ -67,12 +74,7 @@ def test_a_host_answering_429_to_everything_is_given_up_for_the_run(tmp_path: Pa
     end at once, unfetched, as transient failures the next run tries again; the other
     host goes on, and a normal answer in between resets the count."""
     urls = [f"http://slow.example/{i}.jpg" for i in range(20)] + ["http://fine.example/a.jpg"]
-    listing = tmp_path / "list.txt"
-    listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
-    plan = plan_run((str(listing),), "run", lambda rows: None, spool=tmp_path)
-    now = [0.0]
-    board = LeaseBoard(plan.store, plan.state, 600.0, 3, clock=lambda: now[0])
-    intake = ResultIntake(plan, board, "run")
+    plan, board, intake, now = planned(tmp_path, urls, 600.0)
 
     def answer(status: int) -> None:
         task = next(decode_task(t) for t in board.get("w", 1, 0)["tasks"] if "slow" in t)
