@@ -5,15 +5,15 @@ TSV with a header row naming the URL column, or JSON Lines (one object per line,
 under a key); any of them may be gzip-compressed (found by its magic bytes). The format
 comes from the name (``.csv``, ``.tsv``, ``.jsonl``/``.ndjson``, before an optional
 ``.gz``) unless given. A folder stands for its regular, non-hidden files in name order;
-``-`` is stdin. Lists are read as a stream, never whole; the other columns or keys of a
-row are kept as its ``extra``. Each URL is normalised (``urls.normalize_url``) so that
+``-`` is stdin. Lists are read as a stream, never whole, and no more than a bounded
+start of one line is held (``listlines``); the other columns or keys of a row are kept as
+its ``extra``. Each URL is normalised (``urls.normalize_url``) so that
 duplicates are found by meaning, not spelling; a line that is not an http(s) URL is
 reported, never raised.
 """
 
 from __future__ import annotations
 
-import csv
 import errno
 import gzip
 import io
@@ -24,10 +24,18 @@ import sys
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import IO, Any, BinaryIO, NamedTuple, TextIO
+from typing import IO, Any, BinaryIO, TextIO
 
 from crawler.config import STDIN, ListSpec
 from crawler.exceptions import UsageError
+from crawler.master.delimited import DELIMITERS, check_header, read_delimited
+from crawler.master.listlines import (
+    ListEntry,
+    Overlong,
+    bounded_lines,
+    make_entry,
+    overlong_entry,
+)
 from crawler.urls import normalize_url
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -35,18 +43,6 @@ GZIP_MAGIC = b"\x1f\x8b"
 # which then cannot be written as UTF-8.
 _MISSING = object()
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-class ListEntry(NamedTuple):
-    """One non-blank, non-comment line (or CSV row) of an input list (a named tuple: made
-    once per line of lists of millions)."""
-
-    source: str  # "file:line", for the manifest
-    raw: str
-    url: str | None  # normalised URL, or None when the line is not a valid URL
-    error: str | None = None
-    line: int = 0  # 1-based line number in its list (where a CSV row starts)
-    extra: dict[str, Any] | None = None  # the row's other columns or keys, if any
 
 
 def parse_line(line: str, source: str, number: int = 0) -> ListEntry | None:
@@ -58,16 +54,6 @@ def parse_line(line: str, source: str, number: int = 0) -> ListEntry | None:
         return ListEntry(source, text, normalize_url(text), None, number)
     except ValueError as exc:
         return ListEntry(source, text, None, str(exc), number)
-
-
-def _entry(raw: str, source: str, number: int, extra: dict[str, Any] | None) -> ListEntry:
-    """The entry of a URL taken from a CSV cell or a JSON value (already stripped)."""
-    if not raw:
-        return ListEntry(source, raw, None, "no URL", number, extra)
-    try:
-        return ListEntry(source, raw, normalize_url(raw), None, number, extra)
-    except ValueError as exc:
-        return ListEntry(source, raw, None, str(exc), number, extra)
 
 
 def as_spec(item: ListSpec | str) -> ListSpec:
@@ -127,8 +113,8 @@ def check_readable(items: Iterable[ListSpec | str]) -> None:
                     raise OSError(code, os.strerror(code))
                 continue
             with _open_text(spec.path) as fh:
-                if spec.kind in _DELIMITERS:
-                    _header(csv.reader(fh, delimiter=_DELIMITERS[spec.kind]), spec)
+                if spec.kind in DELIMITERS:
+                    check_header(fh, spec)
                 else:
                     fh.read(1)
         except (OSError, EOFError, zlib.error) as exc:
@@ -185,74 +171,24 @@ class _Prefixed(io.RawIOBase):
 
 # --- readers: one per format, each yielding entries -------------------------------------
 def _read_text(fh: TextIO, spec: ListSpec) -> Iterator[ListEntry]:
-    for number, line in enumerate(fh, start=1):
+    """Plain text: one entry per line that is not blank or a comment (an over-long line,
+    not a comment by its start, is an invalid entry)."""
+    for number, line in enumerate(bounded_lines(fh), start=1):
+        if isinstance(line, Overlong):
+            if not line.lstrip().startswith("#"):
+                yield overlong_entry(line, f"{spec.path}:{number}", number)
+            continue
         entry = parse_line(line, f"{spec.path}:{number}", number)
         if entry is not None:
             yield entry
 
 
-def _read_delimited(fh: TextIO, spec: ListSpec) -> Iterator[ListEntry]:
-    """CSV or TSV: a header row, then one entry per non-blank row (quoted cells may span
-    lines; an entry's line is where its row starts)."""
-    reader = csv.reader(fh, delimiter=_DELIMITERS[spec.kind])
-    found = _header(reader, spec)
-    if found is None:
-        return  # an empty list
-    header, column = found
-    start = reader.line_num + 1
-    while True:
-        try:
-            cells = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:  # e.g. a cell over the csv module's size limit
-            yield ListEntry(f"{spec.path}:{start}", "", None, f"unreadable row: {exc}", start)
-            start = reader.line_num + 1
-            continue
-        number, start = start, reader.line_num + 1
-        if any(cell.strip() for cell in cells):
-            yield _row_entry(cells, header, column, f"{spec.path}:{number}", number)
-
-
-def _header(reader: Any, spec: ListSpec) -> tuple[list[str], int] | None:
-    """The header row (names stripped) and the URL column's index; None for an empty list."""
-    try:
-        header = next((row for row in reader if any(cell.strip() for cell in row)), None)
-    except csv.Error as exc:
-        raise UsageError(f"cannot read the header row of URL list {spec.path}: {exc}") from None
-    if header is None:
-        return None
-    header = [name.strip() for name in header]
-    if spec.url_column not in header:
-        shown = ", ".join(repr(name[:40]) for name in header[:10])
-        more = ", ..." if len(header) > 10 else ""
-        raise UsageError(
-            f"URL list {spec.path} has no column {spec.url_column!r} (its header: {shown}{more}); "
-            "name the URL column with --url-column"
-        )
-    return header, header.index(spec.url_column)
-
-
-def _row_entry(
-    cells: list[str], header: list[str], column: int, source: str, number: int
-) -> ListEntry:
-    """A CSV/TSV row's entry; its other cells are the extras (a surplus cell, beyond the
-    header, under ``columnN``, N counted from 1)."""
-    raw = cells[column].strip() if column < len(cells) else ""
-    extra: dict[str, Any] = {}
-    for i, cell in enumerate(cells):
-        if i >= len(header):
-            if cell:
-                extra[f"column{i + 1}"] = cell
-        elif i != column:
-            extra[header[i]] = cell
-    return _entry(raw, source, number, extra or None)
-
-
 def _read_jsonl(fh: TextIO, spec: ListSpec) -> Iterator[ListEntry]:
-    for number, line in enumerate(fh, start=1):
-        text = line.strip()
-        if text:
+    """JSON Lines: one entry per non-blank line (see ``_json_entry``)."""
+    for number, line in enumerate(bounded_lines(fh), start=1):
+        if isinstance(line, Overlong):
+            yield overlong_entry(line, f"{spec.path}:{number}", number)
+        elif text := line.strip():
             yield _json_entry(text, spec.url_column, f"{spec.path}:{number}", number)
 
 
@@ -272,7 +208,7 @@ def _json_entry(text: str, key: str, source: str, number: int) -> ListEntry:
     if not isinstance(url, str):
         why = f"no {key!r} key" if url is _MISSING else f"{key!r} is not a string"
         return ListEntry(source, text, None, why, number, extra)
-    return _entry(url.strip(), source, number, extra)
+    return make_entry(url.strip(), source, number, extra)
 
 
 def _refuse_constant(name: str) -> Any:
@@ -291,10 +227,9 @@ def _encodable(value: Any) -> bool:
     return True
 
 
-_DELIMITERS = {"csv": ",", "tsv": "\t"}
 _READERS: dict[str, Callable[[TextIO, ListSpec], Iterator[ListEntry]]] = {
     "text": _read_text,
-    "csv": _read_delimited,
-    "tsv": _read_delimited,
+    "csv": read_delimited,
+    "tsv": read_delimited,
     "jsonl": _read_jsonl,
 }

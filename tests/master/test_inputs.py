@@ -136,7 +136,7 @@ def test_csv_cell_over_the_size_limit_is_an_invalid_row_not_a_crash(tmp_path: Pa
     huge = '"' + "x" * (csv.field_size_limit() + 10) + '"'
     text = f"url,caption\nhttp://example.com/a.jpg,{huge}\nhttp://example.com/b.jpg,ok\n"
     got = entries(write(tmp_path / "l.csv", text))
-    assert got[0].url is None and "field larger than field limit" in (got[0].error or "")
+    assert got[0].url is None and "over the 131072-character limit" in (got[0].error or "")
     assert summary(got[1:]) == [(3, "http://example.com/b.jpg", None, {"caption": "ok"})]
 
 
