@@ -196,6 +196,21 @@ def test_a_manifest_of_one_odd_row_is_still_a_manifest(tmp_path: Path, text: str
     assert '"status":"invalid_url"' in manifest.read_text(encoding="utf-8-sig")
 
 
+@pytest.mark.parametrize("twin", ["same", "dotted", "linked"])
+def test_a_list_given_twice_is_one_line(tmp_path: Path, url_file: Path, twin: str) -> None:
+    """By the same name, another path to it, or a symlink: every row would name its twin
+    as the line it duplicates."""
+    other = {"same": url_file, "dotted": url_file.parent / "." / url_file.name}.get(twin)
+    if other is None:
+        other = tmp_path / "link.txt"
+        other.symlink_to(url_file)
+    args = [str(url_file), str(other), "--output", str(tmp_path / "out")]
+    result = run_cli("master", *args, timeout=QUICK)
+    line = one_error_line(result, "crawler-master")
+    assert f"URL list {other} is given twice" in line and line.endswith("give each list once")
+    assert not (tmp_path / "out").exists()
+
+
 # ---------------------------------------------------------------------------- key
 def test_worker_with_wrong_key_is_refused_and_master_carries_on(
     tmp_path: Path,

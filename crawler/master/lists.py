@@ -99,9 +99,13 @@ def read_list(item: ListSpec | str) -> Iterator[ListEntry]:
 def check_readable(items: Iterable[ListSpec | str]) -> None:
     """Fail early, with one line, when a list is missing, unreadable or a folder, or a CSV
     or TSV list has no URL column. Stdin and pipes are not opened: reading would consume
-    them, and a named pipe opened and closed here would cut its writer off (EPIPE)."""
+    them, and a named pipe opened and closed here would cut its writer off (EPIPE).
+    A list given twice (by any name) is refused: its rows would each name their twin as
+    the line they duplicate."""
+    seen: dict[object, str] = {}  # (device, inode), or stdin -> the name it was given as
     for item in items:
         spec = as_spec(item)
+        _once(spec.path, seen)
         if spec.path == STDIN:
             continue
         if os.path.isdir(spec.path):
@@ -119,6 +123,17 @@ def check_readable(items: Iterable[ListSpec | str]) -> None:
                     fh.read(1)
         except (OSError, EOFError, zlib.error) as exc:
             raise UsageError(f"cannot read URL list {spec.path}: {_why(exc)}") from None
+
+
+def _once(path: str, seen: dict[object, str]) -> None:
+    try:
+        key: object = STDIN if path == STDIN else (os.stat(path).st_dev, os.stat(path).st_ino)
+    except OSError:
+        return  # missing or unreadable: said below, with its reason
+    if key in seen:
+        also = "" if seen[key] == path else f" (also as {seen[key]})"
+        raise UsageError(f"URL list {path} is given twice{also}: give each list once")
+    seen[key] = path
 
 
 def _why(exc: BaseException) -> str:
