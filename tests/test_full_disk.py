@@ -129,7 +129,7 @@ def test_the_report_command_says_what_it_skipped(tmp_path: Path) -> None:
         f"crawler-report: manifest {manifest}: skipped 3 damaged line(s) (torn or garbled)"
     ]
     page = (tmp_path / "m.report.html").read_text(encoding="utf-8")
-    assert '<div class="card"><b>4</b><span>URLs</span></div>' in page  # the 4 rows read
+    assert '<div class="card"><b>4</b><span>rows</span></div>' in page  # the 4 rows read
 
 
 def test_a_csv_on_a_full_disk_keeps_last_nights(tmp_path: Path, image_server: ImageServer) -> None:

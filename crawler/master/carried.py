@@ -41,3 +41,20 @@ def carry(earlier: EarlierRows) -> tuple[bytearray, Carried]:
         elif status in c.SUCCESS_STATUSES and facts & SECOND:
             carried.due += count
     return earlier.facts.translate(_TO_STATE), carried
+
+
+_UNANSWERED = bytes(0 if value == FINAL else 0xFF for value in range(256))
+_CODE = bytes(value & STATUS_MASK for value in range(256))
+
+
+def standing(earlier: EarlierRows, state: bytearray) -> Counter[str]:
+    """The statuses of the earlier rows that still stand for tasks this run sent out
+    (``--verify-stored``, ``--retry-failed``, ``--refresh-after``, an untrusted copy) but
+    ended without an answer for: ``state`` is the frontier's, FINAL for every task with a
+    row (carried or written). Tasks with no earlier row are not counted: they have no
+    status yet. Whole-array operations: about 30 ms a million tasks, once."""
+    size = len(state)
+    mask = int.from_bytes(state.translate(_UNANSWERED))
+    codes = (int.from_bytes(earlier.facts[:size]) & mask).to_bytes(size).translate(_CODE)
+    found = {status: codes.count(code) for code, status in STATUS_NAMES.items()}
+    return Counter({status: n for status, n in found.items() if n})

@@ -19,8 +19,10 @@ from crawler.config import MasterConfig
 from crawler.console import log
 from crawler.exceptions import CrawlerError, JournalError
 from crawler.manifest import contents_path, fingerprint
+from crawler.master.carried import standing
 from crawler.master.contents import ContentIndex
 from crawler.master.plan import Plan
+from crawler.master.summary import RunStats
 from crawler.report import ledger as ledgers
 from crawler.report.aggregate import aggregate
 from crawler.report.build import write_report
@@ -45,6 +47,18 @@ def alarm(plan: Plan, changes: Mapping[str, int], rate: float) -> str | None:
     if tried and (tried - good) / tried > rate:
         return f"{tried - good} of {tried} URLs tried failed (--max-failure-rate {rate:g})"
     return None
+
+
+def count_standing(plan: Plan, stats: RunStats, code: int) -> None:
+    """A run that ended before every URL was answered: the earlier rows of the URLs it
+    sent out again (to re-check, retry or revalidate) still stand. They are counted by
+    their status and as ``not_rechecked``; only URLs with no row at all have no status
+    yet (the summary's ``missing``)."""
+    if code == c.EXIT_OK or plan.earlier is None:
+        return
+    found = standing(plan.earlier, plan.state)
+    stats.counts.update(found)
+    stats.not_rechecked = sum(found.values())
 
 
 def open_contents(manifest: Path, empty: bool) -> ContentIndex:

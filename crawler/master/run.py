@@ -193,6 +193,7 @@ class Master:
         if not self.rest_due:  # nothing to do, or stopped before a lease: none holds any
             self.local.kill_unused()
         code = self._collect(plan, board, manifest)
+        closing.count_standing(plan, self.stats, code)  # earlier rows of URLs not answered
         self.pictures = closing.start_pictures(cfg, self.ledger)  # while the workers hear it
         board.finish()
         self._linger(board)

@@ -43,6 +43,9 @@ class RunStats:
     superseded: list[dict[str, Any]] = field(default_factory=list)  # see ResultIntake
     same_content: int = 0  # rows written with same_content_as (exact content duplicates)
     why: str | None = None  # why a run is degraded or incomplete, as the log said it
+    # URLs sent out again (--verify-stored, --retry-failed, --refresh-after) and left
+    # unanswered: their earlier rows stand, counted in ``counts`` (closing.count_standing).
+    not_rechecked: int = 0
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -78,7 +81,8 @@ class RunStats:
             "elapsed_s": round(elapsed, 3),
             "urls": self.total,
             "counts": dict(sorted(self.counts.items())),
-            "missing": self.total - sum(self.counts.values()),
+            "missing": self.total - sum(self.counts.values()),  # URLs with no row at all
+            "not_rechecked": self.not_rechecked,
             "downloaded": fetched,
             "reused": self.reused,
             "kept": self.kept,
@@ -89,8 +93,18 @@ class RunStats:
             "same_content": self.same_content,
             "superseded": self.superseded,
             "manifest": str(manifest),
+            "manifest_bytes": _size(manifest),
             "policy": self.policy,
         }
+
+
+def _size(manifest: Path) -> int | None:
+    """The manifest's size as the run leaves it: a report that finds it otherwise knows
+    that this summary no longer describes it (a later run did not finish)."""
+    try:
+        return manifest.stat().st_size
+    except OSError:
+        return None
 
 
 # The morning summary's categories, in the order shown.
@@ -127,6 +141,11 @@ def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | Non
     if summary["missing"]:
         lines.append(
             f"  {'(no status yet)':<18}{summary['missing']:>9}  rerun the same command to resume"
+        )
+    if summary.get("not_rechecked"):
+        lines.append(
+            f"  {'(not re-checked)':<18}{summary['not_rechecked']:>9}  their earlier rows "
+            "stand (counted above); rerun the same command to re-check them"
         )
     lines.append(
         f"  {summary['downloaded']} downloaded ({summary['images_per_s'] or 0:.1f} images/s, "

@@ -13,6 +13,7 @@ from crawler.report import ledger
 from crawler.report.aggregate import aggregate
 from crawler.report.html import render_page
 from crawler.report.model import ReportData
+from crawler.report.outcome import describes
 from crawler.report.pictures import Pictures
 
 
@@ -55,11 +56,15 @@ def write_report(  # noqa: PLR0913  (what to report, where, and what is known)
     try:
         saved = ledger.load(manifest) if data is None and sample == ledger.SAMPLE else None
         rep = data or saved or aggregate(manifest, sample, compacted_by)
-        if rep.rows == 0 and manifest.stat().st_size > 0:
+        size = manifest.stat().st_size
+        if rep.rows == 0 and size > 0:
             raise UsageError(f"{manifest} holds no manifest rows: is it a crawler manifest?")
     except OSError as exc:
         raise UsageError(f"cannot read manifest {manifest}: {exc.strerror or exc}") from None
-    text = render_page(manifest, rep, read_summary(manifest), output and Path(output), pictures)
+    summary, earlier = read_summary(manifest), None
+    if summary and not describes(summary, rep, size):  # a later run did not finish
+        summary, earlier = {}, summary
+    text = render_page(manifest, rep, summary, output and Path(output), pictures, earlier)
     try:
         write_whole(path, text.encode("utf-8"))
     except OSError as exc:

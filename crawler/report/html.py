@@ -51,11 +51,12 @@ def _totals(rep: ReportData, totals: RunTotals, summary: dict[str, Any]) -> str:
     rate = num(summary.get("work_images_per_s")) or rep.download_rate()
     hosts = sum(not name.startswith("(") for name in rep.hosts)
     cards = {
-        "URLs": f"{totals.urls:,}",
+        totals.unit: f"{totals.urls:,}",
         "succeeded": f"{totals.succeeded:,}",
         "failed": f"{totals.failed:,}",
         "duplicates": f"{totals.duplicates:,}",
         "no status yet": f"{totals.missing:,}" if totals.missing else None,  # as on stdout
+        "not re-checked": f"{totals.not_rechecked:,}" if totals.not_rechecked else None,
         "stored": _size(rep.stored_bytes),
         "images/s": "—" if rate is None else f"{rate:.1f}",
         "hosts": f"{hosts:,}" + ("+" if rep.pooled.urls else ""),
@@ -259,25 +260,28 @@ figcaption{font-size:11px;color:#5b6570;overflow-wrap:anywhere;margin-top:4px}
 """
 
 
-def render_page(
+def render_page(  # noqa: PLR0913  (what to show, and what is known of its run)
     manifest: Path,
     rep: ReportData,
     summary: dict[str, Any],
     output: Path | None,
     pictures: Pictures | None = None,
+    earlier: dict[str, Any] | None = None,
 ) -> str:
     """The whole page; ``summary`` is the run's summary JSON ({} if none), ``output`` the
     folder of stored images for the gallery (None: no thumbnails), ``pictures`` the
-    clusters and thumbnails if they were started ahead (else made here, and closed)."""
+    clusters and thumbnails if they were started ahead (else made here, and closed),
+    ``earlier`` a summary that describes an earlier state of the manifest (then
+    ``summary`` is {}: ``outcome.describes``)."""
     if pictures is None:
         pictures = Pictures(rep, output)
         try:
-            return render_page(manifest, rep, summary, output, pictures)
+            return render_page(manifest, rep, summary, output, pictures, earlier)
         finally:
             pictures.close()
     run = f"run {_e(summary.get('run_id'))} {_e(summary.get('outcome'))}, " if summary else ""
     slow, failing = _ranked(rep)
-    totals = run_totals(rep, summary)  # the summary's numbers, as stdout said them
+    totals = run_totals(rep, summary, earlier)  # the summary's numbers, as stdout said them
     ranked = f"<h2>Slowest hosts</h2>{slow}<h2>Most failing hosts</h2>{failing}" if slow else ""
     return (
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

@@ -190,13 +190,17 @@ def test_run_stopped_before_any_answer_shows_none_of_an_earlier_run(
 
 def test_header_from_a_hand_edited_summary_or_none(tmp_path: Path) -> None:
     """The summary is a file anyone may edit: its outcome is escaped; without a summary
-    (a manifest copied alone) the header counts the manifest's rows as it always did."""
+    (a manifest copied alone) the header counts the manifest's rows, and says that it
+    knows only those: not the lists' size, nor how many URLs have no row yet."""
     manifest = tmp_path / "m.jsonl"
     statuses = ("ok", "ok", "timeout")
     rows = [make_row(url=f"http://a.example/{i}", status=s) for i, s in enumerate(statuses)]
     manifest.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    alone = parse(build.write_report(manifest, None).read_text(encoding="utf-8"))
-    assert _header(alone) == {"URLs": "3", "succeeded": "2", "failed": "1", "duplicates": "0"}
+    html = build.write_report(manifest, None).read_text(encoding="utf-8")
+    assert "<b>3</b><span>rows</span>" in html and "<span>URLs</span>" not in html
+    alone = {label: card(parse(html), label) for label in ("succeeded", "failed", "duplicates")}
+    assert alone == {"succeeded": "2", "failed": "1", "duplicates": "0"}
+    assert _outcome(html).startswith("No run summary describes this manifest. The figures")
     evil = {"outcome": "<script>x</script>", "exit_code": 9, "urls": 5, "counts": {"ok": 2},
             "missing": 3}  # fmt: skip
     summary_path(manifest).write_text(json.dumps(evil), encoding="utf-8")
