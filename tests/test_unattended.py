@@ -89,8 +89,11 @@ def test_lists_that_are_not_url_lists_alarm_with_a_guess(tmp_path: Path) -> None
     html = write_list(tmp_path / "page.txt", ["<!doctype html>", "<html><body>"] + [
         f'<a href="/{i}.png">image {i}</a>' for i in range(30)
     ])  # fmt: skip
+    image = tmp_path / "photo.txt"  # an image given as a list by mistake
+    image.write_bytes(make_image("JPEG", 160, 120, seed=3) + make_image("PNG", 90, 60, seed=4))
     for listing, hint in ((csv_list, "this looks like CSV: use --input-format csv"),
-                          (html, "this looks like an HTML page")):  # fmt: skip
+                          (html, "this looks like an HTML page"),
+                          (image, "this looks like binary data")):  # fmt: skip
         result = master(listing, tmp_path / listing.stem)
         assert result.returncode == DEGRADED, result.stderr
         assert hint in result.stderr and "list lines are not URLs" in result.stderr

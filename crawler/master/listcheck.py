@@ -56,6 +56,8 @@ class ListCheck:
 def guess(lines: list[str], kind: str) -> str:
     """What invalid ``lines`` of a list read as ``kind`` look like, and the fix."""
     text = "\n".join(lines[:SAMPLE]).lower()
+    if _binary(text):
+        return "this looks like binary data (an image or an archive?), not a URL list"
     if "<html" in text or "<!doctype" in text or "<a href" in text or "<div" in text:
         return "this looks like an HTML page, not a URL list"
     if kind == "text" and any("\t" in line for line in lines):
@@ -65,3 +67,10 @@ def guess(lines: list[str], kind: str) -> str:
     if kind == "text" and sum("," in line for line in lines) >= len(lines) / 2:
         return "this looks like CSV: use --input-format csv (and --url-column NAME)"
     return "check the list and --input-format/--url-column"
+
+
+def _binary(text: str) -> bool:
+    """NUL bytes, or many characters no text list holds: control characters, and the
+    replacement character of bytes that are not UTF-8."""
+    odd = sum(1 for ch in text if ch == "\ufffd" or (ch < " " and ch not in "\t\n\r"))
+    return "\x00" in text or odd > len(text) / 20
