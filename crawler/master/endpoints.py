@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # served before the board exists: its module loads after the 
     from crawler.master.leases import LeaseBoard
 
 NAME_SHOWN = 100  # characters of a worker's name in the log (a peer may send any string)
-TURNED_AWAY_SHOWN = 1000  # workers of another protocol named in the log, at most
+WARNED_MAX = 1000  # workers (or hosts) one warning names, at most: a peer may send any name
 
 # The objects the registered callables return, set by ``server.QueueServer.start``.
 served: dict[str, object] = {}
@@ -150,7 +150,7 @@ class RunControl:
         """Two workers of one --host-id with two folders: a rerun trusts that host's
         images, which one of them does not hold, and downloads them again into it."""
         host = str(fields.get("host"))[:NAME_SHOWN]
-        if host in self._clashes or len(self._clashes) >= TURNED_AWAY_SHOWN:
+        if host in self._clashes or len(self._clashes) >= WARNED_MAX:
             return
         self._clashes.add(host)
         log.warning(
@@ -164,7 +164,7 @@ class RunControl:
         )
 
     def _turn_away(self, name: str, fields: dict, other: str) -> None:
-        if name in self._turned_away or len(self._turned_away) >= TURNED_AWAY_SHOWN:
+        if name in self._turned_away or len(self._turned_away) >= WARNED_MAX:
             return
         self._turned_away.add(name)
         host = fields.get("host")

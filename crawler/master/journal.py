@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
+from crawler.atomic import replacing
 from crawler.console import log
 from crawler.exceptions import JournalError, UsageError
 from crawler.manifest import FIELDS, LINE_STATUSES, journal_lines, row_fields
@@ -274,17 +275,13 @@ def read_line(fd: int, offset: int) -> bytes:
 def write_csv(rows: Iterable[dict[str, Any]], path: Path) -> None:
     """Export rows as CSV that opens cleanly in a spreadsheet (UTF-8 with BOM), whole or
     not at all: a full disk leaves last night's CSV as it was. Raises UsageError."""
-    tmp = path.with_name(path.name + ".tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8-sig", newline="") as fh:
+        with replacing(path, mode="w", encoding="utf-8-sig", newline="") as fh:
             writer = csv.writer(fh)
             writer.writerow(FIELDS)
             writer.writerows([_cell(row.get(name)) for name in FIELDS] for row in rows)
-        os.replace(tmp, path)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise UsageError(f"cannot write CSV {path}: {exc.strerror or exc}") from None
 
 

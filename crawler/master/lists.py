@@ -127,9 +127,10 @@ def check_readable(items: Iterable[ListSpec | str]) -> None:
 
 def _once(path: str, seen: dict[object, str]) -> None:
     try:
-        key: object = STDIN if path == STDIN else (os.stat(path).st_dev, os.stat(path).st_ino)
+        info = None if path == STDIN else os.stat(path)
     except OSError:
         return  # missing or unreadable: said below, with its reason
+    key: object = STDIN if info is None else (info.st_dev, info.st_ino)
     if key in seen:
         also = "" if seen[key] == path else f" (also as {seen[key]})"
         raise UsageError(f"URL list {path} is given twice{also}: give each list once")
