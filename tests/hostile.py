@@ -110,12 +110,13 @@ def hang() -> Handler:
     return handle
 
 
-def endless(content_type: str = "image/jpeg", chunk: int = 64 * 1024) -> Handler:
-    """A 200 with no Content-Length whose body never ends (until the client goes)."""
+def endless(content_type: str = "image/jpeg", chunk: int = 64 * 1024, status: int = 200) -> Handler:
+    """An answer (a 200 unless ``status``) with no Content-Length whose body never ends
+    (until the client goes)."""
     block = b"\xff\xd8\xff\xe0" + bytes(chunk - 4)
 
     def handle(request: BaseHTTPRequestHandler) -> None:
-        head(request, content_type=content_type)
+        head(request, status, content_type=content_type)
         sent, end = 0, time.monotonic() + LIMIT
         try:
             while sent < ENDLESS_BUDGET and time.monotonic() < end:
@@ -482,6 +483,8 @@ def register_retry_cases(server: ImageServer) -> HostileSite:
     site.add("503_twice", "/busy/503-twice.jpg", twice)
     site.expect_image("503_twice", jpeg)
     site.add("503_forever", "/busy/503.png", always(503))
+    # Before each retry urllib3 reads the answer's body to its end: this one has none.
+    site.add("503_endless", "/busy/503-endless.png", endless("text/html", status=503))
     site.add("retry_after_hour", "/busy/hour.png", always(503, {"Retry-After": "3600"}))
     site.add("404", "/busy/gone.png", always(404))
     site.add("dropped", "/busy/dropped.png", drop())

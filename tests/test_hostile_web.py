@@ -374,6 +374,7 @@ def retry_expectations(retries: int) -> dict[str, RetryExpect]:
         if retries >= 2
         else RetryExpect("http_error", 503, 2),
         "503_forever": RetryExpect("http_error", 503, retries + 1),
+        "503_endless": RetryExpect("http_error", 503, retries + 1),
         # Retry-After: 3600 is longer than the worker may wait: no pause, no retry.
         "retry_after_hour": RetryExpect("http_error", 503, 1),
         "404": RetryExpect("http_error", 404, 1),
@@ -422,6 +423,16 @@ def test_retry_after_longer_than_the_deadline_is_not_waited_for(
     _, run = retry_run
     row = run.row("retry_after_hour")
     assert row["elapsed_s"] < DEADLINE, row  # answered at once, not at the deadline
+
+
+def test_a_retried_answer_with_an_endless_body_ends_within_the_deadline(
+    retry_run: tuple[int, Run],
+) -> None:
+    """urllib3 reads a retried answer's body to its end before the next try: an endless
+    503 held the thread for ever (now: read off within a bound, then closed)."""
+    _, run = retry_run
+    row = run.row("503_endless")
+    assert row["elapsed_s"] < DEADLINE, row
 
 
 # ------------------------------------------------- retries against the deadline

@@ -27,6 +27,7 @@ from urllib3.util.timeout import Timeout
 
 from crawler._compat import retry_url, timeout_parts
 from crawler.config import Policy
+from crawler.worker.keepalive import drain
 from crawler.worker.netguard import mount
 from crawler.worker.resolver import Resolver
 
@@ -74,7 +75,13 @@ class DeadlineRetry(Retry):
         if remaining() <= 0 or (wait is not None and wait > min(RETRY_AFTER_CAP, remaining())):
             url = retry_url(args, kwargs)
             raise u3.MaxRetryError(kwargs.get("_pool"), url, u3.TimeoutError("deadline exceeded"))
-        return super().increment(*args, **kwargs)
+        retry = super().increment(*args, **kwargs)
+        answer = kwargs.get("response")
+        # An answer about to be retried: urllib3's drain_conn, which comes next, reads its
+        # body until it ends, with no bound (an endless 503 held the thread for ever).
+        if answer is not None and not drain(answer, remaining()):
+            answer.close()  # so that drain_conn finds nothing left to read
+        return retry
 
     def _server_wait(self, response: Any) -> float | None:
         """The Retry-After of ``response`` in seconds, uncapped; None if there is none."""

@@ -19,12 +19,13 @@ the answer a ``redirect_error`` ("several Location headers").
 The per-URL deadline (``deadline``) covers connects, retries, redirects and the body:
 the session clamps every hop's timeouts and retry pauses to the time left, and here the
 socket's timeout is lowered to the time left before each read (when that is shorter),
-so a server that trickles a byte a second cannot hold a thread past it.
+so a server that trickles a byte a second cannot hold a thread past it. The body of an
+answer that is not kept (a redirect's, an error page) is read off too, within a small
+bound (``keepalive``), so that the connection serves the next request to that host.
 """
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -44,9 +45,9 @@ from crawler.exceptions import (
 from crawler.urls import location_text, resolve_url
 from crawler.worker import deadline
 from crawler.worker.failures import convert, wire_text
+from crawler.worker.keepalive import CHUNK, bound_read, drain
 from crawler.worker.netguard import BlockedAddressError
 
-CHUNK = 256 * 1024  # bytes asked of one read; the kernel gives what has arrived
 _T = TypeVar("_T")
 
 
@@ -155,18 +156,23 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
             tally[1] = 1
             deadline.clock.failed_tries = 0
             if resp.is_redirect:
-                url = _redirect_target(url, _location(resp), seen)
+                target = _redirect_target(url, _location(resp), seen)
+                drain(resp.raw, deadline.remaining())  # keep the connection (keepalive)
+                url = target
                 continue
+            ok = 200 <= resp.status_code < 300
             if text_limit is not None:
-                ok = 200 <= resp.status_code < 300
                 body = _read_body(resp, policy, text_limit, cut=True) if ok else b""
+            elif ok:
+                body = _read_capped(resp, policy)
             elif resp.status_code == 304 and headers:
                 body = b""
-            elif 200 <= resp.status_code < 300:
-                body = _read_capped(resp, policy)
             else:
+                drain(resp.raw, deadline.remaining())
                 reason = f"HTTP {resp.status_code} {wire_text(resp.reason)}".strip()
                 raise HTTPStatusFailure(reason, http_status=resp.status_code)
+            if not ok:
+                drain(resp.raw, deadline.remaining())  # a robots.txt's 4xx/5xx, a 304
             return Download(
                 body,
                 resp.status_code,
@@ -229,7 +235,7 @@ def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool
         if remaining <= 0:
             raise TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded while reading")
         if sock is not None:
-            _bound_read(sock, min(policy.read_timeout, remaining))
+            bound_read(sock, min(policy.read_timeout, remaining))
         chunk = resp.raw.read1(CHUNK, decode_content=True)  # one recv at most: see docstring
         if not chunk:
             return b"".join(chunks)
@@ -239,14 +245,6 @@ def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool
             if cut:
                 return b"".join(chunks)[:limit]
             raise TooLarge(f"body exceeds max_bytes {limit}")
-
-
-def _bound_read(sock: socket.socket, limit: float) -> None:
-    """Make the socket's next read wait ``limit`` seconds at most. Only a shorter limit
-    is set: ``settimeout`` is a system call (the blocking flag), paid per chunk before."""
-    current = sock.gettimeout()
-    if current is None or current > limit:
-        sock.settimeout(limit)
 
 
 def _tries_in_error(exc: Exception) -> int:
