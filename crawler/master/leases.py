@@ -167,7 +167,7 @@ class LeaseBoard:
 
         A transient failure backs the origin off (``RobotsBoard.record``); the URL goes
         back to the frontier (True: no row for this answer) unless its leases are spent
-        (False: the answer is final). A kept verdict's Crawl-delay spaces the host.
+        (False: the answer is final). A kept verdict's Crawl-delay spaces the host, from now.
         """
         with self._cond:
             now = self._clock()
@@ -175,8 +175,7 @@ class LeaseBoard:
             deferred = outcome == TRANSIENT and self._defer(task_id, worker, now)
             if outcome == KEPT:
                 delay = crawl_delay(verdict, self._user_agent)
-                if delay is not None:
-                    self._gate.crawl_delay(host_of(url), delay)
+                self._gate.probe_answered(host_of(url), delay, now)
             self._cond.notify_all()
             return deferred
 

@@ -47,11 +47,14 @@ class HostGate:
 
     def lease(self, host: str, now: float) -> None:
         self.leased[host] += 1
-        delay = max(
-            self.limits.host_delay, self._backoff.get(host, 0.0), self._floor.get(host, 0.0)
-        )
+        delay = self._spacing(host)
         if delay:
             self._next[host] = now + delay
+
+    def _spacing(self, host: str) -> float:
+        """Seconds between two leases of ``host``: the largest of ``--host-delay``, its
+        backoff and its robots.txt Crawl-delay (0: not spaced)."""
+        return max(self.limits.host_delay, self._backoff.get(host, 0.0), self._floor.get(host, 0.0))
 
     def done(self, host: str, http_status: int | None, now: float) -> None:
         """A lease of ``host`` ended; ``http_status`` (if any) adjusts its backoff. ""
@@ -81,11 +84,19 @@ class HostGate:
         penalty = self._backoff[host] = min(max(doubled, BACKOFF_START), BACKOFF_MAX)
         self._next[host] = max(self._next.get(host, 0.0), now + penalty)
 
-    def crawl_delay(self, host: str, seconds: float) -> None:
-        """Space the leases of ``host`` by its robots.txt Crawl-delay, unless the user set
-        ``--host-delay`` (which then applies to every host, this one too)."""
-        if not self.limits.host_delay:
-            self._floor[host] = seconds
+    def probe_answered(self, host: str, crawl_delay: float | None, now: float) -> None:
+        """A robots.txt verdict for ``host`` arrived, with its Crawl-delay for us (None:
+        none). The Crawl-delay spaces the host's leases, unless the user set
+        ``--host-delay`` (which then applies to every host, this one too).
+
+        The probe's own image is asked for now, after its robots.txt, not when it was
+        leased: so the host's next lease waits its spacing from now (it went out at once,
+        and two requests reached the host milliseconds apart)."""
+        if crawl_delay is not None and not self.limits.host_delay:
+            self._floor[host] = crawl_delay
+        delay = self._spacing(host)
+        if delay:
+            self._next[host] = max(self._next.get(host, 0.0), now + delay)
 
     def spaced(self, host: str) -> bool:
         """True when leases of ``host`` must be spaced in time (a delay or a penalty)."""

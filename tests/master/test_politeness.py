@@ -119,6 +119,38 @@ def test_host_delay_spaces_requests_to_a_host(tmp_path: Path, image_server: Imag
         assert len(starts) == 4 and min(gaps) >= 0.4, (host, gaps)
 
 
+@pytest.mark.parametrize(
+    ("robots", "robots_wait", "flags"),
+    [("Crawl-delay: 0.5\n", 0.0, ()), ("", 0.7, ("--host-delay", "0.5"))],
+    ids=["crawl-delay", "host-delay-slow-robots"],
+)
+def test_the_probe_and_the_next_url_are_spaced_too(
+    tmp_path: Path, image_server: ImageServer, robots: str, robots_wait: float, flags: tuple
+) -> None:
+    """The probe asks for its image once its robots.txt is in: the host's next lease is
+    spaced from then. Before, the next lease went out when the verdict came (Crawl-delay
+    was unknown when the probe was leased; a slow robots.txt outlasted --host-delay),
+    and the first two images reached the host milliseconds apart."""
+
+    def robots_txt(request: BaseHTTPRequestHandler) -> None:
+        time.sleep(robots_wait)
+        body = f"User-agent: *\n{robots}Allow: /\n".encode()
+        request.send_response(200)
+        request.send_header("Content-Type", "text/plain")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    image_server.add_handler("/robots.txt", robots_txt)
+    meter = HostMeter()
+    listing = two_host_list(tmp_path, image_server, meter, per_host=3, delay=0.0)
+    rows = crawl(tmp_path, listing, *flags)
+    assert {r["status"] for r in rows} == {"ok"}
+    for host, starts in meter.starts.items():
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
+        assert len(starts) == 3 and min(gaps) >= 0.4, (host, gaps)
+
+
 def test_a_host_answering_429_is_backed_off(tmp_path: Path, image_server: ImageServer) -> None:
     meter = HostMeter()
     body = b"slow down"
