@@ -423,3 +423,35 @@ def test_export_from_a_shared_folder(tmp_path: Path) -> None:
         if path.suffix not in (".json", ".txt"):
             meta = json.loads(path.with_suffix(".json").read_text())
             assert sha(path.read_bytes()) == meta["sha256"] and meta["store"] == shared.as_uri()
+
+
+def test_an_export_while_the_store_is_away_keeps_the_earlier_one(tmp_path: Path) -> None:
+    """Exported again while the shared folder is unmounted (every image a store_error):
+    the earlier export's shards stay, listed as kept_earlier, until an export that
+    reads every image replaces them. Before, it removed them all and wrote nothing."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    with ImageServer() as server:
+        harvest = crawl(server, tmp_path, "--store", shared.as_uri())
+    out, args = tmp_path / "wds", (str(harvest.manifest), "--format", "webdataset")
+    code, _, err = export(*args, "--out", str(out), "--shard-size", "2")
+    assert code == 0, err
+    earlier = sorted(p.name for p in out.glob("shard-*.tar"))
+    before = {name: (out / name).read_bytes() for name in earlier}
+    assert len(earlier) > 2
+    shared.rename(tmp_path / "unmounted")
+    code, _, err = export(*args, "--out", str(out), "--shard-size", "2")
+    summary = json.loads((out / "export.summary.json").read_text())
+    assert code == 3 and summary["statuses"]["store_error"] == len(harvest.ok), summary
+    assert summary["outputs"] == [] and summary["kept_earlier"] == earlier
+    assert {name: (out / name).read_bytes() for name in earlier} == before
+    assert "files of the earlier export were kept" in err
+    assert json.loads((out / "shards.json").read_text())["pattern"] is None  # none of its own
+    (tmp_path / "unmounted").rename(shared)
+    code, _, err = export(*args, "--out", str(out), "--shard-size", "100")
+    summary = json.loads((out / "export.summary.json").read_text())
+    assert code == 0, err
+    assert (
+        sorted(p.name for p in out.glob("shard-*.tar")) == summary["outputs"] == ["shard-00000.tar"]
+    )
+    assert summary["kept_earlier"] == []

@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         missing = result.caption_missing(config)
         if missing is not None:  # a dataset without its captions: not what was asked
             print(f"crawler-export: {missing}", file=sys.stderr)
+        if result.kept_earlier:
+            print(_kept(result), file=sys.stderr)
         return c.EXIT_INCOMPLETE if result.problems or missing else c.EXIT_OK
 
     return run_plain("crawler-export", body)
@@ -83,3 +85,12 @@ def _summary(config: ExportConfig, result: ExportResult) -> str:
     lines.append(f"  {len(result.outputs)} {config.format} outputs in {config.out}")
     lines.append(f"  summary: {config.out / SUMMARY_NAME}")
     return "\n".join(lines)
+
+
+def _kept(result: ExportResult) -> str:
+    failed = result.statuses["store_error"]
+    return (
+        f"crawler-export: the store failed for {failed} rows: {len(result.kept_earlier)} "
+        "files of the earlier export were kept beside this one (kept_earlier in the "
+        "summary); export again once the store answers"
+    )

@@ -74,7 +74,10 @@ class ImageReader:
 
 
 def _why(store: FolderStore | S3Store, relative: str) -> str:
-    """MISSING when the store says there is no such file, else STORE_ERROR."""
+    """MISSING when the store says there is no such file, else STORE_ERROR (also for a
+    folder store whose folder is gone: unmounted, renamed, on another host)."""
+    if isinstance(store, FolderStore) and not store.root.is_dir():
+        return STORE_ERROR
     try:
         return MISSING if store.size(relative) is None else STORE_ERROR
     except StoreFailure:

@@ -23,7 +23,15 @@ from tqdm import tqdm
 
 from crawler.exceptions import ExportError, StoreFailure, UsageError
 from crawler.export import derive, parquet, stale
-from crawler.export.images import EXPORTED, NO_IMAGE, PROBLEMS, ImageReader, RowImage, is_sample
+from crawler.export.images import (
+    EXPORTED,
+    NO_IMAGE,
+    PROBLEMS,
+    STORE_ERROR,
+    ImageReader,
+    RowImage,
+    is_sample,
+)
 from crawler.export.rows import CurrentRows, check_manifest
 from crawler.export.samples import LooseFiles, Sample, TarShards
 from crawler.layout import ensure_writable, stored_extension
@@ -57,6 +65,7 @@ class ExportResult:
     damaged_lines: int = 0
     nulled_values: int = 0  # Parquet: values of the wrong type written as null
     captions: int = 0  # samples written with a caption (--caption-column)
+    kept_earlier: list[str] = field(default_factory=list)  # see stale.replace_earlier
     columns: set[str] = field(default_factory=set)  # list columns seen (the first rows')
 
     @property
@@ -83,6 +92,7 @@ class ExportResult:
             "nulled_values": self.nulled_values,
             "captions": self.captions if config.caption_column is not None else None,
             "caption_missing": self.caption_missing(config),
+            "kept_earlier": self.kept_earlier,
         }
 
 
@@ -113,7 +123,10 @@ def export(config: ExportConfig) -> ExportResult:
             _write_all(config, rows, writer, result)
             result.outputs = writer.close()
             samples = result.statuses[EXPORTED] if config.format != "parquet" else 0
-            stale.remove_stale(config.out, earlier, result.outputs, config.shard_size, samples)
+            if result.statuses[STORE_ERROR]:  # not whole for want of a store: keep the rest
+                result.kept_earlier = stale.still_there(config.out, earlier, result.outputs)
+            else:
+                stale.remove_stale(config.out, earlier, result.outputs, config.shard_size, samples)
         except (OSError, StoreFailure) as exc:
             writer.abort()
             reason = getattr(exc, "strerror", None) or exc

@@ -81,14 +81,14 @@ class TarShards:
         """Finish the last shard and write the index files; returns the shards' names."""
         if self._tar is not None:
             self._finish_shard()
-        last = max(0, len(self.shards) - 1)
+        last = len(self.shards) - 1
         index = {
             "__kind__": "wids-shard-index-v1",
             "wids_version": 1,
             "name": "crawler-export",
             "shardlist": [{"url": name, "nsamples": n} for name, n in self.shards],
             # brace notation, as webdataset.WebDataset takes it (after the folder's path)
-            "pattern": f"shard-{{00000..{last:05d}}}.tar",
+            "pattern": f"shard-{{00000..{last:05d}}}.tar" if self.shards else None,
         }
         write_atomically(self.out, "shards.json", (json.dumps(index, indent=1) + "\n").encode())
         return [name for name, _ in self.shards]

@@ -9,6 +9,13 @@ summary lists (shards, sample folders, the Parquet file, ``shards.json``), and i
 sample folder this export wrote too, the sample files (``NNNNNNNNN.ext``) of numbers it
 did not put there. Nothing else in ``--out`` is touched; without an earlier summary,
 nothing is.
+
+Only an export that got every image its store holds replaces the earlier one. When the
+store failed for some rows (``store_error``: S3 unreachable, a folder unmounted), the
+earlier export's files this one did not rewrite are kept, and listed in the new
+summary's ``kept_earlier``, so that the next whole export removes them. Before, an
+export run while the store was down exported nothing and removed every shard of the
+earlier, good one.
 """
 
 from __future__ import annotations
@@ -27,18 +34,29 @@ MEMBER = re.compile(r"(\d{9})\.[^/]+")  # a sample's file: its key, a dot, its s
 
 
 def earlier_outputs(summary: Path) -> set[str]:
-    """The outputs an earlier export's summary lists (names in --out), empty when there
-    is none or it cannot be read; an index that names ours only."""
+    """The outputs an earlier export's summary lists (names in --out: its ``outputs``,
+    and the ``kept_earlier`` of an export that was not whole), empty when there is none
+    or it cannot be read; an index that names ours only."""
     try:
-        outputs = json.loads(summary.read_text(encoding="utf-8")).get("outputs")
-    except (OSError, ValueError, AttributeError):
+        earlier = json.loads(summary.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
         return set()
-    if not isinstance(outputs, list):
+    if not isinstance(earlier, dict):
         return set()
-    names = {name for name in outputs if isinstance(name, str) and _ours(name)}
+    names = set()
+    for key in ("outputs", "kept_earlier"):
+        listed = earlier.get(key)
+        if isinstance(listed, list):
+            names.update(name for name in listed if isinstance(name, str) and _ours(name))
     if any(SHARD.fullmatch(name) for name in names):
         names.add(INDEX)
     return names
+
+
+def still_there(out: Path, earlier: set[str], written: list[str]) -> list[str]:
+    """What the earlier export wrote, this one did not rewrite, and ``out`` still holds:
+    kept when this export is not whole (see the module docstring)."""
+    return sorted(name for name in earlier - set(written) - {INDEX} if (out / name).exists())
 
 
 def remove_stale(
