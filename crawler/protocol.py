@@ -44,9 +44,23 @@ from crawler.robotstxt import check_verdict
 
 SERIALIZER = "xmlrpclib"
 MAX_GET_WAIT = 2.0  # seconds a get may block on the master: keeps its server threads short-lived
-TASK_METHODS = ("get", "renew", "release", "robots", "robots_found")
-RESULT_METHODS = ("put",)
-CONTROL_METHODS = ("hello", "bye")
+# Each exposed method, with the parameters a call sends, in order: the master's endpoints
+# take exactly these (tests/test_mixed_versions.py), and they are part of the identity,
+# so a parameter added is another protocol, refused at hello, not a failing call.
+CALLS: dict[str, dict[str, tuple[str, ...]]] = {
+    "task": {
+        "get": ("worker", "max_items", "timeout", "room"),
+        "renew": ("worker", "ids"),
+        "release": ("worker", "ids"),
+        "robots": ("worker", "ids"),
+        "robots_found": ("worker", "items"),
+    },
+    "result": {"put": ("worker", "results")},
+    "control": {"hello": ("worker", "info"), "bye": ("worker",)},
+}
+TASK_METHODS = tuple(CALLS["task"])
+RESULT_METHODS = tuple(CALLS["result"])
+CONTROL_METHODS = tuple(CALLS["control"])
 # The registered callables: name -> the methods their objects expose.
 REGISTERED: dict[str, tuple[str, ...]] = {
     "get_task_queue": TASK_METHODS,
@@ -203,11 +217,12 @@ WIRE_VERSION = 1
 
 def _identity() -> str:
     """``"<WIRE_VERSION>.<10 hex digits>"``: the version and a digest of every shape two
-    peers must agree on (names, methods, message and policy fields, their types, the
-    statuses)."""
+    peers must agree on (names, methods and their parameters, message and policy fields,
+    their types, the statuses)."""
     shapes = {
         "serializer": SERIALIZER,
         "registered": REGISTERED,
+        "calls": CALLS,
         "result": {
             name: [kind.__name__ for kind in kinds] for name, kinds in RESULT_FIELDS.items()
         },

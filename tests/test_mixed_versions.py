@@ -10,6 +10,7 @@ workers did before the protocol was exchanged.
 
 from __future__ import annotations
 
+import inspect
 import re
 import shutil
 import subprocess
@@ -33,6 +34,7 @@ import crawler
 from crawler import protocol
 from crawler._compat import nodelay_serializer
 from crawler.config import Policy
+from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
 from crawler.worker.channel import WorkerManager
 
 
@@ -127,3 +129,17 @@ def test_two_folders_under_one_host_id_are_warned_of(
     assert len(clashes) == (0 if host_ids else 1), master_err
     if not host_ids:
         assert str(tmp_path / "out0") in clashes[0] and str(tmp_path / "out1") in clashes[0]
+
+
+@pytest.mark.parametrize(
+    ("kind", "endpoint"), [("task", TaskQueue), ("result", ResultQueue), ("control", RunControl)]
+)
+def test_the_endpoints_take_the_parameters_the_protocol_names(kind: str, endpoint: type) -> None:
+    """``protocol.CALLS`` is part of the identity: a parameter added to an endpoint and not
+    there would let a newer worker's call fail on an older master (a RemoteError
+    mid-run) instead of both refusing each other at hello."""
+    for method, params in protocol.CALLS[kind].items():
+        signature = inspect.signature(getattr(endpoint, method))
+        assert tuple(signature.parameters)[1:] == params, (kind, method)
+    exposed = {name for name in vars(endpoint) if not name.startswith("_")}
+    assert exposed >= set(protocol.CALLS[kind])

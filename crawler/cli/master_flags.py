@@ -123,7 +123,8 @@ def _master_run(p: argparse.ArgumentParser) -> None:
         type=non_negative_float,
         default=0.0,
         metavar="S",
-        help="at least S seconds between two requests to the same host (default: %(default)s)",
+        help="at least S seconds between the requests of two URLs of the same host, across "
+        "all workers (its robots.txt comes just before its first URL) (default: %(default)s)",
     )
     p.add_argument(
         "--idle-timeout",

@@ -46,11 +46,11 @@ class HostAffinity:
         return sum(len(kept) for kept in self._kept.values())
 
     def pick(
-        self, frontier: Frontier, worker: str, count: int, now: float
+        self, frontier: Frontier, worker: str, count: int, now: float, room: int
     ) -> list[tuple[int, str]]:
         """Up to ``count`` (task id, URL) for ``worker``: tasks kept for its host, then
-        those whose host did not turn up in time, then the frontier's, keeping back
-        those another host should do."""
+        those whose host did not turn up in time, then the frontier's (``room``: see
+        ``Frontier.take``), keeping back those another host should do."""
         host = self._workers.host_of(worker)
         picked = [
             (task_id, self._urls[task_id])
@@ -59,7 +59,8 @@ class HostAffinity:
         ]
         # One take only: the frontier plans politeness per call, and the gate learns of
         # the leases after it returns.
-        for task_id, url in frontier.take(count - len(picked), now) if len(picked) < count else []:
+        fresh = frontier.take(count - len(picked), now, room) if len(picked) < count else []
+        for task_id, url in fresh:
             want = self._wanted(task_id)
             if want is None or want == host or not self._may_come(want, now):
                 picked.append((task_id, url))

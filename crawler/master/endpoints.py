@@ -68,9 +68,12 @@ class TaskQueue:
     def __init__(self, board: LeaseBoard | BoardSlot) -> None:
         self._slot = board if isinstance(board, BoardSlot) else BoardSlot.holding(board)
 
-    def get(self, worker: str, max_items: int = 1, timeout: float = 1.0) -> dict:
-        """Before planning ends: no tasks, after waiting up to ``timeout`` seconds (at
-        most MAX_GET_WAIT) for the board; a worker is never told to go (it just asks again)."""
+    def get(
+        self, worker: str, max_items: int = 1, timeout: float = 1.0, room: int | None = None
+    ) -> dict:
+        """``LeaseBoard.get``. Before planning ends: no tasks, after waiting up to
+        ``timeout`` seconds (at most MAX_GET_WAIT) for the board; a worker is never told
+        to go (it just asks again)."""
         started = time.monotonic()
         wait = max(0.0, min(float(timeout), MAX_GET_WAIT))
         board = self._slot.wait(wait)
@@ -78,7 +81,7 @@ class TaskQueue:
             self._slot.workers.seen(str(worker))
             return {"tasks": [], "over": False}
         left = max(0.0, wait - (time.monotonic() - started))
-        return board.get(str(worker), max_items, left)
+        return board.get(str(worker), max_items, left, room)
 
     def renew(self, worker: str, ids: list) -> dict:
         board = self._slot.board

@@ -53,10 +53,16 @@ class Frontier:
         self.todo = self.state.count(TODO)  # tasks waiting to be handed out
         self._cursor = 0  # tasks below it were handed out at least once (or were final)
         self._requeued: deque[int] = deque()  # handed out, then put back
+        self._room = 0  # spaced tasks the current take() may still pick
 
-    def take(self, count: int, now: float) -> list[tuple[int, str]]:
+    def take(self, count: int, now: float, room: int | None = None) -> list[tuple[int, str]]:
         """Up to ``count`` (task id, URL) to lease now, in frontier order; a task whose host
-        must wait is held back in the gate. The caller marks the ones it leases."""
+        must wait is held back in the gate, and so is one of a host whose leases are
+        spaced (``HostGate.spaced``) past the first ``room`` (None: ``count``): the
+        worker starts that many at once, and a spaced lease queued behind others there
+        would start late, together with the host's next (``worker.lane``). The caller
+        marks the ones it leases."""
+        self._room = count if room is None else room
         picked: list[tuple[int, str]] = []
         planned = Counter[str]()
         self._take_held(picked, planned, count, now)
@@ -116,7 +122,7 @@ class Frontier:
                 url = self._urls[task_id]
                 if self._admit(task_id, url, now):
                     picked.append((task_id, url))
-                    planned[host] += 1
+                    self._plan(host, planned)
                     continue
                 held.append(task_id)
                 skipped += 1
@@ -135,13 +141,21 @@ class Frontier:
         host = host_of(url)
         if self.gate.active and self._fits(host, planned, now) and self._admit(task_id, url, now):
             picked.append((task_id, url))
-            planned[host] += 1
+            self._plan(host, planned)
         else:
             self.gate.hold(host, task_id)
+
+    def _plan(self, host: str, planned: Counter[str]) -> None:
+        """Count a task of ``host`` picked in this call (a spaced one takes room)."""
+        planned[host] += 1
+        if self.gate.spaced(host):
+            self._room -= 1
 
     def _fits(self, host: str, planned: Counter[str], now: float) -> bool:
         """May ``host`` take one more lease now, counting those picked in this call?"""
         gate = self.gate
+        if self._room <= 0 and gate.spaced(host):
+            return False  # no thread there to start it at once
         if not planned[host] or host in gate.given_up:  # given up: none leased, all end
             return gate.allowed(host, now)
         cap = gate.limits.per_host

@@ -86,19 +86,21 @@ class LeaseBoard:
         self._unleased: list[tuple[int, str, int]] = []  # (id, host, status) of given-up hosts
 
     # --- called by workers, through the endpoints ---
-    def get(self, worker: str, max_items: int, timeout: float) -> dict:
-        """Lease up to ``max_items`` tasks to ``worker``, waiting up to ``timeout`` seconds
-        (at most MAX_GET_WAIT) for some. Returns ``{"tasks": [task messages], "over":
-        bool}``."""
+    def get(self, worker: str, max_items: int, timeout: float, room: int | None = None) -> dict:
+        """Lease up to ``max_items`` tasks to ``worker``, ``room`` of them at most (None:
+        any) of hosts whose requests are spaced (``worker.lane``), waiting up to ``timeout``
+        seconds (at most MAX_GET_WAIT) for some. Returns ``{"tasks": [task messages],
+        "over": bool}``."""
         deadline = self._clock() + max(0.0, min(float(timeout), MAX_GET_WAIT))
         count = max(1, min(int(max_items), MAX_BATCH))
+        room = count if room is None else max(0, min(int(room), count))
         frontier = self._frontier
         with self._cond:
             while True:
                 self.workers.seen(worker, told_over=self._over)
                 if self._over or self._draining:
                     return {"tasks": [], "over": self._over}
-                tasks = self._lease(worker, count) if frontier.todo or self._kept() else []
+                tasks = self._lease(worker, count, room) if frontier.todo or self._kept() else []
                 remaining = deadline - self._clock()
                 if tasks or remaining <= 0:
                     return {"tasks": tasks, "over": False}
@@ -271,16 +273,15 @@ class LeaseBoard:
     def _kept(self) -> int:
         return self._affinity.pending if self._affinity is not None else 0
 
-    def _pick(self, worker: str, count: int, now: float) -> list[tuple[int, str]]:
-        if self._affinity is None:
-            return self._frontier.take(count, now)
-        return self._affinity.pick(self._frontier, worker, count, now)
-
-    def _lease(self, worker: str, count: int) -> list[str]:
+    def _lease(self, worker: str, count: int, room: int) -> list[str]:
         now = self._clock()
         expires = now + self._lease_seconds
         tasks = []
-        for task_id, url in self._pick(worker, count, now):
+        if self._affinity is None:
+            picked = self._frontier.take(count, now, room)
+        else:
+            picked = self._affinity.pick(self._frontier, worker, count, now, room)
+        for task_id, url in picked:
             host = "" if self._frontier.unpaced(task_id) else host_of(url)
             if host in self._gate.given_up:  # final now, unleased: ``take_given_up``
                 self._frontier.state[task_id] = FINAL

@@ -182,8 +182,10 @@ class Channel:
     def bye(self, worker: str) -> None:
         self._call(lambda: self._control.bye(worker))
 
-    def get(self, worker: str, max_items: int, timeout: float) -> dict:
-        return self._call(lambda: self._tasks.get(worker, max_items, timeout))
+    def get(self, worker: str, max_items: int, timeout: float, room: int | None = None) -> dict:
+        """Up to ``max_items`` leased tasks, ``room`` of them at most (None: any) for hosts
+        whose requests are spaced (see ``lane``); waits up to ``timeout`` s for some."""
+        return self._call(lambda: self._tasks.get(worker, max_items, timeout, room))
 
     def renew(self, worker: str, ids: list[int]) -> dict:
         """``{"renewed": int, "gone": [ids no longer ours]}`` (see master.leases)."""

@@ -22,12 +22,13 @@ from typing import Any
 from crawler import constants as c
 from crawler.config import Policy, WorkerConfig
 from crawler.deferred import NoBar, progress_bar
-from crawler.protocol import Task, decode_task, encode_result
+from crawler.protocol import decode_task, encode_result
 from crawler.robotstxt import check_verdict
 from crawler.stores import FolderStore, S3Store
 from crawler.worker import verify
 from crawler.worker.channel import Channel
 from crawler.worker.deadline import make_session
+from crawler.worker.lane import TaskLane
 from crawler.worker.leaseview import LeaseView
 from crawler.worker.pipeline import Context, process
 from crawler.worker.resolver import Resolver
@@ -61,9 +62,7 @@ class Worker:
         self.name = worker_name()
         self.counts: Counter[str] = Counter()
         self.bytes = 0
-        # SimpleQueue: implemented in C, so a put or a get costs no Python-level lock and
-        # condition (queue.Queue's), which 16 threads paid several times per URL.
-        self._todo: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self._todo = TaskLane()  # leased tasks for the threads, and their room (lane.py)
         self._done: queue.SimpleQueue[dict] = queue.SimpleQueue()
         self._found: queue.SimpleQueue[dict] = queue.SimpleQueue()  # robots.txt verdicts
         self._probes: set[int] = set()  # tasks held whose robots.txt this worker fetches
@@ -113,7 +112,7 @@ class Worker:
             want = 2 * self.config.threads - len(self._held)
             if want >= self._smallest_get():
                 wait = POLL_PROBE if self._probes else POLL_BUSY if self._held else POLL_IDLE
-                answer = self.channel.get(self.name, want, wait)
+                answer = self.channel.get(self.name, want, wait, self._todo.room())
                 self._accept(answer.get("tasks", []))
                 if answer.get("over"):
                     self._send_results()

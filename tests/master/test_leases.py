@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from crawler import protocol
+from crawler.config import HostLimits
 from crawler.master.fencing import Answer
 from crawler.master.leases import LeaseBoard
 
@@ -220,3 +221,19 @@ def test_renewal_names_leases_that_are_gone_after_expiry() -> None:
     board.expire()
     leased(board.get("w2", 1, 0))  # task 0 is W2's now; task 1 waits
     assert board.renew("w1", [0, 1]) == {"renewed": 0, "gone": [0, 1]}
+
+
+def test_a_spaced_host_is_leased_only_into_the_room_a_worker_has() -> None:
+    """``room``: tasks the worker's idle threads would start at once. A task of a host
+    whose leases are spaced goes only there (queued behind others, it would start late,
+    together with the host's next lease); other hosts' tasks fill the batch."""
+    urls = [f"http://{host}.example/{i}.png" for i in range(3) for host in "ab"]
+    clock = FakeClock()
+    spaced = LeaseBoard(urls, None, 10.0, 3, clock=clock, limits=HostLimits(host_delay=1.0))
+    assert leased(spaced.get("w1", 10, 0, room=0)) == []
+    assert [t.url for t in leased(spaced.get("w1", 10, 0, room=1))] == [urls[0]]
+    assert [t.url for t in leased(spaced.get("w1", 10, 0, room=5))] == [urls[1]]  # a waits
+    clock.advance(1.0)
+    assert [t.url for t in leased(spaced.get("w1", 10, 0))] == urls[2:4]  # None: any room
+    capped = LeaseBoard(urls, None, 10.0, 3, clock=clock, limits=HostLimits(per_host=5))
+    assert len(leased(capped.get("w1", 10, 0, room=0))) == 6  # capped, not spaced: no room

@@ -151,6 +151,28 @@ def test_the_probe_and_the_next_url_are_spaced_too(
         assert len(starts) == 3 and min(gaps) >= 0.4, (host, gaps)
 
 
+def test_host_delay_spaces_requests_not_only_leases(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """Slow answers from one host keep a worker's threads busy: a lease of the other host
+    waited in the worker's queue, then started together with the next one (leased 0.5 s
+    later to an idle thread), 10 ms apart at the server. A spaced host's tasks now go
+    only to a thread that starts them at once (``worker.lane``)."""
+    meter, body, lines = HostMeter(), make_image("PNG", 32, 24, seed=6), []
+    for i in range(8):
+        slow, fast = f"/slow/{i}.png", f"/fast/{i}.png"
+        image_server.add_handler(slow, meter.handler(body, 1.2))
+        image_server.add_handler(fast, meter.handler(body, 0.0))
+        lines += [image_server.url(slow), image_server.url(fast).replace("127.0.0.1", "localhost")]
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    rows = crawl(tmp_path, listing, "--host-delay", "0.5", "--threads", "2")
+    assert {r["status"] for r in rows} == {"ok"}
+    for host, starts in meter.starts.items():
+        gaps = [b - a for a, b in itertools.pairwise(starts)]
+        assert len(starts) == 8 and min(gaps) >= 0.4, (host, gaps)
+
+
 def test_a_host_answering_429_is_backed_off(tmp_path: Path, image_server: ImageServer) -> None:
     meter = HostMeter()
     body = b"slow down"
