@@ -49,6 +49,9 @@ STATUSES: dict[str, str] = {
 }
 SUCCESS_STATUSES = frozenset({OK, NOT_MODIFIED})
 FAILED_STATUSES = frozenset(STATUSES) - SUCCESS_STATUSES - {DUPLICATE}
+# HTTP statuses of a host asking for less: it is backed off (master.politeness), and the
+# URLs of it a worker holds but has not started go back to the master (worker.lane).
+OVERLOADED = frozenset({429, 503})
 
 # --- Exit codes (documented in the README; cron jobs act on them). ---
 EXIT_OK = 0  # the run completed; failed downloads are normal results

@@ -7,43 +7,79 @@ task queued behind others starts when a thread is free, however late: its reques
 reached the host together with the next one, which the master had leased a spacing
 later, to an idle thread here or on another worker. The leases were spaced; the
 requests were not.
+
+A host that answers 429 or 503 (``back_off``) is backed off by the master from then on;
+its tasks queued here before that answer are not started but *handed back*
+(``handed_back``, released to the master by the comms thread), so that the master's
+backoff, and its giving the host up after 8 such answers, reach them too. Before, every
+queued URL of such a host was still asked for, each with its retries.
 """
 
 from __future__ import annotations
 
+import itertools
 import queue
 import threading
+from typing import TypeVar
 
 from crawler.protocol import Task
+from crawler.urls import host_of
+
+T = TypeVar("T")
 
 
 class TaskLane:
-    """``SimpleQueue`` of tasks (None: a thread's signal to end) that counts its waiters."""
+    """``SimpleQueue`` of tasks (None: a thread's signal to end) that counts its waiters
+    and hands back the tasks of a host backed off after they were queued."""
 
     def __init__(self) -> None:
         # SimpleQueue: implemented in C, so a put or a get costs no Python-level lock and
         # condition (queue.Queue's), which 16 threads paid several times per URL.
-        self._queue: queue.SimpleQueue[Task | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[tuple[int, Task | None]] = queue.SimpleQueue()
+        self._order = itertools.count()  # each put, and each back_off, takes the next
+        self._backed_off: dict[str, int] = {}  # host -> tasks put before this are handed back
+        self.handed_back: queue.SimpleQueue[int] = queue.SimpleQueue()  # task ids
         self._idle = 0  # threads waiting in get()
         self._lock = threading.Lock()
 
     def put(self, task: Task | None) -> None:
-        self._queue.put(task)
+        self._queue.put((next(self._order), task))
 
     def get(self) -> Task | None:
-        """The next task, waiting for one as an idle thread."""
+        """The next task to start, waiting for one as an idle thread."""
         with self._lock:
             self._idle += 1
         try:
-            return self._queue.get()
+            while True:
+                order, task = self._queue.get()
+                if task is None or not self._stale(order, task):
+                    return task
+                self.handed_back.put(task.id)
         finally:
             with self._lock:
                 self._idle -= 1
 
     def get_nowait(self) -> Task | None:
         """The next task; raises ``queue.Empty`` when none is queued."""
-        return self._queue.get_nowait()
+        return self._queue.get_nowait()[1]
 
     def room(self) -> int:
         """Tasks that a thread would start as soon as they arrive."""
         return max(0, self._idle - self._queue.qsize())
+
+    def back_off(self, host: str) -> None:
+        """``host`` answered 429/503: hand back its tasks queued until now."""
+        self._backed_off[host] = next(self._order)
+
+    def _stale(self, order: int, task: Task) -> bool:
+        return bool(self._backed_off) and order < self._backed_off.get(host_of(task.url), -1)
+
+
+def drained(pending: queue.SimpleQueue[T]) -> list[T]:
+    """Everything ``pending`` holds now, without waiting."""
+    items = []
+    while True:
+        try:
+            items.append(pending.get_nowait())
+        except queue.Empty:
+            return items

@@ -25,10 +25,11 @@ from crawler.deferred import NoBar, progress_bar
 from crawler.protocol import decode_task, encode_result
 from crawler.robotstxt import check_verdict
 from crawler.stores import FolderStore, S3Store
+from crawler.urls import host_of
 from crawler.worker import verify
 from crawler.worker.channel import Channel
 from crawler.worker.deadline import make_session
-from crawler.worker.lane import TaskLane
+from crawler.worker.lane import TaskLane, drained
 from crawler.worker.leaseview import LeaseView
 from crawler.worker.pipeline import Context, process
 from crawler.worker.resolver import Resolver
@@ -147,9 +148,7 @@ class Worker:
                 break
             if task is not None:
                 unstarted.append(task.id)
-        if unstarted:
-            self.channel.release(self.name, unstarted)
-            self._held.difference_update(unstarted)
+        self._release(unstarted)
         deadline = time.monotonic() + self.policy.deadline + 5
         while self._held and time.monotonic() < deadline:
             self._wait_for_result(POLL_BUSY)
@@ -191,30 +190,25 @@ class Worker:
         self._done.put(row)
 
     def _send_found(self) -> None:
-        items = []
-        while True:
-            try:
-                items.append(self._found.get_nowait())
-            except queue.Empty:
-                break
+        items = drained(self._found)
         if items:
             self.channel.robots_found(self.name, items)
             self._probes.difference_update(item["id"] for item in items)
 
     def _send_results(self) -> None:
-        rows: list[dict] = []
-        while True:
-            try:
-                rows.append(self._done.get_nowait())
-            except queue.Empty:
-                break
+        rows = drained(self._done)
         # A thread queues a probe's verdict before its row: sent now, after the rows were
         # taken, it reaches the master first. A row ahead of its verdict would end the
         # probe with no verdict kept, and the origin's next URL would fetch robots.txt again.
         self._send_found()
-        if not rows:
-            return
-        rows = self._after_disk_error(rows)
+        # Tasks of a host that answered 429/503 since they were queued (lane.py): after
+        # that answer, so the master has its backoff when they are back in its queue.
+        handed_back = drained(self._todo.handed_back)
+        if rows:
+            self._put(self._after_disk_error(rows))
+        self._release(handed_back)
+
+    def _put(self, rows: list[dict]) -> None:
         self.channel.put(self.name, [encode_result(row) for row in rows])
         for row in rows:
             self._held.discard(row["id"])
@@ -234,11 +228,15 @@ class Worker:
             return rows
         if self.disk_error is None:
             self.disk_error = failed.pop(0)["error"]
-        if failed:
-            ids = [row["id"] for row in failed]
+        self._release([row["id"] for row in failed])
+        return [row for row in rows if row not in failed]
+
+    def _release(self, ids: list[int]) -> None:
+        """Hand tasks back to the master (not started: they cost no attempt)."""
+        if ids:
             self.channel.release(self.name, ids)
             self._held.difference_update(ids)
-        return [row for row in rows if row not in failed]
+            self._probes.difference_update(ids)
 
     def _download_loop(self) -> None:
         ctx = self.context()
@@ -247,7 +245,10 @@ class Worker:
             if task is None:
                 return
             if self._view.may_start(task.id):  # else its lease is gone: someone else's now
-                self._done.put(process(task, ctx))
+                row = process(task, ctx)
+                if row["status"] == c.HTTP_ERROR and row.get("http_status") in c.OVERLOADED:
+                    self._todo.back_off(host_of(task.url))  # see lane.py
+                self._done.put(row)
 
     def context(self) -> Context:
         """What one download thread works with: its own sessions, the run's shared parts."""

@@ -192,6 +192,29 @@ def test_a_host_answering_429_is_backed_off(tmp_path: Path, image_server: ImageS
     assert len(starts) == 3 and gaps[0] >= 0.9 and gaps[1] >= 1.8, gaps
 
 
+def test_urls_a_worker_holds_of_a_host_answering_429_are_not_asked_for(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """Two workers x 4 threads lease 16 URLs of one host at once; the host answers 429 to
+    all. Only those in flight when it first does are asked for: the ones queued behind
+    them go back to the master (the backoff, then giving the host up after 8 answers in
+    a row, reach them). Before, all 16 were asked for."""
+    meter, lines = HostMeter(), []
+    for i in range(24):
+        path = f"/busy/{i}.png"
+        image_server.add_handler(path, meter.handler(b"slow down", 0.2, status=429))
+        lines.append(image_server.url(path))
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    rows = crawl(tmp_path, listing, "--max-failure-rate", "1")
+    assert len(rows) == 24 and {(r["status"], r["http_status"]) for r in rows} == {
+        ("http_error", 429)
+    }
+    asked = len(meter.starts["127.0.0.1"])
+    assert asked <= 10, asked  # the 8 in flight (two workers x 4 threads), and a margin
+    assert sum("not fetched" in (r["error"] or "") for r in rows) == 24 - asked
+
+
 @pytest.mark.parametrize("flag", ["--per-host", "--host-delay"])
 def test_politeness_flags_reject_negative_values(flag: str, tmp_path: Path) -> None:
     listing = tmp_path / "l.txt"
