@@ -25,6 +25,7 @@ import webdataset as wds
 from conftest import assert_no_traceback, cli_env, read_rows, run_cli
 from imageserver import ImageServer, make_image
 from PIL import Image
+from test_hostile_network import tmpfs
 from test_s3 import STORE, objects, s3  # noqa: F401  (s3: the moto server fixture)
 
 from crawler.layout import content_name
@@ -455,3 +456,27 @@ def test_an_export_while_the_store_is_away_keeps_the_earlier_one(tmp_path: Path)
         sorted(p.name for p in out.glob("shard-*.tar")) == summary["outputs"] == ["shard-00000.tar"]
     )
     assert summary["kept_earlier"] == []
+
+
+def test_an_export_that_fails_midway_leaves_the_earlier_one_as_it_was(
+    harvest: Harvest, tmp_path: Path
+) -> None:
+    """The disk fills while the second export is written: exit 1, one line, and --out
+    holds the first export byte for byte (the second was written aside). Before, its
+    finished shards stayed beside the first's, listed nowhere, and no later export
+    removed them (a glob loader read samples twice)."""
+    args = (str(harvest.manifest), "--format", "webdataset", "--shard-size", "2")
+    measured = tmp_path / "measured"
+    assert export(*args, "--out", str(measured))[0] == 0
+    size = sum(p.stat().st_size for p in measured.iterdir())
+    with tmpfs(tmp_path / "disk", f"{(size * 3 // 2) // 1024 + 64}k") as disk:
+        out = disk / "wds"
+        assert export(*args, "--out", str(out))[0] == 0
+        first = {p.name: p.read_bytes() for p in out.iterdir()}
+        code, _, err = export(*args[:-1], "1", "--out", str(out))
+        assert code == 1 and err.count("\n") == 1 and "No space left" in err, err
+        assert {p.name: p.read_bytes() for p in out.iterdir()} == first  # nothing aside
+    with tmpfs(tmp_path / "small", f"{(size // 2) // 1024}k") as small:
+        code, _, err = export(*args, "--out", str(small / "wds"))
+        assert code == 1 and "No space left" in err, err
+        assert [p.name for p in (small / "wds").iterdir()] == []  # no shard, finished or not

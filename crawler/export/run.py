@@ -117,34 +117,36 @@ def export(config: ExportConfig) -> ExportResult:
     earlier = stale.earlier_outputs(config.out / SUMMARY_NAME)
     rows = CurrentRows(config.manifest, config.out)
     result = ExportResult()
+    staging, writer = config.out / stale.STAGING, None
     try:
-        writer = _writer(config)
-        try:
-            _write_all(config, rows, writer, result)
-            result.outputs = writer.close()
-            samples = result.statuses[EXPORTED] if config.format != "parquet" else 0
-            if result.statuses[STORE_ERROR]:  # not whole for want of a store: keep the rest
-                result.kept_earlier = stale.still_there(config.out, earlier, result.outputs)
-            else:
-                stale.remove_stale(config.out, earlier, result.outputs, config.shard_size, samples)
-        except (OSError, StoreFailure) as exc:
-            writer.abort()
-            reason = getattr(exc, "strerror", None) or exc
-            raise ExportError(f"cannot write the export in {config.out}: {reason}") from None
+        writer = _writer(config, stale.staging_folder(config.out))
+        _write_all(config, rows, writer, result)
+        result.outputs = writer.close()
+        stale.put_in_place(staging, config.out, result.outputs, earlier)
+    except (OSError, StoreFailure) as exc:
+        if writer is not None:
+            writer.abort()  # its open file closed
+        reason = getattr(exc, "strerror", None) or exc
+        raise ExportError(f"cannot write the export in {config.out}: {reason}") from None
     finally:
+        stale.discard(staging)  # after a failure: what it wrote goes, the earlier one stays
         rows.close()
+    if result.statuses[STORE_ERROR]:  # not whole for want of a store: keep the rest
+        result.kept_earlier = stale.still_there(config.out, earlier, result.outputs)
+    else:
+        stale.remove_stale(config.out, earlier, result.outputs)
     result.damaged_lines = rows.reading.damaged
     result.nulled_values = getattr(writer, "nulled", 0)
     _write_summary(config, result)
     return result
 
 
-def _writer(config: ExportConfig) -> Any:
+def _writer(config: ExportConfig, staging: Path) -> Any:
     if config.format == "parquet":
-        return parquet.ParquetRows(config.out)
+        return parquet.ParquetRows(staging)
     if config.format == "webdataset":
-        return TarShards(config.out, config.shard_size)
-    return LooseFiles(config.out, config.shard_size)
+        return TarShards(staging, config.shard_size)
+    return LooseFiles(staging, config.shard_size)
 
 
 def _write_all(config: ExportConfig, rows: CurrentRows, writer: Any, result: ExportResult) -> None:

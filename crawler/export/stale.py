@@ -1,17 +1,21 @@
-"""An export into a folder that holds an earlier one replaces it: what the earlier export
-wrote and this one did not is removed, once this one is whole.
+"""An export into a folder that holds an earlier one: written aside, then put in its place.
 
-Without this, an export with fewer shards (a larger ``--shard-size``, fewer rows) left
-the earlier ``shard-00003.tar`` beside the new ones: ``shards.json`` listed only the new
-ones, but a glob loader read both and got every sample twice, and a ``files`` export
-mixed both layouts. Only what is ours is removed: the outputs the earlier export's
-summary lists (shards, sample folders, the Parquet file, ``shards.json``), and in a
-sample folder this export wrote too, the sample files (``NNNNNNNNN.ext``) of numbers it
-did not put there. Nothing else in ``--out`` is touched; without an earlier summary,
-nothing is.
+Every output of an export (shards and ``shards.json``, sample folders, the Parquet
+file) is written into a staging folder inside ``--out`` (``STAGING``) and moved into
+place only once the export is done (``put_in_place``): an export that fails midway
+(a full disk, an error) removes its staging folder and leaves the earlier export as it
+was. Before, shards it had finished stayed under their final names, beside or over the
+earlier ones, listed by no summary, and no later export removed them: a glob loader
+read samples twice. While an export runs, ``--out`` holds both (twice the space).
 
-Only an export that got every image its store holds replaces the earlier one. When the
-store failed for some rows (``store_error``: S3 unreachable, a folder unmounted), the
+Then what the earlier export wrote and this one did not is removed (``remove_stale``),
+so that an export with fewer shards (a larger ``--shard-size``, fewer rows) or another
+format leaves nothing behind. Only what is ours is removed: the outputs the earlier
+export's summary lists; nothing else in ``--out`` is touched; without an earlier
+summary, nothing is.
+
+Only an export that got every image its store holds removes them. When the store
+failed for some rows (``store_error``: S3 unreachable, a folder unmounted), the
 earlier export's files this one did not rewrite are kept, and listed in the new
 summary's ``kept_earlier``, so that the next whole export removes them. Before, an
 export run while the store was down exported nothing and removed every shard of the
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -30,7 +35,38 @@ SHARD = re.compile(r"shard-\d{5}\.tar")
 FOLDER = re.compile(r"\d{5}")
 PARQUET = "manifest.parquet"
 INDEX = "shards.json"  # the wids shard index of a webdataset export
-MEMBER = re.compile(r"(\d{9})\.[^/]+")  # a sample's file: its key, a dot, its suffix
+STAGING = ".export-staging"  # in --out; one left by a killed export is removed first
+
+
+def staging_folder(out: Path) -> Path:
+    """A new, empty staging folder in ``out`` (any earlier one removed); raises OSError."""
+    staging = out / STAGING
+    discard(staging)
+    staging.mkdir()
+    return staging
+
+
+def discard(staging: Path) -> None:
+    """Remove a staging folder and what it holds, if it is there."""
+    if staging.is_dir() and not staging.is_symlink():
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def put_in_place(staging: Path, out: Path, written: list[str], earlier: set[str]) -> None:
+    """Move the outputs ``written`` (and ``shards.json``) from ``staging`` into ``out``,
+    each replacing the one of its name; raises OSError. A folder of that name that the
+    earlier export (``earlier``) did not write is not removed: the files go into it."""
+    names = [*written, INDEX] if (staging / INDEX).exists() else written
+    for name in names:
+        target = out / name
+        if target.is_dir() and not target.is_symlink():
+            if name not in earlier:
+                for entry in (staging / name).iterdir():
+                    os.replace(entry, target / entry.name)
+                continue
+            shutil.rmtree(target)  # a folder is not replaced by a rename onto it
+        os.replace(staging / name, target)
+    discard(staging)
 
 
 def earlier_outputs(summary: Path) -> set[str]:
@@ -59,13 +95,10 @@ def still_there(out: Path, earlier: set[str], written: list[str]) -> list[str]:
     return sorted(name for name in earlier - set(written) - {INDEX} if (out / name).exists())
 
 
-def remove_stale(
-    out: Path, earlier: set[str], written: list[str], shard_size: int, samples: int
-) -> int:
+def remove_stale(out: Path, earlier: set[str], written: list[str]) -> int:
     """Remove from ``out`` what the earlier export wrote and this one did not (it wrote
-    ``written``, ``samples`` samples numbered from 0); returns how many files and
-    folders went. Failures are skipped: a stale file is harmless
-    next to a whole export, a removal is not worth failing it for."""
+    ``written``); returns how many files and folders went. Failures are skipped: a
+    stale file is harmless next to a whole export, not worth failing it for."""
     kept = set(written) | ({INDEX} if any(SHARD.fullmatch(n) for n in written) else set())
     removed = 0
     for name in sorted(earlier - kept):
@@ -76,24 +109,6 @@ def remove_stale(
             else:
                 path.unlink()
             removed += 1
-    for name in written:
-        if FOLDER.fullmatch(name) and name in earlier:
-            first = int(name) * shard_size
-            removed += _remove_strays(out / name, range(first, min(first + shard_size, samples)))
-    return removed
-
-
-def _remove_strays(folder: Path, keys: range) -> int:
-    """Sample files in ``folder`` whose key is not one of ``keys``, the ones this export
-    put there."""
-    removed = 0
-    with contextlib.suppress(OSError):
-        for entry in folder.iterdir():
-            match = MEMBER.fullmatch(entry.name)
-            if match and int(match.group(1)) not in keys:
-                with contextlib.suppress(OSError):
-                    entry.unlink()
-                    removed += 1
     return removed
 
 
