@@ -52,7 +52,7 @@ class JournalError(CrawlerError):
 
 class ExportError(CrawlerError):
     """An export could not write its output (disk full, read-only): it stops (exit 1);
-    the shards and files finished so far are whole, the unfinished one is removed."""
+    what it wrote aside is removed, and ``--out`` holds what it held before."""
 
 
 class OutputUnusable(CrawlerError):

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from conftest import RUN_TIMEOUT, assert_no_traceback, cli_command, cli_env, read_rows
 from imageserver import ImageServer
-from test_hostile_network import tmpfs
+from test_hostile_network import remount_read_only, tmpfs
 from test_unattended import images, write_list
 
 from crawler.atomic import write_whole
@@ -93,6 +93,31 @@ def test_a_dry_run_writes_no_log_file(tmp_path: Path, image_server: ImageServer)
     assert code == 0, stderr
     assert "nothing written" in stdout
     assert not (tmp_path / "log.txt").exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("mode", ["full", "read_only"])
+def test_a_dry_run_beside_a_full_or_read_only_manifest_folder_still_counts(
+    tmp_path: Path, mode: str
+) -> None:
+    """A dry run spools the URL lists beside the manifest (off a /tmp in RAM); when that
+    folder takes no file, it spools in the system's temporary folder. Before: a traceback
+    (OSError from tempfile or pwrite)."""
+    lines = [f"http://127.0.0.1:9/{i}.png" for i in range(50_000)] + ["not a url"]
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    with tmpfs(tmp_path / "disk", "64k") as disk:
+        (disk / "out").mkdir()
+        if mode == "full":
+            _fill(disk)
+        else:
+            remount_read_only(disk)
+        code, stdout, stderr = _run(listing, disk / "out", "--dry-run")
+    assert_no_traceback(stdout, stderr)
+    assert code == 0, stderr
+    assert (
+        "valid URLs (distinct)       50000" in stdout
+        and "invalid                         1" in stdout
+    )
 
 
 def test_the_report_command_on_a_full_stdout_is_one_line(tmp_path: Path) -> None:

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import tempfile
 from datetime import timedelta
+from pathlib import Path
 from types import ModuleType
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from crawler import constants as c
 from crawler.auth import generate_authkey, load_authkey
@@ -23,6 +25,7 @@ from crawler.cli.flags import POLICY_FLAGS
 from crawler.cli.master_flags import master_parser
 from crawler.config import HostLimits, ListSpec, MasterConfig, Policy, ResumeOptions
 from crawler.console import show
+from crawler.exceptions import UsageError
 from crawler.master.lists import check_readable, expand_lists
 from crawler.master.local_workers import LocalWorkers
 from crawler.stores import normalize_spec
@@ -101,8 +104,7 @@ def dry_run(args: argparse.Namespace) -> int:
     lists = _lists(args)
     check_readable(lists)
     folder = (args.manifest or args.output / c.DEFAULT_MANIFEST_NAME).parent
-    plan = _heavy("crawler.master.plan")
-    found = plan.survey(lists, folder if folder.is_dir() else None)  # spool off a RAM /tmp
+    found = _survey(_heavy("crawler.master.plan"), lists, folder)
     show(
         f"dry run: {found.lists} list(s), {found.lines} line(s)\n"
         f"  valid URLs (distinct)  {found.valid:>10}\n"
@@ -111,6 +113,19 @@ def dry_run(args: argparse.Namespace) -> int:
         "nothing written"
     )
     return c.EXIT_OK if found.valid else c.EXIT_DEGRADED  # no usable line: alarm
+
+
+def _survey(plan: ModuleType, lists: tuple[ListSpec, ...], folder: Path) -> Any:
+    """``plan.survey``, its URL spool beside the manifest (off a /tmp in RAM), else in
+    the system's temporary folder: a dry run writes nothing, and a read-only or full
+    manifest folder is no reason to fail it. Raises UsageError when neither will do."""
+    problem = ""
+    for place in [folder, None] if folder.is_dir() else [None]:
+        try:
+            return plan.survey(lists, place)
+        except OSError as exc:
+            problem = f"{place or tempfile.gettempdir()}: {exc.strerror or exc}"
+    raise UsageError(f"cannot spool the URL lists in {problem}")
 
 
 def _heavy(name: str) -> ModuleType:
