@@ -27,8 +27,11 @@ from crawler.config import Policy
 from crawler.exceptions import ConnectionFailure, TimeoutFailure, URLFailure
 from crawler.worker import deadline
 
-# urllib3's prefixes naming its pool or connection object, wherever they occur.
-_NOISE = re.compile(r"\w*HTTPS?ConnectionPool\([^()]*\):\s*|<[\w.]+ object at 0x[0-9a-f]+>:\s*")
+# urllib3's prefixes naming its pool or connection object (``HTTPConnectionPool(host=...,
+# port=...): ``, ``GuardedHTTPConnection(host=..., port=...): ``), wherever they occur.
+_NOISE = re.compile(
+    r"\w*HTTPS?Connection(?:Pool)?\([^()]*\):\s*|<[\w.]+ object at 0x[0-9a-f]+>:\s*"
+)
 REASON_CHARS = 300  # an error text's reason, at most
 EXCERPT_BYTES = 24  # bytes of a non-HTTP answer quoted in its error
 

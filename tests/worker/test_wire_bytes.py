@@ -48,7 +48,7 @@ from crawler.worker.robots import load_verdict
 POLICY = Policy(deadline=2.0, connect_timeout=1.0, read_timeout=1.0, retries=0, block_private=False)
 FOLLOWED = {"ok", "http_error"}  # the target answered: its image, or its 404
 STATUSES = FOLLOWED | {"redirect_error", "connection_error"}
-NOISE = ("ConnectionPool(", " object at 0x")
+NOISE = ("ConnectionPool(", "Connection(host=", " object at 0x")
 SWEEP = settings(
     max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
