@@ -28,9 +28,11 @@ from crawler.exceptions import ConnectionFailure, TimeoutFailure, URLFailure
 from crawler.worker import deadline
 
 # urllib3's prefixes naming its pool or connection object (``HTTPConnectionPool(host=...,
-# port=...): ``, ``GuardedHTTPConnection(host=..., port=...): ``), wherever they occur.
+# port=...): ``, ``GuardedHTTPConnection(host=..., port=...): ``, and the reprs of
+# either, ``<... object at 0x...>`` or ``<HTTPConnection(...) at 0x...>`` in 2.x).
 _NOISE = re.compile(
-    r"\w*HTTPS?Connection(?:Pool)?\([^()]*\):\s*|<[\w.]+ object at 0x[0-9a-f]+>:\s*"
+    r"\w*HTTPS?Connection(?:Pool)?\([^()]*\):\s*"
+    r"|<[\w.]+ object at 0x[0-9a-f]+>:\s*|<\w+\([^()]*\) at 0x[0-9a-f]+>:?\s*"
 )
 REASON_CHARS = 300  # an error text's reason, at most
 EXCERPT_BYTES = 24  # bytes of a non-HTTP answer quoted in its error
@@ -95,9 +97,12 @@ def _aborted(cause: object) -> str:
 
 def reason(exc: Exception, default: str) -> str:
     """A short reason from a requests/urllib3 exception, without the pool/object noise."""
-    inner = exc.args[0] if exc.args else None
+    inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
     found = getattr(inner, "reason", None) or inner or exc
-    text = str(found)
+    args = getattr(found, "args", ())
+    # (connection, message): urllib3's ConnectTimeoutError, whose str is the tuple's
+    several = isinstance(found, Exception) and len(args) > 1 and isinstance(args[-1], str)
+    text = args[-1] if several else str(found)
     if "Name or service not known" in text or "NameResolutionError" in text:
         return "host name could not be resolved"
     if "Connection refused" in text:
