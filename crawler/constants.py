@@ -53,6 +53,21 @@ FAILED_STATUSES = frozenset(STATUSES) - SUCCESS_STATUSES - {DUPLICATE}
 # URLs of it a worker holds but has not started go back to the master (worker.lane).
 OVERLOADED = frozenset({429, 503})
 
+# The morning summary's categories of what a run changed (a summary's ``changes``), in
+# the order shown on stdout and in the report. Successes "reused" made no request;
+# "revalidated" got a 304, "refetched" downloaded an image stored before.
+CHANGES: dict[str, str] = {
+    "new_ok": "new",
+    "reused": "reused",
+    "revalidated": "revalidated (304)",
+    "refetched": "downloaded again",
+    "recovered": "recovered (failed before, ok now)",
+    "new_failures": "new failures",
+    "still_failing": "still failing (retried)",
+    "kept_failures": "failures kept (not retried yet)",
+    "given_up": "given up (--give-up-after)",
+}
+
 # --- Exit codes (documented in the README; cron jobs act on them). ---
 EXIT_OK = 0  # the run completed; failed downloads are normal results
 EXIT_ERROR = 1  # bad input or environment: nothing, or not everything, could start

@@ -101,3 +101,27 @@ def test_a_week_of_nights(tmp_path: Path, image_server: ImageServer, second_serv
     assert (rows[web.d]["http_status"], rows[web.d]["failures"]) == (503, 3)
     assert rows[web.d]["first_failed_at"] <= rows[web.d]["finished_at"]
     assert all(row["status"] == "ok" for url, row in rows.items() if url not in (web.c, web.d))
+
+
+def test_images_downloaded_again_count_as_tried_and_succeeded(tmp_path: Path) -> None:
+    """A rerun with --verify-stored after the images were deleted downloads them again
+    ("refetched"), and one new URL is a 404: that run succeeded at nearly everything it
+    tried. Before, downloads of images stored earlier counted as "reused" (tried
+    nothing): "none of the 1 URLs tried succeeded", exit 4, and "0 new, 6 reused"."""
+    with ImageServer() as server:
+        urls = [server.add(f"/p/{i}.png", make_image("PNG", 30, 20, seed=i)) for i in range(6)]
+        listing, out = tmp_path / "list.txt", tmp_path / "out"
+        listing.write_text("\n".join(urls) + "\n")
+        flags = ("--port", "0", "--bind", "127.0.0.1", "--output", str(out), "--no-report",
+                 "--local-workers", "1", "--no-progress")  # fmt: skip
+        assert run_cli("master", str(listing), *flags).returncode == 0
+        for image in out.rglob("*.png"):
+            image.unlink()
+        listing.write_text("\n".join([*urls, server.url("/gone.png")]) + "\n")
+        result = run_cli("master", str(listing), *flags, "--verify-stored")
+    assert_no_traceback(result.stdout, result.stderr)
+    summary = json.loads((out / "manifest.summary.json").read_text(encoding="utf-8"))
+    assert result.returncode == 0, result.stderr
+    got = {k: v for k, v in summary["changes"].items() if v}
+    assert got == {"refetched": 6, "new_failures": 1}, got
+    assert "6 downloaded again" in result.stdout

@@ -36,7 +36,9 @@ def alarm(plan: Plan, changes: Mapping[str, int], rate: float) -> str | None:
     not): no list line at all, most of them unusable, nothing it tried succeeded, or more
     than ``rate`` (``--max-failure-rate``) of what it tried failed. ``changes``: the
     run's ``RunStats.changes``."""
-    good = changes.get("new_ok", 0) + changes.get("recovered", 0)  # reused ones tried nothing
+    # Successes that made a request (reused ones tried nothing); failures that did, or
+    # whose host or robots.txt was asked (failures kept from earlier runs were not).
+    good = sum(changes.get(k, 0) for k in ("new_ok", "recovered", "refetched", "revalidated"))
     tried = good + changes.get("new_failures", 0) + changes.get("still_failing", 0)
     if not plan.lines:  # an empty list: more likely a broken export upstream than news
         return "the lists hold no URL (empty, or only comments)"

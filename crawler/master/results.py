@@ -53,7 +53,7 @@ class ResultIntake:
         self._board = board
         self._run_id = run_id
         # What this run's results changed: new_ok, reused, recovered, new_failures,
-        # still_failing (see summary.CHANGES).
+        # still_failing, ... (see constants.CHANGES).
         self.changes: Counter[str] = Counter()
         self._store = store
         self.superseded: list[dict[str, Any]] = []  # earlier copies a new location replaced
@@ -108,7 +108,8 @@ class ResultIntake:
         # The row this one supersedes, read once (history, ledger); None: the URL is new.
         earlier = stored or self._plan.earlier_row(task_id)
         fields = _fields(result, stored if kept else None, now)
-        fields |= self._history(task_id, result["status"], bool(kept), now, earlier)
+        how = "revalidated" if result["status"] == c.NOT_MODIFIED else "reused" if kept else ""
+        fields |= self._history(task_id, result["status"], how, now, earlier)
         _locate(fields, stored, self._store)
         self._note_moved(fields, stored)
         if earlier is not None:
@@ -177,20 +178,21 @@ class ResultIntake:
             finished_at=now,
             extra=extra,
             **fields,
-            **self._history(task_id, status, False, now, earlier),
+            **self._history(task_id, status, "", now, earlier),
         )
 
     def _history(
-        self, task_id: int, status: str, kept: bool, now: str, earlier: dict[str, Any] | None
+        self, task_id: int, status: str, how: str, now: str, earlier: dict[str, Any] | None
     ) -> dict[str, Any]:
-        """Count the change this row makes (``changes``); a failure's ``failures`` and
+        """Count the change this row makes (``changes``; ``how`` a success was had:
+        "reused", "revalidated" (304), "" downloaded); a failure's ``failures`` and
         ``first_failed_at`` continue the ``earlier`` row's (healing.failure_fields)."""
         before = self._plan.earlier_status(task_id)
         failed_before = before in c.FAILED_STATUSES
         if status in c.SUCCESS_STATUSES:
-            again = kept or before in c.SUCCESS_STATUSES  # reused, or re-verified
-            change = "recovered" if failed_before else "reused" if again else "new_ok"
-            self.changes[change] += 1
+            stored_before = before in c.SUCCESS_STATUSES  # a download is then a refetch
+            change = "recovered" if failed_before else how or "refetched" * stored_before
+            self.changes[change or "new_ok"] += 1
             return {}
         self.changes["still_failing" if failed_before else "new_failures"] += 1
         earlier = earlier if failed_before else None

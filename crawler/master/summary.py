@@ -37,7 +37,7 @@ class RunStats:
     reused: int = 0
     kept: int = 0  # stored images trusted from the manifest, sent to no worker
     workers: set[str] = field(default_factory=set)
-    # What this run changed (CHANGES), for the morning summary.
+    # What this run changed (constants.CHANGES), for the morning summary.
     changes: Counter[str] = field(default_factory=Counter)
     policy: dict[str, Any] = field(default_factory=dict)  # the run's, for later reruns
     superseded: list[dict[str, Any]] = field(default_factory=list)  # see ResultIntake
@@ -89,7 +89,7 @@ class RunStats:
             "bytes": self.downloaded_bytes,
             "images_per_s": round(fetched / elapsed, 2) if elapsed > 0 else None,
             "workers_seen": sorted(self.workers),
-            "changes": {name: self.changes.get(name, 0) for name in CHANGES},
+            "changes": {name: self.changes.get(name, 0) for name in c.CHANGES},
             "same_content": self.same_content,
             "superseded": self.superseded,
             "manifest": str(manifest),
@@ -107,20 +107,8 @@ def _size(manifest: Path) -> int | None:
         return None
 
 
-# The morning summary's categories, in the order shown.
-CHANGES = {
-    "new_ok": "new",
-    "reused": "reused or revalidated",
-    "recovered": "recovered (failed before, ok now)",
-    "new_failures": "new failures",
-    "still_failing": "still failing (retried)",
-    "kept_failures": "failures kept (not retried yet)",
-    "given_up": "given up (--give-up-after)",
-}
-
-
 def _changes(changes: dict[str, int]) -> str:
-    return ", ".join(f"{changes.get(k, 0)} {text}" for k, text in CHANGES.items())
+    return ", ".join(f"{changes.get(k, 0)} {text}" for k, text in c.CHANGES.items())
 
 
 def write_summary(summary: dict[str, Any], manifest: Path) -> Path:

@@ -159,12 +159,9 @@ def _changes(summary: dict[str, Any]) -> str:
     changes = summary.get("changes")
     if not isinstance(changes, dict):
         return ""
-    labels = {"new_ok": "new", "reused": "reused", "recovered": "recovered",
-              "new_failures": "new failures", "still_failing": "still failing",
-              "kept_failures": "failures kept", "given_up": "given up"}  # fmt: skip
     cards = "".join(
         f'<div class="card"><b>{int(num(changes.get(key)) or 0):,}</b><span>{label}</span></div>'
-        for key, label in labels.items()
+        for key, label in c.CHANGES.items()
     )
     return f'<h2>This run</h2><div class="cards">{cards}</div>'
 
