@@ -49,12 +49,19 @@ class HostAffinity:
         self, frontier: Frontier, worker: str, count: int, now: float, room: int
     ) -> list[tuple[int, str]]:
         """Up to ``count`` (task id, URL) for ``worker``: tasks kept for its host, then
-        those whose host did not turn up in time, then the frontier's (``room``: see
-        ``Frontier.take``), keeping back those another host should do."""
+        the frontier's (``room``: see ``Frontier.take``), keeping back those another host
+        should do.
+
+        A task whose host did not turn up in time goes back to the frontier, *rerouted*:
+        another host downloads it, so it takes its turn like any download, under the
+        host's politeness and after its origin's robots.txt. Before, such tasks went out
+        at once, as reuses that make no request, past ``--per-host`` and each worker
+        fetching robots.txt for itself."""
         host = self._workers.host_of(worker)
+        self._reroute(frontier, host, now)
         picked = [
             (task_id, self._urls[task_id])
-            for task_id in self._take(host, count, now)
+            for task_id in self._take(host, count)
             if frontier.state[task_id] != FINAL  # answered late while kept
         ]
         # One take only: the frontier plans politeness per call, and the gate learns of
@@ -62,25 +69,31 @@ class HostAffinity:
         fresh = frontier.take(count - len(picked), now, room) if len(picked) < count else []
         for task_id, url in fresh:
             want = self._wanted(task_id)
-            if want is None or want == host or not self._may_come(want, now):
+            if want is None or want == host or task_id in frontier.rerouted:
                 picked.append((task_id, url))
+            elif not self._may_come(want, now):
+                frontier.reroute(task_id)  # its turn comes, paced (see above)
             else:
                 frontier.state[task_id] = LEASED  # kept here, for its host
                 self._kept.setdefault(want, deque()).append(task_id)
         return picked
 
-    def _take(self, host: str | None, count: int, now: float) -> list[int]:
-        """Kept tasks: those of ``host`` first, then those whose host did not turn up."""
-        names = [host] if host in self._kept else []
-        names += [name for name in self._kept if name != host and not self._may_come(name, now)]
+    def _take(self, host: str | None, count: int) -> list[int]:
+        """Up to ``count`` tasks kept for ``host``."""
+        kept = self._kept.get(host) if host is not None else None
         out: list[int] = []
-        for name in names:
-            kept = self._kept[name]
-            while kept and len(out) < count:
-                out.append(kept.popleft())
-            if not kept:
-                del self._kept[name]
+        while kept and len(out) < count:
+            out.append(kept.popleft())
+        if host in self._kept and not kept:
+            del self._kept[host]
         return out
+
+    def _reroute(self, frontier: Frontier, host: str | None, now: float) -> None:
+        """Tasks kept for a host that did not turn up in time: back to the frontier."""
+        for name in [n for n in self._kept if n != host and not self._may_come(n, now)]:
+            for task_id in self._kept.pop(name):
+                if frontier.state[task_id] != FINAL:  # else answered late while kept
+                    frontier.reroute(task_id)
 
     def _may_come(self, host: str, now: float) -> bool:
         """Still worth waiting for a worker of ``host``?"""

@@ -47,7 +47,8 @@ class Frontier:
         self._urls = urls
         self.gate = gate
         self._admit = admit
-        self.unpaced = unpaced
+        self._unpaced = unpaced
+        self.rerouted: set[int] = set()  # see reroute
         # ``final`` is the plan's, handed over (10 MB for 10M URLs: not copied).
         self.state = final if final is not None else bytearray(len(urls))
         self.todo = self.state.count(TODO)  # tasks waiting to be handed out
@@ -92,6 +93,17 @@ class Frontier:
         reading their URLs SCAN_LIMIT at a time would cost a get() per few thousand."""
         found = self.state.find(TODO, start)
         return total if found < 0 else found
+
+    def unpaced(self, task_id: int) -> bool:
+        """Will the task most likely make no request (see ``__init__``)?"""
+        return self._unpaced(task_id) and task_id not in self.rerouted
+
+    def reroute(self, task_id: int) -> None:
+        """Put back a task kept for a host that did not come (``affinity.HostAffinity``):
+        another host downloads it, so politeness and robots.txt hold it like any download,
+        not like the reuse it was sent as."""
+        self.rerouted.add(task_id)
+        self.put_back(task_id)
 
     def put_back(self, task_id: int) -> None:
         """Queue a task handed out earlier to be handed out again."""

@@ -68,7 +68,8 @@ class LeaseBoard:
         ``workers``: the registry of workers that called in before the board was made."""
         self._gate = HostGate(limits)
         self._user_agent = user_agent or ""
-        self.robots = RobotsBoard(user_agent is not None, lambda i: stored_copy(i) is None)
+        downloads = lambda i: stored_copy(i) is None or i in self._frontier.rerouted  # noqa: E731
+        self.robots = RobotsBoard(user_agent is not None, downloads)  # which need robots.txt
         self._frontier = Frontier(urls, final, self._gate, self.robots.admit, unpaced)
         self._frontier_urls = urls
         self._stored_copy = stored_copy
@@ -266,9 +267,8 @@ class LeaseBoard:
     def prefer_hosts(self, wanted: Callable[[int], str | None], wait: float) -> None:
         """Lease a task whose stored file only one host holds (``wanted(task_id)``, its
         ``--host-id``) to a worker of that host, or to any once none came for ``wait`` s."""
-        self._affinity = HostAffinity(
-            self._frontier_urls, self.workers, wanted, wait, self._clock()
-        )
+        urls, now = self._frontier_urls, self._clock()
+        self._affinity = HostAffinity(urls, self.workers, wanted, wait, now)
 
     def _kept(self) -> int:
         return self._affinity.pending if self._affinity is not None else 0

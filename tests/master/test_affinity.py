@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from test_leases import URLS, FakeClock, leased
 
+from crawler.config import HostLimits
 from crawler.master.frontier import FINAL
 from crawler.master.leases import LeaseBoard
 
@@ -61,3 +62,28 @@ def test_a_rerun_reaches_its_new_tasks_past_the_final_ones_in_one_get() -> None:
     final = bytearray([FINAL]) * 20_000 + bytearray(3)
     board = LeaseBoard(urls, final, 10.0, 3, clock=FakeClock())
     assert ids(board, "w") == [20_000, 20_001, 20_002]
+
+
+def test_tasks_of_a_host_that_stayed_away_are_downloads_paced_and_probed_once() -> None:
+    """Rerouted to another host, a task kept for its host is a download: --per-host
+    holds it, and its origin's robots.txt is fetched by one probe, not by every worker
+    that takes one. Before, they all went out at once, as reuses (a fresh user saw 5
+    concurrent downloads under --per-host 2, and robots.txt asked for by each worker)."""
+    urls = [f"http://b.example/{i}.png" for i in range(6)]
+    clock = FakeClock()
+    board = LeaseBoard(
+        urls, None, 10.0, 3, clock=clock, limits=HostLimits(per_host=2), user_agent="crawler",
+        stored_copy=lambda i: {"path": f"{i}.png"}, unpaced=lambda i: True,
+    )  # fmt: skip
+    board.prefer_hosts(lambda i: "host-b", WAIT)
+    board.workers.hello("host-a:1", {"host": "host-a"})
+    board.workers.hello("host-c:1", {"host": "host-c"})
+    assert ids(board, "host-a:1") == []  # all kept for host-b
+    clock.advance(WAIT + 1)
+    first = leased(board.get("host-a:1", 10, 0))
+    assert [(t.id, t.robots) for t in first] == [(0, None)]  # the origin's one probe
+    assert leased(board.get("host-c:1", 10, 0)) == []  # its robots.txt verdict is awaited
+    board.robots_answer(0, "host-a:1", urls[0], {"status": 404, "body": ""})
+    second = leased(board.get("host-c:1", 10, 0))
+    assert [t.id for t in second] == [1]  # --per-host 2: the probe's lease and this one
+    assert all(t.robots is not None for t in second)
