@@ -296,19 +296,49 @@ def test_damaged_manifest_is_repaired_with_a_word(
     assert {r["status"] for r in read_rows(manifest)} == {"ok"}
 
 
-def test_full_disk_under_the_manifest_is_one_line_and_exit_3(
+def test_a_full_disk_before_the_run_is_one_line_and_exit_1(
     tmp_path: Path, image_server: ImageServer
 ) -> None:
-    long = "x" * 300  # rows of ~700 bytes: 400 of them do not fit in 64 KiB
+    """No room beside the manifest for the URL spool: nothing was handed out, an error
+    before the run (exit 1), as an unwritable folder is."""
+    long = "x" * 300  # 400 URLs of ~330 bytes: their spool does not fit in 64 KiB
     urls = [image_server.add(f"/{long}/{i}.png", b"not an image") for i in range(400)]
     listing = write_list(tmp_path / "list.txt", urls)
     with tmpfs(tmp_path / "disk", "64k") as disk:
         result = master(listing, tmp_path / "out", "--manifest", str(disk / "manifest.jsonl"))
-    assert result.returncode == INCOMPLETE, result.stderr
+    assert result.returncode == 1, result.stderr
     assert_no_traceback(result.stdout, result.stderr)
     errors = [unstamped(line) for line in result.stderr.splitlines() if ": error: " in line]
-    assert len(errors) == 1 and "No space left on device" in errors[0], result.stderr
-    assert re.search(r"cannot (write manifest|spool the URL lists)", errors[0])
+    assert len(errors) == 1 and "cannot spool the URL lists" in errors[0], result.stderr
+    assert "No space left on device" in errors[0]
+
+
+def test_full_disk_under_the_manifest_mid_run_is_one_line_exit_3_and_a_summary(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """The manifest's disk fills mid-run: one error line, exit 3, and the run still says
+    how it went (stdout, the log file's outcome). The summary and report beside the
+    manifest cannot be written: last night's are removed, not left as if this run's.
+    Before: the error line alone, and last night's summary and report stood."""
+    urls = [image_server.add(f"/{i}.png", b"not an image") for i in range(600)]
+    with tmpfs(tmp_path / "disk", "128k") as disk:
+        flags = ("--port", "0", "--bind", "127.0.0.1", "--output", str(tmp_path / "out"),
+                 "--local-workers", "1", "--no-progress", "--max-failure-rate", "1",
+                 "--manifest", str(disk / "manifest.jsonl"))  # fmt: skip
+        few = write_list(tmp_path / "few.txt", urls[:3])
+        assert run_cli("master", str(few), *flags).returncode == 0
+        assert (disk / "manifest.summary.json").exists()
+        log, listing = tmp_path / "log.txt", write_list(tmp_path / "list.txt", urls)
+        result = run_cli("master", str(listing), *flags, "--log-file", str(log))
+        assert result.returncode == INCOMPLETE, result.stderr
+        assert_no_traceback(result.stdout, result.stderr)
+        errors = [unstamped(line) for line in result.stderr.splitlines() if ": error: " in line]
+        assert "cannot write manifest" in errors[0] and "No space left" in errors[0], errors
+        assert re.search(r"crawler: run \w+ incomplete", result.stdout), result.stdout
+        assert "outcome: incomplete (exit 3)" in log.read_text(encoding="utf-8")
+        for name in ("manifest.summary.json", "manifest.report.html"):
+            left = disk / name
+            assert not left.exists() or result.stdout.split()[2] in left.read_text(), name
 
 
 def test_a_compaction_on_a_full_disk_is_one_line_and_exit_3(

@@ -11,18 +11,20 @@ aggregate is unusable. The content index and the earlier per-line rows are settl
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from pathlib import Path
 
 from crawler import constants as c
 from crawler.config import MasterConfig
-from crawler.console import log
+from crawler.console import log, record, show
 from crawler.exceptions import CrawlerError, JournalError
-from crawler.manifest import contents_path, fingerprint
+from crawler.manifest import contents_path, fingerprint, read_manifest, report_path
 from crawler.master.carried import standing
 from crawler.master.contents import ContentIndex
+from crawler.master.journal import write_csv
 from crawler.master.plan import Plan
-from crawler.master.summary import RunStats
+from crawler.master.summary import RunStats, format_summary, write_summary
 from crawler.report import ledger as ledgers
 from crawler.report.aggregate import aggregate
 from crawler.report.build import write_report
@@ -109,6 +111,33 @@ def start_pictures(config: MasterConfig, ledger: Ledger) -> Pictures | None:
     return Pictures(ledger.data, config.output)
 
 
+def finish(  # noqa: PLR0913  (what the run kept: all from MasterRun)
+    cfg: MasterConfig,
+    stats: RunStats,
+    code: int,
+    elapsed: float,
+    ledger: Ledger,
+    pictures: Pictures | None,
+) -> None:
+    """The CSV, the summary and the report of a run that ended with ``code`` after
+    ``elapsed`` seconds; the summary on stdout (unless ``--quiet``) and in the log. What
+    cannot be written is one error line each, and is not named on stdout."""
+    csv = cfg.csv
+    if csv is not None:
+        try:
+            write_csv(read_manifest(cfg.manifest), csv)
+        except CrawlerError as exc:
+            log.error("no CSV export: %s", exc)
+            csv = None  # stdout names no file it did not write
+    summary = stats.as_dict(code, elapsed, cfg.manifest)
+    write_summary(summary, cfg.manifest)
+    text = format_summary(summary, csv, report(cfg, stats.run_id, code, ledger, pictures))
+    if not cfg.quiet:
+        show(text)
+    record(text)
+    record(f"outcome: {summary['outcome']} (exit {code})")
+
+
 def report(
     config: MasterConfig, run_id: str, code: int, ledger: Ledger, pictures: Pictures | None
 ) -> Path | None:
@@ -128,6 +157,9 @@ def report(
     except OSError as exc:
         log.warning("no run report: cannot read manifest %s: %s", config.manifest, exc.strerror)
     finally:
+        if config.report and path is None:  # an earlier report would pass for this run's
+            with contextlib.suppress(OSError):
+                report_path(config.manifest).unlink(missing_ok=True)
         if pictures is not None:
             pictures.close()
     try:

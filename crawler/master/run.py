@@ -14,22 +14,22 @@ from __future__ import annotations
 import dataclasses
 import queue
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from crawler import constants as c
 from crawler.config import MasterConfig
-from crawler.console import NOTICE, log, record, show
-from crawler.exceptions import CrawlerError, JournalError
-from crawler.manifest import read_manifest
+from crawler.console import NOTICE, log
+from crawler.exceptions import JournalError, UsageError
 from crawler.master import closing
 from crawler.master.indexing import IndexKeeper
-from crawler.master.journal import ManifestWriter, write_csv
+from crawler.master.journal import ManifestWriter
 from crawler.master.launch import Launch
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan, plan_run
 from crawler.master.progress import ACTIVE_WITHIN, Progress, announce
 from crawler.master.results import ResultIntake
-from crawler.master.summary import RunStats, format_summary, write_summary
+from crawler.master.summary import RunStats
 from crawler.report.ledger import Ledger
 
 TICK = 0.5  # seconds between lease checks while results are quiet
@@ -37,6 +37,7 @@ REST_POLL = 0.01  # ... and between looks at the early local workers, until all 
 REST_LATEST = 2.0  # seconds after serving began when the rest start whatever the early do
 LINGER = 5.0  # seconds the master waits for its workers to hear the run is over
 MAX_BATCHES_PER_WRITE = 8  # result batches folded into one manifest write (group commit)
+T = TypeVar("T")
 
 
 class Master:
@@ -61,16 +62,14 @@ class Master:
 
     def run(self) -> int:
         """Run to the end; returns the exit code (``constants.EXIT_*``). Raises UsageError
-        or JournalError (one line at the CLI) when the manifest cannot be used."""
+        (one line at the CLI) when the manifest or its folder cannot be used."""
         cfg = self.config
         manifest = ManifestWriter(cfg.manifest)  # refused: the CLI closes the launch
         self.ledger = Ledger.open(cfg.manifest, manifest.empty, self.run_id)
         plan, code = None, c.EXIT_ERROR  # the code if planning or serving raises
         try:
-            plan = self._plan_or_fail(manifest)
-            closing.settle_earlier(plan, self.ledger)
-            plan.store.drop_index()  # serving needs no URL look-ups (a compaction rebuilds it)
-            self.keeper.start(plan, manifest, self.ledger)  # and kept rows restamped
+            plan = self._before_serving(lambda: self._plan(manifest))
+            self._before_serving(lambda: self._prepare(plan, manifest))
             code = self._serve(plan, manifest)
             if code == c.EXIT_OK:  # compacted if need be, the resume index kept
                 code = self._complete(plan, manifest)
@@ -115,12 +114,30 @@ class Master:
                         cfg.manifest, plan.unreadable, plan.first_unreadable)  # fmt: skip
         return plan
 
-    def _plan_or_fail(self, manifest: ManifestWriter) -> Plan:
+    def _before_serving(self, step: Callable[[], T]) -> T:
+        """``step()``; a manifest folder refusing files before any work is out: exit 1."""
         try:
-            return self._plan(manifest)
-        except OSError as exc:  # the URL spool beside the manifest: full, read-only
+            return step()
+        except OSError as exc:  # the URL spool, the resume index beside the manifest
             where = self.config.manifest.parent
-            raise JournalError(f"cannot spool the URL lists in {where}: {exc.strerror}") from None
+            raise UsageError(f"cannot spool the URL lists in {where}: {exc.strerror}") from None
+        except JournalError as exc:
+            raise UsageError(str(exc)) from None
+
+    def _prepare(self, plan: Plan, manifest: ManifestWriter) -> None:
+        closing.settle_earlier(plan, self.ledger)
+        plan.store.drop_index()  # serving needs no URL look-ups (a compaction rebuilds it)
+        self.keeper.start(plan, manifest, self.ledger)  # and kept rows restamped
+
+    def _collect_or_stop(self, plan: Plan, board: LeaseBoard, manifest: ManifestWriter) -> int:
+        """``_collect``; a manifest the disk refuses mid-run ends the run incomplete (exit
+        3), with its summary, CSV and log outcome (before: the error line alone)."""
+        try:
+            return self._collect(plan, board, manifest)
+        except JournalError as exc:
+            NOTICE.error("error: %s", exc)
+            self.stats.why = str(exc)
+            return c.EXIT_INCOMPLETE
 
     def _complete(self, plan: Plan, manifest: ManifestWriter) -> int:
         """Compact if need be (``IndexKeeper.finish``); then EXIT_DEGRADED for a run that
@@ -140,24 +157,9 @@ class Master:
         return c.EXIT_DEGRADED
 
     def _finish(self, code: int) -> None:
-        """CSV, summary and report, once the manifest is complete."""
-        cfg = self.config
-        if cfg.csv is not None:
-            try:
-                write_csv(read_manifest(cfg.manifest), cfg.csv)
-            except CrawlerError as exc:
-                log.error("no CSV export: %s", exc)
-        summary = self.stats.as_dict(code, time.monotonic() - self.started, cfg.manifest)
-        try:
-            write_summary(summary, cfg.manifest)
-        except OSError as exc:
-            log.error("cannot write the run summary beside %s: %s", cfg.manifest, exc.strerror)
-        report = closing.report(cfg, self.run_id, code, self.ledger, self.pictures)
-        text = format_summary(summary, cfg.csv, report)
-        if not cfg.quiet:
-            show(text)
-        record(text)
-        record(f"outcome: {summary['outcome']} (exit {code})")
+        """CSV, summary and report, once the manifest is complete (``closing.finish``)."""
+        elapsed = time.monotonic() - self.started
+        closing.finish(self.config, self.stats, code, elapsed, self.ledger, self.pictures)
 
     @property
     def stop_signal(self) -> int | None:
@@ -192,7 +194,7 @@ class Master:
         self.rest_due = bool(plan.todo) and self.stop_signal is None  # see _start_rest
         if not self.rest_due:  # nothing to do, or stopped before a lease: none holds any
             self.local.kill_unused()
-        code = self._collect(plan, board, manifest)
+        code = self._collect_or_stop(plan, board, manifest)
         closing.count_standing(plan, self.stats, code)  # earlier rows of URLs not answered
         self.pictures = closing.start_pictures(cfg, self.ledger)  # while the workers hear it
         board.finish()
@@ -254,9 +256,8 @@ class Master:
 
     def _next_batches(self) -> list[tuple[str, list[str]]]:
         """Every batch waiting in the inbox (one manifest write, one fsync, for all)."""
-        wait = REST_POLL if self.rest_due else TICK
         try:
-            batches = [self.inbox.get(timeout=wait)]
+            batches = [self.inbox.get(timeout=REST_POLL if self.rest_due else TICK)]
         except queue.Empty:
             return []
         while len(batches) < MAX_BATCHES_PER_WRITE:
@@ -279,10 +280,9 @@ class Master:
             progress.busy()
         else:
             progress.idle(idle_for, idle)
-        if not self.local.procs or self.local.any_running():
-            return True
-        if board.workers.active(within=self.config.policy.lease_seconds):
-            return True
+        lease = self.config.policy.lease_seconds
+        if not self.local.procs or self.local.any_running() or board.workers.active(within=lease):
+            return True  # its own workers, or remote ones
         if self.stop_signal is None:  # stopping, they were asked to go
             self.stats.why = f"all local workers exited (codes {self.local.exit_codes()}) early"
             log.error("%s", self.stats.why)

@@ -6,7 +6,9 @@ appended to ``<manifest>.runs.jsonl``) is what a cron job or a dashboard reads.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,8 @@ from typing import Any
 from crawler import constants as c
 from crawler.atomic import write_whole
 from crawler.manifest import now_iso, runs_path, summary_path
+
+log = logging.getLogger("crawler")
 
 OUTCOMES = {
     c.EXIT_OK: "completed",
@@ -111,13 +115,23 @@ def _changes(changes: dict[str, int]) -> str:
     return ", ".join(f"{changes.get(k, 0)} {text}" for k, text in c.CHANGES.items())
 
 
-def write_summary(summary: dict[str, Any], manifest: Path) -> Path:
-    """Write the run's JSON summary beside the manifest; returns its path."""
+def write_summary(summary: dict[str, Any], manifest: Path) -> None:
+    """Write the run's JSON summary beside the manifest, and its line in the runs file.
+    A failure of either is one error line (the disk is full: the run's exit code says
+    what happened to its URLs). An earlier summary that cannot be replaced is removed:
+    it would pass for this run's, and "no summary" says that this run did not finish."""
     path = summary_path(manifest)
-    write_whole(path, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
-    with open(runs_path(manifest), "a", encoding="utf-8") as fh:
-        fh.write(json.dumps(summary) + "\n")
-    return path
+    try:
+        write_whole(path, (json.dumps(summary, indent=2) + "\n").encode("utf-8"))
+    except OSError as exc:
+        log.error("cannot write the run summary %s: %s", path, exc.strerror)
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
+    try:
+        with open(runs_path(manifest), "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(summary) + "\n")
+    except OSError as exc:
+        log.error("cannot add the run to %s: %s", runs_path(manifest), exc.strerror)
 
 
 def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | None = None) -> str:
