@@ -24,6 +24,7 @@ import errno
 import importlib
 import os
 import secrets
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -41,6 +42,13 @@ PER_HOST = ""  # the spec of per-host stores (each worker's --output)
 PROBE_NAME = ".crawler-probe"  # written and removed by ``check`` at start-up
 S3_RETRIES = {"max_attempts": 5, "mode": "standard"}  # botocore: backoff with jitter
 S3_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 60}  # seconds
+# After this many calls in a row got no answer (botocore's retries spent; a missing key
+# is an answer), an S3 store is taken for down: its calls fail at once for DOWN_FOR
+# seconds, then one is tried again. An export or a report over an unreachable store
+# waited out the retries of every image in turn (5 min 22 s for 600); a worker stops
+# at its first disk_error anyway.
+DOWN_AFTER = 5
+DOWN_FOR = 30.0
 CONTENT_TYPES = {
     "jpg": "image/jpeg",
     "png": "image/png",
@@ -178,6 +186,8 @@ class S3Store:
         self.spec = spec
         self.where = spec
         self._base = spec.removeprefix("s3://")
+        self._unanswered = 0  # calls in a row that got no answer (see DOWN_AFTER)
+        self._down: tuple[float, str] = (0.0, "")  # until when, and why
         config = {"retries": S3_RETRIES, **S3_TIMEOUTS}
         try:
             # Listings are not cached: another host may have stored an image since.
@@ -222,10 +232,22 @@ class S3Store:
 
     def _call(self, verb: str, relative: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         key = self._key(relative)
+        until, why = self._down
+        if time.monotonic() < until:
+            raise StoreFailure(f"cannot {verb} s3://{key}: not tried, the store is down ({why})")
         try:
-            return fn(key, *args, **kwargs)
+            result = fn(key, *args, **kwargs)
         except Exception as exc:  # s3fs raises OSError subclasses, botocore its own tree
-            raise StoreFailure(f"cannot {verb} s3://{key}: {_reason(exc, verb)}") from exc
+            reason = _reason(exc, verb)
+            self._unanswered = 0 if isinstance(exc, FileNotFoundError) else self._unanswered + 1
+            if self._unanswered >= DOWN_AFTER:
+                self._down = (
+                    time.monotonic() + DOWN_FOR,
+                    f"{self._unanswered} calls in a row failed: {reason}",
+                )
+            raise StoreFailure(f"cannot {verb} s3://{key}: {reason}") from exc
+        self._unanswered = 0
+        return result
 
 
 def _reason(exc: Exception, verb: str) -> str:
