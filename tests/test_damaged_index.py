@@ -180,10 +180,11 @@ def test_an_index_damaged_inside_is_dropped_for_the_rest_of_the_run(
     assert index.is_file()
 
 
-def test_a_folder_of_files_in_place_of_the_index_is_one_line_and_exit_3(
+def test_a_folder_of_files_in_place_of_the_index_is_one_line_and_exit_1(
     tmp_path: Path, image_server: ImageServer
 ) -> None:
-    """Not the crawler's to delete: the place cannot hold the index, as a read-only one."""
+    """Not the crawler's to delete: the place cannot hold the index, as a read-only one;
+    found before any work is handed out, an error before the run (exit 1)."""
     first, other, _, _ = copies(image_server)
     listing, out = tmp_path / "list.txt", tmp_path / "out"
     index = out / "manifest.contents.sqlite"
@@ -192,7 +193,7 @@ def test_a_folder_of_files_in_place_of_the_index_is_one_line_and_exit_3(
     index.unlink()
     (index / "yours").mkdir(parents=True)
     result = night(listing, out)
-    assert result.returncode == 3, result.stderr
+    assert result.returncode == 1, result.stderr
     assert_no_traceback(result.stdout, result.stderr)
     errors = [unstamped(line) for line in result.stderr.splitlines() if ": error: " in line]
     assert len(errors) == 1 and "a folder with files in it" in errors[0], result.stderr
