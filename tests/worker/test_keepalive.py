@@ -170,10 +170,11 @@ CASES = [
     for framing in FRAMINGS
     for size in SIZES
     for pace in PACES
-    # A trickled or endless body: one size, and one status of each kind (a trickle takes
-    # its DRAIN_SECONDS for each answer: one framing).
+    # An endless body: one size, one status of each kind; a trickled one takes its
+    # DRAIN_SECONDS for each answer: one framing, a redirect and a retried status.
     if pace == "at once"
-    or (size == "small" and status in (302, 404, 503) and (pace, framing) != ("trickle", "chunked"))
+    or (pace == "endless" and size == "small" and status in (302, 404, 503))
+    or (pace == "trickle" and size == "small" and framing == "length" and status in (302, 503))
 ]
 
 
