@@ -55,6 +55,7 @@ class Frontier:
         self._cursor = 0  # tasks below it were handed out at least once (or were final)
         self._requeued: deque[int] = deque()  # handed out, then put back
         self._room = 0  # spaced tasks the current take() may still pick
+        self.short_of_room = False
 
     def take(self, count: int, now: float, room: int | None = None) -> list[tuple[int, str]]:
         """Up to ``count`` (task id, URL) to lease now, in frontier order; a task whose host
@@ -64,6 +65,7 @@ class Frontier:
         would start late, together with the host's next (``worker.lane``). The caller
         marks the ones it leases."""
         self._room = count if room is None else room
+        self.short_of_room = False  # a spaced task was held back for want of room
         picked: list[tuple[int, str]] = []
         planned = Counter[str]()
         self._take_held(picked, planned, count, now)
@@ -167,6 +169,7 @@ class Frontier:
         """May ``host`` take one more lease now, counting those picked in this call?"""
         gate = self.gate
         if self._room <= 0 and gate.spaced(host):
+            self.short_of_room = True
             return False  # no thread there to start it at once
         if not planned[host] or host in gate.given_up:  # given up: none leased, all end
             return gate.allowed(host, now)

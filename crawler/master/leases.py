@@ -101,13 +101,13 @@ class LeaseBoard:
                 self.workers.seen(worker, told_over=self._over)
                 if self._over or self._draining:
                     return {"tasks": [], "over": self._over}
+                frontier.short_of_room = False  # set by this take: no wait, the worker asks
                 tasks = self._lease(worker, count, room) if frontier.todo or self._kept() else []
-                remaining = deadline - self._clock()
-                if tasks or remaining <= 0:
-                    return {"tasks": tasks, "over": False}
+                if tasks or deadline <= self._clock() or frontier.short_of_room:
+                    return {"tasks": tasks, "over": False, "room": frontier.short_of_room}
                 now = self._clock()
                 ready_in = self._next_ready_in(now) if frontier.todo else None
-                self._cond.wait(remaining if ready_in is None else min(remaining, ready_in))
+                self._cond.wait(min(deadline - now, ready_in or deadline - now))
 
     def renew(self, worker: str, ids: list[int]) -> dict:
         """Extend the leases ``worker`` still holds. Returns ``{"renewed": int, "gone":

@@ -6,7 +6,10 @@ Crawl-delay, a 429/503 backoff) only into that room (``frontier.Frontier.take``)
 task queued behind others starts when a thread is free, however late: its request then
 reached the host together with the next one, which the master had leased a spacing
 later, to an idle thread here or on another worker. The leases were spaced; the
-requests were not.
+requests were not. A ``get`` that held such a task back for want of room answers at
+once (``"room": true``), and the worker asks again as soon as a thread is free: waiting
+out the poll instead left threads idle (a run over 100 hosts under ``--host-delay
+0.2`` took 26 s instead of 4.5).
 
 A host that answers 429 or 503 (``back_off``) is backed off by the master from then on;
 its tasks queued here before that answer are not started but *handed back*

@@ -115,6 +115,8 @@ class Worker:
                 wait = POLL_PROBE if self._probes else POLL_BUSY if self._held else POLL_IDLE
                 answer = self.channel.get(self.name, want, wait, self._todo.room())
                 self._accept(answer.get("tasks", []))
+                if answer.get("room") and not answer.get("tasks"):  # a spaced host's task
+                    self._wait_for_result(POLL_BUSY)  # waits for a thread to be free
                 if answer.get("over"):
                     self._send_results()
                     return True

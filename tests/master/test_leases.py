@@ -230,10 +230,12 @@ def test_a_spaced_host_is_leased_only_into_the_room_a_worker_has() -> None:
     urls = [f"http://{host}.example/{i}.png" for i in range(3) for host in "ab"]
     clock = FakeClock()
     spaced = LeaseBoard(urls, None, 10.0, 3, clock=clock, limits=HostLimits(host_delay=1.0))
-    assert leased(spaced.get("w1", 10, 0, room=0)) == []
+    held = spaced.get("w1", 10, 0, room=0)  # held for want of room: "room" says so, and
+    assert leased(held) == [] and held["room"] is True  # the worker asks when a thread frees
     assert [t.url for t in leased(spaced.get("w1", 10, 0, room=1))] == [urls[0]]
     assert [t.url for t in leased(spaced.get("w1", 10, 0, room=5))] == [urls[1]]  # a waits
     clock.advance(1.0)
     assert [t.url for t in leased(spaced.get("w1", 10, 0))] == urls[2:4]  # None: any room
     capped = LeaseBoard(urls, None, 10.0, 3, clock=clock, limits=HostLimits(per_host=5))
-    assert len(leased(capped.get("w1", 10, 0, room=0))) == 6  # capped, not spaced: no room
+    answer = capped.get("w1", 10, 0, room=0)
+    assert len(leased(answer)) == 6 and answer["room"] is False  # capped, not spaced
