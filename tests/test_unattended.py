@@ -334,8 +334,15 @@ def test_full_disk_under_the_manifest_mid_run_is_one_line_exit_3_and_a_summary(
         assert_no_traceback(result.stdout, result.stderr)
         errors = [unstamped(line) for line in result.stderr.splitlines() if ": error: " in line]
         assert "cannot write manifest" in errors[0] and "No space left" in errors[0], errors
-        assert re.search(r"crawler: run \w+ incomplete", result.stdout), result.stdout
+        said = re.search(r"crawler: run (\w+) incomplete", result.stdout)
+        assert said, result.stdout
         assert "outcome: incomplete (exit 3)" in log.read_text(encoding="utf-8")
+        # The refused batch is cut off whole: no torn line, and what the run says it did
+        # is what its rows in the manifest say (a fresh user saw 63 counted, 61 written).
+        journal = (disk / "manifest.jsonl").read_bytes()
+        assert journal.endswith(b"\n")
+        mine = [r for r in read_rows(disk / "manifest.jsonl") if r["run_id"] == said[1]]
+        assert f"{len(mine)} new failures" in result.stdout, (len(mine), result.stdout)
         for name in ("manifest.summary.json", "manifest.report.html"):
             left = disk / name
             assert not left.exists() or result.stdout.split()[2] in left.read_text(), name

@@ -58,7 +58,8 @@ class ManifestWriter:
                     path,
                     torn,
                 )
-            self._fh: IO[bytes] = open(path, "ab")  # noqa: SIM115
+            # Unbuffered: a failed write is cut off at once (``write``), no buffer kept.
+            self._fh: IO[bytes] = open(path, "ab", buffering=0)  # noqa: SIM115
             self.size = self._fh.tell()  # where the next row goes
             self.empty = self.size == 0  # no rows from earlier runs
         except OSError as exc:
@@ -66,9 +67,10 @@ class ManifestWriter:
             raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
 
     def write(self, rows: Iterable[dict[str, Any]]) -> list[int]:
-        """Append ``rows`` and fsync; returns the offset of each. Raises JournalError
-        when the disk refuses (full, read-only): a partial last line is cut off by the
-        next run, which resumes."""
+        """Append ``rows`` and fsync, all of them or none; returns the offset of each.
+        Raises JournalError when the disk refuses (full, read-only): the journal is then
+        cut back to where the batch began (a partial line left by a crash is cut off by
+        the next run, which resumes), so every row in it was counted by the run."""
         lines = [_dump(row).encode() for row in rows]
         if not lines:
             return []
@@ -77,12 +79,15 @@ class ManifestWriter:
             offsets.append(at)
             at += len(line)
         try:
-            self._fh.write(b"".join(lines))
-            self._fh.flush()
+            batch, done = memoryview(b"".join(lines)), 0
+            while done < len(batch):  # unbuffered: a full disk may take part of a write
+                done += self._fh.write(batch[done:]) or 0
             os.fsync(self._fh.fileno())
             self.size = at
             return offsets
         except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fh.fileno(), self.size)
             raise JournalError(
                 f"cannot write manifest {self.path}: {exc.strerror or exc}; the rows "
                 "written so far are kept, rerun the same command to resume"
@@ -112,7 +117,7 @@ class ManifestWriter:
                 f"cannot compact manifest {self.path}: {exc.strerror or exc}; it keeps this "
                 "run's rows and the ones they supersede, rerun the same command to compact it"
             ) from None
-        self._fh = open(self.path, "ab")  # noqa: SIM115
+        self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115
         self.size = self._fh.tell()
 
     def close(self) -> None:

@@ -53,8 +53,9 @@ class ResultIntake:
         self._board = board
         self._run_id = run_id
         # What this run's results changed: new_ok, reused, recovered, new_failures,
-        # still_failing, ... (see constants.CHANGES).
+        # still_failing, ... (see constants.CHANGES); counted once journalled (``written``).
         self.changes: Counter[str] = Counter()
+        self._unwritten: Counter[str] = Counter()  # of the rows handed out, not journalled
         self._store = store
         self.superseded: list[dict[str, Any]] = []  # earlier copies a new location replaced
         self._ids: list[int] = []  # the task of each row given (see take_ids)
@@ -70,6 +71,12 @@ class ResultIntake:
                     rows.append(row)
                     log.debug("%s %s %ss %s", row["status"], row["url"], row["elapsed_s"], worker)
         return rows
+
+    def written(self) -> None:
+        """The rows given since the last call are in the manifest: their changes count
+        now. A batch the disk refused is not in it, and counts nothing."""
+        self.changes.update(self._unwritten)
+        self._unwritten.clear()
 
     def take_ids(self) -> list[int]:
         """The task ids of the rows ``rows`` and ``lost_rows`` gave since the last call,
@@ -192,9 +199,9 @@ class ResultIntake:
         if status in c.SUCCESS_STATUSES:
             stored_before = before in c.SUCCESS_STATUSES  # a download is then a refetch
             change = "recovered" if failed_before else how or "refetched" * stored_before
-            self.changes[change or "new_ok"] += 1
+            self._unwritten[change or "new_ok"] += 1
             return {}
-        self.changes["still_failing" if failed_before else "new_failures"] += 1
+        self._unwritten["still_failing" if failed_before else "new_failures"] += 1
         earlier = earlier if failed_before else None
         return failure_fields(earlier, now)
 

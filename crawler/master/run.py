@@ -207,8 +207,7 @@ class Master:
         intake.superseded = self.stats.superseded
         intake.changes.update(self.stats.changes)  # kept and given up, from the plan
         self.stats.changes = intake.changes  # the rest counted as results arrive
-        remaining = plan.todo
-        next_tick = 0.0
+        remaining, next_tick = plan.todo, 0.0
         with Progress(self.config, plan.total, plan.todo, self.stats, board.workers) as progress:
             while remaining:
                 self._start_rest(board)
@@ -225,6 +224,7 @@ class Master:
                     next_tick = time.monotonic() + TICK
                 if rows:  # journalled before anything may end the run
                     self.keeper.rows_written(intake.take_ids(), rows, manifest.write(rows))
+                    intake.written()
                     remaining -= len(rows)
                     self.stats.add(rows)
                     self.ledger.add(rows)
