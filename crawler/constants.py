@@ -55,7 +55,8 @@ OVERLOADED = frozenset({429, 503})
 
 # The morning summary's categories of what a run changed (a summary's ``changes``), in
 # the order shown on stdout and in the report. Successes "reused" made no request;
-# "revalidated" got a 304, "refetched" downloaded an image stored before.
+# "revalidated" got a 304, "refetched" downloaded an image stored before; failures
+# "not_fetched" asked nothing (not "tried": closing.alarm).
 CHANGES: dict[str, str] = {
     "new_ok": "new",
     "reused": "reused",
@@ -64,6 +65,7 @@ CHANGES: dict[str, str] = {
     "recovered": "recovered (failed before, ok now)",
     "new_failures": "new failures",
     "still_failing": "still failing (retried)",
+    "not_fetched": "not fetched (their host given up for 429/503)",
     "kept_failures": "failures kept (not retried yet)",
     "given_up": "given up (--give-up-after)",
 }

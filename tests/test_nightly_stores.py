@@ -316,3 +316,30 @@ def test_a_shared_store_that_is_not_there_stops_the_master(tmp_path: Path) -> No
         assert done.returncode == c.EXIT_ERROR
         assert_no_traceback(done.stdout, done.stderr)
         assert done.stderr.count("\n") == 1 and says in done.stderr, done.stderr
+
+
+def test_an_image_whose_host_stayed_away_keeps_its_row_when_the_download_fails(
+    cluster: Cluster, image_server: ImageServer
+) -> None:
+    """--verify-stored with host-b gone: host-a downloads host-b's images instead, and
+    the web now answers 404. That says nothing of host-b's copies: their rows stand (not
+    re-checked), with their host and path. Before, the 404 replaced them, the manifest
+    forgot images host-b still held, and the next run fetched them all again."""
+    images = add_images(image_server, 40, "away")
+    cluster.night(list(images))
+    rows = cluster.rows()
+    on_b = {url for url in images if rows[url]["host"] == "host-b"}
+    assert on_b and len(on_b) < len(images)
+    b_worker = cluster.workers.pop(HOSTS.index("host-b"))
+    b_worker.send_signal(signal.SIGTERM)
+    b_worker.communicate(timeout=30)
+    for url in on_b:
+        image_server.add(urlsplit(url).path, b"gone", status=404)
+    night2 = cluster.night(list(images), "--verify-stored")
+    assert night2["not_rechecked"] == len(on_b), night2
+    assert (night2["downloaded"], night2["reused"]) == (0, len(images) - len(on_b))
+    after = cluster.rows()
+    for url in on_b:
+        assert {k: after[url][k] for k in ("status", "host", "path", "sha256")} == {
+            k: rows[url][k] for k in ("status", "host", "path", "sha256")
+        }

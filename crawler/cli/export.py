@@ -91,6 +91,6 @@ def _kept(result: ExportResult) -> str:
     failed = result.statuses["store_error"]
     return (
         f"crawler-export: the store failed for {failed} rows: {len(result.kept_earlier)} "
-        "files of the earlier export were kept beside this one (kept_earlier in the "
+        "files or folders of the earlier export were kept beside this one (kept_earlier in the "
         "summary); export again once the store answers"
     )

@@ -62,7 +62,7 @@ def count_standing(plan: Plan, stats: RunStats, code: int) -> None:
         return
     found = standing(plan.earlier, plan.state)
     stats.counts.update(found)
-    stats.not_rechecked = sum(found.values())
+    stats.not_rechecked += sum(found.values())
 
 
 def open_contents(manifest: Path, empty: bool) -> ContentIndex:

@@ -18,7 +18,7 @@ from crawler.constants import OVERLOADED
 
 BACKOFF_START = 1.0  # seconds: the first penalty of a host that answered 429/503
 BACKOFF_MAX = 300.0
-# 429/503 answers in a row (backoff 1+2+...+128 s, about 4 minutes) before a host is
+# 429/503 answers in a row (backoffs of 1+2+...+64 s between them, about 2 minutes) before a host is
 # given up for the run: at 5 minutes a URL, its other URLs would keep a night's run
 # open for days. They end unfetched, as transient failures the next run tries again.
 GIVE_UP_AFTER = 8

@@ -112,6 +112,8 @@ class ResultIntake:
         answer = Answer(success, result["token"] or 0, result["http_status"])
         if not self._board.complete(task_id, worker, answer):
             return None  # already final, or a stale holder's failure (fencing)
+        if not success and self._unchecked(task_id, worker):
+            return self._standing(task_id)
         # The row this one supersedes, read once (history, ledger); None: the URL is new.
         earlier = stored or self._plan.earlier_row(task_id)
         fields = _fields(result, stored if kept else None, now)
@@ -131,6 +133,24 @@ class ResultIntake:
             finished_at=now,
             extra=extra,
         )
+
+    def _unchecked(self, task_id: int, worker: str) -> bool:
+        """Did ``worker`` answer for an image another host stores (its host did not come),
+        so that its failure says nothing of the stored copy?"""
+        wanted = self._plan.wanted_host(task_id)
+        return wanted is not None and wanted != self._board.workers.host_of(worker)
+
+    def _standing(self, task_id: int) -> dict[str, Any] | None:
+        """The earlier success row, journalled again as it was: a download by another
+        host failed, the stored copy was not checked (``RunStats.add`` counts it as not
+        re-checked). Before, the failure replaced it, and the manifest forgot an image
+        its host still held. None when there is no such row (then nothing stands)."""
+        row = self._plan.stored_row(task_id)
+        if row is None:
+            return None
+        self._ledger.supersede(row)
+        self._ids.append(task_id)
+        return dict(row)
 
     def _note_moved(self, fields: dict[str, Any], stored: dict[str, Any] | None) -> None:
         """An image stored anew elsewhere (another host's folder, another store, another
@@ -164,11 +184,17 @@ class ResultIntake:
             )
         for task_id, host, status in board.take_given_up():
             error = f"not fetched: {host} answered {GIVE_UP_AFTER} requests in a row with 429/503"
-            rows.append(self._ended(task_id, c.HTTP_ERROR, status, {"error": error}))
+            fields = {"error": error, "attempts": 0}
+            rows.append(self._ended(task_id, c.HTTP_ERROR, status, fields, "not_fetched"))
         return rows
 
     def _ended(
-        self, task_id: int, status: str, http_status: int | None, fields: dict[str, Any]
+        self,
+        task_id: int,
+        status: str,
+        http_status: int | None,
+        fields: dict[str, Any],
+        change: str = "",
     ) -> dict[str, Any]:
         url, source, extra = self._plan.store.record(task_id)
         now, earlier = now_iso(), self._plan.earlier_row(task_id)
@@ -185,15 +211,16 @@ class ResultIntake:
             finished_at=now,
             extra=extra,
             **fields,
-            **self._history(task_id, status, "", now, earlier),
+            **self._history(task_id, status, change, now, earlier),
         )
 
     def _history(
         self, task_id: int, status: str, how: str, now: str, earlier: dict[str, Any] | None
     ) -> dict[str, Any]:
         """Count the change this row makes (``changes``; ``how`` a success was had:
-        "reused", "revalidated" (304), "" downloaded); a failure's ``failures`` and
-        ``first_failed_at`` continue the ``earlier`` row's (healing.failure_fields)."""
+        "reused", "revalidated" (304), "" downloaded; for a failure, "not_fetched" or "");
+        a failure's ``failures`` and ``first_failed_at`` continue the ``earlier`` row's
+        (healing.failure_fields)."""
         before = self._plan.earlier_status(task_id)
         failed_before = before in c.FAILED_STATUSES
         if status in c.SUCCESS_STATUSES:
@@ -201,7 +228,7 @@ class ResultIntake:
             change = "recovered" if failed_before else how or "refetched" * stored_before
             self._unwritten[change or "new_ok"] += 1
             return {}
-        self._unwritten["still_failing" if failed_before else "new_failures"] += 1
+        self._unwritten[how or ("still_failing" if failed_before else "new_failures")] += 1
         earlier = earlier if failed_before else None
         return failure_fields(earlier, now)
 

@@ -54,6 +54,9 @@ class RunStats:
     def add(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
             self.counts[row["status"]] += 1
+            if row.get("run_id", self.run_id) != self.run_id:  # an earlier row that stands
+                self.not_rechecked += 1  # (``ResultIntake._standing``)
+                continue
             if row.get("worker"):
                 self.workers.add(row["worker"])
             self.same_content += row.get("same_content_as") is not None

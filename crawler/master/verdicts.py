@@ -25,7 +25,7 @@ from typing import Any
 from crawler.master.politeness import BACKOFF_MAX, BACKOFF_START
 from crawler.robotstxt import ROBOTS_TTL
 
-ROBOTS_MAX_FAILURES = 8  # transient failures in a row (backoff 1+2+...+128 s) before giving up
+ROBOTS_MAX_FAILURES = 8  # transient failures in a row (backoffs 1+2+...+64 s) before giving up
 GIVE_UP_SECONDS = 300.0  # how long a given-up origin's URLs end blocked without a new probe
 KEPT, TRANSIENT, GIVEN_UP = "kept", "transient", "given up"
 
