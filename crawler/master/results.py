@@ -112,8 +112,9 @@ class ResultIntake:
         answer = Answer(success, result["token"] or 0, result["http_status"])
         if not self._board.complete(task_id, worker, answer):
             return None  # already final, or a stale holder's failure (fencing)
-        if not success and self._unchecked(task_id, worker):
-            return self._standing(task_id)
+        unchecked = not success and self._unchecked(task_id, worker)
+        if unchecked and (standing := self._standing(task_id)) is not None:
+            return standing
         # The row this one supersedes, read once (history, ledger); None: the URL is new.
         earlier = stored or self._plan.earlier_row(task_id)
         fields = _fields(result, stored if kept else None, now)
@@ -144,7 +145,7 @@ class ResultIntake:
         """The earlier success row, journalled again as it was: a download by another
         host failed, the stored copy was not checked (``RunStats.add`` counts it as not
         re-checked). Before, the failure replaced it, and the manifest forgot an image
-        its host still held. None when there is no such row (then nothing stands)."""
+        its host still held. None when there is no such row: the failure is the row."""
         row = self._plan.stored_row(task_id)
         if row is None:
             return None

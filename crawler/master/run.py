@@ -68,8 +68,8 @@ class Master:
         self.ledger = Ledger.open(cfg.manifest, manifest.empty, self.run_id)
         plan, code = None, c.EXIT_ERROR  # the code if planning or serving raises
         try:
-            plan = self._before_serving(lambda: self._plan(manifest))
-            self._before_serving(lambda: self._prepare(plan, manifest))
+            plan = self._before_serving(lambda: self._plan(manifest), "spool the URL lists")
+            self._before_serving(lambda: self._prepare(plan, manifest), "keep the resume index")
             code = self._serve(plan, manifest)
             if code == c.EXIT_OK:  # compacted if need be, the resume index kept
                 code = self._complete(plan, manifest)
@@ -114,13 +114,13 @@ class Master:
                         cfg.manifest, plan.unreadable, plan.first_unreadable)  # fmt: skip
         return plan
 
-    def _before_serving(self, step: Callable[[], T]) -> T:
+    def _before_serving(self, step: Callable[[], T], what: str) -> T:
         """``step()``; a manifest folder refusing files before any work is out: exit 1."""
         try:
             return step()
-        except OSError as exc:  # the URL spool, the resume index beside the manifest
+        except OSError as exc:  # beside the manifest: full, read-only
             where = self.config.manifest.parent
-            raise UsageError(f"cannot spool the URL lists in {where}: {exc.strerror}") from None
+            raise UsageError(f"cannot {what} in {where}: {exc.strerror}") from None
         except JournalError as exc:
             raise UsageError(str(exc)) from None
 

@@ -155,12 +155,12 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
             tally[0] += _attempts(resp)
             tally[1] = 1
             deadline.clock.failed_tries = 0
-            if resp.is_redirect:
-                target = _redirect_target(url, _location(resp), seen)
-                drain(resp.raw, deadline.remaining())  # keep the connection (keepalive)
-                url = target
-                continue
             ok = 200 <= resp.status_code < 300
+            if not ok:  # a redirect's body, an error page, a 304's: not kept (keepalive)
+                drain(resp.raw, deadline.remaining())
+            if resp.is_redirect:
+                url = _redirect_target(url, _location(resp), seen)
+                continue
             if text_limit is not None:
                 body = _read_body(resp, policy, text_limit, cut=True) if ok else b""
             elif ok:
@@ -168,11 +168,8 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
             elif resp.status_code == 304 and headers:
                 body = b""
             else:
-                drain(resp.raw, deadline.remaining())
                 reason = f"HTTP {resp.status_code} {wire_text(resp.reason)}".strip()
                 raise HTTPStatusFailure(reason, http_status=resp.status_code)
-            if not ok:
-                drain(resp.raw, deadline.remaining())  # a robots.txt's 4xx/5xx, a 304
             return Download(
                 body,
                 resp.status_code,
