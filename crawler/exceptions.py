@@ -2,7 +2,7 @@
 
 Third-party errors (requests, Pillow, OSError, multiprocessing) are converted into
 these at one boundary each: ``worker.fetch.fetch`` for the network,
-``worker.verify.inspect`` for Pillow, ``stores`` (``FolderStore``, ``S3Store``) for the
+``worker.verify.inspect`` for Pillow, ``stores`` (``FolderStore``, ``s3store.S3Store``) for the
 disk and S3, ``worker.channel.Channel`` for the managers. Every error that ends a URL carries the
 manifest ``status`` it stands for.
 """

@@ -6,8 +6,9 @@ kind of place:
 - ``""`` (the default): each worker's own ``--output`` folder, on its own host;
 - ``file:///abs/path``: one folder every host mounts at that path (NFS and the like);
 - ``s3://BUCKET/PREFIX``: S3 or S3-compatible object storage, through fsspec + s3fs
-  (the ``s3`` extra). Credentials, region and endpoint come from the standard AWS
-  configuration (environment, ``AWS_ENDPOINT_URL``, profiles), never from a flag.
+  (the ``s3`` extra; ``s3store.S3Store``). Credentials, region and endpoint come from
+  the standard AWS configuration (environment, ``AWS_ENDPOINT_URL``, profiles), never
+  from a flag.
 
 Every store keeps the names ``layout.stored_name`` gives (``ab/cd/<sha256>.<ext>``) and
 makes a stored image appear whole or not at all: a folder store writes a ``.part-*``
@@ -21,44 +22,18 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import importlib
 import os
 import secrets
-import time
 from pathlib import Path
-from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from crawler.exceptions import StoreFailure, UsageError
 from crawler.layout import ensure_writable
-
-# fsspec (the s3 extra) is imported by S3Store alone: ~25 ms of imports (asyncio and
-# more) that every process would otherwise pay at start-up for a folder store (issue 15).
-FSSPEC = "fsspec"
+from crawler.s3store import S3Store
 
 PART_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 PART_TRIES = 8  # names tried for a .part- file before giving up (each 64 random bits)
 PER_HOST = ""  # the spec of per-host stores (each worker's --output)
-PROBE_NAME = ".crawler-probe"  # written and removed by ``check`` at start-up
-S3_RETRIES = {"max_attempts": 5, "mode": "standard"}  # botocore: backoff with jitter
-S3_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 60}  # seconds
-# After this many calls in a row got no answer (botocore's retries spent; a missing key
-# is an answer), an S3 store is taken for down: its calls fail at once for DOWN_FOR
-# seconds, then one is tried again. An export or a report over an unreachable store
-# waited out the retries of every image in turn (5 min 22 s for 600); a worker stops
-# at its first disk_error anyway.
-DOWN_AFTER = 5
-DOWN_FOR = 30.0
-CONTENT_TYPES = {
-    "jpg": "image/jpeg",
-    "png": "image/png",
-    "gif": "image/gif",
-    "webp": "image/webp",
-    "bmp": "image/bmp",
-    "tif": "image/tiff",
-    "ico": "image/vnd.microsoft.icon",
-    "avif": "image/avif",
-}
 
 
 def normalize_spec(text: str) -> str:
@@ -171,93 +146,6 @@ class FolderStore:
         if self.spec and not self.root.is_dir():
             raise UsageError(f"store {self.where} is not a folder here (is the share mounted?)")
         ensure_writable(self.root, "store")
-
-
-class S3Store:
-    """A bucket (and key prefix) of S3 or an S3-compatible service, through s3fs."""
-
-    def __init__(self, spec: str) -> None:
-        try:  # deferred: see FSSPEC
-            fsspec = importlib.import_module(FSSPEC)
-        except ImportError:  # pragma: no cover - exercised on hosts without the extra
-            raise UsageError(
-                f"--store {spec} needs the s3 extra: pip install '.[s3]' in the crawler's checkout"
-            ) from None
-        self.spec = spec
-        self.where = spec
-        self._base = spec.removeprefix("s3://")
-        self._unanswered = 0  # calls in a row that got no answer (see DOWN_AFTER)
-        self._down: tuple[float, str] = (0.0, "")  # until when, and why
-        config = {"retries": S3_RETRIES, **S3_TIMEOUTS}
-        try:
-            # Listings are not cached: another host may have stored an image since.
-            self._fs = fsspec.filesystem(
-                "s3", config_kwargs=config, use_listings_cache=False, skip_instance_cache=True
-            )
-        except ImportError:  # fsspec without s3fs
-            raise UsageError(
-                f"--store {spec} needs s3fs: pip install '.[s3]' in the crawler's checkout"
-            ) from None
-
-    def _key(self, relative: str) -> str:
-        return f"{self._base}/{relative}"
-
-    def put(self, relative: str, body: bytes) -> None:
-        """Upload ``body`` under ``PREFIX/relative`` with its Content-Type; the object
-        appears only once whole. Raises StoreFailure (after botocore's retries)."""
-        content_type = CONTENT_TYPES.get(relative.rsplit(".", 1)[-1], "application/octet-stream")
-        self._call("write", relative, self._fs.pipe_file, body, ContentType=content_type)
-
-    def size(self, relative: str) -> int | None:
-        """Bytes of the stored object, or None when there is none; raises StoreFailure."""
-        try:
-            info = self._call("read", relative, self._fs.info)
-        except StoreFailure as failure:
-            if isinstance(failure.__cause__, FileNotFoundError):
-                return None
-            raise
-        return int(info["size"])
-
-    def read(self, relative: str) -> bytes:
-        """The stored bytes; raises StoreFailure (also when absent)."""
-        return self._call("read", relative, self._fs.cat_file)
-
-    def check(self) -> None:
-        """Write and remove a probe object; UsageError (one line) when that fails."""
-        try:
-            self.put(PROBE_NAME, b"probe")
-            self._call("remove", PROBE_NAME, self._fs.rm_file)
-        except StoreFailure as failure:
-            raise UsageError(f"store {self.spec} is unusable: {failure}") from None
-
-    def _call(self, verb: str, relative: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        key = self._key(relative)
-        until, why = self._down
-        if time.monotonic() < until:
-            raise StoreFailure(f"cannot {verb} s3://{key}: not tried, the store is down ({why})")
-        try:
-            result = fn(key, *args, **kwargs)
-        except Exception as exc:  # s3fs raises OSError subclasses, botocore its own tree
-            reason = _reason(exc, verb)
-            self._unanswered = 0 if isinstance(exc, FileNotFoundError) else self._unanswered + 1
-            if self._unanswered >= DOWN_AFTER:
-                self._down = (
-                    time.monotonic() + DOWN_FOR,
-                    f"{self._unanswered} calls in a row failed: {reason}",
-                )
-            raise StoreFailure(f"cannot {verb} s3://{key}: {reason}") from exc
-        self._unanswered = 0
-        return result
-
-
-def _reason(exc: Exception, verb: str) -> str:
-    """One line for a store error: missing bucket, denied, unreachable, throttled."""
-    if isinstance(exc, FileNotFoundError):
-        return "no such bucket" if verb == "write" else "no such bucket or key"
-    if isinstance(exc, PermissionError):
-        return "access denied (check the AWS credentials and the bucket's policy)"
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text}"[:300]
 
 
 def open_store(spec: str, output: Path) -> FolderStore | S3Store:

@@ -31,7 +31,7 @@ from test_s3 import STORE, objects, s3  # noqa: F401  (s3: the moto server fixtu
 
 from crawler.layout import content_name
 from crawler.manifest import FIELDS
-from crawler.stores import DOWN_AFTER
+from crawler.s3store import DOWN_AFTER
 
 DISTINCT = 7  # different pictures served
 COPIES = (0, 0, 3)  # pictures also served, byte for byte, at a second URL (0 twice)

@@ -8,15 +8,19 @@ would. Every check reads the objects back through the S3 API (boto3).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
 import random
 import signal
+import socket
 import subprocess
+import threading
 import time
 import zlib
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -39,7 +43,19 @@ from PIL import Image
 
 from crawler import constants as c
 from crawler.layout import stored_name
+from crawler.s3store import S3_RETRIES, S3_TIMEOUTS, s3_config
 
+# Credentials and settings for the tests without a moto server: fake, and nothing read
+# from this machine's own AWS setup.
+AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_CONFIG_FILE": os.devnull,
+    "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "AWS_MAX_ATTEMPTS": "2",
+}
 BUCKET = "harvest"
 PREFIX = "nightly"
 STORE = f"s3://{BUCKET}/{PREFIX}"
@@ -268,19 +284,97 @@ def test_denied_credentials_stop_the_master_before_any_download(
     assert image_server.total_hits() == 0
 
 
-@pytest.mark.slow  # botocore retries the connection (about 20 s)
-def test_unreachable_endpoint_stops_the_master_before_any_download(
-    tmp_path: Path, s3: dict[str, str], image_server: ImageServer
+class Closer:
+    """A TCP endpoint on loopback that accepts each connection and closes it at once."""
+
+    def __init__(self) -> None:
+        self._sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self._sock.getsockname()[1]
+        self.accepted = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                conn, _ = self._sock.accept()
+                self.accepted += 1
+                conn.close()
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+class NotS3(BaseHTTPRequestHandler):
+    """A web server that is not S3: 200 and a page of its own to every request (HTTP/1.1,
+    so that it answers the "Expect: 100-continue" of a PUT, as web servers do)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        page = b"<html>welcome</html>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(page)
+
+    do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _answer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet."""
+
+
+@pytest.mark.parametrize("endpoint", ["refused", "closes", "not-s3"])
+def test_an_endpoint_that_is_not_a_usable_s3_stops_the_master_before_any_download(
+    tmp_path: Path, image_server: ImageServer, endpoint: str
 ) -> None:
-    """An S3 endpoint nobody answers on (a closed port on loopback): one line, quickly."""
+    """A closed port, a peer that closes every connection (with botocore's attempts
+    set by the standard AWS_MAX_ATTEMPTS, and no retries of s3fs's own on top), and a
+    web server that answers 200 to everything (the probe reads back something else):
+    one line, exit 1, no traceback, no download."""
     images = add_images(image_server, 3)
-    env = cli_env(**(s3 | {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}"}))
-    started = time.monotonic()
-    done = run_cli("master", *master_args(tmp_path, list(images), free_port()), env=env)
+    closer, web = Closer(), ThreadingHTTPServer(("127.0.0.1", 0), NotS3)
+    threading.Thread(target=web.serve_forever, daemon=True).start()
+    port = {"refused": free_port(), "closes": closer.port, "not-s3": web.server_address[1]}
+    env = cli_env(**(AWS | {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port[endpoint]}"}))
+    try:
+        done = run_cli("master", *master_args(tmp_path, list(images), free_port()), env=env)
+    finally:
+        closer.close()
+        web.shutdown()
+        web.server_close()
+    assert done.returncode == c.EXIT_ERROR, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert f"store {STORE} is unusable" in lines[0], lines[0]
+    if endpoint == "not-s3":
+        assert "read back 20 bytes that are not the" in lines[0], lines[0]
+    else:
+        assert "127.0.0.1" in lines[0], lines[0]
+    # Two attempts, each a connection and aiohttp's one more on a closed one: s3fs's
+    # own five retries on top made it 25 requests (and 76 s with the default attempts).
+    assert closer.accepted <= 2 * int(AWS["AWS_MAX_ATTEMPTS"]), closer.accepted
+    assert image_server.total_hits() == 0
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "two", "1.5", "٣"])
+def test_an_aws_max_attempts_botocore_would_refuse_is_one_line(tmp_path: Path, value: str) -> None:
+    env = cli_env(**(AWS | {"AWS_MAX_ATTEMPTS": value, "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}))
+    done = run_cli("master", *master_args(tmp_path, ["http://127.0.0.1:9/a.png"], free_port()),
+                   env=env)  # fmt: skip
     assert done.returncode == c.EXIT_ERROR
     assert_no_traceback(done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
-    assert STORE in lines[0] and "127.0.0.1" in lines[0], lines[0]
-    assert image_server.total_hits() == 0
-    assert time.monotonic() - started < 60  # botocore's retries, then the line; no hang
+    expected = f"AWS_MAX_ATTEMPTS={value!r}: botocore needs a whole number of 1 or more"
+    assert lines[0].endswith(f"crawler-master: error: {expected}"), lines
+
+
+def test_botocore_reads_its_own_retry_settings_only_when_the_environment_sets_them() -> None:
+    assert s3_config({}) == {"retries": S3_RETRIES, **S3_TIMEOUTS}
+    assert s3_config({"AWS_MAX_ATTEMPTS": ""}) == {"retries": S3_RETRIES, **S3_TIMEOUTS}
+    assert s3_config({"AWS_MAX_ATTEMPTS": "3"}) == S3_TIMEOUTS
+    assert s3_config({"AWS_RETRY_MODE": "adaptive"}) == S3_TIMEOUTS

@@ -1,0 +1,172 @@
+"""The S3 store (``--store s3://BUCKET/PREFIX``): S3 or an S3-compatible object store,
+through fsspec + s3fs (the ``s3`` extra), with botocore's retries as the only ones.
+
+Credentials, region and endpoint come from the standard AWS configuration (environment,
+``AWS_ENDPOINT_URL``, profiles), never from a flag; so do botocore's retry settings when
+``AWS_MAX_ATTEMPTS`` or ``AWS_RETRY_MODE`` is set. An object appears only once its
+upload (one PUT, or a completed multipart upload) has finished. A failed call raises
+``StoreFailure`` (status ``disk_error``) with the reason; a store that is unusable at
+start-up raises ``UsageError`` (one line, before any download).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import secrets
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from crawler.exceptions import StoreFailure, UsageError
+
+# fsspec (the s3 extra) is imported by S3Store alone: ~25 ms of imports (asyncio and
+# more) that every process would otherwise pay at start-up for a folder store (issue 15).
+FSSPEC = "fsspec"
+
+PROBE_NAME = ".crawler-probe"  # written and removed by ``check`` at start-up
+S3_RETRIES = {"max_attempts": 5, "mode": "standard"}  # botocore: backoff with jitter
+# The standard AWS settings of botocore's retries: when the environment sets either,
+# botocore's own configuration decides (``s3_config``), as for any AWS tool on the host.
+RETRY_SETTINGS = ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
+S3_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 60}  # seconds
+# After this many calls in a row got no answer (botocore's retries spent; a missing key
+# is an answer), an S3 store is taken for down: its calls fail at once for DOWN_FOR
+# seconds, then one is tried again. An export or a report over an unreachable store
+# waited out the retries of every image in turn (5 min 22 s for 600); a worker stops
+# at its first disk_error anyway.
+DOWN_AFTER = 5
+DOWN_FOR = 30.0
+CONTENT_TYPES = {
+    "jpg": "image/jpeg",
+    "png": "image/png",
+    "gif": "image/gif",
+    "webp": "image/webp",
+    "bmp": "image/bmp",
+    "tif": "image/tiff",
+    "ico": "image/vnd.microsoft.icon",
+    "avif": "image/avif",
+}
+
+
+class S3Store:
+    """A bucket (and key prefix) of S3 or an S3-compatible service, through s3fs."""
+
+    def __init__(self, spec: str) -> None:
+        try:  # deferred: see FSSPEC
+            fsspec = importlib.import_module(FSSPEC)
+        except ImportError:  # pragma: no cover - exercised on hosts without the extra
+            raise UsageError(
+                f"--store {spec} needs the s3 extra: pip install '.[s3]' in the crawler's checkout"
+            ) from None
+        self.spec = spec
+        self.where = spec
+        self._base = spec.removeprefix("s3://")
+        self._unanswered = 0  # calls in a row that got no answer (see DOWN_AFTER)
+        self._down: tuple[float, str] = (0.0, "")  # until when, and why
+        config = s3_config(os.environ)
+        try:
+            # Listings are not cached: another host may have stored an image since.
+            self._fs = fsspec.filesystem(
+                "s3", config_kwargs=config, use_listings_cache=False, skip_instance_cache=True
+            )
+        except ImportError:  # fsspec without s3fs
+            raise UsageError(
+                f"--store {spec} needs s3fs: pip install '.[s3]' in the crawler's checkout"
+            ) from None
+        # botocore's retries are the only ones: s3fs's own (its ``retries``, 5, a class
+        # attribute) wrapped them, 25 requests and 76 s for one write to an endpoint that
+        # closed every connection, against the 5 attempts the README promises.
+        self._fs.retries = 1
+        # aiohttp leaves a task failed behind a connection the endpoint closed, and asyncio
+        # logs each one with its traceback when it is collected ("Task exception was never
+        # retrieved"): the call itself raised already, and its error is the store's line.
+        self._fs.loop.call_soon_threadsafe(self._fs.loop.set_exception_handler, _unretrieved)
+
+    def _key(self, relative: str) -> str:
+        return f"{self._base}/{relative}"
+
+    def put(self, relative: str, body: bytes) -> None:
+        """Upload ``body`` under ``PREFIX/relative`` with its Content-Type; the object
+        appears only once whole. Raises StoreFailure (after botocore's retries)."""
+        content_type = CONTENT_TYPES.get(relative.rsplit(".", 1)[-1], "application/octet-stream")
+        self._call("write", relative, self._fs.pipe_file, body, ContentType=content_type)
+
+    def size(self, relative: str) -> int | None:
+        """Bytes of the stored object, or None when there is none; raises StoreFailure."""
+        try:
+            info = self._call("read", relative, self._fs.info)
+        except StoreFailure as failure:
+            if isinstance(failure.__cause__, FileNotFoundError):
+                return None
+            raise
+        return int(info["size"])
+
+    def read(self, relative: str) -> bytes:
+        """The stored bytes; raises StoreFailure (also when absent)."""
+        return self._call("read", relative, self._fs.cat_file)
+
+    def check(self) -> None:
+        """Write, read back and remove a probe object; UsageError (one line) when that
+        fails, or when what comes back is not what was written: an endpoint that is not
+        S3 (any web server answering 200) would otherwise take every image and keep none."""
+        probe = b"crawler probe " + secrets.token_hex(8).encode()
+        try:
+            self.put(PROBE_NAME, probe)
+            back = self.read(PROBE_NAME)
+            self._call("remove", PROBE_NAME, self._fs.rm_file)
+        except StoreFailure as failure:
+            raise UsageError(f"store {self.spec} is unusable: {failure}") from None
+        if back != probe:
+            raise UsageError(
+                f"store {self.spec} is unusable: s3://{self._key(PROBE_NAME)} read back "
+                f"{len(back)} bytes that are not the {len(probe)} written (is the endpoint S3?)"
+            )
+
+    def _call(self, verb: str, relative: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        key = self._key(relative)
+        until, why = self._down
+        if time.monotonic() < until:
+            raise StoreFailure(f"cannot {verb} s3://{key}: not tried, the store is down ({why})")
+        try:
+            result = fn(key, *args, **kwargs)
+        except Exception as exc:  # s3fs raises OSError subclasses, botocore its own tree
+            reason = _reason(exc, verb)
+            self._unanswered = 0 if isinstance(exc, FileNotFoundError) else self._unanswered + 1
+            if self._unanswered >= DOWN_AFTER:
+                self._down = (
+                    time.monotonic() + DOWN_FOR,
+                    f"{self._unanswered} calls in a row failed: {reason}",
+                )
+            raise StoreFailure(f"cannot {verb} s3://{key}: {reason}") from exc
+        self._unanswered = 0
+        return result
+
+
+def _unretrieved(loop: Any, context: dict[str, Any]) -> None:
+    """fsspec's event loop's exception handler: nothing to say (see S3Store)."""
+
+
+def s3_config(environ: Mapping[str, str]) -> dict[str, Any]:
+    """botocore's client settings: S3_TIMEOUTS, and S3_RETRIES unless ``environ`` sets
+    AWS_MAX_ATTEMPTS or AWS_RETRY_MODE (then botocore reads those, and ``~/.aws/config``;
+    a retry mode it refuses fails the store's first call, as with the AWS CLI). Raises
+    UsageError for an AWS_MAX_ATTEMPTS that is not a whole number of 1 or more."""
+    attempts = environ.get("AWS_MAX_ATTEMPTS", "")
+    if attempts and not (attempts.isascii() and attempts.isdigit() and int(attempts) >= 1):
+        raise UsageError(
+            f"AWS_MAX_ATTEMPTS={attempts!r}: botocore needs a whole number of 1 or more"
+        )
+    if any(environ.get(name) for name in RETRY_SETTINGS):
+        return dict(S3_TIMEOUTS)
+    return {"retries": S3_RETRIES, **S3_TIMEOUTS}
+
+
+def _reason(exc: Exception, verb: str) -> str:
+    """One line for a store error: missing bucket, denied, unreachable, throttled."""
+    if isinstance(exc, FileNotFoundError):
+        return "no such bucket" if verb == "write" else "no such bucket or key"
+    if isinstance(exc, PermissionError):
+        return "access denied (check the AWS credentials and the bucket's policy)"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}"[:300]
