@@ -63,6 +63,9 @@ class LogFile(logging.FileHandler):
     the file gets nothing more; logging's default is a traceback on stderr per record."""
 
     def __init__(self, path: str) -> None:
+        # Its folder is made as the CSV's and the manifest's are: a log file inside the
+        # --output a first run creates failed with "No such file or directory".
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         super().__init__(path, encoding="utf-8")
         self.failed = False
 

@@ -82,5 +82,6 @@ EXIT_INTERRUPTED = 130  # SIGINT / SIGTERM
 DEFAULT_PORT = 8001
 DEFAULT_OUTPUT = "downloads"
 DEFAULT_MANIFEST_NAME = "manifest.jsonl"
+DEFAULT_KEY_NAME = "authkey"  # the key a master generates beside its manifest
 AUTHKEY_ENV = "CRAWLER_AUTHKEY"
 MAX_URL_LENGTH = 8192

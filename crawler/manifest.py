@@ -95,6 +95,31 @@ def contents_path(manifest: Path) -> Path:
     return manifest.with_name(manifest.stem + ".contents.sqlite")
 
 
+def resume_path(manifest: Path) -> Path:
+    """``NAME.resume.bin`` beside ``NAME.jsonl``: the kept resume index
+    (``master.keptindex``)."""
+    return manifest.with_name(manifest.stem + ".resume.bin")
+
+
+def lock_path(manifest: Path) -> Path:
+    """``NAME.jsonl.lock`` beside ``NAME.jsonl``: held by the master journalling into it."""
+    return manifest.with_name(manifest.name + ".lock")
+
+
+def side_files(manifest: Path) -> dict[str, Path]:
+    """The manifest and every file a master keeps beside it, by what each is."""
+    return {
+        "manifest": manifest,
+        "summary": summary_path(manifest),
+        "run history": runs_path(manifest),
+        "report": report_path(manifest),
+        "content index": contents_path(manifest),
+        "report aggregate": aggregate_path(manifest),
+        "resume index": resume_path(manifest),
+        "manifest lock": lock_path(manifest),
+    }
+
+
 EDGE = 64 * 1024  # bytes read at each end of a manifest for its fingerprint
 
 

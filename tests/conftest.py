@@ -51,11 +51,17 @@ def cli_command(module: str, *args: str) -> list[str]:
 
 
 def run_cli(
-    module: str, *args: str, env: dict[str, str] | None = None, timeout: float = RUN_TIMEOUT
+    module: str,
+    *args: str,
+    env: dict[str, str] | None = None,
+    timeout: float = RUN_TIMEOUT,
+    cwd: Path | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m crawler.<module> ARGS`` to completion and capture its output."""
+    """Run ``python -m crawler.<module> ARGS`` (in ``cwd``) to completion and capture its
+    output."""
     return subprocess.run(
         cli_command(module, *args),
+        cwd=cwd,
         env=cli_env() if env is None else env,
         capture_output=True,
         text=True,

@@ -28,11 +28,14 @@ def run_command(
     argv: list[str] | None,
     parser: argparse.ArgumentParser,
     body: Callable[[argparse.Namespace], int],
+    check: Callable[[argparse.Namespace], None] | None = None,
 ) -> int:
-    """Parse, run, and turn every expected error into one line and an exit code."""
+    """Parse, run, and turn every expected error into one line and an exit code.
+    ``check`` runs once stderr is set up and before the log file is opened: a refusal
+    must not write into a file it protects (``--log-file`` naming a URL list)."""
     args = parser.parse_intermixed_args(argv)  # options may come between list files
     try:
-        setup_logging(prog, args)
+        setup_logging(prog, args, check)
         return body(args)
     except KeyboardInterrupt:
         NOTICE.error("interrupted")
@@ -75,7 +78,9 @@ def leave(code: int) -> NoReturn:
     os._exit(code)
 
 
-def setup_logging(prog: str, args: argparse.Namespace) -> None:
+def setup_logging(
+    prog: str, args: argparse.Namespace, check: Callable[[argparse.Namespace], None] | None = None
+) -> None:
     """stderr gets notices (INFO) unless -q, one line per URL with -v; every stderr line
     starts with an ISO 8601 timestamp when stderr is not a terminal. ``--log-file`` gets
     the same, always with timestamps, plus the summary and the outcome (``console``).
@@ -94,6 +99,8 @@ def setup_logging(prog: str, args: argparse.Namespace) -> None:
     # urllib3 warns on every retry; the manifest's attempts field records those. The S3
     # store's libraries (botocore, s3fs) stay at the root's WARNING like every other.
     logging.getLogger("urllib3").setLevel(logging.ERROR)
+    if check is not None:
+        check(args)
     if args.log_file and not getattr(args, "dry_run", False):  # a dry run writes nothing
         try:
             handler = LogFile(args.log_file)

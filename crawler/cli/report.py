@@ -6,6 +6,7 @@ from crawler import constants as c
 from crawler.cli.edge import run_plain
 from crawler.cli.flags import report_parser
 from crawler.console import show
+from crawler.master.preflight import check_distinct, run_files
 from crawler.report.build import write_report
 
 
@@ -15,6 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     args = report_parser().parse_args(argv)
 
     def body() -> int:
+        # --out may be the report beside the manifest (the default), no other of its files
+        kept = run_files(args.manifest, args.manifest.parent / c.DEFAULT_KEY_NAME)
+        del kept["report"]
+        check_distinct({"--out": args.out}, kept, [])
         output = args.manifest.parent if args.output is None else args.output
         show(str(write_report(args.manifest, output, args.out, args.sample)))
         return c.EXIT_OK

@@ -24,7 +24,7 @@ from typing import IO, Any, BinaryIO
 from crawler.atomic import replacing
 from crawler.console import log
 from crawler.exceptions import JournalError, UsageError
-from crawler.manifest import FIELDS, LINE_STATUSES, journal_lines, row_fields
+from crawler.manifest import FIELDS, LINE_STATUSES, journal_lines, lock_path, row_fields
 
 
 def _dump(row: dict[str, Any]) -> str:
@@ -38,7 +38,7 @@ class ManifestWriter:
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = open(path.with_name(path.name + ".lock"), "a")  # noqa: SIM115
+            self._lock = open(lock_path(path), "a")  # noqa: SIM115
         except OSError as exc:
             raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
         try:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from crawler.config import ResumeOptions
-from crawler.manifest import fingerprint
+from crawler.manifest import fingerprint, resume_path
 from crawler.master.journal import Offsets
 from crawler.master.linerows import EarlierLines
 from crawler.master.taskstore import TaskStore
@@ -40,8 +40,8 @@ VERSION = 2  # 2: the list paths too
 
 
 def index_path(manifest: Path) -> Path:
-    """``NAME.resume.bin`` beside ``NAME.jsonl``."""
-    return manifest.with_name(manifest.stem + ".resume.bin")
+    """``NAME.resume.bin`` beside ``NAME.jsonl`` (``manifest.resume_path``)."""
+    return resume_path(manifest)
 
 
 @dataclass

@@ -1,0 +1,120 @@
+"""No file a run writes may be another file of the run, or one it reads.
+
+A fresh user pointed ``--csv`` at the manifest (every row lost, the next night refused),
+at the generated key, the run history and the summary, and ``--csv`` or ``--log-file`` at
+a URL list (the list overwritten, or log lines read as URLs the next night); ``--output``
+or ``--csv`` inside a list folder worked the first night and failed, or grew, later;
+``crawler-report --out`` replaced the manifest. Each is now refused before anything is
+written: one line, exit 1, and every file as it was. Real ``python -m crawler.master``
+and ``crawler.report`` processes, on real files (hard links and symlinks included).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+from conftest import assert_no_traceback, read_rows, run_cli
+from imageserver import ImageServer, make_image
+
+from crawler import constants as c
+
+ROW = '{"url": "http://127.0.0.1:9/a.png", "status": "ok", "path": "ab/cd/x.png"}\n'
+
+
+def _night(tmp_path: Path) -> Path:
+    """A folder as a finished night leaves it: lists, the manifest and its files, a key."""
+    (tmp_path / "lists").mkdir()
+    for name in ("l.txt", "lists/a.txt"):
+        (tmp_path / name).write_text("http://127.0.0.1:9/a.png\n", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.jsonl").write_text(ROW, encoding="utf-8")
+    (out / "manifest.summary.json").write_text('{"total": 1}\n', encoding="utf-8")
+    (out / "manifest.runs.jsonl").write_text('{"total": 1}\n', encoding="utf-8")
+    (out / c.DEFAULT_KEY_NAME).write_text("k" * 40 + "\n", encoding="utf-8")
+    (out / c.DEFAULT_KEY_NAME).chmod(0o600)
+    os.link(tmp_path / "l.txt", tmp_path / "hardlink.txt")
+    (tmp_path / "via").symlink_to(out)
+    return out
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and not p.is_symlink()
+    }
+
+
+# (list given, flags, what the line says): each one a file the run would have destroyed
+MASTER_CASES = {
+    "csv-is-the-manifest": ("l.txt", ["--csv", "out/manifest.jsonl"], "is the manifest"),
+    "csv-is-the-key": ("l.txt", ["--csv", "out/authkey"], "is the shared key"),
+    "csv-is-the-history": ("l.txt", ["--csv", "out/manifest.runs.jsonl"], "is the run history"),
+    "csv-is-the-summary": ("l.txt", ["--csv", "out/manifest.summary.json"], "is the summary"),
+    "csv-via-a-symlink": ("l.txt", ["--csv", "via/manifest.jsonl"], "is the manifest"),
+    "csv-is-a-list": ("l.txt", ["--csv", "l.txt"], "is one of the URL lists"),
+    "csv-is-a-hard-link": ("l.txt", ["--csv", "hardlink.txt"], "is one of the URL lists"),
+    "log-is-a-list": ("l.txt", ["--log-file", "l.txt"], "is one of the URL lists"),
+    "log-is-the-manifest": ("l.txt", ["--log-file", "out/manifest.jsonl"], "is the manifest"),
+    "csv-is-the-log": ("l.txt", ["--csv", "x.log", "--log-file", "x.log"], "is the --log-file"),
+    "csv-is-the-given-key": (
+        "l.txt",
+        ["--authkey-file", "out/authkey", "--csv", "out/authkey"],
+        "is the shared key",
+    ),
+    "csv-in-a-list-folder": ("lists", ["--csv", "lists/export.csv"], "in the URL list folder"),
+    "output-is-a-list-folder": ("lists", ["--output", "lists"], "in the URL list folder"),
+    "log-in-a-list-folder": ("lists", ["--log-file", "lists/night.log"], "in the URL list folder"),
+}
+
+
+@pytest.mark.parametrize("case", MASTER_CASES, ids=list(MASTER_CASES))
+def test_a_master_refuses_to_write_over_its_own_files_or_its_lists(
+    tmp_path: Path, case: str
+) -> None:
+    listing, flags, said = MASTER_CASES[case]
+    _night(tmp_path)
+    before = _digests(tmp_path)
+    done = run_cli(
+        "master", listing, "--output", "out", "--port", "0", "--local-workers", "0",
+        "--no-progress", "--idle-timeout", "1", *flags, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == c.EXIT_ERROR, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0] and "choose another " in lines[0], lines
+    assert _digests(tmp_path) == before  # nothing written, nothing replaced
+    assert not (tmp_path / "lists" / "manifest.jsonl").exists()
+
+
+@pytest.mark.parametrize("target", ["manifest.jsonl", "manifest.summary.json", "authkey"])
+def test_a_report_refuses_to_write_over_the_manifest_or_its_files(
+    tmp_path: Path, target: str
+) -> None:
+    out = _night(tmp_path)
+    before = _digests(tmp_path)
+    done = run_cli("report", str(out / "manifest.jsonl"), "--out", str(out / target))
+    assert done.returncode == c.EXIT_ERROR, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    assert "choose another path" in done.stderr and len(done.stderr.splitlines()) == 1
+    assert _digests(tmp_path) == before
+
+
+def test_a_log_file_inside_the_output_a_first_run_makes_is_written(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """The run makes --output; a --log-file inside it failed with "No such file"."""
+    url = image_server.add("/one.png", make_image("PNG", 32, 24, seed=3), content_type="image/png")
+    (tmp_path / "l.txt").write_text(url + "\n", encoding="utf-8")
+    log = tmp_path / "new" / "logs" / "night.log"
+    done = run_cli(
+        "master", str(tmp_path / "l.txt"), "--output", str(tmp_path / "new"), "--port", "0",
+        "--local-workers", "1", "--no-progress", "--no-report", "--log-file", str(log),
+    )  # fmt: skip
+    assert done.returncode == c.EXIT_OK, done.stderr
+    assert [row["status"] for row in read_rows(tmp_path / "new" / "manifest.jsonl")] == ["ok"]
+    assert "outcome" in log.read_text(encoding="utf-8")
