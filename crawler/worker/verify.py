@@ -186,6 +186,12 @@ def _frames(image: Image.Image, format_name: str, body: bytes) -> Iterator[tuple
             try:
                 image.seek(frame)  # the canvas may grow here (GIF): checked before load
             except EOFError:
+                # An APNG whose acTL announces a frame whose data is missing ends here
+                # too: fewer frames than the file says is a damaged file, not a short one.
+                announced = getattr(image, "n_frames", frame)
+                if announced > frame:
+                    said = f"{format_name} announces {announced} frames, {frame} read"
+                    raise Corrupt(said) from None
                 return
         yield image.width, image.height, lambda: image.load() and None  # pixels: in image
         frame += 1
