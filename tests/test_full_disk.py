@@ -8,7 +8,9 @@ says what happened to the URLs (a fresh user's report, 2026-11-30: a full log di
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -68,6 +70,35 @@ def test_stdout_that_cannot_be_written_is_one_line(
     failed = [line for line in stderr.splitlines() if "cannot write to stdout" in line]
     assert len(failed) == 1, stderr
     assert '"exit_code": 0' in (tmp_path / "out" / "manifest.summary.json").read_text()
+
+
+def _closing(fd: int) -> Callable[[], None]:
+    return lambda: os.close(fd)
+
+
+@pytest.mark.parametrize("closed", [1, 2], ids=["stdout", "stderr"])
+def test_a_master_started_without_stdout_or_stderr_runs_and_earns_its_exit(
+    tmp_path: Path, image_server: ImageServer, closed: int
+) -> None:
+    """``>&-`` and ``2>&-`` (a cron line, a service): the run goes on, the log file gets
+    the outcome, no file gets what was meant for the closed stream. It was a traceback
+    and exit 1 after the work (stdout), and exit 1 before any (stderr)."""
+    listing = write_list(tmp_path / "list.txt", images(image_server, 5))
+    out, log = tmp_path / "out", tmp_path / "night.log"
+    done = subprocess.run(
+        cli_command("master", str(listing), "--port", "0", "--bind", "127.0.0.1", "--output",
+                    str(out), "--local-workers", "1", "--threads", "2", "--no-progress",
+                    "--log-file", str(log)),
+        env=cli_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True,
+        timeout=RUN_TIMEOUT, preexec_fn=_closing(closed),
+    )  # fmt: skip
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    assert_no_traceback(done.stdout, done.stderr)
+    assert [row["status"] for row in read_rows(out / "manifest.jsonl")] == ["ok"] * 5
+    assert "outcome: completed (exit 0)" in log.read_text(encoding="utf-8")
+    for path in out.glob("*.jsonl"):  # every line a JSON value: nothing printed into it
+        for line in path.read_text(encoding="utf-8").splitlines():
+            assert isinstance(json.loads(line), dict), (path, line)
 
 
 @pytest.mark.parametrize("mode", [0o644, 0o600])

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import os  # loaded with the interpreter, as sys is
 import signal
+import sys
 
 from crawler import constants as c
 
@@ -44,8 +45,27 @@ def exit_on_stop_signals(prog: str | None) -> None:
         signal.signal(signum, handler)
 
 
+def open_std_streams() -> None:
+    """A standard stream the command was started without (``>&-``, ``2>&-``) becomes
+    /dev/null, descriptor and ``sys`` object: Python leaves ``sys.stdout`` None then (the
+    exit's flush was a traceback and exit 1), and the next file opened would take the
+    free descriptor, so that a local worker's output went into it. The log file still
+    gets everything; the exit code stays what the run earned."""
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        if getattr(sys, name) is None:
+            setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))  # noqa: SIM115
+
+
 def master() -> NoReturn:
     """``python -m crawler.master`` and the ``crawler-master`` script."""
+    open_std_streams()
     exit_on_stop_signals("crawler-master")
     _command("crawler.cli.master").run_module()
 
@@ -53,6 +73,7 @@ def master() -> NoReturn:
 def worker() -> NoReturn:
     """``python -m crawler.worker`` and the ``crawler-worker`` script. A worker has
     nothing yet: it leaves silently (its master may be the one stopping it)."""
+    open_std_streams()
     exit_on_stop_signals(None)
     _command("crawler.cli.worker").run_module()
 
