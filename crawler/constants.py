@@ -85,3 +85,8 @@ DEFAULT_MANIFEST_NAME = "manifest.jsonl"
 DEFAULT_KEY_NAME = "authkey"  # the key a master generates beside its manifest
 AUTHKEY_ENV = "CRAWLER_AUTHKEY"
 MAX_URL_LENGTH = 8192
+
+# For str.translate: C0 control characters (tab, newline and carriage return aside) and
+# DEL as U+FFFD, in what people open (the CSV export, the HTML report). A NUL from a list
+# line made tools take them for binary files; the manifest keeps the text as it was.
+CONTROL_CHARACTERS = {code: "\ufffd" for code in [*range(0x20), 0x7F] if chr(code) not in "\t\n\r"}

@@ -12,11 +12,14 @@ and ``crawler.report`` processes, on real files (hard links and symlinks include
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import shutil
+import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_no_traceback, read_rows, run_cli
+from conftest import RUN_TIMEOUT, assert_no_traceback, read_rows, run_cli, start_cli
 from imageserver import ImageServer, make_image
 
 from crawler import constants as c
@@ -118,3 +121,42 @@ def test_a_log_file_inside_the_output_a_first_run_makes_is_written(
     assert done.returncode == c.EXIT_OK, done.stderr
     assert [row["status"] for row in read_rows(tmp_path / "new" / "manifest.jsonl")] == ["ok"]
     assert "outcome" in log.read_text(encoding="utf-8")
+
+
+def test_a_manifest_removed_during_the_run_ends_it_incomplete(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """``rm -rf`` of the output folder mid-run: the journal goes on in a file no name
+    reaches. It said "completed", exit 0, with no manifest left; now exit 3, saying why."""
+    png = make_image("PNG", 32, 24, seed=5)
+    urls = [
+        image_server.add(f"/gone/{i}.png", png, content_type="image/png", delay=0.05)
+        for i in range(40)
+    ]
+    (tmp_path / "l.txt").write_text("\n".join(urls) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    master = start_cli(
+        "master", str(tmp_path / "l.txt"), "--output", str(out), "--port", "0",
+        "--local-workers", "1", "--threads", "1", "--no-progress", "--no-report",
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while not read_rows_or_none(out / "manifest.jsonl") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        shutil.rmtree(out)
+        _, stderr = master.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if master.poll() is None:
+            master.kill()
+    assert master.returncode == c.EXIT_INCOMPLETE, stderr
+    assert_no_traceback(stderr)
+    assert "was removed or replaced during the run" in stderr, stderr
+    summary = json.loads((out / "manifest.summary.json").read_text(encoding="utf-8"))
+    assert summary["exit_code"] == c.EXIT_INCOMPLETE, summary
+
+
+def read_rows_or_none(path: Path) -> list[dict] | None:
+    try:
+        return read_rows(path) or None
+    except OSError:
+        return None

@@ -22,7 +22,7 @@ from crawler.exceptions import CrawlerError, JournalError
 from crawler.manifest import contents_path, fingerprint, read_manifest, report_path
 from crawler.master.carried import standing
 from crawler.master.contents import ContentIndex
-from crawler.master.journal import write_csv
+from crawler.master.csvexport import write_csv
 from crawler.master.plan import Plan
 from crawler.master.summary import RunStats, format_summary, write_summary
 from crawler.report import ledger as ledgers

@@ -70,6 +70,12 @@ class IndexKeeper:
         """Compact the journal if rows of it were superseded, then keep the index for the
         next run. Raises JournalError, OSError (the compaction: a full disk); failing to
         keep the index is only a warning."""
+        if not writer.still_named():  # its rows are in a file no name reaches: exit 3
+            keptindex.discard(self.manifest)
+            raise JournalError(
+                f"manifest {self.manifest} was removed or replaced during the run: the rows "
+                "journalled in it are lost, and the next run fetches their URLs again"
+            )
         earlier, self.earlier = self.earlier, None
         assert earlier is not None
         lines = earlier.lines.without(plan.superseded_lines)

@@ -10,7 +10,6 @@ URL (atomically). A lock file keeps a second master off the same manifest.
 from __future__ import annotations
 
 import contextlib
-import csv
 import fcntl
 import json
 import os
@@ -21,10 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from crawler.atomic import replacing
 from crawler.console import log
 from crawler.exceptions import JournalError, UsageError
-from crawler.manifest import FIELDS, LINE_STATUSES, journal_lines, lock_path, row_fields
+from crawler.manifest import LINE_STATUSES, journal_lines, lock_path, row_fields
 
 
 def _dump(row: dict[str, Any]) -> str:
@@ -52,12 +50,9 @@ class ManifestWriter:
         try:
             torn = _cut_torn_tail(path)
             if torn:
-                log.warning(
-                    "manifest %s: dropped a torn last line (%d bytes) left by an interrupted "
-                    "write; a URL whose row it was is fetched again",
-                    path,
-                    torn,
-                )
+                log.warning("manifest %s: dropped a torn last line (%d bytes) left by an "
+                            "interrupted write; a URL whose row it was is fetched again",
+                            path, torn)  # fmt: skip
             # Unbuffered: a failed write is cut off at once (``write``), no buffer kept.
             self._fh: IO[bytes] = open(path, "ab", buffering=0)  # noqa: SIM115
             self.size = self._fh.tell()  # where the next row goes
@@ -65,6 +60,15 @@ class ManifestWriter:
         except OSError as exc:
             self._lock.close()
             raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
+
+    def still_named(self) -> bool:
+        """The manifest's path still names this journal: not removed nor replaced since
+        (``rm -rf`` of the output folder mid-run left rows only in an unlinked file)."""
+        try:
+            here, there = os.fstat(self._fh.fileno()), os.stat(self.path)
+        except OSError:
+            return False
+        return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
 
     def write(self, rows: Iterable[dict[str, Any]]) -> list[int]:
         """Append ``rows`` and fsync, all of them or none; returns the offset of each.
@@ -275,26 +279,3 @@ def read_line(fd: int, offset: int) -> bytes:
         if end >= 0 or len(data) < size:
             return data if end < 0 else data[: end + 1]
         size *= 4
-
-
-def write_csv(rows: Iterable[dict[str, Any]], path: Path) -> None:
-    """Export rows as CSV that opens cleanly in a spreadsheet (UTF-8 with BOM), whole or
-    not at all: a full disk leaves last night's CSV as it was. Raises UsageError."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with replacing(path, mode="w", encoding="utf-8-sig", newline="") as fh:
-            writer = csv.writer(fh)
-            writer.writerow(FIELDS)
-            writer.writerows([_cell(row.get(name)) for name in FIELDS] for row in rows)
-    except OSError as exc:
-        raise UsageError(f"cannot write CSV {path}: {exc.strerror or exc}") from None
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    text = json.dumps(value, ensure_ascii=False) if isinstance(value, (dict, list)) else str(value)
-    # A cell starting with = + - @ is a formula to a spreadsheet; text from the web must not be.
-    if text[:1] in ("=", "+", "-", "@") and not isinstance(value, (int, float)):
-        return "'" + text
-    return text

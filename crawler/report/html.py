@@ -28,7 +28,7 @@ LARGEST = "; the largest (each image with its distance in bits to the first):"
 
 
 def _e(value: Any, limit: int = 300) -> str:
-    text = "" if value is None else str(value)
+    text = "" if value is None else str(value).translate(c.CONTROL_CHARACTERS)
     return escape(text if len(text) <= limit else text[: limit - 1] + "…", quote=True)
 
 

@@ -31,7 +31,7 @@ from crawler import constants as c
 from crawler.config import ListSpec, format_of
 from crawler.exceptions import UsageError
 from crawler.manifest import FIELDS
-from crawler.master.journal import write_csv
+from crawler.master.csvexport import write_csv
 from crawler.master.leases import LeaseBoard
 from crawler.master.lists import ListEntry, check_readable, expand_lists, read_list
 from crawler.master.plan import plan_run, survey

@@ -11,7 +11,8 @@ import re
 from pathlib import Path
 
 from crawler.manifest import FIELDS, make_row, row_fields
-from crawler.master.journal import current_lines, write_csv
+from crawler.master.csvexport import write_csv
+from crawler.master.journal import current_lines
 
 STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
 
@@ -37,6 +38,21 @@ def test_write_csv_guards_formula_cells(tmp_path: Path) -> None:
     assert table[2]["url"] == "http://example.com/a.png"
     assert table[2]["width"] == "10"
     assert table[2]["path"] == ""  # None is an empty cell
+
+
+def test_write_csv_keeps_control_characters_out(tmp_path: Path) -> None:
+    """A NUL or escape from a list line made tools take the CSV for a binary file; tab,
+    newline and carriage return stay (quoted)."""
+    controls = "".join(chr(code) for code in [*range(0x20), 0x7F])
+    rows = [make_row(url=f"a{controls}b", status="invalid_url", error="x\ty\nz")]
+    path = tmp_path / "m.csv"
+    write_csv(rows, path)
+    data = path.read_bytes()
+    assert not {b for b in data if b < 0x20 and b not in b"\t\n\r"} and b"\x7f" not in data
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        (row,) = list(csv.DictReader(fh))
+    assert row["url"] == "a" + "\ufffd" * 9 + "\t\n" + "\ufffd" * 2 + "\r" + "\ufffd" * 19 + "b"
+    assert row["error"] == "x\ty\nz"
 
 
 def test_current_lines_reads_urls_with_quotes_and_rows_in_any_key_order(tmp_path: Path) -> None:
