@@ -19,7 +19,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RUN_TIMEOUT, assert_no_traceback, read_rows, run_cli, start_cli
+from conftest import (
+    RUN_TIMEOUT,
+    assert_no_traceback,
+    cli_env,
+    read_rows,
+    run_cli,
+    start_cli,
+)
 from imageserver import ImageServer, make_image
 
 from crawler import constants as c
@@ -160,3 +167,24 @@ def read_rows_or_none(path: Path) -> list[dict] | None:
         return read_rows(path) or None
     except OSError:
         return None
+
+
+def test_a_run_under_an_ascii_locale_keeps_names_in_other_scripts(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """``LC_ALL=C PYTHONUTF8=0``: a list and an --output named in another script reached
+    the UTF-8 manifest as lone surrogates (a traceback, and a local worker dead)."""
+    url = image_server.add("/u.png", make_image("PNG", 32, 24, seed=8), content_type="image/png")
+    listing = tmp_path / "list ü ☃.txt"
+    listing.write_text(url + "\n", encoding="utf-8")
+    out = tmp_path / "out ☃"
+    env = cli_env(LC_ALL="C", LANG="C", PYTHONUTF8="0")
+    done = run_cli(
+        "master", str(listing), "--output", str(out), "--port", "0", "--local-workers", "1",
+        "--no-progress", env=env,
+    )  # fmt: skip
+    assert done.returncode == c.EXIT_OK, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    (row,) = read_rows(out / "manifest.jsonl")
+    assert row["status"] == "ok" and row["source"] == f"{listing}:1", row
+    assert (out / row["path"]).is_file()

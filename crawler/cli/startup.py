@@ -45,6 +45,18 @@ def exit_on_stop_signals(prog: str | None) -> None:
         signal.signal(signum, handler)
 
 
+def utf8_mode() -> None:
+    """Run in Python's UTF-8 mode (PEP 540), starting the interpreter again in it when
+    it is off (``PYTHONUTF8=0``, or a locale whose encoding is not UTF-8): the manifest,
+    the report and every file the crawler writes are UTF-8, and under an ASCII locale a
+    list or folder named in another script reached them as lone surrogates, a traceback.
+    Child processes (local workers) inherit the setting. Returns only when on."""
+    if sys.flags.utf8_mode or os.environ.get("PYTHONUTF8") == "1":
+        return
+    os.environ["PYTHONUTF8"] = "1"
+    os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
 def open_std_streams() -> None:
     """A standard stream the command was started without (``>&-``, ``2>&-``) becomes
     /dev/null, descriptor and ``sys`` object: Python leaves ``sys.stdout`` None then (the
@@ -65,6 +77,7 @@ def open_std_streams() -> None:
 
 def master() -> NoReturn:
     """``python -m crawler.master`` and the ``crawler-master`` script."""
+    utf8_mode()
     open_std_streams()
     exit_on_stop_signals("crawler-master")
     _command("crawler.cli.master").run_module()
@@ -73,6 +86,7 @@ def master() -> NoReturn:
 def worker() -> NoReturn:
     """``python -m crawler.worker`` and the ``crawler-worker`` script. A worker has
     nothing yet: it leaves silently (its master may be the one stopping it)."""
+    utf8_mode()
     open_std_streams()
     exit_on_stop_signals(None)
     _command("crawler.cli.worker").run_module()
