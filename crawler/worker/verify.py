@@ -23,6 +23,7 @@ from __future__ import annotations
 import io
 import os
 import queue
+import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -113,8 +114,10 @@ def inspect(body: bytes, policy: Policy) -> ImageInfo:
         return _inspect(body, identity.format, policy)
     except (Corrupt, TooManyPixels, TooSmall):
         raise
-    except Image.DecompressionBombError as exc:
-        raise TooManyPixels(str(exc)) from None
+    except Image.DecompressionBombError as exc:  # Pillow's guard, at twice its limit
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{pixels[1]} pixels" if pixels else "the image"
+        raise TooManyPixels(f"{size} exceeds max_pixels {policy.max_pixels}") from None
     except UnidentifiedImageError:
         raise Corrupt(f"{identity.format} with an unreadable header") from None
     except Exception as exc:  # Pillow and libjpeg raise many types for damaged data

@@ -136,6 +136,20 @@ def test_inspect_with_pillow_bomb_guard_configured(monkeypatch: pytest.MonkeyPat
         verify.inspect(make_image("PNG", 64, 64, seed=4), policy)
 
 
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "GIF", "WEBP", "BMP", "TIFF", "ICO"])
+def test_a_bomb_pillow_refuses_names_the_runs_limit(
+    monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """Pillow's own error said "exceeds limit of 6000 pixels" under --max-pixels 3000 (its
+    guard fires at twice its limit): the status's reason names the run's limit."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", Image.MAX_IMAGE_PIXELS)  # restored after
+    policy = Policy(max_pixels=300)
+    verify.configure(policy)
+    with pytest.raises(TooManyPixels) as caught:
+        verify.inspect(encode(Image.new("RGB", (48, 40), (9, 99, 199)), fmt), policy)
+    assert re.fullmatch(r"(\d+ pixels|48x40) exceeds max_pixels 300", str(caught.value))
+
+
 @pytest.mark.parametrize(("min_width", "min_height"), [(41, 0), (0, 31), (100, 100)])
 def test_inspect_too_small(min_width: int, min_height: int) -> None:
     body = make_image("JPEG", 40, 30, seed=5)
