@@ -106,6 +106,7 @@ def test_list_file_missing(tmp_path: Path) -> None:
     result = run_cli("master", *master_args(missing, tmp_path / "out"), timeout=QUICK)
     line = one_error_line(result, "crawler-master")
     assert f"cannot read URL list {missing}: No such file or directory" in line
+    assert not (tmp_path / "out").exists()  # it was made, to hold a new key and nothing else
 
 
 def test_list_is_an_empty_folder(tmp_path: Path) -> None:

@@ -50,6 +50,7 @@ def _lists(args: argparse.Namespace) -> tuple[ListSpec, ...]:
 
 def master_config(args: argparse.Namespace) -> MasterConfig:
     lists = _lists(args)  # a folder that is empty fails here, before a key is made
+    check_readable(lists)  # and a missing list: it left a new --output with only a key
     policy = _policy(args)  # a bad --store fails here too
     manifest = args.manifest or args.output / c.DEFAULT_MANIFEST_NAME
     key = load_authkey(args.authkey_file)
