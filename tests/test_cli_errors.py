@@ -103,7 +103,8 @@ def test_port_already_in_use(tmp_path: Path, url_file: Path) -> None:
 
 def test_list_file_missing(tmp_path: Path) -> None:
     missing = tmp_path / "no-such-list.txt"
-    result = run_cli("master", *master_args(missing, tmp_path / "out"), timeout=QUICK)
+    env = {k: v for k, v in cli_env().items() if k != "CRAWLER_AUTHKEY"}  # a key is made
+    result = run_cli("master", *master_args(missing, tmp_path / "out"), env=env, timeout=QUICK)
     line = one_error_line(result, "crawler-master")
     assert f"cannot read URL list {missing}: No such file or directory" in line
     assert not (tmp_path / "out").exists()  # it was made, to hold a new key and nothing else
