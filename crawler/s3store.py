@@ -24,7 +24,9 @@ from crawler.exceptions import StoreFailure, UsageError
 # more) that every process would otherwise pay at start-up for a folder store (issue 15).
 FSSPEC = "fsspec"
 
-PROBE_NAME = ".crawler-probe"  # written and removed by ``check`` at start-up
+# ``check`` writes, reads back and removes PROBE_NAME-<16 hex digits>: a name of its own,
+# as every worker of a run checks the store when it joins, at the same moment as others.
+PROBE_NAME = ".crawler-probe"
 S3_RETRIES = {"max_attempts": 5, "mode": "standard"}  # botocore: backoff with jitter
 # The standard AWS settings of botocore's retries: when the environment sets either,
 # botocore's own configuration decides (``s3_config``), as for any AWS tool on the host.
@@ -110,16 +112,17 @@ class S3Store:
         """Write, read back and remove a probe object; UsageError (one line) when that
         fails, or when what comes back is not what was written: an endpoint that is not
         S3 (any web server answering 200) would otherwise take every image and keep none."""
-        probe = b"crawler probe " + secrets.token_hex(8).encode()
+        token = secrets.token_hex(8)
+        name, probe = f"{PROBE_NAME}-{token}", f"crawler probe {token}".encode()
         try:
-            self.put(PROBE_NAME, probe)
-            back = self.read(PROBE_NAME)
-            self._call("remove", PROBE_NAME, self._fs.rm_file)
+            self.put(name, probe)
+            back = self.read(name)
+            self._call("remove", name, self._fs.rm_file)
         except StoreFailure as failure:
             raise UsageError(f"store {self.spec} is unusable: {failure}") from None
         if back != probe:
             raise UsageError(
-                f"store {self.spec} is unusable: s3://{self._key(PROBE_NAME)} read back "
+                f"store {self.spec} is unusable: s3://{self._key(name)} read back "
                 f"{len(back)} bytes that are not the {len(probe)} written (is the endpoint S3?)"
             )
 
