@@ -230,6 +230,22 @@ def test_a_caption_column_no_row_has_is_said_and_exits_3(
     assert summary["captions"] == 0 and summary["caption_missing"] == line.split(": ", 1)[1]
 
 
+@pytest.mark.parametrize("fmt", ["webdataset", "files", "parquet"])
+def test_every_format_counts_the_caption_column_the_rows_have(
+    harvest: Harvest, tmp_path: Path, fmt: str
+) -> None:
+    """A Parquet export said "no exported row has the list column 'caption' (columns:
+    none)" and exited 3 for rows that had it."""
+    out = tmp_path / "out"
+    code, _, err = export(str(harvest.manifest), "--format", fmt, "--out", str(out),
+                          "--caption-column", "caption")  # fmt: skip
+    assert code == 0, err
+    summary = json.loads((out / "export.summary.json").read_text())
+    exported = harvest.rows if fmt == "parquet" else harvest.ok  # Parquet: every row
+    assert summary["captions"] == len(exported), summary  # every list line has one
+    assert summary["caption_missing"] is None
+
+
 def test_parquet_matches_the_manifest(harvest: Harvest, tmp_path: Path) -> None:
     out = tmp_path / "pq"
     code, _, _ = export(str(harvest.manifest), "--format", "parquet", "--out", str(out))

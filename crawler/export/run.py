@@ -162,6 +162,7 @@ def _write_all(config: ExportConfig, rows: CurrentRows, writer: Any, result: Exp
             if config.format == "parquet":
                 writer.add(row)
                 result.statuses[EXPORTED] += 1
+                _note_columns(row, _caption(row, config), result)
                 continue
             try:
                 sample = make(row, result.statuses[EXPORTED])
@@ -176,9 +177,16 @@ def _write_all(config: ExportConfig, rows: CurrentRows, writer: Any, result: Exp
                 continue
             writer.add(sample)
             result.statuses[EXPORTED] += 1
-            result.captions += sample.caption is not None
-            if len(result.columns) < COLUMNS_SHOWN and isinstance(row.get("extra"), dict):
-                result.columns.update(map(str, row["extra"]))
+            _note_columns(row, sample.caption, result)
+
+
+def _note_columns(row: dict[str, Any], caption: str | None, result: ExportResult) -> None:
+    """Count an exported row's caption (an empty cell is none) and note its list columns,
+    for every format: a Parquet export said "no exported row has the list column
+    'caption' (columns: none)" of rows that had it."""
+    result.captions += bool(caption)
+    if len(result.columns) < COLUMNS_SHOWN and isinstance(row.get("extra"), dict):
+        result.columns.update(map(str, row["extra"]))
 
 
 def _sample_maker(
