@@ -187,6 +187,11 @@ def _url_column(header: list[str], spec: ListSpec) -> tuple[list[str], int]:
             f"URL list {spec.path} has no column {spec.url_column!r} (its header: {shown}{more}); "
             "name the URL column with --url-column"
         )
+    if header.count(spec.url_column) > 1:  # the second went into extra, unsaid
+        raise UsageError(
+            f"URL list {spec.path} has {header.count(spec.url_column)} columns named "
+            f"{spec.url_column!r}: rename all but the one with the URLs"
+        )
     return header, header.index(spec.url_column)
 
 

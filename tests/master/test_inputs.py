@@ -326,6 +326,15 @@ def test_check_readable_names_the_missing_column(tmp_path: Path) -> None:
         check_readable([ListSpec(str(tmp_path / "missing.csv"))])
 
 
+@pytest.mark.parametrize("name", ["l.csv", "l.tsv"])
+def test_a_url_column_named_twice_is_refused(tmp_path: Path, name: str) -> None:
+    """``url,url``: the second column's URL went into ``extra`` without a word."""
+    sep = "\t" if name.endswith(".tsv") else ","
+    path = write(tmp_path / name, f"url{sep}caption{sep}url\nhttp://a.example/1{sep}x{sep}u\n")
+    with pytest.raises(UsageError, match=r"has 2 columns named 'url': rename all but"):
+        check_readable([ListSpec(str(path))])
+
+
 # ------------------------------------------------------------------ store, plan, rows
 def test_task_store_keeps_extras_on_disk(tmp_path: Path) -> None:
     store = TaskStore(tmp_path)
