@@ -37,6 +37,9 @@ S3_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 60}  # seconds
 # seconds, then one is tried again. An export or a report over an unreachable store
 # waited out the retries of every image in turn (5 min 22 s for 600); a worker stops
 # at its first disk_error anyway.
+# No call waits longer than this, whatever botocore and aiohttp do (seconds; fsspec's
+# own bound, its FSTimeoutError): 5 attempts of S3_TIMEOUTS and their backoff fit in it.
+CALL_LIMIT = 600
 DOWN_AFTER = 5
 DOWN_FOR = 30.0
 CONTENT_TYPES = {
@@ -55,35 +58,12 @@ class S3Store:
     """A bucket (and key prefix) of S3 or an S3-compatible service, through s3fs."""
 
     def __init__(self, spec: str) -> None:
-        try:  # deferred: see FSSPEC
-            fsspec = importlib.import_module(FSSPEC)
-        except ImportError:  # pragma: no cover - exercised on hosts without the extra
-            raise UsageError(
-                f"--store {spec} needs the s3 extra: pip install '.[s3]' in the crawler's checkout"
-            ) from None
         self.spec = spec
         self.where = spec
         self._base = spec.removeprefix("s3://")
         self._unanswered = 0  # calls in a row that got no answer (see DOWN_AFTER)
         self._down: tuple[float, str] = (0.0, "")  # until when, and why
-        config = s3_config(os.environ)
-        try:
-            # Listings are not cached: another host may have stored an image since.
-            self._fs = fsspec.filesystem(
-                "s3", config_kwargs=config, use_listings_cache=False, skip_instance_cache=True
-            )
-        except ImportError:  # fsspec without s3fs
-            raise UsageError(
-                f"--store {spec} needs s3fs: pip install '.[s3]' in the crawler's checkout"
-            ) from None
-        # botocore's retries are the only ones: s3fs's own (its ``retries``, 5, a class
-        # attribute) wrapped them, 25 requests and 76 s for one write to an endpoint that
-        # closed every connection, against the 5 attempts the README promises.
-        self._fs.retries = 1
-        # aiohttp leaves a task failed behind a connection the endpoint closed, and asyncio
-        # logs each one with its traceback when it is collected ("Task exception was never
-        # retrieved"): the call itself raised already, and its error is the store's line.
-        self._fs.loop.call_soon_threadsafe(self._fs.loop.set_exception_handler, _unretrieved)
+        self._fs = _filesystem(spec)
 
     def _key(self, relative: str) -> str:
         return f"{self._base}/{relative}"
@@ -132,7 +112,7 @@ class S3Store:
         if time.monotonic() < until:
             raise StoreFailure(f"cannot {verb} s3://{key}: not tried, the store is down ({why})")
         try:
-            result = fn(key, *args, **kwargs)
+            result = fn(key, *args, timeout=CALL_LIMIT, **kwargs)
         except Exception as exc:  # s3fs raises OSError subclasses, botocore its own tree
             reason = _reason(exc, verb)
             self._unanswered = 0 if isinstance(exc, FileNotFoundError) else self._unanswered + 1
@@ -144,6 +124,46 @@ class S3Store:
             raise StoreFailure(f"cannot {verb} s3://{key}: {reason}") from exc
         self._unanswered = 0
         return result
+
+
+def _filesystem(spec: str) -> Any:
+    """s3fs's filesystem for the store ``spec``. Raises UsageError without the s3 extra,
+    or for an AWS_MAX_ATTEMPTS botocore would refuse."""
+    config = s3_config(os.environ)
+    try:  # deferred: see FSSPEC
+        fsspec = importlib.import_module(FSSPEC)
+        session = importlib.import_module("aiobotocore.session").AioSession()
+        # No "Expect: 100-continue": aiohttp waits for the 100 with no timeout at all,
+        # so an endpoint that never sent one (an HTTP/1.0 server, one that never
+        # answers) held the start-up check, or an upload, for ever.
+        session.register("before-sign.s3", _no_expect)
+        # Listings are not cached: another host may have stored an image since.
+        fs = fsspec.filesystem(
+            "s3",
+            session=session,
+            config_kwargs=config,
+            use_listings_cache=False,
+            skip_instance_cache=True,
+        )
+    except ImportError:  # pragma: no cover - exercised on hosts without the extra
+        raise UsageError(
+            f"--store {spec} needs the s3 extra: pip install '.[s3]' in the crawler's checkout"
+        ) from None
+    # botocore's retries are the only ones: s3fs's own (its ``retries``, 5, a class
+    # attribute) wrapped them, 25 requests and 76 s for one write to an endpoint that
+    # closed every connection, against the 5 attempts the README promises.
+    fs.retries = 1
+    # aiohttp leaves a task failed behind a connection the endpoint closed, and asyncio
+    # logs each one with its traceback when it is collected ("Task exception was never
+    # retrieved"): the call itself raised already, and its error is the store's line.
+    fs.loop.call_soon_threadsafe(fs.loop.set_exception_handler, _unretrieved)
+    return fs
+
+
+def _no_expect(request: Any, **kwargs: Any) -> None:
+    """botocore's before-sign hook: the request without an Expect header."""
+    if "Expect" in request.headers:
+        del request.headers["Expect"]
 
 
 def _unretrieved(loop: Any, context: dict[str, Any]) -> None:
@@ -169,6 +189,8 @@ def _reason(exc: Exception, verb: str) -> str:
     """One line for a store error: missing bucket, denied, unreachable, throttled."""
     if isinstance(exc, FileNotFoundError):
         return "no such bucket" if verb == "write" else "no such bucket or key"
+    if type(exc).__name__ == "FSTimeoutError":  # fsspec's, not imported here (FSSPEC)
+        return f"no answer within {CALL_LIMIT} s"
     if isinstance(exc, PermissionError):
         return "access denied (check the AWS credentials and the bucket's policy)"
     text = " ".join(str(exc).split()) or type(exc).__name__

@@ -331,7 +331,15 @@ class NotS3(BaseHTTPRequestHandler):
         """Quiet."""
 
 
-@pytest.mark.parametrize("endpoint", ["refused", "closes", "not-s3"])
+class NotS3OldHTTP(NotS3):
+    """The same at HTTP/1.0, as Python's http.server answers by default: it never sends
+    the "100 Continue" a PUT with "Expect: 100-continue" waits for, and aiohttp waited
+    for it with no timeout (the master hung)."""
+
+    protocol_version = "HTTP/1.0"
+
+
+@pytest.mark.parametrize("endpoint", ["refused", "closes", "not-s3", "not-s3-http10"])
 def test_an_endpoint_that_is_not_a_usable_s3_stops_the_master_before_any_download(
     tmp_path: Path, image_server: ImageServer, endpoint: str
 ) -> None:
@@ -340,10 +348,11 @@ def test_an_endpoint_that_is_not_a_usable_s3_stops_the_master_before_any_downloa
     web server that answers 200 to everything (the probe reads back something else):
     one line, exit 1, no traceback, no download."""
     images = add_images(image_server, 3)
-    closer, web = Closer(), ThreadingHTTPServer(("127.0.0.1", 0), NotS3)
+    handler = NotS3OldHTTP if endpoint == "not-s3-http10" else NotS3
+    closer, web = Closer(), ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=web.serve_forever, daemon=True).start()
-    port = {"refused": free_port(), "closes": closer.port, "not-s3": web.server_address[1]}
-    env = cli_env(**(AWS | {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port[endpoint]}"}))
+    port = {"refused": free_port(), "closes": closer.port}.get(endpoint, web.server_address[1])
+    env = cli_env(**(AWS | {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}))
     try:
         done = run_cli("master", *master_args(tmp_path, list(images), free_port()), env=env)
     finally:
@@ -355,7 +364,7 @@ def test_an_endpoint_that_is_not_a_usable_s3_stops_the_master_before_any_downloa
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr
     assert f"store {STORE} is unusable" in lines[0], lines[0]
-    if endpoint == "not-s3":
+    if endpoint.startswith("not-s3"):
         assert "read back 20 bytes that are not the" in lines[0], lines[0]
     else:
         assert "127.0.0.1" in lines[0], lines[0]
