@@ -13,6 +13,7 @@ under such a name, and the report opens only such names for its thumbnails.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import tempfile
 from pathlib import Path
@@ -40,6 +41,20 @@ def content_name(sha256: str, extension: str) -> str:
     ``ab/cd/<sha256 of the bytes>.<extension>``, so equal bytes from any URL are one file.
     A URL name and a content name coincide only if two sha256 digests do."""
     return f"{sha256[:2]}/{sha256[2:4]}/{sha256}.{extension}"
+
+
+_SHARD = re.compile(r"[0-9a-f]{2}")
+
+
+def in_shards(path: Path, root: Path) -> bool:
+    """``path`` lies in ``root``'s shard folders (``ab/cd/``), where stored images go: a
+    file written there may be one. Paths compared as the file system resolves them."""
+    try:
+        relative = Path(os.path.realpath(path)).relative_to(os.path.realpath(root))
+    except ValueError:
+        return False
+    parts = relative.parts
+    return len(parts) >= 3 and all(_SHARD.fullmatch(part) for part in parts[:2])
 
 
 def stored_extension(relative: str) -> str | None:

@@ -31,6 +31,7 @@ from imageserver import ImageServer, make_image
 
 from crawler import constants as c
 
+IMAGE = "abcd" + "0" * 60 + ".png"  # a stored image's name (layout.stored_name)
 ROW = '{"url": "http://127.0.0.1:9/a.png", "status": "ok", "path": "ab/cd/x.png"}\n'
 
 
@@ -46,6 +47,9 @@ def _night(tmp_path: Path) -> Path:
     (out / "manifest.runs.jsonl").write_text('{"total": 1}\n', encoding="utf-8")
     (out / c.DEFAULT_KEY_NAME).write_text("k" * 40 + "\n", encoding="utf-8")
     (out / c.DEFAULT_KEY_NAME).chmod(0o600)
+    for root in (out, tmp_path / "shared"):  # a stored image each, in its shard folders
+        (root / "ab" / "cd").mkdir(parents=True)
+        (root / "ab" / "cd" / IMAGE).write_bytes(make_image("PNG", 8, 8, seed=1))
     os.link(tmp_path / "l.txt", tmp_path / "hardlink.txt")
     (tmp_path / "via").symlink_to(out)
     return out
@@ -79,6 +83,14 @@ MASTER_CASES = {
     "csv-in-a-list-folder": ("lists", ["--csv", "lists/export.csv"], "in the URL list folder"),
     "output-is-a-list-folder": ("lists", ["--output", "lists"], "in the URL list folder"),
     "log-in-a-list-folder": ("lists", ["--log-file", "lists/night.log"], "in the URL list folder"),
+    "csv-is-a-stored-image": ("l.txt", ["--csv", f"out/ab/cd/{IMAGE}"], "among the stored images"),
+    "log-is-a-stored-image": ("l.txt", ["--log-file", f"out/ab/cd/{IMAGE}"], "among the stored"),
+    "csv-in-a-new-shard": ("l.txt", ["--csv", "out/00/ff/x.csv"], "among the stored images"),
+    "csv-in-the-shared-store": (
+        "l.txt",
+        ["--store", "shared", "--csv", f"shared/ab/cd/{IMAGE}"],
+        "among the stored images",
+    ),
 }
 
 
@@ -101,7 +113,9 @@ def test_a_master_refuses_to_write_over_its_own_files_or_its_lists(
     assert not (tmp_path / "lists" / "manifest.jsonl").exists()
 
 
-@pytest.mark.parametrize("target", ["manifest.jsonl", "manifest.summary.json", "authkey"])
+@pytest.mark.parametrize(
+    "target", ["manifest.jsonl", "manifest.summary.json", "authkey", f"ab/cd/{IMAGE}"]
+)
 def test_a_report_refuses_to_write_over_the_manifest_or_its_files(
     tmp_path: Path, target: str
 ) -> None:
@@ -111,6 +125,25 @@ def test_a_report_refuses_to_write_over_the_manifest_or_its_files(
     assert done.returncode == c.EXIT_ERROR, done.stderr
     assert_no_traceback(done.stdout, done.stderr)
     assert "choose another path" in done.stderr and len(done.stderr.splitlines()) == 1
+    assert _digests(tmp_path) == before
+
+
+@pytest.mark.parametrize("target", ["key", f"out/ab/cd/{IMAGE}"])
+def test_a_worker_refuses_a_log_file_that_is_its_key_or_a_stored_image(
+    tmp_path: Path, target: str
+) -> None:
+    out = _night(tmp_path)
+    (tmp_path / "key").write_bytes((out / c.DEFAULT_KEY_NAME).read_bytes())
+    (tmp_path / "key").chmod(0o600)
+    before = _digests(tmp_path)
+    done = run_cli(
+        "worker", "--server", "127.0.0.1", "--port", "9", "--authkey-file", "key",
+        "--output", "out", "--log-file", target, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == c.EXIT_ERROR, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "choose another path" in lines[0], lines
     assert _digests(tmp_path) == before
 
 

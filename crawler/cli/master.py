@@ -28,8 +28,8 @@ from crawler.console import show
 from crawler.exceptions import UsageError
 from crawler.master.lists import check_readable, expand_lists
 from crawler.master.local_workers import LocalWorkers
-from crawler.master.preflight import check_distinct, run_files
-from crawler.stores import normalize_spec
+from crawler.outputs import check_distinct, run_files
+from crawler.stores import PER_HOST, FolderStore, normalize_spec, open_store
 
 
 def _policy(args: argparse.Namespace) -> Policy:
@@ -165,7 +165,17 @@ def check_paths(args: argparse.Namespace) -> None:
     key = args.authkey_file or manifest.parent / c.DEFAULT_KEY_NAME
     log_file = Path(args.log_file) if args.log_file else None
     chosen = {"--csv": args.csv, "--log-file": log_file}
-    check_distinct(chosen, run_files(manifest, Path(key)), args.lists)
+    check_distinct(chosen, run_files(manifest, Path(key)), args.lists, _image_folders(args))
+
+
+def _image_folders(args: argparse.Namespace) -> tuple[Path, ...]:
+    """Where this run's images may be stored on this host: the local workers' --output,
+    and a shared folder store's folder (an S3 store has none here)."""
+    spec = normalize_spec(args.store)
+    if spec == PER_HOST or spec.startswith("s3://"):
+        return (args.output,)
+    store = open_store(spec, args.output)
+    return (args.output, store.root) if isinstance(store, FolderStore) else (args.output,)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from crawler.cli.edge import run_plain
 from crawler.cli.flags import report_parser
 from crawler.cli.startup import open_std_streams, utf8_mode
 from crawler.console import show
-from crawler.master.preflight import check_distinct, run_files
+from crawler.outputs import check_distinct, run_files
 from crawler.report.build import write_report
 
 
@@ -22,8 +22,8 @@ def main(argv: list[str] | None = None) -> int:
         # --out may be the report beside the manifest (the default), no other of its files
         kept = run_files(args.manifest, args.manifest.parent / c.DEFAULT_KEY_NAME)
         del kept["report"]
-        check_distinct({"--out": args.out}, kept, [])
         output = args.manifest.parent if args.output is None else args.output
+        check_distinct({"--out": args.out}, kept, [], (output,))
         show(str(write_report(args.manifest, output, args.out, args.sample)))
         return c.EXIT_OK
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+from pathlib import Path
 from typing import NoReturn
 
 from crawler import constants as c
@@ -13,6 +14,7 @@ from crawler.cli.edge import leave, run_command
 from crawler.cli.flags import master_port, worker_parser
 from crawler.config import WorkerConfig
 from crawler.exceptions import UsageError
+from crawler.outputs import check_distinct
 from crawler.worker.service import serve
 
 LINE_LIMIT = 100  # characters of stdin read at most for --port -: a port is five
@@ -55,6 +57,14 @@ def port_from_stdin() -> int | None:
         ) from None
 
 
+def check_paths(args: argparse.Namespace) -> None:
+    """The --log-file is neither the key nor among this host's stored images
+    (``outputs.check_distinct``). Raises UsageError."""
+    log_file = Path(args.log_file) if args.log_file else None
+    key = {"shared key": Path(args.authkey_file)} if args.authkey_file else {}
+    check_distinct({"--log-file": log_file}, key, [], (args.output,))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the worker command; returns the exit code."""
 
@@ -64,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             return c.EXIT_INTERRUPTED  # the master ended before it listened: nothing held
         return serve(worker_config(args, master_port))
 
-    return run_command("crawler-worker", argv, worker_parser(), body)
+    return run_command("crawler-worker", argv, worker_parser(), body, check_paths)
 
 
 def run_module() -> NoReturn:

@@ -15,12 +15,10 @@ from pathlib import Path
 
 from crawler.config import MasterConfig
 from crawler.exceptions import UsageError
-from crawler.manifest import report_path, runs_path, side_files, summary_path
+from crawler.manifest import report_path, runs_path, summary_path
 from crawler.stores import PER_HOST, open_store
 
 PROBE = 64 << 10  # bytes of an existing --manifest read to recognise it as one
-# The flag that moves each file a run keeps (``run_files``); '': the manifest's files.
-KEPT_BY = {"shared key": "--authkey-file", "": "--manifest or --output"}
 
 
 def check_outputs(cfg: MasterConfig) -> None:
@@ -34,55 +32,6 @@ def check_outputs(cfg: MasterConfig) -> None:
     for what, path in files:
         if path is not None:
             check_file(what, path)
-
-
-def check_distinct(chosen: dict[str, Path | None], kept: dict[str, Path], lists: list[str]) -> None:
-    """Refuse, before anything is written, a file the run writes that is another file of
-    the run or one it reads. ``chosen``: the files named by a flag (``--csv``,
-    ``--log-file``), by that flag; ``kept``: the files the run keeps (the manifest and
-    those beside it, the key), by what each is; ``lists``: the URL lists as given
-    (files, folders, ``-``). A chosen file may not be any other file; no file written
-    may be a list, nor a visible file in a list folder (``master.lists`` would read it
-    as a list the next night). Raises UsageError (one line)."""
-    files = [(flag, path) for flag, path in chosen.items() if path is not None]
-    others = [*files, *kept.items()]
-    for index, (flag, path) in enumerate(files):
-        for what, other in others[index + 1 :]:
-            if _same(path, other):
-                raise UsageError(f"{flag} {path} is the {what}: choose another path")
-    for what, path in others:
-        name = what if what in chosen else f"the {what}"
-        fix = "another path" if what in chosen else f"another {KEPT_BY.get(what, KEPT_BY[''])}"
-        for given in lists:
-            if given != "-" and _same(path, Path(given)):
-                raise UsageError(f"{name} {path} is one of the URL lists: choose {fix}")
-            if given != "-" and os.path.isdir(given) and _inside(path, Path(given)):
-                raise UsageError(
-                    f"{name} {path} is in the URL list folder {given}, and would be read "
-                    f"as a list: choose {fix}"
-                )
-
-
-def run_files(manifest: Path, key: Path | None) -> dict[str, Path]:
-    """What ``check_distinct`` calls ``kept``: the manifest, the files beside it and the
-    shared key (``key``: the --authkey-file, or the one a run generates)."""
-    kept = side_files(manifest)
-    if key is not None:
-        kept["shared key"] = key
-    return kept
-
-
-def _same(a: Path, b: Path) -> bool:
-    """One file, by any name: a link, a relative path, a folder reached by a symlink."""
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet): compare where they would be
-        return os.path.realpath(a) == os.path.realpath(b)
-
-
-def _inside(path: Path, folder: Path) -> bool:
-    """``path`` would be one of ``folder``'s list files (not recursive; hidden left out)."""
-    return not path.name.startswith(".") and _same(path.parent, folder)
 
 
 def check_manifest(cfg: MasterConfig) -> None:

@@ -1,0 +1,89 @@
+"""No file a command writes may be another of its files, or one it reads: one check for
+the master (``--csv``, ``--log-file``, ``--output``), the worker (``--log-file``) and
+``crawler-report --out``, made before anything is written.
+
+A fresh user pointed ``--csv`` at the manifest (every row lost), at the key and at a URL
+list, ``--log-file`` at a list and at the key, ``--output`` at the list folder, and
+``crawler-report --out`` at the manifest; ``--csv`` at a stored image replaced it while
+its row stayed ``ok``. Paths are compared as the file system resolves them: symlinks,
+hard links, ``..``, names of files that do not exist yet.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from crawler.exceptions import UsageError
+from crawler.layout import in_shards
+from crawler.manifest import side_files
+
+# The flag that moves each file a run keeps (``run_files``); '': the manifest's files.
+KEPT_BY = {"shared key": "--authkey-file", "": "--manifest or --output"}
+
+
+def check_distinct(
+    chosen: dict[str, Path | None],
+    kept: dict[str, Path],
+    lists: list[str],
+    images: tuple[Path, ...] = (),
+) -> None:
+    """Refuse, before anything is written, a file the run writes that is another file of
+    the run or one it reads. ``chosen``: the files named by a flag (``--csv``,
+    ``--log-file``), by that flag; ``kept``: the files the run keeps (the manifest and
+    those beside it, the key), by what each is; ``lists``: the URL lists as given
+    (files, folders, ``-``). A chosen file may not be any other file; no file written
+    may be a list, nor a visible file in a list folder (``master.lists`` would read it
+    as a list the next night), nor lie in the shard folders of ``images`` (the folders
+    stored images go to: ``layout.in_shards``). Raises UsageError (one line)."""
+    files = [(flag, path) for flag, path in chosen.items() if path is not None]
+    for flag, path in files:
+        for root in images:
+            if in_shards(path, root):
+                raise UsageError(
+                    f"{flag} {path} is among the stored images of {root}: choose another path"
+                )
+    others = [*files, *kept.items()]
+    for index, (flag, path) in enumerate(files):
+        for what, other in others[index + 1 :]:
+            if _same(path, other):
+                raise UsageError(f"{flag} {path} is the {what}: choose another path")
+    for what, path in others:
+        if what in chosen:
+            _not_a_list(path, what, "another path", lists)
+        else:
+            _not_a_list(path, f"the {what}", f"another {KEPT_BY.get(what, KEPT_BY[''])}", lists)
+
+
+def _not_a_list(path: Path, name: str, fix: str, lists: list[str]) -> None:
+    """Raise UsageError when ``path`` is one of ``lists`` or would be read as one."""
+    for given in lists:
+        if given != "-" and _same(path, Path(given)):
+            raise UsageError(f"{name} {path} is one of the URL lists: choose {fix}")
+        if given != "-" and os.path.isdir(given) and _inside(path, Path(given)):
+            raise UsageError(
+                f"{name} {path} is in the URL list folder {given}, and would be read "
+                f"as a list: choose {fix}"
+            )
+
+
+def run_files(manifest: Path, key: Path | None) -> dict[str, Path]:
+    """What ``check_distinct`` calls ``kept``: the manifest, the files beside it and the
+    shared key (``key``: the --authkey-file, or the one a run generates)."""
+    kept = side_files(manifest)
+    if key is not None:
+        kept["shared key"] = key
+    return kept
+
+
+def _same(a: Path, b: Path) -> bool:
+    """One file, by any name: a link, a relative path, a folder reached by a symlink."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare where they would be
+        return os.path.realpath(a) == os.path.realpath(b)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """``path`` would be one of ``folder``'s list files (not recursive; hidden left out)."""
+    return not path.name.startswith(".") and _same(path.parent, folder)
