@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -163,11 +164,26 @@ def test_a_log_file_inside_the_output_a_first_run_makes_is_written(
     assert "outcome" in log.read_text(encoding="utf-8")
 
 
+def _remove(out: Path) -> None:
+    shutil.rmtree(out)
+
+
+def _truncate(out: Path) -> None:
+    (out / "manifest.jsonl").write_bytes(b"")
+
+
+def _replace(out: Path) -> None:
+    (out / "other.jsonl").write_text(ROW, encoding="utf-8")
+    os.replace(out / "other.jsonl", out / "manifest.jsonl")
+
+
+@pytest.mark.parametrize("damage", [_remove, _truncate, _replace], ids=["rm", "cut", "mv"])
 def test_a_manifest_removed_during_the_run_ends_it_incomplete(
-    tmp_path: Path, image_server: ImageServer
+    tmp_path: Path, image_server: ImageServer, damage: Callable[[Path], None]
 ) -> None:
     """``rm -rf`` of the output folder mid-run: the journal goes on in a file no name
-    reaches. It said "completed", exit 0, with no manifest left; now exit 3, saying why."""
+    reaches; ``: > manifest.jsonl`` loses the rows before. Both said "completed", exit
+    0; now exit 3, saying why."""
     png = make_image("PNG", 32, 24, seed=5)
     urls = [
         image_server.add(f"/gone/{i}.png", png, content_type="image/png", delay=0.05)
@@ -183,14 +199,14 @@ def test_a_manifest_removed_during_the_run_ends_it_incomplete(
         deadline = time.monotonic() + 30
         while not read_rows_or_none(out / "manifest.jsonl") and time.monotonic() < deadline:
             time.sleep(0.05)
-        shutil.rmtree(out)
+        damage(out)
         _, stderr = master.communicate(timeout=RUN_TIMEOUT)
     finally:
         if master.poll() is None:
             master.kill()
     assert master.returncode == c.EXIT_INCOMPLETE, stderr
     assert_no_traceback(stderr)
-    assert "was removed or replaced during the run" in stderr, stderr
+    assert "was removed, replaced or cut short during the run" in stderr, stderr
     summary = json.loads((out / "manifest.summary.json").read_text(encoding="utf-8"))
     assert summary["exit_code"] == c.EXIT_INCOMPLETE, summary
 

@@ -73,8 +73,8 @@ class IndexKeeper:
         if not writer.still_named():  # its rows are in a file no name reaches: exit 3
             keptindex.discard(self.manifest)
             raise JournalError(
-                f"manifest {self.manifest} was removed or replaced during the run: the rows "
-                "journalled in it are lost, and the next run fetches their URLs again"
+                f"manifest {self.manifest} was removed, replaced or cut short during the run: "
+                "rows journalled in it are lost, and the next run fetches their URLs again"
             )
         earlier, self.earlier = self.earlier, None
         assert earlier is not None

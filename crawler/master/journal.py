@@ -62,13 +62,15 @@ class ManifestWriter:
             raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
 
     def still_named(self) -> bool:
-        """The manifest's path still names this journal: not removed nor replaced since
-        (``rm -rf`` of the output folder mid-run left rows only in an unlinked file)."""
+        """The manifest's path still names this journal, as long as it wrote it: not
+        removed, replaced or cut short since (``rm -rf`` of the output folder mid-run
+        left rows only in an unlinked file; ``: > manifest`` lost the rows before)."""
         try:
             here, there = os.fstat(self._fh.fileno()), os.stat(self.path)
         except OSError:
             return False
-        return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+        same = (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+        return same and here.st_size == self.size
 
     def write(self, rows: Iterable[dict[str, Any]]) -> list[int]:
         """Append ``rows`` and fsync, all of them or none; returns the offset of each.
