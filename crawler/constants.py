@@ -86,7 +86,12 @@ DEFAULT_KEY_NAME = "authkey"  # the key a master generates beside its manifest
 AUTHKEY_ENV = "CRAWLER_AUTHKEY"
 MAX_URL_LENGTH = 8192
 
-# For str.translate: C0 control characters (tab, newline and carriage return aside) and
-# DEL as U+FFFD, in what people open (the CSV export, the HTML report). A NUL from a list
-# line made tools take them for binary files; the manifest keeps the text as it was.
-CONTROL_CHARACTERS = {code: "\ufffd" for code in [*range(0x20), 0x7F] if chr(code) not in "\t\n\r"}
+# For str.translate: control characters as U+FFFD in what people open (the CSV export,
+# the HTML report): C0 (tab, newline and carriage return aside), DEL and C1 (a NUL from a
+# list line made tools take them for binary files; C1's CSI drives terminals), the line
+# and paragraph separators, and the bidirectional embeddings, overrides and isolates
+# (U+202A-U+202E, U+2066-U+2069: text shown in another order than it is, "Trojan
+# Source", CVE-2021-42574). The manifest keeps the text as it was.
+_CONTROL_CODES = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+_CONTROL_CODES += [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+CONTROL_CHARACTERS = {code: "\ufffd" for code in _CONTROL_CODES if chr(code) not in "\t\n\r"}

@@ -44,14 +44,16 @@ def test_write_csv_keeps_control_characters_out(tmp_path: Path) -> None:
     """A NUL or escape from a list line made tools take the CSV for a binary file; tab,
     newline and carriage return stay (quoted)."""
     controls = "".join(chr(code) for code in [*range(0x20), 0x7F])
-    rows = [make_row(url=f"a{controls}b", status="invalid_url", error="x\ty\nz")]
+    others = "\x85\x9b\u2028\u2029\u202a\u202e\u2066\u2069"  # C1, separators, bidi
+    rows = [make_row(url=f"a{controls}{others}b", status="invalid_url", error="x\ty\nz")]
     path = tmp_path / "m.csv"
     write_csv(rows, path)
     data = path.read_bytes()
     assert not {b for b in data if b < 0x20 and b not in b"\t\n\r"} and b"\x7f" not in data
     with open(path, encoding="utf-8-sig", newline="") as fh:
         (row,) = list(csv.DictReader(fh))
-    assert row["url"] == "a" + "\ufffd" * 9 + "\t\n" + "\ufffd" * 2 + "\r" + "\ufffd" * 19 + "b"
+    kept = "\ufffd" * 9 + "\t\n" + "\ufffd" * 2 + "\r" + "\ufffd" * 19
+    assert row["url"] == "a" + kept + "\ufffd" * len(others) + "b"
     assert row["error"] == "x\ty\nz"
 
 

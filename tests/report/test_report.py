@@ -304,14 +304,15 @@ def test_failure_table_is_capped(tmp_path: Path) -> None:
 def test_control_characters_from_a_list_line_stay_out_of_the_report(tmp_path: Path) -> None:
     """A NUL from an invalid list line made tools take the report for a binary file."""
     controls = "".join(chr(code) for code in [*range(0x20), 0x7F] if chr(code) not in "\t\n\r")
+    controls += "\x85\x9b\u2028\u2029\u202a\u202e\u2066\u2069"  # C1, separators, bidi
     rows: list[dict[str, Any] | str] = [
         make_row(url=f"bad{controls}url", status="invalid_url", error=f"why{controls}"),
         make_row(url="http://h.example/a.png", status="timeout", error=f"slow{controls}"),
     ]
     write_manifest(tmp_path / "m.jsonl", rows)
-    data = build.write_report(tmp_path / "m.jsonl", None).read_bytes()
-    assert not any(chr(b) in controls for b in data), [chr(b) for b in data if chr(b) in controls]
-    assert "slow\ufffd" in data.decode("utf-8")
+    text = build.write_report(tmp_path / "m.jsonl", None).read_text(encoding="utf-8")
+    assert not any(ch in controls for ch in text), [ch for ch in text if ch in controls]
+    assert "slow\ufffd" in text
 
 
 def test_chart_shows_the_latest_run(tmp_path: Path) -> None:
