@@ -41,6 +41,7 @@ def check(format_name: str, body: bytes) -> list[tuple[int, int]]:
 
 def png(body: bytes) -> None:
     pos, seen_idat = 8, False
+    announced, controls = None, 0  # APNG: acTL's num_frames, and the fcTL chunks found
     while True:
         if pos + 8 > len(body):
             raise Corrupt("PNG ends before its IEND chunk (truncated)")
@@ -53,9 +54,15 @@ def png(body: bytes) -> None:
         if guarded and zlib.crc32(body[pos + 4 : end - 4]) != crc:
             raise Corrupt(f"PNG chunk {kind.decode('latin-1')!r} fails its CRC (damaged)")
         seen_idat = seen_idat or kind == b"IDAT"
+        if kind == b"acTL" and length >= 4:
+            announced = int.from_bytes(body[pos + 8 : pos + 12], "big")
+        controls += kind == b"fcTL"
         if kind == b"IEND":
             if not seen_idat:
                 raise Corrupt("PNG has no image data (IDAT)")
+            if announced is not None and announced != controls:
+                # APNG 1.0: num_frames "must equal the number of fcTL chunks"; 0 is invalid.
+                raise Corrupt(f"APNG announces {announced} frames in acTL, has {controls}")
             return
         pos = end
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import re
 import tracemalloc
+import zlib
 
 import pytest
 from imageserver import HTML_PAGE, make_image, truncated
@@ -219,3 +220,16 @@ def test_an_apng_missing_part_of_a_frame_is_corrupt(name: str, body: bytes) -> N
 def test_a_whole_apng_has_every_frame() -> None:
     for frames in (2, 3, 4):
         assert verify.inspect(_apng(frames)[0], Policy()).frames == frames
+
+
+@pytest.mark.parametrize("announced", [0, 1, 2, 4, 100])
+def test_an_apng_whose_actl_count_is_not_its_frames_is_corrupt(announced: int) -> None:
+    """APNG 1.0: num_frames "must equal the number of fcTL chunks", 0 being invalid. A
+    count of 0 or 2 for 3 frames was stored as ok (with Pillow's warning on stderr)."""
+    body, chunks = _apng(3)
+    index = next(i for i, chunk in enumerate(chunks) if chunk[4:8] == b"acTL")
+    data = announced.to_bytes(4, "big") + chunks[index][12:16]  # num_frames, num_plays
+    crc = zlib.crc32(b"acTL" + data).to_bytes(4, "big")
+    chunks[index] = chunks[index][:8] + data + crc
+    with pytest.raises(Corrupt):
+        verify.inspect(b"".join([body[:8], *chunks]), Policy())
