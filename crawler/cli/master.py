@@ -158,7 +158,7 @@ def run_master(config: MasterConfig) -> int:
 
 def check_paths(args: argparse.Namespace) -> None:
     """No file the run writes is another of its files, or a list (a dry run writes
-    nothing): ``preflight.check_distinct``. Raises UsageError."""
+    nothing): ``outputs.check_distinct``. Raises UsageError."""
     if args.dry_run:
         return
     manifest = args.manifest or args.output / c.DEFAULT_MANIFEST_NAME
