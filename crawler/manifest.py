@@ -198,6 +198,7 @@ def journal_lines(path: Path) -> Iterator[tuple[int, bytes]]:
 # A row as ``make_row`` writes it (compact JSON, fields in ``FIELDS`` order, ``extra``
 # last) starts with its url and status. Inside a JSON string every quote is escaped, and
 # only ``extra`` nests, so before ``,"extra":`` a ``,"name":`` is always that field.
+ROW_START = b'{"url":'  # how every row ``make_row`` writes begins (url is its first field)
 _HEAD = re.compile(rb'\{"url":("(?:[^"\\]|\\.)*"),"status":"([a-z_]+)"')
 _DECODER = json.JSONDecoder()
 # A URL without escapes, and a success status: most rows of a finished manifest.

@@ -237,3 +237,34 @@ def test_a_run_under_an_ascii_locale_keeps_names_in_other_scripts(
     (row,) = read_rows(out / "manifest.jsonl")
     assert row["status"] == "ok" and row["source"] == f"{listing}:1", row
     assert (out / row["path"]).is_file()
+
+
+@pytest.mark.parametrize("cut", [20, 120, -2])
+@pytest.mark.parametrize("line", [0, 3, 6])
+def test_a_row_cut_short_with_the_next_glued_on_is_an_unreadable_line(
+    tmp_path: Path, image_server: ImageServer, line: int, cut: int
+) -> None:
+    """A manifest cut short mid-run, then appended to, holds a line made of a row's first
+    bytes and the next whole row. The byte searches took it for that row, and reading it
+    back was a traceback on every rerun (exit 1, the URLs never fetched again). Now it is
+    an unreadable line: one warning, and its URLs are fetched again."""
+    png = make_image("PNG", 16, 16, seed=2)
+    urls = [image_server.add(f"/glue/{i}.png", png, content_type="image/png") for i in range(8)]
+    (tmp_path / "l.txt").write_text("\n".join(urls) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = ["master", str(tmp_path / "l.txt"), "--output", str(out), "--port", "0",
+            "--local-workers", "1", "--no-progress", "--no-report"]  # fmt: skip
+    assert run_cli(*args).returncode == c.EXIT_OK
+    manifest = out / "manifest.jsonl"
+    lines = manifest.read_bytes().splitlines(keepends=True)
+    lines[line : line + 2] = [lines[line][:cut] + lines[line + 1]]
+    manifest.write_bytes(b"".join(lines))
+    done = run_cli(*args)
+    assert done.returncode == c.EXIT_OK, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    assert "skipped 1 unreadable line(s)" in done.stderr, done.stderr
+    rows = read_rows(manifest)
+    assert sorted(row["source"] for row in rows) == sorted(
+        f"{tmp_path / 'l.txt'}:{n}" for n in range(1, 9)
+    )
+    assert {row["status"] for row in rows} == {"ok"}

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from crawler import constants as c
 from crawler.config import ResumeOptions
 from crawler.manifest import (
     LINE_STATUSES,
+    ROW_START,
     fields_by_status,
     journal_lines,
     raw_extra,
@@ -68,7 +70,7 @@ def read_earlier(
     batch: list[tuple[int, dict[str, Any]]] = []
     for number, (offset, line) in enumerate(journal_lines(journal), start=1):
         try:
-            row = (judge.quick and success_fields(line)) or fields_by_status(line, judge.names)
+            row = _fields(line, judge)
             status, url = row["status"], row["url"]
             row[EXTRA] = raw_extra(line)
         except (ValueError, TypeError, KeyError):
@@ -84,6 +86,16 @@ def read_earlier(
             batch = []
     _settle(batch, lookup, earlier, judge)
     return earlier
+
+
+def _fields(line: bytes, judge: _Judge) -> dict[str, Any]:
+    """The fields of one journal line the judge needs. A second row start in it (a row
+    cut short mid-run, then the next appended to it) makes json.loads read the whole
+    line, which refuses it: the byte searches took such a glued line for its last row,
+    and reading that row back later was a traceback on every rerun. Raises ValueError."""
+    if line.find(ROW_START, 1) >= 0:  # or a row whose extra nests a "url" first: rare
+        return json.loads(line)
+    return (judge.quick and success_fields(line)) or fields_by_status(line, judge.names)
 
 
 BATCH = 2048  # rows whose tasks are looked up together (lookup.Lookup)
