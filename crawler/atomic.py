@@ -14,6 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+TMP_SUFFIX = ".tmp"  # the name a file is written under before it replaces ``<name>``
+
 
 @contextlib.contextmanager
 def replacing(path: Path, permissions: int = 0o644, **opening: Any) -> Iterator[IO[Any]]:
@@ -21,7 +23,7 @@ def replacing(path: Path, permissions: int = 0o644, **opening: Any) -> Iterator[
     by default); it replaces ``path`` atomically when the block ends, and is removed when
     the block or the rename fails. A new file gets ``permissions`` (less the umask).
     Raises OSError."""
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(path.name + TMP_SUFFIX)
     try:
         tmp.unlink(missing_ok=True)  # O_EXCL below: a leftover must not lend its mode
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, permissions)

@@ -57,6 +57,12 @@ def in_shards(path: Path, root: Path) -> bool:
     return len(parts) >= 3 and all(_SHARD.fullmatch(part) for part in parts[:2])
 
 
+def named_stored(path: Path) -> bool:
+    """``path`` ends as a stored image's name does (``ab/cd/<64 hex digits>.<ext>``),
+    whatever folder holds it: a shared store's, another host's."""
+    return _NAME.fullmatch("/".join(path.parts[-3:])) is not None
+
+
 def stored_extension(relative: str) -> str | None:
     """The extension of ``relative`` if it is a name ``stored_name`` could have given
     (shards matching the digest, a known extension); None for anything else."""

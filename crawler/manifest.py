@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler import constants as c
+from crawler.atomic import TMP_SUFFIX
 
 # Column order of the manifest and of the CSV export.
 FIELDS = (
@@ -104,6 +105,13 @@ def resume_path(manifest: Path) -> Path:
 def lock_path(manifest: Path) -> Path:
     """``NAME.jsonl.lock`` beside ``NAME.jsonl``: held by the master journalling into it."""
     return manifest.with_name(manifest.name + ".lock")
+
+
+COMPACT_SUFFIX = ".compact"  # NAME.jsonl.compact: the compaction's copy, renamed over it
+# The files written beside a file while it is being written: ``atomic.replacing``'s
+# (and the resume index's) ``.tmp``, the compaction's copy, SQLite's rollback journal
+# and write-ahead log (the content index). Writing over one of those loses what it is.
+COMPANION_SUFFIXES = (TMP_SUFFIX, COMPACT_SUFFIX, "-journal", "-wal", "-shm")
 
 
 def side_files(manifest: Path) -> dict[str, Path]:

@@ -15,8 +15,8 @@ import os
 from pathlib import Path
 
 from crawler.exceptions import UsageError
-from crawler.layout import in_shards
-from crawler.manifest import side_files
+from crawler.layout import in_shards, named_stored
+from crawler.manifest import COMPANION_SUFFIXES, side_files
 
 # The flag that moves each file a run keeps (``run_files``); '': the manifest's files.
 KEPT_BY = {"shared key": "--authkey-file", "": "--manifest or --output"}
@@ -43,16 +43,32 @@ def check_distinct(
                 raise UsageError(
                     f"{flag} {path} is among the stored images of {root}: choose another path"
                 )
+        if named_stored(path):  # a store this command does not know of (a shared one)
+            raise UsageError(f"{flag} {path} is named as a stored image is: choose another path")
     others = [*files, *kept.items()]
     for index, (flag, path) in enumerate(files):
-        for what, other in others[index + 1 :]:
-            if _same(path, other):
-                raise UsageError(f"{flag} {path} is the {what}: choose another path")
+        _not_another(flag, path, others[index + 1 :], others)
     for what, path in others:
         if what in chosen:
             _not_a_list(path, what, "another path", lists)
         else:
             _not_a_list(path, f"the {what}", f"another {KEPT_BY.get(what, KEPT_BY[''])}", lists)
+
+
+def _not_another(
+    flag: str, path: Path, later: list[tuple[str, Path]], every: list[tuple[str, Path]]
+) -> None:
+    """Raise UsageError when ``path`` is one of ``later``, or a file written beside one
+    of ``every`` while that one is being written (``manifest.COMPANION_SUFFIXES``)."""
+    for what, other in later:
+        if _same(path, other):
+            raise UsageError(f"{flag} {path} is the {what}: choose another path")
+    for what, other in every:
+        if any(_same(path, Path(f"{other}{end}")) for end in COMPANION_SUFFIXES):
+            raise UsageError(
+                f"{flag} {path} is where the {what} is written before it replaces "
+                f"{other}: choose another path"
+            )
 
 
 def _not_a_list(path: Path, name: str, fix: str, lists: list[str]) -> None:

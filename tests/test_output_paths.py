@@ -87,6 +87,15 @@ MASTER_CASES = {
     "csv-is-a-stored-image": ("l.txt", ["--csv", f"out/ab/cd/{IMAGE}"], "among the stored images"),
     "log-is-a-stored-image": ("l.txt", ["--log-file", f"out/ab/cd/{IMAGE}"], "among the stored"),
     "csv-in-a-new-shard": ("l.txt", ["--csv", "out/00/ff/x.csv"], "among the stored images"),
+    "log-is-the-compaction": ("l.txt", ["--log-file", "out/manifest.jsonl.compact"], "written"),
+    "log-is-the-summary-tmp": ("l.txt", ["--log-file", "out/manifest.summary.json.tmp"], "before"),
+    "log-is-the-csv-tmp": ("l.txt", ["--csv", "x.csv", "--log-file", "x.csv.tmp"], "replaces"),
+    "csv-is-the-index-journal": (
+        "l.txt",
+        ["--csv", "out/manifest.contents.sqlite-journal"],
+        "where the content index is written",
+    ),
+    "log-named-as-an-image": ("l.txt", ["--log-file", f"elsewhere/ab/cd/{IMAGE}"], "named as"),
     "csv-in-the-shared-store": (
         "l.txt",
         ["--store", "shared", "--csv", f"shared/ab/cd/{IMAGE}"],
@@ -129,7 +138,7 @@ def test_a_report_refuses_to_write_over_the_manifest_or_its_files(
     assert _digests(tmp_path) == before
 
 
-@pytest.mark.parametrize("target", ["key", f"out/ab/cd/{IMAGE}"])
+@pytest.mark.parametrize("target", ["key", f"out/ab/cd/{IMAGE}", f"shared/ab/cd/{IMAGE}"])
 def test_a_worker_refuses_a_log_file_that_is_its_key_or_a_stored_image(
     tmp_path: Path, target: str
 ) -> None:

@@ -22,7 +22,7 @@ from typing import IO, Any, BinaryIO
 
 from crawler.console import log
 from crawler.exceptions import JournalError, UsageError
-from crawler.manifest import LINE_STATUSES, journal_lines, lock_path, row_fields
+from crawler.manifest import COMPACT_SUFFIX, LINE_STATUSES, journal_lines, lock_path, row_fields
 
 
 def _dump(row: dict[str, Any]) -> str:
@@ -109,7 +109,7 @@ class ManifestWriter:
         compacts it.
         """
         self._fh.close()
-        tmp = self.path.with_name(self.path.name + ".compact")
+        tmp = self.path.with_name(self.path.name + COMPACT_SUFFIX)
         try:
             with open(tmp, "wb") as fh:
                 fh.writelines(lines)

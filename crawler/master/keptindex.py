@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from crawler.atomic import TMP_SUFFIX
 from crawler.config import ResumeOptions
 from crawler.manifest import fingerprint, resume_path
 from crawler.master.journal import Offsets
@@ -71,7 +72,7 @@ def save(manifest: Path, kept: KeptIndex) -> None:
         "unlisted": len(kept.unlisted),
     }
     path = index_path(manifest)
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(path.name + TMP_SUFFIX)
     try:
         with open(tmp, "wb") as fh:
             fh.write(json.dumps(header).encode() + b"\n")
