@@ -20,6 +20,7 @@ stderr and then left alone (``LogFile``), and stdout that cannot be written is s
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import os
 import sys
@@ -66,6 +67,12 @@ class LogFile(logging.FileHandler):
         # Its folder is made as the CSV's and the manifest's are: a log file inside the
         # --output a first run creates failed with "No such file or directory".
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        # Appended to, a file with other names changes under them all: a hard link to a
+        # stored image got the log's lines while its row stayed ok (outputs.py compares
+        # names, and cannot see a link's other names).
+        with contextlib.suppress(FileNotFoundError):
+            if os.path.isfile(path) and os.stat(path).st_nlink > 1:
+                raise OSError(errno.EMLINK, "it has other names (hard links): choose another path")
         super().__init__(path, encoding="utf-8")
         self.failed = False
 

@@ -52,6 +52,7 @@ def _night(tmp_path: Path) -> Path:
         (root / "ab" / "cd").mkdir(parents=True)
         (root / "ab" / "cd" / IMAGE).write_bytes(make_image("PNG", 8, 8, seed=1))
     os.link(tmp_path / "l.txt", tmp_path / "hardlink.txt")
+    os.link(out / "ab" / "cd" / IMAGE, tmp_path / "image.log")  # an image's other name
     (tmp_path / "via").symlink_to(out)
     return out
 
@@ -95,6 +96,7 @@ MASTER_CASES = {
         ["--csv", "out/manifest.contents.sqlite-journal"],
         "where the content index is written",
     ),
+    "log-is-a-hard-link-to-an-image": ("l.txt", ["--log-file", "image.log"], "hard links"),
     "log-named-as-an-image": ("l.txt", ["--log-file", f"elsewhere/ab/cd/{IMAGE}"], "named as"),
     "csv-in-the-shared-store": (
         "l.txt",
@@ -138,7 +140,9 @@ def test_a_report_refuses_to_write_over_the_manifest_or_its_files(
     assert _digests(tmp_path) == before
 
 
-@pytest.mark.parametrize("target", ["key", f"out/ab/cd/{IMAGE}", f"shared/ab/cd/{IMAGE}"])
+@pytest.mark.parametrize(
+    "target", ["key", f"out/ab/cd/{IMAGE}", f"shared/ab/cd/{IMAGE}", "image.log"]
+)
 def test_a_worker_refuses_a_log_file_that_is_its_key_or_a_stored_image(
     tmp_path: Path, target: str
 ) -> None:
