@@ -21,9 +21,8 @@ from conftest import assert_no_traceback, run_cli
 from imageserver import ImageServer
 
 from crawler.config import ResumeOptions
-from crawler.manifest import EDGE, fingerprint, make_row
+from crawler.manifest import EDGE, fingerprint, make_row, resume_path
 from crawler.master.carried import carry
-from crawler.master.keptindex import index_path
 from crawler.master.plan import plan_run
 from crawler.master.resume import SAMPLE
 
@@ -65,11 +64,11 @@ def assert_index_reads_as_the_manifest(
 ) -> None:
     for name, options in OPTIONS.items():
         with_index = resume_state(listing, manifest, options, tmp)
-        saved = index_path(manifest).read_bytes() if index_path(manifest).exists() else None
-        index_path(manifest).unlink(missing_ok=True)
+        saved = resume_path(manifest).read_bytes() if resume_path(manifest).exists() else None
+        resume_path(manifest).unlink(missing_ok=True)
         without = resume_state(listing, manifest, options, tmp)
         if saved is not None:
-            index_path(manifest).write_bytes(saved)
+            resume_path(manifest).write_bytes(saved)
         assert without[0] is False
         assert with_index[0] is used, name
         assert with_index[1] == without[1], name
@@ -91,7 +90,7 @@ def test_the_kept_index_reads_as_the_manifest_night_after_night(
     lines = [*images[:3], missing, busy, "not a url", images[0]]
     write_list(lines)
     night(listing, out)  # a first run keeps the index too
-    assert index_path(manifest).exists()
+    assert resume_path(manifest).exists()
     assert_index_reads_as_the_manifest(listing, manifest, scratch)
 
     write_list([*lines, images[3]])  # a new URL after the known ones
@@ -137,9 +136,9 @@ def test_a_copied_manifest_keeps_its_index_and_a_damaged_index_is_ignored(
     shutil.copytree(out, copy)  # copies times, as cp -p does
     manifest = copy / "manifest.jsonl"
     assert_index_reads_as_the_manifest(listing, manifest, scratch)
-    data = index_path(manifest).read_bytes()
+    data = resume_path(manifest).read_bytes()
     for damaged in (data[:-1], data + b"x", b"", b"{}\n" + data, data[:40]):
-        index_path(manifest).write_bytes(damaged)
+        resume_path(manifest).write_bytes(damaged)
         assert_index_reads_as_the_manifest(listing, manifest, scratch, used=False)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from crawler import __version__
 from crawler import constants as c
 from crawler.cli.edge import run_plain
-from crawler.cli.startup import open_std_streams, utf8_mode
+from crawler.cli.startup import prepare_process
 from crawler.console import show
 from crawler.export.derive import MODES
 from crawler.export.run import FORMATS, SUMMARY_NAME, ExportConfig, ExportResult, export
@@ -52,8 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the export, print its summary; returns the exit code: 0 when every image
     row was exported, 3 when some were not (their statuses in the summary) or
     ``--caption-column`` named a column no exported row has, 1 on error."""
-    utf8_mode()
-    open_std_streams()
+    prepare_process()
     args = export_parser().parse_args(argv)
     config = ExportConfig(
         manifest=args.manifest,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from crawler import constants as c
 from crawler.cli.edge import run_plain
 from crawler.cli.flags import report_parser
-from crawler.cli.startup import open_std_streams, utf8_mode
+from crawler.cli.startup import prepare_process
 from crawler.console import show
 from crawler.outputs import check_distinct, run_files
 from crawler.report.build import write_report
@@ -14,8 +14,7 @@ from crawler.report.build import write_report
 def main(argv: list[str] | None = None) -> int:
     """``crawler-report`` / ``python -m crawler.report MANIFEST``: write the report and
     print its path; returns the exit code."""
-    utf8_mode()
-    open_std_streams()
+    prepare_process()
     args = report_parser().parse_args(argv)
 
     def body() -> int:

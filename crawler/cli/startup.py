@@ -75,10 +75,15 @@ def open_std_streams() -> None:
             setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))  # noqa: SIM115
 
 
-def master() -> NoReturn:
-    """``python -m crawler.master`` and the ``crawler-master`` script."""
+def prepare_process() -> None:
+    """What every command does first: ``utf8_mode``, then ``open_std_streams``."""
     utf8_mode()
     open_std_streams()
+
+
+def master() -> NoReturn:
+    """``python -m crawler.master`` and the ``crawler-master`` script."""
+    prepare_process()
     exit_on_stop_signals("crawler-master")
     _command("crawler.cli.master").run_module()
 
@@ -86,8 +91,7 @@ def master() -> NoReturn:
 def worker() -> NoReturn:
     """``python -m crawler.worker`` and the ``crawler-worker`` script. A worker has
     nothing yet: it leaves silently (its master may be the one stopping it)."""
-    utf8_mode()
-    open_std_streams()
+    prepare_process()
     exit_on_stop_signals(None)
     _command("crawler.cli.worker").run_module()
 

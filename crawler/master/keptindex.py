@@ -40,11 +40,6 @@ from crawler.master.taskstore import TaskStore
 VERSION = 2  # 2: the list paths too
 
 
-def index_path(manifest: Path) -> Path:
-    """``NAME.resume.bin`` beside ``NAME.jsonl`` (``manifest.resume_path``)."""
-    return resume_path(manifest)
-
-
 @dataclass
 class KeptIndex:
     """What a resume read of the manifest found, for the first ``tasks`` tasks."""
@@ -71,7 +66,7 @@ def save(manifest: Path, kept: KeptIndex) -> None:
         "lines": len(kept.lines),
         "unlisted": len(kept.unlisted),
     }
-    path = index_path(manifest)
+    path = resume_path(manifest)
     tmp = path.with_name(path.name + TMP_SUFFIX)
     try:
         with open(tmp, "wb") as fh:
@@ -97,7 +92,7 @@ def _dump(fh: BinaryIO, kept: KeptIndex) -> None:
 def discard(manifest: Path) -> None:
     """Remove the kept index (it no longer fits). Raises nothing."""
     try:
-        index_path(manifest).unlink(missing_ok=True)
+        resume_path(manifest).unlink(missing_ok=True)
     except OSError:
         return
 
@@ -108,7 +103,7 @@ def load(manifest: Path, store: TaskStore, options: ResumeOptions) -> KeptIndex 
     if options.refresh_after is not None:
         return None
     try:
-        with open(index_path(manifest), "rb") as fh:
+        with open(resume_path(manifest), "rb") as fh:
             header = json.loads(fh.readline())
             if not _fits(header, manifest, store, options):
                 return None

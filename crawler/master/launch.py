@@ -22,7 +22,6 @@ from types import FrameType
 from crawler.config import MasterConfig
 from crawler.layout import ensure_writable
 from crawler.master.endpoints import BoardSlot, ResultQueue, RunControl, TaskQueue
-from crawler.master.lists import check_readable
 from crawler.master.local_workers import LocalWorkers
 from crawler.master.preflight import check_manifest, check_outputs, check_store
 from crawler.master.server import QueueServer
@@ -74,12 +73,12 @@ class Launch:
 
     def start(self) -> None:
         """Check, listen, serve, tell the local workers the port. Raises UsageError (one
-        line at the CLI) when the lists, the output, the store or the port cannot be used."""
+        line at the CLI) when the output, the store or the port cannot be used (the lists
+        were checked with the flags: ``cli.master.master_config``)."""
         cfg = self.config
         # A signal from here on ends in close(), which stops the workers started early;
         # a master killed before this has only closed their stdin, which ends them.
         self.stop.install()
-        check_readable(cfg.lists)
         ensure_writable(cfg.output)
         check_manifest(cfg)
         check_outputs(cfg)
