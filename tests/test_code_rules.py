@@ -4,7 +4,9 @@
   worker never importing master or report code, no cycles (contracts in pyproject.toml);
 - ``ruff check`` and ``ruff format --check`` with the project's rules;
 - no module of the package over 300 lines, no function over 50;
-- no import inside a function (a cycle hidden that way would pass import-linter).
+- no import inside a function (a cycle hidden that way would pass import-linter);
+- nothing committed at the top of the checkout beyond the design card's layout (a test
+  run's captured output was once committed there by accident).
 """
 
 from __future__ import annotations
@@ -21,6 +23,11 @@ PACKAGE = ROOT / "crawler"
 BIN = Path(sys.executable).parent
 MAX_MODULE_LINES = 300
 MAX_FUNCTION_LINES = 50
+# The design card's layout, and the project's own files beside it.
+TOP_LEVEL = frozenset(
+    {"crawler", "urls", "downloads", "tests", "setup.cfg", "README.md"}
+    | {"bench", "docs", ".ci", ".gitignore", "pyproject.toml"}
+)
 
 
 def modules() -> list[Path]:
@@ -95,3 +102,14 @@ def test_the_rules_see_a_violation(tmp_path: Path) -> None:
     [fn] = _functions(sample)
     assert (fn.end_lineno or 0) - fn.lineno + 1 > MAX_FUNCTION_LINES
     assert any(isinstance(node, ast.Import) for node in ast.walk(fn))
+
+
+def test_nothing_stray_at_the_top_of_the_checkout() -> None:
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split("\0")
+    top = {name.split("/", 1)[0] for name in listed if name}
+    assert "crawler" in top  # the listing really is the checkout's
+    assert top - TOP_LEVEL == set()
