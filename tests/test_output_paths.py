@@ -15,6 +15,8 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -238,16 +240,20 @@ def read_rows_or_none(path: Path) -> list[dict] | None:
         return None
 
 
+@pytest.mark.parametrize("utf8", ["0", None], ids=["ascii-PYTHONUTF8=0", "C.UTF-8"])
 def test_a_run_under_an_ascii_locale_keeps_names_in_other_scripts(
-    tmp_path: Path, image_server: ImageServer
+    tmp_path: Path, image_server: ImageServer, utf8: str | None
 ) -> None:
     """``LC_ALL=C PYTHONUTF8=0``: a list and an --output named in another script reached
-    the UTF-8 manifest as lone surrogates (a traceback, and a local worker dead)."""
+    the UTF-8 manifest as lone surrogates (a traceback, and a local worker dead). Under
+    ``C.UTF-8`` the master does not start itself again, and the names are kept too."""
     url = image_server.add("/u.png", make_image("PNG", 32, 24, seed=8), content_type="image/png")
     listing = tmp_path / "list ü ☃.txt"
     listing.write_text(url + "\n", encoding="utf-8")
     out = tmp_path / "out ☃"
-    env = cli_env(LC_ALL="C", LANG="C", PYTHONUTF8="0")
+    name = "C" if utf8 == "0" else "C.UTF-8"
+    env = {k: v for k, v in cli_env(LC_ALL=name, LANG=name).items() if k != "PYTHONUTF8"}
+    env.update({"PYTHONUTF8": utf8} if utf8 is not None else {})
     done = run_cli(
         "master", str(listing), "--output", str(out), "--port", "0", "--local-workers", "1",
         "--no-progress", env=env,
@@ -257,6 +263,41 @@ def test_a_run_under_an_ascii_locale_keeps_names_in_other_scripts(
     (row,) = read_rows(out / "manifest.jsonl")
     assert row["status"] == "ok" and row["source"] == f"{listing}:1", row
     assert (out / row["path"]).is_file()
+
+
+UTF8_PROBE = (
+    "import os, sys; from crawler.cli.startup import utf8_mode; utf8_mode(); "
+    "print(sys.flags.utf8_mode, os.environ['PYTHONUTF8'], sys.stdout.errors)"
+)
+
+
+@pytest.mark.parametrize(
+    ("env", "restarted"),
+    [
+        ({"LC_ALL": "C.UTF-8"}, False),  # what UTF-8 mode gives, already
+        ({"LC_ALL": "C.UTF-8", "PYTHONUTF8": "1"}, False),
+        ({"LC_ALL": "C", "PYTHONUTF8": "0"}, True),  # ASCII
+        ({"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "latin-1"}, True),
+        ({"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8:strict"}, True),
+    ],
+    ids=["C.UTF-8", "PYTHONUTF8=1", "C", "latin-1-streams", "strict-streams"],
+)
+def test_a_command_starts_again_in_utf8_mode_only_when_its_locale_differs(
+    env: dict[str, str], restarted: bool
+) -> None:
+    """``utf8_mode`` starts the interpreter again (~25 ms) only when the locale's
+    encodings differ from UTF-8 mode's; every child inherits ``PYTHONUTF8=1``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHONUTF8", "PYTHONIO"))}
+    done = subprocess.run(
+        [sys.executable, "-c", UTF8_PROBE], env={**clean, "LANG": "C.UTF-8", **env},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    flag, inherited, errors = done.stdout.split()
+    assert (flag == "1") is (restarted or env.get("PYTHONUTF8") == "1"), done.stdout
+    assert inherited == "1", done.stdout
+    if env.get("PYTHONIOENCODING") is None:
+        assert errors == "surrogateescape", done.stdout
 
 
 @pytest.mark.parametrize("cut", [20, 120, -2])
