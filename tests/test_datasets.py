@@ -246,6 +246,44 @@ def test_every_format_counts_the_caption_column_the_rows_have(
     assert summary["caption_missing"] is None
 
 
+CAPTIONS = [  # a JSON Lines list's caption values, and the KEY.txt each must give
+    ("a cat", "a cat"), (False, "false"), (True, "true"), (1.5, "1.5"), (0, "0"),
+    ({"en": "é", "n": [1, None]}, '{"en": "é", "n": [1, null]}'), (["x", 2], '["x", 2]'),
+    (None, None), ("", ""),
+]  # fmt: skip
+
+
+def test_a_caption_that_is_not_a_string_is_written_as_json(tmp_path: Path) -> None:
+    """A JSON Lines list's caption ``false`` became ``False`` in KEY.txt, an object a
+    Python dict's repr (single quotes, ``None``)."""
+    png = make_image("PNG", 24, 24, seed=5)
+    with ImageServer() as server:
+        lines = [
+            json.dumps({"url": server.add(f"/c{i}", png, content_type="image/png"), "caption": v})
+            for i, (v, _) in enumerate(CAPTIONS)
+        ]
+        (tmp_path / "l.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+        done = run_cli(
+            "master", str(tmp_path / "l.jsonl"), "--port", "0", "--local-workers", "1",
+            "--output", str(tmp_path / "out"), "--no-progress", "--no-report",
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    out = tmp_path / "wds"
+    code, _, err = export(str(tmp_path / "out" / "manifest.jsonl"), "--format", "webdataset",
+                          "--out", str(out), "--caption-column", "caption")  # fmt: skip
+    assert code == 0, err
+    texts = {}
+    for shard in sorted(out.glob("shard-*.tar")):
+        with tarfile.open(shard) as tar:
+            members = {m.name: tar.extractfile(m).read() for m in tar if m.isfile()}  # type: ignore[union-attr]
+        for name, data in members.items():
+            if name.endswith(".json"):
+                text = members.get(name[: -len("json")] + "txt")
+                texts[json.loads(data)["url"]] = None if text is None else text.decode()
+    urls = [json.loads(line)["url"] for line in lines]
+    assert [texts[url] for url in urls] == [want for _, want in CAPTIONS]
+
+
 def test_parquet_matches_the_manifest(harvest: Harvest, tmp_path: Path) -> None:
     out = tmp_path / "pq"
     code, _, _ = export(str(harvest.manifest), "--format", "parquet", "--out", str(out))

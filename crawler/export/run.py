@@ -215,12 +215,16 @@ def _derived(body: bytes, config: ExportConfig) -> tuple[bytes, str, int, int]:
 
 
 def _caption(row: dict[str, Any], config: ExportConfig) -> str | None:
-    """The caption column's text; None without --caption-column or when the row lacks it."""
+    """The caption column's text; None without --caption-column or when the row lacks it.
+    A JSON Lines list's value that is not a string is written as JSON (``false``, not
+    Python's ``False``; an object with double quotes, not a Python dict's repr)."""
     extra = row.get("extra")
     if config.caption_column is None or not isinstance(extra, dict):
         return None
     value = extra.get(config.caption_column)
-    return None if value is None else str(value)
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False)
 
 
 def _write_summary(config: ExportConfig, result: ExportResult) -> None:

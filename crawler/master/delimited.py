@@ -170,8 +170,15 @@ def read_header(rows: Iterator[Record], spec: ListSpec) -> tuple[list[str], int]
                 f"cannot read the header row of URL list {spec.path} (line {number}): {why}"
             )
         if any(cell.strip() for cell in cells):
-            return _url_column([name.strip() for name in cells], spec)
+            return _url_column(_column_names(cells), spec)
     return None
+
+
+def _column_names(cells: list[str]) -> list[str]:
+    """The header's names, stripped; a column without one is ``columnN`` (N counted from
+    1), as a cell beyond the header is: two unnamed columns shared the name "", and a
+    row's extras kept only the last of their cells."""
+    return [name.strip() or f"column{i}" for i, name in enumerate(cells, start=1)]
 
 
 def check_header(fh: TextIO, spec: ListSpec) -> None:
@@ -191,6 +198,12 @@ def _url_column(header: list[str], spec: ListSpec) -> tuple[list[str], int]:
         raise UsageError(
             f"URL list {spec.path} has {header.count(spec.url_column)} columns named "
             f"{spec.url_column!r}: rename all but the one with the URLs"
+        )
+    repeated = next((name for name in header if header.count(name) > 1), None)
+    if repeated is not None:  # a row's extras kept only the last of their cells
+        raise UsageError(
+            f"URL list {spec.path} has {header.count(repeated)} columns named "
+            f"{repeated[:40]!r}: give each its own name"
         )
     return header, header.index(spec.url_column)
 

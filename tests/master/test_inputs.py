@@ -335,6 +335,59 @@ def test_a_url_column_named_twice_is_refused(tmp_path: Path, name: str) -> None:
         check_readable([ListSpec(str(path))])
 
 
+@pytest.mark.parametrize("name", ["l.csv", "l.tsv"])
+@pytest.mark.parametrize(
+    "header", [("url", "caption", "caption"), ("caption", "url", "id", "caption", "id")]
+)
+def test_any_column_named_twice_is_refused(tmp_path: Path, name: str, header: tuple) -> None:
+    """``url,caption,caption``: a row's extras kept only the second caption, unsaid."""
+    sep = "\t" if name.endswith(".tsv") else ","
+    cells = sep.join(
+        f"http://a.example/{i}" if h == "url" else f"c{i}" for i, h in enumerate(header)
+    )
+    path = write(tmp_path / name, sep.join(header) + "\n" + cells + "\n")
+    with pytest.raises(UsageError, match=r"has 2 columns named '(caption|id)': give each its own"):
+        check_readable([ListSpec(str(path))])
+
+
+@pytest.mark.parametrize("name", ["l.csv", "l.tsv"])
+def test_columns_without_a_name_keep_every_cell(tmp_path: Path, name: str) -> None:
+    """Two unnamed columns were both named "": a row's extras kept the last cell only."""
+    sep = "\t" if name.endswith(".tsv") else ","
+    text = (
+        sep.join(["", "url", " ", "id"])
+        + "\n"
+        + sep.join(["a", "http://a.example/1", "b", "7", "z"])
+        + "\n"
+    )
+    got = entries(write(tmp_path / name, text))
+    assert summary(got) == [
+        (2, "http://a.example/1", None, {"column1": "a", "column3": "b", "id": "7", "column5": "z"})
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "name"),
+    [
+        ('{"url": "http://a.example/1", "url": "http://a.example/2"}', "url"),
+        ('{"url": "http://a.example/1", "caption": "a", "caption": "b"}', "caption"),
+        ('{"caption": "a", "url": "http://a.example/1", "caption": "a"}', "caption"),
+        ('{"url": "http://a.example/1", "meta": {"w": 1, "w": 2}}', "w"),
+    ],
+    ids=["url", "caption", "same-value", "nested"],
+)
+def test_a_json_lines_object_naming_a_member_twice_is_an_invalid_line(
+    tmp_path: Path, line: str, name: str
+) -> None:
+    """Python's JSON parser keeps a repeated name's last value: a second ``url`` replaced
+    the first, a second caption lost the first, unsaid (RFC 8259 section 4 leaves it to
+    the parser). The line is now an invalid one saying so; the lines around it are read."""
+    text = '{"url": "http://a.example/0"}\n' + line + '\n{"url": "http://a.example/3"}\n'
+    got = entries(write(tmp_path / "l.jsonl", text))
+    assert [e.url for e in got] == ["http://a.example/0", None, "http://a.example/3"]
+    assert got[1].error == f"names {name!r} twice in one object" and got[1].raw == line
+
+
 # ------------------------------------------------------------------ store, plan, rows
 def test_task_store_keeps_extras_on_disk(tmp_path: Path) -> None:
     store = TaskStore(tmp_path)
