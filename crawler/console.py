@@ -20,10 +20,15 @@ stderr and then left alone (``LogFile``), and stdout that cannot be written is s
 from __future__ import annotations
 
 import contextlib
-import errno
 import logging
 import os
+import shutil
+import stat
 import sys
+from pathlib import Path
+from typing import Any
+
+from crawler.atomic import open_in_place, replacing
 
 log = logging.getLogger("crawler")
 NOTICE = logging.getLogger("crawler.notice")
@@ -67,14 +72,20 @@ class LogFile(logging.FileHandler):
         # Its folder is made as the CSV's and the manifest's are: a log file inside the
         # --output a first run creates failed with "No such file or directory".
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        # Appended to, a file with other names changes under them all: a hard link to a
-        # stored image got the log's lines while its row stayed ok (outputs.py compares
-        # names, and cannot see a link's other names).
-        with contextlib.suppress(FileNotFoundError):
-            if os.path.isfile(path) and os.stat(path).st_nlink > 1:
-                raise OSError(errno.EMLINK, "it has other names (hard links): choose another path")
+        _own_copy(path)
         super().__init__(path, encoding="utf-8")
         self.failed = False
+
+    def _open(self) -> Any:
+        """Appended to as a file is; a device or FIFO written into in place, a FIFO no one
+        reads an error (ENXIO) instead of a start-up that waits for a reader for ever."""
+        try:
+            kind = os.stat(self.baseFilename).st_mode
+        except FileNotFoundError:
+            return super()._open()
+        if stat.S_ISREG(kind):
+            return super()._open()
+        return open_in_place(Path(self.baseFilename), kind, {"mode": "a", "encoding": "utf-8"})
 
     def emit(self, record: logging.LogRecord) -> None:
         if not self.failed:
@@ -87,6 +98,22 @@ class LogFile(logging.FileHandler):
         exc = sys.exc_info()[1]
         why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
         log.error("cannot write log file %s: %s; it gets nothing more", self.baseFilename, why)
+
+
+def _own_copy(path: str) -> None:
+    """A log file with other names (hard links) becomes a file of its own, with the same
+    bytes, before it is appended to: appended to, it changed under every name. A hard
+    link to a stored image got the log's lines while its row stayed ok (outputs.py
+    compares names, and cannot see a link's other names); refused instead, a log that a
+    backup (``cp -al``, rsnapshot) had linked stopped every night. Raises OSError."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2:
+        return
+    with open(path, "rb") as old, replacing(Path(path), stat.S_IMODE(st.st_mode)) as new:
+        shutil.copyfileobj(old, new)
 
 
 class NotRecord(logging.Filter):

@@ -12,6 +12,7 @@ hard links, ``..``, names of files that do not exist yet.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from crawler.exceptions import UsageError
@@ -61,7 +62,7 @@ def _not_another(
     """Raise UsageError when ``path`` is one of ``later``, or a file written beside one
     of ``every`` while that one is being written (``manifest.COMPANION_SUFFIXES``)."""
     for what, other in later:
-        if _same(path, other):
+        if _same(path, other) and not _device(path):  # two outputs into /dev/null: fine
             raise UsageError(f"{flag} {path} is the {what}: choose another path")
     for what, other in every:
         if any(_same(path, Path(f"{other}{end}")) for end in COMPANION_SUFFIXES):
@@ -103,3 +104,12 @@ def _same(a: Path, b: Path) -> bool:
 def _inside(path: Path, folder: Path) -> bool:
     """``path`` would be one of ``folder``'s list files (not recursive; hidden left out)."""
     return not path.name.startswith(".") and _same(path.parent, folder)
+
+
+def _device(path: Path) -> bool:
+    """A character device (``/dev/null``, a terminal): written into, never replaced
+    (``atomic.replacing``), so any number of outputs may share it."""
+    try:
+        return stat.S_ISCHR(os.stat(path).st_mode)
+    except OSError:
+        return False

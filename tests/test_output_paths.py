@@ -98,7 +98,6 @@ MASTER_CASES = {
         ["--csv", "out/manifest.contents.sqlite-journal"],
         "where the content index is written",
     ),
-    "log-is-a-hard-link-to-an-image": ("l.txt", ["--log-file", "image.log"], "hard links"),
     "log-named-as-an-image": ("l.txt", ["--log-file", f"elsewhere/ab/cd/{IMAGE}"], "named as"),
     "csv-in-the-shared-store": (
         "l.txt",
@@ -142,9 +141,7 @@ def test_a_report_refuses_to_write_over_the_manifest_or_its_files(
     assert _digests(tmp_path) == before
 
 
-@pytest.mark.parametrize(
-    "target", ["key", f"out/ab/cd/{IMAGE}", f"shared/ab/cd/{IMAGE}", "image.log"]
-)
+@pytest.mark.parametrize("target", ["key", f"out/ab/cd/{IMAGE}", f"shared/ab/cd/{IMAGE}"])
 def test_a_worker_refuses_a_log_file_that_is_its_key_or_a_stored_image(
     tmp_path: Path, target: str
 ) -> None:
@@ -161,6 +158,39 @@ def test_a_worker_refuses_a_log_file_that_is_its_key_or_a_stored_image(
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "choose another path" in lines[0], lines
     assert _digests(tmp_path) == before
+
+
+@pytest.mark.parametrize("command", ["master", "worker"])
+def test_a_log_file_with_other_names_becomes_a_file_of_its_own(
+    tmp_path: Path, command: str
+) -> None:
+    """Appended to, a log file's hard link to a stored image grew the image while its row
+    stayed ok; refused (until 2026-12-01), a log a backup had linked stopped every night.
+    The log now gets a file of its own, with the bytes it had; its other names keep theirs."""
+    out = _night(tmp_path)
+    image = out / "ab" / "cd" / IMAGE
+    (tmp_path / "night.log").write_text("last night\n", encoding="utf-8")
+    os.link(tmp_path / "night.log", tmp_path / "backup.log")  # cp -al, rsnapshot
+    before = _digests(tmp_path)
+    for log in ("image.log", "night.log"):
+        if command == "master":
+            args = ["l.txt", "--output", "out", "--port", "0", "--local-workers", "0",
+                    "--no-progress", "--idle-timeout", "1"]  # fmt: skip
+        else:
+            (tmp_path / "key").write_bytes((out / c.DEFAULT_KEY_NAME).read_bytes())
+            (tmp_path / "key").chmod(0o600)
+            args = ["--server", "127.0.0.1", "--port", "9", "--authkey-file", "key",
+                    "--output", "out", "--connect-timeout", "1"]  # fmt: skip
+        done = run_cli(command, *args, "--log-file", log, cwd=tmp_path)
+        assert_no_traceback(done.stdout, done.stderr)
+        assert "other names" not in done.stderr, done.stderr
+        had = image.read_bytes() if log == "image.log" else b"last night\n"
+        grown = (tmp_path / log).read_bytes()
+        assert (tmp_path / log).stat().st_nlink == 1  # a file of its own now
+        assert grown.startswith(had) and len(grown) > len(had)  # ... that the run wrote to
+    after = _digests(tmp_path)
+    for name in (f"out/ab/cd/{IMAGE}", "backup.log"):
+        assert after[name] == before[name]  # the other names: as they were
 
 
 def test_a_log_file_inside_the_output_a_first_run_makes_is_written(

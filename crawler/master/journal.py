@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import stat
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -29,11 +30,26 @@ def _dump(row: dict[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
+def refuse_special(path: Path) -> None:
+    """Raise UsageError when ``path`` is there and is not a regular file: a FIFO hung the
+    start-up, and a device (``/dev/null``) would have been replaced by the compaction's
+    rename, its lock and summary files made beside it in ``/dev``."""
+    try:
+        kind = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return  # made, or refused with the reason, below
+    except OSError as exc:
+        raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(kind):
+        raise UsageError(f"manifest {path} is not a regular file: choose another --manifest")
+
+
 class ManifestWriter:
     """Appends rows to the journal, flushing and fsyncing after every batch."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        refuse_special(path)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._lock = open(lock_path(path), "a")  # noqa: SIM115

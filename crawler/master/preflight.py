@@ -16,6 +16,7 @@ from pathlib import Path
 from crawler.config import MasterConfig
 from crawler.exceptions import UsageError
 from crawler.manifest import report_path, runs_path, summary_path
+from crawler.master.journal import refuse_special
 from crawler.stores import PER_HOST, open_store
 
 PROBE = 64 << 10  # bytes of an existing --manifest read to recognise it as one
@@ -40,6 +41,7 @@ def check_manifest(cfg: MasterConfig) -> None:
     is a manifest row, and which is not a single torn row either (resuming would skip
     its lines as unreadable, and compacting drop them). Raises UsageError (one line)."""
     path = cfg.manifest
+    refuse_special(path)  # a FIFO would hang the read below
     try:
         with open(path, "rb") as fh:
             head = fh.read(PROBE)
