@@ -14,6 +14,7 @@ bounds ``python_requires`` and ``urllib3`` (``<3``) accordingly.
 
 from __future__ import annotations
 
+import http.client
 import socket
 import threading
 import xmlrpc.client
@@ -126,12 +127,56 @@ def dns_host(conn: Any) -> str:
     return conn._dns_host
 
 
-def with_socket_factory(base: type[T], factory: Callable[[Any], socket.socket]) -> type[T]:
+def with_socket_factory(
+    base: type[T],
+    factory: Callable[[Any], socket.socket],
+    watch: Callable[[socket.socket | None], None] | None = None,
+) -> type[T]:
     """A subclass of urllib3's ``HTTPConnection``/``HTTPSConnection`` ``base`` whose
     sockets come from ``factory(conn)``: ``_new_conn`` is the one method through which
-    urllib3 opens every connection (first tries, retries and redirects alike)."""
+    urllib3 opens every connection (first tries, retries and redirects alike). Its
+    answers are read past interim ones (``FinalResponse``, set as http.client's
+    ``response_class``), and ``watch(sock)`` is called before each answer is read."""
 
     def _new_conn(self: Any) -> socket.socket:
         return factory(self)
 
-    return type(f"Guarded{base.__name__}", (base,), {"_new_conn": _new_conn})
+    def getresponse(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if watch is not None:
+            watch(self.sock)
+        return base.getresponse(self, *args, **kwargs)  # type: ignore[attr-defined]
+
+    attributes = {"_new_conn": _new_conn, "getresponse": getresponse}
+    return type(f"Guarded{base.__name__}", (base,), attributes | {"response_class": FinalResponse})
+
+
+# --- http.client (CPython 3.11-3.13: Lib/http/client.py) ---
+MAX_INTERIM = 20  # interim (1xx) answers before a final one, at most
+
+
+class TooManyInterim(http.client.HTTPException):
+    """More than MAX_INTERIM interim answers before the final one."""
+
+
+class FinalResponse(http.client.HTTPResponse):
+    """An answer read past its interim ones. ``HTTPResponse.begin`` skips ``100 Continue``
+    only, and took any other 1xx for the answer: an image behind ``103 Early Hints``
+    failed as "HTTP 103" for good, and a robots.txt behind one was not read (its
+    Disallow ignored). RFC 9110 section 15.2: a client must be able to parse one or more
+    1xx answers before the final one, and may ignore them; ``101 Switching Protocols``
+    ends HTTP on the connection, and stays the answer. Overrides ``_read_status``, which
+    ``begin`` calls for each status line; skips the fields with ``_read_headers``. More
+    than MAX_INTERIM, ``100`` included, raises TooManyInterim (an endless stream of them
+    is otherwise bounded only by the deadline)."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if not 100 <= status < 200 or status == 101:
+                return version, status, reason
+            self._interim = getattr(self, "_interim", 0) + 1
+            if self._interim > MAX_INTERIM:
+                raise TooManyInterim(f"more than {MAX_INTERIM} interim (1xx) answers")
+            if status == 100:
+                return version, status, reason  # begin() reads its fields and goes on
+            http.client._read_headers(self.fp)  # type: ignore[attr-defined]

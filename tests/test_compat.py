@@ -4,6 +4,7 @@ fails here, by name, rather than in a nightly run."""
 
 from __future__ import annotations
 
+import http.client
 import inspect
 import os
 import queue
@@ -152,3 +153,15 @@ def test_socket_factory_is_what_connect_uses() -> None:
         for sock in accepted:
             sock.close()
         listener.close()
+
+
+def test_http_client_reads_status_lines_through_read_status_and_response_class() -> None:
+    """``FinalResponse`` overrides ``HTTPResponse._read_status`` (called by ``begin`` for
+    each status line) and uses ``http.client._read_headers``; urllib3's connection makes
+    its answer from ``response_class`` and reads it in ``getresponse``."""
+    assert "self._read_status()" in inspect.getsource(http.client.HTTPResponse.begin)
+    assert callable(http.client._read_headers)  # type: ignore[attr-defined]
+    assert "self.response_class(" in inspect.getsource(http.client.HTTPConnection.getresponse)
+    assert "super().getresponse()" in inspect.getsource(HTTPConnection.getresponse)
+    guarded = _compat.with_socket_factory(HTTPConnection, lambda conn: socket.socket())
+    assert guarded.response_class is _compat.FinalResponse

@@ -2,7 +2,8 @@
 
 ``get`` sends one GET through such a session (see its docstring for why not ``Session.get``).
 
-The per-URL deadline covers connects, retries, redirects and the body. ``fetch`` starts
+The per-URL deadline covers connects, retries, redirects, the answer's head and the
+body: a socket still in use at the deadline is shut down (``watchdog``). ``fetch`` starts
 it (``deadline.start``); everything here reads what is left (``remaining``): every
 hop's timeouts are clamped to it whenever urllib3 reads them, retry pauses too, and a
 server's Retry-After is honoured only up to ``RETRY_AFTER_CAP`` and the time left.
@@ -12,6 +13,7 @@ urllib3, ``policy.retries`` times at most, with jittered exponential backoff.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from typing import Any
@@ -30,6 +32,7 @@ from crawler.config import Policy
 from crawler.worker.keepalive import drain
 from crawler.worker.netguard import mount
 from crawler.worker.resolver import Resolver
+from crawler.worker.watchdog import WATCHDOG
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 RETRY_AFTER_CAP = 30.0  # seconds: a server's Retry-After cannot park a thread for hours
@@ -47,6 +50,12 @@ def start(seconds: float) -> None:
 
 def stop() -> None:
     clock.deadline = None
+    WATCHDOG.release()
+
+
+def watch(sock: socket.socket | None) -> None:
+    """Have the calling thread's socket shut down at its deadline (``watchdog``)."""
+    WATCHDOG.watch(sock, getattr(clock, "deadline", None))
 
 
 def remaining() -> float:
@@ -59,7 +68,14 @@ class DeadlineRetry(Retry):
     """urllib3's Retry, with pauses capped by RETRY_AFTER_CAP and by the URL's deadline."""
 
     def parse_retry_after(self, retry_after: str) -> float:
-        return max(0.0, min(super().parse_retry_after(retry_after), RETRY_AFTER_CAP, remaining()))
+        """The pause a Retry-After asks for, capped; 0 (the usual backoff) for one that is
+        neither seconds nor an HTTP date: RFC 9110 section 10.2.3 gives it no meaning,
+        and urllib3's InvalidHeader made a retried 503 a connection_error, never retried."""
+        try:
+            asked = super().parse_retry_after(retry_after)
+        except u3.InvalidHeader:
+            return 0.0
+        return max(0.0, min(asked, RETRY_AFTER_CAP, remaining()))
 
     def get_backoff_time(self) -> float:
         return max(0.0, min(super().get_backoff_time(), remaining()))
@@ -192,7 +208,7 @@ def make_session(policy: Policy, resolver: Resolver | None = None) -> requests.S
     )
     session = requests.Session()
     adapter = DeadlineAdapter(max_retries=retry, pool_connections=16, pool_maxsize=4)
-    mount(adapter, resolver or Resolver(), policy.block_private)
+    mount(adapter, resolver or Resolver(), policy.block_private, watch)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.trust_env = False  # no netrc credentials or proxies picked up from the environment

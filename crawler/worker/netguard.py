@@ -91,12 +91,19 @@ def _first_connection(addresses: dict[str, None], conn: Any) -> socket.socket:
     raise error or OSError("no address to connect to")
 
 
-def mount(adapter: HTTPAdapter, resolver: Resolver, block_private: bool) -> None:
+def mount(
+    adapter: HTTPAdapter,
+    resolver: Resolver,
+    block_private: bool,
+    watch: Callable[[socket.socket | None], None] | None = None,
+) -> None:
     """Make every connection ``adapter`` opens resolve through ``resolver`` and, with
-    ``block_private``, go through the address check."""
+    ``block_private``, go through the address check; its answers are read past interim
+    (1xx) ones, and ``watch(sock)`` is called before each is read (the deadline's
+    watchdog: ``deadline.make_session``)."""
     factory = _connector(resolver, block_private)
-    http = with_socket_factory(HTTPConnection, factory)
-    https = with_socket_factory(HTTPSConnection, factory)
+    http = with_socket_factory(HTTPConnection, factory, watch)
+    https = with_socket_factory(HTTPSConnection, factory, watch)
     adapter.poolmanager.pool_classes_by_scheme = {
         "http": type("ResolvedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
         "https": type(
