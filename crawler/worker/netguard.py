@@ -31,19 +31,46 @@ class BlockedAddressError(Exception):
     so urllib3 neither wraps nor retries it)."""
 
 
+# IPv6 prefixes whose last 32 bits are an IPv4 address a connection may reach: IPv4-
+# compatible (RFC 4291 2.5.5.1, deprecated), IPv4-translated (RFC 2765), NAT64's well-
+# known and local-use prefixes (RFC 6052, RFC 8215). Python calls them all global.
+EMBEDDING = tuple(
+    ipaddress.IPv6Network(net)
+    for net in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")
+)
+
+
+def _embedded(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries: mapped, compatible, translated, NAT64,
+    6to4 (RFC 3056) or Teredo's client (RFC 4380); None when it carries none."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if any(ip in net for net in EMBEDDING):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def public_addresses(host: str, infos: list[Any]) -> list[str]:
-    """The addresses of getaddrinfo ``infos`` for ``host``, if every one is public; else raise."""
+    """The addresses of getaddrinfo ``infos`` for ``host``, if every one is public, and
+    so is any IPv4 address an IPv6 one carries (``[::7f00:1]``, ``64:ff9b::a00:1``,
+    ``2002:7f00:1::`` reach loopback or the LAN through IPv4-compatible, NAT64 and 6to4
+    addresses, which Python's ``is_global`` calls global); else raise."""
     addresses = []
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-            ip = ip.ipv4_mapped
-        if not ip.is_global or ip.is_multicast:
-            raise BlockedAddressError(
-                f"{host} resolves to {ip}, which is not a public address "
-                "(the master's --no-block-private allows it)"
-            )
-        addresses.append(str(ip))
+        inner = _embedded(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+        for checked in (inner, ip) if inner is not None else (ip,):
+            if not checked.is_global or checked.is_multicast:
+                shown = checked if checked is ip or ip.ipv4_mapped else f"{ip} (IPv4 {inner})"
+                raise BlockedAddressError(
+                    f"{host} resolves to {shown}, which is not a public address "
+                    "(the master's --no-block-private allows it)"
+                )
+        addresses.append(str(inner if ip.ipv4_mapped is not None else ip))
     return addresses
 
 

@@ -20,6 +20,7 @@ from crawler.config import Policy
 from crawler.exceptions import ConnectionFailure, PrivateAddress
 from crawler.worker.deadline import make_session
 from crawler.worker.fetch import fetch
+from crawler.worker.netguard import BlockedAddressError, public_addresses
 from crawler.worker.resolver import CACHE_SECONDS, Resolver
 
 POLICY = Policy(deadline=2.0, connect_timeout=1.5, read_timeout=1.5, retries=0, block_private=False)
@@ -41,7 +42,10 @@ class StubDNS:
             self.release.wait(30)
         if host not in self.table:
             raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (self.table[host], port))]
+        address = self.table[host]
+        if ":" in address:
+            return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, port, 0, 0))]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
 
 
 class FakeClock:
@@ -117,3 +121,43 @@ def test_block_private_checks_the_resolvers_answer(site: tuple[ImageServer, str,
         assert f"{host} resolves to {address}" in str(caught.value)
         assert caught.value.attempts == 0
     assert server.total_hits() == 0
+
+
+# IPv6 addresses that carry a non-public IPv4 one: Python's is_global calls them global.
+CARRIERS = {
+    "::7f00:1": "127.0.0.1",  # IPv4-compatible
+    "::ffff:0:a00:1": "10.0.0.1",  # IPv4-translated
+    "64:ff9b::a9fe:a9fe": "169.254.169.254",  # NAT64, to a cloud metadata service
+    "64:ff9b:1::c0a8:1": "192.168.0.1",  # NAT64, local-use prefix
+    "2002:7f00:1::": "127.0.0.1",  # 6to4
+    "2002:ac10:1::1": "172.16.0.1",
+    "::ffff:127.0.0.2": "127.0.0.2",  # IPv4-mapped, as before
+}
+
+
+@pytest.mark.parametrize("address", CARRIERS)
+def test_block_private_checks_the_ipv4_an_ipv6_address_carries(address: str) -> None:
+    """``[::7f00:1]`` reached loopback past --block-private (a fresh user, 2026-12-01).
+    The check alone is called: were it to fail, a fetch would dial a non-loopback IPv6
+    address. That the fetch goes through it is shown with a loopback one below."""
+    infos = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, 80, 0, 0))]
+    with pytest.raises(BlockedAddressError, match=CARRIERS[address]):
+        public_addresses("carrier.test", infos)
+
+
+def test_a_fetch_checks_an_ipv6_answer(site: tuple[ImageServer, str, bytes]) -> None:
+    server, port, _ = site
+    stub = StubDNS({"mapped.test": "::ffff:127.0.0.2"})  # loopback, were the guard to fail
+    guarded = Policy(deadline=2.0, retries=0, block_private=True)
+    with pytest.raises(PrivateAddress) as caught:
+        fetch(make_session(guarded, Resolver(stub)), f"http://mapped.test:{port}/a.png", guarded)
+    assert "127.0.0.2" in str(caught.value) and caught.value.attempts == 0
+    assert server.total_hits() == 0
+
+
+@pytest.mark.parametrize(
+    "address", ["64:ff9b::808:808", "2002:808:808::1", "2606:4700::1111", "::ffff:8.8.8.8"]
+)
+def test_ipv6_addresses_carrying_a_public_ipv4_pass(address: str) -> None:
+    infos = [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", (address, 80, 0, 0))]
+    assert len(public_addresses("h", infos)) == 1  # checked only: nothing is dialled
