@@ -44,6 +44,14 @@ def notice(text: str) -> None:
         NOTICE.info(line)
 
 
+def say_unlogged(text: str) -> None:
+    """Write ``text`` to stderr only, never to the log file (a secret): one line at
+    most lost if stderr cannot be written (it is then already /dev/null or gone)."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stderr.write(text + "\n")
+        sys.stderr.flush()
+
+
 def record(text: str) -> None:
     """Write ``text`` to the log file only (no-op without ``--log-file``)."""
     for line in text.splitlines():

@@ -412,9 +412,10 @@ def test_generated_key_and_printed_worker_command(
     urls.write()
     out = tmp_path / "out"
 
+    log = tmp_path / "night.log"
     master = start_cli(
         "master", str(urls.path), "--bind", "127.0.0.1", "--port", "0",
-        "--output", str(out), "--no-progress", env=no_key_env(),
+        "--output", str(out), "--no-progress", "--log-file", str(log), env=no_key_env(),
     )  # fmt: skip
     reaper.append(master)
     assert master.stderr is not None
@@ -445,6 +446,10 @@ def test_generated_key_and_printed_worker_command(
     assert_no_traceback(master_out, stderr.rest())
     check_manifest(read_rows(out / "manifest.jsonl"), urls, out, image_server)
     check_hits(image_server, urls, routes)
+    # The key is on stderr, once; not in the log file, which others may read (0644).
+    logged = log.read_text(encoding="utf-8")
+    assert str(key_files[0]) in logged and "outcome" in logged
+    assert key not in logged
 
 
 def test_local_workers_stay_quiet_when_nothing_to_fetch(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from crawler import constants as c
 from crawler.config import MasterConfig
-from crawler.console import log, notice
+from crawler.console import log, notice, say_unlogged
 from crawler.master.summary import RunStats
 from crawler.master.workers import WorkerRegistry
 
@@ -38,7 +38,12 @@ def announce(cfg: MasterConfig, run_id: str, port: int) -> None:
     if cfg.authkey_origin == "generated":
         notice(
             f"no authkey given; generated one and saved it to {cfg.authkey_file} "
-            "(mode 0600; later runs reuse it).\nstart workers on other hosts with:\n"
+            "(mode 0600; later runs reuse it)"
+        )
+        # On stderr only, not in --log-file: a log file is made readable by others (0644),
+        # and kept; the key's own file is 0600.
+        say_unlogged(
+            f"crawler: start workers on other hosts with:\n"
             f"    {c.AUTHKEY_ENV}={cfg.authkey.decode()} {command}"
         )
     elif cfg.authkey_origin == "reused":
