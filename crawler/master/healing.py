@@ -42,6 +42,7 @@ DECIDED_BY: dict[str, tuple[str, ...]] = {
     c.TOO_SMALL: ("min_width", "min_height"),
     c.BLOCKED: ("ignore_robots", "user_agent"),
     c.TIMEOUT: ("deadline", "connect_timeout", "read_timeout"),
+    c.REDIRECT_ERROR: ("max_redirects",),  # "more than N redirects"
 }
 KEEP, RETRY, GIVE_UP = 0, 1, 2
 

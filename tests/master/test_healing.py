@@ -55,3 +55,23 @@ def test_downloads_are_counted_as_written_not_derived_from_what_was_carried() ->
     summary = stats.as_dict(0, 1.0, Path("m.jsonl"))
     assert (summary["downloaded"], summary["reused"], summary["kept"]) == (1, 1, 3)
     assert summary["images_per_s"] == 1.0
+
+
+@pytest.mark.parametrize(
+    ("status", "field"), [(s, f) for s, fs in healing.DECIDED_BY.items() for f in fs]
+)
+def test_a_failure_is_decided_again_when_a_field_it_depends_on_changed(
+    status: str, field: str
+) -> None:
+    """Also ``redirect_error`` under another --max-redirects (a fresh user raised it, and
+    the "more than 0 redirects" rows stayed until --retry-failed)."""
+    then = {field: 0}
+    history = healing.History({"run0": 0}, {"run0": then}, 1)
+    row = {"status": status, "run_id": "run0", "failures": 1, "http_status": None}
+    assert healing.decide(row, history, {field: 5}, give_up=5) == healing.RETRY
+    if not healing.transient(row):
+        assert healing.decide(row, history, dict(then), give_up=5) == healing.KEEP
+
+
+def test_redirect_errors_depend_on_max_redirects() -> None:
+    assert "max_redirects" in healing.DECIDED_BY[c.REDIRECT_ERROR]
