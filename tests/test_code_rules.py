@@ -12,6 +12,8 @@
 from __future__ import annotations
 
 import ast
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -113,3 +115,21 @@ def test_nothing_stray_at_the_top_of_the_checkout() -> None:
     top = {name.split("/", 1)[0] for name in listed if name}
     assert "crawler" in top  # the listing really is the checkout's
     assert top - TOP_LEVEL == set()
+
+
+@pytest.mark.parametrize(
+    ("prog", "module"),
+    [("crawler-master", "crawler.master"), ("crawler-worker", "crawler.worker"),
+     ("crawler-export", "crawler.export")],
+)  # fmt: skip
+def test_the_readme_shows_each_commands_help_as_it_is(prog: str, module: str) -> None:
+    """The README's help blocks are the commands' ``--help`` at 80 columns, word for word."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(rf"```\n(usage: {prog} .*?)```", readme, re.S)
+    assert block is not None, f"no help block for {prog} in the README"
+    env = {**os.environ, "COLUMNS": "80"}
+    shown = subprocess.run(
+        [sys.executable, "-m", module, "--help"], env=env, capture_output=True, text=True,
+        timeout=60, check=True,
+    ).stdout  # fmt: skip
+    assert shown.strip() == block[1].strip()

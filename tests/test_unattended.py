@@ -387,3 +387,29 @@ def test_a_compaction_on_a_full_disk_is_one_line_and_exit_3(
         assert again.returncode == 0, again.stderr
         assert len(read_rows(manifest)) == 150
         assert (disk / "manifest.aggregate.json").exists()  # compacted and kept again
+
+
+@pytest.mark.parametrize("sep", [",", "\t"], ids=["csv", "tsv"])
+@pytest.mark.parametrize("rows", [3, 30])
+def test_a_delimited_list_read_as_text_is_said_even_when_its_urls_parse(
+    tmp_path: Path, sep: str, rows: int
+) -> None:
+    """``url,caption`` over ``http://…/a.png,a cat`` in a .txt list: each line is a URL
+    (commas are allowed in a path), fetched with its caption, and all 404; nothing was
+    said, since most lines were URLs (a fresh user, 2026-12-01)."""
+    listing = write_list(tmp_path / "l.txt", [f"url{sep}caption"] + [
+        f"http://127.0.0.1:9/{i}.png{sep}a cat" for i in range(rows)
+    ])  # fmt: skip
+    dry = run_cli("master", str(listing), "--dry-run")
+    assert_no_traceback(dry.stdout, dry.stderr)
+    kind = "CSV: use --input-format csv" if sep == "," else "TSV: use --input-format tsv"
+    said = ("reads as a header ('url", "lines are not URLs")  # the latter: tabs never parse
+    assert any(text in dry.stderr for text in said) and kind in dry.stderr, dry.stderr
+
+
+def test_a_text_list_with_commas_in_its_urls_is_not_taken_for_csv(tmp_path: Path) -> None:
+    listing = write_list(tmp_path / "l.txt", [
+        f"http://127.0.0.1:9/w_100,h_{i}/a.png" for i in range(10)
+    ])  # fmt: skip
+    dry = run_cli("master", str(listing), "--dry-run")
+    assert dry.returncode == 0 and "header" not in dry.stderr, dry.stderr

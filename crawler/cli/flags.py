@@ -85,7 +85,10 @@ def common(parser: argparse.ArgumentParser) -> None:
         help=f"file holding the shared key (mode 0600); default: ${c.AUTHKEY_ENV}",
     )
     parser.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress, summary or notices: errors only"
+        "-q",
+        "--quiet",
+        action="store_true",
+        help="no progress, summary or notices: warnings and errors (and where the master serves)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     parser.add_argument("--log-file", metavar="PATH", help="also log to PATH, with timestamps")

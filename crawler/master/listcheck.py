@@ -21,6 +21,8 @@ class ListCheck:
         self._path, self._kind = path, kind
         self._seen = self._invalid = 0
         self._raw: list[str] = []
+        self._first: str | None = None  # the first line, when it is not a URL: a header?
+        self._delimited = {",": 0, "\t": 0}  # lines holding each delimiter
         self._done = False
 
     def see(self, entry: ListEntry) -> None:
@@ -30,6 +32,10 @@ class ListCheck:
         if entry.url is None:
             self._invalid += 1
             self._raw.append(entry.raw)
+            if self._seen == 1:
+                self._first = entry.raw
+        for delimiter in self._delimited:
+            self._delimited[delimiter] += delimiter in entry.raw
         if self._seen == SAMPLE:
             self.done()
 
@@ -51,6 +57,25 @@ class ListCheck:
                 self._seen,
                 guess(self._raw, self._kind),
             )
+        elif (header := self._header()) is not None:
+            log.warning(
+                "URL list %s: its first line is no URL and reads as a header (%r), and most "
+                "lines hold its delimiter (each URL is fetched with the cells after it); %s",
+                self._path,
+                header[:60],
+                guess([header], self._kind),
+            )
+
+    def _header(self) -> str | None:
+        """A text list's first line when it is no URL and holds a delimiter most lines
+        hold too (``url,caption`` over ``http://…/a.png,a cat``): a CSV or TSV read as
+        text, whose URLs, commas and captions included, all 404."""
+        if self._kind != "text" or self._first is None or self._seen < 2:
+            return None
+        for delimiter, count in self._delimited.items():
+            if delimiter in self._first and count >= MOSTLY * self._seen:
+                return self._first
+        return None
 
 
 def guess(lines: list[str], kind: str) -> str:
