@@ -95,6 +95,14 @@ def _aborted(cause: object) -> str:
     return clean(str(cause) or type(cause).__name__, 100)
 
 
+def _said_with_cause(message: str, cause: object) -> str:
+    """urllib3's ``("Connection broken: IncompleteRead(0 bytes read)", IncompleteRead(…))``
+    as one plain line; its str was the tuple's repr."""
+    detail = str(cause)
+    text = message if not detail or detail in message else f"{message.rstrip('.:')}: {detail}"
+    return text.removeprefix("Connection broken: ")
+
+
 def reason(exc: Exception, default: str) -> str:
     """A short reason from a requests/urllib3 exception, without the pool/object noise."""
     inner = exc.args[0] if exc.args and isinstance(exc.args[0], BaseException) else None
@@ -103,6 +111,8 @@ def reason(exc: Exception, default: str) -> str:
     # (connection, message): urllib3's ConnectTimeoutError, whose str is the tuple's
     several = isinstance(found, Exception) and len(args) > 1 and isinstance(args[-1], str)
     text = args[-1] if several else str(found)
+    if isinstance(found, Exception) and len(args) == 2 and isinstance(args[0], str) and not several:
+        text = _said_with_cause(args[0], args[1])  # (message, cause): urllib3's ProtocolError
     if "Name or service not known" in text or "NameResolutionError" in text:
         return "host name could not be resolved"
     if "Connection refused" in text:

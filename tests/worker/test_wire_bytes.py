@@ -19,6 +19,7 @@ is a DNS failure, a ``connection_error``).
 
 from __future__ import annotations
 
+import http.client
 import socket
 import string
 from collections.abc import Iterator
@@ -39,7 +40,7 @@ from crawler.config import Policy
 from crawler.exceptions import URLFailure
 from crawler.urls import location_text, normalize_url
 from crawler.worker.deadline import make_session
-from crawler.worker.failures import convert, wire_text
+from crawler.worker.failures import convert, reason, wire_text
 from crawler.worker.fetch import fetch
 from crawler.worker.netguard import mount
 from crawler.worker.resolver import Resolver
@@ -296,3 +297,27 @@ def test_every_urllib3_error_text_is_plain(message: str, kind: str) -> None:
 @given(st.text(max_size=60))
 def test_wire_text_is_printable(text: str) -> None:
     assert wire_text(text, 1000).isprintable()
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (
+            requests.exceptions.ChunkedEncodingError(u3.ProtocolError(
+                "Connection broken: IncompleteRead(0 bytes read)", http.client.IncompleteRead(b"")
+            )),
+            "IncompleteRead(0 bytes read)",
+        ),
+        (
+            requests.exceptions.ConnectionError(u3.ProtocolError(
+                "Connection aborted.", ConnectionResetError(104, "Connection reset by peer")
+            )),
+            "Connection aborted: [Errno 104] Connection reset by peer",
+        ),
+    ],
+)  # fmt: skip
+def test_a_message_with_its_cause_is_one_plain_line(error: Exception, said: str) -> None:
+    """urllib3's (message, cause) pairs read as their tuple's repr: "connection broken
+    (body shorter than announced?): ('Connection broken: IncompleteRead(0 bytes read)',
+    IncompleteRead(0 bytes read))" (a fresh user, 2026-12-01)."""
+    assert reason(error, "") == said
