@@ -33,44 +33,58 @@ class BlockedAddressError(Exception):
 
 # IPv6 prefixes whose last 32 bits are an IPv4 address a connection may reach: IPv4-
 # compatible (RFC 4291 2.5.5.1, deprecated), IPv4-translated (RFC 2765), NAT64's well-
-# known and local-use prefixes (RFC 6052, RFC 8215). Python calls them all global.
+# known prefix (RFC 6052). Python calls them all global.
 EMBEDDING = tuple(
-    ipaddress.IPv6Network(net)
-    for net in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96", "64:ff9b:1::/48")
+    ipaddress.IPv6Network(net) for net in ("::/96", "::ffff:0:0:0/96", "64:ff9b::/96")
+)
+# Special-purpose blocks Python 3.11's ``is_global`` does not know (IANA's registries):
+# NAT64's local-use prefix (RFC 8215: a local network's translation, its IPv4 address
+# placed at any of RFC 6052's offsets), site-local (RFC 3879), SRv6 SIDs (RFC 9602),
+# documentation (RFC 9637), and IANA's IPv4 special-purpose block (RFC 6890).
+NOT_PUBLIC = tuple(
+    ipaddress.ip_network(net)
+    for net in ("64:ff9b:1::/48", "fec0::/10", "5f00::/16", "3fff::/20", "192.0.0.0/24")
 )
 
 
 def _embedded(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     """The IPv4 address an IPv6 one carries: mapped, compatible, translated, NAT64,
-    6to4 (RFC 3056) or Teredo's client (RFC 4380); None when it carries none."""
+    6to4 (RFC 3056) or Teredo's client (RFC 4380); None when it carries none (``::``
+    and ``::1`` are IPv6's own)."""
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     if ip.sixtofour is not None:
         return ip.sixtofour
     if ip.teredo is not None:
         return ip.teredo[1]
-    if any(ip in net for net in EMBEDDING):
+    if int(ip) > 1 and any(ip in net for net in EMBEDDING):
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
+
+
+def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return ip.is_global and not ip.is_multicast and not any(ip in net for net in NOT_PUBLIC)
 
 
 def public_addresses(host: str, infos: list[Any]) -> list[str]:
     """The addresses of getaddrinfo ``infos`` for ``host``, if every one is public, and
     so is any IPv4 address an IPv6 one carries (``[::7f00:1]``, ``64:ff9b::a00:1``,
     ``2002:7f00:1::`` reach loopback or the LAN through IPv4-compatible, NAT64 and 6to4
-    addresses, which Python's ``is_global`` calls global); else raise."""
+    addresses, which Python's ``is_global`` calls global); else raise. An IPv4-mapped
+    address is given as its IPv4 address."""
     addresses = []
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
         inner = _embedded(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+        mapped = isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None
         for checked in (inner, ip) if inner is not None else (ip,):
-            if not checked.is_global or checked.is_multicast:
-                shown = checked if checked is ip or ip.ipv4_mapped else f"{ip} (IPv4 {inner})"
+            if not _public(checked):
+                shown = checked if checked is ip or mapped else f"{ip} (IPv4 {inner})"
                 raise BlockedAddressError(
                     f"{host} resolves to {shown}, which is not a public address "
                     "(the master's --no-block-private allows it)"
                 )
-        addresses.append(str(inner if ip.ipv4_mapped is not None else ip))
+        addresses.append(str(inner if mapped else ip))
     return addresses
 
 
