@@ -18,7 +18,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from conftest import RUN_TIMEOUT, assert_no_traceback, cli_command, cli_env, run_cli
+from conftest import (
+    RUN_TIMEOUT,
+    assert_no_traceback,
+    cli_command,
+    cli_env,
+    run_cli,
+    start_cli,
+    wait_for_port,
+)
 from imageserver import ImageServer, make_image
 
 from crawler.atomic import write_whole
@@ -207,3 +215,50 @@ def test_a_log_file_fifo_no_one_reads_is_not_a_hang(tmp_path: Path, listing: Pat
     done = master(listing, tmp_path / "out", "--log-file", str(tmp_path / "fifo"))
     assert_no_traceback(done.stdout, done.stderr)
     assert done.returncode == 1 and "No such device or address" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("link", ["symlink", "hard-link"])
+def test_a_second_master_on_the_same_manifest_by_another_name_is_refused(
+    tmp_path: Path, listing: Path, reaper: list[subprocess.Popen[str]], link: str
+) -> None:
+    """The lock was found by the manifest's name: a second master reaching the file
+    through a link ran, and the first ended with its manifest "replaced" (exit 3)."""
+    (tmp_path / "real").mkdir()
+    first = tmp_path / "real" / "m.jsonl"
+    first.write_bytes(b"")
+    other = tmp_path / "other.jsonl"
+    if link == "symlink":
+        other.symlink_to(first)
+    else:
+        os.link(first, other)
+    holder = start_cli("master", str(listing), "--manifest", str(first), "--output",
+                       str(tmp_path / "a"), "--port", "0", "--local-workers", "0",
+                       "--no-progress", "--idle-timeout", "30")  # fmt: skip
+    reaper.append(holder)
+    wait_for_port(holder)  # serving: it holds the manifest
+    done = master(listing, tmp_path / "b", "--manifest", str(other))
+    holder.terminate()
+    _, said = holder.communicate(timeout=RUN_TIMEOUT)
+    assert done.returncode == 1, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    assert "is in use by another master" in done.stderr, done.stderr
+    assert "removed, replaced or cut short" not in said, said  # the first one's manifest
+
+
+def test_a_symlinked_manifest_stays_a_link_through_the_compaction(
+    tmp_path: Path, listing: Path, image_server: ImageServer
+) -> None:
+    """The compaction's rename replaced the link by a file, the target left stale."""
+    (tmp_path / "disk").mkdir()
+    (tmp_path / "m.jsonl").symlink_to(tmp_path / "disk" / "m.jsonl")
+    gone = image_server.add("/sf/gone.png", b"", status=404)
+    with open(listing, "a", encoding="utf-8") as fh:
+        fh.write(gone + "\n")
+    for flags in ((), ("--retry-failed",)):  # the second supersedes the 404's row: compacted
+        done = master(listing, tmp_path / "out", "--manifest", str(tmp_path / "m.jsonl"), *flags)
+        assert done.returncode in (0, 4), done.stderr
+    assert (tmp_path / "m.jsonl").is_symlink()
+    rows = [line for line in (tmp_path / "disk" / "m.jsonl").read_text().splitlines() if line]
+    assert len(rows) == 4  # one current row per URL: compacted where the link points
+    assert (tmp_path / "disk" / "m.summary.json").exists()  # the files beside it there too
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "l.txt", "m.jsonl", "out"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -19,6 +20,7 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from crawler import constants as c
+from crawler.atomic import MAX_LINKS
 from crawler.auth import generate_authkey, load_authkey
 from crawler.cli.edge import leave, run_command
 from crawler.cli.flags import POLICY_FLAGS
@@ -61,11 +63,25 @@ def _shared_key(given: str | None, manifest: Path) -> tuple[bytes, str | None, s
     return generate_authkey(path), str(path), "generated"
 
 
+def manifest_path(args: argparse.Namespace) -> Path:
+    """``--manifest``, or ``manifest.jsonl`` in ``--output``; a symlink followed to the
+    file it names (``atomic.MAX_LINKS`` at most), so that its lock, the files beside
+    it and the compaction's rename are the file's: the compaction replaced the link by a
+    file (the target left stale), and a second master reaching the same file through
+    another name found no lock (a fresh user, 2026-12-01)."""
+    path = args.manifest or args.output / c.DEFAULT_MANIFEST_NAME
+    for _ in range(MAX_LINKS):
+        if not path.is_symlink():
+            break
+        path = path.parent / os.readlink(path)
+    return path
+
+
 def master_config(args: argparse.Namespace) -> MasterConfig:
     lists = _lists(args)  # a folder that is empty fails here, before a key is made
     check_readable(lists)  # and a missing list: it left a new --output with only a key
     policy = _policy(args)  # a bad --store fails here too
-    manifest = args.manifest or args.output / c.DEFAULT_MANIFEST_NAME
+    manifest = manifest_path(args)
     key, key_file, origin = _shared_key(args.authkey_file, manifest)
     return MasterConfig(
         lists=lists,
@@ -106,7 +122,7 @@ def dry_run(args: argparse.Namespace) -> int:
     """``--dry-run``: read every list as a run would, print the counts, write nothing."""
     lists = _lists(args)
     check_readable(lists)
-    folder = (args.manifest or args.output / c.DEFAULT_MANIFEST_NAME).parent
+    folder = manifest_path(args).parent
     found = _survey(_heavy("crawler.master.plan"), lists, folder)
     show(
         f"dry run: {found.lists} list(s), {found.lines} line(s)\n"
@@ -161,7 +177,7 @@ def check_paths(args: argparse.Namespace) -> None:
     nothing): ``outputs.check_distinct``. Raises UsageError."""
     if args.dry_run:
         return
-    manifest = args.manifest or args.output / c.DEFAULT_MANIFEST_NAME
+    manifest = manifest_path(args)
     key = args.authkey_file or manifest.parent / c.DEFAULT_KEY_NAME
     log_file = Path(args.log_file) if args.log_file else None
     chosen = {"--csv": args.csv, "--log-file": log_file}

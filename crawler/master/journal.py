@@ -4,16 +4,15 @@ Rows are appended and flushed (and fsynced) as results arrive, so a crash of the
 master, or of its host, loses nothing already reported; the reader tolerates a torn
 last line, and the writer cuts one off before appending. A rerun reads the journal
 to resume. When a run completes, the journal is compacted to one current row per
-URL (atomically). A lock file keeps a second master off the same manifest.
+URL (atomically). A lock file, and a lock on the file itself, keep a second master off
+the same manifest (``journalfile``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
-import stat
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,25 +22,12 @@ from typing import IO, Any, BinaryIO
 
 from crawler.console import log
 from crawler.exceptions import JournalError, UsageError
-from crawler.manifest import COMPACT_SUFFIX, LINE_STATUSES, journal_lines, lock_path, row_fields
+from crawler.manifest import COMPACT_SUFFIX, LINE_STATUSES, journal_lines, row_fields
+from crawler.master.journalfile import hold, lock_by_name, refuse_special
 
 
 def _dump(row: dict[str, Any]) -> str:
     return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
-
-
-def refuse_special(path: Path) -> None:
-    """Raise UsageError when ``path`` is there and is not a regular file: a FIFO hung the
-    start-up, and a device (``/dev/null``) would have been replaced by the compaction's
-    rename, its lock and summary files made beside it in ``/dev``."""
-    try:
-        kind = os.stat(path).st_mode
-    except (FileNotFoundError, NotADirectoryError):
-        return  # made, or refused with the reason, below
-    except OSError as exc:
-        raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
-    if not stat.S_ISREG(kind):
-        raise UsageError(f"manifest {path} is not a regular file: choose another --manifest")
 
 
 class ManifestWriter:
@@ -50,19 +36,7 @@ class ManifestWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
         refuse_special(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._lock = open(lock_path(path), "a")  # noqa: SIM115
-        except OSError as exc:
-            raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
-        try:
-            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            self._lock.close()
-            raise UsageError(
-                f"manifest {path} is in use by another master (lock {self._lock.name}); "
-                "wait for it to finish or use another --manifest"
-            ) from None
+        self._lock = lock_by_name(path)
         try:
             torn = _cut_torn_tail(path)
             if torn:
@@ -76,6 +50,11 @@ class ManifestWriter:
         except OSError as exc:
             self._lock.close()
             raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
+        try:
+            hold(self._fh, path)
+        except UsageError:
+            self._lock.close()
+            raise
 
     def still_named(self) -> bool:
         """The manifest's path still names this journal, as long as it wrote it: not
@@ -140,6 +119,8 @@ class ManifestWriter:
                 "run's rows and the ones they supersede, rerun the same command to compact it"
             ) from None
         self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115
+        with contextlib.suppress(UsageError):  # the new file: no one else has it open yet
+            hold(self._fh, self.path)
         self.size = self._fh.tell()
 
     def close(self) -> None:

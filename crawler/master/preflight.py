@@ -16,7 +16,7 @@ from pathlib import Path
 from crawler.config import MasterConfig
 from crawler.exceptions import UsageError
 from crawler.manifest import report_path, runs_path, summary_path
-from crawler.master.journal import refuse_special
+from crawler.master.journalfile import refuse_special
 from crawler.stores import PER_HOST, open_store
 
 PROBE = 64 << 10  # bytes of an existing --manifest read to recognise it as one
