@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from conftest import assert_no_traceback, read_rows, run_cli
@@ -187,3 +188,22 @@ def test_a_slow_or_endless_head_ends_at_the_deadline(rows: dict[str, dict], path
 def test_a_retry_after_that_means_nothing_is_ignored(rows: dict[str, dict]) -> None:
     row = rows["/retry-after-junk.png"]
     assert (row["status"], row["http_status"], row["attempts"]) == ("http_error", 503, 2), row
+
+
+def test_a_probe_fetches_robots_txt_and_its_url_within_one_deadline(tmp_path: Path) -> None:
+    """robots.txt had a deadline of its own: a probe whose robots.txt and image each took
+    most of --deadline 5 ended ok after 8.7 s (a fresh user, 2026-12-01)."""
+    robots = answer(b"User-agent: *\nAllow: /\n", kind=b"text/plain")
+    slow = RawServer({"/robots.txt": trickled(robots, 2.0 / len(robots)),
+                      "/slow.png": trickled(answer(PNG), 2.0 / len(answer(PNG)))})  # fmt: skip
+    try:
+        (tmp_path / "l.txt").write_text(slow.url("/slow.png") + "\n")
+        done = run_cli("master", str(tmp_path / "l.txt"), "--output", str(tmp_path / "out"),
+                       "--port", "0", "--local-workers", "1", "--no-progress", "--no-report",
+                       "--deadline", str(DEADLINE), "--retries", "0")  # fmt: skip
+        assert_no_traceback(done.stdout, done.stderr)
+    finally:
+        slow.sock.close()
+    (row,) = read_rows(tmp_path / "out" / "manifest.jsonl")
+    assert row["elapsed_s"] < DEADLINE + SLACK / 2, row
+    assert row["status"] == "timeout", row

@@ -43,9 +43,18 @@ clock = threading.local()
 
 
 def start(seconds: float) -> None:
-    """Start the calling thread's per-URL deadline, ``seconds`` from now."""
-    clock.deadline = time.monotonic() + seconds
+    """Start the calling thread's deadline for one fetch, ``seconds`` from now, or at
+    the URL's own end (``bound_url``) if that comes first."""
+    end, url_end = time.monotonic() + seconds, getattr(clock, "url_end", None)
+    clock.deadline = end if url_end is None else min(end, url_end)
     clock.failed_tries = 0
+
+
+def bound_url(seconds: float | None) -> None:
+    """Every fetch the calling thread makes for its URL from now on (the origin's
+    robots.txt, then the URL) ends within ``seconds`` in all; None: no such bound. Each
+    had its own deadline, and a probe's row took up to twice --deadline."""
+    clock.url_end = None if seconds is None else time.monotonic() + seconds
 
 
 def stop() -> None:

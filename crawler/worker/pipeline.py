@@ -20,7 +20,7 @@ from crawler.exceptions import Blocked, URLFailure
 from crawler.layout import content_name, stored_extension, stored_name
 from crawler.protocol import StoredCopy, Task
 from crawler.stores import FolderStore, S3Store
-from crawler.worker import verify
+from crawler.worker import deadline, verify
 from crawler.worker.fetch import conditional_headers, fetch
 from crawler.worker.robots import RobotsCache, x_robots_opt_out
 
@@ -51,6 +51,7 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
     row: dict[str, Any] = {"id": task.id, "url": task.url, "worker": ctx.worker, "attempts": 1}
     row["token"] = task.token  # which lease this answers (fencing: see master.leases)
     row.update(host=ctx.host, store=ctx.store.spec or None)
+    deadline.bound_url(ctx.policy.deadline)  # robots.txt and the URL: one deadline
     try:
         stored = usable_stored_copy(task, ctx.store)
         if stored is not None and not stored.refresh:
@@ -65,6 +66,8 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
             row["http_status"] = failure.http_status
     except Exception as exc:  # a bug must not kill the worker: report it as data
         row.update(status=c.WORKER_ERROR, error=f"{type(exc).__name__}: {exc}"[:500])
+    finally:
+        deadline.bound_url(None)
     row["elapsed_s"] = round(time.monotonic() - start, 3)
     return row
 
