@@ -113,15 +113,21 @@ def _own_copy(path: str) -> None:
     bytes, before it is appended to: appended to, it changed under every name. A hard
     link to a stored image got the log's lines while its row stayed ok (outputs.py
     compares names, and cannot see a link's other names); refused instead, a log that a
-    backup (``cp -al``, rsnapshot) had linked stopped every night. Raises OSError."""
+    backup (``cp -al``, rsnapshot) had linked stopped every night. In a folder the
+    command may not write (a service user's ``/var/log`` file), no copy can be made: the
+    file is appended to in place, with a warning, as before."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
         return
     if not stat.S_ISREG(st.st_mode) or st.st_nlink < 2:
         return
-    with open(path, "rb") as old, replacing(Path(path), stat.S_IMODE(st.st_mode)) as new:
-        shutil.copyfileobj(old, new)
+    try:
+        with open(path, "rb") as old, replacing(Path(path), stat.S_IMODE(st.st_mode)) as new:
+            shutil.copyfileobj(old, new)
+    except OSError as exc:
+        log.warning("log file %s has other names (hard links), and no copy of its own could "
+                    "be made (%s): appended to in place", path, exc.strerror or exc)  # fmt: skip
 
 
 class NotRecord(logging.Filter):

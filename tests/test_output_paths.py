@@ -359,3 +359,24 @@ def test_a_row_cut_short_with_the_next_glued_on_is_an_unreadable_line(
         f"{tmp_path / 'l.txt'}:{n}" for n in range(1, 9)
     )
     assert {row["status"] for row in rows} == {"ok"}
+
+
+def test_a_linked_log_file_no_copy_can_be_made_of_is_appended_to_with_a_warning(
+    tmp_path: Path,
+) -> None:
+    """The copy could not be made (a service user's log folder it may not write; here,
+    a folder in the copy's way): the run stopped, exit 1. Now the file is appended to in
+    place, with a warning, as it was before the copy."""
+    _night(tmp_path)
+    (tmp_path / "night.log").write_text("last night\n", encoding="utf-8")
+    os.link(tmp_path / "night.log", tmp_path / "backup.log")
+    (tmp_path / "night.log.tmp").mkdir()  # no copy can be written
+    done = run_cli(
+        "master", "l.txt", "--output", "out", "--port", "0", "--local-workers", "0",
+        "--no-progress", "--idle-timeout", "1", "--log-file", "night.log", cwd=tmp_path,
+    )  # fmt: skip
+    assert_no_traceback(done.stdout, done.stderr)
+    assert done.returncode == c.EXIT_INCOMPLETE, done.stderr  # no worker came: not exit 1
+    assert "appended to in place" in done.stderr
+    assert (tmp_path / "backup.log").read_text().startswith("last night\n")
+    assert len((tmp_path / "night.log").read_text()) > len("last night\n")
