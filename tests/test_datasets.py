@@ -249,7 +249,7 @@ def test_every_format_counts_the_caption_column_the_rows_have(
 CAPTIONS = [  # a JSON Lines list's caption values, and the KEY.txt each must give
     ("a cat", "a cat"), (False, "false"), (True, "true"), (1.5, "1.5"), (0, "0"),
     ({"en": "é", "n": [1, None]}, '{"en": "é", "n": [1, null]}'), (["x", 2], '["x", 2]'),
-    (None, None), ("", ""),
+    (None, ""), ("", ""),  # no caption: an empty KEY.txt, so every sample has one
 ]  # fmt: skip
 
 
@@ -282,6 +282,10 @@ def test_a_caption_that_is_not_a_string_is_written_as_json(tmp_path: Path) -> No
                 texts[json.loads(data)["url"]] = None if text is None else text.decode()
     urls = [json.loads(line)["url"] for line in lines]
     assert [texts[url] for url in urls] == [want for _, want in CAPTIONS]
+    # The README's loader: a sample without its .txt stopped it (ValueError).
+    shards = [str(shard) for shard in sorted(out.glob("shard-*.tar"))]
+    loaded = wds.WebDataset(shards, shardshuffle=False).to_tuple("jpg;png;webp;gif", "json", "txt")
+    assert len(list(loaded)) == len(CAPTIONS)
 
 
 def test_parquet_matches_the_manifest(harvest: Harvest, tmp_path: Path) -> None:

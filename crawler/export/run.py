@@ -201,7 +201,13 @@ def _sample_maker(
         if config.resize is not None:
             body, extension, width, height = _derived(body, config)
             meta["derived"] = {"width": width, "height": height, "mode": config.resize_mode}
-        return Sample(f"{number:09d}", body, extension, meta, _caption(row, config))
+        # With --caption-column, every sample has its KEY.txt, empty when the row has no
+        # caption: a sample without one broke loaders that ask for "txt" (webdataset's
+        # to_tuple, the README's own example).
+        caption = _caption(row, config)
+        if caption is None and config.caption_column is not None:
+            caption = ""
+        return Sample(f"{number:09d}", body, extension, meta, caption)
 
     return make
 

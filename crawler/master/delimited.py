@@ -217,8 +217,9 @@ def _row_entry(
     extra: dict[str, Any] = {}
     for i, cell in enumerate(cells):
         if i >= len(header):
-            if cell:
-                extra[f"column{i + 1}"] = cell
+            if cell:  # a header naming a column "columnN" keeps it: this one is "_columnN"
+                name = f"column{i + 1}"
+                extra[name if name not in header else f"_{name}"] = cell
         elif i != column:
             extra[header[i]] = cell
     return make_entry(raw, source, number, extra or None)

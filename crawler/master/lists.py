@@ -18,6 +18,7 @@ import errno
 import gzip
 import io
 import json
+import math
 import os
 import re
 import sys
@@ -250,8 +251,19 @@ def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return value
 
 
+def _finite(text: str) -> float:
+    """A JSON number as a float, refusing one too large for it (``1e400``): it became
+    ``Infinity``, which the manifest then held, and JSON readers refuse. Raises ValueError."""
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:40]} is too large a number")
+    return value
+
+
 # NaN and Infinity are not JSON: a row holding one could not be written as JSON again.
-_DECODER = json.JSONDecoder(parse_constant=_refuse_constant, object_pairs_hook=_unique_names)
+_DECODER = json.JSONDecoder(
+    parse_constant=_refuse_constant, parse_float=_finite, object_pairs_hook=_unique_names
+)
 
 
 def _encodable(value: Any) -> bool:

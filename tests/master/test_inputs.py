@@ -630,3 +630,27 @@ def test_a_list_without_urls_is_said_once(tmp_path: Path, text: str) -> None:
     assert dry.returncode == done.returncode
     assert_no_traceback(done.stdout, done.stderr)
     assert done.stderr.count("holds no URLs") == 1 and str(listing) in done.stderr
+
+
+@pytest.mark.parametrize("number", ["1e400", "-1e400", "1.5e309"])
+def test_a_json_number_too_large_for_a_float_is_an_invalid_line(
+    tmp_path: Path, number: str
+) -> None:
+    """``1e400`` became ``Infinity``, which the manifest held: not JSON (a fresh user)."""
+    line = '{"url": "http://a.example/1", "caption": ' + number + "}"
+    (entry,) = entries(write(tmp_path / "l.jsonl", line + "\n"))
+    assert entry.url is None and entry.error == f"not valid JSON: {number} is too large a number"
+    assert entries(write(tmp_path / "m.jsonl", '{"url": "http://a.example/1", "n": 1e308}\n'))[
+        0
+    ].url
+
+
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_a_cell_beyond_the_header_keeps_a_column_named_like_it(tmp_path: Path, sep: str) -> None:
+    """``url,column3`` over ``URL,a,b``: the surplus cell, named column3 too, replaced a."""
+    path = write(tmp_path / "l.csv", f"url{sep}column3\nhttp://a.example/1{sep}a{sep}b\n")
+    if sep == "\t":
+        path = path.rename(tmp_path / "l.tsv")
+    assert summary(entries(path)) == [
+        (2, "http://a.example/1", None, {"column3": "a", "_column3": "b"})
+    ]
