@@ -36,11 +36,11 @@ def replacing(path: Path, permissions: int = 0o644, **opening: Any) -> Iterator[
     the block or the rename fails. A new file gets ``permissions`` (less the umask).
     Raises OSError (ENXIO for a FIFO no one reads, EISDIR for a folder)."""
     kind = _kind(path)
-    if kind is not None and (not stat.S_ISREG(kind) or _descriptor(path) is not None):
+    if kind is not None and (not stat.S_ISREG(kind) or descriptor(path) is not None):
         with open_in_place(path, kind, opening) as fh:
             yield fh
         return
-    if kind is not None and os.path.islink(path):
+    if os.path.islink(path):  # dangling too: the file it names is made, as open() does
         path = Path(os.path.realpath(path))
     tmp = path.with_name(path.name + TMP_SUFFIX)
     try:
@@ -70,7 +70,7 @@ def _kind(path: Path) -> int | None:
         return None
 
 
-def _descriptor(path: Path) -> int | None:
+def descriptor(path: Path) -> int | None:
     """The descriptor whose name ``path`` is (``/dev/stdout`` is ``/proc/self/fd/1``;
     ``/dev/fd/N``; ``/proc/PID/fd/N``: -1 for another process's), else None. Replaced,
     a stdout redirected to a file lost what the command had written there, and kept
@@ -96,7 +96,7 @@ def open_in_place(path: Path, kind: int, opening: dict[str, Any]) -> IO[Any]:
     OSError (EISDIR for a folder)."""
     if stat.S_ISDIR(kind):
         raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
-    own = _descriptor(path)
+    own = descriptor(path)
     if own is not None and own >= 0:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):  # a stream already closed: nothing to flush
@@ -104,6 +104,8 @@ def open_in_place(path: Path, kind: int, opening: dict[str, Any]) -> IO[Any]:
         fd = os.dup(own)
     else:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK)
+    if opening.get("encoding") == "utf-8-sig":  # a stream, written on: no BOM mid-way
+        opening = opening | {"encoding": "utf-8"}
     try:
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~os.O_NONBLOCK)
         return os.fdopen(fd, **({"mode": "wb"} | opening))

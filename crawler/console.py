@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crawler.atomic import open_in_place, replacing
+from crawler.atomic import descriptor, open_in_place, replacing
 
 log = logging.getLogger("crawler")
 NOTICE = logging.getLogger("crawler.notice")
@@ -91,8 +91,10 @@ class LogFile(logging.FileHandler):
             kind = os.stat(self.baseFilename).st_mode
         except FileNotFoundError:
             return super()._open()
-        if stat.S_ISREG(kind):
+        if stat.S_ISREG(kind) and descriptor(Path(self.baseFilename)) is None:
             return super()._open()
+        # A descriptor's name (/dev/stdout) is written through the descriptor: opened anew,
+        # a stdout redirected with ">" wrote its later lines over the log's.
         return open_in_place(Path(self.baseFilename), kind, {"mode": "a", "encoding": "utf-8"})
 
     def emit(self, record: logging.LogRecord) -> None:

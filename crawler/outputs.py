@@ -15,6 +15,7 @@ import os
 import stat
 from pathlib import Path
 
+from crawler.atomic import descriptor
 from crawler.exceptions import UsageError
 from crawler.layout import in_shards, named_stored
 from crawler.manifest import COMPANION_SUFFIXES, side_files
@@ -62,7 +63,7 @@ def _not_another(
     """Raise UsageError when ``path`` is one of ``later``, or a file written beside one
     of ``every`` while that one is being written (``manifest.COMPANION_SUFFIXES``)."""
     for what, other in later:
-        if _same(path, other) and not _device(path):  # two outputs into /dev/null: fine
+        if _same(path, other) and not _in_place(path):  # two outputs into /dev/null: fine
             raise UsageError(f"{flag} {path} is the {what}: choose another path")
     for what, other in every:
         if any(_same(path, Path(f"{other}{end}")) for end in COMPANION_SUFFIXES):
@@ -106,10 +107,11 @@ def _inside(path: Path, folder: Path) -> bool:
     return not path.name.startswith(".") and _same(path.parent, folder)
 
 
-def _device(path: Path) -> bool:
-    """A character device (``/dev/null``, a terminal): written into, never replaced
-    (``atomic.replacing``), so any number of outputs may share it."""
+def _in_place(path: Path) -> bool:
+    """A character device (``/dev/null``, a terminal) or a descriptor's name
+    (``/dev/stdout``): written into, never replaced (``atomic.replacing``), so any
+    number of outputs may share it."""
     try:
-        return stat.S_ISCHR(os.stat(path).st_mode)
+        return stat.S_ISCHR(os.stat(path).st_mode) or descriptor(path) is not None
     except OSError:
         return False

@@ -83,7 +83,7 @@ def test_a_file_is_replaced_whole_and_a_link_keeps_being_one(tmp_path: Path, kin
     was_link = path.is_symlink()
     write_whole(path, b"new")
     assert path.read_bytes() == b"new"
-    assert path.is_symlink() is was_link or kind == "dangling-link"  # that one: replaced
+    assert path.is_symlink() is was_link  # a dangling one too: the file it names is made
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")) == []
 
 
@@ -262,3 +262,54 @@ def test_a_symlinked_manifest_stays_a_link_through_the_compaction(
     assert len(rows) == 4  # one current row per URL: compacted where the link points
     assert (tmp_path / "disk" / "m.summary.json").exists()  # the files beside it there too
     assert sorted(p.name for p in tmp_path.iterdir()) == ["disk", "l.txt", "m.jsonl", "out"]
+
+
+def _stdout_run(tmp_path: Path, redirect: str, *flags: str) -> tuple[str, str, int]:
+    """The master with stdout redirected to ``out.txt`` (``redirect``: ">" or ">>", onto
+    a line already there); its flags may name ``stdout``, a /dev/stdout-like link."""
+    out = tmp_path / "out.txt"
+    out.write_text("before\n")
+    command = cli_command(*flags)
+    with open(out, "ab" if redirect == ">>" else "r+b") as fh:
+        fh.seek(0, os.SEEK_END)  # ">": the shell's offset after what it had written
+        done = subprocess.run(command, stdout=fh, stderr=subprocess.PIPE, text=True,
+                              env=cli_env(), timeout=RUN_TIMEOUT, cwd=tmp_path)  # fmt: skip
+    return out.read_text(encoding="utf-8", errors="replace"), done.stderr, done.returncode
+
+
+@pytest.mark.parametrize("redirect", [">", ">>"])
+def test_a_csv_and_a_log_file_on_stdout_keep_every_line(
+    tmp_path: Path, listing: Path, redirect: str
+) -> None:
+    """The log through /dev/stdout lost its first lines under the summary; the CSV put a
+    byte-order mark mid-way (a fresh user, 2026-12-01)."""
+    stdout_link(tmp_path)
+    text, err, code = _stdout_run(
+        tmp_path, redirect, "master", str(listing), "--output", "out", "--port", "0",
+        "--local-workers", "1", "--no-progress", "--no-report", "--csv", "stdout",
+        "--log-file", "stdout",
+    )  # fmt: skip
+    assert code == 0, err
+    assert text.startswith("before\n") and "\ufeff" not in text, text
+    for said in ("serving run", "completed", "outcome: completed", "url,status"):
+        assert said in text, (said, text)
+
+
+def test_a_manifest_named_as_a_descriptor_is_refused(tmp_path: Path, listing: Path) -> None:
+    stdout_link(tmp_path)
+    text, err, code = _stdout_run(
+        tmp_path, ">", "master", str(listing), "--manifest", "stdout", "--output", "out",
+        "--port", "0", "--local-workers", "1", "--no-progress",
+    )  # fmt: skip
+    assert code == 1 and "names an open descriptor" in err, err
+    assert text == "before\n"
+
+
+def test_a_csv_through_a_dangling_symlink_makes_the_file_it_names(
+    tmp_path: Path, listing: Path
+) -> None:
+    (tmp_path / "latest.csv").symlink_to("2026-12-01.csv")
+    done = master(listing, tmp_path / "out", "--csv", str(tmp_path / "latest.csv"))
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "latest.csv").is_symlink()
+    assert (tmp_path / "2026-12-01.csv").read_text(encoding="utf-8-sig").startswith("url,")

@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from crawler import constants as c
-from crawler.atomic import MAX_LINKS
+from crawler.atomic import MAX_LINKS, descriptor
 from crawler.auth import generate_authkey, load_authkey
 from crawler.cli.edge import leave, run_command
 from crawler.cli.flags import POLICY_FLAGS
@@ -70,6 +70,8 @@ def manifest_path(args: argparse.Namespace) -> Path:
     file (the target left stale), and a second master reaching the same file through
     another name found no lock (a fresh user, 2026-12-01)."""
     path = args.manifest or args.output / c.DEFAULT_MANIFEST_NAME
+    if descriptor(path) is not None:  # its rows mixed with what else goes there
+        raise UsageError(f"--manifest {path} names an open descriptor: choose a file")
     for _ in range(MAX_LINKS):
         if not path.is_symlink():
             break
