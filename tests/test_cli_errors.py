@@ -12,6 +12,7 @@ import contextlib
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -394,3 +395,23 @@ def test_no_flag_takes_an_endless_number() -> None:
                         action.type(text)
                 checked += 1
     assert checked >= 8
+
+
+def test_local_workers_that_cannot_be_started_are_one_line(tmp_path: Path) -> None:
+    """An interpreter the user may not run (a service user and a root-owned venv) was a
+    traceback from subprocess.Popen, exit 1 (a fresh user, 2026-12-01)."""
+    (tmp_path / "l.txt").write_text("http://127.0.0.1:9/a.png\n")
+    script = (
+        "import sys; sys.executable = sys.argv[1]; "
+        "from crawler.cli.master import main; sys.exit(main(sys.argv[2:]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "no-python"), str(tmp_path / "l.txt"),
+         "--output", str(tmp_path / "out"), "--port", "0", "--local-workers", "2",
+         "--no-progress"],
+        env=cli_env(), capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot start a local worker" in lines[0], lines

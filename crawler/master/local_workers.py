@@ -20,6 +20,8 @@ import time
 
 from crawler import constants as c
 from crawler.config import MasterConfig
+from crawler.console import log
+from crawler.exceptions import UsageError
 
 STOP_WAIT = 10.0  # seconds the master waits for its workers to exit before killing them
 
@@ -57,9 +59,15 @@ class LocalWorkers:
             env[c.AUTHKEY_ENV] = cfg.authkey.decode()
         stdin = subprocess.PIPE if port is None else subprocess.DEVNULL
         for _ in range(wanted - len(self.procs)):
-            self.procs.append(
-                subprocess.Popen(command, env=env, stdin=stdin, start_new_session=True)
-            )
+            try:
+                proc = subprocess.Popen(command, env=env, stdin=stdin, start_new_session=True)
+            except OSError as exc:  # an interpreter this user may not run: one line
+                why = f"cannot start a local worker ({sys.executable}): {exc.strerror or exc}"
+                if early:
+                    raise UsageError(why) from None
+                log.error("%s; the run goes on with the workers it has", why)
+                return
+            self.procs.append(proc)
 
     def tell_port(self, port: int) -> None:
         """Give the workers started with no port (``start(None)``) the master's: one line
