@@ -23,27 +23,21 @@ def lock_by_name(path: Path) -> IO[str]:
         lock = open(lock_path(path), "a")  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"cannot write manifest {path}: {exc.strerror or exc}") from None
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        lock.close()
-        raise UsageError(
-            f"manifest {path} is in use by another master (lock {lock.name}); "
-            "wait for it to finish or use another --manifest"
-        ) from None
+    hold(lock, path, f"lock {lock.name}")
     return lock
 
 
-def hold(fh: IO[bytes], path: Path) -> None:
-    """Lock the journal file itself too: the lock file is found by name, and a second
-    master reaching the same file by another name (a hard link) found none. Raises
-    UsageError (the file closed) when another master holds it."""
+def hold(fh: IO, path: Path, how: str = "under another name: a link") -> None:
+    """Lock ``fh`` (the lock file, or the journal file itself: the lock file is found by
+    name, and a second master reaching the same file by another name, a hard link, found
+    none). Raises UsageError (``fh`` closed) when another master holds it; ``how`` says
+    how that master holds it."""
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
         fh.close()
         raise UsageError(
-            f"manifest {path} is in use by another master (under another name: a link); "
+            f"manifest {path} is in use by another master ({how}); "
             "wait for it to finish or use another --manifest"
         ) from None
 
