@@ -105,9 +105,9 @@ def parse_args(argv: list[str] | None) -> Settings:
         help="also run the crawler with these local worker counts (default 1)",
     )
     p.add_argument("--skip-scale", action="store_true", help="leave out the 10M-URL run")
-    p.add_argument("--scale-urls", type=int, help="default 10,000,000; quick 50,000")
+    p.add_argument("--scale-urls", type=int, help="default 10,000,000; quick 20,000")
     p.add_argument("--fixed-urls", type=int, help="fixed-cost list (default 600; quick 100)")
-    p.add_argument("--capacity-urls", type=int, help="default 200,000; quick 20,000")
+    p.add_argument("--capacity-urls", type=int, help="default 200,000; quick 8,000")
     p.add_argument("--scale-timeout", type=float, help="seconds (default 900; quick 120)")
     p.add_argument("--sim-workers", type=int, default=8)
     p.add_argument("--server", choices=("auto", "nginx", "python"), default="auto")
@@ -146,8 +146,8 @@ def parse_args(argv: list[str] | None) -> Settings:
         scaling=tuple(n for n in map(int, filter(None, a.scaling.split(","))) if n != a.workers),
         latency_sizes=(100,) if q else (1000, 4000),
         fixed_urls=a.fixed_urls or (100 if q else 600),
-        capacity_urls=a.capacity_urls or (20_000 if q else 200_000),
-        scale_urls=a.scale_urls or (50_000 if q else 10_000_000),
+        capacity_urls=a.capacity_urls or (8_000 if q else 200_000),
+        scale_urls=a.scale_urls or (20_000 if q else 10_000_000),
         sim_workers=a.sim_workers,
         scale_timeout=a.scale_timeout or (120.0 if q else 900.0),
         skip_scale=a.skip_scale,
