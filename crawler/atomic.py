@@ -35,8 +35,8 @@ def replacing(path: Path, permissions: int = 0o644, **opening: Any) -> Iterator[
     by default); it replaces ``path`` atomically when the block ends, and is removed when
     the block or the rename fails. A new file gets ``permissions`` (less the umask).
     Raises OSError (ENXIO for a FIFO no one reads, EISDIR for a folder)."""
-    kind = _kind(path)
-    if kind is not None and (not stat.S_ISREG(kind) or descriptor(path) is not None):
+    kind = in_place(path)
+    if kind is not None:
         with open_in_place(path, kind, opening) as fh:
             yield fh
         return
@@ -62,12 +62,15 @@ def write_whole(path: Path, data: bytes, mode: int = 0o644) -> None:
         fh.write(data)
 
 
-def _kind(path: Path) -> int | None:
-    """``path``'s ``st_mode`` (through symlinks); None when it does not exist."""
+def in_place(path: Path) -> int | None:
+    """``path``'s ``st_mode`` (through symlinks) when it is written into in place (by
+    ``open_in_place``), not replaced: it is there and is no regular file, or it is a
+    descriptor's name. None otherwise (missing, or a regular file)."""
     try:
-        return os.stat(path).st_mode
+        kind = os.stat(path).st_mode
     except FileNotFoundError:
         return None
+    return kind if not stat.S_ISREG(kind) or descriptor(path) is not None else None
 
 
 def descriptor(path: Path) -> int | None:

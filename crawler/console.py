@@ -28,7 +28,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from crawler.atomic import descriptor, open_in_place, replacing
+from crawler.atomic import in_place, open_in_place, replacing
 
 log = logging.getLogger("crawler")
 NOTICE = logging.getLogger("crawler.notice")
@@ -87,11 +87,8 @@ class LogFile(logging.FileHandler):
     def _open(self) -> Any:
         """Appended to as a file is; a device or FIFO written into in place, a FIFO no one
         reads an error (ENXIO) instead of a start-up that waits for a reader for ever."""
-        try:
-            kind = os.stat(self.baseFilename).st_mode
-        except FileNotFoundError:
-            return super()._open()
-        if stat.S_ISREG(kind) and descriptor(Path(self.baseFilename)) is None:
+        kind = in_place(Path(self.baseFilename))
+        if kind is None:
             return super()._open()
         # A descriptor's name (/dev/stdout) is written through the descriptor: opened anew,
         # a stdout redirected with ">" wrote its later lines over the log's.

@@ -20,7 +20,7 @@ from types import ModuleType
 from typing import Any, NoReturn
 
 from crawler import constants as c
-from crawler.atomic import MAX_LINKS, descriptor
+from crawler.atomic import descriptor
 from crawler.auth import generate_authkey, load_authkey
 from crawler.cli.edge import leave, run_command
 from crawler.cli.flags import POLICY_FLAGS
@@ -65,18 +65,14 @@ def _shared_key(given: str | None, manifest: Path) -> tuple[bytes, str | None, s
 
 def manifest_path(args: argparse.Namespace) -> Path:
     """``--manifest``, or ``manifest.jsonl`` in ``--output``; a symlink followed to the
-    file it names (``atomic.MAX_LINKS`` at most), so that its lock, the files beside
+    file it names (as ``atomic.replacing`` follows one), so that its lock, the files beside
     it and the compaction's rename are the file's: the compaction replaced the link by a
     file (the target left stale), and a second master reaching the same file through
     another name found no lock (a fresh user, 2026-12-01)."""
     path = args.manifest or args.output / c.DEFAULT_MANIFEST_NAME
     if descriptor(path) is not None:  # its rows mixed with what else goes there
         raise UsageError(f"--manifest {path} names an open descriptor: choose a file")
-    for _ in range(MAX_LINKS):
-        if not path.is_symlink():
-            break
-        path = path.parent / os.readlink(path)
-    return path
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def master_config(args: argparse.Namespace) -> MasterConfig:

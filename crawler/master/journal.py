@@ -119,8 +119,10 @@ class ManifestWriter:
                 "run's rows and the ones they supersede, rerun the same command to compact it"
             ) from None
         self._fh = open(self.path, "ab", buffering=0)  # noqa: SIM115
-        with contextlib.suppress(UsageError):  # the new file: no one else has it open yet
+        try:  # the new file: held as the old one was (a master by another name waits)
             hold(self._fh, self.path)
+        except UsageError as exc:
+            raise JournalError(str(exc)) from None
         self.size = self._fh.tell()
 
     def close(self) -> None:

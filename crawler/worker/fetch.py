@@ -234,9 +234,9 @@ def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool
         if sock is not None:
             bound_read(sock, min(policy.read_timeout, remaining))
         chunk = resp.raw.read1(CHUNK, decode_content=True)  # one recv at most: see docstring
-        if not chunk and deadline.remaining() <= 0:  # maybe the watchdog's shutdown, not the end
-            raise TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded while reading")
         if not chunk:
+            if deadline.remaining() <= 0:  # maybe the watchdog's shutdown, not the end
+                raise TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded while reading")
             return b"".join(chunks)
         chunks.append(chunk)
         size += len(chunk)

@@ -48,11 +48,9 @@ NOT_PUBLIC = tuple(
 
 
 def _embedded(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one carries: mapped, compatible, translated, NAT64,
-    6to4 (RFC 3056) or Teredo's client (RFC 4380); None when it carries none (``::``
-    and ``::1`` are IPv6's own)."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
+    """The IPv4 address an IPv6 one carries: compatible, translated, NAT64, 6to4 (RFC
+    3056) or Teredo's client (RFC 4380); None when it carries none (``::`` and ``::1``
+    are IPv6's own; a mapped one is taken for its IPv4 address before)."""
     if ip.sixtofour is not None:
         return ip.sixtofour
     if ip.teredo is not None:
@@ -75,17 +73,22 @@ def public_addresses(host: str, infos: list[Any]) -> list[str]:
     addresses = []
     for info in infos:
         ip = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
+        if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
         inner = _embedded(ip) if isinstance(ip, ipaddress.IPv6Address) else None
-        mapped = isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None
-        for checked in (inner, ip) if inner is not None else (ip,):
-            if not _public(checked):
-                shown = checked if checked is ip or mapped else f"{ip} (IPv4 {inner})"
-                raise BlockedAddressError(
-                    f"{host} resolves to {shown}, which is not a public address "
-                    "(the master's --no-block-private allows it)"
-                )
-        addresses.append(str(inner if mapped else ip))
+        if not _public(ip):
+            raise _refused(host, str(ip))
+        if inner is not None and not _public(inner):
+            raise _refused(host, f"{ip} (IPv4 {inner})")
+        addresses.append(str(ip))
     return addresses
+
+
+def _refused(host: str, address: str) -> BlockedAddressError:
+    return BlockedAddressError(
+        f"{host} resolves to {address}, which is not a public address "
+        "(the master's --no-block-private allows it)"
+    )
 
 
 def _connector(resolver: Resolver, block_private: bool) -> Callable[[Any], socket.socket]:

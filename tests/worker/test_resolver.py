@@ -124,6 +124,8 @@ def test_block_private_checks_the_resolvers_answer(site: tuple[ImageServer, str,
 
 
 # IPv6 addresses that carry a non-public IPv4 one: Python's is_global calls them global.
+# Data for the address check alone (public_addresses): nothing here is ever dialled, and
+# the only test that fetches uses a loopback address.
 CARRIERS = {
     "::7f00:1": "127.0.0.1",  # IPv4-compatible
     "::ffff:0:a00:1": "10.0.0.1",  # IPv4-translated
