@@ -217,7 +217,7 @@ def make_session(policy: Policy, resolver: Resolver | None = None) -> requests.S
     )
     session = requests.Session()
     adapter = DeadlineAdapter(max_retries=retry, pool_connections=16, pool_maxsize=4)
-    mount(adapter, resolver or Resolver(), policy.block_private, watch)
+    mount(adapter, resolver or Resolver(), policy.block_private, watch, remaining)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.trust_env = False  # no netrc credentials or proxies picked up from the environment

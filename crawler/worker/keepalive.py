@@ -14,13 +14,23 @@ ends, so a 503 with an endless body held a download thread for ever, past the pe
 deadline (now the answer is drained here first, or closed, and urllib3 finds nothing
 left to read). requests reads the body of each redirect it follows whole, without a bound
 (``Session.resolve_redirects``); the crawler follows redirects itself (``fetch``).
+
+A kept connection the server closes while it is idle (its keep-alive timeout) may be
+taken from the pool just before the close arrives: the request goes out, and the server's
+FIN or RST comes back instead of an answer. ``ReplayStale`` sends that request once more
+on a new connection, as RFC 9112 section 9.3.1 allows for an idempotent request that got
+no part of an answer (browsers and Go's net/http do the same); it is no attempt of the
+URL's, since the server never took it up. Until then it cost a retry, and under
+``--retries 0`` the URL failed as a ``connection_error``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import http.client
 import socket
 import time
+from typing import Any
 
 from urllib3.exceptions import HTTPError
 from urllib3.response import BaseHTTPResponse
@@ -63,3 +73,30 @@ def bound_read(sock: socket.socket, limit: float) -> None:
     current = sock.gettimeout()
     if current is None or current > limit:
         sock.settimeout(limit)
+
+
+# What reading an answer raises when the server closed the connection instead of answering
+# (RemoteDisconnected: nothing came; the others: its RST arrived first).
+CLOSED_UNANSWERED = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+
+
+class ReplayStale:
+    """A mixin for urllib3's connection pools: a request whose kept connection was closed
+    by the server before any of the answer came is sent again, once, on a new connection.
+    A new connection that fails so is the server's answer, and goes to urllib3 as before;
+    so does a kept one once ``time_left()`` is 0 (the deadline's watchdog shut it)."""
+
+    @staticmethod
+    def time_left() -> float:
+        """Seconds the request still has (the pool class sets the deadline's)."""
+        return float("inf")
+
+    def _make_request(self, conn: Any, *args: Any, **kwargs: Any) -> Any:
+        kept = getattr(conn, "sock", None) is not None  # connected before: from the pool
+        try:
+            return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]
+        except CLOSED_UNANSWERED:
+            if not kept or self.time_left() <= 0:
+                raise
+        conn.close()  # the next request on it connects anew (urllib3's lazy connect)
+        return super()._make_request(conn, *args, **kwargs)  # type: ignore[misc]

@@ -23,6 +23,7 @@ from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConn
 from urllib3.util import connection
 
 from crawler._compat import dns_host, with_socket_factory
+from crawler.worker.keepalive import ReplayStale
 from crawler.worker.resolver import DNSFailure, Resolver
 
 
@@ -140,17 +141,27 @@ def mount(
     resolver: Resolver,
     block_private: bool,
     watch: Callable[[socket.socket | None], None] | None = None,
+    time_left: Callable[[], float] | None = None,
 ) -> None:
     """Make every connection ``adapter`` opens resolve through ``resolver`` and, with
     ``block_private``, go through the address check; its answers are read past interim
-    (1xx) ones, and ``watch(sock)`` is called before each is read (the deadline's
-    watchdog: ``deadline.make_session``)."""
+    (1xx) ones, ``watch(sock)`` is called before each is read (the deadline's
+    watchdog: ``deadline.make_session``), and a request a kept connection lost before
+    its answer is sent again on a new one while ``time_left()`` is above 0
+    (``keepalive.ReplayStale``)."""
     factory = _connector(resolver, block_private)
     http = with_socket_factory(HTTPConnection, factory, watch)
     https = with_socket_factory(HTTPSConnection, factory, watch)
+    extra = {} if time_left is None else {"time_left": staticmethod(time_left)}
     adapter.poolmanager.pool_classes_by_scheme = {
-        "http": type("ResolvedHTTPConnectionPool", (HTTPConnectionPool,), {"ConnectionCls": http}),
+        "http": type(
+            "ResolvedHTTPConnectionPool",
+            (ReplayStale, HTTPConnectionPool),
+            {"ConnectionCls": http} | extra,
+        ),
         "https": type(
-            "ResolvedHTTPSConnectionPool", (HTTPSConnectionPool,), {"ConnectionCls": https}
+            "ResolvedHTTPSConnectionPool",
+            (ReplayStale, HTTPSConnectionPool),
+            {"ConnectionCls": https} | extra,
         ),
     }
