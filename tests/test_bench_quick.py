@@ -28,12 +28,14 @@ SCENARIOS = (
     "scale",
     "worker-rss",
 )
+# Smaller than --quick's own sizes: the shape of the report is the same, in 2/3 the time.
+SMALL = ("--images", "60", "--fixed-urls", "40", "--capacity-urls", "2000", "--scale-urls", "4000")
 
 
 def test_quick_benchmark_reports_every_scenario(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     done = subprocess.run(
-        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--json", str(out)],
+        [sys.executable, str(REPO / "bench" / "run.py"), "--quick", "--json", str(out), *SMALL],
         cwd=REPO,
         capture_output=True,
         text=True,
