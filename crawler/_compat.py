@@ -158,6 +158,26 @@ class TooManyInterim(http.client.HTTPException):
     """More than MAX_INTERIM interim answers before the final one."""
 
 
+class InvalidContentLength(http.client.HTTPException):
+    """A Content-Length that is not one non-negative decimal number (RFC 9112 6.3)."""
+
+
+def declared_length(values: list[str]) -> int | None:
+    """The body length the Content-Length fields ``values`` (each line's value) declare;
+    None when there are none. Raises InvalidContentLength for any value that is not
+    1*DIGIT (RFC 9110 8.6), list members included, or for members that differ; copies of
+    one value count once (RFC 9112 6.3, item 5). Python's ``int``, which http.client
+    uses, also takes ``+5``, ``1_0``, `` 5`` and non-ASCII digits, and http.client read
+    a body of 10 bytes for ``Content-Length: 1_0``, where browsers see no length."""
+    members = [member.strip(" \t") for value in values for member in value.split(",")]
+    if not members:
+        return None
+    if not all(m.isascii() and m.isdigit() for m in members) or len(set(map(int, members))) > 1:
+        shown = ", ".join(values)[:40]
+        raise InvalidContentLength(f"invalid Content-Length {shown!r} (RFC 9112 6.3)")
+    return int(members[0])
+
+
 class FinalResponse(http.client.HTTPResponse):
     """An answer read past its interim ones. ``HTTPResponse.begin`` skips ``100 Continue``
     only, and took any other 1xx for the answer: an image behind ``103 Early Hints``
@@ -167,7 +187,17 @@ class FinalResponse(http.client.HTTPResponse):
     ends HTTP on the connection, and stays the answer. Overrides ``_read_status``, which
     ``begin`` calls for each status line; skips the fields with ``_read_headers``. More
     than MAX_INTERIM, ``100`` included, raises TooManyInterim (an endless stream of them
-    is otherwise bounded only by the deadline)."""
+    is otherwise bounded only by the deadline). ``begin`` also refuses an answer whose
+    Content-Length is invalid (``declared_length``), as RFC 9112 6.3 asks of a client:
+    its body has no known end, and a cache or proxy on the way may have framed it
+    otherwise."""
+
+    def begin(self) -> None:
+        super().begin()
+        if self.chunked or self.status < 200 or self.status in (204, 304):
+            return  # no body, or one framed by Transfer-Encoding (RFC 9112 6.3, items 1-4)
+        if self._method != "HEAD":  # type: ignore[attr-defined]
+            declared_length(self.headers.get_all("Content-Length") or [])
 
     def _read_status(self) -> tuple[str, int, str]:
         while True:

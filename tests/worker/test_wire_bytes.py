@@ -41,7 +41,7 @@ from crawler.exceptions import URLFailure
 from crawler.urls import location_text, normalize_url
 from crawler.worker.deadline import make_session
 from crawler.worker.failures import convert, reason, wire_text
-from crawler.worker.fetch import fetch
+from crawler.worker.fetch import Download, fetch
 from crawler.worker.netguard import mount
 from crawler.worker.resolver import Resolver
 from crawler.worker.robots import load_verdict
@@ -84,11 +84,15 @@ class Wire:
         head = b"HTTP/1.1 302 Found\r\nContent-Length: 0\r\nConnection: close\r\n"
         return self.fetch(head + b"Location: " + location + b"\r\n\r\n")
 
+    def download(self, answer: bytes) -> Download:
+        """What ``fetch`` gets of ``/wire/answer`` answering ``answer``; raises as it does."""
+        self.answer, self.seen[:] = answer, []
+        return fetch(self.session, self.server.url("/wire/answer"), POLICY)
+
     def fetch(self, answer: bytes) -> tuple[str, str, str | None]:
         """(status, error, final URL) of ``/wire/answer`` answering ``answer``."""
-        self.answer, self.seen[:] = answer, []
         try:
-            download = fetch(self.session, self.server.url("/wire/answer"), POLICY)
+            download = self.download(answer)
         except URLFailure as failure:
             return failure.status, str(failure), None
         except Exception as exc:  # what the worker reports as worker_error: a bug
