@@ -32,9 +32,11 @@ from typing import TypeVar
 
 import requests
 import urllib3.exceptions as u3
+from urllib3.response import HTTPResponse
 
 from crawler.config import Policy
 from crawler.exceptions import (
+    ConnectionFailure,
     HTTPStatusFailure,
     PrivateAddress,
     RedirectFailure,
@@ -222,8 +224,33 @@ def _read_capped(resp: requests.Response, policy: Policy) -> bytes:
     return _read_body(resp, policy, policy.max_bytes, cut=False)
 
 
+# Content codings in IANA's registry (RFC 9110 18.6) that urllib3 decodes only with an
+# optional module (br: brotli, zstd: zstandard) or not at all; it leaves such a body as
+# it came. Codings outside the registry (``utf-8``, ``binary``: misconfigured servers)
+# are passed through as browsers pass them, and verification judges the bytes.
+REGISTERED_CODINGS = frozenset(
+    {"br", "zstd", "compress", "x-compress", "aes128gcm", "dcb", "dcz", "exi", "pack200-gzip"}
+)
+UNREAD_CODINGS = REGISTERED_CODINGS - set(HTTPResponse.CONTENT_DECODERS)
+
+
+def _unread_coding(resp: requests.Response) -> str | None:
+    """A registered content coding of the answer that this worker cannot decode."""
+    codings = resp.headers.get("Content-Encoding", "").lower().split(",")
+    return next((c.strip() for c in codings if c.strip() in UNREAD_CODINGS), None)
+
+
 def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool) -> bytes:
-    """The body, read under the deadline; past ``limit`` bytes: TooLarge, or ``cut`` there."""
+    """The body, read under the deadline; past ``limit`` bytes: TooLarge, or ``cut`` there.
+    A body in a coding that cannot be decoded is a ConnectionFailure, not its raw bytes
+    (they were "not_image", with no word of the coding): nothing asked for it, since
+    requests' Accept-Encoding names only the codings urllib3 decodes."""
+    coding = _unread_coding(resp)
+    if coding is not None:
+        raise ConnectionFailure(
+            f"body could not be decoded (Content-Encoding {coding}, which this worker does "
+            "not read and did not ask for)"
+        )
     chunks: list[bytes] = []  # joined once at the end: a body read in one chunk is not copied
     size = 0
     sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
