@@ -8,13 +8,7 @@ Nothing the server says is trusted: Content-Length is only used to refuse early,
 to size a buffer or to accept a short body; every redirect target is validated
 (http/https only, no loops, the address guard again).
 
-A redirect's ``Location`` is read from its raw bytes (``urls.location_text``: UTF-8
-where it is UTF-8, other bytes percent-encoded), never by requests'
-``get_redirect_target``, whose strict UTF-8 decode raises on any other byte. It must
-be one field: RFC 9110 10.2.2 defines Location as a single URI-reference, and the Fetch
-Standard ("extract header list values") fails a response with several; as Chromium and
-Firefox do, copies that are byte for byte the same count as one, different ones make
-the answer a ``redirect_error`` ("several Location headers").
+Each redirect's target is read and checked by ``redirects.Trail``.
 
 The per-URL deadline (``deadline``) covers connects, retries, redirects and the body:
 the session clamps every hop's timeouts and retry pauses to the time left, and here the
@@ -44,11 +38,11 @@ from crawler.exceptions import (
     TooLarge,
     URLFailure,
 )
-from crawler.urls import location_text, resolve_url
 from crawler.worker import deadline
 from crawler.worker.failures import convert, wire_text
 from crawler.worker.keepalive import CHUNK, bound_read, drain
 from crawler.worker.netguard import BlockedAddressError
+from crawler.worker.redirects import Trail
 
 _T = TypeVar("_T")
 
@@ -148,7 +142,7 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
     text_limit: int | None = None,  # fetch_text: keep any status, cut the body there
     max_redirects: int | None = None,
 ) -> Download:
-    seen = {url}
+    trail = Trail(session, url)
     hops = policy.max_redirects if max_redirects is None else max_redirects
     timeout = (policy.connect_timeout, policy.read_timeout)
     for _hop in range(hops + 1):
@@ -161,7 +155,7 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
             if not ok:  # a redirect's body, an error page, a 304's: not kept (keepalive)
                 drain(resp.raw, deadline.remaining())
             if resp.is_redirect:
-                url = _redirect_target(url, _location(resp), seen)
+                url = trail.follow(url, resp)
                 continue
             if text_limit is not None:
                 body = _read_body(resp, policy, text_limit, cut=True) if ok else b""
@@ -183,35 +177,6 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
                 tuple(resp.raw.headers.getlist("X-Robots-Tag")),
             )
     raise RedirectFailure(f"more than {hops} redirects")
-
-
-def _location(resp: requests.Response) -> str:
-    """The redirect's one Location as text (see the module docstring); RedirectFailure
-    when the answer has several different ones."""
-    fields = {_field_bytes(value).strip(b" \t") for value in resp.raw.headers.getlist("Location")}
-    if len(fields) > 1:
-        raise RedirectFailure(f"several Location headers ({len(fields)} different targets)")
-    return location_text(fields.pop()) if fields else ""
-
-
-def _field_bytes(value: str) -> bytes:
-    """A field value's bytes as sent: http.client decodes a response's header block as
-    Latin-1, so encoding it back gives them exactly (UTF-8 only for what cannot be)."""
-    try:
-        return value.encode("latin-1")
-    except UnicodeEncodeError:
-        return value.encode("utf-8", errors="surrogatepass")
-
-
-def _redirect_target(current: str, location: str, seen: set[str]) -> str:
-    try:
-        target = resolve_url(current, location)
-    except ValueError as exc:
-        raise RedirectFailure(f"refused redirect target: {exc}") from None
-    if target in seen:
-        raise RedirectFailure("redirect loop")
-    seen.add(target)
-    return target
 
 
 def _read_capped(resp: requests.Response, policy: Policy) -> bytes:
