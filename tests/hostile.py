@@ -496,3 +496,20 @@ def register_deadline_cases(server: ImageServer) -> HostileSite:
     site = HostileSite(server)
     site.add("hang", "/slow/hang.jpg", hang())
     return site
+
+
+def raw_server(serve: Callable[[socket.socket], None]) -> socket.socket:
+    """A socket listening on 127.0.0.1 (any free port) that gives every connection to
+    ``serve`` in a thread of its own; closing it ends the accepting."""
+    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return listener

@@ -13,13 +13,13 @@ Retry-After that means nothing. Found by a fresh user (2026-12-01):
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from conftest import assert_no_traceback, read_rows, run_cli
+from hostile import raw_server
 from imageserver import make_image
 
 PNG = make_image("PNG", 24, 16, seed=4)
@@ -101,17 +101,8 @@ class RawServer:
 
     def __init__(self, pages: dict[str, bytes | Callable[[socket.socket], None]]) -> None:
         self.pages, self.seen = pages, []
-        self.sock = socket.create_server(("127.0.0.1", 0), backlog=64)
+        self.sock = raw_server(self._serve)
         self.port = self.sock.getsockname()[1]
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
         with conn:

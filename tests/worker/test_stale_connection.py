@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import socket
 import struct
-import threading
 import time
 from collections.abc import Iterator
 
 import pytest
+from hostile import raw_server
 from imageserver import make_image
 
 from crawler.config import Policy
@@ -48,20 +48,11 @@ class ClosingServer:
     def __init__(self, how: str, answered: int = 1) -> None:
         self.how, self.answered = how, answered
         self.connections, self.requests = 0, 0
-        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock = raw_server(self._serve)
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            self.connections += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
+        self.connections += 1
         conn.settimeout(LIMIT)
         with conn:
             for served in range(self.answered + 1):
