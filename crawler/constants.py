@@ -61,6 +61,7 @@ CHANGES: dict[str, str] = {
     "new_ok": "new",
     "reused": "reused",
     "revalidated": "revalidated (304)",
+    "refresh_failed": "revalidation failed (stored copy kept)",
     "refetched": "downloaded again",
     "recovered": "recovered (failed before, ok now)",
     "new_failures": "new failures",

@@ -94,6 +94,10 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "last_modified": (str,),
     "reused": (bool,),
     "robots": (dict,),  # not a manifest field: the robots.txt verdict fetched for the URL
+    # Not a manifest field: True when the worker revalidated a stored copy it holds (its
+    # size, with --verify-stored=hash its sha256, as the manifest says); a failure then
+    # leaves that copy the URL's image (master.results).
+    "held": (bool,),
     "token": (int,),  # not a manifest field: the fencing token of the lease answered
 }
 REQUIRED_FIELDS = ("id", "url", "status", "worker")

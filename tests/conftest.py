@@ -44,9 +44,11 @@ def cli_command(module: str, *args: str) -> list[str]:
 
     The test servers live on loopback, which the master's default ``--block-private``
     policy refuses; so a master gets ``--no-block-private`` first, and a test that wants
-    the guard passes ``--block-private`` (the later flag wins).
+    the guard passes ``--block-private`` (the later flag wins). A master also gets
+    ``--port 0`` (a free port, which it prints) unless the test names one: the suite
+    runs in two processes, and two masters on the default 8001 would collide.
     """
-    guard = ["--no-block-private"] if module == "master" else []
+    guard = ["--no-block-private", "--port", "0"] if module == "master" else []
     return [sys.executable, "-m", f"crawler.{module}", *guard, *args]
 
 

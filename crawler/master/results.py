@@ -112,8 +112,7 @@ class ResultIntake:
         answer = Answer(success, result["token"] or 0, result["http_status"])
         if not self._board.complete(task_id, worker, answer):
             return None  # already final, or a stale holder's failure (fencing)
-        unchecked = not success and self._unchecked(task_id, worker)
-        if unchecked and (standing := self._standing(task_id)) is not None:
+        if not success and (standing := self._kept_copy(task_id, worker, result)) is not None:
             return standing
         # The row this one supersedes, read once (history, ledger); None: the URL is new.
         earlier = stored or self._plan.earlier_row(task_id)
@@ -140,6 +139,18 @@ class ResultIntake:
         so that its failure says nothing of the stored copy?"""
         wanted = self._plan.wanted_host(task_id)
         return wanted is not None and wanted != self._board.workers.host_of(worker)
+
+    def _kept_copy(
+        self, task_id: int, worker: str, result: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """The earlier success row, when the failure ``result`` leaves its stored copy the
+        URL's image (another host answered, or a revalidation failed: ``_copy_kept``)."""
+        if not (self._unchecked(task_id, worker) or _copy_kept(result)):
+            return None
+        standing = self._standing(task_id)
+        if standing is not None and result["held"]:
+            self._unwritten["refresh_failed"] += 1
+        return standing
 
     def _standing(self, task_id: int) -> dict[str, Any] | None:
         """The earlier success row, journalled again as it was: a download by another
@@ -232,6 +243,16 @@ class ResultIntake:
         self._unwritten[how or ("still_failing" if failed_before else "new_failures")] += 1
         earlier = earlier if failed_before else None
         return failure_fields(earlier, now)
+
+
+def _copy_kept(result: dict[str, Any]) -> bool:
+    """Does a failure leave the stored copy the URL's image? Yes when it answered the
+    revalidation of a copy its worker holds (``held``), unless the answer opted out
+    (X-Robots-Tag: ``blocked``), which the crawler honours. A 404, a broken or HTML
+    answer, a timeout says the web has no better image now, not that the verified copy
+    is wrong: until 2026-12-01 the failure replaced the ok row, and the image, still on
+    disk, was no longer in the manifest (nor listed anywhere)."""
+    return bool(result["held"]) and result["status"] != c.BLOCKED
 
 
 def _fields(result: dict[str, Any], stored: dict[str, Any] | None, now: str) -> dict[str, Any]:

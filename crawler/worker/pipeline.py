@@ -57,6 +57,7 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
         if stored is not None and not stored.refresh:
             row.update(status=c.OK, reused=True, path=stored.path, bytes=stored.bytes, attempts=0)
         else:
+            row["held"] = stored is not None or None  # a revalidation of a copy held here
             _download(task, stored or _elsewhere(task, ctx), ctx, row)
     except URLFailure as failure:
         row.update(status=failure.status, error=str(failure))

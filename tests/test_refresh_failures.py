@@ -1,0 +1,89 @@
+"""A revalidation that fails keeps the stored copy the URL's image.
+
+``--refresh-after`` asks the web again for images stored long enough ago. Until
+2026-12-01 any failure of that request replaced the ok row: a 404, an HTML page in the
+image's place, a timeout; the verified image stayed on disk, but the manifest no longer
+named it, nor did the summary, so the collection lost it without a word. Now the earlier
+row stands (the copy is still due, so the next run asks again) and the summary counts
+the URLs (``changes.refresh_failed``); an answer that opts out (X-Robots-Tag) still
+replaces the row, as the crawler honours opt-outs, and a new image still replaces the
+old one.
+
+Real master and worker processes, a real image server on loopback; each night is a
+whole run, and the files on disk are read back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from conftest import assert_no_traceback, read_rows, run_cli
+from imageserver import HTML_PAGE, ImageServer, make_image
+
+from crawler import constants as c
+
+REFRESH = ("--refresh-after", "0.000001")  # 0.09 s: every stored row is due by the next night
+CASES = ("gone", "html", "slow", "opted_out", "changed", "same")
+
+
+def night(root: Path, listing: Path, *flags: str) -> dict[str, Any]:
+    args = [str(listing), "--output", str(root / "out"), "--local-workers", "1"]
+    args += ["--deadline", "1", "--retries", "0", "--host-delay", "0", *flags]
+    result = run_cli("master", *args, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+    return json.loads((root / "out" / "manifest.summary.json").read_text(encoding="utf-8"))
+
+
+def rows(root: Path) -> dict[str, dict[str, Any]]:
+    found = read_rows(root / "out" / "manifest.jsonl")
+    return {row["url"].rsplit("/", 1)[1].removesuffix(".png"): row for row in found}
+
+
+def test_a_failed_revalidation_keeps_the_stored_copy(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    images = {name: make_image("PNG", 40, 30, seed=i) for i, name in enumerate(CASES)}
+    urls = {name: image_server.add(f"/r/{name}.png", body, content_type="image/png")
+            for name, body in images.items()}  # fmt: skip
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{url}\n" for url in urls.values()), encoding="utf-8")
+    night(tmp_path, listing)
+    first = rows(tmp_path)
+    assert {row["status"] for row in first.values()} == {c.OK}
+
+    def serve(name: str, body: bytes, **how: Any) -> None:
+        image_server.add(urlsplit(urls[name]).path, body, **how)
+
+    serve("gone", b"gone", status=404)
+    serve("html", HTML_PAGE, content_type="image/png")
+    serve("slow", images["slow"], content_type="image/png", delay=3.0)
+    serve("opted_out", images["opted_out"], content_type="image/png",
+          headers={"X-Robots-Tag": "noai"})  # fmt: skip
+    new = make_image("PNG", 40, 30, seed=99)
+    serve("changed", new, content_type="image/png")
+    summary = night(tmp_path, listing, *REFRESH)
+    second = rows(tmp_path)
+
+    for name in ("gone", "html", "slow", "same"):  # "same": downloaded again, the same bytes
+        assert {k: second[name][k] for k in ("status", "path", "sha256")} == {
+            k: first[name][k] for k in ("status", "path", "sha256")
+        }, second[name]
+        stored = (tmp_path / "out" / second[name]["path"]).read_bytes()
+        assert hashlib.sha256(stored).hexdigest() == first[name]["sha256"] == hashlib.sha256(
+            images[name]).hexdigest()  # fmt: skip
+    assert second["opted_out"]["status"] == c.BLOCKED, second["opted_out"]
+    assert second["changed"]["sha256"] == hashlib.sha256(new).hexdigest()
+    assert summary["changes"]["refresh_failed"] == 3, summary["changes"]
+    assert summary["changes"]["refetched"] == 2, summary["changes"]
+    assert summary["counts"] == {c.OK: 5, c.BLOCKED: 1}, summary["counts"]
+
+    before = {name: image_server.hits(f"/r/{name}.png") for name in ("gone", "html")}
+    night(tmp_path, listing, *REFRESH)
+    for name, hits in before.items():  # still due: asked again the next night
+        assert image_server.hits(f"/r/{name}.png") == hits + 1, name
+        assert rows(tmp_path)[name]["sha256"] == first[name]["sha256"]
