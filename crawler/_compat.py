@@ -178,6 +178,26 @@ def declared_length(values: list[str]) -> int | None:
     return int(members[0])
 
 
+class CutHead(http.client.HTTPException):
+    """The connection ended before the blank line that ends an answer's head."""
+
+
+class _HeadReader:
+    """The answer's file while its head is read: notes a read that found the end of the
+    connection (http.client's header parser takes it for the blank line)."""
+
+    def __init__(self, fp: Any) -> None:
+        self._fp, self.ended = fp, False
+
+    def readline(self, limit: int = -1) -> bytes:
+        line: bytes = self._fp.readline(limit)
+        self.ended = self.ended or not line.endswith(b"\n")
+        return line
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fp, name)
+
+
 class FinalResponse(http.client.HTTPResponse):
     """An answer read past its interim ones. ``HTTPResponse.begin`` skips ``100 Continue``
     only, and took any other 1xx for the answer: an image behind ``103 Early Hints``
@@ -190,10 +210,20 @@ class FinalResponse(http.client.HTTPResponse):
     is otherwise bounded only by the deadline). ``begin`` also refuses an answer whose
     Content-Length is invalid (``declared_length``), as RFC 9112 6.3 asks of a client:
     its body has no known end, and a cache or proxy on the way may have framed it
-    otherwise."""
+    otherwise. A head the connection ends before its blank line raises CutHead:
+    http.client took the end for the blank line, and a cut head was a whole, empty
+    200 (a ``not_image`` for good; a robots.txt cut so allowed everything)."""
 
     def begin(self) -> None:
-        super().begin()
+        raw = self.fp
+        self.fp = head = _HeadReader(raw)
+        try:
+            super().begin()
+        finally:
+            if self.fp is head:  # (begin closes the file of an answer with no body)
+                self.fp = raw
+        if head.ended:  # RFC 9112 8: an incomplete message; it is no answer at all
+            raise CutHead("the server closed the connection before the end of the answer's head")
         if self.chunked or self.status < 200 or self.status in (204, 304):
             return  # no body, or one framed by Transfer-Encoding (RFC 9112 6.3, items 1-4)
         if self._method != "HEAD":  # type: ignore[attr-defined]
