@@ -796,6 +796,40 @@ def test_thawed_worker_drops_leases_finished_elsewhere(
     assert hits_of(image_server, urls[2:4]) == {url: 1 for url in urls[2:4]}  # never twice
 
 
+def test_a_worker_thawed_past_its_leases_takes_them_again(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """Fault 2 with one worker: frozen past its leases and its deadline with downloads in
+    flight, it is the worker the master hands those URLs to again. The stale downloads
+    fail (ignored: fencing), and the new leases of the same URLs must be fetched. Found
+    by a fresh user (2026-12-01): the worker knew its leases by id, dropped the new ones
+    as gone without a request, and with --max-attempts 2 they ended worker_lost."""
+    bodies = [make_image("PNG", 48, 32, seed=700 + i) for i in range(6)]
+    urls = [image_server.add(f"/again/{i}.png", body, content_type="image/png", delay=10.0)
+            for i, body in enumerate(bodies)]  # fmt: skip
+    port = free_port()
+    flags = ("--lease-seconds", "3", "--deadline", "3", "--max-attempts", "2")
+    master = spawn("master", *run.master_args(run.write_list(urls), *flags, port=port))
+    served_port(master)
+    worker = spawn("worker", *run.worker_args(port, 2))  # leases 4: 2 downloading, 2 queued
+    wait_until(lambda: image_server.total_hits() >= 2, "the first downloads", alive=(worker,))
+    in_flight = [url for url in urls if image_server.hits(path_of(url))]
+    worker.signal(signal.SIGSTOP)
+    time.sleep(5)  # past the lease (3 s) and the deadline (3 s)
+    for url, body in zip(urls, bodies, strict=True):  # answered at once from now on
+        image_server.add(path_of(url), body, content_type="image/png")
+    worker.signal(signal.SIGCONT)
+    assert master.wait(60) == 0, master.stderr
+    assert worker.wait() == 0, worker.stderr
+    rows = by_url(run.rows())
+    assert {url: rows[url]["status"] for url in urls} == dict.fromkeys(urls, c.OK)
+    assert hits_of(image_server, in_flight) == dict.fromkeys(in_flight, 2)  # stale, then new
+    # The stale failures were no results of its own (it said "2 failed", the manifest none).
+    assert re.search(r"worker \S+: \d+ URLs in [\d.]+ s, \d+ ok, 0 failed", worker.stdout), (
+        worker.stdout
+    )
+
+
 def test_worker_thawed_after_the_master_left_lost_nothing(
     run: Run, image_server: ImageServer, spawn: Spawn
 ) -> None:

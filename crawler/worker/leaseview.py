@@ -7,6 +7,14 @@ so is every task once the master has not confirmed this worker's leases for a wh
 lease period (a partition, a frozen process, a dead master): by then they have expired
 on the master and been handed out again. A view older than half a lease period makes
 the thread ask the comms loop for a renewal first (after a SIGSTOP, say) and wait for it.
+
+A URL can be leased to the same worker twice: its first lease expired while the worker
+was frozen, with the download in flight, and the master handed it out again, to this
+worker. Leases are therefore told apart by their fencing token (``HeldLeases``), and a
+new lease takes its id out of the gone ones (``LeaseView.leased``). Until 2026-12-01
+both went by id: the new lease was dropped as gone, unasked, and the stale download's
+result ended the renewals of the new one; with ``--max-attempts 2`` such URLs ended
+``worker_lost`` without a request (a fresh user's test).
 """
 
 from __future__ import annotations
@@ -35,6 +43,13 @@ class LeaseView:
             self._confirmed = self._clock()
             self._wanted = False
             self._cond.notify_all()
+
+    def leased(self, task_id: int) -> None:
+        """The master leased ``task_id`` to us again: a lease of it that went before is
+        not this one. (The comms loop asks for tasks and renewals in turn, so a "gone"
+        for the old lease always comes before the new lease, never after.)"""
+        with self._cond:
+            self._gone.discard(task_id)
 
     def renewal_wanted(self) -> bool:
         with self._cond:
@@ -66,3 +81,19 @@ class LeaseView:
 
     def _age(self) -> float:
         return self._clock() - self._confirmed
+
+
+class HeldLeases(dict[int, int]):
+    """The leases a worker holds and has not answered: task id -> fencing token."""
+
+    def forget(self, ids: Iterable[int]) -> None:
+        for task_id in ids:
+            self.pop(task_id, None)
+
+    def answered(self, task_id: int, token: int | None) -> bool:
+        """Forget the lease a result answers; False when it answers none held (its lease
+        went while it ran: the master keeps such a result only if it is a success)."""
+        if task_id in self and self[task_id] == token:
+            del self[task_id]
+            return True
+        return False

@@ -30,7 +30,7 @@ from crawler.worker import verify
 from crawler.worker.channel import Channel
 from crawler.worker.deadline import make_session
 from crawler.worker.lane import TaskLane, drained
-from crawler.worker.leaseview import LeaseView
+from crawler.worker.leaseview import HeldLeases, LeaseView
 from crawler.worker.pipeline import Context, process
 from crawler.worker.resolver import Resolver
 from crawler.worker.robots import RobotsCache
@@ -40,13 +40,10 @@ log = logging.getLogger("crawler")
 
 POLL_BUSY = 0.2  # seconds a get() may wait while this worker still holds work
 POLL_IDLE = 2.0  # ... and while it holds none
-# ... and while it fetches a robots.txt for the master (a probe): the verdict it will
-# send is what the master waits for to lease that origin's other URLs, and this thread
-# sends it only between two calls.
+# ... and while it fetches a robots.txt for the master (a probe): the master waits for
+# its verdict to lease that origin's other URLs, and it is sent only between two calls.
 POLL_PROBE = 0.02
-# While every thread is busy and tasks are queued for them, results are let gather this
-# many seconds after the first, to go to the master in one put.
-GATHER = 0.005
+GATHER = 0.005  # seconds results gather after the first (threads busy): one put for all
 
 
 class Worker:
@@ -67,7 +64,7 @@ class Worker:
         self._done: queue.SimpleQueue[dict] = queue.SimpleQueue()
         self._found: queue.SimpleQueue[dict] = queue.SimpleQueue()  # robots.txt verdicts
         self._probes: set[int] = set()  # tasks held whose robots.txt this worker fetches
-        self._held: set[int] = set()  # leased to us, not yet reported
+        self._held = HeldLeases()  # leased to us, not yet reported
         self._view = LeaseView(self.policy.lease_seconds)  # replaced by run()
         self._bar: Any = NoBar()  # replaced by run()
         self.disk_error: str | None = None  # set once storing failed: this host takes no more
@@ -105,7 +102,7 @@ class Worker:
         interval = self.config.progress_interval
         next_log = started + interval if self._bar.disable and not self.config.quiet else None
         while not self.stop.is_set() and self.disk_error is None:
-            self._held.difference_update(self._view.take_dropped())
+            self._held.forget(self._view.take_dropped())
             self._send_results()  # and the verdicts found
             if next_log is not None and time.monotonic() >= next_log:
                 next_log += interval
@@ -161,7 +158,7 @@ class Worker:
         """Renew what we hold; forget what the master says is no longer ours."""
         answer = self.channel.renew(self.name, sorted(self._held))
         gone = [i for i in answer.get("gone", []) if isinstance(i, int)]
-        self._held.difference_update(gone)
+        self._held.forget(gone)
         self._view.confirm(gone)
 
     def _accept(self, texts: list[str]) -> None:
@@ -179,7 +176,8 @@ class Worker:
                 if verdict is not None and type(item.get("id")) is int:
                     self.robots.learn(item["id"], verdict)
         for task in tasks:
-            self._held.add(task.id)
+            self._held[task.id] = task.token
+            self._view.leased(task.id)
             if task.robots is None and not self.policy.ignore_robots:
                 self._probes.add(task.id)
             self._todo.put(task)
@@ -213,8 +211,10 @@ class Worker:
     def _put(self, rows: list[dict]) -> None:
         self.channel.put(self.name, [encode_result(row) for row in rows])
         for row in rows:
-            self._held.discard(row["id"])
+            answered = self._held.answered(row["id"], row["token"])
             self._probes.discard(row["id"])
+            if not answered and row["status"] not in c.SUCCESS_STATUSES:
+                continue  # a failure of a lease gone meanwhile: the master ignores it
             self.counts[row["status"]] += 1
             if row["status"] == c.OK and not row.get("reused"):
                 self.bytes += row.get("bytes") or 0
@@ -237,7 +237,7 @@ class Worker:
         """Hand tasks back to the master (not started: they cost no attempt)."""
         if ids:
             self.channel.release(self.name, ids)
-            self._held.difference_update(ids)
+            self._held.forget(ids)
             self._probes.difference_update(ids)
 
     def _download_loop(self) -> None:
@@ -284,8 +284,7 @@ class Worker:
 
     def _progress(self, elapsed: float) -> str:
         total, good = self._tally()
-        rate = total / max(elapsed, 1e-9)
-        failed = total - good
+        rate, failed = total / max(elapsed, 1e-9), total - good
         return f"{total} URLs ({rate:.1f}/s), {good} ok, {failed} failed, {self.held} in flight"
 
     def summary(self, elapsed: float) -> str:

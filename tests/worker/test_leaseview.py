@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from crawler.worker.leaseview import LeaseView
+from crawler.worker.leaseview import HeldLeases, LeaseView
 
 
 class Clock:
@@ -47,3 +47,23 @@ def test_no_confirmation_for_a_lease_period_stops_new_downloads() -> None:
     assert view.take_dropped() == [1]
     view.confirm([])
     assert view.may_start(2) is True
+
+
+def test_a_task_leased_again_after_its_lease_went_may_start() -> None:
+    """Its download was in flight when the lease went (never asked may_start again)."""
+    view = LeaseView(60.0, Clock())
+    view.confirm([5])
+    view.leased(5)
+    assert view.may_start(5) is True
+    assert view.take_dropped() == []
+
+
+def test_held_leases_are_told_apart_by_their_token() -> None:
+    held = HeldLeases()
+    held[5] = 1
+    held.forget([5])  # the master: gone
+    held[5] = 2  # leased to us again
+    assert held.answered(5, 1) is False  # the stale download's result answers no lease held
+    assert held == {5: 2}
+    assert held.answered(5, 2) is True
+    assert held == {}
