@@ -86,6 +86,10 @@ DEFAULT_MANIFEST_NAME = "manifest.jsonl"
 DEFAULT_KEY_NAME = "authkey"  # the key a master generates beside its manifest
 AUTHKEY_ENV = "CRAWLER_AUTHKEY"
 MAX_URL_LENGTH = 8192
+# Download threads a worker may run: beyond a few dozen a process gains nothing (one
+# GIL verifies every image: bench/HISTORY.md), and 100,000 spun for a minute, then died
+# with a traceback at the system's thread limit. More concurrency: more workers.
+MAX_THREADS = 1024
 
 # For str.translate: control characters as U+FFFD in what people open (the CSV export,
 # the HTML report): C0 (tab, newline and carriage return aside), DEL and C1 (a NUL from a

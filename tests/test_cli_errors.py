@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import signal
 import socket
 import subprocess
@@ -415,3 +416,39 @@ def test_local_workers_that_cannot_be_started_are_one_line(tmp_path: Path) -> No
     assert_no_traceback(done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot start a local worker" in lines[0], lines
+
+
+@pytest.mark.parametrize("prog", ["master", "worker"])
+def test_threads_beyond_the_limit_are_refused_at_once(tmp_path: Path, prog: str) -> None:
+    """--threads 100000 spun a minute starting threads, then died with a traceback at the
+    system's limit (a fresh user, 2026-12-01): now argparse refuses it (exit 2, a line)."""
+    first = [str(tmp_path / "list.txt")] if prog == "master" else ["--server", "127.0.0.1"]
+    result = run_cli(prog, *first, "--threads", "100000", timeout=QUICK)
+    assert result.returncode == 2, result.stderr
+    assert_no_traceback(result.stderr)
+    assert result.stderr.splitlines()[-1].endswith(
+        "argument --threads: must be at most 1024, not 100000 (more workers give more downloads)"
+    )
+
+
+def test_threads_past_the_systems_limit_are_one_line() -> None:
+    """Under a memory limit that leaves no room for 1,024 thread stacks (what ``ulimit``
+    or a container sets), starting the download threads is a UsageError, one line."""
+    script = (
+        "import resource, time\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 31, 1 << 31))\n"
+        "from crawler.exceptions import UsageError\n"
+        "from crawler.worker.lane import start_threads\n"
+        "try:\n"
+        "    start_threads(lambda: time.sleep(2), 1024)\n"
+        "except UsageError as exc:\n"
+        "    print(exc)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=QUICK
+    )
+    assert done.returncode == 0 and not done.stderr, done.stderr
+    assert re.fullmatch(
+        r"cannot start download thread \d+ of 1024: can't start new thread; lower --threads\n",
+        done.stdout,
+    ), done.stdout

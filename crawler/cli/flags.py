@@ -24,6 +24,16 @@ def positive_int(text: str) -> int:
     return value
 
 
+def thread_count(text: str) -> int:
+    """``--threads``: 1 to ``constants.MAX_THREADS``."""
+    value = positive_int(text)
+    if value > c.MAX_THREADS:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {c.MAX_THREADS}, not {value} (more workers give more downloads)"
+        )
+    return value
+
+
 def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -135,10 +145,10 @@ def worker_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         default=8,
         metavar="N",
-        help="concurrent downloads (default: %(default)s)",
+        help="concurrent downloads, at most 1024 (default: %(default)s)",
     )
     p.add_argument(
         "--output",

@@ -14,6 +14,7 @@ from crawler.cli.flags import (
     port,
     positive_float,
     positive_int,
+    thread_count,
 )
 from crawler.cli.storeflags import add_master_store_flags
 from crawler.config import INPUT_FORMATS, Policy
@@ -92,10 +93,10 @@ def _master_serving(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--threads",
-        type=positive_int,
+        type=thread_count,
         default=8,
         metavar="N",
-        help="download threads per local worker (default: %(default)s)",
+        help="download threads per local worker, at most 1024 (default: %(default)s)",
     )
     p.add_argument(
         "--max-attempts",

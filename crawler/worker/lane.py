@@ -23,8 +23,10 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
+from collections.abc import Callable
 from typing import TypeVar
 
+from crawler.exceptions import UsageError
 from crawler.protocol import Task
 from crawler.urls import host_of
 
@@ -86,3 +88,19 @@ def drained(pending: queue.SimpleQueue[T]) -> list[T]:
             items.append(pending.get_nowait())
         except queue.Empty:
             return items
+
+
+def start_threads(loop: Callable[[], None], count: int) -> list[threading.Thread]:
+    """Start ``count`` download threads running ``loop`` (daemons: a stop ends them with
+    a None each on the lane). UsageError, one line, at the system's limit on threads
+    (``ulimit -u``): it was a traceback from the worker."""
+    threads = [
+        threading.Thread(target=loop, name=f"download-{i}", daemon=True) for i in range(count)
+    ]
+    for started, thread in enumerate(threads):
+        try:
+            thread.start()
+        except RuntimeError as exc:
+            why = f"cannot start download thread {started + 1} of {count}: {exc}"
+            raise UsageError(f"{why}; lower --threads") from None
+    return threads

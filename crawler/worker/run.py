@@ -29,7 +29,7 @@ from crawler.urls import host_of
 from crawler.worker import verify
 from crawler.worker.channel import Channel
 from crawler.worker.deadline import make_session
-from crawler.worker.lane import TaskLane, drained
+from crawler.worker.lane import TaskLane, drained, start_threads
 from crawler.worker.leaseview import HeldLeases, LeaseView
 from crawler.worker.pipeline import Context, process
 from crawler.worker.resolver import Resolver
@@ -79,12 +79,7 @@ class Worker:
         self.robots = RobotsCache(policy)  # robots.txt is fetched anew for every run
         self._view = LeaseView(policy.lease_seconds)
         verify.configure(policy)
-        threads = [
-            threading.Thread(target=self._download_loop, name=f"download-{i}", daemon=True)
-            for i in range(self.config.threads)
-        ]
-        for thread in threads:
-            thread.start()
+        threads = start_threads(self._download_loop, self.config.threads)
         disable = True if self.config.quiet else None  # None: a bar only on a terminal
         self._bar = progress_bar(disable, unit="url", dynamic_ncols=True, desc=self.name)
         try:
