@@ -824,6 +824,8 @@ def test_a_worker_thawed_past_its_leases_takes_them_again(
     rows = by_url(run.rows())
     assert {url: rows[url]["status"] for url in urls} == dict.fromkeys(urls, c.OK)
     assert hits_of(image_server, in_flight) == dict.fromkeys(in_flight, 2)  # stale, then new
+    rest = [url for url in urls if url not in in_flight]  # queued ones: their stale task not run
+    assert hits_of(image_server, rest) == dict.fromkeys(rest, 1)
     # The stale failures were no results of its own (it said "2 failed", the manifest none).
     assert re.search(r"worker \S+: \d+ URLs in [\d.]+ s, \d+ ok, 0 failed", worker.stdout), (
         worker.stdout
