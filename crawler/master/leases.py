@@ -43,6 +43,7 @@ class Lease:
     expires: float  # clock time
     host: str  # "" for an unpaced task (a reuse): politeness neither holds nor counts it
     token: int  # the fencing token this lease was handed out with
+    serial: int  # HostGate.lease's number: answers to leases older than a backoff are one burst
 
 
 class LeaseBoard:
@@ -80,8 +81,7 @@ class LeaseBoard:
         self._max_attempts = min(max_attempts, 255)
         self._clock = clock
         self._cond = threading.Condition()
-        self._over = False
-        self._draining = False  # stop handing out work, keep taking answers
+        self._over = self._draining = False  # draining: stop handing out work, take answers
         self.workers = WorkerRegistry(clock) if workers is None else workers
         self._affinity: HostAffinity | None = None  # see prefer_hosts
         self._unleased: list[tuple[int, str, int]] = []  # (id, host, status) of given-up hosts
@@ -160,7 +160,7 @@ class LeaseBoard:
             lease = self._leases.pop(task_id, None)
             self.robots.ended(task_id)
             if lease is not None:
-                self._gate.done(lease.host, answer.http_status, self._clock())
+                self._gate.done(lease.host, answer.http_status, self._clock(), lease.serial)
                 if self._gate.active or self.robots.enabled:
                     self._cond.notify_all()  # the host (or origin) may take another lease now
             return True
@@ -288,13 +288,13 @@ class LeaseBoard:
                 self.robots.ended(task_id)
                 self._unleased.append((task_id, host, self._gate.given_up[host]))
                 continue
-            if host:  # "": a reuse, which makes no request: not paced, not counted
-                self._gate.lease(host, now)
+            # "": a reuse, which makes no request: not paced, not counted
+            serial = self._gate.lease(host, now) if host else 0
             attempt = min(self._attempts[task_id] + 1, 255)
             self._attempts[task_id] = attempt
             token = self._tokens[task_id] = min(self._tokens[task_id] + 1, MAX_TOKEN)
             self._frontier.state[task_id] = LEASED
-            self._leases[task_id] = Lease(worker, expires, host, token)
+            self._leases[task_id] = Lease(worker, expires, host, token, serial)
             task = Task(task_id, url, attempt, token=token, robots=self.robots.verdict_id(url, now))
             tasks.append(encode_task(task, self._stored_copy(task_id)))
         return tasks

@@ -5,7 +5,11 @@ The master knows every lease, so it can cap how many URLs of one host are out at
 ``Crawl-delay`` of its robots.txt), and back off a host that keeps answering 429 or 503,
 or whose robots.txt is unavailable (its delay doubles, from 1 s up to 5 minutes, and
 relaxes again as it answers normally); a host that answers 429 or 503 ``GIVE_UP_AFTER``
-times in a row is given up for the run. A task whose host is not allowed yet waits in
+times in a row is given up for the run. The answers to requests already out when a host
+was backed off are one burst with the answer that backed it off: they neither double its
+delay again, nor count in that row, nor relax it (a rate limiter that refuses 30 requests
+sent together has answered once, not 30 times; TCP too reduces its window once per window
+of losses, RFC 6582). A task whose host is not allowed yet waits in
 that host's queue; everything here runs under the ``leases.LeaseBoard``'s lock.
 """
 
@@ -36,6 +40,8 @@ class HostGate:
         self.waiting: dict[str, deque[int]] = {}  # host -> task ids held back, in order
         self._overloaded: Counter[str] = Counter()  # host -> 429/503 answers in a row
         self.given_up: dict[str, int] = {}  # host -> its last 429/503: no more leases
+        self._serial = 0  # leases made so far: each lease's number, in order
+        self._penalized: dict[str, int] = {}  # host -> leases made when it was last backed off
 
     def allowed(self, host: str, now: float) -> bool:
         if host in self.given_up:
@@ -45,33 +51,39 @@ class HostGate:
             return False
         return now >= self._next.get(host, 0.0)
 
-    def lease(self, host: str, now: float) -> None:
+    def lease(self, host: str, now: float) -> int:
+        """Count a lease of ``host`` made at ``now``; returns its number (for ``done``)."""
         self.leased[host] += 1
+        self._serial += 1
         delay = self._spacing(host)
         if delay:
             self._next[host] = now + delay
+        return self._serial
 
     def _spacing(self, host: str) -> float:
         """Seconds between two leases of ``host``: the largest of ``--host-delay``, its
         backoff and its robots.txt Crawl-delay (0: not spaced)."""
         return max(self.limits.host_delay, self._backoff.get(host, 0.0), self._floor.get(host, 0.0))
 
-    def done(self, host: str, http_status: int | None, now: float) -> None:
-        """A lease of ``host`` ended; ``http_status`` (if any) adjusts its backoff. ""
-        (an unpaced lease) counts nothing."""
+    def done(self, host: str, http_status: int | None, now: float, serial: int = 0) -> None:
+        """A lease of ``host`` (``serial``: its number from ``lease``) ended; ``http_status``
+        (if any) adjusts its backoff, unless the lease was made before the host's last
+        backoff (one burst: see the module's docstring). "" (an unpaced lease) counts
+        nothing."""
         if not host:
             return
         if self.leased[host] > 0:
             self.leased[host] -= 1
+        if http_status is None or serial <= self._penalized.get(host, 0):
+            return
         if http_status in OVERLOADED:
             self.penalize(host, now)
             self._overloaded[host] += 1
             if self._overloaded[host] >= GIVE_UP_AFTER:
                 self.given_up[host] = http_status
             return
-        if http_status is not None:
-            self._overloaded.pop(host, None)
-        if http_status is not None and host in self._backoff:
+        self._overloaded.pop(host, None)
+        if host in self._backoff:
             relaxed = self._backoff[host] / 2
             if relaxed < BACKOFF_START:
                 del self._backoff[host]
@@ -82,6 +94,7 @@ class HostGate:
         """``host`` is overloaded (429/503, or its robots.txt unavailable): back it off."""
         doubled = 2 * self._backoff.get(host, 0.0)
         penalty = self._backoff[host] = min(max(doubled, BACKOFF_START), BACKOFF_MAX)
+        self._penalized[host] = self._serial
         self._next[host] = max(self._next.get(host, 0.0), now + penalty)
 
     def probe_answered(self, host: str, crawl_delay: float | None, now: float) -> None:

@@ -101,3 +101,37 @@ def test_a_host_answering_429_to_everything_is_given_up_for_the_run(tmp_path: Pa
         assert transient(rows[0])  # the next run tries them again
     finally:
         plan.close()
+
+
+def test_answers_to_requests_already_out_are_one_burst(tmp_path: Path) -> None:
+    """A rate limiter that refuses 20 requests sent together has answered once: the host
+    is backed off 1 s, then 2 s after the next refusal of a request sent after that, and
+    not given up. Before, every answer of the burst doubled the backoff (to its 5-minute
+    cap) and counted in the row, so one burst gave the host up: its 20 other URLs ended
+    unfetched. Answers to requests older than the backoff do not relax it either."""
+    urls = [f"http://slow.example/{i}.jpg" for i in range(40)]
+    plan, board, intake, now = planned(tmp_path, urls, 600.0)
+
+    def answer(task_id: int, token: int, status: int) -> None:
+        fields = {"id": task_id, "url": urls[task_id], "worker": "w", "status": "http_error"}
+        fields |= {"http_status": status, "error": f"HTTP {status}", "token": token}
+        assert len(intake.rows([("w", [encode_result(fields)])])) == 1
+
+    def leased_at(at: float) -> list[tuple[int, int]]:
+        now[0] = at
+        return [(t.id, t.token) for t in map(decode_task, board.get("w", 5, 0)["tasks"])]
+
+    try:
+        burst = leased_at(0.0) + leased_at(0.0) + leased_at(0.0) + leased_at(0.0)
+        assert len(burst) == 20  # all out at once: no limit set
+        for task_id, token in burst[:19]:
+            answer(task_id, token, 429)
+        answer(*burst[19], 404)  # sent before the backoff: says nothing of the host now
+        assert intake.lost_rows() == []  # not given up
+        assert leased_at(0.99) == []  # backed off 1 s from the first refusal
+        (later,) = leased_at(1.01)
+        answer(*later, 429)  # a request sent after the backoff: the second refusal
+        assert leased_at(3.0) == [] and len(leased_at(3.02)) == 1  # 2 s, not 2**20 s
+        assert intake.lost_rows() == []
+    finally:
+        plan.close()
