@@ -15,6 +15,7 @@ import io
 import json
 import os
 import tarfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -561,3 +562,45 @@ def test_an_export_from_an_s3_store_that_is_down_ends_soon(
     assert summary["statuses"]["store_error"] == len(harvest.ok), summary
     reasons = [e["reason"] for e in summary["examples"]["store_error"]]
     assert sum("not tried, the store is down" in r for r in reasons) >= len(reasons) - DOWN_AFTER
+
+
+@pytest.mark.parametrize("changed", [1, 3])
+def test_a_content_named_file_other_rows_still_use_is_not_superseded(
+    tmp_path: Path, changed: int
+) -> None:
+    """--dedup-content: three URLs serve the same bytes, stored once. A refresh finds the
+    first URL's bytes changed: its row names a new file, but the old one is still the
+    other two rows' image. The summary listed it as superseded ("safe to delete"), and
+    deleting it lost their image. Now it is listed only when no current row has those
+    bytes any more (all three changed), and then once, not once per URL."""
+    old, new = make_image("JPEG", 120, 90, seed=1), make_image("JPEG", 120, 90, seed=2)
+    out, listing = tmp_path / "out", tmp_path / "list.txt"
+    with ImageServer() as server:
+        urls = [server.add(f"/x{i}.jpg", old, content_type="image/jpeg") for i in range(3)]
+        listing.write_text("\n".join(urls) + "\n")
+
+        def run(*flags: str) -> str:
+            result = run_cli(
+                "master", str(listing), "--bind", "127.0.0.1", "--port", "0",
+                "--local-workers", "1", "--output", str(out), "--no-progress",
+                "--dedup-content", *flags,
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            assert_no_traceback(result.stdout, result.stderr)
+            return result.stdout
+
+        run()
+        for i in range(changed):
+            server.add(f"/x{i}.jpg", new, content_type="image/jpeg")
+        time.sleep(0.2)  # past --refresh-after: every row is due
+        stdout = run("--refresh-after", "0.000001")
+    old_file = content_name(sha(old), "jpg")
+    rows = {r["url"]: r for r in read_rows(out / "manifest.jsonl")}
+    assert [rows[url]["sha256"] == sha(new) for url in urls] == [i < changed for i in range(3)]
+    superseded = json.loads((out / "manifest.summary.json").read_text())["superseded"]
+    if changed < 3:  # still the image of the rows that did not change
+        assert superseded == [] and "superseded" not in stdout
+        assert sha((out / old_file).read_bytes()) == sha(old)
+    else:
+        assert [(e["path"], e["sha256"]) for e in superseded] == [(old_file, sha(old))]
+        assert "1 earlier copies superseded" in stdout

@@ -167,6 +167,21 @@ class ContentIndex:
         (what ``note`` returns, without recording anything). Raises JournalError."""
         return self._guarded(self._first_of, url, sha256)
 
+    def users(self, digests: set[str]) -> dict[str, tuple[str, str]] | None:
+        """For each sha256 (hex) of ``digests`` that current rows have, the least and the
+        greatest of their URLs (the same twice: one URL); None once the index broke. One
+        pass over the rows, in SQLite. Raises JournalError."""
+        return self._guarded(self._users, digests)
+
+    def _users(self, digests: set[str]) -> dict[str, tuple[str, str]]:
+        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (digest BLOB PRIMARY KEY)")
+        self._db.execute("DELETE FROM wanted")
+        wanted = [(d,) for d in map(_digest, digests) if d is not None]
+        self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", wanted)
+        found = self._db.execute("SELECT digest, MIN(url), MAX(url) FROM current "
+                                 "JOIN wanted USING (digest) GROUP BY digest")  # fmt: skip
+        return {digest.hex(): (least, most) for digest, least, most in found}
+
     def _guarded(self, action: Callable[..., R], *args: object) -> R | None:
         """``action(*args)``; None once the index broke. A file found damaged during the
         run gives one warning and is not used for the rest of it (its later rows get no
@@ -227,14 +242,8 @@ class ContentIndex:
             self._tick()
 
     def _first_of(self, url: str, sha256: object) -> str | None:
-        digest = _digest(sha256)
-        found = (
-            None
-            if digest is None
-            else self._db.execute(
-                "SELECT url, source FROM first WHERE digest = ?", (digest,)
-            ).fetchone()
-        )
+        digest, query = _digest(sha256), "SELECT url, source FROM first WHERE digest = ?"
+        found = None if digest is None else self._db.execute(query, (digest,)).fetchone()
         return None if found is None or found[0] == url else (found[1] or found[0])
 
     def _tick(self) -> None:

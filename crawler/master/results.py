@@ -172,7 +172,8 @@ class ResultIntake:
             return
         if _where(stored) != _where(fields):
             old = {"store": stored.get("store"), "host": stored.get("host")}
-            self.superseded.append({"url": fields["url"], **old, "path": stored["path"]})
+            old |= {"path": stored["path"], "sha256": stored.get("sha256")}
+            self.superseded.append({"url": fields["url"], **old})
 
     def _same_content(self, url: str, source: str, fields: dict[str, Any]) -> str | None:
         """The source of the first row with this row's image bytes (see

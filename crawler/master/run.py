@@ -80,8 +80,8 @@ class Master:
             self.launch.close(by=self.stop_by)
             manifest.close()
             self.keeper.close()
-            if plan is not None:
-                closing.keep_contents(plan, cfg.manifest, code)
+            if plan is not None:  # the superseded copies checked while the index is open
+                closing.keep_contents(plan, cfg.manifest, code, self.stats.superseded)
                 plan.close()  # its arrays (hundreds of MB for a huge list) go before the report
         self._finish(code)
         return code

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,26 @@ def test_matches_a_model(tmp_path_factory, events) -> None:
         else:
             assert got == holder
     raw.close()
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 3) | st.none()), max_size=30))
+@settings(max_examples=40, deadline=None)
+def test_users_are_the_urls_whose_current_row_has_the_bytes(rows: list) -> None:
+    """``users`` (which superseded copies are still some row's image) agrees with the rows
+    as they stand: each URL's last digest (None: a row without an image)."""
+    with tempfile.TemporaryDirectory() as folder:
+        raw = ContentIndex(Path(folder) / "c.sqlite")
+        current: dict[str, str | None] = {}
+        for task, n in rows:
+            Tasks(raw).note(task, None if n is None else digest(n))
+            current[f"http://x.test/{task}"] = None if n is None else digest(n)
+        wanted = {digest(n) for n in range(5)}
+        expected = {}
+        for d in wanted:
+            urls = sorted(url for url, has in current.items() if has == d)
+            if urls:
+                expected[d] = (urls[0], urls[-1])
+        assert raw.users(wanted) == expected
+        raw.broken = True  # once broken, it answers nothing rather than a guess
+        assert raw.users(wanted) is None
+        raw.discard()
