@@ -5,12 +5,15 @@ An image is read from where its row says it is: the shared store named by its
 (per-host stores: images other hosts hold are not here). Only a file under a name the
 crawler gives (``layout.stored_extension``) is opened, without following links, only a
 regular file up to ``MAX_IMAGE_BYTES``, only the formats the crawler stores, and
-Pillow's bomb guard stays on: the folder may hold anything.
+Pillow's bomb guard stays on: the folder may hold anything. A file whose bytes are not
+the row's (``sha256``: replaced or rewritten since) gets no thumbnail: until 2026-12-01
+the gallery showed another picture under the row's URL and sizes.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import io
 import os
 import stat
@@ -41,12 +44,12 @@ class StoreReader:
 
     def thumbnail(self, row: dict[str, Any]) -> str | None:
         """A data: URI of the row's image; None when it cannot be read or shown."""
-        spec, relative = row.get("store"), row["path"]
+        spec, relative, digest = row.get("store"), row["path"], row.get("sha256")
         if not isinstance(spec, str) or not spec:
-            return None if self.output is None else thumbnail(self.output, relative)
+            return None if self.output is None else thumbnail(self.output, relative, digest)
         store = self._open(spec)
         if isinstance(store, FolderStore):
-            return thumbnail(store.root, relative)
+            return thumbnail(store.root, relative, digest)
         if store is None or stored_extension(relative) is None:
             return None
         try:
@@ -54,7 +57,7 @@ class StoreReader:
             data = store.read(relative) if size is not None and size <= MAX_IMAGE_BYTES else None
         except StoreFailure:
             return None
-        return None if data is None else _safe_thumbnail(data)
+        return None if data is None else _safe_thumbnail(data, digest)
 
     def _open(self, spec: str) -> FolderStore | S3Store | None:
         with self._opening:
@@ -69,8 +72,9 @@ class StoreReader:
         return self._stores[spec]
 
 
-def thumbnail(output: Path, relative: str) -> str | None:
-    """A data: URI of a stored image's thumbnail; None when it cannot be shown."""
+def thumbnail(output: Path, relative: str, sha256: object = None) -> str | None:
+    """A data: URI of a stored image's thumbnail; None when it cannot be shown, or its
+    bytes are not those of ``sha256`` (a string: their hex digest; else not checked)."""
     if stored_extension(relative) is None:
         return None
     try:
@@ -82,10 +86,12 @@ def thumbnail(output: Path, relative: str) -> str | None:
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_IMAGE_BYTES:
             return None
         data = fh.read()
-    return _safe_thumbnail(data)
+    return _safe_thumbnail(data, sha256)
 
 
-def _safe_thumbnail(data: bytes) -> str | None:
+def _safe_thumbnail(data: bytes, sha256: object) -> str | None:
+    if isinstance(sha256, str) and hashlib.sha256(data).hexdigest() != sha256.lower():
+        return None  # not the row's image any more
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

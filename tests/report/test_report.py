@@ -36,6 +36,7 @@ from crawler.layout import stored_name
 from crawler.manifest import make_row
 from crawler.report import build, model
 from crawler.report import html as report_html
+from crawler.report.thumbnails import StoreReader
 
 SCRIPT = "<script>alert(1)</script>"
 INVALID_LINE = f"ftp://files.example/{SCRIPT}"  # kept as written in the manifest
@@ -175,6 +176,24 @@ def test_report_thumbnails_are_embedded(crawl: Crawl) -> None:
             assert max(thumb.size) <= 160
     assert page.links == []  # nothing loaded from anywhere: no link, stylesheet or script
     assert "http-equiv" in crawl.html and "img-src data:" in crawl.html
+
+
+def test_a_stored_file_whose_bytes_changed_gets_no_thumbnail(crawl: Crawl, tmp_path: Path) -> None:
+    """A stored file replaced since by another image's bytes was shown in the gallery under
+    the row's URL, format and size (the export checks each file's sha256; the report did
+    not). Now such a row gets no thumbnail, as a missing file does; the others still do."""
+    out = tmp_path / "out"
+    shutil.copytree(crawl.out, out)
+    stored = [row for row in crawl.rows if row["status"] == "ok"]
+    first = stored[0]
+    other = next(row for row in stored if row["sha256"] != first["sha256"])
+    (out / first["path"]).write_bytes((out / other["path"]).read_bytes())
+    made = report_cli(str(out / "manifest.jsonl"), "--output", str(out))
+    assert made.returncode == 0, made.stderr
+    page = parse((out / "manifest.report.html").read_text(encoding="utf-8"))
+    before = Counter(parse(crawl.html).images)
+    assert before - Counter(page.images) == Counter([StoreReader(crawl.out).thumbnail(first)])
+    assert len(page.images) == len(stored) - 1  # the replaced one's, not another picture
 
 
 def test_report_escapes_text_from_the_web(crawl: Crawl) -> None:
