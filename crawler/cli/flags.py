@@ -16,6 +16,8 @@ from crawler import __version__
 from crawler import constants as c
 from crawler.cli.storeflags import add_worker_store_flags
 
+MAX_SAMPLE = 1000  # report thumbnails: a page of ~10 MB
+
 
 def positive_int(text: str) -> int:
     value = int(text)
@@ -38,6 +40,15 @@ def non_negative_int(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def sample_size(text: str) -> int:
+    """``crawler-report --sample``: 0 to MAX_SAMPLE thumbnails. Its reservoir holds four
+    times as many rows; -1 was taken as is, and a huge one was memory for nothing."""
+    value = non_negative_int(text)
+    if value > MAX_SAMPLE:
+        raise argparse.ArgumentTypeError(f"must be at most {MAX_SAMPLE}, not {value}")
     return value
 
 
@@ -185,5 +196,5 @@ def report_parser() -> argparse.ArgumentParser:
         help="the folder of the stored images, for thumbnails (default: the manifest's)",
     )
     p.add_argument("--out", type=Path, metavar="PATH", help="default: <manifest>.report.html")
-    p.add_argument("--sample", type=int, default=24, metavar="N", help="thumbnails (24)")
+    p.add_argument("--sample", type=sample_size, default=24, metavar="N", help="thumbnails (24)")
     return p

@@ -7,6 +7,7 @@ from crawler.cli.edge import run_plain
 from crawler.cli.flags import report_parser
 from crawler.cli.startup import prepare_process
 from crawler.console import show
+from crawler.exceptions import UsageError
 from crawler.outputs import check_distinct, run_files
 from crawler.report.build import write_report
 
@@ -22,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
         kept = run_files(args.manifest, args.manifest.parent / c.DEFAULT_KEY_NAME)
         del kept["report"]
         output = args.manifest.parent if args.output is None else args.output
+        if not output.is_dir():  # a mistyped --output gave a report with no picture, exit 0
+            raise UsageError(f"--output {output} is not a folder (where the stored images are)")
         check_distinct({"--out": args.out}, kept, [], (output,))
         show(str(write_report(args.manifest, output, args.out, args.sample)))
         return c.EXIT_OK

@@ -227,6 +227,14 @@ def test_report_cli_errors_are_one_line(tmp_path: Path) -> None:
         assert wrong.returncode == 1 and wrong.stderr.count("\n") == 1, wrong.stderr
         assert "holds no manifest rows" in wrong.stderr
         assert not (tmp_path / name).with_suffix(".report.html").exists()
+    nowhere = report_cli(str(manifest), "--output", str(tmp_path / "typo"))  # was exit 0
+    assert nowhere.returncode == 1 and nowhere.stderr.count("\n") == 1, nowhere.stderr
+    assert "--output" in nowhere.stderr and "is not a folder" in nowhere.stderr
+    for sample in ("-1", "1001", "many"):  # -1 was taken as is; 10**9 filled the memory
+        bad = report_cli(str(manifest), "--sample", sample)
+        last = bad.stderr.strip().splitlines()[-1]  # after argparse's usage lines
+        assert bad.returncode == 2 and last.startswith("crawler-report: error: argument --sample")
+        assert_no_traceback(bad.stderr)
 
 
 def test_console_script_is_installed(crawl: Crawl, tmp_path: Path) -> None:
