@@ -187,6 +187,10 @@ def print_stages(r: dict[str, Any], images: int) -> None:
     for name, seconds in rows:
         print(f"{name:<40} {1000 * seconds / images:9.2f} {seconds / r['process_cpu_s']:6.0%}")
     print(f"{'whole worker process':<40} {1000 * r['process_cpu_s'] / images:9.2f}")
+    if "gc_s" in r:  # included in the stages above, wherever a collection started
+        print(f"{'of which cyclic GC (all threads)':<40} {1000 * r['gc_s'] / images:9.2f} "
+              f"{r['gc_s'] / r['process_cpu_s']:6.0%}  collections by generation "
+              f"{r['gc_collections']}")  # fmt: skip
     started = r.get("first_call_s", {})
     for stage, at in sorted(started.items(), key=lambda item: item[1]):
         print(f"{'s from worker start to first ' + stage:<40} {at:9.3f}")
