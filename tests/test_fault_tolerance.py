@@ -420,6 +420,51 @@ def test_url_whose_workers_all_die_ends_worker_lost(
     assert all(rows[url]["status"] == c.OK for url in images)
 
 
+def test_a_stored_image_whose_revalidation_was_lost_keeps_its_row(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """A --refresh-after rerun whose worker dies holding the revalidation of a stored
+    image, with no lease left (--max-attempts 1): nothing was learnt of the image, so its
+    ok row stands (not re-checked). Before, a worker_lost row replaced it and the manifest
+    named the stored file nowhere (a host given up for 429/503 did the same)."""
+    release, night = threading.Event(), [1]
+    body = make_image("PNG", 40, 30, seed=3)
+
+    def hangs_the_second_night(handler: BaseHTTPRequestHandler) -> None:
+        if night[0] == 2:
+            release.wait(30)  # until the test ends: the worker holding it is killed first
+        send(handler, 200, body, {"Content-Type": "image/png"})
+
+    hang = image_server.add_handler("/hang.png", hangs_the_second_night)
+    images = add_images(image_server, 2)
+    lst = run.write_list([hang, *images])
+    first = run_cli("master", *run.master_args(lst, "--local-workers", "1"), timeout=60)
+    assert first.returncode == 0, first.stderr
+    stored = by_url(run.rows())[hang]
+    assert stored["status"] == c.OK, stored
+    night[0], port = 2, free_port()
+    refresh = ("--refresh-after", "0.000001", "--max-attempts", "1", "--lease-seconds", "1")
+    master = spawn("master", *run.master_args(lst, *refresh, port=port))
+    served_port(master)
+    try:
+        worker = spawn("worker", *run.worker_args(port, 2))
+        wait_until(
+            lambda: image_server.hits("/hang.png") == 2, "the revalidation to hang",
+            alive=(worker, master),
+        )  # fmt: skip
+        worker.signal(signal.SIGKILL)
+        assert worker.wait() == -signal.SIGKILL
+        assert master.wait(60) == 0, master.stderr
+    finally:
+        release.set()
+    assert_no_traceback(master.stdout, master.stderr)
+    row = by_url(run.rows())[hang]
+    assert row == stored, row  # journalled again as it was
+    assert file_sha256(run, row) == stored["sha256"]
+    summary = json.loads(run.manifest.with_suffix(".summary.json").read_text())
+    assert summary["not_rechecked"] >= 1 and summary["counts"].get(c.WORKER_LOST, 0) == 0
+
+
 # --- 3. the master SIGKILLed mid-run, then the same command again ---------------------------
 def test_sigkilled_master_rerun_reuses_what_was_reported(
     run: Run, image_server: ImageServer, spawn: Spawn

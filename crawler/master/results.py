@@ -187,18 +187,25 @@ class ResultIntake:
     def lost_rows(self) -> list[dict[str, Any]]:
         """Rows for the URLs the master ends itself: those whose last lease expired with
         no attempts left (``worker_lost``), and those of a host given up for answering
-        429/503 too often (``http_error``, unfetched; transient: the next run tries)."""
+        429/503 too often (``http_error``, unfetched; transient: the next run tries). A URL
+        whose image an earlier run stored (sent to be revalidated or re-checked) keeps
+        that row (``_standing``): nothing was learnt of its image. Until 2026-12-01 the
+        failure replaced it, and the manifest named the stored image nowhere."""
         board, rows = self._board, []
         for task_id in board.expire():
             tries = board.attempts(task_id)
             error = f"handed out {tries} times without an answer"
+            fields = {"error": error, "leases": tries}
             rows.append(
-                self._ended(task_id, c.WORKER_LOST, None, {"error": error, "leases": tries})
+                self._standing(task_id) or self._ended(task_id, c.WORKER_LOST, None, fields)
             )
         for task_id, host, status in board.take_given_up():
             error = f"not fetched: {host} answered {GIVE_UP_AFTER} requests in a row with 429/503"
             fields = {"error": error, "attempts": 0}
-            rows.append(self._ended(task_id, c.HTTP_ERROR, status, fields, "not_fetched"))
+            ended = self._standing(task_id) or self._ended(
+                task_id, c.HTTP_ERROR, status, fields, "not_fetched"
+            )
+            rows.append(ended)
         return rows
 
     def _ended(
