@@ -16,16 +16,13 @@ from collections import Counter, deque
 from collections.abc import Callable, Sequence
 
 from crawler.master.politeness import HostGate
+from crawler.master.verdicts import RobotsBoard
 from crawler.urls import host_of
 
 TODO, LEASED, FINAL = 0, 1, 2  # task states; FINAL: the task has its manifest row
 SCAN_LIMIT = 5000  # tasks one take() may look at (and hold back) before it gives up
 SKIP_LIMIT = 64  # held tasks of one host one take() may pass over for their origin's sake
-Admit = Callable[[int, str, float], bool]  # (task id, URL, now) -> may it be leased now
-
-
-def _admit_all(task_id: int, url: str, now: float) -> bool:
-    return True
+NO_ROBOTS = RobotsBoard(enabled=False)  # robots.txt not consulted: every task admitted
 
 
 class Frontier:
@@ -36,18 +33,19 @@ class Frontier:
         urls: Sequence[str],
         final: bytearray | None,
         gate: HostGate,
-        admit: Admit = _admit_all,
+        robots: RobotsBoard = NO_ROBOTS,
         unpaced: Callable[[int], bool] = lambda task_id: False,
     ) -> None:
         """``urls``: task id -> URL (a ``TaskStore``); ``final``: a state per task, FINAL
         for those already done (failures kept from earlier runs), or None for none;
-        ``admit``: the robots.txt check (``RobotsBoard.admit``); ``unpaced(task_id)``: the
-        task will most likely make no request (a stored image reused), so politeness does
-        not hold it back."""
+        ``robots``: its ``admit`` is the robots.txt check, and the worker of a task it
+        finds ``silent`` (robots.txt disallows it...) makes no request, as one does for a
+        task ``unpaced(task_id)`` (a stored image reused): politeness holds neither back."""
         self._urls = urls
         self.gate = gate
-        self._admit = admit
+        self._admit = robots.admit
         self._unpaced = unpaced
+        self._silent = robots.silent
         self.rerouted: set[int] = set()  # see reroute
         # ``final`` is the plan's, handed over (10 MB for 10M URLs: not copied).
         self.state = final if final is not None else bytearray(len(urls))
@@ -96,9 +94,22 @@ class Frontier:
         found = self.state.find(TODO, start)
         return total if found < 0 else found
 
-    def unpaced(self, task_id: int) -> bool:
-        """Will the task most likely make no request (see ``__init__``)?"""
-        return self._unpaced(task_id) and task_id not in self.rerouted
+    def unpaced(self, task_id: int, url: str, now: float) -> bool:
+        """Will the task (of ``url``) most likely make no request (see ``__init__``)?"""
+        reuse = self._unpaced(task_id) and task_id not in self.rerouted
+        return reuse or self._silent(task_id, url, now)
+
+    def release_silent(self, host: str, now: float) -> None:
+        """The tasks of ``host`` held back before its robots.txt verdict came that it
+        spares a request (``silent``) are held no longer: next in line, like tasks put back."""
+        held = self.gate.waiting.get(host)
+        if not held:
+            return
+        kept: deque[int] = deque()
+        for task_id in held:
+            silent = self.state[task_id] == TODO and self._silent(task_id, self._urls[task_id], now)
+            (self._requeued if silent else kept).append(task_id)
+        self.gate.waiting[host] = kept
 
     def reroute(self, task_id: int) -> None:
         """Put back a task kept for a host that did not come (``affinity.HostAffinity``):
@@ -148,7 +159,7 @@ class Frontier:
     def _consider(
         self, task_id: int, url: str, picked: list, planned: Counter[str], now: float
     ) -> None:
-        unheld = not self.gate.active or self.unpaced(task_id)
+        unheld = not self.gate.active or self.unpaced(task_id, url, now)
         if unheld and self._admit(task_id, url, now):
             picked.append((task_id, url))
             return

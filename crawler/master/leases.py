@@ -70,8 +70,8 @@ class LeaseBoard:
         self._gate = HostGate(limits)
         self._user_agent = user_agent or ""
         downloads = lambda i: stored_copy(i) is None or i in self._frontier.rerouted  # noqa: E731
-        self.robots = RobotsBoard(user_agent is not None, downloads)  # which need robots.txt
-        self._frontier = Frontier(urls, final, self._gate, self.robots.admit, unpaced)
+        self.robots = RobotsBoard(user_agent is not None, downloads, self._user_agent)
+        self._frontier = Frontier(urls, final, self._gate, self.robots, unpaced)
         self._frontier_urls = urls
         self._stored_copy = stored_copy
         self._leases: dict[int, Lease] = {}
@@ -170,15 +170,16 @@ class LeaseBoard:
 
         A transient failure backs the origin off (``RobotsBoard.record``); the URL goes
         back to the frontier (True: no row for this answer) unless its leases are spent
-        (False: the answer is final). A kept verdict's Crawl-delay spaces the host, from now.
-        """
+        (False: the answer is final). A kept verdict's Crawl-delay spaces the host, from now;
+        the host's tasks that the verdict spares a request are held no longer."""
         with self._cond:
             now = self._clock()
             outcome = self.robots.record(task_id, url, verdict, now)
             deferred = outcome == TRANSIENT and self._defer(task_id, worker, now)
+            if outcome != TRANSIENT:
+                self._frontier.release_silent(host_of(url), now)
             if outcome == KEPT:
-                delay = crawl_delay(verdict, self._user_agent)
-                self._gate.probe_answered(host_of(url), delay, now)
+                self._gate.probe_answered(host_of(url), crawl_delay(verdict, self._user_agent), now)
             self._cond.notify_all()
             return deferred
 
@@ -249,8 +250,7 @@ class LeaseBoard:
         return self._attempts[task_id]  # how many times it was leased: the row's ``leases``
 
     def leased(self) -> int:
-        with self._cond:
-            return len(self._leases)
+        return len(self._leases)  # a dict's len is atomic: no lock needed for a count
 
     def finish(self) -> None:
         """The run is over: every get() from now on says so."""
@@ -282,7 +282,7 @@ class LeaseBoard:
         else:
             picked = self._affinity.pick(self._frontier, worker, count, now, room)
         for task_id, url in picked:
-            host = "" if self._frontier.unpaced(task_id) else host_of(url)
+            host = "" if self._frontier.unpaced(task_id, url, now) else host_of(url)
             if host in self._gate.given_up:  # final now, unleased: ``take_given_up``
                 self._frontier.state[task_id] = FINAL
                 self.robots.ended(task_id)

@@ -22,8 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from protego import Protego
+
 from crawler.master.politeness import BACKOFF_MAX, BACKOFF_START
-from crawler.robotstxt import ROBOTS_TTL
+from crawler.robotstxt import ROBOTS_TTL, product_token, rules_of
 
 ROBOTS_MAX_FAILURES = 8  # transient failures in a row (backoffs 1+2+...+64 s) before giving up
 GIVE_UP_SECONDS = 300.0  # how long a given-up origin's URLs end blocked without a new probe
@@ -44,11 +46,16 @@ def _always(task_id: int) -> bool:
 class RobotsBoard:
     """Verdicts per origin, the probes out now, failures in a row."""
 
-    def __init__(self, enabled: bool, needs: Callable[[int], bool] = _always) -> None:
+    def __init__(
+        self, enabled: bool, needs: Callable[[int], bool] = _always, user_agent: str = ""
+    ) -> None:
         """``enabled``: robots.txt is consulted this run; ``needs(task_id)``: the task's
-        worker will consult it (False for an image it reuses or revalidates)."""
+        worker will consult it (False for an image it reuses or revalidates);
+        ``user_agent``: the run's, whose product token the rules are read for."""
         self.enabled = enabled
         self._needs = needs
+        self._token = product_token(user_agent)
+        self._rules: dict[int, Protego | None] = {}  # verdict id -> its parsed rules
         self._origins: dict[str, tuple[int, float]] = {}  # origin -> (verdict id, expires)
         self._by_id: dict[int, dict[str, Any]] = {}
         self._next_id = 1
@@ -70,6 +77,23 @@ class RobotsBoard:
         self._probe_of[task_id] = origin
         return True
 
+    def silent(self, task_id: int, url: str, now: float) -> bool:
+        """Will the worker of ``task_id`` end it without a request, by the origin's verdict:
+        robots.txt disallows ``url`` for our token (``worker.robots`` reads the same rules
+        the same way), the origin's address was refused, or it was given up? Such a task
+        is not held back for its host's spacing: a disallowed URL waited out a Crawl-delay
+        of up to a minute, for no request, until 2026-12-01."""
+        verdict_id = self.verdict_id(url, now) if self._needs(task_id) else None
+        if verdict_id is None:
+            return False
+        verdict = self._by_id[verdict_id]
+        if "status" not in verdict:  # refused, or unavailable too often: blocked at once
+            return True
+        if verdict_id not in self._rules:
+            self._rules[verdict_id] = rules_of(verdict)
+        rules = self._rules[verdict_id]
+        return rules is not None and not rules.can_fetch(url, self._token)
+
     def next_ready_in(self, now: float) -> float | None:
         """Seconds until the first backed-off origin may be probed again (None: none is)."""
         waits = [t - now for t in self._not_before.values() if t > now]
@@ -86,6 +110,7 @@ class RobotsBoard:
         if entry[1] <= now:  # expired: the next task of the origin fetches it again
             del self._origins[origin]
             self._by_id.pop(entry[0], None)
+            self._rules.pop(entry[0], None)
             return None
         return entry[0]
 
@@ -113,6 +138,7 @@ class RobotsBoard:
         old = self._origins.get(origin)
         if old is not None:
             self._by_id.pop(old[0], None)
+            self._rules.pop(old[0], None)
         self._origins[origin] = (self._next_id, now + ttl)
         self._by_id[self._next_id] = verdict
         self._next_id += 1

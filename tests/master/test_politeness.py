@@ -245,3 +245,33 @@ def test_politeness_flags_reject_negative_values(flag: str, tmp_path: Path) -> N
     listing.write_text("http://127.0.0.1/x.png\n")
     result = run_cli("master", str(listing), flag, "-1")
     assert result.returncode == 2 and "must be 0 or more" in result.stderr
+
+
+def test_urls_robots_txt_disallows_do_not_wait_for_the_crawl_delay(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """A host's robots.txt sets a Crawl-delay and disallows some of its URLs. Those make no
+    request (their worker ends them blocked), so they are not spaced: they end as soon as
+    the verdict is known, before the host's second image, which waits the Crawl-delay.
+    Before, each waited its turn (a minute apiece under the 60 s cap, for nothing)."""
+    meter, png = HostMeter(), make_image("PNG", 32, 24, seed=9)
+    robots = b"User-agent: *\nCrawl-delay: 1.5\nDisallow: /no/\n"
+    image_server.add("/robots.txt", robots, content_type="text/plain")
+    lines = []
+    for path in ("/ok/1.png", "/ok/2.png", *(f"/no/{i}.png" for i in range(5))):
+        image_server.add_handler(path, meter.handler(png, 0.0))
+        lines.append(image_server.url(path))
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    result = run_cli(
+        "master", str(listing), "--bind", "127.0.0.1", "--port", "0", "--local-workers", "1",
+        "--threads", "4", "--output", str(out), "--no-progress", "--max-failure-rate", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = read_rows(out / "manifest.jsonl")
+    order = [row["url"].rsplit("/", 2)[1] + "/" + row["status"] for row in rows]
+    assert sorted(order) == ["no/blocked"] * 5 + ["ok/ok"] * 2, order
+    assert order[-1] == "ok/ok", order  # the second image, after its Crawl-delay, comes last
+    starts = meter.starts["127.0.0.1"]
+    assert len(starts) == 2 and starts[1] - starts[0] >= 1.4, starts  # still spaced

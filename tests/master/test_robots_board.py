@@ -167,3 +167,31 @@ def test_a_verdict_found_before_the_result_releases_the_origin() -> None:
     assert leased(board.get("w1", 10, 0)) == []
     assert board.robots_found("w1", found) == 1
     assert [t.id for t in leased(board.get("w1", 10, 0))] == [1, 2, 3]  # probe 0 still out
+
+
+def test_tasks_a_verdict_spares_a_request_are_not_spaced() -> None:
+    """Under a Crawl-delay, the URLs robots.txt disallows for our token (and, for an origin
+    whose address was refused, all of them) are leased at once, held back or not yet seen,
+    and count nothing against the host: their workers end them without a request. The
+    allowed ones keep the spacing. Reuses of stored images stay unpaced, as before."""
+    urls = [f"http://a.example/{p}/{i}.png" for p in ("ok", "no", "ok", "no") for i in range(3)]
+    text = "User-agent: *\nCrawl-delay: 5\nDisallow: /no/\n\nUser-agent: crawler\nAllow: /\n"
+    for verdict, silent, spaced in (
+        (robots("User-agent: *\nCrawl-delay: 5\nDisallow: /no/\n"), {"no"}, True),
+        (robots(text), set(), False),  # our own group: all allowed, no Crawl-delay
+        ({"refused": "127.0.0.1 is private"}, {"ok", "no"}, False),
+    ):
+        clock = FakeClock()
+        board = make_board(clock, urls, per_host=2)  # a cap: the silent ones are not counted
+        (probe,) = leased(board.get("w1", 20, 0))  # the rest held: the probe is out
+        board.robots_answer(probe.id, "w1", probe.url, verdict)
+        board.complete(probe.id, "w1", Answer(http_status=200))
+        kinds = [t.url.split("/")[3] for t in leased(board.get("w1", 20, 0))]
+        expected = sum(u.split("/")[3] in silent for u in urls[1:])
+        asked = len(kinds) - expected  # leased for a request: one spaced, else the cap
+        assert sum(k in silent for k in kinds) == expected, (verdict, kinds)
+        assert asked == (0 if spaced else min(2, len(urls) - 1 - expected)), (verdict, kinds)
+        if spaced:  # the allowed ones wait the Crawl-delay from the verdict, one by one
+            clock.advance(5)
+            assert [t.url.split("/")[3] for t in leased(board.get("w1", 20, 0))] == ["ok"]
+        assert board.robots.silent(0, "http://a.example/no/9.png", clock.now) == ("no" in silent)
