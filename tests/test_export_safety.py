@@ -9,6 +9,7 @@ mounted). Each test names the defect it guards against (all fixed 2026-12-01).
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,3 +89,43 @@ def test_elongated_images_resize_in_every_mode(
         with Image.open(image_path) as image:
             assert image.size == (derived["width"], derived["height"])
         assert max(image.size) == int(side) and min(image.size) >= 1
+
+
+# --- something else in an image's place ------------------------------------------------
+
+
+def stored_paths(manifest: Path) -> list[str]:
+    return [row["path"] for row in read_rows(manifest) if row["status"] == "ok"]
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+@pytest.mark.parametrize("where", ["images", "store"])
+def test_a_folder_or_fifo_in_place_of_an_image_is_that_rows_problem(
+    tmp_path: Path, kind: str, where: str
+) -> None:
+    """A folder where an image should be was a store_error: the export kept the earlier
+    export's files and said "the store failed ... export again once the store answers"
+    of a store that was fine. It is that row's problem: missing, the rest replaced."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    harvest = crawl(tmp_path / "crawl", *(("--store", shared.as_uri()) if where == "store" else ()))
+    root = shared if where == "store" else harvest.images
+    out, args = tmp_path / "wds", (str(harvest.manifest), "--format", "webdataset")
+    code, _, err = export(*args, "--out", str(out), "--shard-size", "1")
+    assert code == 0, err
+    odd = stored_paths(harvest.manifest)[:2]
+    for relative in odd:
+        (root / relative).unlink()
+        if kind == "folder":
+            (root / relative).mkdir()
+        else:
+            os.mkfifo(root / relative)  # never opened: a read would wait for a writer
+    code, _, err = export(*args, "--out", str(out), "--shard-size", "100")
+    got = summary(out)
+    assert code == 3, err
+    assert got["statuses"] == {"exported": harvest.ok - 2, "missing": 2, "no_image": 1}
+    reasons = [e["reason"] for e in got["examples"]["missing"]]
+    what = "is a folder" if kind == "folder" else "is not a regular file"
+    assert len(reasons) == 2 and all(what in r for r in reasons), reasons
+    assert "store" not in err and got["kept_earlier"] == []
+    assert sorted(p.name for p in out.glob("shard-*")) == got["outputs"] == ["shard-00000.tar"]

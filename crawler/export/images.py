@@ -10,6 +10,7 @@ ships bytes that are not the ones the manifest describes.
 from __future__ import annotations
 
 import hashlib
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from crawler.stores import FolderStore, S3Store, open_store
 EXPORTED = "exported"
 NO_IMAGE = "no_image"  # not a success row: not a sample (never counted as a problem)
 BAD_PATH = "bad_path"  # the row's path is not a name the crawler gives
-MISSING = "missing"  # the store has no such file or object
+MISSING = "missing"  # no such file or object in the store (or a folder, a FIFO in its place)
 CHANGED = "changed"  # the stored bytes are not the row's (sha256 differs)
 STORE_ERROR = "store_error"  # the store failed, or cannot be opened here
 BAD_IMAGE = "bad_image"  # a derived image (--resize) could not be made
@@ -51,6 +52,8 @@ class ImageReader:
         if not isinstance(relative, str) or stored_extension(relative) is None:
             raise RowImage(BAD_PATH, f"not a stored image's name: {relative!r}")
         store = self._store(row.get("store"))
+        if isinstance(store, FolderStore):
+            _regular_or_absent(store, relative)
         try:
             body = store.read(relative)
         except StoreFailure as failure:
@@ -71,6 +74,22 @@ class ImageReader:
         if isinstance(store, str):
             raise RowImage(STORE_ERROR, store)
         return store
+
+
+def _regular_or_absent(store: FolderStore, relative: str) -> None:
+    """Raise RowImage(MISSING) when a folder, a FIFO or a device stands where the image
+    should: that row's problem, not the store's. Before, a folder read as a store_error
+    (the export kept the earlier one's files and said the store failed), and a FIFO
+    would have been read for as long as its writer wrote. Anything else (absent, a
+    regular file, a failing store) is left to the read."""
+    path = store.root / relative
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise RowImage(MISSING, f"{path} is {kind}, not a stored image")
 
 
 def _why(store: FolderStore | S3Store, relative: str) -> str:
