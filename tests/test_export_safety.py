@@ -129,3 +129,97 @@ def test_a_folder_or_fifo_in_place_of_an_image_is_that_rows_problem(
     assert len(reasons) == 2 and all(what in r for r in reasons), reasons
     assert "store" not in err and got["kept_earlier"] == []
     assert sorted(p.name for p in out.glob("shard-*")) == got["outputs"] == ["shard-00000.tar"]
+
+
+# --- an empty (unmounted) store -----------------------------------------------------------
+
+
+def split_stores(harvest: Crawl, root: Path) -> tuple[Path, Path, Path]:
+    """A copy of the harvest whose first three ok rows name a shared store (a folder of
+    their own), the rest this host's images folder: (manifest, images, store folder)."""
+    images, store = root / "images", root / "store"
+    rows, moved = read_rows(harvest.manifest), 0
+    for row in rows:
+        if row["status"] != "ok":
+            continue
+        target = (store if moved < 3 else images) / row["path"]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((harvest.images / row["path"]).read_bytes())
+        if moved < 3:
+            row["store"] = store.as_uri()
+        moved += 1
+    manifest = root / "manifest.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return manifest, images, store
+
+
+def empty(folder: Path, aside: Path) -> None:
+    """Unmount ``folder``: what it held goes aside, an empty mount point stays."""
+    aside.mkdir()
+    for entry in folder.iterdir():
+        entry.rename(aside / entry.name)
+
+
+def refill(folder: Path, aside: Path) -> None:
+    for entry in aside.iterdir():
+        entry.rename(folder / entry.name)
+
+
+@pytest.mark.parametrize("fmt", ["webdataset", "files"])
+@pytest.mark.parametrize("away", ["images", "store", "both"])
+def test_an_empty_store_keeps_the_earlier_export(
+    harvest: Crawl, tmp_path: Path, fmt: str, away: str
+) -> None:
+    """The store is the mount point itself and is unmounted: an empty folder. Every image
+    read as missing, the export took itself for whole and removed the earlier export's
+    shards and shards.json. Now a store that holds none of its rows' images (also when
+    another store of the manifest answers) keeps them, as a store_error does, with one
+    line; once it is back, the next export replaces them."""
+    manifest, images, store = split_stores(harvest, tmp_path / "copy")
+    gone = {"images": [images], "store": [store], "both": [images, store]}[away]
+    args = (str(manifest), "--format", fmt, "--images", str(images))
+    out = tmp_path / "out"
+    assert export(*args, "--out", str(out), "--shard-size", "1")[0] == 0
+    earlier = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    for n, folder in enumerate(gone):
+        empty(folder, tmp_path / f"aside{n}")
+    code, _, err = export(*args, "--out", str(out), "--shard-size", "100")
+    got = summary(out)
+    assert code == 3, err
+    named = {images: str(images), store: store.as_uri()}
+    assert sorted(got["empty_stores"]) == sorted(named[folder] for folder in gone)
+    lines = [line for line in err.splitlines() if "looks empty or unmounted" in line]
+    assert len(lines) == len(gone), err
+    assert got["kept_earlier"] and not set(got["kept_earlier"]) & set(got["outputs"])
+    assert len(got["kept_earlier"]) + len(got["outputs"]) == harvest.ok
+    for name, data in earlier.items():  # the earlier export's files not rewritten: as they were
+        if name.parts[0] in got["kept_earlier"]:
+            assert (out / name).read_bytes() == data, name
+    assert (fmt == "webdataset") == (out / "shards.json").exists()
+    for n, folder in enumerate(gone):
+        refill(folder, tmp_path / f"aside{n}")
+    code, _, err = export(*args, "--out", str(out), "--shard-size", "100")
+    got = summary(out)
+    assert code == 0 and got["empty_stores"] == got["kept_earlier"] == [], err
+    left = {p.name for p in out.iterdir()} - {"export.summary.json", "shards.json"}
+    assert sorted(left) == got["outputs"]
+
+
+@pytest.mark.parametrize("where", ["images", "store"])
+def test_a_store_that_lost_some_images_is_whole(harvest: Crawl, tmp_path: Path, where: str) -> None:
+    """Images deleted on purpose (all but one of a store's) are missing rows; the store
+    holds the rest, so the export is whole and replaces the earlier one: stale samples
+    of deleted images do not come back."""
+    manifest, images, store = split_stores(harvest, tmp_path / "copy")
+    folder = images if where == "images" else store
+    args = (str(manifest), "--format", "webdataset", "--images", str(images))
+    out = tmp_path / "out"
+    assert export(*args, "--out", str(out), "--shard-size", "1")[0] == 0
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    for path in files[1:]:
+        path.unlink()
+    code, _, err = export(*args, "--out", str(out), "--shard-size", "100")
+    got = summary(out)
+    assert code == 3 and got["statuses"]["missing"] == len(files) - 1, err
+    assert got["empty_stores"] == got["kept_earlier"] == [] and "looks empty" not in err
+    assert sorted(p.name for p in out.glob("shard-*")) == got["outputs"] == ["shard-00000.tar"]

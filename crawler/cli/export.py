@@ -72,7 +72,9 @@ def main(argv: list[str] | None = None) -> int:
         missing = result.caption_missing(config)
         if missing is not None:  # a dataset without its captions: not what was asked
             print(f"crawler-export: {missing}", file=sys.stderr)
-        if result.kept_earlier:
+        for store in result.empty_stores:
+            print(_empty(store, result), file=sys.stderr)
+        if result.statuses["store_error"] and result.kept_earlier:
             print(_kept(result), file=sys.stderr)
         return c.EXIT_INCOMPLETE if result.problems or missing else c.EXIT_OK
 
@@ -95,4 +97,13 @@ def _kept(result: ExportResult) -> str:
         f"crawler-export: the store failed for {failed} rows: {len(result.kept_earlier)} "
         "files or folders of the earlier export were kept beside this one (kept_earlier in the "
         "summary); export again once the store answers"
+    )
+
+
+def _empty(store: str, result: ExportResult) -> str:
+    kept = len(result.kept_earlier)
+    return (
+        f"crawler-export: none of the images the rows name is in {store}: the store looks "
+        f"empty or unmounted; {kept} files or folders of the earlier export were kept "
+        "(kept_earlier in the summary); export again once it is mounted"
     )

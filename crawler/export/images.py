@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import stat
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -45,19 +46,47 @@ class ImageReader:
         """``images``: this host's folder of stored images (rows without a ``store``)."""
         self._local = FolderStore(images)
         self._stores: dict[str, FolderStore | S3Store | str] = {}
+        # By store ('': the images folder): images the rows name, found there, missing.
+        self.named: Counter[str] = Counter()
+        self.found: Counter[str] = Counter()
+        self.missing: Counter[str] = Counter()
+
+    def empty_stores(self) -> list[str]:
+        """The stores that hold none of the images their rows name, though some were
+        asked for and missing: empty or unmounted (a mount point left empty, a wrong
+        ``--images``, a bucket not filled). Such an export is not whole.
+
+        Why "none", decided per store, rather than a share ("most missing"): no failure
+        empties a store by half (an unmount, a wrong path leave it holding none), while
+        a user who deleted most images on purpose would, under a share, never get an
+        export that replaces the earlier one; and per store, so that the rows of a
+        store that answers do not hide another that is away."""
+        where = {"": str(self._local.root)}
+        return [
+            where.get(spec, spec)
+            for spec in sorted(self.named)
+            if self.missing[spec] and not self.found[spec]
+        ]
 
     def read(self, row: dict[str, Any]) -> bytes:
         """The row's image bytes, checked against its sha256; raises RowImage."""
         relative = row.get("path")
         if not isinstance(relative, str) or stored_extension(relative) is None:
             raise RowImage(BAD_PATH, f"not a stored image's name: {relative!r}")
-        store = self._store(row.get("store"))
-        if isinstance(store, FolderStore):
-            _regular_or_absent(store, relative)
+        spec = row.get("store") if isinstance(row.get("store"), str) else ""
+        self.named[spec] += 1
         try:
-            body = store.read(relative)
-        except StoreFailure as failure:
-            raise RowImage(_why(store, relative), str(failure)) from None
+            store = self._store(spec)
+            if isinstance(store, FolderStore):
+                _regular_or_absent(store, relative)
+            try:
+                body = store.read(relative)
+            except StoreFailure as failure:
+                raise RowImage(_why(store, relative), str(failure)) from None
+        except RowImage as problem:
+            self.missing[spec] += problem.status == MISSING
+            raise
+        self.found[spec] += 1
         if hashlib.sha256(body).hexdigest() != row.get("sha256"):
             raise RowImage(CHANGED, f"{relative} no longer holds the bytes the manifest describes")
         return body
