@@ -223,3 +223,34 @@ def test_a_store_that_lost_some_images_is_whole(harvest: Crawl, tmp_path: Path, 
     assert code == 3 and got["statuses"]["missing"] == len(files) - 1, err
     assert got["empty_stores"] == got["kept_earlier"] == [] and "looks empty" not in err
     assert sorted(p.name for p in out.glob("shard-*")) == got["outputs"] == ["shard-00000.tar"]
+
+
+# --- shards.json across exports -----------------------------------------------------------
+
+KINDS = [("webdataset", True), ("webdataset", False), ("parquet", True), ("files", True)]
+
+
+@pytest.mark.parametrize("first", KINDS, ids=lambda k: f"{k[0]}-{'some' if k[1] else 'none'}")
+def test_shards_json_is_there_exactly_after_a_webdataset_export(
+    harvest: Crawl, tmp_path: Path, first: tuple[str, bool]
+) -> None:
+    """A webdataset export with no sample removed the earlier one's shards.json (the next
+    wrote it again), and a parquet or files export after one with no sample left it.
+    After every pair of exports, shards.json is there exactly when the last one was a
+    webdataset export, listing its shards (pattern null when there is none)."""
+    nothing = tmp_path / "nothing.jsonl"  # only the 404's row: no sample
+    nothing.write_text("".join(json.dumps(row) + "\n" for row in read_rows(harvest.manifest)
+                               if row["status"] != "ok"))  # fmt: skip
+    for n, second in enumerate(KINDS):
+        out = tmp_path / f"out{n}"
+        for fmt, samples in (first, second):
+            manifest = harvest.manifest if samples else nothing
+            code, _, err = export(str(manifest), "--format", fmt, "--out", str(out),
+                                  "--images", str(harvest.images))  # fmt: skip
+            assert code == 0, err
+        index = out / "shards.json"
+        assert index.exists() == (second[0] == "webdataset"), (first, second)
+        if second[0] == "webdataset":
+            listed = [entry["url"] for entry in json.loads(index.read_text())["shardlist"]]
+            assert listed == summary(out)["outputs"] == sorted(p.name for p in out.glob("*.tar"))
+            assert (json.loads(index.read_text())["pattern"] is None) == (not second[1])

@@ -144,7 +144,7 @@ def export(config: ExportConfig) -> ExportResult:
     if not result.whole:  # for want of a store: keep the rest
         result.kept_earlier = stale.still_there(config.out, earlier, result.outputs)
     else:
-        stale.remove_stale(config.out, earlier, result.outputs)
+        stale.remove_stale(config.out, earlier, result.outputs, config.format == "webdataset")
     result.damaged_lines = rows.reading.damaged
     result.nulled_values = getattr(writer, "nulled", 0)
     _write_summary(config, result)

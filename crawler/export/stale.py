@@ -84,7 +84,9 @@ def earlier_outputs(summary: Path) -> set[str]:
         listed = earlier.get(key)
         if isinstance(listed, list):
             names.update(name for name in listed if isinstance(name, str) and _ours(name))
-    if any(SHARD.fullmatch(name) for name in names):
+    # shards.json is ours when the earlier export was a webdataset one, shards or none
+    # (one with no sample writes it too): a parquet export after it left it behind.
+    if earlier.get("format") == "webdataset" or any(SHARD.fullmatch(n) for n in names):
         names.add(INDEX)
     return names
 
@@ -95,11 +97,13 @@ def still_there(out: Path, earlier: set[str], written: list[str]) -> list[str]:
     return sorted(name for name in earlier - set(written) - {INDEX} if (out / name).exists())
 
 
-def remove_stale(out: Path, earlier: set[str], written: list[str]) -> int:
+def remove_stale(out: Path, earlier: set[str], written: list[str], index: bool) -> int:
     """Remove from ``out`` what the earlier export wrote and this one did not (it wrote
-    ``written``); returns how many files and folders went. Failures are skipped: a
-    stale file is harmless next to a whole export, not worth failing it for."""
-    kept = set(written) | ({INDEX} if any(SHARD.fullmatch(n) for n in written) else set())
+    ``written``, and ``shards.json`` when ``index``: a webdataset export, with samples
+    or not; one with none removed it, and the next wrote it again); returns how many
+    files and folders went. Failures are skipped: a stale file is harmless next to a
+    whole export, not worth failing it for."""
+    kept = set(written) | ({INDEX} if index else set())
     removed = 0
     for name in sorted(earlier - kept):
         path = out / name
