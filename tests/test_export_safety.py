@@ -254,3 +254,37 @@ def test_shards_json_is_there_exactly_after_a_webdataset_export(
             listed = [entry["url"] for entry in json.loads(index.read_text())["shardlist"]]
             assert listed == summary(out)["outputs"] == sorted(p.name for p in out.glob("*.tar"))
             assert (json.loads(index.read_text())["pattern"] is None) == (not second[1])
+
+
+# --- the user's own files in --out ----------------------------------------------------------
+
+
+def test_a_folder_of_the_users_named_like_a_sample_folder_keeps_their_files(
+    harvest: Crawl, tmp_path: Path
+) -> None:
+    """``mkdir -p out/00000 && echo precious > out/00000/mine.txt``, then two files
+    exports: the first put its samples into 00000 and listed it as its output, the
+    second removed it whole, mine.txt too. Now only the files an export put there ever
+    go, through any sequence of formats, shard sizes and an export kept beside."""
+    out = tmp_path / "out"
+    mine = {Path("00000/mine.txt"): b"precious", Path("00001/sub/deep.txt"): b"deep"}
+    mine[Path("00000/000000099.jpg")] = b"named like a sample, not one"
+    for name, data in mine.items():
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(data)
+    unmounted = tmp_path / "unmounted"
+    unmounted.mkdir()  # as --images: the earlier export is kept beside this one
+    runs = [("files", "2"), ("files", "2"), ("files", "100"), ("webdataset", "3"),
+            ("files", "1"), ("files", "1", "away"), ("files", "3"), ("parquet", "1")]  # fmt: skip
+    for fmt, size, *away in runs:
+        images = unmounted if away else harvest.images
+        code, _, err = export(str(harvest.manifest), "--format", fmt, "--out", str(out),
+                              "--shard-size", size, "--images", str(images))  # fmt: skip
+        assert code == (3 if away else 0), (fmt, size, err)
+        for name, data in mine.items():
+            assert (out / name).read_bytes() == data, (fmt, size, name)
+        got = summary(out)
+        samples = {p.name.split(".")[0] for p in out.glob("[0-9]*/[0-9]*.*")} - {"000000099"}
+        expected = harvest.ok if fmt == "files" or away else 0
+        assert len(samples) == expected, (fmt, size, sorted(samples))
+        assert set(got.get("mixed_folders", {})) <= {"00000", "00001"}

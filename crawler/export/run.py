@@ -67,6 +67,7 @@ class ExportResult:
     captions: int = 0  # samples written with a caption (--caption-column)
     kept_earlier: list[str] = field(default_factory=list)  # see stale.replace_earlier
     empty_stores: list[str] = field(default_factory=list)  # ImageReader.empty_stores
+    mixed_folders: dict[str, list[str]] = field(default_factory=dict)  # stale.put_in_place
     columns: set[str] = field(default_factory=set)  # list columns seen (the first rows')
 
     @property
@@ -95,6 +96,7 @@ class ExportResult:
             "caption_missing": self.caption_missing(config),
             "kept_earlier": self.kept_earlier,
             "empty_stores": self.empty_stores,
+            "mixed_folders": self.mixed_folders,
         }
 
     @property
@@ -131,7 +133,7 @@ def export(config: ExportConfig) -> ExportResult:
         writer = _writer(config, stale.staging_folder(config.out))
         _write_all(config, rows, writer, result, reader)
         result.outputs = writer.close()
-        stale.put_in_place(staging, config.out, result.outputs, earlier)
+        result.mixed_folders = stale.put_in_place(staging, config.out, result.outputs, earlier)
     except (OSError, StoreFailure) as exc:
         if writer is not None:
             writer.abort()  # its open file closed
@@ -143,6 +145,7 @@ def export(config: ExportConfig) -> ExportResult:
     result.empty_stores = reader.empty_stores()
     if not result.whole:  # for want of a store: keep the rest
         result.kept_earlier = stale.still_there(config.out, earlier, result.outputs)
+        result.mixed_folders |= earlier.kept_mixed(result.kept_earlier)
     else:
         stale.remove_stale(config.out, earlier, result.outputs, config.format == "webdataset")
     result.damaged_lines = rows.reading.damaged
