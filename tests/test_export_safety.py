@@ -288,3 +288,30 @@ def test_a_folder_of_the_users_named_like_a_sample_folder_keeps_their_files(
         expected = harvest.ok if fmt == "files" or away else 0
         assert len(samples) == expected, (fmt, size, sorted(samples))
         assert set(got.get("mixed_folders", {})) <= {"00000", "00001"}
+
+
+# --- the master's files -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["folder", "symlink", "dotdot"])
+@pytest.mark.parametrize("fmt", ["webdataset", "files", "parquet"])
+def test_an_out_whose_summary_is_the_runs_summary_is_refused(
+    harvest: Crawl, tmp_path: Path, how: str, fmt: str
+) -> None:
+    """A manifest named export.jsonl has its run summary at export.summary.json, the
+    export's own summary's name: --out its folder overwrote the master's summary. Now
+    one line, exit 1, and nothing in the folder changes, as the master refuses a --csv
+    naming its summary."""
+    run = tmp_path / "run"
+    run.mkdir()
+    manifest = run / "export.jsonl"
+    manifest.write_bytes(harvest.manifest.read_bytes())
+    (run / "export.summary.json").write_text('{"the master": "summary"}\n')
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    (tmp_path / "link").symlink_to(run)
+    out = {"folder": run, "symlink": tmp_path / "link", "dotdot": run / ".." / "run"}[how]
+    code, stdout, err = export(str(manifest), "--format", fmt, "--out", str(out),
+                               "--images", str(harvest.images))  # fmt: skip
+    assert code == 1 and stdout == "" and err.count("\n") == 1, err
+    assert "is the summary" in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

@@ -13,6 +13,7 @@ from crawler.cli.startup import prepare_process
 from crawler.console import show
 from crawler.export.derive import MODES
 from crawler.export.run import FORMATS, SUMMARY_NAME, ExportConfig, ExportResult, export
+from crawler.outputs import check_distinct, run_files
 
 
 def export_parser() -> argparse.ArgumentParser:
@@ -67,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def body() -> int:
+        # The export's summary may not be one of the master's files (a manifest named
+        # export.jsonl has its run summary at export.summary.json): refused, nothing
+        # written, as the master and crawler-report refuse theirs.
+        kept = run_files(config.manifest, config.manifest.parent / c.DEFAULT_KEY_NAME)
+        images = config.images or config.manifest.parent
+        check_distinct({"--out": config.out / SUMMARY_NAME}, kept, [], (images,))
         result = export(config)
         show(_summary(config, result))
         missing = result.caption_missing(config)
