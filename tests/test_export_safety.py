@@ -10,13 +10,17 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import assert_no_traceback, read_rows, run_cli
+from conftest import assert_no_traceback, read_rows, run_cli, start_cli
 from imageserver import ImageServer, make_image
 from PIL import Image
+
+from crawler.layout import stored_name
 
 # (format, width, height) of the pictures crawled: a 1x1000 strip and its transpose too
 PICTURES = [("PNG", 40, 30), ("JPEG", 64, 48), ("WEBP", 30, 40), ("PNG", 1, 1000)]
@@ -315,3 +319,66 @@ def test_an_out_whose_summary_is_the_runs_summary_is_refused(
     assert code == 1 and stdout == "" and err.count("\n") == 1, err
     assert "is the summary" in err
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+# --- stop signals ---------------------------------------------------------------------------
+
+BIG = 100_000  # rows: an export of them runs for seconds, long enough to be signalled
+
+
+def big_manifest(harvest: Crawl, path: Path) -> Path:
+    """BIG ok rows whose images are absent (each one a missing row): a slow export."""
+    [model] = [row for row in read_rows(harvest.manifest) if row["status"] == "ok"][:1]
+    with open(path, "w", encoding="utf-8") as fh:
+        for n in range(BIG):
+            url = f"http://127.0.0.1:9/{n}.jpg"
+            fh.write(json.dumps(model | {"url": url, "source": url,
+                                        "path": stored_name(url, "jpg")}) + "\n")  # fmt: skip
+    return path
+
+
+def left_behind(out: Path) -> list[str]:
+    return sorted(p.name for p in out.iterdir() if p.name.startswith(".export-"))
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT])
+def test_a_stop_signal_mid_export_leaves_nothing_hidden(
+    harvest: Crawl, tmp_path: Path, signum: int
+) -> None:
+    """SIGTERM (timeout, systemctl, kill) killed the export where it stood: its
+    .export-index.*.sqlite and .export-staging stayed in --out for good. Now it ends as
+    SIGINT does: exit 130, "interrupted", both removed, the earlier export untouched."""
+    manifest = big_manifest(harvest, tmp_path / "big.jsonl")
+    out = tmp_path / "out"
+    proc = start_cli("export", str(manifest), "--format", "webdataset", "--out", str(out),
+                     "--images", str(tmp_path), "--no-progress")  # fmt: skip
+    while not (out / ".export-staging").exists():  # the index is made, the samples go
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)  # polling, not timing: the signal waits until the export is under way
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().endswith("crawler-export: interrupted"), stderr
+    assert_no_traceback(stdout, stderr)
+    assert left_behind(out) == []
+
+
+def test_an_index_a_killed_export_left_is_removed_by_the_next(
+    harvest: Crawl, tmp_path: Path
+) -> None:
+    """SIGKILL leaves the index and the staging folder; the next export removed the
+    staging folder only."""
+    manifest = big_manifest(harvest, tmp_path / "big.jsonl")
+    out = tmp_path / "out"
+    proc = start_cli("export", str(manifest), "--format", "files", "--out", str(out),
+                     "--images", str(tmp_path), "--no-progress")  # fmt: skip
+    while not (out / ".export-staging").exists():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.01)  # polling, not timing: the signal waits until the export is under way
+    proc.kill()
+    proc.communicate(timeout=60)
+    assert any(name.startswith(".export-index.") for name in left_behind(out))
+    code, _, err = export(str(harvest.manifest), "--format", "files", "--out", str(out),
+                          "--images", str(harvest.images))  # fmt: skip
+    assert code == 0, err
+    assert left_behind(out) == []

@@ -9,7 +9,7 @@ from pathlib import Path
 from crawler import __version__
 from crawler import constants as c
 from crawler.cli.edge import run_plain
-from crawler.cli.startup import prepare_process
+from crawler.cli.startup import interrupt_on_stop_signals, prepare_process
 from crawler.console import show
 from crawler.export.derive import MODES
 from crawler.export.run import FORMATS, SUMMARY_NAME, ExportConfig, ExportResult, export
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     row was exported, 3 when some were not (their statuses in the summary) or
     ``--caption-column`` named a column no exported row has, 1 on error."""
     prepare_process()
+    interrupt_on_stop_signals()
     args = export_parser().parse_args(argv)
     config = ExportConfig(
         manifest=args.manifest,
