@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from conftest import assert_no_traceback, read_rows, run_cli, start_cli
 from imageserver import ImageServer, make_image
 from PIL import Image
 
+from crawler.formats import EXTENSIONS
 from crawler.layout import stored_name
 
 # (format, width, height) of the pictures crawled: a 1x1000 strip and its transpose too
@@ -382,3 +384,11 @@ def test_an_index_a_killed_export_left_is_removed_by_the_next(
                           "--images", str(harvest.images))  # fmt: skip
     assert code == 0, err
     assert left_behind(out) == []
+
+
+def test_the_readmes_loader_takes_every_stored_extension() -> None:
+    """The README's webdataset snippet asked for "jpg;png;webp;gif": samples stored as
+    .bmp, .tif, .ico or .avif were not loaded."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    [keys] = re.findall(r'\.to_tuple\("([a-z;]+)", "json", "txt"\)', readme)
+    assert set(keys.split(";")) == set(EXTENSIONS.values())
