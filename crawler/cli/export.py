@@ -9,10 +9,11 @@ from pathlib import Path
 from crawler import __version__
 from crawler import constants as c
 from crawler.cli.edge import run_plain
-from crawler.cli.startup import prepare_process
+from crawler.cli.startup import interrupt_on_stop_signals, prepare_process
 from crawler.console import show
 from crawler.export.derive import MODES
 from crawler.export.run import FORMATS, SUMMARY_NAME, ExportConfig, ExportResult, export
+from crawler.outputs import check_distinct, run_files
 
 
 def export_parser() -> argparse.ArgumentParser:
@@ -53,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     row was exported, 3 when some were not (their statuses in the summary) or
     ``--caption-column`` named a column no exported row has, 1 on error."""
     prepare_process()
+    interrupt_on_stop_signals()
     args = export_parser().parse_args(argv)
     config = ExportConfig(
         manifest=args.manifest,
@@ -67,12 +69,20 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     def body() -> int:
+        # The export's summary may not be one of the master's files (a manifest named
+        # export.jsonl has its run summary at export.summary.json): refused, nothing
+        # written, as the master and crawler-report refuse theirs.
+        kept = run_files(config.manifest, config.manifest.parent / c.DEFAULT_KEY_NAME)
+        images = config.images or config.manifest.parent
+        check_distinct({"--out": config.out / SUMMARY_NAME}, kept, [], (images,))
         result = export(config)
         show(_summary(config, result))
         missing = result.caption_missing(config)
         if missing is not None:  # a dataset without its captions: not what was asked
             print(f"crawler-export: {missing}", file=sys.stderr)
-        if result.kept_earlier:
+        for store in result.empty_stores:
+            print(_empty(store, result), file=sys.stderr)
+        if result.statuses["store_error"] and result.kept_earlier:
             print(_kept(result), file=sys.stderr)
         return c.EXIT_INCOMPLETE if result.problems or missing else c.EXIT_OK
 
@@ -95,4 +105,13 @@ def _kept(result: ExportResult) -> str:
         f"crawler-export: the store failed for {failed} rows: {len(result.kept_earlier)} "
         "files or folders of the earlier export were kept beside this one (kept_earlier in the "
         "summary); export again once the store answers"
+    )
+
+
+def _empty(store: str, result: ExportResult) -> str:
+    kept = len(result.kept_earlier)
+    return (
+        f"crawler-export: none of the images the rows name is in {store}: the store looks "
+        f"empty or unmounted; {kept} files or folders of the earlier export were kept "
+        "(kept_earlier in the summary); export again once it is mounted"
     )

@@ -32,6 +32,22 @@ if TYPE_CHECKING:
     from typing import Any, NoReturn
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, a closed terminal
+
+
+def interrupt_on_stop_signals() -> None:
+    """SIGTERM and SIGHUP raise KeyboardInterrupt, as SIGINT does: for the commands that
+    clean up on Ctrl-C (``crawler-export``: its staging folder and index removed, exit
+    130, "interrupted"). Before, SIGTERM (what timeout, systemctl and kill send) killed
+    the export where it stood, and its hidden index stayed in --out for good."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, handler)
+
+
 def exit_on_stop_signals(prog: str | None) -> None:
     """SIGINT, SIGTERM and SIGHUP end the process with exit 130, at once; ``prog``: after
     saying "PROG: interrupted" on stderr."""
@@ -42,7 +58,7 @@ def exit_on_stop_signals(prog: str | None) -> None:
             os.write(2, said)  # unbuffered: no stream is half-way through a write here
         os._exit(c.EXIT_INTERRUPTED)
 
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+    for signum in STOP_SIGNALS:
         signal.signal(signum, handler)
 
 

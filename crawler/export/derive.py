@@ -2,7 +2,9 @@
 
 Modes (those of img2dataset, whose users ask for them):
 
-- ``keep_ratio``: the longer side becomes PX, the aspect ratio kept;
+- ``keep_ratio``: the longer side becomes PX, the aspect ratio kept, the shorter side
+  at least 1 px (until 2026-12-01 an elongated image, 1x1000 at 256, failed: Pillow's
+  ``ImageOps.contain`` rounds it to 0; ``border`` padded what that left, nothing);
 - ``center_crop``: the shorter side becomes PX, then the middle PX x PX is cut out;
 - ``border``: the whole image fits in PX x PX, the rest filled white (black-free
   letterbox, as on a white page).
@@ -33,15 +35,24 @@ def derive(body: bytes, side: int, mode: str) -> tuple[bytes, str, int, int]:
         alpha = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
         image = image.convert("RGBA" if alpha else "RGB")
     if mode == "keep_ratio":
-        image = ImageOps.contain(image, (side, side), Image.Resampling.LANCZOS)
+        image = image.resize(fitted(image.width, image.height, side), Image.Resampling.LANCZOS)
     elif mode == "center_crop":
         image = ImageOps.fit(image, (side, side), Image.Resampling.LANCZOS)
-    else:
+    else:  # not ImageOps.pad: it shrinks through ImageOps.contain (a strip became nothing)
         fill = (255, 255, 255, 0) if alpha else (255, 255, 255)
-        image = ImageOps.pad(image, (side, side), Image.Resampling.LANCZOS, color=fill)
+        inner = image.resize(fitted(image.width, image.height, side), Image.Resampling.LANCZOS)
+        image = Image.new(image.mode, (side, side), fill)
+        image.paste(inner, ((side - inner.width) // 2, (side - inner.height) // 2))
     out = io.BytesIO()
     if alpha:
         image.save(out, "PNG")
         return out.getvalue(), "png", image.width, image.height
     image.save(out, "JPEG", quality=JPEG_QUALITY)
     return out.getvalue(), "jpg", image.width, image.height
+
+
+def fitted(width: int, height: int, side: int) -> tuple[int, int]:
+    """``keep_ratio``'s size (and ``border``'s picture inside its square): the longer
+    side ``side``, the shorter in proportion and at least 1 px."""
+    longer = max(width, height)
+    return max(1, round(width * side / longer)), max(1, round(height * side / longer))

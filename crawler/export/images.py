@@ -10,6 +10,8 @@ ships bytes that are not the ones the manifest describes.
 from __future__ import annotations
 
 import hashlib
+import stat
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +24,7 @@ from crawler.stores import FolderStore, S3Store, open_store
 EXPORTED = "exported"
 NO_IMAGE = "no_image"  # not a success row: not a sample (never counted as a problem)
 BAD_PATH = "bad_path"  # the row's path is not a name the crawler gives
-MISSING = "missing"  # the store has no such file or object
+MISSING = "missing"  # no such file or object in the store (or a folder, a FIFO in its place)
 CHANGED = "changed"  # the stored bytes are not the row's (sha256 differs)
 STORE_ERROR = "store_error"  # the store failed, or cannot be opened here
 BAD_IMAGE = "bad_image"  # a derived image (--resize) could not be made
@@ -44,17 +46,47 @@ class ImageReader:
         """``images``: this host's folder of stored images (rows without a ``store``)."""
         self._local = FolderStore(images)
         self._stores: dict[str, FolderStore | S3Store | str] = {}
+        # By store ('': the images folder): images the rows name, found there, missing.
+        self.named: Counter[str] = Counter()
+        self.found: Counter[str] = Counter()
+        self.missing: Counter[str] = Counter()
+
+    def empty_stores(self) -> list[str]:
+        """The stores that hold none of the images their rows name, though some were
+        asked for and missing: empty or unmounted (a mount point left empty, a wrong
+        ``--images``, a bucket not filled). Such an export is not whole.
+
+        Why "none", decided per store, rather than a share ("most missing"): no failure
+        empties a store by half (an unmount, a wrong path leave it holding none), while
+        a user who deleted most images on purpose would, under a share, never get an
+        export that replaces the earlier one; and per store, so that the rows of a
+        store that answers do not hide another that is away."""
+        where = {"": str(self._local.root)}
+        return [
+            where.get(spec, spec)
+            for spec in sorted(self.named)
+            if self.missing[spec] and not self.found[spec]
+        ]
 
     def read(self, row: dict[str, Any]) -> bytes:
         """The row's image bytes, checked against its sha256; raises RowImage."""
         relative = row.get("path")
         if not isinstance(relative, str) or stored_extension(relative) is None:
             raise RowImage(BAD_PATH, f"not a stored image's name: {relative!r}")
-        store = self._store(row.get("store"))
+        spec = row.get("store") if isinstance(row.get("store"), str) else ""
+        self.named[spec] += 1
         try:
-            body = store.read(relative)
-        except StoreFailure as failure:
-            raise RowImage(_why(store, relative), str(failure)) from None
+            store = self._store(spec)
+            if isinstance(store, FolderStore):
+                _regular_or_absent(store, relative)
+            try:
+                body = store.read(relative)
+            except StoreFailure as failure:
+                raise RowImage(_why(store, relative), str(failure)) from None
+        except RowImage as problem:
+            self.missing[spec] += problem.status == MISSING
+            raise
+        self.found[spec] += 1
         if hashlib.sha256(body).hexdigest() != row.get("sha256"):
             raise RowImage(CHANGED, f"{relative} no longer holds the bytes the manifest describes")
         return body
@@ -71,6 +103,22 @@ class ImageReader:
         if isinstance(store, str):
             raise RowImage(STORE_ERROR, store)
         return store
+
+
+def _regular_or_absent(store: FolderStore, relative: str) -> None:
+    """Raise RowImage(MISSING) when a folder, a FIFO or a device stands where the image
+    should: that row's problem, not the store's. Before, a folder read as a store_error
+    (the export kept the earlier one's files and said the store failed), and a FIFO
+    would have been read for as long as its writer wrote. Anything else (absent, a
+    regular file, a failing store) is left to the read."""
+    path = store.root / relative
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise RowImage(MISSING, f"{path} is {kind}, not a stored image")
 
 
 def _why(store: FolderStore | S3Store, relative: str) -> str:

@@ -25,6 +25,7 @@ from crawler.manifest import LINE_STATUSES
 
 CACHE_KIB = 8192  # SQLite page cache: the index's memory, whatever the row count
 COMMIT_EVERY = 50_000
+INDEX_PREFIX, INDEX_SUFFIX = ".export-index.", ".sqlite"  # the index's name in --out
 READ_LIMIT = 1 << 20  # characters read at most at a time while looking for a first row
 
 
@@ -45,9 +46,10 @@ class CurrentRows:
         self.reading = Reading()
         if not manifest.is_file():
             raise UsageError(f"manifest {manifest} does not exist or is not a file")
+        remove_left_indexes(scratch)
         try:
             self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115  (closed in close())
-                prefix=".export-index.", suffix=".sqlite", dir=scratch
+                prefix=INDEX_PREFIX, suffix=INDEX_SUFFIX, dir=scratch
             )
             self._db = sqlite3.connect(self._file.name, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=OFF")
@@ -104,6 +106,16 @@ class CurrentRows:
             self._db.close()
         with contextlib.suppress(OSError, AttributeError):
             self._file.close()
+
+
+def remove_left_indexes(scratch: Path) -> None:
+    """Remove the indexes an export killed outright (SIGKILL, a power cut) left in
+    ``scratch``, as its staging folder is: nothing else removes them. An export running
+    into the same folder at once would lose its staging folder anyway."""
+    for path in scratch.glob(f"{INDEX_PREFIX}*{INDEX_SUFFIX}"):
+        if path.is_file() and not path.is_symlink():
+            with contextlib.suppress(OSError):
+                path.unlink()
 
 
 def check_manifest(manifest: Path) -> None:

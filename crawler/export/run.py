@@ -66,6 +66,8 @@ class ExportResult:
     nulled_values: int = 0  # Parquet: values of the wrong type written as null
     captions: int = 0  # samples written with a caption (--caption-column)
     kept_earlier: list[str] = field(default_factory=list)  # see stale.replace_earlier
+    empty_stores: list[str] = field(default_factory=list)  # ImageReader.empty_stores
+    mixed_folders: dict[str, list[str]] = field(default_factory=dict)  # stale.put_in_place
     columns: set[str] = field(default_factory=set)  # list columns seen (the first rows')
 
     @property
@@ -93,7 +95,15 @@ class ExportResult:
             "captions": self.captions if config.caption_column is not None else None,
             "caption_missing": self.caption_missing(config),
             "kept_earlier": self.kept_earlier,
+            "empty_stores": self.empty_stores,
+            "mixed_folders": self.mixed_folders,
         }
+
+    @property
+    def whole(self) -> bool:
+        """Did every store answer, holding some of its rows' images? Only a whole
+        export removes what the earlier one wrote and this one did not."""
+        return not self.statuses[STORE_ERROR] and not self.empty_stores
 
 
 def export(config: ExportConfig) -> ExportResult:
@@ -118,11 +128,12 @@ def export(config: ExportConfig) -> ExportResult:
     rows = CurrentRows(config.manifest, config.out)
     result = ExportResult()
     staging, writer = config.out / stale.STAGING, None
+    reader = ImageReader(config.images or config.manifest.parent)
     try:
         writer = _writer(config, stale.staging_folder(config.out))
-        _write_all(config, rows, writer, result)
+        _write_all(config, rows, writer, result, reader)
         result.outputs = writer.close()
-        stale.put_in_place(staging, config.out, result.outputs, earlier)
+        result.mixed_folders = stale.put_in_place(staging, config.out, result.outputs, earlier)
     except (OSError, StoreFailure) as exc:
         if writer is not None:
             writer.abort()  # its open file closed
@@ -131,10 +142,12 @@ def export(config: ExportConfig) -> ExportResult:
     finally:
         stale.discard(staging)  # after a failure: what it wrote goes, the earlier one stays
         rows.close()
-    if result.statuses[STORE_ERROR]:  # not whole for want of a store: keep the rest
+    result.empty_stores = reader.empty_stores()
+    if not result.whole:  # for want of a store: keep the rest
         result.kept_earlier = stale.still_there(config.out, earlier, result.outputs)
+        result.mixed_folders |= earlier.kept_mixed(result.kept_earlier)
     else:
-        stale.remove_stale(config.out, earlier, result.outputs)
+        stale.remove_stale(config.out, earlier, result.outputs, config.format == "webdataset")
     result.damaged_lines = rows.reading.damaged
     result.nulled_values = getattr(writer, "nulled", 0)
     _write_summary(config, result)
@@ -149,8 +162,9 @@ def _writer(config: ExportConfig, staging: Path) -> Any:
     return LooseFiles(staging, config.shard_size)
 
 
-def _write_all(config: ExportConfig, rows: CurrentRows, writer: Any, result: ExportResult) -> None:
-    reader = ImageReader(config.images or config.manifest.parent)
+def _write_all(
+    config: ExportConfig, rows: CurrentRows, writer: Any, result: ExportResult, reader: ImageReader
+) -> None:
     make = _sample_maker(config, reader)
     # None: tqdm's own choice, off when stderr is not a terminal (cron logs get no bar).
     disable = None if config.progress else True

@@ -12,7 +12,8 @@ Then what the earlier export wrote and this one did not is removed (``remove_sta
 so that an export with fewer shards (a larger ``--shard-size``, fewer rows) or another
 format leaves nothing behind. Only what is ours is removed: the outputs the earlier
 export's summary lists; nothing else in ``--out`` is touched; without an earlier
-summary, nothing is.
+summary, nothing is. A sample folder that held other files when an export wrote into
+it is not ours: only the files the export put there are (``mixed_folders``).
 
 Only an export that got every image its store holds removes them. When the store
 failed for some rows (``store_error``: S3 unreachable, a folder unmounted), the
@@ -29,10 +30,13 @@ import json
 import os
 import re
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 SHARD = re.compile(r"shard-\d{5}\.tar")
 FOLDER = re.compile(r"\d{5}")
+SAMPLE_FILE = re.compile(r"\d{9}\.[a-z0-9]{1,5}")  # KEY.EXT of a sample (files)
 PARQUET = "manifest.parquet"
 INDEX = "shards.json"  # the wids shard index of a webdataset export
 STAGING = ".export-staging"  # in --out; one left by a killed export is removed first
@@ -52,59 +56,110 @@ def discard(staging: Path) -> None:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def put_in_place(staging: Path, out: Path, written: list[str], earlier: set[str]) -> None:
+@dataclass
+class Earlier:
+    """What the earlier export in ``--out`` wrote, as its summary lists it."""
+
+    names: set[str] = field(default_factory=set)  # its outputs (and kept_earlier)
+    # Sample folders that held files not the export's when it wrote into them: only the
+    # files it put there (listed) are its own, never the folder.
+    mixed: dict[str, set[str]] = field(default_factory=dict)
+
+    def kept_mixed(self, kept: list[str]) -> dict[str, list[str]]:
+        """The ``mixed`` entries of the folders kept beside a new export (not whole)."""
+        return {name: sorted(self.mixed[name]) for name in kept if name in self.mixed}
+
+
+def put_in_place(
+    staging: Path, out: Path, written: list[str], earlier: Earlier
+) -> dict[str, list[str]]:
     """Move the outputs ``written`` (and ``shards.json``) from ``staging`` into ``out``,
-    each replacing the one of its name; raises OSError. A folder of that name that the
-    earlier export (``earlier``) did not write is not removed: the files go into it."""
+    each replacing the one of its name; raises OSError. A folder of that name that is
+    not wholly the earlier export's (it did not write it, or wrote into it beside other
+    files) is not removed: the files the earlier export put there go, and the new ones
+    go into it. Returns those folders and the files put there: the summary's
+    ``mixed_folders``. Before, such a folder was listed as this export's output, and the
+    next export removed it whole, the user's files in it too."""
     names = [*written, INDEX] if (staging / INDEX).exists() else written
+    mixed = {}
     for name in names:
         target = out / name
         if target.is_dir() and not target.is_symlink():
-            if name not in earlier:
-                for entry in (staging / name).iterdir():
-                    os.replace(entry, target / entry.name)
+            if name not in earlier.names or name in earlier.mixed:
+                _remove_files(target, earlier.mixed.get(name, set()))
+                entries = sorted(entry.name for entry in (staging / name).iterdir())
+                for entry in entries:
+                    os.replace(staging / name / entry, target / entry)
+                mixed[name] = entries
                 continue
             shutil.rmtree(target)  # a folder is not replaced by a rename onto it
         os.replace(staging / name, target)
     discard(staging)
+    return mixed
 
 
-def earlier_outputs(summary: Path) -> set[str]:
-    """The outputs an earlier export's summary lists (names in --out: its ``outputs``,
-    and the ``kept_earlier`` of an export that was not whole), empty when there is none
-    or it cannot be read; an index that names ours only."""
+def earlier_outputs(summary: Path) -> Earlier:
+    """What an earlier export's summary lists (names in --out: its ``outputs``, the
+    ``kept_earlier`` of an export that was not whole, its ``mixed_folders``), empty when
+    there is none or it cannot be read; names that are ours only."""
     try:
         earlier = json.loads(summary.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return set()
+        return Earlier()
     if not isinstance(earlier, dict):
-        return set()
+        return Earlier()
     names = set()
     for key in ("outputs", "kept_earlier"):
         listed = earlier.get(key)
         if isinstance(listed, list):
             names.update(name for name in listed if isinstance(name, str) and _ours(name))
-    if any(SHARD.fullmatch(name) for name in names):
+    # shards.json is ours when the earlier export was a webdataset one, shards or none
+    # (one with no sample writes it too): a parquet export after it left it behind.
+    if earlier.get("format") == "webdataset" or any(SHARD.fullmatch(n) for n in names):
         names.add(INDEX)
-    return names
+    return Earlier(names, _mixed(earlier.get("mixed_folders"), names))
 
 
-def still_there(out: Path, earlier: set[str], written: list[str]) -> list[str]:
+def _mixed(listed: Any, names: set[str]) -> dict[str, set[str]]:
+    """A summary's ``mixed_folders``, only folders it lists and sample files' names (an
+    edited summary names nothing else to remove)."""
+    if not isinstance(listed, dict):
+        return {}
+    return {
+        folder: {f for f in files if isinstance(f, str) and SAMPLE_FILE.fullmatch(f)}
+        for folder, files in listed.items()
+        if folder in names and FOLDER.fullmatch(folder) and isinstance(files, list)
+    }
+
+
+def _remove_files(folder: Path, files: set[str]) -> None:
+    for name in files:
+        with contextlib.suppress(OSError):
+            (folder / name).unlink()
+
+
+def still_there(out: Path, earlier: Earlier, written: list[str]) -> list[str]:
     """What the earlier export wrote, this one did not rewrite, and ``out`` still holds:
     kept when this export is not whole (see the module docstring)."""
-    return sorted(name for name in earlier - set(written) - {INDEX} if (out / name).exists())
+    left = earlier.names - set(written) - {INDEX}
+    return sorted(name for name in left if (out / name).exists())
 
 
-def remove_stale(out: Path, earlier: set[str], written: list[str]) -> int:
+def remove_stale(out: Path, earlier: Earlier, written: list[str], index: bool) -> int:
     """Remove from ``out`` what the earlier export wrote and this one did not (it wrote
-    ``written``); returns how many files and folders went. Failures are skipped: a
-    stale file is harmless next to a whole export, not worth failing it for."""
-    kept = set(written) | ({INDEX} if any(SHARD.fullmatch(n) for n in written) else set())
+    ``written``, and ``shards.json`` when ``index``: a webdataset export, with samples
+    or not; one with none removed it, and the next wrote it again); returns how many
+    files and folders went. Of a folder not wholly its own, only the files it put there
+    go. Failures are skipped: a stale file is harmless next to a whole export, not worth
+    failing it for."""
+    kept = set(written) | ({INDEX} if index else set())
     removed = 0
-    for name in sorted(earlier - kept):
+    for name in sorted(earlier.names - kept):
         path = out / name
         with contextlib.suppress(OSError):
-            if path.is_dir() and not path.is_symlink():
+            if name in earlier.mixed:
+                _remove_files(path, earlier.mixed[name])
+            elif path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
                 path.unlink()
