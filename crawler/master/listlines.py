@@ -34,7 +34,9 @@ class ListEntry(NamedTuple):
 
 
 def make_entry(raw: str, source: str, number: int, extra: dict[str, Any] | None) -> ListEntry:
-    """The entry of a URL taken from a CSV cell or a JSON value (already stripped)."""
+    """The entry of a URL taken from a CSV cell or a JSON value (already stripped; a
+    byte-order mark before it, from a list joined to another, dropped)."""
+    raw = raw.lstrip("\ufeff")
     if not raw:
         return ListEntry(source, raw, None, "no URL", number, extra)
     try:

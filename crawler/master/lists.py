@@ -40,6 +40,7 @@ from crawler.master.listlines import (
 from crawler.urls import normalize_url
 
 GZIP_MAGIC = b"\x1f\x8b"
+BOM = "\ufeff"
 # A JSON escape of a UTF-16 surrogate: json.loads leaves an unpaired one in the string,
 # which then cannot be written as UTF-8.
 _MISSING = object()
@@ -47,8 +48,9 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def parse_line(line: str, source: str, number: int = 0) -> ListEntry | None:
-    """One list line to an entry; None for blank lines and comments."""
-    text = line.strip()
+    """One list line to an entry; None for blank lines and comments. A byte-order mark
+    at its start is dropped: lists joined with ``cat`` carry the second one's there."""
+    text = line.strip().lstrip(BOM).strip()
     if not text or text.startswith("#"):
         return None
     try:
@@ -160,11 +162,18 @@ def _open_text(path: str) -> Iterator[TextIO]:
             binary = io.BufferedReader(_Prefixed(head, raw), buffer_size=1 << 16)
         if head == GZIP_MAGIC:
             binary = gzip.GzipFile(fileobj=binary, mode="rb")
-        # utf-8-sig: lists saved by Notepad or Excel start with a byte-order mark.
-        yield io.TextIOWrapper(binary, encoding="utf-8-sig", errors="replace", newline="")
+        yield io.TextIOWrapper(binary, encoding=_encoding(binary), errors="replace", newline="")
     finally:
         if path != STDIN:
             raw.close()
+
+
+def _encoding(binary: Any) -> str:
+    """UTF-8 with an optional byte-order mark (lists saved by Notepad or Excel start with
+    one), or UTF-16 when the list starts with its byte-order mark (Excel's "Unicode
+    text": until 2026-12-01 every line of it was an invalid URL, with NUL characters)."""
+    start = binary.peek(2)[:2]  # every stream here buffers: a file, stdin, gzip
+    return "utf-16" if start in (b"\xff\xfe", b"\xfe\xff") else "utf-8-sig"
 
 
 class _Prefixed(io.RawIOBase):
@@ -205,7 +214,7 @@ def _read_jsonl(fh: TextIO, spec: ListSpec) -> Iterator[ListEntry]:
     for number, line in enumerate(bounded_lines(fh), start=1):
         if isinstance(line, Overlong):
             yield overlong_entry(line, f"{spec.path}:{number}", number)
-        elif text := line.strip():
+        elif text := line.strip().lstrip(BOM):  # a mark mid-file: lists joined with cat
             yield _json_entry(text, spec.url_column, f"{spec.path}:{number}", number)
 
 

@@ -5,11 +5,13 @@ Fast and in-process, on real data: no network, no subprocesses.
 
 from __future__ import annotations
 
+import gzip
 import re
 from pathlib import Path
 
 import pytest
 
+from crawler.config import ListSpec
 from crawler.exceptions import UsageError
 from crawler.master.lists import parse_line, read_list
 
@@ -70,3 +72,39 @@ def test_read_list_missing_file_is_usage_error(tmp_path: Path) -> None:
     missing = tmp_path / "nope.txt"
     with pytest.raises(UsageError, match=re.escape(f"cannot read URL list {missing}")):
         list(read_list(str(missing)))
+
+
+URLS = ["http://example.com/a.jpg", "http://example.com/b%C3%A9.png"]  # é: not ASCII
+BODIES = {  # one list's text, per format; the same two URLs in each
+    "text": "# a comment\n" + "\n".join(["http://example.com/a.jpg", "http://example.com/bé.png"]),
+    "csv": 'url,caption\nhttp://example.com/a.jpg,a cat\nhttp://example.com/bé.png,"b, é"',
+    "tsv": "url\tcaption\nhttp://example.com/a.jpg\ta cat\nhttp://example.com/bé.png\tb",
+    "jsonl": '{"url": "http://example.com/a.jpg"}\n{"url": "http://example.com/bé.png"}',
+}
+
+
+@pytest.mark.parametrize("kind", sorted(BODIES))
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16-le", "utf-16-be"])
+@pytest.mark.parametrize("joined", [False, True])
+@pytest.mark.parametrize("packed", [False, True])
+def test_lists_in_every_encoding_with_a_byte_order_mark_read_the_same(
+    tmp_path: Path, kind: str, encoding: str, joined: bool, packed: bool
+) -> None:
+    """UTF-16 with its byte-order mark (Excel's "Unicode text") reads as UTF-8 does: every
+    line was an invalid URL full of NULs, and a TSV's header was not found. A text list
+    joined to another with ``cat`` carries the second's mark mid-file: that line was an
+    invalid URL ("not an http or https URL", the mark unseen)."""
+    bom = {"utf-16-le": b"\xff\xfe", "utf-16-be": b"\xfe\xff", "utf-8-sig": b"\xef\xbb\xbf"}
+    text = BODIES[kind] + "\n"
+    data = bom.get(encoding, b"") + text.encode(encoding.removesuffix("-sig"))
+    expected = URLS
+    if joined and not encoding.startswith("utf-16") and kind in ("text", "jsonl"):
+        line = (
+            "http://example.com/c.gif" if kind == "text" else '{"url": "http://example.com/c.gif"}'
+        )
+        data += b"\xef\xbb\xbf" + line.encode() + b"\n"  # cat a.txt b.txt
+        expected = [*URLS, "http://example.com/c.gif"]
+    path = tmp_path / f"list.{kind}"
+    path.write_bytes(gzip.compress(data) if packed else data)
+    entries = list(read_list(ListSpec(str(path), kind)))
+    assert [(e.url, e.error) for e in entries] == [(url, None) for url in expected]
