@@ -46,6 +46,7 @@ class Frontier:
         self._admit = robots.admit
         self._unpaced = unpaced
         self._silent = robots.silent
+        self._blocking = robots.blocking
         self.rerouted: set[int] = set()  # see reroute
         # ``final`` is the plan's, handed over (10 MB for 10M URLs: not copied).
         self.state = final if final is not None else bytearray(len(urls))
@@ -99,17 +100,18 @@ class Frontier:
         reuse = self._unpaced(task_id) and task_id not in self.rerouted
         return reuse or self._silent(task_id, url, now)
 
-    def release_silent(self, host: str, now: float) -> None:
-        """The tasks of ``host`` held back before its robots.txt verdict came that it
-        spares a request (``silent``) are held no longer: next in line, like tasks put back."""
-        held = self.gate.waiting.get(host)
-        if not held:
-            return
+    def release_silent(self, url: str, now: float) -> None:
+        """The tasks of ``url``'s host held back before its origin's robots.txt verdict
+        came that it spares a request (``silent``) are held no longer: next in line, like
+        tasks put back."""
+        held = self.gate.waiting.get(host_of(url))
+        if not held or self._blocking(url, now) is None:
+            return  # nothing held, or a verdict that blocks nothing (most): no URL read
         kept: deque[int] = deque()
         for task_id in held:
             silent = self.state[task_id] == TODO and self._silent(task_id, self._urls[task_id], now)
             (self._requeued if silent else kept).append(task_id)
-        self.gate.waiting[host] = kept
+        self.gate.waiting[host_of(url)] = kept
 
     def reroute(self, task_id: int) -> None:
         """Put back a task kept for a host that did not come (``affinity.HostAffinity``):

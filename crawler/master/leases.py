@@ -177,7 +177,7 @@ class LeaseBoard:
             outcome = self.robots.record(task_id, url, verdict, now)
             deferred = outcome == TRANSIENT and self._defer(task_id, worker, now)
             if outcome != TRANSIENT:
-                self._frontier.release_silent(host_of(url), now)
+                self._frontier.release_silent(url, now)
             if outcome == KEPT:
                 self._gate.probe_answered(host_of(url), crawl_delay(verdict, self._user_agent), now)
             self._cond.notify_all()
