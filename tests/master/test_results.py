@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from crawler.master import closing
 from crawler.master.healing import transient
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan, plan_run
@@ -99,6 +100,15 @@ def test_a_host_answering_429_to_everything_is_given_up_for_the_run(tmp_path: Pa
             == "not fetched: slow.example answered 8 requests in a row with 429/503"
         )
         assert transient(rows[0])  # the next run tries them again
+        # The rows end the run's accounting: not fetched, and not tried (closing.alarm).
+        fine = {"id": tasks[0].id, "url": tasks[0].url, "worker": "w", "status": "ok"}
+        fine |= {"path": "ab/cd/x.jpg", "bytes": 10, "width": 1, "height": 1, "format": "JPEG"}
+        assert len(intake.rows([("w", [encode_result(fine | {"token": tasks[0].token})])])) == 1
+        intake.written()
+        assert intake.changes["not_fetched"] == left and intake.changes["new_ok"] == 1
+        tried = 2 * GIVE_UP_AFTER + 1  # the answered ones; the not fetched asked nothing
+        why = closing.alarm(plan, intake.changes, 0.5)
+        assert why == f"{tried - 1} of {tried} URLs tried failed (--max-failure-rate 0.5)"
     finally:
         plan.close()
 
