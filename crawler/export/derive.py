@@ -7,7 +7,8 @@ Modes (those of img2dataset, whose users ask for them):
   ``ImageOps.contain`` rounds it to 0; ``border`` padded what that left, nothing);
 - ``center_crop``: the shorter side becomes PX, then the middle PX x PX is cut out;
 - ``border``: the whole image fits in PX x PX, the rest filled white (black-free
-  letterbox, as on a white page).
+  letterbox, as on a white page); transparent white for an image with transparency,
+  like its own clear areas.
 
 The EXIF orientation is applied first (the derived image looks as the original is shown).
 A derived image is JPEG (quality 95), or PNG when the original has transparency. Only
