@@ -448,9 +448,10 @@ def test_a_stored_image_whose_revalidation_was_lost_keeps_its_row(
     served_port(master)
     try:
         worker = spawn("worker", *run.worker_args(port, 2))
+        others = [f"/img/{i}.png" for i in range(2)]  # revalidated (200) before the kill
         wait_until(
-            lambda: image_server.hits("/hang.png") == 2, "the revalidation to hang",
-            alive=(worker, master),
+            lambda: [image_server.hits(p) for p in ("/hang.png", *others)] == [2, 2, 2],
+            "the revalidation to hang", alive=(worker, master),
         )  # fmt: skip
         worker.signal(signal.SIGKILL)
         assert worker.wait() == -signal.SIGKILL

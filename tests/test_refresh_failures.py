@@ -16,7 +16,9 @@ whole run, and the files on disk are read back.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,3 +89,57 @@ def test_a_failed_revalidation_keeps_the_stored_copy(
     for name, hits in before.items():  # still due: asked again the next night
         assert image_server.hits(f"/r/{name}.png") == hits + 1, name
         assert rows(tmp_path)[name]["sha256"] == first[name]["sha256"]
+
+
+def test_a_revalidation_asks_robots_txt(tmp_path: Path, image_server: ImageServer) -> None:
+    """A refresh makes requests, so robots.txt rules them, as RFC 9309 asks of every
+    access: a URL it now disallows is not asked for and ends blocked (an opt-out, which
+    replaces the row, as X-Robots-Tag's does); the others are spaced by its Crawl-delay.
+    Until 2026-12-01 a refresh never read robots.txt: disallowed URLs were asked, and the
+    host's conditional GETs came together. A robots.txt unavailable the next night is no
+    opt-out: the stored copies stand."""
+    names = ["ok0", "ok1", "ok2", "no0", "no1"]
+    seen: dict[str, list[float]] = {name: [] for name in names}
+    image_server.add("/robots.txt", b"User-agent: *\nAllow: /\n", content_type="text/plain")
+    urls = {}
+    for i, name in enumerate(names):
+        body = make_image("PNG", 40, 30, seed=20 + i)
+        urls[name] = image_server.add_handler(f"/{name[:2]}/{name}.png", timed(body, seen[name]))
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{url}\n" for url in urls.values()), encoding="utf-8")
+    night(tmp_path, listing)
+    first = rows(tmp_path)
+    assert {row["status"] for row in first.values()} == {c.OK}
+
+    rules = b"User-agent: *\nCrawl-delay: 1\nDisallow: /no/\n"
+    image_server.add("/robots.txt", rules, content_type="text/plain")
+    night(tmp_path, listing, *REFRESH, "--max-failure-rate", "1")
+    second = rows(tmp_path)
+    for name in ("no0", "no1"):
+        assert (second[name]["status"], second[name]["attempts"]) == (c.BLOCKED, 0), second
+        assert len(seen[name]) == 1  # the first night only
+    starts = sorted(seen[name][1] for name in ("ok0", "ok1", "ok2"))
+    assert all(b - a >= 0.9 for a, b in itertools.pairwise(starts)), starts  # Crawl-delay 1
+    assert all(second[n]["status"] in (c.OK, c.NOT_MODIFIED) for n in ("ok0", "ok1", "ok2"))
+
+    image_server.add("/robots.txt", b"busy", status=503, content_type="text/plain")
+    summary = night(tmp_path, listing, *REFRESH, "--max-attempts", "1")
+    third = rows(tmp_path)
+    for name in ("ok0", "ok1", "ok2"):  # not asked for, and their stored copy stands
+        assert (third[name]["status"], third[name]["path"]) == (c.OK, first[name]["path"])
+        assert len(seen[name]) == 2
+    assert summary["counts"].get(c.BLOCKED, 0) == 2  # the opted-out rows, from the last night
+
+
+def timed(body: bytes, seen: list[float]) -> Any:
+    """A handler serving ``body`` as a PNG, noting when each request came."""
+
+    def serve(handler: Any) -> None:
+        seen.append(time.monotonic())
+        handler.send_response(200)
+        handler.send_header("Content-Type", "image/png")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+
+    return serve

@@ -65,12 +65,13 @@ class LeaseBoard:
         """``stored_copy(task_id)``: what a worker needs to reuse an earlier run's image
         (``plan.Plan.stored_copy``), sent with the task; ``user_agent``: the run's, when
         robots.txt is consulted (None: ``--ignore-robots``); ``unpaced(task_id)``: the
-        task will most likely make no request, so politeness neither holds nor counts it;
-        ``workers``: the registry of workers that called in before the board was made."""
+        task will make no request (a reuse), so politeness neither holds nor counts it, nor
+        does it ask robots.txt (a revalidation does); ``workers``: the registry of workers
+        that called in before the board was made."""
         self._gate = HostGate(limits)
         self._user_agent = user_agent or ""
-        downloads = lambda i: stored_copy(i) is None or i in self._frontier.rerouted  # noqa: E731
-        self.robots = RobotsBoard(user_agent is not None, downloads, self._user_agent)
+        asks = lambda i: not unpaced(i) or i in self._frontier.rerouted  # noqa: E731
+        self.robots = RobotsBoard(user_agent is not None, asks, self._user_agent)
         self._frontier = Frontier(urls, final, self._gate, self.robots, unpaced)
         self._frontier_urls = urls
         self._stored_copy = stored_copy

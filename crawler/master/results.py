@@ -20,7 +20,7 @@ from typing import Any
 from crawler import constants as c
 from crawler.manifest import FIELDS, make_row, now_iso
 from crawler.master.fencing import Answer
-from crawler.master.healing import failure_fields
+from crawler.master.healing import failure_fields, transient
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan
 from crawler.master.politeness import GIVE_UP_AFTER
@@ -255,12 +255,14 @@ class ResultIntake:
 
 def _copy_kept(result: dict[str, Any]) -> bool:
     """Does a failure leave the stored copy the URL's image? Yes when it answered the
-    revalidation of a copy its worker holds (``held``), unless the answer opted out
-    (X-Robots-Tag: ``blocked``), which the crawler honours. A 404, a broken or HTML
+    revalidation of a copy its worker holds (``held``), unless the site opted out
+    (X-Robots-Tag, or robots.txt now disallowing it: a permanent ``blocked``), which the
+    crawler honours; robots.txt unavailable is no opt-out. A 404, a broken or HTML
     answer, a timeout says the web has no better image now, not that the verified copy
     is wrong: until 2026-12-01 the failure replaced the ok row, and the image, still on
     disk, was no longer in the manifest (nor listed anywhere)."""
-    return bool(result["held"]) and result["status"] != c.BLOCKED
+    opted_out = result["status"] == c.BLOCKED and not transient(result)
+    return bool(result["held"]) and not opted_out
 
 
 def _fields(result: dict[str, Any], stored: dict[str, Any] | None, now: str) -> dict[str, Any]:

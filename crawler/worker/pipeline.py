@@ -75,9 +75,11 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
 
 def _download(task: Task, stored: StoredCopy | None, ctx: Context, row: dict[str, Any]) -> None:
     policy = ctx.policy
-    if stored is None and ctx.robots is not None and not policy.ignore_robots:
-        # A revalidation of a stored image does not ask. A verdict fetched here goes to
-        # the master, to be shared (or, if unavailable, with the result, to back off).
+    if ctx.robots is not None and not policy.ignore_robots:
+        # Every request asks, a revalidation of a stored image too (RFC 9309 2.2.2: its
+        # rules apply to every access, and its Crawl-delay spaces them; until 2026-12-01 a
+        # refresh did not ask). A verdict fetched here goes to the master, to be shared
+        # (or, if unavailable, with the result, to back off).
         session = ctx.robots_session or ctx.session
         report, failure = ctx.robots.check(task.url, task.robots, session)
         if report is not None and "unavailable" in report:
