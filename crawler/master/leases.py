@@ -73,7 +73,7 @@ class LeaseBoard:
         asks = lambda i: not unpaced(i) or i in self._frontier.rerouted  # noqa: E731
         self.robots = RobotsBoard(user_agent is not None, asks, self._user_agent)
         self._frontier = Frontier(urls, final, self._gate, self.robots, unpaced)
-        self._frontier_urls = urls
+        self._urls = urls  # task id -> URL (the frontier's)
         self._stored_copy = stored_copy
         self._leases: dict[int, Lease] = {}
         self._attempts = bytearray(len(urls))
@@ -268,8 +268,7 @@ class LeaseBoard:
     def prefer_hosts(self, wanted: Callable[[int], str | None], wait: float) -> None:
         """Lease a task whose stored file only one host holds (``wanted(task_id)``, its
         ``--host-id``) to a worker of that host, or to any once none came for ``wait`` s."""
-        urls, now = self._frontier_urls, self._clock()
-        self._affinity = HostAffinity(urls, self.workers, wanted, wait, now)
+        self._affinity = HostAffinity(self._urls, self.workers, wanted, wait, self._clock())
 
     def _kept(self) -> int:
         return self._affinity.pending if self._affinity is not None else 0
