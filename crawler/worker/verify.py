@@ -244,7 +244,16 @@ def _decode_jpeg(data: bytes) -> Any:
 
 def _orientation(image: Image.Image) -> int | None:
     """The EXIF orientation (1-8), None when absent or unreadable: broken EXIF does not
-    make the pixels wrong, and browsers then show the stored orientation."""
+    make the pixels wrong, and browsers then show the stored orientation.
+
+    A PNG's eXIf chunk may follow its pixels, and Pillow's ``getexif`` then decodes them
+    first: that decode runs here, outside the guard, so that damaged pixel data is the
+    image's failure (``corrupt``), not EXIF damage. Until 2026-12-01 it was swallowed
+    here, and the later ``load`` did nothing (the image counted as loaded): a PNG or
+    APNG with a broken zlib stream or an unknown filter type was stored as ``ok``. The
+    sizes were checked before Pillow opened it (``structure``, ``_check_budget``)."""
+    if image.format == "PNG" and "exif" not in image.info:
+        image.load()
     try:
         value = image.getexif().get(ORIENTATION_TAG)
     except Exception:  # EXIF is metadata: any damage there only loses the orientation

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
+import io
 import time
+import zlib
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from conftest import read_rows, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from imageserver import ImageServer
+from PIL import Image
 from samples import SAMPLES
 
 from crawler.config import Policy
@@ -124,3 +127,80 @@ def test_prefixes_end_to_end(name: str, tmp_path: Path, image_server: ImageServe
             assert (out / row["path"]).read_bytes() == body
         else:
             assert (row["status"], row["path"]) == ("corrupt", None), row
+
+
+def pillow_decodes_every_frame(body: bytes) -> bool:
+    """Does Pillow open ``body`` and decode each of its frames without an error?"""
+    try:
+        with Image.open(io.BytesIO(body)) as image:
+            for frame in range(getattr(image, "n_frames", 1)):
+                image.seek(frame)
+                image.load()
+    except Exception:  # any of Pillow's many error types: it could not decode the whole
+        return False
+    return True
+
+
+def with_png_crcs(body: bytes) -> bytes:
+    """``body`` with every PNG chunk's CRC made right again, so that damage inside a chunk
+    reaches the decoder instead of failing the container check."""
+    out, pos = bytearray(body[:8]), 8
+    while pos + 8 <= len(body):
+        length = int.from_bytes(body[pos : pos + 4], "big")
+        kind_and_data = body[pos + 4 : pos + 8 + length]
+        if pos + 12 + length > len(body):
+            return bytes(out + body[pos:])
+        out += body[pos : pos + 4] + kind_and_data + zlib.crc32(kind_and_data).to_bytes(4, "big")
+        pos += 12 + length
+    return bytes(out + body[pos:])
+
+
+@st.composite
+def damaged(draw: st.DrawFn) -> tuple[str, bytes]:
+    """A sample with bytes changed (for PNG and APNG, CRCs then made right: what a broken
+    encoder or a crafted file gives)."""
+    name = draw(st.sampled_from(sorted(SAMPLES)))
+    body = bytearray(BODIES[name])
+    for _ in range(draw(st.integers(1, 4))):
+        at = draw(st.integers(0, len(body) - 1))
+        body[at] ^= draw(st.integers(1, 255))
+    png = name.startswith(("png", "apng"))
+    return name, with_png_crcs(bytes(body)) if png else bytes(body)
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(damaged())
+def test_what_pillow_cannot_decode_in_full_is_never_ok(case: tuple[str, bytes]) -> None:
+    """Verification decodes every frame: a file whose pixel data Pillow fails to decode
+    is never ``ok``. Until 2026-12-01 a PNG's decode error was taken for EXIF damage
+    (Pillow's ``getexif`` decodes a PNG's pixels to find an eXIf chunk after them) and
+    the image stored: a broken zlib stream, an unknown filter type."""
+    name, body = case
+    verify.configure(POLICY)
+    if status_of(body) == "ok":
+        assert pillow_decodes_every_frame(body), name
+
+
+@pytest.mark.parametrize("flaw", ["zlib", "filter"])
+@pytest.mark.parametrize("animated", [False, True])
+def test_a_png_whose_pixel_data_is_damaged_is_corrupt(flaw: str, animated: bool) -> None:
+    """The fresh user's files: a valid container (every CRC right) whose first image
+    data is a zlib stream with a byte changed, or scanlines with filter type 7."""
+    frames = [Image.new("RGB", (64, 64), (i * 60, 90, 30)) for i in range(2 if animated else 1)]
+    out = io.BytesIO()
+    frames[0].save(out, "PNG", save_all=animated, append_images=frames[1:])
+    body = bytearray(out.getvalue())
+    start = body.index(b"IDAT") + 4
+    length = int.from_bytes(body[start - 8 : start - 4], "big")
+    rows = zlib.decompress(bytes(body[start : start + length]))
+    if flaw == "zlib":
+        data = bytearray(zlib.compress(rows))
+        data[len(data) // 2] ^= 0x55
+    else:
+        scan = bytearray(rows)
+        scan[0 :: 64 * 3 + 1] = b"\x07" * 64
+        data = bytearray(zlib.compress(bytes(scan)))
+    damaged_body = bytes(body[: start - 8]) + len(data).to_bytes(4, "big") + b"IDAT" + data
+    damaged_body = with_png_crcs(damaged_body + b"\0\0\0\0" + bytes(body[start + length + 4 :]))
+    assert not pillow_decodes_every_frame(damaged_body)
+    assert status_of(damaged_body) == "corrupt"
