@@ -56,6 +56,22 @@ def normalize_spec(text: str) -> str:
     return Path(os.path.abspath(text)).as_uri()
 
 
+def same_file(a: tuple[object, object], b: tuple[object, object]) -> bool:
+    """Are ``a`` and ``b`` (each a store spec and a relative path) one file: two
+    ``file://`` specs naming one folder (a symlink, a bind mount) whose files there are
+    one (``os.path.samefile``)? False for anything else, or when either cannot be seen
+    from here."""
+    paths = []
+    for spec, relative in (a, b):
+        if not (isinstance(spec, str) and spec.startswith("file://") and isinstance(relative, str)):
+            return False
+        paths.append(Path(unquote(urlsplit(spec).path)) / relative)
+    try:
+        return os.path.samefile(*paths)
+    except (OSError, ValueError):  # gone, unreadable, or not a path: cannot be told
+        return False
+
+
 def write_atomically(root: Path, relative: str, body: bytes) -> None:
     """Write ``body`` to ``root/relative`` through a ``.part-*`` file renamed into place
     (mode 0644), or raise StoreFailure."""

@@ -112,6 +112,18 @@ def test_list_file_missing(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()  # it was made, to hold a new key and nothing else
 
 
+@pytest.mark.parametrize("store", ["", " "])
+def test_an_empty_store_is_refused(tmp_path: Path, url_file: Path, store: str) -> None:
+    """``--store "$STORE"`` with the variable unset meant each worker's own folder, in
+    silence, and every shared copy was then listed as superseded ("safe to delete")."""
+    result = run_cli("master", *master_args(url_file, tmp_path / "out"), "--store", store)
+    assert result.returncode == 2, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("crawler-master: error: argument --store: empty"), last
+    assert_no_traceback(result.stdout, result.stderr)
+    assert not (tmp_path / "out").exists()
+
+
 def test_list_is_an_empty_folder(tmp_path: Path) -> None:
     folder = tmp_path / "lists"
     folder.mkdir()

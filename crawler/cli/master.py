@@ -41,7 +41,7 @@ def _policy(args: argparse.Namespace) -> Policy:
         block_private=args.block_private,
         user_agent=args.user_agent,
         ignore_robots=args.ignore_robots,
-        store=normalize_spec(args.store),
+        store=normalize_spec(args.store or ""),
         dedup_content=args.dedup_content,
     )
 
@@ -185,7 +185,7 @@ def check_paths(args: argparse.Namespace) -> None:
 def _image_folders(args: argparse.Namespace) -> tuple[Path, ...]:
     """Where this run's images may be stored on this host: the local workers' --output,
     and a shared folder store's folder (an S3 store has none here)."""
-    spec = normalize_spec(args.store)
+    spec = normalize_spec(args.store or "")
     if spec == PER_HOST or spec.startswith("s3://"):
         return (args.output,)
     store = open_store(spec, args.output)

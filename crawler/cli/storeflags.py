@@ -9,6 +9,17 @@ VERIFY_CHOICES = ("size", "hash")
 _HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,252}")
 
 
+def _store(text: str) -> str:
+    """``--store``'s value, not empty: ``--store "$STORE"`` with the variable unset meant
+    each worker's own folder, silently, and the shared copies were listed as superseded."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "empty (an unset variable?): give a folder, file:// or s3:// URL, or leave "
+            "--store out for each worker's own --output"
+        )
+    return text
+
+
 def _host_id(text: str) -> str:
     if not _HOST_ID.fullmatch(text):
         raise argparse.ArgumentTypeError(
@@ -23,7 +34,8 @@ def add_master_store_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("storage")
     g.add_argument(
         "--store",
-        default="",
+        default=None,  # not "": argparse passes a string default through _store
+        type=_store,
         metavar="WHERE",
         help="where every worker stores images: a folder all hosts mount at the same path "
         "(or file:///path), or s3://BUCKET/PREFIX (pip install '.[s3]' in the checkout; "

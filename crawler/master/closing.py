@@ -20,13 +20,13 @@ from crawler import constants as c
 from crawler.config import MasterConfig
 from crawler.console import log, record, show
 from crawler.exceptions import CrawlerError, JournalError
-from crawler.layout import content_name, stored_extension
 from crawler.manifest import contents_path, fingerprint, read_manifest, report_path
 from crawler.master.carried import standing
 from crawler.master.contents import ContentIndex
 from crawler.master.csvexport import write_csv
 from crawler.master.plan import Plan
 from crawler.master.summary import RunStats, format_summary, write_summary
+from crawler.master.superseded import spare_shared
 from crawler.report import ledger as ledgers
 from crawler.report.aggregate import aggregate
 from crawler.report.build import write_report
@@ -77,46 +77,11 @@ def open_contents(manifest: Path, empty: bool) -> ContentIndex:
         raise JournalError(f"cannot keep the content index beside {manifest}: {exc}") from None
 
 
-def spare_shared(plan: Plan, superseded: list[dict[str, Any]]) -> None:
-    """Take out of ``superseded`` (which the summary calls safe to delete) each copy named
-    by its content (``--dedup-content``: one file for every URL with those bytes) whose
-    bytes a current row of another URL still has: deleting it would take that row's
-    image. Without a content index that answers, no content-named copy is listed: the
-    more robust choice, as whether one is used cannot be told. Each is listed once."""
-    shared = [entry for entry in superseded if _content_named(entry)]
-    if not shared:
-        return
-    users = None
-    with contextlib.suppress(JournalError):  # the place failed: as if it had not answered
-        users = plan.contents.users({e["sha256"] for e in shared}) if plan.contents else None
-
-    def unused(entry: dict[str, Any]) -> bool:
-        least, most = (users or {}).get(entry["sha256"], (entry["url"], entry["url"]))
-        return users is not None and least == most == entry["url"]
-
-    kept, listed = [], set()  # a file once, however many URLs it was the image of
-    for entry in superseded:
-        if _content_named(entry):
-            where = (entry["store"], entry["host"], entry["path"])
-            if not unused(entry) or where in listed:
-                continue
-            listed.add(where)
-        kept.append(entry)
-    superseded[:] = kept
-
-
-def _content_named(entry: dict[str, Any]) -> bool:
-    sha256, path = entry.get("sha256"), entry.get("path")
-    if not isinstance(sha256, str) or not isinstance(path, str):
-        return False
-    return path == content_name(sha256, stored_extension(path) or "")
-
-
 def keep_contents(plan: Plan, manifest: Path, code: int, superseded: list[dict[str, Any]]) -> None:
     """Keep the content index for the next run if this one completed; else remove it
     (the next run fills it from the manifest). Failing to keep it is only a warning.
     First, the ``superseded`` copies still in use are taken out (``spare_shared``)."""
-    spare_shared(plan, superseded)
+    spare_shared(plan.contents, superseded)
     contents = plan.contents
     if contents is None:
         return

@@ -24,6 +24,7 @@ from crawler.master.healing import failure_fields, transient
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan
 from crawler.master.politeness import GIVE_UP_AFTER
+from crawler.master.superseded import moved_copy
 from crawler.protocol import decode_result
 from crawler.report.ledger import Ledger
 
@@ -165,15 +166,10 @@ class ResultIntake:
         return dict(row)
 
     def _note_moved(self, fields: dict[str, Any], stored: dict[str, Any] | None) -> None:
-        """An image stored anew elsewhere (another host's folder, another store, another
-        name) supersedes the earlier copy: listed in the run summary, for an operator to
-        clean up. One rewritten or reused where it was is the current image, not a copy."""
-        if fields["status"] != c.OK or stored is None or not isinstance(stored.get("path"), str):
-            return
-        if _where(stored) != _where(fields):
-            old = {"store": stored.get("store"), "host": stored.get("host")}
-            old |= {"path": stored["path"], "sha256": stored.get("sha256")}
-            self.superseded.append({"url": fields["url"], **old})
+        """List the earlier copy the new row's image replaced, if any (``superseded``)."""
+        entry = moved_copy(fields, stored)
+        if entry is not None:
+            self.superseded.append(entry)
 
     def _same_content(self, url: str, source: str, fields: dict[str, Any]) -> str | None:
         """The source of the first row with this row's image bytes (see
@@ -290,10 +286,3 @@ def _locate(fields: dict[str, Any], stored: dict[str, Any] | None, store: str) -
         fields["store"] = store if store and fields.get("store") == store else None
     else:
         fields.update(host=None, store=None)
-
-
-def _where(row: dict[str, Any]) -> tuple[Any, ...]:
-    """Where a row's image file is: in a shared store its name there, whichever host
-    wrote it; in the hosts' own folders, the host and the name."""
-    store, path = row.get("store"), row.get("path")
-    return ("store", store, path) if store else ("host", row.get("host"), path)

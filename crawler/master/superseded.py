@@ -1,0 +1,74 @@
+"""Earlier copies a new location replaced: the run summary's ``superseded``, "safe to
+delete". Every entry must be a file no current row names, so what is listed errs on the
+side of leaving a file: one left over costs space, one deleted while in use an image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from crawler import constants as c
+from crawler.exceptions import JournalError
+from crawler.layout import content_name, stored_extension
+from crawler.master.contents import ContentIndex
+from crawler.stores import same_file
+
+
+def moved_copy(fields: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The entry for the earlier copy (``stored``, the URL's earlier success row) that the
+    new row (``fields``) replaced: an image stored anew elsewhere (another host's folder,
+    another store, another name); None for one rewritten where it was, one a worker
+    reused (found where it looks: maybe its own folder under another host id), and a
+    shared folder's file under another name (a symlink). Until 2026-12-01 those two
+    were listed too, the current images."""
+    if fields["status"] != c.OK or stored is None or not isinstance(stored.get("path"), str):
+        return None
+    if fields.get("reused") or _where(stored) == _where(fields):
+        return None
+    if same_file((stored.get("store"), stored["path"]), (fields.get("store"), fields["path"])):
+        return None
+    old = {"store": stored.get("store"), "host": stored.get("host")}
+    return {"url": fields["url"], **old, "path": stored["path"], "sha256": stored.get("sha256")}
+
+
+def _where(row: dict[str, Any]) -> tuple[Any, ...]:
+    """Where a row's image file is: in a shared store its name there, whichever host
+    wrote it; in the hosts' own folders, the host and the name."""
+    store, path = row.get("store"), row.get("path")
+    return ("store", store, path) if store else ("host", row.get("host"), path)
+
+
+def spare_shared(contents: ContentIndex | None, superseded: list[dict[str, Any]]) -> None:
+    """Take out of ``superseded`` (which the summary calls safe to delete) each copy named
+    by its content (``--dedup-content``: one file for every URL with those bytes) whose
+    bytes a current row of another URL still has: deleting it would take that row's
+    image. Without a content index that answers, no content-named copy is listed: the
+    more robust choice, as whether one is used cannot be told. Each is listed once."""
+    shared = [entry for entry in superseded if _content_named(entry)]
+    if not shared:
+        return
+    users = None
+    with contextlib.suppress(JournalError):  # the place failed: as if it had not answered
+        users = contents.users({e["sha256"] for e in shared}) if contents else None
+
+    def unused(entry: dict[str, Any]) -> bool:
+        least, most = (users or {}).get(entry["sha256"], (entry["url"], entry["url"]))
+        return users is not None and least == most == entry["url"]
+
+    kept, listed = [], set()  # a file once, however many URLs it was the image of
+    for entry in superseded:
+        if _content_named(entry):
+            where = (entry["store"], entry["host"], entry["path"])
+            if not unused(entry) or where in listed:
+                continue
+            listed.add(where)
+        kept.append(entry)
+    superseded[:] = kept
+
+
+def _content_named(entry: dict[str, Any]) -> bool:
+    sha256, path = entry.get("sha256"), entry.get("path")
+    if not isinstance(sha256, str) or not isinstance(path, str):
+        return False
+    return path == content_name(sha256, stored_extension(path) or "")

@@ -1,0 +1,60 @@
+"""The run summary's ``superseded`` list is "safe to delete": it must never name a file a
+current row still uses. A shared folder named another way (a symlink) holds the same
+files; an image a worker reused was found where it looks, whatever host id it gave.
+Until 2026-12-01 both were listed, and following the list deleted current images.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from conftest import assert_no_traceback, read_rows, run_cli
+from imageserver import ImageServer, make_image
+
+from crawler.master.superseded import moved_copy
+
+
+def night(listing: Path, out: Path, *flags: str) -> dict:
+    result = run_cli(
+        "master", str(listing), "--bind", "127.0.0.1", "--port", "0", "--local-workers", "1",
+        "--output", str(out), "--no-progress", *flags,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+    return json.loads((out / "manifest.summary.json").read_text(encoding="utf-8"))
+
+
+def test_a_shared_folder_under_another_name_supersedes_nothing(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    shared, link, out = tmp_path / "shared", tmp_path / "link", tmp_path / "out"
+    shared.mkdir()
+    link.symlink_to(shared)
+    old, new = make_image("PNG", 40, 30, seed=1), make_image("PNG", 40, 30, seed=2)
+    urls = [image_server.add(f"/s/{i}.png", old, content_type="image/png") for i in range(3)]
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{url}\n" for url in urls), encoding="utf-8")
+    night(listing, out, "--store", str(shared))
+    assert night(listing, out, "--store", str(link))["superseded"] == []  # reused: the same
+    image_server.add("/s/0.png", new, content_type="image/png")  # changed: downloaded anew
+    time.sleep(0.2)
+    summary = night(listing, out, "--store", str(link), "--refresh-after", "0.000001")
+    assert summary["superseded"] == [], summary["superseded"]  # the same files, named twice
+    for row in read_rows(out / "manifest.jsonl"):
+        assert hashlib.sha256((shared / row["path"]).read_bytes()).hexdigest() == row["sha256"]
+
+
+def test_a_copy_a_worker_reused_is_not_superseded() -> None:
+    """A host renamed (--host-id) with the same --output: its worker reuses the files
+    there, and the earlier rows' (host, path) are those very files."""
+    earlier = {"status": "ok", "store": None, "host": "h1", "path": "ab/cd/x.png", "sha256": "0"}
+    reused = earlier | {"url": "http://127.0.0.1/x.png", "host": "h2", "reused": True}
+    assert moved_copy(reused, earlier) is None
+    downloaded = reused | {"reused": None}  # written anew by h2, in its own folder
+    assert moved_copy(downloaded, earlier) == {
+        "url": "http://127.0.0.1/x.png", "store": None, "host": "h1", "path": "ab/cd/x.png",
+        "sha256": "0",
+    }  # fmt: skip
