@@ -93,6 +93,9 @@ class Policy:
     ignore_robots: bool = False  # skip robots.txt and X-Robots-Tag (lists the user owns)
     store: str = ""  # stores.normalize_spec: "" each worker's --output, file:// or s3://
     dedup_content: bool = False  # name images by their bytes' sha256: one copy per content
+    # The shared folder's identity, as the master sees it (stores.FolderStore.identity):
+    # a worker whose folder at that path holds another (or none) is not on the share.
+    store_id: str = ""
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -34,6 +34,7 @@ from crawler.s3store import S3Store
 PART_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 PART_TRIES = 8  # names tried for a .part- file before giving up (each 64 random bits)
 PER_HOST = ""  # the spec of per-host stores (each worker's --output)
+IDENTITY = ".crawler-store-id"  # in a shared folder: which folder it is (FolderStore.identity)
 
 
 def normalize_spec(text: str) -> str:
@@ -162,6 +163,27 @@ class FolderStore:
         if self.spec and not self.root.is_dir():
             raise UsageError(f"store {self.where} is not a folder here (is the share mounted?)")
         ensure_writable(self.root, "store")
+
+    def identity(self, *, create: bool) -> str:
+        """The folder's identity: a random token kept in ``IDENTITY`` inside it, made
+        (``create``: the master's check) if missing; "" when it is missing and not made.
+        A host where the share is not mounted finds the empty mount point instead, with
+        no token or another: until 2026-12-01 its worker stored there, on the local disk,
+        rows named the share, and the images were hidden once it was mounted again.
+        Raises UsageError (one line) when it cannot be read or made."""
+        path = self.root / IDENTITY
+        try:
+            if create and not path.exists():
+                part = path.with_name(f"{IDENTITY}.{secrets.token_hex(4)}.part")
+                part.write_text(secrets.token_hex(16), encoding="ascii")
+                try:  # whole when it appears, and never replaced: two masters, one token
+                    with contextlib.suppress(FileExistsError):
+                        os.link(part, path)
+                finally:
+                    part.unlink(missing_ok=True)
+            return path.read_text(encoding="ascii").strip() if path.exists() else ""
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"store {self.where}: cannot read {IDENTITY}: {exc}") from None
 
 
 def open_store(spec: str, output: Path) -> FolderStore | S3Store:

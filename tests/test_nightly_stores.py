@@ -30,8 +30,10 @@ from conftest import (
     wait_for_port,
 )
 from imageserver import Expected, ImageServer, expected_for, make_image
+from test_hostile_network import tmpfs
 
 from crawler import constants as c
+from crawler.stores import IDENTITY
 
 HOSTS = ("host-a", "host-b")
 NIGHT_TIMEOUT = 90
@@ -343,3 +345,40 @@ def test_an_image_whose_host_stayed_away_keeps_its_row_when_the_download_fails(
         assert {k: after[url][k] for k in ("status", "host", "path", "sha256")} == {
             k: rows[url][k] for k in ("status", "host", "path", "sha256")
         }
+
+
+def test_a_worker_whose_share_is_not_mounted_stores_nothing(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """The share is a tmpfs (an NFS mount's stand-in); after the master checked it, it is
+    unmounted, as on a worker host where it never came up: the mount point is an empty
+    folder. The worker there stops at once (exit 1, one line); before, it stored the
+    images in that folder, on its local disk, and the rows named the share. Once the
+    share is back, a worker stores them there."""
+    urls = [image_server.add(f"/m/{i}.png", make_image("PNG", 24, 16, seed=i),
+                             content_type="image/png") for i in range(2)]  # fmt: skip
+    lst = tmp_path / "list.txt"
+    lst.write_text("".join(f"{u}\n" for u in urls), encoding="utf-8")
+    with tmpfs(tmp_path / "share", "16m") as share:
+        master = start_cli(
+            "master", str(lst), "--bind", "127.0.0.1", "--port", "0", "--store", str(share),
+            "--output", str(tmp_path / "out"), "--no-progress", "--idle-timeout", "60",
+        )  # fmt: skip
+        try:
+            port = wait_for_port(master)
+            assert (share / IDENTITY).is_file()
+            subprocess.run(["umount", str(share)], check=True, timeout=30)
+            worker = ("worker", "--server", "127.0.0.1", "--port", str(port), "--output")
+            away = run_cli(*worker, str(tmp_path / "w1"), "--host-id", "away", timeout=60)
+            assert away.returncode == c.EXIT_ERROR, away.stderr
+            assert "is the share mounted on this host?" in away.stderr, away.stderr
+            assert_no_traceback(away.stdout, away.stderr)
+            assert list(share.iterdir()) == []  # nothing stored on the local disk
+            mounted = subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(share)], timeout=30)
+            assert mounted.returncode == 0
+            (share / IDENTITY).write_text("another share\n")  # mounted, but not the master's
+            other = run_cli(*worker, str(tmp_path / "w2"), "--host-id", "other", timeout=60)
+            assert other.returncode == c.EXIT_ERROR and "another folder's" in other.stderr
+        finally:
+            master.kill()
+            master.communicate(timeout=30)

@@ -13,6 +13,7 @@ signal while planning, nothing to do) stops the early workers at once: they hold
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import signal
 import time
@@ -82,9 +83,9 @@ class Launch:
         ensure_writable(cfg.output)
         check_manifest(cfg)
         check_outputs(cfg)
-        check_store(cfg)
+        policy = dataclasses.replace(cfg.policy, store_id=check_store(cfg))
         self.server = QueueServer(cfg.bind, cfg.port, cfg.authkey, cfg.listen_backlog)
-        run_info = {"run_id": self.run_id, "policy": cfg.policy.to_json()}
+        run_info = {"run_id": self.run_id, "policy": policy.to_json()}
         self.server.start(
             {
                 "task_queue": TaskQueue(self.slot),

@@ -17,7 +17,7 @@ from crawler.config import MasterConfig
 from crawler.exceptions import UsageError
 from crawler.manifest import report_path, runs_path, summary_path
 from crawler.master.journalfile import refuse_special
-from crawler.stores import PER_HOST, open_store
+from crawler.stores import PER_HOST, FolderStore, open_store
 
 PROBE = 64 << 10  # bytes of an existing --manifest read to recognise it as one
 
@@ -68,11 +68,16 @@ def _is_row(line: bytes) -> bool:
     return isinstance(row, dict) and isinstance(row.get("url"), str)
 
 
-def check_store(cfg: MasterConfig) -> None:
+def check_store(cfg: MasterConfig) -> str:
     """A shared store (folder or S3) must take a write before any URL is handed out;
-    raises UsageError (one line). Per-host stores are checked by each worker."""
-    if cfg.policy.store != PER_HOST:
-        open_store(cfg.policy.store, cfg.output).check()
+    raises UsageError (one line). Per-host stores are checked by each worker. Returns a
+    shared folder's identity (``FolderStore.identity``), for the workers to match; ""
+    for other stores."""
+    if cfg.policy.store == PER_HOST:
+        return ""
+    store = open_store(cfg.policy.store, cfg.output)
+    store.check()
+    return store.identity(create=True) if isinstance(store, FolderStore) else ""
 
 
 def check_file(what: str, path: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from crawler.config import Policy, WorkerConfig
 from crawler.exceptions import OutputUnusable, UsageError
-from crawler.stores import FolderStore, S3Store, open_store
+from crawler.stores import IDENTITY, FolderStore, S3Store, open_store
 
 
 def open_run_store(policy: Policy, config: WorkerConfig) -> FolderStore | S3Store:
@@ -20,6 +20,14 @@ def open_run_store(policy: Policy, config: WorkerConfig) -> FolderStore | S3Stor
         chosen = open_store(policy.store, config.output)
         if chosen.spec:
             chosen.check()
+        if isinstance(chosen, FolderStore) and chosen.spec and policy.store_id:
+            found = chosen.identity(create=False)
+            if found != policy.store_id:
+                kind = "another folder's" if found else f"no {IDENTITY}"
+                raise OutputUnusable(
+                    f"store {chosen.where} here is not the folder the master writes to (it "
+                    f"holds {kind}): is the share mounted on this host?"
+                )
     except UsageError as exc:
         raise OutputUnusable(str(exc)) from None
     return chosen
