@@ -304,3 +304,20 @@ def standard_routes(server: ImageServer) -> dict[str, str]:
         "/img/notes.png", b"just some text, not a PNG\n", content_type="text/plain"
     )
     return urls
+
+
+def send(
+    handler: BaseHTTPRequestHandler,
+    status: int,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+) -> None:
+    """Answer ``status`` with ``body`` and ``headers`` (and its Content-Length)."""
+    handler.send_response(status)
+    for name, value in (headers or {}).items():
+        handler.send_header(name, value)
+    if status != 304:
+        handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    if body and handler.command != "HEAD":
+        handler.wfile.write(body)

@@ -38,7 +38,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from conftest import assert_no_traceback, cli_command, cli_env, free_port, read_rows, run_cli
-from imageserver import Expected, ImageServer, expected_for, make_image
+from imageserver import Expected, ImageServer, expected_for, make_image, send
 
 from crawler import constants as c
 
@@ -322,22 +322,6 @@ def file_sha256(run: Run, row: dict[str, Any]) -> str:
 def by_worker(rows: list[dict[str, Any]], pid: int) -> set[str]:
     """URLs whose row was reported by the worker with this pid ("host:pid")."""
     return {row["url"] for row in rows if str(row.get("worker", "")).endswith(f":{pid}")}
-
-
-def send(
-    handler: BaseHTTPRequestHandler,
-    status: int,
-    body: bytes = b"",
-    headers: dict[str, str] | None = None,
-) -> None:
-    handler.send_response(status)
-    for name, value in (headers or {}).items():
-        handler.send_header(name, value)
-    if status != 304:
-        handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    if body and handler.command != "HEAD":
-        handler.wfile.write(body)
 
 
 # --- 1. a worker SIGKILLed while it holds leases ------------------------------------------

@@ -24,7 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from conftest import assert_no_traceback, read_rows, run_cli
-from imageserver import HTML_PAGE, ImageServer, make_image
+from imageserver import HTML_PAGE, ImageServer, make_image, send
 
 from crawler import constants as c
 
@@ -136,10 +136,6 @@ def timed(body: bytes, seen: list[float]) -> Any:
 
     def serve(handler: Any) -> None:
         seen.append(time.monotonic())
-        handler.send_response(200)
-        handler.send_header("Content-Type", "image/png")
-        handler.send_header("Content-Length", str(len(body)))
-        handler.end_headers()
-        handler.wfile.write(body)
+        send(handler, 200, body, {"Content-Type": "image/png"})
 
     return serve
