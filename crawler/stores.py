@@ -174,13 +174,15 @@ class FolderStore:
         path = self.root / IDENTITY
         try:
             if create and not path.exists():
-                part = path.with_name(f"{IDENTITY}.{secrets.token_hex(4)}.part")
-                part.write_text(secrets.token_hex(16), encoding="ascii")
-                try:  # whole when it appears, and never replaced: two masters, one token
-                    with contextlib.suppress(FileExistsError):
-                        os.link(part, path)
-                finally:
-                    part.unlink(missing_ok=True)
+                # O_EXCL, not a link: shares without hard links (SMB, FUSE) take it too;
+                # never replaced: two masters on one share keep one token. It is whole
+                # before any worker reads it: workers come once the master serves.
+                with contextlib.suppress(FileExistsError):
+                    fd = os.open(path, PART_FLAGS, 0o644)
+                    try:
+                        _write_all(fd, secrets.token_hex(16).encode("ascii"))
+                    finally:
+                        os.close(fd)
             return path.read_text(encoding="ascii").strip() if path.exists() else ""
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"store {self.where}: cannot read {IDENTITY}: {exc}") from None

@@ -45,7 +45,8 @@ def interrupt_on_stop_signals() -> None:
         raise KeyboardInterrupt
 
     for signum in STOP_SIGNALS:
-        signal.signal(signum, handler)
+        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
+            signal.signal(signum, handler)
 
 
 def exit_on_stop_signals(prog: str | None) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from crawler.master.frontier import FINAL, LEASED, Frontier
+from crawler.master.frontier import FINAL, Frontier
 from crawler.master.workers import WorkerRegistry
 
 
@@ -74,7 +74,7 @@ class HostAffinity:
             elif not self._may_come(want, now):
                 frontier.reroute(task_id)  # its turn comes, paced (see above)
             else:
-                frontier.state[task_id] = LEASED  # kept here, for its host
+                frontier.keep(task_id)  # kept here, for its host
                 self._kept.setdefault(want, deque()).append(task_id)
         return picked
 

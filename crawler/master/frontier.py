@@ -22,6 +22,9 @@ from crawler.urls import host_of
 TODO, LEASED, FINAL = 0, 1, 2  # task states; FINAL: the task has its manifest row
 SCAN_LIMIT = 5000  # tasks one take() may look at (and hold back) before it gives up
 SKIP_LIMIT = 64  # held tasks of one host one take() may pass over for their origin's sake
+# Held tasks of a host that one verdict's release looks at (rules read for each, under the
+# board's lock: ~50,000 is about a second at worst); those further back wait their turn.
+RELEASE_LIMIT = 50_000
 NO_ROBOTS = RobotsBoard(enabled=False)  # robots.txt not consulted: every task admitted
 
 
@@ -47,6 +50,7 @@ class Frontier:
         self._unpaced = unpaced
         self._silent = robots.silent
         self._blocking = robots.blocking
+        self._ended = robots.ended
         self.rerouted: set[int] = set()  # see reroute
         # ``final`` is the plan's, handed over (10 MB for 10M URLs: not copied).
         self.state = final if final is not None else bytearray(len(urls))
@@ -96,9 +100,17 @@ class Frontier:
         return total if found < 0 else found
 
     def unpaced(self, task_id: int, url: str, now: float) -> bool:
-        """Will the task (of ``url``) most likely make no request (see ``__init__``)?"""
+        """Will the task (of ``url``) most likely make no request (see ``__init__``)? The
+        robots.txt rules are read only while politeness is active: they matter for
+        nothing else, and run under the board's lock for every task leased."""
         reuse = self._unpaced(task_id) and task_id not in self.rerouted
-        return reuse or self._silent(task_id, url, now)
+        return reuse or (self.gate.active and self._silent(task_id, url, now))
+
+    def keep(self, task_id: int) -> None:
+        """Take a task out of the frontier without a lease (``affinity``: kept for its
+        host); were it its origin's robots.txt probe, another task may now be."""
+        self.state[task_id] = LEASED
+        self._ended(task_id)
 
     def release_silent(self, url: str, now: float) -> None:
         """The tasks of ``url``'s host held back before its origin's robots.txt verdict
@@ -108,10 +120,16 @@ class Frontier:
         if not held or self._blocking(url, now) is None:
             return  # nothing held, or a verdict that blocks nothing (most): no URL read
         kept: deque[int] = deque()
-        for task_id in held:
-            silent = self.state[task_id] == TODO and self._silent(task_id, self._urls[task_id], now)
-            (self._requeued if silent else kept).append(task_id)
-        self.gate.waiting[host_of(url)] = kept
+        for count, task_id in enumerate(held):
+            silent = count < RELEASE_LIMIT and self.state[task_id] == TODO
+            if silent and self._silent(task_id, self._urls[task_id], now):
+                self._requeued.append(task_id)
+            else:
+                kept.append(task_id)
+        if kept:
+            self.gate.waiting[host_of(url)] = kept
+        else:
+            del self.gate.waiting[host_of(url)]
 
     def reroute(self, task_id: int) -> None:
         """Put back a task kept for a host that did not come (``affinity.HostAffinity``):
@@ -119,6 +137,7 @@ class Frontier:
         not like the reuse it was sent as."""
         self.rerouted.add(task_id)
         self.put_back(task_id)
+        self._ended(task_id)  # were it its origin's probe, unleased: another may be
 
     def put_back(self, task_id: int) -> None:
         """Queue a task handed out earlier to be handed out again."""

@@ -41,7 +41,7 @@ NO_LIMITS = HostLimits()
 class Lease:
     worker: str
     expires: float  # clock time
-    host: str  # "" for an unpaced task (a reuse): politeness neither holds nor counts it
+    host: str  # "" for a task that makes no request: politeness neither holds nor counts it
     token: int  # the fencing token this lease was handed out with
     serial: int  # HostGate.lease's number: answers to leases older than a backoff are one burst
 

@@ -51,7 +51,7 @@ class RobotsBoard:
         self, enabled: bool, needs: Callable[[int], bool] = _always, user_agent: str = ""
     ) -> None:
         """``enabled``: robots.txt is consulted this run; ``needs(task_id)``: the task's
-        worker will consult it (False for an image it reuses or revalidates);
+        worker will consult it (False for an image it reuses; a revalidation asks);
         ``user_agent``: the run's, whose product token the rules are read for."""
         self.enabled = enabled
         self._needs = needs
@@ -72,6 +72,8 @@ class RobotsBoard:
         if not self._needs(task_id):
             return True
         origin = origin_key(url)
+        if self._probes.get(origin) == task_id:
+            return True  # already its probe (admitted before, then kept or put back)
         if origin in self._probes or now < self._not_before.get(origin, 0.0):
             return False  # a probe is out, or the origin is backed off: wait
         self._probes[origin] = task_id

@@ -133,10 +133,10 @@ def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
     with Image.open(io.BytesIO(body), formats=[_plugin(format_name)]) as image:
         real = image.format or format_name
         width, height = image.size
+        _check_pixels(width, height, policy)  # before _orientation, which may decode (PNG)
         orientation = _orientation(image)
         if orientation in SWAPPED:
             width, height = height, width
-        _check_pixels(image.width, image.height, policy)
         _check_min_size(width, height, policy)
         frames, first = _decode(image, real, body, policy)
     return ImageInfo(real, width, height, frames, orientation, first)

@@ -195,3 +195,30 @@ def test_tasks_a_verdict_spares_a_request_are_not_spaced() -> None:
             clock.advance(5)
             assert [t.url.split("/")[3] for t in leased(board.get("w1", 20, 0))] == ["ok"]
         assert board.robots.silent(0, "http://a.example/no/9.png", clock.now) == ("no" in silent)
+
+
+def test_a_probe_kept_for_its_host_or_rerouted_does_not_hold_its_origin() -> None:
+    """Per-host stores, a --refresh-after run: revalidations ask robots.txt, so one of an
+    origin's becomes its probe; host affinity then keeps it for the host that holds the
+    file, or sends it back (rerouted) when that host does not come. The probe's
+    registration must go with it: until it did, the origin's other tasks (and a rerouted
+    probe itself) were held for good (found in review), and the run never ended."""
+    stored = {"path": "ab/cd/x.png", "bytes": 1, "etag": None, "last_modified": None,
+              "sha256": None, "refresh": True, "verify": None}  # fmt: skip
+    for wait in (0.0, 1e9):  # B never comes: rerouted at once; B may come: kept for it
+        clock = FakeClock()
+        board = LeaseBoard(
+            list(A), None, 600.0, 3, clock=clock, user_agent=UA,
+            stored_copy=lambda i: stored if i == 0 else None,
+        )  # fmt: skip
+        board.prefer_hosts(lambda i: "B" if i == 0 else None, wait)
+        out = []
+        for _ in range(3):  # the kept or rerouted first, then the next probe
+            out += leased(board.get("a-worker", 10, 0))
+            if out:
+                break
+        (probe,) = out  # one probe for the origin, whichever task it is
+        board.robots_answer(probe.id, "a-worker", probe.url, robots("User-agent: *\n"))
+        board.complete(probe.id, "a-worker", Answer(http_status=200))
+        rest = leased(board.get("a-worker", 10, 0))
+        assert len(rest) == len(A) - 1 - (1 if wait else 0), (wait, rest)  # 0 stays kept
