@@ -12,9 +12,11 @@ import json
 import os
 import re
 import signal
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import assert_no_traceback, read_rows, run_cli, start_cli
@@ -349,22 +351,44 @@ def test_a_stop_signal_mid_export_leaves_nothing_hidden(
 ) -> None:
     """SIGTERM (timeout, systemctl, kill) killed the export where it stood: its
     .export-index.*.sqlite and .export-staging stayed in --out for good. Now it ends as
-    SIGINT does: exit 130, "interrupted", both removed, the earlier export untouched."""
+    SIGINT does: exit 130, "interrupted", both removed, the earlier export untouched.
+    (The export is started with SIGHUP at its default: a suite run under nohup ignores
+    it, and an export then keeps ignoring it, as the next test shows.)"""
     manifest = big_manifest(harvest, tmp_path / "big.jsonl")
     out = tmp_path / "out"
-    for _ in range(5):  # on a busy machine the export may end before the signal comes
-        proc = start_cli("export", str(manifest), "--format", "webdataset", "--out", str(out),
-                         "--images", str(tmp_path), "--no-progress")  # fmt: skip
-        while not (out / ".export-staging").exists() and proc.poll() is None:
-            time.sleep(0.01)  # polling, not timing: the signal waits for the export's start
-        proc.send_signal(signum)
-        stdout, stderr = proc.communicate(timeout=60)
-        if proc.returncode != 3:  # 3: it finished first (every image missing); again
-            break
+    proc = stopped_export(manifest, out, hangup=signal.SIG_DFL)
+    proc.send_signal(signum)
+    stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert stderr.strip().endswith("crawler-export: interrupted"), stderr
     assert_no_traceback(stdout, stderr)
     assert left_behind(out) == []
+
+
+def test_an_export_under_nohup_keeps_ignoring_sighup(harvest: Crawl, tmp_path: Path) -> None:
+    """``nohup crawler-export ... &`` then logging out: SIGHUP stays ignored (installing
+    the stop handler for it had replaced nohup's SIG_IGN, found in review)."""
+    manifest = big_manifest(harvest, tmp_path / "big.jsonl")
+    proc = stopped_export(manifest, tmp_path / "out", hangup=signal.SIG_IGN)
+    proc.send_signal(signal.SIGHUP)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 3, stderr  # it went on to its end: every image missing here
+    assert "interrupted" not in stderr
+    assert_no_traceback(stdout, stderr)
+
+
+def stopped_export(manifest: Path, out: Path, hangup: Any) -> subprocess.Popen[str]:
+    """An export of ``manifest`` into ``out``, started with SIGHUP set to ``hangup``, under
+    way (its staging folder made: the index is done, the samples go) or ended."""
+    before = signal.signal(signal.SIGHUP, hangup)  # what the child inherits
+    try:
+        proc = start_cli("export", str(manifest), "--format", "webdataset", "--out", str(out),
+                         "--images", str(manifest.parent), "--no-progress")  # fmt: skip
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    while not (out / ".export-staging").exists() and proc.poll() is None:
+        time.sleep(0.01)  # polling, not timing: the signal waits until the export is under way
+    return proc
 
 
 def test_an_index_a_killed_export_left_is_removed_by_the_next(
