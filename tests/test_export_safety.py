@@ -352,11 +352,11 @@ def test_a_stop_signal_mid_export_leaves_nothing_hidden(
     """SIGTERM (timeout, systemctl, kill) killed the export where it stood: its
     .export-index.*.sqlite and .export-staging stayed in --out for good. Now it ends as
     SIGINT does: exit 130, "interrupted", both removed, the earlier export untouched.
-    (The export is started with SIGHUP at its default: a suite run under nohup ignores
-    it, and an export then keeps ignoring it, as the next test shows.)"""
+    (The export is started with the signal at its default: an ignored one stays ignored,
+    as the next test shows.)"""
     manifest = big_manifest(harvest, tmp_path / "big.jsonl")
     out = tmp_path / "out"
-    proc = stopped_export(manifest, out, hangup=signal.SIG_DFL)
+    proc = stopped_export(manifest, out, signum, signal.SIG_DFL)
     proc.send_signal(signum)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
@@ -369,7 +369,7 @@ def test_an_export_under_nohup_keeps_ignoring_sighup(harvest: Crawl, tmp_path: P
     """``nohup crawler-export ... &`` then logging out: SIGHUP stays ignored (installing
     the stop handler for it had replaced nohup's SIG_IGN, found in review)."""
     manifest = big_manifest(harvest, tmp_path / "big.jsonl")
-    proc = stopped_export(manifest, tmp_path / "out", hangup=signal.SIG_IGN)
+    proc = stopped_export(manifest, tmp_path / "out", signal.SIGHUP, signal.SIG_IGN)
     proc.send_signal(signal.SIGHUP)
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 3, stderr  # it went on to its end: every image missing here
@@ -377,15 +377,19 @@ def test_an_export_under_nohup_keeps_ignoring_sighup(harvest: Crawl, tmp_path: P
     assert_no_traceback(stdout, stderr)
 
 
-def stopped_export(manifest: Path, out: Path, hangup: Any) -> subprocess.Popen[str]:
-    """An export of ``manifest`` into ``out``, started with SIGHUP set to ``hangup``, under
-    way (its staging folder made: the index is done, the samples go) or ended."""
-    before = signal.signal(signal.SIGHUP, hangup)  # what the child inherits
+def stopped_export(
+    manifest: Path, out: Path, signum: int, disposition: Any
+) -> subprocess.Popen[str]:
+    """An export of ``manifest`` into ``out``, started with ``signum`` set to
+    ``disposition`` (a background or nohup'd suite ignores SIGINT or SIGHUP, and the
+    export inherits that), under way (its staging folder made: the index is done, the
+    samples go) or ended."""
+    before = signal.signal(signum, disposition)  # what the child inherits
     try:
         proc = start_cli("export", str(manifest), "--format", "webdataset", "--out", str(out),
                          "--images", str(manifest.parent), "--no-progress")  # fmt: skip
     finally:
-        signal.signal(signal.SIGHUP, before)
+        signal.signal(signum, before)
     while not (out / ".export-staging").exists() and proc.poll() is None:
         time.sleep(0.01)  # polling, not timing: the signal waits until the export is under way
     return proc
