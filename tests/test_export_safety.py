@@ -422,3 +422,23 @@ def test_the_readmes_loader_takes_every_stored_extension() -> None:
     readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
     [keys] = re.findall(r'\.to_tuple\("([a-z;]+)", "json", "txt"\)', readme)
     assert set(keys.split(";")) == set(EXTENSIONS.values())
+
+
+@pytest.mark.parametrize(
+    ("flags", "says"),
+    [
+        (["--format", "files", "--resize-mode", "border"], "--resize-mode needs --resize PX"),
+        (["--format", "parquet", "--resize", "64"], "--resize does nothing with --format parquet"),
+    ],
+)
+def test_a_flag_that_would_do_nothing_is_refused(
+    tmp_path: Path, flags: list[str], says: str
+) -> None:
+    """Until 2026-12-01 these were silently ignored: a dataset made without the resize
+    (or the shards) asked for, and exit 0."""
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("", encoding="utf-8")
+    result = run_cli("export", str(manifest), "--out", str(tmp_path / "out"), *flags)
+    last = result.stderr.strip().splitlines()[-1]  # after argparse's usage lines
+    assert result.returncode == 2 and last.startswith(f"crawler-export: error: {says}"), last
+    assert not (tmp_path / "out").exists()

@@ -33,18 +33,14 @@ def export_parser() -> argparse.ArgumentParser:
         help="this host's stored images, for rows without a shared store "
         "(default: the manifest's folder)",
     )
-    p.add_argument(
-        "--shard-size", type=int, default=10_000, metavar="N", help="samples a shard (10000)"
-    )
+    p.add_argument("--shard-size", type=int, metavar="N", help="samples a shard (10000)")
     p.add_argument(
         "--caption-column", metavar="NAME", help="the list column written as each sample's .txt"
     )
     p.add_argument(
         "--resize", type=int, metavar="PX", help="write derived images of PX (originals unchanged)"
     )
-    p.add_argument(
-        "--resize-mode", choices=MODES, default="keep_ratio", help="how --resize fits (keep_ratio)"
-    )
+    p.add_argument("--resize-mode", choices=MODES, help="how --resize fits (keep_ratio)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -55,17 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     ``--caption-column`` named a column no exported row has, 1 on error."""
     prepare_process()
     interrupt_on_stop_signals()
-    args = export_parser().parse_args(argv)
+    parser = export_parser()
+    args = parser.parse_args(argv)
+    _refuse_idle_flags(parser, args)
     config = ExportConfig(
         manifest=args.manifest,
         out=args.out,
         format=args.format,
         images=args.images,
-        shard_size=args.shard_size,
         caption_column=args.caption_column,
         resize=args.resize,
-        resize_mode=args.resize_mode,
         progress=not args.no_progress,
+        **{k: v for k in ("shard_size", "resize_mode") if (v := getattr(args, k)) is not None},
     )
 
     def body() -> int:
@@ -87,6 +84,15 @@ def main(argv: list[str] | None = None) -> int:
         return c.EXIT_INCOMPLETE if result.problems or missing else c.EXIT_OK
 
     return run_plain("crawler-export", body)
+
+
+def _refuse_idle_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A flag that would change nothing is a usage error (exit 2), not ignored: whoever
+    gave it expects it to act (until 2026-12-01 these were silently ignored)."""
+    if args.resize_mode is not None and args.resize is None:
+        parser.error("--resize-mode needs --resize PX")
+    if args.format == "parquet" and args.resize is not None:  # (--shard-size: harmless)
+        parser.error("--resize does nothing with --format parquet (a file of rows, no images)")
 
 
 def _summary(config: ExportConfig, result: ExportResult) -> str:
