@@ -116,7 +116,8 @@ class Frontier:
         """The tasks of ``url``'s host held back before its origin's robots.txt verdict
         came that it spares a request (``silent``) are held no longer: next in line, like
         tasks put back."""
-        held = self.gate.waiting.get(host_of(url))
+        host = host_of(url)
+        held = self.gate.waiting.get(host)
         if not held or self._blocking(url, now) is None:
             return  # nothing held, or a verdict that blocks nothing (most): no URL read
         kept: deque[int] = deque()
@@ -127,9 +128,9 @@ class Frontier:
             else:
                 kept.append(task_id)
         if kept:
-            self.gate.waiting[host_of(url)] = kept
+            self.gate.waiting[host] = kept
         else:
-            del self.gate.waiting[host_of(url)]
+            del self.gate.waiting[host]
 
     def reroute(self, task_id: int) -> None:
         """Put back a task kept for a host that did not come (``affinity.HostAffinity``):

@@ -288,7 +288,7 @@ class LeaseBoard:
                 self.robots.ended(task_id)
                 self._unleased.append((task_id, host, self._gate.given_up[host]))
                 continue
-            # "": a reuse, which makes no request: not paced, not counted
+            # "": no request (a reuse, or robots.txt blocks it): not paced, not counted
             serial = self._gate.lease(host, now) if host else 0
             attempt = min(self._attempts[task_id] + 1, 255)
             self._attempts[task_id] = attempt

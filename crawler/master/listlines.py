@@ -19,6 +19,7 @@ from crawler.urls import normalize_url
 # 16 times the URL limit, room for long captions and JSON objects.
 MAX_LINE = 131_072
 KEPT = 1024  # characters kept of a longer line, for its manifest row
+BOM = "\ufeff"  # a byte-order mark, as text
 
 
 class ListEntry(NamedTuple):
@@ -34,9 +35,7 @@ class ListEntry(NamedTuple):
 
 
 def make_entry(raw: str, source: str, number: int, extra: dict[str, Any] | None) -> ListEntry:
-    """The entry of a URL taken from a CSV cell or a JSON value (already stripped; a
-    byte-order mark before it, from a list joined to another, dropped)."""
-    raw = raw.lstrip("\ufeff")
+    """The entry of a URL taken from a CSV cell or a JSON value (already stripped)."""
     if not raw:
         return ListEntry(source, raw, None, "no URL", number, extra)
     try:
@@ -93,11 +92,13 @@ class _Pieces:
 def bounded_lines(fh: TextIO, cap: int = MAX_LINE) -> Iterator[str]:
     """The physical lines of ``fh`` (opened with ``newline=""``), endings kept; a line of
     more than ``cap`` characters comes as an ``Overlong`` (its rest read and dropped), so
-    no more than about ``2 * cap`` characters are ever held."""
+    no more than about ``2 * cap`` characters are ever held. A byte-order mark starting
+    a line is dropped, in every format: lists joined with ``cat`` carry the second's
+    there (until 2026-12-01 that line was an invalid URL, the mark unseen)."""
     pieces = _Pieces(fh, cap)
     while piece := pieces.take():
         if len(piece) < cap or piece[-1] in "\r\n" or pieces.at_end():
-            yield piece
+            yield piece.removeprefix(BOM)
             continue
         length, start = len(piece), piece
         while True:

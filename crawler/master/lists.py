@@ -40,7 +40,6 @@ from crawler.master.listlines import (
 from crawler.urls import normalize_url
 
 GZIP_MAGIC = b"\x1f\x8b"
-BOM = "\ufeff"
 # A JSON escape of a UTF-16 surrogate: json.loads leaves an unpaired one in the string,
 # which then cannot be written as UTF-8.
 _MISSING = object()
@@ -48,9 +47,8 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def parse_line(line: str, source: str, number: int = 0) -> ListEntry | None:
-    """One list line to an entry; None for blank lines and comments. A byte-order mark
-    at its start is dropped: lists joined with ``cat`` carry the second one's there."""
-    text = line.strip().lstrip(BOM).strip()
+    """One list line to an entry; None for blank lines and comments."""
+    text = line.strip()
     if not text or text.startswith("#"):
         return None
     try:
@@ -214,7 +212,7 @@ def _read_jsonl(fh: TextIO, spec: ListSpec) -> Iterator[ListEntry]:
     for number, line in enumerate(bounded_lines(fh), start=1):
         if isinstance(line, Overlong):
             yield overlong_entry(line, f"{spec.path}:{number}", number)
-        elif text := line.strip().lstrip(BOM):  # a mark mid-file: lists joined with cat
+        elif text := line.strip():
             yield _json_entry(text, spec.url_column, f"{spec.path}:{number}", number)
 
 
