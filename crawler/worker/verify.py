@@ -8,7 +8,8 @@ The rules (the README's Verification table):
 2. Whole file: the container must reach its end (``structure``), and JPEG data is
    decoded by libjpeg with its corrupt-data warnings as errors (simplejpeg,
    ``strict=True``), scaled down (up to 1/8) to what the hash needs: every
-   entropy-coded byte is still read; only the inverse DCT works on less.
+   entropy-coded byte is still read; only the inverse DCT works on less. A PNG
+   frame's data must hold all its rows (``pngdata``: libpng's rule, not Pillow's).
 3. Every frame, every limit: each frame's size, and the canvas as it grows, is checked
    against ``max_pixels`` before that frame is decoded, and the animation's total.
    Pillow's own bomb guard maps to ``too_many_pixels``.
@@ -49,7 +50,7 @@ from PIL import (  # noqa: F401 (a plugin registers itself when imported)
 from crawler.config import Policy
 from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall, UnsupportedFormat
 from crawler.formats import EXTENSIONS, identify
-from crawler.worker import phash, structure
+from crawler.worker import phash, pngdata, structure
 
 if "AVIF" in EXTENSIONS:  # Pillow >= 11.2 built with libavif
     from PIL import AvifImagePlugin  # noqa: F401
@@ -139,6 +140,8 @@ def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
             width, height = height, width
         _check_min_size(width, height, policy)
         frames, first = _decode(image, real, body, policy)
+        if real == "PNG":
+            pngdata.check(body, image)  # data that ends before the rows do (libpng's rule)
     return ImageInfo(real, width, height, frames, orientation, first)
 
 

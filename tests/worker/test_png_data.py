@@ -1,0 +1,169 @@
+"""PNG image data must hold every row its header announces (libpng's "Not enough image
+data"), whatever the colour type, bit depth, size, interlacing or frame.
+
+The PNGs here are written by the test itself (filter type 0, random samples, rows
+enumerated pixel by pixel over Adam7's passes), so that the data can be cut at any byte
+and compressed again into a stream that is whole: only the count of its bytes is wrong.
+Until 2026-12-01 Pillow decoded such a file "fine" (the missing rows zero) and it was
+stored as ``ok``.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import zlib
+from pathlib import Path
+
+import pytest
+from conftest import read_rows, run_cli
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from imageserver import ImageServer
+from PIL import Image
+
+from crawler.config import Policy
+from crawler.exceptions import VerifyFailure
+from crawler.worker import verify
+
+POLICY = Policy(max_pixels=4_000_000)
+# Colour type -> (samples a pixel, bit depths allowed): W3C PNG 3rd ed., table 11.1.
+COLOURS = {0: (1, (1, 2, 4, 8, 16)), 2: (3, (8, 16)), 3: (1, (1, 2, 4, 8)), 4: (2, (8, 16))}
+COLOURS[6] = (4, (8, 16))
+PASSES = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2))
+PASSES += ((1, 0, 2, 1),)  # (first row, first column, row step, column step)
+
+
+def status_of(body: bytes) -> str:
+    verify.configure(POLICY)
+    try:
+        verify.inspect(body, POLICY)
+    except VerifyFailure as failure:
+        return failure.status
+    return "ok"
+
+
+def chunk(kind: bytes, data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def scanlines(width: int, height: int, bits: int, interlace: bool, rng: random.Random) -> bytes:
+    """Filtered rows (filter 0) of random samples, pass by pass, each row's pixels
+    counted one by one."""
+    if not interlace:
+        passes = [[(y, list(range(width))) for y in range(height)]]
+    else:
+        passes = [
+            [(y, list(range(c0, width, cs))) for y in range(r0, height, rs)]
+            for r0, c0, rs, cs in PASSES
+        ]
+    out = bytearray()
+    for rows in passes:
+        for _y, columns in rows:
+            if columns:
+                out += b"\0" + rng.randbytes((len(columns) * bits + 7) // 8)
+    return bytes(out)
+
+
+def png(width: int, height: int, colour: int, depth: int, interlace: bool, data: bytes) -> bytes:
+    header = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    header += bytes([depth, colour, 0, 0, int(interlace)])
+    palette = chunk(b"PLTE", bytes(range(256)) * 3) if colour == 3 else b""
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + palette
+        + chunk(b"IDAT", zlib.compress(data)) + chunk(b"IEND", b"")
+    )  # fmt: skip
+
+
+@st.composite
+def pngs(draw: st.DrawFn) -> tuple[bytes, bytes, tuple]:
+    """(whole PNG, its filtered rows, how it was made)."""
+    colour = draw(st.sampled_from(sorted(COLOURS)))
+    samples, depths = COLOURS[colour]
+    depth = draw(st.sampled_from(depths))
+    width, height = draw(st.integers(1, 33)), draw(st.integers(1, 33))
+    interlace = draw(st.booleans())
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    rows = scanlines(width, height, samples * depth, interlace, rng)
+    if draw(st.booleans()):  # zero samples: the image looks like one whose rows are missing
+        rows = bytes(len(rows))
+    made = (width, height, colour, depth, interlace)
+    return png(*made, rows), rows, made
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pngs(), st.data())
+def test_image_data_short_of_any_row_is_corrupt(case: tuple, data: st.DataObject) -> None:
+    whole, rows, made = case
+    assert status_of(whole) == "ok", made
+    cut = data.draw(st.integers(0, len(rows) - 1))
+    assert status_of(png(*made, rows[:cut])) == "corrupt", (made, cut, len(rows))
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pngs(), st.binary(min_size=1, max_size=64))
+def test_image_data_longer_than_the_rows_is_accepted(case: tuple, extra: bytes) -> None:
+    """libpng: "Too much image data" is a benign error; Pillow ignores the rest."""
+    _whole, rows, made = case
+    assert status_of(png(*made, rows + extra)) == "ok", made
+
+
+def apng(default_image: bool) -> bytes:
+    frames = [Image.new("RGB", (48, 40), (40 * i, 90, 200 - 40 * i)) for i in range(4)]
+    out = io.BytesIO()
+    frames[0].save(out, "PNG", save_all=True, append_images=frames[1:],
+                   default_image=default_image)  # fmt: skip
+    return out.getvalue()
+
+
+def with_frame_cut(body: bytes, frame: int, keep: float) -> bytes:
+    """``body`` with the image data of its ``frame``-th data stream (0: IDAT) cut to
+    ``keep`` of its rows' bytes and compressed again; every CRC right."""
+    out, pos, seen, last = bytearray(body[:8]), 8, -1, b""
+    while pos < len(body):
+        length = int.from_bytes(body[pos : pos + 4], "big")
+        kind, data = body[pos + 4 : pos + 8], body[pos + 8 : pos + 8 + length]
+        if kind in (b"IDAT", b"fdAT") and last not in (b"IDAT", b"fdAT"):
+            seen += 1
+        if kind in (b"IDAT", b"fdAT") and seen == frame:
+            head = data[:4] if kind == b"fdAT" else b""
+            rows = zlib.decompress(data[len(head) :])
+            data = head + zlib.compress(rows[: int(len(rows) * keep)])
+        out += chunk(kind, data)
+        last = kind
+        pos += 12 + length
+    return bytes(out)
+
+
+@pytest.mark.parametrize("default_image", [False, True])
+@pytest.mark.parametrize("frame", [0, 1, 3])
+def test_an_apng_frame_short_of_rows_is_corrupt(default_image: bool, frame: int) -> None:
+    """Every frame, also a default image the animation never shows (Pillow does not
+    decode it) and frames drawn over earlier ones."""
+    body = apng(default_image)
+    assert status_of(body) == "ok"
+    assert status_of(with_frame_cut(body, frame, 1.0)) == "ok"
+    assert status_of(with_frame_cut(body, frame, 0.5)) == "corrupt"
+
+
+def test_a_short_png_is_not_stored(tmp_path: Path, image_server: ImageServer) -> None:
+    """Through a real master and worker: the short file is a corrupt row, nothing stored."""
+    rng = random.Random(7)
+    rows = scanlines(64, 48, 24, False, rng)
+    whole, short = png(64, 48, 2, 8, False, rows), png(64, 48, 2, 8, False, rows[: len(rows) // 2])
+    listing = tmp_path / "list.txt"
+    whole_url = image_server.add("/whole.png", whole)
+    short_url = image_server.add("/short.png", short)
+    listing.write_text(f"{whole_url}\n{short_url}\n", encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_cli(
+        "master", str(listing), "--port", "0", "--bind", "127.0.0.1", "--output", str(out),
+        "--local-workers", "1", "--no-progress", "--no-report", "--max-failure-rate", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows_by_url = {row["url"]: row for row in read_rows(out / "manifest.jsonl")}
+    assert rows_by_url[whole_url]["status"] == "ok"
+    assert (out / rows_by_url[whole_url]["path"]).read_bytes() == whole
+    assert (rows_by_url[short_url]["status"], rows_by_url[short_url]["path"]) == ("corrupt", None)
+    assert "not enough image data" in rows_by_url[short_url]["error"]
+    assert sorted(p.name for p in out.rglob("*.png")) == [Path(rows_by_url[whole_url]["path"]).name]
