@@ -15,7 +15,8 @@ for an interlaced image). That costs about 40 % of a PNG's verification, so it r
 where short data can hide: an APNG (frames after the first are drawn over the ones
 before, and the default image may not be shown at all), an interlaced image one row
 high, or a decoded image whose last row of its last pass is all zero bytes (rows a
-stream never reached stay zero; Pillow allocates images cleared).
+stream never reached stay zero; Pillow allocates images cleared); and every PNG an ICO
+holds (icons are small, and Pillow decodes only the largest).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples a pixel (PNG
 # Adam7 (PNG 8.2): first row, first column, row step, column step of each pass.
 ADAM7 = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2))
 ADAM7 += ((1, 0, 2, 1),)
+SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PIECE = 1 << 20  # bytes inflated at a time: a bomb of a stream is never held whole
 
 
@@ -39,15 +41,30 @@ def check(body: bytes, image: Image.Image) -> None:
     rows its header (IHDR, fcTL) announces; ``image`` is Pillow's, its frame decoded.
     The container was walked before (``structure.png``): the chunks are whole."""
     animated = body.find(b"acTL", 0, body.find(b"IDAT")) >= 0  # a false hit only costs time
-    if not animated and not _maybe_short(image):
-        return
-    for index, (width, height, data) in enumerate(_frames(body)):
+    if animated or _maybe_short(image):
+        _count_rows(body, "APNG" if animated else "PNG")
+
+
+def check_icon(body: bytes) -> None:
+    """Raise Corrupt if an image the ICO ``body`` stores as a PNG has data short of its
+    rows (every one its directory lists, counted: icons are small). The directory was
+    checked before (``structure.ico``)."""
+    for index in range(int.from_bytes(body[4:6], "little")):
+        size, offset = struct.unpack("<II", body[14 + 16 * index : 22 + 16 * index])
+        image = body[offset : offset + size]
+        if image.startswith(SIGNATURE) and image[12:16] == b"IHDR" and len(image) >= 33:
+            _count_rows(image, f"ICO image {index + 1}: PNG")
+
+
+def _count_rows(body: bytes, what: str) -> None:
+    frames = _frames(body)
+    for index, (width, height, data) in enumerate(frames):
         needed = _row_bytes(width, height, body)
         got = _inflated_size(data, needed)
         if got < needed:
-            which = f"frame {index + 1}" if animated else "image"
-            raise Corrupt(f"PNG {which} data ends before the image does ({got} of {needed} "
-                          "bytes of rows; libpng: not enough image data)")  # fmt: skip
+            which = f" frame {index + 1}" if len(frames) > 1 else ""
+            raise Corrupt(f"{what}{which} data ends before the image does ({got} of "
+                          f"{needed} bytes of rows; libpng: not enough image data)")  # fmt: skip
 
 
 def _maybe_short(image: Image.Image) -> bool:

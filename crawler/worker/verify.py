@@ -140,8 +140,10 @@ def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
             width, height = height, width
         _check_min_size(width, height, policy)
         frames, first = _decode(image, real, body, policy)
-        if real == "PNG":
-            pngdata.check(body, image)  # data that ends before the rows do (libpng's rule)
+        if real == "PNG":  # data that ends before the rows do (libpng's rule)
+            pngdata.check(body, image)
+        elif real == "ICO":
+            pngdata.check_icon(body)
     return ImageInfo(real, width, height, frames, orientation, first)
 
 

@@ -167,3 +167,28 @@ def test_a_short_png_is_not_stored(tmp_path: Path, image_server: ImageServer) ->
     assert (rows_by_url[short_url]["status"], rows_by_url[short_url]["path"]) == ("corrupt", None)
     assert "not enough image data" in rows_by_url[short_url]["error"]
     assert sorted(p.name for p in out.rglob("*.png")) == [Path(rows_by_url[whole_url]["path"]).name]
+
+
+def icon(images: list[bytes]) -> bytes:
+    """An ICO whose entries are these PNGs."""
+    head = b"\0\0\1\0" + len(images).to_bytes(2, "little")
+    offset, entries = 6 + 16 * len(images), b""
+    for data in images:
+        entries += bytes([0, 0, 0, 0]) + (1).to_bytes(2, "little") + (32).to_bytes(2, "little")
+        entries += len(data).to_bytes(4, "little") + offset.to_bytes(4, "little")
+        offset += len(data)
+    return head + entries + b"".join(images)
+
+
+@pytest.mark.parametrize("short", [0, 1, 2])
+def test_an_icon_image_short_of_rows_is_corrupt(short: int) -> None:
+    """An ICO stores its images as BMP or PNG; each PNG is held to the same rule, also
+    those Pillow does not decode (it shows the largest)."""
+    rng = random.Random(short)
+    made = [(side, side, 6, 8, False) for side in (16, 32, 48)]
+    rows = [scanlines(side, side, 32, False, rng) for side, *_ in made]
+    whole = [png(*m, r) for m, r in zip(made, rows, strict=True)]
+    assert status_of(icon(whole)) == "ok"
+    cut = list(whole)
+    cut[short] = png(*made[short], rows[short][: len(rows[short]) * 3 // 4])
+    assert status_of(icon(cut)) == "corrupt"
