@@ -66,9 +66,12 @@ class URLFailure(CrawlerError):
 
     status = c.WORKER_ERROR
 
-    def __init__(self, message: str, *, http_status: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, http_status: int | None = None, retry_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.http_status = http_status
+        self.retry_after = retry_after  # seconds a 429/503 answer asked us to wait; None: none
         self.attempts: int | None = None  # HTTP requests made before it failed, when known
 
 

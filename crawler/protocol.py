@@ -99,6 +99,8 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     # leaves that copy the URL's image (master.results).
     "held": (bool,),
     "token": (int,),  # not a manifest field: the fencing token of the lease answered
+    # Not a manifest field: the seconds a 429/503 answer's Retry-After asked for (<= 1e6).
+    "retry_after": (float, int),
 }
 REQUIRED_FIELDS = ("id", "url", "status", "worker")
 
@@ -194,6 +196,21 @@ def decode_result(text: str) -> dict[str, Any]:
         raise ValueError("result is not JSON") from None
     if not isinstance(raw, dict):
         raise ValueError("result is not a JSON object")
+    row = _typed(raw)
+    if row["status"] not in STATUSES:
+        raise ValueError(f"unknown status {row['status']!r}")
+    if row["retry_after"] is not None and not 0 <= row["retry_after"] <= 1e6:
+        raise ValueError("result field 'retry_after' is not 0 to 1e6 seconds")
+    if row["robots"] is not None:
+        row["robots"] = check_verdict(row["robots"])
+        if row["robots"] is None:
+            raise ValueError("result field 'robots' is not a robots.txt verdict")
+    return row
+
+
+def _typed(raw: dict[str, Any]) -> dict[str, Any]:
+    """Every field of RESULT_FIELDS from ``raw``, None where absent; ValueError for a
+    required one absent or a value of another type."""
     for name in REQUIRED_FIELDS:
         if raw.get(name) is None:
             raise ValueError(f"result lacks {name!r}")
@@ -205,12 +222,6 @@ def decode_result(text: str) -> dict[str, Any]:
         ):
             raise ValueError(f"result field {name!r} has the wrong type")
         row[name] = value
-    if row["status"] not in STATUSES:
-        raise ValueError(f"unknown status {row['status']!r}")
-    if row["robots"] is not None:
-        row["robots"] = check_verdict(row["robots"])
-        if row["robots"] is None:
-            raise ValueError("result field 'robots' is not a robots.txt verdict")
     return row
 
 

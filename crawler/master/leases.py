@@ -26,7 +26,7 @@ from crawler.config import HostLimits
 from crawler.master.affinity import HostAffinity
 from crawler.master.fencing import ANY_SUCCESS, MAX_TOKEN, Answer, accepts
 from crawler.master.frontier import FINAL, LEASED, Frontier
-from crawler.master.politeness import HostGate
+from crawler.master.politeness import GivenUp, HostGate
 from crawler.master.verdicts import KEPT, TRANSIENT, RobotsBoard
 from crawler.master.workers import WorkerRegistry
 from crawler.protocol import MAX_GET_WAIT, Task, encode_task
@@ -147,8 +147,7 @@ class LeaseBoard:
     def complete(self, task_id: int, worker: str, answer: Answer = ANY_SUCCESS) -> bool:
         """Mark ``task_id`` final if ``answer`` may end it (``fencing``); False when it is
         ignored: the URL was already final, or a failure came from a holder whose lease is
-        not the live one. ``answer.http_status`` tells the host gate whether the host is
-        overloaded."""
+        not the live one. ``answer`` tells the host gate whether the host is overloaded."""
         self.workers.seen(worker)
         with self._cond:
             if self._frontier.state[task_id] == FINAL:
@@ -161,7 +160,7 @@ class LeaseBoard:
             lease = self._leases.pop(task_id, None)
             self.robots.ended(task_id)
             if lease is not None:
-                self._gate.done(lease.host, answer.http_status, self._clock(), lease.serial)
+                self._gate.done(lease.host, answer, self._clock(), lease.serial)
                 if self._gate.active or self.robots.enabled:
                     self._cond.notify_all()  # the host (or origin) may take another lease now
             return True
@@ -241,8 +240,8 @@ class LeaseBoard:
                 self._cond.notify_all()
         return lost
 
-    def take_given_up(self) -> list[tuple[int, str, int]]:
-        """(id, host, its last 429/503) of tasks ended unleased, their host given up."""
+    def take_given_up(self) -> list[tuple[int, str, GivenUp]]:
+        """(id, host, why) of tasks ended unleased, their host given up."""
         with self._cond:
             taken, self._unleased = self._unleased, []
         return taken

@@ -16,9 +16,11 @@ that host's queue; everything here runs under the ``leases.LeaseBoard``'s lock.
 from __future__ import annotations
 
 from collections import Counter, deque
+from typing import NamedTuple
 
 from crawler.config import HostLimits
 from crawler.constants import OVERLOADED
+from crawler.master.fencing import Answer
 
 BACKOFF_START = 1.0  # seconds: the first penalty of a host that answered 429/503
 BACKOFF_MAX = 300.0
@@ -26,6 +28,13 @@ BACKOFF_MAX = 300.0
 # given up for the run: at 5 minutes a URL, its other URLs would keep a night's run
 # open for days. They end unfetched, as transient failures the next run tries again.
 GIVE_UP_AFTER = 8
+
+
+class GivenUp(NamedTuple):
+    """Why a host gets no more leases this run: its last 429/503, and in words."""
+
+    http_status: int
+    why: str  # after the host's name: "answered 8 requests in a row with 429/503"
 
 
 class HostGate:
@@ -39,7 +48,7 @@ class HostGate:
         self._floor: dict[str, float] = {}  # host -> its robots.txt Crawl-delay, seconds
         self.waiting: dict[str, deque[int]] = {}  # host -> task ids held back, in order
         self._overloaded: Counter[str] = Counter()  # host -> 429/503 answers in a row
-        self.given_up: dict[str, int] = {}  # host -> its last 429/503: no more leases
+        self.given_up: dict[str, GivenUp] = {}  # host -> why it gets no more leases
         self._serial = 0  # leases made so far: each lease's number, in order
         self._penalized: dict[str, int] = {}  # host -> leases made when it was last backed off
 
@@ -65,22 +74,26 @@ class HostGate:
         backoff and its robots.txt Crawl-delay (0: not spaced)."""
         return max(self.limits.host_delay, self._backoff.get(host, 0.0), self._floor.get(host, 0.0))
 
-    def done(self, host: str, http_status: int | None, now: float, serial: int = 0) -> None:
-        """A lease of ``host`` (``serial``: its number from ``lease``) ended; ``http_status``
-        (if any) adjusts its backoff, unless the lease was made before the host's last
-        backoff (one burst: see the module's docstring). "" (an unpaced lease) counts
-        nothing."""
+    def done(self, host: str, answer: Answer | None, now: float, serial: int = 0) -> None:
+        """A lease of ``host`` (``serial``: its number from ``lease``) ended; the answer's
+        HTTP status (if any) adjusts its backoff, unless the lease was made before the
+        host's last backoff (one burst: see the module's docstring), and its Retry-After
+        is kept in any case (``_asked``). "" (an unpaced lease) counts nothing."""
         if not host:
             return
         if self.leased[host] > 0:
             self.leased[host] -= 1
+        http_status = answer.http_status if answer is not None else None
+        if http_status in OVERLOADED and answer is not None and answer.retry_after is not None:
+            self._asked(host, http_status, now, answer.retry_after)
         if http_status is None or serial <= self._penalized.get(host, 0):
             return
         if http_status in OVERLOADED:
             self.penalize(host, now)
             self._overloaded[host] += 1
             if self._overloaded[host] >= GIVE_UP_AFTER:
-                self.given_up[host] = http_status
+                why = f"answered {GIVE_UP_AFTER} requests in a row with 429/503"
+                self.given_up[host] = GivenUp(http_status, why)
             return
         self._overloaded.pop(host, None)
         if host in self._backoff:
@@ -89,6 +102,19 @@ class HostGate:
                 del self._backoff[host]
             else:
                 self._backoff[host] = relaxed
+
+    def _asked(self, host: str, http_status: int, now: float, seconds: float) -> None:
+        """``host`` answered 429/503 with a Retry-After of ``seconds`` (RFC 9110 10.2.3,
+        RFC 6585 4): none of its URLs is leased before then, and one that asks for more
+        than BACKOFF_MAX gives the host up for the run, as GIVE_UP_AFTER answers in a row
+        do (its URLs end unfetched, transient: the next run tries them). Until 2026-12-01
+        the worker waited out up to 30 s of it and the master none: a host asking for an
+        hour was asked again within a second, 8 times in 2 minutes."""
+        if seconds > BACKOFF_MAX:
+            why = f"asked to wait {seconds:.0f} s (Retry-After), more than {BACKOFF_MAX:.0f}"
+            self.given_up[host] = GivenUp(http_status, why)
+        else:
+            self._next[host] = max(self._next.get(host, 0.0), now + seconds)
 
     def penalize(self, host: str, now: float) -> None:
         """``host`` is overloaded (429/503, or its robots.txt unavailable): back it off."""

@@ -23,7 +23,6 @@ from crawler.master.fencing import Answer
 from crawler.master.healing import failure_fields, transient
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan
-from crawler.master.politeness import GIVE_UP_AFTER
 from crawler.master.superseded import moved_copy
 from crawler.protocol import decode_result
 from crawler.report.ledger import Ledger
@@ -110,7 +109,7 @@ class ResultIntake:
         verdict = result["robots"]
         if verdict is not None and self._board.robots_answer(task_id, worker, url, verdict):
             return None  # robots.txt was unavailable: the URL went back to the frontier
-        answer = Answer(success, result["token"] or 0, result["http_status"])
+        answer = Answer(success, result["token"] or 0, result["http_status"], result["retry_after"])
         if not self._board.complete(task_id, worker, answer):
             return None  # already final, or a stale holder's failure (fencing)
         if not success and (standing := self._kept_copy(task_id, worker, result)) is not None:
@@ -195,11 +194,10 @@ class ResultIntake:
             rows.append(
                 self._standing(task_id) or self._ended(task_id, c.WORKER_LOST, None, fields)
             )
-        for task_id, host, status in board.take_given_up():
-            error = f"not fetched: {host} answered {GIVE_UP_AFTER} requests in a row with 429/503"
-            fields = {"error": error, "attempts": 0}
+        for task_id, host, gave in board.take_given_up():
+            fields = {"error": f"not fetched: {host} {gave.why}", "attempts": 0}
             ended = self._standing(task_id) or self._ended(
-                task_id, c.HTTP_ERROR, status, fields, "not_fetched"
+                task_id, c.HTTP_ERROR, gave.http_status, fields, "not_fetched"
             )
             rows.append(ended)
         return rows

@@ -36,6 +36,8 @@ from crawler.worker.watchdog import WATCHDOG
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 RETRY_AFTER_CAP = 30.0  # seconds: a server's Retry-After cannot park a thread for hours
+ASKED_WAIT_MAX = 1e6  # seconds: a longer Retry-After is reported as this (about 11 days)
+_PARSER = Retry(0)  # urllib3's Retry-After parser, which reads nothing of its instance
 
 # Per download thread: .deadline, the monotonic time its current URL must end by (None:
 # no URL in progress); .failed_tries, the tries urllib3 retried since the last answer.
@@ -110,13 +112,22 @@ class DeadlineRetry(Retry):
 
     def _server_wait(self, response: Any) -> float | None:
         """The Retry-After of ``response`` in seconds, uncapped; None if there is none."""
-        value = getattr(response, "headers", {}).get("Retry-After")
-        if not value or not self.respect_retry_after_header:
+        if not self.respect_retry_after_header:
             return None
-        try:
-            return Retry.parse_retry_after(self, value)
-        except u3.InvalidHeader:
-            return None
+        return server_wait(getattr(response, "headers", {}))
+
+
+def server_wait(headers: Any) -> float | None:
+    """Seconds an answer's ``Retry-After`` asks for (RFC 9110 10.2.3: delay-seconds or an
+    HTTP-date; a date past is 0), at most ASKED_WAIT_MAX; None when it has none or one
+    that is neither (which RFC 9110 gives no meaning)."""
+    value = headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return min(float(_PARSER.parse_retry_after(value)), ASKED_WAIT_MAX)
+    except (u3.InvalidHeader, OverflowError, ValueError):
+        return None
 
 
 class DeadlineTimeout(Timeout):

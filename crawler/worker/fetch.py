@@ -29,6 +29,7 @@ import urllib3.exceptions as u3
 from urllib3.response import HTTPResponse
 
 from crawler.config import Policy
+from crawler.constants import OVERLOADED
 from crawler.exceptions import (
     ConnectionFailure,
     HTTPStatusFailure,
@@ -165,7 +166,10 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
                 body = b""
             else:
                 reason = f"HTTP {resp.status_code} {wire_text(resp.reason)}".strip()
-                raise HTTPStatusFailure(reason, http_status=resp.status_code)
+                asked = (
+                    deadline.server_wait(resp.headers) if resp.status_code in OVERLOADED else None
+                )
+                raise HTTPStatusFailure(reason, http_status=resp.status_code, retry_after=asked)
             return Download(
                 body,
                 resp.status_code,

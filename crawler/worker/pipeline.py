@@ -65,6 +65,8 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
             row["attempts"] = failure.attempts
         if failure.http_status is not None:
             row["http_status"] = failure.http_status
+        if failure.retry_after is not None:
+            row["retry_after"] = failure.retry_after  # for the master's politeness
     except Exception as exc:  # a bug must not kill the worker: report it as data
         row.update(status=c.WORKER_ERROR, error=f"{type(exc).__name__}: {exc}"[:500])
     finally:

@@ -194,6 +194,65 @@ def test_a_host_answering_429_is_backed_off(tmp_path: Path, image_server: ImageS
     assert len(starts) == 3 and gaps[0] >= 0.9 and gaps[1] >= 1.8, gaps
 
 
+class AskingServer:
+    """A host whose first ``refusals`` answers are ``status`` with ``Retry-After: ask``."""
+
+    def __init__(self, meter: HostMeter, status: int, ask: str, refusals: int) -> None:
+        self.ok = meter.handler(make_image("PNG", 32, 24, seed=5), 0.0)
+        self.meter, self.status, self.ask, self.left = meter, status, ask, refusals
+
+    def __call__(self, request: BaseHTTPRequestHandler) -> None:
+        if self.left <= 0:
+            return self.ok(request)
+        self.left -= 1
+        with self.meter.lock:
+            self.meter.starts["127.0.0.1"].append(time.monotonic())
+        request.send_response(self.status)
+        for name, value in (("Retry-After", self.ask), ("Content-Length", "0")):
+            request.send_header(name, value)
+        request.end_headers()
+        return None
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_hosts_retry_after_holds_its_next_request(
+    status: int, tmp_path: Path, image_server: ImageServer
+) -> None:
+    """Retry-After: 3 on the first answer (not retried by the worker: --retries 0): the
+    host's next request comes 3 s later, not after the 1-s backoff (until 2026-12-01)."""
+    meter, lines = HostMeter(), []
+    asking = AskingServer(meter, status, "3", refusals=1)
+    for i in range(3):
+        image_server.add_handler(f"/ask/{i}.png", asking)
+        lines.append(image_server.url(f"/ask/{i}.png"))
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    rows = crawl(tmp_path, listing, "--per-host", "1", "--max-failure-rate", "1")
+    assert sorted(r["status"] for r in rows) == ["http_error", "ok", "ok"]
+    starts = meter.starts["127.0.0.1"]
+    assert len(starts) == 3 and starts[1] - starts[0] >= 2.9, starts
+
+
+def test_a_host_asking_for_an_hour_is_given_up_for_the_run(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """Retry-After: 3600 (more than the 5-minute backoff cap): one request, and the host's
+    other URLs end at once, unfetched, saying why (until 2026-12-01: 8 requests in two
+    minutes, each answered "come back in an hour")."""
+    meter, lines = HostMeter(), []
+    asking = AskingServer(meter, 503, "3600", refusals=100)
+    for i in range(4):
+        image_server.add_handler(f"/hour/{i}.png", asking)
+        lines.append(image_server.url(f"/hour/{i}.png"))
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    rows = crawl(tmp_path, listing, "--per-host", "1", "--max-failure-rate", "1")
+    assert len(meter.starts["127.0.0.1"]) == 1
+    assert {(r["status"], r["http_status"]) for r in rows} == {("http_error", 503)}
+    unfetched = [r for r in rows if r["attempts"] == 0]
+    assert len(unfetched) == 3 and "asked to wait 3600 s (Retry-After)" in unfetched[0]["error"]
+
+
 class RateLimiter:
     """A host that answers 429 to every request that starts within ``window`` seconds of
     its first, and the image after: a rate limiter refusing one burst."""

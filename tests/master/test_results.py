@@ -145,3 +145,58 @@ def test_answers_to_requests_already_out_are_one_burst(tmp_path: Path) -> None:
         assert intake.lost_rows() == []
     finally:
         plan.close()
+
+
+def test_a_retry_after_is_waited_out_and_a_long_one_gives_the_host_up(tmp_path: Path) -> None:
+    """A 429/503 with Retry-After: the host gets no lease before then (RFC 9110 10.2.3),
+    also when the answer belongs to a burst already counted; one asking for more than
+    BACKOFF_MAX gives the host up for the run, saying why. Until 2026-12-01 the master
+    ignored it: a host asking for two minutes, or an hour, was asked again within 1 s."""
+    urls = [f"http://slow.example/{i}.jpg" for i in range(10)]
+    plan, board, intake, now = planned(tmp_path, urls, 6000.0)
+
+    def leased_at(at: float) -> list[tuple[int, int]]:
+        now[0] = at
+        return [(t.id, t.token) for t in map(decode_task, board.get("w", 2, 0)["tasks"])]
+
+    def answer(task: tuple[int, int], status: int, retry_after: float | None) -> None:
+        fields = {"id": task[0], "url": urls[task[0]], "worker": "w", "status": "http_error"}
+        fields |= {"http_status": status, "error": f"HTTP {status}", "token": task[1]}
+        fields |= {} if retry_after is None else {"retry_after": retry_after}
+        assert len(intake.rows([("w", [encode_result(fields)])])) == 1
+
+    try:
+        first, second = leased_at(0.0)
+        answer(first, 429, 120.0)
+        answer(second, 503, 150)  # the same burst: no second backoff, but its ask holds
+        assert leased_at(1.5) == [] and leased_at(149.9) == []
+        (third,) = leased_at(150.1)  # one: the host is spaced while backed off
+        answer(third, 429, None)  # no Retry-After: the backoff alone (doubled: 2 s)
+        assert leased_at(151.0) == [] and intake.lost_rows() == []
+        (fourth,) = leased_at(152.2)
+        answer(fourth, 503, 3600.0)  # an hour: more than BACKOFF_MAX
+        now[0] = 5000.0
+        assert board.get("w", 50, 0)["tasks"] == []  # the others end, unleased
+        rows = intake.lost_rows()
+        assert len(rows) == 10 - 4 and {(r["status"], r["http_status"]) for r in rows} == {
+            ("http_error", 503)
+        }
+        assert rows[0]["error"] == (
+            "not fetched: slow.example asked to wait 3600 s (Retry-After), more than 300"
+        )
+        assert transient(rows[0]) and rows[0]["attempts"] == 0
+    finally:
+        plan.close()
+
+
+def test_a_retry_after_out_of_range_is_refused_on_receipt(tmp_path: Path) -> None:
+    """The field comes from a worker: negative, NaN, infinite or past 1e6 s is not one."""
+    plan, board, intake, _now = planned(tmp_path, URLS, 60.0)
+    try:
+        task = decode_task(board.get("w", 1, 0)["tasks"][0])
+        for bad in (-1.0, float("nan"), float("inf"), 2e6):
+            fields = {"id": task.id, "url": task.url, "worker": "w", "status": "http_error"}
+            fields |= {"http_status": 429, "retry_after": bad, "token": task.token}
+            assert intake.rows([("w", [encode_result(fields)])]) == []
+    finally:
+        plan.close()
