@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -22,6 +23,15 @@ sys.path.insert(0, str(Path(__file__).parent))
 from imageserver import ImageServer, standard_routes
 
 KEY = "test-key-0123456789abcdef0123456789abcdef"
+
+# The processes the tests start must get the stop signals at their default: a suite run
+# in the background (SIGINT ignored) or under nohup (SIGHUP ignored) hands SIG_IGN on
+# through exec, and the master, the worker and the export keep an inherited SIG_IGN
+# (crawler.stopsignals), so a test that stops one with that signal would wait for ever.
+# A handler that does nothing ignores the signal here as well, and exec resets it.
+for _signum in (signal.SIGINT, signal.SIGHUP):
+    if signal.getsignal(_signum) is signal.SIG_IGN:
+        signal.signal(_signum, lambda signum, frame: None)
 RUN_TIMEOUT = 120  # seconds any one CLI run may take before the test fails (never hangs)
 
 

@@ -200,6 +200,29 @@ def test_sighup_stops_the_master_gracefully(tmp_path: Path, image_server: ImageS
     assert (out / "manifest.runs.jsonl").read_text(encoding="utf-8").count("\n") == 1
 
 
+def test_a_master_started_with_nohup_outlives_its_terminal(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """``nohup crawler-master ... &``: SIGHUP is ignored from the start and stays so (the
+    run completes); until 2026-12-01 the master caught it and stopped, 0 of 6 rows."""
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # what nohup hands on
+    try:
+        proc, out = _slow_run(image_server, tmp_path, 0.5)
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    try:
+        _downloading(proc, image_server, out)
+        proc.send_signal(signal.SIGHUP)  # the terminal closed
+        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    assert_no_traceback(stdout, stderr)
+    assert summary(out)["outcome"] == "completed"
+    assert [r["status"] for r in read_rows(out / "manifest.jsonl")] == ["ok"] * 6
+
+
 @pytest.mark.parametrize("grace, second", [(1, False), (25, True)], ids=["grace", "second"])
 def test_a_stop_ends_with_its_grace_or_a_second_signal(
     tmp_path: Path, image_server: ImageServer, grace: int, second: bool

@@ -21,18 +21,15 @@ from __future__ import annotations
 import importlib
 import locale
 import os  # loaded with the interpreter, as sys is
-import signal
 import sys
 
 from crawler import constants as c
+from crawler.stopsignals import catch
 
 TYPE_CHECKING = False  # typing itself is not imported at run time: it takes a while
 if TYPE_CHECKING:
     from types import FrameType
     from typing import Any, NoReturn
-
-
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, a closed terminal
 
 
 def interrupt_on_stop_signals() -> None:
@@ -44,9 +41,7 @@ def interrupt_on_stop_signals() -> None:
     def handler(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
 
-    for signum in STOP_SIGNALS:
-        if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup's SIGHUP stays ignored
-            signal.signal(signum, handler)
+    catch(handler)  # nohup's SIGHUP stays ignored (``stopsignals``)
 
 
 def exit_on_stop_signals(prog: str | None) -> None:
@@ -59,8 +54,7 @@ def exit_on_stop_signals(prog: str | None) -> None:
             os.write(2, said)  # unbuffered: no stream is half-way through a write here
         os._exit(c.EXIT_INTERRUPTED)
 
-    for signum in STOP_SIGNALS:
-        signal.signal(signum, handler)
+    catch(handler)  # nohup's SIGHUP stays ignored (``stopsignals``)
 
 
 def utf8_mode() -> None:

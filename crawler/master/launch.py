@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import dataclasses
 import queue
-import signal
 import time
 import uuid
 from types import FrameType
@@ -27,6 +26,7 @@ from crawler.master.local_workers import LocalWorkers
 from crawler.master.preflight import check_manifest, check_outputs, check_store
 from crawler.master.server import QueueServer
 from crawler.master.workers import WorkerRegistry
+from crawler.stopsignals import catch
 
 INBOX_BATCHES = 16  # result batches waiting for the master loop, at most
 
@@ -53,8 +53,7 @@ class StopRequest:
             if again or self.abrupt:
                 raise KeyboardInterrupt  # a second signal, or planning: stop now
 
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, handler)
+        catch(handler)  # not one the master was started with ignored (nohup: SIGHUP)
 
 
 class Launch:

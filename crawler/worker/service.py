@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
-import signal
 import socket
 import threading
 import time
@@ -29,6 +28,7 @@ from crawler.exceptions import (
     WorkLost,
 )
 from crawler.layout import ensure_writable
+from crawler.stopsignals import catch
 from crawler.worker.channel import Channel
 from crawler.worker.run import Worker, worker_name
 
@@ -145,6 +145,5 @@ def _install_stop_handlers() -> threading.Event:
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
-        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            signal.signal(signum, handler)
+        catch(handler)  # not one the worker was started with ignored (nohup: SIGHUP)
     return stop

@@ -1,0 +1,32 @@
+"""The stop signals (Ctrl-C, kill, a closed terminal), as this process inherited them.
+
+A stop signal the process was started with ignored stays ignored: ``nohup`` ignores
+SIGHUP so that a run outlives its terminal, and a shell starts a script's background
+jobs with SIGINT ignored. Until 2026-12-01 the master and the worker caught all three
+regardless, so a night's run started with ``nohup crawler-master ... &`` stopped when
+its terminal closed (the export already kept them ignored).
+"""
+
+from __future__ import annotations
+
+import signal
+
+TYPE_CHECKING = False  # typing is not imported at run time: ``cli.startup`` imports this first
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
+    from typing import Any
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # Ctrl-C, kill, a closed terminal
+# Read when this module is first imported: before any of the crawler's handlers is set
+# (``cli.startup`` imports it first thing). Python itself leaves an inherited SIG_IGN of
+# SIGINT as it is.
+INHERITED_IGNORED = frozenset(s for s in STOP_SIGNALS if signal.getsignal(s) is signal.SIG_IGN)
+
+
+def catch(handler: Callable[[int, FrameType | None], Any]) -> None:
+    """Set ``handler`` for each stop signal, except those the process inherited ignored.
+    Raises ValueError outside the main thread (``signal.signal``)."""
+    for signum in STOP_SIGNALS:
+        if signum not in INHERITED_IGNORED:
+            signal.signal(signum, handler)
