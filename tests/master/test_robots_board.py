@@ -13,7 +13,7 @@ from test_leases import FakeClock, leased
 from crawler.config import HostLimits
 from crawler.master.fencing import Answer
 from crawler.master.leases import LeaseBoard
-from crawler.master.verdicts import ROBOTS_MAX_FAILURES, origin_key
+from crawler.master.verdicts import PRECHECK_SCAN_MAX, ROBOTS_MAX_FAILURES, origin_key
 from crawler.robotstxt import ROBOTS_TTL, answer_verdict
 
 UA = "crawler/1.0 (+https://example.org/bot)"
@@ -195,6 +195,25 @@ def test_tasks_a_verdict_spares_a_request_are_not_spaced() -> None:
             clock.advance(5)
             assert [t.url.split("/")[3] for t in leased(board.get("w1", 20, 0))] == ["ok"]
         assert board.robots.silent(0, "http://a.example/no/9.png", clock.now) == ("no" in silent)
+
+
+def test_rules_too_costly_to_read_under_the_lock_are_left_to_the_worker() -> None:
+    """Protego scans a URL once per wildcard rule: a robots.txt of many wildcards and
+    URLs of thousands of characters made one check take 0.65 s under the board's lock (a
+    fresh user's, 2026-12-01: no worker got a task for 85 s). Above PRECHECK_SCAN_MAX
+    characters scanned the master does not read the rules for a URL (it is not "silent":
+    it waits its spacing, and its worker reads the rules, as for any URL); below it, the
+    same rules spare the request as before."""
+    rules = "".join(f"Disallow: /*q{i}*z\n" for i in range(1000)) + "Disallow: /no/\n"
+    clock = FakeClock()
+    short = "http://a.example/no/" + "a" * 50
+    long = "http://a.example/no/" + "a" * (PRECHECK_SCAN_MAX // 1000)
+    board = make_board(clock, [short, long, "http://a.example/x.png"], host_delay=5)
+    (probe,) = leased(board.get("w1", 20, 0))
+    board.robots_answer(probe.id, "w1", probe.url, robots("User-agent: *\n" + rules))
+    board.complete(probe.id, "w1", Answer(http_status=200))
+    assert board.robots.silent(1, short, clock.now)  # 1,000 wildcards x 70 characters
+    assert not board.robots.silent(1, long, clock.now)  # x 220: the worker reads them
 
 
 def test_a_probe_kept_for_its_host_or_rerouted_does_not_hold_its_origin() -> None:
