@@ -26,6 +26,7 @@ from crawler.exceptions import Corrupt
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
 # APNG's frame chunks are ancillary by name but carry frame geometry and pixels.
 _PNG_GUARDED = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"acTL", b"fcTL", b"fdAT"}
+_PNG_CRITICAL = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}  # PNG 5.6: all the critical chunks
 
 
 def check(format_name: str, body: bytes) -> list[tuple[int, int]]:
@@ -53,6 +54,7 @@ def png(body: bytes) -> None:
         crc = int.from_bytes(body[end - 4 : end], "big")
         if guarded and zlib.crc32(body[pos + 4 : end - 4]) != crc:
             raise Corrupt(f"PNG chunk {kind.decode('latin-1')!r} fails its CRC (damaged)")
+        _png_order(kind, pos)
         seen_idat = seen_idat or kind == b"IDAT"
         if kind == b"acTL" and length >= 4:
             announced = int.from_bytes(body[pos + 8 : pos + 12], "big")
@@ -65,6 +67,38 @@ def png(body: bytes) -> None:
                 raise Corrupt(f"APNG announces {announced} frames in acTL, has {controls}")
             return
         pos = end
+
+
+def _png_order(kind: bytes, pos: int) -> None:
+    """libpng's errors (browsers refuse such a file; Pillow reads it): a critical chunk
+    it does not know ("unknown critical chunk"), an IHDR anywhere but first ("out of
+    place"). Until 2026-12-01 both were stored as ``ok``."""
+    if not kind[:1].islower() and kind not in _PNG_CRITICAL:
+        raise Corrupt(f"PNG has an unknown critical chunk {kind.decode('latin-1')!r}")
+    if (kind == b"IHDR") != (pos == 8):
+        raise Corrupt("PNG has its IHDR chunk out of place (it must come first, once)")
+
+
+def png_for_pillow(body: bytes) -> bytes:
+    """``body``, or a copy without the ancillary chunks before its first IDAT whose CRC
+    is wrong: libpng ignores those (PNG_CRC_DEFAULT: warn and discard an ancillary
+    chunk), browsers show the file, and the README says so; Pillow refuses the whole
+    file ("broken PNG file"), which made it ``corrupt`` until 2026-12-01. Only the bytes
+    given to Pillow change; the container was checked before (``png``)."""
+    pos, spans = 8, []
+    while pos + 8 <= len(body):
+        length, kind = struct.unpack(">I4s", body[pos : pos + 8])
+        end = pos + 12 + length
+        if kind == b"IDAT" or end > len(body):
+            break
+        crc = int.from_bytes(body[end - 4 : end], "big")
+        ancillary = kind not in _PNG_GUARDED and kind[:1].islower()
+        if ancillary and zlib.crc32(body[pos + 4 : end - 4]) != crc:
+            spans.append((pos, end))
+        pos = end
+    for start, end in reversed(spans):
+        body = body[:start] + body[end:]
+    return body
 
 
 def gif(body: bytes) -> list[tuple[int, int]]:

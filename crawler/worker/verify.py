@@ -131,7 +131,8 @@ def inspect(body: bytes, policy: Policy) -> ImageInfo:
 def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
     canvases = structure.check(format_name, body)
     _check_budget(canvases, policy)  # before Pillow allocates any of them
-    with Image.open(io.BytesIO(body), formats=[_plugin(format_name)]) as image:
+    readable = structure.png_for_pillow(body) if format_name == "PNG" else body
+    with Image.open(io.BytesIO(readable), formats=[_plugin(format_name)]) as image:
         real = image.format or format_name
         width, height = image.size
         _check_pixels(width, height, policy)  # before _orientation, which may decode (PNG)
