@@ -204,9 +204,17 @@ UNREAD_CODINGS = REGISTERED_CODINGS - set(HTTPResponse.CONTENT_DECODERS)
 
 
 def _unread_coding(resp: requests.Response) -> str | None:
-    """A registered content coding of the answer that this worker cannot decode."""
+    """A registered content coding of the answer that this worker cannot decode
+    ("Content-Encoding br"), or a transfer coding besides chunked ("Transfer-Encoding
+    gzip": RFC 9112 7, a server must not send one the request's TE did not name, and
+    http.client removes only chunked: until 2026-12-01 a gzipped body was "not_image")."""
     codings = resp.headers.get("Content-Encoding", "").lower().split(",")
-    return next((c.strip() for c in codings if c.strip() in UNREAD_CODINGS), None)
+    found = next((c.strip() for c in codings if c.strip() in UNREAD_CODINGS), None)
+    if found is not None:
+        return f"Content-Encoding {found}"
+    transfer = resp.headers.get("Transfer-Encoding", "").lower().split(",")
+    extra = [c.strip() for c in transfer if c.strip() not in ("chunked", "")]
+    return f"Transfer-Encoding {extra[0]}" if extra else None
 
 
 def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool) -> bytes:
@@ -217,8 +225,8 @@ def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool
     coding = _unread_coding(resp)
     if coding is not None:
         raise ConnectionFailure(
-            f"body could not be decoded (Content-Encoding {coding}, which this worker does "
-            "not read and did not ask for)"
+            f"body could not be decoded ({coding}, which this worker does not read and did "
+            "not ask for)"
         )
     chunks: list[bytes] = []  # joined once at the end: a body read in one chunk is not copied
     size = 0

@@ -12,6 +12,7 @@ the worker's own ``fetch`` (``test_wire_bytes.Wire``).
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 
 import pytest
@@ -42,3 +43,24 @@ def test_a_coding_the_worker_cannot_decode_is_said(wire: Wire, coding: str) -> N
 @pytest.mark.parametrize("coding", ["identity", "utf-8", "binary", "none", ""])
 def test_a_coding_outside_the_registry_is_passed_through(wire: Wire, coding: str) -> None:
     assert wire.download(answer(coding)).body == PNG
+
+
+def chunked(body: bytes, codings: str) -> bytes:
+    head = f"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nTransfer-Encoding: {codings}\r\n\r\n"
+    return head.encode() + f"{len(body):x}\r\n".encode() + body + b"\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize("coding", ["gzip", "deflate", "compress", "x-foo", "identity"])
+def test_a_transfer_coding_besides_chunked_is_said(wire: Wire, coding: str) -> None:
+    """RFC 9112 7: a server must not send a transfer coding the request's TE did not
+    name; http.client removes chunked alone. The body was judged in its coding
+    ("not_image", permanent, not a word of the coding) until 2026-12-01 (a fresh user's
+    ``Transfer-Encoding: gzip, chunked``)."""
+    status, error, _ = wire.fetch(chunked(gzip.compress(PNG), f"{coding}, chunked"))
+    assert status == "connection_error", error
+    assert error.startswith(f"body could not be decoded (Transfer-Encoding {coding},"), error
+
+
+@pytest.mark.parametrize("codings", ["chunked", "Chunked"])
+def test_chunked_alone_is_read(wire: Wire, codings: str) -> None:
+    assert wire.download(chunked(PNG, codings)).body == PNG
