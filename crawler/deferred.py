@@ -1,5 +1,5 @@
 """Modules imported when a step first needs them, not at start-up: NumPy for the master
-and the report, tqdm for a worker's progress bar.
+and the report, tqdm for a progress bar (the master's and a worker's).
 
 Two of the master's steps use NumPy: matching a rerun's per-line rows to the earlier
 runs' (``master.linerows``) and the report's near-duplicate search (``report.similar``).
@@ -58,6 +58,9 @@ class NoBar:
         """Nothing to draw."""
 
     def set_postfix(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to draw."""
+
+    def set_description_str(self, *args: Any, **kwargs: Any) -> None:
         """Nothing to draw."""
 
     def close(self) -> None:

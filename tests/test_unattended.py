@@ -8,11 +8,15 @@ exit code, the stderr lines, the log file, the summary.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import pty
 import re
 import signal
+import struct
 import subprocess
+import termios
 import time
 from pathlib import Path
 
@@ -118,6 +122,39 @@ def test_every_stderr_line_is_stamped_and_the_log_file_has_the_summary(
     assert all(STAMP.match(line) for line in logged.splitlines())
     assert "serving run" in logged and "this run: 3 new" in logged
     assert "outcome: completed (exit 0)" in logged
+
+
+def test_a_terminal_gets_a_progress_bar_and_a_pipe_gets_none(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """The bar is drawn on a terminal (stderr a pseudo-terminal here) and nowhere else;
+    tqdm is imported only to draw it (crawler.deferred)."""
+    urls = [image_server.add(f"/bar/{i}.png", make_image("PNG", 32, 24, seed=i)) for i in range(4)]
+    listing = write_list(tmp_path / "list.txt", urls)
+    command = cli_command("master", str(listing), "--bind", "127.0.0.1", "--local-workers",
+                          "1", "--output", str(tmp_path / "out"), "--no-report")  # fmt: skip
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # 100 columns
+    try:
+        proc = subprocess.Popen(command, env=cli_env(), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=follower)  # fmt: skip
+        os.close(follower)
+        drawn = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: every writer closed the terminal
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        assert proc.wait(timeout=RUN_TIMEOUT) == 0, drawn
+    finally:
+        os.close(leader)
+    assert b"4/4" in drawn and b"url" in drawn, drawn
+    piped = run_cli("master", str(listing), "--bind", "127.0.0.1", "--local-workers", "1",
+                    "--output", str(tmp_path / "again"), "--no-report")  # fmt: skip
+    assert piped.returncode == 0 and "4/4" not in piped.stderr, piped.stderr
 
 
 def test_unwritable_outputs_stop_the_master_before_any_download(
