@@ -52,6 +52,7 @@ FAILED_STATUSES = frozenset(STATUSES) - SUCCESS_STATUSES - {DUPLICATE}
 # HTTP statuses of a host asking for less: it is backed off (master.politeness), and the
 # URLs of it a worker holds but has not started go back to the master (worker.lane).
 OVERLOADED = frozenset({429, 503})
+RETRY_AFTER_MAX = 1e6  # seconds (~11 days): a longer Retry-After travels as this
 
 # The morning summary's categories of what a run changed (a summary's ``changes``), in
 # the order shown on stdout and in the report. Successes "reused" made no request;

@@ -39,7 +39,7 @@ from typing import Any
 
 from crawler import __version__
 from crawler.config import Policy
-from crawler.constants import STATUSES
+from crawler.constants import RETRY_AFTER_MAX, STATUSES
 from crawler.robotstxt import check_verdict
 
 SERIALIZER = "xmlrpclib"
@@ -99,7 +99,7 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     # leaves that copy the URL's image (master.results).
     "held": (bool,),
     "token": (int,),  # not a manifest field: the fencing token of the lease answered
-    # Not a manifest field: the seconds a 429/503 answer's Retry-After asked for (<= 1e6).
+    # Not a manifest field: seconds a 429/503 answer's Retry-After asked (<= RETRY_AFTER_MAX).
     "retry_after": (float, int),
 }
 REQUIRED_FIELDS = ("id", "url", "status", "worker")
@@ -199,8 +199,8 @@ def decode_result(text: str) -> dict[str, Any]:
     row = _typed(raw)
     if row["status"] not in STATUSES:
         raise ValueError(f"unknown status {row['status']!r}")
-    if row["retry_after"] is not None and not 0 <= row["retry_after"] <= 1e6:
-        raise ValueError("result field 'retry_after' is not 0 to 1e6 seconds")
+    if row["retry_after"] is not None and not 0 <= row["retry_after"] <= RETRY_AFTER_MAX:
+        raise ValueError(f"result field 'retry_after' is not 0 to {RETRY_AFTER_MAX:g} seconds")
     if row["robots"] is not None:
         row["robots"] = check_verdict(row["robots"])
         if row["robots"] is None:

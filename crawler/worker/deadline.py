@@ -29,6 +29,7 @@ from urllib3.util.timeout import Timeout
 
 from crawler._compat import retry_url, timeout_parts
 from crawler.config import Policy
+from crawler.constants import RETRY_AFTER_MAX
 from crawler.worker.keepalive import drain
 from crawler.worker.netguard import mount
 from crawler.worker.resolver import Resolver
@@ -36,7 +37,6 @@ from crawler.worker.watchdog import WATCHDOG
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 RETRY_AFTER_CAP = 30.0  # seconds: a server's Retry-After cannot park a thread for hours
-ASKED_WAIT_MAX = 1e6  # seconds: a longer Retry-After is reported as this (about 11 days)
 _PARSER = Retry(0)  # urllib3's Retry-After parser, which reads nothing of its instance
 
 # Per download thread: .deadline, the monotonic time its current URL must end by (None:
@@ -119,13 +119,13 @@ class DeadlineRetry(Retry):
 
 def server_wait(headers: Any) -> float | None:
     """Seconds an answer's ``Retry-After`` asks for (RFC 9110 10.2.3: delay-seconds or an
-    HTTP-date; a date past is 0), at most ASKED_WAIT_MAX; None when it has none or one
+    HTTP-date; a date past is 0), at most RETRY_AFTER_MAX; None when it has none or one
     that is neither (which RFC 9110 gives no meaning)."""
     value = headers.get("Retry-After")
     if not value:
         return None
     try:
-        return min(float(_PARSER.parse_retry_after(value)), ASKED_WAIT_MAX)
+        return min(float(_PARSER.parse_retry_after(value)), RETRY_AFTER_MAX)
     except (u3.InvalidHeader, OverflowError, ValueError):
         return None
 
