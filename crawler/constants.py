@@ -52,6 +52,9 @@ FAILED_STATUSES = frozenset(STATUSES) - SUCCESS_STATUSES - {DUPLICATE}
 # HTTP statuses of a host asking for less: it is backed off (master.politeness), and the
 # URLs of it a worker holds but has not started go back to the master (worker.lane).
 OVERLOADED = frozenset({429, 503})
+# An animation (or an icon's images) may decode to more pixels than one frame: all of a
+# file's frames together may hold this many times --max-pixels (worker.verify, pngdata).
+ANIMATION_PIXEL_FACTOR = 4
 RETRY_AFTER_MAX = 1e6  # seconds (~11 days): a longer Retry-After travels as this
 
 # The morning summary's categories of what a run changed (a summary's ``changes``), in
@@ -67,7 +70,7 @@ CHANGES: dict[str, str] = {
     "recovered": "recovered (failed before, ok now)",
     "new_failures": "new failures",
     "still_failing": "still failing (retried)",
-    "not_fetched": "not fetched (their host given up for 429/503)",
+    "not_fetched": "not fetched (their host given up: 429/503, Retry-After)",
     "kept_failures": "failures kept (not retried yet)",
     "given_up": "given up (--give-up-after)",
 }

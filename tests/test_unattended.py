@@ -260,6 +260,29 @@ def test_a_master_started_with_nohup_outlives_its_terminal(
     assert [r["status"] for r in read_rows(out / "manifest.jsonl")] == ["ok"] * 6
 
 
+def test_a_master_started_with_sigterm_ignored_still_stops_on_it(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """SIGTERM is the explicit stop (kill, systemd, timeout): caught even when inherited
+    ignored, unlike nohup's SIGHUP (a review's: the master would also have handed the
+    ignored SIGTERM on to the local workers it stops with it)."""
+    before = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        proc, out = _slow_run(image_server, tmp_path, 30.0, "--grace", "1")
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    try:
+        _downloading(proc, image_server, out)
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == INTERRUPTED, stderr
+    assert_no_traceback(stdout, stderr)
+    assert summary(out)["outcome"] == "interrupted"
+
+
 @pytest.mark.parametrize("grace, second", [(1, False), (25, True)], ids=["grace", "second"])
 def test_a_stop_ends_with_its_grace_or_a_second_signal(
     tmp_path: Path, image_server: ImageServer, grace: int, second: bool

@@ -51,6 +51,7 @@ class HostGate:
         self.given_up: dict[str, GivenUp] = {}  # host -> why it gets no more leases
         self._serial = 0  # leases made so far: each lease's number, in order
         self._penalized: dict[str, int] = {}  # host -> leases made when it was last backed off
+        self._asked_until: dict[str, float] = {}  # host -> end of its Retry-After (``_asked``)
 
     def allowed(self, host: str, now: float) -> bool:
         if host in self.given_up:
@@ -58,6 +59,8 @@ class HostGate:
         cap = self.limits.per_host
         if cap and self.leased[host] >= cap:
             return False
+        if host in self._asked_until and now >= self._asked_until[host]:
+            del self._asked_until[host]  # its Retry-After is over
         return now >= self._next.get(host, 0.0)
 
     def lease(self, host: str, now: float) -> int:
@@ -113,8 +116,13 @@ class HostGate:
         if seconds > BACKOFF_MAX:
             why = f"asked to wait {seconds:.0f} s (Retry-After), more than {BACKOFF_MAX:.0f}"
             self.given_up[host] = GivenUp(http_status, why)
-        else:
-            self._next[host] = max(self._next.get(host, 0.0), now + seconds)
+            return
+        until = max(self._asked_until.get(host, 0.0), now + seconds)
+        # Kept apart from the backoff, which a normal answer relaxes: the gate stays
+        # ``active`` until then (a review found a late answer's hold ignored once the
+        # host's backoff had relaxed away, with no other limit set).
+        self._asked_until[host] = until
+        self._next[host] = max(self._next.get(host, 0.0), until)
 
     def penalize(self, host: str, now: float) -> None:
         """``host`` is overloaded (429/503, or its robots.txt unavailable): back it off."""
@@ -158,4 +166,5 @@ class HostGate:
     @property
     def active(self) -> bool:
         """False while no limit or penalty exists: the board can skip per-host work."""
-        return bool(self.limits.per_host or self.limits.host_delay or self._backoff or self._floor)
+        limits = self.limits.per_host or self.limits.host_delay
+        return bool(limits or self._backoff or self._floor or self._asked_until)

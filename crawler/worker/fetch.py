@@ -214,6 +214,8 @@ def _unread_coding(resp: requests.Response) -> str | None:
         return f"Content-Encoding {found}"
     transfer = resp.headers.get("Transfer-Encoding", "").lower().split(",")
     extra = [c.strip() for c in transfer if c.strip() not in ("chunked", "")]
+    if extra == ["identity"] and len(transfer) == 1:
+        return None  # obsolete (RFC 7230 dropped it) and harmless alone: read as it is
     return f"Transfer-Encoding {extra[0]}" if extra else None
 
 

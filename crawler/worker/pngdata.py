@@ -26,7 +26,8 @@ import zlib
 
 from PIL import Image
 
-from crawler.exceptions import Corrupt
+from crawler.constants import ANIMATION_PIXEL_FACTOR
+from crawler.exceptions import Corrupt, TooManyPixels
 
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples a pixel (PNG 7.1)
 # Adam7 (PNG 8.2): first row, first column, row step, column step of each pass.
@@ -45,15 +46,27 @@ def check(body: bytes, image: Image.Image) -> None:
         _count_rows(body, "APNG" if animated else "PNG")
 
 
-def check_icon(body: bytes) -> None:
+def check_icon(body: bytes, max_pixels: int) -> None:
     """Raise Corrupt if an image the ICO ``body`` stores as a PNG has data short of its
-    rows (every one its directory lists, counted: icons are small). The directory was
-    checked before (``structure.ico``)."""
+    rows (every one its directory lists, each place once), TooManyPixels if one is larger
+    than ``max_pixels`` or all together than ANIMATION_PIXEL_FACTOR times that: Pillow
+    decodes only the largest, and a directory of 65,535 entries naming one PNG of 10,000
+    x 10,000 pixels had its rows counted 65,535 times. The directory was checked before
+    (``structure.ico``)."""
+    budget, seen = ANIMATION_PIXEL_FACTOR * max_pixels, set()
     for index in range(int.from_bytes(body[4:6], "little")):
         size, offset = struct.unpack("<II", body[14 + 16 * index : 22 + 16 * index])
         image = body[offset : offset + size]
-        if image.startswith(SIGNATURE) and image[12:16] == b"IHDR" and len(image) >= 33:
-            _count_rows(image, f"ICO image {index + 1}: PNG")
+        if offset in seen or not (image.startswith(SIGNATURE) and image[12:16] == b"IHDR"):
+            continue
+        seen.add(offset)
+        width, height = struct.unpack(">II", image[16:24]) if len(image) >= 33 else (0, 0)
+        budget -= width * height
+        if width * height > max_pixels or budget < 0:
+            raise TooManyPixels(
+                f"ICO image {index + 1}: {width}x{height} PNG is too much to decode"
+            )
+        _count_rows(image, f"ICO image {index + 1}: PNG")
 
 
 def _count_rows(body: bytes, what: str) -> None:

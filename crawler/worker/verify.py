@@ -48,6 +48,7 @@ from PIL import (  # noqa: F401 (a plugin registers itself when imported)
 )
 
 from crawler.config import Policy
+from crawler.constants import ANIMATION_PIXEL_FACTOR
 from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall, UnsupportedFormat
 from crawler.formats import EXTENSIONS, identify
 from crawler.worker import phash, pngdata, structure
@@ -55,8 +56,6 @@ from crawler.worker import phash, pngdata, structure
 if "AVIF" in EXTENSIONS:  # Pillow >= 11.2 built with libavif
     from PIL import AvifImagePlugin  # noqa: F401
 
-# An animation may decode to more pixels than one frame; cap the total work too.
-ANIMATION_PIXEL_FACTOR = 4
 # PNG text chunks (XMP, ICC-like metadata) up to this size are read, not refused:
 # Pillow's 1 MiB default rejects valid camera and editor files. Still a bound.
 TEXT_CHUNK_LIMIT = 64 << 20
@@ -144,7 +143,7 @@ def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
         if real == "PNG":  # data that ends before the rows do (libpng's rule)
             pngdata.check(body, image)
         elif real == "ICO":
-            pngdata.check_icon(body)
+            pngdata.check_icon(body, policy.max_pixels)
     return ImageInfo(real, width, height, frames, orientation, first)
 
 

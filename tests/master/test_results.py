@@ -200,3 +200,36 @@ def test_a_retry_after_out_of_range_is_refused_on_receipt(tmp_path: Path) -> Non
             assert intake.rows([("w", [encode_result(fields)])]) == []
     finally:
         plan.close()
+
+
+def test_a_late_retry_after_holds_a_host_whose_backoff_has_relaxed(tmp_path: Path) -> None:
+    """No --per-host nor --host-delay: a burst is refused (backed off 1 s), a later request
+    answers 200 (the backoff relaxes away), then a late answer of the burst asks for 200 s.
+    The host gets no lease before then (a review's: the gate counted as inactive, and 5
+    more URLs were leased a second later)."""
+    urls = [f"http://slow.example/{i}.jpg" for i in range(10)]
+    plan, board, intake, now = planned(tmp_path, urls, 6000.0)
+
+    def answer(task: tuple[int, int], status: str, code: int, retry_after: float | None) -> None:
+        fields = {"id": task[0], "url": urls[task[0]], "worker": "w", "status": status}
+        fields |= {"http_status": code, "token": task[1], "error": None}
+        if status == "ok":
+            fields |= {"path": "ab/cd/x.jpg", "bytes": 10, "width": 1, "height": 1}
+            fields |= {"format": "JPEG", "error": None}
+        fields |= {} if retry_after is None else {"retry_after": retry_after}
+        assert len(intake.rows([("w", [encode_result(fields)])])) == 1
+
+    def leased_at(at: float, count: int) -> list[tuple[int, int]]:
+        now[0] = at
+        return [(t.id, t.token) for t in map(decode_task, board.get("w", count, 0)["tasks"])]
+
+    try:
+        burst = leased_at(0.0, 3)
+        answer(burst[0], "http_error", 429, None)  # backed off 1 s
+        (later,) = leased_at(2.0, 1)
+        answer(later, "ok", 200, None)  # relaxed: no backoff left
+        answer(burst[1], "http_error", 429, 200.0)  # late, of the burst: its ask holds
+        assert leased_at(3.0, 5) == [] and leased_at(201.0, 5) == []
+        assert len(leased_at(202.5, 5)) == 5
+    finally:
+        plan.close()

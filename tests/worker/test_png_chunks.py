@@ -100,3 +100,16 @@ def test_a_second_ihdr_is_corrupt(mode: str, at: int) -> None:
     body = sample(mode)
     body = inserted(body, at, chunks(body)[0])
     assert status_of(body) == "corrupt", at
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=300))
+def test_many_ancillary_chunks_some_damaged_are_all_read_past(crcs: list[bool]) -> None:
+    """Chunks with right and wrong CRCs in any order before IDAT: the picture is the
+    same as without them (the damaged ones dropped in one pass, not a copy each)."""
+    body = sample("RGB")
+    extra = b"".join(chunk(b"tEXt", b"k\0%d" % i, right) for i, right in enumerate(crcs))
+    with_them = inserted(body, 1, extra)
+    assert status_of(with_them) == "ok"
+    info = verify.inspect(with_them, POLICY)
+    assert info.phash == verify.inspect(body, POLICY).phash

@@ -192,3 +192,23 @@ def test_an_icon_image_short_of_rows_is_corrupt(short: int) -> None:
     cut = list(whole)
     cut[short] = png(*made[short], rows[short][: len(rows[short]) * 3 // 4])
     assert status_of(icon(cut)) == "corrupt"
+
+
+def test_an_icons_pngs_are_counted_once_a_place_and_within_the_pixel_budget() -> None:
+    """A directory may name one PNG many times (each place is read once), and its PNGs
+    together may hold ANIMATION_PIXEL_FACTOR x max_pixels (Pillow decodes only the
+    largest; a review's ICO had one 100-megapixel PNG's rows counted 81 times, 18 s)."""
+    policy = Policy(max_pixels=10_000)
+    rng = random.Random(3)
+    one = png(64, 64, 0, 8, False, scanlines(64, 64, 8, False, rng))  # 4,096 pixels
+    head = b"\0\0\1\0" + (20).to_bytes(2, "little")
+    same = bytes([0, 0, 0, 0]) + (1).to_bytes(2, "little") + (8).to_bytes(2, "little")
+    same += len(one).to_bytes(4, "little") + (6 + 16 * 20).to_bytes(4, "little")
+    verify.configure(policy)
+    verify.inspect(head + same * 20 + one, policy)  # one place, 20 entries: 4,096 pixels
+    try:
+        verify.inspect(icon([one] * 20), policy)  # 20 places: 81,920 > 4 x 10,000
+    except VerifyFailure as failure:
+        assert failure.status == "too_many_pixels", failure
+    else:
+        raise AssertionError("20 distinct 64 x 64 PNGs passed a budget of 40,000 pixels")
