@@ -826,6 +826,30 @@ def test_thawed_worker_drops_leases_finished_elsewhere(
     assert hits_of(image_server, urls[2:4]) == {url: 1 for url in urls[2:4]}  # never twice
 
 
+def test_a_master_frozen_past_its_leases_reads_the_answers_before_expiring_them(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """The master stopped (SIGSTOP) longer than a lease, its workers still downloading:
+    on waking it must not expire leases whose answers wait in its sockets. Found by a
+    fresh user (2026-12-01): with --max-attempts 1 answered URLs ended worker_lost, their
+    images stored and named by no row. The time the master was stopped is not counted
+    (``master.liveclock``)."""
+    images = add_images(image_server, 24, delay=0.5, prefix="masterfrozen")
+    port = free_port()
+    flags = ("--lease-seconds", "3", "--max-attempts", "1")
+    master = spawn("master", *run.master_args(run.write_list(list(images)), *flags, port=port))
+    served_port(master)
+    worker = spawn("worker", *run.worker_args(port, 4))
+    wait_until(lambda: image_server.total_hits() >= 4, "the first downloads", alive=(worker,))
+    master.signal(signal.SIGSTOP)
+    time.sleep(8)  # past the lease (3 s) and liveclock.STALL (5 s)
+    master.signal(signal.SIGCONT)
+    assert master.wait(60) == 0, master.stderr
+    assert worker.wait() == 0, worker.stderr
+    rows = by_url(run.rows())
+    assert {url: rows[url]["status"] for url in images} == dict.fromkeys(images, c.OK)
+
+
 def test_a_worker_thawed_past_its_leases_takes_them_again(
     run: Run, image_server: ImageServer, spawn: Spawn
 ) -> None:

@@ -26,6 +26,7 @@ from crawler.master.indexing import IndexKeeper
 from crawler.master.journal import ManifestWriter
 from crawler.master.launch import Launch
 from crawler.master.leases import LeaseBoard
+from crawler.master.liveclock import LiveClock
 from crawler.master.plan import Plan, plan_run
 from crawler.master.progress import ACTIVE_WITHIN, Progress, announce
 from crawler.master.results import ResultIntake
@@ -177,6 +178,7 @@ class Master:
             user_agent=None if cfg.policy.ignore_robots else cfg.policy.user_agent,
             unpaced=plan.unpaced,
             workers=self.launch.slot.workers,  # those that called in while we planned
+            clock=LiveClock(),  # leases do not expire for the time the master was stopped
         )
         if plan.needs_hosts:
             board.prefer_hosts(plan.wanted_host, cfg.policy.lease_seconds)
