@@ -162,8 +162,12 @@ _NETLOC = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*://([^/?#]*)")
 
 
 def host_of(url: str) -> str:
-    """The host name of a URL, lower case, without port: what politeness limits count."""
-    return urlsplit(url).hostname or ""
+    """The host name of a URL, lower case, without port and without the root's trailing
+    dot: what politeness limits count. ``a.test.`` is ``a.test`` (RFC 1034 3.1: the
+    same absolute name; urllib3 sends both as ``Host: a.test``): until 2026-12-01 they
+    were two hosts, each with its own --per-host and --host-delay, and the one server
+    got two requests a millisecond apart (a fresh user's)."""
+    return (urlsplit(url).hostname or "").removesuffix(".")
 
 
 def netloc_of(url: str) -> str:

@@ -239,3 +239,16 @@ def test_a_spaced_host_is_leased_only_into_the_room_a_worker_has() -> None:
     capped = LeaseBoard(urls, None, 10.0, 3, clock=clock, limits=HostLimits(per_host=5))
     answer = capped.get("w1", 10, 0, room=0)
     assert len(leased(answer)) == 6 and answer["room"] is False  # capped, not spaced
+
+
+def test_a_host_written_with_the_roots_dot_is_the_same_host() -> None:
+    """``a.example.`` and ``a.example`` are one absolute name (RFC 1034 3.1) and one Host
+    header: one --per-host and one --host-delay for both (until 2026-12-01 two hosts: the
+    one server got two requests a millisecond apart). Upper case too, as before."""
+    urls = ["http://a.example./0.png", "http://a.example/1.png", "http://A.EXAMPLE./2.png"]
+    urls += ["http://b.example/3.png"]
+    clock = FakeClock()
+    for limits in (HostLimits(per_host=1), HostLimits(host_delay=5.0)):
+        board = LeaseBoard(urls, None, 10.0, 3, clock=clock, limits=limits)
+        hosts = [t.url.split("/")[2].lower().rstrip(".") for t in leased(board.get("w", 10, 0))]
+        assert sorted(hosts) == ["a.example", "b.example"], (limits, hosts)
