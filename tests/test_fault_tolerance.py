@@ -640,10 +640,18 @@ def test_transient_503_is_retried_after_retry_after_and_404_is_not(
         else:
             send(handler, 200, body, {"Content-Type": "image/png"})
 
+    plain: list[float] = []
+
+    def busy_once(handler: BaseHTTPRequestHandler) -> None:
+        plain.append(time.monotonic())
+        status, text = (429, b"slow down\n") if len(plain) == 1 else (200, body)
+        send(handler, status, text, {"Content-Type": "image/png"})
+
     busy = image_server.add_handler("/busy.png", busy_twice)
+    once = image_server.add_handler("/once.png", busy_once)
     missing = image_server.url("/missing.png")  # no route: the server answers 404
     args = run.master_args(
-        run.write_list([busy, missing]), "--local-workers", "1", "--retries", "2"
+        run.write_list([busy, once, missing]), "--local-workers", "1", "--retries", "2"
     )
     done = run_cli("master", *args, timeout=60)
     assert done.returncode == 0, done.stderr
@@ -657,6 +665,9 @@ def test_transient_503_is_retried_after_retry_after_and_404_is_not(
     # Retry-After: 1 was honoured (a lower bound, so it cannot flake; without the header,
     # urllib3's first retry would be immediate).
     assert all(later - earlier >= 0.9 for earlier, later in itertools.pairwise(times))
+    # Without Retry-After the first retry waits the backoff too (0.5 s and up to 0.5 s of
+    # jitter): urllib3 made it at once, milliseconds after a 429 (until 2026-12-01).
+    assert rows[once]["status"] == c.OK and len(plain) == 2 and plain[1] - plain[0] >= 0.45
     assert (rows[missing]["status"], rows[missing]["http_status"]) == (c.HTTP_ERROR, 404)
     assert rows[missing]["attempts"] == 1, rows[missing]
     assert image_server.hits("/missing.png") == 1

@@ -13,6 +13,7 @@ urllib3, ``policy.retries`` times at most, with jittered exponential backoff.
 
 from __future__ import annotations
 
+import random
 import socket
 import threading
 import time
@@ -89,7 +90,14 @@ class DeadlineRetry(Retry):
         return max(0.0, min(asked, RETRY_AFTER_CAP, remaining()))
 
     def get_backoff_time(self) -> float:
-        return max(0.0, min(super().get_backoff_time(), remaining()))
+        """urllib3's backoff (factor x 2^(n-1) + jitter), from the first retry on: urllib3
+        makes the first at once, with no jitter, which after a 429 or 503 was a second
+        request to an overloaded host within milliseconds (a fresh user's, 2026-12-01).
+        Called for a retry only (``history`` then ends with the failure)."""
+        value = super().get_backoff_time()
+        if value == 0 and self.history:
+            value = self.backoff_factor + random.random() * self.backoff_jitter
+        return max(0.0, min(value, self.backoff_max, remaining()))
 
     def increment(self, *args: Any, **kwargs: Any) -> Retry:
         # Tries whose request went out: a connection that could not be opened (DNS, refused,
