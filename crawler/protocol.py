@@ -101,6 +101,8 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "token": (int,),  # not a manifest field: the fencing token of the lease answered
     # Not a manifest field: seconds a 429/503 answer's Retry-After asked (<= RETRY_AFTER_MAX).
     "retry_after": (float, int),
+    # Not a manifest field: seconds between the URL's latest request and the result's put.
+    "request_age": (float, int),
 }
 REQUIRED_FIELDS = ("id", "url", "status", "worker")
 
@@ -199,8 +201,9 @@ def decode_result(text: str) -> dict[str, Any]:
     row = _typed(raw)
     if row["status"] not in STATUSES:
         raise ValueError(f"unknown status {row['status']!r}")
-    if row["retry_after"] is not None and not 0 <= row["retry_after"] <= RETRY_AFTER_MAX:
-        raise ValueError(f"result field 'retry_after' is not 0 to {RETRY_AFTER_MAX:g} seconds")
+    for name in ("retry_after", "request_age"):
+        if row[name] is not None and not 0 <= row[name] <= RETRY_AFTER_MAX:
+            raise ValueError(f"result field {name!r} is not 0 to {RETRY_AFTER_MAX:g} seconds")
     if row["robots"] is not None:
         row["robots"] = check_verdict(row["robots"])
         if row["robots"] is None:

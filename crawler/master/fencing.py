@@ -41,6 +41,7 @@ class Answer:
     token: int = 0  # the fencing token the result carries (0: none)
     http_status: int | None = None
     retry_after: float | None = None  # seconds a 429/503 answer asked to wait (Retry-After)
+    request_age: float | None = None  # seconds since the URL's latest request, at its put
 
 
 ANY_SUCCESS = Answer()  # a success without a token: what a caller that does not fence says

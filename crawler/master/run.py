@@ -169,17 +169,12 @@ class Master:
     def _serve(self, plan: Plan, manifest: ManifestWriter) -> int:
         cfg = self.config
         board = LeaseBoard(
-            plan.store,
-            plan.state,
-            cfg.policy.lease_seconds,
-            cfg.max_attempts,
-            stored_copy=plan.stored_copy,
-            limits=cfg.limits,
+            plan.store, plan.state, cfg.policy.lease_seconds, cfg.max_attempts,
+            stored_copy=plan.stored_copy, limits=cfg.limits, unpaced=plan.unpaced,
             user_agent=None if cfg.policy.ignore_robots else cfg.policy.user_agent,
-            unpaced=plan.unpaced,
             workers=self.launch.slot.workers,  # those that called in while we planned
             clock=LiveClock(),  # leases do not expire for the time the master was stopped
-        )
+        )  # fmt: skip
         if plan.needs_hosts:
             board.prefer_hosts(plan.wanted_host, cfg.policy.lease_seconds)
         self.stats.total = plan.total

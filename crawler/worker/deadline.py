@@ -41,7 +41,10 @@ RETRY_AFTER_CAP = 30.0  # seconds: a server's Retry-After cannot park a thread f
 _PARSER = Retry(0)  # urllib3's Retry-After parser, which reads nothing of its instance
 
 # Per download thread: .deadline, the monotonic time its current URL must end by (None:
-# no URL in progress); .failed_tries, the tries urllib3 retried since the last answer.
+# no URL in progress); .failed_tries, the tries urllib3 retried since the last answer;
+# .last_request, when its URL's latest request went out (None: none yet; ``get`` and
+# ``DeadlineRetry.sleep`` set it, ``bound_url`` clears it): the master spaces a host's
+# requests from it (master.politeness).
 clock = threading.local()
 
 
@@ -58,6 +61,8 @@ def bound_url(seconds: float | None) -> None:
     robots.txt, then the URL) ends within ``seconds`` in all; None: no such bound. Each
     had its own deadline, and a probe's row took up to twice --deadline."""
     clock.url_end = None if seconds is None else time.monotonic() + seconds
+    if seconds is not None:
+        clock.last_request = None  # a new URL: no request of it yet
 
 
 def stop() -> None:
@@ -88,6 +93,10 @@ class DeadlineRetry(Retry):
         except u3.InvalidHeader:
             return 0.0
         return max(0.0, min(asked, RETRY_AFTER_CAP, remaining()))
+
+    def sleep(self, response: Any = None) -> None:
+        super().sleep(response)
+        clock.last_request = time.monotonic()  # the retry goes out now
 
     def get_backoff_time(self) -> float:
         """urllib3's backoff (factor x 2^(n-1) + jitter), from the first retry on: urllib3
@@ -195,6 +204,7 @@ def get(
     memory, past ``max_bytes`` and the deadline's reach, and raises whatever its reading
     of ``Location`` runs into (``UnicodeDecodeError`` for a byte that is not UTF-8,
     ``ValueError`` for ``http://[::1``). ``fetch`` reads ``Location`` itself."""
+    clock.last_request = time.monotonic()
     merged = session.headers
     if headers:
         merged = CaseInsensitiveDict(session.headers)

@@ -70,6 +70,7 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
     except Exception as exc:  # a bug must not kill the worker: report it as data
         row.update(status=c.WORKER_ERROR, error=f"{type(exc).__name__}: {exc}"[:500])
     finally:
+        row["_request_at"] = getattr(deadline.clock, "last_request", None)  # see run._put
         deadline.bound_url(None)
     row["elapsed_s"] = round(time.monotonic() - start, 3)
     return row

@@ -204,6 +204,11 @@ class Worker:
         self._release(handed_back)
 
     def _put(self, rows: list[dict]) -> None:
+        now = time.monotonic()
+        for row in rows:  # how long ago its latest request went out: the host's spacing
+            sent = row.pop("_request_at", None)
+            if sent is not None:
+                row["request_age"] = round(min(max(0.0, now - sent), c.RETRY_AFTER_MAX), 3)
         self.channel.put(self.name, [encode_result(row) for row in rows])
         for row in rows:
             answered = self._held.answered(row["id"], row["token"])

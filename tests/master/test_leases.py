@@ -252,3 +252,22 @@ def test_a_host_written_with_the_roots_dot_is_the_same_host() -> None:
         board = LeaseBoard(urls, None, 10.0, 3, clock=clock, limits=limits)
         hosts = [t.url.split("/")[2].lower().rstrip(".") for t in leased(board.get("w", 10, 0))]
         assert sorted(hosts) == ["a.example", "b.example"], (limits, hosts)
+
+
+def test_a_hosts_spacing_counts_from_its_latest_request_not_only_its_lease() -> None:
+    """A worker on a busy machine starts a URL late: its request went out 1.4 s after
+    the lease, and under --host-delay 1 the host's next lease waits 1 s from then, not
+    from the lease (a fresh user's: 57 ms apart under --host-delay 0.5, 2026-12-01). The
+    request's age at the result's put is all the worker says; the way here only makes the
+    master's estimate later."""
+    urls = ["http://a.example/0.png", "http://a.example/1.png"]
+    clock = FakeClock()
+    board = LeaseBoard(urls, None, 10.0, 3, clock=clock, limits=HostLimits(host_delay=1.0))
+    (first,) = leased(board.get("w", 5, 0))
+    clock.advance(1.5)
+    board.complete(first.id, "w", Answer(True, first.token, 200, request_age=0.1))
+    assert leased(board.get("w", 5, 0)) == []  # 1.5 s after the lease, 0.1 s after its request
+    clock.advance(0.89)
+    assert leased(board.get("w", 5, 0)) == []
+    clock.advance(0.02)
+    assert [t.url for t in leased(board.get("w", 5, 0))] == urls[1:]

@@ -253,6 +253,34 @@ def test_a_host_asking_for_an_hour_is_given_up_for_the_run(
     assert len(unfetched) == 3 and "asked to wait 3600 s (Retry-After)" in unfetched[0]["error"]
 
 
+def test_a_retried_request_spaces_the_hosts_next_url_from_the_retry(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """--host-delay 1, one URL at a time: the first URL's answer is a 503, and the worker
+    retries it after its backoff (0.5-1 s), well after the lease. The next URL waits 1 s
+    from that retry, not from the lease (the worker says how long ago its latest request
+    went out). Before, it could follow the retry within milliseconds: the master spaced
+    leases only, so a request that went out late (a retry, or a busy machine) came close
+    to the next (a fresh user's: 57 ms under --host-delay 0.5, 2026-12-01)."""
+    meter, body = HostMeter(), make_image("PNG", 32, 24, seed=5)
+    busy = AskingServer(meter, 503, "0", refusals=1)  # Retry-After 0: the backoff alone
+    image_server.add_handler("/retry/0.png", busy)
+    image_server.add_handler("/retry/1.png", meter.handler(body, 0.0))
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(image_server.url(f"/retry/{i}.png") + "\n" for i in range(2)))
+    out = tmp_path / "out"
+    result = run_cli(
+        "master", str(listing), "--bind", "127.0.0.1", "--local-workers", "1", "--threads",
+        "2", "--output", str(out), "--no-progress", "--retries", "1", "--host-delay", "1",
+        "--per-host", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = {r["url"].rsplit("/", 1)[1]: r for r in read_rows(out / "manifest.jsonl")}
+    assert rows["0.png"]["attempts"] == 2 and rows["1.png"]["status"] == "ok", rows
+    starts = sorted(meter.starts["127.0.0.1"])  # the 503, its retry, the next URL
+    assert len(starts) == 3 and starts[2] - starts[1] >= 0.95, starts
+
+
 class RateLimiter:
     """A host that answers 429 to every request that starts within ``window`` seconds of
     its first, and the image after: a rate limiter refusing one burst."""
