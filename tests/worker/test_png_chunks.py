@@ -15,22 +15,11 @@ import zlib
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
+from test_verify_sweeps import POLICY, status_of
 
-from crawler.config import Policy
-from crawler.exceptions import VerifyFailure
 from crawler.worker import verify
 
-POLICY = Policy(max_pixels=4_000_000)
 KNOWN = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"acTL", b"fcTL", b"fdAT"}
-
-
-def status_of(body: bytes) -> str:
-    verify.configure(POLICY)
-    try:
-        verify.inspect(body, POLICY)
-    except VerifyFailure as failure:
-        return failure.status
-    return "ok"
 
 
 def sample(mode: str) -> bytes:

@@ -21,26 +21,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from imageserver import ImageServer
 from PIL import Image
+from test_verify_sweeps import status_of
 
 from crawler.config import Policy
 from crawler.exceptions import VerifyFailure
 from crawler.worker import verify
 
-POLICY = Policy(max_pixels=4_000_000)
 # Colour type -> (samples a pixel, bit depths allowed): W3C PNG 3rd ed., table 11.1.
 COLOURS = {0: (1, (1, 2, 4, 8, 16)), 2: (3, (8, 16)), 3: (1, (1, 2, 4, 8)), 4: (2, (8, 16))}
 COLOURS[6] = (4, (8, 16))
 PASSES = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2))
 PASSES += ((1, 0, 2, 1),)  # (first row, first column, row step, column step)
-
-
-def status_of(body: bytes) -> str:
-    verify.configure(POLICY)
-    try:
-        verify.inspect(body, POLICY)
-    except VerifyFailure as failure:
-        return failure.status
-    return "ok"
 
 
 def chunk(kind: bytes, data: bytes) -> bytes:

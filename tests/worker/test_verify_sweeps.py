@@ -35,6 +35,8 @@ BODIES = {name: make() for name, make in SAMPLES.items()}
 
 
 def status_of(body: bytes) -> str:
+    """The status verification gives ``body`` under POLICY (its limits set first)."""
+    verify.configure(POLICY)
     try:
         verify.inspect(body, POLICY)
     except VerifyFailure as failure:
