@@ -27,9 +27,10 @@ from crawler.master.journal import ManifestWriter
 from crawler.master.launch import Launch
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan, plan_run
-from crawler.master.progress import ACTIVE_WITHIN, Progress, announce
+from crawler.master.progress import Progress, announce
 from crawler.master.results import ResultIntake
 from crawler.master.summary import RunStats
+from crawler.master.watch import Watch
 from crawler.report.ledger import Ledger
 
 TICK = 0.5  # seconds between lease checks while results are quiet
@@ -208,6 +209,7 @@ class Master:
         intake.changes.update(self.stats.changes)  # kept and given up, from the plan
         self.stats.changes = intake.changes  # the rest counted as results arrive
         remaining, next_tick = plan.todo, 0.0
+        watch = Watch(self.config, self.local, self.stats, self.serving)
         with Progress(self.config, plan.total, plan.todo, self.stats, board.workers) as progress:
             while remaining:
                 self._start_rest(board)
@@ -230,7 +232,8 @@ class Master:
                     self.ledger.add(rows)
                     progress.advance(len(rows))
                 progress.tick(remaining)
-                if tick and remaining and not self._workers_left(board, progress):
+                stopping = self.stop_signal is not None
+                if tick and remaining and not watch.workers_left(board, progress, stopping):
                     # Stopping, the workers going is what was asked: the stop's outcome.
                     return c.EXIT_INCOMPLETE if self.stop_signal is None else c.EXIT_INTERRUPTED
         return c.EXIT_OK
@@ -266,27 +269,6 @@ class Master:
             except queue.Empty:
                 break
         return batches
-
-    def _workers_left(self, board: LeaseBoard, progress: Progress) -> bool:
-        """False when the run cannot finish: its own workers all exited and no remote one is
-        active, or no worker at all has been active for --idle-timeout seconds."""
-        idle = self.config.idle_timeout
-        idle_for = time.monotonic() - board.workers.last_activity(since=self.serving)
-        if idle and idle_for > idle:
-            self.stats.why = f"no worker has been active for {idle:g} s (--idle-timeout)"
-            log.error("%s; giving up", self.stats.why)
-            return False
-        if board.workers.active(within=ACTIVE_WITHIN) or board.leased():  # slow downloads
-            progress.busy()
-        else:
-            progress.idle(idle_for, idle)
-        lease = self.config.policy.lease_seconds
-        if not self.local.procs or self.local.any_running() or board.workers.active(within=lease):
-            return True  # its own workers, or remote ones
-        if self.stop_signal is None:  # stopping, they were asked to go
-            self.stats.why = f"all local workers exited (codes {self.local.exit_codes()}) early"
-            log.error("%s", self.stats.why)
-        return False
 
     def _linger(self, board: LeaseBoard) -> None:
         """Keep serving briefly, so that workers (ours too, even late ones) hear that the run
