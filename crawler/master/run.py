@@ -71,9 +71,7 @@ class Master:
         try:
             plan = self._before_serving(lambda: self._plan(manifest), "spool the URL lists")
             self._before_serving(lambda: self._prepare(plan, manifest), "keep the resume index")
-            code = self._serve(plan, manifest)
-            if code == c.EXIT_OK:  # compacted if need be, the resume index kept
-                code = self._complete(plan, manifest)
+            code = self._settle(plan, manifest, self._serve(plan, manifest))
         except KeyboardInterrupt:  # a second signal: at once, its local workers too
             self.stop_by = time.monotonic()
             raise
@@ -139,6 +137,18 @@ class Master:
             NOTICE.error("error: %s", exc)
             self.stats.why = str(exc)
             return c.EXIT_INCOMPLETE
+
+    def _settle(self, plan: Plan, manifest: ManifestWriter, code: int) -> int:
+        """A manifest no longer the journal written (removed, replaced, cut short): counted
+        as it is, exit 3 (``closing.damaged``); else a completed run is ``_complete``d."""
+        if manifest.still_named():
+            return self._complete(plan, manifest) if code == c.EXIT_OK else code
+        self.ledger.give_up()  # the report reads the file as it is, thumbnails too
+        if self.pictures is not None:
+            self.pictures.close()
+            self.pictures = None
+        keys = self.keeper.line_keys(plan)
+        return closing.damaged(self.config.manifest, plan, self.stats, keys, code)
 
     def _complete(self, plan: Plan, manifest: ManifestWriter) -> int:
         """Compact if need be (``IndexKeeper.finish``); then EXIT_DEGRADED for a run that
