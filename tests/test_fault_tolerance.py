@@ -979,6 +979,30 @@ def test_master_without_workers_says_it_is_waiting(run: Run, image_server: Image
     assert_no_traceback(result.stdout, result.stderr)
 
 
+def test_master_whose_local_workers_died_says_when_it_gives_up(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """Both local workers killed (``kill -9``) while holding leases: once the leases ran
+    out the master said "waiting for workers: ...; giving up in 3588 s (--idle-timeout)"
+    and gave up in the same second (exit 3, as documented). No line may promise a wait
+    longer than the --lease-seconds it actually gives a remote worker."""
+    images = add_images(image_server, 8, prefix="orphans", delay=30.0)
+    args = run.master_args(run.write_list(list(images)), "--local-workers", "2",
+                           "--threads", "2", "--lease-seconds", "12")  # fmt: skip
+    master = spawn("master", *args)
+    wait_until(lambda: sum(hits_of(image_server, images).values()) >= 2, "downloads",
+               alive=(master,))  # fmt: skip
+    wait_until(lambda: len(master.local_workers()) == 2, "two local workers", alive=(master,))
+    for pid in master.local_workers():
+        os.kill(pid, signal.SIGKILL)
+    assert master.wait(60) == c.EXIT_INCOMPLETE, master.stderr
+    assert "all local workers exited (codes [-9]) early" in master.stderr, master.stderr
+    assert "(--idle-timeout)" not in master.stderr, master.stderr
+    for left in re.findall(r"giving up in (\d+) s", master.stderr):
+        assert int(left) <= 12, master.stderr
+    assert_no_traceback(master.stdout, master.stderr)
+
+
 def write_key(path: Path) -> Path:
     path.write_text("k" * 40 + "\n", encoding="utf-8")
     path.chmod(0o600)

@@ -204,3 +204,41 @@ def test_a_csv_on_a_full_disk_keeps_last_nights(tmp_path: Path, image_server: Im
         assert len(failed) == 1 and "No space left on device" in failed[0], stderr
         assert csv.read_text(encoding="utf-8") == "last night's complete CSV\n"
         assert sorted(p.name for p in disk.iterdir()) == ["filler", "m.csv"]
+
+
+def _leave(disk: Path, room: int) -> None:
+    """Fill ``disk`` (a tmpfs) but ``room`` bytes."""
+    (disk / "filler").unlink(missing_ok=True)
+    stat = os.statvfs(disk)
+    with open(disk / "filler", "wb") as fh:
+        fh.write(b"\0" * max(stat.f_bavail * stat.f_frsize - room, 0))
+
+
+def test_a_rerun_of_repeated_lines_needs_little_room_beside_the_manifest(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """A fresh user's nightly rerun (t28, 2026-12-01): each repeated line's row went to a
+    deleted spool file beside the manifest as full JSON, ~650 bytes a line, so a rerun
+    needed about that much free room (75 MB for 150,000 lines), and failed every night on
+    a disk that held the manifest ("cannot spool the URL lists ... No space left on
+    device", or blaming the manifest). Now ~13 bytes a line, and a disk without even that
+    room is one line naming the spools and what they held."""
+    listing = write_list(tmp_path / "list.txt", images(image_server, 1) * 20_001)
+    with tmpfs(tmp_path / "disk", "32m") as disk:
+        manifest = disk / "m.jsonl"
+        args = (listing, tmp_path / "out", "--manifest", str(manifest), "--no-report")
+        code, _, stderr = _run(*args)
+        assert code == 0, stderr
+        assert manifest.stat().st_size > 8_000_000  # 20,000 rows of repeated lines
+        _leave(disk, 2_000_000)  # room for the rows' spool compressed, not as JSON
+        code, stdout, stderr = _run(*args)
+        assert code == 0, stderr
+        assert "20001 URLs" in stdout, stdout
+        _leave(disk, 48_000)  # not even that
+        code, stdout, stderr = _run(*args)
+    assert code == 1, stderr
+    assert_no_traceback(stdout, stderr)
+    (line,) = [line for line in stderr.splitlines() if "error:" in line]
+    assert "No space left on device" in line, line
+    assert "the run's spools there, deleted temporary files, held" in line, line
+    assert "MB of repeated and invalid lines' rows" in line, line

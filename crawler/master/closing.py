@@ -12,19 +12,21 @@ aggregate is unusable. The content index and the earlier per-line rows are settl
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from crawler import constants as c
 from crawler.config import MasterConfig
-from crawler.console import log, record, show
+from crawler.console import NOTICE, log, record, show
 from crawler.exceptions import CrawlerError, JournalError
 from crawler.manifest import contents_path, fingerprint, read_manifest, report_path
+from crawler.master import keptindex
 from crawler.master.carried import standing
 from crawler.master.contents import ContentIndex
 from crawler.master.csvexport import write_csv
 from crawler.master.plan import Plan
+from crawler.master.recount import recount
 from crawler.master.summary import RunStats, format_summary, write_summary
 from crawler.master.superseded import spare_shared
 from crawler.report import ledger as ledgers
@@ -53,6 +55,25 @@ def alarm(plan: Plan, changes: Mapping[str, int], rate: float) -> str | None:
     if tried and (tried - good) / tried > rate:
         return f"{tried - good} of {tried} URLs tried failed (--max-failure-rate {rate:g})"
     return None
+
+
+def damaged(
+    manifest: Path, plan: Plan, stats: RunStats, line_keys: Sequence[int], code: int
+) -> int:
+    """The manifest is no longer the journal this run wrote (``still_named``): one error
+    line, and the run's counts become those of the rows the file at its path holds now
+    (``recount``: the URLs with none are ``missing``), so that neither the summary nor the
+    report vouches for rows that are gone. EXIT_INCOMPLETE, or a stop's EXIT_INTERRUPTED."""
+    why = (
+        f"manifest {manifest} was removed, replaced or cut short during the run: rows "
+        "journalled in it are lost, and the next run fetches their URLs again"
+    )
+    NOTICE.error("error: %s", why)
+    keptindex.discard(manifest)
+    stats.why = stats.damaged = why
+    stats.counts = recount(manifest, plan.store, line_keys)
+    stats.not_rechecked = 0  # the rows that stood may be gone too: counted as found
+    return code if code == c.EXIT_INTERRUPTED else c.EXIT_INCOMPLETE
 
 
 def count_standing(plan: Plan, stats: RunStats, code: int) -> None:

@@ -11,6 +11,7 @@ manifest it journalled to, and the next run reads the manifest in full.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,14 @@ class IndexKeeper:
         for task_id, row, offset in zip(ids, rows, offsets, strict=True):
             earlier.offsets[task_id] = offset + 1
             earlier.facts[task_id] = kept_facts(row, self._trust)
+
+    def line_keys(self, plan: Plan) -> array:
+        """The ``source_key`` of every per-line row the run's lists have now: the earlier
+        runs' rows that stand, and this run's (before ``finish``)."""
+        earlier = self.earlier
+        lines = EarlierLines() if earlier is None else earlier.lines.without(plan.superseded_lines)
+        lines.extend(self.lines)
+        return lines.keys
 
     def finish(self, writer: ManifestWriter, plan: Plan, ledger: Ledger) -> None:
         """Compact the journal if rows of it were superseded, then keep the index for the

@@ -10,6 +10,11 @@ has been read; then each is matched to the earlier row of the same input line
 current and nothing is written; otherwise the new row is journalled. Earlier per-line
 rows left unmatched (the line changed or is gone) are superseded: the compaction drops
 them (``journal.current_lines``).
+
+The spool holds the rows compressed (zlib, a block of up to ``BATCH`` rows): as full
+JSON it took about 500 bytes a line (75 MB for 150,000 repeated lines), a deleted file
+no ``ls`` shows, and a rerun beside a manifest with less free room than that failed
+every night (until 2026-12-01); compressed, about 13 bytes a line.
 """
 
 from __future__ import annotations
@@ -102,8 +107,13 @@ class LineRows:
         rows, self._rows = self._rows, []
         if self._held is None:
             self._write(rows)
-        else:
-            self._held.writelines(json.dumps(row).encode() + b"\n" for row in rows)
+        elif rows:
+            block = zlib.compress(b"".join(json.dumps(row).encode() + b"\n" for row in rows), 1)
+            self._held.write(len(block).to_bytes(4, "little") + block)
+
+    def spooled(self) -> int:
+        """Bytes in the spool file so far (0: none)."""
+        return 0 if self._held is None else self._held.tell()
 
     def settle(self, journal: Path | None, earlier: EarlierLines | None) -> None:
         """Match the held rows to ``earlier`` (read from ``journal``): keep or write each,
@@ -177,15 +187,11 @@ class _Index:
 
 
 def _batches(held: IO[bytes]) -> Iterator[Rows]:
+    """The spooled rows, a block at a time (``LineRows.flush``)."""
     held.seek(0)
-    rows: Rows = []
-    for line in held:
-        rows.append(json.loads(line))
-        if len(rows) >= BATCH:
-            yield rows
-            rows = []
-    if rows:
-        yield rows
+    while head := held.read(4):
+        block = zlib.decompress(held.read(int.from_bytes(head, "little")))
+        yield [json.loads(line) for line in block.split(b"\n")[:-1]]
 
 
 def _same(row: dict[str, Any], earlier: Any) -> bool:

@@ -27,6 +27,7 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import ListSpec, ResumeOptions
+from crawler.exceptions import JournalError
 from crawler.manifest import make_row
 from crawler.master.carried import carry
 from crawler.master.contents import ContentIndex
@@ -164,22 +165,38 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, what to resume from, 
     plan = Plan(TaskStore(spool), contents=contents)
     resuming = journal is not None and journal.exists() and journal.stat().st_size > 0
     line_rows = LineRows(write, keep, spool, hold=resuming)
-    for row in _line_rows(lists, plan.store, run_id):
-        plan.lines += 1
-        if row is None:
-            continue
-        line_rows.add(row)
-        plan.decided += 1
-        plan.invalid += row["status"] == c.INVALID_URL
-    plan.store.flush()
-    if resuming:
-        assert journal is not None
-        _resume(plan, journal, options)
-    else:
-        plan.state = bytearray(len(plan.store))
-    line_rows.settle(journal, None if plan.earlier is None else plan.earlier.lines)
+    try:
+        for row in _line_rows(lists, plan.store, run_id):
+            plan.lines += 1
+            if row is None:
+                continue
+            line_rows.add(row)
+            plan.decided += 1
+            plan.invalid += row["status"] == c.INVALID_URL
+        plan.store.flush()
+        if resuming:
+            assert journal is not None
+            _resume(plan, journal, options)
+        else:
+            plan.state = bytearray(len(plan.store))
+        line_rows.settle(journal, None if plan.earlier is None else plan.earlier.lines)
+    except OSError as exc:  # a full disk: say what the spools beside the manifest took
+        note = _spooled(plan.store.spooled(), line_rows.spooled())
+        raise OSError(exc.errno, f"{exc.strerror or exc}{note}") from None
+    except JournalError as exc:
+        raise JournalError(f"{exc}{_spooled(plan.store.spooled(), line_rows.spooled())}") from None
     plan.superseded_lines = line_rows.superseded
     return plan
+
+
+def _spooled(urls: int, lines: int) -> str:
+    """What the run's spools (deleted temporary files beside the manifest: no ``ls`` or
+    ``du`` shows them) held when the disk refused."""
+    return (
+        f" (the run's spools there, deleted temporary files, held {urls / 1e6:.1f} MB of URLs"
+        f" and {lines / 1e6:.1f} MB of repeated and invalid lines' rows: free at least that"
+        " much beside the manifest, with room for the rows it writes)"
+    )
 
 
 def survey(lists: Sequence[ListSpec | str], spool: Path | None = None) -> Survey:

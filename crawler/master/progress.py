@@ -92,14 +92,21 @@ class Progress:
         counts = ", ".join(f"{k} {v}" for k, v in self.counts().items())
         log.info("progress: %d/%d URLs, %.1f URLs/s, %s", done, self._total, rate, counts)
 
-    def idle(self, idle_for: float, timeout: float) -> None:
+    def idle(self, idle_for: float, timeout: float, lease: float = 0.0) -> None:
         """No worker is active, for ``idle_for`` seconds; ``timeout``: --idle-timeout (0:
-        none). Says so on the bar, or in a log line once a minute."""
+        none); ``lease``: --lease-seconds when the local workers have all exited (a
+        remote worker must call within it; 0: they have not). Says so on the bar, or in
+        a log line once a minute, with when the master gives up."""
         if idle_for < WAIT_NOTICE_AFTER:
             return
         left = (
             f"giving up in {timeout - idle_for:.0f} s (--idle-timeout)" if timeout else "no limit"
         )
+        if lease and (not timeout or lease < timeout):
+            left = (
+                f"the local workers exited: giving up in {max(lease - idle_for, 0):.0f} s "
+                "unless a remote worker calls (--lease-seconds)"
+            )
         if not self._bar.disable:
             self._bar.set_description_str(f"waiting for workers ({left})", refresh=False)
             self._waiting = True

@@ -28,9 +28,10 @@ from crawler.master.launch import Launch
 from crawler.master.leases import LeaseBoard
 from crawler.master.liveclock import LiveClock
 from crawler.master.plan import Plan, plan_run
-from crawler.master.progress import ACTIVE_WITHIN, Progress, announce
+from crawler.master.progress import Progress, announce
 from crawler.master.results import ResultIntake
 from crawler.master.summary import RunStats
+from crawler.master.watch import Watch
 from crawler.report.ledger import Ledger
 
 TICK = 0.5  # seconds between lease checks while results are quiet
@@ -71,9 +72,7 @@ class Master:
         try:
             plan = self._before_serving(lambda: self._plan(manifest), "spool the URL lists")
             self._before_serving(lambda: self._prepare(plan, manifest), "keep the resume index")
-            code = self._serve(plan, manifest)
-            if code == c.EXIT_OK:  # compacted if need be, the resume index kept
-                code = self._complete(plan, manifest)
+            code = self._settle(plan, manifest, self._serve(plan, manifest))
         except KeyboardInterrupt:  # a second signal: at once, its local workers too
             self.stop_by = time.monotonic()
             raise
@@ -140,6 +139,18 @@ class Master:
             self.stats.why = str(exc)
             return c.EXIT_INCOMPLETE
 
+    def _settle(self, plan: Plan, manifest: ManifestWriter, code: int) -> int:
+        """A manifest no longer the journal written (removed, replaced, cut short): counted
+        as it is, exit 3 (``closing.damaged``); else a completed run is ``_complete``d."""
+        if manifest.still_named():
+            return self._complete(plan, manifest) if code == c.EXIT_OK else code
+        self.ledger.give_up()  # the report reads the file as it is, thumbnails too
+        if self.pictures is not None:
+            self.pictures.close()
+            self.pictures = None
+        keys = self.keeper.line_keys(plan)
+        return closing.damaged(self.config.manifest, plan, self.stats, keys, code)
+
     def _complete(self, plan: Plan, manifest: ManifestWriter) -> int:
         """Compact if need be (``IndexKeeper.finish``); then EXIT_DEGRADED for a run that
         should alarm (``closing.alarm``), else EXIT_OK. A compaction the disk refuses is
@@ -205,6 +216,7 @@ class Master:
         intake.changes.update(self.stats.changes)  # kept and given up, from the plan
         self.stats.changes = intake.changes  # the rest counted as results arrive
         remaining, next_tick = plan.todo, 0.0
+        watch = Watch(self.config, self.local, self.stats, self.serving)
         with Progress(self.config, plan.total, plan.todo, self.stats, board.workers) as progress:
             while remaining:
                 self._start_rest(board)
@@ -227,7 +239,8 @@ class Master:
                     self.ledger.add(rows)
                     progress.advance(len(rows))
                 progress.tick(remaining)
-                if tick and remaining and not self._workers_left(board, progress):
+                stopping = self.stop_signal is not None
+                if tick and remaining and not watch.workers_left(board, progress, stopping):
                     # Stopping, the workers going is what was asked: the stop's outcome.
                     return c.EXIT_INCOMPLETE if self.stop_signal is None else c.EXIT_INTERRUPTED
         return c.EXIT_OK
@@ -263,27 +276,6 @@ class Master:
             except queue.Empty:
                 break
         return batches
-
-    def _workers_left(self, board: LeaseBoard, progress: Progress) -> bool:
-        """False when the run cannot finish: its own workers all exited and no remote one is
-        active, or no worker at all has been active for --idle-timeout seconds."""
-        idle = self.config.idle_timeout
-        idle_for = time.monotonic() - board.workers.last_activity(since=self.serving)
-        if idle and idle_for > idle:
-            self.stats.why = f"no worker has been active for {idle:g} s (--idle-timeout)"
-            log.error("%s; giving up", self.stats.why)
-            return False
-        if board.workers.active(within=ACTIVE_WITHIN) or board.leased():  # slow downloads
-            progress.busy()
-        else:
-            progress.idle(idle_for, idle)
-        lease = self.config.policy.lease_seconds
-        if not self.local.procs or self.local.any_running() or board.workers.active(within=lease):
-            return True  # its own workers, or remote ones
-        if self.stop_signal is None:  # stopping, they were asked to go
-            self.stats.why = f"all local workers exited (codes {self.local.exit_codes()}) early"
-            log.error("%s", self.stats.why)
-        return False
 
     def _linger(self, board: LeaseBoard) -> None:
         """Keep serving briefly, so that workers (ours too, even late ones) hear that the run

@@ -50,6 +50,9 @@ class RunStats:
     # URLs sent out again (--verify-stored, --retry-failed, --refresh-after) and left
     # unanswered: their earlier rows stand, counted in ``counts`` (closing.count_standing).
     not_rechecked: int = 0
+    # The manifest was removed, replaced or cut short during the run (why): ``counts``
+    # are then of the rows the file at its path holds now (``recount``).
+    damaged: str | None = None
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -82,7 +85,9 @@ class RunStats:
             "run_id": self.run_id,
             "outcome": OUTCOMES.get(code, "error"),
             "exit_code": code,
-            "why": self.why if code in (c.EXIT_DEGRADED, c.EXIT_INCOMPLETE) else None,
+            "why": self.why
+            if code in (c.EXIT_DEGRADED, c.EXIT_INCOMPLETE) or self.damaged
+            else None,
             "started_at": self.started_at,
             "ended_at": now_iso(),
             "elapsed_s": round(elapsed, 3),
@@ -101,6 +106,7 @@ class RunStats:
             "superseded": self.superseded,
             "manifest": str(manifest),
             "manifest_bytes": _size(manifest),
+            "manifest_damaged": self.damaged,
             "policy": self.policy,
         }
 
@@ -168,6 +174,9 @@ def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | Non
             f"  {len(summary['superseded'])} earlier copies superseded by a new location "
             "(listed in the summary JSON: safe to delete)"
         )
+    if summary.get("manifest_damaged"):
+        lines.append("  (counted from the manifest as it is now: it was removed, replaced or "
+                     "cut short during the run)")  # fmt: skip
     lines.append(f"  manifest: {summary['manifest']}")
     if csv is not None:
         lines.append(f"  csv:      {csv}")

@@ -215,6 +215,13 @@ class TaskStore:
         data = self._read(self._offsets[first], self._offsets[last])
         return [record.split("\t", 1)[0] for record in data.decode().split("\n")[:-1]]
 
+    def spooled(self) -> int:
+        """Bytes in the spool file (0 once closed)."""
+        try:
+            return os.fstat(self._fd).st_size
+        except OSError:
+            return 0
+
     def close(self) -> None:
         """Drop the spool and the arrays (others may still hold a reference to the store)."""
         self._file.close()
