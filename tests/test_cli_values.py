@@ -172,7 +172,7 @@ def _run_quick(prog: str, tmp_path: Path, flag: str, value: str) -> subprocess.C
         args[0] = value
     else:
         args.append(f"{flag}={value}")
-    return run_cli(prog, *args, timeout=QUICK)
+    return run_cli(prog, *args, timeout=QUICK, cwd=tmp_path)  # the old code wrote a log " "
 
 
 @pytest.mark.parametrize(("prog", "flag"), TEXT_FLAGS)
