@@ -15,6 +15,7 @@ from pathlib import Path
 from crawler.atomic import write_whole
 from crawler.constants import AUTHKEY_ENV
 from crawler.exceptions import UsageError
+from crawler.layout import not_a_folder
 
 MIN_KEY_LENGTH = 16
 
@@ -32,6 +33,8 @@ def load_authkey(path: str | None) -> bytes | None:
 def _read_key_file(path: Path) -> bytes:
     try:
         mode = path.stat().st_mode
+        if not stat.S_ISREG(mode):  # /dev/null, a FIFO, a folder: never "chmod 600" it
+            raise UsageError(f"authkey file {path} is not a regular file: give the key's file")
         data = path.read_bytes().strip()
     except OSError as exc:
         raise UsageError(f"cannot read authkey file {path}: {exc.strerror}") from None
@@ -53,14 +56,6 @@ def generate_authkey(path: Path) -> bytes:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_whole(path, key + b"\n", mode=0o600)
     except OSError as exc:
-        why = _not_a_folder(path.parent) or exc.strerror
+        why = not_a_folder(path.parent) or exc.strerror
         raise UsageError(f"cannot write the generated authkey to {path}: {why}") from None
     return key
-
-
-def _not_a_folder(folder: Path) -> str | None:
-    """'X is a file, not a folder' for the first part of ``folder`` that is a file."""
-    for part in (*reversed(folder.parents), folder):
-        if part.exists() and not part.is_dir():
-            return f"{part} is a file, not a folder"
-    return None

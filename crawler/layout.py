@@ -72,14 +72,35 @@ def stored_extension(relative: str) -> str | None:
     return match["ext"] if match["ext"] in EXTENSIONS.values() else None
 
 
-def ensure_writable(root: Path, what: str = "output folder") -> None:
+def ensure_writable(root: Path, what: str = "output folder", *, create: bool = True) -> None:
     """Fail early, with one line (UsageError naming ``what``), when the folder cannot be
-    created or written."""
+    created or written. ``create=False``: a missing folder is not made, only its nearest
+    existing parent checked (a master refused its manifest's lock, or a worker that
+    could not reach its master, left an empty --output behind until 2026-12-01); the
+    first image stored makes it."""
     if root.exists() and not root.is_dir():
         raise UsageError(f"{what} {root} is not a directory")
+    if not create and not root.exists():
+        problem = not_a_folder(root)
+        parent = next((p for p in root.absolute().parents if p.exists()), Path("/"))
+        if problem is None and not os.access(parent, os.W_OK | os.X_OK):
+            problem = f"{parent} is not writable"
+        if problem is not None:
+            raise UsageError(f"{what} {root} cannot be made: {problem}")
+        return
     try:
         root.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=root):
             pass
     except OSError as exc:
-        raise UsageError(f"{what} {root} is not writable: {exc.strerror or exc}") from None
+        why = not_a_folder(root) or exc.strerror or exc
+        raise UsageError(f"{what} {root} is not writable: {why}") from None
+
+
+def not_a_folder(folder: Path) -> str | None:
+    """'X is a file, not a folder' for the first part of ``folder`` that is there and is
+    not a folder (the one way every command says so); None when there is none."""
+    for part in (*reversed(folder.parents), folder):
+        if part.exists() and not part.is_dir():
+            return f"{part} is a file, not a folder"
+    return None

@@ -10,6 +10,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import NoReturn
 
 from crawler import constants as c
@@ -21,6 +22,7 @@ from crawler.exceptions import (
     ProtocolError,
     UsageError,
 )
+from crawler.layout import not_a_folder
 
 
 def run_command(
@@ -105,7 +107,8 @@ def setup_logging(
         try:
             handler = LogFile(args.log_file)
         except OSError as exc:
-            raise UsageError(f"cannot write log file {args.log_file}: {exc.strerror}") from None
+            why = not_a_folder(Path(args.log_file).parent) or exc.strerror
+            raise UsageError(f"cannot write log file {args.log_file}: {why}") from None
         handler.setFormatter(
             logging.Formatter(f"%(asctime)s {prog} %(levelname)s %(message)s", TIME_FORMAT)
         )

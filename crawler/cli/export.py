@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from crawler import __version__
 from crawler import constants as c
 from crawler.cli.edge import run_plain
 from crawler.cli.startup import interrupt_on_stop_signals, prepare_process
+from crawler.cli.values import RESIZE, SHARD_SIZE, nonempty, nonempty_path
 from crawler.console import show
 from crawler.export.derive import MODES
 from crawler.export.run import FORMATS, SUMMARY_NAME, ExportConfig, ExportResult, export
@@ -23,22 +23,30 @@ def export_parser() -> argparse.ArgumentParser:
         "WebDataset tar shards, a Parquet file of the manifest, or loose files.",
     )
     p.add_argument("--version", action="version", version=f"crawler {__version__}")
-    p.add_argument("manifest", type=Path, metavar="MANIFEST", help="the manifest (.jsonl)")
+    p.add_argument("manifest", type=nonempty_path, metavar="MANIFEST", help="the manifest (.jsonl)")
     p.add_argument("--format", required=True, choices=FORMATS, help="what to write")
-    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="the output folder")
+    p.add_argument(
+        "--out", required=True, type=nonempty_path, metavar="DIR", help="the output folder"
+    )
     p.add_argument(
         "--images",
-        type=Path,
+        type=nonempty_path,
         metavar="DIR",
         help="this host's stored images, for rows without a shared store "
         "(default: the manifest's folder)",
     )
-    p.add_argument("--shard-size", type=int, metavar="N", help="samples a shard (10000)")
+    p.add_argument("--shard-size", type=SHARD_SIZE, metavar="N", help="samples a shard (10000)")
     p.add_argument(
-        "--caption-column", metavar="NAME", help="the list column written as each sample's .txt"
+        "--caption-column",
+        type=nonempty,
+        metavar="NAME",
+        help="the list column written as each sample's .txt",
     )
     p.add_argument(
-        "--resize", type=int, metavar="PX", help="write derived images of PX (originals unchanged)"
+        "--resize",
+        type=RESIZE,
+        metavar="PX",
+        help="write derived images of PX (originals unchanged)",
     )
     p.add_argument("--resize-mode", choices=MODES, help="how --resize fits (keep_ratio)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

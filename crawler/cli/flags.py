@@ -7,7 +7,6 @@ three share (the master's parser: ``master_flags``).
 from __future__ import annotations
 
 import argparse
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,20 +14,26 @@ from typing import Any
 from crawler import __version__
 from crawler import constants as c
 from crawler.cli.storeflags import add_worker_store_flags
+from crawler.cli.values import (
+    BYTES,
+    PIXELS,
+    REDIRECTS,
+    RETRIES,
+    SECONDS,
+    SIDE,
+    Number,
+    nonempty,
+    nonempty_path,
+)
 
 MAX_SAMPLE = 1000  # report thumbnails: a page of ~10 MB
 
 
-def positive_int(text: str) -> int:
+def thread_count(text: str) -> int:
+    """``--threads``: 1 to ``constants.MAX_THREADS``."""
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def thread_count(text: str) -> int:
-    """``--threads``: 1 to ``constants.MAX_THREADS``."""
-    value = positive_int(text)
     if value > c.MAX_THREADS:
         raise argparse.ArgumentTypeError(
             f"must be at most {c.MAX_THREADS}, not {value} (more workers give more downloads)"
@@ -36,44 +41,10 @@ def thread_count(text: str) -> int:
     return value
 
 
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
-    return value
-
-
 def sample_size(text: str) -> int:
     """``crawler-report --sample``: 0 to MAX_SAMPLE thumbnails. Its reservoir holds four
     times as many rows; -1 was taken as is, and a huge one was memory for nothing."""
-    value = non_negative_int(text)
-    if value > MAX_SAMPLE:
-        raise argparse.ArgumentTypeError(f"must be at most {MAX_SAMPLE}, not {value}")
-    return value
-
-
-def positive_float(text: str) -> float:
-    value = _finite(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, not {text}")
-    return value
-
-
-def non_negative_float(text: str) -> float:
-    value = _finite(text)
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
-    return value
-
-
-def _finite(text: str) -> float:
-    """A number of seconds, bytes a second or a rate: ``inf`` (or 1e999) would make a
-    delay, deadline or lease endless, and a run wait forever; 0 already means "none"
-    where a flag allows it."""
-    value = float(text)
-    if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, not {text}")
-    return value
+    return int(Number(int, 0, MAX_SAMPLE)(text))
 
 
 def port(text: str) -> int:
@@ -102,20 +73,24 @@ def common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"crawler {__version__}")
     parser.add_argument(
         "--authkey-file",
+        type=nonempty,
         metavar="PATH",
         help=f"file holding the shared key (mode 0600); default: ${c.AUTHKEY_ENV}",
     )
-    parser.add_argument(
+    loudness = parser.add_mutually_exclusive_group()  # -q -v: which would win?
+    loudness.add_argument(
         "-q",
         "--quiet",
         action="store_true",
         help="no progress, summary or notices: warnings and errors (and where the master serves)",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
-    parser.add_argument("--log-file", metavar="PATH", help="also log to PATH, with timestamps")
+    loudness.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument(
+        "--log-file", type=nonempty, metavar="PATH", help="also log to PATH, with timestamps"
+    )
     parser.add_argument(
         "--progress-interval",
-        type=positive_float,
+        type=SECONDS,
         default=60.0,
         metavar="S",
         help="without a terminal (cron), log a progress line every S seconds instead of a "
@@ -125,16 +100,16 @@ def common(parser: argparse.ArgumentParser) -> None:
 
 # The numeric fields of Policy, one flag each (default from Policy): name, type, metavar, help.
 POLICY_FLAGS: tuple[tuple[str, Callable[[str], Any], str, str], ...] = (
-    ("connect_timeout", positive_float, "S", "HTTP connect timeout"),
-    ("read_timeout", positive_float, "S", "HTTP read timeout, for each receive"),
-    ("deadline", positive_float, "S", "whole-URL time limit"),
-    ("max_bytes", positive_int, "N", "largest body accepted"),
-    ("max_pixels", positive_int, "N", "largest width x height accepted"),
-    ("min_width", non_negative_int, "PX", "smallest width accepted"),
-    ("min_height", non_negative_int, "PX", "smallest height accepted"),
-    ("retries", non_negative_int, "N", "retries of transient failures"),
-    ("max_redirects", non_negative_int, "N", "redirects followed at most"),
-    ("lease_seconds", positive_float, "S", "seconds before an unanswered URL is handed out again"),
+    ("connect_timeout", SECONDS, "S", "HTTP connect timeout"),
+    ("read_timeout", SECONDS, "S", "HTTP read timeout, for each receive"),
+    ("deadline", SECONDS, "S", "whole-URL time limit"),
+    ("max_bytes", BYTES, "N", "largest body accepted"),
+    ("max_pixels", PIXELS, "N", "largest width x height accepted"),
+    ("min_width", SIDE, "PX", "smallest width accepted"),
+    ("min_height", SIDE, "PX", "smallest height accepted"),
+    ("retries", RETRIES, "N", "retries of transient failures"),
+    ("max_redirects", REDIRECTS, "N", "redirects followed at most"),
+    ("lease_seconds", SECONDS, "S", "seconds before an unanswered URL is handed out again"),
 )
 
 
@@ -145,7 +120,11 @@ def worker_parser() -> argparse.ArgumentParser:
     )
     common(p)
     p.add_argument(
-        "--server", required=True, metavar="HOST", help="the master's host name or address"
+        "--server",
+        type=nonempty,
+        required=True,
+        metavar="HOST",
+        help="the master's host name or address",
     )
     p.add_argument(
         "--port",
@@ -163,13 +142,13 @@ def worker_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--output",
-        type=Path,
+        type=nonempty_path,
         default=Path(c.DEFAULT_OUTPUT),
         help="image folder (default: %(default)s)",
     )
     p.add_argument(
         "--connect-timeout",
-        type=positive_float,
+        type=SECONDS,
         default=10.0,
         metavar="S",
         help="to reach the master (default: %(default)s)",
@@ -188,13 +167,15 @@ def report_parser() -> argparse.ArgumentParser:
         prog="crawler-report", description="Write the HTML report of a crawler manifest."
     )
     p.add_argument("--version", action="version", version=f"crawler {__version__}")
-    p.add_argument("manifest", type=Path, metavar="MANIFEST", help="the manifest (.jsonl)")
+    p.add_argument("manifest", type=nonempty_path, metavar="MANIFEST", help="the manifest (.jsonl)")
     p.add_argument(
         "--output",
-        type=Path,
+        type=nonempty_path,
         metavar="DIR",
         help="the folder of the stored images, for thumbnails (default: the manifest's)",
     )
-    p.add_argument("--out", type=Path, metavar="PATH", help="default: <manifest>.report.html")
+    p.add_argument(
+        "--out", type=nonempty_path, metavar="PATH", help="default: <manifest>.report.html"
+    )
     p.add_argument("--sample", type=sample_size, default=24, metavar="N", help="thumbnails (24)")
     return p

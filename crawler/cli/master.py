@@ -24,9 +24,9 @@ from crawler.atomic import descriptor
 from crawler.auth import generate_authkey, load_authkey
 from crawler.cli.edge import leave, run_command
 from crawler.cli.flags import POLICY_FLAGS
-from crawler.cli.master_flags import master_parser
+from crawler.cli.master_flags import LOCAL_THREADS, master_parser
 from crawler.config import HostLimits, ListSpec, MasterConfig, Policy, ResumeOptions
-from crawler.console import show
+from crawler.console import log, show
 from crawler.exceptions import UsageError
 from crawler.master.lists import check_readable, expand_lists
 from crawler.master.local_workers import LocalWorkers
@@ -70,6 +70,8 @@ def manifest_path(args: argparse.Namespace) -> Path:
     file (the target left stale), and a second master reaching the same file through
     another name found no lock (a fresh user, 2026-12-01)."""
     path = args.manifest or args.output / c.DEFAULT_MANIFEST_NAME
+    if path.name in ("", "..") or path.is_dir():  # "." or "/": a traceback until 2026-12-01
+        raise UsageError(f"manifest {path} is a folder, not a file: choose another --manifest")
     if descriptor(path) is not None:  # its rows mixed with what else goes there
         raise UsageError(f"--manifest {path} names an open descriptor: choose a file")
     return Path(os.path.realpath(path)) if path.is_symlink() else path
@@ -84,13 +86,13 @@ def master_config(args: argparse.Namespace) -> MasterConfig:
     return MasterConfig(
         lists=lists,
         authkey=key,
-        bind=args.bind,
+        bind=args.bind or "",  # all interfaces
         port=args.port,
         output=args.output,
         manifest=manifest,
         csv=args.csv,
         local_workers=args.local_workers,
-        worker_threads=args.threads,
+        worker_threads=_local_threads(args),
         max_attempts=args.max_attempts,
         resume=ResumeOptions(
             retry_failed=args.retry_failed,
@@ -114,6 +116,18 @@ def master_config(args: argparse.Namespace) -> MasterConfig:
         listen_backlog=args.listen_backlog,
         max_failure_rate=args.max_failure_rate,
     )
+
+
+def _local_threads(args: argparse.Namespace) -> int:
+    """``--threads``, which only the local workers take: given without
+    ``--local-workers``, a warning (it was ignored in silence until 2026-12-01)."""
+    if args.threads is not None and not args.local_workers:
+        log.warning(
+            "warning: --threads %d does nothing without --local-workers (each remote "
+            "worker takes its own --threads)",
+            args.threads,
+        )
+    return args.threads or LOCAL_THREADS
 
 
 def dry_run(args: argparse.Namespace) -> int:

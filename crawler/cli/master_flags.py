@@ -6,18 +6,23 @@ import argparse
 from pathlib import Path
 
 from crawler import constants as c
-from crawler.cli.flags import (
-    POLICY_FLAGS,
-    common,
-    non_negative_float,
-    non_negative_int,
-    port,
-    positive_float,
-    positive_int,
-    thread_count,
-)
+from crawler.cli.flags import POLICY_FLAGS, common, port, thread_count
 from crawler.cli.storeflags import add_master_store_flags
+from crawler.cli.values import (
+    ATTEMPTS,
+    BACKLOG,
+    DAYS,
+    LOCAL_WORKERS,
+    PER_HOST,
+    SECONDS_OR_NONE,
+    SHARE,
+    nonempty,
+    nonempty_path,
+    user_agent,
+)
 from crawler.config import INPUT_FORMATS, Policy
+
+LOCAL_THREADS = 8  # --threads of each local worker, unless given
 
 
 def master_parser() -> argparse.ArgumentParser:
@@ -39,6 +44,7 @@ def _master_lists(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "lists",
         nargs="+",
+        type=nonempty,
         metavar="LIST",
         help="URL lists: files (text, CSV, TSV, JSON Lines; gzip or not), folders of them, "
         "or - for stdin",
@@ -52,6 +58,7 @@ def _master_lists(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--url-column",
+        type=nonempty,
         default="url",
         metavar="NAME",
         help="CSV/TSV column or JSON Lines key holding the URL (default: %(default)s)",
@@ -64,21 +71,29 @@ def _master_lists(p: argparse.ArgumentParser) -> None:
 
 
 def _master_serving(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--bind", default="", help="address to listen on (default: all interfaces)")
+    p.add_argument(
+        "--bind",
+        type=nonempty,  # "" is the default: a script's unset variable, refused
+        help="address to listen on (default: all interfaces)",
+    )
     p.add_argument(
         "--port", type=port, default=c.DEFAULT_PORT, help="queue port (default: %(default)s)"
     )
     p.add_argument(
         "--output",
-        type=Path,
+        type=nonempty_path,
         default=Path(c.DEFAULT_OUTPUT),
         help="image folder of local workers (default: %(default)s)",
     )
-    p.add_argument("--manifest", type=Path, help="manifest path (default: OUTPUT/manifest.jsonl)")
-    p.add_argument("--csv", type=Path, metavar="PATH", help="also export the manifest as CSV")
+    p.add_argument(
+        "--manifest", type=nonempty_path, help="manifest path (default: OUTPUT/manifest.jsonl)"
+    )
+    p.add_argument(
+        "--csv", type=nonempty_path, metavar="PATH", help="also export the manifest as CSV"
+    )
     p.add_argument(
         "--listen-backlog",
-        type=positive_int,
+        type=BACKLOG,
         default=1024,
         metavar="N",
         help="connections the queue port holds while the master accepts them, for crowds of "
@@ -86,7 +101,7 @@ def _master_serving(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--local-workers",
-        type=non_negative_int,
+        type=LOCAL_WORKERS,
         default=0,
         metavar="N",
         help="start N workers on this machine (default: %(default)s, remote workers only)",
@@ -94,13 +109,12 @@ def _master_serving(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--threads",
         type=thread_count,
-        default=8,
         metavar="N",
-        help="download threads per local worker, at most 1024 (default: %(default)s)",
+        help=f"download threads per local worker, at most 1024 (default: {LOCAL_THREADS})",
     )
     p.add_argument(
         "--max-attempts",
-        type=positive_int,
+        type=ATTEMPTS,
         default=3,
         metavar="N",
         help="times a URL is handed out before it is worker_lost (default: %(default)s)",
@@ -114,14 +128,14 @@ def _master_run(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--per-host",
-        type=non_negative_int,
+        type=PER_HOST,
         default=0,
         metavar="N",
         help="at most N URLs of one host in progress at once, across all workers (default: no cap)",
     )
     p.add_argument(
         "--host-delay",
-        type=non_negative_float,
+        type=SECONDS_OR_NONE,
         default=0.0,
         metavar="S",
         help="at least S seconds between the requests of two URLs of the same host, across "
@@ -129,7 +143,7 @@ def _master_run(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--idle-timeout",
-        type=non_negative_float,
+        type=SECONDS_OR_NONE,
         default=3600.0,
         metavar="S",
         help="give up (exit 3) when no worker has been active for S seconds while URLs "
@@ -137,7 +151,7 @@ def _master_run(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--grace",
-        type=non_negative_float,
+        type=SECONDS_OR_NONE,
         default=30.0,
         metavar="S",
         help="on SIGINT/SIGTERM, wait this long for answers in progress (default: %(default)s)",
@@ -152,7 +166,7 @@ def _master_reruns(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--give-up-after",
-        type=positive_int,
+        type=ATTEMPTS,
         default=5,
         metavar="N",
         help="stop retrying a transient failure once it has failed N runs in a row "
@@ -160,7 +174,7 @@ def _master_reruns(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--max-failure-rate",
-        type=non_negative_float,
+        type=SHARE,
         default=0.5,
         metavar="R",
         help="exit 4 (degraded) when more than this share of the URLs tried failed "
@@ -168,7 +182,7 @@ def _master_reruns(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--refresh-after",
-        type=positive_float,
+        type=DAYS,
         metavar="DAYS",
         help="revalidate ok images older than DAYS (If-None-Match / If-Modified-Since)",
     )
@@ -192,7 +206,11 @@ def _master_policy(g: argparse._ArgumentGroup) -> None:
         "metadata addresses; --no-block-private for internal servers (default: on)",
     )
     g.add_argument(
-        "--user-agent", default=defaults.user_agent, metavar="TEXT", help="sent with every request"
+        "--user-agent",
+        type=user_agent,
+        default=defaults.user_agent,
+        metavar="TEXT",
+        help="sent with every request",
     )
     g.add_argument(
         "--ignore-robots",

@@ -79,7 +79,7 @@ class Launch:
         # A signal from here on ends in close(), which stops the workers started early;
         # a master killed before this has only closed their stdin, which ends them.
         self.stop.install()
-        ensure_writable(cfg.output)
+        ensure_writable(cfg.output, create=False)  # made by the first image stored
         check_manifest(cfg)
         check_outputs(cfg)
         policy = dataclasses.replace(cfg.policy, store_id=check_store(cfg))

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from crawler.config import MasterConfig
 from crawler.exceptions import UsageError
+from crawler.layout import not_a_folder
 from crawler.manifest import report_path, runs_path, summary_path
 from crawler.master.journalfile import refuse_special
 from crawler.stores import PER_HOST, FolderStore, open_store
@@ -86,8 +87,9 @@ def check_file(what: str, path: Path) -> None:
     if path.is_dir():
         raise UsageError(f"cannot write {what} {path}: it is a directory")
     parent = path.parent
-    if parent.exists() and not parent.is_dir():
-        raise UsageError(f"cannot write {what} {path}: {parent} is not a directory")
+    problem = not_a_folder(parent)
+    if problem is not None:
+        raise UsageError(f"cannot write {what} {path}: {problem}")
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

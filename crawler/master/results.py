@@ -190,7 +190,8 @@ class ResultIntake:
         board, rows = self._board, []
         for task_id in board.expire():
             tries = board.attempts(task_id)
-            error = f"handed out {tries} times without an answer"
+            times = "once" if tries == 1 else f"{tries} times"
+            error = f"handed out {times} without an answer"
             fields = {"error": error, "leases": tries}
             rows.append(
                 self._standing(task_id) or self._ended(task_id, c.WORKER_LOST, None, fields)

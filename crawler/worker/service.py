@@ -80,7 +80,7 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
 
 def serve(config: WorkerConfig) -> int:
     """The worker command: one run, or (``--wait``) every run, until stopped."""
-    ensure_writable(config.output)
+    ensure_writable(config.output, create=False)  # made by the first image stored
     _fewer_malloc_arenas()
     stop = _install_stop_handlers()
     if not config.wait:
