@@ -673,6 +673,31 @@ def test_transient_503_is_retried_after_retry_after_and_404_is_not(
     assert image_server.hits("/missing.png") == 1
 
 
+def test_a_late_503_with_no_time_for_the_backoff_is_reported_as_it_is(
+    run: Run, image_server: ImageServer
+) -> None:
+    """A 503 that comes 0.5 s before the deadline, with a retry left: the backoff (0.5-1
+    s) would reach the deadline, so the answer is the row (http_error 503, which backs the
+    host off) and no try is made that cannot end. A review found the worker sleeping to
+    the deadline and sending one more request: the row said "timeout" (2026-12-01)."""
+    times: list[float] = []
+
+    def late_busy(handler: BaseHTTPRequestHandler) -> None:
+        times.append(time.monotonic())
+        if len(times) == 1:
+            time.sleep(2.5)
+        send(handler, 503, b"busy\n", {"Content-Type": "text/plain"})
+
+    url = image_server.add_handler("/late-busy.png", late_busy)
+    args = run.master_args(run.write_list([url]), "--local-workers", "1", "--retries", "1",
+                           "--deadline", "3", "--max-failure-rate", "1")  # fmt: skip
+    done = run_cli("master", *args, timeout=60)
+    assert done.returncode == 0, done.stderr
+    row = by_url(run.rows())[url]
+    assert (row["status"], row["http_status"], row["attempts"]) == (c.HTTP_ERROR, 503, 1), row
+    assert len(times) == 1
+
+
 # --- 8. SIGTERM to the master ---------------------------------------------------------------
 def test_sigterm_to_master_keeps_finished_rows_and_rerun_completes(
     run: Run, image_server: ImageServer, spawn: Spawn
@@ -854,6 +879,28 @@ def test_a_master_frozen_past_its_leases_reads_the_answers_before_expiring_them(
     wait_until(lambda: image_server.total_hits() >= 4, "the first downloads", alive=(worker,))
     master.signal(signal.SIGSTOP)
     time.sleep(8)  # past the lease (3 s) and liveclock.STALL (5 s)
+    master.signal(signal.SIGCONT)
+    assert master.wait(60) == 0, master.stderr
+    assert worker.wait() == 0, worker.stderr
+    rows = by_url(run.rows())
+    assert {url: rows[url]["status"] for url in images} == dict.fromkeys(images, c.OK)
+
+
+def test_a_master_frozen_past_its_idle_timeout_does_not_give_up_on_waking(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """Stopped longer than --idle-timeout while its worker downloads: on waking it must
+    read the worker's calls, not give up (exit 3) for want of activity during its own
+    stop (a review's, 2026-12-01: the workers' registry kept the plain clock)."""
+    images = add_images(image_server, 12, delay=1.0, prefix="idlefrozen")
+    port = free_port()
+    flags = ("--idle-timeout", "6", "--lease-seconds", "60")
+    master = spawn("master", *run.master_args(run.write_list(list(images)), *flags, port=port))
+    served_port(master)
+    worker = spawn("worker", *run.worker_args(port, 2))
+    wait_until(lambda: image_server.total_hits() >= 2, "the first downloads", alive=(worker,))
+    master.signal(signal.SIGSTOP)
+    time.sleep(9)  # past --idle-timeout (6 s) and liveclock.STALL (5 s)
     master.signal(signal.SIGCONT)
     assert master.wait(60) == 0, master.stderr
     assert worker.wait() == 0, worker.stderr

@@ -22,6 +22,7 @@ from types import FrameType
 from crawler.config import MasterConfig
 from crawler.layout import ensure_writable
 from crawler.master.endpoints import BoardSlot, ResultQueue, RunControl, TaskQueue
+from crawler.master.liveclock import LiveClock
 from crawler.master.local_workers import LocalWorkers
 from crawler.master.preflight import check_manifest, check_outputs, check_store
 from crawler.master.server import QueueServer
@@ -66,7 +67,10 @@ class Launch:
         self.stop = StopRequest()
         # Bounded: see endpoints.ResultQueue (backpressure).
         self.inbox: queue.Queue[tuple[str, list[str]]] = queue.Queue(maxsize=INBOX_BATCHES)
-        self.slot = BoardSlot(WorkerRegistry())
+        # One clock for leases and for workers' last calls (``liveclock``): the time the
+        # master was stopped is neither a lease's nor a worker's idleness.
+        self.clock = LiveClock()
+        self.slot = BoardSlot(WorkerRegistry(self.clock))
         self.local = local  # started already, waiting for the port
         self.server: QueueServer | None = None
         self._closed = False

@@ -42,8 +42,8 @@ class _Found:
         try:
             row = row_fields(line, ("source",))
             status, url, source = row["status"], row["url"], row["source"]
-        except (ValueError, TypeError, KeyError):
-            return  # damaged: no row
+        except (ValueError, TypeError, KeyError, RecursionError):
+            return  # damaged (or nested past Python's stack): no row
         code = STATUS_CODES.get(status) if isinstance(status, str) else None
         if code is None:
             return

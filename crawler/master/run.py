@@ -26,7 +26,6 @@ from crawler.master.indexing import IndexKeeper
 from crawler.master.journal import ManifestWriter
 from crawler.master.launch import Launch
 from crawler.master.leases import LeaseBoard
-from crawler.master.liveclock import LiveClock
 from crawler.master.plan import Plan, plan_run
 from crawler.master.progress import Progress, announce
 from crawler.master.results import ResultIntake
@@ -184,7 +183,7 @@ class Master:
             stored_copy=plan.stored_copy, limits=cfg.limits, unpaced=plan.unpaced,
             user_agent=None if cfg.policy.ignore_robots else cfg.policy.user_agent,
             workers=self.launch.slot.workers,  # those that called in while we planned
-            clock=LiveClock(),  # leases do not expire for the time the master was stopped
+            clock=self.launch.clock,  # not counting the time the master was stopped
         )  # fmt: skip
         if plan.needs_hosts:
             board.prefer_hosts(plan.wanted_host, cfg.policy.lease_seconds)
@@ -216,7 +215,7 @@ class Master:
         intake.changes.update(self.stats.changes)  # kept and given up, from the plan
         self.stats.changes = intake.changes  # the rest counted as results arrive
         remaining, next_tick = plan.todo, 0.0
-        watch = Watch(self.config, self.local, self.stats, self.serving)
+        watch = Watch(self.config, self.local, self.stats, board.workers.now())
         with Progress(self.config, plan.total, plan.todo, self.stats, board.workers) as progress:
             while remaining:
                 self._start_rest(board)

@@ -93,7 +93,9 @@ class RunStats:
             "elapsed_s": round(elapsed, 3),
             "urls": self.total,
             "counts": dict(sorted(self.counts.items())),
-            "missing": self.total - sum(self.counts.values()),  # URLs with no row at all
+            # URLs with no row at all (never below 0: a manifest replaced by a stranger's
+            # may hold per-line rows whose 32-bit source key matches one of ours: recount)
+            "missing": max(0, self.total - sum(self.counts.values())),
             "not_rechecked": self.not_rechecked,
             "downloaded": fetched,
             "reused": self.reused,

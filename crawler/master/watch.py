@@ -9,7 +9,6 @@ when its local workers were gone, and the master gave up in the same second.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from crawler.config import MasterConfig
@@ -27,7 +26,7 @@ class Watch:
     config: MasterConfig
     local: LocalWorkers
     stats: RunStats
-    serving: float  # when workers could first get tasks: --idle-timeout counts from here
+    serving: float  # when workers could first get tasks, on the registry's clock (``now``)
 
     def workers_left(self, board: LeaseBoard, progress: Progress, stopping: bool) -> bool:
         """False when the run cannot finish: its own workers all exited and no remote one
@@ -35,7 +34,9 @@ class Watch:
         reason in ``stats.why``, and logged unless ``stopping``: then the workers going is
         what was asked)."""
         idle = self.config.idle_timeout
-        idle_for = time.monotonic() - board.workers.last_activity(since=self.serving)
+        # The registry's clock: a master stopped (SIGSTOP) longer than --idle-timeout gave
+        # up on waking, before reading its workers' calls (a review's, 2026-12-01).
+        idle_for = board.workers.now() - board.workers.last_activity(since=self.serving)
         if idle and idle_for > idle:
             self.stats.why = f"no worker has been active for {idle:g} s (--idle-timeout)"
             log.error("%s; giving up", self.stats.why)

@@ -45,6 +45,10 @@ class WorkerRegistry:
             if worker in self._seen:
                 self._seen[worker].left = True
 
+    def now(self) -> float:
+        """The registry's clock now (``liveclock``: the master's stopped time left out)."""
+        return self._clock()
+
     def last_activity(self, since: float) -> float:
         """When a worker last called in (``since`` if none has yet)."""
         with self._lock:

@@ -114,9 +114,15 @@ class DeadlineRetry(Retry):
         if not isinstance(kwargs.get("error"), (u3.NewConnectionError, u3.ConnectTimeoutError)):
             clock.failed_tries = getattr(clock, "failed_tries", 0) + 1
         wait = self._server_wait(kwargs.get("response"))
-        # No time left for another try, or the server asks for a longer pause than we may
-        # take: give up now (a status answer is then reported as it is) instead of waiting.
-        if remaining() <= 0 or (wait is not None and wait > min(RETRY_AFTER_CAP, remaining())):
+        # No time left for another try: the server asks for a longer pause than we may
+        # take, or the backoff may reach the deadline. Give up now (a status answer is then
+        # reported as it is) instead of sleeping to the deadline for a try that cannot end
+        # (a late 503 became a "timeout", and its host was not backed off: a review's).
+        if wait:
+            late = wait > min(RETRY_AFTER_CAP, remaining())
+        else:
+            late = self._longest_backoff() >= remaining()
+        if remaining() <= 0 or late:
             url = retry_url(args, kwargs)
             raise u3.MaxRetryError(kwargs.get("_pool"), url, u3.TimeoutError("deadline exceeded"))
         retry = super().increment(*args, **kwargs)
@@ -126,6 +132,13 @@ class DeadlineRetry(Retry):
         if answer is not None and not drain(answer, remaining()):
             answer.close()  # so that drain_conn finds nothing left to read
         return retry
+
+    def _longest_backoff(self) -> float:
+        """The longest pause ``get_backoff_time`` would make after this failure (its
+        jitter at most)."""
+        tries = len(self.history) + 1
+        value = self.backoff_factor * 2 ** (tries - 1) + self.backoff_jitter
+        return min(value, self.backoff_max)
 
     def _server_wait(self, response: Any) -> float | None:
         """The Retry-After of ``response`` in seconds, uncapped; None if there is none."""
