@@ -862,45 +862,31 @@ def test_thawed_worker_drops_leases_finished_elsewhere(
     assert hits_of(image_server, urls[2:4]) == {url: 1 for url in urls[2:4]}  # never twice
 
 
-def test_a_master_frozen_past_its_leases_reads_the_answers_before_expiring_them(
-    run: Run, image_server: ImageServer, spawn: Spawn
+@pytest.mark.parametrize(
+    "flags, pause",
+    [
+        (("--lease-seconds", "3", "--max-attempts", "1"), 8.0),  # past the lease and STALL
+        (("--idle-timeout", "6", "--lease-seconds", "60"), 9.0),  # past --idle-timeout
+    ],
+    ids=["leases", "idle-timeout"],
+)
+def test_a_master_frozen_while_its_worker_downloads_reads_its_calls_on_waking(
+    run: Run, image_server: ImageServer, spawn: Spawn, flags: tuple[str, ...], pause: float
 ) -> None:
-    """The master stopped (SIGSTOP) longer than a lease, its workers still downloading:
-    on waking it must not expire leases whose answers wait in its sockets. Found by a
-    fresh user (2026-12-01): with --max-attempts 1 answered URLs ended worker_lost, their
-    images stored and named by no row. The time the master was stopped is not counted
-    (``master.liveclock``)."""
-    images = add_images(image_server, 24, delay=0.5, prefix="masterfrozen")
+    """The master stopped (SIGSTOP) longer than a lease, or than --idle-timeout, while its
+    worker downloads: on waking it must read the answers and calls waiting in its sockets,
+    neither expire the leases first (a fresh user's, 2026-12-01: with --max-attempts 1
+    answered URLs ended worker_lost, their images stored and named by no row) nor give up
+    for want of activity during its own stop (a review's: exit 3). The time the master
+    was stopped is not counted (``master.liveclock``), by its leases nor its registry."""
+    images = add_images(image_server, 16, delay=0.7, prefix="masterfrozen")
     port = free_port()
-    flags = ("--lease-seconds", "3", "--max-attempts", "1")
     master = spawn("master", *run.master_args(run.write_list(list(images)), *flags, port=port))
     served_port(master)
     worker = spawn("worker", *run.worker_args(port, 4))
     wait_until(lambda: image_server.total_hits() >= 4, "the first downloads", alive=(worker,))
     master.signal(signal.SIGSTOP)
-    time.sleep(8)  # past the lease (3 s) and liveclock.STALL (5 s)
-    master.signal(signal.SIGCONT)
-    assert master.wait(60) == 0, master.stderr
-    assert worker.wait() == 0, worker.stderr
-    rows = by_url(run.rows())
-    assert {url: rows[url]["status"] for url in images} == dict.fromkeys(images, c.OK)
-
-
-def test_a_master_frozen_past_its_idle_timeout_does_not_give_up_on_waking(
-    run: Run, image_server: ImageServer, spawn: Spawn
-) -> None:
-    """Stopped longer than --idle-timeout while its worker downloads: on waking it must
-    read the worker's calls, not give up (exit 3) for want of activity during its own
-    stop (a review's, 2026-12-01: the workers' registry kept the plain clock)."""
-    images = add_images(image_server, 12, delay=1.0, prefix="idlefrozen")
-    port = free_port()
-    flags = ("--idle-timeout", "6", "--lease-seconds", "60")
-    master = spawn("master", *run.master_args(run.write_list(list(images)), *flags, port=port))
-    served_port(master)
-    worker = spawn("worker", *run.worker_args(port, 2))
-    wait_until(lambda: image_server.total_hits() >= 2, "the first downloads", alive=(worker,))
-    master.signal(signal.SIGSTOP)
-    time.sleep(9)  # past --idle-timeout (6 s) and liveclock.STALL (5 s)
+    time.sleep(pause)  # more than liveclock.STALL (5 s) too
     master.signal(signal.SIGCONT)
     assert master.wait(60) == 0, master.stderr
     assert worker.wait() == 0, worker.stderr
