@@ -113,20 +113,21 @@ class DeadlineRetry(Retry):
         # connect timeout) sent nothing, so it is no attempt.
         if not isinstance(kwargs.get("error"), (u3.NewConnectionError, u3.ConnectTimeoutError)):
             clock.failed_tries = getattr(clock, "failed_tries", 0) + 1
-        wait = self._server_wait(kwargs.get("response"))
+        answer = kwargs.get("response")
+        wait = self._server_wait(answer)
         # No time left for another try: the server asks for a longer pause than we may
-        # take, or the backoff may reach the deadline. Give up now (a status answer is then
-        # reported as it is) instead of sleeping to the deadline for a try that cannot end
-        # (a late 503 became a "timeout", and its host was not backed off: a review's).
+        # take, or, after a status answer, the backoff may reach the deadline. Give up now
+        # (the answer is then reported as it is) instead of sleeping to the deadline for a
+        # try that cannot end (a late 503 became a "timeout", and its host was not backed
+        # off: a review's). An error with no answer keeps its last try, cut at the deadline.
         if wait:
             late = wait > min(RETRY_AFTER_CAP, remaining())
         else:
-            late = self._longest_backoff() >= remaining()
+            late = answer is not None and self._longest_backoff() >= remaining()
         if remaining() <= 0 or late:
             url = retry_url(args, kwargs)
             raise u3.MaxRetryError(kwargs.get("_pool"), url, u3.TimeoutError("deadline exceeded"))
         retry = super().increment(*args, **kwargs)
-        answer = kwargs.get("response")
         # An answer about to be retried: urllib3's drain_conn, which comes next, reads its
         # body until it ends, with no bound (an endless 503 held the thread for ever).
         if answer is not None and not drain(answer, remaining()):

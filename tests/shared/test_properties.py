@@ -86,8 +86,11 @@ def well_typed(kind: tuple[type, ...]) -> st.SearchStrategy[Any]:
     return st.text(max_size=30)
 
 
+# Seconds the master checks on receipt (0 to RETRY_AFTER_MAX): a worker's clamp keeps to it.
+SECONDS = st.integers(0, int(c.RETRY_AFTER_MAX)) | st.floats(0, c.RETRY_AFTER_MAX)
+RANGED = {"retry_after": SECONDS, "request_age": SECONDS}
 WELL_TYPED_RESULTS = st.fixed_dictionaries(
-    {name: well_typed(kind) for name, kind in protocol.RESULT_FIELDS.items() if name != "status"}
+    {name: RANGED.get(name) or well_typed(kind) for name, kind in protocol.RESULT_FIELDS.items()}
     | {"status": st.sampled_from(sorted(c.STATUSES))},
     optional={},
 )
