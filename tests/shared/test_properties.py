@@ -90,7 +90,10 @@ def well_typed(kind: tuple[type, ...]) -> st.SearchStrategy[Any]:
 SECONDS = st.integers(0, int(c.RETRY_AFTER_MAX)) | st.floats(0, c.RETRY_AFTER_MAX)
 RANGED = {"retry_after": SECONDS, "request_age": SECONDS}
 WELL_TYPED_RESULTS = st.fixed_dictionaries(
-    {name: RANGED.get(name) or well_typed(kind) for name, kind in protocol.RESULT_FIELDS.items()}
+    {
+        name: RANGED[name] if name in RANGED else well_typed(kind)
+        for name, kind in protocol.RESULT_FIELDS.items()
+    }
     | {"status": st.sampled_from(sorted(c.STATUSES))},
     optional={},
 )
