@@ -139,3 +139,46 @@ def timed(body: bytes, seen: list[float]) -> Any:
         send(handler, 200, body, {"Content-Type": "image/png"})
 
     return serve
+
+
+def test_a_row_that_stands_names_its_line_as_the_lists_now_have_it(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """Night 1 a CSV list; night 2 the same URLs as JSON Lines, reordered, other captions,
+    with --refresh-after: two revalidations fail (their rows stand), two are answered.
+    Every row names its JSON Lines line and caption, a copy's ``same_content_as`` names
+    the first copy's current line, and no URL counts as not re-checked: all answered. A
+    fresh user's (2026-12-01): standing rows kept ``list.csv:3`` and its caption, for
+    good (the kept index then trusted them); ``same_content_as`` named the CSV line; the
+    summary said "(not re-checked) 2 ... rerun the same command"."""
+    twin = make_image("PNG", 40, 30, seed=50)
+    bodies = {
+        "gone": make_image("PNG", 40, 30, seed=51),
+        "html": make_image("PNG", 40, 30, seed=52),
+    }
+    bodies |= {"first": twin, "copy": twin}
+    urls = {name: image_server.add(f"/m/{name}.png", body, content_type="image/png")
+            for name, body in bodies.items()}  # fmt: skip
+    csv = tmp_path / "list.csv"
+    csv.write_text("url,cap\n" + "".join(f"{u},{n}\n" for n, u in urls.items()), encoding="utf-8")
+    night(tmp_path, csv)
+    image_server.add("/m/gone.png", b"gone", status=404)
+    image_server.add("/m/html.png", HTML_PAGE, content_type="image/png")
+    order = ["copy", "html", "first", "gone"]
+    jsonl = tmp_path / "list.jsonl"
+    jsonl.write_text("".join(json.dumps({"url": urls[n], "cap": n + "2"}) + "\n" for n in order),
+                     encoding="utf-8")  # fmt: skip
+    summary = night(tmp_path, jsonl, *REFRESH)
+    assert summary["changes"]["refresh_failed"] == 2 and summary["not_rechecked"] == 0, summary
+    for rerun in (False, True):  # and the next plain night, from the kept index
+        if rerun:
+            night(tmp_path, jsonl)
+        now = rows(tmp_path)
+        for line, name in enumerate(order, start=1):
+            assert now[name]["status"] == c.OK, now[name]
+            assert (now[name]["source"], now[name]["extra"]) == (
+                f"{jsonl}:{line}",
+                {"cap": name + "2"},
+            ), (rerun, now[name])
+        assert now["first"]["same_content_as"] is None
+        assert now["copy"]["same_content_as"] == f"{jsonl}:3", (rerun, now["copy"])

@@ -38,9 +38,9 @@ def restamp(plan: Plan, write: Write, ledger: Ledger) -> int:
     def kept() -> Iterator[int]:  # streamed: all of a 10M list when a line went in on top
         return (t for t in earlier.stale if plan.state[t] == FINAL)  # others get a new row
 
-    if contents is not None:  # first: each image's first line where it is now
-        for task_id in kept():
-            row = earlier.row(task_id)
+    if contents is not None:  # first: each image's first line where it is now, also of
+        for task_id in earlier.stale:  # rows sent out again (a refresh): their results,
+            row = earlier.row(task_id)  # in any order, name it (until 2026-12-01 stale)
             if row is not None and row.get("status") in c.SUCCESS_STATUSES:
                 contents.moved(row["url"], plan.store.source(task_id), row.get("sha256"))
     count, tasks = 0, kept()

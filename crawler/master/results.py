@@ -154,16 +154,23 @@ class ResultIntake:
         return standing
 
     def _standing(self, task_id: int) -> dict[str, Any] | None:
-        """The earlier success row, journalled again as it was: a download by another
-        host failed, the stored copy was not checked (``RunStats.add`` counts it as not
-        re-checked). Before, the failure replaced it, and the manifest forgot an image
-        its host still held. None when there is no such row: the failure is the row."""
+        """The earlier success row, journalled again with its current input line and
+        extras (as ``restamp`` rewrites a kept row whose line moved; until 2026-12-01 as it
+        was, naming a list no longer given): a download by another host failed, or the
+        stored copy was not checked (``RunStats.add`` counts it as not re-checked). Before
+        that, the failure replaced it, and the manifest forgot an image its host still
+        held. None when there is no such row: the failure is the row."""
         row = self._plan.stored_row(task_id)
         if row is None:
             return None
         self._ledger.supersede(row)
         self._ids.append(task_id)
-        return dict(row)
+        url, source, extra = self._plan.store.record(task_id)
+        standing = row | {"source": source, "extra": extra}
+        contents = self._plan.contents
+        if contents is not None and row.get("status") in c.SUCCESS_STATUSES:
+            standing["same_content_as"] = contents.first_of(url, row.get("sha256"))
+        return standing
 
     def _note_moved(self, fields: dict[str, Any], stored: dict[str, Any] | None) -> None:
         """List the earlier copy the new row's image replaced, if any (``superseded``)."""

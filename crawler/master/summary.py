@@ -96,7 +96,9 @@ class RunStats:
             # URLs with no row at all (never below 0: a manifest replaced by a stranger's
             # may hold per-line rows whose 32-bit source key matches one of ours: recount)
             "missing": max(0, self.total - sum(self.counts.values())),
-            "not_rechecked": self.not_rechecked,
+            # A failed revalidation's row stands too, but its URL was answered: counted as
+            # ``changes.refresh_failed``, not here (until 2026-12-01 in both).
+            "not_rechecked": self.not_rechecked - self.changes.get("refresh_failed", 0),
             "downloaded": fetched,
             "reused": self.reused,
             "kept": self.kept,
