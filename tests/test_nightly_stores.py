@@ -43,8 +43,10 @@ def add_images(server: ImageServer, count: int, prefix: str) -> dict[str, Expect
     images = {}
     for i in range(count):
         body = make_image("PNG", 48, 32, seed=zlib.crc32(prefix.encode()) % 1000 + i)
-        # A little latency, so that both workers get a share of the list.
-        url = server.add(f"/{prefix}/{i}.png", body, content_type="image/png", delay=0.02)
+        # Latency, so that both workers get a share of the list: the second may start a
+        # second or so after the first on a loaded machine (at 20 ms an image, the first
+        # once fetched all 40 before the other had connected: a CI run, 2026-12-01).
+        url = server.add(f"/{prefix}/{i}.png", body, content_type="image/png", delay=0.15)
         images[url] = expected_for(body)
     return images
 
