@@ -73,7 +73,7 @@ def _master_lists(p: argparse.ArgumentParser) -> None:
 def _master_serving(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--bind",
-        type=nonempty,  # "" is the default: a script's unset variable, refused
+        type=nonempty,  # not given: all interfaces; "" (a script's unset variable) refused
         help="address to listen on (default: all interfaces)",
     )
     p.add_argument(

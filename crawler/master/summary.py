@@ -97,8 +97,9 @@ class RunStats:
             # may hold per-line rows whose 32-bit source key matches one of ours: recount)
             "missing": max(0, self.total - sum(self.counts.values())),
             # A failed revalidation's row stands too, but its URL was answered: counted as
-            # ``changes.refresh_failed``, not here (until 2026-12-01 in both).
-            "not_rechecked": self.not_rechecked - self.changes.get("refresh_failed", 0),
+            # ``changes.refresh_failed``, not here (until 2026-12-01 in both). Never below
+            # 0: a damaged manifest's recount sets not_rechecked to 0 (closing.damaged).
+            "not_rechecked": max(0, self.not_rechecked - self.changes.get("refresh_failed", 0)),
             "downloaded": fetched,
             "reused": self.reused,
             "kept": self.kept,
