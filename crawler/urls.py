@@ -31,6 +31,10 @@ from crawler.constants import MAX_URL_LENGTH
 _SAFE = "!#$%&'()*+,/:;=?@[]~"
 # One DNS label after IDNA encoding (underscores tolerated: they occur in real host names).
 _LABEL = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?")
+# A domain name's text form without the root's dot: 255 octets on the wire (RFC 1035
+# 2.3.4) less the first length octet and the root label. No lookup can find a longer one,
+# and until 2026-12-01 it was a "blocked" row (robots.txt unavailable), tried every run.
+MAX_HOST_LENGTH = 253
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # URLs that _normalize would return unchanged: lower-case scheme and host of valid labels,
 # no port, user or fragment, a path and query of characters that need no quoting (an
@@ -58,6 +62,8 @@ _SCHEME = re.compile(r"[a-zA-Z][a-zA-Z0-9+.-]*:")
 _C0_AND_SPACE = "".join(map(chr, range(0x21)))
 # A byte that was not part of valid UTF-8, as the "surrogateescape" decoder gives it.
 _STRAY_BYTE = re.compile("[\udc80-\udcff]")
+# A "%" that does not start a percent-encoding (RFC 3986 2.1: "%" HEXDIG HEXDIG).
+_BARE_PERCENT = re.compile("%(?![0-9A-Fa-f]{2})")
 
 
 def normalize_url(text: str) -> str:
@@ -78,9 +84,24 @@ def _fast_path_holds(text: str, match: re.Match[str]) -> bool:
         if int(port) >= 65536 or int(port) == default:
             return False
     host = match["host"]
+    if len(host) > MAX_HOST_LENGTH:
+        return False
     if _NUMERIC_LAST.search(host) and not _DOTTED_QUAD.fullmatch(host):
         return False
     return not _DOTS.search(text, match.start("path"), match.end("path"))
+
+
+def request_target(url: str) -> str:
+    """``url`` (canonical) as it is handed to requests for the request line: each ``%``
+    that starts no ``%XX`` written ``%25``, every valid ``%XX`` as it is.
+
+    The canonical form keeps a bare ``%`` (browsers send it as it is, WHATWG URL
+    "percent-encode sets" leave ``%`` out), but requests' ``requote_uri`` and urllib3's
+    ``parse_url`` both quote *every* ``%`` of a URL that holds one bare one, so until
+    2026-12-01 ``/100%_caf%C3%A9.png`` went out as ``/100%25_caf%25C3%25A9.png``, another
+    resource (a fresh user's: 404 where curl got the image). With the bare ones encoded
+    first, both leave each ``%XX`` alone (RFC 3986 6.2.2: the same resource)."""
+    return _BARE_PERCENT.sub("%25", url) if "%" in url else url
 
 
 def location_text(field: bytes) -> str:
@@ -153,6 +174,8 @@ def _normalize_host(host: str) -> str:
         raise ValueError("host name is not valid") from None
     if not all(_LABEL.fullmatch(part) for part in ascii_host.rstrip(".").split(".")):
         raise ValueError("host name is not valid")
+    if len(ascii_host.removesuffix(".")) > MAX_HOST_LENGTH:
+        raise ValueError(f"host name is longer than {MAX_HOST_LENGTH} characters")
     return ascii_host.lower()
 
 

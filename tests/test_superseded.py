@@ -22,7 +22,9 @@ def night(listing: Path, out: Path, *flags: str) -> dict:
         "master", str(listing), "--bind", "127.0.0.1", "--port", "0", "--local-workers", "1",
         "--output", str(out), "--no-progress", *flags,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    manifest = out / "manifest.jsonl"
+    statuses = [(r["status"], r["error"]) for r in read_rows(manifest)] if manifest.exists() else []
+    assert result.returncode == 0, (result.stderr, statuses)
     assert_no_traceback(result.stdout, result.stderr)
     return json.loads((out / "manifest.summary.json").read_text(encoding="utf-8"))
 

@@ -19,7 +19,7 @@ from collections import Counter, deque
 from typing import NamedTuple
 
 from crawler.config import HostLimits
-from crawler.constants import OVERLOADED
+from crawler.constants import OVERLOADED, RETRY_AFTER_MAX
 from crawler.master.fencing import Answer
 
 BACKOFF_START = 1.0  # seconds: the first penalty of a host that answered 429/503
@@ -126,7 +126,8 @@ class HostGate:
         the worker waited out up to 30 s of it and the master none: a host asking for an
         hour was asked again within a second, 8 times in 2 minutes."""
         if seconds > BACKOFF_MAX:
-            why = f"asked to wait {seconds:.0f} s (Retry-After), more than {BACKOFF_MAX:.0f}"
+            wait = f"{seconds:.0f} s" if seconds < RETRY_AFTER_MAX else f"over {seconds:.0f} s"
+            why = f"asked to wait {wait} (Retry-After), more than {BACKOFF_MAX:.0f}"
             self.given_up[host] = GivenUp(http_status, why)
             return
         until = max(self._asked_until.get(host, 0.0), now + seconds)

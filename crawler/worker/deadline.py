@@ -31,6 +31,7 @@ from urllib3.util.timeout import Timeout
 from crawler._compat import retry_url, timeout_parts
 from crawler.config import Policy
 from crawler.constants import RETRY_AFTER_MAX
+from crawler.urls import request_target
 from crawler.worker.keepalive import drain
 from crawler.worker.netguard import mount
 from crawler.worker.resolver import Resolver
@@ -38,7 +39,7 @@ from crawler.worker.watchdog import WATCHDOG
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 RETRY_AFTER_CAP = 30.0  # seconds: a server's Retry-After cannot park a thread for hours
-_PARSER = Retry(0)  # urllib3's Retry-After parser, which reads nothing of its instance
+_PARSER = Retry(0, retry_after_max=int(RETRY_AFTER_MAX))  # urllib3: only this cap is read
 
 # Per download thread: .deadline, the monotonic time its current URL must end by (None:
 # no URL in progress); .failed_tries, the tries urllib3 retried since the last answer;
@@ -225,7 +226,11 @@ def get(
         merged.update(headers)
     prepared = requests.PreparedRequest()
     prepared.prepare(
-        method="GET", url=url, headers=merged, cookies=session.cookies, hooks=session.hooks
+        method="GET",
+        url=request_target(url),
+        headers=merged,
+        cookies=session.cookies,
+        hooks=session.hooks,
     )
     adapter = session.get_adapter(url)
     resp = adapter.send(

@@ -26,7 +26,6 @@ from typing import TypeVar
 
 import requests
 import urllib3.exceptions as u3
-from urllib3.response import HTTPResponse
 
 from crawler.config import Policy
 from crawler.constants import OVERLOADED
@@ -40,6 +39,7 @@ from crawler.exceptions import (
     URLFailure,
 )
 from crawler.worker import deadline
+from crawler.worker.codings import unfinished_coding, unread_coding
 from crawler.worker.failures import convert, wire_text
 from crawler.worker.keepalive import CHUNK, bound_read, drain
 from crawler.worker.netguard import BlockedAddressError
@@ -193,38 +193,12 @@ def _read_capped(resp: requests.Response, policy: Policy) -> bytes:
     return _read_body(resp, policy, policy.max_bytes, cut=False)
 
 
-# Content codings in IANA's registry (RFC 9110 18.6) that urllib3 decodes only with an
-# optional module (br: brotli, zstd: zstandard) or not at all; it leaves such a body as
-# it came. Codings outside the registry (``utf-8``, ``binary``: misconfigured servers)
-# are passed through as browsers pass them, and verification judges the bytes.
-REGISTERED_CODINGS = frozenset(
-    {"br", "zstd", "compress", "x-compress", "aes128gcm", "dcb", "dcz", "exi", "pack200-gzip"}
-)
-UNREAD_CODINGS = REGISTERED_CODINGS - set(HTTPResponse.CONTENT_DECODERS)
-
-
-def _unread_coding(resp: requests.Response) -> str | None:
-    """A registered content coding of the answer that this worker cannot decode
-    ("Content-Encoding br"), or a transfer coding besides chunked ("Transfer-Encoding
-    gzip": RFC 9112 7, a server must not send one the request's TE did not name, and
-    http.client removes only chunked: until 2026-12-01 a gzipped body was "not_image")."""
-    codings = resp.headers.get("Content-Encoding", "").lower().split(",")
-    found = next((c.strip() for c in codings if c.strip() in UNREAD_CODINGS), None)
-    if found is not None:
-        return f"Content-Encoding {found}"
-    transfer = resp.headers.get("Transfer-Encoding", "").lower().split(",")
-    extra = [c.strip() for c in transfer if c.strip() not in ("chunked", "")]
-    if extra == ["identity"] and len(transfer) == 1:
-        return None  # obsolete (RFC 7230 dropped it) and harmless alone: read as it is
-    return f"Transfer-Encoding {extra[0]}" if extra else None
-
-
 def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool) -> bytes:
     """The body, read under the deadline; past ``limit`` bytes: TooLarge, or ``cut`` there.
     A body in a coding that cannot be decoded is a ConnectionFailure, not its raw bytes
     (they were "not_image", with no word of the coding): nothing asked for it, since
     requests' Accept-Encoding names only the codings urllib3 decodes."""
-    coding = _unread_coding(resp)
+    coding = unread_coding(resp.headers)
     if coding is not None:
         raise ConnectionFailure(
             f"body could not be decoded ({coding}, which this worker does not read and did "
@@ -243,6 +217,9 @@ def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool
         if not chunk:
             if deadline.remaining() <= 0:  # maybe the watchdog's shutdown, not the end
                 raise TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded while reading")
+            cut_in = unfinished_coding(resp.raw)
+            if cut_in is not None:
+                raise ConnectionFailure(f"body cut short: it ends inside its {cut_in} stream")
             return b"".join(chunks)
         chunks.append(chunk)
         size += len(chunk)

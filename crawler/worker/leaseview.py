@@ -90,6 +90,17 @@ class HeldLeases(dict[int, int]):
         for task_id in ids:
             self.pop(task_id, None)
 
+    def may_start(self, view: LeaseView, task_id: int, token: int | None) -> bool:
+        """``view.may_start`` for a queued task, and False for one whose URL was leased
+        to us again since (another token held): the new lease is queued behind it and
+        is the one to run. Such a stale task is not reported dropped, which would forget
+        the new lease. Until 2026-12-01 a worker thawed from SIGSTOP could start a stale
+        queued task when the new lease came before a thread reached it: two requests for
+        one URL (a loaded test run's)."""
+        if self.get(task_id, token) != token:
+            return False
+        return view.may_start(task_id) and self.get(task_id, token) == token
+
     def answered(self, task_id: int, token: int | None) -> bool:
         """Forget the lease a result answers; False when it answers none held (its lease
         went while it ran: the master keeps such a result only if it is a success)."""

@@ -246,7 +246,7 @@ class Worker:
             task = self._todo.get()
             if task is None:
                 return
-            if self._view.may_start(task.id):  # else its lease is gone: someone else's now
+            if self._held.may_start(self._view, task.id, task.token):  # else another's now
                 row = process(task, ctx)
                 if row["status"] == c.HTTP_ERROR and row.get("http_status") in c.OVERLOADED:
                     self._todo.back_off(host_of(task.url))  # see lane.py

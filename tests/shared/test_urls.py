@@ -6,6 +6,7 @@ Fast and in-process, on real data: no network, no subprocesses.
 from __future__ import annotations
 
 import re
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -84,6 +85,35 @@ def test_normalize_url_makes_spellings_of_one_url_equal() -> None:
 def test_normalize_url_rejects_with_reason(text: str, reason: str) -> None:
     with pytest.raises(ValueError, match=re.escape(reason)):
         normalize_url(text)
+
+
+def labels(length: int) -> str:
+    """A host name of exactly ``length`` characters, in labels of at most 63."""
+    name = (("a" * 63 + ".") * 20)[:length]
+    return name[:-2] + ".a" if name.endswith(".") else name
+
+
+@pytest.mark.parametrize("spelling", ["{}", "{}.", "{}:8080", "{}.:8080", "{}/?q", "{}/x%2e"])
+@pytest.mark.parametrize("length", [1, 63, 200, 252, 253, 254, 300, 1000])
+def test_a_host_name_longer_than_dns_allows_is_invalid(spelling: str, length: int) -> None:
+    """RFC 1035 2.3.4: 253 characters at most (the root's dot aside). Longer ones were
+    fetched (a DNS failure, "blocked", tried again every run) until 2026-12-01 (a fresh
+    user's); the fast path for canonical URLs and the full parse agree."""
+    host = labels(length)
+    assert len(host) == length and not host.endswith(".")
+    url = "http://" + spelling.format(host)
+    if length > 253:
+        with pytest.raises(ValueError, match="host name is longer than 253 characters"):
+            normalize_url(url)
+    else:
+        assert urlsplit(normalize_url(url)).hostname == host + ("." if "{}." in spelling else "")
+
+
+def test_an_idn_host_is_measured_in_its_ascii_form() -> None:
+    label = "".join(chr(0x4E00 + 37 * i) for i in range(15))  # 15 characters, 35 in ASCII
+    assert normalize_url(f"http://{'.'.join([label] * 7)}/").startswith("http://xn--")  # 251
+    with pytest.raises(ValueError, match="longer than 253"):
+        normalize_url(f"http://{'.'.join([label] * 8)}/")  # 127 characters, 287 in ASCII
 
 
 @pytest.mark.parametrize("text", ["http://exa mple.com/a.jpg", "http://exa<mple.com/a.jpg"])

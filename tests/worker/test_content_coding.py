@@ -14,10 +14,16 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import zlib
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from imageserver import make_image
-from test_wire_bytes import Wire, wire
+from test_wire_bytes import POLICY, Wire, wire
+
+from crawler.exceptions import ConnectionFailure
+from crawler.worker.fetch import fetch_text
 
 __all__ = ["wire"]  # the fixture, shared with test_wire_bytes
 
@@ -72,3 +78,67 @@ def test_transfer_encoding_identity_alone_is_read(wire: Wire, coding: str) -> No
     head = f"HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nTransfer-Encoding: {coding}\r\n"
     answer = head.encode() + f"Content-Length: {len(PNG)}\r\n\r\n".encode() + PNG
     assert wire.download(answer).body == PNG
+
+
+# ----------------------------------------------- a coded body the connection's close cut
+CODERS = {
+    "gzip": gzip.compress,
+    "x-gzip": gzip.compress,
+    "deflate": zlib.compress,  # RFC 9110 8.4.1.2: the zlib format
+    "raw-deflate": lambda data: zlib.compress(data, wbits=-zlib.MAX_WBITS),  # sent anyway
+}
+
+
+def close_delimited(body: bytes, coding: str) -> bytes:
+    """An HTTP/1.0 answer whose body only the connection's close ends (RFC 9112 6.3)."""
+    name = coding.replace("raw-", "")
+    head = f"HTTP/1.0 200 OK\r\nContent-Type: image/png\r\nContent-Encoding: {name}\r\n\r\n"
+    return head.encode() + body
+
+
+@pytest.mark.parametrize("coding", sorted(CODERS))
+def test_a_whole_coded_body_that_the_close_ends_is_read(wire: Wire, coding: str) -> None:
+    assert wire.download(close_delimited(CODERS[coding](PNG), coding)).body == PNG
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(coding=st.sampled_from(sorted(CODERS)), where=st.floats(0, 1, exclude_max=True))
+@example(coding="gzip", where=0.999)  # inside gzip's trailer: the data whole, unchecked
+def test_a_coded_body_cut_by_the_close_is_a_connection_error(
+    wire: Wire, coding: str, where: float
+) -> None:
+    """Cut anywhere (not one byte sent is an empty body, judged as such): a transient
+    ``connection_error`` that says so. Until 2026-12-01 the bytes before the cut were
+    judged as the image (``corrupt``, for good) and a cut robots.txt lost its rules past
+    the cut (a fresh user's HTTP/1.0 server)."""
+    coded = CODERS[coding](PNG)
+    status, error, _ = wire.fetch(
+        close_delimited(coded[: 1 + int(where * (len(coded) - 1))], coding)
+    )
+    assert status == "connection_error", error
+    assert error.startswith("body cut short: it ends inside its"), error
+
+
+def test_a_gzip_body_of_two_members_or_trailing_bytes_is_read(wire: Wire) -> None:
+    """gzip clients read every member and ignore what trails the last whole one."""
+    two = gzip.compress(PNG[:100]) + gzip.compress(PNG[100:])
+    assert wire.download(close_delimited(two, "gzip")).body == PNG
+    trailing = gzip.compress(PNG) + gzip.compress(PNG)[:10]
+    assert wire.download(close_delimited(trailing, "gzip")).body[: len(PNG)] == PNG
+
+
+def test_a_robots_txt_cut_inside_its_gzip_stream_is_not_taken_whole(wire: Wire) -> None:
+    """The rules before the cut are not all of them: no answer (robots.txt unavailable)."""
+    rules = b"User-agent: *\nAllow: /public\n" + b"# padding\n" * 200 + b"Disallow: /private\n"
+    coded = gzip.compress(rules)
+    head = b"HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\n\r\n"
+    wire.answer = head + coded[: len(coded) // 2]
+    with pytest.raises(ConnectionFailure, match="body cut short"):
+        fetch_text(wire.session, wire.server.url("/wire/answer"), POLICY, 500_000, 5)
+    wire.answer = head + coded
+    assert fetch_text(wire.session, wire.server.url("/wire/answer"), POLICY, 500_000, 5) == (
+        200,
+        rules,
+    )

@@ -67,3 +67,19 @@ def test_held_leases_are_told_apart_by_their_token() -> None:
     assert held == {5: 2}
     assert held.answered(5, 2) is True
     assert held == {}
+
+
+def test_a_queued_task_whose_url_was_leased_again_is_not_started() -> None:
+    """Thawed from SIGSTOP: the renewal says lease 5 (token 1) is gone, then the master
+    leases 5 to us again (token 2) before a thread reaches the stale task in the queue.
+    The stale one is skipped without being reported dropped (that would forget the new
+    lease), and the new one starts. Until 2026-12-01 both ran: two requests for one URL."""
+    view, held = LeaseView(60.0, Clock()), HeldLeases()
+    held[5] = 1
+    view.confirm([5])
+    held[5] = 2
+    view.leased(5)
+    assert held.may_start(view, 5, 1) is False
+    assert held.may_start(view, 5, 2) is True
+    assert view.take_dropped() == [] and held == {5: 2}
+    assert held.may_start(view, 6, 7) is True  # not held (forgotten): the view decides

@@ -1,0 +1,73 @@
+"""Content and transfer codings of an answer: which the worker reads, and whether they ended.
+
+urllib3 decodes gzip and deflate (br and zstd only with optional modules the crawler does
+not install) as the body is read. Two things it does not say, and ``fetch`` must know:
+
+- a coding it leaves undecoded (``unread_coding``): the bytes would be judged in their
+  coding ("not_image", with no word of why);
+- a gzip or deflate stream the body stopped inside of (``unfinished_coding``). A body
+  whose end only the connection's close marks (HTTP/1.0, or neither Content-Length nor
+  chunked: RFC 9112 6.3, last rule) cannot tell a cut from the end; its coding can. A
+  deflate stream says which block is its last and a gzip member ends with a trailer
+  (RFC 1951 3.2.3, RFC 1952 2.2); zlib knows when it has seen them (``eof``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from urllib3.response import DeflateDecoder, GzipDecoder, GzipDecoderState, HTTPResponse
+
+# Content codings in IANA's registry (RFC 9110 18.6) that urllib3 decodes only with an
+# optional module (br: brotli, zstd: zstandard) or not at all; it leaves such a body as
+# it came. Codings outside the registry (``utf-8``, ``binary``: misconfigured servers)
+# are passed through as browsers pass them, and verification judges the bytes.
+REGISTERED_CODINGS = frozenset(
+    {"br", "zstd", "compress", "x-compress", "aes128gcm", "dcb", "dcz", "exi", "pack200-gzip"}
+)
+UNREAD_CODINGS = REGISTERED_CODINGS - set(HTTPResponse.CONTENT_DECODERS)
+
+
+def unread_coding(headers: Any) -> str | None:
+    """A registered content coding of an answer (its ``headers``) that this worker cannot
+    decode ("Content-Encoding br"), or a transfer coding besides chunked
+    ("Transfer-Encoding gzip": RFC 9112 7, a server must not send one the request's TE
+    did not name, and http.client removes only chunked: until 2026-12-01 a gzipped body
+    was "not_image"); None when there is none."""
+    codings = headers.get("Content-Encoding", "").lower().split(",")
+    found = next((c.strip() for c in codings if c.strip() in UNREAD_CODINGS), None)
+    if found is not None:
+        return f"Content-Encoding {found}"
+    transfer = headers.get("Transfer-Encoding", "").lower().split(",")
+    extra = [c.strip() for c in transfer if c.strip() not in ("chunked", "")]
+    if extra == ["identity"] and len(transfer) == 1:
+        return None  # obsolete (RFC 7230 dropped it) and harmless alone: read as it is
+    return f"Transfer-Encoding {extra[0]}" if extra else None
+
+
+def unfinished_coding(raw: HTTPResponse) -> str | None:
+    """The content coding ("gzip", "deflate") whose stream the body, read to its end,
+    stopped inside of; None when each ended, or no byte came (an empty body is judged
+    as one), or the body is in no coding zlib reads.
+
+    Until 2026-12-01 such a body was taken whole: a cut image ended ``corrupt`` (for
+    good, where the network had cut it) and a cut robots.txt lost the rules past the cut
+    (a fresh user's HTTP/1.0 server closing mid-stream). A gzip body of several members
+    counts as ended once its first is whole: gzip clients ignore what trails it.
+
+    urllib3 keeps its decoder and each zlib object private (``_decoder``, ``_obj``,
+    ``_state``); read defensively, and ``tests/worker/test_content_coding.py`` fails if
+    a release renames them."""
+    if raw.tell() == 0:
+        return None
+    decoder = getattr(raw, "_decoder", None)
+    for part in getattr(decoder, "_decoders", None) or [decoder]:
+        if isinstance(part, GzipDecoder):
+            name, whole = "gzip", getattr(part, "_state", None) != GzipDecoderState.FIRST_MEMBER
+        elif isinstance(part, DeflateDecoder):
+            name, whole = "deflate", False
+        else:
+            continue
+        if not whole and not getattr(getattr(part, "_obj", None), "eof", True):
+            return name
+    return None
