@@ -96,9 +96,19 @@ def close_delimited(body: bytes, coding: str) -> bytes:
     return head.encode() + body
 
 
+LARGE = (PNG * 40_000)[:4_000_000]  # decoded in many reads, with zlib's unconsumed tails
+
+
+@pytest.mark.parametrize("body", [PNG, LARGE], ids=["small", "large"])
 @pytest.mark.parametrize("coding", sorted(CODERS))
-def test_a_whole_coded_body_that_the_close_ends_is_read(wire: Wire, coding: str) -> None:
-    assert wire.download(close_delimited(CODERS[coding](PNG), coding)).body == PNG
+def test_a_whole_coded_body_that_the_close_ends_is_read(
+    wire: Wire, coding: str, body: bytes
+) -> None:
+    assert wire.download(close_delimited(CODERS[coding](body), coding)).body == body
+    head = f"HTTP/1.1 200 OK\r\nContent-Encoding: {coding.replace('raw-', '')}\r\n"
+    coded = CODERS[coding](body)
+    framed = head.encode() + f"Content-Length: {len(coded)}\r\n\r\n".encode() + coded
+    assert wire.download(framed).body == body
 
 
 @settings(
