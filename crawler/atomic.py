@@ -115,3 +115,27 @@ def open_in_place(path: Path, kind: int, opening: dict[str, Any]) -> IO[Any]:
     except BaseException:
         os.close(fd)
         raise
+
+
+def append_line(path: Path, line: bytes) -> None:
+    """Append ``line`` (ending in a newline) to the journal-like file ``path`` (made when
+    missing), whole or not at all, and sync it. A torn last line left by a power cut is
+    ended first, so that it stays one unreadable line on its own; a write the disk
+    refuses, even in part, is cut off again. Until 2026-12-01 the next line was written
+    onto a torn one and both were lost to readers (a fresh user's run history).
+    Raises OSError."""
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":
+            line = b"\n" + line
+        try:
+            if os.write(fd, line) != len(line):  # a full disk may take part of it
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+            os.fsync(fd)
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)

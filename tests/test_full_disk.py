@@ -19,7 +19,7 @@ from imageserver import ImageServer
 from test_hostile_network import remount_read_only, tmpfs
 from test_unattended import images, write_list
 
-from crawler.atomic import write_whole
+from crawler.atomic import append_line, write_whole
 from crawler.manifest import make_row
 
 
@@ -115,6 +115,21 @@ def test_a_whole_file_on_a_full_disk_leaves_nothing(tmp_path: Path, mode: int) -
         write_whole(target, b"tonight's", mode)
         assert target.read_bytes() == b"tonight's"
         assert target.stat().st_mode & 0o777 == mode & ~0o022
+
+
+def test_a_line_the_full_disk_refuses_leaves_the_history_as_it_was(tmp_path: Path) -> None:
+    """``append_line`` (the run history): a line that does not fit, even in part, is cut
+    off again; until 2026-12-01 a part of it stayed, and spoiled the next night's line."""
+    with tmpfs(tmp_path / "disk", "64k") as disk:
+        history = disk / "m.runs.jsonl"
+        append_line(history, b'{"run_id": "a"}\n')
+        _leave(disk, 2000)
+        with pytest.raises(OSError, match="No space left"):
+            append_line(history, b'{"run_id": "b", "pad": "' + b"x" * 100_000 + b'"}\n')
+        assert history.read_bytes() == b'{"run_id": "a"}\n'
+        (disk / "filler").unlink()
+        append_line(history, b'{"run_id": "c"}\n')
+        assert history.read_bytes() == b'{"run_id": "a"}\n{"run_id": "c"}\n'
 
 
 def test_a_dry_run_writes_no_log_file(tmp_path: Path, image_server: ImageServer) -> None:

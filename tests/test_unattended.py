@@ -234,7 +234,8 @@ def test_sighup_stops_the_master_gracefully(tmp_path: Path, image_server: ImageS
     assert proc.returncode == INTERRUPTED, stderr
     assert_no_traceback(stdout, stderr)
     assert summary(out)["outcome"] == "interrupted"
-    assert (out / "manifest.runs.jsonl").read_text(encoding="utf-8").count("\n") == 1
+    history = (out / "manifest.runs.jsonl").read_text(encoding="utf-8").splitlines()
+    assert [json.loads(line)["outcome"] for line in history] == ["started", "interrupted"]
 
 
 def test_a_master_started_with_nohup_outlives_its_terminal(

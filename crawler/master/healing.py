@@ -68,12 +68,14 @@ class History:
 
     @classmethod
     def read(cls, manifest: Path) -> History:
-        """From the manifest's run history; a missing or damaged file gives what it can."""
+        """From the manifest's run history; a missing or damaged file gives what it can.
+        A run has two lines there (its start, then its summary) or, killed, the first
+        alone (``summary.record_start``): it counts once, where it started."""
         index, policies = {}, {}
         for row in read_runs(manifest):
             run_id = row.get("run_id")
             if isinstance(run_id, str):
-                index[run_id] = len(index)
+                index.setdefault(run_id, len(index))
                 if isinstance(row.get("policy"), dict):
                     policies[run_id] = row["policy"]
         return cls(index, policies, len(index))

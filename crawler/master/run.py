@@ -29,7 +29,7 @@ from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan, plan_run
 from crawler.master.progress import Progress, announce
 from crawler.master.results import ResultIntake
-from crawler.master.summary import RunStats
+from crawler.master.summary import RunStats, record_start
 from crawler.master.watch import Watch
 from crawler.report.ledger import Ledger
 
@@ -194,6 +194,7 @@ class Master:
         self.stats.changes["given_up"] = plan.given_up
         self.stats.policy = dataclasses.asdict(cfg.policy)
         self.stats.kept = plan.kept
+        record_start(self.stats, cfg.manifest)  # before the first lease: see its docstring
         self.launch.stop.graceful()  # a signal during planning stopped it at once
         self.launch.slot.fill(board)  # the workers' gets find tasks from now on
         self.serving = time.monotonic()  # --idle-timeout counts from here, not from planning

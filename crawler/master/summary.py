@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from crawler import constants as c
-from crawler.atomic import write_whole
+from crawler.atomic import append_line, write_whole
 from crawler.manifest import now_iso, runs_path, summary_path
 
 log = logging.getLogger("crawler")
 
+STARTED = "started"  # the outcome of a run's first history line, until its summary line
 OUTCOMES = {
     c.EXIT_OK: "completed",
     c.EXIT_INCOMPLETE: "incomplete",
@@ -141,9 +142,31 @@ def write_summary(summary: dict[str, Any], manifest: Path) -> None:
         log.error("cannot write the run summary %s: %s", path, exc.strerror)
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
+    add_run_line(summary, manifest)
+
+
+def record_start(stats: RunStats, manifest: Path) -> None:
+    """Add the run's first line to the run history before any worker gets a URL:
+    ``run_id``, ``outcome`` "started", ``started_at`` and ``policy``; its summary line
+    follows when it ends. A run killed (``kill -9``, a second Ctrl-C, power) leaves this
+    line alone, and later runs still count it and know its policy (``healing.History``):
+    until 2026-12-01 such a run was in no history, so its failures skipped their backoff
+    (retried at once, counted one more failed run) and ones decided by a limit it ran
+    with (``--max-bytes``) were kept for good once the limit changed (a fresh user's)."""
+    started = {
+        "run_id": stats.run_id,
+        "outcome": STARTED,
+        "started_at": stats.started_at,
+        "policy": stats.policy,
+    }
+    add_run_line(started, manifest)
+
+
+def add_run_line(line: dict[str, Any], manifest: Path) -> None:
+    """Append ``line`` to the run history (``atomic.append_line``); a failure is one
+    error line, the run goes on."""
     try:
-        with open(runs_path(manifest), "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(summary) + "\n")
+        append_line(runs_path(manifest), (json.dumps(line) + "\n").encode("utf-8"))
     except OSError as exc:
         log.error("cannot add the run to %s: %s", runs_path(manifest), exc.strerror)
 

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from crawler import constants as c
+from crawler.manifest import read_runs, runs_path
 from crawler.master import healing
-from crawler.master.summary import RunStats
+from crawler.master.summary import RunStats, record_start, write_summary
 
 
 def skipped_runs(give_up: int, nights: int) -> list[int]:
@@ -75,3 +76,31 @@ def test_a_failure_is_decided_again_when_a_field_it_depends_on_changed(
 
 def test_redirect_errors_depend_on_max_redirects() -> None:
     assert "max_redirects" in healing.DECIDED_BY[c.REDIRECT_ERROR]
+
+
+def test_a_run_killed_after_its_start_line_counts_in_the_history(tmp_path: Path) -> None:
+    """Each run adds a line when it starts and one when it ends (``record_start``,
+    ``write_summary``); one killed has the first alone. It counts once, in order, with
+    its policy: until 2026-12-01 a killed run was in no history (a fresh user's)."""
+    manifest = tmp_path / "m.jsonl"
+    for run_id, ends, limit in (("a", True, 10), ("killed", False, 500), ("c", True, 10)):
+        stats = RunStats(run_id, total=1, policy={"max_bytes": limit})
+        record_start(stats, manifest)
+        if ends:
+            write_summary(stats.as_dict(0, 1.0, manifest), manifest)
+    history = healing.History.read(manifest)
+    assert history.index == {"a": 0, "killed": 1, "c": 2} and history.runs == 3
+    assert history.policies["killed"] == {"max_bytes": 500}
+    row = {"status": c.TOO_LARGE, "run_id": "killed", "failures": 1}
+    assert healing.decide(row, history, {"max_bytes": 10}, 5) == healing.RETRY  # limit changed
+    row = {"status": c.TIMEOUT, "run_id": "c", "failures": 2}  # waits one run after "c"
+    assert healing.decide(row, history, {}, 5) == healing.KEEP
+
+
+def test_a_torn_history_line_stays_apart_from_the_next(tmp_path: Path) -> None:
+    """A power cut mid-line: the next run's line is a line of its own (until 2026-12-01
+    it was written onto the torn one, and both were lost)."""
+    manifest = tmp_path / "m.jsonl"
+    runs_path(manifest).write_bytes(b'{"run_id": "a"}\n{"run_id": "torn", "outc')
+    record_start(RunStats("b", total=1), manifest)
+    assert [r["run_id"] for r in read_runs(manifest)] == ["a", "b"]
