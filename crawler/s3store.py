@@ -35,12 +35,15 @@ S3_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 60}  # seconds
 # After this many calls in a row got no answer (botocore's retries spent; a missing key
 # is an answer), an S3 store is taken for down: its calls fail at once for DOWN_FOR
 # seconds, then one is tried again. An export or a report over an unreachable store
-# waited out the retries of every image in turn (5 min 22 s for 600); a worker stops
-# at its first disk_error anyway.
+# waited out the retries of every image in turn (5 min 22 s for 600); then, until
+# 2026-12-01, those of 5 images (a fresh user's: 1-1.5 min against an endpoint that
+# refused every connection, and 5 x 377 s against one that never answered). One call's
+# 5 attempts unanswered is the sign: a worker stops at its first disk_error anyway, and
+# an export with one store_error keeps the earlier export all the same.
 # No call waits longer than this, whatever botocore and aiohttp do (seconds; fsspec's
 # own bound, its FSTimeoutError): 5 attempts of S3_TIMEOUTS and their backoff fit in it.
 CALL_LIMIT = 600
-DOWN_AFTER = 5
+DOWN_AFTER = 1
 DOWN_FOR = 30.0
 CONTENT_TYPES = {
     "jpg": "image/jpeg",
@@ -63,6 +66,9 @@ class S3Store:
         self._base = spec.removeprefix("s3://")
         self._unanswered = 0  # calls in a row that got no answer (see DOWN_AFTER)
         self._down: tuple[float, str] = (0.0, "")  # until when, and why
+        # A time.monotonic() by which calls must be over (None: CALL_LIMIT each): the
+        # report's thumbnails, which must not hold a run's end (``thumbnails.StoreReader``).
+        self.deadline: float | None = None
         self._fs = _filesystem(spec)
 
     def _key(self, relative: str) -> str:
@@ -82,6 +88,8 @@ class S3Store:
             if isinstance(failure.__cause__, FileNotFoundError):
                 return None
             raise
+        if info.get("type") == "directory":  # keys under it, no object: s3fs says size 0
+            return None
         return int(info["size"])
 
     def read(self, relative: str) -> bytes:
@@ -111,10 +119,13 @@ class S3Store:
         until, why = self._down
         if time.monotonic() < until:
             raise StoreFailure(f"cannot {verb} s3://{key}: not tried, the store is down ({why})")
+        limit = CALL_LIMIT if self.deadline is None else self.deadline - time.monotonic()
+        if limit <= 0:
+            raise StoreFailure(f"cannot {verb} s3://{key}: not tried, out of time")
         try:
-            result = fn(key, *args, timeout=CALL_LIMIT, **kwargs)
+            result = fn(key, *args, timeout=min(limit, CALL_LIMIT), **kwargs)
         except Exception as exc:  # s3fs raises OSError subclasses, botocore its own tree
-            reason = _reason(exc, verb)
+            reason = _reason(exc, verb, min(limit, CALL_LIMIT))
             self._unanswered = 0 if isinstance(exc, FileNotFoundError) else self._unanswered + 1
             if self._unanswered >= DOWN_AFTER:
                 self._down = (
@@ -185,12 +196,12 @@ def s3_config(environ: Mapping[str, str]) -> dict[str, Any]:
     return {"retries": S3_RETRIES, **S3_TIMEOUTS}
 
 
-def _reason(exc: Exception, verb: str) -> str:
+def _reason(exc: Exception, verb: str, limit: float) -> str:
     """One line for a store error: missing bucket, denied, unreachable, throttled."""
     if isinstance(exc, FileNotFoundError):
         return "no such bucket" if verb == "write" else "no such bucket or key"
     if type(exc).__name__ == "FSTimeoutError":  # fsspec's, not imported here (FSSPEC)
-        return f"no answer within {CALL_LIMIT} s"
+        return f"no answer within {limit:.0f} s"
     if isinstance(exc, PermissionError):
         return "access denied (check the AWS credentials and the bucket's policy)"
     text = " ".join(str(exc).split()) or type(exc).__name__

@@ -43,6 +43,14 @@ def normalize_spec(text: str) -> str:
     the folder at that path). Raises UsageError for anything else."""
     if not text:
         return PER_HOST
+    if "://" in text and ("?" in text or "#" in text or not text.isprintable()):
+        # urlsplit drops a query and a fragment, and WHATWG's rules a tab or newline:
+        # until 2026-12-01 s3://b/night?run=1 stored under s3://b/night, and
+        # file:///d#x into /d, silently (a fresh user's).
+        raise UsageError(
+            f"--store {text!r}: a store URL takes no '?', '#' or control character "
+            "(percent-encode them, %3F and %23, if the name holds them)"
+        )
     parts = urlsplit(text)
     if parts.scheme == "s3":
         if not parts.netloc:

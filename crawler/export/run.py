@@ -134,9 +134,11 @@ def export(config: ExportConfig) -> ExportResult:
         _write_all(config, rows, writer, result, reader)
         result.outputs = writer.close()
         result.mixed_folders = stale.put_in_place(staging, config.out, result.outputs, earlier)
-    except (OSError, StoreFailure) as exc:
+    except (OSError, StoreFailure, UsageError) as exc:
         if writer is not None:
             writer.abort()  # its open file closed
+        if isinstance(exc, UsageError):  # a store this host cannot open (the s3 extra)
+            raise
         reason = getattr(exc, "strerror", None) or exc
         raise ExportError(f"cannot write the export in {config.out}: {reason}") from None
     finally:

@@ -18,18 +18,25 @@ import io
 import os
 import stat
 import threading
+import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
+from crawler.console import log
 from crawler.exceptions import StoreFailure, UsageError
 from crawler.formats import OPEN_FORMATS
 from crawler.layout import stored_extension
 from crawler.stores import FolderStore, S3Store, open_store
 
 MAX_IMAGE_BYTES = 64 << 20  # stored files larger than this get no thumbnail
+# Seconds the thumbnails from S3 may take in all (184 at most, ~3 s from a store that
+# answers); past it the page goes without the rest, saying so once. Until 2026-12-01 a
+# store that stopped answering held a report, and the end of a run, for 19 minutes and
+# more, without a word (a fresh user's): each call took botocore's 5 read timeouts.
+PICTURES_BUDGET = 60.0
 THUMB = (160, 160)
 
 
@@ -37,10 +44,14 @@ class StoreReader:
     """Thumbnails of rows wherever their images are; each shared store opened once (also
     when several threads ask at once: ``pictures``)."""
 
-    def __init__(self, output: Path | None) -> None:
+    def __init__(self, output: Path | None, budget: float = PICTURES_BUDGET) -> None:
         self.output = output  # this host's folder, for per-host rows; None: not read
         self._stores: dict[str, FolderStore | S3Store | None] = {}
         self._opening = threading.Lock()
+        self._deadline = time.monotonic() + budget  # for S3 stores' calls
+        self._budget = budget
+        self._said: set[str] = set()  # stores whose trouble was said
+        self._saying = threading.Lock()
 
     def thumbnail(self, row: dict[str, Any]) -> str | None:
         """A data: URI of the row's image; None when it cannot be read or shown."""
@@ -56,6 +67,8 @@ class StoreReader:
             size = store.size(relative)
             data = store.read(relative) if size is not None and size <= MAX_IMAGE_BYTES else None
         except StoreFailure:
+            if time.monotonic() >= self._deadline:
+                self._say(spec, f"no answer within {self._budget:g} s: the page goes without")
             return None
         return None if data is None else _safe_thumbnail(data, digest)
 
@@ -66,10 +79,21 @@ class StoreReader:
     def _open_once(self, spec: str) -> FolderStore | S3Store | None:
         if spec not in self._stores:
             try:
-                self._stores[spec] = open_store(spec, Path())
-            except UsageError:  # an S3 store without the s3 extra here: no thumbnails
-                self._stores[spec] = None
+                store = open_store(spec, Path())
+            except UsageError as exc:  # an S3 store without the s3 extra here: said once
+                store = None
+                self._say(spec, str(exc))
+            if isinstance(store, S3Store):
+                store.deadline = self._deadline
+            self._stores[spec] = store
         return self._stores[spec]
+
+    def _say(self, spec: str, why: str) -> None:
+        """One warning a store: its images get no thumbnail, and why."""
+        with self._saying:
+            said, _ = spec in self._said, self._said.add(spec)
+        if not said:
+            log.warning("report: no thumbnails from %s (%s)", spec, why)
 
 
 def thumbnail(output: Path, relative: str, sha256: object = None) -> str | None:

@@ -31,6 +31,21 @@ def test_bad_specs_are_one_line(bad: str) -> None:
     assert "\n" not in str(caught.value) and bad in str(caught.value)
 
 
+@pytest.mark.parametrize(
+    "bad", ["s3://b/night?run=1", "s3://b/h#frag", "s3://b/x?", "file:///tmp/d#x", "s3://b/t\tx"]
+)
+def test_a_store_url_with_a_query_fragment_or_control_is_refused(bad: str) -> None:
+    """urlsplit dropped them: until 2026-12-01 the images went to another prefix or
+    folder (``s3://b/night``, ``/tmp/d``) without a word (a fresh user's)."""
+    with pytest.raises(UsageError, match="takes no '\\?', '#' or control") as caught:
+        normalize_spec(bad)
+    assert "\n" not in str(caught.value) and repr(bad) in str(caught.value)
+
+
+def test_a_folder_path_may_hold_them() -> None:
+    assert normalize_spec("/srv/a#b?c") == "file:///srv/a%23b%3Fc"
+
+
 def test_open_store_picks_the_kind(tmp_path: Path) -> None:
     own = open_store("", tmp_path)
     assert isinstance(own, FolderStore) and own.root == tmp_path and own.spec == ""
