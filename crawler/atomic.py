@@ -124,10 +124,13 @@ def append_line(path: Path, line: bytes) -> None:
     refuses, even in part, is cut off again. Until 2026-12-01 the next line was written
     onto a torn one and both were lost to readers (a fresh user's run history).
     Raises OSError."""
-    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fd, readable = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644), True
+    except PermissionError:  # a file we may write but not read: no look at its end
+        fd, readable = os.open(path, os.O_WRONLY | os.O_APPEND), False
     try:
         size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
+        if readable and size and os.pread(fd, 1, size - 1) != b"\n":
             line = b"\n" + line
         try:
             if os.write(fd, line) != len(line):  # a full disk may take part of it

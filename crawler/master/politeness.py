@@ -126,7 +126,7 @@ class HostGate:
         the worker waited out up to 30 s of it and the master none: a host asking for an
         hour was asked again within a second, 8 times in 2 minutes."""
         if seconds > BACKOFF_MAX:
-            wait = f"{seconds:.0f} s" if seconds < RETRY_AFTER_MAX else f"over {seconds:.0f} s"
+            wait = f"{seconds:.0f} s" + (" or more" if seconds >= RETRY_AFTER_MAX else "")
             why = f"asked to wait {wait} (Retry-After), more than {BACKOFF_MAX:.0f}"
             self.given_up[host] = GivenUp(http_status, why)
             return

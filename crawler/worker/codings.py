@@ -46,9 +46,12 @@ def unread_coding(headers: Any) -> str | None:
 
 
 def unfinished_coding(raw: HTTPResponse) -> str | None:
-    """The content coding ("gzip", "deflate") whose stream the body, read to its end,
-    stopped inside of; None when each ended, or no byte came (an empty body is judged
-    as one), or the body is in no coding zlib reads.
+    """The content coding ("gzip", "deflate") whose stream a body that the connection's
+    close ended (neither Content-Length nor chunked) stopped inside of; None when each
+    ended, or no byte came (an empty body is judged as one), or the body is in no coding
+    zlib reads, or it is framed: then a short body is urllib3's error already, and a
+    whole one whose stream does not end is the server's (a review found those, images
+    Pillow reads whole, refused every night), read as before.
 
     Until 2026-12-01 such a body was taken whole: a cut image ended ``corrupt`` (for
     good, where the network had cut it) and a cut robots.txt lost the rules past the cut
@@ -58,8 +61,8 @@ def unfinished_coding(raw: HTTPResponse) -> str | None:
     urllib3 keeps its decoder and each zlib object private (``_decoder``, ``_obj``,
     ``_state``); read defensively, and ``tests/worker/test_content_coding.py`` fails if
     a release renames them."""
-    if raw.tell() == 0:
-        return None
+    if raw.tell() == 0 or raw.chunked or raw.headers.get("Content-Length") is not None:
+        return None  # framed: a cut is urllib3's error; an unended stream the server's own
     decoder = getattr(raw, "_decoder", None)
     for part in getattr(decoder, "_decoders", None) or [decoder]:
         if isinstance(part, GzipDecoder):

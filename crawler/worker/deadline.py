@@ -39,7 +39,10 @@ from crawler.worker.watchdog import WATCHDOG
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 RETRY_AFTER_CAP = 30.0  # seconds: a server's Retry-After cannot park a thread for hours
-_PARSER = Retry(0, retry_after_max=int(RETRY_AFTER_MAX))  # urllib3: only this cap is read
+_PARSER = Retry(0)  # urllib3's Retry-After parser: only its cap is read of it
+# urllib3 2.6.3 and later cap a Retry-After at 6 hours by default (2.6.0-2.6.2 have no
+# cap, and no such keyword: set, not passed); this run keeps up to RETRY_AFTER_MAX.
+_PARSER.retry_after_max = int(RETRY_AFTER_MAX)
 
 # Per download thread: .deadline, the monotonic time its current URL must end by (None:
 # no URL in progress); .failed_tries, the tries urllib3 retried since the last answer;

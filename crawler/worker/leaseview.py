@@ -33,7 +33,8 @@ class LeaseView:
         self._cond = threading.Condition()
         self._confirmed = clock()  # when the master last confirmed the leases we hold
         self._gone: set[int] = set()
-        self._dropped: list[int] = []  # not started here: the comms loop forgets them
+        # (id, fencing token) not started here: the comms loop forgets those leases
+        self._dropped: list[tuple[int, int | None]] = []
         self._wanted = False  # a thread waits for a renewal
 
     def confirm(self, gone: Iterable[int]) -> None:
@@ -55,15 +56,16 @@ class LeaseView:
         with self._cond:
             return self._wanted
 
-    def may_start(self, task_id: int) -> bool:
-        """True if the task's lease is still ours; False: drop it (never report it)."""
+    def may_start(self, task_id: int, token: int | None = None) -> bool:
+        """True if the task's lease (``token``) is still ours; False: drop it (never
+        report it)."""
         with self._cond:
             if self._age() > self._lease / 2:
                 self._wanted = True
                 self._cond.wait_for(lambda: self._age() <= self._lease / 2, self._lease / 2)
             if task_id in self._gone or self._age() > self._lease:
                 self._gone.discard(task_id)
-                self._dropped.append(task_id)
+                self._dropped.append((task_id, token))
                 return False
             return True
 
@@ -73,8 +75,9 @@ class LeaseView:
         with self._cond:
             return self._age() > self._lease
 
-    def take_dropped(self) -> list[int]:
-        """Ids threads dropped since the last call (the comms loop stops renewing them)."""
+    def take_dropped(self) -> list[tuple[int, int | None]]:
+        """(id, token) of the leases threads dropped since the last call (the comms loop
+        stops renewing them: ``HeldLeases.forget_dropped``)."""
         with self._cond:
             dropped, self._dropped = self._dropped, []
             return dropped
@@ -99,7 +102,15 @@ class HeldLeases(dict[int, int]):
         one URL (a loaded test run's)."""
         if self.get(task_id, token) != token:
             return False
-        return view.may_start(task_id) and self.get(task_id, token) == token
+        return view.may_start(task_id, token) and self.get(task_id, token) == token
+
+    def forget_dropped(self, dropped: Iterable[tuple[int, int | None]]) -> None:
+        """Forget the leases threads dropped, by (id, token): a lease of the same id
+        leased to us again since is another, and stays (a review's: a thread dropped the
+        stale task while the new lease came in, and the new one was forgotten)."""
+        for task_id, token in dropped:
+            if task_id in self and self[task_id] == token:
+                del self[task_id]
 
     def answered(self, task_id: int, token: int | None) -> bool:
         """Forget the lease a result answers; False when it answers none held (its lease

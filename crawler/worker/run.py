@@ -97,7 +97,7 @@ class Worker:
         interval = self.config.progress_interval
         next_log = started + interval if self._bar.disable and not self.config.quiet else None
         while not self.stop.is_set() and self.disk_error is None:
-            self._held.forget(self._view.take_dropped())
+            self._held.forget_dropped(self._view.take_dropped())
             self._send_results()  # and the verdicts found
             if next_log is not None and time.monotonic() >= next_log:
                 next_log += interval

@@ -20,7 +20,7 @@ def test_gone_leases_are_not_started_and_are_reported_dropped() -> None:
     view.confirm([3])
     assert view.may_start(1) is True
     assert view.may_start(3) is False
-    assert view.take_dropped() == [3]
+    assert view.take_dropped() == [(3, None)]
     assert view.take_dropped() == []
 
 
@@ -44,7 +44,7 @@ def test_no_confirmation_for_a_lease_period_stops_new_downloads() -> None:
     view = LeaseView(0.2, clock)
     clock.now += 1.0  # the master unreachable for five lease periods
     assert view.may_start(1) is False  # waited up to half a lease for a renewal, in vain
-    assert view.take_dropped() == [1]
+    assert view.take_dropped() == [(1, None)]
     view.confirm([])
     assert view.may_start(2) is True
 
@@ -83,3 +83,20 @@ def test_a_queued_task_whose_url_was_leased_again_is_not_started() -> None:
     assert held.may_start(view, 5, 2) is True
     assert view.take_dropped() == [] and held == {5: 2}
     assert held.may_start(view, 6, 7) is True  # not held (forgotten): the view decides
+
+
+def test_a_stale_task_dropped_before_its_url_is_leased_again_forgets_only_itself() -> None:
+    """The other order (a review's): the renewal says lease 7 (token 1) is gone and the
+    comms loop forgets it; a thread drops the stale task; then 7 is leased to us again
+    (token 2). Forgetting the dropped lease by id forgot the new one (never renewed,
+    its result taken for a stale one)."""
+    view, held = LeaseView(60.0, Clock()), HeldLeases()
+    held[7] = 1
+    view.confirm([7])
+    held.forget([7])
+    assert held.may_start(view, 7, 1) is False
+    held[7] = 2
+    view.leased(7)
+    held.forget_dropped(view.take_dropped())
+    assert held == {7: 2}
+    assert held.may_start(view, 7, 2) is True
