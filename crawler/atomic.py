@@ -117,9 +117,10 @@ def open_in_place(path: Path, kind: int, opening: dict[str, Any]) -> IO[Any]:
         raise
 
 
-def append_line(path: Path, line: bytes) -> None:
+def append_line(path: Path, line: bytes, *, sync: bool = True) -> None:
     """Append ``line`` (ending in a newline) to the journal-like file ``path`` (made when
-    missing), whole or not at all, and sync it. A torn last line left by a power cut is
+    missing), whole or not at all, and sync it (``sync``: else it survives a killed
+    process, not a power cut). A torn last line left by a power cut is
     ended first, so that it stays one unreadable line on its own; a write the disk
     refuses, even in part, is cut off again. Until 2026-12-01 the next line was written
     onto a torn one and both were lost to readers (a fresh user's run history).
@@ -135,7 +136,8 @@ def append_line(path: Path, line: bytes) -> None:
         try:
             if os.write(fd, line) != len(line):  # a full disk may take part of it
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
-            os.fsync(fd)
+            if sync:
+                os.fsync(fd)
         except OSError:
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, size)
