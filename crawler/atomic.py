@@ -127,11 +127,15 @@ def append_line(path: Path, line: bytes, *, sync: bool = True) -> None:
     Raises OSError."""
     try:
         fd, readable = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644), True
-    except PermissionError:  # a file we may write but not read: no look at its end
+    except PermissionError:
+        if not os.path.exists(path):
+            raise
         fd, readable = os.open(path, os.O_WRONLY | os.O_APPEND), False
     try:
         size = os.fstat(fd).st_size
-        if readable and size and os.pread(fd, 1, size - 1) != b"\n":
+        # A file we may write but not read: its end unseen, the line starts one of its
+        # own all the same (a blank line, skipped by readers, when the last one ended).
+        if size and (not readable or os.pread(fd, 1, size - 1) != b"\n"):
             line = b"\n" + line
         try:
             if os.write(fd, line) != len(line):  # a full disk may take part of it

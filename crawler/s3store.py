@@ -32,19 +32,21 @@ S3_RETRIES = {"max_attempts": 5, "mode": "standard"}  # botocore: backoff with j
 # botocore's own configuration decides (``s3_config``), as for any AWS tool on the host.
 RETRY_SETTINGS = ("AWS_MAX_ATTEMPTS", "AWS_RETRY_MODE")
 S3_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 60}  # seconds
-# After this many calls in a row got no answer (botocore's retries spent; a missing key
-# is an answer), an S3 store is taken for down: its calls fail at once for DOWN_FOR
-# seconds, then one is tried again. An export or a report over an unreachable store
-# waited out the retries of every image in turn (5 min 22 s for 600); then, until
-# 2026-12-01, those of 5 images (a fresh user's: 1-1.5 min against an endpoint that
-# refused every connection, and 5 x 377 s against one that never answered). One call's
-# 5 attempts unanswered is the sign: a worker stops at its first disk_error anyway, and
-# an export with one store_error keeps the earlier export all the same.
+# After this many calls in a row got no answer (botocore's retries spent; a 4xx, such as
+# a missing key, access denied or an archived object, is an answer), a store is down:
+# its calls fail at once for DOWN_FOR seconds, then one is tried again. An export or a
+# report over an unreachable store waited out the retries of every image in turn (5 min
+# 22 s for 600); then, until 2026-12-01, those of 5 images (a fresh user's: 1-1.5 min
+# against an endpoint that refused every connection, and 5 x 377 s against one that
+# never answered). One call's 5 attempts unanswered is the sign: a worker stops at its
+# first disk_error anyway, and an export with one store_error keeps the earlier export
+# all the same.
 # No call waits longer than this, whatever botocore and aiohttp do (seconds; fsspec's
 # own bound, its FSTimeoutError): 5 attempts of S3_TIMEOUTS and their backoff fit in it.
 CALL_LIMIT = 600
 DOWN_AFTER = 1
 DOWN_FOR = 30.0
+MAX_CAUSES = 8  # exceptions followed down a failure's cause chain
 CONTENT_TYPES = {
     "jpg": "image/jpeg",
     "png": "image/png",
@@ -66,9 +68,10 @@ class S3Store:
         self._base = spec.removeprefix("s3://")
         self._unanswered = 0  # calls in a row that got no answer (see DOWN_AFTER)
         self._down: tuple[float, str] = (0.0, "")  # until when, and why
-        # A time.monotonic() by which calls must be over (None: CALL_LIMIT each): the
-        # report's thumbnails, which must not hold a run's end (``thumbnails.StoreReader``).
-        self.deadline: float | None = None
+        # Seconds this store may still spend in calls that get no answer, in all (None:
+        # CALL_LIMIT each, no total): the report's thumbnails, which must not hold a
+        # run's end (``thumbnails.StoreReader``). Answered calls cost none of it.
+        self.patience: float | None = None
         self._fs = _filesystem(spec)
 
     def _key(self, relative: str) -> str:
@@ -119,19 +122,22 @@ class S3Store:
         until, why = self._down
         if time.monotonic() < until:
             raise StoreFailure(f"cannot {verb} s3://{key}: not tried, the store is down ({why})")
-        limit = CALL_LIMIT if self.deadline is None else self.deadline - time.monotonic()
+        limit = CALL_LIMIT if self.patience is None else min(CALL_LIMIT, self.patience)
         if limit <= 0:
-            raise StoreFailure(f"cannot {verb} s3://{key}: not tried, out of time")
+            raise StoreFailure(f"cannot {verb} s3://{key}: not tried, out of patience")
+        started = time.monotonic()
         try:
-            result = fn(key, *args, timeout=min(limit, CALL_LIMIT), **kwargs)
+            result = fn(key, *args, timeout=limit, **kwargs)
         except Exception as exc:  # s3fs raises OSError subclasses, botocore its own tree
-            reason = _reason(exc, verb, min(limit, CALL_LIMIT))
-            self._unanswered = 0 if isinstance(exc, FileNotFoundError) else self._unanswered + 1
+            reason = _reason(exc, verb, limit)
+            if _answered(exc):  # a missing key, access denied, an archived object
+                self._unanswered = 0
+            else:
+                self._unanswered += 1
+                if self.patience is not None:
+                    self.patience -= time.monotonic() - started
             if self._unanswered >= DOWN_AFTER:
-                self._down = (
-                    time.monotonic() + DOWN_FOR,
-                    f"{self._unanswered} calls in a row failed: {reason}",
-                )
+                self._down = (time.monotonic() + DOWN_FOR, f"a call got no answer: {reason}")
             raise StoreFailure(f"cannot {verb} s3://{key}: {reason}") from exc
         self._unanswered = 0
         return result
@@ -158,7 +164,7 @@ def _filesystem(spec: str) -> Any:
         )
     except ImportError:  # pragma: no cover - exercised on hosts without the extra
         raise UsageError(
-            f"--store {spec} needs the s3 extra: pip install '.[s3]' in the crawler's checkout"
+            f"store {spec} needs the s3 extra: pip install '.[s3]' in the crawler's checkout"
         ) from None
     # botocore's retries are the only ones: s3fs's own (its ``retries``, 5, a class
     # attribute) wrapped them, 25 requests and 76 s for one write to an endpoint that
@@ -196,12 +202,29 @@ def s3_config(environ: Mapping[str, str]) -> dict[str, Any]:
     return {"retries": S3_RETRIES, **S3_TIMEOUTS}
 
 
+def _answered(exc: BaseException) -> bool:
+    """Did S3 answer the failed call, with a 4xx (no such key, access denied, an object
+    archived to Glacier), rather than not at all (no connection, no answer in time) or
+    with trouble (5xx after botocore's retries)? Only the latter take the store down: a
+    review found one archived object, answered 403, taking 17 of 20 exports with it."""
+    if isinstance(exc, (FileNotFoundError, PermissionError)):
+        return True
+    seen: BaseException | None = exc
+    for _ in range(MAX_CAUSES):  # s3fs raises its own, from botocore's ClientError
+        response = getattr(seen, "response", None)
+        if isinstance(response, dict):
+            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            return isinstance(status, int) and 400 <= status < 500
+        seen = seen.__cause__ or seen.__context__ if seen is not None else None
+    return False
+
+
 def _reason(exc: Exception, verb: str, limit: float) -> str:
     """One line for a store error: missing bucket, denied, unreachable, throttled."""
     if isinstance(exc, FileNotFoundError):
         return "no such bucket" if verb == "write" else "no such bucket or key"
     if type(exc).__name__ == "FSTimeoutError":  # fsspec's, not imported here (FSSPEC)
-        return f"no answer within {limit:.0f} s"
+        return f"no answer within {limit:.3g} s"
     if isinstance(exc, PermissionError):
         return "access denied (check the AWS credentials and the bucket's policy)"
     text = " ".join(str(exc).split()) or type(exc).__name__

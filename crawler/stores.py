@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -34,6 +35,7 @@ from crawler.s3store import S3Store
 PART_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 PART_TRIES = 8  # names tried for a .part- file before giving up (each 64 random bits)
 PER_HOST = ""  # the spec of per-host stores (each worker's --output)
+_CONTROLS = re.compile("[\x00-\x1f\x7f]")  # C0 and DEL: what URL parsing drops or cuts at
 IDENTITY = ".crawler-store-id"  # in a shared folder: which folder it is (FolderStore.identity)
 
 
@@ -43,13 +45,13 @@ def normalize_spec(text: str) -> str:
     the folder at that path). Raises UsageError for anything else."""
     if not text:
         return PER_HOST
-    if "://" in text and ("?" in text or "#" in text or not text.isprintable()):
+    if "://" in text and ("?" in text or "#" in text or _CONTROLS.search(text)):
         # urlsplit drops a query and a fragment, and WHATWG's rules a tab or newline:
         # until 2026-12-01 s3://b/night?run=1 stored under s3://b/night, and
         # file:///d#x into /d, silently (a fresh user's).
         raise UsageError(
-            f"--store {text!r}: a store URL takes no '?', '#' or control character "
-            "(percent-encode them, %3F and %23, if the name holds them)"
+            f"--store {text!r}: a store URL takes no '?', '#' or control character (a "
+            "folder whose name holds them: give it as a plain path)"
         )
     parts = urlsplit(text)
     if parts.scheme == "s3":

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
-import requests
 import webdataset as wds
 from conftest import assert_no_traceback, cli_env, read_rows, run_cli
 from imageserver import ImageServer, make_image
@@ -32,7 +31,6 @@ from test_s3 import STORE, objects, s3  # noqa: F401  (s3: the moto server fixtu
 
 from crawler.layout import content_name
 from crawler.manifest import FIELDS
-from crawler.s3store import DOWN_AFTER
 
 DISTINCT = 7  # different pictures served
 COPIES = (0, 0, 3)  # pictures also served, byte for byte, at a second URL (0 twice)
@@ -541,27 +539,6 @@ def test_an_export_that_fails_midway_leaves_the_earlier_one_as_it_was(
         code, _, err = export(*args, "--out", str(small / "wds"))
         assert code == 1 and "No space left" in err, err
         assert [p.name for p in (small / "wds").iterdir()] == []  # no shard, finished or not
-
-
-def test_an_export_from_an_s3_store_that_is_down_ends_soon(
-    s3: dict[str, str],  # noqa: F811
-    tmp_path: Path,
-) -> None:
-    """Every row a store_error, and after DOWN_AFTER calls without an answer the others
-    are not tried: the store is taken for down. Before, each image waited out botocore's
-    retries in turn (5 min 22 s for 600 images, a fresh user measured). Here the store
-    denies every call (moto enforcing credentials it does not know), which fails fast;
-    an unreachable one takes botocore's retries for each of the DOWN_AFTER calls."""
-    with ImageServer() as server:
-        harvest = crawl(server, tmp_path, "--store", STORE, env=cli_env(**s3))
-    requests.post(f"{s3['AWS_ENDPOINT_URL']}/moto-api/reset-auth", data=b"0", timeout=10)
-    result = run_cli("export", str(harvest.manifest), "--format", "webdataset", "--out",
-                     str(tmp_path / "wds"), "--no-progress", env=cli_env(**s3))  # fmt: skip
-    assert result.returncode == 3, result.stderr
-    summary = json.loads((tmp_path / "wds" / "export.summary.json").read_text())
-    assert summary["statuses"]["store_error"] == len(harvest.ok), summary
-    reasons = [e["reason"] for e in summary["examples"]["store_error"]]
-    assert sum("not tried, the store is down" in r for r in reasons) >= len(reasons) - DOWN_AFTER
 
 
 @pytest.mark.parametrize("changed", [1, 3])

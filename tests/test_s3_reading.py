@@ -5,6 +5,7 @@ all on loopback (fresh user's reports of 2026-12-01).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import socket
@@ -14,7 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, run_cli
+import requests
+from conftest import cli_env, free_port, run_cli
+from imageserver import make_image
 from test_s3 import BUCKET, STORE, client, s3
 
 from crawler.manifest import make_row
@@ -77,10 +80,9 @@ def test_thumbnails_from_a_store_that_never_answers_end_within_the_budget(
     assert not thread.is_alive(), "a thumbnail call outlived its budget by a minute"
     assert made == [None, None]
     assert time.monotonic() - started < 30
-    said = [r.getMessage() for r in caplog.records if "no thumbnails" in r.getMessage()]
-    assert said == [
-        f"report: no thumbnails from {STORE} (no answer within 2 s: the page goes without)"
-    ]
+    said = [r.getMessage() for r in caplog.records if "thumbnails from" in r.getMessage()]
+    assert len(said) == 1 and said[0].startswith(f"report: thumbnails from {STORE} may be missing")
+    assert said[0].endswith("no answer within 2 s"), said
 
 
 def test_keys_under_an_images_name_are_no_image(
@@ -117,3 +119,65 @@ def test_an_export_on_a_host_without_the_s3_extra_is_one_line(tmp_path: Path) ->
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs the s3 extra" in lines[0], result.stderr
     assert not out.exists() or not any(out.iterdir())
+
+
+def s3_manifest(env: dict[str, str], root: Path, count: int, archived: int = -1) -> Path:
+    """``count`` PNGs put under the prefix (the ``archived``-th as GLACIER, which S3 then
+    refuses to read: 403 InvalidObjectState), and a manifest of ``ok`` rows naming them."""
+    rows = []
+    for i in range(count):
+        body = make_image("PNG", 8, 8, seed=i)
+        digest = hashlib.sha256(body).hexdigest()
+        relative = f"{digest[:2]}/{digest[2:4]}/{digest}.png"
+        extra = {"StorageClass": "GLACIER"} if i == archived else {}
+        key = f"{STORE.removeprefix(f's3://{BUCKET}/')}/{relative}"
+        client(env).put_object(Bucket=BUCKET, Key=key, Body=body, **extra)
+        url = f"http://127.0.0.1:9/{i}.png"
+        row = make_row(url=url, status="ok", run_id="r", path=relative, sha256=digest)
+        rows.append({**row, "store": STORE, "bytes": len(body)})
+    manifest = root / "m.jsonl"
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    return manifest
+
+
+def export_summary(manifest: Path, out: Path, env: dict[str, str]) -> tuple[int, dict]:
+    args = ("--format", "files", "--out", str(out), "--no-progress")
+    result = run_cli("export", str(manifest), *args, env=cli_env(**env))
+    return result.returncode, json.loads((out / "export.summary.json").read_text())
+
+
+def test_an_archived_object_is_its_rows_store_error_alone(
+    s3: dict[str, str], tmp_path: Path
+) -> None:
+    """S3 answers its read (403): the store answers, it is not down. Until a review of
+    2026-12-01 such a call took the store down for 30 s: 17 of 20 rows not tried."""
+    manifest = s3_manifest(s3, tmp_path, 20, archived=3)
+    code, summary = export_summary(manifest, tmp_path / "out", s3)
+    assert code == 3
+    assert summary["statuses"]["exported"] == 19 and summary["statuses"]["store_error"] == 1
+
+
+def test_an_export_from_an_endpoint_that_refuses_connections_ends_soon(
+    s3: dict[str, str], tmp_path: Path
+) -> None:
+    """The first call without an answer takes the store down: the other rows are
+    ``store_error`` at once, not each after botocore's attempts (5 min 22 s for 600
+    images before a first fix, 1-1.5 min for 200 until 2026-12-01: five such calls)."""
+    manifest = s3_manifest(s3, tmp_path, 12)
+    closed = {**s3, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_MAX_ATTEMPTS": "2"}
+    code, summary = export_summary(manifest, tmp_path / "out", closed)
+    assert code == 3 and summary["statuses"]["store_error"] == 12, summary
+    reasons = [e["reason"] for e in summary["examples"]["store_error"]]
+    assert sum("not tried, the store is down" in r for r in reasons) == len(reasons) - 1, reasons
+
+
+def test_an_export_from_a_store_that_denies_every_call_says_so(
+    s3: dict[str, str], tmp_path: Path
+) -> None:
+    """Denied (moto enforcing credentials it does not know): every row a store_error
+    saying why, each answered at once."""
+    manifest = s3_manifest(s3, tmp_path, 6)
+    requests.post(f"{s3['AWS_ENDPOINT_URL']}/moto-api/reset-auth", data=b"0", timeout=10)
+    code, summary = export_summary(manifest, tmp_path / "out", s3)
+    assert code == 3 and summary["statuses"]["store_error"] == 6, summary
+    assert all("access denied" in e["reason"] for e in summary["examples"]["store_error"])

@@ -18,7 +18,6 @@ import io
 import os
 import stat
 import threading
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -32,10 +31,11 @@ from crawler.layout import stored_extension
 from crawler.stores import FolderStore, S3Store, open_store
 
 MAX_IMAGE_BYTES = 64 << 20  # stored files larger than this get no thumbnail
-# Seconds the thumbnails from S3 may take in all (184 at most, ~3 s from a store that
-# answers); past it the page goes without the rest, saying so once. Until 2026-12-01 a
-# store that stopped answering held a report, and the end of a run, for 19 minutes and
-# more, without a word (a fresh user's): each call took botocore's 5 read timeouts.
+# Seconds the thumbnails from an S3 store may spend waiting for answers that do not come,
+# in all (``S3Store.patience``; answered calls cost none of it): past it the page goes
+# without the rest. Until 2026-12-01 a store that stopped answering held a report, and
+# the end of a run, for 19 minutes and more, without a word (a fresh user's): each call
+# took botocore's 5 read timeouts.
 PICTURES_BUDGET = 60.0
 THUMB = (160, 160)
 
@@ -48,7 +48,6 @@ class StoreReader:
         self.output = output  # this host's folder, for per-host rows; None: not read
         self._stores: dict[str, FolderStore | S3Store | None] = {}
         self._opening = threading.Lock()
-        self._deadline = time.monotonic() + budget  # for S3 stores' calls
         self._budget = budget
         self._said: set[str] = set()  # stores whose trouble was said
         self._saying = threading.Lock()
@@ -66,9 +65,10 @@ class StoreReader:
         try:
             size = store.size(relative)
             data = store.read(relative) if size is not None and size <= MAX_IMAGE_BYTES else None
-        except StoreFailure:
-            if time.monotonic() >= self._deadline:
-                self._say(spec, f"no answer within {self._budget:g} s: the page goes without")
+        except StoreFailure as failure:
+            # Said once a store, with the first failure's reason: the page goes without
+            # the images of a store that fails (a review found a refusing one silent).
+            self._say(spec, str(failure))
             return None
         return None if data is None else _safe_thumbnail(data, digest)
 
@@ -84,7 +84,7 @@ class StoreReader:
                 store = None
                 self._say(spec, str(exc))
             if isinstance(store, S3Store):
-                store.deadline = self._deadline
+                store.patience = self._budget
             self._stores[spec] = store
         return self._stores[spec]
 
@@ -93,7 +93,7 @@ class StoreReader:
         with self._saying:
             said, _ = spec in self._said, self._said.add(spec)
         if not said:
-            log.warning("report: no thumbnails from %s (%s)", spec, why)
+            log.warning("report: thumbnails from %s may be missing: %s", spec, why)
 
 
 def thumbnail(output: Path, relative: str, sha256: object = None) -> str | None:
