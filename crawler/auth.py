@@ -21,13 +21,22 @@ MIN_KEY_LENGTH = 16
 
 
 def load_authkey(path: str | None) -> bytes | None:
-    """The key from ``path`` if given, else from $CRAWLER_AUTHKEY, else None."""
+    """The key from ``path`` if given, else from $CRAWLER_AUTHKEY, else None (neither).
+    Raises UsageError for a key file that is not a private regular file, a key under
+    MIN_KEY_LENGTH bytes, and a $CRAWLER_AUTHKEY set but empty: until 2026-12-01 that
+    was "no key", and a nightly master made a new one every worker then refused (a
+    fresh user's)."""
     if path:
         return _read_key_file(Path(path))
-    value = os.environ.get(AUTHKEY_ENV, "").strip()
-    if not value:
+    value = os.environ.get(AUTHKEY_ENV)
+    if value is None:
         return None
-    return _checked(value.encode(), f"${AUTHKEY_ENV}")
+    if not value.strip():  # a script's unset variable: CRAWLER_AUTHKEY=$KEY
+        raise UsageError(
+            f"${AUTHKEY_ENV} is set but empty (an unset variable in a script?): give the "
+            f"key, or unset ${AUTHKEY_ENV}"
+        )
+    return _checked(value.strip().encode(), f"${AUTHKEY_ENV}")
 
 
 def _read_key_file(path: Path) -> bytes:
@@ -39,7 +48,10 @@ def _read_key_file(path: Path) -> bytes:
     except OSError as exc:
         raise UsageError(f"cannot read authkey file {path}: {exc.strerror}") from None
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise UsageError(f"authkey file {path} is readable by other users; run: chmod 600 {path}")
+        raise UsageError(
+            f"authkey file {path} is open to other users (mode {stat.S_IMODE(mode):04o}); "
+            f"run: chmod 600 {path}"
+        )
     return _checked(data, str(path))
 
 

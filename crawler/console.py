@@ -25,6 +25,7 @@ import os
 import shutil
 import stat
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,13 @@ def notice(text: str) -> None:
 
 def say_unlogged(text: str) -> None:
     """Write ``text`` to stderr only, never to the log file (a secret): one line at
-    most lost if stderr cannot be written (it is then already /dev/null or gone)."""
+    most lost if stderr cannot be written (it is then already /dev/null or gone).
+    Without a terminal each line gets its timestamp, as every other stderr line
+    (until 2026-12-01 these had none, a fresh user's)."""
     with contextlib.suppress(OSError, ValueError):
+        if not sys.stderr.isatty():
+            stamp = time.strftime(TIME_FORMAT) + " "
+            text = "\n".join(stamp + line for line in text.splitlines())
         sys.stderr.write(text + "\n")
         sys.stderr.flush()
 

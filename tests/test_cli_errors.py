@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     RUN_TIMEOUT,
+    STAMP,
     assert_no_traceback,
     cli_env,
     free_port,
@@ -102,6 +103,18 @@ def test_port_already_in_use(tmp_path: Path, url_file: Path) -> None:
     assert "--port" in line
     # The failed start left the earlier run's manifest as it was.
     assert (out / "manifest.jsonl").read_text(encoding="utf-8") == earlier
+
+
+def test_a_port_in_use_makes_no_folder(tmp_path: Path, url_file: Path) -> None:
+    """Until 2026-12-01 each failed bind left the manifest's folder behind, empty."""
+    out = tmp_path / "night" / "out"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_cli("master", *master_args(url_file, out, port), timeout=QUICK)
+    assert f"port {port} is already in use" in one_error_line(result, "crawler-master")
+    assert not (tmp_path / "night").exists()
 
 
 def test_list_file_missing(tmp_path: Path) -> None:
@@ -337,7 +350,7 @@ def test_key_file_readable_by_others_is_refused(tmp_path: Path, url_file: Path, 
     args = master_args(url_file, out, port) if prog == "master" else worker_args(port, out)
     result = run_cli(prog, *args, "--authkey-file", str(key), env=no_key_env(), timeout=QUICK)
     line = one_error_line(result, f"crawler-{prog}")
-    assert f"authkey file {key} is readable by other users; run: chmod 600 {key}" in line
+    assert f"authkey file {key} is open to other users (mode 0644); run: chmod 600 {key}" in line
     if prog == "worker":  # the same key with mode 0600 is accepted: the worker gets further
         key.chmod(0o600)
         result = run_cli(prog, *args, "--authkey-file", str(key), env=no_key_env(), timeout=QUICK)
@@ -468,3 +481,40 @@ def test_threads_past_the_systems_limit_are_one_line() -> None:
         r"cannot start download thread \d+ of 1024: can't start new thread; lower --threads\n",
         done.stdout,
     ), done.stdout
+
+
+@pytest.mark.parametrize("prog", ["master", "worker"])
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_authkey_variable_is_refused(
+    tmp_path: Path, url_file: Path, prog: str, value: str
+) -> None:
+    """``CRAWLER_AUTHKEY=$KEY`` with KEY unset: until 2026-12-01 "no key", and a nightly
+    master made a new one that every waiting worker refused (a fresh user's)."""
+    out, port = tmp_path / "out", free_port()
+    args = master_args(url_file, out, port) if prog == "master" else worker_args(port, out)
+    result = run_cli(prog, *args, env=cli_env(CRAWLER_AUTHKEY=value), timeout=QUICK)
+    line = one_error_line(result, f"crawler-{prog}")
+    assert "$CRAWLER_AUTHKEY is set but empty" in line, line
+    assert not (out / "authkey").exists()
+
+
+def test_a_rerun_with_the_generated_key_says_how_workers_connect(tmp_path: Path) -> None:
+    """The first run prints the key's command once (each line stamped, as every stderr
+    line without a terminal); a rerun reusing the key names its file (until 2026-12-01
+    it printed no worker command at all, a fresh user's)."""
+    listing = tmp_path / "l.txt"
+    listing.write_text("ftp://127.0.0.1/not-http.png\n", encoding="utf-8")
+    out = tmp_path / "out"
+    args = [*master_args(listing, out), "--no-progress", "--no-report"]
+    first = run_cli("master", *args, env=no_key_env(), timeout=RUN_TIMEOUT)
+    assert first.returncode == 4, first.stderr  # degraded: no line is a URL
+    assert all(STAMP.match(line) for line in first.stderr.splitlines()), first.stderr
+    assert "CRAWLER_AUTHKEY=" in first.stderr
+    second = run_cli("master", *args, env=no_key_env(), timeout=RUN_TIMEOUT)
+    assert "CRAWLER_AUTHKEY=" not in second.stderr
+    said = [unstamped(line) for line in second.stderr.splitlines()]
+    assert any(
+        line.startswith("crawler-master: workers connect with: python -m crawler.worker")
+        and line.endswith(f"--authkey-file {out / 'authkey'}")
+        for line in said
+    ), said

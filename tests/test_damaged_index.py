@@ -132,7 +132,10 @@ def test_a_damaged_index_is_rebuilt_from_the_manifest(
     assert len(lines) == 1, result.stderr
     assert f"content index {index} was damaged (" in lines[0], lines
     assert lines[0].endswith("; rebuilt from the manifest"), lines
-    assert "resumed from it" in result.stderr and "resumed from its kept" not in result.stderr
+    assert (
+        "resumed from the manifest" in result.stderr
+        and "resumed from its kept" not in result.stderr
+    )
     rows = current(manifest)
     assert rows[copy]["same_content_as"] == f"{listing}:1", rows[copy]
     assert rows[first]["same_content_as"] is None and rows[other]["same_content_as"] is None

@@ -84,10 +84,12 @@ class Launch:
         # a master killed before this has only closed their stdin, which ends them.
         self.stop.install()
         ensure_writable(cfg.output, create=False)  # made by the first image stored
+        # The port first: a master that cannot listen makes no folder (the checks below
+        # make the manifest's; until 2026-12-01 each failed bind left one, empty).
+        self.server = QueueServer(cfg.bind, cfg.port, cfg.authkey, cfg.listen_backlog)
         check_manifest(cfg)
         check_outputs(cfg)
         policy = dataclasses.replace(cfg.policy, store_id=check_store(cfg))
-        self.server = QueueServer(cfg.bind, cfg.port, cfg.authkey, cfg.listen_backlog)
         run_info = {"run_id": self.run_id, "policy": policy.to_json()}
         self.server.start(
             {

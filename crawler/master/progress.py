@@ -47,6 +47,9 @@ def announce(cfg: MasterConfig, run_id: str, port: int) -> None:
         )
     elif cfg.authkey_origin == "reused":
         notice(f"no authkey given; using the one generated earlier in {cfg.authkey_file}")
+        # How workers connect, as for any other key (until 2026-12-01 a rerun said
+        # nothing of it, a fresh user's): the key's file, never the key itself.
+        notice(f"workers connect with: {command} --authkey-file {cfg.authkey_file}")
 
 
 class Progress:

@@ -107,7 +107,9 @@ class Master:
             contents.discard()
             raise
         if plan.earlier is not None:  # the kept index spares reading the manifest
-            log.info("resumed from %s", "its kept index" if plan.earlier.from_index else "it")
+            log.info(
+                "resumed from %s", "its kept index" if plan.earlier.from_index else "the manifest"
+            )
         if plan.unreadable:
             log.warning("manifest %s: skipped %d unreadable line(s), the first at line %d",
                         cfg.manifest, plan.unreadable, plan.first_unreadable)  # fmt: skip
