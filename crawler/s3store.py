@@ -47,6 +47,10 @@ CALL_LIMIT = 600
 DOWN_AFTER = 1
 DOWN_FOR = 30.0
 MAX_CAUSES = 8  # exceptions followed down a failure's cause chain
+# Error codes of S3 and S3-compatible stores that ask the client to slow down.
+THROTTLING_CODES = frozenset(
+    {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests"}
+)
 CONTENT_TYPES = {
     "jpg": "image/jpeg",
     "png": "image/png",
@@ -214,7 +218,11 @@ def _answered(exc: BaseException) -> bool:
         response = getattr(seen, "response", None)
         if isinstance(response, dict):
             status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            return isinstance(status, int) and 400 <= status < 500
+            code = response.get("Error", {}).get("Code")
+            # A 429, or a throttling code, is the store in trouble as a 503 is (a review:
+            # a throttled report paid every thumbnail's retries, 3 minutes for 96).
+            throttled = status == 429 or code in THROTTLING_CODES
+            return isinstance(status, int) and 400 <= status < 500 and not throttled
         seen = seen.__cause__ or seen.__context__ if seen is not None else None
     return False
 
@@ -226,6 +234,8 @@ def _reason(exc: Exception, verb: str, limit: float) -> str:
     if type(exc).__name__ == "FSTimeoutError":  # fsspec's, not imported here (FSSPEC)
         return f"no answer within {limit:.3g} s"
     if isinstance(exc, PermissionError):
+        if "InvalidObjectState" in str(exc) or "InvalidObjectState" in str(exc.__cause__):
+            return "the object is archived (InvalidObjectState: restore it to read it)"
         return "access denied (check the AWS credentials and the bucket's policy)"
     text = " ".join(str(exc).split()) or type(exc).__name__
     return f"{type(exc).__name__}: {text}"[:300]

@@ -35,7 +35,9 @@ from crawler.s3store import S3Store
 PART_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 PART_TRIES = 8  # names tried for a .part- file before giving up (each 64 random bits)
 PER_HOST = ""  # the spec of per-host stores (each worker's --output)
-_CONTROLS = re.compile("[\x00-\x1f\x7f]")  # C0 and DEL: what URL parsing drops or cuts at
+# C0, DEL and C1 controls, and the line and paragraph separators (a review's): what URL
+# parsing drops or cuts at, or a log line would be split at.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 IDENTITY = ".crawler-store-id"  # in a shared folder: which folder it is (FolderStore.identity)
 
 

@@ -16,13 +16,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from botocore.exceptions import ClientError
 from conftest import cli_env, free_port, run_cli
 from imageserver import make_image
 from test_s3 import BUCKET, STORE, client, s3
 
 from crawler.manifest import make_row
 from crawler.report.thumbnails import StoreReader
-from crawler.s3store import S3Store
+from crawler.s3store import S3Store, _answered
 
 __all__ = ["s3"]  # the moto fixture, shared with test_s3
 
@@ -181,3 +182,28 @@ def test_an_export_from_a_store_that_denies_every_call_says_so(
     code, summary = export_summary(manifest, tmp_path / "out", s3)
     assert code == 3 and summary["statuses"]["store_error"] == 6, summary
     assert all("access denied" in e["reason"] for e in summary["examples"]["store_error"])
+
+
+def client_error(status: int, code: str) -> Exception:
+    """What s3fs raises for an S3 error answer: an OSError from botocore's ClientError."""
+    answer = {"Error": {"Code": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
+    wrapped = OSError(5, code)
+    wrapped.__cause__ = ClientError(answer, "GetObject")
+    return wrapped
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "answered"),
+    [
+        (403, "AccessDenied", True),
+        (403, "InvalidObjectState", True),  # archived: that object's trouble alone
+        (400, "RequestTimeout", True),
+        (429, "TooManyRequests", False),  # throttled: the store in trouble (a review's)
+        (400, "Throttling", False),
+        (503, "SlowDown", False),
+        (500, "InternalError", False),
+    ],
+)
+def test_which_failures_are_answers(status: int, code: str, answered: bool) -> None:
+    """Only calls without an answer, or with the store in trouble, take it down."""
+    assert _answered(client_error(status, code)) is answered

@@ -17,9 +17,11 @@ import dataclasses
 import queue
 import time
 import uuid
+from pathlib import Path
 from types import FrameType
 
 from crawler.config import MasterConfig
+from crawler.exceptions import UsageError
 from crawler.layout import ensure_writable
 from crawler.master.endpoints import BoardSlot, ResultQueue, RunControl, TaskQueue
 from crawler.master.liveclock import LiveClock
@@ -84,12 +86,18 @@ class Launch:
         # a master killed before this has only closed their stdin, which ends them.
         self.stop.install()
         ensure_writable(cfg.output, create=False)  # made by the first image stored
-        # The port first: a master that cannot listen makes no folder (the checks below
-        # make the manifest's; until 2026-12-01 each failed bind left one, empty).
-        self.server = QueueServer(cfg.bind, cfg.port, cfg.authkey, cfg.listen_backlog)
-        check_manifest(cfg)
-        check_outputs(cfg)
-        policy = dataclasses.replace(cfg.policy, store_id=check_store(cfg))
+        made = missing_folders(cfg.manifest.parent)  # the checks below make them
+        try:
+            check_manifest(cfg)
+            check_outputs(cfg)
+            policy = dataclasses.replace(cfg.policy, store_id=check_store(cfg))
+            self.server = QueueServer(cfg.bind, cfg.port, cfg.authkey, cfg.listen_backlog)
+        except UsageError:
+            # A master that cannot start leaves no empty folder behind (until 2026-12-01
+            # each failed bind left the manifest's, a fresh user's). Listening comes
+            # last: a worker calling while the store is checked is refused at once.
+            remove_if_empty(made)
+            raise
         run_info = {"run_id": self.run_id, "policy": policy.to_json()}
         self.server.start(
             {
@@ -117,3 +125,21 @@ class Launch:
         if self.server is not None:
             self.server.close()
         self.local.wait(by)
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, innermost first."""
+    missing = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (innermost first) while each is an empty folder."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (a key was saved there), or gone: leave the rest
+            return

@@ -37,6 +37,7 @@ MAX_IMAGE_BYTES = 64 << 20  # stored files larger than this get no thumbnail
 # the end of a run, for 19 minutes and more, without a word (a fresh user's): each call
 # took botocore's 5 read timeouts.
 PICTURES_BUDGET = 60.0
+OUTAGE_WORDS = ("no answer", "not tried", "the store is down")  # in S3Store's failures
 THUMB = (160, 160)
 
 
@@ -89,9 +90,12 @@ class StoreReader:
         return self._stores[spec]
 
     def _say(self, spec: str, why: str) -> None:
-        """One warning a store: its images get no thumbnail, and why."""
+        """One warning a store and kind (an image it refused, or the store not
+        answering): its images get no thumbnail, and why. A refused image first no
+        longer hides an outage later (a review's)."""
+        kind = f"{spec} {'outage' if any(w in why for w in OUTAGE_WORDS) else 'image'}"
         with self._saying:
-            said, _ = spec in self._said, self._said.add(spec)
+            said, _ = kind in self._said, self._said.add(kind)
         if not said:
             log.warning("report: thumbnails from %s may be missing: %s", spec, why)
 

@@ -44,7 +44,10 @@ def test_load_authkey_refuses_short_keys(tmp_path: Path, monkeypatch: pytest.Mon
         load_authkey(None)
     monkeypatch.setenv("CRAWLER_AUTHKEY", short + "k")
     assert load_authkey(None) == (short + "k").encode()
-    monkeypatch.setenv("CRAWLER_AUTHKEY", "   ")
+    monkeypatch.setenv("CRAWLER_AUTHKEY", "   ")  # set, but empty: a script's unset variable
+    with pytest.raises(UsageError, match="set but empty"):
+        load_authkey(None)
+    monkeypatch.delenv("CRAWLER_AUTHKEY")
     assert load_authkey(None) is None
 
 
