@@ -104,3 +104,21 @@ def not_a_folder(folder: Path) -> str | None:
         if part.exists() and not part.is_dir():
             return f"{part} is a file, not a folder"
     return None
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, innermost first."""
+    missing = []
+    while not folder.exists() and folder.parent != folder:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove ``folders`` (innermost first) while each is an empty folder."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (a key was saved there), or gone: leave the rest
+            return

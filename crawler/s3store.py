@@ -78,6 +78,12 @@ class S3Store:
         self.patience: float | None = None
         self._fs = _filesystem(spec)
 
+    @property
+    def unreachable(self) -> bool:
+        """Taken for down now, or out of patience: its calls fail without being tried."""
+        out_of_patience = self.patience is not None and self.patience <= 0
+        return out_of_patience or time.monotonic() < self._down[0]
+
     def _key(self, relative: str) -> str:
         return f"{self._base}/{relative}"
 
@@ -213,18 +219,27 @@ def _answered(exc: BaseException) -> bool:
     review found one archived object, answered 403, taking 17 of 20 exports with it."""
     if isinstance(exc, (FileNotFoundError, PermissionError)):
         return True
+    response = _s3_answer(exc)
+    if response is None:
+        return False
+    status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    # A 429, or a throttling code, is the store in trouble as a 503 is (a review: a
+    # throttled report paid every thumbnail's retries, 3 minutes for 96).
+    throttled = status == 429 or response.get("Error", {}).get("Code") in THROTTLING_CODES
+    return isinstance(status, int) and 400 <= status < 500 and not throttled
+
+
+def _s3_answer(exc: BaseException) -> dict[str, Any] | None:
+    """The S3 error answer behind ``exc`` (botocore's ClientError ``response``: its
+    ``Error.Code`` and ``ResponseMetadata.HTTPStatusCode``), down its cause chain: s3fs
+    raises its own exceptions from botocore's; None when no answer came."""
     seen: BaseException | None = exc
-    for _ in range(MAX_CAUSES):  # s3fs raises its own, from botocore's ClientError
+    for _ in range(MAX_CAUSES):
         response = getattr(seen, "response", None)
         if isinstance(response, dict):
-            status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            code = response.get("Error", {}).get("Code")
-            # A 429, or a throttling code, is the store in trouble as a 503 is (a review:
-            # a throttled report paid every thumbnail's retries, 3 minutes for 96).
-            throttled = status == 429 or code in THROTTLING_CODES
-            return isinstance(status, int) and 400 <= status < 500 and not throttled
+            return response
         seen = seen.__cause__ or seen.__context__ if seen is not None else None
-    return False
+    return None
 
 
 def _reason(exc: Exception, verb: str, limit: float) -> str:
@@ -234,7 +249,7 @@ def _reason(exc: Exception, verb: str, limit: float) -> str:
     if type(exc).__name__ == "FSTimeoutError":  # fsspec's, not imported here (FSSPEC)
         return f"no answer within {limit:.3g} s"
     if isinstance(exc, PermissionError):
-        if "InvalidObjectState" in str(exc) or "InvalidObjectState" in str(exc.__cause__):
+        if (_s3_answer(exc) or {}).get("Error", {}).get("Code") == "InvalidObjectState":
             return "the object is archived (InvalidObjectState: restore it to read it)"
         return "access denied (check the AWS credentials and the bucket's policy)"
     text = " ".join(str(exc).split()) or type(exc).__name__

@@ -17,12 +17,11 @@ import dataclasses
 import queue
 import time
 import uuid
-from pathlib import Path
 from types import FrameType
 
 from crawler.config import MasterConfig
 from crawler.exceptions import UsageError
-from crawler.layout import ensure_writable
+from crawler.layout import ensure_writable, missing_folders, remove_if_empty
 from crawler.master.endpoints import BoardSlot, ResultQueue, RunControl, TaskQueue
 from crawler.master.liveclock import LiveClock
 from crawler.master.local_workers import LocalWorkers
@@ -125,21 +124,3 @@ class Launch:
         if self.server is not None:
             self.server.close()
         self.local.wait(by)
-
-
-def missing_folders(folder: Path) -> list[Path]:
-    """``folder`` and those of its parents that do not exist yet, innermost first."""
-    missing = []
-    while not folder.exists() and folder.parent != folder:
-        missing.append(folder)
-        folder = folder.parent
-    return missing
-
-
-def remove_if_empty(folders: list[Path]) -> None:
-    """Remove ``folders`` (innermost first) while each is an empty folder."""
-    for folder in folders:
-        try:
-            folder.rmdir()
-        except OSError:  # not empty (a key was saved there), or gone: leave the rest
-            return

@@ -37,7 +37,6 @@ MAX_IMAGE_BYTES = 64 << 20  # stored files larger than this get no thumbnail
 # the end of a run, for 19 minutes and more, without a word (a fresh user's): each call
 # took botocore's 5 read timeouts.
 PICTURES_BUDGET = 60.0
-OUTAGE_WORDS = ("no answer", "not tried", "the store is down")  # in S3Store's failures
 THUMB = (160, 160)
 
 
@@ -69,7 +68,7 @@ class StoreReader:
         except StoreFailure as failure:
             # Said once a store, with the first failure's reason: the page goes without
             # the images of a store that fails (a review found a refusing one silent).
-            self._say(spec, str(failure))
+            self._say(spec, str(failure), outage=isinstance(store, S3Store) and store.unreachable)
             return None
         return None if data is None else _safe_thumbnail(data, digest)
 
@@ -83,17 +82,17 @@ class StoreReader:
                 store = open_store(spec, Path())
             except UsageError as exc:  # an S3 store without the s3 extra here: said once
                 store = None
-                self._say(spec, str(exc))
+                self._say(spec, str(exc), outage=False)
             if isinstance(store, S3Store):
                 store.patience = self._budget
             self._stores[spec] = store
         return self._stores[spec]
 
-    def _say(self, spec: str, why: str) -> None:
+    def _say(self, spec: str, why: str, *, outage: bool) -> None:
         """One warning a store and kind (an image it refused, or the store not
         answering): its images get no thumbnail, and why. A refused image first no
         longer hides an outage later (a review's)."""
-        kind = f"{spec} {'outage' if any(w in why for w in OUTAGE_WORDS) else 'image'}"
+        kind = f"{spec} {'outage' if outage else 'image'}"
         with self._saying:
             said, _ = kind in self._said, self._said.add(kind)
         if not said:

@@ -109,8 +109,7 @@ class HeldLeases(dict[int, int]):
         leased to us again since is another, and stays (a review's: a thread dropped the
         stale task while the new lease came in, and the new one was forgotten)."""
         for task_id, token in dropped:
-            if task_id in self and self[task_id] == token:
-                del self[task_id]
+            self.answered(task_id, token)  # forgets it only while that token is held
 
     def answered(self, task_id: int, token: int | None) -> bool:
         """Forget the lease a result answers; False when it answers none held (its lease
