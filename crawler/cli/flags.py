@@ -69,7 +69,9 @@ def port_or_stdin(text: str) -> int | None:
     return None if text == "-" else master_port(text)
 
 
-def common(parser: argparse.ArgumentParser) -> None:
+def common(parser: argparse.ArgumentParser, quiet_keeps: str = "") -> None:
+    """Flags of both commands; ``quiet_keeps``: what ``-q`` still prints besides warnings
+    and errors (the master's serving line)."""
     parser.add_argument("--version", action="version", version=f"crawler {__version__}")
     parser.add_argument(
         "--authkey-file",
@@ -82,7 +84,7 @@ def common(parser: argparse.ArgumentParser) -> None:
         "-q",
         "--quiet",
         action="store_true",
-        help="no progress, summary or notices: warnings and errors (and where the master serves)",
+        help=f"no progress, summary or notices: warnings and errors{quiet_keeps}",
     )
     loudness.add_argument("-v", "--verbose", action="store_true", help="log more detail")
     parser.add_argument(

@@ -30,7 +30,7 @@ def master_parser() -> argparse.ArgumentParser:
         prog="crawler-master",
         description="Serve URL lists to crawler workers and write the manifest.",
     )
-    common(p)
+    common(p, quiet_keeps=" (and where the master serves)")
     _master_lists(p)
     _master_serving(p)
     _master_run(p)
