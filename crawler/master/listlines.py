@@ -88,6 +88,10 @@ class _Pieces:
     def at_end(self) -> bool:
         return not self._next
 
+    def ending_next(self) -> bool:
+        """Is the next piece a line ending alone (the line before it exactly ``cap``)?"""
+        return self._next in ("\n", "\r", "\r\n")
+
 
 def bounded_lines(fh: TextIO, cap: int = MAX_LINE) -> Iterator[str]:
     """The physical lines of ``fh`` (opened with ``newline=""``), endings kept; a line of
@@ -99,6 +103,9 @@ def bounded_lines(fh: TextIO, cap: int = MAX_LINE) -> Iterator[str]:
     while piece := pieces.take():
         if len(piece) < cap or piece[-1] in "\r\n" or pieces.at_end():
             yield piece.removeprefix(BOM)
+            continue
+        if pieces.ending_next():  # exactly ``cap`` characters: until 2026-12-01 refused
+            yield (piece + pieces.take()).removeprefix(BOM)  # as "over" the limit
             continue
         length, start = len(piece), piece
         while True:

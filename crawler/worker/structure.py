@@ -27,6 +27,7 @@ _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 
 # APNG's frame chunks are ancillary by name but carry frame geometry and pixels.
 _PNG_GUARDED = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"acTL", b"fcTL", b"fdAT"}
 _PNG_CRITICAL = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}  # PNG 5.6: all the critical chunks
+_IMAGE_BOXES = {b"ftyp", b"meta", b"mdat"}  # an AVIF's top-level boxes (ISO/IEC 23000-22)
 
 
 def check(format_name: str, body: bytes) -> list[tuple[int, int]]:
@@ -109,6 +110,11 @@ def gif(body: bytes) -> list[tuple[int, int]]:
     """GIF89a: header, logical screen, global colour table, blocks, trailer (0x3B).
     Returns the canvas size at each frame (the logical screen, grown by any frame that
     lies outside it, as Pillow grows it)."""
+    return _gif_walk(body)[0]
+
+
+def _gif_walk(body: bytes) -> tuple[list[tuple[int, int]], int]:
+    """``gif``'s canvases, and where the file's GIF ends: just past its trailer."""
     if len(body) < 13:
         raise Corrupt("GIF ends inside its header (truncated)")
     flags = body[10]
@@ -120,7 +126,7 @@ def gif(body: bytes) -> list[tuple[int, int]]:
             raise Corrupt("GIF ends before its trailer (truncated)")
         kind = body[pos]
         if kind == 0x3B:
-            return canvases
+            return canvases, pos + 1
         if kind == 0x21:  # extension: label, then data sub-blocks
             pos = _sub_blocks(body, pos + 2)
         elif kind == 0x2C:  # image: descriptor, local colour table, LZW code size, data
@@ -134,6 +140,21 @@ def gif(body: bytes) -> list[tuple[int, int]]:
             pos = _sub_blocks(body, pos + 1)
         else:
             raise Corrupt(f"GIF has an unknown block 0x{kind:02x} (damaged)")
+
+
+def for_pillow(format_name: str, body: bytes) -> bytes:
+    """The bytes Pillow is given to decode ``body`` (its container checked before):
+    a PNG without the ancillary chunks libpng ignores (``png_for_pillow``); a GIF up to
+    its trailer. Bytes after a complete image are accepted (this module's rule), but
+    Pillow reads a GIF's on past its trailer: a second copy appended was "GIF announces
+    2 frames, 1 read", a stray byte an error of Python's struct module, ``corrupt`` both
+    (a fresh user's, 2026-12-01)."""
+    if format_name == "PNG":
+        return png_for_pillow(body)
+    if format_name == "GIF":
+        end = _gif_walk(body)[1]
+        return body if end == len(body) else body[:end]
+    return body
 
 
 def _sub_blocks(body: bytes, pos: int) -> int:
@@ -225,9 +246,12 @@ def ico(body: bytes) -> None:
 
 
 def isobmff(body: bytes) -> None:
-    """Top-level boxes (AVIF): each box that starts must end inside the file."""
+    """Top-level boxes (AVIF): each box that starts before the image's boxes (ftyp,
+    meta, mdat) are all whole must end inside the file; what follows them is appended
+    (until 2026-12-01 a trailer whose bytes 4-8 were printable, a camera's, was read as
+    a box running past the end: ``corrupt``)."""
     pos, kinds = 0, set()
-    while pos + 8 <= len(body):
+    while pos + 8 <= len(body) and not kinds >= _IMAGE_BOXES:
         size, kind = struct.unpack(">I4s", body[pos : pos + 8])
         if not all(32 <= b < 127 for b in kind):
             break  # not a box: bytes appended after the image
@@ -243,7 +267,7 @@ def isobmff(body: bytes) -> None:
             )
         kinds.add(kind)
         pos = end
-    if not {b"ftyp", b"meta", b"mdat"} <= kinds:
+    if not kinds >= _IMAGE_BOXES:
         raise Corrupt("the file ends before its image boxes (truncated)")
 
 

@@ -28,9 +28,6 @@ import re
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-
-import simplejpeg
 
 # The plugin of every format stored, loaded with this module: given a format whose
 # plugin is not loaded yet, Image.open loads all of Pillow's (Image.init), ~25 ms of a
@@ -51,7 +48,7 @@ from crawler.config import Policy
 from crawler.constants import ANIMATION_PIXEL_FACTOR
 from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall, UnsupportedFormat
 from crawler.formats import EXTENSIONS, identify
-from crawler.worker import phash, pngdata, structure
+from crawler.worker import jpeg, phash, pngdata, structure
 
 if "AVIF" in EXTENSIONS:  # Pillow >= 11.2 built with libavif
     from PIL import AvifImagePlugin  # noqa: F401
@@ -130,7 +127,7 @@ def inspect(body: bytes, policy: Policy) -> ImageInfo:
 def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
     canvases = structure.check(format_name, body)
     _check_budget(canvases, policy)  # before Pillow allocates any of them
-    readable = structure.png_for_pillow(body) if format_name == "PNG" else body
+    readable = structure.for_pillow(format_name, body)
     with Image.open(io.BytesIO(readable), formats=[_plugin(format_name)]) as image:
         real = image.format or format_name
         width, height = image.size
@@ -140,6 +137,8 @@ def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
             width, height = height, width
         _check_min_size(width, height, policy)
         frames, first = _decode(image, real, body, policy)
+        if real == "GIF" and frames != len(canvases):  # every image descriptor decoded
+            raise Corrupt(f"GIF has {len(canvases)} frames, {frames} could be read")
         if real == "PNG":  # data that ends before the rows do (libpng's rule)
             pngdata.check(body, image)
         elif real == "ICO":
@@ -184,9 +183,9 @@ def _decode(
 def _frames(image: Image.Image, format_name: str, body: bytes) -> Iterator[tuple]:
     """(width, height, decode) per frame, the size known before the decode."""
     if format_name in ("JPEG", "MPO"):
-        for data in _jpeg_streams(image, format_name, body):
-            height, width, _colour, _sub = simplejpeg.decode_jpeg_header(data)
-            yield width, height, lambda data=data: _decode_jpeg(data)
+        for data in jpeg.streams(image, format_name, body):
+            width, height = jpeg.size(data)
+            yield width, height, lambda data=data: jpeg.decode(data)
         return
     frame = 0
     while True:
@@ -196,55 +195,15 @@ def _frames(image: Image.Image, format_name: str, body: bytes) -> Iterator[tuple
             except EOFError:
                 # An APNG whose acTL announces a frame whose data is missing ends here
                 # too: fewer frames than the file says is a damaged file, not a short one.
-                announced = getattr(image, "n_frames", frame)
+                # A GIF announces none (Pillow's n_frames is its own count, wrong after
+                # a failed seek): its frames are counted against its blocks (_inspect).
+                announced = frame if format_name == "GIF" else getattr(image, "n_frames", frame)
                 if announced > frame:
                     said = f"{format_name} announces {announced} frames, {frame} read"
                     raise Corrupt(said) from None
                 return
         yield image.width, image.height, lambda: image.load() and None  # pixels: in image
         frame += 1
-
-
-def _jpeg_streams(image: Image.Image, format_name: str, body: bytes) -> list[bytes]:
-    """The JPEG stream of each picture: the whole body, or each MPO picture's bytes."""
-    if format_name == "JPEG":
-        return [body]
-    base = _mpf_base(body)
-    streams = []
-    for index, entry in enumerate(getattr(image, "mpinfo", {}).get(0xB002, [])):
-        start = 0 if index == 0 else entry["DataOffset"] + base
-        end = start + entry["Size"]
-        if end > len(body):
-            raise Corrupt(f"MPO picture {index + 1} runs past the end of the file (truncated)")
-        streams.append(body[start:end])
-    if not streams:
-        raise Corrupt("MPO file without a picture index")
-    return streams
-
-
-def _mpf_base(body: bytes) -> int:
-    """Where MPO offsets count from: just after "MPF" and a NUL in the APP2 segment (CIPA DC-007
-    section 5.2), found by walking the JPEG segments up to the first scan."""
-    pos = 2
-    while pos + 8 <= len(body) and body[pos] == 0xFF and body[pos + 1] != 0xDA:
-        if body[pos + 1] == 0xE2 and body[pos + 4 : pos + 8] == b"MPF\x00":
-            return pos + 8
-        pos += 2 + int.from_bytes(body[pos + 2 : pos + 4], "big")
-    raise Corrupt("MPO file without its MP index segment")
-
-
-def _decode_jpeg(data: bytes) -> Any:
-    """libjpeg at the smallest scale it offers (M/8, down to 1/8) that keeps both sides
-    at least ``phash.DETAIL`` pixels: 1/8 for a picture of 1024 px or more a side. Its
-    warnings (premature end, extraneous bytes) are errors; returns the grey pixels (a
-    numpy array: a 64th of a large picture's pixels)."""
-    # simplejpeg picks a scale only from min_height/min_width: min_factor alone, which
-    # this passed until 2026-11-30, decoded every JPEG at full size (~20 % more CPU, and
-    # a 24 MP photo held 24 MB of grey pixels), then point-sampled it for the hash.
-    side = phash.DETAIL
-    return simplejpeg.decode_jpeg(
-        data, colorspace="GRAY", min_height=side, min_width=side, strict=True
-    )
 
 
 def _orientation(image: Image.Image) -> int | None:

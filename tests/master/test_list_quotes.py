@@ -199,7 +199,9 @@ def test_bounded_lines_split_as_python_does_and_cut_long_ones(
     want = io.StringIO(text, newline="").readlines()
     assert len(got) == len(want)
     for line, whole in zip(got, want, strict=True):
-        fits = len(whole) <= cap or (len(whole) == cap + 1 and whole.endswith("\r\n"))
+        # A line of ``cap`` characters fits, whatever its ending (until 2026-12-01 one of
+        # exactly ``cap`` followed by its ending was "over the limit": a fresh user's).
+        fits = len(whole.rstrip("\r\n")) <= cap
         assert isinstance(line, Overlong) == (not fits)
         if fits:
             assert line == whole
@@ -235,3 +237,17 @@ def test_an_over_long_line_is_a_small_invalid_entry(
     )
     if B in text:  # and reading goes on after it
         assert got[-1].url == B
+
+
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r", ""])
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_a_line_of_the_limit_is_read_one_more_is_not(
+    tmp_path: Path, ending: str, extra: int
+) -> None:
+    """A CSV line of MAX_LINE characters (a URL and a long caption) is a URL, whatever
+    ends it; one character more is over the limit (a fresh user's, 2026-12-01: exactly
+    MAX_LINE, followed by its newline, was "over the 131072-character limit")."""
+    caption = "c" * (MAX_LINE + extra - len(A) - 1)
+    got = read_text(tmp_path / "l.csv", f"url,caption\n{A},{caption}{ending}", compress=False)
+    [entry] = [e for e in got if e.line == 2]
+    assert (entry.url is None) == (extra > 0), entry.error
