@@ -48,7 +48,7 @@ from crawler.config import Policy
 from crawler.constants import ANIMATION_PIXEL_FACTOR
 from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall, UnsupportedFormat
 from crawler.formats import EXTENSIONS, identify
-from crawler.worker import jpeg, phash, pngdata, structure
+from crawler.worker import jpeg, phash, pngdata, structure, tiffdata
 
 if "AVIF" in EXTENSIONS:  # Pillow >= 11.2 built with libavif
     from PIL import AvifImagePlugin  # noqa: F401
@@ -109,7 +109,7 @@ def inspect(body: bytes, policy: Policy) -> ImageInfo:
     _DECODING.get()
     try:
         return _inspect(body, identity.format, policy)
-    except (Corrupt, TooManyPixels, TooSmall):
+    except (Corrupt, TooManyPixels, TooSmall, UnsupportedFormat):
         raise
     except Image.DecompressionBombError as exc:  # Pillow's guard, at twice its limit
         pixels = re.search(r"\((\d+) pixels\)", str(exc))
@@ -119,6 +119,8 @@ def inspect(body: bytes, policy: Policy) -> ImageInfo:
         raise Corrupt(f"{identity.format} with an unreadable header") from None
     except Exception as exc:  # Pillow and libjpeg raise many types for damaged data
         reason = str(exc) or type(exc).__name__
+        if reason.startswith("decoder error"):  # Pillow's codec status, a bare number
+            reason = f"its image data does not decode, damaged (Pillow: {reason})"
         raise Corrupt(f"cannot decode {identity.format}: {reason}"[:500]) from None
     finally:
         _DECODING.put(None)
@@ -136,6 +138,8 @@ def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
         if orientation in SWAPPED:
             width, height = height, width
         _check_min_size(width, height, policy)
+        if real == "TIFF":  # data libtiff decodes with errors it does not return
+            tiffdata.check(image, body, policy.max_pixels)
         frames, first = _decode(image, real, body, policy)
         if real == "GIF" and frames != len(canvases):  # every image descriptor decoded
             raise Corrupt(f"GIF has {len(canvases)} frames, {frames} could be read")
