@@ -363,6 +363,30 @@ def test_chart_shows_the_latest_run(tmp_path: Path) -> None:
     assert "<b>0.3</b><span>images/s" in html  # 480 downloads over 1797 s
 
 
+@pytest.mark.parametrize("per_bucket", [1, 9, 150, 1_424, 250_000])
+def test_every_chart_label_lies_inside_the_picture(tmp_path: Path, per_bucket: int) -> None:
+    """At any rate: each label, at most 7 px a character at the chart's 11 px, fits in
+    the SVG's view box (a fresh user's, 2026-12-01: the top rate, right-aligned left of
+    the axis, showed "088/min" for 17,088 rows a minute)."""
+    start = datetime(2025, 6, 1, 2, 0, tzinfo=UTC)
+    rows: list[dict[str, Any] | str] = [
+        make_row(url=f"http://h.example/{i}", status="ok", run_id="r",
+                 finished_at=(start + timedelta(seconds=5 * (i // per_bucket))).isoformat())
+        for i in range(per_bucket * 3)
+    ]  # fmt: skip
+    write_manifest(tmp_path / "m.jsonl", rows)
+    html = build.write_report(tmp_path / "m.jsonl", None).read_text(encoding="utf-8")
+    [(width, height)] = re.findall(r'<svg viewBox="0 0 (\d+) (\d+)"', html)
+    labels = re.findall(
+        r'<text x="([\d.]+)" y="([\d.]+)" class="ax" text-anchor="(\w+)">([^<]*)<', html
+    )
+    assert any(text.startswith(f"{per_bucket * 12} rows/min") for *_, text in labels), labels
+    for x, y, anchor, text in labels:
+        left = float(x) - (7 * len(text) if anchor == "end" else 0)
+        assert left >= 0 and left + 7 * len(text) <= int(width), (x, anchor, text)
+        assert 11 <= float(y) <= int(height), (y, text)
+
+
 def test_big_manifest_is_streamed(tmp_path: Path) -> None:
     manifest = tmp_path / "m.jsonl"
     with open(manifest, "w", encoding="utf-8") as fh:
