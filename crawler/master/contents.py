@@ -20,8 +20,11 @@ filled anew, with a warning; one that fails during the run is dropped for the re
 it (``broken``). Only a place that cannot hold it (read-only, full) stops the run.
 
 Two tables: ``first`` maps a digest to the URL (and list line) whose row had it first;
-``current`` a URL to its current row's digest. A first whose URL now has other bytes
-(refreshed) or failed no longer counts: the next row with those bytes takes its place.
+``current`` a listed URL to its current row's digest (indexed by digest too: the copies
+of an image, ``copies``). A first whose URL now has other bytes (refreshed), failed or
+is no longer listed no longer counts: the next row with those bytes takes its place,
+and before serving, the rows kept from earlier runs that pointed at it are journalled
+again (``repoint``). A URL no longer listed is in neither table: its row is history.
 """
 
 from __future__ import annotations
@@ -36,15 +39,19 @@ from typing import TypeVar
 
 from crawler.console import log
 from crawler.exceptions import JournalError
+from crawler.master.copies import Copies, digest_of
 
 CACHE_KIB = 8192  # SQLite page cache: the index's whole memory, whatever the row count
 COMMIT_EVERY = 50_000  # changes per transaction (a transaction per row is 100x slower)
-VERSION = 2  # 2: keyed by URL, kept between runs
+VERSION = 3  # 2: keyed by URL, kept between runs; 3: no URL no longer listed, by digest
 TABLES = {
     "meta": "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)",
     "first": "CREATE TABLE first (digest BLOB PRIMARY KEY, url TEXT, source TEXT) WITHOUT ROWID",
     "current": "CREATE TABLE current (url TEXT PRIMARY KEY, digest BLOB) WITHOUT ROWID",
+    # The copies of an image whose first changed (``copies.Copies.holders``)
+    "holders": "CREATE INDEX holders ON current (digest)",
 }
+OLDER = {"meta", "first", "current"}  # version 2's tables: filled anew, without a warning
 # SQLite's primary result codes (sqlite.org/rescode.html) that blame the place, not the
 # file: no permission, busy, locked, out of memory, read-only, I/O error, full, cannot
 # open. Any other code (malformed, not a database, no such table...) blames the file.
@@ -56,7 +63,7 @@ class _Damaged(Exception):
     """The file at the index's path is not a whole content index (the message says why)."""
 
 
-class ContentIndex:
+class ContentIndex(Copies):
     """The first URL holding each image content, on disk (see the module docstring).
     Raises OSError (from sqlite3.Error) when the file cannot be made or used, and
     JournalError when that happens during the run."""
@@ -68,6 +75,7 @@ class ContentIndex:
         ``fingerprint`` None: nothing earlier to know. Raises OSError."""
         self.path = path
         self.broken = False  # damaged during the run: unused from then on (``_guarded``)
+        self.changed: set[bytes] = set()  # images whose rows' pointers to check (``copies``)
         self._pending = 0
         damage = None
         try:
@@ -104,9 +112,9 @@ class ContentIndex:
             tables = dict(
                 self._db.execute("SELECT name, sql FROM sqlite_master WHERE sql NOT NULL")
             )
-            if tables and tables != TABLES:
+            if tables and tables != TABLES and set(tables) != OLDER:
                 raise _Damaged(f"not a content index: tables {', '.join(sorted(tables))}")
-            if not tables or self._kept_for() != fingerprint:
+            if tables != TABLES or self._kept_for() != fingerprint:  # none, or version 2's
                 return False
             # A cut inside the last page reads as zeros, not as an error: check the size.
             pages, size = (
@@ -146,41 +154,20 @@ class ContentIndex:
         for sql in TABLES.values():
             self._db.execute(sql)
 
-    def seed(self, url: str, source: object, sha256: object) -> None:
+    def seed(self, url: str, source: object, sha256: object, pointer: object = None) -> None:
         """An earlier run's row of ``url`` (from list line ``source``), in journal order:
-        ``sha256`` of its image (hex), or anything else for a row without one. Raises
-        JournalError."""
+        ``sha256`` of its image (hex), or anything else for a row without one; ``pointer``
+        its ``same_content_as``: one the index does not give (an older crawler let it go
+        stale) marks the image ``changed``, for ``repoint``. Raises JournalError."""
         self._guarded(self._seed, url, source, sha256)
+        digest = digest_of(sha256)
+        if digest is not None and pointer != self.first_of(url, sha256):
+            self.changed.add(digest)
 
     def note(self, url: str, source: str, sha256: object) -> str | None:
         """Record this run's row of ``url``; returns the ``source`` of the row that had
         the same image first (never ``url``'s own), or None. Raises JournalError."""
         return self._guarded(self._note, url, source, sha256)
-
-    def moved(self, url: str, source: str, sha256: object) -> None:
-        """``url``'s row now names another input line: where it is the first of its
-        image, later rows point at the new ``source``. Raises JournalError."""
-        self._guarded(self._moved, url, source, sha256)
-
-    def first_of(self, url: str, sha256: object) -> str | None:
-        """The ``source`` of the first row with this image, unless that is ``url``'s own
-        (what ``note`` returns, without recording anything). Raises JournalError."""
-        return self._guarded(self._first_of, url, sha256)
-
-    def users(self, digests: set[str]) -> dict[str, tuple[str, str]] | None:
-        """For each sha256 (hex) of ``digests`` that current rows have, the least and the
-        greatest of their URLs (the same twice: one URL); None once the index broke. One
-        pass over the rows, in SQLite. Raises JournalError."""
-        return self._guarded(self._users, digests)
-
-    def _users(self, digests: set[str]) -> dict[str, tuple[str, str]]:
-        self._db.execute("CREATE TEMP TABLE IF NOT EXISTS wanted (digest BLOB PRIMARY KEY)")
-        self._db.execute("DELETE FROM wanted")
-        wanted = [(d,) for d in map(_digest, digests) if d is not None]
-        self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", wanted)
-        found = self._db.execute("SELECT digest, MIN(url), MAX(url) FROM current "
-                                 "JOIN wanted USING (digest) GROUP BY digest")  # fmt: skip
-        return {digest.hex(): (least, most) for digest, least, most in found}
 
     def _guarded(self, action: Callable[..., R], *args: object) -> R | None:
         """``action(*args)``; None once the index broke. A file found damaged during the
@@ -205,7 +192,10 @@ class ContentIndex:
             return None
 
     def _seed(self, url: str, source: object, sha256: object) -> None:
-        digest = _digest(sha256)
+        digest = digest_of(sha256)
+        was = self._db.execute("SELECT digest FROM current WHERE url = ?", (url,)).fetchone()
+        if was is not None and was[0] != digest:  # other bytes now, or none
+            self._left(url, was[0])
         if digest is None:
             self._db.execute("DELETE FROM current WHERE url = ?", (url,))
         else:
@@ -215,7 +205,7 @@ class ContentIndex:
         self._tick()
 
     def _note(self, url: str, source: str, sha256: object) -> str | None:
-        digest = _digest(sha256)
+        digest = digest_of(sha256)
         self._seed(url, source, sha256)
         if digest is None:
             return None
@@ -232,19 +222,6 @@ class ContentIndex:
             )
             return None
         return first_source or first
-
-    def _moved(self, url: str, source: str, sha256: object) -> None:
-        digest = _digest(sha256)
-        if digest is not None:
-            self._db.execute(
-                "UPDATE first SET source = ? WHERE digest = ? AND url = ?", (source, digest, url)
-            )
-            self._tick()
-
-    def _first_of(self, url: str, sha256: object) -> str | None:
-        digest, query = _digest(sha256), "SELECT url, source FROM first WHERE digest = ?"
-        found = None if digest is None else self._db.execute(query, (digest,)).fetchone()
-        return None if found is None or found[0] == url else (found[1] or found[0])
 
     def _tick(self) -> None:
         self._pending += 1
@@ -287,13 +264,3 @@ def _damaged(exc: sqlite3.Error) -> bool:
     place it is in?"""
     code = getattr(exc, "sqlite_errorcode", None)
     return code is not None and code & 0xFF not in PLACE_ERRORS
-
-
-def _digest(sha256: object) -> bytes | None:
-    """The 32 bytes of a sha256 given as 64 hex digits; None for anything else."""
-    if not isinstance(sha256, str) or len(sha256) != 64:
-        return None
-    try:
-        return bytes.fromhex(sha256)
-    except ValueError:
-        return None

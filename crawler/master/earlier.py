@@ -37,6 +37,9 @@ class Bits:
         else:
             self._bytes[index >> 3] &= ~(1 << (index & 7)) & 0xFF
 
+    def __contains__(self, index: object) -> bool:
+        return isinstance(index, int) and bool(self._bytes[index >> 3] >> (index & 7) & 1)
+
     def __iter__(self) -> Iterator[int]:
         """The indexes marked, in order."""
         for at, value in enumerate(self._bytes):

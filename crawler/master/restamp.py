@@ -22,6 +22,7 @@ from crawler.master.contents import ContentIndex
 from crawler.master.earlier import EarlierRows
 from crawler.master.frontier import FINAL
 from crawler.master.plan import Plan
+from crawler.master.repoint import repoint
 from crawler.report.ledger import Ledger
 
 BATCH = 2000  # rows journalled together
@@ -30,7 +31,8 @@ Write = Callable[[list[int], list[dict[str, Any]]], None]
 
 def restamp(plan: Plan, write: Write, ledger: Ledger) -> int:
     """Journal again, with ``write(task ids, rows)``, every kept row whose input line is
-    no longer what the lists say; returns how many. Raises OSError, JournalError."""
+    no longer what the lists say, or whose ``same_content_as`` names a first that changed
+    (``repoint``); returns how many. Raises OSError, JournalError."""
     earlier, contents = plan.earlier, plan.contents
     if earlier is None:
         return 0
@@ -43,7 +45,8 @@ def restamp(plan: Plan, write: Write, ledger: Ledger) -> int:
             row = earlier.row(task_id)  # in any order, name it (until 2026-12-01 stale)
             if row is not None and row.get("status") in c.SUCCESS_STATUSES:
                 contents.moved(row["url"], plan.store.source(task_id), row.get("sha256"))
-    count, tasks = 0, kept()
+    # Then the rows of other copies naming a first that moved, went or changed bytes.
+    count, tasks = repoint(plan, write, ledger), kept()
     while ids := list(itertools.islice(tasks, BATCH)):
         write(ids, [_current(plan, earlier, contents, ledger, t) for t in ids])
         count += len(ids)

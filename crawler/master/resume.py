@@ -167,7 +167,7 @@ class _Judge:
         dated = ("fetched_at", "finished_at") if options.refresh_after is not None else ()
         # The content index is filled from the manifest unless a completed run kept it.
         self.seeding = contents is not None and not contents.ready
-        seeded = ("sha256",) if self.seeding else ()
+        seeded = ("sha256", "same_content_as") if self.seeding else ()
         self.success_names = ("path", "store", "host", "source", *dated, *seeded)
         self.quick = not dated and not seeded  # (manifest.success_fields)
 
@@ -207,7 +207,9 @@ def _settle(
     stamps = lookup.store.stamps(sorted({t for t in task_ids if t is not None}))
     for (offset, row), task_id in zip(batch, task_ids, strict=True):
         if task_id is None:
-            earlier.unlisted.append(offset)  # no longer listed
+            earlier.unlisted.append(offset)  # no longer listed: history, never a first
+            if judge.contents is not None:
+                judge.contents.gone(row["url"])
             continue
         earlier.repeated += earlier.offsets[task_id] > 0
         earlier.offsets[task_id] = offset + 1
@@ -215,9 +217,8 @@ def _settle(
         judge.note(earlier, task_id, row)
         if judge.seeding:
             success = row["status"] in c.SUCCESS_STATUSES
-            judge.contents.seed(
-                row["url"], row.get("source"), row.get("sha256") if success else None
-            )
+            sha256 = row.get("sha256") if success else None
+            judge.contents.seed(row["url"], row.get("source"), sha256, row.get("same_content_as"))
 
 
 def _trusted(row: dict[str, Any], options: ResumeOptions) -> bool:

@@ -127,8 +127,8 @@ class Master:
 
     def _prepare(self, plan: Plan, manifest: ManifestWriter) -> None:
         closing.settle_earlier(plan, self.ledger)
+        self.keeper.start(plan, manifest, self.ledger)  # and kept rows restamped, repointed
         plan.store.drop_index()  # serving needs no URL look-ups (a compaction rebuilds it)
-        self.keeper.start(plan, manifest, self.ledger)  # and kept rows restamped
 
     def _collect_or_stop(self, plan: Plan, board: LeaseBoard, manifest: ManifestWriter) -> int:
         """``_collect``; a manifest the disk refuses mid-run ends the run incomplete (exit

@@ -1,0 +1,125 @@
+"""``same_content_as`` across nights (``master.repoint``): after the first copy's line
+moves (lines inserted above it, its list renamed, converted from CSV to JSON Lines),
+is removed, or is given another URL, every listed row's pointer names the current line
+of a listed row with the same bytes, and no copy is fetched again. Until 2026-12-01 the
+copies' rows, trusted and kept, went on naming the old line: another image, or a list no
+longer given (a fresh user's). Real master nights, two lists, a real image server.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+from conftest import assert_no_traceback, read_rows, run_cli
+from imageserver import ImageServer, make_image
+
+Lists = dict[str, list[str]]  # list file name -> its URLs (keys of ``Web.urls``)
+
+
+class Web:
+    """Red (a first and two copies), green and blue images, by name."""
+
+    def __init__(self, server: ImageServer) -> None:
+        red = make_image("PNG", 30, 20, seed=1)
+        bodies = {"red": red, "red2": red, "red3": red}
+        bodies |= {"green": make_image("PNG", 20, 20, seed=2)}
+        bodies |= {"blue": make_image("PNG", 22, 20, seed=3)}
+        self.server = server
+        self.urls = {
+            name: server.add(f"/s/{name}.png", body, content_type="image/png")
+            for name, body in bodies.items()
+        }
+
+
+def write_list(path: Path, urls: list[str]) -> None:
+    """``urls`` as a CSV (with a caption), a JSON Lines or a plain list, by extension."""
+    if path.suffix == ".csv":
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["url", "caption"])
+            writer.writerows([url, f"caption {n}"] for n, url in enumerate(urls))
+    elif path.suffix == ".jsonl":
+        lines = [json.dumps({"url": url, "caption": f"caption {n}"}) for n, url in enumerate(urls)]
+        path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    else:
+        path.write_text("".join(url + "\n" for url in urls), encoding="utf-8")
+
+
+def night(tmp_path: Path, web: Web, lists: Lists) -> list[str]:
+    """One master night over ``lists``; returns the listed URLs."""
+    paths = [tmp_path / name for name in lists]
+    for path, names in zip(paths, lists.values(), strict=True):
+        write_list(path, [web.urls[name] for name in names])
+    result = run_cli(
+        "master", *map(str, paths), "--bind", "127.0.0.1", "--output", str(tmp_path / "out"),
+        "--local-workers", "1", "--threads", "2", "--no-progress", "--no-report",
+    )  # fmt: skip
+    assert_no_traceback(result.stdout, result.stderr)
+    assert result.returncode == 0, result.stderr
+    return [web.urls[name] for names in lists.values() for name in names]
+
+
+def assert_pointers_hold(manifest: Path, listed: list[str]) -> None:
+    """Every listed row's ``same_content_as`` names the one listed row of that line,
+    which has the same bytes and is their first; each image has one first."""
+    rows = [row for row in read_rows(manifest) if row["status"] == "ok"]
+    current = [row for row in rows if row["url"] in listed]
+    assert {row["url"] for row in current} == set(listed)
+    by_source = {row["source"]: row for row in current}
+    assert len(by_source) == len(current), "two listed rows name one line"
+    firsts: dict[str, list[str]] = {}
+    for row in current:
+        pointer = row["same_content_as"]
+        if pointer is None:
+            firsts.setdefault(row["sha256"], []).append(row["source"])
+            continue
+        assert pointer in by_source, (row, "names no listed row")
+        first = by_source[pointer]
+        assert (first["sha256"], first["same_content_as"]) == (row["sha256"], None), row
+    assert all(len(sources) == 1 for sources in firsts.values()), firsts
+
+
+NIGHT1: Lists = {"a.csv": ["red", "green"], "b.jsonl": ["red2", "red3"]}
+CHANGES: dict[str, Lists] = {
+    "lines_inserted_above": {"a.csv": ["blue", "red", "green"], "b.jsonl": ["red2", "red3"]},
+    "list_renamed": {"renamed.csv": ["red", "green"], "b.jsonl": ["red2", "red3"]},
+    "csv_to_json_lines": {"a.jsonl": ["red", "green"], "b.jsonl": ["red2", "red3"]},
+    "first_line_removed": {"a.csv": ["green"], "b.jsonl": ["red2", "red3"]},
+    "line_given_another_url": {"a.csv": ["blue", "green"], "b.jsonl": ["red2", "red3"]},
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_copies_name_the_first_copys_current_line(
+    tmp_path: Path, image_server: ImageServer, change: str
+) -> None:
+    web, manifest = Web(image_server), tmp_path / "out" / "manifest.jsonl"
+    assert_pointers_hold(manifest, night(tmp_path, web, NIGHT1))
+    copies = ("/s/red.png", "/s/red2.png", "/s/red3.png")
+    before = [image_server.hits(path) for path in copies]
+    listed = night(tmp_path, web, CHANGES[change])
+    assert [image_server.hits(path) for path in copies] == before  # trusted: no worker
+    assert_pointers_hold(manifest, listed)
+    data = manifest.read_bytes()  # nothing changed since: nothing journalled again
+    assert_pointers_hold(manifest, night(tmp_path, web, CHANGES[change]))
+    assert manifest.read_bytes() == data
+
+
+def test_stale_pointers_of_an_older_crawler_are_mended(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """A manifest whose pointers went stale under an older crawler (here: edited so) is
+    mended by the next run that reads it in full (its content index filled anew)."""
+    web, out = Web(image_server), tmp_path / "out"
+    night(tmp_path, web, NIGHT1)
+    manifest = out / "manifest.jsonl"
+    first = str(tmp_path / "a.csv:2")
+    data = manifest.read_text(encoding="utf-8")  # edited in place: each row as journalled
+    stale = data.replace(f'"same_content_as":"{first}"', '"same_content_as":"a.csv:9"')
+    assert stale != data
+    manifest.write_text(stale, encoding="utf-8")
+    (out / "manifest.contents.sqlite").unlink()
+    assert_pointers_hold(manifest, night(tmp_path, web, NIGHT1))
