@@ -229,6 +229,28 @@ def test_a_caption_column_no_row_has_is_said_and_exits_3(
     assert summary["captions"] == 0 and summary["caption_missing"] == line.split(": ", 1)[1]
 
 
+def test_a_caption_column_empty_in_every_row_is_said_so(tmp_path: Path) -> None:
+    """The column is there, empty: "no exported row has the list column 'caption'
+    (columns: caption, license)" named it among the columns it said were missing (a
+    fresh user's, 2026-12-01)."""
+    with ImageServer() as server:
+        urls = [server.add(f"/e{n}", make_image("PNG", 20 + n, 20, seed=n)) for n in range(3)]
+        listing = tmp_path / "l.csv"
+        listing.write_text("url,caption,license\n" + "".join(f"{u},,cc0\n" for u in urls))
+        out = tmp_path / "out"
+        crawl = run_cli(
+            "master", str(listing), "--bind", "127.0.0.1", "--port", "0", "--output", str(out),
+            "--local-workers", "1", "--no-progress", "--no-report",
+        )  # fmt: skip
+    assert crawl.returncode == 0, crawl.stderr
+    code, _, err = export(str(out / "manifest.jsonl"), "--format", "webdataset", "--out",
+                          str(tmp_path / "wds"), "--caption-column", "caption")  # fmt: skip
+    assert (code, err.strip()) == (
+        3,
+        "crawler-export: every exported row's list column 'caption' is empty",
+    )
+
+
 @pytest.mark.parametrize("fmt", ["webdataset", "files", "parquet"])
 def test_every_format_counts_the_caption_column_the_rows_have(
     harvest: Harvest, tmp_path: Path, fmt: str

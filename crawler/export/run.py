@@ -78,6 +78,8 @@ class ExportResult:
         """What to say when ``--caption-column`` named a column no exported row has."""
         if config.caption_column is None or self.captions or not self.statuses[EXPORTED]:
             return None
+        if config.caption_column in self.columns:  # there, but empty in every row
+            return f"every exported row's list column {config.caption_column!r} is empty"
         seen = ", ".join(sorted(self.columns)[:COLUMNS_SHOWN]) or "none"
         return f"no exported row has the list column {config.caption_column!r} (columns: {seen})"
 
