@@ -10,6 +10,7 @@ The rules (the README's Verification table):
    ``strict=True``), scaled down (up to 1/8) to what the hash needs: every
    entropy-coded byte is still read; only the inverse DCT works on less. A PNG
    frame's data must hold all its rows (``pngdata``: libpng's rule, not Pillow's).
+   Every image an ICO lists is checked and decoded, not only the largest (``icon``).
 3. Every frame, every limit: each frame's size, and the canvas as it grows, is checked
    against ``max_pixels`` before that frame is decoded, and the animation's total.
    Pillow's own bomb guard maps to ``too_many_pixels``.
@@ -51,7 +52,7 @@ from crawler.config import Policy
 from crawler.constants import ANIMATION_PIXEL_FACTOR
 from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall, UnsupportedFormat
 from crawler.formats import EXTENSIONS, identify
-from crawler.worker import phash, pngdata, structure
+from crawler.worker import icon, phash, pngdata, structure
 
 if "AVIF" in EXTENSIONS:  # Pillow >= 11.2 built with libavif
     from PIL import AvifImagePlugin  # noqa: F401
@@ -122,6 +123,8 @@ def inspect(body: bytes, policy: Policy) -> ImageInfo:
         raise Corrupt(f"{identity.format} with an unreadable header") from None
     except Exception as exc:  # Pillow and libjpeg raise many types for damaged data
         reason = str(exc) or type(exc).__name__
+        if identity.format == "PNG":
+            reason = pngdata.pillow_reason(reason)
         raise Corrupt(f"cannot decode {identity.format}: {reason}"[:500]) from None
     finally:
         _DECODING.put(None)
@@ -130,6 +133,8 @@ def inspect(body: bytes, policy: Policy) -> ImageInfo:
 def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
     canvases = structure.check(format_name, body)
     _check_budget(canvases, policy)  # before Pillow allocates any of them
+    if format_name == "ICO":  # every image, not only the one Pillow shows
+        icon.check(body, policy.max_pixels)
     readable = structure.png_for_pillow(body) if format_name == "PNG" else body
     with Image.open(io.BytesIO(readable), formats=[_plugin(format_name)]) as image:
         real = image.format or format_name
@@ -142,8 +147,6 @@ def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
         frames, first = _decode(image, real, body, policy)
         if real == "PNG":  # data that ends before the rows do (libpng's rule)
             pngdata.check(body, image)
-        elif real == "ICO":
-            pngdata.check_icon(body, policy.max_pixels)
     return ImageInfo(real, width, height, frames, orientation, first)
 
 
