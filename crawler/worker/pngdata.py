@@ -16,7 +16,7 @@ where short data can hide: an APNG (frames after the first are drawn over the on
 before, and the default image may not be shown at all), an interlaced image one row
 high, or a decoded image whose last row of its last pass is all zero bytes (rows a
 stream never reached stay zero; Pillow allocates images cleared); and every PNG an ICO
-holds (icons are small, and Pillow decodes only the largest).
+holds (``icon``: icons are small).
 """
 
 from __future__ import annotations
@@ -26,8 +26,7 @@ import zlib
 
 from PIL import Image
 
-from crawler.constants import ANIMATION_PIXEL_FACTOR
-from crawler.exceptions import Corrupt, TooManyPixels
+from crawler.exceptions import Corrupt
 
 CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type -> samples a pixel (PNG 7.1)
 # Adam7 (PNG 8.2): first row, first column, row step, column step of each pass.
@@ -43,37 +42,25 @@ def check(body: bytes, image: Image.Image) -> None:
     The container was walked before (``structure.png``): the chunks are whole."""
     animated = body.find(b"acTL", 0, body.find(b"IDAT")) >= 0  # a false hit only costs time
     if animated or _maybe_short(image):
-        _count_rows(body, "APNG" if animated else "PNG")
+        count_rows(body, "APNG" if animated else "PNG")
 
 
-def check_icon(body: bytes, max_pixels: int) -> None:
-    """Raise Corrupt if an image the ICO ``body`` stores as a PNG has data short of its
-    rows (every one its directory lists, each place once), TooManyPixels if one is larger
-    than ``max_pixels`` or all together than ANIMATION_PIXEL_FACTOR times that: Pillow
-    decodes only the largest, and a directory of 65,535 entries naming one PNG of 10,000
-    x 10,000 pixels had its rows counted 65,535 times. The directory was checked before
-    (``structure.ico``)."""
-    budget, seen = ANIMATION_PIXEL_FACTOR * max_pixels, set()
-    for index in range(int.from_bytes(body[4:6], "little")):
-        size, offset = struct.unpack("<II", body[14 + 16 * index : 22 + 16 * index])
-        image = body[offset : offset + size]
-        if offset in seen or not (image.startswith(SIGNATURE) and image[12:16] == b"IHDR"):
-            continue
-        seen.add(offset)
-        width, height = struct.unpack(">II", image[16:24]) if len(image) >= 33 else (0, 0)
-        budget -= width * height
-        if width * height > max_pixels or budget < 0:
-            raise TooManyPixels(
-                f"ICO image {index + 1}: {width}x{height} PNG is too much to decode"
-            )
-        _count_rows(image, f"ICO image {index + 1}: PNG")
+def pillow_reason(reason: str) -> str:
+    """Pillow's reason for a PNG it could not decode, in the words of this module where
+    it misleads: its "image file is truncated" after the container reached IEND
+    (``structure.png``) means the zlib data ran out, not the file (a damaged stream)."""
+    if reason.startswith("image file is truncated"):
+        return "its image data ends before the image does (libpng: not enough image data)"
+    return reason
 
 
-def _count_rows(body: bytes, what: str) -> None:
+def count_rows(body: bytes, what: str) -> None:
+    """Raise Corrupt, its text starting with ``what``, if a frame's data of the PNG
+    ``body`` (walked by ``structure.png``) holds fewer bytes than its rows need."""
     frames = _frames(body)
     for index, (width, height, data) in enumerate(frames):
-        needed = _row_bytes(width, height, body)
-        got = _inflated_size(data, needed)
+        needed = row_bytes(width, height, body)
+        got = inflated_size(data, needed)
         if got < needed:
             which = f" frame {index + 1}" if len(frames) > 1 else ""
             raise Corrupt(f"{what}{which} data ends before the image does ({got} of "
@@ -117,7 +104,7 @@ def _frames(body: bytes) -> list[tuple[int, int, bytes]]:
     return frames
 
 
-def _row_bytes(width: int, height: int, body: bytes) -> int:
+def row_bytes(width: int, height: int, body: bytes) -> int:
     """Bytes of filtered rows a ``width`` x ``height`` frame needs (PNG 7.2, 8.2)."""
     depth, colour, _compression, _filter, interlace = struct.unpack(">BBBBB", body[24:29])
     bits = depth * CHANNELS.get(colour, 4)
@@ -132,7 +119,7 @@ def _row_bytes(width: int, height: int, body: bytes) -> int:
     return total
 
 
-def _inflated_size(stream: bytes, needed: int) -> int:
+def inflated_size(stream: bytes, needed: int) -> int:
     """Bytes ``stream`` inflates to, counted up to ``needed`` (more is libpng's benign
     "too much image data"). Raises Corrupt for a stream zlib cannot read."""
     inflater = zlib.decompressobj()

@@ -8,10 +8,12 @@ its structure does or a checksum that guards the header or pixels is wrong. Byte
 *after* a complete image are accepted: cameras and editors append data.
 
 Sources: PNG (ISO/IEC 15948, W3C PNG 3rd ed. sections 5.3-5.6; CRC handling as libpng:
-critical chunks are checked, an ancillary chunk with a bad CRC is ignored), GIF89a
+critical chunks are checked, an ancillary chunk with a bad CRC is ignored; libpng's
+rules for IHDR, PLTE and IDAT in ``pngrules``), GIF89a
 (sections 17-27), RIFF/WebP container, TIFF 6.0 (section 2), ICO (Microsoft's
-ICONDIR), ISO/IEC 14496-12 (ISO base media boxes, for AVIF). JPEG is checked by
-libjpeg itself (``verify``), with its warnings made errors.
+ICONDIR; each image in it: ``icon``), BMP (its rows: ``bitmap``), ISO/IEC 14496-12
+(ISO base media boxes, for AVIF). JPEG is checked by libjpeg itself (``verify``), with
+its warnings made errors.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import zlib
 from collections.abc import Callable
 
 from crawler.exceptions import Corrupt
+from crawler.worker import bitmap, pngrules
 
 # TIFF field types -> bytes per value (TIFF 6.0 section 2, "Types").
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
@@ -42,7 +45,9 @@ def check(format_name: str, body: bytes) -> list[tuple[int, int]]:
 
 
 def png(body: bytes) -> None:
-    pos, seen_idat = 8, False
+    """Every chunk whole and in place, guarded ones with their CRC right, libpng's rules
+    for header, palette and image data kept (``pngrules``), up to IEND."""
+    pos, seen_idat, rules = 8, False, pngrules.Walk(body)
     announced, controls = None, 0  # APNG: acTL's num_frames, and the fcTL chunks found
     while True:
         if pos + 8 > len(body):
@@ -56,6 +61,7 @@ def png(body: bytes) -> None:
         if guarded and zlib.crc32(body[pos + 4 : end - 4]) != crc:
             raise Corrupt(f"PNG chunk {kind.decode('latin-1')!r} fails its CRC (damaged)")
         _png_order(kind, pos)
+        rules.chunk(kind, pos + 8, length)
         seen_idat = seen_idat or kind == b"IDAT"
         if kind == b"acTL" and length >= 4:
             announced = int.from_bytes(body[pos + 8 : pos + 12], "big")
@@ -273,6 +279,7 @@ def isobmff(body: bytes) -> None:
 
 _WALKERS: dict[str, Callable[[bytes], list[tuple[int, int]] | None]] = {
     "PNG": png,
+    "BMP": bitmap.bmp,
     "GIF": gif,
     "WEBP": webp,
     "TIFF": tiff,

@@ -10,6 +10,7 @@ The rules (the README's Verification table):
    ``strict=True``), scaled down (up to 1/8) to what the hash needs: every
    entropy-coded byte is still read; only the inverse DCT works on less. A PNG
    frame's data must hold all its rows (``pngdata``: libpng's rule, not Pillow's).
+   Every image an ICO lists is checked and decoded, not only the largest (``icon``).
 3. Every frame, every limit: each frame's size, and the canvas as it grows, is checked
    against ``max_pixels`` before that frame is decoded, and the animation's total.
    Pillow's own bomb guard maps to ``too_many_pixels``.
@@ -48,7 +49,7 @@ from crawler.config import Policy
 from crawler.constants import ANIMATION_PIXEL_FACTOR
 from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall, UnsupportedFormat
 from crawler.formats import EXTENSIONS, identify
-from crawler.worker import jpeg, phash, pngdata, structure, tiffdata
+from crawler.worker import icon, jpeg, phash, pngdata, structure, tiffdata
 
 if "AVIF" in EXTENSIONS:  # Pillow >= 11.2 built with libavif
     from PIL import AvifImagePlugin  # noqa: F401
@@ -121,6 +122,8 @@ def inspect(body: bytes, policy: Policy) -> ImageInfo:
         reason = str(exc) or type(exc).__name__
         if reason.startswith("decoder error"):  # Pillow's codec status, a bare number
             reason = f"its image data does not decode, damaged (Pillow: {reason})"
+        elif identity.format == "PNG":
+            reason = pngdata.pillow_reason(reason)
         raise Corrupt(f"cannot decode {identity.format}: {reason}"[:500]) from None
     finally:
         _DECODING.put(None)
@@ -129,6 +132,8 @@ def inspect(body: bytes, policy: Policy) -> ImageInfo:
 def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
     canvases = structure.check(format_name, body)
     _check_budget(canvases, policy)  # before Pillow allocates any of them
+    if format_name == "ICO":  # every image, not only the one Pillow shows
+        icon.check(body, policy.max_pixels)
     readable = structure.for_pillow(format_name, body)
     with Image.open(io.BytesIO(readable), formats=[_plugin(format_name)]) as image:
         real = image.format or format_name
@@ -145,8 +150,6 @@ def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
             raise Corrupt(f"GIF has {len(canvases)} frames, {frames} could be read")
         if real == "PNG":  # data that ends before the rows do (libpng's rule)
             pngdata.check(body, image)
-        elif real == "ICO":
-            pngdata.check_icon(body, policy.max_pixels)
     return ImageInfo(real, width, height, frames, orientation, first)
 
 

@@ -148,7 +148,7 @@ def test_a_bomb_pillow_refuses_names_the_runs_limit(
     verify.configure(policy)
     with pytest.raises(TooManyPixels) as caught:
         verify.inspect(encode(Image.new("RGB", (48, 40), (9, 99, 199)), fmt), policy)
-    assert re.fullmatch(r"(\d+ pixels|48x40) exceeds max_pixels 300", str(caught.value))
+    assert re.fullmatch(r"(\d+ pixels|\d+x\d+) exceeds max_pixels 300", str(caught.value))
 
 
 @pytest.mark.parametrize(("min_width", "min_height"), [(41, 0), (0, 31), (100, 100)])
