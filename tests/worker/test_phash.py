@@ -134,3 +134,20 @@ def test_median_is_numpys_exactly(values: list[float], shape: tuple[int, ...]) -
         ours, numpys = phash.median(array), np.median(array)
     assert ours.dtype == numpys.dtype
     assert (ours == numpys) or (np.isnan(ours) and np.isnan(numpys))  # inf - inf: both NaN
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P"])
+def test_pictures_of_one_colour_hash_alike(mode: str) -> None:
+    """One colour has no structure to hash: every flat picture but black gets the DC bit
+    alone (black none), whatever its colour, size or mode; until 2026-12-01 they got 64
+    bits of float noise (greys 240 and 241: 8 bits apart). One pixel off is structure."""
+    hashes = set()
+    for value in (1, 17, 128, 240, 241, 255):
+        for size in ((1, 1), (50, 40), (300, 200)):
+            flat = Image.new("RGBA", size, (value, value // 2, 255 - value, 255))
+            hashes.add(phash.of_image(flat.convert(mode)))
+    assert hashes == {"8000000000000000"}, hashes
+    assert phash.of_image(Image.new("L", (64, 64), 0)) == "0000000000000000"
+    dot = Image.new("L", (64, 64), 128)
+    dot.putpixel((20, 20), 200)
+    assert phash.of_image(dot) != "8000000000000000"
