@@ -16,7 +16,7 @@ from crawler import __version__
 from crawler import constants as c
 from crawler.manifest import now_iso
 from crawler.report.model import BUCKET_S, MAX_HOSTS, HostStats, ReportData, num
-from crawler.report.outcome import RunTotals, banner, run_totals
+from crawler.report.outcome import RunTotals, banner, run_totals, unlisted_note
 from crawler.report.pictures import Pictures
 from crawler.report.similar import THRESHOLD
 
@@ -288,7 +288,7 @@ def render_page(  # noqa: PLR0913  (what to show, and what is known of its run)
         f'<meta name="viewport" content="width=device-width">'
         f"<title>crawler report: {_e(manifest.name)}</title><style>{STYLE}</style></head><body>"
         f'<h1>Crawl report</h1><p class="sub">{_e(manifest)}: {run}generated {now_iso()} '
-        f"by crawler {__version__}</p>{banner(totals)}"
+        f"by crawler {__version__}</p>{banner(totals)}{unlisted_note(rep.rows, totals)}"
         f'<div class="cards">{_totals(rep, totals, summary)}</div>'
         f"{_changes(summary)}<h2>Throughput</h2>{_chart(rep)}"
         f'<div class="row"><div><h2>By status</h2>{_statuses(rep)}</div>'

@@ -504,3 +504,28 @@ def test_report_after_a_resume_and_a_shrunk_list(tmp_path: Path, image_server: I
     # shrank above it), and since when it fails.
     assert failure[0] == missing and failure[4] == f"{listing}:5" and failure[5]
     assert "This run" in page.all_text
+
+
+def test_rows_of_urls_no_longer_listed_are_said(tmp_path: Path) -> None:
+    """A rerun over a shorter list: the totals count its lines, the status table every
+    row of the manifest; the page says how many rows are of URLs no longer listed (a
+    fresh user's, 2026-12-01: "2,501 succeeded" above "not_modified 2,848", unsaid)."""
+    with ImageServer() as server:
+        urls = [server.add(f"/u{n}.png", make_png(n)) for n in range(5)]
+        listing, out = tmp_path / "l.txt", tmp_path / "out"
+        for kept in (5, 3, 5):
+            listing.write_text("".join(f"{u}\n" for u in urls[:kept]))
+            result = run_cli(
+                "master", str(listing), "--bind", "127.0.0.1", "--port", "0", "--output",
+                str(out), "--local-workers", "1", "--no-progress",
+            )  # fmt: skip
+            assert result.returncode == 0, result.stderr
+            page = (out / "manifest.report.html").read_text(encoding="utf-8")
+            note = re.search(r"(\d+) rows of the manifest are of URLs no longer in the lists", page)
+            assert (int(note[1]) if note else 0) == 5 - kept, page[:2000]
+
+
+def make_png(n: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (20 + n, 20), (n * 40, 0, 0)).save(out, "PNG")
+    return out.getvalue()
