@@ -5,31 +5,39 @@ corrupt-data warnings made errors (``strict``), at the smallest scale the percep
 hash allows: every entropy-coded byte is still read.
 
 TurboJPEG's header call refuses a picture whose chroma sampling is none of the levels
-it names (4:4:4, 4:2:2, 4:2:0, grey, 4:4:0, 4:1:1; simplejpeg 1.9 also fails on 4:4:1
-with a bare ``KeyError: 6``): ``cjpeg -sample 4x2``, ``3x1``, ``1x3``, ``2x4`` and mixed
-per-component factors are valid JPEG (ITU-T T.81 A.1.1: any factors 1-4), libjpeg and
-browsers decode them. Until 2026-12-01 they were ``corrupt``, a permanent status (a fresh
-user's). Their size now comes from the frame header (``_frame_size``), and a picture
-TurboJPEG cannot decode for its sampling alone is decoded by Pillow's libjpeg, which
-refuses a cut stream but does not make libjpeg's corrupt-data warnings errors (the
-README's Verification says so).
+it names (4:4:4, 4:2:2, 4:2:0, grey, 4:4:0, 4:1:1, 4:4:1): ``cjpeg -sample 4x2``, ``3x1``,
+``1x3``, ``2x4`` and mixed per-component factors are valid JPEG (ITU-T T.81 A.1.1: any
+factors 1-4), which libjpeg and browsers decode, but no decoder here reads them with
+libjpeg's warnings as errors (Pillow's libjpeg only warns of damaged data). Such a
+picture is ``unsupported_format``, saying so: the rule for a variant whose damage cannot
+be found (as a CCITT TIFF's). Until 2026-12-01 it was ``corrupt`` with TurboJPEG's words;
+for a few hours that day it was decoded by Pillow instead, and a review found that one
+changed sampling byte in the header of an ordinary JPEG then made it ``ok``: a damaged
+header yields exactly such samplings. simplejpeg 1.9 names no 4:4:1 in its header call
+(a bare ``KeyError: 6``) but decodes it strictly: its size comes from the frame header.
 """
 
 from __future__ import annotations
 
-import io
 from typing import Any
 
-import numpy as np
 import simplejpeg
 from PIL import Image
 
-from crawler.exceptions import Corrupt
+from crawler.exceptions import Corrupt, UnsupportedFormat
 from crawler.worker import phash
 
 # Start-of-frame markers (T.81 table B.1): SOF0-SOF15 but DHT (C4), JPG (C8), DAC (CC).
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-_SAMPLING = "subsampling"  # in TurboJPEG's refusal: "Could not determine subsampling ..."
+_SAMPLING = "subsampling"
+_NAMED_LUMA = {
+    (1, 1),
+    (2, 1),
+    (2, 2),
+    (1, 2),
+    (4, 1),
+    (1, 4),
+}  # in TurboJPEG's refusal: "Could not determine subsampling ..."
 
 
 def streams(image: Image.Image, format_name: str, body: bytes) -> list[bytes]:
@@ -62,34 +70,65 @@ def _mpf_base(body: bytes) -> int:
 
 def size(data: bytes) -> tuple[int, int]:
     """(width, height) of the picture ``data``, before any decoding. Raises ValueError
-    (simplejpeg's, for a damaged header) or Corrupt."""
+    (simplejpeg's, for a damaged header), Corrupt, or UnsupportedFormat for a sampling
+    no strict decoder here reads (this module's docstring)."""
     try:
         height, width, _colour, _sampling = simplejpeg.decode_jpeg_header(data)
-    except KeyError:  # a sampling simplejpeg has no name for (4:4:1)
+    except KeyError:  # a sampling simplejpeg has no name for (4:4:1): decoded strictly
         return _frame_size(data)
     except ValueError as exc:
-        if _SAMPLING not in str(exc):
+        factors = _factors(data) if _SAMPLING in str(exc) else None
+        if not factors or _named(factors):  # a header cut or damaged, not a sampling
             raise
-        return _frame_size(data)
+        shown = ", ".join(f"{h}x{v}" for h, v in factors)
+        raise UnsupportedFormat(
+            f"JPEG with a chroma sampling of {shown}: no decoder here checks it whole"
+        ) from None
     return width, height
 
 
 def _frame_size(data: bytes) -> tuple[int, int]:
-    """The frame header's (width, height) (T.81 B.2.2), found by walking the marker
-    segments before it."""
+    """The frame header's (width, height) (T.81 B.2.2). Raises Corrupt."""
+    frame = _frame_header(data)
+    height, width = int.from_bytes(frame[1:3], "big"), int.from_bytes(frame[3:5], "big")
+    if not (width and height):
+        raise Corrupt("JPEG without a readable frame header")
+    return width, height
+
+
+def _factors(data: bytes) -> list[tuple[int, int]] | None:
+    """The whole frame header's sampling factors (H, V) per component; None when the
+    header is cut or holds no component."""
+    try:
+        frame = _frame_header(data)
+    except Corrupt:
+        return None
+    count = frame[5]
+    if not count or len(frame) < 6 + 3 * count:
+        return None
+    return [(f >> 4, f & 15) for f in frame[7 : 6 + 3 * count : 3]]
+
+
+def _named(factors: list[tuple[int, int]]) -> bool:
+    """A sampling TurboJPEG names: one component, or every chroma component 1x1 and the
+    luma one of 4:4:4, 4:2:2, 4:2:0, 4:4:0, 4:1:1, 4:4:1."""
+    return len(factors) == 1 or (
+        all(f == (1, 1) for f in factors[1:]) and factors[0] in _NAMED_LUMA
+    )
+
+
+def _frame_header(data: bytes) -> bytes:
+    """The frame header's parameters (T.81 B.2.2: P, Y, X, Nf, then Ci Hi|Vi Tqi per
+    component), found by walking the marker segments before it. Raises Corrupt."""
     pos = 2
     while pos + 4 <= len(data) and data[pos] == 0xFF:
         marker, length = data[pos + 1], int.from_bytes(data[pos + 2 : pos + 4], "big")
-        if marker in _SOF and pos + 9 <= len(data):
-            height = int.from_bytes(data[pos + 5 : pos + 7], "big")
-            width = int.from_bytes(data[pos + 7 : pos + 9], "big")
-            if width and height:
-                return width, height
-            break
         if marker == 0xFF:  # fill bytes before a marker (T.81 B.1.1.2)
             pos += 1
-            continue
-        pos += 2 + length
+        elif marker in _SOF and length >= 8 and pos + 2 + length <= len(data):
+            return data[pos + 4 : pos + 2 + length]
+        else:
+            pos += 2 + length
     raise Corrupt("JPEG without a readable frame header")
 
 
@@ -97,20 +136,11 @@ def decode(data: bytes) -> Any:
     """The grey pixels of the picture ``data`` (a numpy array), at the smallest scale
     (M/8, down to 1/8) that keeps both sides at least ``phash.DETAIL``: a 64th of a
     large picture's pixels. libjpeg's warnings (premature end, extraneous bytes) are
-    errors, except for a sampling TurboJPEG refuses (this module's docstring). Raises
-    what simplejpeg or Pillow raise for damaged data."""
+    errors. Raises what simplejpeg raises for damaged data (ValueError)."""
     # simplejpeg picks a scale only from min_height/min_width: min_factor alone, which
     # was passed until 2026-11-30, decoded every JPEG at full size (~20 % more CPU, and
     # a 24 MP photo held 24 MB of grey pixels), then point-sampled it for the hash.
     side = phash.DETAIL
-    try:
-        return simplejpeg.decode_jpeg(
-            data, colorspace="GRAY", min_height=side, min_width=side, strict=True
-        )
-    except ValueError as exc:
-        if _SAMPLING not in str(exc):
-            raise
-    with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
-        image.draft("L", (side, side))  # libjpeg's scaled decode, as above
-        image.load()  # a cut stream: "image file is truncated"
-        return np.asarray(image.convert("L"))
+    return simplejpeg.decode_jpeg(
+        data, colorspace="GRAY", min_height=side, min_width=side, strict=True
+    )

@@ -1,22 +1,29 @@
-"""JPEG pictures of every chroma sampling are verified, whatever TurboJPEG names.
+"""JPEG pictures of every chroma sampling: verified strictly, or refused for what they are.
 
 ITU-T T.81 (A.1.1, B.2.2) allows sampling factors 1-4 per component, at most 10 blocks
 in an MCU; cjpeg writes them (``-sample 4x2``) and libjpeg and browsers decode them.
-TurboJPEG, under simplejpeg, refuses the ones it has no name for, and until 2026-12-01
-they were ``corrupt`` (a fresh user's). Pillow's encoder writes three samplings only, so
-the pictures here come from a small encoder of our own: a grey picture whose every
-8x8 block is DC 0 and end-of-block (one-code Huffman tables), a valid baseline JPEG of
-any size and any factors.
+TurboJPEG, under simplejpeg, decodes the samplings it names (4:4:4, 4:2:2, 4:2:0, 4:4:0,
+4:1:1, 4:4:1) and refuses the others, and no other decoder here makes libjpeg's
+corrupt-data warnings errors: those are ``unsupported_format``, saying so. Until
+2026-12-01 they were ``corrupt`` with TurboJPEG's words, and 4:4:1 (which simplejpeg
+decodes, but whose header call fails with a bare ``KeyError: 6``) too (a fresh user's);
+decoded by Pillow for a few hours that day, they let one changed header byte of an
+ordinary JPEG through as ``ok`` (a review's). Pillow's encoder writes three samplings
+only, so the pictures here come from a small encoder of our own: a grey picture whose
+every 8x8 block is DC 0 and end-of-block (one-code Huffman tables), a valid baseline
+JPEG of any size and any factors.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
 import simplejpeg
 from conftest import read_rows, run_cli
 from imageserver import ImageServer
+from PIL import Image
 
 from crawler.config import Policy
 from crawler.exceptions import VerifyFailure
@@ -73,34 +80,75 @@ def test_the_encoder_writes_what_libjpeg_decodes_strictly() -> None:
     assert simplejpeg.decode_jpeg(body, colorspace="GRAY", strict=True).shape[:2] == (23, 37)
 
 
+# The samplings TurboJPEG names, as (luma factors) over 1x1 chroma.
+NAMED = {(1, 1), (2, 1), (2, 2), (1, 2), (4, 1), (1, 4)}
+
+
+def expected(factors: tuple[tuple[int, int], ...]) -> str:
+    named = factors[1:] == ((1, 1), (1, 1)) and factors[0] in NAMED
+    return "ok" if named else "unsupported_format"
+
+
 @pytest.mark.parametrize("factors", SAMPLINGS, ids=str)
 @pytest.mark.parametrize("size", [(8, 8), (37, 23), (130, 67)], ids=str)
-def test_every_sampling_is_ok_and_every_cut_corrupt(
+def test_every_sampling_is_checked_or_refused_and_no_cut_is_ok(
     factors: tuple[tuple[int, int], ...], size: tuple[int, int]
 ) -> None:
     body = flat_jpeg(*size, factors)
-    verify.configure(POLICY)
-    info = verify.inspect(body, POLICY)
-    assert (info.format, info.width, info.height, info.frames) == ("JPEG", *size, 1)
-    assert info.phash is not None
+    want = expected(factors)
+    assert status_of(body) == want, factors
+    if want == "ok":
+        info = verify.inspect(body, POLICY)
+        assert (info.format, info.width, info.height, info.frames) == ("JPEG", *size, 1)
+        assert info.phash is not None
     cuts = {status_of(body[:cut]) for cut in range(3, len(body) - 1)}
-    assert cuts <= {"corrupt"}, (factors, size, cuts)
+    assert cuts <= {"corrupt", want} - {"ok"}, (factors, size, cuts)
 
 
-def test_an_unusual_sampling_end_to_end(tmp_path: Path, image_server: ImageServer) -> None:
-    """Through a real master and worker: stored byte for byte; a cut copy is corrupt."""
-    body = flat_jpeg(130, 67, ((4, 2), (1, 1), (1, 1)))
-    whole = image_server.add("/sampling/whole.jpg", body)
-    cut = image_server.add("/sampling/cut.jpg", body[: len(body) - 9])
+@pytest.mark.parametrize("subsampling", [0, 2], ids=["4:4:4", "4:2:0"])
+def test_a_changed_sampling_byte_is_never_ok(subsampling: int) -> None:
+    """Every bit of every component's sampling byte of an ordinary JPEG flipped in turn:
+    ``corrupt`` or ``unsupported_format``, never ``ok`` (a review's, 2026-12-01)."""
+    out = io.BytesIO()
+    Image.linear_gradient("L").resize((96, 64)).convert("RGB").save(
+        out, "JPEG", quality=90, subsampling=subsampling
+    )
+    body = out.getvalue()
+    sof = body.index(b"\xff\xc0")
+    seen = set()
+    for component in range(3):
+        at = sof + 11 + 3 * component  # Ci, then Hi|Vi
+        for bit in range(8):
+            damaged = bytearray(body)
+            damaged[at] ^= 1 << bit
+            seen.add(status := status_of(bytes(damaged)))
+            assert status != "ok", (component, bit)
+    assert seen <= {"corrupt", "unsupported_format"}
+
+
+def test_samplings_end_to_end(tmp_path: Path, image_server: ImageServer) -> None:
+    """Through a real master and worker: 4:4:1 stored byte for byte; 4x2 refused as
+    unsupported, saying its factors; a cut 4:4:1 corrupt."""
+    named, other = (
+        flat_jpeg(130, 67, ((1, 4), (1, 1), (1, 1))),
+        flat_jpeg(130, 67, ((4, 2), (1, 1), (1, 1))),
+    )
+    urls = {
+        image_server.add("/sampling/441.jpg", named): ("ok", None),
+        image_server.add("/sampling/4x2.jpg", other): ("unsupported_format", "4x2, 1x1, 1x1"),
+        image_server.add("/sampling/cut.jpg", named[:-9]): ("corrupt", None),
+    }
     listing = tmp_path / "list.txt"
-    listing.write_text(f"{whole}\n{cut}\n", encoding="utf-8")
+    listing.write_text("".join(f"{url}\n" for url in urls), encoding="utf-8")
     out = tmp_path / "out"
     result = run_cli(
         "master", str(listing), "--port", "0", "--bind", "127.0.0.1", "--output", str(out),
         "--local-workers", "1", "--no-progress", "--no-report", "--max-failure-rate", "1",
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    rows = {row["url"]: row for row in read_rows(out / "manifest.jsonl")}
-    assert rows[whole]["status"] == "ok", rows[whole]
-    assert (out / rows[whole]["path"]).read_bytes() == body
-    assert (rows[cut]["status"], rows[cut]["path"]) == ("corrupt", None), rows[cut]
+    for row in read_rows(out / "manifest.jsonl"):
+        status, words = urls[row["url"]]
+        assert row["status"] == status, row
+        assert words is None or words in row["error"], row
+        if status == "ok":
+            assert (out / row["path"]).read_bytes() == named

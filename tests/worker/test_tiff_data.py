@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import io
+import struct
+import time
 import zlib
 
 import pytest
@@ -174,3 +176,50 @@ def test_data_libtiff_cannot_decode_is_said_in_words() -> None:
         except VerifyFailure as failure:
             texts.add(str(failure))
     assert texts and all("damaged" in text for text in texts), texts
+
+
+def jpeg_tiff(
+    width: int, height: int, rows: int, strips: list[tuple[int, int]], blob: bytes
+) -> bytes:
+    """A little-endian one-page RGB JPEG TIFF: ``blob`` at offset 8, then the directory,
+    with these (offset, size) strip entries and ``rows`` rows per strip."""
+    entries = [
+        (256, 4, [width]), (257, 4, [height]), (258, 3, [8, 8, 8]), (259, 3, [7]),
+        (262, 3, [2]), (273, 4, [o for o, _ in strips]), (277, 3, [3]), (278, 4, [rows]),
+        (279, 4, [n for _, n in strips]), (284, 3, [1]),
+    ]  # fmt: skip
+    at = 8 + len(blob)
+    values_at = at + 2 + 12 * len(entries) + 4
+    head, extra = struct.pack("<H", len(entries)), b""
+    for tag, kind, values in entries:
+        raw = struct.pack(f"<{len(values)}{'H' if kind == 3 else 'I'}", *values)
+        if len(raw) <= 4:
+            head += struct.pack("<HHI", tag, kind, len(values)) + raw.ljust(4, b"\0")
+        else:
+            head += struct.pack("<HHII", tag, kind, len(values), values_at + len(extra))
+            extra += raw
+    return b"II*\0" + struct.pack("<I", at) + blob + head + b"\0\0\0\0" + extra
+
+
+def plain_jpeg(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    picture = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    picture.save(out, "JPEG", subsampling=0)  # 1x1: what libtiff wants of RGB
+    return out.getvalue()
+
+
+def test_only_the_strips_a_page_needs_are_read_each_once() -> None:
+    """libtiff reads as many strips as the rows need: entries past those are never read
+    (garbage there is no damage), and entries naming one strip name the same bytes (a
+    review's, 2026-12-01: 6,000 entries naming one large JPEG took 22 s to refuse)."""
+    strip = plain_jpeg(64, 16)
+    spans = [(8, len(strip))] * 4
+    assert status_of(jpeg_tiff(64, 64, 16, spans, strip)) == "ok"
+    garbage = [(8 + len(strip) // 2, 100)] * 1000
+    assert status_of(jpeg_tiff(64, 64, 16, spans + garbage, strip)) == "ok"
+    large = plain_jpeg(4096, 4096)
+    started = time.process_time()
+    many = jpeg_tiff(64, 64, 64, [(8, len(large))] * 6000, large)
+    with pytest.raises(VerifyFailure, match="hold more than the page"):
+        verify.inspect(many, POLICY)
+    assert time.process_time() - started < 2.0  # one header read, not 6,000 decodes
