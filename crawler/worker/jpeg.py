@@ -29,15 +29,10 @@ from crawler.worker import phash
 
 # Start-of-frame markers (T.81 table B.1): SOF0-SOF15 but DHT (C4), JPG (C8), DAC (CC).
 _SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-_SAMPLING = "subsampling"
-_NAMED_LUMA = {
-    (1, 1),
-    (2, 1),
-    (2, 2),
-    (1, 2),
-    (4, 1),
-    (1, 4),
-}  # in TurboJPEG's refusal: "Could not determine subsampling ..."
+_SAMPLING = "subsampling"  # in TurboJPEG's refusal: "Could not determine subsampling ..."
+# The luma factors (H, V) of the samplings TurboJPEG names, chroma 1x1: 4:4:4, 4:2:2,
+# 4:2:0, 4:4:0, 4:1:1, 4:4:1.
+_NAMED_LUMA = frozenset({(1, 1), (2, 1), (2, 2), (1, 2), (4, 1), (1, 4)})
 
 
 def streams(image: Image.Image, format_name: str, body: bytes) -> list[bytes]:
