@@ -1,9 +1,9 @@
 """Every use of a private CPython or urllib3 internal, in one place, each with why.
 
 The crawler needs a few things the public APIs do not offer: a manager server whose
-accept loop it owns, TCP keepalive on proxy connections, TCP_NODELAY on them before the
-handshake, a per-URL deadline inside
-urllib3's retries, and an address check between DNS and connect. Each reaches into an
+accept loop it owns, TCP_NODELAY and keepalive on manager connections before their
+handshake, a per-URL deadline inside urllib3's retries, and an address check between
+DNS and connect. Each reaches into an
 internal; each such reach is one function here, so that an upgrade breaks here and
 nowhere else, and ``tests/test_compat.py`` checks every one of them still exists on the
 installed versions.
@@ -14,6 +14,8 @@ bounds ``python_requires`` and ``urllib3`` (``<3``) accordingly.
 
 from __future__ import annotations
 
+import errno
+import functools
 import http.client
 import socket
 import threading
@@ -48,32 +50,49 @@ def handshake(conn: connection.Connection, authkey: bytes) -> None:
     connection.answer_challenge(conn, authkey)
 
 
-def nodelay_serializer(name: str) -> str:
+def nodelay_serializer(name: str, tune: Callable[[socket.socket], None] | None = None) -> str:
     """A manager serializer name that speaks ``name`` (``"xmlrpclib"``) on the wire but
-    whose client connections set TCP_NODELAY before the HMAC handshake; registered in
-    ``managers.listener_client`` (the table ``BaseManager`` and ``BaseProxy`` look their
-    client up in) on first use.
+    whose client connections set TCP_NODELAY, and ``tune(sock)``'s options, before the
+    HMAC handshake; registered in ``managers.listener_client`` (the table ``BaseManager``
+    and ``BaseProxy`` look their client up in).
 
     Why: the stdlib client ends the handshake with a small write (WELCOME) and then sends
     its first request, another small write, before any answer: Nagle's algorithm holds
     the request until the master's delayed ACK (40 ms on Linux). Every new connection
     (the manager's, one per proxy made, one per proxy and thread) paid that: 0.45 s
-    before a worker's first request. Nothing on the wire changes."""
+    before a worker's first request. Nothing on the wire changes. ``tune`` is how the
+    worker's keepalive reaches every connection from its first byte (until 2026-12-01 it
+    was set after a connection's first call returned, so a master host that vanished
+    during that call, a ``hello``, was waited on for 15 minutes: a fresh user's)."""
+    if name != "xmlrpclib":
+        raise ValueError(f"no TCP_NODELAY client for serializer {name!r}")
     alias = f"{name}+nodelay"
-    if alias not in managers.listener_client:
-        if name != "xmlrpclib":
-            raise ValueError(f"no TCP_NODELAY client for serializer {name!r}")
-        listener = managers.listener_client[name][0]
-        managers.listener_client[alias] = (listener, _nodelay_xml_client)
+    listener = managers.listener_client[name][0]
+    managers.listener_client[alias] = (listener, functools.partial(_nodelay_xml_client, tune))
     return alias
 
 
-def _nodelay_xml_client(address: tuple[str, int], authkey: bytes | None = None) -> Any:
-    """``connection.XmlClient`` for a TCP address, with TCP_NODELAY on before the handshake
-    (``Client`` then ``answer_challenge``, ``deliver_challenge``, as the stdlib does)."""
-    sock = socket.create_connection(address)
+CONNECT_TIMEOUT = 30.0  # seconds a client connection may take to open (SYN retries: 127 s)
+_GIVEN_UP: set[tuple[str, int]] = set()  # masters this process no longer connects to
+
+
+def _nodelay_xml_client(
+    tune: Callable[[socket.socket], None] | None,
+    address: tuple[str, int],
+    authkey: bytes | None = None,
+) -> Any:
+    """``connection.XmlClient`` for a TCP address, with TCP_NODELAY (and ``tune``) on
+    before the handshake (``Client`` then ``answer_challenge``, ``deliver_challenge``, as
+    the stdlib does); opened within CONNECT_TIMEOUT, or not at all to a master given up
+    (``give_up``). Raises OSError."""
+    if address in _GIVEN_UP:
+        raise ConnectionAbortedError(errno.ECONNABORTED, "this master was given up")
+    sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
     try:
+        sock.settimeout(None)  # blocking again: multiprocessing's reads and writes block
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if tune is not None:
+            tune(sock)
         conn = connection.Connection(sock.detach())
     finally:
         sock.close()  # a no-op once detached
@@ -96,15 +115,19 @@ def _xml_loads(data: bytes) -> Any:
 def forget_connection(address: tuple[str, int]) -> None:
     """Drop the cached proxy connection to ``address``: ``BaseProxy`` keeps one per
     address per process (``_address_to_local``), which would still point at an earlier
-    master of the same address after it went away (``--wait`` workers)."""
+    master of the same address after it went away (``--wait`` workers); and connect to
+    it again (``give_up``)."""
     BaseProxy._address_to_local.pop(address, None)  # type: ignore[attr-defined]
+    _GIVEN_UP.discard(address)
 
 
-def proxy_connection(proxy: Any) -> tuple[Any, Any]:
-    """(the calling thread's connection of ``proxy`` or None, the thread-local holding it):
-    proxy calls have no timeout, so the worker sets TCP keepalive on this connection."""
-    tls = proxy._tls
-    return getattr(tls, "connection", None), tls
+def give_up(address: tuple[str, int]) -> None:
+    """Open no more connections to the master at ``address`` (until ``forget_connection``):
+    a proxy's clean-up (``BaseProxy._decref``, run when a proxy is collected) connects to
+    tell the master, and after a master host vanished each such connect waited out the
+    kernel's SYN retries, ~127 s apiece: a worker that had said "went away" ran on for
+    minutes (a fresh user's, 2026-12-01)."""
+    _GIVEN_UP.add(address)
 
 
 # --- urllib3 2.x (checked 2.6 to 2.8: src/urllib3/util/retry.py, timeout.py, connection.py) ---

@@ -10,8 +10,10 @@ import os
 import queue
 import socket
 import threading
-from multiprocessing import connection
+import time
+from multiprocessing import connection, managers
 from multiprocessing.managers import BaseProxy, Server
+from typing import Any
 
 import pytest
 from urllib3.connection import HTTPConnection
@@ -19,10 +21,12 @@ from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
 
 from crawler import _compat
+from crawler.exceptions import MasterGone
 from crawler.master import server as server_module
 from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
 from crawler.master.leases import LeaseBoard
 from crawler.master.server import QueueServer
+from crawler.worker import channel as channel_module
 from crawler.worker.channel import Channel
 
 KEY = b"compat-test-key-0123456789"
@@ -56,20 +60,107 @@ def one_url_master() -> QueueServer:
 
 
 def test_proxy_internals_on_a_real_connection() -> None:
-    """A real QueueServer and Channel: the proxy's thread-local connection is found, and
-    the per-address cache holds (then forgets) the master's address."""
+    """A real QueueServer and Channel: the proxy's thread-local connection carries the
+    worker's keepalive, and the per-address cache holds (then forgets) the address."""
     server = one_url_master()
     try:
         channel = Channel("127.0.0.1", server.port, KEY, 5.0)
         assert channel.get("w", 1, 0)["tasks"]
-        conn, tls = _compat.proxy_connection(channel._tasks)
-        assert conn is not None and tls.keepalive is True  # set by the channel's keepalive
+        conn = channel._tasks._tls.connection
+        with socket.socket(fileno=os.dup(conn.fileno())) as sock:
+            assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) != 0
         address = ("127.0.0.1", server.port)
         assert address in BaseProxy._address_to_local  # type: ignore[attr-defined]
         _compat.forget_connection(address)
         assert address not in BaseProxy._address_to_local  # type: ignore[attr-defined]
     finally:
         server.close()
+
+
+def options(client: Any) -> dict[str, int]:
+    with socket.socket(fileno=os.dup(client.fileno())) as sock:
+        return {
+            "nodelay": sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY),
+            "keepalive": sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+            "user_timeout": sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT),
+            "blocking": int(sock.getblocking()),
+        }
+
+
+def test_worker_connections_carry_keepalive_from_before_the_handshake() -> None:
+    """Every connection the worker's serializer opens has TCP_NODELAY, keepalive and the
+    user timeout as soon as it exists, before any call on it: until 2026-12-01 keepalive
+    came after a connection's first call returned, and a master host that vanished during
+    that call (a ``hello``) was waited on for 15 minutes (a fresh user's)."""
+    server = one_url_master()
+    try:
+        _compat.nodelay_serializer("xmlrpclib", channel_module._keepalive)
+        _, client_of = managers.listener_client["xmlrpclib+nodelay"]
+        client = client_of(("127.0.0.1", server.port), KEY)  # handshake done, no call yet
+        assert options(client) == {
+            "nodelay": 1, "keepalive": 1, "user_timeout": channel_module.USER_TIMEOUT_MS,
+            "blocking": 1,
+        }  # fmt: skip
+        client.close()
+    finally:
+        server.close()
+
+
+def test_a_master_given_up_gets_no_more_connections() -> None:
+    """Once a call found the master gone, the proxies' clean-up connects no more (each
+    connect to a vanished host waited out 127 s of SYN retries, after the worker had said
+    "went away"); a new Channel to the address connects again."""
+    server = one_url_master()
+    address = ("127.0.0.1", server.port)
+    channel = Channel(*address, KEY, 5.0)
+    server.close()
+    with pytest.raises(MasterGone):
+        channel.get("w", 1, 0)
+    listener = socket.create_server(address)  # the port answers again: not asked
+    listener.settimeout(0.3)
+    try:
+        _, client_of = managers.listener_client["xmlrpclib+nodelay"]
+        with pytest.raises(ConnectionAbortedError, match="given up"):
+            client_of(address, KEY)
+        with pytest.raises(TimeoutError):
+            listener.accept()
+        _compat.forget_connection(address)  # what a new Channel does first
+        failed: list[BaseException] = []
+        thread = threading.Thread(target=lambda: _call_into(client_of, address, failed))
+        thread.start()
+        accepted, _ = listener.accept()  # it connects again
+        accepted.close()  # and hears nothing: no master
+        thread.join(10)
+        assert failed and isinstance(failed[0], (OSError, EOFError)), failed
+    finally:
+        _compat.forget_connection(address)
+        listener.close()
+
+
+def _call_into(client_of: Any, address: tuple[str, int], failed: list[BaseException]) -> None:
+    try:
+        client_of(address, KEY)
+    except BaseException as exc:  # handed to the test
+        failed.append(exc)
+
+
+def test_a_connect_that_gets_no_answer_ends(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A master host that drops SYNs (here: a full accept queue) is given up after
+    CONNECT_TIMEOUT, not after the kernel's 127 s of SYN retries."""
+    monkeypatch.setattr(_compat, "CONNECT_TIMEOUT", 1.0)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    fillers = [socket.create_connection(listener.getsockname(), timeout=2)]  # queue full
+    try:
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):  # its SYNs dropped, not refused
+            _compat._nodelay_xml_client(None, listener.getsockname(), KEY)
+        assert 0.9 < time.monotonic() - started < 10
+    finally:
+        for filler in fillers:
+            filler.close()
+        listener.close()
 
 
 def test_nodelay_client_speaks_to_a_real_master_with_nodelay_on() -> None:
@@ -79,18 +170,14 @@ def test_nodelay_client_speaks_to_a_real_master_with_nodelay_on() -> None:
     assert callable(connection.ConnectionWrapper)
     server = one_url_master()
     try:
-        client = _compat._nodelay_xml_client(("127.0.0.1", server.port), KEY)
-        sock = socket.socket(fileno=os.dup(client.fileno()))
-        with sock:
-            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        client = _compat._nodelay_xml_client(None, ("127.0.0.1", server.port), KEY)
+        assert options(client)["nodelay"] != 0
         client.close()
         channel = Channel("127.0.0.1", server.port, KEY, 5.0)
         assert channel.get("w", 1, 0)["tasks"]
-        conn, _tls = _compat.proxy_connection(channel._tasks)
-        with socket.socket(fileno=os.dup(conn.fileno())) as sock:
-            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+        assert options(channel._tasks._tls.connection)["nodelay"] != 0
         with pytest.raises(connection.AuthenticationError):
-            _compat._nodelay_xml_client(("127.0.0.1", server.port), b"another-key-0123456789")
+            _compat._nodelay_xml_client(None, ("127.0.0.1", server.port), b"another-key-0123456789")
         assert _compat.nodelay_serializer("xmlrpclib") == "xmlrpclib+nodelay"
         with pytest.raises(ValueError, match="no TCP_NODELAY client"):
             _compat.nodelay_serializer("pickle")

@@ -29,6 +29,7 @@ import subprocess
 import threading
 import time
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -878,12 +879,15 @@ def test_a_master_frozen_while_its_worker_downloads_reads_its_calls_on_waking(
     neither expire the leases first (a fresh user's, 2026-12-01: with --max-attempts 1
     answered URLs ended worker_lost, their images stored and named by no row) nor give up
     for want of activity during its own stop (a review's: exit 3). The time the master
-    was stopped is not counted (``master.liveclock``), by its leases nor its registry."""
+    was stopped is not counted (``master.liveclock``), by its leases nor its registry.
+    The worker's progress lines (every second here) do not come in a burst once its call
+    returns: until 2026-12-01 it wrote one for every interval missed, stale figures
+    stamped with one second (a fresh user's)."""
     images = add_images(image_server, 16, delay=0.7, prefix="masterfrozen")
     port = free_port()
     master = spawn("master", *run.master_args(run.write_list(list(images)), *flags, port=port))
     served_port(master)
-    worker = spawn("worker", *run.worker_args(port, 4))
+    worker = spawn("worker", *run.worker_args(port, 4, "--progress-interval", "1"))
     wait_until(lambda: image_server.total_hits() >= 4, "the first downloads", alive=(worker,))
     master.signal(signal.SIGSTOP)
     time.sleep(pause)  # more than liveclock.STALL (5 s) too
@@ -892,6 +896,8 @@ def test_a_master_frozen_while_its_worker_downloads_reads_its_calls_on_waking(
     assert worker.wait() == 0, worker.stderr
     rows = by_url(run.rows())
     assert {url: rows[url]["status"] for url in images} == dict.fromkeys(images, c.OK)
+    stamps = Counter(line.split(" ", 1)[0] for line in worker.err if " progress: " in line)
+    assert stamps and max(stamps.values()) == 1, worker.stderr
 
 
 def test_a_worker_thawed_past_its_leases_takes_them_again(
@@ -951,7 +957,10 @@ def test_worker_thawed_after_the_master_left_lost_nothing(
     before = hits_of(image_server, urls)
     frozen.signal(signal.SIGCONT)
     assert frozen.wait() == 0, frozen.stderr
-    assert "went away" in frozen.stderr
+    # Its answers never reached the master: said, not silently left out of its summary.
+    assert re.search(r"went away; \d+ leased URLs? had no answer delivered", frozen.stderr), (
+        frozen.stderr
+    )
     assert hits_of(image_server, urls) == before  # its queued leases were dropped unstarted
     assert {row["status"] for row in by_url(run.rows()).values()} == {c.OK}
 

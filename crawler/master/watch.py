@@ -51,6 +51,8 @@ class Watch:
             return False
         if board.workers.active(within=ACTIVE_WITHIN) or board.leased():  # slow downloads
             progress.busy()
-        else:  # local workers gone: a remote one must call within --lease-seconds
+        elif not stopping:  # local workers gone: a remote one must call within --lease-seconds
+            # (stopping, the wait is --grace, said when the stop began: until 2026-12-01
+            # this said "giving up in 3590 s" and the master exited that second)
             progress.idle(idle_for, idle, lease if own_gone else 0.0)
         return True

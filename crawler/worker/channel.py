@@ -9,18 +9,16 @@ noticed instead of waited on forever.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import socket
 import threading
 import time
 from collections.abc import Callable
 from multiprocessing import AuthenticationError
-from multiprocessing.managers import BaseManager, BaseProxy, RemoteError
+from multiprocessing.managers import BaseManager, RemoteError
 from typing import Any, TypeVar
 
 from crawler import __version__
-from crawler._compat import forget_connection, nodelay_serializer, proxy_connection
+from crawler._compat import forget_connection, give_up, nodelay_serializer
 from crawler.exceptions import (
     AuthenticationFailed,
     IncompatibleMaster,
@@ -80,26 +78,20 @@ KEEPALIVE_COUNT = 3
 USER_TIMEOUT_MS = 90_000  # unacknowledged data for this long: the master is gone
 
 
-def _keepalive(proxy: BaseProxy) -> None:
-    """Make this thread's connection of ``proxy`` notice a master that vanished.
-
-    Proxy calls have no timeout, so without this a worker whose master host died (or
-    whose cable was pulled) would wait on its socket forever.
-    """
-    conn, tls = proxy_connection(proxy)
-    if conn is None or getattr(tls, "keepalive", False):
-        return
-    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(conn.fileno())) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for name, value in (
-            ("TCP_KEEPIDLE", KEEPALIVE_IDLE),
-            ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
-            ("TCP_KEEPCNT", KEEPALIVE_COUNT),
-            ("TCP_USER_TIMEOUT", USER_TIMEOUT_MS),
-        ):
-            if hasattr(socket, name):  # Linux has them all; elsewhere, what there is
-                sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
-    tls.keepalive = True
+def _keepalive(sock: socket.socket) -> None:
+    """Make a connection to the master notice that its host vanished: proxy calls have
+    no timeout, so without this a worker whose master host died (or whose cable was
+    pulled) would wait on its socket forever. Set on every connection before its
+    handshake (``nodelay_serializer``)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in (
+        ("TCP_KEEPIDLE", KEEPALIVE_IDLE),
+        ("TCP_KEEPINTVL", KEEPALIVE_INTERVAL),
+        ("TCP_KEEPCNT", KEEPALIVE_COUNT),
+        ("TCP_USER_TIMEOUT", USER_TIMEOUT_MS),
+    ):
+        if hasattr(socket, name):  # Linux has them all; elsewhere, what there is
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def _reason(exc: BaseException) -> str:
@@ -131,7 +123,9 @@ class Channel:
             raise MasterUnreachable(f"cannot reach the master at {self.where}: {reason}") from None
         sock.close()
         forget_connection((host, port))  # a stale connection to an earlier master
-        serializer = nodelay_serializer(SERIALIZER)  # same wire format, no 40 ms stalls
+        self._address = (host, port)
+        # The same wire format; no 40 ms stalls, keepalive from the first byte.
+        serializer = nodelay_serializer(SERIALIZER, _keepalive)
         manager = WorkerManager(address=(host, port), authkey=authkey, serializer=serializer)
         try:
             self._tasks, self._results, self._control = _with_timeout(
@@ -154,11 +148,9 @@ class Channel:
 
     def _call(self, fn: Callable[[], T]) -> T:
         try:
-            result = fn()
-            for proxy in (self._tasks, self._results, self._control):
-                _keepalive(proxy)
-            return result
+            return fn()
         except (EOFError, OSError) as exc:
+            give_up(self._address)  # no proxy clean-up waits on it (``_compat.give_up``)
             raise MasterGone(
                 f"lost the connection to the master at {self.where} ({_reason(exc)})"
             ) from None

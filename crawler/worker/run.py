@@ -99,8 +99,8 @@ class Worker:
         while not self.stop.is_set() and self.disk_error is None:
             self._held.forget_dropped(self._view.take_dropped())
             self._send_results()  # and the verdicts found
-            if next_log is not None and time.monotonic() >= next_log:
-                next_log += interval
+            if next_log is not None and (late := time.monotonic() - next_log) >= 0:
+                next_log += interval * (1 + late // interval)  # one line after a stall
                 log.info("progress: %s", self._progress(time.monotonic() - started))
             want = 2 * self.config.threads - len(self._held)
             if want >= self._smallest_get():

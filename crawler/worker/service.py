@@ -69,13 +69,25 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
             raise WorkLost(str(exc)) from None  # will redo it
         # Holding no live lease, we lost nothing: the master finished, or will resume
         # (a worker thawed after a long freeze finds its leases expired, long redone).
-        _say(config, f"the master at {channel.where} went away")
+        _say(config, f"the master at {channel.where} went away{_undelivered(worker.held)}")
         over = True
     if not config.quiet:
         summary = worker.summary(time.monotonic() - started)
         show(summary)
         record(summary)
     return (c.EXIT_OK if over else c.EXIT_INTERRUPTED), run_id
+
+
+def _undelivered(held: int) -> str:
+    """The URLs a worker held when its master went away, in words ("" for none): their
+    answers never reached it, and the summary counts only answers delivered (until
+    2026-12-01 it said so nowhere: a fresh user's)."""
+    if not held:
+        return ""
+    return (
+        f"; {held} leased URL{'s' if held != 1 else ''} had no answer delivered (a rerun "
+        "fetches them; an image already stored for one is named by no row until then)"
+    )
 
 
 def serve(config: WorkerConfig) -> int:
