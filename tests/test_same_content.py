@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from conftest import assert_no_traceback, read_rows, run_cli
+from conftest import assert_no_traceback, cli_command, cli_env, read_rows, run_cli
 from imageserver import ImageServer, make_image
 
 Lists = dict[str, list[str]]  # list file name -> its URLs (keys of ``Web.urls``)
@@ -48,15 +52,20 @@ def write_list(path: Path, urls: list[str]) -> None:
         path.write_text("".join(url + "\n" for url in urls), encoding="utf-8")
 
 
-def night(tmp_path: Path, web: Web, lists: Lists) -> list[str]:
-    """One master night over ``lists``; returns the listed URLs."""
+def master_args(tmp_path: Path, web: Web, lists: Lists) -> list[str]:
+    """The lists written, and a master's arguments for a night over them."""
     paths = [tmp_path / name for name in lists]
     for path, names in zip(paths, lists.values(), strict=True):
         write_list(path, [web.urls[name] for name in names])
-    result = run_cli(
-        "master", *map(str, paths), "--bind", "127.0.0.1", "--output", str(tmp_path / "out"),
+    return [
+        *map(str, paths), "--bind", "127.0.0.1", "--output", str(tmp_path / "out"),
         "--local-workers", "1", "--threads", "2", "--no-progress", "--no-report",
-    )  # fmt: skip
+    ]  # fmt: skip
+
+
+def night(tmp_path: Path, web: Web, lists: Lists, *extra: str) -> list[str]:
+    """One master night over ``lists``; returns the listed URLs."""
+    result = run_cli("master", *master_args(tmp_path, web, lists), *extra)
     assert_no_traceback(result.stdout, result.stderr)
     assert result.returncode == 0, result.stderr
     return [web.urls[name] for names in lists.values() for name in names]
@@ -123,3 +132,70 @@ def test_stale_pointers_of_an_older_crawler_are_mended(
     manifest.write_text(stale, encoding="utf-8")
     (out / "manifest.contents.sqlite").unlink()
     assert_pointers_hold(manifest, night(tmp_path, web, NIGHT1))
+
+
+@pytest.mark.parametrize("answer", ["other bytes", "an opt-out"])
+def test_a_first_refreshed_is_mended_by_the_next_run(
+    tmp_path: Path, image_server: ImageServer, answer: str
+) -> None:
+    """The first is refreshed and answers late (after its copy's answer named it) with
+    other bytes, or opts out (its row is ``blocked``): the copy's pointer names a row
+    without its image. The next run mends it (until 2026-12-01 no run did: the change
+    was remembered in memory only, and the next run trusted the kept index)."""
+    web, manifest = Web(image_server), tmp_path / "out" / "manifest.jsonl"
+    night(tmp_path, web, {"a.csv": ["red", "green"]})  # red: the first, whatever the order
+    lists = {"a.csv": ["red", "green", "red2"]}
+    time.sleep(0.05)  # every row older than --refresh-after
+    other = make_image("PNG", 30, 20, seed=9)
+    headers = {"X-Robots-Tag": "noai"} if answer == "an opt-out" else {}
+    image_server.add("/s/red.png", other, content_type="image/png", headers=headers, delay=2)
+    night(tmp_path, web, lists, "--refresh-after", "0.00001")
+    night(tmp_path, web, lists)  # a plain rerun
+    last = {row["url"]: row["status"] for row in read_rows(manifest)}
+    assert last[web.urls["red"]] == ("ok" if answer == "other bytes" else "blocked")
+    names = ["red", "green", "red2"] if answer == "other bytes" else ["green", "red2"]
+    assert_pointers_hold(manifest, [web.urls[name] for name in names])
+
+
+def test_a_url_listed_again_is_a_copy_again(tmp_path: Path, image_server: ImageServer) -> None:
+    """A URL leaves the lists and comes back (its row trusted, not fetched): it holds its
+    image again, so when the first it named leaves, it becomes the first (until
+    2026-12-01 it kept naming the departed first's line, blue's now)."""
+    web, manifest = Web(image_server), tmp_path / "out" / "manifest.jsonl"
+    for lists in (
+        {"a.csv": ["red", "green"], "b.jsonl": ["red2"]},
+        {"a.csv": ["green"], "b.jsonl": ["red2"]},  # red leaves
+        {"a.csv": ["green"], "b.jsonl": ["red2", "red"]},  # ... and comes back
+        {"a.csv": ["green"], "b.jsonl": ["blue", "red"]},  # red2 leaves, blue on its line
+        {"a.csv": ["red3", "green"], "b.jsonl": ["blue", "red"]},  # a new copy names red
+    ):
+        assert_pointers_hold(manifest, night(tmp_path, web, lists))
+
+
+def test_a_rebuilt_index_names_the_firsts_line_now(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """The first's line moved (restamped) in a run killed while serving: its content index
+    is not kept, and the next run fills it anew from the manifest. A new copy names the
+    first's line now, not the one of its oldest row (until 2026-12-01: blue's line)."""
+    web, manifest = Web(image_server), tmp_path / "out" / "manifest.jsonl"
+    night(tmp_path, web, {"a.csv": ["red", "green"]})
+    web.urls["slow"] = image_server.add(
+        "/s/slow.png", make_image("PNG", 20, 20, seed=7), content_type="image/png", delay=60
+    )
+    args = master_args(tmp_path, web, {"a.csv": ["blue", "red", "green", "slow"]})
+    master = subprocess.Popen(cli_command("master", *args), env=cli_env(), start_new_session=True,
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        moved = f'"source":"{tmp_path / "a.csv"}:3"'
+        deadline = time.monotonic() + 60
+        while moved not in manifest.read_text(encoding="utf-8"):  # red's row restamped
+            assert time.monotonic() < deadline and master.poll() is None
+            time.sleep(0.1)
+        time.sleep(1)  # serving: blue (and slow) leased
+    finally:
+        os.killpg(master.pid, signal.SIGKILL)  # the master and its local worker
+        master.wait()
+    lists = {"a.csv": ["blue", "red", "green"], "b.jsonl": ["red2"]}
+    assert_pointers_hold(manifest, night(tmp_path, web, lists))

@@ -19,12 +19,14 @@ So a file found damaged (not SQLite, cut short, other tables, a folder) is remov
 filled anew, with a warning; one that fails during the run is dropped for the rest of
 it (``broken``). Only a place that cannot hold it (read-only, full) stops the run.
 
-Two tables: ``first`` maps a digest to the URL (and list line) whose row had it first;
+Four tables: ``first`` maps a digest to the URL (and list line) whose row had it first;
 ``current`` a listed URL to its current row's digest (indexed by digest too: the copies
 of an image, ``copies``). A first whose URL now has other bytes (refreshed), failed or
 is no longer listed no longer counts: the next row with those bytes takes its place,
-and before serving, the rows kept from earlier runs that pointed at it are journalled
-again (``repoint``). A URL no longer listed is in neither table: its row is history.
+and the rows that pointed at it are journalled again before serving (``repoint``), by
+the next run for a first that changed while this one served: ``changed`` holds those
+images. A URL no longer listed is in neither ``first`` nor ``current``: its row is
+history; ``away`` keeps its image, should it be listed again (``copies.Copies.back``).
 """
 
 from __future__ import annotations
@@ -43,15 +45,19 @@ from crawler.master.copies import Copies, digest_of
 
 CACHE_KIB = 8192  # SQLite page cache: the index's whole memory, whatever the row count
 COMMIT_EVERY = 50_000  # changes per transaction (a transaction per row is 100x slower)
-VERSION = 3  # 2: keyed by URL, kept between runs; 3: no URL no longer listed, by digest
+VERSION = 4  # 2: keyed by URL; 3: no URL no longer listed, by digest; 4: changed, away
 TABLES = {
     "meta": "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)",
     "first": "CREATE TABLE first (digest BLOB PRIMARY KEY, url TEXT, source TEXT) WITHOUT ROWID",
     "current": "CREATE TABLE current (url TEXT PRIMARY KEY, digest BLOB) WITHOUT ROWID",
     # The copies of an image whose first changed (``copies.Copies.holders``)
     "holders": "CREATE INDEX holders ON current (digest)",
+    # The images whose first changed, for ``repoint`` (this run's, or the next run's)
+    "changed": "CREATE TABLE changed (digest BLOB PRIMARY KEY) WITHOUT ROWID",
+    "away": "CREATE TABLE away (url TEXT PRIMARY KEY, digest BLOB) WITHOUT ROWID",
 }
-OLDER = {"meta", "first", "current"}  # version 2's tables: filled anew, without a warning
+# Versions 2 and 3's tables: filled anew, without a warning
+OLDER = ({"meta", "first", "current"}, {"meta", "first", "current", "holders"})
 # SQLite's primary result codes (sqlite.org/rescode.html) that blame the place, not the
 # file: no permission, busy, locked, out of memory, read-only, I/O error, full, cannot
 # open. Any other code (malformed, not a database, no such table...) blames the file.
@@ -75,7 +81,6 @@ class ContentIndex(Copies):
         ``fingerprint`` None: nothing earlier to know. Raises OSError."""
         self.path = path
         self.broken = False  # damaged during the run: unused from then on (``_guarded``)
-        self.changed: set[bytes] = set()  # images whose rows' pointers to check (``copies``)
         self._pending = 0
         damage = None
         try:
@@ -112,7 +117,7 @@ class ContentIndex(Copies):
             tables = dict(
                 self._db.execute("SELECT name, sql FROM sqlite_master WHERE sql NOT NULL")
             )
-            if tables and tables != TABLES and set(tables) != OLDER:
+            if tables and tables != TABLES and set(tables) not in OLDER:
                 raise _Damaged(f"not a content index: tables {', '.join(sorted(tables))}")
             if tables != TABLES or self._kept_for() != fingerprint:  # none, or version 2's
                 return False
@@ -124,6 +129,7 @@ class ContentIndex(Copies):
                 raise _Damaged(f"{found} bytes where its {pages} pages take {pages * size}")
             # Claimed by this run: only its completion (keep) says the index fits again.
             self._db.execute("DELETE FROM meta WHERE name = 'kept'")
+            self.away = self._db.execute("SELECT 1 FROM away LIMIT 1").fetchone() is not None
             return True
         except sqlite3.Error as exc:
             if _damaged(exc):
@@ -153,6 +159,7 @@ class ContentIndex(Copies):
         self._open()
         for sql in TABLES.values():
             self._db.execute(sql)
+        self.away = False
 
     def seed(self, url: str, source: object, sha256: object, pointer: object = None) -> None:
         """An earlier run's row of ``url`` (from list line ``source``), in journal order:
@@ -162,7 +169,7 @@ class ContentIndex(Copies):
         self._guarded(self._seed, url, source, sha256)
         digest = digest_of(sha256)
         if digest is not None and pointer != self.first_of(url, sha256):
-            self.changed.add(digest)
+            self._guarded(self._db.execute, "INSERT OR IGNORE INTO changed VALUES (?)", (digest,))
 
     def note(self, url: str, source: str, sha256: object) -> str | None:
         """Record this run's row of ``url``; returns the ``source`` of the row that had
@@ -201,7 +208,11 @@ class ContentIndex(Copies):
         else:
             self._db.execute("REPLACE INTO current VALUES (?, ?)", (url, digest))
             label = source if isinstance(source, str) else None
-            self._db.execute("INSERT OR IGNORE INTO first VALUES (?, ?, ?)", (digest, url, label))
+            found = self._db.execute(
+                "INSERT OR IGNORE INTO first VALUES (?, ?, ?)", (digest, url, label)
+            )
+            if not found.rowcount:  # the first's own later row names its line now (until
+                self._relabel(url, label, digest)  # 2026-12-01 a rebuilt index kept its oldest)
         self._tick()
 
     def _note(self, url: str, source: str, sha256: object) -> str | None:

@@ -5,12 +5,14 @@ first's line moves (``restamp``), its URL is no longer listed, or it has other b
 now, the other copies' rows, trusted and kept as they are (no worker), would go on
 naming the old line, which then holds another image or is in a list no longer given
 (until 2026-12-01). So before serving, for each image whose first changed (the content
-index's ``changed``: as large as what changed), its first is settled: the same URL while
-it is listed with those bytes, else the copy on the earliest line of the lists (one
-whose row stands, if any: a URL sent out again may come back with other bytes). Then
-each standing row of its copies whose pointer is not that first's line is journalled
-again, nothing else in it changed (``run_id`` included, as ``restamp`` does). The copies
-are found in the content index by digest: a look-up per image, never a pass over rows.
+index's ``changed`` table: as large as the images with copies whose first changed), its
+first is settled: the same URL while it is listed with those bytes, else the copy on
+the earliest line of the lists (one whose row stands, if any: a URL sent out again may
+come back with other bytes). Then each standing row of its copies whose pointer is not
+that first's line is journalled again, nothing else in it changed (``run_id`` included,
+as ``restamp`` does). The copies are found in the content index by digest: a look-up
+per image, never a pass over rows; they are read a batch at a time, twice (to settle
+the first, then to repoint), so an image with a million copies is never in memory.
 """
 
 from __future__ import annotations
@@ -36,11 +38,10 @@ def repoint(plan: Plan, write: Write, ledger: Ledger) -> int:
     worker, not restamped) whose ``same_content_as`` is not its image's first's current
     line; returns how many. Raises OSError, JournalError."""
     contents, earlier = plan.contents, plan.earlier
-    if contents is None or earlier is None or not contents.changed:
+    if contents is None or earlier is None:
         return 0
-    changed, contents.changed = sorted(contents.changed), set()
     pointing = itertools.chain.from_iterable(
-        _pointing(plan, earlier, contents, ledger, digest) for digest in changed
+        _pointing(plan, earlier, contents, ledger, digest) for digest in contents.take_changed()
     )
     count = 0
     while found := list(itertools.islice(pointing, BATCH)):
@@ -53,9 +54,8 @@ def _pointing(
     plan: Plan, earlier: EarlierRows, contents: ContentIndex, ledger: Ledger, digest: bytes
 ) -> Iterator[tuple[int, dict[str, Any]]]:
     """The standing rows of the image's copies, with the pointer they should have."""
-    copies = _settle_first(plan, contents, digest)
-    first = contents.first(digest)
-    for task_id, url in copies:
+    first = _settle_first(plan, contents, digest)
+    for task_id, url in _listed(plan, contents, digest):
         if plan.state[task_id] != FINAL or task_id in earlier.stale:
             continue  # a worker's answer, or ``restamp``, writes its row (``first_of``)
         row = earlier.row(task_id)
@@ -67,18 +67,28 @@ def _pointing(
             yield task_id, row | {"same_content_as": wanted}
 
 
-def _settle_first(plan: Plan, contents: ContentIndex, digest: bytes) -> list[tuple[int, str]]:
-    """Make the image's first a listed copy, named by its current line; returns the
-    listed copies (task id, URL) in list order."""
-    urls = contents.holders(digest)
-    found = plan.store.find_many(urls)
-    copies = sorted((t, url) for t, url in zip(found, urls, strict=True) if t is not None)
-    first = contents.first(digest)
-    at = {url: task_id for task_id, url in copies}
-    if first is None or first.url not in at:  # gone, or other bytes now: the next copy
-        standing = [copy for copy in copies if plan.state[copy[0]] == FINAL] or copies
-        first = First(standing[0][1], None) if standing else None
-    if first is not None:
-        first = First(first.url, plan.store.source(at[first.url]))
-    contents.make_first(digest, first)
-    return copies
+def _listed(plan: Plan, contents: ContentIndex, digest: bytes) -> Iterator[tuple[int, str]]:
+    """The listed copies of the image (task id, URL), a batch of look-ups at a time."""
+    for urls in contents.holders(digest):
+        for task_id, url in zip(plan.store.find_many(urls), urls, strict=True):
+            if task_id is not None:
+                yield task_id, url
+
+
+def _settle_first(plan: Plan, contents: ContentIndex, digest: bytes) -> First | None:
+    """Make the image's first a listed copy, named by its current line, and return it:
+    the same URL while listed, else the copy on the earliest line (one whose row stands,
+    if any). One pass over the copies, holding none of them."""
+    first, kept = contents.first(digest), None
+    earliest: tuple[int, str] | None = None  # of all the copies
+    standing: tuple[int, str] | None = None  # of those whose row stands
+    for copy in _listed(plan, contents, digest):
+        if first is not None and copy[1] == first.url:
+            kept = copy
+        earliest = min(earliest or copy, copy)
+        if plan.state[copy[0]] == FINAL:
+            standing = min(standing or copy, copy)
+    chosen = kept or standing or earliest  # gone, or other bytes now: the next copy
+    settled = None if chosen is None else First(chosen[1], plan.store.source(chosen[0]))
+    contents.make_first(digest, settled)
+    return settled

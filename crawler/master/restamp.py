@@ -47,6 +47,7 @@ def restamp(plan: Plan, write: Write, ledger: Ledger) -> int:
                 contents.moved(row["url"], plan.store.source(task_id), row.get("sha256"))
     # Then the rows of other copies naming a first that moved, went or changed bytes.
     count, tasks = repoint(plan, write, ledger), kept()
+    plan.store.drop_index()  # repoint's look-ups were the last: not held while restamping
     while ids := list(itertools.islice(tasks, BATCH)):
         write(ids, [_current(plan, earlier, contents, ledger, t) for t in ids])
         count += len(ids)

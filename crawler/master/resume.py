@@ -215,10 +215,12 @@ def _settle(
         earlier.offsets[task_id] = offset + 1
         earlier.stale.mark(task_id, stamps[task_id] != (row.get("source"), row[EXTRA]))
         judge.note(earlier, task_id, row)
+        success = row["status"] in c.SUCCESS_STATUSES
         if judge.seeding:
-            success = row["status"] in c.SUCCESS_STATUSES
             sha256 = row.get("sha256") if success else None
             judge.contents.seed(row["url"], row.get("source"), sha256, row.get("same_content_as"))
+        elif success and judge.contents is not None:  # a URL listed again holds its image
+            judge.contents.back(row["url"])  # again (until 2026-12-01 never a copy again)
 
 
 def _trusted(row: dict[str, Any], options: ResumeOptions) -> bool:

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from test_hostile_network import remount_read_only, tmpfs
 
 from crawler.exceptions import JournalError
-from crawler.master.contents import COMMIT_EVERY, ContentIndex
+from crawler.master.contents import COMMIT_EVERY, TABLES, ContentIndex
+from crawler.master.copies import BATCH
 
 
 def digest(n: int) -> str:
@@ -86,6 +87,66 @@ def test_kept_only_for_the_manifest_it_was_kept_with(tmp_path: Path) -> None:
     damaged = ContentIndex(path, [10, 20, 30, 40])  # removed and made anew (a warning)
     assert not damaged.ready and Tasks(damaged).note(4, digest(1)) is None
     damaged.close()
+
+
+def url(task: int) -> str:
+    return f"http://x.test/{task}"
+
+
+@pytest.mark.parametrize("change", ["moved", "gone", "other bytes", "failed"])
+def test_only_firsts_with_copies_are_marked(tmp_path: Path, change: str) -> None:
+    """A first whose line moved, that left the lists, or whose URL has other bytes or
+    failed marks its image ``changed`` only when another URL holds it: a line inserted on
+    top of a list of distinct images marks none (until 2026-12-01 all: 10M digests in a
+    Python set for a 10M-URL list). Marks are a table, kept with the index for the next
+    run (a first changed while a run served: until 2026-12-01 forgotten)."""
+    path = tmp_path / "c.sqlite"
+    raw = ContentIndex(path)
+    for n in range(60):  # distinct images, and a copy of image 7 (task 100)
+        raw.seed(url(n), f"list.txt:{n}", digest(n))
+    raw.seed(url(100), "list.txt:100", digest(7), "list.txt:7")
+    for n in range(60):
+        if change == "moved":
+            raw.moved(url(n), f"list.txt:{n + 1}", digest(n))
+        elif change == "gone":
+            raw.gone(url(n))
+        else:
+            raw.note(url(n), f"list.txt:{n}", None if change == "failed" else digest(n + 1000))
+    raw.keep([1, 2, 3, 4])
+    raw.close()
+    again = ContentIndex(path, [1, 2, 3, 4])
+    assert again.ready
+    assert list(again.take_changed()) == [bytes.fromhex(digest(7))]
+    assert list(again.take_changed()) == []  # taken
+    again.close()
+
+
+def test_an_older_version_is_filled_anew_without_a_warning(tmp_path: Path, caplog) -> None:
+    """Version 3's file (no ``changed`` nor ``away`` table), kept for this manifest: not
+    damage, just not used (``OLDER``)."""
+    path = tmp_path / "c.sqlite"
+    with sqlite3.connect(path) as db:
+        for sql in [sql for name, sql in TABLES.items() if name not in ("changed", "away")]:
+            db.execute(sql)
+        kept = '{"version": 3, "fingerprint": [1, 2, 3, 4]}'
+        db.execute("INSERT INTO meta VALUES ('kept', ?)", (kept,))
+    db.close()
+    index = ContentIndex(path, [1, 2, 3, 4])
+    assert not index.ready and "damaged" not in caplog.text
+    assert Tasks(index).note(1, digest(1)) is None
+    index.close()
+
+
+def test_holders_come_in_batches(tmp_path: Path) -> None:
+    """An image with more copies than a batch: every holder, in URL order, none twice."""
+    raw = ContentIndex(tmp_path / "c.sqlite")
+    urls = sorted(url(n) for n in range(2 * BATCH + 1))
+    for at in urls:
+        raw.seed(at, None, digest(1))
+    batches = list(raw.holders(bytes.fromhex(digest(1))))
+    assert [len(batch) for batch in batches] == [BATCH, BATCH, 1]
+    assert [at for batch in batches for at in batch] == urls
+    raw.close()
 
 
 def test_a_place_that_cannot_hold_it_is_an_error_not_damage(tmp_path: Path) -> None:
