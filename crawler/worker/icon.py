@@ -4,15 +4,25 @@ An ICO holds its images as PNG or BMP (a DIB without its file header). Pillow de
 only the largest, and until 2026-12-01 the PNGs inside were never walked as PNGs: one
 with a damaged IDAT (its CRC wrong), or a 16 x 16 one that did not decode at all, was
 stored as ``ok`` (a fresh user's, 2026-12-01). Each image is now held to the rules of
-its own format: a PNG to ``structure.png`` (CRCs, libpng's chunk rules) and
-``pngdata`` (its rows), a BMP to ``bitmap.icon`` (its rows and mask inside its bytes);
-then each is decoded once by Pillow (``IcoImagePlugin.IcoFile.frame``, which also
-applies a BMP's mask).
+its own format: a PNG, the entry's bytes (dwBytesInRes), to ``structure.png`` (CRCs,
+libpng's chunk rules) and ``pngdata`` (its rows); a DIB, judged by its own header over
+the bytes from its offset to the end of the file as Windows and Chromium read it, to
+``bitmap.icon`` (its rows and mask inside the file). Each is then decoded once: the
+one Pillow shows by ``verify`` (IcoImageFile), every other one here (a PNG by
+PngImagePlugin, a DIB's colour rows by DibImageFile, its header deciding the depth).
+Until 2026-12-01 the shown one was decoded twice, and a DIB by ``IcoFile.frame``,
+which trusts the directory's bit count (a review's).
 
-Sizes come first: each image within ``max_pixels``, all together within
-ANIMATION_PIXEL_FACTOR times that, before any is decoded (a directory of 65,535 entries
-naming one PNG of 10,000 x 10,000 pixels had its rows counted 65,535 times): each place
-in the file is read once, however many entries name it. The directory itself was
+Sizes come first: each image within ``max_pixels``, all together (every frame of an
+APNG inside) within ANIMATION_PIXEL_FACTOR times that, before any row is counted or
+any image decoded (a directory of 65,535 entries naming one PNG of 10,000 x 10,000
+pixels had its rows counted 65,535 times). The directory bounds the rest, before any
+image is read: at most MAX_IMAGES entries (65,535 distinct 1 x 1 images took 2.8 s,
+40 times a normal decode of as many bytes; real icons hold 1 to 30), each place in the
+file read once however many entries name it, and their bytes together at most
+READ_FACTOR times the file's (entries at offsets 1 byte apart, each sized to the end
+of the file, were copied whole before any was checked: 2 GiB for a 2 MiB file; each
+is now read in place, one at a time). A review's, 2026-12-01. The directory itself was
 checked before (``structure.ico``: every image inside the file).
 """
 
@@ -23,54 +33,84 @@ import struct
 from collections.abc import Callable
 from typing import TypeVar
 
-from PIL import IcoImagePlugin, Image
+from PIL import BmpImagePlugin, IcoImagePlugin, Image, ImageFile
 
 from crawler.constants import ANIMATION_PIXEL_FACTOR
 from crawler.exceptions import Corrupt, TooManyPixels
 from crawler.worker import bitmap, pngdata, structure
 
+MAX_IMAGES = 256  # directory entries: Windows and browsers choose one image of them
+READ_FACTOR = 4  # the images' bytes, together, at most this many times the file's
+
 _T = TypeVar("_T")
+_Bytes = bytes | memoryview
 
 
 def check(body: bytes, max_pixels: int) -> None:
     """Raise Corrupt if an image of the ICO ``body`` is damaged or cut, TooManyPixels if
-    one is larger than ``max_pixels`` or all together than the budget."""
+    one is larger than ``max_pixels``, all together than the budget, or the directory
+    asks for more images or bytes than the bounds above."""
     places = _places(body)
-    sizes = [_size(image, f"ICO image {index + 1}") for index, image in places.values()]
-    for width, height in sorted(sizes, key=lambda size: -size[0] * size[1]):
+    view = memoryview(body)  # entries are read in place, never copied whole
+    sizes = [_size(view[at:], size, index, max_pixels) for at, (index, size) in places.items()]
+    for width, height, _pixels in sorted(sizes, key=lambda size: -size[0] * size[1]):
         if width * height > max_pixels:  # the largest first: the one Pillow shows
             raise TooManyPixels(f"{width}x{height} exceeds max_pixels {max_pixels}")
-    total = sum(width * height for width, height in sizes)
+    total = sum(pixels for _width, _height, pixels in sizes)
     if total > ANIMATION_PIXEL_FACTOR * max_pixels:
         raise TooManyPixels(f"{len(sizes)} ICO images of {total} pixels are too much to decode")
-    icons = IcoImagePlugin.IcoFile(io.BytesIO(body))
-    order = {entry.offset: number for number, entry in enumerate(icons.entry)}
-    for offset, (index, image) in places.items():
+    shown = IcoImagePlugin.IcoFile(io.BytesIO(body)).entry[0].offset  # verify decodes it
+    for offset, (index, size) in places.items():
         what = f"ICO image {index + 1}"
-        if image.startswith(pngdata.SIGNATURE):
-            _named(lambda png: pngdata.count_rows(png, "PNG"), image, what)
-        _decode(icons, order[offset], image, what)
+        if _is_png(view[offset:]):
+            png = view[offset : offset + size]
+            _named(lambda png: pngdata.count_rows(png, "PNG"), png, what)
+            if offset != shown:
+                _decode(lambda png=png: _png_image(bytes(png)), what, pngdata.pillow_reason)
+        else:
+            _named(bitmap.icon, view[offset:], what)
+            if offset != shown:
+                _decode(lambda offset=offset: _dib_image(body, offset), what, str)
 
 
-def _places(body: bytes) -> dict[int, tuple[int, bytes]]:
-    """Each place an entry names, once: index of its first entry, and its bytes."""
-    places: dict[int, tuple[int, bytes]] = {}
-    for index in range(int.from_bytes(body[4:6], "little")):
+def _places(body: bytes) -> dict[int, tuple[int, int]]:
+    """Each place an entry names, once: the index and size of its first entry."""
+    count = int.from_bytes(body[4:6], "little")
+    if count > MAX_IMAGES:
+        raise TooManyPixels(f"ICO lists {count} images, more than the {MAX_IMAGES} checked")
+    places: dict[int, tuple[int, int]] = {}
+    for index in range(count):
         size, offset = struct.unpack("<II", body[14 + 16 * index : 22 + 16 * index])
-        if offset not in places:
-            places[offset] = (index, body[offset : offset + size])
+        places.setdefault(offset, (index, size))
+    read = sum(size for _index, size in places.values())
+    if read > READ_FACTOR * len(body):
+        raise TooManyPixels(
+            f"ICO images overlap: {read} bytes to read in a file of {len(body)} bytes"
+        )
     return places
 
 
-def _size(image: bytes, what: str) -> tuple[int, int]:
-    """The image's size, once its container is found whole (Corrupt names ``what``)."""
-    if image.startswith(pngdata.SIGNATURE):
-        _named(structure.png, image, what)
-        return struct.unpack(">II", image[16:24])
-    return _named(bitmap.icon, image, what)
+def _is_png(image: _Bytes) -> bool:
+    return bytes(image[:8]) == pngdata.SIGNATURE
 
 
-def _named(rule: Callable[[bytes], _T], image: bytes, what: str) -> _T:
+def _size(image: _Bytes, size: int, index: int, max_pixels: int) -> tuple[int, int, int]:
+    """(width, height, pixels of every frame) of the image at ``image`` (the file from
+    its offset on), once its container is found whole (Corrupt names the image)."""
+    what = f"ICO image {index + 1}"
+    if _is_png(image):
+        png = image[:size]  # a PNG is its entry's bytes (Chromium cuts it there too)
+        _named(lambda png: structure.png(png, max_pixels), png, what)
+        width, height = struct.unpack(">II", png[16:24])
+        frames = sum(w * h for w, h in pngdata.frame_sizes(png))
+        return width, height, max(frames, width * height)
+    if not bitmap.is_dib(image):
+        raise Corrupt(f"{what}: neither a PNG nor a DIB header (damaged)")
+    width, height = _named(bitmap.icon_size, image, what)
+    return width, height, width * height
+
+
+def _named(rule: Callable[[_Bytes], _T], image: _Bytes, what: str) -> _T:
     """``rule(image)``, its Corrupt text starting with ``what`` (which image)."""
     try:
         return rule(image)
@@ -78,18 +118,32 @@ def _named(rule: Callable[[bytes], _T], image: bytes, what: str) -> _T:
         raise Corrupt(f"{what}: {failure}") from None
 
 
-def _decode(icons: IcoImagePlugin.IcoFile, number: int, image: bytes, what: str) -> None:
-    """Decode one image, as Pillow does the one it shows (a PNG without the ancillary
-    chunks whose CRC is wrong: ``structure.png_for_pillow``)."""
+def _png_image(png: bytes) -> Image.Image:
+    """A PNG image, as Pillow reads the one it shows (without the ancillary chunks whose
+    CRC is wrong: ``structure.png_for_pillow``)."""
+    return Image.open(io.BytesIO(structure.png_for_pillow(png)), formats=["PNG"])
+
+
+def _dib_image(body: bytes, offset: int) -> Image.Image:
+    """The colour rows of the DIB at ``offset``, as ``IcoFile.frame`` sets them up (the
+    mask's bytes were found by ``bitmap.icon``), its depth from its own header."""
+    readable = io.BytesIO(body)  # shares body's bytes: no copy
+    readable.seek(offset)
+    image = BmpImagePlugin.DibImageFile(readable)
+    image._size = (image.size[0], image.size[1] // 2)  # the XOR rows; the AND mask follows
+    codec, _box, start, args = image.tile[0]
+    image.tile[0] = ImageFile._Tile(codec, (0, 0, *image.size), start, args)
+    return image
+
+
+def _decode(opened: Callable[[], Image.Image], what: str, words: Callable[[str], str]) -> None:
+    """Open and decode one image; Pillow's failures become Corrupt naming ``what``, in
+    ``words`` (a PNG's "image file is truncated": ``pngdata.pillow_reason``)."""
     try:
-        if image.startswith(pngdata.SIGNATURE):
-            readable = io.BytesIO(structure.png_for_pillow(image))
-            with Image.open(readable, formats=["PNG"]) as png:
-                png.load()
-        else:
-            icons.frame(number).load()
+        with opened() as image:
+            image.load()
     except (Image.DecompressionBombError, Corrupt):
         raise
     except Exception as exc:  # Pillow raises many types for damaged data
-        reason = pngdata.pillow_reason(str(exc) or type(exc).__name__)
+        reason = words(str(exc) or type(exc).__name__)
         raise Corrupt(f"{what}: cannot decode it: {reason}"[:500]) from None

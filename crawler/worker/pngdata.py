@@ -78,9 +78,19 @@ def _maybe_short(image: Image.Image) -> bool:
     return row.count(0) == len(row)
 
 
+def frame_sizes(body: bytes) -> list[tuple[int, int]]:
+    """(width, height) of each frame whose data ``count_rows`` would inflate."""
+    return [(width, height) for width, height, _parts in _frame_parts(body)]
+
+
 def _frames(body: bytes) -> list[tuple[int, int, bytes]]:
     """(width, height, zlib stream) of the default image and of each fdAT frame."""
-    frames: list[tuple[int, int, bytes]] = []
+    return [(width, height, b"".join(parts)) for width, height, parts in _frame_parts(body)]
+
+
+def _frame_parts(body: bytes) -> list[tuple[int, int, list[bytes]]]:
+    """(width, height, the pieces of its zlib stream) of each frame with data."""
+    frames: list[tuple[int, int, list[bytes]]] = []
     size = (0, 0)  # of the frame whose data follows: IHDR's, then each fcTL's
     parts: list[bytes] = []
     pos = 8
@@ -89,7 +99,7 @@ def _frames(body: bytes) -> list[tuple[int, int, bytes]]:
         data = body[pos + 8 : pos + 8 + length]
         if kind in (b"IHDR", b"fcTL") or kind == b"IEND":
             if parts:
-                frames.append((*size, b"".join(parts)))
+                frames.append((*size, parts))
                 parts = []
             offset = 0 if kind == b"IHDR" else 4  # fcTL: sequence number first
             if kind != b"IEND" and len(data) >= offset + 8:

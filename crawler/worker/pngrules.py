@@ -11,16 +11,28 @@ treats as a benign error, stays accepted here too. Sources: libpng 1.6
 
 - IHDR: 13 bytes; width and height 1 to 2^31-1; a bit depth its colour type allows;
   compression method 0, filter method 0, interlace method 0 or 1.
-- PLTE: one at most (a second is an error even in a greyscale image); in a palette
-  image (colour type 3) before the first IDAT, 1 to 256 entries of 3 bytes. A palette
-  with more entries than the bit depth reaches is truncated by libpng, silently: kept.
-  In a truecolour image a PLTE of the wrong length, or after IDAT, is a benign error
-  (an empty one is an error: png_set_PLTE's "Invalid palette"); in a greyscale image
-  any PLTE is ignored: both kept.
+- PLTE (libpng >= 1.6.47, "consistency" in png_handle_PLTE): in a palette image
+  (colour type 3) one, before the first IDAT, of 1 to 256 entries of 3 bytes; a
+  palette with more entries than the bit depth reaches is truncated, silently: kept.
+  In any other image every PLTE fault (duplicate, out of place, ignored in greyscale,
+  invalid length) is a benign error: kept; only the first PLTE libpng takes in, an
+  empty one, is an error (png_set_PLTE's "Invalid palette"). Until 2026-12-01 a second
+  PLTE was refused in every image, libpng 1.6.46's rule (a review's, 2026-12-01).
 - IDAT: consecutive while the rows still need data ("Not enough image data" when
-  another chunk comes first; a later run after every row is libpng's benign "Too many
-  IDATs found"). Each image data stream (IDAT's, each APNG frame's fdAT) starts with a
-  zlib header naming deflate, with a right check and no preset dictionary.
+  another chunk comes first). A later run once the first holds every row is kept:
+  progressive readers (browsers) have the whole image there, and libpng's sequential
+  reader calls the later run a benign "Too many IDATs found"; it errors only when the
+  zlib stream's own end (its Adler-32) lies past the first run
+  (png_read_finish_IDAT: "Not enough image data"), which is kept here too. The
+  first run is inflated only when IHDR's size is within ``max_pixels``: a larger one
+  is ``too_many_pixels`` (verify's size check, after the walk), and its data may be a
+  zlib bomb (a review's, 2026-12-01: 2 MiB took 4.7 s and was called ``corrupt``).
+  Each image data stream (IDAT's, each APNG frame's fdAT) starts with a zlib header
+  naming deflate, with a right check and no preset dictionary.
+- fcTL (APNG 1.0): 26 bytes; each frame 1 pixel or more a side, inside the IHDR
+  canvas ("x_offset + width <= IHDR width"). Pillow refuses other frames, but inside
+  an ICO only the first frame reaches Pillow, and ``pngdata.count_rows`` inflated
+  every frame to its fcTL's size (a review's, 2026-12-01: 10 s for 4 MiB).
 """
 
 from __future__ import annotations
@@ -59,17 +71,27 @@ def ihdr(data: bytes) -> None:
             raise Corrupt(f"PNG's IHDR names {name} method {value} (libpng: unknown {name} method)")
 
 
+def _invalid(length: int) -> str:
+    return (
+        f"PNG's PLTE chunk has {length} bytes, not 3 for each of 1 to 256 colours "
+        "(libpng: PLTE invalid)"
+    )
+
+
 class Walk:
     """The state of one PNG's walk (``structure.png``): feed each chunk, in order."""
 
-    def __init__(self, body: bytes) -> None:
+    def __init__(self, body: bytes, max_pixels: int) -> None:
         self.body = body
+        self.max_pixels = max_pixels
         self.colour = body[25] if len(body) > 25 else 0
-        self.palettes = 0
+        self.palette = False  # libpng's PNG_HAVE_PLTE: a PLTE taken in
+        self.colour_chunks = False  # tRNS or bKGD seen: a later PLTE is out of place
         self.last = b"IHDR"
         self.first_run: list[tuple[int, int]] = []  # (start, length) of the first IDATs
         self.runs = 0  # runs of consecutive IDAT chunks
         self.stream = b""  # the first bytes of the image data stream being read
+        self.frames = 0  # fcTL chunks seen
 
     def chunk(self, kind: bytes, start: int, length: int) -> None:
         """Chunk ``kind`` whose data is ``length`` bytes at ``start`` of the body."""
@@ -80,29 +102,36 @@ class Walk:
         elif kind == b"IDAT":
             self._idat(start, length)
         elif kind == b"fcTL":
+            self._frame(start, length)
             self.stream = b""  # each frame's fdAT chunks are a stream of their own
         elif kind == b"fdAT":
             self._header(start + 4, length - 4)
+        self.colour_chunks = self.colour_chunks or kind in (b"tRNS", b"bKGD")
         self.last = kind
 
     def _palette(self, length: int) -> None:
-        self.palettes += 1
-        if self.palettes > 1:
-            raise Corrupt("PNG has a second PLTE chunk (libpng: PLTE duplicate)")
-        if not self.colour & 2 or (self.colour != PALETTE and self.runs):
-            return  # greyscale: ignored; truecolour after IDAT: a benign error
+        """png_handle_PLTE (libpng >= 1.6.47): its faults are errors in a palette image
+        only, benign elsewhere; a PLTE it takes in goes to png_set_PLTE."""
+        if self.palette:
+            fault = "PNG has a second PLTE chunk (libpng: PLTE duplicate)"
+        elif self.runs:
+            fault = "PNG has its PLTE chunk after its image data (libpng: PLTE out of place)"
+        elif not self.colour & 2:
+            return  # greyscale: "ignored in grayscale PNG", benign
+        elif length > 3 * 256 or length % 3:
+            fault = _invalid(length)
+        elif self.colour != PALETTE and self.colour_chunks:
+            return  # after tRNS or bKGD in a truecolour image: benign "out of place"
+        elif not length:  # png_set_PLTE's "Invalid palette", in any colour type
+            raise Corrupt(_invalid(length))
+        else:
+            self.palette = True
+            return
         if self.colour == PALETTE:
-            wrong = not length or length % 3 or length > 3 * 256
-        else:  # a wrong length is benign here, an empty palette is not (png_set_PLTE)
-            wrong = not length
-        if wrong:
-            raise Corrupt(
-                f"PNG's PLTE chunk has {length} bytes, not 3 for each of 1 to 256 "
-                "colours (libpng: PLTE invalid)"
-            )
+            raise Corrupt(fault)
 
     def _idat(self, start: int, length: int) -> None:
-        if self.colour == PALETTE and not self.palettes:
+        if self.colour == PALETTE and not self.palette:
             raise Corrupt(
                 "PNG has a palette (colour type 3) but no PLTE chunk before its image "
                 "data (libpng: missing PLTE before IDAT)"
@@ -117,13 +146,28 @@ class Walk:
 
     def _first_run_whole(self) -> None:
         """A second run of IDAT chunks: libpng reads rows from the first run only."""
-        data = b"".join(self.body[s : s + n] for s, n in self.first_run)
         width, height = struct.unpack(">II", self.body[16:24])
+        if width * height > self.max_pixels:
+            return  # too_many_pixels, said after the walk: never inflate a bomb first
+        data = b"".join(self.body[s : s + n] for s, n in self.first_run)
         needed = pngdata.row_bytes(width, height, self.body)
         if pngdata.inflated_size(data, needed) < needed:
             raise Corrupt(
                 f"PNG's IDAT chunks are not consecutive: a {self.last.decode('latin-1')!r} "
                 "chunk splits its image data (libpng: not enough image data)"
+            )
+
+    def _frame(self, start: int, length: int) -> None:
+        """An APNG frame inside its canvas (APNG 1.0, fcTL), before any data is read."""
+        if length != 26:
+            raise Corrupt(f"APNG's fcTL chunk has {length} bytes, not 26 (damaged)")
+        self.frames += 1
+        width, height, left, top = struct.unpack(">IIII", self.body[start + 4 : start + 20])
+        canvas = struct.unpack(">II", self.body[16:24])
+        if not (width and height) or left + width > canvas[0] or top + height > canvas[1]:
+            raise Corrupt(
+                f"APNG frame {self.frames}'s fcTL puts {width}x{height} at {left},{top}, "
+                f"outside its {canvas[0]}x{canvas[1]} canvas (APNG 1.0)"
             )
 
     def _header(self, start: int, length: int) -> None:

@@ -33,21 +33,27 @@ _PNG_CRITICAL = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}  # PNG 5.6: all the critica
 _IMAGE_BOXES = {b"ftyp", b"meta", b"mdat"}  # an AVIF's top-level boxes (ISO/IEC 23000-22)
 
 
-def check(format_name: str, body: bytes) -> list[tuple[int, int]]:
+def check(format_name: str, body: bytes, max_pixels: int) -> list[tuple[int, int]]:
     """Raise Corrupt if ``body``, identified as ``format_name``, ends before its structure
     does or fails a checksum that guards its header or pixels.
 
     Returns the canvas size (width, height) at each frame where the container says it
     before any decoding (GIF: a frame may lie outside the logical screen, and Pillow
-    then grows the canvas, allocating it as it seeks); [] for other formats."""
+    then grows the canvas, allocating it as it seeks); [] for other formats. The walks
+    that read pixel data (a PNG's split IDAT runs, a BMP's rows) do so only for a header
+    within ``max_pixels``: a larger one is ``too_many_pixels`` (verify's size check)."""
+    sized = _SIZED.get(format_name)
+    if sized is not None:
+        sized(body, max_pixels)
+        return []
     walker = _WALKERS.get(format_name)
     return (walker(body) or []) if walker is not None else []
 
 
-def png(body: bytes) -> None:
+def png(body: bytes, max_pixels: int) -> None:
     """Every chunk whole and in place, guarded ones with their CRC right, libpng's rules
     for header, palette and image data kept (``pngrules``), up to IEND."""
-    pos, seen_idat, rules = 8, False, pngrules.Walk(body)
+    pos, seen_idat, rules = 8, False, pngrules.Walk(body, max_pixels)
     announced, controls = None, 0  # APNG: acTL's num_frames, and the fcTL chunks found
     while True:
         if pos + 8 > len(body):
@@ -277,9 +283,8 @@ def isobmff(body: bytes) -> None:
         raise Corrupt("the file ends before its image boxes (truncated)")
 
 
+_SIZED: dict[str, Callable[[bytes, int], None]] = {"PNG": png, "BMP": bitmap.bmp}
 _WALKERS: dict[str, Callable[[bytes], list[tuple[int, int]] | None]] = {
-    "PNG": png,
-    "BMP": bitmap.bmp,
     "GIF": gif,
     "WEBP": webp,
     "TIFF": tiff,

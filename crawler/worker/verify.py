@@ -130,7 +130,7 @@ def inspect(body: bytes, policy: Policy) -> ImageInfo:
 
 
 def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
-    canvases = structure.check(format_name, body)
+    canvases = structure.check(format_name, body, policy.max_pixels)
     _check_budget(canvases, policy)  # before Pillow allocates any of them
     if format_name == "ICO":  # every image, not only the one Pillow shows
         icon.check(body, policy.max_pixels)

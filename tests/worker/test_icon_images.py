@@ -92,14 +92,20 @@ def test_a_png_image_that_does_not_decode_is_corrupt(index: int) -> None:
     image = image[: start - 8] + len(data).to_bytes(4, "big") + b"IDAT" + data + b"\0" * 4
     image += body[offset + start + length + 4 : offset + size]
     status, text = verdict(with_image(body, index, with_png_crcs(bytes(image))))
-    assert status == "corrupt" and text.startswith(f"ICO image {index + 1}: "), text
+    # The largest is the one Pillow shows: decoded once, by verify (IcoImageFile)
+    named = "cannot decode ICO: " if index == 2 else f"ICO image {index + 1}: "
+    assert status == "corrupt" and text.startswith(named), text
 
 
-@pytest.mark.parametrize("name", ICONS)
-@pytest.mark.parametrize("index", [0, 1, 2])
+@pytest.mark.parametrize(
+    ("name", "index"),
+    [(name, index) for name in ICONS for index in range(3) if name == "png" or index == 2],
+)
 def test_an_image_cut_short_is_corrupt(name: str, index: int) -> None:
     """The directory's size and the image's bytes cut together (the file ends where its
-    directory says): a PNG before IEND, a BMP before its rows and mask."""
+    directory says): a PNG before IEND, a BMP before its rows and mask. A BMP is read
+    from its offset over the rest of the file, as Windows and Chromium read it
+    (``test_icon_bounds``): only the last one is cut by a cut entry."""
     body = ICONS[name]
     offset, size = places(body)[index]
     # A mask's padding is not required (Pillow writes its rows unpadded): up to the mask

@@ -5,7 +5,7 @@ others were called "image file is truncated" though nothing was cut).
 
 What libpng refuses with an error is ``corrupt``, with a text naming the rule; what it
 only warns about or calls a benign error (a PLTE in a greyscale image, a truecolour
-PLTE of a wrong length or after IDAT, a palette longer than the bit depth reaches, an
+PLTE of a wrong length, after IDAT or a second one, a palette longer than the bit depth reaches, an
 IDAT run after every row) stays ``ok``. The files are written here, chunk by chunk.
 """
 
@@ -145,20 +145,20 @@ def test_every_palette_length(kind: tuple[int, int], length: int) -> None:
 
 @pytest.mark.parametrize("colour", [0, 2, 3, 4, 6])
 @pytest.mark.parametrize("count", [0, 1, 2, 3])
-@pytest.mark.parametrize("place", ["before", "after"])
+@pytest.mark.parametrize("place", ["before", "after", "both"])
 def test_palette_counts_and_places(colour: int, count: int, place: str) -> None:
-    """At most one PLTE in any image; a palette image's before its first IDAT."""
+    """A palette image: one PLTE, before its first IDAT. Any other image: any number,
+    anywhere (libpng >= 1.6.47: a PLTE fault outside a palette image is a benign error;
+    until 2026-12-01 a second one was refused in every image, a review's)."""
     depth = 8
     plte = PALETTE * count
-    body = (
-        png(header(12, 9, depth, colour), plte)
-        if place == "before"
-        else png(header(12, 9, depth, colour), after=plte)
-    )
-    if colour == 3 and (count == 0 or place == "after"):
+    before = plte if place in ("before", "both") else b""
+    after = plte if place in ("after", "both") else b""
+    body = png(header(12, 9, depth, colour), before, after=after)
+    if colour == 3 and not before:
         assert_refused(body, "no PLTE chunk before its image data")
-    elif count > 1:
-        assert_refused(body, "second PLTE chunk")
+    elif colour == 3 and (count > 1 or after):
+        assert_refused(body, "second PLTE chunk", "libpng: PLTE duplicate")
     else:
         assert verdict(body)[0] == "ok", (colour, count, place)
 
@@ -173,8 +173,8 @@ def test_idat_chunks_split_by_another_chunk(colour: int, between: bytes) -> None
     data = b"".join(part[8:-4] for part in chunks(kind) if part[4:8] == b"IDAT")
     mid = chunk(between, ANCILLARY.get(between, bytes(3 * 16)))
     split = png(header(12, 9, 8, colour), palette_for(colour), [data[:9], data[9:]], mid)
-    if between == b"PLTE" and colour in (2, 3, 6):  # refused as a second PLTE first
-        assert_refused(split, "PLTE")
+    if between == b"PLTE" and colour == 3:  # refused as a second PLTE first
+        assert_refused(split, "second PLTE")
         return
     assert_refused(split, "not consecutive", between.decode(), "not enough image data")
     whole_first = png(header(12, 9, 8, colour), palette_for(colour), [data, b""], mid)
@@ -203,8 +203,8 @@ def zlib_header(method: int, dictionary: bool) -> bytes:
 def apng_with(change: str) -> bytes:
     """A 3-frame APNG with one of libpng's faults put in."""
     body = BODIES["apng"]
-    if change == "second PLTE":
-        return inserted(inserted(body, 2, PALETTE), 2, PALETTE)
+    if change == "empty PLTE":  # png_set_PLTE's "Invalid palette", in any colour type
+        return inserted(body, 1, chunk(b"PLTE", b""))
     if change == "compression method":
         parts = chunks(body)
         width, height = (int.from_bytes(parts[0][at : at + 4], "big") for at in (8, 12))
@@ -215,7 +215,7 @@ def apng_with(change: str) -> bytes:
     return with_png_crcs(body[:at] + zlib_header(body[at], dictionary=True) + body[at + 2 :])
 
 
-@pytest.mark.parametrize("change", ["second PLTE", "compression method", "fdAT dictionary"])
+@pytest.mark.parametrize("change", ["empty PLTE", "compression method", "fdAT dictionary"])
 def test_the_rules_hold_in_an_apng(change: str) -> None:
     assert verdict(BODIES["apng"])[0] == "ok"
     assert_refused(apng_with(change), "libpng" if change != "fdAT dictionary" else "dictionary")
