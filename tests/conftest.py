@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image, PngImagePlugin
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -130,6 +131,17 @@ def unstamped(line: str) -> str:
 def assert_no_traceback(*texts: str) -> None:
     for text in texts:
         assert "Traceback" not in text, text
+
+
+@pytest.fixture(autouse=True)
+def _pillow_limits_kept() -> Iterator[None]:
+    """Pillow's process-wide limits as each test found them: ``verify.configure`` sets
+    them from a test's policy, and a test run after it in the same process (xdist gives
+    a process many files) decoded under that policy's limit (a Hypothesis case of 8 MP
+    in ``test_derive`` refused as a bomb after a verification test set 4 MP)."""
+    saved = (Image.MAX_IMAGE_PIXELS, PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY)
+    yield
+    Image.MAX_IMAGE_PIXELS, PngImagePlugin.MAX_TEXT_CHUNK, PngImagePlugin.MAX_TEXT_MEMORY = saved
 
 
 @pytest.fixture
