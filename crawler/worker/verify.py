@@ -138,7 +138,10 @@ def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
     _check_budget(canvases, policy)  # before Pillow allocates any of them
     if format_name == "ICO":  # every image, not only the one Pillow shows
         icon.check(body, policy.max_pixels)
-    readable = structure.for_pillow(format_name, body)
+    if format_name == "ICO":  # every image, not only the one Pillow shows
+        readable = icon.for_pillow(body)
+    else:
+        readable = structure.for_pillow(format_name, body)
     with Image.open(io.BytesIO(readable), formats=[_plugin(format_name)]) as image:
         real = image.format or format_name
         width, height = image.size
