@@ -15,9 +15,9 @@ documentation). Pillow writes no mask after 32-bit rows (their alpha channel is 
 mask), and reads none there: only the colour rows are required then; it writes other
 masks' rows unpadded (``(width + 7) // 8`` bytes), and those files are accepted. As
 Windows and Chromium do, an icon's DIB is judged by its own header over the bytes from
-its offset to the end of the file, not by its directory entry's size (a writer that
-left the mask out of dwBytesInRes, or wrote bpp 32 there for a 24-bit DIB, made such
-files ``corrupt`` until 2026-12-01: a review's).
+its offset up to the next image's (``icon._extent``), not by its directory entry's
+size (a writer that left the mask out of dwBytesInRes, or wrote bpp 32 there for a
+24-bit DIB, made such files ``corrupt`` until 2026-12-01: a review's).
 
 Header sizes: only the DIB headers Pillow (BmpImagePlugin) and Windows read: 12
 (BITMAPCOREHEADER), 40 (BITMAPINFOHEADER), 52 and 56 (its V2 and V3 with masks), 64
@@ -95,8 +95,8 @@ def icon_size(dib: bytes) -> tuple[int, int]:
 
 
 def icon(dib: bytes) -> None:
-    """An ICO's BMP image: its rows and mask inside ``dib``, the bytes from its offset to
-    the end of the file (the file is whole by its directory: ``structure.ico``)."""
+    """An ICO's BMP image: its rows and mask inside ``dib``, the bytes from its offset up
+    to the next image's or the end of the file (whole by its directory: ``structure.ico``)."""
     size, width, height, bits, compression, used = header(dib)
     rows = abs(height) // 2
     if compression not in UNCOMPRESSED:

@@ -6,7 +6,7 @@ with a damaged IDAT (its CRC wrong), or a 16 x 16 one that did not decode at all
 stored as ``ok`` (a fresh user's, 2026-12-01). Each image is now held to the rules of
 its own format: a PNG, the entry's bytes (dwBytesInRes), to ``structure.png`` (CRCs,
 libpng's chunk rules) and ``pngdata`` (its rows); a DIB, judged by its own header over
-the bytes from its offset to the end of the file as Windows and Chromium read it, to
+the bytes from its offset up to the next image's (or the file's end), to
 ``bitmap.icon`` (its rows and mask inside the file). Each is then decoded once: the
 one Pillow shows by ``verify`` (IcoImageFile), every other one here (a PNG by
 PngImagePlugin, a DIB's colour rows by DibImageFile, its header deciding the depth).
@@ -15,15 +15,15 @@ which trusts the directory's bit count (a review's).
 
 Sizes come first: each image within ``max_pixels``, all together (every frame of an
 APNG inside) within ANIMATION_PIXEL_FACTOR times that, before any row is counted or
-any image decoded (a directory of 65,535 entries naming one PNG of 10,000 x 10,000
-pixels had its rows counted 65,535 times). The directory bounds the rest, before any
-image is read: at most MAX_IMAGES entries (65,535 distinct 1 x 1 images took 2.8 s,
-40 times a normal decode of as many bytes; real icons hold 1 to 30), each place in the
-file read once however many entries name it, and their bytes together at most
-READ_FACTOR times the file's (entries at offsets 1 byte apart, each sized to the end
-of the file, were copied whole before any was checked: 2 GiB for a 2 MiB file; each
-is now read in place, one at a time). A review's, 2026-12-01. The directory itself was
-checked before (``structure.ico``: every image inside the file).
+any split IDAT run inflated or any image decoded (a directory of 65,535 entries naming
+one PNG of 10,000 x 10,000 pixels had its rows counted 65,535 times). The directory
+bounds the rest, before any image is read: at most MAX_IMAGES entries (65,535 distinct
+1 x 1 images took 2.8 s, 40 times a normal decode of as many bytes; real icons hold 1
+to 30), each place in the file read once however many entries name it, and their bytes
+together at most READ_FACTOR times the file's (entries at offsets 1 byte apart, each
+sized to the end of the file, were copied whole before any was checked: 2 GiB for a 2
+MiB file; each is now read in place, one at a time). A review's, 2026-12-01. The
+directory itself was checked before (``structure.ico``: every image inside the file).
 """
 
 from __future__ import annotations
@@ -52,32 +52,51 @@ def check(body: bytes, max_pixels: int) -> None:
     asks for more images or bytes than the bounds above."""
     places = _places(body)
     view = memoryview(body)  # entries are read in place, never copied whole
-    sizes = [_size(view[at:], size, index, max_pixels) for at, (index, size) in places.items()]
+    images = {at: _extent(view, at, places, size) for at, (_index, size) in places.items()}
+    sizes = [_size(images[at], index) for at, (index, _said) in places.items()]
     for width, height, _pixels in sorted(sizes, key=lambda size: -size[0] * size[1]):
         if width * height > max_pixels:  # the largest first: the one Pillow shows
             raise TooManyPixels(f"{width}x{height} exceeds max_pixels {max_pixels}")
     total = sum(pixels for _width, _height, pixels in sizes)
     if total > ANIMATION_PIXEL_FACTOR * max_pixels:
         raise TooManyPixels(f"{len(sizes)} ICO images of {total} pixels are too much to decode")
-    shown = IcoImagePlugin.IcoFile(io.BytesIO(body)).entry[0].offset  # verify decodes it
-    for offset, (index, size) in places.items():
-        what = f"ICO image {index + 1}"
-        if _is_png(view[offset:]):
-            png = view[offset : offset + size]
-            _named(lambda png: pngdata.count_rows(png, "PNG"), png, what)
+    shown = IcoImagePlugin.IcoFile(io.BytesIO(for_pillow(body))).entry[0].offset  # verify's
+    for offset, (index, _said) in places.items():
+        what, image = f"ICO image {index + 1}", images[offset]
+        if _is_png(image):  # a split IDAT run inflated only now, within the budget above
+            _named(lambda png: structure.png(png, max_pixels), image, what)
+            _named(lambda png: pngdata.count_rows(png, "PNG"), image, what)
             if offset != shown:
-                _decode(lambda png=png: _png_image(bytes(png)), what, pngdata.pillow_reason)
+                _decode(lambda png=image: _png_image(bytes(png)), what, pngdata.pillow_reason)
         else:
-            _named(bitmap.icon, view[offset:], what)
+            _named(bitmap.icon, image, what)
             if offset != shown:
-                _decode(lambda offset=offset: _dib_image(body, offset), what, str)
+                _decode(lambda dib=image: _dib_image(dib), what, str)
+
+
+def for_pillow(body: bytes) -> bytes:
+    """The ICO Pillow is given: each DIB's directory bit count taken from its own header.
+    ``IcoFile.frame`` trusts the directory's (at 32 it reads an alpha byte a pixel), so a
+    one-image icon whose directory said 32 for a 24-bit DIB was "buffer is not large
+    enough" (a review's, 2026-12-01); Windows and Chromium read the header's."""
+    fixed = bytearray(body)
+    for index in range(int.from_bytes(body[4:6], "little")):
+        entry = 6 + 16 * index
+        offset = int.from_bytes(body[entry + 12 : entry + 16], "little")
+        if bitmap.is_dib(body[offset : offset + 4]) and offset + 40 <= len(body):
+            bits = bitmap.header(body[offset : offset + 40])[3]
+            fixed[entry + 6 : entry + 8] = bits.to_bytes(2, "little")
+    return bytes(fixed)
 
 
 def _places(body: bytes) -> dict[int, tuple[int, int]]:
     """Each place an entry names, once: the index and size of its first entry."""
     count = int.from_bytes(body[4:6], "little")
     if count > MAX_IMAGES:
-        raise TooManyPixels(f"ICO lists {count} images, more than the {MAX_IMAGES} checked")
+        raise TooManyPixels(
+            f"ICO lists {count} images, more than the {MAX_IMAGES} an ICO may hold here"
+            " (a fixed bound, not --max-pixels)"
+        )
     places: dict[int, tuple[int, int]] = {}
     for index in range(count):
         size, offset = struct.unpack("<II", body[14 + 16 * index : 22 + 16 * index])
@@ -94,15 +113,29 @@ def _is_png(image: _Bytes) -> bool:
     return bytes(image[:8]) == pngdata.SIGNATURE
 
 
-def _size(image: _Bytes, size: int, index: int, max_pixels: int) -> tuple[int, int, int]:
-    """(width, height, pixels of every frame) of the image at ``image`` (the file from
-    its offset on), once its container is found whole (Corrupt names the image)."""
+def _extent(view: memoryview, offset: int, places: dict, size: int) -> memoryview:
+    """The bytes of the image at ``offset``: a PNG, its entry's (Chromium cuts it there
+    too); a DIB, up to the next image's offset or the end of the file. Windows and
+    Chromium read a DIB by its own header, so a dwBytesInRes short of its mask is no
+    damage; but rows that run into the next image are missing ones (until 2026-12-01 a
+    DIB was read to the end of the file: one cut short was ``ok`` when another image
+    followed, and 256 entries could share one region of rows; a review's)."""
+    if _is_png(view[offset:]):
+        return view[offset : offset + size]
+    return view[offset : min((at for at in places if at > offset), default=len(view))]
+
+
+def _size(image: _Bytes, index: int) -> tuple[int, int, int]:
+    """(width, height, pixels of every frame) of ``image`` from its headers (IHDR and
+    fcTL, or the DIB header): nothing is inflated before every image is sized (a review's,
+    2026-12-01: 32 PNGs of a split IDAT run were each inflated first, 25 s)."""
     what = f"ICO image {index + 1}"
     if _is_png(image):
-        png = image[:size]  # a PNG is its entry's bytes (Chromium cuts it there too)
-        _named(lambda png: structure.png(png, max_pixels), png, what)
-        width, height = struct.unpack(">II", png[16:24])
-        frames = sum(w * h for w, h in pngdata.frame_sizes(png))
+        # Its chunks and CRCs first (damage found there stays corrupt), but no run of
+        # IDAT inflated: the walk inflates a split first run only within max_pixels (0).
+        _named(lambda png: structure.png(png, 0), image, what)
+        width, height = struct.unpack(">II", image[16:24])
+        frames = sum(w * h for w, h in pngdata.frame_sizes(image))
         return width, height, max(frames, width * height)
     if not bitmap.is_dib(image):
         raise Corrupt(f"{what}: neither a PNG nor a DIB header (damaged)")
@@ -124,12 +157,10 @@ def _png_image(png: bytes) -> Image.Image:
     return Image.open(io.BytesIO(structure.png_for_pillow(png)), formats=["PNG"])
 
 
-def _dib_image(body: bytes, offset: int) -> Image.Image:
-    """The colour rows of the DIB at ``offset``, as ``IcoFile.frame`` sets them up (the
-    mask's bytes were found by ``bitmap.icon``), its depth from its own header."""
-    readable = io.BytesIO(body)  # shares body's bytes: no copy
-    readable.seek(offset)
-    image = BmpImagePlugin.DibImageFile(readable)
+def _dib_image(dib: _Bytes) -> Image.Image:
+    """The colour rows of ``dib``, as ``IcoFile.frame`` sets them up (the mask's bytes
+    were found by ``bitmap.icon``), its depth from its own header."""
+    image = BmpImagePlugin.DibImageFile(io.BytesIO(dib))  # one image's bytes, once
     image._size = (image.size[0], image.size[1] // 2)  # the XOR rows; the AND mask follows
     codec, _box, start, args = image.tile[0]
     image.tile[0] = ImageFile._Tile(codec, (0, 0, *image.size), start, args)

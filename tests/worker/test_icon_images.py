@@ -97,20 +97,19 @@ def test_a_png_image_that_does_not_decode_is_corrupt(index: int) -> None:
     assert status == "corrupt" and text.startswith(named), text
 
 
-@pytest.mark.parametrize(
-    ("name", "index"),
-    [(name, index) for name in ICONS for index in range(3) if name == "png" or index == 2],
-)
+@pytest.mark.parametrize("index", [0, 1, 2])
+@pytest.mark.parametrize("name", list(ICONS))
 def test_an_image_cut_short_is_corrupt(name: str, index: int) -> None:
-    """The directory's size and the image's bytes cut together (the file ends where its
-    directory says): a PNG before IEND, a BMP before its rows and mask. A BMP is read
-    from its offset over the rest of the file, as Windows and Chromium read it
-    (``test_icon_bounds``): only the last one is cut by a cut entry."""
+    """The directory's size and the image's bytes cut together: a PNG before IEND, a BMP
+    before its rows and mask, whichever image it is. A BMP is read by its own header up
+    to the next image (``test_icon_extents``): the next images' bytes are not its rows
+    (until 2026-12-01 only the last one was found cut, a review's)."""
     body = ICONS[name]
     offset, size = places(body)[index]
     # A mask's padding is not required (Pillow writes its rows unpadded): up to the mask
     reach = size if name in ("png", "bmp-32") else size * 3 // 4
-    for keep in range(0, reach, max(1, size // 120)):
+    # An empty DIB entry names the next image's place: that image, read once, is whole
+    for keep in range(0 if name == "png" else 1, reach, max(1, size // 120)):
         status, text = verdict(with_image(body, index, body[offset : offset + keep]))
         assert status == "corrupt", (keep, size, text)
         assert "unpack" not in text and "index out of range" not in text, text
