@@ -50,7 +50,9 @@ def handshake(conn: connection.Connection, authkey: bytes) -> None:
     connection.answer_challenge(conn, authkey)
 
 
-def nodelay_serializer(name: str, tune: Callable[[socket.socket], None] | None = None) -> str:
+def nodelay_serializer(
+    name: str, tune: Callable[[socket.socket], None] | None = None, connect: float = 30.0
+) -> str:
     """A manager serializer name that speaks ``name`` (``"xmlrpclib"``) on the wire but
     whose client connections set TCP_NODELAY, and ``tune(sock)``'s options, before the
     HMAC handshake; registered in ``managers.listener_client`` (the table ``BaseManager``
@@ -63,31 +65,34 @@ def nodelay_serializer(name: str, tune: Callable[[socket.socket], None] | None =
     before a worker's first request. Nothing on the wire changes. ``tune`` is how the
     worker's keepalive reaches every connection from its first byte (until 2026-12-01 it
     was set after a connection's first call returned, so a master host that vanished
-    during that call, a ``hello``, was waited on for 15 minutes: a fresh user's)."""
+    during that call, a ``hello``, was waited on for 15 minutes: a fresh user's).
+    ``connect``: seconds each connection may take to open (the kernel's SYN retries
+    otherwise run 127 s), the worker's ``--connect-timeout``."""
     if name != "xmlrpclib":
         raise ValueError(f"no TCP_NODELAY client for serializer {name!r}")
     alias = f"{name}+nodelay"
     listener = managers.listener_client[name][0]
-    managers.listener_client[alias] = (listener, functools.partial(_nodelay_xml_client, tune))
+    client = functools.partial(_nodelay_xml_client, tune, connect)
+    managers.listener_client[alias] = (listener, client)
     return alias
 
 
-CONNECT_TIMEOUT = 30.0  # seconds a client connection may take to open (SYN retries: 127 s)
 _GIVEN_UP: set[tuple[str, int]] = set()  # masters this process no longer connects to
 
 
 def _nodelay_xml_client(
     tune: Callable[[socket.socket], None] | None,
+    connect: float,
     address: tuple[str, int],
     authkey: bytes | None = None,
 ) -> Any:
     """``connection.XmlClient`` for a TCP address, with TCP_NODELAY (and ``tune``) on
     before the handshake (``Client`` then ``answer_challenge``, ``deliver_challenge``, as
-    the stdlib does); opened within CONNECT_TIMEOUT, or not at all to a master given up
-    (``give_up``). Raises OSError."""
+    the stdlib does); opened within ``connect`` seconds, or not at all to a master given
+    up (``give_up``). Raises OSError."""
     if address in _GIVEN_UP:
         raise ConnectionAbortedError(errno.ECONNABORTED, "this master was given up")
-    sock = socket.create_connection(address, timeout=CONNECT_TIMEOUT)
+    sock = socket.create_connection(address, timeout=connect)
     try:
         sock.settimeout(None)  # blocking again: multiprocessing's reads and writes block
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

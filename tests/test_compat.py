@@ -9,13 +9,17 @@ import inspect
 import os
 import queue
 import socket
+import subprocess
+import sys
 import threading
 import time
 from multiprocessing import connection, managers
 from multiprocessing.managers import BaseProxy, Server
+from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import cli_env, run_cli
 from urllib3.connection import HTTPConnection
 from urllib3.util.retry import Retry
 from urllib3.util.timeout import Timeout
@@ -144,10 +148,9 @@ def _call_into(client_of: Any, address: tuple[str, int], failed: list[BaseExcept
         failed.append(exc)
 
 
-def test_a_connect_that_gets_no_answer_ends(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A master host that drops SYNs (here: a full accept queue) is given up after
-    CONNECT_TIMEOUT, not after the kernel's 127 s of SYN retries."""
-    monkeypatch.setattr(_compat, "CONNECT_TIMEOUT", 1.0)
+def test_a_connect_that_gets_no_answer_ends() -> None:
+    """A master host that drops SYNs (here: a full accept queue) is given up after the
+    connect bound (the worker's --connect-timeout), not after 127 s of SYN retries."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)
@@ -155,8 +158,21 @@ def test_a_connect_that_gets_no_answer_ends(monkeypatch: pytest.MonkeyPatch) -> 
     try:
         started = time.monotonic()
         with pytest.raises(TimeoutError):  # its SYNs dropped, not refused
-            _compat._nodelay_xml_client(None, listener.getsockname(), KEY)
+            _compat._nodelay_xml_client(None, 1.0, listener.getsockname(), KEY)
         assert 0.9 < time.monotonic() - started < 10
+        # A Channel's connections take its --connect-timeout (until 2026-12-01 a fixed
+        # 30 s capped a longer one: a review's); here 2 s.
+        server = one_url_master()
+        try:
+            Channel("127.0.0.1", server.port, KEY, 2.0)
+        finally:
+            server.close()
+            _compat.forget_connection(("127.0.0.1", server.port))
+        _, client_of = managers.listener_client["xmlrpclib+nodelay"]
+        started = time.monotonic()
+        with pytest.raises(TimeoutError):
+            client_of(listener.getsockname(), KEY)
+        assert 1.9 < time.monotonic() - started < 10
     finally:
         for filler in fillers:
             filler.close()
@@ -170,14 +186,16 @@ def test_nodelay_client_speaks_to_a_real_master_with_nodelay_on() -> None:
     assert callable(connection.ConnectionWrapper)
     server = one_url_master()
     try:
-        client = _compat._nodelay_xml_client(None, ("127.0.0.1", server.port), KEY)
+        client = _compat._nodelay_xml_client(None, 5.0, ("127.0.0.1", server.port), KEY)
         assert options(client)["nodelay"] != 0
         client.close()
         channel = Channel("127.0.0.1", server.port, KEY, 5.0)
         assert channel.get("w", 1, 0)["tasks"]
         assert options(channel._tasks._tls.connection)["nodelay"] != 0
         with pytest.raises(connection.AuthenticationError):
-            _compat._nodelay_xml_client(None, ("127.0.0.1", server.port), b"another-key-0123456789")
+            _compat._nodelay_xml_client(
+                None, 5.0, ("127.0.0.1", server.port), b"another-key-0123456789"
+            )
         assert _compat.nodelay_serializer("xmlrpclib") == "xmlrpclib+nodelay"
         with pytest.raises(ValueError, match="no TCP_NODELAY client"):
             _compat.nodelay_serializer("pickle")
@@ -252,3 +270,45 @@ def test_http_client_reads_status_lines_through_read_status_and_response_class()
     assert "super().getresponse()" in inspect.getsource(HTTPConnection.getresponse)
     guarded = _compat.with_socket_factory(HTTPConnection, lambda conn: socket.socket())
     assert guarded.response_class is _compat.FinalResponse
+
+
+VANISHING_MASTER = """
+import os, queue, sys
+from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue
+from crawler.master.leases import LeaseBoard
+from crawler.master.server import QueueServer
+
+class Vanishing(RunControl):
+    def hello(self, worker, info):
+        os._exit(0)  # the master's process gone in the middle of the call
+
+board = LeaseBoard(["http://127.0.0.1:9/a.png"], None, 60.0, 3)
+server = QueueServer("127.0.0.1", 0, sys.argv[1].encode())
+server.start({"task_queue": TaskQueue(board), "result_queue": ResultQueue(queue.Queue()),
+              "run_control": Vanishing(board, {"run_id": "r", "policy": "{}"})})
+print(server.port, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_master_gone_during_hello_costs_a_worker_nothing(tmp_path: Path) -> None:
+    """A worker whose master goes away during its ``hello`` held no work: it says so and
+    exits 0 (until 2026-12-01 it printed an error and exited 3, a cron alarm for nothing:
+    a review's)."""
+    key = KEY.decode()
+    master = subprocess.Popen(
+        [sys.executable, "-c", VANISHING_MASTER, key], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True, env=cli_env(),
+    )  # fmt: skip
+    try:
+        port = master.stdout.readline().strip() if master.stdout else ""
+        worker = run_cli(
+            "worker", "--server", "127.0.0.1", "--port", port, "--output", str(tmp_path),
+            env=cli_env(CRAWLER_AUTHKEY=key),
+        )  # fmt: skip
+    finally:
+        master.kill()
+        master.communicate(timeout=10)
+    assert worker.returncode == 0, worker.stderr
+    assert "went away before handing out work" in worker.stderr, worker.stderr
+    assert "Traceback" not in worker.stderr

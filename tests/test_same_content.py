@@ -172,6 +172,22 @@ def test_a_url_listed_again_is_a_copy_again(tmp_path: Path, image_server: ImageS
         assert_pointers_hold(manifest, night(tmp_path, web, lists))
 
 
+def test_a_url_away_in_a_night_that_rebuilt_the_index_is_a_copy_again(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """The night a copy leaves the lists is one whose content index is filled anew from
+    the manifest (its time changed: a restore, a crash, an upgrade): the rebuild must
+    still record the image it left with, so that, listed again, it names its first's
+    current line (a review's, 2026-12-01: it kept the line blue holds now)."""
+    web, manifest = Web(image_server), tmp_path / "out" / "manifest.jsonl"
+    night(tmp_path, web, {"a.csv": ["red", "green", "red2"]})
+    stat = manifest.stat()
+    os.utime(manifest, ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))  # the index won't fit
+    night(tmp_path, web, {"a.csv": ["red", "green"]})  # red2 leaves
+    listed = night(tmp_path, web, {"a.csv": ["blue", "green", "red2", "red"]})  # back; red moved
+    assert_pointers_hold(manifest, listed)
+
+
 def test_a_rebuilt_index_names_the_firsts_line_now(
     tmp_path: Path, image_server: ImageServer
 ) -> None:

@@ -84,15 +84,40 @@ class Copies:
             self.away = True
             self._left(url, found[0])
 
-    def back(self, url: str) -> None:
-        """``url`` is listed and its earlier success row stands: if it had left the lists
-        (``gone``), it holds that row's image again, a copy of its first or the first
-        itself (``repoint`` settles which, and names its line). Raises JournalError."""
-        self._guarded(self._back, url)
+    def left_before(self, url: str, sha256: object) -> None:
+        """While the index is filled from the manifest: a row of ``url``, a URL in no list
+        now, in journal order: the image it left with (``gone``'s record; none for a row
+        without one). Until 2026-12-01 a rebuild recorded none, and such a URL listed
+        again was never a copy nor a first (a review's). Raises JournalError."""
+        self._guarded(self._left_before, url, digest_of(sha256))
+
+    def _left_before(self, url: str, digest: bytes | None) -> None:
+        if digest is None:
+            self._db.execute("DELETE FROM away WHERE url = ?", (url,))
+        else:
+            self._db.execute("REPLACE INTO away VALUES (?, ?)", (url, digest))
+            self.away = True
+
+    def listed_again(self, find: Callable[[list[str]], list[int | None]]) -> None:
+        """Each URL that had left the lists and is listed again (``find`` gives its task;
+        None: not listed) holds the image it left with again: a copy of its first, or the
+        first itself (``repoint`` settles which, and names its line). The cost follows
+        the URLs that left, a batch at a time (until 2026-12-01 one look-up a listed row
+        of every full read: a review's). Raises JournalError."""
+        after = ""
+        while self.away and (urls := self._guarded(self._away_after, after)):
+            for url, task_id in zip(urls, find(urls), strict=True):
+                if task_id is not None:
+                    self._guarded(self._back, url)
+            after = urls[-1]
+
+    def _away_after(self, after: str) -> list[str]:
+        found = self._db.execute(
+            "SELECT url FROM away WHERE url > ? ORDER BY url LIMIT ?", (after, BATCH)
+        )
+        return [url for (url,) in found]
 
     def _back(self, url: str) -> None:
-        if not self.away:  # none left the lists: no look-up a listed row
-            return
         found = self._db.execute("SELECT digest FROM away WHERE url = ?", (url,)).fetchone()
         if found is None:
             return

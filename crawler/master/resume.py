@@ -63,7 +63,7 @@ def read_earlier(
         earlier = EarlierRows(journal, len(store), kept.offsets, kept.facts)
         if from_kept(earlier, kept, store, judge, lookup):
             earlier.from_index = True
-            return earlier
+            return _listed_again(earlier, judge, lookup)
         earlier.close()
         kept = earlier = None  # its arrays go before the full read makes its own
     earlier = EarlierRows(journal, len(store))
@@ -85,6 +85,14 @@ def read_earlier(
             _settle(batch, lookup, earlier, judge)
             batch = []
     _settle(batch, lookup, earlier, judge)
+    return _listed_again(earlier, judge, lookup)
+
+
+def _listed_again(earlier: EarlierRows, judge: _Judge, lookup: Lookup) -> EarlierRows:
+    """``earlier``, once the URLs that had left the lists and are listed again hold their
+    image again in the content index (until 2026-12-01 never a copy again)."""
+    if judge.contents is not None and not judge.seeding:
+        judge.contents.listed_again(lookup.find_many)
     return earlier
 
 
@@ -208,7 +216,10 @@ def _settle(
     for (offset, row), task_id in zip(batch, task_ids, strict=True):
         if task_id is None:
             earlier.unlisted.append(offset)  # no longer listed: history, never a first
-            if judge.contents is not None:
+            if judge.seeding:  # the image it left with, for ``listed_again``
+                sha256 = row.get("sha256") if row["status"] in c.SUCCESS_STATUSES else None
+                judge.contents.left_before(row["url"], sha256)
+            elif judge.contents is not None:
                 judge.contents.gone(row["url"])
             continue
         earlier.repeated += earlier.offsets[task_id] > 0
@@ -219,8 +230,6 @@ def _settle(
         if judge.seeding:
             sha256 = row.get("sha256") if success else None
             judge.contents.seed(row["url"], row.get("source"), sha256, row.get("same_content_as"))
-        elif success and judge.contents is not None:  # a URL listed again holds its image
-            judge.contents.back(row["url"])  # again (until 2026-12-01 never a copy again)
 
 
 def _trusted(row: dict[str, Any], options: ResumeOptions) -> bool:

@@ -125,7 +125,7 @@ class Channel:
         forget_connection((host, port))  # a stale connection to an earlier master
         self._address = (host, port)
         # The same wire format; no 40 ms stalls, keepalive from the first byte.
-        serializer = nodelay_serializer(SERIALIZER, _keepalive)
+        serializer = nodelay_serializer(SERIALIZER, _keepalive, timeout)
         manager = WorkerManager(address=(host, port), authkey=authkey, serializer=serializer)
         try:
             self._tasks, self._results, self._control = _with_timeout(

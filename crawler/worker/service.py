@@ -48,10 +48,14 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
     worker = Worker(config, channel, stop)
     host = config.host_id or socket.gethostname()
     folder = os.path.abspath(config.output)  # the master warns of two folders for one host
-    run_info = channel.hello(
-        worker.name,
-        {"host": host, "pid": os.getpid(), "threads": config.threads, "output": folder},
-    )
+    try:
+        run_info = channel.hello(
+            worker.name,
+            {"host": host, "pid": os.getpid(), "threads": config.threads, "output": folder},
+        )
+    except MasterGone:  # before any work: nothing lost (exit 3 until 2026-12-01, a review's)
+        _say(config, f"the master at {channel.where} went away before handing out work")
+        return c.EXIT_OK, ""
     run_id = str(run_info.get("run_id"))
     try:
         policy = Policy.from_json(str(run_info.get("policy")))

@@ -149,6 +149,29 @@ def test_holders_come_in_batches(tmp_path: Path) -> None:
     raw.close()
 
 
+def test_urls_listed_again_cost_what_left_not_what_is_listed(tmp_path: Path) -> None:
+    """``listed_again`` asks about the URLs that left the lists, a batch at a time, never
+    about the listed ones (until 2026-12-01 every listed success row of a full read was
+    one more look-up once any URL had left: a review's); one listed again is a copy."""
+    raw = ContentIndex(tmp_path / "c.sqlite")
+    index = Tasks(raw)
+    for task in range(3 * BATCH):
+        index.seed(task, digest(task))
+    index.seed(3 * BATCH, digest(0))  # a copy of task 0's image
+    gone = [f"http://x.test/{task}" for task in range(0, 3 * BATCH, 2)]
+    for url in gone:
+        raw.gone(url)
+    asked: list[str] = []
+
+    def find(urls: list[str]) -> list[int | None]:
+        asked.extend(urls)
+        return [0 if url == gone[0] else None for url in urls]  # task 0 is listed again
+
+    raw.listed_again(find)
+    assert sorted(asked) == sorted(gone)  # every URL that left, once; nothing else
+    assert index.note(3 * BATCH + 1, digest(0)) == 0  # task 0 holds its image again
+
+
 def test_a_place_that_cannot_hold_it_is_an_error_not_damage(tmp_path: Path) -> None:
     """Read-only or full: the file is not to blame, nothing is removed, the run stops
     (OSError when opening, JournalError during the run: one line at the master)."""
