@@ -12,6 +12,22 @@ from collections.abc import Callable
 
 from PIL import Image, ImageDraw
 
+from crawler.config import Policy
+from crawler.exceptions import VerifyFailure
+from crawler.worker import verify
+
+SWEEP_POLICY = Policy(max_pixels=4_000_000)  # the verification sweeps' limits
+
+
+def status_of(body: bytes, policy: Policy = SWEEP_POLICY) -> str:
+    """The status verification gives ``body`` under ``policy`` (its limits set first)."""
+    verify.configure(policy)
+    try:
+        verify.inspect(body, policy)
+    except VerifyFailure as failure:
+        return failure.status
+    return "ok"
+
 
 def picture(width: int, height: int, seed: int = 0, mode: str = "RGB") -> Image.Image:
     """A picture with edges and gradients (compresses like a photo, not like a flat fill)."""

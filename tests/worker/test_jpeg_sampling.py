@@ -24,12 +24,11 @@ import simplejpeg
 from conftest import read_rows, run_cli
 from imageserver import ImageServer
 from PIL import Image
+from samples import SWEEP_POLICY, status_of
 
-from crawler.config import Policy
-from crawler.exceptions import VerifyFailure
 from crawler.worker import verify
 
-POLICY = Policy(max_pixels=4_000_000)
+POLICY = SWEEP_POLICY
 # (luma factors, chroma factors) sweeping what T.81 allows: every luma factor pair with
 # 1x1 chroma, and mixed chroma; each MCU at most 10 blocks (B.2.3).
 SAMPLINGS = [((h, v), (1, 1), (1, 1)) for h in range(1, 5) for v in range(1, 5) if h * v <= 8] + [
@@ -63,15 +62,6 @@ def flat_jpeg(width: int, height: int, factors: tuple[tuple[int, int], ...]) -> 
         b"\xff\xd8", segment(0xDB, bytes([0]) + bytes([1] * 64)), segment(0xC0, sof),
         segment(0xC4, huffman), segment(0xDA, scan), bytes(data), b"\xff\xd9",
     ])  # fmt: skip
-
-
-def status_of(body: bytes) -> str:
-    verify.configure(POLICY)
-    try:
-        verify.inspect(body, POLICY)
-    except VerifyFailure as failure:
-        return failure.status
-    return "ok"
 
 
 def test_the_encoder_writes_what_libjpeg_decodes_strictly() -> None:

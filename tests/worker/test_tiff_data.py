@@ -17,12 +17,12 @@ import zlib
 
 import pytest
 from PIL import Image
+from samples import SWEEP_POLICY, status_of
 
-from crawler.config import Policy
 from crawler.exceptions import VerifyFailure
 from crawler.worker import verify
 
-POLICY = Policy(max_pixels=4_000_000)
+POLICY = SWEEP_POLICY
 CHECKED = ["raw", "tiff_lzw", "tiff_adobe_deflate", "tiff_deflate", "packbits", "jpeg"]
 UNCHECKED = ["group3", "group4", "tiff_ccitt"]
 
@@ -40,15 +40,6 @@ def tiff(compression: str, pages: int = 1, **params: object) -> bytes:
         out, "TIFF", compression=compression, save_all=True, append_images=images[1:], **params
     )
     return out.getvalue()
-
-
-def status_of(body: bytes) -> str:
-    verify.configure(POLICY)
-    try:
-        verify.inspect(body, POLICY)
-    except VerifyFailure as failure:
-        return failure.status
-    return "ok"
 
 
 @pytest.mark.parametrize("compression", CHECKED)

@@ -22,26 +22,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from imageserver import ImageServer
 from PIL import Image
-from samples import SAMPLES
+from samples import SAMPLES, SWEEP_POLICY, status_of
 
-from crawler.config import Policy
 from crawler.exceptions import VerifyFailure
 from crawler.formats import EXTENSIONS
 from crawler.worker import verify
 
-POLICY = Policy(max_pixels=4_000_000)
+POLICY = SWEEP_POLICY
 VERIFY_STATUSES = {"ok", "not_image", "unsupported_format", "corrupt", "too_many_pixels"}
 BODIES = {name: make() for name, make in SAMPLES.items()}
-
-
-def status_of(body: bytes) -> str:
-    """The status verification gives ``body`` under POLICY (its limits set first)."""
-    verify.configure(POLICY)
-    try:
-        verify.inspect(body, POLICY)
-    except VerifyFailure as failure:
-        return failure.status
-    return "ok"
 
 
 def complete_length(name: str, body: bytes) -> int:
