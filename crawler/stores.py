@@ -25,6 +25,7 @@ import errno
 import os
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -85,13 +86,16 @@ def same_file(a: tuple[object, object], b: tuple[object, object]) -> bool:
         return False
 
 
-def write_atomically(root: Path, relative: str, body: bytes) -> None:
+def write_atomically(
+    root: Path, relative: str, body: bytes, make: Callable[[Path], None] | None = None
+) -> None:
     """Write ``body`` to ``root/relative`` through a ``.part-*`` file renamed into place
-    (mode 0644), or raise StoreFailure."""
+    (mode 0644), or raise StoreFailure. ``make(folder)`` makes a missing folder (default:
+    with its parents)."""
     target = root / relative
     tmp_name = None
     try:
-        fd, tmp_name = _open_part(target.parent)
+        fd, tmp_name = _open_part(target.parent, make or _make_folder)
         try:
             _write_all(fd, body)
         finally:
@@ -104,7 +108,11 @@ def write_atomically(root: Path, relative: str, body: bytes) -> None:
         raise StoreFailure(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
-def _open_part(folder: Path) -> tuple[int, str]:
+def _make_folder(folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _open_part(folder: Path, make: Callable[[Path], None]) -> tuple[int, str]:
     """A new ``.part-*`` file in ``folder`` (created with its parents only when missing),
     open for writing, mode 0644 whatever the umask; returns (fd, path).
 
@@ -119,7 +127,7 @@ def _open_part(folder: Path) -> tuple[int, str]:
         except FileNotFoundError:
             if attempt:
                 raise
-            folder.mkdir(parents=True, exist_ok=True)
+            make(folder)
             fd = os.open(path, PART_FLAGS, 0o644)
         except FileExistsError:
             continue
@@ -147,10 +155,26 @@ class FolderStore:
         self.root = root
         self.spec = spec
         self.where = str(root)
+        self._rooted = bool(spec)  # the root must exist: a shared one, or one written to
 
     def put(self, relative: str, body: bytes) -> None:
         """Store ``body`` under ``relative``, atomically; raises StoreFailure."""
-        write_atomically(self.root, relative, body)
+        write_atomically(self.root, relative, body, self._make)
+        self._rooted = True
+
+    def _make(self, folder: Path) -> None:
+        """Make a missing folder of the store; the root itself only for a worker's own
+        ``--output`` before its first image. A root gone since (removed, renamed, its
+        share unmounted: a shared one's ``IDENTITY`` gone) is this host's store failing,
+        not a folder to make: until 2026-12-01 it was made again, on the local disk, and
+        rows named images no store held (a fresh user's). Raises OSError."""
+        if self._rooted and not self.root.is_dir():
+            raise FileNotFoundError(errno.ENOENT, f"the store {self.where} is gone")
+        if self.spec and not (self.root / IDENTITY).is_file():
+            raise FileNotFoundError(
+                errno.ENOENT, f"{IDENTITY} is gone from {self.where} (is the share mounted?)"
+            )
+        folder.mkdir(parents=True, exist_ok=True)
 
     def size(self, relative: str) -> int | None:
         """Bytes of the stored image, or None when there is none; raises StoreFailure."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ from conftest import (
     RUN_TIMEOUT,
     STAMP,
     assert_no_traceback,
+    cli_command,
     cli_env,
     free_port,
     read_rows,
@@ -518,3 +520,32 @@ def test_a_rerun_with_the_generated_key_says_how_workers_connect(tmp_path: Path)
         and line.endswith(f"--authkey-file {out / 'authkey'}")
         for line in said
     ), said
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("master", "list.txt"),
+        ("worker", "--server", "127.0.0.1", "--port", "1"),
+        ("report", "manifest.jsonl"),
+        ("export", "manifest.jsonl", "--format", "files", "--out", "o"),
+    ],
+    ids=lambda command: command[0],
+)
+def test_a_command_started_in_a_removed_folder_says_so(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    """Started from a folder removed meanwhile, with relative paths (the default
+    --output too): one line and exit 1; until 2026-12-01 a traceback from the first path
+    resolved (a fresh user's)."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    line = " ".join(shlex.quote(part) for part in cli_command(*command))
+    result = subprocess.run(
+        ["sh", "-c", f"cd {shlex.quote(str(gone))} && rmdir ../gone && exec {line}"],
+        capture_output=True, text=True, env=cli_env(), timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+    says = "cannot read manifest" if command[0] == "report" else "current folder no longer exists"
+    assert says in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr

@@ -48,6 +48,26 @@ def run_command(
     except (UsageError, ProtocolError, CrawlerError) as exc:
         NOTICE.error("error: %s", exc)
         return c.EXIT_ERROR
+    except FileNotFoundError:
+        if _cwd_exists():
+            raise
+        NOTICE.error("error: %s", CWD_GONE)
+        return c.EXIT_ERROR
+
+
+CWD_GONE = "the current folder no longer exists, so relative paths (default ones too) "
+CWD_GONE += "name nothing: cd to a folder that exists, or give absolute paths"
+
+
+def _cwd_exists() -> bool:
+    """Can the current folder be named? A command started in a removed folder found out
+    in a traceback from the first relative path it resolved (until 2026-12-01: a fresh
+    user's); it is one line now."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        return False
+    return True
 
 
 def run_plain(prog: str, body: Callable[[], int]) -> int:
@@ -63,6 +83,11 @@ def run_plain(prog: str, body: Callable[[], int]) -> int:
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return c.EXIT_INTERRUPTED
+    except FileNotFoundError:
+        if _cwd_exists():
+            raise
+        print(f"{prog}: error: {CWD_GONE}", file=sys.stderr)
+        return c.EXIT_ERROR
 
 
 def leave(code: int) -> NoReturn:

@@ -17,6 +17,7 @@ short, printable text without the client's internals:
 from __future__ import annotations
 
 import contextlib
+import errno
 import http.client
 import re
 
@@ -118,3 +119,29 @@ def reason(exc: Exception, default: str) -> str:
     if "Connection refused" in text:
         return "connection refused"
     return clean(text) or default
+
+
+# A worker's own host out of a resource: no fault of the URL's (the errno of each).
+_SHORT_OF = {errno.EMFILE: "file descriptors", errno.ENFILE: "file descriptors",
+             errno.ENOMEM: "memory", errno.ENOBUFS: "network buffers"}  # fmt: skip
+
+
+def host_trouble(exc: BaseException) -> str | None:
+    """What this worker's host ran out of, in words, when ``exc`` or an exception it was
+    raised from (its cause or context) is such a shortage: MemoryError, a thread that
+    could not start, an OSError of too many open files or no memory; None otherwise.
+    Such a URL is no failure of its own: until 2026-12-01 a valid image decoded short of
+    memory was ``corrupt`` for good, a connect short of descriptors the origin's
+    ``connection_error``, and a resolver thread that could not start left DNS broken for
+    the rest of the run (a fresh user's)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, MemoryError):
+            return "this worker's host ran out of memory"
+        if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+            return "this worker's host could not start a thread (memory or a process limit)"
+        if isinstance(exc, OSError) and exc.errno in _SHORT_OF:
+            return f"this worker's host ran out of {_SHORT_OF[exc.errno]} ({exc.strerror})"
+        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+    return None

@@ -21,6 +21,7 @@ from crawler.layout import content_name, stored_extension, stored_name
 from crawler.protocol import StoredCopy, Task
 from crawler.stores import FolderStore, S3Store
 from crawler.worker import deadline, verify
+from crawler.worker.failures import host_trouble
 from crawler.worker.fetch import conditional_headers, fetch
 from crawler.worker.robots import RobotsCache, x_robots_opt_out
 
@@ -60,20 +61,36 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
             row["held"] = stored is not None or None  # a revalidation of a copy held here
             _download(task, stored or _elsewhere(task, ctx), ctx, row)
     except URLFailure as failure:
-        row.update(status=failure.status, error=str(failure))
-        if failure.attempts is not None:
-            row["attempts"] = failure.attempts
-        if failure.http_status is not None:
-            row["http_status"] = failure.http_status
-        if failure.retry_after is not None:
-            row["retry_after"] = failure.retry_after  # for the master's politeness
+        _failed(row, failure)
     except Exception as exc:  # a bug must not kill the worker: report it as data
         row.update(status=c.WORKER_ERROR, error=f"{type(exc).__name__}: {exc}"[:500])
+        _short_of(row, exc)
     finally:
         row["_request_at"] = getattr(deadline.clock, "last_request", None)  # see run._put
         deadline.bound_url(None)
     row["elapsed_s"] = round(time.monotonic() - start, 3)
     return row
+
+
+def _failed(row: dict[str, Any], failure: URLFailure) -> None:
+    row.update(status=failure.status, error=str(failure))
+    if failure.attempts is not None:
+        row["attempts"] = failure.attempts
+    if failure.http_status is not None:
+        row["http_status"] = failure.http_status
+    if failure.retry_after is not None:
+        row["retry_after"] = failure.retry_after  # for the master's politeness
+    _short_of(row, failure)
+
+
+def _short_of(row: dict[str, Any], exc: BaseException) -> None:
+    """A failure that was this host's shortage (``failures.host_trouble``) is a
+    ``disk_error``: the worker's own trouble, so it takes no more work and its other
+    URLs go to other workers (``run``), and a rerun tries the URL again."""
+    trouble = host_trouble(exc)
+    if trouble is not None:
+        row.update(status=c.DISK_ERROR, error=f"{trouble}: {row['error']}"[:500])
+        row.pop("http_status", None)
 
 
 def _download(task: Task, stored: StoredCopy | None, ctx: Context, row: dict[str, Any]) -> None:

@@ -85,7 +85,11 @@ class Resolver:
                 self._slots.release()
                 done.set()
 
-        threading.Thread(target=run, name=f"resolver-{host}"[:40], daemon=True).start()
+        try:
+            threading.Thread(target=run, name=f"resolver-{host}"[:40], daemon=True).start()
+        except RuntimeError:  # no thread to be had: its slot back, or DNS is gone for good
+            self._slots.release()  # (a fresh user's, 2026-12-01: every lookup then timed out)
+            raise
         left = None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
         if not done.wait(left):
             raise DNSFailure(f"DNS: lookup of {host} timed out after {timeout:.3g} s")

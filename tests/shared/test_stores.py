@@ -5,12 +5,13 @@ Fast and in-process, on real data: no network, no subprocesses (S3: tests/test_s
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from crawler.exceptions import StoreFailure, UsageError
-from crawler.stores import FolderStore, S3Store, normalize_spec, open_store
+from crawler.stores import IDENTITY, FolderStore, S3Store, normalize_spec, open_store
 
 
 def test_specs_are_normalised(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -70,3 +71,37 @@ def test_a_shared_folder_must_exist(tmp_path: Path) -> None:
     assert not missing.exists()  # never created: that would fill the local disk
     FolderStore(tmp_path / "own").check()  # a host's own --output is created
     assert (tmp_path / "own").is_dir()
+
+
+def test_a_store_folder_gone_mid_run_is_not_made_again(tmp_path: Path) -> None:
+    """A worker's own --output is made by its first image; removed afterwards, it is this
+    host's store failing (disk_error), not a folder to make again: until 2026-12-01 it
+    was made again and the rows of the images before named files that were gone (a
+    fresh user's). Folders inside it are made as ever."""
+    own = FolderStore(tmp_path / "out")
+    own.put("ab/cd/one.png", b"1")  # made, with its parents
+    own.put("ef/01/two.png", b"2")  # a new shard inside: made
+    shutil.rmtree(tmp_path / "out")
+    with pytest.raises(StoreFailure, match="is gone"):
+        own.put("ab/cd/three.png", b"3")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_shared_store_whose_share_went_is_not_written_to(tmp_path: Path) -> None:
+    """A shared folder whose share was unmounted mid-run leaves its empty mount point:
+    new shard folders there would fill the local disk (until 2026-12-01 they did, 942
+    images). Its identity file must be there whenever a folder is made; renamed away
+    and left empty, it is refused too."""
+    root = tmp_path / "share"
+    root.mkdir()
+    shared = FolderStore(root, root.as_uri())
+    assert shared.identity(create=True)
+    shared.put("ab/cd/one.png", b"1")
+    (root / IDENTITY).rename(tmp_path / "token")  # what an unmounted share shows: no token
+    shutil.rmtree(root / "ab")
+    with pytest.raises(StoreFailure, match="is the share mounted"):
+        shared.put("ab/cd/two.png", b"2")
+    root.rename(tmp_path / "share.gone")
+    with pytest.raises(StoreFailure, match="is gone"):
+        shared.put("ab/cd/three.png", b"3")
+    assert not root.exists()

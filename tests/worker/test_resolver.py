@@ -9,6 +9,8 @@ session against a real HTTP server on 127.0.0.1.
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 import threading
 from collections import Counter
 from typing import Any
@@ -184,3 +186,38 @@ def test_special_purpose_blocks_python_calls_global_are_refused(address: str) ->
 def test_public_addresses_pass(address: str, given: str) -> None:
     family = socket.AF_INET6 if ":" in address else socket.AF_INET
     assert public_addresses("h", [(family, socket.SOCK_STREAM, 6, "", (address, 80))]) == [given]
+
+
+NO_THREADS = """
+import resource, sys, threading
+from crawler.worker.failures import host_trouble
+from crawler.worker.resolver import RESOLVER_THREADS, Resolver
+
+resolver = Resolver()
+size = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1])
+soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+threading.stack_size(256 << 20)  # a thread needs 256 MB of address space here...
+resource.setrlimit(resource.RLIMIT_AS, ((size << 10) + (64 << 20), hard))  # ...and gets 64
+texts = set()
+for n in range(2 * RESOLVER_THREADS):
+    try:
+        resolver.resolve(f"127.0.0.{n + 1}", 80, 1.0)
+    except RuntimeError as exc:
+        texts.add(host_trouble(exc))
+resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+threading.stack_size(0)  # threads to be had again
+print(texts, len(resolver.resolve("127.0.0.99", 80, 5.0)))
+"""
+
+
+def test_a_resolver_thread_that_cannot_start_gives_its_slot_back() -> None:
+    """A lookup whose thread could not start (memory, a process limit) took its slot for
+    good: after four such, every lookup of the worker timed out for the rest of the run,
+    IP literals too, blamed on the origins (a fresh user's, 2026-12-01). Its slot comes
+    back, the failure is said to be the host's, and lookups work once threads do."""
+    result = subprocess.run(
+        [sys.executable, "-c", NO_THREADS], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    texts, answers = result.stdout.rsplit(" ", 1)
+    assert "could not start a thread" in texts and int(answers) >= 1, result.stdout

@@ -1,0 +1,88 @@
+"""A worker's own shortage (memory, descriptors, threads) is no failure of the URL.
+
+``failures.host_trouble`` finds it in an exception or what it was raised from; the
+pipeline then reports ``disk_error``, the worker's own trouble (it takes no more work,
+its URLs go to other workers, a rerun tries them again). Until 2026-12-01 a valid image
+decoded short of memory was ``corrupt`` for good, a connect short of descriptors the
+origin's ``connection_error`` (a fresh user's). The shortages here are real: a child
+process under a lowered rlimit.
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+from PIL import Image
+
+from crawler.config import Policy
+from crawler.exceptions import VerifyFailure
+from crawler.worker import verify
+from crawler.worker.failures import host_trouble
+
+SHORT_OF_MEMORY = """
+import io, resource, sys
+from PIL import Image
+from crawler.config import Policy
+from crawler.exceptions import VerifyFailure
+from crawler.worker import verify
+from crawler.worker.failures import host_trouble
+
+out = io.BytesIO()
+Image.new("RGB", (6000, 6000), (10, 20, 30)).save(out, "PNG")  # 108 MB decoded
+body, policy = out.getvalue(), Policy(max_pixels=50_000_000)
+verify.configure(policy)
+size = int(next(l for l in open("/proc/self/status") if l.startswith("VmSize")).split()[1])
+resource.setrlimit(resource.RLIMIT_AS, ((size << 10) + (40 << 20), resource.RLIM_INFINITY))
+try:
+    verify.inspect(body, policy)
+    print("decoded")
+except VerifyFailure as failure:
+    print(failure.status, "|", host_trouble(failure))
+"""
+
+SHORT_OF_DESCRIPTORS = """
+import resource, socket
+from crawler.exceptions import ConnectionFailure
+from crawler.worker.failures import host_trouble
+
+resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
+held = []
+try:
+    while True:
+        held.append(socket.socket())
+except OSError:
+    try:  # what the download's boundary does with it
+        raise ConnectionFailure("failed to connect: [Errno 24] Too many open files") from None
+    except ConnectionFailure as failure:
+        print(host_trouble(failure))
+"""
+
+
+def child(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_a_decode_short_of_memory_is_the_hosts_trouble() -> None:
+    status, trouble = child(SHORT_OF_MEMORY).split(" | ")
+    assert "ran out of memory" in trouble, (status, trouble)
+
+
+def test_a_connect_short_of_descriptors_is_the_hosts_trouble() -> None:
+    assert "ran out of file descriptors" in child(SHORT_OF_DESCRIPTORS)
+
+
+def test_a_damaged_image_is_not() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (40, 30)).save(out, "PNG")
+    policy = Policy()
+    verify.configure(policy)
+    try:
+        verify.inspect(out.getvalue()[:-20], policy)
+    except VerifyFailure as failure:
+        assert failure.status == "corrupt" and host_trouble(failure) is None
+    else:
+        raise AssertionError("a cut PNG was ok")
