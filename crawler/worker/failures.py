@@ -126,22 +126,28 @@ _SHORT_OF = {errno.EMFILE: "file descriptors", errno.ENFILE: "file descriptors",
              errno.ENOMEM: "memory", errno.ENOBUFS: "network buffers"}  # fmt: skip
 
 
-def host_trouble(exc: BaseException) -> str | None:
-    """What this worker's host ran out of, in words, when ``exc`` or an exception it was
-    raised from (its cause or context) is such a shortage: MemoryError, a thread that
-    could not start, an OSError of too many open files or no memory; None otherwise.
-    Such a URL is no failure of its own: until 2026-12-01 a valid image decoded short of
-    memory was ``corrupt`` for good, a connect short of descriptors the origin's
-    ``connection_error``, and a resolver thread that could not start left DNS broken for
-    the rest of the run (a fresh user's)."""
+def host_trouble(exc: BaseException) -> tuple[str, bool] | None:
+    """(what this worker's host ran out of, in words; whether the worker should stop)
+    when ``exc`` or an exception it was raised from (its cause or context) is such a
+    shortage; None otherwise. Descriptors and threads are the host's alone: it stops.
+    Memory may be the URL's doing too (a large image, within --max-pixels, decoded on a
+    small host): the URL fails, transiently, and the worker goes on, so that one image
+    cannot stop every worker that tries it in turn. Until 2026-12-01 a valid image
+    decoded short of memory was ``corrupt`` for good, a connect short of descriptors the
+    origin's ``connection_error``, and a resolver thread that could not start left DNS
+    broken for the rest of the run (a fresh user's)."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, MemoryError):
-            return "this worker's host ran out of memory"
+            return "this worker's host ran out of memory", False
         if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
-            return "this worker's host could not start a thread (memory or a process limit)"
+            return "this worker's host could not start a thread (memory or a process limit)", True
         if isinstance(exc, OSError) and exc.errno in _SHORT_OF:
-            return f"this worker's host ran out of {_SHORT_OF[exc.errno]} ({exc.strerror})"
+            short_of = _SHORT_OF[exc.errno]
+            return (
+                f"this worker's host ran out of {short_of} ({exc.strerror})",
+                exc.errno != errno.ENOMEM,
+            )
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return None

@@ -84,12 +84,15 @@ def _failed(row: dict[str, Any], failure: URLFailure) -> None:
 
 
 def _short_of(row: dict[str, Any], exc: BaseException) -> None:
-    """A failure that was this host's shortage (``failures.host_trouble``) is a
-    ``disk_error``: the worker's own trouble, so it takes no more work and its other
-    URLs go to other workers (``run``), and a rerun tries the URL again."""
+    """A failure that was this host's shortage (``failures.host_trouble``): of
+    descriptors or threads, a ``disk_error``, the worker's own trouble, so it takes no
+    more work and its other URLs go to other workers (``run``); of memory, a
+    ``worker_error``, and it goes on. A rerun tries the URL again either way."""
     trouble = host_trouble(exc)
     if trouble is not None:
-        row.update(status=c.DISK_ERROR, error=f"{trouble}: {row['error']}"[:500])
+        words, stop = trouble
+        status = c.DISK_ERROR if stop else c.WORKER_ERROR
+        row.update(status=status, error=f"{words}: {row['error']}"[:500])
         row.pop("http_status", None)
 
 

@@ -203,7 +203,7 @@ for n in range(2 * RESOLVER_THREADS):
     try:
         resolver.resolve(f"127.0.0.{n + 1}", 80, 1.0)
     except RuntimeError as exc:
-        texts.add(host_trouble(exc))
+        texts.add(host_trouble(exc)[0])
 resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 threading.stack_size(0)  # threads to be had again
 print(texts, len(resolver.resolve("127.0.0.99", 80, 5.0)))
