@@ -44,9 +44,11 @@ STATUSES: dict[str, str] = {
     TOO_SMALL: "smaller than min_width / min_height",
     BLOCKED: "robots.txt disallows it for our user agent, or the response's X-Robots-Tag "
     "opts out (noai, noimageai, noindex, none); the reason is in error",
-    DISK_ERROR: "the worker could not write the file (disk full, read-only, permissions)",
+    DISK_ERROR: "the worker could not write the file (disk full, read-only, permissions, its "
+    "store gone) or ran out of file descriptors or threads: it took no more work",
     WORKER_LOST: "handed to workers max_attempts times and never answered",
-    WORKER_ERROR: "an unexpected error inside the worker (a bug: please report it)",
+    WORKER_ERROR: "an unexpected error inside the worker (a bug: please report it), or "
+    "its host ran out of memory handling the URL",
 }
 SUCCESS_STATUSES = frozenset({OK, NOT_MODIFIED})
 FAILED_STATUSES = frozenset(STATUSES) - SUCCESS_STATUSES - {DUPLICATE}

@@ -155,7 +155,10 @@ class FolderStore:
         self.root = root
         self.spec = spec
         self.where = str(root)
-        self._rooted = bool(spec)  # the root must exist: a shared one, or one written to
+        # The root must exist once it did: a shared one always, an own --output from the
+        # run's start if it was there (a review's: one removed before the first image was
+        # made again), else from its first image.
+        self._rooted = bool(spec) or root.is_dir()
 
     def put(self, relative: str, body: bytes) -> None:
         """Store ``body`` under ``relative``, atomically; raises StoreFailure."""

@@ -291,10 +291,10 @@ sys.stdin.read()
 """
 
 
-def test_a_master_gone_during_hello_costs_a_worker_nothing(tmp_path: Path) -> None:
-    """A worker whose master goes away during its ``hello`` held no work: it says so and
-    exits 0 (until 2026-12-01 it printed an error and exited 3, a cron alarm for nothing:
-    a review's)."""
+def test_a_master_gone_during_hello_is_a_worker_that_could_not_join(tmp_path: Path) -> None:
+    """A worker whose master goes away during its ``hello`` held no work: it could not
+    join, exit 1 (until 2026-12-01 exit 3, "work lost", for nothing: a review's; exit 0
+    for a few hours that day, which hid a master still up behind a broken link)."""
     key = KEY.decode()
     master = subprocess.Popen(
         [sys.executable, "-c", VANISHING_MASTER, key], stdin=subprocess.PIPE,
@@ -309,6 +309,6 @@ def test_a_master_gone_during_hello_costs_a_worker_nothing(tmp_path: Path) -> No
     finally:
         master.kill()
         master.communicate(timeout=10)
-    assert worker.returncode == 0, worker.stderr
-    assert "went away before handing out work" in worker.stderr, worker.stderr
+    assert worker.returncode == 1, worker.stderr
+    assert "before handing out work" in worker.stderr, worker.stderr
     assert "Traceback" not in worker.stderr

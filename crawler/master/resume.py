@@ -63,7 +63,8 @@ def read_earlier(
         earlier = EarlierRows(journal, len(store), kept.offsets, kept.facts)
         if from_kept(earlier, kept, store, judge, lookup):
             earlier.from_index = True
-            return _listed_again(earlier, judge, lookup)
+            # The same tasks as the run that kept it: none can be listed again.
+            return earlier if len(store) == kept.tasks else _listed_again(earlier, judge, lookup)
         earlier.close()
         kept = earlier = None  # its arrays go before the full read makes its own
     earlier = EarlierRows(journal, len(store))

@@ -144,10 +144,8 @@ def host_trouble(exc: BaseException) -> tuple[str, bool] | None:
         if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
             return "this worker's host could not start a thread (memory or a process limit)", True
         if isinstance(exc, OSError) and exc.errno in _SHORT_OF:
-            short_of = _SHORT_OF[exc.errno]
-            return (
-                f"this worker's host ran out of {short_of} ({exc.strerror})",
-                exc.errno != errno.ENOMEM,
-            )
+            short_of = _SHORT_OF[exc.errno]  # descriptors: the host's alone, it stops
+            stop = exc.errno in (errno.EMFILE, errno.ENFILE)
+            return f"this worker's host ran out of {short_of} ({exc.strerror})", stop
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
     return None

@@ -58,7 +58,7 @@ class Resolver:
         answer = self._ask(host, port, timeout)
         if isinstance(answer, OSError):
             reason = answer.strerror or str(answer) or type(answer).__name__
-            raise DNSFailure(f"DNS: {host}: {reason}")
+            raise DNSFailure(f"DNS: {host}: {reason}") from answer  # its errno, for host_trouble
         infos = answer
         if not infos:
             raise DNSFailure(f"DNS: {host}: no address")

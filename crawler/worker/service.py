@@ -53,9 +53,8 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
             worker.name,
             {"host": host, "pid": os.getpid(), "threads": config.threads, "output": folder},
         )
-    except MasterGone:  # before any work: nothing lost (exit 3 until 2026-12-01, a review's)
-        _say(config, f"the master at {channel.where} went away before handing out work")
-        return c.EXIT_OK, ""
+    except MasterGone as exc:  # before any work: it could not join (exit 1, not 3: nothing
+        raise MasterUnreachable(f"{exc}, before handing out work") from None  # was lost)
     run_id = str(run_info.get("run_id"))
     try:
         policy = Policy.from_json(str(run_info.get("policy")))

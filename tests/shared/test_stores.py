@@ -85,6 +85,11 @@ def test_a_store_folder_gone_mid_run_is_not_made_again(tmp_path: Path) -> None:
     with pytest.raises(StoreFailure, match="is gone"):
         own.put("ab/cd/three.png", b"3")
     assert not (tmp_path / "out").exists()
+    (tmp_path / "there").mkdir()  # there when the run starts: gone before its first image
+    there = FolderStore(tmp_path / "there")
+    (tmp_path / "there").rmdir()
+    with pytest.raises(StoreFailure, match="is gone"):
+        there.put("ab/cd/four.png", b"4")
 
 
 def test_a_shared_store_whose_share_went_is_not_written_to(tmp_path: Path) -> None:

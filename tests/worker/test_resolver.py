@@ -8,6 +8,7 @@ session against a real HTTP server on 127.0.0.1.
 
 from __future__ import annotations
 
+import errno
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from imageserver import ImageServer, make_image
 from crawler.config import Policy
 from crawler.exceptions import ConnectionFailure, PrivateAddress
 from crawler.worker.deadline import make_session
+from crawler.worker.failures import host_trouble
 from crawler.worker.fetch import fetch
 from crawler.worker.netguard import BlockedAddressError, public_addresses
 from crawler.worker.resolver import CACHE_SECONDS, Resolver
@@ -221,3 +223,17 @@ def test_a_resolver_thread_that_cannot_start_gives_its_slot_back() -> None:
     assert result.returncode == 0, result.stderr
     texts, answers = result.stdout.rsplit(" ", 1)
     assert "could not start a thread" in texts and int(answers) >= 1, result.stdout
+
+
+def test_a_lookup_short_of_descriptors_is_the_hosts_trouble() -> None:
+    """getaddrinfo failing for want of descriptors: the DNSFailure carries the error, so
+    the worker knows it is its own shortage, not the origin's (a review's, 2026-12-01:
+    for a URL with a host name it was the origin's connection_error)."""
+
+    def lookup(host: str, port: int) -> list[Any]:
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    with pytest.raises(socket.gaierror) as caught:
+        Resolver(lookup).resolve("a.test", 80, 2.0)
+    trouble = host_trouble(caught.value)
+    assert trouble is not None and "file descriptors" in trouble[0] and trouble[1], trouble
