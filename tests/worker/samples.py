@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
+from pathlib import Path
 
+from conftest import read_rows, run_cli
 from PIL import Image, ImageDraw
 
 from crawler.config import Policy
@@ -17,6 +19,20 @@ from crawler.exceptions import VerifyFailure
 from crawler.worker import verify
 
 SWEEP_POLICY = Policy(max_pixels=4_000_000)  # the verification sweeps' limits
+
+
+def crawl(tmp_path: Path, urls: list[str]) -> tuple[Path, dict[str, dict]]:
+    """One run of a real master and one local worker over ``urls`` (failures allowed):
+    its output folder, and its rows by URL."""
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{url}\n" for url in urls), encoding="utf-8")
+    out = tmp_path / "out"
+    result = run_cli(
+        "master", str(listing), "--port", "0", "--bind", "127.0.0.1", "--output", str(out),
+        "--local-workers", "1", "--no-progress", "--no-report", "--max-failure-rate", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    return out, {row["url"]: row for row in read_rows(out / "manifest.jsonl")}
 
 
 def status_of(body: bytes, policy: Policy = SWEEP_POLICY) -> str:

@@ -16,10 +16,9 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import read_rows, run_cli
 from imageserver import ImageServer
 from PIL import Image
-from samples import picture
+from samples import crawl, picture
 from test_png_rules import verdict
 from test_verify_sweeps import with_png_crcs
 
@@ -137,15 +136,8 @@ def test_damaged_icons_end_to_end(tmp_path: Path, image_server: ImageServer) -> 
     damaged[body.index(b"IDAT", offset) + 40] ^= 0x55
     urls = {image_server.add("/whole.ico", body): "ok"}
     urls[image_server.add("/damaged.ico", bytes(damaged))] = "corrupt"
-    listing = tmp_path / "list.txt"
-    listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
-    out = tmp_path / "out"
-    result = run_cli(
-        "master", str(listing), "--port", "0", "--bind", "127.0.0.1", "--output", str(out),
-        "--local-workers", "1", "--no-progress", "--no-report", "--max-failure-rate", "1",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    for row in read_rows(out / "manifest.jsonl"):
+    out, rows = crawl(tmp_path, list(urls))
+    for row in rows.values():
         assert row["status"] == urls[row["url"]], row
         if row["status"] == "ok":
             assert (out / row["path"]).read_bytes() == body

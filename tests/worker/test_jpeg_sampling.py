@@ -21,10 +21,9 @@ from pathlib import Path
 
 import pytest
 import simplejpeg
-from conftest import read_rows, run_cli
 from imageserver import ImageServer
 from PIL import Image
-from samples import SWEEP_POLICY, status_of
+from samples import SWEEP_POLICY, crawl, status_of
 
 from crawler.worker import verify
 
@@ -128,15 +127,8 @@ def test_samplings_end_to_end(tmp_path: Path, image_server: ImageServer) -> None
         image_server.add("/sampling/4x2.jpg", other): ("unsupported_format", "4x2, 1x1, 1x1"),
         image_server.add("/sampling/cut.jpg", named[:-9]): ("corrupt", None),
     }
-    listing = tmp_path / "list.txt"
-    listing.write_text("".join(f"{url}\n" for url in urls), encoding="utf-8")
-    out = tmp_path / "out"
-    result = run_cli(
-        "master", str(listing), "--port", "0", "--bind", "127.0.0.1", "--output", str(out),
-        "--local-workers", "1", "--no-progress", "--no-report", "--max-failure-rate", "1",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    for row in read_rows(out / "manifest.jsonl"):
+    out, rows = crawl(tmp_path, list(urls))
+    for row in rows.values():
         status, words = urls[row["url"]]
         assert row["status"] == status, row
         assert words is None or words in row["error"], row

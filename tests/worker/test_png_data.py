@@ -16,11 +16,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import read_rows, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from imageserver import ImageServer
 from PIL import Image
+from samples import crawl
 from test_verify_sweeps import status_of
 
 from crawler.config import Policy
@@ -142,17 +142,9 @@ def test_a_short_png_is_not_stored(tmp_path: Path, image_server: ImageServer) ->
     rng = random.Random(7)
     rows = scanlines(64, 48, 24, False, rng)
     whole, short = png(64, 48, 2, 8, False, rows), png(64, 48, 2, 8, False, rows[: len(rows) // 2])
-    listing = tmp_path / "list.txt"
     whole_url = image_server.add("/whole.png", whole)
     short_url = image_server.add("/short.png", short)
-    listing.write_text(f"{whole_url}\n{short_url}\n", encoding="utf-8")
-    out = tmp_path / "out"
-    result = run_cli(
-        "master", str(listing), "--port", "0", "--bind", "127.0.0.1", "--output", str(out),
-        "--local-workers", "1", "--no-progress", "--no-report", "--max-failure-rate", "1",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    rows_by_url = {row["url"]: row for row in read_rows(out / "manifest.jsonl")}
+    out, rows_by_url = crawl(tmp_path, [whole_url, short_url])
     assert rows_by_url[whole_url]["status"] == "ok"
     assert (out / rows_by_url[whole_url]["path"]).read_bytes() == whole
     assert (rows_by_url[short_url]["status"], rows_by_url[short_url]["path"]) == ("corrupt", None)

@@ -17,12 +17,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from conftest import read_rows, run_cli
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from imageserver import ImageServer
 from PIL import Image
-from samples import SAMPLES, SWEEP_POLICY, status_of
+from samples import SAMPLES, SWEEP_POLICY, crawl, status_of
 
 from crawler.exceptions import VerifyFailure
 from crawler.formats import EXTENSIONS
@@ -126,15 +125,8 @@ def test_prefixes_end_to_end(name: str, tmp_path: Path, image_server: ImageServe
     cuts = {len(body) // 3, len(body) // 2, len(body) - 1}
     urls = {image_server.add(f"/{name}/cut{cut}", body[:cut]): cut for cut in cuts}
     urls[image_server.add(f"/{name}/whole", body)] = len(body)
-    listing = tmp_path / "list.txt"
-    listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
-    out = tmp_path / "out"
-    result = run_cli(
-        "master", str(listing), "--port", "0", "--bind", "127.0.0.1", "--output", str(out),
-        "--local-workers", "1", "--no-progress", "--no-report", "--max-failure-rate", "1",
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    for row in read_rows(out / "manifest.jsonl"):
+    out, rows = crawl(tmp_path, list(urls))
+    for row in rows.values():
         if urls[row["url"]] == len(body):
             assert row["status"] == "ok" and row["path"].endswith(EXTENSIONS[row["format"]])
             assert (out / row["path"]).read_bytes() == body
