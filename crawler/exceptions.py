@@ -9,7 +9,22 @@ manifest ``status`` it stands for.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from crawler import constants as c
+
+MAX_CAUSES = 8  # exceptions followed down a failure's cause chain
+
+
+def causes(exc: BaseException | None) -> Iterator[BaseException]:
+    """``exc``, then what it was raised from or while handling (``__cause__``, else
+    ``__context__``: ``raise ... from None`` keeps the context), MAX_CAUSES at most: a
+    converted error's original, at any of the boundaries above."""
+    for _ in range(MAX_CAUSES):
+        if exc is None:
+            return
+        yield exc
+        exc = exc.__cause__ or exc.__context__
 
 
 class CrawlerError(Exception):

@@ -18,7 +18,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from crawler.exceptions import StoreFailure, UsageError
+from crawler.exceptions import StoreFailure, UsageError, causes
 
 # fsspec (the s3 extra) is imported by S3Store alone: ~25 ms of imports (asyncio and
 # more) that every process would otherwise pay at start-up for a folder store (issue 15).
@@ -46,7 +46,6 @@ S3_TIMEOUTS = {"connect_timeout": 10, "read_timeout": 60}  # seconds
 CALL_LIMIT = 600
 DOWN_AFTER = 1
 DOWN_FOR = 30.0
-MAX_CAUSES = 8  # exceptions followed down a failure's cause chain
 # Error codes of S3 and S3-compatible stores that ask the client to slow down.
 THROTTLING_CODES = frozenset(
     {"SlowDown", "Throttling", "ThrottlingException", "RequestLimitExceeded", "TooManyRequests"}
@@ -233,12 +232,10 @@ def _s3_answer(exc: BaseException) -> dict[str, Any] | None:
     """The S3 error answer behind ``exc`` (botocore's ClientError ``response``: its
     ``Error.Code`` and ``ResponseMetadata.HTTPStatusCode``), down its cause chain: s3fs
     raises its own exceptions from botocore's; None when no answer came."""
-    seen: BaseException | None = exc
-    for _ in range(MAX_CAUSES):
+    for seen in causes(exc):
         response = getattr(seen, "response", None)
         if isinstance(response, dict):
             return response
-        seen = seen.__cause__ or seen.__context__ if seen is not None else None
     return None
 
 

@@ -25,7 +25,7 @@ import requests
 import urllib3.exceptions as u3
 
 from crawler.config import Policy
-from crawler.exceptions import ConnectionFailure, TimeoutFailure, URLFailure
+from crawler.exceptions import ConnectionFailure, TimeoutFailure, URLFailure, causes
 from crawler.worker import deadline
 
 # urllib3's prefixes naming its pool or connection object (``HTTPConnectionPool(host=...,
@@ -136,16 +136,13 @@ def host_trouble(exc: BaseException) -> tuple[str, bool] | None:
     decoded short of memory was ``corrupt`` for good, a connect short of descriptors the
     origin's ``connection_error``, and a resolver thread that could not start left DNS
     broken for the rest of the run (a fresh user's)."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        if isinstance(exc, MemoryError):
+    for seen in causes(exc):
+        if isinstance(seen, MemoryError):
             return "this worker's host ran out of memory", False
-        if isinstance(exc, RuntimeError) and "can't start new thread" in str(exc):
+        if isinstance(seen, RuntimeError) and "can't start new thread" in str(seen):
             return "this worker's host could not start a thread (memory or a process limit)", True
-        if isinstance(exc, OSError) and exc.errno in _SHORT_OF:
-            short_of = _SHORT_OF[exc.errno]  # descriptors: the host's alone, it stops
-            stop = exc.errno in (errno.EMFILE, errno.ENFILE)
-            return f"this worker's host ran out of {short_of} ({exc.strerror})", stop
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        if isinstance(seen, OSError) and seen.errno in _SHORT_OF:
+            short_of = _SHORT_OF[seen.errno]  # descriptors: the host's alone, it stops
+            stop = seen.errno in (errno.EMFILE, errno.ENFILE)
+            return f"this worker's host ran out of {short_of} ({seen.strerror})", stop
     return None

@@ -21,6 +21,7 @@ from __future__ import annotations
 import struct
 import zlib
 from collections.abc import Callable
+from typing import NamedTuple
 
 from crawler.exceptions import Corrupt
 from crawler.worker import bitmap, pngrules
@@ -33,21 +34,31 @@ _PNG_CRITICAL = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}  # PNG 5.6: all the critica
 _IMAGE_BOXES = {b"ftyp", b"meta", b"mdat"}  # an AVIF's top-level boxes (ISO/IEC 23000-22)
 
 
-def check(format_name: str, body: bytes, max_pixels: int) -> list[tuple[int, int]]:
+class Walked(NamedTuple):
+    """What a walk of a file's container found, before any decoding."""
+
+    canvases: list[tuple[int, int]]  # GIF: the canvas at each frame; [] for the others
+    end: int  # where the image ends: what follows was appended (a GIF: past its trailer)
+
+
+def check(format_name: str, body: bytes, max_pixels: int) -> Walked:
     """Raise Corrupt if ``body``, identified as ``format_name``, ends before its structure
     does or fails a checksum that guards its header or pixels.
 
     Returns the canvas size (width, height) at each frame where the container says it
     before any decoding (GIF: a frame may lie outside the logical screen, and Pillow
-    then grows the canvas, allocating it as it seeks); [] for other formats. The walks
-    that read pixel data (a PNG's split IDAT runs, a BMP's rows) do so only for a header
-    within ``max_pixels``: a larger one is ``too_many_pixels`` (verify's size check)."""
+    then grows the canvas, allocating it as it seeks), and where the image ends. The
+    walks that read pixel data (a PNG's split IDAT runs, a BMP's rows) do so only for a
+    header within ``max_pixels``: a larger one is ``too_many_pixels`` (verify's size
+    check)."""
+    if format_name == "GIF":
+        return Walked(*gif(body))
     sized = _SIZED.get(format_name)
     if sized is not None:
         sized(body, max_pixels)
-        return []
-    walker = _WALKERS.get(format_name)
-    return (walker(body) or []) if walker is not None else []
+    elif (walker := _WALKERS.get(format_name)) is not None:
+        walker(body)
+    return Walked([], len(body))
 
 
 def png(body: bytes, max_pixels: int) -> None:
@@ -118,15 +129,10 @@ def png_for_pillow(body: bytes) -> bytes:
     return b"".join([*pieces, body[start:]])
 
 
-def gif(body: bytes) -> list[tuple[int, int]]:
+def gif(body: bytes) -> tuple[list[tuple[int, int]], int]:
     """GIF89a: header, logical screen, global colour table, blocks, trailer (0x3B).
     Returns the canvas size at each frame (the logical screen, grown by any frame that
-    lies outside it, as Pillow grows it)."""
-    return _gif_walk(body)[0]
-
-
-def _gif_walk(body: bytes) -> tuple[list[tuple[int, int]], int]:
-    """``gif``'s canvases, and where the file's GIF ends: just past its trailer."""
+    lies outside it, as Pillow grows it), and where the GIF ends: past its trailer."""
     if len(body) < 13:
         raise Corrupt("GIF ends inside its header (truncated)")
     flags = body[10]
@@ -154,19 +160,16 @@ def _gif_walk(body: bytes) -> tuple[list[tuple[int, int]], int]:
             raise Corrupt(f"GIF has an unknown block 0x{kind:02x} (damaged)")
 
 
-def for_pillow(format_name: str, body: bytes) -> bytes:
-    """The bytes Pillow is given to decode ``body`` (its container checked before):
-    a PNG without the ancillary chunks libpng ignores (``png_for_pillow``); a GIF up to
-    its trailer. Bytes after a complete image are accepted (this module's rule), but
-    Pillow reads a GIF's on past its trailer: a second copy appended was "GIF announces
-    2 frames, 1 read", a stray byte an error of Python's struct module, ``corrupt`` both
-    (a fresh user's, 2026-12-01)."""
+def for_pillow(format_name: str, body: bytes, walked: Walked) -> bytes:
+    """The bytes Pillow is given to decode ``body`` (its container ``walked`` before):
+    a PNG without the ancillary chunks libpng ignores (``png_for_pillow``); the others
+    up to where their image ends. Bytes after a complete image are accepted (this
+    module's rule), but Pillow reads a GIF's on past its trailer: a second copy appended
+    was "GIF announces 2 frames, 1 read", a stray byte an error of Python's struct
+    module, ``corrupt`` both (a fresh user's, 2026-12-01)."""
     if format_name == "PNG":
         return png_for_pillow(body)
-    if format_name == "GIF":
-        end = _gif_walk(body)[1]
-        return body if end == len(body) else body[:end]
-    return body
+    return body if walked.end == len(body) else body[: walked.end]
 
 
 def _sub_blocks(body: bytes, pos: int) -> int:
@@ -284,8 +287,7 @@ def isobmff(body: bytes) -> None:
 
 
 _SIZED: dict[str, Callable[[bytes, int], None]] = {"PNG": png, "BMP": bitmap.bmp}
-_WALKERS: dict[str, Callable[[bytes], list[tuple[int, int]] | None]] = {
-    "GIF": gif,
+_WALKERS: dict[str, Callable[[bytes], object]] = {
     "WEBP": webp,
     "TIFF": tiff,
     "ICO": ico,

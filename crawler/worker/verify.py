@@ -134,14 +134,14 @@ def inspect(body: bytes, policy: Policy) -> ImageInfo:
 
 
 def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
-    canvases = structure.check(format_name, body, policy.max_pixels)
+    walked = structure.check(format_name, body, policy.max_pixels)
+    canvases = walked.canvases
     _check_budget(canvases, policy)  # before Pillow allocates any of them
     if format_name == "ICO":  # every image, not only the one Pillow shows
         icon.check(body, policy.max_pixels)
-    if format_name == "ICO":  # every image, not only the one Pillow shows
         readable = icon.for_pillow(body)
     else:
-        readable = structure.for_pillow(format_name, body)
+        readable = structure.for_pillow(format_name, body, walked)
     with Image.open(io.BytesIO(readable), formats=[_plugin(format_name)]) as image:
         real = image.format or format_name
         width, height = image.size
