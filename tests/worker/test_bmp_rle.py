@@ -90,9 +90,9 @@ def crafted(side: int) -> list[bytes]:
 
 
 def cpu(body: bytes) -> tuple[tuple[str, str], float]:
-    started = time.process_time()
+    started = time.thread_time()
     result = verdict(body)
-    return result, time.process_time() - started
+    return result, time.thread_time() - started
 
 
 @pytest.mark.parametrize("kind", [0, 1], ids=["rle8-end-of-line", "rle4-runs"])
@@ -102,11 +102,11 @@ def test_a_crafted_rle_bmp_decodes_in_bounded_work(kind: int, monkeypatch) -> No
     assert Image.DECODERS["bmp_rle"] is bmprle.RleDecoder  # verify's import registered it
     body = crafted(6000)[kind]
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 6000 * 6000)  # verify.configure's is lower
-    started = time.process_time()
+    started = time.thread_time()
     with Image.open(io.BytesIO(body), formats=["BMP"]) as image:
         image.load()
         assert image.size == (6000, 6000)
-    assert time.process_time() - started < 1.0
+    assert time.thread_time() - started < 1.0
 
 
 @pytest.mark.parametrize("kind", [0, 1], ids=["rle8-end-of-line", "rle4-runs"])

@@ -63,9 +63,9 @@ def tiny_png(seed: int) -> bytes:
 
 
 def cpu(body: bytes) -> tuple[tuple[str, str], float]:
-    started = time.process_time()
+    started = time.thread_time()
     result = verdict(body)
-    return result, time.process_time() - started
+    return result, time.thread_time() - started
 
 
 def test_entries_at_distinct_offsets_sized_to_the_end_are_never_copied() -> None:

@@ -25,9 +25,9 @@ SIDE = 2000  # max_pixels (4 x 10^6) a PNG: four fit the budget of 4 x max_pixel
 
 
 def cpu(body: bytes) -> tuple[tuple[str, str], float]:
-    started = time.process_time()
+    started = time.thread_time()
     result = verdict(body)
-    return result, time.process_time() - started
+    return result, time.thread_time() - started
 
 
 def test_dib_entries_sharing_their_rows_are_cut() -> None:
@@ -46,7 +46,7 @@ def test_dib_entries_sharing_their_rows_are_cut() -> None:
         "corrupt",
         "ICO image 1: BMP's header names more pixel rows than the file holds (damaged)",
     )
-    assert spent < 0.1, spent  # the old code decoded 256 x 225 KiB of rows: ``ok``
+    assert spent < 1.0, spent  # the old code decoded 256 x 225 KiB of rows: ``ok``
 
 
 def split_png(colour: int) -> bytes:
@@ -72,7 +72,7 @@ def test_pngs_are_sized_before_any_split_run_is_inflated(colour: int) -> None:
     (status, text), spent = cpu(ico([png + bytes(i) for i in range(40)]))
     assert status == "too_many_pixels" and text.startswith("40 ICO images of"), text
     (_control, _text), one = cpu(png)
-    assert spent < one + 0.05, (spent, one)
+    assert spent < 3 * one + 0.05, (spent, one)  # the old code: about 10 x one
 
 
 @pytest.mark.parametrize("bits", [1, 4, 8, 24, 32])
