@@ -297,6 +297,14 @@ def hits_of(server: ImageServer, urls: Iterable[str]) -> dict[str, int]:
     return {url: server.hits(path_of(url)) for url in urls}
 
 
+def wait_for_downloads(server: ImageServer, urls: list[str], count: int, worker: Spawned) -> None:
+    """Wait until ``count`` of ``urls`` were requested: counted on the images, as robots.txt
+    is a hit too and a freeze after "two hits" could catch the second download about to
+    send its request (seen in CI: a thawed worker's URL fetched twice)."""
+    started = lambda: sum(hits_of(server, urls).values()) >= count  # noqa: E731
+    wait_until(started, "the first downloads", alive=(worker,))
+
+
 def by_url(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Rows keyed by URL, failing if a URL has more than one row."""
     seen: dict[str, dict[str, Any]] = {}
@@ -846,7 +854,7 @@ def test_thawed_worker_drops_leases_finished_elsewhere(
     master = spawn("master", *run.master_args(lst, "--lease-seconds", "3", port=port))
     served_port(master)
     frozen = spawn("worker", *run.worker_args(port, 2))  # leases 4: 2 downloading, 2 queued
-    wait_until(lambda: image_server.total_hits() >= 2, "the first downloads", alive=(frozen,))
+    wait_for_downloads(image_server, urls, 2, frozen)
     frozen.signal(signal.SIGSTOP)
     other = spawn("worker", *run.worker_args(port, 2))
     # The frozen worker's leases expire; the other worker finishes those URLs.
@@ -916,10 +924,7 @@ def test_a_worker_thawed_past_its_leases_takes_them_again(
     master = spawn("master", *run.master_args(run.write_list(urls), *flags, port=port))
     served_port(master)
     worker = spawn("worker", *run.worker_args(port, 2))  # leases 4: 2 downloading, 2 queued
-    # Counted on the images: robots.txt is a hit too, and the second download could start
-    # after the list below was taken (seen once in CI: "queued" URL 1 hit twice).
-    started = lambda: sum(hits_of(image_server, urls).values()) >= 2  # noqa: E731
-    wait_until(started, "the first downloads", alive=(worker,))
+    wait_for_downloads(image_server, urls, 2, worker)
     in_flight = [url for url in urls if image_server.hits(path_of(url))]
     worker.signal(signal.SIGSTOP)
     time.sleep(5)  # past the lease (3 s) and the deadline (3 s)
@@ -952,7 +957,7 @@ def test_worker_thawed_after_the_master_left_lost_nothing(
                                               port=port))  # fmt: skip
     served_port(master)
     frozen = spawn("worker", *run.worker_args(port, 2))  # leases 4: 2 downloading, 2 queued
-    wait_until(lambda: image_server.total_hits() >= 2, "the first downloads", alive=(frozen,))
+    wait_for_downloads(image_server, urls, 2, frozen)
     frozen.signal(signal.SIGSTOP)
     other = spawn("worker", *run.worker_args(port, 2))
     assert master.wait(60) == 0, master.stderr
