@@ -17,6 +17,7 @@ import random
 import socket
 import threading
 import time
+from email.utils import mktime_tz, parsedate_tz
 from typing import Any
 
 import requests
@@ -88,15 +89,13 @@ def remaining() -> float:
 class DeadlineRetry(Retry):
     """urllib3's Retry, with pauses capped by RETRY_AFTER_CAP and by the URL's deadline."""
 
-    def parse_retry_after(self, retry_after: str) -> float:
-        """The pause a Retry-After asks for, capped; 0 (the usual backoff) for one that is
-        neither seconds nor an HTTP date: RFC 9110 section 10.2.3 gives it no meaning,
-        and urllib3's InvalidHeader made a retried 503 a connection_error, never retried."""
-        try:
-            asked = super().parse_retry_after(retry_after)
-        except u3.InvalidHeader:
-            return 0.0
-        return max(0.0, min(asked, RETRY_AFTER_CAP, remaining()))
+    def get_retry_after(self, response: Any) -> float | None:
+        """The pause an answer's Retry-After asks for (``server_wait``), capped; None (the
+        usual backoff) for one that is neither seconds nor an HTTP date: RFC 9110 section
+        10.2.3 gives it no meaning, and urllib3's InvalidHeader made a retried 503 a
+        connection_error, never retried."""
+        asked = server_wait(getattr(response, "headers", {}))
+        return None if asked is None else max(0.0, min(asked, RETRY_AFTER_CAP, remaining()))
 
     def sleep(self, response: Any = None) -> None:
         super().sleep(response)
@@ -155,14 +154,32 @@ class DeadlineRetry(Retry):
 def server_wait(headers: Any) -> float | None:
     """Seconds an answer's ``Retry-After`` asks for (RFC 9110 10.2.3: delay-seconds or an
     HTTP-date; a date past is 0), at most RETRY_AFTER_MAX; None when it has none or one
-    that is neither (which RFC 9110 gives no meaning)."""
+    that is neither (which RFC 9110 gives no meaning).
+
+    An HTTP-date is read against the same answer's ``Date`` (RFC 9110 6.6.1: when the
+    server sent it, by the server's clock), when that is a valid date too, not against
+    this host's clock: a worker whose clock was an hour behind read a date 25 s ahead
+    as 3,625 s and gave the host up for the run (a fresh user's, 2026-12-01)."""
     value = headers.get("Retry-After")
     if not value:
         return None
     try:
-        return min(float(_PARSER.parse_retry_after(value)), RETRY_AFTER_MAX)
+        asked = float(_PARSER.parse_retry_after(value))
+        if not value.strip().isdigit():
+            asked = _from_date(value, headers.get("Date"), asked)
     except (u3.InvalidHeader, OverflowError, ValueError):
         return None
+    return max(0.0, min(asked, RETRY_AFTER_MAX))
+
+
+def _from_date(value: str, date: str | None, by_our_clock: float) -> float:
+    """Seconds from the answer's ``Date`` to the HTTP-date ``value``; ``by_our_clock``
+    (urllib3's reading, from now) when the answer has no valid ``Date``."""
+    sent = parsedate_tz(date) if date else None
+    until = parsedate_tz(value)
+    if sent is None or until is None:
+        return by_our_clock
+    return float(mktime_tz(until) - mktime_tz(sent))
 
 
 class DeadlineTimeout(Timeout):

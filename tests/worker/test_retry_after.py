@@ -1,0 +1,98 @@
+"""A server's ``Retry-After`` read against the server's own clock (RFC 9110 10.2.3, 6.6.1).
+
+An HTTP-date is a point on the server's clock; the same answer's ``Date`` says what that
+clock read when it answered. Until 2026-12-01 the date was read against the worker's
+clock, and a worker an hour behind its servers turned "come back in 25 s" into an hour
+and gave the host up for the run (a fresh user's).
+"""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+from conftest import assert_no_traceback, read_rows, run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from imageserver import ImageServer, make_image
+
+from crawler.constants import RETRY_AFTER_MAX
+from crawler.worker.deadline import server_wait
+
+YEAR = 366 * 86400
+
+
+def dated(wait: float, offset: float) -> dict[str, str]:
+    """Headers of a server whose clock is ``offset`` s off ours, asking for ``wait`` s."""
+    now = time.time() + offset
+    return {
+        "Date": formatdate(now, usegmt=True),
+        "Retry-After": formatdate(now + wait, usegmt=True),
+    }
+
+
+@settings(max_examples=300, deadline=None)
+@given(wait=st.integers(0, 10 * 86400), offset=st.integers(-30 * YEAR, 30 * YEAR))
+def test_a_date_is_read_against_the_answers_date(wait: int, offset: int) -> None:
+    assert server_wait(dated(wait, offset)) == wait
+
+
+@given(wait=st.integers(-10 * YEAR, -1), offset=st.integers(-YEAR, YEAR))
+def test_a_date_before_the_answer_is_no_wait(wait: int, offset: int) -> None:
+    assert server_wait(dated(wait, offset)) == 0
+
+
+def test_a_date_far_ahead_is_the_cap_and_seconds_are_as_sent() -> None:
+    assert server_wait(dated(40 * YEAR, 0)) == RETRY_AFTER_MAX
+    assert server_wait({"Retry-After": "25", "Date": formatdate(0, usegmt=True)}) == 25
+
+
+def test_without_a_valid_date_header_our_clock_reads_it() -> None:
+    for date in (None, "", "yesterday"):
+        headers = {"Retry-After": formatdate(time.time() + 100, usegmt=True)}
+        if date is not None:
+            headers["Date"] = date
+        assert 97 <= (server_wait(headers) or 0) <= 100
+
+
+def test_a_server_an_hour_ahead_asking_for_3_s_is_waited_for(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """End to end: the host's first answer is a 503 dated an hour ahead of this machine
+    asking to come back 3 s after it; the host is held 3 s, not given up as "asked to
+    wait 3603 s"."""
+    body, asked = make_image("PNG", 32, 24, seed=5), []
+
+    def serve(request: BaseHTTPRequestHandler) -> None:
+        asked.append(time.monotonic())
+        if len(asked) == 1:
+            request.send_response_only(503)
+            for name, value in dated(3, 3600).items():
+                request.send_header(name, value)
+            request.send_header("Content-Length", "0")
+            request.end_headers()
+            return
+        request.send_response(200)
+        request.send_header("Content-Type", "image/png")
+        request.send_header("Content-Length", str(len(body)))
+        request.end_headers()
+        request.wfile.write(body)
+
+    urls = []
+    for i in range(2):
+        image_server.add_handler(f"/ahead/{i}.png", serve)
+        urls.append(image_server.url(f"/ahead/{i}.png"))
+    (tmp_path / "list.txt").write_text("\n".join(urls) + "\n")
+    result = run_cli(
+        "master", str(tmp_path / "list.txt"), "--port", "0", "--local-workers", "1",
+        "--threads", "1", "--output", str(tmp_path / "out"), "--no-progress",
+        "--retries", "0", "--max-failure-rate", "1",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+    rows = read_rows(tmp_path / "out" / "manifest.jsonl")
+    assert sorted(r["status"] for r in rows) == ["http_error", "ok"], rows
+    assert not any("Retry-After" in (r.get("error") or "") for r in rows), rows
+    assert len(asked) == 2 and asked[1] - asked[0] >= 2.9, asked
