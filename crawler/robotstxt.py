@@ -12,7 +12,8 @@ A *verdict* is what one fetch of an origin's robots.txt decided, as a JSON-able 
   other status: no rules, everything allowed, RFC 9309 section 2.3.1.3);
 - ``{"refused": "<why>"}``: the origin's own address failed ``--block-private``;
 - ``{"unavailable": "<why>"}``: a transient failure (5xx, 429, timeout, connection error,
-  RFC 9309 section 2.3.1.4): never kept, the origin is backed off and asked again.
+  RFC 9309 section 2.3.1.4): never kept, the origin is backed off and asked again; with
+  ``"retry_after": <seconds>`` when a 429/503 said how long (RFC 9110 10.2.3).
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import binascii
 from typing import Any
 
 from protego import Protego
+
+from crawler.constants import RETRY_AFTER_MAX
 
 ROBOTS_MAX_BYTES = 512 * 1024  # RFC 9309 2.5: parsers must read at least 500 KiB
 ROBOTS_MAX_REDIRECTS = 5  # RFC 9309 2.3.1.2: follow at least five consecutive redirects
@@ -73,9 +76,14 @@ def check_verdict(raw: Any) -> dict[str, Any] | None:
         if isinstance(body, str) and len(body) <= 2 * ROBOTS_MAX_BYTES:
             return {"status": raw["status"], "body": body}
         return None
-    for kind in ("refused", "unavailable"):
-        if isinstance(raw.get(kind), str):
-            return {kind: raw[kind][:300]}
+    if isinstance(raw.get("refused"), str):
+        return {"refused": raw["refused"][:300]}
+    if isinstance(raw.get("unavailable"), str):
+        verdict: dict[str, Any] = {"unavailable": raw["unavailable"][:300]}
+        asked = raw.get("retry_after")
+        if type(asked) in (int, float) and 0 <= asked <= RETRY_AFTER_MAX:  # NaN fails too
+            verdict["retry_after"] = float(asked)
+        return verdict
     return None
 
 

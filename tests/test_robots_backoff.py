@@ -27,38 +27,71 @@ BACKOFF = [1.0, 2.0, 4.0]  # politeness.BACKOFF_START, doubling
 
 
 class FlakyRobots:
-    """robots.txt: 503 for the first FAILURES requests, 404 after; request times kept."""
+    """robots.txt: 503 (with ``Retry-After: asked`` if given) for the first ``failures``
+    requests, 404 after; request times kept."""
 
-    def __init__(self) -> None:
+    def __init__(self, failures: int = FAILURES, asked: str | None = None) -> None:
         self.times: list[float] = []
         self._lock = threading.Lock()
+        self.failures, self.headers = failures, {"Retry-After": asked} if asked else None
 
     def __call__(self, request: BaseHTTPRequestHandler) -> None:
         with self._lock:
             self.times.append(time.monotonic())
-            failing = len(self.times) <= FAILURES
-        respond(request, b"busy\n" if failing else b"", "text/plain", 503 if failing else 404)
+            failing = len(self.times) <= self.failures
+        if failing:
+            respond(request, b"busy\n", "text/plain", 503, self.headers)
+        else:
+            respond(request, b"", "text/plain", 404)
+
+
+def crawl(server: ImageServer, tmp_path: Path, images: int, timeout: float) -> list[dict]:
+    png = make_image("PNG", 32, 24, seed=61)
+    urls = [server.add(f"/img/{i}.png", png, content_type="image/png") for i in range(images)]
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    manifest = tmp_path / "manifest.jsonl"
+    result = run_cli(
+        "master", str(listing), "--bind", "127.0.0.1", "--port", "0", "--max-failure-rate", "1",
+        "--local-workers", "2", "--threads", "4", "--output", str(tmp_path / "out"),
+        "--manifest", str(manifest), "--no-progress", timeout=timeout,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+    return read_rows(manifest)
+
+
+def test_a_robots_txt_retry_after_is_waited_for(tmp_path: Path) -> None:
+    """503 with ``Retry-After: 3``, then 404: the origin's next probe comes 3 s later, not
+    after the 1-s backoff (until 2026-12-01 it was ignored: a fresh user's)."""
+    robots = FlakyRobots(failures=1, asked="3")
+    with ImageServer() as server:
+        server.add_handler("/robots.txt", robots)
+        rows = crawl(server, tmp_path, 4, 60)
+    assert {row["status"] for row in rows} == {"ok"}
+    assert len(robots.times) == 2 and robots.times[1] - robots.times[0] >= 2.9, robots.times
+
+
+def test_a_robots_txt_asking_for_an_hour_gives_the_origin_up_at_once(tmp_path: Path) -> None:
+    """One robots.txt request in all (was 6 in 31 s, or 8 in two minutes), and every URL
+    ends ``blocked`` (transient: the next run tries them) saying what was asked."""
+    robots = FlakyRobots(failures=100, asked="3600")
+    with ImageServer() as server:
+        server.add_handler("/robots.txt", robots)
+        rows = crawl(server, tmp_path, 4, 60)
+        image_requests = server.total_hits() - server.hits("/robots.txt")
+    assert len(robots.times) == 1 and image_requests == 0
+    said = "robots.txt unavailable: HTTP 503, Retry-After 3600 s"
+    assert {(row["status"], row["error"]) for row in rows} == {("blocked", said)}
 
 
 @pytest.mark.slow
 def test_transient_robots_failure_backs_off_then_fetches_the_images(tmp_path: Path) -> None:
-    png = make_image("PNG", 32, 24, seed=61)
     robots = FlakyRobots()
     with ImageServer() as server:
         server.add_handler("/robots.txt", robots)
-        urls = [server.add(f"/img/{i}.png", png, content_type="image/png") for i in range(IMAGES)]
-        listing = tmp_path / "list.txt"
-        listing.write_text("\n".join(urls) + "\n", encoding="utf-8")
-        manifest = tmp_path / "manifest.jsonl"
-        result = run_cli(
-            "master", str(listing), "--bind", "127.0.0.1", "--port", "0",
-            "--local-workers", "2", "--threads", "4", "--output", str(tmp_path / "out"),
-            "--manifest", str(manifest), "--no-progress", timeout=120,
-        )  # fmt: skip
+        rows = crawl(server, tmp_path, IMAGES, 120)
         image_requests = server.total_hits() - server.hits("/robots.txt")
-    assert result.returncode == 0, result.stderr
-    assert_no_traceback(result.stdout, result.stderr)
-    rows = read_rows(manifest)
     counts = Counter(row["status"] for row in rows)
     assert len(rows) == IMAGES and counts["ok"] >= 0.95 * IMAGES, counts
     # One robots.txt request per backoff step, cluster-wide, then the 404 that ends it.

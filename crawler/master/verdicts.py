@@ -10,10 +10,13 @@ backoff step.
 
 A transient failure (robots.txt unavailable: 5xx, 429, timeout, connection error) is
 not kept: the origin is backed off as a host answering 429/503 is (its next probe waits
-1 s, then 2, 4, ... up to 5 minutes) and the ``LeaseBoard`` puts the probe back. After
-``ROBOTS_MAX_FAILURES`` such failures in a row the origin is given up for
-``GIVE_UP_SECONDS``: that verdict is shared like any other, so the URLs leased meanwhile
-end as ``blocked`` instead of each waiting out its own backoff. Not thread-safe on its
+1 s, then 2, 4, ... up to 5 minutes, or as long as a 429/503's Retry-After asked, RFC
+9110 10.2.3) and the ``LeaseBoard`` puts the probe back. After ``ROBOTS_MAX_FAILURES``
+such failures in a row the origin is given up for ``GIVE_UP_SECONDS``, and at once, for
+as long as it asked (up to ``ROBOTS_TTL``), when it asked for more than 5 minutes (until
+2026-12-01 the Retry-After was ignored: asked again after 1, 2, 4 ... s): that verdict is
+shared like any other, so the URLs leased meanwhile end as ``blocked`` instead of each
+waiting out its own backoff. Not thread-safe on its
 own: the ``LeaseBoard`` calls it under its lock.
 """
 
@@ -159,17 +162,19 @@ class RobotsBoard:
 
     def record(self, task_id: int, url: str, verdict: dict[str, Any], now: float) -> str:
         """Take the verdict a worker fetched for ``task_id`` (``url``); returns KEPT,
-        TRANSIENT (unavailable: not kept) or GIVEN_UP (unavailable too often in a row)."""
+        TRANSIENT (unavailable: not kept) or GIVEN_UP (unavailable too often in a row, or
+        asked by its Retry-After to wait more than BACKOFF_MAX)."""
         self.ended(task_id)
         origin = origin_key(url)
         ttl = ROBOTS_TTL
         if "unavailable" in verdict:
             failures = self._failures[origin] = self._failures.get(origin, 0) + 1
             penalty = min(BACKOFF_START * 2 ** (failures - 1), BACKOFF_MAX)
-            self._not_before[origin] = now + penalty
-            if failures < ROBOTS_MAX_FAILURES:
+            asked = float(verdict.get("retry_after") or 0.0)
+            self._not_before[origin] = now + max(penalty, asked)
+            if asked <= BACKOFF_MAX and failures < ROBOTS_MAX_FAILURES:
                 return TRANSIENT
-            ttl = GIVE_UP_SECONDS
+            ttl = min(max(GIVE_UP_SECONDS, asked), ROBOTS_TTL)
         self._failures.pop(origin, None)
         self._not_before.pop(origin, None)
         old = self._origins.get(origin)
@@ -178,7 +183,7 @@ class RobotsBoard:
         self._origins[origin] = (self._next_id, now + ttl)
         self._by_id[self._next_id] = verdict
         self._next_id += 1
-        return KEPT if ttl == ROBOTS_TTL else GIVEN_UP
+        return GIVEN_UP if "unavailable" in verdict else KEPT
 
     def _forget(self, verdict_id: int) -> None:
         self._by_id.pop(verdict_id, None)

@@ -58,6 +58,7 @@ class Download:
     etag: str | None = None
     last_modified: str | None = None
     robots_tags: tuple[str, ...] = ()  # every X-Robots-Tag header of the answer, as sent
+    retry_after: float | None = None  # seconds a 429/503 answer asked for (fetch_text's)
 
     @property
     def not_modified(self) -> bool:
@@ -86,8 +87,9 @@ def fetch(
 
 def fetch_text(
     session: requests.Session, url: str, policy: Policy, max_bytes: int, max_redirects: int
-) -> tuple[int, bytes]:
-    """Get a small text resource (robots.txt): its final HTTP status and body.
+) -> Download:
+    """Get a small text resource (robots.txt): its final answer (status, body, and for a
+    429/503 the Retry-After asked for, in seconds).
 
     Same deadline, retries, address guard and redirect checks as ``fetch`` (up to
     ``max_redirects`` hops), but any final status is an answer, not a failure: a
@@ -96,7 +98,7 @@ def fetch_text(
     connection error, refused address or redirect) raises the FetchFailure ``fetch``
     would raise.
     """
-    download = _bounded(
+    return _bounded(
         policy,
         lambda tally: _follow(
             session,
@@ -108,7 +110,6 @@ def fetch_text(
             max_redirects=max_redirects,
         ),
     )
-    return download.http_status, download.body
 
 
 def _bounded(policy: Policy, attempt: Callable[[list[int]], _T]) -> _T:
@@ -158,6 +159,7 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
             if resp.is_redirect:
                 url = trail.follow(url, resp)
                 continue
+            asked = deadline.server_wait(resp.headers) if resp.status_code in OVERLOADED else None
             if text_limit is not None:
                 body = _read_body(resp, policy, text_limit, cut=True) if ok else b""
             elif ok:
@@ -166,9 +168,6 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
                 body = b""
             else:
                 reason = f"HTTP {resp.status_code} {wire_text(resp.reason)}".strip()
-                asked = (
-                    deadline.server_wait(resp.headers) if resp.status_code in OVERLOADED else None
-                )
                 raise HTTPStatusFailure(reason, http_status=resp.status_code, retry_after=asked)
             return Download(
                 body,
@@ -179,6 +178,7 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
                 _header(resp, "ETag"),
                 _header(resp, "Last-Modified"),
                 tuple(resp.raw.headers.getlist("X-Robots-Tag")),
+                asked,
             )
     raise RedirectFailure(f"more than {hops} redirects")
 

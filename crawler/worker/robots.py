@@ -162,7 +162,7 @@ class RobotsCache:
 def load_verdict(url: str, session: requests.Session, policy: Policy) -> dict[str, Any]:
     """Fetch the robots.txt at ``url``: its verdict (see ``crawler.robotstxt``)."""
     try:
-        status, body = fetch_text(session, url, policy, ROBOTS_MAX_BYTES, ROBOTS_MAX_REDIRECTS)
+        answer = fetch_text(session, url, policy, ROBOTS_MAX_BYTES, ROBOTS_MAX_REDIRECTS)
     except PrivateAddress as failure:
         if failure.attempts == 0:  # refused before anything was sent: the origin itself
             return {"refused": str(failure)}
@@ -171,9 +171,13 @@ def load_verdict(url: str, session: requests.Session, policy: Policy) -> dict[st
         return answer_verdict(0, b"")  # RFC 9309 2.3.1.2: treated as unavailable (4xx)
     except FetchFailure as failure:  # timeout, connection error
         return {"unavailable": str(failure)}
+    status = answer.http_status
     if status >= 500 or status == 429:
-        return {"unavailable": f"HTTP {status}"}
-    return answer_verdict(status, body)
+        asked = answer.retry_after  # the master holds the origin that long
+        if asked is None:
+            return {"unavailable": f"HTTP {status}"}
+        return {"unavailable": f"HTTP {status}, Retry-After {asked:.0f} s", "retry_after": asked}
+    return answer_verdict(status, answer.body)
 
 
 def x_robots_opt_out(values: Iterable[str], user_agent: str) -> str | None:

@@ -15,7 +15,7 @@ from crawler.config import HostLimits
 from crawler.master.fencing import Answer
 from crawler.master.leases import LeaseBoard
 from crawler.master.verdicts import ROBOTS_MAX_FAILURES, origin_key
-from crawler.robotstxt import ROBOTS_TTL, answer_verdict
+from crawler.robotstxt import ROBOTS_TTL, answer_verdict, check_verdict
 
 UA = "crawler/1.0 (+https://example.org/bot)"
 A = [f"http://a.example/{i}.png" for i in range(4)]
@@ -252,3 +252,45 @@ def test_a_probe_kept_for_its_host_or_rerouted_does_not_hold_its_origin() -> Non
         board.complete(probe.id, "a-worker", Answer(http_status=200))
         rest = leased(board.get("a-worker", 10, 0))
         assert len(rest) == len(A) - 1 - (1 if wait else 0), (wait, rest)  # 0 stays kept
+
+
+def test_a_robots_txt_retry_after_holds_the_origins_next_probe() -> None:
+    """A 503 robots.txt asking to come back in 20 s: the origin's next probe waits 20 s,
+    not the 1-s backoff (until 2026-12-01 the Retry-After was ignored: a fresh user's)."""
+    clock = FakeClock()
+    board = make_board(clock, A[:2])
+    leased(board.get("w1", 10, 0))
+    asked = {"unavailable": "HTTP 503", "retry_after": 20.0}
+    assert board.robots_answer(0, "w1", A[0], asked) is True
+    clock.advance(19.75)
+    assert leased(board.get("w1", 10, 0)) == []
+    clock.advance(0.25)
+    assert len(leased(board.get("w1", 10, 0))) == 1  # one probe, 20 s on
+
+
+@pytest.mark.parametrize("seconds", [301.0, 3600.0, 1_000_000.0])
+def test_a_robots_txt_asking_for_more_than_5_minutes_gives_the_origin_up_at_once(
+    seconds: float,
+) -> None:
+    clock = FakeClock()
+    board = make_board(clock, [f"http://a.example/{i}.png" for i in range(5)])
+    leased(board.get("w1", 10, 0))
+    asked = {"unavailable": "HTTP 503", "retry_after": seconds}
+    assert board.robots_answer(0, "w1", A[0], asked) is False  # final: ends blocked
+    tasks = leased(board.get("w1", 2, 0))  # others at once, with the shared failure
+    assert [t.id for t in tasks] == [1, 2] and {t.robots for t in tasks} == {1}
+    assert board.verdicts([1]) == [{"id": 1, "verdict": asked}]
+    clock.advance(min(seconds, ROBOTS_TTL) - 1)
+    assert [t.robots for t in leased(board.get("w1", 1, 0))] == [1]  # still given up
+    clock.advance(1)
+    assert [t.robots for t in leased(board.get("w1", 1, 0))] == [None]  # then a probe
+
+
+@pytest.mark.parametrize("asked", [True, -1, float("nan"), float("inf"), "60", 2e6, None])
+def test_a_peers_retry_after_is_kept_only_when_it_is_a_wait(asked: object) -> None:
+    """A verdict comes from a peer holding the key: anything else in it is dropped."""
+    assert check_verdict({"unavailable": "HTTP 503", "retry_after": asked}) == UNAVAILABLE
+    assert check_verdict({"unavailable": "HTTP 503", "retry_after": 60}) == {
+        "unavailable": "HTTP 503",
+        "retry_after": 60.0,
+    }
