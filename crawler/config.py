@@ -61,7 +61,9 @@ class ResumeOptions:
     refresh_after: timedelta | None = None  # revalidate stored images older than this
     give_up_after: int = 5  # failed runs in a row after which a transient failure is kept
     policy: Policy | None = None  # this run's (a verdict of a different policy is redone)
-    verify_stored: str = ""  # "": trust stored images; "size" or "hash": send them for a check
+    # "": trust stored images; "size", "hash" or "full" (hashed and verified again by
+    # this version's rules): send them to workers for a check
+    verify_stored: str = ""
     store: str = ""  # the run's store spec (stores.normalize_spec): where trusted images are
 
 
@@ -96,6 +98,7 @@ class Policy:
     # The shared folder's identity, as the master sees it (stores.FolderStore.identity):
     # a worker whose folder at that path holds another (or none) is not on the share.
     store_id: str = ""
+    rules: str = c.RULES  # the verification rules revision the run decides by
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)

@@ -78,6 +78,14 @@ CHANGES: dict[str, str] = {
     "given_up": "given up (--give-up-after)",
 }
 
+# The verification rules revision: which rules decided a row. Bump it whenever a change
+# can alter a verdict or an image field (verification, URL parsing, what a limit means,
+# width/height/orientation/phash): a rerun then checks again what runs of other rules
+# decided (stored images re-verified, permanent failures retried: master.healing,
+# master.resume), and a worker of other rules is refused like another version
+# (protocol). Recorded in every run's policy (config.Policy.rules, NAME.runs.jsonl).
+RULES = "2026-12-01"
+
 # --- Exit codes (documented in the README; cron jobs act on them). ---
 EXIT_OK = 0  # the run completed; failed downloads are normal results
 EXIT_ERROR = 1  # bad input or environment: nothing, or not everything, could start

@@ -211,7 +211,8 @@ _HEAD = re.compile(rb'\{"url":("(?:[^"\\]|\\.)*"),"status":"([a-z_]+)"')
 _DECODER = json.JSONDecoder()
 # A URL without escapes, and a success status: most rows of a finished manifest.
 _SUCCESS_HEAD = re.compile(rb'\{"url":"([^"\\]*)","status":"(ok|not_modified)"')
-_PLACES = tuple((name, f',"{name}":'.encode()) for name in ("path", "store", "host", "source"))
+_SUCCESS_NAMES = ("path", "store", "host", "source", "run_id")  # in FIELDS order
+_PLACES = tuple((name, f',"{name}":'.encode()) for name in _SUCCESS_NAMES)
 _EXTRA = b',"extra":'  # the last field; before it, no raw quote is inside a value
 
 
@@ -232,10 +233,10 @@ def raw_extra(line: bytes) -> bytes:
 
 
 def success_fields(line: bytes) -> dict[str, Any] | None:
-    """``url``, ``status``, ``path``, ``store``, ``host`` and ``source`` of a success row as
-    ``make_row`` writes it, found with a few byte searches (half the time of
-    ``fields_by_status``); None for any other line, or a value that is neither null nor
-    a string without escapes (read those with ``fields_by_status``)."""
+    """``url``, ``status`` and the ``_SUCCESS_NAMES`` of a success row as ``make_row``
+    writes it, found with a few byte searches (half the time of ``fields_by_status``);
+    None for any other line, or a value that is neither null nor a string without
+    escapes (read those with ``fields_by_status``)."""
     head = _SUCCESS_HEAD.match(line)
     if head is None:
         return None

@@ -39,7 +39,7 @@ from typing import Any
 
 from crawler import __version__
 from crawler.config import Policy
-from crawler.constants import RETRY_AFTER_MAX, STATUSES
+from crawler.constants import RETRY_AFTER_MAX, RULES, STATUSES
 from crawler.robotstxt import check_verdict
 
 SERIALIZER = "xmlrpclib"
@@ -107,6 +107,10 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
 REQUIRED_FIELDS = ("id", "url", "status", "worker")
 
 
+# What a worker checks of a stored copy before reusing it (StoredCopy.verify; "": its size).
+VERIFY_LEVELS = ("size", "hash", "full")
+
+
 # --- Messages ---
 @dataclass(frozen=True)
 class StoredCopy:
@@ -119,7 +123,9 @@ class StoredCopy:
     last_modified: str | None
     refresh: bool
     sha256: str | None = None  # of the stored bytes
-    verify: str = ""  # --verify-stored: "size" or "hash" (the bytes are hashed again)
+    # --verify-stored: "size", "hash" (the bytes are hashed again) or "full" (hashed and
+    # verified again: a row of other verification rules, constants.RULES)
+    verify: str = ""
 
 
 @dataclass(frozen=True)
@@ -182,7 +188,7 @@ def _decode_stored(raw: Any) -> StoredCopy | None:
         modified if isinstance(modified, str) else None,
         raw.get("refresh") is True,
         digest if isinstance(digest, str) else None,
-        verify if verify in ("size", "hash") else "",
+        verify if verify in VERIFY_LEVELS else "",
     )
 
 
@@ -236,8 +242,10 @@ WIRE_VERSION = 1
 def _identity() -> str:
     """``"<WIRE_VERSION>.<10 hex digits>"``: the version and a digest of every shape two
     peers must agree on (names, methods and their parameters, message and policy fields,
-    their types, the statuses)."""
+    their types, the statuses) and of the verification rules (``constants.RULES``): a
+    worker of other rules would decide by them."""
     shapes = {
+        "rules": RULES,
         "serializer": SERIALIZER,
         "registered": REGISTERED,
         "calls": CALLS,
@@ -257,6 +265,8 @@ def _identity() -> str:
 PROTOCOL = _identity()
 # What each peer says of itself at hello, beside its own fields.
 IDENTITY = {"protocol": PROTOCOL, "crawler": __version__}
+# What ``--version`` says: the version number alone names no commit (0.1.0 for all).
+VERSION_TEXT = f"crawler {__version__} (protocol {PROTOCOL}, rules {RULES})"
 
 
 def incompatible(info: object) -> str | None:

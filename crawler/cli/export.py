@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from crawler import __version__
 from crawler import constants as c
 from crawler.cli.edge import run_plain
 from crawler.cli.startup import interrupt_on_stop_signals, prepare_process
@@ -14,6 +13,7 @@ from crawler.console import show
 from crawler.export.derive import MODES
 from crawler.export.run import FORMATS, SUMMARY_NAME, ExportConfig, ExportResult, export
 from crawler.outputs import check_distinct, run_files
+from crawler.protocol import VERSION_TEXT
 
 
 def export_parser() -> argparse.ArgumentParser:
@@ -22,7 +22,7 @@ def export_parser() -> argparse.ArgumentParser:
         description="Turn a crawler manifest and its stored images into a dataset: "
         "WebDataset tar shards, a Parquet file of the manifest, or loose files.",
     )
-    p.add_argument("--version", action="version", version=f"crawler {__version__}")
+    p.add_argument("--version", action="version", version=VERSION_TEXT)
     p.add_argument("manifest", type=nonempty_path, metavar="MANIFEST", help="the manifest (.jsonl)")
     p.add_argument("--format", required=True, choices=FORMATS, help="what to write")
     p.add_argument(

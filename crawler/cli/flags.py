@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from crawler import __version__
 from crawler import constants as c
 from crawler.cli.storeflags import add_worker_store_flags
 from crawler.cli.values import (
@@ -25,6 +24,7 @@ from crawler.cli.values import (
     nonempty,
     nonempty_path,
 )
+from crawler.protocol import VERSION_TEXT
 
 MAX_SAMPLE = 1000  # report thumbnails: a page of ~10 MB
 
@@ -72,7 +72,7 @@ def port_or_stdin(text: str) -> int | None:
 def common(parser: argparse.ArgumentParser, quiet_keeps: str = "") -> None:
     """Flags of both commands; ``quiet_keeps``: what ``-q`` still prints besides warnings
     and errors (the master's serving line)."""
-    parser.add_argument("--version", action="version", version=f"crawler {__version__}")
+    parser.add_argument("--version", action="version", version=VERSION_TEXT)
     parser.add_argument(
         "--authkey-file",
         type=nonempty,
@@ -168,7 +168,7 @@ def report_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="crawler-report", description="Write the HTML report of a crawler manifest."
     )
-    p.add_argument("--version", action="version", version=f"crawler {__version__}")
+    p.add_argument("--version", action="version", version=VERSION_TEXT)
     p.add_argument("manifest", type=nonempty_path, metavar="MANIFEST", help="the manifest (.jsonl)")
     p.add_argument(
         "--output",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import re
 
-VERIFY_CHOICES = ("size", "hash")
+from crawler.protocol import VERIFY_LEVELS
+
 _HOST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,252}")
 
 
@@ -46,9 +47,10 @@ def add_master_store_flags(p: argparse.ArgumentParser) -> None:
         nargs="?",
         const="size",
         default="",
-        choices=VERIFY_CHOICES,
-        help="send images stored by earlier runs to workers for a check: their size, or "
-        "with =hash also their sha256 (default: trust the manifest)",
+        choices=VERIFY_LEVELS,
+        help="send images stored by earlier runs to workers for a check: their size, "
+        "with =hash also their sha256, with =full also verified again by this version's "
+        "rules (default: trust the manifest)",
     )
 
 

@@ -85,6 +85,15 @@ class EarlierRows:
         # The tasks whose last row names another input line (source, extra) than the lists
         # now do: a line moved or its other columns changed (``restamp``).
         self.stale = Bits(count)
+        # The runs whose verification rules are this run's (None: all of them); a stored
+        # image of any other run's is verified again (``current``).
+        self.current_runs: set[str] | None = None
+        self.stale_images = 0  # successes of other rules (``resume._Judge.note``)
+        self.history_damaged = ""  # why the run history was not read in full
+
+    def current(self, row: dict[str, Any]) -> bool:
+        """Was ``row`` decided by this run's verification rules (``constants.RULES``)?"""
+        return self.current_runs is None or row.get("run_id") in self.current_runs
 
     def status(self, task_id: int) -> str | None:
         """The status of the task's last earlier row; None: it has none."""

@@ -16,6 +16,11 @@ On a rerun, a URL whose last row is a failure is:
 - re-decided whatever its class when the policy that decided it has changed since
   (``--block-private``, the size and pixel limits, ``--min-width``/``--min-height``,
   robots): the old verdict no longer says anything;
+- re-decided, when permanent, when it was decided by other verification rules than
+  this run's (``constants.RULES``, recorded in the run's policy) or by a run whose
+  policy is unknown (a crawler from before the policy was recorded, a run history
+  damaged or lost): a bug since fixed may have decided it. Once: the retry's row is
+  this run's, whose rules are recorded. A transient failure keeps its backoff;
 - kept otherwise.
 
 ``--retry-failed`` tries every failure again. Rows count their failed runs in a row
@@ -24,12 +29,13 @@ On a rerun, a URL whose last row is a failure is:
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from crawler import constants as c
-from crawler.manifest import read_runs
+from crawler.manifest import runs_path
 
 TRANSIENT = frozenset({c.TIMEOUT, c.CONNECTION_ERROR, c.DISK_ERROR, c.WORKER_LOST, c.WORKER_ERROR})
 TRANSIENT_HTTP = frozenset({408, 425, 429})  # and every 5xx
@@ -65,20 +71,48 @@ class History:
     index: dict[str, int]  # run_id -> position (0: the first run)
     policies: dict[str, dict[str, Any]]  # run_id -> that run's policy, where recorded
     runs: int  # how many runs there were before this one
+    damaged: str = ""  # why the history could not be read in full ("": it could)
 
     @classmethod
     def read(cls, manifest: Path) -> History:
-        """From the manifest's run history; a missing or damaged file gives what it can.
-        A run has two lines there (its start, then its summary) or, killed, the first
-        alone (``summary.record_start``): it counts once, where it started."""
-        index, policies = {}, {}
-        for row in read_runs(manifest):
-            run_id = row.get("run_id")
+        """From the manifest's run history; a missing file gives none, a damaged one what
+        it can (``damaged`` says what was wrong). A run has two lines there (its start,
+        then its summary) or, killed, the first alone (``summary.record_start``): it
+        counts once, where it started."""
+        index: dict[str, int] = {}
+        policies: dict[str, dict[str, Any]] = {}
+        try:
+            data = runs_path(manifest).read_bytes()
+        except FileNotFoundError:
+            return cls(index, policies, 0)
+        except OSError as exc:
+            return cls(index, policies, 0, f"unreadable: {exc.strerror or exc}")
+        *lines, _torn = data.split(b"\n")  # a last line without its newline: a kill
+        bad = 0
+        for line in lines:
+            row = _object(line)
+            bad += row is None and bool(line.strip())
+            run_id = row.get("run_id") if row is not None else None
             if isinstance(run_id, str):
                 index.setdefault(run_id, len(index))
                 if isinstance(row.get("policy"), dict):
                     policies[run_id] = row["policy"]
-        return cls(index, policies, len(index))
+        damaged = f"{bad} unreadable line(s)" if bad else ""
+        return cls(index, policies, len(index), damaged)
+
+    def rules(self, run_id: object) -> str | None:
+        """The verification rules the run ``run_id`` decided by; None when unknown."""
+        rules = self.policies.get(str(run_id), {}).get("rules")
+        return rules if isinstance(rules, str) else None
+
+
+def _object(line: bytes) -> dict[str, Any] | None:
+    """The JSON object on one line of the history; None for anything else."""
+    try:
+        row = json.loads(line)
+    except ValueError:
+        return None
+    return row if isinstance(row, dict) else None
 
 
 def decide(row: dict[str, Any], history: History, policy: dict[str, Any], give_up: int) -> int:
@@ -88,7 +122,7 @@ def decide(row: dict[str, Any], history: History, policy: dict[str, Any], give_u
     if then is not None and any(then.get(f) != policy.get(f) for f in fields):
         return RETRY
     if not transient(row):
-        return KEEP
+        return RETRY if history.rules(row.get("run_id")) != policy.get("rules") else KEEP
     failures = row.get("failures") if type(row.get("failures")) is int else 1
     if failures >= give_up:
         return GIVE_UP

@@ -15,6 +15,8 @@ rows of URLs no longer listed. The next run uses it instead of the read when:
 - stored images are trusted as that run trusted them: the same ``--store``, no
   ``--refresh-after`` (it needs every row's date); ``--verify-stored`` clears the trust;
 - the content index needs no filling from the manifest (it was kept too);
+- that run decided by the same verification rules (``constants.RULES``): its facts
+  trust images its rules passed (until 2026-12-01 an upgrade trusted them for good);
 - rows read back through it (a sample, and every failure) are their tasks' rows.
 
 Failures are judged anew from their rows, read by offset: healing depends on the run
@@ -30,8 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from crawler import constants as c
 from crawler.atomic import TMP_SUFFIX
-from crawler.config import ResumeOptions
+from crawler.config import Policy, ResumeOptions
 from crawler.manifest import fingerprint, resume_path
 from crawler.master.journal import Offsets
 from crawler.master.linerows import EarlierLines
@@ -58,6 +61,7 @@ def save(manifest: Path, kept: KeptIndex) -> None:
     """Keep ``kept`` for the manifest as it is now (atomically). Raises OSError."""
     header = {
         "version": VERSION,
+        "rules": c.RULES,  # what its trusted facts were judged by
         "fingerprint": fingerprint(manifest),
         "tasks": kept.tasks,
         "spool_crc": kept.spool_crc,
@@ -116,6 +120,7 @@ def _fits(header: dict, manifest: Path, store: TaskStore, options: ResumeOptions
     tasks = header["tasks"]
     return (
         header["version"] == VERSION
+        and header.get("rules") == (options.policy or Policy()).rules
         and header["fingerprint"] == fingerprint(manifest)
         and header["store"] == options.store
         and header["sources"] == store.sources[: len(header["sources"])]

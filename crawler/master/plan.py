@@ -27,8 +27,9 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import ListSpec, ResumeOptions
+from crawler.console import log
 from crawler.exceptions import JournalError
-from crawler.manifest import make_row
+from crawler.manifest import make_row, runs_path
 from crawler.master.carried import carry
 from crawler.master.contents import ContentIndex
 from crawler.master.earlier import EarlierRows
@@ -100,22 +101,35 @@ class Plan:
         keys = ("path", "bytes", "etag", "last_modified", "sha256")
         assert self.earlier is not None
         refresh = self.earlier.due(task_id)
-        return {k: row.get(k) for k in keys} | {"refresh": refresh, "verify": self.verify}
+        return {k: row.get(k) for k in keys} | {"refresh": refresh, "verify": self._verify(row)}
+
+    def _verify(self, row: dict[str, Any]) -> str:
+        """What a worker checks of the row's stored image: --verify-stored's level, or all
+        of it ("full": hashed and verified again) when other verification rules than
+        this run's passed it (``constants.RULES``): they may have passed a broken image,
+        or left its image fields (phash, orientation) unfilled."""
+        assert self.earlier is not None
+        return self.verify if self.earlier.current(row) else "full"
 
     @property
     def needs_hosts(self) -> bool:
         """Do some tasks need a file only one host holds (see ``wanted_host``)?"""
-        return not self.shared and self.earlier is not None and (bool(self.verify) or self.any_due)
+        if self.shared or self.earlier is None:
+            return False
+        return bool(self.verify) or self.any_due or self.earlier.stale_images > 0
 
     def wanted_host(self, task_id: int) -> str | None:
         """The host whose own store holds the file this task needs (``--verify-stored``,
         or a revalidation), or None when any worker will do."""
         if self.shared or self.earlier is None:
             return None
-        if not (self.verify or self.earlier.due(task_id)):
+        wanted = self.verify or self.earlier.due(task_id)
+        if not (wanted or self.earlier.stale_images):  # no row to read: most tasks
             return None
         row = self.stored_row(task_id)
-        host = row.get("host") if row is not None and row.get("store") is None else None
+        if row is None or not (wanted or self._verify(row)):
+            return None
+        host = row.get("host") if row.get("store") is None else None
         return host if isinstance(host, str) else None
 
     def forget_earlier(self) -> None:
@@ -176,7 +190,7 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, what to resume from, 
         plan.store.flush()
         if resuming:
             assert journal is not None
-            _resume(plan, journal, options)
+            _resume(plan, journal, options, run_id)
         else:
             plan.state = bytearray(len(plan.store))
         line_rows.settle(journal, None if plan.earlier is None else plan.earlier.lines)
@@ -245,12 +259,33 @@ def _line_rows(
         check.done()
 
 
-def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
+def _resume(plan: Plan, journal: Path, options: ResumeOptions, run_id: str) -> None:
     """Resume from ``journal``: where each task's last row is, which of them stand."""
     earlier = plan.earlier = read_earlier(plan.store, journal, options, plan.contents)
+    if earlier.current_runs is not None:
+        earlier.current_runs.add(run_id)  # the rows this run journals are of its rules
     plan.unreadable, plan.first_unreadable = earlier.unreadable, earlier.first_unreadable
     plan.verify, plan.shared = options.verify_stored, bool(options.store)
     plan.state, carried = carry(earlier)
     plan.any_due = carried.due > 0
     plan.carried, plan.retried = carried.statuses, carried.retried
     plan.given_up, plan.kept = carried.given_up, carried.kept
+
+
+def tell_resume(plan: Plan, manifest: Path) -> None:
+    """Log what the run resumed from, and what of it could not be trusted."""
+    earlier = plan.earlier
+    if earlier is None:
+        return
+    # The kept index spares reading the manifest.
+    log.info("resumed from %s", "its kept index" if earlier.from_index else "the manifest")
+    if plan.unreadable:
+        log.warning("manifest %s: skipped %d unreadable line(s), the first at line %d",
+                    manifest, plan.unreadable, plan.first_unreadable)  # fmt: skip
+    if earlier.history_damaged:  # as a damaged content index is (``contents``)
+        why = earlier.history_damaged
+        log.warning("run history %s was damaged (%s); failures of the runs it no longer "
+                    "names are decided again", runs_path(manifest), why)  # fmt: skip
+    if earlier.stale_images:
+        log.info("%d stored images were verified by an earlier version's rules: checking "
+                 "them again", earlier.stale_images)  # fmt: skip

@@ -61,6 +61,7 @@ def read_earlier(
     kept = None if judge.seeding else keptindex.load(journal, store, options)
     if kept is not None:
         earlier = EarlierRows(journal, len(store), kept.offsets, kept.facts)
+        earlier.current_runs, earlier.history_damaged = judge.current_runs, judge.history.damaged
         if from_kept(earlier, kept, store, judge, lookup):
             earlier.from_index = True
             # The same tasks as the run that kept it: none can be listed again.
@@ -68,6 +69,7 @@ def read_earlier(
         earlier.close()
         kept = earlier = None  # its arrays go before the full read makes its own
     earlier = EarlierRows(journal, len(store))
+    earlier.current_runs, earlier.history_damaged = judge.current_runs, judge.history.damaged
     batch: list[tuple[int, dict[str, Any]]] = []
     for number, (offset, line) in enumerate(journal_lines(journal), start=1):
         try:
@@ -177,8 +179,16 @@ class _Judge:
         # The content index is filled from the manifest unless a completed run kept it.
         self.seeding = contents is not None and not contents.ready
         seeded = ("sha256", "same_content_as") if self.seeding else ()
-        self.success_names = ("path", "store", "host", "source", *dated, *seeded)
+        # run_id: whose verification rules decided the row (``current``).
+        self.success_names = ("path", "store", "host", "source", "run_id", *dated, *seeded)
         self.quick = not dated and not seeded  # (manifest.success_fields)
+        # The runs that decided by this run's rules (None: no policy, every run does).
+        rules = self.policy.get("rules")
+        self.current_runs: set[str] | None = (
+            None
+            if rules is None
+            else {run_id for run_id in history.policies if history.rules(run_id) == rules}
+        )
 
     def names(self, status: str) -> tuple[str, ...]:
         """The fields a row with ``status`` is judged by (a success's are few)."""
@@ -199,8 +209,9 @@ class _Judge:
             refresh = options.refresh_after
             if refresh is not None and _age(row, self.now) >= refresh:
                 facts |= SECOND
-            elif _trusted(row, options):
+            elif _trusted(row, options) and earlier.current(row):
                 facts |= TRUSTED | CARRIED
+            earlier.stale_images += not earlier.current(row)  # checked: Plan.stored_copy
         earlier.facts[task_id] = facts
 
 
@@ -246,12 +257,14 @@ def _trusted(row: dict[str, Any], options: ResumeOptions) -> bool:
     return row.get("store") is None and isinstance(row.get("host"), str)
 
 
-def kept_facts(row: dict[str, Any], trust: ResumeOptions) -> int:
+def kept_facts(row: dict[str, Any], trust: ResumeOptions, current: bool = True) -> int:
     """The byte of facts the resume index keeps for a row just journalled: its status,
     and for a success, trusted as by ``trust`` (the run's store, without --verify-stored
-    and --refresh-after: ``keptindex``). A failure is judged anew when the index is used."""
+    and --refresh-after: ``keptindex``) when ``current`` (decided by this run's
+    verification rules: an earlier row journalled again may not be). A failure is
+    judged anew when the index is used."""
     facts = STATUS_CODES.get(row["status"], 0)
-    if _trusted(row, trust):
+    if _trusted(row, trust) and current:
         facts |= TRUSTED | CARRIED
     return facts
 

@@ -26,7 +26,7 @@ from crawler.master.indexing import IndexKeeper
 from crawler.master.journal import ManifestWriter
 from crawler.master.launch import Launch
 from crawler.master.leases import LeaseBoard
-from crawler.master.plan import Plan, plan_run
+from crawler.master.plan import Plan, plan_run, tell_resume
 from crawler.master.progress import Progress, announce
 from crawler.master.results import ResultIntake
 from crawler.master.summary import RunStats, record_start
@@ -106,13 +106,7 @@ class Master:
         except BaseException:
             contents.discard()
             raise
-        if plan.earlier is not None:  # the kept index spares reading the manifest
-            log.info(
-                "resumed from %s", "its kept index" if plan.earlier.from_index else "the manifest"
-            )
-        if plan.unreadable:
-            log.warning("manifest %s: skipped %d unreadable line(s), the first at line %d",
-                        cfg.manifest, plan.unreadable, plan.first_unreadable)  # fmt: skip
+        tell_resume(plan, cfg.manifest)
         return plan
 
     def _before_serving(self, step: Callable[[], T], what: str) -> T:

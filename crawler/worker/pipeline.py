@@ -16,7 +16,7 @@ import requests
 
 from crawler import constants as c
 from crawler.config import Policy
-from crawler.exceptions import Blocked, URLFailure
+from crawler.exceptions import Blocked, URLFailure, VerifyFailure
 from crawler.layout import content_name, stored_extension, stored_name
 from crawler.protocol import StoredCopy, Task
 from crawler.stores import FolderStore, S3Store
@@ -54,12 +54,14 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
     row.update(host=ctx.host, store=ctx.store.spec or None)
     deadline.bound_url(ctx.policy.deadline)  # robots.txt and the URL: one deadline
     try:
-        stored = usable_stored_copy(task, ctx.store)
+        stored, fresh = usable_stored_copy(task, ctx.store, ctx.policy)
         if stored is not None and not stored.refresh:
             row.update(status=c.OK, reused=True, path=stored.path, bytes=stored.bytes, attempts=0)
+            row.update(fresh)
         else:
             row["held"] = stored is not None or None  # a revalidation of a copy held here
             _download(task, stored or _elsewhere(task, ctx), ctx, row)
+            row.update(fresh if row["status"] == c.NOT_MODIFIED else {})
     except URLFailure as failure:
         _failed(row, failure)
     except Exception as exc:  # a bug must not kill the worker: report it as data
@@ -130,35 +132,62 @@ def _download(task: Task, stored: StoredCopy | None, ctx: Context, row: dict[str
         if directive is not None:
             raise Blocked(f"X-Robots-Tag opts out: {directive}")
     info = verify.inspect(download.body, policy)
-    row.update(
-        width=info.width, height=info.height, orientation=info.orientation, format=info.format
-    )
+    fields = _image_fields(info)
+    phash = fields.pop("phash")  # an ok row's only, as the stored image's
+    row.update(fields)
     digest = hashlib.sha256(download.body).hexdigest()
     if policy.dedup_content:  # one object per distinct content, whichever URL brought it
         relative = content_name(digest, info.extension)
     else:
         relative = stored_name(task.url, info.extension)
     ctx.store.put(relative, download.body)
-    row.update(status=c.OK, path=relative, sha256=digest, phash=info.phash)
+    row.update(status=c.OK, path=relative, sha256=digest, phash=phash)
 
 
-def usable_stored_copy(task: Task, store: FolderStore | S3Store) -> StoredCopy | None:
+def _image_fields(info: verify.ImageInfo) -> dict[str, Any]:
+    """The result fields verification gives an image."""
+    return {"width": info.width, "height": info.height, "orientation": info.orientation,
+            "format": info.format, "phash": info.phash}  # fmt: skip
+
+
+NOT_USABLE: tuple[None, dict[str, Any]] = (None, {})
+
+
+def usable_stored_copy(
+    task: Task, store: FolderStore | S3Store, policy: Policy
+) -> tuple[StoredCopy | None, dict[str, Any]]:
     """The task's stored copy, if this run's store really holds that image for that URL
     (the name ``layout.stored_name`` gives it, the size the manifest recorded and, with
-    ``--verify-stored=hash``, the sha256). Raises StoreFailure when the store fails."""
+    ``--verify-stored=hash`` or ``full``, the sha256), and the image fields a ``full``
+    check found: the bytes verified again by this version's rules (``verify.inspect``),
+    its verdict then the copy's (a broken one is not usable: the URL is downloaded and
+    judged anew). Raises StoreFailure when the store fails."""
     stored = revalidation(task)
     if stored is None or store.size(stored.path) != stored.bytes:
-        return None
-    if stored.verify != "hash" or stored.sha256 is None:
-        return stored
-    return stored if hashlib.sha256(store.read(stored.path)).hexdigest() == stored.sha256 else None
+        return NOT_USABLE
+    if stored.verify not in ("hash", "full"):
+        return stored, {}
+    body = store.read(stored.path)
+    digest = hashlib.sha256(body).hexdigest()
+    if stored.sha256 is not None and digest != stored.sha256:
+        return NOT_USABLE
+    if stored.verify == "hash":
+        return stored, {}
+    try:
+        info = verify.inspect(body, policy)
+    except VerifyFailure:
+        return NOT_USABLE
+    if info.extension != stored_extension(stored.path):  # stored as another format
+        return NOT_USABLE
+    return stored, _image_fields(info) | {"sha256": digest}
 
 
 def _elsewhere(task: Task, ctx: Context) -> StoredCopy | None:
     """A copy due for revalidation on another host's own store: a 304 keeps it there,
-    so any worker may ask. (A copy missing from a shared store is downloaded again.)"""
+    so any worker may ask. (A copy missing from a shared store is downloaded again, and
+    one to verify in full is checked where it is: a 304 must not keep it unchecked.)"""
     stored = revalidation(task)
-    if stored is None or not stored.refresh or ctx.store.spec:
+    if stored is None or not stored.refresh or ctx.store.spec or stored.verify == "full":
         return None
     return stored
 

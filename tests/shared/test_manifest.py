@@ -61,23 +61,25 @@ def test_row_fields_reads_what_a_full_parse_reads(
 @settings(max_examples=300, deadline=None)
 @given(
     values=st.fixed_dictionaries(
-        {n: st.none() | _TEXT for n in ("url", "sha256", "source", *_NAMES)}
+        {n: st.none() | _TEXT for n in ("url", "sha256", "source", "run_id", *_NAMES)}
     ),
     status=st.sampled_from(["ok", "not_modified", "http_error", "okay"]),
     extra=st.none() | st.dictionaries(st.sampled_from(["host", "path", "x"]), _TEXT),
-    dropped=st.sets(st.sampled_from(["host", "store", "path", "sha256", "source", "extra"])),
+    dropped=st.sets(
+        st.sampled_from(["host", "store", "path", "sha256", "source", "run_id", "extra"])
+    ),
 )
 def test_success_fields_reads_what_a_full_parse_reads_or_declines(
     values: dict[str, str | None], status: str, extra: dict[str, str] | None, dropped: set[str]
 ) -> None:
-    """The quickest read of a success row (its url, path, store and host, for resuming)
+    """The quickest read of a success row (its url, path, store, host and run, for resuming)
     gives what json.loads gives, or None: then the general read is used. It declines
     only rows that are no success, miss a field, or hold escapes."""
     row = make_row(**{**values, "url": values["url"] or ""}, status=status, extra=extra)
     for name in dropped:
         del row[name]
     line = (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
-    names = ("url", "status", "path", "store", "host", "source")
+    names = ("url", "status", "path", "store", "host", "source", "run_id")
     fields = success_fields(line)
     if fields is not None:
         assert fields == {n: row[n] for n in names}
