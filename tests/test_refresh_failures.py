@@ -186,3 +186,35 @@ def test_a_row_that_stands_names_its_line_as_the_lists_now_have_it(
         (_, original), (_, other) = twins
         assert now[original]["same_content_as"] is None, (rerun, now[original])
         assert now[other]["same_content_as"] == now[original]["source"], (rerun, now[other])
+
+
+def test_images_dated_after_now_are_revalidated(tmp_path: Path, image_server: ImageServer) -> None:
+    """A night whose clock was ahead dated its rows in the future: their age is unknown,
+    so ``--refresh-after`` revalidates them, and says so. Until 2026-12-01 their age was
+    negative, never due: one night at 2030 stopped every revalidation until 2030 (a fresh
+    user's)."""
+    dates = ("2030-01-01T00:00:00+00:00", "9999-12-31T23:59:59+00:00", "2031-06-01T00:00:00")
+    names = ("a", "b", "c", "now")
+    urls = {name: image_server.add(f"/ahead/{name}.png", make_image("PNG", 40, 30, seed=i),
+                                   content_type="image/png")
+            for i, name in enumerate(names)}  # fmt: skip
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{url}\n" for url in urls.values()), encoding="utf-8")
+    night(tmp_path, listing)
+    manifest = tmp_path / "out" / "manifest.jsonl"
+    lines = []
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        row = json.loads(line)
+        name = row["url"].rsplit("/", 1)[1].removesuffix(".png")
+        if name != "now":
+            row["fetched_at"] = dates[names.index(name)]
+        lines.append(json.dumps(row) + "\n")
+    manifest.write_text("".join(lines), encoding="utf-8")
+    hits = {name: image_server.hits(f"/ahead/{name}.png") for name in names}
+    args = [str(listing), "--output", str(tmp_path / "out"), "--local-workers", "1"]
+    result = run_cli("master", *args, "--refresh-after", "3", timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert "3 stored image(s) dated after now" in result.stderr, result.stderr
+    for name in names:  # the three dated ahead asked again; the one of today not
+        assert image_server.hits(f"/ahead/{name}.png") == hits[name] + (name != "now"), name
+    assert {row["status"] for row in rows(tmp_path).values()} == {c.OK}

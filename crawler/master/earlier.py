@@ -89,6 +89,7 @@ class EarlierRows:
         # image of any other run's is verified again (``current``).
         self.current_runs: set[str] | None = None
         self.stale_images = 0  # successes of other rules (``resume._Judge.note``)
+        self.future_dated = 0  # successes dated after now, revalidated (``resume._age``)
         self.history_damaged = ""  # why the run history was not read in full
 
     def current(self, row: dict[str, Any]) -> bool:

@@ -286,6 +286,9 @@ def tell_resume(plan: Plan, manifest: Path) -> None:
         why = earlier.history_damaged
         log.warning("run history %s was damaged (%s); failures of the runs it no longer "
                     "names are decided again", runs_path(manifest), why)  # fmt: skip
+    if earlier.future_dated:
+        log.warning("%d stored image(s) dated after now (a clock that was ahead): "
+                    "revalidated now (--refresh-after)", earlier.future_dated)  # fmt: skip
     if earlier.stale_images:
         log.info("%d stored images were verified by an earlier version's rules: checking "
                  "them again", earlier.stale_images)  # fmt: skip

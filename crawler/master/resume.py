@@ -207,8 +207,10 @@ class _Judge:
             )
         elif status in c.SUCCESS_STATUSES:
             refresh = options.refresh_after
-            if refresh is not None and _age(row, self.now) >= refresh:
+            age = _age(row, self.now) if refresh is not None else None
+            if age is not None and age >= refresh:
                 facts |= SECOND
+                earlier.future_dated += age == FUTURE
             elif _trusted(row, options) and earlier.current(row):
                 facts |= TRUSTED | CARRIED
             earlier.stale_images += not earlier.current(row)  # checked: Plan.stored_copy
@@ -269,11 +271,19 @@ def kept_facts(row: dict[str, Any], trust: ResumeOptions, current: bool = True) 
     return facts
 
 
+# The age of a row dated after now: a clock that was ahead when it was written. Its true
+# age is unknown, so it is due: one night at 2030 had stopped every revalidation until
+# 2030 (a fresh user's, 2026-12-01).
+FUTURE = timedelta.max - timedelta(days=1)
+
+
 def _age(row: dict[str, Any], now: datetime) -> timedelta:
+    """How long ago the row's image was fetched or revalidated: ``timedelta.max`` with
+    no usable date, ``FUTURE`` when dated after ``now`` (both are due)."""
     try:
         fetched = datetime.fromisoformat(str(row.get("fetched_at") or row.get("finished_at")))
     except ValueError:
         return timedelta.max  # no usable date: treat as old
     if fetched.tzinfo is None:
         fetched = fetched.replace(tzinfo=UTC)
-    return now - fetched
+    return FUTURE if fetched > now else now - fetched
