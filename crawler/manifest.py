@@ -193,6 +193,16 @@ def read_runs(manifest: Path) -> Iterator[dict[str, Any]]:
         return
 
 
+def run_order(manifest: Path) -> dict[str, int]:
+    """Each run of the history beside ``manifest`` (``read_runs``) and its place, 0 the
+    first: where it started. The order runs happened in, whatever their clocks said."""
+    order: dict[str, int] = {}
+    for run in read_runs(manifest):
+        if isinstance(run.get("run_id"), str):
+            order.setdefault(run["run_id"], len(order))
+    return order
+
+
 def journal_lines(path: Path) -> Iterator[tuple[int, bytes]]:
     """(offset, line) of every complete line of a journal; a torn last line is skipped."""
     with open(path, "rb") as fh:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.console import log
-from crawler.manifest import LINE_STATUSES, Skipped, read_manifest
+from crawler.manifest import LINE_STATUSES, Skipped, read_manifest, run_order
 from crawler.report.model import ReportData, status_of, timestamp
 
 
@@ -32,12 +32,25 @@ class _Scan:
     count: int = 0
     last_of: dict[int, int] = field(default_factory=dict)
     latest_run: str | None = None
-    latest_ts: float = -math.inf
+    latest: tuple[int, float] = (-1, -math.inf)  # (place in the run history, finished_at)
+    order: dict[str, int] = field(default_factory=dict)  # manifest.run_order
+
+    def saw(self, row: dict[str, Any]) -> None:
+        """The latest run is the last the run history names, else (a run it does not
+        name, or no history) the one of the latest ``finished_at``: until 2026-12-01 the
+        latter alone, and a night whose clock was ahead stayed "the latest" in the chart
+        after later runs (a fresh user's)."""
+        run_id, ts = row.get("run_id"), timestamp(row.get("finished_at"))
+        if not isinstance(run_id, str) or (ts is None and run_id not in self.order):
+            return
+        rank = (self.order.get(run_id, -1), -math.inf if ts is None else ts)
+        if rank >= self.latest:
+            self.latest, self.latest_run = rank, run_id
 
 
 def _scan(manifest: Path) -> _Scan:
     bits = max(1 << 16, manifest.stat().st_size // 16)  # rows are >300 bytes: >20 bits a row
-    bloom, scan = bytearray(bits // 8 + 1), _Scan()
+    bloom, scan = bytearray(bits // 8 + 1), _Scan(order=run_order(manifest))
     for index, row in enumerate(read_manifest(manifest)):
         digest = _digest(row)
         spots = [int.from_bytes(digest[i : i + 4]) % bits for i in (8, 12, 16)]
@@ -45,9 +58,7 @@ def _scan(manifest: Path) -> _Scan:
             scan.last_of[int.from_bytes(digest[:8])] = index
         for s in spots:
             bloom[s >> 3] |= 1 << (s & 7)
-        ts = timestamp(row.get("finished_at"))
-        if ts is not None and ts >= scan.latest_ts and isinstance(row.get("run_id"), str):
-            scan.latest_ts, scan.latest_run = ts, row["run_id"]
+        scan.saw(row)
         scan.count = index + 1
     return scan
 
@@ -58,6 +69,7 @@ def aggregate(manifest: Path, sample: int, compacted_by: str | None = None) -> R
     first pass: half the time of a report at the end of a run."""
     scan = _Scan(count=-1, latest_run=compacted_by) if compacted_by else _scan(manifest)
     rep, repeats, skipped = ReportData(max(0, sample), scan.latest_run), scan.last_of, Skipped()
+    rep.run_order = scan.order or run_order(manifest)
     for index, row in enumerate(read_manifest(manifest, skipped)):
         if index >= scan.count >= 0:  # appended since the first pass
             break

@@ -122,6 +122,7 @@ class ReportData:
     # Per run that downloaded anything: [downloads, first, last finished_at] (a handful
     # of runs: images/s comes from the latest run that did the work).
     work: dict[str, list[float]] = field(default_factory=dict)
+    run_order: dict[str, int] = field(default_factory=dict)  # manifest.run_order, if read
     same_content: int = 0  # rows with same_content_as: the bytes of an earlier row's image
     near: NearDuplicates = field(default_factory=NearDuplicates)  # phash clusters
 
@@ -192,7 +193,10 @@ class ReportData:
         that only reused says nothing about speed)."""
         if not self.work:
             return None
-        count, first, last = max(self.work.values(), key=lambda w: w[2])
+        # Latest by the run history, then by the clock (see aggregate._Scan.saw).
+        _, (count, first, last) = max(
+            self.work.items(), key=lambda item: (self.run_order.get(item[0], -1), item[1][2])
+        )
         return count / (last - first) if last > first else None
 
     def _host(self, row: dict[str, Any]) -> HostStats:

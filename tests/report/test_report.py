@@ -363,6 +363,29 @@ def test_chart_shows_the_latest_run(tmp_path: Path) -> None:
     assert "<b>0.3</b><span>images/s" in html  # 480 downloads over 1797 s
 
 
+def test_the_latest_run_is_the_historys_not_the_clocks(tmp_path: Path) -> None:
+    """A night whose clock was ahead (2030) before a night of the right date: the run
+    history says which came last, and the chart and images/s are that run's. Until
+    2026-12-01 the latest ``finished_at`` alone decided, and the report charted the 2030
+    night under a header naming the real latest run (a fresh user's)."""
+    start, ahead = datetime(2026, 6, 1, 2, 0, tzinfo=UTC), datetime(2030, 1, 1, tzinfo=UTC)
+    rows: list[dict[str, Any] | str] = [
+        make_row(url=f"http://a.example/{i}", status="ok", run_id="ahead",
+                 finished_at=(ahead + timedelta(seconds=i)).isoformat())
+        for i in range(50)
+    ] + [
+        make_row(url=f"http://b.example/{i}", status="ok", run_id="right",
+                 finished_at=(start + timedelta(seconds=2 * i)).isoformat())
+        for i in range(100)
+    ]  # fmt: skip
+    write_manifest(tmp_path / "m.jsonl", rows)
+    history = [{"run_id": run, "outcome": "started"} for run in ("ahead", "right")]
+    (tmp_path / "m.runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in history))
+    html = build.write_report(tmp_path / "m.jsonl", None).read_text(encoding="utf-8")
+    assert "in run right, one bar per" in html
+    assert "<b>0.5</b><span>images/s" in html  # 100 downloads over 198 s
+
+
 @pytest.mark.parametrize("per_bucket", [1, 9, 150, 1_424, 20_000])
 def test_every_chart_label_lies_inside_the_picture(tmp_path: Path, per_bucket: int) -> None:
     """At any rate: each label, at most 7 px a character at the chart's 11 px, fits in
