@@ -11,6 +11,7 @@ import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ class RunStats:
             if code in (c.EXIT_DEGRADED, c.EXIT_INCOMPLETE) or self.damaged
             else None,
             "started_at": self.started_at,
-            "ended_at": now_iso(),
+            "ended_at": _ended_at(self.started_at, elapsed),
             "elapsed_s": round(elapsed, 3),
             "urls": self.total,
             "counts": dict(sorted(self.counts.items())),
@@ -143,6 +144,20 @@ def write_summary(summary: dict[str, Any], manifest: Path) -> None:
         with contextlib.suppress(OSError):
             path.unlink(missing_ok=True)
     add_run_line(summary, manifest)
+
+
+def _ended_at(started_at: str, elapsed: float) -> str:
+    """The time now, but never less than ``elapsed`` (monotonic seconds) after
+    ``started_at``: a wall clock stepped back during the run (NTP) made a summary end a
+    day before it started (a fresh user's, 2026-12-01). A step forward is kept: the
+    clock was corrected towards the right time."""
+    try:
+        start = datetime.fromisoformat(started_at)
+    except ValueError:
+        return now_iso()
+    earliest = (start + timedelta(seconds=round(elapsed))).isoformat(timespec="seconds")
+    now = now_iso()
+    return max(now, earliest) if start.tzinfo is not None else now
 
 
 def record_start(stats: RunStats, manifest: Path) -> None:

@@ -3,6 +3,7 @@ summary's count of downloads on nights that carry revalidated (304) rows."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -104,3 +105,20 @@ def test_a_torn_history_line_stays_apart_from_the_next(tmp_path: Path) -> None:
     runs_path(manifest).write_bytes(b'{"run_id": "a"}\n{"run_id": "torn", "outc')
     record_start(RunStats("b", total=1), manifest)
     assert [r["run_id"] for r in read_runs(manifest)] == ["a", "b"]
+
+
+@pytest.mark.parametrize("ahead", [0, 5, 3600, 86400, 40 * 365 * 86400])
+@pytest.mark.parametrize("elapsed", [0.0, 8.4, 4000.0])
+def test_a_summary_never_ends_before_its_start_and_elapsed(ahead: int, elapsed: float) -> None:
+    """The run started on a clock ``ahead`` s ahead of now (stepped back since, NTP):
+    ``ended_at`` is at least ``started_at`` + ``elapsed_s`` (until 2026-12-01 a summary
+    could end a day before it started: a fresh user's); on a clock that was right, now."""
+    start = datetime.now(UTC) + timedelta(seconds=ahead)
+    stats = RunStats("r", 1, started_at=start.isoformat(timespec="seconds"))
+    summary = stats.as_dict(0, elapsed, Path("m.jsonl"))
+    started = datetime.fromisoformat(summary["started_at"])
+    ended = datetime.fromisoformat(summary["ended_at"])
+    assert ended - started >= timedelta(seconds=round(elapsed))
+    # The clock went back: the start's clock plus what passed; else now.
+    expected = max(datetime.now(UTC), started + timedelta(seconds=round(elapsed)))
+    assert abs(ended - expected) <= timedelta(seconds=2)
