@@ -87,7 +87,9 @@ class LogFile(logging.FileHandler):
         # --output a first run creates failed with "No such file or directory".
         os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         _own_copy(path)
-        super().__init__(path, encoding="utf-8")
+        # backslashreplace: a message naming a file whose name is not UTF-8 (a surrogate,
+        # PEP 383) stopped the log file at that line (a fresh user's, 2026-12-01).
+        super().__init__(path, encoding="utf-8", errors="backslashreplace")
         self.failed = False
 
     def _open(self) -> Any:
@@ -98,7 +100,8 @@ class LogFile(logging.FileHandler):
             return super()._open()
         # A descriptor's name (/dev/stdout) is written through the descriptor: opened anew,
         # a stdout redirected with ">" wrote its later lines over the log's.
-        return open_in_place(Path(self.baseFilename), kind, {"mode": "a", "encoding": "utf-8"})
+        how = {"mode": "a", "encoding": "utf-8", "errors": "backslashreplace"}
+        return open_in_place(Path(self.baseFilename), kind, how)
 
     def emit(self, record: logging.LogRecord) -> None:
         if not self.failed:

@@ -39,6 +39,10 @@ def check_distinct(
     as a list the next night), nor lie in the shard folders of ``images`` (the folders
     stored images go to: ``layout.in_shards``). Raises UsageError (one line)."""
     files = [(flag, path) for flag, path in chosen.items() if path is not None]
+    for what, named in [*files, *kept.items(), *(("URL list", p) for p in lists if p != "-")]:
+        utf8_name(named, what)
+    for root in images:
+        utf8_name(root, "image folder")
     for flag, path in files:
         for root in images:
             if in_shards(path, root):
@@ -55,6 +59,24 @@ def check_distinct(
             _not_a_list(path, what, "another path", lists)
         else:
             _not_a_list(path, f"the {what}", f"another {KEPT_BY.get(what, KEPT_BY[''])}", lists)
+
+
+def utf8_name(path: Path | str, what: str) -> None:
+    """Raise UsageError when ``path``, made absolute, is not valid UTF-8: a byte the
+    locale could not decode, kept as a surrogate (PEP 383), in its name or a folder's.
+    The manifest, summary and logs are UTF-8 and name these files (a row's ``source``
+    names its list): such a list made the master fail with a traceback once its first
+    row was written, every night, its images stored and named by no row; such an
+    ``--output`` a traceback in the worker, then the master (a fresh user's, 2026-12-01)."""
+    full = os.path.abspath(path)
+    try:
+        full.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(full).decode("utf-8", "backslashreplace")
+        raise UsageError(
+            f"{what} {shown} is not valid UTF-8 (in its name or a folder's): the manifest "
+            "and logs are UTF-8 and name it; rename it"
+        ) from None
 
 
 def _not_another(

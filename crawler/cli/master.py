@@ -25,12 +25,12 @@ from crawler.auth import generate_authkey, load_authkey
 from crawler.cli.edge import leave, run_command
 from crawler.cli.flags import POLICY_FLAGS
 from crawler.cli.master_flags import LOCAL_THREADS, master_parser
-from crawler.config import HostLimits, ListSpec, MasterConfig, Policy, ResumeOptions
+from crawler.config import STDIN, HostLimits, ListSpec, MasterConfig, Policy, ResumeOptions
 from crawler.console import log, show
 from crawler.exceptions import UsageError
 from crawler.master.lists import check_readable, expand_lists
 from crawler.master.local_workers import LocalWorkers
-from crawler.outputs import check_distinct, run_files
+from crawler.outputs import check_distinct, run_files, utf8_name
 from crawler.stores import PER_HOST, FolderStore, normalize_spec, open_store
 
 
@@ -186,8 +186,12 @@ def run_master(config: MasterConfig) -> int:
 
 def check_paths(args: argparse.Namespace) -> None:
     """No file the run writes is another of its files, or a list (a dry run writes
-    nothing): ``outputs.check_distinct``. Raises UsageError."""
+    nothing, but its lists' names are checked as a run's are): ``outputs.check_distinct``.
+    Raises UsageError."""
     if args.dry_run:
+        for name in args.lists:
+            if name != STDIN:
+                utf8_name(name, "URL list")
         return
     manifest = manifest_path(args)
     key = args.authkey_file or manifest.parent / c.DEFAULT_KEY_NAME

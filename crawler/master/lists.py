@@ -37,6 +37,7 @@ from crawler.master.listlines import (
     make_entry,
     overlong_entry,
 )
+from crawler.outputs import utf8_name
 from crawler.urls import normalize_url
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -84,7 +85,10 @@ def _folder_files(folder: str) -> list[str]:
         raise UsageError(f"cannot read URL list folder {folder}: {exc.strerror}") from None
     if not names:
         raise UsageError(f"URL list folder {folder} holds no list files")
-    return [os.path.join(folder, name) for name in names]
+    paths = [os.path.join(folder, name) for name in names]
+    for path in paths:  # as the lists named on the command line are (``check_distinct``)
+        utf8_name(path, "URL list")
+    return paths
 
 
 def read_list(item: ListSpec | str) -> Iterator[ListEntry]:
