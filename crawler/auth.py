@@ -10,9 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 
-from crawler.atomic import write_whole
 from crawler.constants import AUTHKEY_ENV
 from crawler.exceptions import UsageError
 from crawler.layout import not_a_folder
@@ -61,13 +61,26 @@ def _checked(key: bytes, origin: str) -> bytes:
     return key
 
 
-def generate_authkey(path: Path) -> bytes:
-    """Make a random key and write it to ``path`` with mode 0600 (replacing any old one)."""
+def generate_authkey(path: Path) -> tuple[bytes, bool]:
+    """The key at ``path``, made there with mode 0600 unless another master made it
+    first: (the key, whether this call made it). The file appears whole or not at all
+    (a temporary file of its own, linked to ``path``, which fails if ``path`` is
+    there): until 2026-12-01 two masters started together (cron overlap) wrote through
+    one fixed temporary name, and one ran with a key other than the file's, which every
+    worker started from the file was refused (a fresh user's). Raises UsageError."""
     key = secrets.token_hex(32).encode()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_whole(path, key + b"\n", mode=0o600)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:  # mkstemp: mode 0600
+                fh.write(key + b"\n")
+            os.link(tmp, path)
+        finally:
+            os.unlink(tmp)
+    except FileExistsError:
+        return load_authkey(str(path)) or b"", False
     except OSError as exc:
         why = not_a_folder(path.parent) or exc.strerror
         raise UsageError(f"cannot write the generated authkey to {path}: {why}") from None
-    return key
+    return key, True

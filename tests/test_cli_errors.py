@@ -35,6 +35,7 @@ from conftest import (
 )
 from imageserver import ImageServer
 
+from crawler.auth import generate_authkey
 from crawler.cli.flags import report_parser, worker_parser
 from crawler.cli.master_flags import master_parser
 from crawler.cli.values import Number
@@ -549,3 +550,33 @@ def test_a_command_started_in_a_removed_folder_says_so(
     assert_no_traceback(result.stdout, result.stderr)
     says = "cannot read manifest" if command[0] == "report" else "current folder no longer exists"
     assert says in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
+
+
+def test_masters_making_the_key_together_agree_on_it(tmp_path: Path) -> None:
+    """The key file appears whole and once: callers racing to make it (masters started
+    together by cron on a fresh --output) all get the key the file holds, and one of
+    them made it. Until 2026-12-01 they wrote through one fixed temporary name: some
+    failed ("File exists", "No such file or directory"), and one ran with a key other
+    than the file's, refused to every worker started from the file (a fresh user's)."""
+    for round_ in range(30):
+        path = tmp_path / f"out{round_}" / "authkey"
+        results: list[tuple[bytes, bool] | BaseException] = []
+        go = threading.Barrier(8)
+
+        def make(path: Path = path, results: list = results, go: threading.Barrier = go) -> None:
+            go.wait()
+            try:
+                results.append(generate_authkey(path))
+            except BaseException as exc:  # any failure is the finding
+                results.append(exc)
+
+        threads = [threading.Thread(target=make) for _ in range(8)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        held = path.read_bytes().strip()
+        assert results == [(held, made) for _, made in results], results
+        assert sum(made for _, made in results) == 1
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in path.parent.iterdir()] == ["authkey"]  # no temporary left

@@ -60,7 +60,8 @@ def _shared_key(given: str | None, manifest: Path) -> tuple[bytes, str | None, s
     path = manifest.parent / c.DEFAULT_KEY_NAME
     if path.exists():
         return load_authkey(str(path)) or b"", str(path), "reused"
-    return generate_authkey(path), str(path), "generated"
+    key, made = generate_authkey(path)
+    return key, str(path), "generated" if made else "reused"
 
 
 def manifest_path(args: argparse.Namespace) -> Path:
