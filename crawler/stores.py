@@ -219,10 +219,19 @@ class FolderStore:
                 with contextlib.suppress(FileExistsError):
                     fd = os.open(path, PART_FLAGS, 0o644)
                     try:
+                        # Readable by all whatever the umask: no secret, and every
+                        # worker's user reads it (under umask 077 it was 0600, and
+                        # workers running as another user could not join: a fresh user's).
+                        os.fchmod(fd, 0o644)
                         _write_all(fd, secrets.token_hex(16).encode("ascii"))
                     finally:
                         os.close(fd)
             return path.read_text(encoding="ascii").strip() if path.exists() else ""
+        except PermissionError:
+            raise UsageError(
+                f"store {self.where}: cannot read {IDENTITY}: permission denied (this "
+                f"user must be able to read it: chmod a+r {path})"
+            ) from None
         except (OSError, UnicodeDecodeError) as exc:
             raise UsageError(f"store {self.where}: cannot read {IDENTITY}: {exc}") from None
 

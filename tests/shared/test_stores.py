@@ -5,7 +5,9 @@ Fast and in-process, on real data: no network, no subprocesses (S3: tests/test_s
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,19 @@ def test_a_shared_store_whose_share_went_is_not_written_to(tmp_path: Path) -> No
     with pytest.raises(StoreFailure, match="is gone"):
         shared.put("ab/cd/three.png", b"3")
     assert not root.exists()
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o027, 0o022, 0o000])
+def test_a_shared_stores_identity_is_readable_by_every_worker(tmp_path: Path, umask: int) -> None:
+    """The identity file is no secret and every worker's user reads it: 0644 whatever
+    the master's umask (under 077 it was 0600, and workers running as another user, as
+    the README's systemd unit does, could not join: a fresh user's, 2026-12-01)."""
+    share = tmp_path / "share"
+    share.mkdir()
+    old = os.umask(umask)
+    try:
+        token = FolderStore(share, f"file://{share}").identity(create=True)
+    finally:
+        os.umask(old)
+    assert len(token) == 32
+    assert stat.S_IMODE((share / IDENTITY).stat().st_mode) == 0o644
