@@ -580,3 +580,17 @@ def test_masters_making_the_key_together_agree_on_it(tmp_path: Path) -> None:
         assert sum(made for _, made in results) == 1
         assert path.stat().st_mode & 0o777 == 0o600
         assert [p.name for p in path.parent.iterdir()] == ["authkey"]  # no temporary left
+
+
+@pytest.mark.parametrize("before", [[], ["plain.txt"]])
+def test_lists_named_with_a_leading_dash_come_after_two_dashes(
+    tmp_path: Path, before: list[str]
+) -> None:
+    """``crawler-master -- -l.txt``: until 2026-12-01 "the following arguments are
+    required: LIST" when no list came before ``--`` (CPython's intermixed parser; a
+    fresh user's); an option after ``--`` is a name too."""
+    for name in ("plain.txt", "-l.txt", "--x.txt"):
+        (tmp_path / name).write_text(f"http://127.0.0.1:9/{name}.png\n", encoding="utf-8")
+    result = run_cli("master", "--dry-run", *before, "--", "-l.txt", "--x.txt", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"dry run: {len(before) + 2} list(s), {len(before) + 2} line(s)" in result.stdout

@@ -25,6 +25,22 @@ from crawler.exceptions import (
 from crawler.layout import not_a_folder
 
 
+def _after_dashes(argv: list[str] | None) -> list[str]:
+    """``argv`` with the names after ``--`` that start with '-' spelled ``./-name``:
+    CPython's intermixed parser refuses ``--`` when no positional comes before it
+    (``crawler-master -- -l.txt``: "the following arguments are required: LIST", a
+    fresh user's, 2026-12-01); a name so spelled needs no ``--``. A lone ``-`` (stdin)
+    stays as it is."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--" not in argv:
+        return argv
+    at = argv.index("--")
+    tail = [
+        f"./{name}" if name.startswith("-") and name != "-" else name for name in argv[at + 1 :]
+    ]
+    return [*argv[:at], *tail]
+
+
 def run_command(
     prog: str,
     argv: list[str] | None,
@@ -35,7 +51,7 @@ def run_command(
     """Parse, run, and turn every expected error into one line and an exit code.
     ``check`` runs once stderr is set up and before the log file is opened: a refusal
     must not write into a file it protects (``--log-file`` naming a URL list)."""
-    args = parser.parse_intermixed_args(argv)  # options may come between list files
+    args = parser.parse_intermixed_args(_after_dashes(argv))  # options amid list files
     try:
         setup_logging(prog, args, check)
         return body(args)
