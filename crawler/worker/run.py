@@ -249,7 +249,7 @@ class Worker:
             if self._held.may_start(self._view, task.id, task.token):  # else another's now
                 row = process(task, ctx)
                 if row["status"] == c.HTTP_ERROR and row.get("http_status") in c.OVERLOADED:
-                    self._todo.back_off(host_of(task.url))  # see lane.py
+                    self._todo.back_off(host_of(task.url), row.get("retry_after"))  # lane.py
                 self._done.put(row)
 
     def context(self) -> Context:

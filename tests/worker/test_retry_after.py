@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 from imageserver import ImageServer, make_image
 
 from crawler.constants import RETRY_AFTER_MAX
+from crawler.protocol import Task
 from crawler.worker.deadline import server_wait
+from crawler.worker.lane import TaskLane, drained
 
 YEAR = 366 * 86400
 
@@ -96,3 +98,21 @@ def test_a_server_an_hour_ahead_asking_for_3_s_is_waited_for(
     assert sorted(r["status"] for r in rows) == ["http_error", "ok"], rows
     assert not any("Retry-After" in (r.get("error") or "") for r in rows), rows
     assert len(asked) == 2 and asked[1] - asked[0] >= 2.9, asked
+
+
+def test_a_task_crossing_a_retry_after_is_handed_back() -> None:
+    """A task of a host leased before the master had its 503 reaches the worker after
+    it: within the Retry-After it asked for, it is handed back, not started; after it,
+    or for another host, or with no Retry-After (the master's backoff then decides), it
+    starts."""
+    lane = TaskLane()
+    lane.back_off("a.test", 30.0)
+    lane.back_off("b.test")
+    for task_id, url in enumerate(("http://a.test/1", "http://b.test/1", "http://c.test/1")):
+        lane.put(Task(task_id, url, 1))
+    assert [lane.get().id, lane.get().id] == [1, 2]  # type: ignore[union-attr]
+    assert drained(lane.handed_back) == [0]
+    lane.back_off("d.test", 0.2)
+    time.sleep(0.25)
+    lane.put(Task(3, "http://d.test/1", 1))
+    assert lane.get() == Task(3, "http://d.test/1", 1)
