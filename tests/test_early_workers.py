@@ -198,7 +198,9 @@ def test_a_signal_during_planning_stops_at_once(
     assert_no_traceback(out, err)
     assert "interrupted" in err
     assert _workers_of(master.output) == []
-    assert not any(r["status"] == c.OK for r in read_rows(master.manifest))
+    # A stop before the manifest was opened leaves none (seen on a loaded machine).
+    rows = read_rows(master.manifest) if master.manifest.exists() else []
+    assert not any(r["status"] == c.OK for r in rows)
     assert image_server.total_hits() == 0
 
 
