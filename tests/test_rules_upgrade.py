@@ -144,11 +144,13 @@ def test_stored_images_of_older_rules_are_trusted_and_counted(
     summary, stderr = night(tmp_path, listing, "-q")
     assert f"3 {OLDER} (before {c.RULES}): --verify-stored=full checks them" in stderr, stderr
     assert summary["kept"] == 5 and summary["reused"] == 0, summary
+    assert summary["older_rules"] == 3, summary
     assert image_server.total_hits() == before  # trusted: no worker, no request
     assert {row["status"] for row in rows(tmp_path).values()} == {c.OK}
 
     summary, stderr = night(tmp_path, listing, "-q")  # its kept index: no full read
     assert OLDER not in stderr and summary["kept"] == 5, (stderr, summary)
+    assert summary["older_rules"] is None, summary  # not counted
     assert image_server.total_hits() == before
 
 
