@@ -80,10 +80,11 @@ CHANGES: dict[str, str] = {
 
 # The verification rules revision: which rules decided a row. Bump it whenever a change
 # can alter a verdict or an image field (verification, URL parsing, what a limit means,
-# width/height/orientation/phash): a rerun then checks again what runs of other rules
-# decided (stored images re-verified, permanent failures retried: master.healing,
-# master.resume), and a worker of other rules is refused like another version
-# (protocol). Recorded in every run's policy (config.Policy.rules, NAME.runs.jsonl).
+# width/height/orientation/phash): a rerun then retries the permanent failures runs of
+# other rules decided (master.healing) and counts the stored images they passed, which
+# --verify-stored=full checks again at the user's choice (master.plan.tell_resume); a
+# worker of other rules is refused like another version (protocol). Recorded in every
+# run's policy (config.Policy.rules, NAME.runs.jsonl).
 RULES = "2026-12-01"
 
 # --- Exit codes (documented in the README; cron jobs act on them). ---

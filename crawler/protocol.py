@@ -98,6 +98,9 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     # size, with --verify-stored=hash its sha256, as the manifest says); a failure then
     # leaves that copy the URL's image (master.results).
     "held": (bool,),
+    # Not a manifest field: True when the worker verified the stored copy it reused in
+    # full (--verify-stored=full): the result's image fields, None too, replace the row's.
+    "verified": (bool,),
     "token": (int,),  # not a manifest field: the fencing token of the lease answered
     # Not a manifest field: seconds a 429/503 answer's Retry-After asked (<= RETRY_AFTER_MAX).
     "retry_after": (float, int),
@@ -124,7 +127,7 @@ class StoredCopy:
     refresh: bool
     sha256: str | None = None  # of the stored bytes
     # --verify-stored: "size", "hash" (the bytes are hashed again) or "full" (hashed and
-    # verified again: a row of other verification rules, constants.RULES)
+    # verified again by this version's rules, constants.RULES)
     verify: str = ""
 
 

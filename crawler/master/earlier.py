@@ -40,6 +40,10 @@ class Bits:
     def __contains__(self, index: object) -> bool:
         return isinstance(index, int) and bool(self._bytes[index >> 3] >> (index & 7) & 1)
 
+    def count(self) -> int:
+        """How many indexes are marked."""
+        return int.from_bytes(self._bytes, "little").bit_count()
+
     def __iter__(self) -> Iterator[int]:
         """The indexes marked, in order."""
         for at, value in enumerate(self._bytes):
@@ -85,16 +89,29 @@ class EarlierRows:
         # The tasks whose last row names another input line (source, extra) than the lists
         # now do: a line moved or its other columns changed (``restamp``).
         self.stale = Bits(count)
-        # The runs whose verification rules are this run's (None: all of them); a stored
-        # image of any other run's is verified again (``current``).
+        # The runs whose verification rules are this run's (None: all of them, ``current``).
         self.current_runs: set[str] | None = None
-        self.stale_images = 0  # successes of other rules (``resume._Judge.note``)
-        self.future_dated = 0  # successes dated after now, revalidated (``resume._age``)
+        # Per task, of its last row (``resume._Judge.note`` marks each row's task, a later
+        # row undoing an earlier's): until 2026-12-01 counted per journal row, so the run
+        # after an interrupted one counted rows its later rows had replaced.
+        self.older = Bits(count)  # a stored image verified by other rules (its row's run)
+        self.future = Bits(count)  # a stored image dated after now, revalidated
         self.history_damaged = ""  # why the run history was not read in full
 
     def current(self, row: dict[str, Any]) -> bool:
         """Was ``row`` decided by this run's verification rules (``constants.RULES``)?"""
         return self.current_runs is None or row.get("run_id") in self.current_runs
+
+    @property
+    def older_rules(self) -> int:
+        """Tasks whose stored image other verification rules passed (``--verify-stored=full``
+        checks them again)."""
+        return self.older.count()
+
+    @property
+    def future_dated(self) -> int:
+        """Tasks whose stored image is dated after now (``resume._age``)."""
+        return self.future.count()
 
     def status(self, task_id: int) -> str | None:
         """The status of the task's last earlier row; None: it has none."""

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler import constants as c
+from crawler.atomic import write_whole
 from crawler.manifest import runs_path
 
 TRANSIENT = frozenset({c.TIMEOUT, c.CONNECTION_ERROR, c.DISK_ERROR, c.WORKER_LOST, c.WORKER_ERROR})
@@ -91,7 +92,7 @@ class History:
         bad = 0
         for line in lines:
             row = _object(line)
-            bad += row is None and bool(line.strip())
+            bad += _unreadable(line, row)
             run_id = row.get("run_id") if row is not None else None
             if isinstance(run_id, str):
                 index.setdefault(run_id, len(index))
@@ -104,6 +105,20 @@ class History:
         """The verification rules the run ``run_id`` decided by; None when unknown."""
         rules = self.policies.get(str(run_id), {}).get("rules")
         return rules if isinstance(rules, str) else None
+
+
+def drop_unreadable(runs: Path) -> None:
+    """Rewrite the run history ``runs`` without its unreadable lines (atomically), once
+    their damage was told: the runs they named are unknown all the same, and told on
+    every later run the warning said nothing new. A torn last line (a run killed while
+    adding it) is no damage: it stays. Raises OSError."""
+    *lines, torn = runs.read_bytes().split(b"\n")
+    kept = [line + b"\n" for line in lines if not _unreadable(line, _object(line))]
+    write_whole(runs, b"".join(kept) + torn)
+
+
+def _unreadable(line: bytes, row: dict[str, Any] | None) -> bool:
+    return row is None and bool(line.strip())
 
 
 def _object(line: bytes) -> dict[str, Any] | None:
@@ -122,7 +137,10 @@ def decide(row: dict[str, Any], history: History, policy: dict[str, Any], give_u
     if then is not None and any(then.get(f) != policy.get(f) for f in fields):
         return RETRY
     if not transient(row):
-        return RETRY if history.rules(row.get("run_id")) != policy.get("rules") else KEEP
+        # No policy (a library caller's): no rules to compare, as ``resume._Judge``'s
+        # current runs; until 2026-12-01 every permanent failure was retried, every run.
+        rules = policy.get("rules")
+        return RETRY if rules is not None and history.rules(row.get("run_id")) != rules else KEEP
     failures = row.get("failures") if type(row.get("failures")) is int else 1
     if failures >= give_up:
         return GIVE_UP

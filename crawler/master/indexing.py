@@ -65,7 +65,7 @@ class IndexKeeper:
             return
         for task_id, row, offset in zip(ids, rows, offsets, strict=True):
             earlier.offsets[task_id] = offset + 1
-            earlier.facts[task_id] = kept_facts(row, self._trust, earlier.current(row))
+            earlier.facts[task_id] = kept_facts(row, self._trust)
 
     def line_keys(self, plan: Plan) -> array:
         """The ``source_key`` of every per-line row the run's lists have now: the earlier

@@ -15,8 +15,9 @@ rows of URLs no longer listed. The next run uses it instead of the read when:
 - stored images are trusted as that run trusted them: the same ``--store``, no
   ``--refresh-after`` (it needs every row's date); ``--verify-stored`` clears the trust;
 - the content index needs no filling from the manifest (it was kept too);
-- that run decided by the same verification rules (``constants.RULES``): its facts
-  trust images its rules passed (until 2026-12-01 an upgrade trusted them for good);
+- that run decided by the same verification rules (``constants.RULES``): the first
+  run after an upgrade reads the manifest in full, to retry the permanent failures
+  of other rules and count the stored images they passed (``plan.tell_resume``);
 - rows read back through it (a sample, and every failure) are their tasks' rows.
 
 Failures are judged anew from their rows, read by offset: healing depends on the run

@@ -30,6 +30,7 @@ from crawler.config import ListSpec, ResumeOptions
 from crawler.console import log
 from crawler.exceptions import JournalError
 from crawler.manifest import make_row, runs_path
+from crawler.master import healing
 from crawler.master.carried import carry
 from crawler.master.contents import ContentIndex
 from crawler.master.earlier import EarlierRows
@@ -101,35 +102,22 @@ class Plan:
         keys = ("path", "bytes", "etag", "last_modified", "sha256")
         assert self.earlier is not None
         refresh = self.earlier.due(task_id)
-        return {k: row.get(k) for k in keys} | {"refresh": refresh, "verify": self._verify(row)}
-
-    def _verify(self, row: dict[str, Any]) -> str:
-        """What a worker checks of the row's stored image: --verify-stored's level, or all
-        of it ("full": hashed and verified again) when other verification rules than
-        this run's passed it (``constants.RULES``): they may have passed a broken image,
-        or left its image fields (phash, orientation) unfilled."""
-        assert self.earlier is not None
-        return self.verify if self.earlier.current(row) else "full"
+        return {k: row.get(k) for k in keys} | {"refresh": refresh, "verify": self.verify}
 
     @property
     def needs_hosts(self) -> bool:
         """Do some tasks need a file only one host holds (see ``wanted_host``)?"""
-        if self.shared or self.earlier is None:
-            return False
-        return bool(self.verify) or self.any_due or self.earlier.stale_images > 0
+        return not self.shared and self.earlier is not None and (bool(self.verify) or self.any_due)
 
     def wanted_host(self, task_id: int) -> str | None:
         """The host whose own store holds the file this task needs (``--verify-stored``,
         or a revalidation), or None when any worker will do."""
         if self.shared or self.earlier is None:
             return None
-        wanted = self.verify or self.earlier.due(task_id)
-        if not (wanted or self.earlier.stale_images):  # no row to read: most tasks
+        if not (self.verify or self.earlier.due(task_id)):
             return None
         row = self.stored_row(task_id)
-        if row is None or not (wanted or self._verify(row)):
-            return None
-        host = row.get("host") if row.get("store") is None else None
+        host = row.get("host") if row is not None and row.get("store") is None else None
         return host if isinstance(host, str) else None
 
     def forget_earlier(self) -> None:
@@ -190,7 +178,7 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, what to resume from, 
         plan.store.flush()
         if resuming:
             assert journal is not None
-            _resume(plan, journal, options, run_id)
+            _resume(plan, journal, options)
         else:
             plan.state = bytearray(len(plan.store))
         line_rows.settle(journal, None if plan.earlier is None else plan.earlier.lines)
@@ -259,11 +247,9 @@ def _line_rows(
         check.done()
 
 
-def _resume(plan: Plan, journal: Path, options: ResumeOptions, run_id: str) -> None:
+def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
     """Resume from ``journal``: where each task's last row is, which of them stand."""
     earlier = plan.earlier = read_earlier(plan.store, journal, options, plan.contents)
-    if earlier.current_runs is not None:
-        earlier.current_runs.add(run_id)  # the rows this run journals are of its rules
     plan.unreadable, plan.first_unreadable = earlier.unreadable, earlier.first_unreadable
     plan.verify, plan.shared = options.verify_stored, bool(options.store)
     plan.state, carried = carry(earlier)
@@ -283,12 +269,25 @@ def tell_resume(plan: Plan, manifest: Path) -> None:
         log.warning("manifest %s: skipped %d unreadable line(s), the first at line %d",
                     manifest, plan.unreadable, plan.first_unreadable)  # fmt: skip
     if earlier.history_damaged:  # as a damaged content index is (``contents``)
-        why = earlier.history_damaged
-        log.warning("run history %s was damaged (%s); failures of the runs it no longer "
-                    "names are decided again", runs_path(manifest), why)  # fmt: skip
+        _mend_history(manifest, earlier.history_damaged)
     if earlier.future_dated:
         log.warning("%d stored image(s) dated after now (a clock that was ahead): "
                     "revalidated now (--refresh-after)", earlier.future_dated)  # fmt: skip
-    if earlier.stale_images:
-        log.info("%d stored images were verified by an earlier version's rules: checking "
-                 "them again", earlier.stale_images)  # fmt: skip
+    # Said on a full read of the manifest: the first run after an upgrade (a kept index
+    # of other rules is not used) or after one that kept none.
+    if earlier.older_rules and not earlier.from_index and plan.verify != "full":
+        log.warning("%d stored images were verified by an earlier version's rules (before "
+                    "%s): --verify-stored=full checks them again (reads and decodes every "
+                    "stored image)", earlier.older_rules, c.RULES)  # fmt: skip
+
+
+def _mend_history(manifest: Path, why: str) -> None:
+    """Warn of a damaged run history once: its unreadable lines are removed after the
+    warning (until 2026-12-01 it came on every later run, for good)."""
+    runs = runs_path(manifest)
+    log.warning("run history %s was damaged (%s); failures of the runs it no longer names "
+                "are decided again, and the unreadable lines removed", runs, why)  # fmt: skip
+    try:
+        healing.drop_unreadable(runs)
+    except OSError as exc:
+        log.error("cannot remove the unreadable lines of %s: %s", runs, exc.strerror or exc)

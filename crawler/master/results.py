@@ -33,6 +33,9 @@ log = logging.getLogger("crawler")
 STORED_FIELDS = ("path", "sha256", "phash", "bytes", "width", "height", "orientation", "format")
 STORED_FIELDS += ("content_type",)
 STORED_FIELDS += ("final_url", "etag", "last_modified", "fetched_at")
+# What a copy verified again in full (``verified``) says anew, None too: until 2026-12-01
+# the row's old value stayed where the check found none (an orientation it has not).
+VERIFIED_FIELDS = ("width", "height", "orientation", "format", "phash", "sha256")
 
 
 class ResultIntake:
@@ -274,6 +277,8 @@ def _fields(result: dict[str, Any], stored: dict[str, Any] | None, now: str) -> 
     if stored is not None:
         kept = {k: stored.get(k) for k in STORED_FIELDS}
         fields = kept | {k: v for k, v in fields.items() if v is not None}
+        if result.get("verified"):
+            fields |= {k: result.get(k) for k in VERIFIED_FIELDS}
         if result["status"] == c.NOT_MODIFIED:
             fields["fetched_at"] = now
     elif result["status"] == c.OK:

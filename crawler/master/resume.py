@@ -205,16 +205,19 @@ class _Judge:
             facts |= (SECOND if decision == healing.GIVE_UP else 0) | (
                 0 if decision == healing.RETRY else CARRIED
             )
-        elif status in c.SUCCESS_STATUSES:
+        future = older = False
+        if status in c.SUCCESS_STATUSES:
             refresh = options.refresh_after
             age = _age(row, self.now) if refresh is not None else None
             if age is not None and age >= refresh:
                 facts |= SECOND
-                earlier.future_dated += age == FUTURE
-            elif _trusted(row, options) and earlier.current(row):
+                future = age == FUTURE
+            elif _trusted(row, options):
                 facts |= TRUSTED | CARRIED
-            earlier.stale_images += not earlier.current(row)  # checked: Plan.stored_copy
+            older = not earlier.current(row)  # trusted all the same: ``Plan.tell_resume``
         earlier.facts[task_id] = facts
+        earlier.future.mark(task_id, future)
+        earlier.older.mark(task_id, older)
 
 
 def _settle(
@@ -259,14 +262,12 @@ def _trusted(row: dict[str, Any], options: ResumeOptions) -> bool:
     return row.get("store") is None and isinstance(row.get("host"), str)
 
 
-def kept_facts(row: dict[str, Any], trust: ResumeOptions, current: bool = True) -> int:
+def kept_facts(row: dict[str, Any], trust: ResumeOptions) -> int:
     """The byte of facts the resume index keeps for a row just journalled: its status,
     and for a success, trusted as by ``trust`` (the run's store, without --verify-stored
-    and --refresh-after: ``keptindex``) when ``current`` (decided by this run's
-    verification rules: an earlier row journalled again may not be). A failure is
-    judged anew when the index is used."""
+    and --refresh-after: ``keptindex``). A failure is judged anew when the index is used."""
     facts = STATUS_CODES.get(row["status"], 0)
-    if _trusted(row, trust) and current:
+    if _trusted(row, trust):
         facts |= TRUSTED | CARRIED
     return facts
 

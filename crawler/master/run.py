@@ -190,6 +190,10 @@ class Master:
         self.stats.changes["given_up"] = plan.given_up
         self.stats.policy = dataclasses.asdict(cfg.policy)
         self.stats.kept = plan.kept
+        earlier = plan.earlier  # counted on a full read of the manifest only
+        self.stats.older_rules = (
+            None if earlier is None or earlier.from_index else earlier.older_rules
+        )
         record_start(self.stats, cfg.manifest)  # before the first lease: see its docstring
         self.launch.stop.graceful()  # a signal during planning stopped it at once
         self.launch.slot.fill(board)  # the workers' gets find tasks from now on

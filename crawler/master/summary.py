@@ -42,6 +42,9 @@ class RunStats:
     downloaded_bytes: int = 0
     reused: int = 0
     kept: int = 0  # stored images trusted from the manifest, sent to no worker
+    # Stored images other verification rules passed (``EarlierRows.older_rules``), as a
+    # full read of the manifest counts them; None: not counted (the kept index was used).
+    older_rules: int | None = None
     workers: set[str] = field(default_factory=set)
     # What this run changed (constants.CHANGES), for the morning summary.
     changes: Counter[str] = field(default_factory=Counter)
@@ -105,6 +108,7 @@ class RunStats:
             "downloaded": fetched,
             "reused": self.reused,
             "kept": self.kept,
+            "older_rules": self.older_rules,
             "bytes": self.downloaded_bytes,
             "images_per_s": round(fetched / elapsed, 2) if elapsed > 0 else None,
             "workers_seen": sorted(self.workers),

@@ -16,7 +16,13 @@ import requests
 
 from crawler import constants as c
 from crawler.config import Policy
-from crawler.exceptions import Blocked, URLFailure, VerifyFailure
+from crawler.exceptions import (
+    Blocked,
+    TooManyPixels,
+    TooSmall,
+    URLFailure,
+    VerifyFailure,
+)
 from crawler.layout import content_name, stored_extension, stored_name
 from crawler.protocol import StoredCopy, Task
 from crawler.stores import FolderStore, S3Store
@@ -54,7 +60,7 @@ def process(task: Task, ctx: Context) -> dict[str, Any]:
     row.update(host=ctx.host, store=ctx.store.spec or None)
     deadline.bound_url(ctx.policy.deadline)  # robots.txt and the URL: one deadline
     try:
-        stored, fresh = usable_stored_copy(task, ctx.store, ctx.policy)
+        stored, fresh = _checked_copy(task, ctx, row)
         if stored is not None and not stored.refresh:
             row.update(status=c.OK, reused=True, path=stored.path, bytes=stored.bytes, attempts=0)
             row.update(fresh)
@@ -151,6 +157,26 @@ def _image_fields(info: verify.ImageInfo) -> dict[str, Any]:
 
 
 NOT_USABLE: tuple[None, dict[str, Any]] = (None, {})
+# What a full check of a stored copy says of it when a limit of this run refuses it
+# (a raised --min-width, a lowered --max-pixels): nothing wrong with the copy, which
+# stands as any trusted row does (limits are not applied to stored images again).
+POLICY_REFUSALS = (TooSmall, TooManyPixels)
+
+
+def _checked_copy(
+    task: Task, ctx: Context, row: dict[str, Any]
+) -> tuple[StoredCopy | None, dict[str, Any]]:
+    """``usable_stored_copy``; when this host fails while checking the copy (its store
+    cannot read it, a shortage of memory decoding it, anything but the copy's own
+    fault), the copy is ``held``: the failure leaves the earlier row standing
+    (``master.results._copy_kept``), to be checked again another time. Reusing it
+    unchecked instead would mark it checked, for good. Until 2026-12-01 the failure
+    replaced the ok row, or the intact copy was downloaded again."""
+    try:
+        return usable_stored_copy(task, ctx.store, ctx.policy)
+    except Exception:  # StoreFailure, a host's shortage, a bug: nothing said of the copy
+        row["held"] = True
+        raise
 
 
 def usable_stored_copy(
@@ -161,7 +187,9 @@ def usable_stored_copy(
     ``--verify-stored=hash`` or ``full``, the sha256), and the image fields a ``full``
     check found: the bytes verified again by this version's rules (``verify.inspect``),
     its verdict then the copy's (a broken one is not usable: the URL is downloaded and
-    judged anew). Raises StoreFailure when the store fails."""
+    judged anew; one only a limit refuses, ``POLICY_REFUSALS``, stands unchanged).
+    Raises StoreFailure when the store fails, the VerifyFailure of a shortage of this
+    host's (``failures.host_trouble``: not the copy's fault)."""
     stored = revalidation(task)
     if stored is None or store.size(stored.path) != stored.bytes:
         return NOT_USABLE
@@ -175,11 +203,15 @@ def usable_stored_copy(
         return stored, {}
     try:
         info = verify.inspect(body, policy)
-    except VerifyFailure:
+    except POLICY_REFUSALS:
+        return stored, {}
+    except VerifyFailure as exc:
+        if host_trouble(exc) is not None:
+            raise
         return NOT_USABLE
     if info.extension != stored_extension(stored.path):  # stored as another format
         return NOT_USABLE
-    return stored, _image_fields(info) | {"sha256": digest}
+    return stored, _image_fields(info) | {"sha256": digest, "verified": True}
 
 
 def _elsewhere(task: Task, ctx: Context) -> StoredCopy | None:

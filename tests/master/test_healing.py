@@ -122,3 +122,36 @@ def test_a_summary_never_ends_before_its_start_and_elapsed(ahead: int, elapsed: 
     # The clock went back: the start's clock plus what passed; else now.
     expected = max(datetime.now(UTC), started + timedelta(seconds=round(elapsed)))
     assert abs(ended - expected) <= timedelta(seconds=2)
+
+
+@pytest.mark.parametrize("status", [c.HTTP_ERROR, c.TOO_LARGE, c.CORRUPT, c.NOT_IMAGE])
+@pytest.mark.parametrize("then", [None, {}, {"rules": "2020-01-01"}, {"rules": c.RULES}])
+def test_without_a_policy_no_permanent_failure_is_retried_for_rules(
+    status: str, then: dict | None
+) -> None:
+    """A library caller passes no policy (``{}``): there are no rules to compare, so the
+    failure stands whatever rules decided it. Until 2026-12-01 every permanent failure
+    was retried on every run; with this run's policy, other rules still retry it once."""
+    row = {"status": status, "http_status": 404, "run_id": "run0", "failures": 1}
+    policies = {} if then is None else {"run0": then}
+    history = healing.History({"run0": 0}, policies, 1)
+    assert healing.decide(row, history, {}, 5) == healing.KEEP
+    ours = healing.decide(row, history, {"rules": c.RULES}, 5)
+    assert ours == (healing.KEEP if then == {"rules": c.RULES} else healing.RETRY)
+
+
+@pytest.mark.parametrize("torn", [b"", b'{"run_id": "killed", "outc'])
+def test_drop_unreadable_keeps_every_readable_line_and_a_torn_last_one(
+    tmp_path: Path, torn: bytes
+) -> None:
+    """After its warning the history loses its unreadable lines, so that the warning is
+    said once; a torn last line (a run killed while writing it) is no damage and stays."""
+    runs = tmp_path / "manifest.runs.jsonl"
+    good = [b'{"run_id": "a", "policy": {}}\n', b'{"run_id": "b"}\n', b"\n"]
+    bad = [b"\x00\xff garbage\n", b"[1, 2]\n", b'{"run_id": "c", "poli\n']
+    runs.write_bytes(bad[0] + good[0] + bad[1] + good[1] + bad[2] + good[2] + torn)
+    assert healing.History.read(runs.with_name("manifest.jsonl")).damaged == "3 unreadable line(s)"
+    healing.drop_unreadable(runs)
+    assert runs.read_bytes() == b"".join(good) + torn
+    history = healing.History.read(runs.with_name("manifest.jsonl"))
+    assert history.damaged == "" and list(history.index) == ["a", "b"]
