@@ -16,6 +16,11 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+# Imported whole before any test: the report starts NumPy's import on a thread of its
+# own (``deferred.load_numpy_soon``), and Hypothesis, which looks at ``sys.modules``
+# for NumPy, found it half imported there ("partially initialized module 'numpy'"),
+# failing test_ledger in a process that had run a report just before.
+import numpy  # noqa: F401
 import pytest
 from PIL import Image, PngImagePlugin
 
