@@ -312,3 +312,30 @@ def test_the_version_names_the_protocol_and_the_rules() -> None:
     result = run_cli("master", "--version")
     assert result.returncode == 0, result.stderr
     assert f"rules {c.RULES}" in result.stdout and "(protocol 1." in result.stdout, result.stdout
+
+
+def test_a_manifest_moved_without_its_history_keeps_its_failures(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """The manifest moved (``mv``, then ``--manifest``) and its run history left behind:
+    said in one warning; the permanent failures are kept (nothing says which rules
+    decided them), the stored images trusted, and no "earlier version" is claimed.
+    Until 2026-12-01 such a night said "7 stored images were verified by an earlier
+    version's rules", retried every permanent failure and exited 4 (a fresh user's)."""
+    urls = [image_server.add(f"/moved/{i}.png", make_image("PNG", 40, 30, seed=300 + i),
+                             content_type="image/png") for i in range(3)]  # fmt: skip
+    gone = image_server.add("/moved/gone.png", b"", status=404)
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{u}\n" for u in [*urls, gone]), encoding="utf-8")
+    night(tmp_path, listing)
+    moved = tmp_path / "moved" / "collection.jsonl"
+    moved.parent.mkdir()
+    (tmp_path / "out" / "manifest.jsonl").rename(moved)
+    hits = image_server.total_hits()
+    result = run_cli("master", str(listing), "--output", str(tmp_path / "out"), "--manifest",
+                     str(moved), "--local-workers", "1", "-q", timeout=90)  # fmt: skip
+    assert result.returncode == c.EXIT_OK, result.stderr
+    assert "is missing (the manifest moved without it?)" in result.stderr
+    assert "earlier version" not in result.stderr
+    assert image_server.total_hits() == hits  # nothing asked for: all kept or trusted
+    assert {r["url"]: r["status"] for r in read_rows(moved)}[gone] == "http_error"

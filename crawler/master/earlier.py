@@ -97,6 +97,7 @@ class EarlierRows:
         self.older = Bits(count)  # a stored image verified by other rules (its row's run)
         self.future = Bits(count)  # a stored image dated after now, revalidated
         self.history_damaged = ""  # why the run history was not read in full
+        self.history_missing = False  # no run history beside the manifest
 
     def current(self, row: dict[str, Any]) -> bool:
         """Was ``row`` decided by this run's verification rules (``constants.RULES``)?"""

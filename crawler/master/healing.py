@@ -73,6 +73,7 @@ class History:
     policies: dict[str, dict[str, Any]]  # run_id -> that run's policy, where recorded
     runs: int  # how many runs there were before this one
     damaged: str = ""  # why the history could not be read in full ("": it could)
+    missing: bool = False  # there is no history file (a first run, or a manifest moved)
 
     @classmethod
     def read(cls, manifest: Path) -> History:
@@ -85,7 +86,7 @@ class History:
         try:
             data = runs_path(manifest).read_bytes()
         except FileNotFoundError:
-            return cls(index, policies, 0)
+            return cls(index, policies, 0, missing=True)
         except OSError as exc:
             return cls(index, policies, 0, f"unreadable: {exc.strerror or exc}")
         *lines, _torn = data.split(b"\n")  # a last line without its newline: a kill
@@ -137,10 +138,17 @@ def decide(row: dict[str, Any], history: History, policy: dict[str, Any], give_u
     if then is not None and any(then.get(f) != policy.get(f) for f in fields):
         return RETRY
     if not transient(row):
-        # No policy (a library caller's): no rules to compare, as ``resume._Judge``'s
-        # current runs; until 2026-12-01 every permanent failure was retried, every run.
         rules = policy.get("rules")
-        return RETRY if rules is not None and history.rules(row.get("run_id")) != rules else KEEP
+        if rules is None:  # no policy (a library caller's): until 2026-12-01 every
+            return KEEP  # permanent failure was retried, every run
+        if then is None:
+            # A run the history names without its policy (a version before policies
+            # were recorded, a damaged line): decided by limits and rules it does not
+            # say, so decided again. With no history at all (a manifest moved without
+            # it) nothing is known either way: kept (until 2026-12-01 retried, and a
+            # moved manifest's 404s made the night "degraded": a fresh user's).
+            return KEEP if history.missing else RETRY
+        return RETRY if history.rules(row.get("run_id")) != rules else KEEP
     failures = row.get("failures") if type(row.get("failures")) is int else 1
     if failures >= give_up:
         return GIVE_UP

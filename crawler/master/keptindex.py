@@ -17,7 +17,7 @@ rows of URLs no longer listed. The next run uses it instead of the read when:
 - the content index needs no filling from the manifest (it was kept too);
 - that run decided by the same verification rules (``constants.RULES``): the first
   run after an upgrade reads the manifest in full, to retry the permanent failures
-  of other rules and count the stored images they passed (``plan.tell_resume``);
+  of other rules and count the stored images they passed (``resumenotes.tell_resume``);
 - rows read back through it (a sample, and every failure) are their tasks' rows.
 
 Failures are judged anew from their rows, read by offset: healing depends on the run

@@ -27,10 +27,8 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import ListSpec, ResumeOptions
-from crawler.console import log
 from crawler.exceptions import JournalError
-from crawler.manifest import make_row, runs_path
-from crawler.master import healing
+from crawler.manifest import make_row
 from crawler.master.carried import carry
 from crawler.master.contents import ContentIndex
 from crawler.master.earlier import EarlierRows
@@ -256,38 +254,3 @@ def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:
     plan.any_due = carried.due > 0
     plan.carried, plan.retried = carried.statuses, carried.retried
     plan.given_up, plan.kept = carried.given_up, carried.kept
-
-
-def tell_resume(plan: Plan, manifest: Path) -> None:
-    """Log what the run resumed from, and what of it could not be trusted."""
-    earlier = plan.earlier
-    if earlier is None:
-        return
-    # The kept index spares reading the manifest.
-    log.info("resumed from %s", "its kept index" if earlier.from_index else "the manifest")
-    if plan.unreadable:
-        log.warning("manifest %s: skipped %d unreadable line(s), the first at line %d",
-                    manifest, plan.unreadable, plan.first_unreadable)  # fmt: skip
-    if earlier.history_damaged:  # as a damaged content index is (``contents``)
-        _mend_history(manifest, earlier.history_damaged)
-    if earlier.future_dated:
-        log.warning("%d stored image(s) dated after now (a clock that was ahead): "
-                    "revalidated now (--refresh-after)", earlier.future_dated)  # fmt: skip
-    # Said on a full read of the manifest: the first run after an upgrade (a kept index
-    # of other rules is not used) or after one that kept none.
-    if earlier.older_rules and not earlier.from_index and plan.verify != "full":
-        log.warning("%d stored images were verified by an earlier version's rules (before "
-                    "%s): --verify-stored=full checks them again (reads and decodes every "
-                    "stored image)", earlier.older_rules, c.RULES)  # fmt: skip
-
-
-def _mend_history(manifest: Path, why: str) -> None:
-    """Warn of a damaged run history once: its unreadable lines are removed after the
-    warning (until 2026-12-01 it came on every later run, for good)."""
-    runs = runs_path(manifest)
-    log.warning("run history %s was damaged (%s); failures of the runs it no longer names "
-                "are decided again, and the unreadable lines removed", runs, why)  # fmt: skip
-    try:
-        healing.drop_unreadable(runs)
-    except OSError as exc:
-        log.error("cannot remove the unreadable lines of %s: %s", runs, exc.strerror or exc)

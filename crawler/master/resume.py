@@ -61,7 +61,7 @@ def read_earlier(
     kept = None if judge.seeding else keptindex.load(journal, store, options)
     if kept is not None:
         earlier = EarlierRows(journal, len(store), kept.offsets, kept.facts)
-        earlier.current_runs, earlier.history_damaged = judge.current_runs, judge.history.damaged
+        judge.tell(earlier)
         if from_kept(earlier, kept, store, judge, lookup):
             earlier.from_index = True
             # The same tasks as the run that kept it: none can be listed again.
@@ -69,7 +69,7 @@ def read_earlier(
         earlier.close()
         kept = earlier = None  # its arrays go before the full read makes its own
     earlier = EarlierRows(journal, len(store))
-    earlier.current_runs, earlier.history_damaged = judge.current_runs, judge.history.damaged
+    judge.tell(earlier)
     batch: list[tuple[int, dict[str, Any]]] = []
     for number, (offset, line) in enumerate(journal_lines(journal), start=1):
         try:
@@ -190,6 +190,11 @@ class _Judge:
             else {run_id for run_id in history.policies if history.rules(run_id) == rules}
         )
 
+    def tell(self, earlier: EarlierRows) -> None:
+        """What ``earlier`` needs to know of the runs that wrote it."""
+        earlier.current_runs, earlier.history_damaged = self.current_runs, self.history.damaged
+        earlier.history_missing = self.history.missing
+
     def names(self, status: str) -> tuple[str, ...]:
         """The fields a row with ``status`` is judged by (a success's are few)."""
         if status in LINE_STATUSES:
@@ -214,7 +219,7 @@ class _Judge:
                 future = age == FUTURE
             elif _trusted(row, options):
                 facts |= TRUSTED | CARRIED
-            older = not earlier.current(row)  # trusted all the same: ``Plan.tell_resume``
+            older = not earlier.current(row)  # trusted all the same: ``resumenotes``
         earlier.facts[task_id] = facts
         earlier.future.mark(task_id, future)
         earlier.older.mark(task_id, older)

@@ -26,9 +26,10 @@ from crawler.master.indexing import IndexKeeper
 from crawler.master.journal import ManifestWriter
 from crawler.master.launch import Launch
 from crawler.master.leases import LeaseBoard
-from crawler.master.plan import Plan, plan_run, tell_resume
+from crawler.master.plan import Plan, plan_run
 from crawler.master.progress import Progress, announce
 from crawler.master.results import ResultIntake
+from crawler.master.resumenotes import tell_resume
 from crawler.master.summary import RunStats, record_start
 from crawler.master.watch import Watch
 from crawler.report.ledger import Ledger
