@@ -129,6 +129,8 @@ class StoredCopy:
     # --verify-stored: "size", "hash" (the bytes are hashed again) or "full" (hashed and
     # verified again by this version's rules, constants.RULES)
     verify: str = ""
+    store: str | None = None  # where the manifest says it is: the row's store (a spec)
+    host: str | None = None  # and host (per-host stores)
 
 
 @dataclass(frozen=True)
@@ -184,6 +186,7 @@ def _decode_stored(raw: Any) -> StoredCopy | None:
         return None
     etag, modified = raw.get("etag"), raw.get("last_modified")
     digest, verify = raw.get("sha256"), raw.get("verify")
+    store, host = raw.get("store"), raw.get("host")
     return StoredCopy(
         path,
         size,
@@ -192,6 +195,8 @@ def _decode_stored(raw: Any) -> StoredCopy | None:
         raw.get("refresh") is True,
         digest if isinstance(digest, str) else None,
         verify if verify in VERIFY_LEVELS else "",
+        store if isinstance(store, str) else None,
+        host if isinstance(host, str) else None,
     )
 
 

@@ -384,3 +384,40 @@ def test_a_worker_whose_share_is_not_mounted_stores_nothing(
         finally:
             master.kill()
             master.communicate(timeout=30)
+
+
+def test_a_copy_found_where_the_manifest_does_not_say_is_hashed(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """Per-host store, then a shared one, then back: the first night's files are still
+    in --output, of the same names and sizes, but not the copies the manifest records
+    (those are in the share). Found there, they are hashed before they are reused: one
+    damaged since (a byte flipped) is downloaded again; until 2026-12-01 it was reused
+    by name and size under the share's sha256, a damaged image `ok` (a fresh user's)."""
+    bodies = [make_image("PNG", 40, 30, seed=500 + i) for i in range(3)]
+    urls = [image_server.add(f"/switch/{i}.png", body, content_type="image/png")
+            for i, body in enumerate(bodies)]  # fmt: skip
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{u}\n" for u in urls), encoding="utf-8")
+    share = tmp_path / "share"
+    share.mkdir()
+
+    def night(*flags: str) -> list[dict[str, Any]]:
+        result = run_cli("master", str(listing), "--output", str(tmp_path / "out"),
+                         "--local-workers", "1", "--no-progress", *flags)  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return read_rows(tmp_path / "out" / "manifest.jsonl")
+
+    first = {row["url"]: row for row in night()}
+    night("--store", str(share))  # the copies the manifest records are the share's now
+    damaged = tmp_path / "out" / first[urls[0]]["path"]
+    data = bytearray(damaged.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(data))
+    hits = image_server.hits(urlsplit(urls[0]).path)
+    rows = {row["url"]: row for row in night()}
+    assert image_server.hits(urlsplit(urls[0]).path) == hits + 1  # downloaded again
+    for url, body in zip(urls, bodies, strict=True):
+        stored = (tmp_path / "out" / rows[url]["path"]).read_bytes()
+        assert rows[url]["status"] == c.OK and stored == body, rows[url]
+        assert rows[url]["sha256"] == hashlib.sha256(body).hexdigest()

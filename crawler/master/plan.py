@@ -97,7 +97,7 @@ class Plan:
         row = self.stored_row(task_id)
         if row is None or not isinstance(row.get("path"), str):
             return None
-        keys = ("path", "bytes", "etag", "last_modified", "sha256")
+        keys = ("path", "bytes", "etag", "last_modified", "sha256", "store", "host")
         assert self.earlier is not None
         refresh = self.earlier.due(task_id)
         return {k: row.get(k) for k in keys} | {"refresh": refresh, "verify": self.verify}

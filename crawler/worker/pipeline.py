@@ -173,14 +173,14 @@ def _checked_copy(
     unchecked instead would mark it checked, for good. Until 2026-12-01 the failure
     replaced the ok row, or the intact copy was downloaded again."""
     try:
-        return usable_stored_copy(task, ctx.store, ctx.policy)
+        return usable_stored_copy(task, ctx.store, ctx.policy, ctx.host)
     except Exception:  # StoreFailure, a host's shortage, a bug: nothing said of the copy
         row["held"] = True
         raise
 
 
 def usable_stored_copy(
-    task: Task, store: FolderStore | S3Store, policy: Policy
+    task: Task, store: FolderStore | S3Store, policy: Policy, host: str | None = None
 ) -> tuple[StoredCopy | None, dict[str, Any]]:
     """The task's stored copy, if this run's store really holds that image for that URL
     (the name ``layout.stored_name`` gives it, the size the manifest recorded and, with
@@ -188,18 +188,25 @@ def usable_stored_copy(
     check found: the bytes verified again by this version's rules (``verify.inspect``),
     its verdict then the copy's (a broken one is not usable: the URL is downloaded and
     judged anew; one only a limit refuses, ``POLICY_REFUSALS``, stands unchanged).
+    A file found elsewhere than the manifest says the copy is (``host``: this worker's
+    --host-id) is hashed in any case: the same name and size, it may be another copy
+    (a store switched, then switched back, found an older, damaged copy, reused it
+    under the recorded sha256: a fresh user's, 2026-12-01).
     Raises StoreFailure when the store fails, the VerifyFailure of a shortage of this
     host's (``failures.host_trouble``: not the copy's fault)."""
     stored = revalidation(task)
     if stored is None or store.size(stored.path) != stored.bytes:
         return NOT_USABLE
-    if stored.verify not in ("hash", "full"):
+    level = stored.verify
+    if level not in ("hash", "full") and not _where_recorded(stored, store, host):
+        level = "hash" if stored.sha256 is not None else level
+    if level not in ("hash", "full"):
         return stored, {}
     body = store.read(stored.path)
     digest = hashlib.sha256(body).hexdigest()
     if stored.sha256 is not None and digest != stored.sha256:
         return NOT_USABLE
-    if stored.verify == "hash":
+    if level == "hash":
         return stored, {}
     try:
         info = verify.inspect(body, policy)
@@ -212,6 +219,14 @@ def usable_stored_copy(
     if info.extension != stored_extension(stored.path):  # stored as another format
         return NOT_USABLE
     return stored, _image_fields(info) | {"sha256": digest, "verified": True}
+
+
+def _where_recorded(stored: StoredCopy, store: FolderStore | S3Store, host: str | None) -> bool:
+    """Is ``store`` where the manifest says the copy is: the same shared store, or this
+    host's own store when the row names this host?"""
+    if store.spec:
+        return stored.store == store.spec
+    return stored.store is None and stored.host is not None and stored.host == host
 
 
 def _elsewhere(task: Task, ctx: Context) -> StoredCopy | None:
