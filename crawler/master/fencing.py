@@ -42,6 +42,7 @@ class Answer:
     http_status: int | None = None
     retry_after: float | None = None  # seconds a 429/503 answer asked to wait (Retry-After)
     request_age: float | None = None  # seconds since the URL's latest request, at its put
+    timed_out: bool = False  # a ``timeout``: the host did not answer in time
 
 
 ANY_SUCCESS = Answer()  # a success without a token: what a caller that does not fence says

@@ -3,10 +3,10 @@
 The master knows every lease, so it can cap how many URLs of one host are out at once
 (``--per-host``), space the leases of one host (``--host-delay``, or else the
 ``Crawl-delay`` of its robots.txt), and back off a host that keeps answering 429 or 503,
-or whose robots.txt is unavailable (its delay doubles, from 1 s up to 5 minutes, and
-relaxes again as it answers normally); a host that answers 429 or 503 ``GIVE_UP_AFTER``
-times in a row is given up for the run. The answers to requests already out when a host
-was backed off are one burst with the answer that backed it off: they neither double its
+or not in time (a timeout), or whose robots.txt is unavailable (its delay doubles, from
+1 s up to 5 minutes, and relaxes again as it answers normally); a host that answers so
+``GIVE_UP_AFTER`` times in a row is given up for the run. The answers to requests
+already out when a host was backed off are one burst with the answer that backed it off: they neither double its
 delay again, nor count in that row, nor relax it (a rate limiter that refuses 30 requests
 sent together has answered once, not 30 times; TCP too reduces its window once per window
 of losses, RFC 6582). A task whose host is not allowed yet waits in
@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from typing import NamedTuple
 
+from crawler import constants as c
 from crawler.config import HostLimits
 from crawler.constants import OVERLOADED, RETRY_AFTER_MAX
 from crawler.master.fencing import Answer
@@ -31,10 +32,26 @@ GIVE_UP_AFTER = 8
 
 
 class GivenUp(NamedTuple):
-    """Why a host gets no more leases this run: its last 429/503, and in words."""
+    """Why a host gets no more leases this run: the status its unfetched URLs end with
+    (``http_error`` with its last 429/503, or ``timeout``), and in words."""
 
-    http_status: int
+    status: str
+    http_status: int | None
     why: str  # after the host's name: "answered 8 requests in a row with 429/503"
+
+
+def _gave_up(http_status: int | None, timeouts: int) -> GivenUp:
+    """A host given up after GIVE_UP_AFTER overloaded answers in a row, ``timeouts`` of
+    them timeouts, the last one ``http_status`` (a 429/503) or none (a timeout)."""
+    if not timeouts:
+        why = f"answered {GIVE_UP_AFTER} requests in a row with 429/503"
+    elif timeouts < GIVE_UP_AFTER:
+        why = f"answered {GIVE_UP_AFTER} requests in a row with 429/503 or not in time"
+    else:
+        why = f"answered none of {GIVE_UP_AFTER} requests in a row in time"
+    if http_status in OVERLOADED:
+        return GivenUp(c.HTTP_ERROR, http_status, why)
+    return GivenUp(c.TIMEOUT, None, why)
 
 
 class HostGate:
@@ -48,6 +65,7 @@ class HostGate:
         self._floor: dict[str, float] = {}  # host -> its robots.txt Crawl-delay, seconds
         self.waiting: dict[str, deque[int]] = {}  # host -> task ids held back, in order
         self._overloaded: Counter[str] = Counter()  # host -> 429/503 answers in a row
+        self._timeouts: Counter[str] = Counter()  # host -> how many of those timed out
         self.given_up: dict[str, GivenUp] = {}  # host -> why it gets no more leases
         self._serial = 0  # leases made so far: each lease's number, in order
         self._penalized: dict[str, int] = {}  # host -> leases made when it was last backed off
@@ -91,16 +109,21 @@ class HostGate:
             self._asked(host, http_status, now, answer.retry_after)
         if answer is not None and answer.request_age is not None:
             self._spaced_from(host, now - answer.request_age)
-        if http_status is None or serial <= self._penalized.get(host, 0):
+        # A timeout is overload too: a host that accepts and never answers held every
+        # download thread of the cluster, its URLs timing out one after the other while
+        # no other host got a request for minutes (a fresh user's, 2026-12-01).
+        timed_out = answer is not None and answer.timed_out
+        if (http_status is None and not timed_out) or serial <= self._penalized.get(host, 0):
             return
-        if http_status in OVERLOADED:
+        if http_status in OVERLOADED or timed_out:
             self.penalize(host, now)
             self._overloaded[host] += 1
+            self._timeouts[host] += timed_out
             if self._overloaded[host] >= GIVE_UP_AFTER:
-                why = f"answered {GIVE_UP_AFTER} requests in a row with 429/503"
-                self.given_up[host] = GivenUp(http_status, why)
+                self.given_up[host] = _gave_up(http_status, self._timeouts[host])
             return
         self._overloaded.pop(host, None)
+        self._timeouts.pop(host, None)
         if host in self._backoff:
             relaxed = self._backoff[host] / 2
             if relaxed < BACKOFF_START:
@@ -128,7 +151,7 @@ class HostGate:
         if seconds > BACKOFF_MAX:
             wait = f"{seconds:.0f} s" + (" or more" if seconds >= RETRY_AFTER_MAX else "")
             why = f"asked to wait {wait} (Retry-After), more than {BACKOFF_MAX:.0f}"
-            self.given_up[host] = GivenUp(http_status, why)
+            self.given_up[host] = GivenUp(c.HTTP_ERROR, http_status, why)
             return
         until = max(self._asked_until.get(host, 0.0), now + seconds)
         # Kept apart from the backoff, which a normal answer relaxes: the gate stays

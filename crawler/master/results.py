@@ -113,7 +113,8 @@ class ResultIntake:
         if verdict is not None and self._board.robots_answer(task_id, worker, url, verdict):
             return None  # robots.txt was unavailable: the URL went back to the frontier
         answer = Answer(success, result["token"] or 0, result["http_status"],
-                        result["retry_after"], result["request_age"])  # fmt: skip
+                        result["retry_after"], result["request_age"],
+                        result["status"] == c.TIMEOUT)  # fmt: skip
         if not self._board.complete(task_id, worker, answer):
             return None  # already final, or a stale holder's failure (fencing)
         if not success and (standing := self._kept_copy(task_id, worker, result)) is not None:
@@ -193,7 +194,8 @@ class ResultIntake:
     def lost_rows(self) -> list[dict[str, Any]]:
         """Rows for the URLs the master ends itself: those whose last lease expired with
         no attempts left (``worker_lost``), and those of a host given up for answering
-        429/503 too often (``http_error``, unfetched; transient: the next run tries). A URL
+        429/503, or not at all, too often (``http_error``, ``timeout``, unfetched;
+        transient: the next run tries). A URL
         whose image an earlier run stored (sent to be revalidated or re-checked) keeps
         that row (``_standing``): nothing was learnt of its image. Until 2026-12-01 the
         failure replaced it, and the manifest named the stored image nowhere."""
@@ -209,7 +211,7 @@ class ResultIntake:
         for task_id, host, gave in board.take_given_up():
             fields = {"error": f"not fetched: {host} {gave.why}", "attempts": 0}
             ended = self._standing(task_id) or self._ended(
-                task_id, c.HTTP_ERROR, gave.http_status, fields, "not_fetched"
+                task_id, gave.status, gave.http_status, fields, "not_fetched"
             )
             rows.append(ended)
         return rows

@@ -113,6 +113,44 @@ def test_a_host_answering_429_to_everything_is_given_up_for_the_run(tmp_path: Pa
         plan.close()
 
 
+def test_a_host_that_never_answers_in_time_is_backed_off_and_given_up(tmp_path: Path) -> None:
+    """Timeouts are overload as 429/503 are: each backs the host off (its other URLs wait,
+    the other host goes on), and after GIVE_UP_AFTER in a row (a 429 among them counts)
+    its other URLs end at once, unfetched, as ``timeout``. Until 2026-12-01 a host that
+    accepted connections and never answered held every download thread of the cluster,
+    its URLs timing out one after the other, other hosts waiting minutes (a fresh
+    user's)."""
+    urls = [f"http://dead.example/{i}.jpg" for i in range(20)] + ["http://fine.example/a.jpg"]
+    plan, board, intake, now = planned(tmp_path, urls, 600.0)
+
+    def answer(status: str, http_status: int | None = None) -> None:
+        task = next(decode_task(t) for t in board.get("w", 1, 0)["tasks"] if "dead" in t)
+        fields = {"id": task.id, "url": task.url, "worker": "w", "status": status}
+        fields |= {"http_status": http_status, "error": "read timeout", "token": task.token}
+        assert len(intake.rows([("w", [encode_result(fields)])])) == 1
+
+    try:
+        answer("timeout")
+        held = [decode_task(t).url for t in board.get("w", 50, 0)["tasks"]]
+        assert held == ["http://fine.example/a.jpg"]  # backed off: none of dead's now
+        for status, code in [("timeout", None)] * (GIVE_UP_AFTER - 3) + [("http_error", 503)]:
+            now[0] += 400  # past any backoff (at most 300 s)
+            answer(status, code)
+        assert intake.lost_rows() == []
+        now[0] += 400
+        answer("timeout")  # the GIVE_UP_AFTER-th overloaded answer in a row
+        again = [decode_task(t).url for t in board.get("w", 50, 0)["tasks"]]
+        assert again == ["http://fine.example/a.jpg"]  # its lease ran out; dead's none
+        rows = intake.lost_rows()
+        assert len(rows) == len(urls) - 1 - GIVE_UP_AFTER
+        assert {(r["status"], r["http_status"]) for r in rows} == {("timeout", None)}
+        said = "dead.example answered 8 requests in a row with 429/503 or not in time"
+        assert rows[0]["error"] == f"not fetched: {said}", rows[0]
+        assert transient(rows[0])  # the next run tries them again
+    finally:
+        plan.close()
+
+
 def test_answers_to_requests_already_out_are_one_burst(tmp_path: Path) -> None:
     """A rate limiter that refuses 20 requests sent together has answered once: the host
     is backed off 1 s, then 2 s after the next refusal of a request sent after that, and
