@@ -2,15 +2,15 @@
 
 The master knows every lease, so it can cap how many URLs of one host are out at once
 (``--per-host``), space the leases of one host (``--host-delay``, or else the
-``Crawl-delay`` of its robots.txt), and back off a host that keeps answering 429 or 503,
-or not in time (a timeout), or whose robots.txt is unavailable (its delay doubles, from
-1 s up to 5 minutes, and relaxes again as it answers normally); a host that answers so
+``Crawl-delay`` of its robots.txt), and back off a host that keeps answering 429 or 503, or not
+in time (a timeout), or whose robots.txt is unavailable (its delay doubles, from 1 s up
+to 5 minutes, and relaxes again as it answers normally); a host that answers so
 ``GIVE_UP_AFTER`` times in a row is given up for the run. The answers to requests
-already out when a host was backed off are one burst with the answer that backed it off: they neither double its
-delay again, nor count in that row, nor relax it (a rate limiter that refuses 30 requests
-sent together has answered once, not 30 times; TCP too reduces its window once per window
-of losses, RFC 6582). A task whose host is not allowed yet waits in
-that host's queue; everything here runs under the ``leases.LeaseBoard``'s lock.
+already out when a host was backed off are one burst with the answer that backed it off:
+they neither double its delay again, nor count in that row, nor relax it (a rate limiter
+that refuses 30 requests sent together has answered once, not 30 times; TCP too reduces
+its window once per window of losses, RFC 6582). A task whose host is not allowed yet
+waits in that host's queue; everything here runs under the ``leases.LeaseBoard``'s lock.
 """
 
 from __future__ import annotations
