@@ -102,6 +102,10 @@ class History:
         damaged = f"{bad} unreadable line(s)" if bad else ""
         return cls(index, policies, len(index), damaged)
 
+    def named(self, run_id: object) -> bool:
+        """Does the history name the run ``run_id`` (with or without its policy)?"""
+        return str(run_id) in self.index
+
     def rules(self, run_id: object) -> str | None:
         """The verification rules the run ``run_id`` decided by; None when unknown."""
         rules = self.policies.get(str(run_id), {}).get("rules")
@@ -143,11 +147,11 @@ def decide(row: dict[str, Any], history: History, policy: dict[str, Any], give_u
             return KEEP  # permanent failure was retried, every run
         if then is None:
             # A run the history names without its policy (a version before policies
-            # were recorded, a damaged line): decided by limits and rules it does not
-            # say, so decided again. With no history at all (a manifest moved without
-            # it) nothing is known either way: kept (until 2026-12-01 retried, and a
-            # moved manifest's 404s made the night "degraded": a fresh user's).
-            return KEEP if history.missing else RETRY
+            # were recorded): decided by limits and rules it does not say, so decided
+            # again. A run it does not name (no history: a manifest moved without it;
+            # a damaged line) says nothing either way: kept (until 2026-12-01 retried,
+            # and a moved manifest's 404s made the night "degraded": a fresh user's).
+            return RETRY if history.named(row.get("run_id")) else KEEP
         return RETRY if history.rules(row.get("run_id")) != rules else KEEP
     failures = row.get("failures") if type(row.get("failures")) is int else 1
     if failures >= give_up:

@@ -219,7 +219,9 @@ class _Judge:
                 future = age == FUTURE
             elif _trusted(row, options):
                 facts |= TRUSTED | CARRIED
-            older = not earlier.current(row)  # trusted all the same: ``resumenotes``
+            # Of other rules, as the history says (a run it does not name says nothing):
+            # trusted all the same, counted (``resumenotes``).
+            older = not earlier.current(row) and self.history.named(row.get("run_id"))
         earlier.facts[task_id] = facts
         earlier.future.mark(task_id, future)
         earlier.older.mark(task_id, older)

@@ -53,8 +53,9 @@ def _mend_history(manifest: Path, why: str) -> None:
     """Warn of a damaged run history once: its unreadable lines are removed after the
     warning (until 2026-12-01 it came on every later run, for good)."""
     runs = runs_path(manifest)
-    log.warning("run history %s was damaged (%s); failures of the runs it no longer names "
-                "are decided again, and the unreadable lines removed", runs, why)  # fmt: skip
+    log.warning("run history %s was damaged (%s); of the runs it no longer names, transient "
+                "failures are tried again and permanent ones kept; the unreadable lines are "
+                "removed", runs, why)  # fmt: skip
     try:
         healing.drop_unreadable(runs)
     except OSError as exc:
