@@ -7,6 +7,7 @@ multiprocessing's HMAC challenge; it does not encrypt anything.
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -75,7 +76,7 @@ def generate_authkey(path: Path) -> tuple[bytes, bool]:
         try:
             with os.fdopen(fd, "wb") as fh:  # mkstemp: mode 0600
                 fh.write(key + b"\n")
-            os.link(tmp, path)
+            _publish(tmp, path, key)
         finally:
             os.unlink(tmp)
     except FileExistsError:
@@ -84,3 +85,20 @@ def generate_authkey(path: Path) -> tuple[bytes, bool]:
         why = not_a_folder(path.parent) or exc.strerror
         raise UsageError(f"cannot write the generated authkey to {path}: {why}") from None
     return key, True
+
+
+def _publish(tmp: str, path: Path, key: bytes) -> None:
+    """Give ``tmp`` the name ``path`` unless it is taken (FileExistsError). A file system
+    without hard links (vfat, SMB, some FUSE mounts: a review's) gets an exclusive
+    create instead, written at once: a master racing it may read it short, and refuse
+    a too-short key in one line."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
+            raise
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key + b"\n")

@@ -219,11 +219,14 @@ class FolderStore:
                 with contextlib.suppress(FileExistsError):
                     fd = os.open(path, PART_FLAGS, 0o644)
                     try:
+                        _write_all(fd, secrets.token_hex(16).encode("ascii"))
                         # Readable by all whatever the umask: no secret, and every
                         # worker's user reads it (under umask 077 it was 0600, and
-                        # workers running as another user could not join: a fresh user's).
-                        os.fchmod(fd, 0o644)
-                        _write_all(fd, secrets.token_hex(16).encode("ascii"))
+                        # workers running as another user could not join: a fresh
+                        # user's). After the token: a share refusing chmod must not
+                        # leave it empty (a review's).
+                        with contextlib.suppress(OSError):
+                            os.fchmod(fd, 0o644)
                     finally:
                         os.close(fd)
             return path.read_text(encoding="ascii").strip() if path.exists() else ""

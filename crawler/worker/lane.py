@@ -32,6 +32,9 @@ from crawler.protocol import Task
 from crawler.urls import host_of
 
 T = TypeVar("T")
+# Seconds a task may take from the master's lease to this worker, while the 429/503
+# answer that held its host was on its way back (a busy master answers in well under).
+CROSSING_S = 10.0
 
 
 class TaskLane:
@@ -76,13 +79,16 @@ class TaskLane:
 
     def back_off(self, host: str, asked: float | None = None) -> None:
         """``host`` answered 429/503: hand back its tasks queued until now, and those
-        that arrive within the ``asked`` seconds of its Retry-After: leased before the
-        master had that answer, they crossed it on the way (a second request 10 ms
-        after a 503 asking for 3 s, in a loaded test run, 2026-12-01)."""
+        that arrive within the ``asked`` seconds of its Retry-After, at most
+        ``CROSSING_S``: leased before the master had that answer, they crossed it on the
+        way (a second request 10 ms after a 503 asking for 3 s, in a loaded test run,
+        2026-12-01). Longer is the master's to hold: a master that never took the
+        answer (a lease already expired: fencing) kept leasing a task this worker
+        handed back for the whole Retry-After, a day (a review's)."""
         with self._lock:
             self._backed_off[host] = next(self._order)
             if asked:
-                self._asked_until[host] = time.monotonic() + asked
+                self._asked_until[host] = time.monotonic() + min(asked, CROSSING_S)
 
     def _stale(self, order: int, task: Task) -> bool:
         if not self._backed_off:

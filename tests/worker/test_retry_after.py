@@ -13,6 +13,7 @@ from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import pytest
 from conftest import assert_no_traceback, read_rows, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,7 @@ from imageserver import ImageServer, make_image
 
 from crawler.constants import RETRY_AFTER_MAX
 from crawler.protocol import Task
+from crawler.worker import lane
 from crawler.worker.deadline import server_wait
 from crawler.worker.lane import TaskLane, drained
 
@@ -116,3 +118,16 @@ def test_a_task_crossing_a_retry_after_is_handed_back() -> None:
     time.sleep(0.25)
     lane.put(Task(3, "http://d.test/1", 1))
     assert lane.get() == Task(3, "http://d.test/1", 1)
+
+
+def test_a_long_retry_after_is_the_masters_to_hold(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The worker hands back a crossing task for ``lane.CROSSING_S`` at most, however
+    long the Retry-After: a master that never took the answer (the lease had expired)
+    kept leasing the task for the whole day it asked for (a review's)."""
+    monkeypatch.setattr(lane, "CROSSING_S", 0.2)
+    tasks = lane.TaskLane()
+    tasks.back_off("a.test", 86400.0)
+    time.sleep(0.25)
+    tasks.put(Task(0, "http://a.test/1", 1))
+    tasks.put(None)  # a handed-back task would be skipped to this
+    assert tasks.get() == Task(0, "http://a.test/1", 1)
