@@ -60,6 +60,10 @@ class Progress:
     ) -> None:
         self._total, self._todo = total, todo
         self._stats, self._workers = stats, workers
+        # A worker counts while it may hold leases (one busy with slow downloads calls
+        # rarely): "workers 0" was shown while two were connected and downloading, and
+        # sent the reader of a stalled run to the wrong cause (a fresh user's, 2026-12-01).
+        self._connected_within = max(ACTIVE_WITHIN, cfg.policy.lease_seconds)
         disable = True if not cfg.progress else None  # None: off when not a TTY
         # tqdm is imported only to draw (``deferred``): ~10-20 ms of the master's start-up
         # (importlib.metadata finding its version), on the way to the first result.
@@ -125,5 +129,5 @@ class Progress:
         self._next_wait_log = 0.0
 
     def counts(self) -> dict[str, int]:
-        workers = len(self._workers.active(within=ACTIVE_WITHIN))
+        workers = len(self._workers.active(within=self._connected_within))
         return {"ok": self._stats.succeeded, "failed": self._stats.failed, "workers": workers}

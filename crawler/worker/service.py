@@ -88,8 +88,9 @@ def _undelivered(held: int) -> str:
     if not held:
         return ""
     return (
-        f"; {held} leased URL{'s' if held != 1 else ''} had no answer delivered (a rerun "
-        "fetches them; an image already stored for one is named by no row until then)"
+        f"; {held} leased URL{'s' if held != 1 else ''} had no answer delivered (other "
+        "workers or a rerun fetch them; an image already stored for one may be named by "
+        "no row)"
     )
 
 

@@ -9,9 +9,12 @@ from pathlib import Path
 import pytest
 
 from crawler import constants as c
+from crawler.config import MasterConfig, Policy
 from crawler.manifest import read_runs, runs_path
 from crawler.master import healing
+from crawler.master.progress import Progress
 from crawler.master.summary import RunStats, record_start, write_summary
+from crawler.master.workers import WorkerRegistry
 
 
 def skipped_runs(give_up: int, nights: int) -> list[int]:
@@ -155,3 +158,19 @@ def test_drop_unreadable_keeps_every_readable_line_and_a_torn_last_one(
     assert runs.read_bytes() == b"".join(good) + torn
     history = healing.History.read(runs.with_name("manifest.jsonl"))
     assert history.damaged == "" and list(history.index) == ["a", "b"]
+
+
+def test_progress_counts_a_worker_while_it_may_hold_leases() -> None:
+    """A worker busy with slow downloads calls rarely; it counts in the progress line
+    while it may still hold leases (--lease-seconds), not only for 10 s after a call:
+    "workers 0" was shown while two were connected and downloading (a fresh user's,
+    2026-12-01)."""
+    now = [0.0]
+    workers = WorkerRegistry(clock=lambda: now[0])
+    cfg = MasterConfig(lists=(), authkey=b"k" * 32, progress=False, policy=Policy())
+    with Progress(cfg, 10, 10, RunStats("r", 10), workers) as progress:
+        workers.seen("w1")
+        now[0] = 30.0  # quiet for 30 s: downloading
+        assert progress.counts()["workers"] == 1
+        now[0] = 61.0  # past its leases (60 s): gone as far as anyone can tell
+        assert progress.counts()["workers"] == 0
