@@ -29,6 +29,9 @@ Every transition has a test (``tests/master/test_leases.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+from crawler.constants import SUCCESS_STATUSES, TIMEOUT
 
 MAX_TOKEN = 0xFFFF  # tokens are kept in 2 bytes a task: 65,535 leases of one URL
 
@@ -43,6 +46,14 @@ class Answer:
     retry_after: float | None = None  # seconds a 429/503 answer asked to wait (Retry-After)
     request_age: float | None = None  # seconds since the URL's latest request, at its put
     timed_out: bool = False  # a ``timeout``: the host did not answer in time
+
+    @classmethod
+    def of(cls, result: dict[str, Any]) -> Answer:
+        """What a decoded result (``protocol.decode_result``) says to the lease board."""
+        success = result["status"] in SUCCESS_STATUSES
+        return cls(success, result["token"] or 0, result["http_status"],
+                   result["retry_after"], result["request_age"],
+                   result["status"] == TIMEOUT)  # fmt: skip
 
 
 ANY_SUCCESS = Answer()  # a success without a token: what a caller that does not fence says

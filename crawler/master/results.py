@@ -112,10 +112,7 @@ class ResultIntake:
         verdict = result["robots"]
         if verdict is not None and self._board.robots_answer(task_id, worker, url, verdict):
             return None  # robots.txt was unavailable: the URL went back to the frontier
-        answer = Answer(success, result["token"] or 0, result["http_status"],
-                        result["retry_after"], result["request_age"],
-                        result["status"] == c.TIMEOUT)  # fmt: skip
-        if not self._board.complete(task_id, worker, answer):
+        if not self._board.complete(task_id, worker, Answer.of(result)):
             return None  # already final, or a stale holder's failure (fencing)
         if not success and (standing := self._kept_copy(task_id, worker, result)) is not None:
             return standing
