@@ -145,11 +145,14 @@ def test_a_first_refreshed_is_mended_by_the_next_run(
     web, manifest = Web(image_server), tmp_path / "out" / "manifest.jsonl"
     night(tmp_path, web, {"a.csv": ["red", "green"]})  # red: the first, whatever the order
     lists = {"a.csv": ["red", "green", "red2"]}
-    time.sleep(0.05)  # every row older than --refresh-after
+    # Every row older than --refresh-after (0.0864 s): rows are dated in whole seconds,
+    # so 0.1 s after the night any row is; 0.00001 days (0.864 s) was not always, on a
+    # machine quick to start the next night (CI, 2026-12-01: red not refreshed).
+    time.sleep(0.1)
     other = make_image("PNG", 30, 20, seed=9)
     headers = {"X-Robots-Tag": "noai"} if answer == "an opt-out" else {}
     image_server.add("/s/red.png", other, content_type="image/png", headers=headers, delay=2)
-    night(tmp_path, web, lists, "--refresh-after", "0.00001")
+    night(tmp_path, web, lists, "--refresh-after", "0.000001")
     night(tmp_path, web, lists)  # a plain rerun
     last = {row["url"]: row["status"] for row in read_rows(manifest)}
     assert last[web.urls["red"]] == ("ok" if answer == "other bytes" else "blocked")
