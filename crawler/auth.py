@@ -76,29 +76,16 @@ def generate_authkey(path: Path) -> tuple[bytes, bool]:
         try:
             with os.fdopen(fd, "wb") as fh:  # mkstemp: mode 0600
                 fh.write(key + b"\n")
-            _publish(tmp, path, key)
+            os.link(tmp, path)  # fails if another master made it first
         finally:
             os.unlink(tmp)
     except FileExistsError:
         return load_authkey(str(path)) or b"", False
     except OSError as exc:
+        # A file system with no hard links (vfat, SMB) has no private file modes either:
+        # a key there would be refused on the next run (mode 0644; a review's).
         why = not_a_folder(path.parent) or exc.strerror
+        if exc.errno in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP):
+            why = f"{why} (no hard links here: give --authkey-file on another file system)"
         raise UsageError(f"cannot write the generated authkey to {path}: {why}") from None
     return key, True
-
-
-def _publish(tmp: str, path: Path, key: bytes) -> None:
-    """Give ``tmp`` the name ``path`` unless it is taken (FileExistsError). A file system
-    without hard links (vfat, SMB, some FUSE mounts: a review's) gets an exclusive
-    create instead, written at once: a master racing it may read it short, and refuse
-    a too-short key in one line."""
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        raise
-    except OSError as exc:
-        if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK):
-            raise
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(key + b"\n")

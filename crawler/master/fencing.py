@@ -45,7 +45,9 @@ class Answer:
     http_status: int | None = None
     retry_after: float | None = None  # seconds a 429/503 answer asked to wait (Retry-After)
     request_age: float | None = None  # seconds since the URL's latest request, at its put
-    timed_out: bool = False  # a ``timeout``: the host did not answer in time
+    # A ``timeout`` with no answer at all (a body too slow for --deadline had one: the
+    # link or the deadline, not the host, and was given up as "answered none in time").
+    timed_out: bool = False
 
     @classmethod
     def of(cls, result: dict[str, Any]) -> Answer:
@@ -53,7 +55,7 @@ class Answer:
         success = result["status"] in SUCCESS_STATUSES
         return cls(success, result["token"] or 0, result["http_status"],
                    result["retry_after"], result["request_age"],
-                   result["status"] == TIMEOUT)  # fmt: skip
+                   result["status"] == TIMEOUT and result["http_status"] is None)  # fmt: skip
 
 
 ANY_SUCCESS = Answer()  # a success without a token: what a caller that does not fence says

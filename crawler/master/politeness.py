@@ -33,7 +33,9 @@ GIVE_UP_AFTER = 8
 
 class GivenUp(NamedTuple):
     """Why a host gets no more leases this run: the status its unfetched URLs end with
-    (``http_error`` with its last 429/503, or ``timeout``), and in words."""
+    (``http_error`` with its last 429/503, or ``timeout``), and in words. Those of a
+    host given up for timeouts count as failures tried (an outage: ``closing.alarm``),
+    as when each timed out; a review's, 2026-12-01: such a run had exited 0."""
 
     status: str
     http_status: int | None

@@ -207,8 +207,9 @@ class ResultIntake:
             )
         for task_id, host, gave in board.take_given_up():
             fields = {"error": f"not fetched: {host} {gave.why}", "attempts": 0}
+            change = "not_fetched" if gave.status == c.HTTP_ERROR else ""  # (GivenUp)
             ended = self._standing(task_id) or self._ended(
-                task_id, gave.status, gave.http_status, fields, "not_fetched"
+                task_id, gave.status, gave.http_status, fields, change
             )
             rows.append(ended)
         return rows

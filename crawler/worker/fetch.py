@@ -205,18 +205,18 @@ def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool
             "not ask for)"
         )
     chunks: list[bytes] = []  # joined once at the end: a body read in one chunk is not copied
-    size = 0
+    size, late = 0, f"deadline of {policy.deadline:g} s exceeded while reading"
     sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
     while True:
         remaining = deadline.remaining()
-        if remaining <= 0:
-            raise TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded while reading")
+        if remaining <= 0:  # with the answer's status: the host answered (master.fencing)
+            raise TimeoutFailure(late, http_status=resp.status_code)
         if sock is not None:
             bound_read(sock, min(policy.read_timeout, remaining))
         chunk = resp.raw.read1(CHUNK, decode_content=True)  # one recv at most: see docstring
         if not chunk:
             if deadline.remaining() <= 0:  # maybe the watchdog's shutdown, not the end
-                raise TimeoutFailure(f"deadline of {policy.deadline:g} s exceeded while reading")
+                raise TimeoutFailure(late, http_status=resp.status_code)
             cut_in = unfinished_coding(resp.raw)
             if cut_in is not None:
                 raise ConnectionFailure(f"body cut short: it ends inside its {cut_in} stream")

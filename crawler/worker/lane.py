@@ -25,8 +25,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from crawler import constants as c
 from crawler.exceptions import UsageError
 from crawler.protocol import Task
 from crawler.urls import host_of
@@ -98,6 +99,12 @@ class TaskLane:
             return True
         until = self._asked_until.get(host)
         return until is not None and time.monotonic() < until
+
+
+def no_answer(row: dict[str, Any]) -> bool:
+    """Did the host not answer at all (a timeout before any status)? Such a host is
+    backed off as one answering 429/503 is: its queued tasks go back to the master."""
+    return row.get("status") == c.TIMEOUT and row.get("http_status") is None
 
 
 def drained(pending: queue.SimpleQueue[T]) -> list[T]:

@@ -29,7 +29,7 @@ from crawler.urls import host_of
 from crawler.worker import verify
 from crawler.worker.channel import Channel
 from crawler.worker.deadline import make_session
-from crawler.worker.lane import TaskLane, drained, start_threads
+from crawler.worker.lane import TaskLane, drained, no_answer, start_threads
 from crawler.worker.leaseview import HeldLeases, LeaseView
 from crawler.worker.pipeline import Context, process
 from crawler.worker.resolver import Resolver
@@ -248,8 +248,8 @@ class Worker:
                 return
             if self._held.may_start(self._view, task.id, task.token):  # else another's now
                 row = process(task, ctx)
-                if row["status"] == c.HTTP_ERROR and row.get("http_status") in c.OVERLOADED:
-                    self._todo.back_off(host_of(task.url), row.get("retry_after"))  # lane.py
+                if row.get("http_status") in c.OVERLOADED or no_answer(row):  # lane.py
+                    self._todo.back_off(host_of(task.url), row.get("retry_after"))
                 self._done.put(row)
 
     def context(self) -> Context:

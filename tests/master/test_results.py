@@ -10,12 +10,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from crawler.master import closing
+from crawler.master.fencing import Answer
 from crawler.master.healing import transient
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan, plan_run
 from crawler.master.politeness import GIVE_UP_AFTER
 from crawler.master.results import ResultIntake
-from crawler.protocol import decode_task, encode_result
+from crawler.protocol import decode_result, decode_task, encode_result
 
 URLS = [f"http://example.com/{i}.jpg" for i in range(3)]
 
@@ -147,6 +148,14 @@ def test_a_host_that_never_answers_in_time_is_backed_off_and_given_up(tmp_path: 
         said = "dead.example answered 8 requests in a row with 429/503 or not in time"
         assert rows[0]["error"] == f"not fetched: {said}", rows[0]
         assert transient(rows[0])  # the next run tries them again
+        # An outage: they count as failures tried, and the run alarms (a review's: such a
+        # run had exited 0, its given-up URLs counted as "not fetched", untried).
+        intake.written()
+        assert intake.changes["not_fetched"] == 0
+        tried = len(rows) + GIVE_UP_AFTER
+        assert closing.alarm(plan, intake.changes, 0.5) == (
+            f"none of the {tried} URLs tried succeeded"
+        )
     finally:
         plan.close()
 
@@ -271,3 +280,12 @@ def test_a_late_retry_after_holds_a_host_whose_backoff_has_relaxed(tmp_path: Pat
         assert len(leased_at(202.5, 5)) == 5
     finally:
         plan.close()
+
+
+def test_a_body_too_slow_for_the_deadline_is_no_silence_of_its_host() -> None:
+    """A timeout after the answer's status (a body slower than --deadline: the link or
+    the deadline) does not back the host off as a silent one; one with no answer does."""
+    base = {"id": 0, "url": URLS[0], "worker": "w", "status": "timeout", "token": 1}
+    silent = decode_result(encode_result(base))
+    slow = decode_result(encode_result(base | {"http_status": 200}))
+    assert Answer.of(silent).timed_out and not Answer.of(slow).timed_out

@@ -23,7 +23,7 @@ from crawler.constants import RETRY_AFTER_MAX
 from crawler.protocol import Task
 from crawler.worker import lane
 from crawler.worker.deadline import server_wait
-from crawler.worker.lane import TaskLane, drained
+from crawler.worker.lane import TaskLane, drained, no_answer
 
 YEAR = 366 * 86400
 
@@ -131,3 +131,13 @@ def test_a_long_retry_after_is_the_masters_to_hold(monkeypatch: pytest.MonkeyPat
     tasks.put(Task(0, "http://a.test/1", 1))
     tasks.put(None)  # a handed-back task would be skipped to this
     assert tasks.get() == Task(0, "http://a.test/1", 1)
+
+
+def test_a_host_that_did_not_answer_hands_back_its_queued_tasks() -> None:
+    """A timeout before any status backs the host off on the worker too: its queued
+    tasks go back to the master (a dead host's leased tasks each waited out a timeout,
+    holding the run's end for minutes: a review's); a slow body (a status came) does
+    not."""
+    assert no_answer({"status": "timeout", "http_status": None})
+    assert not no_answer({"status": "timeout", "http_status": 200})
+    assert not no_answer({"status": "connection_error", "http_status": None})
