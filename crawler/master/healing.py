@@ -17,10 +17,12 @@ On a rerun, a URL whose last row is a failure is:
   (``--block-private``, the size and pixel limits, ``--min-width``/``--min-height``,
   robots): the old verdict no longer says anything;
 - re-decided, when permanent, when it was decided by other verification rules than
-  this run's (``constants.RULES``, recorded in the run's policy) or by a run whose
-  policy is unknown (a crawler from before the policy was recorded, a run history
-  damaged or lost): a bug since fixed may have decided it. Once: the retry's row is
-  this run's, whose rules are recorded. A transient failure keeps its backoff;
+  this run's (``constants.RULES``, recorded in the run's policy) or by a run the
+  history names without a policy (a crawler from before the policy was recorded): a
+  bug since fixed may have decided it. Once: the retry's row is this run's, whose rules
+  are recorded. A run the history does not name (a history lost or damaged) says
+  nothing either way, and its permanent failures are kept. A transient failure keeps
+  its backoff;
 - kept otherwise.
 
 ``--retry-failed`` tries every failure again. Rows count their failed runs in a row
