@@ -4,6 +4,8 @@ fails here, by name, rather than in a nightly run."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import http.client
 import inspect
 import os
@@ -312,3 +314,63 @@ def test_a_master_gone_during_hello_is_a_worker_that_could_not_join(tmp_path: Pa
     assert worker.returncode == 1, worker.stderr
     assert "before handing out work" in worker.stderr, worker.stderr
     assert "Traceback" not in worker.stderr
+
+
+class CountingRelay:
+    """A TCP relay on loopback in front of ``port`` that counts the connections made
+    through it (the real bytes pass both ways)."""
+
+    def __init__(self, port: int) -> None:
+        self.port_to = port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.count = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                near, _ = self.listener.accept()
+            except OSError:
+                return
+            self.count += 1
+            far = socket.create_connection(("127.0.0.1", self.port_to))
+            for a, b in ((near, far), (far, near)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := src.recv(65536):
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def close(self) -> None:
+        self.listener.close()
+
+
+def test_a_worker_connects_once_per_proxy_and_never_to_count_references() -> None:
+    """A Channel opens one connection to reach the master (the probe), one per proxy
+    (``shared_proxies``: ``create``), then one per calling thread; collecting it opens
+    none. Until 2026-12-01 it took 14 (``dummy``, and ``create``, ``incref`` and
+    ``decref`` for each proxy, then a ``decref`` each when collected): ~15-35 ms of
+    handshakes before a worker's first call (issue 15). Each proxy still works."""
+    server = one_url_master()
+    relay = CountingRelay(server.port)
+    address = ("127.0.0.1", relay.port)
+    try:
+        channel = Channel(*address, KEY, 5.0)
+        assert relay.count == 4
+        assert channel.hello("w", {"host": "h"})["run_id"] == "r"
+        assert channel.get("w", 1, 0)["tasks"]
+        assert channel.put("w", []) == 0
+        assert relay.count == 5  # the calling thread's one connection, for all three
+        del channel
+        gc.collect()
+        time.sleep(0.2)  # a decref would be on its way
+        assert relay.count == 5
+    finally:
+        _compat.forget_connection(address)
+        relay.close()
+        server.close()

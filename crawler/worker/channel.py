@@ -18,7 +18,7 @@ from multiprocessing.managers import BaseManager, RemoteError
 from typing import Any, TypeVar
 
 from crawler import __version__
-from crawler._compat import forget_connection, give_up, nodelay_serializer
+from crawler._compat import forget_connection, give_up, nodelay_serializer, shared_proxies
 from crawler.exceptions import (
     AuthenticationFailed,
     IncompatibleMaster,
@@ -143,8 +143,10 @@ class Channel:
 
     @staticmethod
     def _open(manager: WorkerManager) -> tuple[Any, Any, Any]:
-        manager.connect()
-        return manager.get_task_queue(), manager.get_result_queue(), manager.get_run_control()
+        tasks, results, control = shared_proxies(
+            manager, ("get_task_queue", "get_result_queue", "get_run_control")
+        )
+        return tasks, results, control
 
     def _call(self, fn: Callable[[], T]) -> T:
         try:
