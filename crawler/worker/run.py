@@ -29,6 +29,7 @@ from crawler.urls import host_of
 from crawler.worker import verify
 from crawler.worker.channel import Channel
 from crawler.worker.deadline import make_session
+from crawler.worker.found import FoundVerdicts
 from crawler.worker.lane import TaskLane, drained, no_answer, start_threads
 from crawler.worker.leaseview import HeldLeases, LeaseView
 from crawler.worker.pipeline import Context, process
@@ -40,9 +41,7 @@ log = logging.getLogger("crawler")
 
 POLL_BUSY = 0.2  # seconds a get() may wait while this worker still holds work
 POLL_IDLE = 2.0  # ... and while it holds none
-# ... and while it fetches a robots.txt for the master (a probe): the master waits for
-# its verdict to lease that origin's other URLs, and it is sent only between two calls.
-POLL_PROBE = 0.02
+POLL_PROBE = 0.02  # ... while it holds a probe: here, waiting for its verdict (found.py)
 GATHER = 0.005  # seconds results gather after the first (threads busy): one put for all
 
 
@@ -62,7 +61,7 @@ class Worker:
         self.bytes = 0
         self._todo = TaskLane()  # leased tasks for the threads, and their room (lane.py)
         self._done: queue.SimpleQueue[dict] = queue.SimpleQueue()
-        self._found: queue.SimpleQueue[dict] = queue.SimpleQueue()  # robots.txt verdicts
+        self._found = FoundVerdicts()  # robots.txt verdicts, for the master
         self._probes: set[int] = set()  # tasks held whose robots.txt this worker fetches
         self._held = HeldLeases()  # leased to us, not yet reported
         self._view = LeaseView(self.policy.lease_seconds)  # replaced by run()
@@ -104,9 +103,11 @@ class Worker:
                 log.info("progress: %s", self._progress(time.monotonic() - started))
             want = 2 * self.config.threads - len(self._held)
             if want >= self._smallest_get():
-                wait = POLL_PROBE if self._probes else POLL_BUSY if self._held else POLL_IDLE
+                wait = 0.0 if self._probes else POLL_BUSY if self._held else POLL_IDLE
                 answer = self.channel.get(self.name, want, wait, self._todo.room())
                 self._accept(answer.get("tasks", []))
+                if self._probes and not answer.get("tasks"):  # see found.py
+                    self._found.wait(POLL_PROBE)
                 if answer.get("room") and not answer.get("tasks"):  # a spaced host's task
                     self._wait_for_result(POLL_BUSY)  # waits for a thread to be free
                 if answer.get("over"):
@@ -114,7 +115,7 @@ class Worker:
                     return True
             else:
                 self._wait_for_result(POLL_BUSY)
-                if not self._probes:
+                if not self._probes and self.counts:  # the first goes at once (issue 15)
                     self.stop.wait(GATHER)  # more results, in the same put
             due = time.monotonic() - last_renew > self.policy.lease_seconds / 4
             if self._held and (due or self._view.renewal_wanted()):
@@ -185,7 +186,7 @@ class Worker:
         self._done.put(row)
 
     def _send_found(self) -> None:
-        items = drained(self._found)
+        items = self._found.take()
         if items:
             self.channel.robots_found(self.name, items)
             self._probes.difference_update(item["id"] for item in items)
@@ -261,7 +262,7 @@ class Worker:
             worker=self.name,
             robots=self.robots,
             robots_session=make_session(replace(self.policy, retries=0), self.resolver),
-            found=lambda task_id, verdict: self._found.put({"id": task_id, "verdict": verdict}),
+            found=self._found.put,
             host=self.config.host_id or socket.gethostname(),
         )
 
