@@ -101,6 +101,8 @@ DEFAULT_OUTPUT = "downloads"
 DEFAULT_MANIFEST_NAME = "manifest.jsonl"
 DEFAULT_KEY_NAME = "authkey"  # the key a master generates beside its manifest
 AUTHKEY_ENV = "CRAWLER_AUTHKEY"
+# A worker started with only this reads its command line from stdin (master.prespawn).
+ARGS_FROM_STDIN = "--args-from-stdin"
 MAX_URL_LENGTH = 8192
 # Download threads a worker may run: beyond a few dozen a process gains nothing (one
 # GIL verifies every image: bench/HISTORY.md), and 100,000 spun for a minute, then died

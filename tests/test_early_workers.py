@@ -43,7 +43,9 @@ def _images(server: ImageServer, count: int) -> list[str]:
 
 
 def _workers_of(output: Path) -> list[int]:
-    """Live (not zombie) worker processes started for ``output``."""
+    """Live (not zombie) worker processes started for ``output``, or started by a master
+    of this test before it had read its flags (``--args-from-stdin``: no ``--output`` on
+    their command line; known by the test's PYTEST_CURRENT_TEST, which they inherit)."""
     found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -51,12 +53,25 @@ def _workers_of(output: Path) -> list[int]:
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
             state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
+            words = [a.decode(errors="replace") for a in argv]
+            ours = str(output) in words or (
+                c.ARGS_FROM_STDIN in words and _this_test((entry / "environ").read_bytes())
+            )
         except (OSError, IndexError):
             continue  # gone meanwhile
-        words = [a.decode(errors="replace") for a in argv]
-        if "crawler.worker" in words and str(output) in words and state != "Z":
+        if "crawler.worker" in words and ours and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+def _this_test(environ: bytes) -> bool:
+    """Does a process environment come from the running test (its node id)?"""
+    current = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    for item in environ.split(b"\0"):
+        name, _, value = item.decode(errors="replace").partition("=")
+        if name == "PYTEST_CURRENT_TEST":
+            return bool(current) and value.rsplit(" ", 1)[0] == current
+    return False
 
 
 class StdinMaster:

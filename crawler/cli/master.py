@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import subprocess
 import tempfile
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from crawler.console import log, show
 from crawler.exceptions import UsageError
 from crawler.master.lists import check_readable, expand_lists
 from crawler.master.local_workers import LocalWorkers
+from crawler.master.prespawn import stop
 from crawler.outputs import check_distinct, run_files, utf8_name
 from crawler.stores import PER_HOST, FolderStore, normalize_spec, open_store
 
@@ -168,10 +170,10 @@ def _heavy(name: str) -> ModuleType:
     return importlib.import_module(name)
 
 
-def run_master(config: MasterConfig) -> int:
-    """A master run: start the local workers, listen and tell them the port, then import
-    and plan."""
-    local = LocalWorkers(config)
+def run_master(config: MasterConfig, early: list[subprocess.Popen]) -> int:
+    """A master run: start the local workers (taking over ``early``, see
+    ``master.prespawn``), listen and tell them the port, then import and plan."""
+    local = LocalWorkers(config, early)
     local.start(None, early=True)  # before the imports below: see the module's docstring
     try:
         launch = _heavy("crawler.master.launch").Launch(config, local)
@@ -211,15 +213,22 @@ def _image_folders(args: argparse.Namespace) -> tuple[Path, ...]:
     return (args.output, store.root) if isinstance(store, FolderStore) else (args.output,)
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the master command; returns the exit code."""
+def main(argv: list[str] | None = None, early: list[subprocess.Popen] | None = None) -> int:
+    """Run the master command; returns the exit code. ``early``: local workers already
+    started (``master.prespawn``), killed unless the run takes them over."""
 
     def body(args: argparse.Namespace) -> int:
-        return dry_run(args) if args.dry_run else run_master(master_config(args))
+        if args.dry_run:
+            return dry_run(args)
+        return run_master(master_config(args), taken)
 
-    return run_command("crawler-master", argv, master_parser(), body, check_paths)
+    taken, early = list(early or []), None
+    try:
+        return run_command("crawler-master", argv, master_parser(), body, check_paths)
+    finally:
+        stop(taken)  # those no run took over (a flag refused, a dry run): they hold nothing
 
 
-def run_module() -> NoReturn:
+def run_module(early: list[subprocess.Popen] | None = None) -> NoReturn:
     """``python -m crawler.master``: ``main``, then out at once (``edge.leave``)."""
-    leave(main())
+    leave(main(early=early))

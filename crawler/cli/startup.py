@@ -116,7 +116,8 @@ def master() -> NoReturn:
     """``python -m crawler.master`` and the ``crawler-master`` script."""
     prepare_process()
     exit_on_stop_signals("crawler-master")
-    _command("crawler.cli.master").run_module()
+    early = _command("crawler.master.prespawn").start_early(sys.argv[1:])  # see there
+    _command("crawler.cli.master").run_module(early)
 
 
 def worker() -> NoReturn:

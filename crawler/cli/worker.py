@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import socket
 import sys
 from pathlib import Path
@@ -18,6 +19,7 @@ from crawler.outputs import check_distinct
 from crawler.worker.service import serve
 
 LINE_LIMIT = 100  # characters of stdin read at most for --port -: a port is five
+ARGS_LIMIT = 1 << 20  # ... for --args-from-stdin: a command line, paths and all
 
 
 def worker_config(args: argparse.Namespace, master_port: int) -> WorkerConfig:
@@ -65,6 +67,24 @@ def check_paths(args: argparse.Namespace) -> None:
     check_distinct({"--log-file": log_file}, key, [], (args.output,))
 
 
+def args_from_stdin() -> list[str] | None:
+    """``--args-from-stdin`` (alone): the command line, one JSON list of strings on the
+    first line of stdin, read once the imports are done; how a master starts its local
+    workers before it has read its own flags (``master.prespawn``). None when stdin ends
+    first: the master is gone (or needs no worker), there is nothing to do. Raises
+    UsageError for a line that is no such list."""
+    line = sys.stdin.readline(ARGS_LIMIT) if sys.stdin is not None else ""
+    if not line:
+        return None
+    try:
+        args = json.loads(line)
+    except ValueError:
+        args = None
+    if not isinstance(args, list) or not all(isinstance(a, str) for a in args):
+        raise UsageError(f"{c.ARGS_FROM_STDIN}: not a JSON list of arguments on stdin")
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the worker command; returns the exit code."""
 
@@ -74,6 +94,14 @@ def main(argv: list[str] | None = None) -> int:
             return c.EXIT_INTERRUPTED  # the master ended before it listened: nothing held
         return serve(worker_config(args, master_port))
 
+    if (sys.argv[1:] if argv is None else argv) == [c.ARGS_FROM_STDIN]:
+        try:
+            argv = args_from_stdin()
+        except UsageError as exc:
+            sys.stderr.write(f"crawler-worker: error: {exc}\n")
+            return c.EXIT_ERROR
+        if argv is None:
+            return c.EXIT_INTERRUPTED
     return run_command("crawler-worker", argv, worker_parser(), body, check_paths)
 
 

@@ -3,14 +3,16 @@
 They are the same command a remote host runs (``python -m crawler.worker``), pointed at
 this master's port, each in a session of its own: a terminal's Ctrl-C reaches the
 master alone, which then stops them with one SIGTERM (a second signal would make them
-abort their downloads). The first ones start before the master listens, with ``--port -``:
-they read its port from a pipe on their stdin (``tell_port``), and a master gone before
-it served closes that pipe, which ends them.
+abort their downloads). The first ones start before the master listens, most often
+before it has even read its flags (``prespawn``), with ``--args-from-stdin``: they read
+their command line, its port included, from a pipe on their stdin (``tell_port``), and
+a master gone before it served closes that pipe, which ends them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -22,6 +24,7 @@ from crawler import constants as c
 from crawler.config import MasterConfig
 from crawler.console import log
 from crawler.exceptions import UsageError
+from crawler.master.prespawn import early_count, stop, worker_command
 
 STOP_WAIT = 10.0  # seconds the master waits for its workers to exit before killing them
 
@@ -29,8 +32,11 @@ STOP_WAIT = 10.0  # seconds the master waits for its workers to exit before kill
 class LocalWorkers:
     """The worker processes of one master run."""
 
-    def __init__(self, config: MasterConfig) -> None:
+    def __init__(self, config: MasterConfig, early: list[subprocess.Popen] | None = None) -> None:
+        """``early``: workers ``prespawn.start_early`` started; ``start`` takes them out
+        of that list (its owner kills what is left in it)."""
         self._config = config
+        self._early = early if early is not None else []
         self.procs: list[subprocess.Popen] = []
 
     def start(self, port: int | None, *, early: bool = False) -> None:
@@ -40,23 +46,17 @@ class LocalWorkers:
         one), so that their start-up (~0.2 s of CPU each) does not slow planning down,
         which matters when planning finds nothing to do; the others later
         (``run.Master._start_rest``)."""
-        cfg = self._config
-        wanted = cfg.local_workers
+        wanted = self._config.local_workers
         if early:
-            wanted = min(wanted, max(1, len(os.sched_getaffinity(0)) - 1))
+            wanted = early_count(wanted)
+        env = self._env()
+        while self._early and len(self.procs) < wanted and env == os.environ:  # their key
+            self.procs.append(self._early.pop(0))
+        stop(self._early)  # more than the flags asked for, or another key: unused
+        self._early.clear()
         if wanted <= len(self.procs):
             return
-        host = "127.0.0.1" if cfg.bind in ("", "0.0.0.0") else cfg.bind
-        command = [
-            sys.executable, "-m", "crawler.worker", "--server", host,
-            "--port", "-" if port is None else str(port), "--threads", str(cfg.worker_threads),
-            "--output", str(cfg.output), "--quiet",
-        ]  # fmt: skip
-        env = dict(os.environ)
-        if cfg.authkey_file:
-            command += ["--authkey-file", cfg.authkey_file]
-        else:
-            env[c.AUTHKEY_ENV] = cfg.authkey.decode()
+        command = worker_command() if port is None else [*worker_command()[:-1], *self.args(port)]
         stdin = subprocess.PIPE if port is None else subprocess.DEVNULL
         for _ in range(wanted - len(self.procs)):
             try:
@@ -69,13 +69,32 @@ class LocalWorkers:
                 return
             self.procs.append(proc)
 
+    def args(self, port: int) -> list[str]:
+        """A local worker's command line after ``python -m crawler.worker``."""
+        cfg = self._config
+        host = "127.0.0.1" if cfg.bind in ("", "0.0.0.0") else cfg.bind
+        args = [
+            "--server", host, "--port", str(port), "--threads", str(cfg.worker_threads),
+            "--output", str(cfg.output), "--quiet",
+        ]  # fmt: skip
+        return args + (["--authkey-file", cfg.authkey_file] if cfg.authkey_file else [])
+
+    def _env(self) -> dict[str, str]:
+        """Their environment: this process's, with the key when it came from no file."""
+        env = dict(os.environ)
+        if not self._config.authkey_file:
+            env[c.AUTHKEY_ENV] = self._config.authkey.decode()
+        return env
+
     def tell_port(self, port: int) -> None:
-        """Give the workers started with no port (``start(None)``) the master's: one line
-        on their stdin, which is then closed. One that has exited is skipped."""
+        """Give the workers started with no port (``start(None)``, ``prespawn``) their
+        command line with the master's port: one JSON line on their stdin, which is then
+        closed. One that has exited is skipped."""
+        line = (json.dumps(self.args(port)) + "\n").encode()
         for proc in self.procs:
             if proc.stdin is not None and not proc.stdin.closed:
                 with contextlib.suppress(OSError):  # BrokenPipeError: it has exited
-                    proc.stdin.write(f"{port}\n".encode())
+                    proc.stdin.write(line)
                 self._close_stdin(proc)
 
     @staticmethod
