@@ -38,6 +38,7 @@ TICK = 0.5  # seconds between lease checks while results are quiet
 REST_POLL = 0.01  # ... and between looks at the early local workers, until all are started
 REST_LATEST = 2.0  # seconds after serving began when the rest start whatever the early do
 LINGER = 5.0  # seconds the master waits for its workers to hear the run is over
+LINGER_POLL = 0.002  # ... looking every: it is on the way to the run's exit
 MAX_BATCHES_PER_WRITE = 8  # result batches folded into one manifest write (group commit)
 T = TypeVar("T")
 
@@ -205,8 +206,8 @@ class Master:
             self.local.kill_unused()
         code = self._collect_or_stop(plan, board, manifest)
         closing.count_standing(plan, self.stats, code)  # earlier rows of URLs not answered
-        self.pictures = closing.start_pictures(cfg, self.ledger)  # while the workers hear it
-        board.finish()
+        board.finish()  # first: the workers hear it and leave while the pictures start
+        self.pictures = closing.start_pictures(cfg, self.ledger)
         self._linger(board)
         return code
 
@@ -287,4 +288,4 @@ class Master:
         while time.monotonic() < deadline:
             if self.local.all_exited() and board.workers.all_told(within=LINGER):
                 return
-            time.sleep(0.01)
+            time.sleep(LINGER_POLL)
