@@ -164,4 +164,5 @@ class WorkerConfig:
     quiet: bool = False
     progress_interval: float = 60.0  # seconds between progress log lines without a terminal
     wait: bool = False  # keep running: wait for a master, work its run, wait for the next
+    processes: int = 1  # this worker and processes - 1 copies forked from it (worker.copies)
     host_id: str = ""  # stable name of this host (manifest's host field); "": the host name

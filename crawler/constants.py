@@ -108,6 +108,7 @@ MAX_URL_LENGTH = 8192
 # GIL verifies every image: bench/HISTORY.md), and 100,000 spun for a minute, then died
 # with a traceback at the system's thread limit. More concurrency: more workers.
 MAX_THREADS = 1024
+MAX_PROCESSES = 256  # a worker and its copies (--processes, --local-workers)
 
 # For str.translate: control characters as U+FFFD in what people open (the CSV export,
 # the HTML report): C0 (tab, newline and carriage return aside), DEL and C1 (a NUL from a

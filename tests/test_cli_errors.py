@@ -447,7 +447,7 @@ def test_local_workers_that_cannot_be_started_are_one_line(tmp_path: Path) -> No
     assert done.returncode == 1, done.stderr
     assert_no_traceback(done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()
-    assert len(lines) == 1 and "cannot start a local worker" in lines[0], lines
+    assert len(lines) == 1 and "cannot start the local workers" in lines[0], lines
 
 
 @pytest.mark.parametrize("prog", ["master", "worker"])

@@ -111,8 +111,8 @@ class StdinMaster:
             self.proc.stdin.close()
 
     def wait_for_hellos(self, count: int = 1) -> None:
-        """Until ``count`` workers said hello (the list still open: planning not done).
-        Only as many start early as there are CPUs besides the master's: one, at least."""
+        """Until ``count`` workers said hello (the list still open: planning not done):
+        the first local worker and its copies (``--processes``) all start at once."""
         with self._changed:
             done = self._changed.wait_for(
                 lambda: sum(bool(HELLO.search(x)) for x in self.lines) >= count, RUN_TIMEOUT
@@ -331,11 +331,10 @@ def test_the_endpoints_before_and_after_the_board() -> None:
     assert board.workers is slot.workers
 
 
-def test_the_workers_not_started_early_start_once(
-    tmp_path: Path, image_server: ImageServer
-) -> None:
-    """More local workers than CPUs besides the master's: the rest start once the early
-    ones are past their imports (or at the latest 2 s into serving), each exactly once."""
+def test_every_local_worker_starts_once(tmp_path: Path, image_server: ImageServer) -> None:
+    """More local workers than CPUs: one process and its copies (``--processes``), each
+    exactly once, all working (until 2026-12-01 those beyond the CPUs started once the
+    first had said hello, each its own start-up)."""
     urls = [
         image_server.add(f"/slow/{i}.png", make_image("PNG", 30 + i, 20, seed=i), delay=0.2)
         for i in range(30)
@@ -343,7 +342,7 @@ def test_the_workers_not_started_early_start_once(
     listed = tmp_path / "list.txt"
     listed.write_text("\n".join(urls) + "\n", encoding="utf-8")
     out = tmp_path / "out"
-    wanted = len(os.sched_getaffinity(0)) + 1  # at least two of them start late
+    wanted = len(os.sched_getaffinity(0)) + 1
     args = [str(listed), "--output", str(out), "--local-workers", str(wanted)]
     proc = subprocess.Popen(
         cli_command("master", *args, "--threads", "2", "--no-progress"),
@@ -364,3 +363,4 @@ def test_the_workers_not_started_early_start_once(
     rows = read_rows(out / "manifest.jsonl")
     assert sorted(r["url"] for r in rows) == sorted(urls)
     assert {r["status"] for r in rows} == {c.OK}
+    assert len({r["worker"] for r in rows}) == wanted

@@ -90,8 +90,10 @@ class Spawned:
             os.kill(self.pid, signum)
 
     def local_workers(self) -> set[int]:
-        """The live ``crawler.worker`` children of this (master) process, remembered."""
+        """The live ``crawler.worker`` children of this (master) process and their copies
+        (``--processes``: the first worker's children), remembered."""
         found = {pid for pid in children_of(self.pid) if is_worker(pid)}
+        found |= {copy for pid in found for copy in children_of(pid) if is_worker(copy)}
         self.children |= found
         return found
 

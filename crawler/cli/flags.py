@@ -16,6 +16,7 @@ from crawler.cli.storeflags import add_worker_store_flags
 from crawler.cli.values import (
     BYTES,
     PIXELS,
+    PROCESSES,
     REDIRECTS,
     RETRIES,
     SECONDS,
@@ -135,19 +136,7 @@ def worker_parser() -> argparse.ArgumentParser:
         help="the master's port, or - to read it from stdin's first line (how a master's "
         "local workers learn it) (default: %(default)s)",
     )
-    p.add_argument(
-        "--threads",
-        type=thread_count,
-        default=8,
-        metavar="N",
-        help="concurrent downloads, at most 1024 (default: %(default)s)",
-    )
-    p.add_argument(
-        "--output",
-        type=nonempty_path,
-        default=Path(c.DEFAULT_OUTPUT),
-        help="image folder (default: %(default)s)",
-    )
+    _worker_resources(p)
     p.add_argument(
         "--connect-timeout",
         type=SECONDS,
@@ -162,6 +151,31 @@ def worker_parser() -> argparse.ArgumentParser:
     )
     add_worker_store_flags(p)
     return p
+
+
+def _worker_resources(p: argparse.ArgumentParser) -> None:
+    """What a worker host gives: threads, processes, its image folder."""
+    p.add_argument(
+        "--threads",
+        type=thread_count,
+        default=8,
+        metavar="N",
+        help="concurrent downloads, at most 1024 (default: %(default)s)",
+    )
+    p.add_argument(
+        "--processes",
+        type=PROCESSES,
+        default=1,
+        metavar="N",
+        help="worker processes on this host: this one and N-1 copies forked from it once "
+        "started, each with its own --threads (default: %(default)s)",
+    )
+    p.add_argument(
+        "--output",
+        type=nonempty_path,
+        default=Path(c.DEFAULT_OUTPUT),
+        help="image folder (default: %(default)s)",
+    )
 
 
 def report_parser() -> argparse.ArgumentParser:

@@ -174,7 +174,7 @@ def run_master(config: MasterConfig, early: list[subprocess.Popen]) -> int:
     """A master run: start the local workers (taking over ``early``, see
     ``master.prespawn``), listen and tell them the port, then import and plan."""
     local = LocalWorkers(config, early)
-    local.start(None, early=True)  # before the imports below: see the module's docstring
+    local.start(None)  # before the imports below: see the module's docstring
     try:
         launch = _heavy("crawler.master.launch").Launch(config, local)
     except BaseException:

@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from crawler import constants as c
+
 MAX_SECONDS = 30 * 86400  # 2,592,000: any timeout, delay, deadline or interval
 MAX_DAYS = 36500  # --refresh-after: a hundred years
 
@@ -62,7 +64,8 @@ RETRIES = Number(int, 0, 100)  # urllib3's backoff doubles per retry
 REDIRECTS = Number(int, 0, 100)
 ATTEMPTS = Number(int, 1, 1000)  # --max-attempts, --give-up-after
 PER_HOST = Number(int, 0, 1_000_000)
-LOCAL_WORKERS = Number(int, 0, 256)  # processes on this machine
+LOCAL_WORKERS = Number(int, 0, c.MAX_PROCESSES)  # processes on this machine
+PROCESSES = Number(int, 1, c.MAX_PROCESSES)  # a worker and its copies (--processes)
 BACKLOG = Number(int, 1, 65535)  # the kernel caps it lower (net.core.somaxconn)
 SHARD_SIZE = Number(int, 1, 1_000_000)  # crawler-export
 RESIZE = Number(int, 1, 65535)  # crawler-export: the largest side JPEG allows

@@ -38,6 +38,7 @@ def worker_config(args: argparse.Namespace, master_port: int) -> WorkerConfig:
         quiet=args.quiet,
         progress_interval=args.progress_interval,
         wait=args.wait,
+        processes=args.processes,
         host_id=args.host_id or socket.gethostname(),
     )
 

@@ -15,16 +15,14 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 from crawler import constants as c
 from crawler.config import MasterConfig
-from crawler.console import log
 from crawler.exceptions import UsageError
-from crawler.master.prespawn import early_count, stop, worker_command
+from crawler.master.prespawn import stop, worker_command
 
 STOP_WAIT = 10.0  # seconds the master waits for its workers to exit before killing them
 
@@ -39,35 +37,25 @@ class LocalWorkers:
         self._early = early if early is not None else []
         self.procs: list[subprocess.Popen] = []
 
-    def start(self, port: int | None, *, early: bool = False) -> None:
-        """Start the ``--local-workers`` workers not yet started, against ``port`` on this
-        host (None: not known yet, ``tell_port`` gives it); ``early`` (before the master
-        listens and plans): only as many as there are CPUs besides the master's (at least
-        one), so that their start-up (~0.2 s of CPU each) does not slow planning down,
-        which matters when planning finds nothing to do; the others later
-        (``run.Master._start_rest``)."""
-        wanted = self._config.local_workers
-        if early:
-            wanted = early_count(wanted)
+    def start(self, port: int | None) -> None:
+        """Start the ``--local-workers`` (one process and its copies, ``--processes``),
+        taking over the one ``prespawn`` started if it did; against ``port`` on this host
+        (None: not known yet, ``tell_port`` gives it). Raises UsageError when it cannot."""
         env = self._env()
-        while self._early and len(self.procs) < wanted and env == os.environ:  # their key
+        while self._early and not self.procs and env == os.environ:  # else another key
             self.procs.append(self._early.pop(0))
         stop(self._early)  # more than the flags asked for, or another key: unused
         self._early.clear()
-        if wanted <= len(self.procs):
+        if self.procs or not self._config.local_workers:
             return
         command = worker_command() if port is None else [*worker_command()[:-1], *self.args(port)]
         stdin = subprocess.PIPE if port is None else subprocess.DEVNULL
-        for _ in range(wanted - len(self.procs)):
-            try:
-                proc = subprocess.Popen(command, env=env, stdin=stdin, start_new_session=True)
-            except OSError as exc:  # an interpreter this user may not run: one line
-                why = f"cannot start a local worker ({sys.executable}): {exc.strerror or exc}"
-                if early:
-                    raise UsageError(why) from None
-                log.error("%s; the run goes on with the workers it has", why)
-                return
-            self.procs.append(proc)
+        try:
+            proc = subprocess.Popen(command, env=env, stdin=stdin, start_new_session=True)
+        except OSError as exc:  # an interpreter this user may not run: one line
+            why = f"cannot start the local workers ({sys.executable}): {exc.strerror or exc}"
+            raise UsageError(why) from None
+        self.procs.append(proc)
 
     def args(self, port: int) -> list[str]:
         """A local worker's command line after ``python -m crawler.worker``."""
@@ -75,7 +63,7 @@ class LocalWorkers:
         host = "127.0.0.1" if cfg.bind in ("", "0.0.0.0") else cfg.bind
         args = [
             "--server", host, "--port", str(port), "--threads", str(cfg.worker_threads),
-            "--output", str(cfg.output), "--quiet",
+            "--processes", str(cfg.local_workers), "--output", str(cfg.output), "--quiet",
         ]  # fmt: skip
         return args + (["--authkey-file", cfg.authkey_file] if cfg.authkey_file else [])
 
@@ -103,15 +91,6 @@ class LocalWorkers:
             with contextlib.suppress(OSError):  # the flush of a pipe whose reader is gone
                 proc.stdin.close()
 
-    @property
-    def host(self) -> str:
-        """The host name they give in hello (no ``--host-id``: this host's name)."""
-        return socket.gethostname()
-
-    def starting(self, said_hello: set[int]) -> bool:
-        """Is one of them still starting (running, and its pid not in ``said_hello``)?"""
-        return any(p.poll() is None and p.pid not in said_hello for p in self.procs)
-
     def any_running(self) -> bool:
         return any(p.poll() is None for p in self.procs)
 
@@ -122,10 +101,17 @@ class LocalWorkers:
         return sorted({p.returncode for p in self.procs if p.returncode is not None})
 
     def ask_to_stop(self) -> None:
-        """SIGTERM to each: they hand back unstarted work and finish the rest."""
+        """SIGTERM to each and its copies: they hand back unstarted work, finish the rest."""
+        self._signal(signal.SIGTERM)
+
+    def _signal(self, signum: int) -> None:
+        """``signum`` to each process group (a worker and its copies: ``worker.copies``)
+        whose first process is still there: a group of one that exited might be another's
+        by now."""
         for proc in self.procs:
             if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(proc.pid, signum)
 
     def kill_unused(self) -> None:
         """SIGKILL to each: only for workers no task was ever leased to (planning did not
@@ -133,9 +119,7 @@ class LocalWorkers:
         there is nothing to hand back; waiting for a graceful exit (or for one still
         importing its modules to get as far as its stop handler) would only delay the
         master's own exit."""
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.kill()
+        self._signal(signal.SIGKILL)
         for proc in self.procs:
             self._close_stdin(proc)
             proc.wait(timeout=STOP_WAIT)  # at once: reaped, so all_exited() says so
@@ -151,5 +135,5 @@ class LocalWorkers:
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                proc.kill()
+                self._signal(signal.SIGKILL)
                 proc.wait(timeout=5)

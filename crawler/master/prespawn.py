@@ -5,20 +5,20 @@ imports; until 2026-12-01 the master's own imports and checks (~0.07 s) came fir
 (issue 15, "no fixed overhead"). Now ``start_early`` runs first thing in ``python -m
 crawler.master`` (``cli.startup``), when the command line asks for local workers in
 those words (``--local-workers N`` or ``--local-workers=N``; an abbreviation gets them
-the usual way, a moment later): it starts ``early_count(N)`` of them as ``python -m
-crawler.worker --args-from-stdin``, which import and then wait for one line on stdin.
-``LocalWorkers`` takes them over once the master's flags are checked, and writes each
-its command line (a JSON list, ``--port`` included) once the master listens. A master
-that ends before that (a refused flag, a list it cannot read, a signal) kills them, or
-its exit closes their stdin: they read the end after their imports and leave without a
-word (exit 130), as a worker given ``--port -`` does.
+the usual way, a moment later): it starts ``python -m crawler.worker
+--args-from-stdin``, which imports and then waits for one line on stdin.
+``LocalWorkers`` takes it over once the master's flags are checked, and writes it its
+command line (a JSON list, ``--port`` and ``--processes N`` included: the other N-1
+local workers are its copies, ``worker.copies``) once the master listens. A master that
+ends before that (a refused flag, a list it cannot read, a signal) kills it, or its
+exit closes its stdin: it reads the end after its imports and leaves without a word
+(exit 130), as a worker given ``--port -`` does.
 
 Only cheap modules here: this runs before everything else the master does.
 """
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
@@ -26,14 +26,6 @@ from crawler.constants import ARGS_FROM_STDIN
 
 FLAG = "--local-workers"
 NOT_A_RUN = frozenset({"--dry-run", "-h", "--help", "--version"})  # start no worker
-
-
-def early_count(wanted: int) -> int:
-    """How many of ``wanted`` local workers start before planning: as many as there are
-    CPUs besides the master's, at least one. More processes importing at once than there
-    are CPUs would slow down the one about to give the first result; the others start
-    once planning is done and these have said hello (``run.Master._start_rest``)."""
-    return min(wanted, max(1, len(os.sched_getaffinity(0)) - 1))
 
 
 def wanted_from(argv: list[str]) -> int:
@@ -62,15 +54,12 @@ def start_early(argv: list[str]) -> list[subprocess.Popen]:
     each in a session of its own (a terminal's Ctrl-C reaches the master alone) with its
     stdin a pipe from the master. One that cannot start is left to ``LocalWorkers``,
     which says why."""
-    started: list[subprocess.Popen] = []
-    wanted = wanted_from(argv)
-    for _ in range(early_count(wanted) if wanted > 0 else 0):
-        try:
-            proc = subprocess.Popen(worker_command(), stdin=subprocess.PIPE, start_new_session=True)
-        except OSError:
-            break
-        started.append(proc)
-    return started
+    if wanted_from(argv) <= 0:
+        return []
+    try:
+        return [subprocess.Popen(worker_command(), stdin=subprocess.PIPE, start_new_session=True)]
+    except OSError:
+        return []
 
 
 def stop(procs: list[subprocess.Popen]) -> None:

@@ -35,8 +35,6 @@ from crawler.master.watch import Watch
 from crawler.report.ledger import Ledger
 
 TICK = 0.5  # seconds between lease checks while results are quiet
-REST_POLL = 0.01  # ... and between looks at the early local workers, until all are started
-REST_LATEST = 2.0  # seconds after serving began when the rest start whatever the early do
 LINGER = 5.0  # seconds the master waits for its workers to hear the run is over
 LINGER_POLL = 0.002  # ... looking every: it is on the way to the run's exit
 MAX_BATCHES_PER_WRITE = 8  # result batches folded into one manifest write (group commit)
@@ -55,7 +53,6 @@ class Master:
         self.started = launch.started
         self.serving = self.started  # when workers could first get tasks (after planning)
         self.inbox = launch.inbox
-        self.rest_due = False  # local workers left to start once the early ones are ready
         self.local = launch.local
         self.stats = RunStats(self.run_id, 0)
         self.ledger = Ledger(None, self.run_id)  # the report's aggregate, opened in run()
@@ -201,8 +198,7 @@ class Master:
         self.launch.slot.fill(board)  # the workers' gets find tasks from now on
         self.serving = time.monotonic()  # --idle-timeout counts from here, not from planning
         announce(cfg, self.run_id, self.launch.port)
-        self.rest_due = bool(plan.todo) and self.stop_signal is None  # see _start_rest
-        if not self.rest_due:  # nothing to do, or stopped before a lease: none holds any
+        if not plan.todo or self.stop_signal is not None:  # no lease was made: none holds any
             self.local.kill_unused()
         code = self._collect_or_stop(plan, board, manifest)
         closing.count_standing(plan, self.stats, code)  # earlier rows of URLs not answered
@@ -221,7 +217,6 @@ class Master:
         watch = Watch(self.config, self.local, self.stats, board.workers.now())
         with Progress(self.config, plan.total, plan.todo, self.stats, board.workers) as progress:
             while remaining:
-                self._start_rest(board)
                 if self.stop_signal is not None and self.stop_by is None:
                     self.stop_by = self._begin_stop(board)
                 if self.stop_by is not None and (
@@ -254,22 +249,10 @@ class Master:
         log.warning("stopping: no new work handed out; waiting up to %g s for answers", grace)
         return time.monotonic() + grace
 
-    def _start_rest(self, board: LeaseBoard) -> None:
-        """Start the local workers not started early once those are past their imports
-        (each said hello, or exited): more processes importing at once than there are
-        CPUs would slow down the one about to give the first row; one started a little
-        later costs no throughput on a machine that is busy anyway."""
-        if not self.rest_due or self.stop_signal is not None:
-            return
-        late = time.monotonic() - self.serving > REST_LATEST  # one stuck must not stop all
-        if late or not self.local.starting(board.workers.pids_from(self.local.host)):
-            self.rest_due = False
-            self.local.start(self.launch.port)
-
     def _next_batches(self) -> list[tuple[str, list[str]]]:
         """Every batch waiting in the inbox (one manifest write, one fsync, for all)."""
         try:
-            batches = [self.inbox.get(timeout=REST_POLL if self.rest_due else TICK)]
+            batches = [self.inbox.get(timeout=TICK)]
         except queue.Empty:
             return []
         while len(batches) < MAX_BATCHES_PER_WRITE:

@@ -102,6 +102,16 @@ def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
 
 
+def probe(host: str, port: int, timeout: float) -> None:
+    """Does the master's port take a connection within ``timeout`` s? Raises
+    MasterUnreachable, in words, when not."""
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise MasterUnreachable(f"cannot reach the master at {host}:{port}: {reason}") from None
+
+
 class Channel:
     """A worker's connection to the master; converts every manager error into ours."""
 
@@ -116,12 +126,7 @@ class Channel:
         """Connect and authenticate within ``timeout`` seconds (sooner when ``stop`` is
         set). Raises MasterUnreachable, AuthenticationFailed."""
         self.where = f"{host}:{port}"
-        try:
-            sock = socket.create_connection((host, port), timeout=timeout)
-        except OSError as exc:
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            raise MasterUnreachable(f"cannot reach the master at {self.where}: {reason}") from None
-        sock.close()
+        probe(host, port, timeout)
         forget_connection((host, port))  # a stale connection to an earlier master
         self._address = (host, port)
         # The same wire format; no 40 ms stalls, keepalive from the first byte.

@@ -29,7 +29,8 @@ from crawler.exceptions import (
 )
 from crawler.layout import ensure_writable
 from crawler.stopsignals import catch
-from crawler.worker.channel import Channel
+from crawler.worker.channel import Channel, probe
+from crawler.worker.copies import fork_copies, pass_on, wait_copies, worst
 from crawler.worker.run import Worker, worker_name
 
 WAIT_BACKOFF_MAX = 60.0  # --wait: longest pause between two connection attempts
@@ -98,7 +99,19 @@ def serve(config: WorkerConfig) -> int:
     """The worker command: one run, or (``--wait``) every run, until stopped."""
     ensure_writable(config.output, create=False)  # made by the first image stored
     _fewer_malloc_arenas()
-    stop = _install_stop_handlers()
+    if config.processes > 1 and not config.wait:  # one line, not one a process
+        probe(config.server, config.port, config.connect_timeout)
+    copies = fork_copies(config.processes)  # before any thread: see copies.py
+    stop = _install_stop_handlers(copies)
+    try:
+        code = _serve(config, stop)
+    finally:  # never gone before its copies (an error: theirs is said by each)
+        codes = wait_copies(copies)
+    return worst([code, *codes])
+
+
+def _serve(config: WorkerConfig, stop: threading.Event) -> int:
+    """This process's share of ``serve``: one run, or every run with --wait."""
     if not config.wait:
         try:
             channel = Channel(
@@ -147,11 +160,14 @@ def _fewer_malloc_arenas() -> None:
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
 
 
-def _install_stop_handlers() -> threading.Event:
+def _install_stop_handlers(copies: list[int]) -> threading.Event:
+    """The stop signals set the returned event, a second one a second later raises
+    KeyboardInterrupt; each is passed on to ``copies`` first (``copies.pass_on``)."""
     stop = threading.Event()
     first: list[float] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        pass_on(copies, signum)
         # One stop request often arrives twice at once (systemd signals the whole cgroup,
         # and the master forwards it too); only a signal a second later means "stop now".
         if first and time.monotonic() - first[0] > REPEAT_SIGNAL_WINDOW:

@@ -1,0 +1,144 @@
+"""``--processes N``: one worker command, N worker processes (``worker.copies``).
+
+The first process starts, then forks N-1 copies of itself: each is a worker of its own
+(its own connection, name, threads), all finish the run, and the first exits with the
+most serious exit code among them. A stop signal sent to the first alone reaches every
+copy; a copy killed outright counts as work lost (exit 3) in the first's exit code.
+Real master, real workers, real HTTP on loopback.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from conftest import (
+    RUN_TIMEOUT,
+    assert_no_traceback,
+    cli_command,
+    cli_env,
+    read_rows,
+    start_cli,
+    wait_for_port,
+)
+from imageserver import ImageServer, make_image
+from test_fault_tolerance import alive, children_of
+
+from crawler import constants as c
+
+
+def _images(server: ImageServer, count: int, delay: float) -> list[str]:
+    return [
+        server.add(f"/copies/{i}.png", make_image("PNG", 20 + i, 16, seed=i), delay=delay)
+        for i in range(count)
+    ]
+
+
+def _master(tmp: Path, urls: list[str], *flags: str) -> subprocess.Popen[str]:
+    listed = tmp / "list.txt"
+    listed.write_text("\n".join(urls) + "\n", encoding="utf-8")
+    return start_cli(
+        "master", str(listed), "--bind", "127.0.0.1", "--output", str(tmp / "out"),
+        "--no-progress", "--no-report", *flags,
+    )  # fmt: skip
+
+
+def _worker(port: int, out: Path, processes: int) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        cli_command("worker", "--server", "127.0.0.1", "--port", str(port), "--threads", "1",
+                    "--processes", str(processes), "--output", str(out), "--quiet"),
+        env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _copies_of(proc: subprocess.Popen[str], count: int) -> list[int]:
+    """The ``count`` copies ``proc`` forked (its children), once they are there."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while len(found := children_of(proc.pid)) < count:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+        time.sleep(0.01)
+    return found
+
+
+def test_one_command_runs_its_processes_to_the_end(
+    tmp_path: Path, image_server: ImageServer, reaper: list[subprocess.Popen[str]]
+) -> None:
+    urls = _images(image_server, 24, delay=0.2)
+    master = _master(tmp_path, urls, "--local-workers", "0")
+    reaper.append(master)
+    worker = _worker(wait_for_port(master), tmp_path / "out", 3)
+    reaper.append(worker)
+    assert len(_copies_of(worker, 2)) == 2
+    stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
+    assert worker.returncode == c.EXIT_OK, stderr
+    assert master.wait(timeout=RUN_TIMEOUT) == c.EXIT_OK
+    assert_no_traceback(stdout, stderr)
+    rows = read_rows(tmp_path / "out" / "manifest.jsonl")
+    assert sorted(r["url"] for r in rows) == sorted(urls)
+    assert {r["status"] for r in rows} == {c.OK}
+    assert len({r["worker"] for r in rows}) == 3  # three workers: host:pid each
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_sent_to_the_first_process_reaches_its_copies(
+    tmp_path: Path, image_server: ImageServer, reaper: list[subprocess.Popen[str]], signum: int
+) -> None:
+    """Sent to the first alone (``kill PID``), a stop is passed on: every copy hands back
+    what it has not started and finishes the rest, and none is left behind."""
+    urls = _images(image_server, 40, delay=0.5)
+    master = _master(tmp_path, urls, "--local-workers", "0", "--idle-timeout", "5")
+    reaper.append(master)
+    worker = _worker(wait_for_port(master), tmp_path / "out", 3)
+    reaper.append(worker)
+    copies = _copies_of(worker, 2)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while image_server.total_hits() < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    worker.send_signal(signum)
+    stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
+    assert worker.returncode == c.EXIT_INTERRUPTED, stderr
+    assert_no_traceback(stdout, stderr)
+    assert not any(alive(pid) for pid in copies)
+    master.kill()
+    rows = read_rows(tmp_path / "out" / "manifest.jsonl")
+    assert rows and {r["status"] for r in rows} == {c.OK}  # finished, not cut
+
+
+def test_a_copy_killed_outright_is_work_lost_in_the_exit_code(
+    tmp_path: Path, image_server: ImageServer, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """One copy SIGKILLed mid-run: the others finish the run (its leases expire and go to
+    them), and the first process exits 3, as a worker that lost work does."""
+    urls = _images(image_server, 12, delay=0.5)
+    master = _master(tmp_path, urls, "--local-workers", "0", "--lease-seconds", "3")
+    reaper.append(master)
+    worker = _worker(wait_for_port(master), tmp_path / "out", 2)
+    reaper.append(worker)
+    (copy,) = _copies_of(worker, 1)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while image_server.total_hits() < 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    subprocess.run(["kill", "-9", str(copy)], check=True)
+    stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
+    assert worker.returncode == c.EXIT_INCOMPLETE, stderr
+    assert_no_traceback(stdout, stderr)
+    assert master.wait(timeout=RUN_TIMEOUT) == c.EXIT_OK
+    rows = read_rows(tmp_path / "out" / "manifest.jsonl")
+    assert sorted(r["url"] for r in rows) == sorted(urls)
+
+
+def test_no_master_is_one_line_not_one_a_process(tmp_path: Path) -> None:
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    worker = _worker(port, tmp_path / "out", 4)
+    stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
+    assert worker.returncode == c.EXIT_ERROR
+    assert_no_traceback(stdout, stderr)
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the master" in lines[0], stderr
