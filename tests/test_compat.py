@@ -274,6 +274,21 @@ def test_http_client_reads_status_lines_through_read_status_and_response_class()
     assert guarded.response_class is _compat.FinalResponse
 
 
+def test_http_client_reads_chunks_through_the_methods_final_response_overrides() -> None:
+    """``FinalResponse`` overrides ``_read_next_chunk_size`` and ``_get_chunk_left`` (the
+    one reads each chunk's size line, the other drops the 2 bytes after a chunk's data
+    when ``chunk_left`` is 0, and reads no more when it is None) and reads lines up to
+    ``_MAXLINE``."""
+    source = inspect.getsource(http.client.HTTPResponse._get_chunk_left)
+    assert "self._read_next_chunk_size()" in source and "self._safe_read(2)" in source
+    assert "if chunk_left is not None:" in source
+    assert isinstance(http.client._MAXLINE, int)  # type: ignore[attr-defined]
+    for name in ("_read1_chunked", "_readinto_chunked", "_read_chunked"):
+        assert "self._get_chunk_left()" in inspect.getsource(
+            getattr(http.client.HTTPResponse, name)
+        )
+
+
 VANISHING_MASTER = """
 import os, queue, sys
 from crawler.master.endpoints import ResultQueue, RunControl, TaskQueue

@@ -104,7 +104,7 @@ WEB_CASES: dict[str, Expect] = {
     "chunked_cl_small": Expect("ok", http_status=200, format="PNG"),
     "chunked_cl_huge": Expect("ok", http_status=200, format="PNG"),
     "no_last_chunk": Expect("connection_error", "body shorter than announced"),
-    "bad_chunk_size": Expect("connection_error", "body shorter than announced"),
+    "bad_chunk_size": Expect("connection_error", "malformed chunk size 'zz'"),
     # Location bytes that are not UTF-8, several Location headers, no status line at all.
     "latin1_location": Expect("ok", http_status=200, format="JPEG"),
     "mixed_location": Expect("ok", http_status=200, format="JPEG"),

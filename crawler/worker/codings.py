@@ -4,7 +4,8 @@ urllib3 decodes gzip and deflate (br and zstd only with optional modules the cra
 not install) as the body is read. Two things it does not say, and ``fetch`` must know:
 
 - a coding it leaves undecoded (``unread_coding``): the bytes would be judged in their
-  coding ("not_image", with no word of why);
+  coding ("not_image", with no word of why); or more codings stacked than it undoes
+  (``too_many_codings``): its error said "bad Content-Encoding", with no word of why;
 - a gzip or deflate stream the body stopped inside of (``unfinished_coding``). A body
   whose end only the connection's close marks (HTTP/1.0, or neither Content-Length nor
   chunked: RFC 9112 6.3, last rule) cannot tell a cut from the end; its coding can. A
@@ -16,7 +17,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from urllib3.response import DeflateDecoder, GzipDecoder, GzipDecoderState, HTTPResponse
+from urllib3.response import (
+    DeflateDecoder,
+    GzipDecoder,
+    GzipDecoderState,
+    HTTPResponse,
+    MultiDecoder,
+)
 
 # Content codings in IANA's registry (RFC 9110 18.6) that urllib3 decodes only with an
 # optional module (br: brotli, zstd: zstandard) or not at all; it leaves such a body as
@@ -26,6 +33,30 @@ REGISTERED_CODINGS = frozenset(
     {"br", "zstd", "compress", "x-compress", "aes128gcm", "dcb", "dcz", "exi", "pack200-gzip"}
 )
 UNREAD_CODINGS = REGISTERED_CODINGS - set(HTTPResponse.CONTENT_DECODERS)
+
+
+def undecodable(headers: Any) -> str | None:
+    """Why the body of an answer (its ``headers``) cannot be decoded, in words: a coding
+    the worker does not read (``unread_coding``), or too many stacked
+    (``too_many_codings``); None when it can be."""
+    coding = unread_coding(headers)
+    if coding is not None:
+        return f"{coding}, which this worker does not read and did not ask for"
+    return too_many_codings(headers)
+
+
+def too_many_codings(headers: Any) -> str | None:
+    """ "6 content codings stacked ..." when an answer's Content-Encoding lists more than
+    urllib3 undoes (``MultiDecoder.max_decode_links``, 5 since urllib3 2.6: a bound on the
+    work one answer can ask for), counted as urllib3 counts them (every list member, once
+    any is one it decodes); None otherwise."""
+    value = headers.get("Content-Encoding", "")
+    codings = value.lower().split(",")
+    limit = getattr(MultiDecoder, "max_decode_links", None)
+    decoded = any(c.strip() in HTTPResponse.CONTENT_DECODERS for c in codings)
+    if limit is None or len(codings) <= limit or not decoded:
+        return None
+    return f"{len(codings)} content codings stacked; this worker undoes at most {limit}"
 
 
 def unread_coding(headers: Any) -> str | None:

@@ -7,7 +7,7 @@ body: a socket still in use at the deadline is shut down (``watchdog``). ``fetch
 it (``deadline.start``); everything here reads what is left (``remaining``): every
 hop's timeouts are clamped to it whenever urllib3 reads them, retry pauses too, and a
 server's Retry-After is honoured only up to ``RETRY_AFTER_CAP`` and the time left.
-Transient failures (connect and read errors, 429 and 5xx answers) are retried by
+Transient failures (connect, TLS and read errors, 429 and 5xx answers) are retried by
 urllib3, ``policy.retries`` times at most, with jittered exponential backoff.
 """
 
@@ -274,7 +274,7 @@ def make_session(policy: Policy, resolver: Resolver | None = None) -> requests.S
         connect=policy.retries,
         read=policy.retries,
         status=policy.retries,
-        other=0,
+        other=policy.retries,  # a TLS error before the head (a handshake's: ``handshake``)
         redirect=False,  # fetch() follows redirects itself, checking each target
         allowed_methods=frozenset({"GET"}),
         status_forcelist=TRANSIENT_STATUSES,

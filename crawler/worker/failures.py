@@ -24,9 +24,11 @@ import re
 import requests
 import urllib3.exceptions as u3
 
+from crawler._compat import MalformedChunk
 from crawler.config import Policy
 from crawler.exceptions import ConnectionFailure, TimeoutFailure, URLFailure, causes
 from crawler.worker import deadline
+from crawler.worker.handshake import tls_words
 
 # urllib3's prefixes naming its pool or connection object (``HTTPConnectionPool(host=...,
 # port=...): ``, ``GuardedHTTPConnection(host=..., port=...): ``, and the reprs of
@@ -70,19 +72,28 @@ def convert(exc: Exception, policy: Policy) -> URLFailure:
         isinstance(inner, u3.TimeoutError) and not isinstance(inner, u3.NewConnectionError)
     ):
         return TimeoutFailure(reason(exc, "timed out"))
+    return ConnectionFailure(_broken(exc, inner))
+
+
+def _broken(exc: Exception, inner: object) -> str:
+    """A connection_error's text: why a download got no status (or lost its body)."""
+    last = exc.args[-1] if exc.args else None  # urllib3's ProtocolError: (message, cause)
+    if isinstance(exc, u3.ProtocolError) and isinstance(last, MalformedChunk):
+        return str(last)  # not short: framed against RFC 9112 7.1
     if isinstance(exc, (u3.ProtocolError, requests.exceptions.ChunkedEncodingError)):
-        return ConnectionFailure(
-            f"connection broken (body shorter than announced?): {reason(exc, '')}"
-        )
+        return f"connection broken (body shorter than announced?): {reason(exc, '')}"
     if isinstance(exc, (u3.DecodeError, requests.exceptions.ContentDecodingError)):
-        return ConnectionFailure("body could not be decoded (bad Content-Encoding)")
+        return "body could not be decoded (bad Content-Encoding)"
     if isinstance(exc, (requests.exceptions.InvalidURL, u3.LocationParseError)):
-        return ConnectionFailure(f"URL refused by the HTTP client: {reason(exc, '')}")
+        return f"URL refused by the HTTP client: {reason(exc, '')}"
     if isinstance(inner, u3.ProtocolError) and len(inner.args) == 2:
         # ("Connection aborted.", the http.client error): not HTTP, no answer, or headers
         # beyond the client's limits (a line over 64 KiB, over 100 headers); said plainly.
-        return ConnectionFailure(f"connection aborted: {_aborted(inner.args[1])}")
-    return ConnectionFailure(reason(exc, type(exc).__name__))
+        return f"connection aborted: {_aborted(inner.args[1])}"
+    tls = next((e for e in (inner, exc) if isinstance(e, u3.SSLError)), None)
+    if tls is not None:  # after the handshake (``handshake`` words that one's own)
+        return f"TLS error: {tls_words(tls.args[0] if tls.args else tls)}"
+    return reason(exc, type(exc).__name__)
 
 
 def _aborted(cause: object) -> str:
@@ -93,6 +104,9 @@ def _aborted(cause: object) -> str:
         # Its text is the line it could not read: the server's bytes, whatever they are.
         first = wire_text(str(cause.args[0] if cause.args else ""), EXCERPT_BYTES)
         return f"the server answered without a valid HTTP status line (it began '{first}')"
+    if isinstance(cause, http.client.UnknownProtocol):  # "HTTP/2 200": its text the version
+        version = wire_text(str(cause.args[0] if cause.args else ""), EXCERPT_BYTES)
+        return f"the server answered in another protocol than HTTP/1.x ('{version}')"
     return clean(str(cause) or type(cause).__name__, 100)
 
 

@@ -39,8 +39,9 @@ from crawler.exceptions import (
     URLFailure,
 )
 from crawler.worker import deadline
-from crawler.worker.codings import unfinished_coding, unread_coding
+from crawler.worker.codings import undecodable, unfinished_coding
 from crawler.worker.failures import convert, wire_text
+from crawler.worker.handshake import CertificateRefused
 from crawler.worker.keepalive import CHUNK, bound_read, drain
 from crawler.worker.netguard import BlockedAddressError
 from crawler.worker.redirects import Trail
@@ -130,6 +131,10 @@ def _bounded(policy: Policy, attempt: Callable[[list[int]], _T]) -> _T:
         failure = PrivateAddress(str(exc))
         failure.attempts = tally[0]  # refused before connecting: this hop sent nothing
         raise failure from None
+    except CertificateRefused as exc:
+        failure = ConnectionFailure(str(exc))
+        failure.attempts = tally[0]  # refused in the TLS handshake: this hop sent nothing
+        raise failure from None
     finally:
         deadline.stop()
 
@@ -195,15 +200,13 @@ def _read_capped(resp: requests.Response, policy: Policy) -> bytes:
 
 def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool) -> bytes:
     """The body, read under the deadline; past ``limit`` bytes: TooLarge, or ``cut`` there.
-    A body in a coding that cannot be decoded is a ConnectionFailure, not its raw bytes
-    (they were "not_image", with no word of the coding): nothing asked for it, since
-    requests' Accept-Encoding names only the codings urllib3 decodes."""
-    coding = unread_coding(resp.headers)
-    if coding is not None:
-        raise ConnectionFailure(
-            f"body could not be decoded ({coding}, which this worker does not read and did "
-            "not ask for)"
-        )
+    A body in a coding that cannot be decoded (or in more than urllib3 undoes) is a
+    ConnectionFailure, not its raw bytes (they were "not_image", with no word of the
+    coding): nothing asked for it, since requests' Accept-Encoding names only the codings
+    urllib3 decodes."""
+    why = undecodable(resp.headers)
+    if why is not None:
+        raise ConnectionFailure(f"body could not be decoded ({why})")
     chunks: list[bytes] = []  # joined once at the end: a body read in one chunk is not copied
     size, late = 0, f"deadline of {policy.deadline:g} s exceeded while reading"
     sock = getattr(getattr(resp.raw, "connection", None), "sock", None)

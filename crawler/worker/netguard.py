@@ -17,12 +17,13 @@ from collections.abc import Callable
 from typing import Any
 
 from requests.adapters import HTTPAdapter
-from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connection import HTTPConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
 from urllib3.util import connection
 
 from crawler._compat import dns_host, with_socket_factory
+from crawler.worker.handshake import HandshakeHTTPSConnection
 from crawler.worker.keepalive import ReplayStale
 from crawler.worker.resolver import DNSFailure, Resolver
 
@@ -151,7 +152,7 @@ def mount(
     (``keepalive.ReplayStale``)."""
     factory = _connector(resolver, block_private)
     http = with_socket_factory(HTTPConnection, factory, watch)
-    https = with_socket_factory(HTTPSConnection, factory, watch)
+    https = with_socket_factory(HandshakeHTTPSConnection, factory, watch)
     extra = {} if time_left is None else {"time_left": staticmethod(time_left)}
     adapter.poolmanager.pool_classes_by_scheme = {
         "http": type(

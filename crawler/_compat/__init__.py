@@ -1,12 +1,13 @@
-"""Every use of a private CPython or urllib3 internal, in one place, each with why.
+"""Every use of a private CPython or urllib3 internal, in one place (this package), each
+with why: multiprocessing's and urllib3's here, http.client's in ``httpclient``.
 
 The crawler needs a few things the public APIs do not offer: a manager server whose
 accept loop it owns, TCP_NODELAY and keepalive on manager connections before their
 handshake, a per-URL deadline inside urllib3's retries, and an address check between
-DNS and connect. Each reaches into an
-internal; each such reach is one function here, so that an upgrade breaks here and
-nowhere else, and ``tests/test_compat.py`` checks every one of them still exists on the
-installed versions.
+DNS and connect, and answers framed as RFC 9112 says. Each reaches into an internal;
+each such reach is one function here, so that an upgrade breaks here and nowhere else,
+and ``tests/test_compat.py`` checks every one of them still exists on the installed
+versions.
 
 Checked on CPython 3.11.7, 3.12.1 and 3.13.0 and on urllib3 2.6 to 2.8; ``setup.cfg``
 bounds ``python_requires`` and ``urllib3`` (``<3``) accordingly.
@@ -16,7 +17,6 @@ from __future__ import annotations
 
 import errno
 import functools
-import http.client
 import socket
 import threading
 import xmlrpc.client
@@ -24,6 +24,28 @@ from collections.abc import Callable
 from multiprocessing import connection, managers
 from multiprocessing.managers import BaseProxy
 from typing import Any, TypeVar
+
+from crawler._compat.httpclient import (
+    MAX_INTERIM,
+    CutHead,
+    FinalResponse,
+    InvalidContentLength,
+    MalformedChunk,
+    RepeatedChunked,
+    TooManyInterim,
+    declared_length,
+)
+
+__all__ = [
+    "MAX_INTERIM",
+    "CutHead",
+    "FinalResponse",
+    "InvalidContentLength",
+    "MalformedChunk",
+    "RepeatedChunked",
+    "TooManyInterim",
+    "declared_length",
+]  # the http.client part, for those who import it from here
 
 T = TypeVar("T")
 
@@ -206,95 +228,3 @@ def with_socket_factory(
 
     attributes = {"_new_conn": _new_conn, "getresponse": getresponse}
     return type(f"Guarded{base.__name__}", (base,), attributes | {"response_class": FinalResponse})
-
-
-# --- http.client (CPython 3.11-3.13: Lib/http/client.py) ---
-MAX_INTERIM = 20  # interim (1xx) answers before a final one, at most
-
-
-class TooManyInterim(http.client.HTTPException):
-    """More than MAX_INTERIM interim answers before the final one."""
-
-
-class InvalidContentLength(http.client.HTTPException):
-    """A Content-Length that is not one non-negative decimal number (RFC 9112 6.3)."""
-
-
-def declared_length(values: list[str]) -> int | None:
-    """The body length the Content-Length fields ``values`` (each line's value) declare;
-    None when there are none. Raises InvalidContentLength for any value that is not
-    1*DIGIT (RFC 9110 8.6), list members included, or for members that differ; copies of
-    one value count once (RFC 9112 6.3, item 5). Python's ``int``, which http.client
-    uses, also takes ``+5``, ``1_0``, `` 5`` and non-ASCII digits, and http.client read
-    a body of 10 bytes for ``Content-Length: 1_0``, where browsers see no length."""
-    members = [member.strip(" \t") for value in values for member in value.split(",")]
-    if not members:
-        return None
-    if not all(m.isascii() and m.isdigit() for m in members) or len(set(map(int, members))) > 1:
-        shown = ", ".join(values)[:40]
-        raise InvalidContentLength(f"invalid Content-Length {shown!r} (RFC 9112 6.3)")
-    return int(members[0])
-
-
-class CutHead(http.client.HTTPException):
-    """The connection ended before the blank line that ends an answer's head."""
-
-
-class _HeadReader:
-    """The answer's file while its head is read: notes a read that found the end of the
-    connection (http.client's header parser takes it for the blank line)."""
-
-    def __init__(self, fp: Any) -> None:
-        self._fp, self.ended = fp, False
-
-    def readline(self, limit: int = -1) -> bytes:
-        line: bytes = self._fp.readline(limit)
-        self.ended = self.ended or not line.endswith(b"\n")
-        return line
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._fp, name)
-
-
-class FinalResponse(http.client.HTTPResponse):
-    """An answer read past its interim ones. ``HTTPResponse.begin`` skips ``100 Continue``
-    only, and took any other 1xx for the answer: an image behind ``103 Early Hints``
-    failed as "HTTP 103" for good, and a robots.txt behind one was not read (its
-    Disallow ignored). RFC 9110 section 15.2: a client must be able to parse one or more
-    1xx answers before the final one, and may ignore them; ``101 Switching Protocols``
-    ends HTTP on the connection, and stays the answer. Overrides ``_read_status``, which
-    ``begin`` calls for each status line; skips the fields with ``_read_headers``. More
-    than MAX_INTERIM, ``100`` included, raises TooManyInterim (an endless stream of them
-    is otherwise bounded only by the deadline). ``begin`` also refuses an answer whose
-    Content-Length is invalid (``declared_length``), as RFC 9112 6.3 asks of a client:
-    its body has no known end, and a cache or proxy on the way may have framed it
-    otherwise. A head the connection ends before its blank line raises CutHead:
-    http.client took the end for the blank line, and a cut head was a whole, empty
-    200 (a ``not_image`` for good; a robots.txt cut so allowed everything)."""
-
-    def begin(self) -> None:
-        raw = self.fp
-        self.fp = head = _HeadReader(raw)
-        try:
-            super().begin()
-        finally:
-            if self.fp is head:  # (begin closes the file of an answer with no body)
-                self.fp = raw
-        if head.ended:  # RFC 9112 8: an incomplete message; it is no answer at all
-            raise CutHead("the server closed the connection before the end of the answer's head")
-        if self.chunked or self.status < 200 or self.status in (204, 304):
-            return  # no body, or one framed by Transfer-Encoding (RFC 9112 6.3, items 1-4)
-        if self._method != "HEAD":  # type: ignore[attr-defined]
-            declared_length(self.headers.get_all("Content-Length") or [])
-
-    def _read_status(self) -> tuple[str, int, str]:
-        while True:
-            version, status, reason = super()._read_status()  # type: ignore[misc]
-            if not 100 <= status < 200 or status == 101:
-                return version, status, reason
-            self._interim = getattr(self, "_interim", 0) + 1
-            if self._interim > MAX_INTERIM:
-                raise TooManyInterim(f"more than {MAX_INTERIM} interim (1xx) answers")
-            if status == 100:
-                return version, status, reason  # begin() reads its fields and goes on
-            http.client._read_headers(self.fp)  # type: ignore[attr-defined]
