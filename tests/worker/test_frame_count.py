@@ -8,6 +8,8 @@ user's, 2026-12-01: a 5 MB WebP of 100,000 1 x 1 frames took 13.5 s, a 6.9 MB GI
   whatever the count; exactly MAX_FRAMES stays ``ok``.
 - The frame loop's own bound, for a format whose count no walk or header gave (MPO),
   with the bound lowered for the test.
+- An MPO whose index names one region of the file again and again is read in place,
+  not copied picture by picture (memory).
 - Real animations of a few hundred frames made by Pillow stay ``ok``; end to end, bombs
   get their row and status, the real ones are stored.
 (ICO has its own bound, ``icon.MAX_IMAGES``: test_icon_bounds.py.)
@@ -18,6 +20,7 @@ from __future__ import annotations
 import io
 import struct
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -152,6 +155,36 @@ def test_the_frame_loop_holds_the_bound_for_any_format(monkeypatch: pytest.Monke
     assert verdict(body)[0].startswith("MPO announces 2 frames, more than the 1 one image")
     monkeypatch.setattr(framecount, "_ANNOUNCED", {})  # the loop alone
     assert verdict(body)[0].startswith("MPO has more than 1 frames, more than the 1 ")
+
+
+def mpo_naming_one_region(count: int, tail: int) -> bytes:
+    """A Pillow-made MPO of ``count`` 8 x 8 pictures and ``tail`` bytes appended, its
+    index rewritten so that every picture after the first names the second picture and
+    all that follows it, to the end of the file."""
+    pictures = [Image.new("RGB", (8, 8), (i % 256, 0, 0)) for i in range(count)]
+    out = io.BytesIO()
+    pictures[0].save(out, "MPO", save_all=True, append_images=pictures[1:])
+    body = bytearray(out.getvalue() + bytes(tail))
+    with Image.open(io.BytesIO(body)) as image:
+        second = image.mpinfo[0xB002][1]
+    base = body.index(b"MPF\x00") + 4  # offsets count from here (CIPA DC-007 5.2)
+    order = "<" if body[base : base + 2] == b"II" else ">"
+    entry = body.index(struct.pack(order + "II", second["Size"], second["DataOffset"]))
+    rest = struct.pack(order + "II", len(body) - base - second["DataOffset"], second["DataOffset"])
+    for index in range(count - 1):  # MP entries: attribute, size, offset, 2 links
+        body[entry + 16 * index : entry + 16 * index + 8] = rest
+    return bytes(body)
+
+
+def test_an_mpo_index_naming_one_region_many_times_is_read_in_place() -> None:
+    body = mpo_naming_one_region(200, 200_000)
+    tracemalloc.start()
+    try:
+        assert verdict(body) == ("MPO", 200)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * len(body), peak  # copies were 200 x 200 KB
 
 
 def animation(fmt: str, count: int) -> bytes:
