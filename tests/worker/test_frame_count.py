@@ -7,7 +7,7 @@ user's, 2026-12-01: a 5 MB WebP of 100,000 1 x 1 frames took 13.5 s, a 6.9 MB GI
   times it is ``too_many_pixels``, naming the count and the bound, in bounded CPU
   whatever the count; exactly MAX_FRAMES stays ``ok``.
 - The frame loop's own bound, for a format whose count no walk or header gave (MPO),
-  with the bound lowered for the test.
+  and an animated AVIF's header count, with the bound lowered for the test.
 - An MPO whose index names one region of the file again and again is read in place,
   not copied picture by picture (memory).
 - Real animations of a few hundred frames made by Pillow stay ``ok``; end to end, bombs
@@ -32,6 +32,7 @@ from test_png_data import chunk
 
 from crawler.config import Policy
 from crawler.exceptions import TooManyPixels
+from crawler.formats import EXTENSIONS
 from crawler.worker import framecount, verify
 
 MAX_FRAMES = 10_000  # framecount.MAX_FRAMES: the README names it
@@ -155,6 +156,20 @@ def test_the_frame_loop_holds_the_bound_for_any_format(monkeypatch: pytest.Monke
     assert verdict(body)[0].startswith("MPO announces 2 frames, more than the 1 one image")
     monkeypatch.setattr(framecount, "_ANNOUNCED", {})  # the loop alone
     assert verdict(body)[0].startswith("MPO has more than 1 frames, more than the 1 ")
+
+
+@pytest.mark.skipif("AVIF" not in EXTENSIONS, reason="this Pillow decodes no AVIF")
+def test_an_animated_avif_is_held_to_the_bound_its_header_gives(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An AVIF image sequence's count comes from libavif when Pillow opens it (a real
+    one of 10,001 frames would take minutes to encode: the bound is lowered instead)."""
+    pictures = [picture(16, 16, seed) for seed in range(3)]
+    out = io.BytesIO()
+    pictures[0].save(out, "AVIF", save_all=True, append_images=pictures[1:], duration=40)
+    assert verdict(out.getvalue()) == ("AVIF", 3)
+    monkeypatch.setattr(framecount, "MAX_FRAMES", 2)
+    assert verdict(out.getvalue())[0].startswith("AVIF announces 3 frames, more than the 2 ")
 
 
 def mpo_naming_one_region(count: int, tail: int) -> bytes:
