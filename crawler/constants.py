@@ -39,8 +39,8 @@ STATUSES: dict[str, str] = {
     UNSUPPORTED_FORMAT: "an image format the crawler does not store (SVG, HEIF, JPEG XL, ...)",
     CORRUPT: "the bytes start as a supported image but are not one whole image (truncated, "
     "damaged, a bad header)",
-    TOO_MANY_PIXELS: "width x height above max_pixels, or an ICO of more images or bytes than "
-    "its bounds (decompression-bomb guard)",
+    TOO_MANY_PIXELS: "width x height above max_pixels, or an ICO of more images or bytes, an "
+    "animation of more frames than its bounds (decompression-bomb guard)",
     TOO_SMALL: "smaller than min_width / min_height",
     BLOCKED: "robots.txt disallows it for our user agent, or the response's X-Robots-Tag "
     "opts out (noai, noimageai, noindex, none); the reason is in error",

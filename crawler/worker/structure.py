@@ -9,10 +9,11 @@ its structure does or a checksum that guards the header or pixels is wrong. Byte
 
 Sources: PNG (ISO/IEC 15948, W3C PNG 3rd ed. sections 5.3-5.6; CRC handling as libpng:
 critical chunks are checked, an ancillary chunk with a bad CRC is ignored; libpng's
-rules for IHDR, PLTE and IDAT in ``pngrules``), GIF89a
-(sections 17-27), RIFF/WebP container, TIFF 6.0 (section 2), ICO (Microsoft's
-ICONDIR; each image in it: ``icon``), BMP (its rows: ``bitmap``), ISO/IEC 14496-12
-(ISO base media boxes, for AVIF). JPEG is checked by libjpeg itself (``verify``), with
+rules for IHDR, PLTE and IDAT in ``pngrules``), GIF89a (sections 17-27; walked in
+``framecount``, where its frames are counted), RIFF/WebP container, TIFF 6.0 (section
+2; at most framecount.MAX_PAGES pages), ICO (Microsoft's ICONDIR; each image in it:
+``icon``), BMP (its rows: ``bitmap``), ISO/IEC 14496-12 (ISO base media boxes, for
+AVIF). JPEG is checked by libjpeg itself (``verify``), with
 its warnings made errors.
 """
 
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from crawler.exceptions import Corrupt
-from crawler.worker import bitmap, pngrules
+from crawler.worker import bitmap, framecount, pngrules
 
 # TIFF field types -> bytes per value (TIFF 6.0 section 2, "Types").
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
@@ -52,7 +53,7 @@ def check(format_name: str, body: bytes, max_pixels: int) -> Walked:
     header within ``max_pixels``: a larger one is ``too_many_pixels`` (verify's size
     check)."""
     if format_name == "GIF":
-        return Walked(*gif(body))
+        return Walked(*framecount.gif(body))  # its frames counted there, and bounded
     sized = _SIZED.get(format_name)
     if sized is not None:
         sized(body, max_pixels)
@@ -129,37 +130,6 @@ def png_for_pillow(body: bytes) -> bytes:
     return b"".join([*pieces, body[start:]])
 
 
-def gif(body: bytes) -> tuple[list[tuple[int, int]], int]:
-    """GIF89a: header, logical screen, global colour table, blocks, trailer (0x3B).
-    Returns the canvas size at each frame (the logical screen, grown by any frame that
-    lies outside it, as Pillow grows it), and where the GIF ends: past its trailer."""
-    if len(body) < 13:
-        raise Corrupt("GIF ends inside its header (truncated)")
-    flags = body[10]
-    width, height = struct.unpack("<HH", body[6:10])
-    canvases = []
-    pos = 13 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
-    while True:
-        if pos >= len(body):
-            raise Corrupt("GIF ends before its trailer (truncated)")
-        kind = body[pos]
-        if kind == 0x3B:
-            return canvases, pos + 1
-        if kind == 0x21:  # extension: label, then data sub-blocks
-            pos = _sub_blocks(body, pos + 2)
-        elif kind == 0x2C:  # image: descriptor, local colour table, LZW code size, data
-            if pos + 10 > len(body):
-                raise Corrupt("GIF ends inside an image descriptor (truncated)")
-            left, top, w, h = struct.unpack("<HHHH", body[pos + 1 : pos + 9])
-            width, height = max(width, left + w), max(height, top + h)
-            canvases.append((width, height))
-            local = body[pos + 9]
-            pos += 10 + (3 << ((local & 7) + 1) if local & 0x80 else 0)
-            pos = _sub_blocks(body, pos + 1)
-        else:
-            raise Corrupt(f"GIF has an unknown block 0x{kind:02x} (damaged)")
-
-
 def for_pillow(format_name: str, body: bytes, walked: Walked) -> bytes:
     """The bytes Pillow is given to decode ``body`` (its container ``walked`` before):
     a PNG without the ancillary chunks libpng ignores (``png_for_pillow``); the others
@@ -170,16 +140,6 @@ def for_pillow(format_name: str, body: bytes, walked: Walked) -> bytes:
     if format_name == "PNG":
         return png_for_pillow(body)
     return body if walked.end == len(body) else body[: walked.end]
-
-
-def _sub_blocks(body: bytes, pos: int) -> int:
-    """Skip data sub-blocks (size byte, data) up to the zero-size terminator."""
-    while pos < len(body):
-        size = body[pos]
-        pos += 1 + size
-        if size == 0:
-            return pos
-    raise Corrupt("GIF ends inside a data block (truncated)")
 
 
 def webp(body: bytes) -> None:
@@ -195,6 +155,8 @@ def tiff(body: bytes) -> None:
     while offset:
         if offset in seen:
             raise Corrupt("TIFF's directory chain loops (damaged)")
+        if len(seen) == framecount.MAX_PAGES:  # each page is read and decoded after this
+            raise framecount.refuse(f"TIFF has at least {len(seen) + 1} pages", len(seen))
         seen.add(offset)
         count = _u16(body, order, offset)
         entries = {}

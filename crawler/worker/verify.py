@@ -12,7 +12,8 @@ The rules (the README's Verification table):
    frame's data must hold all its rows (``pngdata``: libpng's rule, not Pillow's).
    Every image an ICO lists is checked and decoded, not only the largest (``icon``).
 3. Every frame, every limit: each frame's size, and the canvas as it grows, is checked
-   against ``max_pixels`` before that frame is decoded, and the animation's total.
+   against ``max_pixels`` before that frame is decoded, and the animation's total; at
+   most ``framecount.MAX_FRAMES`` frames, counted before they are decoded.
    Pillow's own bomb guard maps to ``too_many_pixels``.
 4. No exception escapes: every call into Pillow or libjpeg is inside ``inspect``.
 5. Metadata limits are not validity: Pillow's PNG text-chunk limits are raised.
@@ -49,7 +50,7 @@ from crawler.config import Policy
 from crawler.constants import ANIMATION_PIXEL_FACTOR
 from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall, UnsupportedFormat
 from crawler.formats import EXTENSIONS, identify
-from crawler.worker import bmprle, icon, jpeg, phash, pngdata, structure, tiffdata
+from crawler.worker import bmprle, framecount, icon, jpeg, phash, pngdata, structure, tiffdata
 
 # RLE BMPs (and ICO DIBs) are decoded one step per command, not one per pixel: Pillow's
 # own decoder took 27 s on a BMP of 32 KiB (``bmprle``).
@@ -146,6 +147,7 @@ def _inspect(body: bytes, format_name: str, policy: Policy) -> ImageInfo:
         real = image.format or format_name
         width, height = image.size
         _check_pixels(width, height, policy)  # before _orientation, which may decode (PNG)
+        framecount.check_announced(image, real)
         orientation = _orientation(image)
         if orientation in SWAPPED:
             width, height = height, width
@@ -183,6 +185,8 @@ def _decode(
     frames = 0
     first = None
     for width, height, decode in _frames(image, format_name, body):
+        if frames == framecount.MAX_FRAMES:  # whatever the container walk counted
+            raise framecount.refuse(f"{format_name} has more than {frames} frames", frames)
         _check_pixels(width, height, policy)
         budget -= width * height
         if budget < 0:
