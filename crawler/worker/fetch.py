@@ -205,18 +205,18 @@ def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool
             "not ask for)"
         )
     chunks: list[bytes] = []  # joined once at the end: a body read in one chunk is not copied
-    size, late = 0, f"deadline of {policy.deadline:g} s exceeded while reading"
+    size, late = 0, _late(resp, policy, deadline_cut=True)
     sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
     while True:
         remaining = deadline.remaining()
         if remaining <= 0:  # with the answer's status: the host answered (master.fencing)
-            raise TimeoutFailure(late, http_status=resp.status_code)
+            raise late
         if sock is not None:
             bound_read(sock, min(policy.read_timeout, remaining))
-        chunk = resp.raw.read1(CHUNK, decode_content=True)  # one recv at most: see docstring
+        chunk = _read1(resp, policy, stalled=policy.read_timeout < remaining)
         if not chunk:
             if deadline.remaining() <= 0:  # maybe the watchdog's shutdown, not the end
-                raise TimeoutFailure(late, http_status=resp.status_code)
+                raise late
             cut_in = unfinished_coding(resp.raw)
             if cut_in is not None:
                 raise ConnectionFailure(f"body cut short: it ends inside its {cut_in} stream")
@@ -227,6 +227,36 @@ def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool
             if cut:
                 return b"".join(chunks)[:limit]
             raise TooLarge(f"body exceeds max_bytes {limit}")
+
+
+def _read1(resp: requests.Response, policy: Policy, *, stalled: bool) -> bytes:
+    """At most one receive of the body, decoded. A timeout while reading it comes after
+    the answer's head, so it keeps the answer's status: the host answered, and a body
+    slower than the deadline (or stalled past ``--read-timeout``: ``stalled``, that bound
+    was the shorter) is the link's or the deadline's, not a silence of the host
+    (``master.fencing.Answer``). Whatever the framing: until 2026-12-01 only a body the
+    connection's close ends kept it; the watchdog's shutdown of a ``Content-Length`` or
+    chunked body is urllib3's "Connection broken" (and a read timeout at the deadline a
+    ``ReadTimeoutError``), and such rows lost their status, so a slow link's host was
+    backed off as silent (a fresh user's)."""
+    try:
+        return resp.raw.read1(CHUNK, decode_content=True)  # one recv at most: see docstring
+    except u3.HTTPError as exc:
+        timed_out = isinstance(exc, u3.ReadTimeoutError)
+        if deadline.remaining() <= 0 or (timed_out and not stalled):
+            raise _late(resp, policy, deadline_cut=True) from None
+        if timed_out:
+            raise _late(resp, policy, deadline_cut=False) from None
+        raise  # a broken body: convert's, as before the deadline
+
+
+def _late(resp: requests.Response, policy: Policy, *, deadline_cut: bool) -> TimeoutFailure:
+    """The failure of a body that did not come in time, with its answer's status."""
+    if deadline_cut:
+        words = f"deadline of {policy.deadline:g} s exceeded while reading"
+    else:
+        words = f"read timeout of {policy.read_timeout:g} s exceeded while reading"
+    return TimeoutFailure(words, http_status=resp.status_code)
 
 
 def _tries_in_error(exc: Exception) -> int:
