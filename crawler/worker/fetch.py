@@ -39,7 +39,12 @@ from crawler.exceptions import (
     URLFailure,
 )
 from crawler.worker import deadline
-from crawler.worker.codings import unfinished_coding, unread_coding
+from crawler.worker.codings import (
+    coded_bound,
+    decoded_codings,
+    unfinished_coding,
+    unread_coding,
+)
 from crawler.worker.failures import convert, wire_text
 from crawler.worker.keepalive import CHUNK, bound_read, drain
 from crawler.worker.netguard import BlockedAddressError
@@ -184,12 +189,20 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
 
 
 def _read_capped(resp: requests.Response, policy: Policy) -> bytes:
-    """The body, capped at max_bytes as it arrives. Content-Length is only an early hint,
-    and only without Transfer-Encoding (RFC 9112 6.3: then it must be ignored)."""
+    """The body, capped at max_bytes as it arrives, decoded. Content-Length is only an
+    early hint, and only without Transfer-Encoding (RFC 9112 6.3: then it must be
+    ignored); of a content-coded body it is the coded size, which may be larger than
+    the decoded one (gzip grows noise a little): such a body is refused early only past
+    what any coding of max_bytes can take (``codings.coded_bound``). Until 2026-12-01 a
+    12,420-byte PNG served gzip-coded in 12,443 bytes was ``too_large`` under
+    ``--max-bytes 12420`` (a fresh user's)."""
     declared = resp.headers.get("Content-Length", "")
     chunked = "Transfer-Encoding" in resp.headers
-    if not chunked and declared.isdigit() and int(declared) > policy.max_bytes:
-        raise TooLarge(f"Content-Length {declared} exceeds max_bytes {policy.max_bytes}")
+    codings = decoded_codings(resp.headers)
+    most = coded_bound(policy.max_bytes, codings)
+    if not chunked and declared.isdigit() and int(declared) > most:
+        coded = f" coded as {', '.join(codings)} (at most {most} bytes)" if codings else ""
+        raise TooLarge(f"Content-Length {declared} exceeds max_bytes {policy.max_bytes}{coded}")
     return _read_body(resp, policy, policy.max_bytes, cut=False)
 
 
