@@ -10,7 +10,9 @@ not install) as the body is read. Two things it does not say, and ``fetch`` must
   whose end only the connection's close marks (HTTP/1.0, or neither Content-Length nor
   chunked: RFC 9112 6.3, last rule) cannot tell a cut from the end; its coding can. A
   deflate stream says which block is its last and a gzip member ends with a trailer
-  (RFC 1951 3.2.3, RFC 1952 2.2); zlib knows when it has seen them (``eof``).
+  (RFC 1951 3.2.3, RFC 1952 2.2); zlib knows when it has seen them (``eof``);
+- how large a coded body of at most ``--max-bytes`` decoded bytes can be
+  (``coded_bound``): its ``Content-Length`` is the coded size, not the one that counts.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ REGISTERED_CODINGS = frozenset(
     {"br", "zstd", "compress", "x-compress", "aes128gcm", "dcb", "dcz", "exi", "pack200-gzip"}
 )
 UNREAD_CODINGS = REGISTERED_CODINGS - set(HTTPResponse.CONTENT_DECODERS)
+GZIP_WRAPPER = 18  # bytes of a gzip member's header and trailer (RFC 1952 2.3), no options
 
 
 def undecodable(headers: Any) -> str | None:
@@ -74,6 +77,31 @@ def unread_coding(headers: Any) -> str | None:
     if extra == ["identity"] and len(transfer) == 1:
         return None  # obsolete (RFC 7230 dropped it) and harmless alone: read as it is
     return f"Transfer-Encoding {extra[0]}" if extra else None
+
+
+def decoded_codings(headers: Any) -> list[str]:
+    """The content codings of an answer (its ``headers``) that urllib3 undoes as the body
+    is read, in the order they were applied ("gzip", "deflate"; none: the body is read as
+    it came, its ``Content-Length`` the size ``--max-bytes`` counts)."""
+    codings = headers.get("Content-Encoding", "").lower().split(",")
+    return [c.strip() for c in codings if c.strip() in HTTPResponse.CONTENT_DECODERS]
+
+
+def coded_bound(size: int, codings: list[str]) -> int:
+    """The most bytes a body of ``size`` bytes can take once coded in ``codings``, each
+    in turn: zlib's ``deflateBound`` for a compressor of unknown settings (zlib 1.3
+    deflate.c: the larger of its fixed-block bound, ``n + n/8 + n/256 + n/512 + 4``, and
+    its stored-block one, ``n + n/32 + n/128 + n/2048 + 7``) plus a gzip wrapper, the
+    larger (RFC 1952 2.3: a 10-byte header, an 8-byte trailer; zlib's, RFC 1950, is 6),
+    per coding. Brotli and zstd stay within
+    it too (a few bytes per block stored as it is). A ``Content-Length`` above it cannot
+    frame a coded body that decodes to ``size`` bytes or fewer, bar header fields (a
+    gzip file name) no server sends."""
+    for _ in codings:
+        fixed = size + (size >> 3) + (size >> 8) + (size >> 9) + 4
+        stored = size + (size >> 5) + (size >> 7) + (size >> 11) + 7
+        size = max(fixed, stored) + GZIP_WRAPPER
+    return size
 
 
 def unfinished_coding(raw: HTTPResponse) -> str | None:

@@ -39,7 +39,12 @@ from crawler.exceptions import (
     URLFailure,
 )
 from crawler.worker import deadline
-from crawler.worker.codings import undecodable, unfinished_coding
+from crawler.worker.codings import (
+    coded_bound,
+    decoded_codings,
+    undecodable,
+    unfinished_coding,
+)
 from crawler.worker.failures import convert, wire_text
 from crawler.worker.handshake import CertificateRefused
 from crawler.worker.keepalive import CHUNK, bound_read, drain
@@ -189,12 +194,20 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
 
 
 def _read_capped(resp: requests.Response, policy: Policy) -> bytes:
-    """The body, capped at max_bytes as it arrives. Content-Length is only an early hint,
-    and only without Transfer-Encoding (RFC 9112 6.3: then it must be ignored)."""
+    """The body, capped at max_bytes as it arrives, decoded. Content-Length is only an
+    early hint, and only without Transfer-Encoding (RFC 9112 6.3: then it must be
+    ignored); of a content-coded body it is the coded size, which may be larger than
+    the decoded one (gzip grows noise a little): such a body is refused early only past
+    what any coding of max_bytes can take (``codings.coded_bound``). Until 2026-12-01 a
+    12,420-byte PNG served gzip-coded in 12,443 bytes was ``too_large`` under
+    ``--max-bytes 12420`` (a fresh user's)."""
     declared = resp.headers.get("Content-Length", "")
     chunked = "Transfer-Encoding" in resp.headers
-    if not chunked and declared.isdigit() and int(declared) > policy.max_bytes:
-        raise TooLarge(f"Content-Length {declared} exceeds max_bytes {policy.max_bytes}")
+    codings = decoded_codings(resp.headers)
+    most = coded_bound(policy.max_bytes, codings)
+    if not chunked and declared.isdigit() and int(declared) > most:
+        coded = f" coded as {', '.join(codings)} (at most {most} bytes)" if codings else ""
+        raise TooLarge(f"Content-Length {declared} exceeds max_bytes {policy.max_bytes}{coded}")
     return _read_body(resp, policy, policy.max_bytes, cut=False)
 
 
@@ -208,18 +221,18 @@ def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool
     if why is not None:
         raise ConnectionFailure(f"body could not be decoded ({why})")
     chunks: list[bytes] = []  # joined once at the end: a body read in one chunk is not copied
-    size, late = 0, f"deadline of {policy.deadline:g} s exceeded while reading"
+    size, late = 0, _late(resp, policy, deadline_cut=True)
     sock = getattr(getattr(resp.raw, "connection", None), "sock", None)
     while True:
         remaining = deadline.remaining()
         if remaining <= 0:  # with the answer's status: the host answered (master.fencing)
-            raise TimeoutFailure(late, http_status=resp.status_code)
+            raise late
         if sock is not None:
             bound_read(sock, min(policy.read_timeout, remaining))
-        chunk = resp.raw.read1(CHUNK, decode_content=True)  # one recv at most: see docstring
+        chunk = _read1(resp, policy, stalled=policy.read_timeout < remaining)
         if not chunk:
             if deadline.remaining() <= 0:  # maybe the watchdog's shutdown, not the end
-                raise TimeoutFailure(late, http_status=resp.status_code)
+                raise late
             cut_in = unfinished_coding(resp.raw)
             if cut_in is not None:
                 raise ConnectionFailure(f"body cut short: it ends inside its {cut_in} stream")
@@ -230,6 +243,36 @@ def _read_body(resp: requests.Response, policy: Policy, limit: int, *, cut: bool
             if cut:
                 return b"".join(chunks)[:limit]
             raise TooLarge(f"body exceeds max_bytes {limit}")
+
+
+def _read1(resp: requests.Response, policy: Policy, *, stalled: bool) -> bytes:
+    """At most one receive of the body, decoded. A timeout while reading it comes after
+    the answer's head, so it keeps the answer's status: the host answered, and a body
+    slower than the deadline (or stalled past ``--read-timeout``: ``stalled``, that bound
+    was the shorter) is the link's or the deadline's, not a silence of the host
+    (``master.fencing.Answer``). Whatever the framing: until 2026-12-01 only a body the
+    connection's close ends kept it; the watchdog's shutdown of a ``Content-Length`` or
+    chunked body is urllib3's "Connection broken" (and a read timeout at the deadline a
+    ``ReadTimeoutError``), and such rows lost their status, so a slow link's host was
+    backed off as silent (a fresh user's)."""
+    try:
+        return resp.raw.read1(CHUNK, decode_content=True)  # one recv at most: see docstring
+    except u3.HTTPError as exc:
+        timed_out = isinstance(exc, u3.ReadTimeoutError)
+        if deadline.remaining() <= 0 or (timed_out and not stalled):
+            raise _late(resp, policy, deadline_cut=True) from None
+        if timed_out:
+            raise _late(resp, policy, deadline_cut=False) from None
+        raise  # a broken body: convert's, as before the deadline
+
+
+def _late(resp: requests.Response, policy: Policy, *, deadline_cut: bool) -> TimeoutFailure:
+    """The failure of a body that did not come in time, with its answer's status."""
+    if deadline_cut:
+        words = f"deadline of {policy.deadline:g} s exceeded while reading"
+    else:
+        words = f"read timeout of {policy.read_timeout:g} s exceeded while reading"
+    return TimeoutFailure(words, http_status=resp.status_code)
 
 
 def _tries_in_error(exc: Exception) -> int:
