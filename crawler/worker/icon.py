@@ -28,6 +28,7 @@ directory itself was checked before (``structure.ico``: every image inside the f
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from PIL import BmpImagePlugin, IcoImagePlugin, Image, ImageFile
 
 from crawler.constants import ANIMATION_PIXEL_FACTOR
 from crawler.exceptions import Corrupt, TooManyPixels
-from crawler.worker import bitmap, pngdata, structure
+from crawler.worker import bitmap, pngancillary, pngdata, structure
 
 MAX_IMAGES = 256  # directory entries: Windows and browsers choose one image of them
 READ_FACTOR = 4  # the images' bytes, together, at most this many times the file's
@@ -60,14 +61,17 @@ def check(body: bytes, max_pixels: int) -> None:
     total = sum(pixels for _width, _height, pixels in sizes)
     if total > ANIMATION_PIXEL_FACTOR * max_pixels:
         raise TooManyPixels(f"{len(sizes)} ICO images of {total} pixels are too much to decode")
-    shown = IcoImagePlugin.IcoFile(io.BytesIO(for_pillow(body))).entry[0].offset  # verify's
+    # The entry Pillow shows (verify's): it picks by the directory's sizes, not offsets.
+    shown = IcoImagePlugin.IcoFile(io.BytesIO(_dib_bits(body))).entry[0].offset
+    text = pngancillary.Budget()  # for all the PNGs decoded here: bounded work
     for offset, (index, _said) in places.items():
         what, image = f"ICO image {index + 1}", images[offset]
         if _is_png(image):  # a split IDAT run inflated only now, within the budget above
             _named(lambda png: structure.png(png, max_pixels), image, what)
             _named(lambda png: pngdata.count_rows(png, "PNG"), image, what)
             if offset != shown:
-                _decode(lambda png=image: _png_image(bytes(png)), what, pngdata.pillow_reason)
+                read = functools.partial(_png_image, bytes(image), text)
+                _decode(read, what, pngdata.pillow_reason)
         else:
             _named(bitmap.icon, image, what)
             if offset != shown:
@@ -75,7 +79,31 @@ def check(body: bytes, max_pixels: int) -> None:
 
 
 def for_pillow(body: bytes) -> bytes:
-    """The ICO Pillow is given: each DIB's directory bit count taken from its own header.
+    """The ICO Pillow is given: each DIB's bit count from its own header (``_dib_bits``),
+    each PNG as Pillow is given a PNG (``pngancillary``: without the ancillary chunks
+    libpng skips). A PNG that changes is appended after the file, its entry pointed
+    there: until 2026-12-01 the PNG Pillow shows was read as it stood, and one with a
+    text chunk over Pillow's limits, or an ancillary chunk whose CRC was wrong, made
+    the ICO ``corrupt`` (a fresh user's, 2026-12-01)."""
+    fixed, tail, end = bytearray(_dib_bits(body)), [], len(body)
+    text, cleaned = pngancillary.Budget(), {}  # one budget, each place once
+    for index in range(int.from_bytes(body[4:6], "little")):
+        entry = 6 + 16 * index
+        size, offset = struct.unpack("<II", body[entry + 8 : entry + 16])
+        if (offset, size) not in cleaned and _is_png(body[offset : offset + 8]):
+            png = body[offset : offset + size]
+            clean = pngancillary.for_pillow(png, text)
+            cleaned[offset, size] = (end, len(clean)) if len(clean) < len(png) else None
+            if cleaned[offset, size]:
+                tail.append(clean)
+                end += len(clean)
+        if moved := cleaned.get((offset, size)):
+            fixed[entry + 8 : entry + 16] = struct.pack("<II", moved[1], moved[0])
+    return bytes(fixed) + b"".join(tail)
+
+
+def _dib_bits(body: bytes) -> bytes:
+    """The ICO with each DIB's directory bit count taken from its own header.
     ``IcoFile.frame`` trusts the directory's (at 32 it reads an alpha byte a pixel), so a
     one-image icon whose directory said 32 for a 24-bit DIB was "buffer is not large
     enough" (a review's, 2026-12-01); Windows and Chromium read the header's."""
@@ -151,10 +179,10 @@ def _named(rule: Callable[[_Bytes], _T], image: _Bytes, what: str) -> _T:
         raise Corrupt(f"{what}: {failure}") from None
 
 
-def _png_image(png: bytes) -> Image.Image:
-    """A PNG image, as Pillow reads the one it shows (without the ancillary chunks whose
-    CRC is wrong: ``structure.png_for_pillow``)."""
-    return Image.open(io.BytesIO(structure.png_for_pillow(png)), formats=["PNG"])
+def _png_image(png: bytes, text: pngancillary.Budget) -> Image.Image:
+    """A PNG image, as Pillow reads the one it shows (without the ancillary chunks libpng
+    skips: ``pngancillary``)."""
+    return Image.open(io.BytesIO(pngancillary.for_pillow(png, text)), formats=["PNG"])
 
 
 def _dib_image(dib: _Bytes) -> Image.Image:

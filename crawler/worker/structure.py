@@ -8,7 +8,8 @@ its structure does or a checksum that guards the header or pixels is wrong. Byte
 *after* a complete image are accepted: cameras and editors append data.
 
 Sources: PNG (ISO/IEC 15948, W3C PNG 3rd ed. sections 5.3-5.6; CRC handling as libpng:
-critical chunks are checked, an ancillary chunk with a bad CRC is ignored; libpng's
+critical chunks are checked, an ancillary chunk with a bad CRC is ignored (Pillow is
+given the file without it: ``pngancillary``); libpng's
 rules for IHDR, PLTE and IDAT in ``pngrules``), GIF89a (sections 17-27; walked in
 ``framecount``, where its frames are counted), RIFF/WebP container, TIFF 6.0 (section
 2; at most framecount.MAX_PAGES pages), ICO (Microsoft's ICONDIR; each image in it:
@@ -25,12 +26,10 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from crawler.exceptions import Corrupt
-from crawler.worker import bitmap, framecount, pngrules
+from crawler.worker import bitmap, framecount, pngancillary, pngrules
 
 # TIFF field types -> bytes per value (TIFF 6.0 section 2, "Types").
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
-# APNG's frame chunks are ancillary by name but carry frame geometry and pixels.
-_PNG_GUARDED = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"acTL", b"fcTL", b"fdAT"}
 _PNG_CRITICAL = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}  # PNG 5.6: all the critical chunks
 _IMAGE_BOXES = {b"ftyp", b"meta", b"mdat"}  # an AVIF's top-level boxes (ISO/IEC 23000-22)
 
@@ -74,7 +73,7 @@ def png(body: bytes, max_pixels: int) -> None:
         end = pos + 12 + length
         if length > 0x7FFF_FFFF or end > len(body):
             raise Corrupt(f"PNG chunk {kind!r} runs past the end of the file (truncated)")
-        guarded = kind in _PNG_GUARDED or not kind[:1].islower()
+        guarded = kind in pngancillary.GUARDED or not kind[:1].islower()
         crc = int.from_bytes(body[end - 4 : end], "big")
         if guarded and zlib.crc32(body[pos + 4 : end - 4]) != crc:
             raise Corrupt(f"PNG chunk {kind.decode('latin-1')!r} fails its CRC (damaged)")
@@ -104,41 +103,15 @@ def _png_order(kind: bytes, pos: int) -> None:
         raise Corrupt("PNG has its IHDR chunk out of place (it must come first, once)")
 
 
-def png_for_pillow(body: bytes) -> bytes:
-    """``body``, or a copy without the ancillary chunks before its first IDAT whose CRC
-    is wrong: libpng ignores those (PNG_CRC_DEFAULT: warn and discard an ancillary
-    chunk), browsers show the file, and the README says so; Pillow refuses the whole
-    file ("broken PNG file"), which made it ``corrupt`` until 2026-12-01. Only the bytes
-    given to Pillow change; the container was checked before (``png``)."""
-    pos, spans = 8, []
-    while pos + 8 <= len(body):
-        length, kind = struct.unpack(">I4s", body[pos : pos + 8])
-        end = pos + 12 + length
-        if kind == b"IDAT" or end > len(body):
-            break
-        crc = int.from_bytes(body[end - 4 : end], "big")
-        ancillary = kind not in _PNG_GUARDED and kind[:1].islower()
-        if ancillary and zlib.crc32(body[pos + 4 : end - 4]) != crc:
-            spans.append((pos, end))
-        pos = end
-    if not spans:
-        return body
-    pieces, start = [], 0
-    for cut, end in spans:  # one copy in all: a copy per chunk was quadratic (a review's)
-        pieces.append(body[start:cut])
-        start = end
-    return b"".join([*pieces, body[start:]])
-
-
 def for_pillow(format_name: str, body: bytes, walked: Walked) -> bytes:
     """The bytes Pillow is given to decode ``body`` (its container ``walked`` before):
-    a PNG without the ancillary chunks libpng ignores (``png_for_pillow``); the others
+    a PNG without the ancillary chunks libpng skips (``pngancillary``); the others
     up to where their image ends. Bytes after a complete image are accepted (this
     module's rule), but Pillow reads a GIF's on past its trailer: a second copy appended
     was "GIF announces 2 frames, 1 read", a stray byte an error of Python's struct
     module, ``corrupt`` both (a fresh user's, 2026-12-01)."""
     if format_name == "PNG":
-        return png_for_pillow(body)
+        return pngancillary.for_pillow(body)
     return body if walked.end == len(body) else body[: walked.end]
 
 

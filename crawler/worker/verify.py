@@ -16,7 +16,9 @@ The rules (the README's Verification table):
    most ``framecount.MAX_FRAMES`` frames, counted before they are decoded.
    Pillow's own bomb guard maps to ``too_many_pixels``.
 4. No exception escapes: every call into Pillow or libjpeg is inside ``inspect``.
-5. Metadata limits are not validity: Pillow's PNG text-chunk limits are raised.
+5. Metadata limits are not validity: a PNG's ancillary chunk libpng skips (text or an
+   ICC profile over its limits, a damaged one) is dropped from Pillow's copy
+   (``pngancillary``), never a reason for ``corrupt``.
 6. ``width``/``height`` are the displayed size (EXIF orientation applied); the
    min-size filters use it; the stored bytes never change.
 """
@@ -50,7 +52,17 @@ from crawler.config import Policy
 from crawler.constants import ANIMATION_PIXEL_FACTOR
 from crawler.exceptions import Corrupt, NotImage, TooManyPixels, TooSmall, UnsupportedFormat
 from crawler.formats import EXTENSIONS, identify
-from crawler.worker import bmprle, framecount, icon, jpeg, phash, pngdata, structure, tiffdata
+from crawler.worker import (
+    bmprle,
+    framecount,
+    icon,
+    jpeg,
+    phash,
+    pngancillary,
+    pngdata,
+    structure,
+    tiffdata,
+)
 
 # RLE BMPs (and ICO DIBs) are decoded one step per command, not one per pixel: Pillow's
 # own decoder took 27 s on a BMP of 32 KiB (``bmprle``).
@@ -59,9 +71,6 @@ Image.register_decoder("bmp_rle", bmprle.RleDecoder)
 if "AVIF" in EXTENSIONS:  # Pillow >= 11.2 built with libavif
     from PIL import AvifImagePlugin  # noqa: F401
 
-# PNG text chunks (XMP, ICC-like metadata) up to this size are read, not refused:
-# Pillow's 1 MiB default rejects valid camera and editor files. Still a bound.
-TEXT_CHUNK_LIMIT = 64 << 20
 ORIENTATION_TAG = 0x0112
 SWAPPED = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the picture a quarter
 
@@ -97,10 +106,9 @@ class ImageInfo:
 
 def configure(policy: Policy) -> None:
     """Set Pillow's process-wide limits from the run's policy: the bomb guard stays on
-    (at ``max_pixels``), the PNG text-chunk limits go up to TEXT_CHUNK_LIMIT."""
+    (at ``max_pixels``), the PNG text limits are ``pngancillary``'s."""
     Image.MAX_IMAGE_PIXELS = policy.max_pixels
-    PngImagePlugin.MAX_TEXT_CHUNK = TEXT_CHUNK_LIMIT
-    PngImagePlugin.MAX_TEXT_MEMORY = 2 * TEXT_CHUNK_LIMIT
+    pngancillary.configure()
 
 
 def inspect(body: bytes, policy: Policy) -> ImageInfo:
