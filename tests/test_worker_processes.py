@@ -9,6 +9,7 @@ Real master, real workers, real HTTP on loopback.
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -142,3 +143,85 @@ def test_no_master_is_one_line_not_one_a_process(tmp_path: Path) -> None:
     assert_no_traceback(stdout, stderr)
     lines = stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the master" in lines[0], stderr
+
+
+def test_the_first_process_killed_stops_its_copies(
+    tmp_path: Path, image_server: ImageServer, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """``kill -9`` of the first process (the OOM killer): its copies get SIGTERM from the
+    kernel and stop as on a stop, finishing what they started; until 2026-12-01 they ran
+    on, orphans no stop of the master's reached (a review's)."""
+    urls = _images(image_server, 40, delay=0.5)
+    master = _master(tmp_path, urls, "--local-workers", "0", "--idle-timeout", "5")
+    reaper.append(master)
+    worker = _worker(wait_for_port(master), tmp_path / "out", 3)
+    reaper.append(worker)
+    copies = _copies_of(worker, 2)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while image_server.total_hits() < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    worker.kill()
+    worker.wait(timeout=RUN_TIMEOUT)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while any(alive(pid) for pid in copies) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(alive(pid) for pid in copies)
+    master.kill()
+    master.wait(timeout=RUN_TIMEOUT)
+    rows = read_rows(tmp_path / "out" / "manifest.jsonl")
+    assert rows and {r["status"] for r in rows} == {c.OK}  # what they started, finished
+    assert len(rows) < len(urls)  # and they stopped: not the whole run
+
+
+def test_a_stop_arriving_twice_at_once_is_one_stop(
+    tmp_path: Path, image_server: ImageServer, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """The group signalled twice in a row (a master's stop and the first process passing
+    it on; systemd and a master), then twice again a second later: one stop, then "stop
+    now", and no traceback from a signal landing while the first unwinds."""
+    urls = _images(image_server, 40, delay=0.5)
+    master = _master(tmp_path, urls, "--local-workers", "0", "--idle-timeout", "5")
+    reaper.append(master)
+    worker = subprocess.Popen(
+        cli_command("worker", "--server", "127.0.0.1", "--port", str(wait_for_port(master)),
+                    "--threads", "2", "--processes", "3", "--output", str(tmp_path / "out")),
+        env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    reaper.append(worker)
+    copies = _copies_of(worker, 2)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while image_server.total_hits() < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for _ in range(2):
+        os.killpg(worker.pid, signal.SIGTERM)
+        os.killpg(worker.pid, signal.SIGTERM)
+        time.sleep(1.5)
+    stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
+    assert worker.returncode == c.EXIT_INTERRUPTED, stderr
+    assert_no_traceback(stdout, stderr)
+    assert not any(alive(pid) for pid in copies)
+
+
+def test_a_service_short_of_a_copy_exits_for_its_manager(
+    tmp_path: Path, image_server: ImageServer, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """``--wait --processes 2``: a copy killed outright ends the first too, with exit 3,
+    so that systemd's Restart=on-failure starts the host's workers again; until
+    2026-12-01 the host ran one worker short for good (a review's)."""
+    urls = _images(image_server, 40, delay=0.5)
+    master = _master(tmp_path, urls, "--local-workers", "0", "--idle-timeout", "5")
+    reaper.append(master)
+    worker = subprocess.Popen(
+        cli_command("worker", "--server", "127.0.0.1", "--port", str(wait_for_port(master)),
+                    "--threads", "1", "--processes", "2", "--wait", "--quiet",
+                    "--output", str(tmp_path / "out")),
+        env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    reaper.append(worker)
+    (copy,) = _copies_of(worker, 1)
+    os.kill(copy, signal.SIGKILL)
+    stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
+    assert worker.returncode == c.EXIT_INCOMPLETE, stderr
+    assert_no_traceback(stdout, stderr)

@@ -42,7 +42,8 @@ class LocalWorkers:
         taking over the one ``prespawn`` started if it did; against ``port`` on this host
         (None: not known yet, ``tell_port`` gives it). Raises UsageError when it cannot."""
         env = self._env()
-        while self._early and not self.procs and env == os.environ:  # else another key
+        wanted = self._config.local_workers > 0  # prespawn may have read another number
+        while self._early and wanted and not self.procs and env == os.environ:  # their key
             self.procs.append(self._early.pop(0))
         stop(self._early)  # more than the flags asked for, or another key: unused
         self._early.clear()

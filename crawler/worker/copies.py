@@ -3,69 +3,120 @@
 A worker's start-up is an interpreter and ~0.2 s of CPU for its imports (Pillow,
 requests, NumPy under simplejpeg). N workers started side by side pay it N times, on
 cores that are busy by then; a master's second local worker started only once the first
-had said hello, and was ready ~0.5 s into a run (issue 15). ``fork_copies`` forks N-1
-copies of the started process before any thread exists (a fork copies only the calling
-thread), sharing its memory pages until one of them writes them. Each copy is a worker
-of its own: its own connection, name (``host:pid``), ``--threads`` download threads and
-exit. They are one process group (a master's local workers each start a session of
-their own), so ``kill -TERM -- -PGID``, the master's stop and a terminal's Ctrl-C reach
-them all; a stop signal sent to the first process alone is passed on to its copies
-(``pass_on``). The first process waits for its copies and exits with the most serious
-of their exit codes and its own (``worst``); a copy killed by a signal counts as work
-lost (exit 3): it may have held leases. One killed outright leaves its copies working:
-they finish the run as any worker does.
+had said hello, and was ready ~0.5 s into a run (issue 15). ``Copies.fork`` forks N-1
+copies of the started process before it starts a thread of its own (a fork copies only
+the calling thread), sharing its memory pages until one of them writes them. Each copy
+is a worker of its own: its own connection, name (``host:pid``), ``--threads`` download
+threads and exit. They are one process group (a master's local workers start a session
+of their own), so ``kill -TERM -- -PGID``, the master's stop and a terminal's Ctrl-C
+reach them all; a stop signal sent to the first process alone is passed on to its
+copies (``pass_on``). The first waits for its copies and exits with the most serious of
+their exit codes and its own (``worst``); a copy killed by a signal counts as work lost
+(exit 3): it may have held leases. The first process gone (``kill -9``, the OOM killer),
+each copy gets SIGTERM from the kernel (``PR_SET_PDEATHSIG``) and stops as it would on
+a stop: until then a master's stop, sent to the group through its first process, no
+longer reached them. With ``--wait`` a copy that exits ends them all (``watch``), so
+that the service manager sees the host short of a worker and restarts it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import os
+import signal
+import threading
 
 from crawler import constants as c
 
 # Exit codes by seriousness: a stop, then work lost; anything else (1: could not work).
 SERIOUSNESS = {c.EXIT_OK: 0, c.EXIT_INTERRUPTED: 1, c.EXIT_INCOMPLETE: 2}
+PR_SET_PDEATHSIG = 1  # prctl(2)
+WATCH_EVERY = 1.0  # seconds between looks at the copies (--wait)
 
 
-def fork_copies(processes: int) -> list[int]:
-    """Fork ``processes`` - 1 copies of this process: their pids in this one, [] in
-    each copy. Raises OSError when a fork fails (the copies made are killed first)."""
-    copies: list[int] = []
-    if processes > 1:  # the objects of the start-up, out of the collector's sight: it
-        gc.freeze()  # would write to every one of them, copying each page (copy-on-write)
-    for _ in range(processes - 1):
-        try:
-            pid = os.fork()
-        except OSError:
-            pass_on(copies, 9)  # SIGKILL: they have not started anything yet
-            wait_copies(copies)
-            raise
-        if pid == 0:
-            return []
-        copies.append(pid)
-    return copies
+class Copies:
+    """The copies this process forked (none in a copy), and their exit codes."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.codes: dict[int, int] = {}  # pid -> exit code, once reaped
+        # Reentrant: a stop signal's handler (pass_on) may run in the thread that holds
+        # it, waiting for a copy to exit.
+        self._lock = threading.RLock()
+
+    @classmethod
+    def fork(cls, processes: int) -> Copies:
+        """Fork ``processes`` - 1 copies of this process. Raises OSError when a fork
+        fails (the copies made are killed first)."""
+        made = cls([])
+        if processes > 1:  # the objects of the start-up, out of the collector's sight: it
+            gc.freeze()  # would write to every one of them, copying each page (copy-on-write)
+        parent = os.getpid()
+        for _ in range(processes - 1):
+            try:
+                pid = os.fork()
+            except OSError:
+                made.pass_on(signal.SIGKILL)  # they have not started anything yet
+                made.wait()
+                raise
+            if pid == 0:
+                _stop_with(parent)
+                return cls([])
+            made.pids.append(pid)
+        return made
+
+    def pass_on(self, signum: int) -> None:
+        """Send ``signum`` to each copy not reaped yet (a reaped one's pid may be
+        another process's by now)."""
+        with self._lock:
+            for pid in self.pids:
+                if pid not in self.codes:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signum)
+
+    def wait(self) -> list[int]:
+        """Each copy's exit code, once it has exited (killed by a signal: EXIT_INCOMPLETE)."""
+        codes = [self._reap(pid, 0) for pid in self.pids]
+        return [c.EXIT_INCOMPLETE if code is None else code for code in codes]
+
+    def _reap(self, pid: int, flags: int) -> int | None:
+        with self._lock:
+            if pid in self.codes:
+                return self.codes[pid]
+            try:
+                done, status = os.waitpid(pid, flags)
+            except ChildProcessError:  # not ours to reap: nothing known of it
+                done, status = pid, -1
+            if done == 0:
+                return None  # WNOHANG: still running
+            code = os.waitstatus_to_exitcode(status) if status != -1 else -1
+            self.codes[pid] = c.EXIT_INCOMPLETE if code < 0 else code
+            return self.codes[pid]
+
+    def watch(self, stop: threading.Event) -> None:
+        """(``--wait``) On a thread: once a copy has exited, stop this process and the
+        other copies (``stop`` set, SIGTERM passed on): a service short of a worker
+        exits, with that copy's code, for its manager to restart it."""
+
+        def run() -> None:
+            while not stop.wait(WATCH_EVERY):
+                if any(self._reap(pid, os.WNOHANG) is not None for pid in self.pids):
+                    stop.set()
+                    self.pass_on(signal.SIGTERM)
+
+        if self.pids:
+            threading.Thread(target=run, name="copies", daemon=True).start()
 
 
-def pass_on(copies: list[int], signum: int) -> None:
-    """Send ``signum`` to each copy still there."""
-    for pid in copies:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signum)
-
-
-def wait_copies(copies: list[int]) -> list[int]:
-    """Each copy's exit code, once it has exited (killed by a signal: EXIT_INCOMPLETE)."""
-    codes = []
-    for pid in copies:
-        try:
-            _, status = os.waitpid(pid, 0)
-        except ChildProcessError:  # reaped already: nothing known of it
-            codes.append(c.EXIT_INCOMPLETE)
-            continue
-        code = os.waitstatus_to_exitcode(status)
-        codes.append(c.EXIT_INCOMPLETE if code < 0 else code)
-    return codes
+def _stop_with(parent: int) -> None:
+    """In a copy: SIGTERM from the kernel once ``parent`` (the first process) is gone,
+    and at once if it already is."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def worst(codes: list[int]) -> int:

@@ -15,7 +15,6 @@ import queue
 import socket
 import threading
 import time
-from collections import Counter
 from dataclasses import replace
 from typing import Any
 
@@ -36,6 +35,7 @@ from crawler.worker.pipeline import Context, process
 from crawler.worker.resolver import Resolver
 from crawler.worker.robots import RobotsCache
 from crawler.worker.storage import open_run_store
+from crawler.worker.tally import Tally
 
 log = logging.getLogger("crawler")
 
@@ -57,8 +57,7 @@ class Worker:
         self.resolver = Resolver()  # host names, cached for the worker's life
         self.store: FolderStore | S3Store = FolderStore(config.output)  # replaced by run()
         self.name = worker_name()
-        self.counts: Counter[str] = Counter()
-        self.bytes = 0
+        self.tally = Tally()  # what was delivered
         self._todo = TaskLane()  # leased tasks for the threads, and their room (lane.py)
         self._done: queue.SimpleQueue[dict] = queue.SimpleQueue()
         self._found = FoundVerdicts()  # robots.txt verdicts, for the master
@@ -97,10 +96,11 @@ class Worker:
         next_log = started + interval if self._bar.disable and not self.config.quiet else None
         while not self.stop.is_set() and self.disk_error is None:
             self._held.forget_dropped(self._view.take_dropped())
+            self._probes.intersection_update(self._held)  # a dropped probe: none awaited
             self._send_results()  # and the verdicts found
             if next_log is not None and (late := time.monotonic() - next_log) >= 0:
                 next_log += interval * (1 + late // interval)  # one line after a stall
-                log.info("progress: %s", self._progress(time.monotonic() - started))
+                log.info("progress: %s", self.tally.progress(time.monotonic() - started, self.held))
             want = 2 * self.config.threads - len(self._held)
             if want >= self._smallest_get():
                 wait = 0.0 if self._probes else POLL_BUSY if self._held else POLL_IDLE
@@ -113,9 +113,11 @@ class Worker:
                 if answer.get("over"):
                     self._send_results()
                     return True
+            elif self._probes:  # every thread busy, and the master waits for a verdict
+                self._found.wait(POLL_PROBE)
             else:
                 self._wait_for_result(POLL_BUSY)
-                if not self._probes and self.counts:  # the first goes at once (issue 15)
+                if self.tally:  # the first results go at once (issue 15)
                     self.stop.wait(GATHER)  # more results, in the same put
             due = time.monotonic() - last_renew > self.policy.lease_seconds / 4
             if self._held and (due or self._view.renewal_wanted()):
@@ -216,11 +218,9 @@ class Worker:
             self._probes.discard(row["id"])
             if not answered and row["status"] not in c.SUCCESS_STATUSES:
                 continue  # a failure of a lease gone meanwhile: the master ignores it
-            self.counts[row["status"]] += 1
-            if row["status"] == c.OK and not row.get("reused"):
-                self.bytes += row.get("bytes") or 0
+            self.tally.count(row)
         self._bar.update(len(rows))
-        total, good = self._tally()
+        total, good = self.tally.totals()
         self._bar.set_postfix(in_flight=self.held, ok=good, failed=total - good, refresh=False)
 
     def _after_disk_error(self, rows: list[dict]) -> list[dict]:
@@ -278,22 +278,8 @@ class Worker:
         has expired them all, and will hand them out again, or did."""
         return bool(self._held) and not self._view.expired()
 
-    def _tally(self) -> tuple[int, int]:
-        """(URLs reported, of which successes)."""
-        good = sum(self.counts.get(s, 0) for s in c.SUCCESS_STATUSES)
-        return sum(self.counts.values()), good
-
-    def _progress(self, elapsed: float) -> str:
-        total, good = self._tally()
-        rate, failed = total / max(elapsed, 1e-9), total - good
-        return f"{total} URLs ({rate:.1f}/s), {good} ok, {failed} failed, {self.held} in flight"
-
     def summary(self, elapsed: float) -> str:
-        total, good = self._tally()
-        return (
-            f"worker {self.name}: {total} URLs in {elapsed:.1f} s, {good} ok, "
-            f"{total - good} failed, {self.bytes / 1e6:.1f} MB downloaded"
-        )
+        return self.tally.summary(self.name, elapsed)
 
 
 def worker_name() -> str:

@@ -30,7 +30,7 @@ from crawler.exceptions import (
 from crawler.layout import ensure_writable
 from crawler.stopsignals import catch
 from crawler.worker.channel import Channel, probe
-from crawler.worker.copies import fork_copies, pass_on, wait_copies, worst
+from crawler.worker.copies import Copies, worst
 from crawler.worker.run import Worker, worker_name
 
 WAIT_BACKOFF_MAX = 60.0  # --wait: longest pause between two connection attempts
@@ -101,12 +101,14 @@ def serve(config: WorkerConfig) -> int:
     _fewer_malloc_arenas()
     if config.processes > 1 and not config.wait:  # one line, not one a process
         probe(config.server, config.port, config.connect_timeout)
-    copies = fork_copies(config.processes)  # before any thread: see copies.py
+    copies = Copies.fork(config.processes)  # before any thread: see copies.py
     stop = _install_stop_handlers(copies)
+    if config.wait:
+        copies.watch(stop)
     try:
         code = _serve(config, stop)
     finally:  # never gone before its copies (an error: theirs is said by each)
-        codes = wait_copies(copies)
+        codes = copies.wait()
     return worst([code, *codes])
 
 
@@ -160,20 +162,24 @@ def _fewer_malloc_arenas() -> None:
         ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, 2)
 
 
-def _install_stop_handlers(copies: list[int]) -> threading.Event:
-    """The stop signals set the returned event, a second one a second later raises
-    KeyboardInterrupt; each is passed on to ``copies`` first (``copies.pass_on``)."""
+def _install_stop_handlers(copies: Copies) -> threading.Event:
+    """The stop signals set the returned event; one more than a second after the latest
+    raises KeyboardInterrupt. Each is passed on to ``copies`` first."""
     stop = threading.Event()
-    first: list[float] = []
+    latest: list[float] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        pass_on(copies, signum)
-        # One stop request often arrives twice at once (systemd signals the whole cgroup,
-        # and the master forwards it too); only a signal a second later means "stop now".
-        if first and time.monotonic() - first[0] > REPEAT_SIGNAL_WINDOW:
+        copies.pass_on(signum)
+        # One stop request often arrives more than once at once (systemd signals the
+        # whole cgroup, a master the process group, the first process passes it on to
+        # its copies): only a signal a second after the latest means "stop now". Until
+        # 2026-12-01 the second of a pair arriving together raised again during the
+        # first's unwinding: a traceback (a review's).
+        now = time.monotonic()
+        again = bool(latest) and now - latest[0] > REPEAT_SIGNAL_WINDOW
+        latest[:] = [now]
+        if again:
             raise KeyboardInterrupt
-        if not first:
-            first.append(time.monotonic())
         stop.set()
 
     if threading.current_thread() is threading.main_thread():
