@@ -40,7 +40,7 @@ STATUSES: dict[str, str] = {
     CORRUPT: "the bytes start as a supported image but are not one whole image (truncated, "
     "damaged, a bad header)",
     TOO_MANY_PIXELS: "width x height above max_pixels, or an ICO of more images or bytes, an "
-    "animation of more frames than its bounds (decompression-bomb guard)",
+    "animation of more frames, a PNG of more chunks than its bounds (decompression-bomb guard)",
     TOO_SMALL: "smaller than min_width / min_height",
     BLOCKED: "robots.txt disallows it for our user agent, or the response's X-Robots-Tag "
     "opts out (noai, noimageai, noindex, none); the reason is in error",

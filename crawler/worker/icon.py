@@ -22,8 +22,10 @@ bounds the rest, before any image is read: at most MAX_IMAGES entries (65,535 di
 to 30), each place in the file read once however many entries name it, and their bytes
 together at most READ_FACTOR times the file's (entries at offsets 1 byte apart, each
 sized to the end of the file, were copied whole before any was checked: 2 GiB for a 2
-MiB file; each is now read in place, one at a time). A review's, 2026-12-01. The
-directory itself was checked before (``structure.ico``: every image inside the file).
+MiB file; each is now read in place, one at a time). A review's, 2026-12-01. Its PNGs
+hold at most ``pngchunks.MAX_CHUNKS`` chunks together, counted as they are sized, the
+bound of one PNG (two engineers', 2026-12-01). The directory itself was checked before
+(``structure.ico``: every image inside the file).
 """
 
 from __future__ import annotations
@@ -54,7 +56,10 @@ def check(body: bytes, max_pixels: int) -> None:
     places = _places(body)
     view = memoryview(body)  # entries are read in place, never copied whole
     images = {at: _extent(view, at, places, size) for at, (_index, size) in places.items()}
-    sizes = [_size(images[at], index) for at, (index, _said) in places.items()]
+    sizes, walked = [], 0  # the chunks of all its PNGs: one bound a file (pngchunks)
+    for at, (index, _said) in places.items():
+        size, walked = _size(images[at], index, walked)
+        sizes.append(size)
     for width, height, _pixels in sorted(sizes, key=lambda size: -size[0] * size[1]):
         if width * height > max_pixels:  # the largest first: the one Pillow shows
             raise TooManyPixels(f"{width}x{height} exceeds max_pixels {max_pixels}")
@@ -153,22 +158,23 @@ def _extent(view: memoryview, offset: int, places: dict, size: int) -> memoryvie
     return view[offset : min((at for at in places if at > offset), default=len(view))]
 
 
-def _size(image: _Bytes, index: int) -> tuple[int, int, int]:
+def _size(image: _Bytes, index: int, walked: int) -> tuple[tuple[int, int, int], int]:
     """(width, height, pixels of every frame) of ``image`` from its headers (IHDR and
     fcTL, or the DIB header): nothing is inflated before every image is sized (a review's,
-    2026-12-01: 32 PNGs of a split IDAT run were each inflated first, 25 s)."""
+    2026-12-01: 32 PNGs of a split IDAT run were each inflated first, 25 s); and the PNG
+    chunks walked in the file, ``walked`` before this image (``pngchunks``)."""
     what = f"ICO image {index + 1}"
     if _is_png(image):
         # Its chunks and CRCs first (damage found there stays corrupt), but no run of
         # IDAT inflated: the walk inflates a split first run only within max_pixels (0).
-        _named(lambda png: structure.png(png, 0), image, what)
+        walked = _named(lambda png: structure.png(png, 0, walked, in_icon=True), image, what)
         width, height = struct.unpack(">II", image[16:24])
         frames = sum(w * h for w, h in pngdata.frame_sizes(image))
-        return width, height, max(frames, width * height)
+        return (width, height, max(frames, width * height)), walked
     if not bitmap.is_dib(image):
         raise Corrupt(f"{what}: neither a PNG nor a DIB header (damaged)")
     width, height = _named(bitmap.icon_size, image, what)
-    return width, height, width * height
+    return (width, height, width * height), walked
 
 
 def _named(rule: Callable[[_Bytes], _T], image: _Bytes, what: str) -> _T:

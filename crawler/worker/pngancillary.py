@@ -49,6 +49,7 @@ TEXT = frozenset({b"tEXt", b"zTXt", b"iTXt", b"iCCP"})
 # Pillow's "Truncated ... chunk" (ValueError): the fields it reads, in bytes.
 SHORTEST = {b"gAMA": 4, b"cHRM": 32, b"sRGB": 1, b"pHYs": 9}
 TRNS_SHORTEST = {0: 2, 2: 6}  # colour type -> a tRNS's bytes (greyscale, truecolour)
+_HEAD, _CRC = struct.Struct(">I4s"), struct.Struct(">I")  # a chunk's length and type; CRC
 
 
 def configure() -> None:
@@ -63,16 +64,17 @@ def for_pillow(body: bytes, text: Budget | None = None) -> bytes:
     for all the PNGs of one file (an ICO's), else the PNG's own."""
     text = text or Budget()
     colour = body[25] if len(body) > 25 else 0
-    pos, spans = 8, []
+    pos, spans, view = 8, [], memoryview(body)  # CRCs read in place, not from copies
     while pos + 8 <= len(body):
-        length, kind = struct.unpack(">I4s", body[pos : pos + 8])
+        length, kind = _HEAD.unpack_from(body, pos)
         end = pos + 12 + length
         if kind == b"IEND" or end > len(body):
             break
         if kind not in GUARDED and kind[:1].islower():
-            data = body[pos + 8 : end - 4]
-            crc = int.from_bytes(body[end - 4 : end], "big")
-            if zlib.crc32(body[pos + 4 : end - 4]) != crc or _skipped(kind, data, colour, text):
+            crc = _CRC.unpack_from(body, end - 4)[0]
+            if zlib.crc32(view[pos + 4 : end - 4]) != crc or _skipped(
+                kind, body[pos + 8 : end - 4], colour, text
+            ):
                 spans.append((pos, end))
         pos = end
     if not spans:

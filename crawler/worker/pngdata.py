@@ -34,6 +34,7 @@ ADAM7 = ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (
 ADAM7 += ((1, 0, 2, 1),)
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 PIECE = 1 << 20  # bytes inflated at a time: a bomb of a stream is never held whole
+_HEAD, _SIZE = struct.Struct(">I4s"), struct.Struct(">II")  # a chunk's length, type; a size
 
 
 def check(body: bytes, image: Image.Image) -> None:
@@ -95,19 +96,19 @@ def _frame_parts(body: bytes) -> list[tuple[int, int, list[bytes]]]:
     parts: list[bytes] = []
     pos = 8
     while pos + 8 <= len(body):
-        length, kind = struct.unpack(">I4s", body[pos : pos + 8])
-        data = body[pos + 8 : pos + 8 + length]
+        length, kind = _HEAD.unpack_from(body, pos)
+        start, end = pos + 8, pos + 8 + length  # the data: sliced only where it is read
         if kind in (b"IHDR", b"fcTL") or kind == b"IEND":
             if parts:
                 frames.append((*size, parts))
                 parts = []
             offset = 0 if kind == b"IHDR" else 4  # fcTL: sequence number first
-            if kind != b"IEND" and len(data) >= offset + 8:
-                size = struct.unpack(">II", data[offset : offset + 8])
+            if kind != b"IEND" and length >= offset + 8:
+                size = _SIZE.unpack_from(body, start + offset)
         elif kind == b"IDAT":
-            parts.append(data)
+            parts.append(body[start:end])
         elif kind == b"fdAT":
-            parts.append(data[4:])  # sequence number first
+            parts.append(body[start + 4 : end])  # sequence number first
         if kind == b"IEND":
             break
         pos += 12 + length

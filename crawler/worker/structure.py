@@ -9,9 +9,9 @@ its structure does or a checksum that guards the header or pixels is wrong. Byte
 
 Sources: PNG (ISO/IEC 15948, W3C PNG 3rd ed. sections 5.3-5.6; CRC handling as libpng:
 critical chunks are checked, an ancillary chunk with a bad CRC is ignored (Pillow is
-given the file without it: ``pngancillary``); libpng's
-rules for IHDR, PLTE and IDAT in ``pngrules``), GIF89a (sections 17-27; walked in
-``framecount``, where its frames are counted), RIFF/WebP container, TIFF 6.0 (section
+given the file without it: ``pngancillary``); libpng's rules for IHDR, PLTE and IDAT
+in ``pngrules``; at most pngchunks.MAX_CHUNKS chunks), GIF89a (sections 17-27; walked
+in ``framecount``, where its frames are counted), RIFF/WebP container, TIFF 6.0 (section
 2; at most framecount.MAX_PAGES pages), ICO (Microsoft's ICONDIR; each image in it:
 ``icon``), BMP (its rows: ``bitmap``), ISO/IEC 14496-12 (ISO base media boxes, for
 AVIF). JPEG is checked by libjpeg itself (``verify``), with
@@ -26,10 +26,12 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from crawler.exceptions import Corrupt
-from crawler.worker import bitmap, framecount, pngancillary, pngrules
+from crawler.worker import bitmap, framecount, pngancillary, pngchunks, pngrules
 
 # TIFF field types -> bytes per value (TIFF 6.0 section 2, "Types").
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8}
+_CHUNK_HEAD = struct.Struct(">I4s")  # a PNG chunk's length and type
+_CRC = struct.Struct(">I")  # and its CRC, after its data
 _PNG_CRITICAL = {b"IHDR", b"PLTE", b"IDAT", b"IEND"}  # PNG 5.6: all the critical chunks
 _IMAGE_BOXES = {b"ftyp", b"meta", b"mdat"}  # an AVIF's top-level boxes (ISO/IEC 23000-22)
 
@@ -61,27 +63,32 @@ def check(format_name: str, body: bytes, max_pixels: int) -> Walked:
     return Walked([], len(body))
 
 
-def png(body: bytes, max_pixels: int) -> None:
+def png(body: bytes, max_pixels: int, walked: int = 0, *, in_icon: bool = False) -> int:
     """Every chunk whole and in place, guarded ones with their CRC right, libpng's rules
-    for header, palette and image data kept (``pngrules``), up to IEND."""
+    for header, palette and image data kept (``pngrules``), up to IEND, and at most
+    ``pngchunks.MAX_CHUNKS`` chunks in the file: ``walked`` were counted before (the
+    other PNGs of an ICO, ``in_icon``); returns the count with this PNG's."""
     pos, seen_idat, rules = 8, False, pngrules.Walk(body, max_pixels)
     announced, controls = None, 0  # APNG: acTL's num_frames, and the fcTL chunks found
+    view = memoryview(body)  # CRCs read in place: no copy of each chunk
     while True:
+        if walked == pngchunks.MAX_CHUNKS:  # before any more work: the walk stops here
+            raise pngchunks.refuse(in_icon)
+        walked += 1
         if pos + 8 > len(body):
             raise Corrupt("PNG ends before its IEND chunk (truncated)")
-        length, kind = struct.unpack(">I4s", body[pos : pos + 8])
+        length, kind = _CHUNK_HEAD.unpack_from(body, pos)
         end = pos + 12 + length
         if length > 0x7FFF_FFFF or end > len(body):
             raise Corrupt(f"PNG chunk {kind!r} runs past the end of the file (truncated)")
         guarded = kind in pngancillary.GUARDED or not kind[:1].islower()
-        crc = int.from_bytes(body[end - 4 : end], "big")
-        if guarded and zlib.crc32(body[pos + 4 : end - 4]) != crc:
+        if guarded and zlib.crc32(view[pos + 4 : end - 4]) != _CRC.unpack_from(body, end - 4)[0]:
             raise Corrupt(f"PNG chunk {kind.decode('latin-1')!r} fails its CRC (damaged)")
         _png_order(kind, pos)
         rules.chunk(kind, pos + 8, length)
         seen_idat = seen_idat or kind == b"IDAT"
         if kind == b"acTL" and length >= 4:
-            announced = int.from_bytes(body[pos + 8 : pos + 12], "big")
+            announced = int.from_bytes(view[pos + 8 : pos + 12], "big")
         controls += kind == b"fcTL"
         if kind == b"IEND":
             if not seen_idat:
@@ -89,7 +96,7 @@ def png(body: bytes, max_pixels: int) -> None:
             if announced is not None and announced != controls:
                 # APNG 1.0: num_frames "must equal the number of fcTL chunks"; 0 is invalid.
                 raise Corrupt(f"APNG announces {announced} frames in acTL, has {controls}")
-            return
+            return walked
         pos = end
 
 
@@ -221,7 +228,7 @@ def isobmff(body: bytes) -> None:
         raise Corrupt("the file ends before its image boxes (truncated)")
 
 
-_SIZED: dict[str, Callable[[bytes, int], None]] = {"PNG": png, "BMP": bitmap.bmp}
+_SIZED: dict[str, Callable[[bytes, int], object]] = {"PNG": png, "BMP": bitmap.bmp}
 _WALKERS: dict[str, Callable[[bytes], object]] = {
     "WEBP": webp,
     "TIFF": tiff,

@@ -13,7 +13,8 @@ The rules (the README's Verification table):
    Every image an ICO lists is checked and decoded, not only the largest (``icon``).
 3. Every frame, every limit: each frame's size, and the canvas as it grows, is checked
    against ``max_pixels`` before that frame is decoded, and the animation's total; at
-   most ``framecount.MAX_FRAMES`` frames, counted before they are decoded.
+   most ``framecount.MAX_FRAMES`` frames, counted before they are decoded, and a PNG of
+   at most ``pngchunks.MAX_CHUNKS`` chunks, counted in its container walk.
    Pillow's own bomb guard maps to ``too_many_pixels``.
 4. No exception escapes: every call into Pillow or libjpeg is inside ``inspect``.
 5. Metadata limits are not validity: a PNG's ancillary chunk libpng skips (text or an
