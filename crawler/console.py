@@ -9,8 +9,10 @@ Everything goes through the ``crawler`` loggers, set up once by the CLI
   how workers connect, a generated key, the one-line fatal error;
 - ``RECORD`` ("crawler.record"): the log file only: the run's summary and outcome.
 
-Without a terminal every stderr line starts with an ISO 8601 timestamp; the log file
-always has them. Third-party loggers (urllib3, PIL) reach either only from WARNING up.
+Without a terminal (or on one of 0 columns, a recording: ``terminal.watched``) every
+stderr line starts with an ISO 8601 timestamp; the log file always has them. A line
+written while a progress bar is drawn goes above the bar (``Console``). Third-party
+loggers (urllib3, PIL) reach either only from WARNING up.
 
 Disks fill up, pipes close: a log file that cannot be written any more is said once on
 stderr and then left alone (``LogFile``), and stdout that cannot be written is said once
@@ -30,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.atomic import in_place, open_in_place, replacing
+from crawler.terminal import watched, write_line
 
 log = logging.getLogger("crawler")
 NOTICE = logging.getLogger("crawler.notice")
@@ -48,13 +51,13 @@ def notice(text: str) -> None:
 def say_unlogged(text: str) -> None:
     """Write ``text`` to stderr only, never to the log file (a secret): one line at
     most lost if stderr cannot be written (it is then already /dev/null or gone).
-    Without a terminal each line gets its timestamp, as every other stderr line
-    (until 2026-12-01 these had none, a fresh user's)."""
+    Without a terminal (or on one of 0 columns) each line gets its timestamp, as every
+    other stderr line (until 2026-12-01 these had none, a fresh user's)."""
     with contextlib.suppress(OSError, ValueError):
-        if not sys.stderr.isatty():
+        if not watched():
             stamp = time.strftime(TIME_FORMAT) + " "
             text = "\n".join(stamp + line for line in text.splitlines())
-        sys.stderr.write(text + "\n")
+        write_line(text, sys.stderr)
         sys.stderr.flush()
 
 
@@ -76,6 +79,43 @@ def show(text: str) -> None:
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, sys.stdout.fileno())
             os.close(null)
+
+
+class Console(logging.StreamHandler):
+    """stderr's handler: each line written past a progress bar drawn there, which is
+    cleared and drawn again below it (``terminal.write_line``), for every logger and
+    thread (a worker's download threads log too)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            write_line(self.format(record), self.stream)
+            self.flush()
+        except RecursionError:  # logging's own rule: not swallowed
+            raise
+        except Exception:
+            self.handleError(record)
+
+
+class Due:
+    """A line due every ``interval`` seconds (> 0), by the monotonic clock. After a stall
+    (Ctrl-Z and ``fg``, a suspended VM) one line is due, and the next a whole interval
+    later: the master printed a line per interval missed, six in the same second after
+    a stop of 25 s (a fresh user's, 2026-12-01)."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.at = time.monotonic() + interval
+
+    def now(self) -> bool:
+        """Is a line due? If so, the next one is counted from here."""
+        now = time.monotonic()
+        if now < self.at:
+            return False
+        # On time, the next keeps to the grid (no drift); late by an interval or more,
+        # it is counted from now, not from the missed ones (nor just after this one).
+        late = now - self.at >= self.interval
+        self.at = now + self.interval if late else self.at + self.interval
+        return True
 
 
 class LogFile(logging.FileHandler):

@@ -19,10 +19,11 @@ way to its first result.
 from __future__ import annotations
 
 import importlib
-import sys
 import threading
 from types import ModuleType
 from typing import Any
+
+from crawler.terminal import watched
 
 _started = threading.Event()  # set once load_numpy_soon() has started the import
 
@@ -68,16 +69,10 @@ class NoBar:
 
 
 def progress_bar(disable: bool | None, **options: Any) -> Any:
-    """A tqdm bar on stderr, or a ``NoBar`` where tqdm would draw none (``disable`` True,
-    or None with a stderr that is not a terminal: tqdm's own rule), without importing
-    tqdm. ``options``: tqdm's. Raises ImportError when tqdm is missing."""
-    if disable or (disable is None and not _terminal()):
+    """A tqdm bar on stderr, or a ``NoBar`` where none would be seen (``disable`` True,
+    or None with a stderr that is not a terminal, tqdm's own rule, or a terminal of 0
+    columns, where tqdm draws nothing: ``terminal.watched``), without importing tqdm.
+    ``options``: tqdm's. Raises ImportError when tqdm is missing."""
+    if disable or (disable is None and not watched()):
         return NoBar()
     return importlib.import_module("tqdm").tqdm(disable=disable, **options)
-
-
-def _terminal() -> bool:
-    try:
-        return sys.stderr is not None and sys.stderr.isatty()
-    except ValueError:  # closed
-        return False

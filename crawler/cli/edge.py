@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from crawler import constants as c
-from crawler.console import NOTICE, TIME_FORMAT, LogFile, NotRecord, log
+from crawler.console import NOTICE, TIME_FORMAT, Console, LogFile, NotRecord, log
 from crawler.exceptions import (
     CrawlerError,
     JournalError,
@@ -23,6 +23,7 @@ from crawler.exceptions import (
     UsageError,
 )
 from crawler.layout import not_a_folder
+from crawler.terminal import watched
 
 
 def _after_dashes(argv: list[str] | None) -> list[str]:
@@ -125,15 +126,17 @@ def setup_logging(
     prog: str, args: argparse.Namespace, check: Callable[[argparse.Namespace], None] | None = None
 ) -> None:
     """stderr gets notices (INFO) unless -q, one line per URL with -v; every stderr line
-    starts with an ISO 8601 timestamp when stderr is not a terminal. ``--log-file`` gets
-    the same, always with timestamps, plus the summary and the outcome (``console``).
+    starts with an ISO 8601 timestamp when stderr is not a terminal, or one of 0 columns
+    (``terminal.watched``), and goes above a progress bar drawn there (``Console``).
+    ``--log-file`` gets the same, always with timestamps, plus the summary and the
+    outcome (``console``).
     Raises UsageError when the log file cannot be written (stderr is set up first, so
     that the error is shown like any other)."""
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     stamped = logging.Formatter(f"%(asctime)s {prog}: %(message)s", TIME_FORMAT)
     plain = logging.Formatter(f"{prog}: %(message)s")
-    console = logging.StreamHandler()
-    console.setFormatter(plain if sys.stderr.isatty() else stamped)
+    console = Console()
+    console.setFormatter(plain if watched() else stamped)
     console.addFilter(NotRecord())
     # Third-party loggers (urllib3's retries, PIL's plugin chatter) only from WARNING up:
     # the root stays at WARNING, the crawler's own loggers take the chosen level.

@@ -96,8 +96,8 @@ def common(parser: argparse.ArgumentParser, quiet_keeps: str = "") -> None:
         type=SECONDS,
         default=60.0,
         metavar="S",
-        help="without a terminal (cron), log a progress line every S seconds instead of a "
-        "progress bar (default: %(default)s)",
+        help="without a terminal (cron), or on one too narrow for the progress bar, log a "
+        "progress line every S seconds (default: %(default)s)",
     )
 
 

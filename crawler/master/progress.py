@@ -1,8 +1,10 @@
 """What the master tells the person watching: where it serves, the key, how far it is.
 
 On a terminal a progress bar (tqdm) with ok/failed/workers counts; without one (cron,
-``--no-progress``) a log line every ``--progress-interval`` seconds instead, unless
-``--quiet``. The generated key is printed once, with the command to start workers.
+``--no-progress``), or where its line cannot be read whole (a terminal of 0 columns, or
+too narrow: ``terminal.bar_fits``), a log line every ``--progress-interval`` seconds
+as well, unless ``--quiet``. The generated key is printed once, with the command to
+start workers.
 """
 
 from __future__ import annotations
@@ -13,14 +15,15 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import MasterConfig
-from crawler.console import log, notice, say_unlogged
+from crawler.console import Due, log, notice, say_unlogged
 from crawler.deferred import progress_bar
 from crawler.master.summary import RunStats
 from crawler.master.workers import WorkerRegistry
+from crawler.terminal import bar_fits
 
 ACTIVE_WITHIN = 10.0  # seconds: a worker seen this recently counts as active in the bar
 WAIT_NOTICE_AFTER = 10.0  # seconds without any active worker before the master says so
-WAIT_NOTICE_EVERY = 60.0  # then once a minute (without a terminal; the bar says it at once)
+WAIT_NOTICE_EVERY = 60.0  # then once a minute (unless the bar, which says it at once, fits)
 
 
 def announce(cfg: MasterConfig, run_id: str, port: int) -> None:
@@ -70,10 +73,11 @@ class Progress:
         self._bar = progress_bar(
             disable, total=total, initial=total - todo, unit="url", dynamic_ncols=True
         )
-        self._interval = cfg.progress_interval
+        # The lines are due while the bar cannot be read whole (``tick``), not only without
+        # a bar: on a terminal of 0 columns there was no progress at all (a fresh user's,
+        # 2026-12-01).
+        self._lines = None if cfg.quiet else Due(cfg.progress_interval)
         self._started = time.monotonic()
-        quiet_log = not self._bar.disable or cfg.quiet
-        self._next_log = None if quiet_log else self._started + self._interval
         self._quiet = cfg.quiet
         self._waiting = False  # the bar says "waiting for workers"
         self._next_wait_log = 0.0
@@ -90,10 +94,10 @@ class Progress:
         self._bar.set_postfix(self.counts(), refresh=False)
 
     def tick(self, remaining: int) -> None:
-        """Log a progress line when one is due (no bar)."""
-        if self._next_log is None or time.monotonic() < self._next_log:
+        """Log a progress line when one is due and no bar shows the counts: none is drawn,
+        or its line does not fit the terminal (``terminal.bar_fits``)."""
+        if self._lines is None or not self._lines.now() or bar_fits(self._bar):
             return
-        self._next_log += self._interval
         done = self._total - remaining
         rate = (self._todo - remaining) / max(time.monotonic() - self._started, 1e-9)
         counts = ", ".join(f"{k} {v}" for k, v in self.counts().items())
@@ -117,7 +121,7 @@ class Progress:
         if not self._bar.disable:
             self._bar.set_description_str(f"waiting for workers ({left})", refresh=False)
             self._waiting = True
-        elif not self._quiet and time.monotonic() >= self._next_wait_log:
+        if not self._quiet and time.monotonic() >= self._next_wait_log and not bar_fits(self._bar):
             self._next_wait_log = time.monotonic() + WAIT_NOTICE_EVERY
             log.warning("waiting for workers: none active for %.0f s; %s", idle_for, left)
 

@@ -20,10 +20,12 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import Policy, WorkerConfig
+from crawler.console import Due
 from crawler.deferred import NoBar, progress_bar
 from crawler.protocol import decode_task, encode_result
 from crawler.robotstxt import check_verdict
 from crawler.stores import FolderStore, S3Store
+from crawler.terminal import bar_fits
 from crawler.urls import host_of
 from crawler.worker import verify
 from crawler.worker.channel import Channel
@@ -92,14 +94,12 @@ class Worker:
 
     def _comms_loop(self) -> bool:
         last_renew = started = time.monotonic()
-        interval = self.config.progress_interval
-        next_log = started + interval if self._bar.disable and not self.config.quiet else None
+        lines = None if self.config.quiet else Due(self.config.progress_interval)
         while not self.stop.is_set() and self.disk_error is None:
             self._held.forget_dropped(self._view.take_dropped())
             self._probes.intersection_update(self._held)  # a dropped probe: none awaited
             self._send_results()  # and the verdicts found
-            if next_log is not None and (late := time.monotonic() - next_log) >= 0:
-                next_log += interval * (1 + late // interval)  # one line after a stall
+            if lines is not None and lines.now() and not bar_fits(self._bar):
                 log.info("progress: %s", self.tally.progress(time.monotonic() - started, self.held))
             want = 2 * self.config.threads - len(self._held)
             if want >= self._smallest_get():
