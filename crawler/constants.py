@@ -85,7 +85,7 @@ CHANGES: dict[str, str] = {
 # --verify-stored=full checks again at the user's choice (master.plan.tell_resume); a
 # worker of other rules is refused like another version (protocol). Recorded in every
 # run's policy (config.Policy.rules, NAME.runs.jsonl).
-RULES = "2026-12-01"
+RULES = "2026-12-01.2"  # .2: frame and chunk bounds, PNG ancillary chunks, coded --max-bytes
 
 # --- Exit codes (documented in the README; cron jobs act on them). ---
 EXIT_OK = 0  # the run completed; failed downloads are normal results
