@@ -66,6 +66,21 @@ def _copies_of(proc: subprocess.Popen[str], count: int) -> list[int]:
     return found
 
 
+def _working(
+    tmp: Path, urls: list[str], server: ImageServer, reaper: list[subprocess.Popen[str]]
+) -> tuple[subprocess.Popen[str], subprocess.Popen[str], list[int]]:
+    """A master of ``urls`` and a worker of 3 processes (its 2 copies), downloading."""
+    master = _master(tmp, urls, "--local-workers", "0", "--idle-timeout", "5")
+    reaper.append(master)
+    worker = _worker(wait_for_port(master), tmp / "out", 3)
+    reaper.append(worker)
+    copies = _copies_of(worker, 2)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while server.total_hits() < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return master, worker, copies
+
+
 def test_one_command_runs_its_processes_to_the_end(
     tmp_path: Path, image_server: ImageServer, reaper: list[subprocess.Popen[str]]
 ) -> None:
@@ -92,14 +107,7 @@ def test_a_stop_sent_to_the_first_process_reaches_its_copies(
     """Sent to the first alone (``kill PID``), a stop is passed on: every copy hands back
     what it has not started and finishes the rest, and none is left behind."""
     urls = _images(image_server, 40, delay=0.5)
-    master = _master(tmp_path, urls, "--local-workers", "0", "--idle-timeout", "5")
-    reaper.append(master)
-    worker = _worker(wait_for_port(master), tmp_path / "out", 3)
-    reaper.append(worker)
-    copies = _copies_of(worker, 2)
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while image_server.total_hits() < 4 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    master, worker, copies = _working(tmp_path, urls, image_server, reaper)
     worker.send_signal(signum)
     stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
     assert worker.returncode == c.EXIT_INTERRUPTED, stderr
@@ -152,14 +160,7 @@ def test_the_first_process_killed_stops_its_copies(
     kernel and stop as on a stop, finishing what they started; until 2026-12-01 they ran
     on, orphans no stop of the master's reached (a review's)."""
     urls = _images(image_server, 40, delay=0.5)
-    master = _master(tmp_path, urls, "--local-workers", "0", "--idle-timeout", "5")
-    reaper.append(master)
-    worker = _worker(wait_for_port(master), tmp_path / "out", 3)
-    reaper.append(worker)
-    copies = _copies_of(worker, 2)
-    deadline = time.monotonic() + RUN_TIMEOUT
-    while image_server.total_hits() < 4 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    master, worker, copies = _working(tmp_path, urls, image_server, reaper)
     worker.kill()
     worker.wait(timeout=RUN_TIMEOUT)
     deadline = time.monotonic() + RUN_TIMEOUT

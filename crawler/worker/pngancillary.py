@@ -36,12 +36,13 @@ import zlib
 
 from PIL import PngImagePlugin
 
+from crawler.worker.pngdata import count_inflated
+
 # libpng 1.6's PNG_USER_CHUNK_MALLOC_MAX (pnglibconf.h), ``png_chunk_max``: the most a
 # chunk, or its inflated text or profile, may hold. Until 2026-12-01 Pillow was given
 # 64 MiB a chunk; text is metadata, and a thread inflated up to 128 MiB of it.
 TEXT_CHUNK_LIMIT = 8_000_000
 TEXT_MEMORY_LIMIT = 2 * TEXT_CHUNK_LIMIT  # all of a file's text (Pillow's MAX_TEXT_MEMORY)
-PIECE = 1 << 20  # bytes inflated at a time
 # Chunks whose CRC is always checked (``structure.png``), never dropped: the critical
 # ones, and APNG's frame chunks, ancillary by name but carrying frame geometry and pixels.
 GUARDED = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"acTL", b"fcTL", b"fdAT"})
@@ -142,14 +143,5 @@ def _parts(kind: bytes, data: bytes) -> tuple[bytes, bytes | None]:
 def _inflated(stream: bytes, cap: int) -> tuple[int, bool]:
     """(bytes ``stream`` inflates to, counted up to ``cap``; whether it is a whole zlib
     stream). An empty or damaged stream is not whole: libpng skips such a chunk."""
-    inflater = zlib.decompressobj()
-    got, rest = 0, stream
-    try:
-        while got < cap and not inflater.eof:
-            out = inflater.decompress(rest, min(PIECE, cap - got))
-            if not out:  # the input is used up
-                break
-            got, rest = got + len(out), inflater.unconsumed_tail
-    except zlib.error:
-        return got, False
-    return got, inflater.eof
+    found = count_inflated(stream, cap)
+    return found.size, found.ended and found.error is None

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from typing import NamedTuple
 
 from PIL import Image
 
@@ -133,14 +134,31 @@ def row_bytes(width: int, height: int, body: bytes) -> int:
 def inflated_size(stream: bytes, needed: int) -> int:
     """Bytes ``stream`` inflates to, counted up to ``needed`` (more is libpng's benign
     "too much image data"). Raises Corrupt for a stream zlib cannot read."""
+    found = count_inflated(stream, needed)
+    if found.error is not None:
+        raise Corrupt(f"PNG image data is damaged ({found.error})")
+    return found.size
+
+
+class Inflated(NamedTuple):
+    """What a zlib stream inflates to (``count_inflated``)."""
+
+    size: int  # bytes, counted up to the cap (up to the damage, if damaged)
+    ended: bool  # the stream ended (within the cap)
+    error: str | None  # zlib's words for damage; None: none found
+
+
+def count_inflated(stream: bytes, cap: int) -> Inflated:
+    """Inflate ``stream`` ``PIECE`` at a time, never holding the output, counting up to
+    ``cap`` bytes."""
     inflater = zlib.decompressobj()
     got, rest = 0, stream
     try:
-        while got < needed and not inflater.eof:
-            out = inflater.decompress(rest, min(PIECE, needed - got))
+        while got < cap and not inflater.eof:
+            out = inflater.decompress(rest, min(PIECE, cap - got))
             if not out:  # the input is used up
                 break
             got, rest = got + len(out), inflater.unconsumed_tail
     except zlib.error as exc:
-        raise Corrupt(f"PNG image data is damaged ({exc})") from None
-    return got
+        return Inflated(got, False, str(exc))
+    return Inflated(got, inflater.eof, None)
