@@ -236,7 +236,7 @@ def test_a_rerun_of_repeated_lines_needs_little_room_beside_the_manifest(
     deleted spool file beside the manifest as full JSON, ~650 bytes a line, so a rerun
     needed about that much free room (75 MB for 150,000 lines), and failed every night on
     a disk that held the manifest ("cannot spool the URL lists ... No space left on
-    device", or blaming the manifest). Now ~13 bytes a line, and a disk without even that
+    device", or blaming the manifest). Now ~20 bytes a line, and a disk without even that
     room is one line naming the spools and what they held."""
     listing = write_list(tmp_path / "list.txt", images(image_server, 1) * 20_001)
     with tmpfs(tmp_path / "disk", "32m") as disk:

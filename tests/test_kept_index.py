@@ -50,6 +50,9 @@ def resume_state(listing: Path, manifest: Path, options: ResumeOptions, tmp: Pat
             "offsets": [earlier.offsets[t] for t in range(count)],
             "facts": bytes(earlier.facts),
             "lines": sorted(zip(earlier.lines.offsets, earlier.lines.keys, strict=True)),
+            # What a per-line row is matched by: noted as journalled, or read in full.
+            "digests": sorted(zip(earlier.lines.offsets, earlier.lines.digests, strict=True)),
+            "decoded": plan.decoded_lines,
             "unlisted": sorted(earlier.unlisted),
             "carried": carry(earlier)[1],
             "superseded": list(plan.superseded_lines),

@@ -23,7 +23,7 @@ from crawler.master import keptindex
 from crawler.master.earlier import EarlierRows
 from crawler.master.journal import ManifestWriter, Offsets, Placed, current_lines
 from crawler.master.keptindex import KeptIndex
-from crawler.master.linerows import EarlierLines
+from crawler.master.linerows import EarlierLines, row_digest
 from crawler.master.lookup import Lookup
 from crawler.master.plan import Plan
 from crawler.master.restamp import restamp
@@ -44,7 +44,7 @@ class IndexKeeper:
     def lines_written(self, rows: list[dict[str, Any]], offsets: list[int]) -> None:
         """Per-line rows journalled at ``offsets``."""
         for row, offset in zip(rows, offsets, strict=True):
-            self.lines.add(offset, row.get("source"))
+            self.lines.add(offset, row.get("source"), row_digest(row))
 
     def start(self, plan: Plan, writer: ManifestWriter, ledger: Ledger) -> None:
         """After planning: the arrays to keep up to date; the rows kept from earlier runs
@@ -133,4 +133,5 @@ def _moved(lines: EarlierLines, offsets: Sequence[int]) -> EarlierLines:
     moved = EarlierLines()
     moved.offsets.extend(offsets)
     moved.keys.extend(lines.keys)
+    moved.digests.extend(lines.digests)
     return moved

@@ -4,8 +4,8 @@ To resume, a run finds each task's last row in the manifest: a read of the whole
 gigabytes at 10M URLs (a row is about 700 bytes), most of a nightly rerun's time. So a
 completed run keeps what that read would find, as ``NAME.resume.bin`` beside
 ``NAME.jsonl``: where each task's last row lies (``journal.Offsets``), its byte of facts
-(``resume``: status, trusted), the per-line rows (``linerows.EarlierLines``) and the
-rows of URLs no longer listed. The next run uses it instead of the read when:
+(``resume``: status, trusted), the per-line rows with their digests
+(``linerows.EarlierLines``) and the rows of URLs no longer listed. The next run uses it instead of the read when:
 
 - the manifest is as that run left it (``manifest.fingerprint``: size, mtime, the first
   and last 64 KiB; ``cp -p`` and ``rsync -t`` keep them), as for the report's aggregate;
@@ -41,7 +41,7 @@ from crawler.master.journal import Offsets
 from crawler.master.linerows import EarlierLines
 from crawler.master.taskstore import TaskStore
 
-VERSION = 2  # 2: the list paths too
+VERSION = 3  # 2: the list paths too; 3: the per-line rows' digests
 
 
 @dataclass
@@ -90,7 +90,8 @@ def _dump(fh: BinaryIO, kept: KeptIndex) -> None:
         raise ValueError("a kept index covers every task once")
     kept.offsets.dump(fh)
     fh.write(kept.facts)
-    for values in (kept.lines.offsets, kept.lines.keys, kept.unlisted):
+    lines = kept.lines
+    for values in (lines.offsets, lines.keys, lines.digests, kept.unlisted):
         fh.write(memoryview(values).cast("B"))
 
 
@@ -138,7 +139,7 @@ def _read(fh: BinaryIO, header: dict, count: int) -> KeptIndex | None:
         return None
     kept = KeptIndex(tasks, offsets, facts, store=header["store"])
     for values, size in ((kept.lines.offsets, lines), (kept.lines.keys, lines),
-                         (kept.unlisted, unlisted)):  # fmt: skip
+                         (kept.lines.digests, lines), (kept.unlisted, unlisted)):  # fmt: skip
         data = fh.read(values.itemsize * size)
         if len(data) != values.itemsize * size:
             return None

@@ -35,6 +35,7 @@ from crawler.master.earlier import EarlierRows
 from crawler.master.linerows import LineRows
 from crawler.master.listcheck import ListCheck
 from crawler.master.lists import as_spec, read_list
+from crawler.master.plannote import PlanNote
 from crawler.master.resume import read_earlier
 from crawler.master.taskstore import TaskStore
 
@@ -61,6 +62,7 @@ class Plan:
     contents: ContentIndex | None = None  # which URL had each image first (same_content_as)
     # Journal offsets of earlier runs' per-line rows this run's replaced (``linerows``).
     superseded_lines: array = field(default_factory=lambda: array("Q"))
+    decoded_lines: int = 0  # per-line rows held back and decoded again: the changed ones
 
     @property
     def total(self) -> int:
@@ -165,6 +167,7 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, what to resume from, 
     plan = Plan(TaskStore(spool), contents=contents)
     resuming = journal is not None and journal.exists() and journal.stat().st_size > 0
     line_rows = LineRows(write, keep, spool, hold=resuming)
+    saying = PlanNote(plan)
     try:
         for row in _line_rows(lists, plan.store, run_id):
             plan.lines += 1
@@ -176,16 +179,20 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, what to resume from, 
         plan.store.flush()
         if resuming:
             assert journal is not None
+            saying.step = "resuming from the manifest of earlier runs"
             _resume(plan, journal, options)
         else:
             plan.state = bytearray(len(plan.store))
+        saying.step = "matching the rows of repeated and invalid lines with the earlier runs'"
         line_rows.settle(journal, None if plan.earlier is None else plan.earlier.lines)
     except OSError as exc:  # a full disk: say what the spools beside the manifest took
         note = _spooled(plan.store.spooled(), line_rows.spooled())
         raise OSError(exc.errno, f"{exc.strerror or exc}{note}") from None
     except JournalError as exc:
         raise JournalError(f"{exc}{_spooled(plan.store.spooled(), line_rows.spooled())}") from None
-    plan.superseded_lines = line_rows.superseded
+    finally:
+        saying.close()
+    plan.superseded_lines, plan.decoded_lines = line_rows.superseded, line_rows.decoded
     return plan
 
 

@@ -40,6 +40,7 @@ from crawler.master.earlier import (
     UNTRUSTED_FACTS,
     EarlierRows,
 )
+from crawler.master.linerows import line_digest
 from crawler.master.lookup import Lookup
 from crawler.master.taskstore import TaskStore
 
@@ -81,7 +82,7 @@ def read_earlier(
             earlier.first_unreadable = earlier.first_unreadable or number
             continue
         if status in LINE_STATUSES:
-            earlier.lines.add(offset, row.get("source"))
+            earlier.lines.add(offset, row.get("source"), line_digest(line))
         elif status in STATUS_CODES and isinstance(url, str):
             batch.append((offset, row))
         if len(batch) >= BATCH:
