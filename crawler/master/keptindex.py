@@ -5,7 +5,8 @@ gigabytes at 10M URLs (a row is about 700 bytes), most of a nightly rerun's time
 completed run keeps what that read would find, as ``NAME.resume.bin`` beside
 ``NAME.jsonl``: where each task's last row lies (``journal.Offsets``), its byte of facts
 (``resume``: status, trusted), the per-line rows with their digests
-(``linerows.EarlierLines``) and the rows of URLs no longer listed. The next run uses it instead of the read when:
+(``linerows.EarlierLines``) and the rows of URLs no longer listed. The next run uses it
+instead of the read when:
 
 - the manifest is as that run left it (``manifest.fingerprint``: size, mtime, the first
   and last 64 KiB; ``cp -p`` and ``rsync -t`` keep them), as for the report's aggregate;
