@@ -1055,6 +1055,75 @@ def test_master_whose_local_workers_died_says_when_it_gives_up(
     assert_no_traceback(master.stdout, master.stderr)
 
 
+@pytest.mark.parametrize("processes", [1, 2])
+def test_master_whose_local_workers_were_all_killed_gives_up_at_once(
+    run: Run, image_server: ImageServer, spawn: Spawn, processes: int
+) -> None:
+    """Every local worker killed (``kill -9``, the OOM killer) and no remote one: the
+    README says the master gives up at once. Until 2026-12-01 it counted its dead workers
+    as active for a whole --lease-seconds after their last call ("workers 2" meanwhile)."""
+    lease = 40
+    images = add_images(image_server, 8, prefix=f"allkilled{processes}", delay=30.0)
+    args = run.master_args(run.write_list(list(images)), "--local-workers", str(processes),
+                           "--threads", "2", "--lease-seconds", str(lease),
+                           "--progress-interval", "1")  # fmt: skip
+    master = spawn("master", *args)
+    wait_until(lambda: sum(hits_of(image_server, images).values()) >= 2 * processes,
+               "downloads", alive=(master,))  # fmt: skip
+    workers = master.local_workers()
+    assert len(workers) == processes
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    assert master.wait(lease) == c.EXIT_INCOMPLETE, master.stderr
+    assert time.monotonic() - killed < lease / 2, master.stderr  # generous: "at once"
+    assert "all local workers exited (codes [-9]) early" in master.stderr, master.stderr
+    assert "giving up in" not in master.stderr, master.stderr
+    assert_no_traceback(master.stdout, master.stderr)
+
+
+def test_a_worker_started_by_hand_on_the_masters_host_is_not_one_of_its_own(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """A worker of the same host name that the master did not start counts as a remote
+    one: the master's own local worker killed, it goes on with that one to the end."""
+    images = add_images(image_server, 16, prefix="byhand", delay=0.5)
+    key = str(write_key(run.root / "key"))
+    port = free_port()
+    args = run.master_args(run.write_list(list(images)), "--local-workers", "1",
+                           "--threads", "1", "--authkey-file", key, port=port)  # fmt: skip
+    master = spawn("master", *args)
+    served_port(master)
+    other = spawn("worker", *run.worker_args(port, 1, "--authkey-file", key))
+    wait_until(lambda: by_worker(run.tolerant_rows(), other.pid), "a row from the other worker",
+               alive=(master, other))  # fmt: skip
+    for pid in master.local_workers():
+        os.kill(pid, signal.SIGKILL)
+    assert master.wait(60) == c.EXIT_OK, master.stderr
+    assert other.wait() == c.EXIT_OK, other.stderr
+    assert len(by_url(run.rows())) == len(images)
+    assert {row["status"] for row in run.rows()} == {c.OK}
+
+
+def test_local_copies_left_when_their_first_process_is_killed_finish_the_run(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """Only the first local worker process killed: its copies (``--processes``) are
+    still the master's own workers, so the master waits for them and they finish."""
+    images = add_images(image_server, 6, prefix="firstkilled", delay=0.5)
+    args = run.master_args(run.write_list(list(images)), "--local-workers", "2",
+                           "--threads", "1")  # fmt: skip
+    master = spawn("master", *args)
+    wait_until(lambda: sum(hits_of(image_server, images).values()) >= 2, "downloads",
+               alive=(master,))  # fmt: skip
+    first = [pid for pid in master.local_workers() if pid in children_of(master.pid)]
+    assert len(first) == 1
+    os.kill(first[0], signal.SIGKILL)
+    assert master.wait(60) == c.EXIT_OK, master.stderr
+    assert {row["status"] for row in run.rows()} == {c.OK}
+    assert len(by_url(run.rows())) == len(images)
+
+
 def write_key(path: Path) -> Path:
     path.write_text("k" * 40 + "\n", encoding="utf-8")
     path.chmod(0o600)

@@ -71,7 +71,7 @@ class Launch:
         # One clock for leases and for workers' last calls (``liveclock``): the time the
         # master was stopped is neither a lease's nor a worker's idleness.
         self.clock = LiveClock()
-        self.slot = BoardSlot(WorkerRegistry(self.clock))
+        self.slot = BoardSlot(WorkerRegistry(self.clock, own=local.group_of))
         self.local = local  # started already, waiting for the port
         self.server: QueueServer | None = None
         self._closed = False

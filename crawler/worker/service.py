@@ -49,11 +49,10 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
     worker = Worker(config, channel, stop)
     host = config.host_id or socket.gethostname()
     folder = os.path.abspath(config.output)  # the master warns of two folders for one host
+    # pid and group: how a master knows its own local workers (``LocalWorkers.group_of``)
+    info = {"host": host, "pid": os.getpid(), "group": os.getpgrp(), "threads": config.threads}
     try:
-        run_info = channel.hello(
-            worker.name,
-            {"host": host, "pid": os.getpid(), "threads": config.threads, "output": folder},
-        )
+        run_info = channel.hello(worker.name, {**info, "output": folder})
     except MasterGone as exc:  # before any work: it could not join (exit 1, not 3: nothing
         raise MasterUnreachable(f"{exc}, before handing out work") from None  # was lost)
     run_id = str(run_info.get("run_id"))
