@@ -25,6 +25,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -802,6 +803,48 @@ def test_wait_worker_serves_consecutive_masters(
     assert_no_traceback(worker.stdout, worker.stderr)
 
 
+def test_wait_worker_says_what_ended_each_run(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """A --wait worker whose master was killed while it held leases gives its summary
+    and how many leased URLs had no answer delivered (as the README says; until
+    2026-12-01 neither); after a run that ended normally it says it waits for the next
+    master, not that it "lost the connection" ("Connection refused")."""
+    port = free_port()
+    where = f"127.0.0.1:{port}"
+    worker = spawn("worker", *run.worker_args(port, 2, "--wait"))
+    wait_until(lambda: WAITING_LINE in worker.stderr, "the waiting line", alive=(worker,))
+    slow = add_images(image_server, 4, prefix="killedrun", delay=5.0)
+    first_list = run.write_list(list(slow), "first.txt")
+    manifest = str(run.root / "first.jsonl")
+    first = spawn("master", *run.master_args(first_list, "--manifest", manifest, port=port))
+    wait_for_downloads(image_server, list(slow), 2, worker)
+    first.signal(signal.SIGKILL)
+    assert first.wait() == -signal.SIGKILL
+    gone = re.compile(rf"the master at {where} went away \(.+\); \d+ leased URLs? had no answer")
+    wait_until(lambda: gone.search(worker.stderr) is not None, "the went-away line",
+               alive=(worker,))  # fmt: skip
+    summary = re.compile(rf"worker {socket.gethostname()}:{worker.pid}: \d+ URLs in ")
+    wait_until(lambda: summary.search(worker.stdout) is not None, "the killed run's summary",
+               alive=(worker,))  # fmt: skip
+    quick = add_images(image_server, 4, prefix="nextrun")
+    second = spawn("master", *run.master_args(run.write_list(list(quick), "second.txt"),
+                                              "--manifest", str(run.root / "second.jsonl"),
+                                              port=port))  # fmt: skip
+    assert second.wait(60) == 0, second.stderr
+    run_id = json.loads((run.root / "second.summary.json").read_text())["run_id"]
+    ended = f"waiting for the next master at {where} (run {run_id} ended)"
+    wait_until(lambda: ended in worker.stderr, "the line after the run", alive=(worker,))
+    time.sleep(2)  # the backoff retries at 1 and 2 s: refused connections, said no more
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(10) == c.EXIT_INTERRUPTED, worker.stderr
+    after = worker.stderr.split(ended, 1)[1]
+    assert after.strip() == "", worker.stderr
+    for wrong in ("lost the connection", "cannot talk to the master"):
+        assert wrong not in worker.stderr, worker.stderr
+    assert_no_traceback(worker.stdout, worker.stderr)
+
+
 # --- 11. one master per manifest --------------------------------------------------------------
 def test_second_master_on_same_manifest_is_refused(
     run: Run, image_server: ImageServer, spawn: Spawn
@@ -968,7 +1011,7 @@ def test_worker_thawed_after_the_master_left_lost_nothing(
     frozen.signal(signal.SIGCONT)
     assert frozen.wait() == 0, frozen.stderr
     # Its answers never reached the master: said, not silently left out of its summary.
-    assert re.search(r"went away; \d+ leased URLs? had no answer delivered", frozen.stderr), (
+    assert re.search(r"went away \(.+\); \d+ leased URLs? had no answer", frozen.stderr), (
         frozen.stderr
     )
     assert hits_of(image_server, urls) == before  # its queued leases were dropped unstarted
