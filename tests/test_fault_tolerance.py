@@ -25,6 +25,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -802,6 +803,48 @@ def test_wait_worker_serves_consecutive_masters(
     assert_no_traceback(worker.stdout, worker.stderr)
 
 
+def test_wait_worker_says_what_ended_each_run(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """A --wait worker whose master was killed while it held leases gives its summary
+    and how many leased URLs had no answer delivered (as the README says; until
+    2026-12-01 neither); after a run that ended normally it says it waits for the next
+    master, not that it "lost the connection" ("Connection refused")."""
+    port = free_port()
+    where = f"127.0.0.1:{port}"
+    worker = spawn("worker", *run.worker_args(port, 2, "--wait"))
+    wait_until(lambda: WAITING_LINE in worker.stderr, "the waiting line", alive=(worker,))
+    slow = add_images(image_server, 4, prefix="killedrun", delay=5.0)
+    first_list = run.write_list(list(slow), "first.txt")
+    manifest = str(run.root / "first.jsonl")
+    first = spawn("master", *run.master_args(first_list, "--manifest", manifest, port=port))
+    wait_for_downloads(image_server, list(slow), 2, worker)
+    first.signal(signal.SIGKILL)
+    assert first.wait() == -signal.SIGKILL
+    gone = re.compile(rf"the master at {where} went away \(.+\); \d+ leased URLs? had no answer")
+    wait_until(lambda: gone.search(worker.stderr) is not None, "the went-away line",
+               alive=(worker,))  # fmt: skip
+    summary = re.compile(rf"worker {socket.gethostname()}:{worker.pid}: \d+ URLs in ")
+    wait_until(lambda: summary.search(worker.stdout) is not None, "the killed run's summary",
+               alive=(worker,))  # fmt: skip
+    quick = add_images(image_server, 4, prefix="nextrun")
+    second = spawn("master", *run.master_args(run.write_list(list(quick), "second.txt"),
+                                              "--manifest", str(run.root / "second.jsonl"),
+                                              port=port))  # fmt: skip
+    assert second.wait(60) == 0, second.stderr
+    run_id = json.loads((run.root / "second.summary.json").read_text())["run_id"]
+    ended = f"waiting for the next master at {where} (run {run_id} ended)"
+    wait_until(lambda: ended in worker.stderr, "the line after the run", alive=(worker,))
+    time.sleep(2)  # the backoff retries at 1 and 2 s: refused connections, said no more
+    worker.signal(signal.SIGTERM)
+    assert worker.wait(10) == c.EXIT_INTERRUPTED, worker.stderr
+    after = worker.stderr.split(ended, 1)[1]
+    assert after.strip() == "", worker.stderr
+    for wrong in ("lost the connection", "cannot talk to the master"):
+        assert wrong not in worker.stderr, worker.stderr
+    assert_no_traceback(worker.stdout, worker.stderr)
+
+
 # --- 11. one master per manifest --------------------------------------------------------------
 def test_second_master_on_same_manifest_is_refused(
     run: Run, image_server: ImageServer, spawn: Spawn
@@ -968,7 +1011,7 @@ def test_worker_thawed_after_the_master_left_lost_nothing(
     frozen.signal(signal.SIGCONT)
     assert frozen.wait() == 0, frozen.stderr
     # Its answers never reached the master: said, not silently left out of its summary.
-    assert re.search(r"went away; \d+ leased URLs? had no answer delivered", frozen.stderr), (
+    assert re.search(r"went away \(.+\); \d+ leased URLs? had no answer", frozen.stderr), (
         frozen.stderr
     )
     assert hits_of(image_server, urls) == before  # its queued leases were dropped unstarted
@@ -1053,6 +1096,75 @@ def test_master_whose_local_workers_died_says_when_it_gives_up(
     for left in re.findall(r"giving up in (\d+) s", master.stderr):
         assert int(left) <= 12, master.stderr
     assert_no_traceback(master.stdout, master.stderr)
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_master_whose_local_workers_were_all_killed_gives_up_at_once(
+    run: Run, image_server: ImageServer, spawn: Spawn, processes: int
+) -> None:
+    """Every local worker killed (``kill -9``, the OOM killer) and no remote one: the
+    README says the master gives up at once. Until 2026-12-01 it counted its dead workers
+    as active for a whole --lease-seconds after their last call ("workers 2" meanwhile)."""
+    lease = 40
+    images = add_images(image_server, 8, prefix=f"allkilled{processes}", delay=30.0)
+    args = run.master_args(run.write_list(list(images)), "--local-workers", str(processes),
+                           "--threads", "2", "--lease-seconds", str(lease),
+                           "--progress-interval", "1")  # fmt: skip
+    master = spawn("master", *args)
+    wait_until(lambda: sum(hits_of(image_server, images).values()) >= 2 * processes,
+               "downloads", alive=(master,))  # fmt: skip
+    workers = master.local_workers()
+    assert len(workers) == processes
+    for pid in workers:
+        os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    assert master.wait(lease) == c.EXIT_INCOMPLETE, master.stderr
+    assert time.monotonic() - killed < lease / 2, master.stderr  # generous: "at once"
+    assert "all local workers exited (codes [-9]) early" in master.stderr, master.stderr
+    assert "giving up in" not in master.stderr, master.stderr
+    assert_no_traceback(master.stdout, master.stderr)
+
+
+def test_a_worker_started_by_hand_on_the_masters_host_is_not_one_of_its_own(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """A worker of the same host name that the master did not start counts as a remote
+    one: the master's own local worker killed, it goes on with that one to the end."""
+    images = add_images(image_server, 16, prefix="byhand", delay=0.5)
+    key = str(write_key(run.root / "key"))
+    port = free_port()
+    args = run.master_args(run.write_list(list(images)), "--local-workers", "1",
+                           "--threads", "1", "--authkey-file", key, port=port)  # fmt: skip
+    master = spawn("master", *args)
+    served_port(master)
+    other = spawn("worker", *run.worker_args(port, 1, "--authkey-file", key))
+    wait_until(lambda: by_worker(run.tolerant_rows(), other.pid), "a row from the other worker",
+               alive=(master, other))  # fmt: skip
+    for pid in master.local_workers():
+        os.kill(pid, signal.SIGKILL)
+    assert master.wait(60) == c.EXIT_OK, master.stderr
+    assert other.wait() == c.EXIT_OK, other.stderr
+    assert len(by_url(run.rows())) == len(images)
+    assert {row["status"] for row in run.rows()} == {c.OK}
+
+
+def test_local_copies_left_when_their_first_process_is_killed_finish_the_run(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """Only the first local worker process killed: its copies (``--processes``) are
+    still the master's own workers, so the master waits for them and they finish."""
+    images = add_images(image_server, 6, prefix="firstkilled", delay=0.5)
+    args = run.master_args(run.write_list(list(images)), "--local-workers", "2",
+                           "--threads", "1")  # fmt: skip
+    master = spawn("master", *args)
+    wait_until(lambda: sum(hits_of(image_server, images).values()) >= 2, "downloads",
+               alive=(master,))  # fmt: skip
+    first = [pid for pid in master.local_workers() if pid in children_of(master.pid)]
+    assert len(first) == 1
+    os.kill(first[0], signal.SIGKILL)
+    assert master.wait(60) == c.EXIT_OK, master.stderr
+    assert {row["status"] for row in run.rows()} == {c.OK}
+    assert len(by_url(run.rows())) == len(images)
 
 
 def write_key(path: Path) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from crawler.master import keptindex
 from crawler.master.carried import standing
 from crawler.master.contents import ContentIndex
 from crawler.master.csvexport import write_csv
+from crawler.master.endstop import LateStops, unless_skipped
 from crawler.master.plan import Plan
 from crawler.master.recount import recount
 from crawler.master.summary import RunStats, format_summary, write_summary
@@ -136,6 +138,12 @@ def start_pictures(config: MasterConfig, ledger: Ledger) -> Pictures | None:
     return Pictures(ledger.data, config.output)
 
 
+def skippable(cfg: MasterConfig) -> str:
+    """What a second stop signal at the end of a run skips, in words (``endstop``)."""
+    parts = [("the CSV export", cfg.csv is not None), ("the report", cfg.report)]
+    return " and ".join(what for what, wanted in parts if wanted)
+
+
 def finish(  # noqa: PLR0913  (what the run kept: all from MasterRun)
     cfg: MasterConfig,
     stats: RunStats,
@@ -143,40 +151,60 @@ def finish(  # noqa: PLR0913  (what the run kept: all from MasterRun)
     elapsed: float,
     ledger: Ledger,
     pictures: Pictures | None,
+    late: LateStops | None = None,
 ) -> None:
     """The CSV, the summary and the report of a run that ended with ``code`` after
     ``elapsed`` seconds; the summary on stdout (unless ``--quiet``) and in the log. What
-    cannot be written is one error line each, and is not named on stdout."""
+    cannot be written is one error line each, and is not named on stdout. A second stop
+    signal (``late``) skips the CSV and the report, never the summary."""
     csv = cfg.csv
-    if csv is not None:
-        try:
-            write_csv(read_manifest(cfg.manifest), csv)
-        except CrawlerError as exc:
-            log.error("no CSV export: %s", exc)
-            csv = None  # stdout names no file it did not write
+    if csv is not None and not unless_skipped(late, partial(_csv, cfg.manifest, csv), False):
+        csv = None  # stdout names no file it did not write
     summary = stats.as_dict(code, elapsed, cfg.manifest)
     write_summary(summary, cfg.manifest)
-    text = format_summary(summary, csv, report(cfg, stats.run_id, code, ledger, pictures))
+    text = format_summary(summary, csv, report(cfg, stats.run_id, code, ledger, pictures, late))
     if not cfg.quiet:
         show(text)
     record(text)
     record(f"outcome: {summary['outcome']} (exit {code})")
 
 
-def report(
-    config: MasterConfig, run_id: str, code: int, ledger: Ledger, pictures: Pictures | None
+def _csv(manifest: Path, csv: Path) -> bool:
+    """Write the CSV export; False (one error line) when it cannot be."""
+    try:
+        write_csv(read_manifest(manifest), csv)
+    except CrawlerError as exc:
+        log.error("no CSV export: %s", exc)
+        return False
+    return True
+
+
+def report(  # noqa: PLR0913  (finish's, and the late stops)
+    config: MasterConfig,
+    run_id: str,
+    code: int,
+    ledger: Ledger,
+    pictures: Pictures | None,
+    late: LateStops | None = None,
 ) -> Path | None:
     """Write the HTML report (unless ``--no-report``) and keep the aggregate for the next
-    run; a failure of either is only a warning. ``pictures``: ``start_pictures``'s (closed
-    here). Returns the report's path, or None."""
+    run; a failure of either is only a warning, a second stop signal (``late``) skips
+    the report. ``pictures``: ``start_pictures``'s (closed here). Returns the report's
+    path, or None."""
     completed = code in (c.EXIT_OK, c.EXIT_DEGRADED)  # the journal: one row a URL or line
     data: ReportData | None = ledger.data
     path = None
     try:
         if data is None and (config.report or completed):
-            data = aggregate(config.manifest, ledgers.SAMPLE, run_id if completed else None)
+            made = partial(
+                aggregate, config.manifest, ledgers.SAMPLE, run_id if completed else None
+            )
+            data = unless_skipped(late, made, None)
         if config.report and data is not None:
-            path = write_report(config.manifest, config.output, data=data, pictures=pictures)
+            page = partial(
+                write_report, config.manifest, config.output, data=data, pictures=pictures
+            )
+            path = unless_skipped(late, page, None)
     except CrawlerError as exc:
         log.warning("no run report: %s", exc)
     except OSError as exc:

@@ -23,6 +23,7 @@ from crawler.config import MasterConfig
 from crawler.exceptions import UsageError
 from crawler.layout import ensure_writable, missing_folders, remove_if_empty
 from crawler.master.endpoints import BoardSlot, ResultQueue, RunControl, TaskQueue
+from crawler.master.endstop import LateStops
 from crawler.master.liveclock import LiveClock
 from crawler.master.local_workers import LocalWorkers
 from crawler.master.preflight import check_manifest, check_outputs, check_store
@@ -39,18 +40,29 @@ class StopRequest:
     stopping at once loses nothing, and a list read from a pipe or stdin may block
     planning for as long as its writer waits (a recorded signal would be retried past,
     PEP 475). From then on the first is recorded (the run stops handing out work and
-    ends gracefully) and a second raises KeyboardInterrupt."""
+    ends gracefully) and a second raises KeyboardInterrupt. Once the run is over
+    (``ending``) they are ``endstop.LateStops``'s."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
         self.abrupt = True  # planning: see above
+        self.late: LateStops | None = None  # the run is over: see endstop
 
     def graceful(self) -> None:
         """From now on a first signal is recorded, not raised (work may be leased)."""
         self.abrupt = False
 
+    def ending(self, skippable: str) -> LateStops:
+        """The master stopped collecting answers: from now on signals are the returned
+        ``LateStops``'s (``skippable``: what a second one skips, in words)."""
+        self.late = LateStops(self.signum is not None, skippable)
+        return self.late
+
     def install(self) -> None:
         def handler(signum: int, frame: FrameType | None) -> None:
+            if self.late is not None:
+                self.late.signal()  # may raise: see endstop
+                return
             again, self.signum = self.signum is not None, signum
             if again or self.abrupt:
                 raise KeyboardInterrupt  # a second signal, or planning: stop now
@@ -71,7 +83,7 @@ class Launch:
         # One clock for leases and for workers' last calls (``liveclock``): the time the
         # master was stopped is neither a lease's nor a worker's idleness.
         self.clock = LiveClock()
-        self.slot = BoardSlot(WorkerRegistry(self.clock))
+        self.slot = BoardSlot(WorkerRegistry(self.clock, own=local.group_of))
         self.local = local  # started already, waiting for the port
         self.server: QueueServer | None = None
         self._closed = False
@@ -123,4 +135,12 @@ class Launch:
             self.local.kill_unused()
         if self.server is not None:
             self.server.close()
+        late = self.stop.late
+        if late is None:
+            self.local.wait(by)
+        elif not late.run(lambda: self._wait_local(by), False):  # a second signal: now
+            self.local.wait(time.monotonic())  # those left are killed
+
+    def _wait_local(self, by: float | None) -> bool:
         self.local.wait(by)
+        return True

@@ -7,6 +7,11 @@ abort their downloads). The first ones start before the master listens, most oft
 before it has even read its flags (``prespawn``), with ``--args-from-stdin``: they read
 their command line, its port included, from a pipe on their stdin (``tell_port``), and
 a master gone before it served closes that pipe, which ends them.
+
+The master knows them by their process group (``group_of``): the first process's pid,
+which its copies share. A worker on another host of the same name may give any pid in
+hello, so the group it runs in must be one of ours both as it says and as this host's
+kernel says, while it calls. One is gone once its process is (``running``).
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -92,6 +98,17 @@ class LocalWorkers:
             with contextlib.suppress(OSError):  # the flush of a pipe whose reader is gone
                 proc.stdin.close()
 
+    def group_of(self, info: dict) -> int | None:
+        """The process group of ours that the worker saying hello with ``info`` (host, pid
+        and group, as ``worker.service`` gives them) runs in; None when it is not one of
+        this master's local workers."""
+        pid, group = info.get("pid"), info.get("group")
+        if info.get("host") != socket.gethostname() or type(pid) is not int:
+            return None
+        if type(group) is not int or group not in {proc.pid for proc in self.procs}:
+            return None
+        return group if running(pid, group) else None
+
     def any_running(self) -> bool:
         return any(p.poll() is None for p in self.procs)
 
@@ -138,3 +155,19 @@ class LocalWorkers:
             except subprocess.TimeoutExpired:
                 self._signal(signal.SIGKILL)
                 proc.wait(timeout=5)
+
+
+def running(pid: int, group: int) -> bool:
+    """Is process ``pid`` alive (not a zombie: a copy whose first process was killed is
+    reaped by whoever adopted it, or by nobody in a container with no init) and still in
+    process group ``group``? A pid reused by another process is in another group."""
+    try:
+        if os.getpgid(pid) != group:
+            return False
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except FileNotFoundError:  # gone between the two looks
+        return False
+    except OSError as exc:  # ProcessLookupError: gone; no /proc: the group is all we know
+        return not isinstance(exc, ProcessLookupError)
+    return stat[stat.rindex(b")") + 2 :][:1] != b"Z"

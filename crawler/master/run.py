@@ -6,7 +6,8 @@ served task queue, journals each result in the manifest as it arrives, and ends 
 every URL has a final status. Then it compacts a resumed journal, writes the CSV, the
 summary and the HTML report. SIGINT/SIGTERM (``launch.StopRequest``): stop handing out
 work, keep collecting answers for ``--grace`` seconds, then exit with EXIT_INTERRUPTED;
-a second signal stops at once.
+a second signal stops at once. Once the run is over, signals are ``endstop``'s: they
+leave the summary to be written.
 """
 
 from __future__ import annotations
@@ -165,7 +166,10 @@ class Master:
     def _finish(self, code: int) -> None:
         """CSV, summary and report, once the manifest is complete (``closing.finish``)."""
         elapsed = time.monotonic() - self.started
-        closing.finish(self.config, self.stats, code, elapsed, self.ledger, self.pictures)
+        late = self.launch.stop.late
+        closing.finish(self.config, self.stats, code, elapsed, self.ledger, self.pictures, late)
+        if late is not None:
+            late.close()
 
     @property
     def stop_signal(self) -> int | None:
@@ -201,6 +205,7 @@ class Master:
         if not plan.todo or self.stop_signal is not None:  # no lease was made: none holds any
             self.local.kill_unused()
         code = self._collect_or_stop(plan, board, manifest)
+        self.launch.stop.ending(closing.skippable(cfg))  # signals from now on: endstop
         closing.count_standing(plan, self.stats, code)  # earlier rows of URLs not answered
         board.finish()  # first: the workers hear it and leave while the pictures start
         self.pictures = closing.start_pictures(cfg, self.ledger)
@@ -268,7 +273,8 @@ class Master:
         deadline = time.monotonic() + LINGER
         if self.stop_by is not None:  # README: a stop takes up to --grace, not 15 s more
             deadline = min(deadline, self.stop_by)
-        while time.monotonic() < deadline:
+        late = self.launch.stop.late
+        while time.monotonic() < deadline and not (late is not None and late.skip):
             if self.local.all_exited() and board.workers.all_told(within=LINGER):
                 return
             time.sleep(LINGER_POLL)

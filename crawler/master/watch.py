@@ -4,7 +4,11 @@ A run cannot finish when its own ``--local-workers`` have all exited and no remo
 worker was active within ``--lease-seconds``, or when no worker at all was active for
 ``--idle-timeout``. While none is active the master says so, with when it gives up:
 until 2026-12-01 that line named only ``--idle-timeout`` ("giving up in 3540 s") even
-when its local workers were gone, and the master gave up in the same second.
+when its local workers were gone, and the master gave up in the same second. Its own
+local workers count as gone once their processes are (``WorkerRegistry.drop_gone``):
+until 2026-12-01 ones killed outright (``kill -9``, the OOM killer) counted as active
+for a whole ``--lease-seconds`` after their last call, and the master waited that long
+for nobody before giving up (a fresh user's).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 from crawler.config import MasterConfig
 from crawler.console import log
 from crawler.master.leases import LeaseBoard
-from crawler.master.local_workers import LocalWorkers
+from crawler.master.local_workers import LocalWorkers, running
 from crawler.master.progress import ACTIVE_WITHIN, Progress
 from crawler.master.summary import RunStats
 
@@ -34,6 +38,7 @@ class Watch:
         reason in ``stats.why``, and logged unless ``stopping``: then the workers going is
         what was asked)."""
         idle = self.config.idle_timeout
+        board.workers.drop_gone(running)  # ours killed outright said no bye
         # The registry's clock: a master stopped (SIGSTOP) longer than --idle-timeout gave
         # up on waking, before reading its workers' calls (a review's, 2026-12-01).
         idle_for = board.workers.now() - board.workers.last_activity(since=self.serving)

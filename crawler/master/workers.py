@@ -3,6 +3,12 @@
 The master uses it to decide whether a run can still finish (``--idle-timeout``, local
 workers gone), how long to linger so that every worker hears the run is over, and for
 the progress display. Thread-safe: server threads and the master loop both use it.
+
+The master's own local workers are marked at hello (``own``: their process group, see
+``local_workers.LocalWorkers.group_of``), and count as gone once their process is
+(``drop_gone``): one killed outright never says bye, and until 2026-12-01 it counted as
+active for a whole ``--lease-seconds``, "workers 2" on the progress line, while its
+master waited for nobody (a fresh user's).
 """
 
 from __future__ import annotations
@@ -18,14 +24,22 @@ class WorkerSeen:
     info: dict = field(default_factory=dict)  # what the worker said in hello (host, pid, ...)
     last_seen: float = 0.0  # clock time of its last call
     told_over: bool = False  # a get() answered "the run is over"
-    left: bool = False  # it said bye
+    left: bool = False  # it said bye, or (one of the master's own) its process is gone
+    group: int | None = None  # one of the master's local workers: its process group
 
 
 class WorkerRegistry:
     """Every worker that called in during this run, by name."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        own: Callable[[dict], int | None] = lambda info: None,
+    ) -> None:
+        """``own``: the process group of a worker's hello ``info`` when it is one of the
+        master's local workers, else None."""
         self._clock = clock
+        self._own = own
         self._lock = threading.Lock()
         self._seen: dict[str, WorkerSeen] = {}
 
@@ -37,8 +51,18 @@ class WorkerRegistry:
             entry.told_over = entry.told_over or told_over
 
     def hello(self, worker: str, info: dict) -> None:
+        group = self._own(info)  # outside the lock: it asks the system
         with self._lock:
-            self._seen[worker] = WorkerSeen(info, self._clock())
+            self._seen[worker] = WorkerSeen(info, self._clock(), group=group)
+
+    def drop_gone(self, running: Callable[[int, int], bool]) -> None:
+        """Count as left each of the master's local workers whose process is gone
+        (``running(pid, group)`` says it is not): it will call no more."""
+        with self._lock:
+            own = [s for s in self._seen.values() if s.group is not None and not s.left]
+        for entry in own:
+            if not running(int(entry.info["pid"]), entry.group):
+                entry.left = True
 
     def bye(self, worker: str) -> None:
         with self._lock:

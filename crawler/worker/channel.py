@@ -158,9 +158,9 @@ class Channel:
             return fn()
         except (EOFError, OSError) as exc:
             give_up(self._address)  # no proxy clean-up waits on it (``_compat.give_up``)
-            raise MasterGone(
-                f"lost the connection to the master at {self.where} ({_reason(exc)})"
-            ) from None
+            # "went away", as every other line says it (until 2026-12-01 also "lost the
+            # connection", for the same moment: a fresh user's)
+            raise MasterGone(f"the master at {self.where} went away ({_reason(exc)})") from None
         except (RemoteError, TypeError) as exc:  # the call failed on the master's side
             # (with xmlrpclib an error there arrives as a TypeError: it cannot carry it)
             raise ProtocolError(f"the master at {self.where} failed to answer ({exc})") from None

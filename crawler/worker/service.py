@@ -49,11 +49,10 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
     worker = Worker(config, channel, stop)
     host = config.host_id or socket.gethostname()
     folder = os.path.abspath(config.output)  # the master warns of two folders for one host
+    # pid and group: how a master knows its own local workers (``LocalWorkers.group_of``)
+    info = {"host": host, "pid": os.getpid(), "group": os.getpgrp(), "threads": config.threads}
     try:
-        run_info = channel.hello(
-            worker.name,
-            {"host": host, "pid": os.getpid(), "threads": config.threads, "output": folder},
-        )
+        run_info = channel.hello(worker.name, {**info, "output": folder})
     except MasterGone as exc:  # before any work: it could not join (exit 1, not 3: nothing
         raise MasterUnreachable(f"{exc}, before handing out work") from None  # was lost)
     run_id = str(run_info.get("run_id"))
@@ -69,17 +68,25 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
         if worker.disk_error is not None:
             raise OutputUnusable(f"stopped taking work: {worker.disk_error}")
     except MasterGone as exc:
+        # Its summary too (until 2026-12-01 a worker that held live leases said neither
+        # the summary nor what it held: a fresh user's).
+        _summary(config, worker, started)
+        gone = f"{exc}{_undelivered(worker.held)}"
         if worker.holds_live_leases:  # work in hand was lost with the master: its rerun
-            raise WorkLost(str(exc)) from None  # will redo it
+            raise WorkLost(gone) from None  # will redo it
         # Holding no live lease, we lost nothing: the master finished, or will resume
         # (a worker thawed after a long freeze finds its leases expired, long redone).
-        _say(config, f"the master at {channel.where} went away{_undelivered(worker.held)}")
-        over = True
+        _say(config, gone)
+        return c.EXIT_OK, run_id
+    _summary(config, worker, started)
+    return (c.EXIT_OK if over else c.EXIT_INTERRUPTED), run_id
+
+
+def _summary(config: WorkerConfig, worker: Worker, started: float) -> None:
     if not config.quiet:
         summary = worker.summary(time.monotonic() - started)
         show(summary)
         record(summary)
-    return (c.EXIT_OK if over else c.EXIT_INTERRUPTED), run_id
 
 
 def _undelivered(held: int) -> str:
@@ -130,7 +137,13 @@ def _serve(config: WorkerConfig, stop: threading.Event) -> int:
 
 
 def _serve_forever(config: WorkerConfig, stop: threading.Event) -> int:
+    """Every run, one after the other. Between two runs one line says that the worker
+    waits for the next master, after what ended the last (its summary, or that the master
+    went away): until 2026-12-01 a run that ended normally was followed by "lost the
+    connection to the master ... (Connection refused)", or by "cannot talk to the master",
+    whichever call found the port closed first (a fresh user's)."""
     backoff, last_run, waiting = 1.0, None, False
+    where = f"{config.server}:{config.port}"
     while not stop.is_set():
         try:
             channel = Channel(
@@ -140,10 +153,17 @@ def _serve_forever(config: WorkerConfig, stop: threading.Event) -> int:
             if run_id == last_run:
                 raise MasterUnreachable("still the run we finished")  # the master is lingering
             waiting = False
-            code, last_run = work_one_run(config, channel, stop)
+            try:
+                code, last_run = work_one_run(config, channel, stop)
+            except WorkLost as exc:  # said here: the worker goes on
+                _say(config, str(exc))
+                code, last_run = c.EXIT_OK, run_id
             backoff = 1.0
             if code != c.EXIT_OK:
                 return code
+            if not stop.is_set():
+                _say(config, f"waiting for the next master at {where} (run {last_run} ended)")
+                waiting = True
         except (MasterUnreachable, MasterGone) as exc:
             if stop.is_set():  # a stop while connecting: nothing to wait for
                 break
