@@ -1167,6 +1167,27 @@ def test_local_copies_left_when_their_first_process_is_killed_finish_the_run(
     assert len(by_url(run.rows())) == len(images)
 
 
+def test_a_stop_reaches_local_copies_whose_first_process_was_killed(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """The first local worker process killed, then the master stopped with downloads
+    slower than its --grace: the copies, which carry on without their first process
+    (``worker.copies``), are not left behind downloading once the master has exited."""
+    images = add_images(image_server, 6, prefix="firststop", delay=60)
+    args = run.master_args(run.write_list(list(images)), "--local-workers", "2",
+                           "--threads", "1", "--grace", "1")  # fmt: skip
+    master = spawn("master", *args)
+    wait_until(lambda: sum(hits_of(image_server, images).values()) >= 2, "downloads",
+               alive=(master,))  # fmt: skip
+    workers = master.local_workers()
+    first = [pid for pid in workers if pid in children_of(master.pid)]
+    os.kill(first[0], signal.SIGKILL)
+    master.signal(signal.SIGTERM)
+    assert master.wait(60) == c.EXIT_INTERRUPTED, master.stderr
+    assert not any(alive(pid) for pid in workers), master.stderr
+    assert not any(row["status"] == c.OK for row in run.rows())
+
+
 def write_key(path: Path) -> Path:
     path.write_text("k" * 40 + "\n", encoding="utf-8")
     path.chmod(0o600)

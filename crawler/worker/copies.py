@@ -13,10 +13,11 @@ reach them all; a stop signal sent to the first process alone is passed on to it
 copies (``pass_on``). The first waits for its copies and exits with the most serious of
 their exit codes and its own (``worst``); a copy killed by a signal counts as work lost
 (exit 3): it may have held leases. The first process gone (``kill -9``, the OOM killer),
-each copy gets SIGTERM from the kernel (``PR_SET_PDEATHSIG``) and stops as it would on
-a stop: until then a master's stop, sent to the group through its first process, no
-longer reached them. With ``--wait`` a copy that exits ends them all (``watch``), so
-that the service manager sees the host short of a worker and restarts it.
+the copies of one run carry on and finish it: they are workers of their own, and a
+master's stop reaches them as it reaches any worker, in the answers to their calls.
+With ``--wait`` (a service) they get SIGTERM from the kernel instead
+(``PR_SET_PDEATHSIG``) and stop as on a stop, and a copy that exits ends them all
+(``watch``): the service manager sees the host short of a worker and restarts it whole.
 """
 
 from __future__ import annotations
@@ -47,9 +48,10 @@ class Copies:
         self._lock = threading.RLock()
 
     @classmethod
-    def fork(cls, processes: int) -> Copies:
-        """Fork ``processes`` - 1 copies of this process. Raises OSError when a fork
-        fails (the copies made are killed first)."""
+    def fork(cls, processes: int, *, follow_parent: bool = False) -> Copies:
+        """Fork ``processes`` - 1 copies of this process; with ``follow_parent`` each
+        stops once this one is gone (``_stop_with``). Raises OSError when a fork fails
+        (the copies made are killed first)."""
         made = cls([])
         if processes > 1:  # the objects of the start-up, out of the collector's sight: it
             gc.freeze()  # would write to every one of them, copying each page (copy-on-write)
@@ -62,7 +64,8 @@ class Copies:
                 made.wait()
                 raise
             if pid == 0:
-                _stop_with(parent)
+                if follow_parent:
+                    _stop_with(parent)
                 return cls([])
             made.pids.append(pid)
         return made

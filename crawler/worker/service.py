@@ -108,7 +108,8 @@ def serve(config: WorkerConfig) -> int:
     _fewer_malloc_arenas()
     if config.processes > 1 and not config.wait:  # one line, not one a process
         probe(config.server, config.port, config.connect_timeout)
-    copies = Copies.fork(config.processes)  # before any thread: see copies.py
+    # Before any thread (see copies.py); a service's copies stop with the first process.
+    copies = Copies.fork(config.processes, follow_parent=config.wait)
     stop = _install_stop_handlers(copies)
     if config.wait:
         copies.watch(stop)
