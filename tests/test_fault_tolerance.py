@@ -1172,10 +1172,15 @@ def test_a_stop_reaches_local_copies_whose_first_process_was_killed(
 ) -> None:
     """The first local worker process killed, then the master stopped with downloads
     slower than its --grace: the copies, which carry on without their first process
-    (``worker.copies``), are not left behind downloading once the master has exited."""
+    (``worker.copies``), are still the master's (its group), so they are stopped and
+    killed at the end of the grace as the first would be, not left behind downloading
+    once the master has exited (until 2026-12-02 only a live first process was: a
+    review's)."""
     images = add_images(image_server, 6, prefix="firststop", delay=60)
+    # The default lease's renewals are rare: a copy would not soon find the master gone.
     args = run.master_args(run.write_list(list(images)), "--local-workers", "2",
-                           "--threads", "1", "--grace", "1")  # fmt: skip
+                           "--threads", "1", "--grace", "1", "--deadline", "100",
+                           "--lease-seconds", "300")  # fmt: skip
     master = spawn("master", *args)
     wait_until(lambda: sum(hits_of(image_server, images).values()) >= 2, "downloads",
                alive=(master,))  # fmt: skip

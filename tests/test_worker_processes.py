@@ -250,3 +250,58 @@ def test_a_service_short_of_a_copy_exits_for_its_manager(
     stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
     assert worker.returncode == c.EXIT_INCOMPLETE, stderr
     assert_no_traceback(stdout, stderr)
+
+
+def _pids_cgroup() -> Path | None:
+    """A new cgroup with the pids controller (v1 or v2), or None when this host has none
+    this user may make."""
+    for root in (Path("/sys/fs/cgroup/pids"), Path("/sys/fs/cgroup")):
+        made = root / f"crawler-test-{os.getpid()}-{time.monotonic_ns()}"
+        try:
+            made.mkdir()
+        except OSError:
+            continue
+        if (made / "pids.max").exists():
+            return made
+        made.rmdir()
+    return None
+
+
+def test_a_fork_the_system_refuses_is_one_line(
+    tmp_path: Path, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """A process limit reached while forking the copies: an error line and exit 1, no
+    traceback, no copy left (until 2026-12-02 an OSError's traceback: a review's; a copy
+    that met the limit starting a thread: RuntimeError's)."""
+    group = _pids_cgroup()
+    if group is None:
+        pytest.skip("needs a cgroup with the pids controller this user may make")
+    try:
+        (group / "pids.max").write_text("12\n")
+        master = _master(tmp_path, ["http://127.0.0.1:9/x.png"], "--local-workers", "0",
+                         "--idle-timeout", "30")  # fmt: skip
+        reaper.append(master)
+        port = wait_for_port(master)
+        joined = f'echo $$ > {group / "cgroup.procs"} && exec "$@"'
+        command = cli_command("worker", "--server", "127.0.0.1", "--port", str(port),
+                              "--processes", "30", "--threads", "1",
+                              "--output", str(tmp_path / "out"))  # fmt: skip
+        worker = subprocess.run(
+            ["sh", "-c", joined, "sh", *command], env=cli_env(), stdin=subprocess.DEVNULL,
+            capture_output=True, text=True, timeout=RUN_TIMEOUT,
+        )  # fmt: skip
+        assert worker.returncode == c.EXIT_ERROR, worker.stderr
+        assert_no_traceback(worker.stdout, worker.stderr)
+        lines = worker.stderr.strip().splitlines()  # and a copy's that met the limit first
+        assert all(" error: " in line for line in lines), lines
+        assert any("cannot start 30 worker processes" in line for line in lines), lines
+        assert (group / "pids.current").read_text().strip() == "0"
+    finally:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while True:
+            try:
+                group.rmdir()
+                break
+            except OSError:  # a process still in it: gone in a moment
+                assert time.monotonic() < deadline
+                time.sleep(0.05)

@@ -11,7 +11,9 @@ a master gone before it served closes that pipe, which ends them.
 The master knows them by their process group (``group_of``): the first process's pid,
 which its copies share. A worker on another host of the same name may give any pid in
 hello, so the group it runs in must be one of ours both as it says and as this host's
-kernel says, while it calls. One is gone once its process is (``running``).
+kernel says, while it calls. One is gone once its process is (``running``). The first
+process killed outright, its copies finish the run (``worker.copies``): the master
+still signals their group, and waits for them, while one of them is there.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ class LocalWorkers:
         self._config = config
         self._early = early if early is not None else []
         self.procs: list[subprocess.Popen] = []
+        self._members: dict[int, set[int]] = {}  # group -> pids that said hello in it
 
     def start(self, port: int | None) -> None:
         """Start the ``--local-workers`` (one process and its copies, ``--processes``),
@@ -107,13 +110,25 @@ class LocalWorkers:
             return None
         if type(group) is not int or group not in {proc.pid for proc in self.procs}:
             return None
-        return group if running(pid, group) else None
+        if not running(pid, group):
+            return None
+        self._members.setdefault(group, set()).add(pid)
+        return group
+
+    def _group_alive(self, proc: subprocess.Popen) -> bool:
+        """Is anyone of ``proc``'s group there: the first process, or (it killed
+        outright) a copy of it that said hello? A group of one that exited might be
+        another's by now, so the copies are looked at one by one (``running``)."""
+        if proc.poll() is None:
+            return True
+        return any(running(pid, proc.pid) for pid in self._members.get(proc.pid, ()))
 
     def any_running(self) -> bool:
-        return any(p.poll() is None for p in self.procs)
+        """Is one of them (or a copy that outlived its first process) still there?"""
+        return any(map(self._group_alive, self.procs))
 
     def all_exited(self) -> bool:
-        return all(p.poll() is not None for p in self.procs)
+        return not self.any_running()
 
     def exit_codes(self) -> list[int]:
         return sorted({p.returncode for p in self.procs if p.returncode is not None})
@@ -124,10 +139,9 @@ class LocalWorkers:
 
     def _signal(self, signum: int) -> None:
         """``signum`` to each process group (a worker and its copies: ``worker.copies``)
-        whose first process is still there: a group of one that exited might be another's
-        by now."""
+        with one of them still there (``_group_alive``)."""
         for proc in self.procs:
-            if proc.poll() is None:
+            if self._group_alive(proc):
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(proc.pid, signum)
 
@@ -155,6 +169,10 @@ class LocalWorkers:
             except subprocess.TimeoutExpired:
                 self._signal(signal.SIGKILL)
                 proc.wait(timeout=5)
+        # Copies whose first process was killed: not our children, so polled.
+        while any(map(self._group_alive, self.procs)) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        self._signal(signal.SIGKILL)  # none, unless they outlived the deadline
 
 
 def running(pid: int, group: int) -> bool:

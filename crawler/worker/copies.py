@@ -14,8 +14,9 @@ copies (``pass_on``). The first waits for its copies and exits with the most ser
 their exit codes and its own (``worst``); a copy killed by a signal counts as work lost
 (exit 3): it may have held leases. The first process gone (``kill -9``, the OOM killer),
 the copies of one run carry on and finish it: they are workers of their own, and a
-master's stop reaches them as it reaches any worker, in the answers to their calls.
-With ``--wait`` (a service) they get SIGTERM from the kernel instead
+master's stop reaches them as it reaches any worker, in the answers to their calls
+(and its signals too: ``master.local_workers`` signals the group while one of its
+workers is there). With ``--wait`` (a service) they get SIGTERM from the kernel instead
 (``PR_SET_PDEATHSIG``) and stop as on a stop, and a copy that exits ends them all
 (``watch``): the service manager sees the host short of a worker and restarts it whole.
 """

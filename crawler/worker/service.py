@@ -25,6 +25,7 @@ from crawler.exceptions import (
     MasterUnreachable,
     OutputUnusable,
     ProtocolError,
+    UsageError,
     WorkLost,
 )
 from crawler.layout import ensure_writable
@@ -108,8 +109,7 @@ def serve(config: WorkerConfig) -> int:
     _fewer_malloc_arenas()
     if config.processes > 1 and not config.wait:  # one line, not one a process
         probe(config.server, config.port, config.connect_timeout)
-    # Before any thread (see copies.py); a service's copies stop with the first process.
-    copies = Copies.fork(config.processes, follow_parent=config.wait)
+    copies = _fork(config)
     stop = _install_stop_handlers(copies)
     if config.wait:
         copies.watch(stop)
@@ -118,6 +118,19 @@ def serve(config: WorkerConfig) -> int:
     finally:  # never gone before its copies (an error: theirs is said by each)
         codes = copies.wait()
     return worst([code, *codes])
+
+
+def _fork(config: WorkerConfig) -> Copies:
+    """``--processes``: the copies, forked before any thread (see copies.py); a service's
+    stop with the first process. Raises UsageError when the system refuses a fork (a
+    process limit: one line, not a traceback; until 2026-12-02 a review's)."""
+    try:
+        return Copies.fork(config.processes, follow_parent=config.wait)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot start {config.processes} worker processes (--processes): "
+            f"{exc.strerror or exc}; none was started"
+        ) from None
 
 
 def _serve(config: WorkerConfig, stop: threading.Event) -> int:
