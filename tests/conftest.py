@@ -47,10 +47,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# Set in every CLI process a test starts (and inherited by the workers a master starts):
+# which test process started it. Tests that look processes up by their environment
+# match it, so a suite run beside another (the same tests in another checkout, at the
+# same time) never takes the other's processes for its own.
+SESSION_ENV = "CRAWLER_TEST_SESSION"
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "CRAWLER_AUTHKEY"}
     env["CRAWLER_AUTHKEY"] = KEY
     env["PYTHONUNBUFFERED"] = "1"
+    env[SESSION_ENV] = str(os.getpid())
     env.update(extra)
     return env
 

@@ -12,6 +12,7 @@ left behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -21,7 +22,15 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import RUN_TIMEOUT, assert_no_traceback, cli_command, cli_env, read_rows, run_cli
+from conftest import (
+    RUN_TIMEOUT,
+    SESSION_ENV,
+    assert_no_traceback,
+    cli_command,
+    cli_env,
+    read_rows,
+    run_cli,
+)
 from imageserver import ImageServer, make_image
 
 from crawler import constants as c
@@ -65,13 +74,20 @@ def _workers_of(output: Path) -> list[int]:
 
 
 def _this_test(environ: bytes) -> bool:
-    """Does a process environment come from the running test (its node id)?"""
+    """Does a process environment come from the running test: its node id, and this
+    test process (``SESSION_ENV``; until 2026-12-02 the node id alone, and a suite run
+    beside another killed the other's workers while they started: its masters then
+    waited for hellos that never came)?"""
     current = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    found = {}
     for item in environ.split(b"\0"):
         name, _, value = item.decode(errors="replace").partition("=")
-        if name == "PYTEST_CURRENT_TEST":
-            return bool(current) and value.rsplit(" ", 1)[0] == current
-    return False
+        found[name] = value
+    return (
+        bool(current)
+        and found.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0] == current
+        and found.get(SESSION_ENV) == str(os.getpid())
+    )
 
 
 class StdinMaster:
@@ -217,6 +233,36 @@ def test_a_signal_during_planning_stops_at_once(
     rows = read_rows(master.manifest) if master.manifest.exists() else []
     assert not any(r["status"] == c.OK for r in rows)
     assert image_server.total_hits() == 0
+
+
+def _blocked_signals(pid: int) -> dict[int, set[int]]:
+    """Each thread of ``pid`` (by thread id) and the signals it blocks (/proc SigBlk)."""
+    found = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            status = (task / "status").read_text()
+            mask = int(re.search(r"^SigBlk:\s*([0-9a-f]+)$", status, re.M).group(1), 16)
+            found[int(task.name)] = {n for n in range(1, 65) if mask >> (n - 1) & 1}
+    return found
+
+
+def test_only_the_main_thread_takes_a_stop_signal(master_factory) -> None:
+    """In the master and its workers, every thread but the main one blocks the stop
+    signals, so the kernel delivers them to the main thread: Python runs a handler only
+    there, and a signal another thread took left the main thread in its system call
+    (planning blocked on its list kept on waiting)."""
+    master = master_factory()
+    master.write(["http://127.0.0.1:9/a.jpg"])  # and the list stays open: planning waits
+    master.wait_for_hellos(2)
+    stops = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+    for pid in [master.proc.pid, *_workers_of(master.output)]:
+        threads = _blocked_signals(pid)
+        assert len(threads) > 1, pid  # the server's, or the download threads
+        for tid, blocked in threads.items():
+            assert (stops <= blocked) == (tid != pid), (pid, tid, blocked)
+    master.proc.send_signal(signal.SIGTERM)
+    code, _out, err = master.finish()
+    assert code == c.EXIT_INTERRUPTED, err
 
 
 def _feed(fifo: Path, urls: list[str], failures: list[BaseException]) -> None:
