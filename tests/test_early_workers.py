@@ -259,7 +259,10 @@ def test_only_the_main_thread_takes_a_stop_signal(master_factory) -> None:
         threads = _blocked_signals(pid)
         assert len(threads) > 1, pid  # the server's, or the download threads
         for tid, blocked in threads.items():
-            assert (stops <= blocked) == (tid != pid), (pid, tid, blocked)
+            assert tid == pid or stops <= blocked, (pid, tid, blocked)
+        # The main thread blocks them only while it starts a thread: a moment.
+        seen = [not stops & _blocked_signals(pid)[pid] for _ in range(50)]
+        assert any(seen), pid
     master.proc.send_signal(signal.SIGTERM)
     code, _out, err = master.finish()
     assert code == c.EXIT_INTERRUPTED, err
