@@ -119,3 +119,7 @@ MAX_PROCESSES = 256  # a worker and its copies (--processes, --local-workers)
 _CONTROL_CODES = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
 _CONTROL_CODES += [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]
 CONTROL_CHARACTERS = {code: "\ufffd" for code in _CONTROL_CODES if chr(code) not in "\t\n\r"}
+
+# threading's words (RuntimeError) when the system refuses a thread: EAGAIN from
+# pthread_create, a process or thread limit (ulimit -u, a cgroup's pids.max).
+NO_THREAD = "can't start new thread"

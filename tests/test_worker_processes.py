@@ -267,6 +267,18 @@ def _pids_cgroup() -> Path | None:
     return None
 
 
+def _remove_when_empty(group: Path) -> None:
+    """Remove the cgroup ``group`` once the processes in it have exited."""
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while True:
+        try:
+            group.rmdir()
+            return
+        except OSError:  # a process still in it: gone in a moment
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+
+
 def test_a_fork_the_system_refuses_is_one_line(
     tmp_path: Path, reaper: list[subprocess.Popen[str]]
 ) -> None:
@@ -297,11 +309,43 @@ def test_a_fork_the_system_refuses_is_one_line(
         assert any("cannot start 30 worker processes" in line for line in lines), lines
         assert (group / "pids.current").read_text().strip() == "0"
     finally:
-        deadline = time.monotonic() + RUN_TIMEOUT
-        while True:
-            try:
-                group.rmdir()
-                break
-            except OSError:  # a process still in it: gone in a moment
-                assert time.monotonic() < deadline
-                time.sleep(0.05)
+        _remove_when_empty(group)
+
+
+def test_a_master_refused_threads_turns_connections_away_and_goes_on(
+    tmp_path: Path, image_server: ImageServer, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """The master at a process limit (its cgroup's pids.max reached): the connections it
+    has no thread for are turned away with one warning, and once threads are to be had
+    again a worker connects and the run finishes (until 2026-12-02 the accept loop died
+    of the first refusal: no worker could ever connect again, and nothing said why)."""
+    group = _pids_cgroup()
+    if group is None:
+        pytest.skip("needs a cgroup with the pids controller this user may make")
+    urls = _images(image_server, 4, delay=0)
+    master = _master(tmp_path, urls, "--local-workers", "0", "--idle-timeout", "60")
+    reaper.append(master)
+    port = wait_for_port(master)
+    try:
+        (group / "cgroup.procs").write_text(f"{master.pid}\n")
+        (group / "pids.max").write_text((group / "pids.current").read_text())
+        refused = _worker(port, tmp_path / "out", 1)
+        stdout, stderr = refused.communicate(timeout=RUN_TIMEOUT)
+        assert refused.returncode == c.EXIT_ERROR, stderr
+        assert_no_traceback(stdout, stderr)
+        (group / "pids.max").write_text("max\n")
+        worker = _worker(port, tmp_path / "out", 1)
+        stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
+        assert worker.returncode == c.EXIT_OK, stderr
+        out, err = master.communicate(timeout=RUN_TIMEOUT)
+        assert master.returncode == c.EXIT_OK, err
+        assert_no_traceback(out, err)
+        assert err.count("the system refused a thread") == 1, err
+        rows = read_rows(tmp_path / "out" / "manifest.jsonl")
+        assert sorted(r["url"] for r in rows) == sorted(urls)
+        assert {r["status"] for r in rows} == {c.OK}
+    finally:
+        if master.poll() is None:
+            master.kill()
+            master.wait()
+        _remove_when_empty(group)

@@ -71,13 +71,12 @@ def run_command(
         NOTICE.error("error: %s", CWD_GONE)
         return c.EXIT_ERROR
     except RuntimeError as exc:  # threading's word for EAGAIN from pthread_create
-        if NO_THREAD not in str(exc):
+        if c.NO_THREAD not in str(exc):
             raise
         NOTICE.error("error: %s", THREADS_REFUSED)
         return c.EXIT_ERROR
 
 
-NO_THREAD = "can't start new thread"
 THREADS_REFUSED = (
     "the system refused to start a thread (a process or thread limit: ulimit -u, a "
     "cgroup's pids.max); use fewer --threads or --processes"

@@ -16,11 +16,13 @@ import logging
 import os
 import socket
 import threading
+import time
 from multiprocessing import AuthenticationError, connection
 from multiprocessing.managers import Server
 from traceback import format_exc
 from typing import Any
 
+from crawler import constants as c
 from crawler._compat import arm_server_stop, handshake, listener_socket
 from crawler.exceptions import UsageError
 from crawler.master.endpoints import MasterManager, served
@@ -29,6 +31,7 @@ from crawler.protocol import SERIALIZER
 log = logging.getLogger("crawler")
 
 HANDSHAKE_TIMEOUT = 10.0
+NO_THREAD_EVERY = 10.0  # seconds between two warnings of connections turned away
 # Server methods a worker's manager and proxies use; 'shutdown' and 'debug_info' are not among them.
 ALLOWED_CALLS = frozenset({"create", "accept_connection", "dummy", "incref", "decref"})
 
@@ -53,6 +56,7 @@ class QueueServer:
             raise UsageError(f"cannot listen on {bind or '*'}:{port}: {exc.strerror}") from None
         arm_server_stop(self._server)
         self._stopping = threading.Event()
+        self._no_thread_said = -NO_THREAD_EVERY  # when it last said so (time.monotonic())
         # BaseManager's Server listens with a backlog of 16: a crowd of workers starting at
         # once would wait for SYN retransmissions (1 s, 3 s, 7 s ...). Listening again on
         # the same socket only raises the queue's length.
@@ -76,7 +80,11 @@ class QueueServer:
                 conn.close()
                 break
             peer = listener.last_accepted
-            threading.Thread(target=self._handle, args=(conn, peer), daemon=True).start()
+            try:
+                threading.Thread(target=self._handle, args=(conn, peer), daemon=True).start()
+            except RuntimeError as exc:
+                conn.close()
+                self._no_thread(exc, peer)
 
     def _handle(self, conn: connection.Connection, peer: Any) -> None:
         """Authenticate one connection, then do what ``Server._handle_request`` does."""
@@ -86,8 +94,26 @@ class QueueServer:
                 self._dispatch(conn)
         except SystemExit:  # serve_client() ends a finished connection this way
             pass
+        except RuntimeError as exc:  # the handshake's timer
+            self._no_thread(exc, peer)
         finally:
             conn.close()
+
+    def _no_thread(self, exc: RuntimeError, peer: Any) -> None:
+        """A connection turned away because the system refused a thread for it (a process
+        or thread limit): a warning at most every NO_THREAD_EVERY seconds, and the server
+        goes on (until 2026-12-02 the accept loop's thread died of it: no worker could
+        connect any more, and nothing said why). Raises ``exc`` when it is another error."""
+        if c.NO_THREAD not in str(exc):
+            raise exc
+        now = time.monotonic()
+        if now - self._no_thread_said >= NO_THREAD_EVERY:
+            self._no_thread_said = now
+            log.warning(
+                "turned away a connection from %s: the system refused a thread for it (a "
+                "process or thread limit: ulimit -u, a cgroup's pids.max)",
+                _address(peer),
+            )
 
     def _authenticate(self, conn: connection.Connection, peer: Any) -> bool:
         expired = threading.Event()
