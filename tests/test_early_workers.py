@@ -12,7 +12,6 @@ left behind.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import signal
@@ -233,39 +232,6 @@ def test_a_signal_during_planning_stops_at_once(
     rows = read_rows(master.manifest) if master.manifest.exists() else []
     assert not any(r["status"] == c.OK for r in rows)
     assert image_server.total_hits() == 0
-
-
-def _blocked_signals(pid: int) -> dict[int, set[int]]:
-    """Each thread of ``pid`` (by thread id) and the signals it blocks (/proc SigBlk)."""
-    found = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError):  # a thread that ended meanwhile
-            status = (task / "status").read_text()
-            mask = int(re.search(r"^SigBlk:\s*([0-9a-f]+)$", status, re.M).group(1), 16)
-            found[int(task.name)] = {n for n in range(1, 65) if mask >> (n - 1) & 1}
-    return found
-
-
-def test_only_the_main_thread_takes_a_stop_signal(master_factory) -> None:
-    """In the master and its workers, every thread but the main one blocks the stop
-    signals, so the kernel delivers them to the main thread: Python runs a handler only
-    there, and a signal another thread took left the main thread in its system call
-    (planning blocked on its list kept on waiting)."""
-    master = master_factory()
-    master.write(["http://127.0.0.1:9/a.jpg"])  # and the list stays open: planning waits
-    master.wait_for_hellos(2)
-    stops = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
-    for pid in [master.proc.pid, *_workers_of(master.output)]:
-        threads = _blocked_signals(pid)
-        assert len(threads) > 1, pid  # the server's, or the download threads
-        for tid, blocked in threads.items():
-            assert tid == pid or stops <= blocked, (pid, tid, blocked)
-        # The main thread blocks them only while it starts a thread: a moment.
-        seen = [not stops & _blocked_signals(pid)[pid] for _ in range(50)]
-        assert any(seen), pid
-    master.proc.send_signal(signal.SIGTERM)
-    code, _out, err = master.finish()
-    assert code == c.EXIT_INTERRUPTED, err
 
 
 def _feed(fifo: Path, urls: list[str], failures: list[BaseException]) -> None:

@@ -24,7 +24,7 @@ import os  # loaded with the interpreter, as sys is
 import sys
 
 from crawler import constants as c
-from crawler.stopsignals import catch, to_the_main_thread
+from crawler.stopsignals import catch
 
 TYPE_CHECKING = False  # typing itself is not imported at run time: it takes a while
 if TYPE_CHECKING:
@@ -42,7 +42,6 @@ def interrupt_on_stop_signals() -> None:
         raise KeyboardInterrupt
 
     catch(handler)  # nohup's SIGHUP stays ignored (``stopsignals``)
-    to_the_main_thread()  # before any thread: the handlers run there
 
 
 def exit_on_stop_signals(prog: str | None) -> None:
@@ -56,7 +55,6 @@ def exit_on_stop_signals(prog: str | None) -> None:
         os._exit(c.EXIT_INTERRUPTED)
 
     catch(handler)  # nohup's SIGHUP stays ignored (``stopsignals``)
-    to_the_main_thread()  # before any thread: the handlers run there
 
 
 def utf8_mode() -> None:
