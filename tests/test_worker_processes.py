@@ -72,9 +72,12 @@ def _working(
     server: ImageServer,
     reaper: list[subprocess.Popen[str]],
     *flags: str,
+    lease: str = "60",
 ) -> tuple[subprocess.Popen[str], subprocess.Popen[str], list[int]]:
-    """A master of ``urls`` and a worker of 3 processes (its 2 copies), downloading."""
-    master = _master(tmp, urls, "--local-workers", "0", "--idle-timeout", "5")
+    """A master of ``urls`` (``--lease-seconds lease``) and a worker of 3 processes (its
+    2 copies), downloading."""
+    master = _master(tmp, urls, "--local-workers", "0", "--idle-timeout", "5",
+                     "--lease-seconds", lease)  # fmt: skip
     reaper.append(master)
     worker = _worker(wait_for_port(master), tmp / "out", 3, *flags)
     reaper.append(worker)
@@ -164,17 +167,23 @@ def test_the_first_process_killed_leaves_its_copies_to_finish_the_run(
     workers of their own and finish the run; a nightly run is not cut short by one process
     (until 2026-12-02 the kernel stopped them with it and the run ended incomplete)."""
     urls = _images(image_server, 12, delay=0.3)
-    master, worker, copies = _working(tmp_path, urls, image_server, reaper)
-    worker.kill()
-    worker.wait(timeout=RUN_TIMEOUT)
-    assert master.wait(timeout=RUN_TIMEOUT) == c.EXIT_OK, master.stderr
-    rows = read_rows(tmp_path / "out" / "manifest.jsonl")
-    assert sorted(r["url"] for r in rows) == sorted(urls)
-    assert {r["status"] for r in rows} == {c.OK}
-    deadline = time.monotonic() + RUN_TIMEOUT  # told the run is over, they exit
-    while any(alive(pid) for pid in copies) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not any(alive(pid) for pid in copies)
+    # A short lease: the killed process's URLs go back to the copies 3 s after it died.
+    master, worker, copies = _working(tmp_path, urls, image_server, reaper, lease="3")
+    try:
+        worker.kill()
+        worker.wait(timeout=RUN_TIMEOUT)
+        assert master.wait(timeout=RUN_TIMEOUT) == c.EXIT_OK, master.stderr
+        rows = read_rows(tmp_path / "out" / "manifest.jsonl")
+        assert sorted(r["url"] for r in rows) == sorted(urls)
+        assert {r["status"] for r in rows} == {c.OK}
+        deadline = time.monotonic() + RUN_TIMEOUT  # told the run is over, they exit
+        while any(alive(pid) for pid in copies) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not any(alive(pid) for pid in copies)
+    finally:  # orphans: no reaper of the test knows them
+        for pid in copies:
+            if alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_a_service_whose_first_process_is_killed_stops_its_copies(
