@@ -29,7 +29,7 @@ from crawler.master.local_workers import LocalWorkers
 from crawler.master.preflight import check_manifest, check_outputs, check_store
 from crawler.master.server import QueueServer
 from crawler.master.workers import WorkerRegistry
-from crawler.stopsignals import catch
+from crawler.stopsignals import catch, nudge_the_main_thread
 
 INBOX_BATCHES = 16  # result batches waiting for the master loop, at most
 
@@ -68,6 +68,7 @@ class StopRequest:
                 raise KeyboardInterrupt  # a second signal, or planning: stop now
 
         catch(handler)  # not one the master was started with ignored (nohup: SIGHUP)
+        nudge_the_main_thread()  # planning may block in a call no signal interrupts
 
 
 class Launch:

@@ -29,7 +29,7 @@ from crawler.exceptions import (
     WorkLost,
 )
 from crawler.layout import ensure_writable
-from crawler.stopsignals import catch
+from crawler.stopsignals import SignalSafeEvent, catch
 from crawler.worker.channel import Channel, probe
 from crawler.worker.copies import Copies, worst
 from crawler.worker.run import Worker, worker_name
@@ -199,7 +199,7 @@ def _fewer_malloc_arenas() -> None:
 def _install_stop_handlers(copies: Copies) -> threading.Event:
     """The stop signals set the returned event; one more than a second after the latest
     raises KeyboardInterrupt. Each is passed on to ``copies`` first."""
-    stop = threading.Event()
+    stop = SignalSafeEvent()  # set by the handler: see there
     latest: list[float] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
