@@ -143,6 +143,8 @@ def test_a_copy_killed_outright_is_work_lost_in_the_exit_code(
     stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
     assert worker.returncode == c.EXIT_INCOMPLETE, stderr
     assert_no_traceback(stdout, stderr)
+    # Said, even with --quiet (until 2026-12-02 the exit 3 came with no word).
+    assert f"copy {copy} of this worker was killed by SIGKILL" in stderr, stderr
     assert master.wait(timeout=RUN_TIMEOUT) == c.EXIT_OK
     rows = read_rows(tmp_path / "out" / "manifest.jsonl")
     assert sorted(r["url"] for r in rows) == sorted(urls)

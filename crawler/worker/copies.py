@@ -44,6 +44,7 @@ class Copies:
     def __init__(self, pids: list[int]) -> None:
         self.pids = pids
         self.codes: dict[int, int] = {}  # pid -> exit code, once reaped
+        self.killed: dict[int, int] = {}  # pid -> the signal that ended it, if one did
         # Reentrant: a stop signal's handler (pass_on) may run in the thread that holds
         # it, waiting for a copy to exit.
         self._lock = threading.RLock()
@@ -96,6 +97,8 @@ class Copies:
             if done == 0:
                 return None  # WNOHANG: still running
             code = os.waitstatus_to_exitcode(status) if status != -1 else -1
+            if code < 0 and status != -1:
+                self.killed[pid] = -code
             self.codes[pid] = c.EXIT_INCOMPLETE if code < 0 else code
             return self.codes[pid]
 

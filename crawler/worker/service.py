@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import signal
 import socket
 import threading
 import time
@@ -19,7 +20,7 @@ from types import FrameType
 
 from crawler import constants as c
 from crawler.config import Policy, WorkerConfig
-from crawler.console import notice, record, show
+from crawler.console import NOTICE, notice, record, show
 from crawler.exceptions import (
     MasterGone,
     MasterUnreachable,
@@ -117,7 +118,19 @@ def serve(config: WorkerConfig) -> int:
         code = _serve(config, stop)
     finally:  # never gone before its copies (an error: theirs is said by each)
         codes = copies.wait()
+        _say_killed(copies)
     return worst([code, *codes])
+
+
+def _say_killed(copies: Copies) -> None:
+    """One error line for each copy a signal ended (``kill -9``, the OOM killer): it said
+    nothing itself, and until 2026-12-02 its exit 3 came with no word (a fresh user's)."""
+    for pid, signum in sorted(copies.killed.items()):
+        name = signal.Signals(signum).name if signum in signal.valid_signals() else signum
+        NOTICE.error(
+            "error: copy %d of this worker was killed by %s: the URLs it held are fetched "
+            "again once their leases expire (exit 3)", pid, name,
+        )  # fmt: skip
 
 
 def _fork(config: WorkerConfig) -> Copies:
