@@ -10,6 +10,7 @@ Real master, real workers, real HTTP on loopback.
 from __future__ import annotations
 
 import os
+import platform
 import signal
 import socket
 import subprocess
@@ -360,3 +361,35 @@ def test_a_master_refused_threads_turns_connections_away_and_goes_on(
             master.kill()
             master.wait()
         _remove_when_empty(group)
+
+
+READ_SYSCALL = {"x86_64": "0", "aarch64": "63"}  # read(2)'s number
+
+
+@pytest.mark.skipif(platform.machine() not in READ_SYSCALL, reason="read(2)'s number")
+def test_a_worker_starts_no_thread_for_numpy() -> None:
+    """A worker waiting for its command line (``--args-from-stdin``: its imports done,
+    NumPy's among them) has its main thread alone: OpenBLAS started one more per core
+    but one (``cli.startup.one_blas_thread``)."""
+    env = {k: v for k, v in cli_env().items() if k != "OPENBLAS_NUM_THREADS"}
+    worker = subprocess.Popen(
+        cli_command("worker", c.ARGS_FROM_STDIN), env=env, stdin=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while not _reading_stdin(worker.pid):
+            assert worker.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        assert len(list(Path(f"/proc/{worker.pid}/task").iterdir())) == 1
+    finally:
+        worker.kill()
+        worker.wait()
+
+
+def _reading_stdin(pid: int) -> bool:
+    """Is process ``pid`` in a read(2) of its stdin (/proc/PID/syscall: number, fd)?"""
+    try:
+        call = Path(f"/proc/{pid}/syscall").read_text().split()
+    except OSError:
+        return False
+    return call[:2] == [READ_SYSCALL.get(platform.machine(), "0"), "0x0"]

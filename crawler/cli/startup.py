@@ -107,9 +107,22 @@ def open_std_streams() -> None:
 
 
 def prepare_process() -> None:
-    """What every command does first: ``utf8_mode``, then ``open_std_streams``."""
+    """What every command does first: ``utf8_mode``, ``open_std_streams``, then
+    ``one_blas_thread``."""
     utf8_mode()
     open_std_streams()
+    one_blas_thread()
+
+
+def one_blas_thread() -> None:
+    """``OPENBLAS_NUM_THREADS=1`` unless it is set, before NumPy is imported (and so for
+    the local workers too): NumPy's OpenBLAS otherwise starts a thread per core but one
+    when it loads, in the master and in every worker, for matrix work the crawler does
+    not do (a perceptual hash is a 32 x 32 product). On a 64-core host that was 63 idle
+    threads a process, against a container's process limit (``pids.max``), where OpenBLAS
+    then printed its own complaints before the crawler's one line (a fresh user's,
+    2026-12-02)."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def master() -> NoReturn:
