@@ -297,7 +297,7 @@ def test_a_stop_signal_another_thread_took_still_stops_planning(
 ) -> None:
     """A stop signal that reaches a thread other than the main one (as one arriving just
     before the main thread blocks does, in effect): the main thread, waiting in the open
-    of a named pipe nobody writes to, is nudged (``stopsignals.nudge_the_main_thread``),
+    of a named pipe nobody writes to, is nudged (``signalwake.nudge_the_main_thread``),
     so the handler runs and the run ends (exit 130); until 2026-12-02 it waited for the
     pipe's writer for good (seen 3 times in 80 runs of the test above)."""
     fifo = tmp_path / "urls.fifo"

@@ -1,4 +1,4 @@
-"""``stopsignals.SignalSafeEvent``: the worker's stop event, set from its signal handler.
+"""``signalwake.SignalSafeEvent``: the worker's stop event, set from its signal handler.
 
 A handler runs in the main thread between two bytecodes, perhaps while that thread holds
 the lock of a ``threading.Event`` it waits on or clears; that event's ``set`` from the
@@ -15,11 +15,11 @@ import sys
 import threading
 import time
 
-from crawler.stopsignals import SignalSafeEvent
+from crawler.signalwake import SignalSafeEvent
 
 STRESS = """
 import signal, time
-from crawler.stopsignals import SignalSafeEvent
+from crawler.signalwake import SignalSafeEvent
 flag = SignalSafeEvent()
 signal.signal(signal.SIGALRM, lambda signum, frame: flag.set())
 signal.setitimer(signal.ITIMER_REAL, 0.002, 0.002)

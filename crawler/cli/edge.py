@@ -78,8 +78,7 @@ def run_command(
 
 
 THREADS_REFUSED = (
-    "the system refused to start a thread (a process or thread limit: ulimit -u, a "
-    "cgroup's pids.max); use fewer --threads or --processes"
+    f"the system refused to start a thread ({c.THREAD_LIMITS}); use fewer --threads or --processes"
 )
 CWD_GONE = "the current folder no longer exists, so relative paths (default ones too) "
 CWD_GONE += "name nothing: cd to a folder that exists, or give absolute paths"

@@ -29,7 +29,8 @@ from crawler.master.local_workers import LocalWorkers
 from crawler.master.preflight import check_manifest, check_outputs, check_store
 from crawler.master.server import QueueServer
 from crawler.master.workers import WorkerRegistry
-from crawler.stopsignals import catch, nudge_the_main_thread
+from crawler.signalwake import nudge_the_main_thread
+from crawler.stopsignals import catch
 
 INBOX_BATCHES = 16  # result batches waiting for the master loop, at most
 

@@ -170,7 +170,7 @@ class LocalWorkers:
                 self._signal(signal.SIGKILL)
                 proc.wait(timeout=5)
         # Copies whose first process was killed: not our children, so polled.
-        while any(map(self._group_alive, self.procs)) and time.monotonic() < deadline:
+        while self.any_running() and time.monotonic() < deadline:
             time.sleep(0.02)
         self._signal(signal.SIGKILL)  # none, unless they outlived the deadline
 

@@ -110,9 +110,9 @@ class QueueServer:
         if now - self._no_thread_said >= NO_THREAD_EVERY:
             self._no_thread_said = now
             log.warning(
-                "turned away a connection from %s: the system refused a thread for it (a "
-                "process or thread limit: ulimit -u, a cgroup's pids.max)",
+                "turned away a connection from %s: the system refused a thread for it (%s)",
                 _address(peer),
+                c.THREAD_LIMITS,
             )
 
     def _authenticate(self, conn: connection.Connection, peer: Any) -> bool:

@@ -43,8 +43,9 @@ class Copies:
 
     def __init__(self, pids: list[int]) -> None:
         self.pids = pids
-        self.codes: dict[int, int] = {}  # pid -> exit code, once reaped
-        self.killed: dict[int, int] = {}  # pid -> the signal that ended it, if one did
+        # pid -> how it ended, once reaped: its exit code, or minus the signal that
+        # ended it (``os.waitstatus_to_exitcode``); EXIT_INCOMPLETE when not ours to know
+        self.exits: dict[int, int] = {}
         # Reentrant: a stop signal's handler (pass_on) may run in the thread that holds
         # it, waiting for a copy to exit.
         self._lock = threading.RLock()
@@ -77,30 +78,34 @@ class Copies:
         another process's by now)."""
         with self._lock:
             for pid in self.pids:
-                if pid not in self.codes:
+                if pid not in self.exits:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signum)
 
     def wait(self) -> list[int]:
         """Each copy's exit code, once it has exited (killed by a signal: EXIT_INCOMPLETE)."""
-        codes = [self._reap(pid, 0) for pid in self.pids]
-        return [c.EXIT_INCOMPLETE if code is None else code for code in codes]
+        exits = [self._reap(pid, 0) for pid in self.pids]
+        return [c.EXIT_INCOMPLETE if code is None or code < 0 else code for code in exits]
+
+    @property
+    def killed(self) -> dict[int, int]:
+        """The copies a signal ended, reaped so far: pid -> that signal."""
+        return {pid: -code for pid, code in self.exits.items() if code < 0}
 
     def _reap(self, pid: int, flags: int) -> int | None:
+        """How copy ``pid`` ended (see ``exits``), or None while it runs (WNOHANG)."""
         with self._lock:
-            if pid in self.codes:
-                return self.codes[pid]
+            if pid in self.exits:
+                return self.exits[pid]
             try:
                 done, status = os.waitpid(pid, flags)
             except ChildProcessError:  # not ours to reap: nothing known of it
-                done, status = pid, -1
+                done, status = pid, None
             if done == 0:
                 return None  # WNOHANG: still running
-            code = os.waitstatus_to_exitcode(status) if status != -1 else -1
-            if code < 0 and status != -1:
-                self.killed[pid] = -code
-            self.codes[pid] = c.EXIT_INCOMPLETE if code < 0 else code
-            return self.codes[pid]
+            code = c.EXIT_INCOMPLETE if status is None else os.waitstatus_to_exitcode(status)
+            self.exits[pid] = code
+            return code
 
     def watch(self, stop: threading.Event) -> None:
         """(``--wait``) On a thread: once a copy has exited, stop this process and the

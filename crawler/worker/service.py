@@ -30,7 +30,8 @@ from crawler.exceptions import (
     WorkLost,
 )
 from crawler.layout import ensure_writable
-from crawler.stopsignals import SignalSafeEvent, catch
+from crawler.signalwake import SignalSafeEvent
+from crawler.stopsignals import catch
 from crawler.worker.channel import Channel, probe
 from crawler.worker.copies import Copies, worst
 from crawler.worker.run import Worker, worker_name
