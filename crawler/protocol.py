@@ -34,6 +34,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,19 +228,29 @@ def decode_result(text: str) -> dict[str, Any]:
 
 def _typed(raw: dict[str, Any]) -> dict[str, Any]:
     """Every field of RESULT_FIELDS from ``raw``, None where absent; ValueError for a
-    required one absent or a value of another type."""
+    required one absent, a value of another type, or a number not finite (RFC 8259 s. 6
+    has no NaN nor Infinity; ``json.loads`` reads them, the manifest must not hold them).
+    ``raw`` is from ``json.loads``: each type is exactly one of JSON's, so a set look-up
+    checks it (a bool is no int), a field present at a time (issue 15: master CPU)."""
     for name in REQUIRED_FIELDS:
         if raw.get(name) is None:
             raise ValueError(f"result lacks {name!r}")
-    row: dict[str, Any] = {}
-    for name, kinds in RESULT_FIELDS.items():
-        value = raw.get(name)
-        if value is not None and (
-            isinstance(value, bool) != (bool in kinds) or not isinstance(value, kinds)
-        ):
+    row = dict(_ABSENT)
+    for name, value in raw.items():
+        kinds = _KINDS.get(name)
+        if kinds is None or value is None:
+            continue  # not a result field: ignored
+        kind = type(value)
+        if kind not in kinds:
             raise ValueError(f"result field {name!r} has the wrong type")
+        if kind is float and not math.isfinite(value):
+            raise ValueError(f"result field {name!r} is not a finite number")
         row[name] = value
     return row
+
+
+_KINDS = {name: frozenset(kinds) for name, kinds in RESULT_FIELDS.items()}
+_ABSENT = dict.fromkeys(RESULT_FIELDS)
 
 
 # --- Identity ---

@@ -25,9 +25,13 @@ from crawler.exceptions import JournalError, UsageError
 from crawler.manifest import COMPACT_SUFFIX, LINE_STATUSES, journal_lines, row_fields
 from crawler.master.journalfile import hold, lock_by_name, refuse_special
 
+# One encoder for every line: ``json.dumps`` with options builds one a call (~4 us of
+# the master's CPU a row, issue 15). The same output.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
 
 def _dump(row: dict[str, Any]) -> str:
-    return json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+    return _ENCODER.encode(row) + "\n"
 
 
 class ManifestWriter:

@@ -18,7 +18,7 @@ from collections import Counter
 from typing import Any
 
 from crawler import constants as c
-from crawler.manifest import FIELDS, make_row, now_iso
+from crawler.manifest import FIELD_SET, make_row, now_iso
 from crawler.master.fencing import Answer
 from crawler.master.healing import failure_fields, transient
 from crawler.master.leases import LeaseBoard
@@ -273,7 +273,7 @@ def _copy_kept(result: dict[str, Any]) -> bool:
 
 def _fields(result: dict[str, Any], stored: dict[str, Any] | None, now: str) -> dict[str, Any]:
     """A result's manifest fields; a reuse or a 304 keeps the ``stored`` row's image fields."""
-    fields = {k: v for k, v in result.items() if k in FIELDS}
+    fields = {k: v for k, v in result.items() if k in FIELD_SET}
     if stored is not None:
         kept = {k: stored.get(k) for k in STORED_FIELDS}
         fields = kept | {k: v for k, v in fields.items() if v is not None}

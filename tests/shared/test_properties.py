@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,9 @@ def check_result(text: str) -> None:
             continue
         assert isinstance(value, kinds), (name, value)
         assert isinstance(value, bool) == (bool in kinds), (name, value)
+        assert not isinstance(value, float) or math.isfinite(value), (name, value)
+    # What the master journals of it is strict JSON (RFC 8259: no NaN, no Infinity).
+    json.dumps(row, allow_nan=False)
 
 
 @SETTINGS
@@ -193,6 +197,8 @@ def check_result(text: str) -> None:
 @example('{"id": 1e999, "url": "u", "status": "ok", "worker": "w"}')
 @example('{"id": ' + "9" * 5000 + ', "url": "u", "status": "ok", "worker": "w"}')
 @example('{"id": 0, "url": "u", "status": "ok", "worker": "w", "elapsed_s": NaN}')
+@example('{"id": 0, "url": "u", "status": "ok", "worker": "w", "elapsed_s": -Infinity}')
+@example('{"id": 0, "url": "u", "status": "ok", "worker": "w", "elapsed_s": 1e999}')
 def test_decode_result_on_any_text(text: str) -> None:
     check_result(text)
 

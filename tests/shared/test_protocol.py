@@ -72,6 +72,16 @@ def test_decode_result_rejects_non_objects(text: str, message: str) -> None:
         protocol.decode_result(text)
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e999", "-1e400"])
+@pytest.mark.parametrize("name", ["elapsed_s", "retry_after", "request_age"])
+def test_decode_result_rejects_numbers_json_has_not(name: str, number: str) -> None:
+    """json.loads reads NaN and Infinity (and 1e999 as inf); the master would journal
+    them as such, a line no strict JSON reader takes (until 2026-12-02 for elapsed_s)."""
+    text = json.dumps(result_fields())[:-1] + f', "{name}": {number}}}'
+    with pytest.raises(ValueError, match=f"{name}.*(finite|seconds)"):
+        protocol.decode_result(text)
+
+
 @pytest.mark.parametrize("missing", ["id", "url", "status", "worker"])
 def test_decode_result_rejects_missing_required_field(missing: str) -> None:
     fields = result_fields()
