@@ -19,13 +19,13 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from crawler.config import HostLimits
 from crawler.master.affinity import HostAffinity
 from crawler.master.fencing import ANY_SUCCESS, MAX_TOKEN, Answer, accepts
 from crawler.master.frontier import FINAL, LEASED, Frontier
+from crawler.master.leasebook import Lease, LeaseBook
 from crawler.master.politeness import GivenUp, HostGate
 from crawler.master.verdicts import KEPT, TRANSIENT, RobotsBoard
 from crawler.master.workers import WorkerRegistry
@@ -35,15 +35,6 @@ from crawler.urls import host_of
 
 MAX_BATCH = 500  # tasks per get(), and a sane cap on what a worker may ask for
 NO_LIMITS = HostLimits()
-
-
-@dataclass
-class Lease:
-    worker: str
-    expires: float  # clock time
-    host: str  # "" for a task that makes no request: politeness neither holds nor counts it
-    token: int  # the fencing token this lease was handed out with
-    serial: int  # HostGate.lease's number: answers to leases older than a backoff are one burst
 
 
 class LeaseBoard:
@@ -75,7 +66,7 @@ class LeaseBoard:
         self._frontier = Frontier(urls, final, self._gate, self.robots, unpaced)
         self._urls = urls  # task id -> URL (the frontier's)
         self._stored_copy = stored_copy
-        self._leases: dict[int, Lease] = {}
+        self._leases = LeaseBook()
         self._attempts = bytearray(len(urls))
         self._tokens = array("H", bytes(2 * len(urls)))  # fencing tokens handed out, a task
         self._lease_seconds = lease_seconds
@@ -92,7 +83,8 @@ class LeaseBoard:
         """Lease up to ``max_items`` tasks to ``worker``, ``room`` of them at most (None:
         any) of hosts whose requests are spaced (``worker.lane``), waiting up to ``timeout``
         seconds (at most MAX_GET_WAIT) for some. Returns ``{"tasks": [task messages],
-        "over": bool}``."""
+        "over": bool, "room": bool}``; at once, with ``"none_left": True``, when every URL
+        is leased or final and ``worker`` holds some: its answers come before any task."""
         deadline = self._clock() + max(0.0, min(float(timeout), MAX_GET_WAIT))
         count = max(1, min(int(max_items), MAX_BATCH))
         room = count if room is None else max(0, min(int(room), count))
@@ -104,8 +96,12 @@ class LeaseBoard:
                     return {"tasks": [], "over": self._over}
                 frontier.short_of_room = False  # set by this take: no wait, the worker asks
                 tasks = self._lease(worker, count, room) if frontier.todo or self._kept() else []
-                if tasks or deadline <= self._clock() or frontier.short_of_room:
+                if tasks or frontier.short_of_room:
                     return {"tasks": tasks, "over": False, "room": frontier.short_of_room}
+                if not frontier.todo and not self._kept() and self._leases.holds(worker):
+                    return {"tasks": [], "over": False, "room": False, "none_left": True}
+                if deadline <= self._clock():
+                    return {"tasks": [], "over": False, "room": False}
                 now = self._clock()
                 ready_in = self._next_ready_in(now) if frontier.todo else None
                 self._cond.wait(min(deadline - now, ready_in or deadline - now))
@@ -134,7 +130,7 @@ class LeaseBoard:
             for task_id in ids:
                 lease = self._leases.get(task_id) if isinstance(task_id, int) else None
                 if lease is not None and lease.worker == worker:
-                    del self._leases[task_id]
+                    self._leases.drop(task_id)
                     self.robots.ended(task_id)
                     self._gate.done(lease.host, None, self._clock())
                     self._attempts[task_id] -= 1
@@ -157,7 +153,7 @@ class LeaseBoard:
             if not accepts(answer, worker, holder, token):
                 return False
             self._frontier.finish(task_id)
-            lease = self._leases.pop(task_id, None)
+            lease = self._leases.drop(task_id)
             self.robots.ended(task_id)
             if lease is not None:
                 self._gate.done(lease.host, answer, self._clock(), lease.serial)
@@ -212,7 +208,7 @@ class LeaseBoard:
             return False
         lease = self._leases.get(task_id)
         if lease is not None and lease.worker == worker:
-            del self._leases[task_id]
+            self._leases.drop(task_id)
             self._gate.done(lease.host, None, now)
             self._frontier.put_back(task_id)
         return True  # else it was handed out again meanwhile: that lease answers for it
@@ -229,7 +225,9 @@ class LeaseBoard:
         with self._cond:
             expired = [t for t, lease in self._leases.items() if lease.expires <= now]
             for task_id in expired:
-                self._gate.done(self._leases.pop(task_id).host, None, now)
+                lease = self._leases.drop(task_id)
+                if lease is not None:  # it is: ``expired`` was taken under the same lock
+                    self._gate.done(lease.host, None, now)
                 self.robots.ended(task_id)
                 if self._attempts[task_id] >= self._max_attempts:
                     self._frontier.finish(task_id)
@@ -250,7 +248,7 @@ class LeaseBoard:
         return self._attempts[task_id]  # how many times it was leased: the row's ``leases``
 
     def leased(self) -> int:
-        return len(self._leases)  # a dict's len is atomic: no lock needed for a count
+        return len(self._leases)  # no lock needed for a count
 
     def finish(self) -> None:
         """The run is over: every get() from now on says so."""
@@ -293,7 +291,7 @@ class LeaseBoard:
             self._attempts[task_id] = attempt
             token = self._tokens[task_id] = min(self._tokens[task_id] + 1, MAX_TOKEN)
             self._frontier.state[task_id] = LEASED
-            self._leases[task_id] = Lease(worker, expires, host, token, serial)
+            self._leases.add(task_id, Lease(worker, expires, host, token, serial))
             task = Task(task_id, url, attempt, token=token, robots=self.robots.verdict_id(url, now))
             tasks.append(encode_task(task, self._stored_copy(task_id)))
         return tasks

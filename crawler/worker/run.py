@@ -111,10 +111,8 @@ class Worker:
                 wait = 0.0 if self._probes else POLL_BUSY if self._held else POLL_IDLE
                 answer = self.channel.get(self.name, want, wait, self._todo.room())
                 self._accept(answer.get("tasks", []))
-                if self._probes and not answer.get("tasks"):  # see found.py
-                    self._found.wait(POLL_PROBE)
-                if answer.get("room") and not answer.get("tasks"):  # a spaced host's task
-                    self._wait_for_result(POLL_BUSY)  # waits for a thread to be free
+                if not answer.get("tasks"):
+                    self._no_tasks(answer)
                 if answer.get("over"):
                     self._send_results()
                     return True
@@ -129,6 +127,17 @@ class Worker:
                 self._renew()
                 last_renew = time.monotonic()
         return False
+
+    def _no_tasks(self, answer: dict) -> None:
+        """A get gave no task: a spaced host's waits for a thread to be free ("room");
+        with none left to hand out, our results go first ("none_left"). The master's count
+        of our leases may still hold our last put's: then ask again soon, to wait there."""
+        if self._probes:  # see found.py
+            self._found.wait(POLL_PROBE)
+        if answer.get("room") or (answer.get("none_left") and self._held):
+            self._wait_for_result(POLL_BUSY)
+        elif answer.get("none_left"):
+            self.stop.wait(POLL_PROBE)
 
     def _smallest_get(self) -> int:
         """Tasks worth a round trip to the master: one while a thread has nothing to do

@@ -47,6 +47,33 @@ def test_get_leases_tasks_in_order() -> None:
     assert leased(board.get("w3", 10, 0)) == []  # nothing left, and no wait with timeout 0
 
 
+def test_a_holder_of_the_last_leases_is_answered_at_once_that_none_is_left() -> None:
+    """Its get does not wait for tasks, whatever its timeout: only its own answers, or
+    another's lost lease, can bring one, and its answers wait while it waits. A worker
+    holding none still waits, as any while tasks are left. (Timeouts 0 here: the fake
+    clock stands still, and a get that waited would wait for ever.)"""
+    clock = FakeClock()
+    board = make_board(clock)
+    assert len(leased(board.get("w1", 3, 0))) == 3
+    assert [t.id for t in leased(board.get("w1", 1, 0))] == [3]
+    assert [t.id for t in leased(board.get("w2", 2, 0))] == [4]
+    for worker in ("w1", "w2"):
+        assert board.get(worker, 10, 0) == {
+            "tasks": [], "over": False, "room": False, "none_left": True
+        }  # fmt: skip
+    assert "none_left" not in board.get("w3", 10, 0)
+    # Every way a lease ends is counted: answered, released, expired.
+    assert board.complete(4, "w2")
+    assert "none_left" not in board.get("w2", 10, 0)
+    assert board.release("w1", [3]) == 1
+    assert [t.id for t in leased(board.get("w3", 10, 0))] == [3]
+    clock.advance(11)
+    assert board.expire() == [] and board.leased() == 0  # 0-3 back in the frontier
+    assert [t.id for t in leased(board.get("w3", 10, 0))] == [0, 1, 2, 3]
+    assert "none_left" not in board.get("w1", 10, 0)
+    assert board.get("w3", 10, 0)["none_left"] is True
+
+
 def test_renew_extends_only_own_leases() -> None:
     clock = FakeClock()
     board = make_board(clock)
