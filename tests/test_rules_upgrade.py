@@ -33,6 +33,7 @@ from imageserver import ImageServer, make_image
 from PIL import Image
 
 from crawler import constants as c
+from crawler import protocol
 from crawler.manifest import resume_path, runs_path
 
 OLD_RULES = "2026-11-30"
@@ -313,7 +314,8 @@ def test_permanent_failures_of_older_rules_are_retried_once(
 def test_the_version_names_the_protocol_and_the_rules() -> None:
     result = run_cli("master", "--version")
     assert result.returncode == 0, result.stderr
-    assert f"rules {c.RULES}" in result.stdout and "(protocol 1." in result.stdout, result.stdout
+    assert f"rules {c.RULES}" in result.stdout, result.stdout
+    assert f"(protocol {protocol.PROTOCOL}," in result.stdout, result.stdout
 
 
 def test_a_manifest_moved_without_its_history_keeps_its_failures(
