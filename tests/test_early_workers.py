@@ -40,7 +40,7 @@ from crawler.master.workers import WorkerRegistry
 from crawler.protocol import IDENTITY
 
 HELLO = re.compile(r"worker \S+ said hello")
-POLL_IDLE = 2.0  # worker.run.POLL_IDLE: held longer, every worker's get came back empty once
+POLL_IDLE = 2.0  # worker.pacing.POLL_IDLE: held longer, every worker's get came back empty once
 
 
 def _images(server: ImageServer, count: int) -> list[str]:

@@ -33,6 +33,7 @@ from crawler.worker.deadline import make_session
 from crawler.worker.found import FoundVerdicts
 from crawler.worker.lane import TaskLane, drained, no_answer, start_threads
 from crawler.worker.leaseview import HeldLeases, LeaseView
+from crawler.worker.pacing import POLL_BUSY, POLL_IDLE, POLL_PROBE, Pacing
 from crawler.worker.pipeline import Context, process
 from crawler.worker.resolver import Resolver
 from crawler.worker.robots import RobotsCache
@@ -40,16 +41,6 @@ from crawler.worker.storage import open_run_store
 from crawler.worker.tally import Tally
 
 log = logging.getLogger("crawler")
-
-POLL_BUSY = 0.2  # seconds a get() may wait while this worker still holds work
-POLL_IDLE = 2.0  # ... and while it holds none
-POLL_PROBE = 0.02  # ... while it holds a probe: here, waiting for its verdict (found.py)
-# Seconds results gather after the first while every thread is busy: one put for all.
-# Each put costs the master ~0.6 ms of CPU besides its rows' (a message parsed, a journal
-# write and fsync, the report's and the progress's updates): at 5 ms a put carried ~3 rows
-# and the master took 10 % of a 2-core run's CPU; at 50 ms, ~8 rows and ~7 %. A row waits
-# at most this long more; with a thread free (the end of a run) the loop does not gather.
-GATHER = 0.05
 
 
 class Worker:
@@ -73,6 +64,7 @@ class Worker:
         self._view = LeaseView(self.policy.lease_seconds)  # replaced by run()
         self._bar: Any = NoBar()  # replaced by run()
         self.disk_error: str | None = None  # set once storing failed: this host takes no more
+        self._pacing = Pacing(self._done, self._todo, stop, self._found, config.threads)
 
     def run(self, policy: Policy) -> bool:
         """Work until the run is over (True) or a stop was asked for (False).
@@ -111,33 +103,21 @@ class Worker:
                 wait = 0.0 if self._probes else POLL_BUSY if self._held else POLL_IDLE
                 answer = self.channel.get(self.name, want, wait, self._todo.room())
                 self._accept(answer.get("tasks", []))
-                if not answer.get("tasks"):
-                    self._no_tasks(answer)
+                self._pacing.after_get(answer, bool(self._held), bool(self._probes))
                 if answer.get("over"):
                     self._send_results()
                     return True
             elif self._probes:  # every thread busy, and the master waits for a verdict
                 self._found.wait(POLL_PROBE)
             else:
-                self._wait_for_result(POLL_BUSY)
+                self._pacing.wait_for_result(POLL_BUSY)
                 if self.tally:  # the first results go at once (issue 15)
-                    self.stop.wait(GATHER)  # more results, in the same put
+                    self._pacing.gather()  # more results, in the same put
             due = time.monotonic() - last_renew > self.policy.lease_seconds / 4
             if self._held and (due or self._view.renewal_wanted()):
                 self._renew()
                 last_renew = time.monotonic()
         return False
-
-    def _no_tasks(self, answer: dict) -> None:
-        """A get gave no task: a spaced host's waits for a thread to be free ("room");
-        with none left to hand out, our results go first ("none_left"). The master's count
-        of our leases may still hold our last put's: then ask again soon, to wait there."""
-        if self._probes:  # see found.py
-            self._found.wait(POLL_PROBE)
-        if answer.get("room") or (answer.get("none_left") and self._held):
-            self._wait_for_result(POLL_BUSY)
-        elif answer.get("none_left"):
-            self.stop.wait(POLL_PROBE)
 
     def _smallest_get(self) -> int:
         """Tasks worth a round trip to the master: one while a thread has nothing to do
@@ -162,7 +142,7 @@ class Worker:
         self._release(unstarted)
         deadline = time.monotonic() + self.policy.deadline + 5
         while self._held and time.monotonic() < deadline:
-            self._wait_for_result(POLL_BUSY)
+            self._pacing.wait_for_result(POLL_BUSY)
             self._send_results()
             self._renew()
 
@@ -193,13 +173,6 @@ class Worker:
             if task.robots is None and not self.policy.ignore_robots:
                 self._probes.add(task.id)
             self._todo.put(task)
-
-    def _wait_for_result(self, timeout: float) -> None:
-        try:
-            row = self._done.get(timeout=timeout)
-        except queue.Empty:
-            return
-        self._done.put(row)
 
     def _send_found(self) -> None:
         items = self._found.take()

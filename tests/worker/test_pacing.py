@@ -1,0 +1,99 @@
+"""The comms thread's waits (``worker.pacing``) on a worker's real queues and threads.
+
+A gather that waited its whole time while a download thread had nothing to do made a
+worker of 1-8 threads on fast downloads up to twice as slow (a review's, 2026-12-02):
+here the gather's limit is a minute, so a gather that does not stop for the reason
+given never returns within the test's bound (10 s), and the test fails.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable
+
+from crawler.worker.found import FoundVerdicts
+from crawler.worker.lane import TaskLane
+from crawler.worker.pacing import POLL_BUSY, POLL_PROBE, Pacing
+
+BOUND = 10.0  # seconds a wait that should end may take, on a loaded machine
+MINUTE = 60.0
+
+
+def make(threads: int) -> tuple[Pacing, queue.SimpleQueue[dict], TaskLane, threading.Event]:
+    done: queue.SimpleQueue[dict] = queue.SimpleQueue()
+    lane, stop = TaskLane(), threading.Event()
+    pacing = Pacing(done, lane, stop, FoundVerdicts(), threads)
+    pacing.gather_s = MINUTE
+    return pacing, done, lane, stop
+
+
+def started(action: Callable[[], None]) -> threading.Thread:
+    thread = threading.Thread(target=action, daemon=True)
+    thread.start()
+    return thread
+
+
+def test_a_gather_ends_once_half_the_threads_worth_of_results_is_ready() -> None:
+    pacing, done, _, _ = make(threads=4)
+    done.put({"id": 0})
+    gathering = started(pacing.gather)
+    gathering.join(0.3)
+    assert gathering.is_alive()  # one row of the two a put of 4 threads waits for
+    done.put({"id": 1})
+    gathering.join(BOUND)
+    assert not gathering.is_alive()
+
+
+def test_a_worker_of_one_or_two_threads_does_not_gather() -> None:
+    for threads in (1, 2):
+        pacing, done, _, _ = make(threads)
+        done.put({"id": 0})
+        gathering = started(pacing.gather)
+        gathering.join(BOUND)
+        assert not gathering.is_alive(), threads
+
+
+def test_a_gather_ends_when_a_thread_has_nothing_to_do() -> None:
+    pacing, done, lane, _ = make(threads=16)
+    done.put({"id": 0})
+    gathering = started(pacing.gather)
+    gathering.join(0.3)
+    assert gathering.is_alive()  # every thread busy (none waits on the lane)
+    idle = started(lane.get)  # a download thread that finished, with nothing queued
+    gathering.join(BOUND)
+    assert not gathering.is_alive()
+    lane.put(None)  # its signal to end
+    idle.join(BOUND)
+
+
+def test_a_gather_ends_on_a_stop() -> None:
+    pacing, _, _, stop = make(threads=16)
+    gathering = started(pacing.gather)
+    stop.set()
+    gathering.join(BOUND)
+    assert not gathering.is_alive()
+
+
+def test_none_left_and_nothing_held_asks_again_sooner_then_later() -> None:
+    """The master's count of this worker's leases lags its last put: asked again after
+    20 ms, then twice as long each time up to POLL_BUSY (a refused result keeps its lease
+    until it expires: not 50 gets a second for a minute); any task resets it."""
+    pacing, _, _, _ = make(threads=4)
+    waits = []
+    for _ in range(6):
+        waits.append(pacing._retry)
+        pacing.after_get({"tasks": [], "none_left": True}, holds=False, probing=False)
+    assert waits == [POLL_PROBE, 0.04, 0.08, 0.16, POLL_BUSY, POLL_BUSY]
+    pacing.after_get({"tasks": ["a task"]}, holds=True, probing=False)
+    assert pacing._retry == POLL_PROBE
+
+
+def test_none_left_while_holding_leases_waits_for_a_result() -> None:
+    pacing, done, _, _ = make(threads=4)
+    answer = {"tasks": [], "none_left": True}
+    waiting = started(lambda: pacing.after_get(answer, holds=True, probing=False))
+    done.put({"id": 7})
+    waiting.join(BOUND)
+    assert not waiting.is_alive()
+    assert done.get_nowait() == {"id": 7}  # left for the put
