@@ -758,6 +758,10 @@ def test_sigterm_to_worker_hands_back_and_another_finishes(
     worker_a.signal(signal.SIGTERM)
     assert worker_a.wait() == c.EXIT_INTERRUPTED, worker_a.stderr
     asked_by_a = {url for url, n in hits_of(image_server, images).items() if n}
+    # Said at once, not after the downloads in progress (until 2026-12-02 nothing was).
+    stopping = [line for line in worker_a.stderr.splitlines() if "stopping: " in line]
+    assert len(stopping) == 1, worker_a.stderr
+    assert f"finishing the {len(asked_by_a)} in progress" in stopping[0], stopping
 
     worker_b = spawn("worker", *run.worker_args(port, 4))
     assert master.wait(60) == 0, master.stderr

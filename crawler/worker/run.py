@@ -20,7 +20,7 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import Policy, WorkerConfig
-from crawler.console import Due
+from crawler.console import Due, notice
 from crawler.deferred import NoBar, progress_bar
 from crawler.protocol import decode_task, encode_result
 from crawler.robotstxt import check_verdict
@@ -141,6 +141,12 @@ class Worker:
                 unstarted.append(task.id)
         self._release(unstarted)
         deadline = time.monotonic() + self.policy.deadline + 5
+        if self.stop.is_set() and not self.config.quiet:  # until 2026-12-02 it said nothing
+            notice(  # for up to a minute, a fresh user's (the master's stop has its own line)
+                f"stopping: {len(unstarted)} URLs not started handed back; finishing the "
+                f"{len(self._held)} in progress, {self.policy.deadline + 5:g} s at most "
+                "(signal again to stop at once)"
+            )
         while self._held and time.monotonic() < deadline:
             self._pacing.wait_for_result(POLL_BUSY)
             self._send_results()
