@@ -163,6 +163,30 @@ def test_no_master_is_one_line_not_one_a_process(tmp_path: Path) -> None:
     assert len(lines) == 1 and "cannot reach the master" in lines[0], stderr
 
 
+def test_a_service_of_copies_says_it_waits_once_not_once_a_process(tmp_path: Path) -> None:
+    """``--wait --processes 3`` with no master yet: one "waiting for a master" line (until
+    2026-12-02 one a process, and one "waiting for the next master" a process after
+    every run: a fresh user's)."""
+    with socket.socket() as unused:  # a port nobody listens on
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    worker = subprocess.Popen(
+        cli_command("worker", "--server", "127.0.0.1", "--port", str(port), "--threads", "1",
+                    "--processes", "3", "--output", str(tmp_path / "out"), "--wait"),
+        env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _copies_of(worker, 2)
+        time.sleep(1.5)  # each process has found no master, and tried again after 1 s
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
+    assert_no_traceback(stdout, stderr)
+    said = [line for line in stderr.splitlines() if "waiting for a master" in line]
+    assert len(said) == 1, stderr
+
+
 def test_the_first_process_killed_leaves_its_copies_to_finish_the_run(
     tmp_path: Path, image_server: ImageServer, reaper: list[subprocess.Popen[str]]
 ) -> None:

@@ -41,8 +41,9 @@ WATCH_EVERY = 1.0  # seconds between looks at the copies (--wait)
 class Copies:
     """The copies this process forked (none in a copy), and their exit codes."""
 
-    def __init__(self, pids: list[int]) -> None:
+    def __init__(self, pids: list[int], *, copy: bool = False) -> None:
         self.pids = pids
+        self.copy = copy  # is this process a forked copy (not the first)?
         # pid -> how it ended, once reaped: its exit code, or minus the signal that
         # ended it (``os.waitstatus_to_exitcode``); EXIT_INCOMPLETE when not ours to know
         self.exits: dict[int, int] = {}
@@ -69,7 +70,7 @@ class Copies:
             if pid == 0:
                 if follow_parent:
                     _stop_with(parent)
-                return cls([])
+                return cls([], copy=True)
             made.pids.append(pid)
         return made
 

@@ -116,7 +116,7 @@ def serve(config: WorkerConfig) -> int:
     if config.wait:
         copies.watch(stop)
     try:
-        code = _serve(config, stop)
+        code = _serve(config, stop, announce=not copies.copy)
     finally:  # never gone before its copies (an error: theirs is said by each)
         codes = copies.wait()
         _say_killed(copies)
@@ -147,8 +147,9 @@ def _fork(config: WorkerConfig) -> Copies:
         ) from None
 
 
-def _serve(config: WorkerConfig, stop: threading.Event) -> int:
-    """This process's share of ``serve``: one run, or every run with --wait."""
+def _serve(config: WorkerConfig, stop: threading.Event, *, announce: bool) -> int:
+    """This process's share of ``serve``: one run, or every run with --wait (whose
+    waits only the first process, ``announce``, says: not one line a process)."""
     if not config.wait:
         try:
             channel = Channel(
@@ -161,10 +162,10 @@ def _serve(config: WorkerConfig, stop: threading.Event) -> int:
                 # planning stops the local workers it started early): nothing to say.
                 return c.EXIT_INTERRUPTED
             raise
-    return _serve_forever(config, stop)
+    return _serve_forever(config, stop, announce)
 
 
-def _serve_forever(config: WorkerConfig, stop: threading.Event) -> int:
+def _serve_forever(config: WorkerConfig, stop: threading.Event, announce: bool) -> int:
     """Every run, one after the other. Between two runs one line says that the worker
     waits for the next master, after what ended the last (its summary, or that the master
     went away): until 2026-12-01 a run that ended normally was followed by "lost the
@@ -190,14 +191,15 @@ def _serve_forever(config: WorkerConfig, stop: threading.Event) -> int:
             if code != c.EXIT_OK:
                 return code
             if not stop.is_set():
-                _say(config, f"waiting for the next master at {where} (run {last_run} ended)")
+                if announce:
+                    _say(config, f"waiting for the next master at {where} (run {last_run} ended)")
                 waiting = True
         except (MasterUnreachable, MasterGone) as exc:
             if stop.is_set():  # a stop while connecting: nothing to wait for
                 break
-            if not waiting:  # one line per wait, not one per attempt
+            if not waiting and announce:  # one line per wait, not one per attempt
                 _say(config, f"waiting for a master at {config.server}:{config.port} ({exc})")
-                waiting = True
+            waiting = True
             stop.wait(backoff)
             backoff = min(backoff * 2, WAIT_BACKOFF_MAX)
     return c.EXIT_INTERRUPTED
