@@ -92,13 +92,16 @@ class LeaseBoard:
         with self._cond:
             while True:
                 self.workers.seen(worker, told_over=self._over)
-                if self._over or self._draining:
-                    return {"tasks": [], "over": self._over}
+                holds = self._leases.holds(worker)
+                if self._over or (self._draining and (holds or deadline <= self._clock())):
+                    # a stop: no work, a wait as any (until 2026-12-02 none: a spin of --grace)
+                    return {"tasks": [], "over": self._over, "none_left": holds and not self._over}
                 frontier.short_of_room = False  # set by this take: no wait, the worker asks
-                tasks = self._lease(worker, count, room) if frontier.todo or self._kept() else []
+                todo = (frontier.todo or self._kept()) and not self._draining
+                tasks = self._lease(worker, count, room) if todo else []
                 if tasks or frontier.short_of_room:
                     return {"tasks": tasks, "over": False, "room": frontier.short_of_room}
-                if not frontier.todo and not self._kept() and self._leases.holds(worker):
+                if not frontier.todo and not self._kept() and holds:
                     return {"tasks": [], "over": False, "room": False, "none_left": True}
                 if deadline <= self._clock():
                     return {"tasks": [], "over": False, "room": False}

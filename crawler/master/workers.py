@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from crawler.protocol import IDENTITY
+
 
 @dataclass
 class WorkerSeen:
@@ -51,14 +53,15 @@ class WorkerRegistry:
             entry.told_over = entry.told_over or told_over
 
     def hello(self, worker: str, info: dict) -> None:
-        """``worker`` said hello with ``info``. One told the run is over stays told: a
-        ``--wait`` worker asks each master whether a new run began, and the answer (this
-        run's id) tells it this one is over. Until 2026-12-02 that hello made the master
-        wait its whole LINGER for it, 5 s after the last row (a fresh user's)."""
+        """``worker`` said hello with ``info``. One told the run is over stays told when
+        the hello says nothing but its identity (``protocol.IDENTITY``): a ``--wait``
+        worker asking whether a new run began, which the answer (this run's id) tells it
+        is not. Until 2026-12-02 that hello made the master wait its whole LINGER for it,
+        5 s after the last row (a fresh user's); a full hello is another process's."""
         group = self._own(info)  # outside the lock: it asks the system
         with self._lock:
             was = self._seen.get(worker)
-            told = was is not None and was.told_over
+            told = was is not None and was.told_over and info.keys() <= IDENTITY.keys()
             self._seen[worker] = WorkerSeen(info, self._clock(), told_over=told, group=group)
 
     def drop_gone(self, running: Callable[[int, int], bool]) -> None:

@@ -36,7 +36,8 @@ GATHER_STEP = 0.005  # ... looking this often whether to stop
 
 class Pacing:
     """The comms thread's waits, over the worker's queues of results (``done``) and
-    tasks (``lane``); each returns at once on a stop."""
+    tasks (``lane``); a stop ends a gather or a pause at once, a result's wait within
+    its 0.2 s at most."""
 
     def __init__(
         self,

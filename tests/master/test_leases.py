@@ -144,9 +144,24 @@ def test_finish_ends_every_get() -> None:
     board = make_board(FakeClock())
     leased(board.get("w1", 1, 0))
     board.finish()
-    assert board.get("w1", 10, 0) == {"tasks": [], "over": True}
-    assert board.get("w2", 10, 5) == {"tasks": [], "over": True}  # no wait once over
+    over = {"tasks": [], "over": True, "none_left": False}  # w1 holds one: it is told too
+    assert board.get("w1", 10, 0) == over
+    assert board.get("w2", 10, 5) == over  # no wait once over
     assert board.workers.all_told(within=60) is True
+
+
+def test_a_stopping_board_gives_no_work_and_answers_at_once_only_a_holder() -> None:
+    """A stop (``drain``): a worker holding leases is answered at once that none is left
+    for it (its answers first); one holding none waits as any get does (timeout 0 here:
+    the fake clock stands still). Until 2026-12-02 every get was answered at once with
+    neither, and a worker asked again without a pause for the whole --grace."""
+    board = make_board(FakeClock())
+    leased(board.get("w1", 2, 0))
+    board.drain()
+    assert board.get("w1", 10, 0) == {"tasks": [], "over": False, "none_left": True}
+    assert board.get("w2", 10, 0) == {"tasks": [], "over": False, "none_left": False}
+    assert board.complete(0, "w1") and board.complete(1, "w1")
+    assert board.get("w1", 10, 0)["none_left"] is False  # holds none now: it would wait
 
 
 # --- fencing tokens: every transition of the state machine in master/leases.py ------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from crawler.master.workers import WorkerRegistry
+from crawler.protocol import IDENTITY
 
 
 def test_a_worker_told_the_run_is_over_stays_told_when_it_says_hello_again() -> None:
@@ -16,7 +17,10 @@ def test_a_worker_told_the_run_is_over_stays_told_when_it_says_hello_again() -> 
     assert not workers.all_told(within=5.0)  # h:2 has not heard it
     workers.seen("h:2", told_over=True)
     assert workers.all_told(within=5.0)
-    workers.hello("h:1", {})  # the probe of a --wait worker
+    workers.hello("h:1", dict(IDENTITY))  # the probe of a --wait worker
     assert workers.all_told(within=5.0)
+    workers.hello("h:2", {"host": "h", "pid": 2, **IDENTITY})  # another process's
+    assert not workers.all_told(within=5.0)
+    workers.seen("h:2", told_over=True)
     workers.hello("h:3", {"host": "h", "pid": 3})  # a new one has not heard it
     assert not workers.all_told(within=5.0)
