@@ -715,7 +715,12 @@ def test_sigterm_to_master_keeps_finished_rows_and_rerun_completes(
     run: Run, image_server: ImageServer, spawn: Spawn
 ) -> None:
     images = add_images(image_server, 24, delay=0.5)
-    args = run.master_args(run.write_list(list(images)), "--local-workers", "2", "--threads", "2")
+    # Leases of 10 s, not the quick runs' 2: on a loaded machine a 2 s lease could expire
+    # during the stop, and its download, rightly unreported, made this test fail now and then.
+    args = run.master_args(
+        run.write_list(list(images)), "--local-workers", "2", "--threads", "2",
+        "--lease-seconds", "10",
+    )  # fmt: skip
     master = spawn("master", *args)
     wait_until(lambda: len(run.ok_urls()) >= 2, "some ok rows", alive=(master,))
     workers = master.local_workers()

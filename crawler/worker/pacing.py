@@ -25,7 +25,7 @@ import time
 from typing import Any
 
 from crawler.worker.found import FoundVerdicts
-from crawler.worker.lane import TaskLane
+from crawler.worker.lane import TaskLane, drained
 
 POLL_BUSY = 0.2  # seconds a get() may wait while this worker still holds work
 POLL_IDLE = 2.0  # ... and while it holds none
@@ -51,19 +51,27 @@ class Pacing:
         self._enough = max(1, threads // 2)  # rows worth a put of their own
         self.gather_s = GATHER  # seconds a gather lasts at most
         self._retry = POLL_PROBE
+        self._first: list[dict] = []  # the result a wait took out of ``done``
 
     def wait_for_result(self, timeout: float) -> None:
         """Until a result is ready, ``timeout`` seconds at most."""
-        try:
-            row = self._done.get(timeout=timeout)
-        except queue.Empty:
-            return
-        self._done.put(row)
+        if not self._first:
+            try:
+                self._first.append(self._done.get(timeout=timeout))
+            except queue.Empty:
+                return
+
+    def results(self) -> list[dict]:
+        """Every result ready, in the order they came (until 2026-12-02 the one a wait
+        took went behind the others: the manifest's order, which decides which of two rows
+        with the same bytes is the first, ``same_content_as``, was not the threads')."""
+        rows, self._first = self._first, []
+        return rows + drained(self._done)
 
     def gather(self) -> None:
         """More results for the next put: see the module's docstring."""
         deadline = time.monotonic() + self.gather_s
-        while self._done.qsize() < self._enough and not self._lane.room():
+        while len(self._first) + self._done.qsize() < self._enough and not self._lane.room():
             left = deadline - time.monotonic()
             if left <= 0 or self._stop.wait(min(left, GATHER_STEP)):
                 return

@@ -187,7 +187,7 @@ class Worker:
             self._probes.difference_update(item["id"] for item in items)
 
     def _send_results(self) -> None:
-        rows = drained(self._done)
+        rows = self._pacing.results()
         # A thread queues a probe's verdict before its row: sent now, after the rows were
         # taken, it reaches the master first. A row ahead of its verdict would end the
         # probe with no verdict kept, and the origin's next URL would fetch robots.txt again.

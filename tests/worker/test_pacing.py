@@ -96,4 +96,19 @@ def test_none_left_while_holding_leases_waits_for_a_result() -> None:
     done.put({"id": 7})
     waiting.join(BOUND)
     assert not waiting.is_alive()
-    assert done.get_nowait() == {"id": 7}  # left for the put
+    done.put({"id": 8})
+    assert pacing.results() == [{"id": 7}, {"id": 8}]  # in the order they came
+
+
+def test_results_keep_the_order_they_came_in_after_a_wait() -> None:
+    """The manifest's order decides which of two rows with the same bytes is the first
+    (``same_content_as``): until 2026-12-02 the result a wait took went behind those that
+    came after it (tests/test_restamp.py failed now and then)."""
+    pacing, done, _, _ = make(threads=4)
+    done.put({"id": 1})
+    pacing.wait_for_result(0.0)
+    done.put({"id": 2})
+    pacing.wait_for_result(0.0)  # holds one already: takes no other
+    done.put({"id": 3})
+    assert pacing.results() == [{"id": 1}, {"id": 2}, {"id": 3}]
+    assert pacing.results() == []
