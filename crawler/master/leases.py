@@ -83,8 +83,8 @@ class LeaseBoard:
         """Lease up to ``max_items`` tasks to ``worker``, ``room`` of them at most (None:
         any) of hosts whose requests are spaced (``worker.lane``), waiting up to ``timeout``
         seconds (at most MAX_GET_WAIT) for some. Returns ``{"tasks": [task messages],
-        "over": bool, "room": bool}``; at once, with ``"none_left": True``, when every URL
-        is leased or final and ``worker`` holds some: its answers come before any task."""
+        "over": bool, "room": bool}``; at once with ``"none_left": True`` to a holder of
+        leases when all are leased or final, or in a stop (``drain``): its answers first."""
         deadline = self._clock() + max(0.0, min(float(timeout), MAX_GET_WAIT))
         count = max(1, min(int(max_items), MAX_BATCH))
         room = count if room is None else max(0, min(int(room), count))
@@ -97,16 +97,16 @@ class LeaseBoard:
                     # a stop: no work, a wait as any (until 2026-12-02 none: a spin of --grace)
                     return {"tasks": [], "over": self._over, "none_left": holds and not self._over}
                 frontier.short_of_room = False  # set by this take: no wait, the worker asks
-                todo = (frontier.todo or self._kept()) and not self._draining
-                tasks = self._lease(worker, count, room) if todo else []
+                left = frontier.todo or self._kept()  # tasks to hand out, now or later
+                tasks = self._lease(worker, count, room) if left and not self._draining else []
                 if tasks or frontier.short_of_room:
                     return {"tasks": tasks, "over": False, "room": frontier.short_of_room}
-                if not frontier.todo and not self._kept() and holds:
+                if not left and holds:
                     return {"tasks": [], "over": False, "room": False, "none_left": True}
                 if deadline <= self._clock():
                     return {"tasks": [], "over": False, "room": False}
                 now = self._clock()
-                ready_in = self._next_ready_in(now) if frontier.todo else None
+                ready_in = None if self._draining or not frontier.todo else self._next_ready_in(now)
                 self._cond.wait(min(deadline - now, ready_in or deadline - now))
 
     def renew(self, worker: str, ids: list[int]) -> dict:
