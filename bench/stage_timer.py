@@ -2,7 +2,8 @@
 
 ``python bench/stage_timer.py OUT.json -- WORKER ARGS``: wraps the functions a download
 thread calls for one URL (``fetch``, ``verify.inspect``, the SHA-256 of the body,
-``FolderStore.put``, and ``process`` as a whole; and the worker's calls to the master)
+``FolderStore.put``, and the URL's two halves as a whole, ``pipeline.start`` and
+``finish``, on whichever thread runs them; and the worker's calls to the master)
 so that each adds the CPU time of its
 own thread (``time.thread_time``: work done with the GIL released counts, waiting does
 not) to a total, runs the worker's command line, then writes the totals, the number
@@ -72,13 +73,15 @@ def _gc_timer(phase: str, info: dict[str, int]) -> None:
 
 def instrument() -> None:
     from crawler import stores
-    from crawler.worker import channel, pipeline, run, verify
+    from crawler.worker import channel, pipeline, run, verifiers, verify
 
     pipeline.fetch = timed("http", pipeline.fetch)
     verify.inspect = timed("decode", verify.inspect)
     stores.FolderStore.put = timed("write", stores.FolderStore.put)
     pipeline.hashlib = SimpleNamespace(sha256=timed("sha256", hashlib.sha256))
-    run.process = timed("task", run.process)
+    run.start = timed("task", run.start)
+    run.finish = timed("task", run.finish)  # a body no verifier was idle for
+    verifiers.finish = timed("task", verifiers.finish)  # a body a verifier took
     for call in ("hello", "get", "put", "renew", "release"):  # the master round trips, counted
         setattr(channel.Channel, call, timed(f"master {call}", getattr(channel.Channel, call)))
 

@@ -117,17 +117,17 @@ def drained(pending: queue.SimpleQueue[T]) -> list[T]:
             return items
 
 
-def start_threads(loop: Callable[[], None], count: int) -> list[threading.Thread]:
-    """Start ``count`` download threads running ``loop`` (daemons: a stop ends them with
-    a None each on the lane). UsageError, one line, at the system's limit on threads
-    (``ulimit -u``): it was a traceback from the worker."""
-    threads = [
-        threading.Thread(target=loop, name=f"download-{i}", daemon=True) for i in range(count)
-    ]
+def start_threads(
+    loop: Callable[[], None], count: int, what: str = "download"
+) -> list[threading.Thread]:
+    """Start ``count`` threads named ``what-N`` running ``loop`` (daemons: a stop ends
+    download threads with a None each on the lane). UsageError, one line, at the
+    system's limit on threads (``ulimit -u``): it was a traceback from the worker."""
+    threads = [threading.Thread(target=loop, name=f"{what}-{i}", daemon=True) for i in range(count)]
     for started, thread in enumerate(threads):
         try:
             thread.start()
         except RuntimeError as exc:
-            why = f"cannot start download thread {started + 1} of {count}: {exc}"
+            why = f"cannot start {what} thread {started + 1} of {count}: {exc}"
             raise UsageError(f"{why}; lower --threads") from None
     return threads

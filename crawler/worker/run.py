@@ -2,9 +2,11 @@
 
 One thread (the caller's) talks to the master: tasks in batches, results in batches,
 lease heartbeats. ``--threads`` download threads each own a ``requests.Session`` and
-share the run's robots.txt cache (``robots.RobotsCache``). A bad URL never stops the
-worker: every failure becomes the result for that URL (see ``pipeline.process``). On a
-stop the tasks not yet started are handed back and the ones in progress finished.
+share the run's robots.txt cache (``robots.RobotsCache``); a body that arrives is
+checked and stored by an idle verifier thread (``verifiers``), if one is, while its
+download thread goes on to the next URL. A bad URL never stops the worker: every
+failure becomes the result for that URL (see ``pipeline.process``). On a stop the tasks
+not yet started are handed back and the ones in progress finished.
 """
 
 from __future__ import annotations
@@ -34,11 +36,12 @@ from crawler.worker.found import FoundVerdicts
 from crawler.worker.lane import TaskLane, drained, no_answer, start_threads
 from crawler.worker.leaseview import HeldLeases, LeaseView
 from crawler.worker.pacing import POLL_BUSY, POLL_IDLE, POLL_PROBE, Pacing
-from crawler.worker.pipeline import Context, process
+from crawler.worker.pipeline import Context, Fetched, finish, start
 from crawler.worker.resolver import Resolver
 from crawler.worker.robots import RobotsCache
 from crawler.worker.storage import open_run_store
 from crawler.worker.tally import Tally
+from crawler.worker.verifiers import Verifiers
 
 log = logging.getLogger("crawler")
 
@@ -65,6 +68,7 @@ class Worker:
         self._bar: Any = NoBar()  # replaced by run()
         self.disk_error: str | None = None  # set once storing failed: this host takes no more
         self._pacing = Pacing(self._done, self._todo, stop, self._found, config.threads)
+        self._verifiers: Verifiers  # the run's (run())
 
     def run(self, policy: Policy) -> bool:
         """Work until the run is over (True) or a stop was asked for (False).
@@ -76,6 +80,7 @@ class Worker:
         self.robots = RobotsCache(policy)  # robots.txt is fetched anew for every run
         self._view = LeaseView(policy.lease_seconds)
         verify.configure(policy)
+        self._verifiers = Verifiers(self._done, self.config.threads)
         threads = start_threads(self._download_loop, self.config.threads)
         disable = True if self.config.quiet else None  # None: a bar only on a terminal
         self._bar = progress_bar(disable, unit="url", dynamic_ncols=True, desc=self.name)
@@ -235,16 +240,21 @@ class Worker:
             self._probes.difference_update(ids)
 
     def _download_loop(self) -> None:
-        ctx = self.context()
-        while True:
-            task = self._todo.get()
-            if task is None:
-                return
-            if self._held.may_start(self._view, task.id, task.token):  # else another's now
-                row = process(task, ctx)
-                if row.get("http_status") in c.OVERLOADED or no_answer(row):  # lane.py
-                    self._todo.back_off(host_of(task.url), row.get("retry_after"))
-                self._done.put(row)
+        try:
+            ctx = self.context()
+            while (task := self._todo.get()) is not None:
+                if not self._held.may_start(self._view, task.id, task.token):
+                    continue  # another's now
+                outcome = start(task, ctx)
+                if isinstance(outcome, Fetched):  # a body to check: an idle verifier's,
+                    if not self._verifiers.hand(outcome, ctx):  # else this thread's
+                        self._done.put(finish(outcome, ctx))
+                    continue
+                if outcome.get("http_status") in c.OVERLOADED or no_answer(outcome):  # lane.py
+                    self._todo.back_off(host_of(task.url), outcome.get("retry_after"))
+                self._done.put(outcome)
+        finally:
+            self._verifiers.downloader_done()
 
     def context(self) -> Context:
         """What one download thread works with: its own sessions, the run's shared parts."""

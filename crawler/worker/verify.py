@@ -80,8 +80,9 @@ SWAPPED = frozenset({5, 6, 7, 8})  # EXIF orientations that turn the picture a q
 # mean 32 decoded images in memory.
 # The permits are tokens in a SimpleQueue (C): threading's semaphores are Python-level
 # conditions, and each release woke a waiter through several Python calls under the GIL.
+DECODERS = max(2, os.cpu_count() or 2)  # decodes at once in a process
 _DECODING: queue.SimpleQueue[None] = queue.SimpleQueue()
-for _permit in range(max(2, os.cpu_count() or 2)):
+for _permit in range(DECODERS):
     _DECODING.put(None)
 
 # We compare sizes against the policy ourselves, and classify damage ourselves: Pillow's
