@@ -6,8 +6,9 @@ thread calls for one URL (``fetch``, ``verify.inspect``, the SHA-256 of the body
 ``finish``, on whichever thread runs them; and the worker's calls to the master)
 so that each adds the CPU time of its
 own thread (``time.thread_time``: work done with the GIL released counts, waiting does
-not) to a total, runs the worker's command line, then writes the totals, the number
-of tasks and the process's CPU time (``getrusage``) as JSON. A profiling aid only:
+not) to a total, runs the worker's command line, then writes the totals, the calls
+of each (``task``: a URL's ``start``, and its ``finish`` when a body arrived) and the
+process's CPU time (``getrusage``) as JSON. A profiling aid only:
 it patches the crawler's module attributes in this process and nowhere else.
 """
 

@@ -4,9 +4,10 @@
 the worker reports for that URL. It is two steps, which a worker runs on two threads:
 ``start`` (the network: robots.txt, the download) and, for a body that arrived,
 ``finish`` (verification, hash, store). A download thread hands ``finish`` to a
-verifier and goes on to its next URL, so that its ``--threads`` downloads stay in
-flight while the images are checked (issue 15: each URL's check kept its thread off the
-network ~11 ms of its ~218 in a latency-bound run, 5 % of the downloads in flight).
+verifier when one is idle (``verifiers``) and goes on to its next URL, so that its
+``--threads`` downloads stay in flight while the images are checked (issue 15: each
+URL's check kept its thread off the network ~11 ms of its ~218 in a latency-bound run,
+5 % of the downloads in flight).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from crawler import constants as c
 from crawler.config import Policy, WorkerConfig
 from crawler.console import Due, notice
 from crawler.deferred import NoBar, progress_bar
-from crawler.protocol import decode_task, encode_result
+from crawler.protocol import Task, decode_task, encode_result
 from crawler.robotstxt import check_verdict
 from crawler.stores import FolderStore, S3Store
 from crawler.terminal import bar_fits
@@ -103,7 +103,7 @@ class Worker:
             self._send_results()  # and the verdicts found
             if lines is not None and lines.now() and not bar_fits(self._bar):
                 log.info("progress: %s", self.tally.progress(time.monotonic() - started, self.held))
-            want = 2 * self.config.threads - len(self._held)
+            want = 2 * self.config.threads - self._with_threads()
             if want >= self._smallest_get():
                 wait = 0.0 if self._probes else POLL_BUSY if self._held else POLL_IDLE
                 answer = self.channel.get(self.name, want, wait, self._todo.room())
@@ -130,9 +130,15 @@ class Worker:
         put costs both processes CPU (two messages, XML), and a queue of tasks ready
         for the threads covers the wait: asked for a task at a time, the comms cost
         ~0.5 ms of CPU per image (bench/profile_worker.py)."""
-        if self._probes or len(self._held) < self.config.threads:
+        if self._probes or self._with_threads() < self.config.threads:
             return 1
         return max(1, self.config.threads // 2)
+
+    def _with_threads(self) -> int:
+        """Tasks held for the download threads: downloading or queued for them, not the
+        bodies the verifiers check (a review's: counted, they left a thread short of a
+        task while as many bodies were being checked)."""
+        return len(self._held) - self._verifiers.checking
 
     def _hand_back(self) -> None:
         """On a stop: release what no thread has started, finish and report the rest."""
@@ -243,18 +249,23 @@ class Worker:
         try:
             ctx = self.context()
             while (task := self._todo.get()) is not None:
-                if not self._held.may_start(self._view, task.id, task.token):
-                    continue  # another's now
-                outcome = start(task, ctx)
-                if isinstance(outcome, Fetched):  # a body to check: an idle verifier's,
-                    if not self._verifiers.hand(outcome, ctx):  # else this thread's
-                        self._done.put(finish(outcome, ctx))
-                    continue
-                if outcome.get("http_status") in c.OVERLOADED or no_answer(outcome):  # lane.py
-                    self._todo.back_off(host_of(task.url), outcome.get("retry_after"))
-                self._done.put(outcome)
+                if self._held.may_start(self._view, task.id, task.token):  # else another's now
+                    self._download(task, ctx)
         finally:
             self._verifiers.downloader_done()
+
+    def _download(self, task: Task, ctx: Context) -> None:
+        """One URL: its row queued, or its body handed to an idle verifier (else checked
+        here). A call of its own: a thread waiting for a task holds no body (a review's:
+        a loop variable kept each thread's last one, 3 x --threads bodies alive)."""
+        outcome = start(task, ctx)
+        if isinstance(outcome, Fetched):
+            if not self._verifiers.hand(outcome, ctx):
+                self._done.put(finish(outcome, ctx))
+            return
+        if outcome.get("http_status") in c.OVERLOADED or no_answer(outcome):  # lane.py
+            self._todo.back_off(host_of(task.url), outcome.get("retry_after"))
+        self._done.put(outcome)
 
     def context(self) -> Context:
         """What one download thread works with: its own sessions, the run's shared parts."""

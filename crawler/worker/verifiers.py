@@ -39,6 +39,7 @@ class Verifiers:
         count = max(1, min(PER_DECODER * verify.DECODERS, downloaders))
         self._handed: queue.SimpleQueue[tuple[Fetched, Context] | None] = queue.SimpleQueue()
         self._idle = 0  # verifiers waiting, less the bodies handed to them not taken yet
+        self.checking = 0  # bodies handed over and not finished yet
         self._done = done
         self._downloading = downloaders
         self._lock = threading.Lock()
@@ -51,6 +52,7 @@ class Verifiers:
             if self._idle <= 0:
                 return False
             self._idle -= 1
+            self.checking += 1
         self._handed.put((fetched, ctx))
         return True
 
@@ -71,4 +73,8 @@ class Verifiers:
             item = self._handed.get()
             if item is None:
                 return
-            self._done.put(finish(*item))
+            row = finish(*item)
+            item = None  # the body: not held while this thread waits for the next
+            with self._lock:
+                self.checking -= 1
+            self._done.put(row)

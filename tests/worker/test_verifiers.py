@@ -15,23 +15,23 @@ to a verifier it is not, and both rows are ``ok`` all the same.
 
 from __future__ import annotations
 
+import gc
 import io
-import queue
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-import requests
 from conftest import read_rows, run_cli
 from imageserver import ImageServer, make_image, send
 from PIL import Image
 
-from crawler.config import Policy
+from crawler.config import Policy, WorkerConfig
 from crawler.protocol import Task
-from crawler.stores import FolderStore
 from crawler.worker import verify
-from crawler.worker.pipeline import Context, Fetched, finish
+from crawler.worker.lane import start_threads
+from crawler.worker.pipeline import Fetched
+from crawler.worker.run import Worker
 from crawler.worker.verifiers import Verifiers
 
 
@@ -69,44 +69,44 @@ def test_the_next_request_does_not_wait_for_the_check(
     assert stored_at_next == [[]], "the first image was checked before the next request"
 
 
-def test_every_body_handed_over_is_finished_before_the_verifiers_end(tmp_path: Path) -> None:
-    """Eight download threads hand 40 real bodies each (good PNGs and damaged ones) to the
-    verifiers as they would, finishing themselves what no idle verifier takes, then end:
-    every body has exactly one row, the good ones stored, the damaged ones ``corrupt``,
-    and the verifiers end once the last download thread has."""
-    policy = Policy()
-    verify.configure(policy)
-    store = FolderStore(tmp_path / "out")
-    ctx = Context(session=requests.Session(), policy=policy, store=store, worker="w")
-    good = make_image("PNG", 40, 30, seed=5)
-    done: queue.SimpleQueue[dict] = queue.SimpleQueue()
-    verifiers = Verifiers(done, downloaders=8)
-    handed = [0]
-    lock = threading.Lock()
-
-    def download_thread(first: int) -> None:
-        for task_id in range(first, first + 40):
-            body = good if task_id % 3 else good[: len(good) // 2]
-            row = {"id": task_id, "url": f"http://127.0.0.1:9/{task_id}.png", "attempts": 1}
-            fetched = Fetched(Task(task_id, row["url"], 1), row, body, time.monotonic())
-            if verifiers.hand(fetched, ctx):
-                with lock:
-                    handed[0] += 1
-            else:
-                done.put(finish(fetched, ctx))
-        verifiers.downloader_done()
-
-    threads = [threading.Thread(target=download_thread, args=(40 * i,)) for i in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    rows = [done.get(timeout=60) for _ in range(320)]
-    assert sorted(row["id"] for row in rows) == list(range(320))
-    assert {row["id"] for row in rows if row["status"] == "corrupt"} == set(range(0, 320, 3))
-    assert all(row["status"] == "ok" for row in rows if row["id"] % 3)
-    assert handed[0] > 0  # some went to a verifier (they start idle)
-    for thread in verifiers._threads:  # they end: no thread waits for a body for good
+def test_every_url_has_one_row_and_no_thread_keeps_a_body(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """A worker's own download threads (``Worker._download_loop``) and verifiers over 120
+    URLs of a real server, good PNGs and cut ones: every URL has exactly one row, the
+    good ones stored and ``ok``, the cut ones ``corrupt``, some checked by a verifier;
+    while the threads then wait for tasks, no fetched body is alive (a loop variable
+    kept each thread's last one: 3 x --threads bodies, a review's); and once the lane
+    says stop, the verifiers end too."""
+    good = make_image("PNG", 64, 48, seed=5)
+    image_server.add("/good.png", good, content_type="image/png")
+    image_server.add("/cut.png", good[: len(good) // 2], content_type="image/png")
+    config = WorkerConfig(server="127.0.0.1", authkey=b"k", threads=6, output=tmp_path / "out")
+    worker = Worker(config, None, threading.Event())  # type: ignore[arg-type]  # no master
+    worker.policy = Policy(ignore_robots=True, block_private=False)
+    verify.configure(worker.policy)
+    worker._verifiers = Verifiers(worker._done, config.threads)
+    threads = start_threads(worker._download_loop, config.threads)
+    for task_id in range(120):
+        name = "cut" if task_id % 3 == 0 else "good"
+        task = Task(task_id, image_server.url(f"/{name}.png?n={task_id}"), 1, token=7)
+        worker._held[task_id] = task.token
+        worker._view.leased(task_id)
+        worker._todo.put(task)
+    rows = [worker._done.get(timeout=60) for _ in range(120)]
+    assert sorted(row["id"] for row in rows) == list(range(120))
+    assert {row["id"] for row in rows if row["status"] == "corrupt"} == set(range(0, 120, 3))
+    assert all(row["status"] == "ok" and row["token"] == 7 for row in rows if row["id"] % 3)
+    deadline = time.monotonic() + 30
+    while worker._todo.room() < config.threads:  # every download thread waits for a task
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    gc.collect()
+    assert [o for o in gc.get_objects() if isinstance(o, Fetched)] == []
+    assert worker._verifiers.checking == 0
+    for _ in threads:
+        worker._todo.put(None)
+    for thread in [*threads, *worker._verifiers._threads]:
         thread.join(30)
-        assert not thread.is_alive(), "a verifier did not end"
-    assert done.empty()
+        assert not thread.is_alive(), f"{thread.name} did not end"
+    assert worker._done.empty()
