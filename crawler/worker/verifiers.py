@@ -1,14 +1,15 @@
 """A worker's verifier threads: they check and store what its download threads fetched.
 
 A download thread ``start``s a URL (``pipeline``: robots.txt, the request, the body).
-When a verifier is idle, it hands the body over: the verifier ``finish``es it
-(verification, hash, store) and queues the row for the master, while the download
-thread goes on to its next URL, so that the ``--threads`` downloads stay in flight while
-images are checked. When none is idle, the download thread finishes the body itself,
-as it always did: a CPU-bound run then works as before. (Queueing every body for the
-verifiers instead kept every download thread fetching, and their Python work held the
-GIL from the verifiers' between two decodes: the cores idle 3-5 % of a CPU-bound run,
-~10 % slower.) Decoding runs without the GIL, at most ``verify.DECODERS`` at once in a
+When a verifier is idle and a decode could start at once (``verify.decoder_free``), it
+hands the body over: the verifier ``finish``es it (verification, hash, store) and
+queues the row for the master, while the download thread goes on to its next URL, so
+that the ``--threads`` downloads stay in flight while images are checked. Otherwise
+the download thread finishes the body itself, as it always did: where the decodes are
+what limits a run (CPU-bound), it waits for them as before. (Queueing every body for
+the verifiers instead kept every download thread fetching, and their Python work held
+the GIL from the verifiers' between two decodes: the cores idle 3-5 % of a CPU-bound
+run, ~10 % slower.) Decoding runs without the GIL, at most ``verify.DECODERS`` at once in a
 process; there are PER_DECODER times as many verifiers (no more than download
 threads): a check is more than its decode (structure, hash, write), and in a
 latency-bound run, where a check's wall time is long on a busy machine, fewer were all
@@ -47,7 +48,10 @@ class Verifiers:
 
     def hand(self, fetched: Fetched, ctx: Context) -> bool:
         """Give ``fetched`` (``ctx``: the download thread's context) to an idle verifier;
-        False, keeping nothing, when none is idle (the caller then finishes it)."""
+        False, keeping nothing, when none is idle or every decode permit is taken (the
+        caller then finishes it)."""
+        if not verify.decoder_free():
+            return False
         with self._lock:
             if self._idle <= 0:
                 return False

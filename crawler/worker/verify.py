@@ -85,6 +85,12 @@ _DECODING: queue.SimpleQueue[None] = queue.SimpleQueue()
 for _permit in range(DECODERS):
     _DECODING.put(None)
 
+
+def decoder_free() -> bool:
+    """Could a decode start now (a permit free)? A hint: another thread may take it."""
+    return not _DECODING.empty()
+
+
 # We compare sizes against the policy ourselves, and classify damage ourselves: Pillow's
 # warnings about what it met in a download ("Truncated File Read", "malformed MPO") are
 # noise on the worker's stderr, once per bad URL.
