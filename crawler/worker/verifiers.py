@@ -9,11 +9,13 @@ the download thread finishes the body itself, as it always did: where the decode
 what limits a run (CPU-bound), it waits for them as before. (Queueing every body for
 the verifiers instead kept every download thread fetching, and their Python work held
 the GIL from the verifiers' between two decodes: the cores idle 3-5 % of a CPU-bound
-run, ~10 % slower.) Decoding runs without the GIL, at most ``verify.DECODERS`` at once in a
-process; there are PER_DECODER times as many verifiers (no more than download
-threads): a check is more than its decode (structure, hash, write), and in a
-latency-bound run, where a check's wall time is long on a busy machine, fewer were all
-busy too often. A worker thus holds at most ``--threads`` + verifiers bodies.
+run, ~10 % slower.)
+
+Decoding runs without the GIL, at most ``verify.DECODERS`` at once in a process; there
+are PER_DECODER times as many verifiers (no more than download threads): a check is
+more than its decode (structure, hash, write), and in a latency-bound run, where a
+check's wall time is long on a busy machine, fewer were all busy too often. A worker
+thus holds at most ``--threads`` + verifiers bodies.
 """
 
 from __future__ import annotations
