@@ -68,11 +68,15 @@ def record(text: str) -> None:
 
 
 def show(text: str) -> None:
-    """Print ``text`` on stdout; a stdout that cannot be written (a full disk, a closed
-    pipe) is one error line on stderr instead of a traceback, and is then /dev/null: the
-    text still buffered must not fail again when the interpreter flushes it at exit."""
+    """Print ``text`` on stdout, with its newline in the same write: ``print`` wrote it
+    apart, and unbuffered (PYTHONUNBUFFERED) the summary lines of a worker's processes,
+    which share one stdout, came out run together (a fresh user's, 2026-12-02). A
+    stdout that cannot be written (a full disk, a closed pipe) is one error line on
+    stderr instead of a traceback, and is then /dev/null: the text still buffered must
+    not fail again when the interpreter flushes it at exit."""
     try:
-        print(text, flush=True)
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
     except OSError as exc:
         log.error("cannot write to stdout: %s", exc.strerror or exc)
         with contextlib.suppress(OSError, ValueError):  # stdout closed, or no descriptor
