@@ -74,9 +74,12 @@ def show(text: str) -> None:
     stdout that cannot be written (a full disk, a closed pipe) is one error line on
     stderr instead of a traceback, and is then /dev/null: the text still buffered must
     not fail again when the interpreter flushes it at exit."""
+    out = sys.stdout
+    if out is None:  # no stdout at all (print wrote nowhere then too)
+        return
     try:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
+        out.write(text + "\n")
+        out.flush()
     except OSError as exc:
         log.error("cannot write to stdout: %s", exc.strerror or exc)
         with contextlib.suppress(OSError, ValueError):  # stdout closed, or no descriptor

@@ -50,7 +50,7 @@ FIELDS = (
     "last_modified",
     "reused",
     "failures",  # failed runs in a row, this one included (failures only)
-    "first_failed_at",  # when the first of them finished
+    "first_failed_at",  # when the URL failed in the first of them (its finished_at then)
     "fetched_at",
     "source",
     "duplicate_of",

@@ -32,8 +32,8 @@ from crawler.worker.fetch import conditional_headers, fetch
 from crawler.worker.robots import RobotsCache, x_robots_opt_out
 from crawler.worker.storedcopy import elsewhere, image_fields, usable_stored_copy
 
-# A robots.txt fetch that took this share of --deadline or more is named in the URL's
-# deadline timeout (``_name_robots_share``).
+# A robots.txt fetch (or wait) that took this share of --deadline or more, and 0.1 s at
+# least, is named in the URL's deadline timeout (``_name_robots_share``).
 ROBOTS_SHARE = 0.1
 
 
@@ -199,11 +199,12 @@ def _download(
 
 
 def _name_robots_share(timeout: TimeoutFailure, robots_s: float, limit: float) -> None:
-    """Say in a deadline's ``timeout`` how much of it the origin's robots.txt took, when
-    this URL fetched it first (they share ``--deadline``: README, "Who decides what"):
-    on a host that slow, that URL failed every night, its error naming only the
-    deadline (a fresh user's, 2026-12-02)."""
-    if robots_s >= ROBOTS_SHARE * limit and str(timeout).startswith("deadline of"):
+    """Say in a deadline's ``timeout`` how much of it went to the origin's robots.txt,
+    fetched (or waited for) before this URL's request (they share ``--deadline``:
+    README, "Who decides what"): on a host that slow, the origin's first URL failed
+    every night, its error naming only the deadline (a fresh user's, 2026-12-02)."""
+    named = robots_s >= max(ROBOTS_SHARE * limit, 0.1)  # "0.0 s" would say nothing
+    if named and str(timeout).startswith("deadline of"):
         timeout.args = (f"{timeout}, {robots_s:.1f} s of it for robots.txt first",)
 
 
