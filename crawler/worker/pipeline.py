@@ -156,6 +156,7 @@ def _download(
     """The request (robots.txt first); the body to keep, or None for a 304 (the row
     then says ``not_modified``). Raises the URL's FetchFailure or Blocked."""
     policy = ctx.policy
+    robots_s = 0.0  # seconds the robots.txt verdict took (fetched or waited for)
     if ctx.robots is not None and not policy.ignore_robots:
         # Every request asks, a revalidation of a stored image too (RFC 9309 2.2.2: its
         # rules apply to every access, and its Crawl-delay spaces them; until 2026-12-01 a
@@ -171,8 +172,6 @@ def _download(
             ctx.found(task.id, report)  # shared now, not after this URL's download
         if failure is not None:
             raise failure
-    else:
-        robots_s = 0.0
     headers = conditional_headers(stored.etag, stored.last_modified) if stored else None
     try:
         download = fetch(ctx.session, task.url, policy, headers or None)
