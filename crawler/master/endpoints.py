@@ -128,6 +128,7 @@ class RunControl:
         self._workers = board.workers
         self._shared_store = shared_store
         self._clashes: set[str] = set()  # hosts whose workers keep images in two folders
+        self._renamed: set[str] = set()  # names two processes gave (warned of once)
         self._run_info = {**run_info, **IDENTITY}
         # For a worker of another protocol: no usable policy (a JSON null), which stops
         # workers of every version, ours (they check the protocol first) and older ones.
@@ -142,12 +143,28 @@ class RunControl:
         if other is not None:
             self._turn_away(name, fields, other)
             return self._refusal
-        self._workers.hello(name, fields)
-        log.debug("worker %s said hello", name[:NAME_SHOWN])
-        clash = None if self._shared_store else self._workers.folder_clash(name)
+        given = self._workers.hello(name, fields)
+        log.debug("worker %s said hello", given[:NAME_SHOWN])
+        clash = None if self._shared_store else self._workers.folder_clash(given)
         if clash is not None:
-            self._warn_clash(name, fields, clash)
-        return self._run_info
+            self._warn_clash(given, fields, clash)
+        if given == name:
+            return self._run_info
+        self._warn_renamed(name, given)
+        return {**self._run_info, "name": given}
+
+    def _warn_renamed(self, name: str, given: str) -> None:
+        """Another process already says hello as ``name`` (``workers``): one warning."""
+        if name in self._renamed or len(self._renamed) >= WARNED_MAX:
+            return
+        self._renamed.add(name)
+        log.warning(
+            "two worker processes both say they are %s (containers sharing a hostname?): "
+            "the later one is %s in this run; if they keep images in folders that are not "
+            "one folder, give each its own --host-id",
+            name[:NAME_SHOWN],
+            given[:NAME_SHOWN],
+        )
 
     def _warn_clash(self, name: str, fields: dict, clash: tuple[str, str]) -> None:
         """Two workers of one --host-id with two folders: a rerun trusts that host's

@@ -9,6 +9,14 @@ The master's own local workers are marked at hello (``own``: their process group
 (``drop_gone``): one killed outright never says bye, and until 2026-12-01 it counted as
 active for a whole ``--lease-seconds``, "workers 2" on the progress line, while its
 master waited for nobody (a fresh user's).
+
+A worker's name is ``hostname:pid``, and containers that share a hostname (host
+networking: Kubernetes' ``hostNetwork``, Docker's ``--network host``) each run their
+worker as the same pid, often 1. Each hello carries a token of its own process
+(``instance``); a second process under a name already taken is given that name with
+``#2`` (``#3``, ...) for the run (``hello`` returns the name to use, the answer tells the
+worker). Until 2026-12-02 such workers were one to the master: one's bye counted the other
+as gone, and its rows in the manifest could not be told apart.
 """
 
 from __future__ import annotations
@@ -28,6 +36,11 @@ class WorkerSeen:
     told_over: bool = False  # a get() answered "the run is over"
     left: bool = False  # it said bye, or (one of the master's own) its process is gone
     group: int | None = None  # one of the master's local workers: its process group
+
+    @property
+    def instance(self) -> object:
+        """The token of the process that said hello (None: it sent none)."""
+        return self.info.get("instance")
 
 
 class WorkerRegistry:
@@ -52,17 +65,33 @@ class WorkerRegistry:
             entry.last_seen = self._clock()
             entry.told_over = entry.told_over or told_over
 
-    def hello(self, worker: str, info: dict) -> None:
-        """``worker`` said hello with ``info``. One told the run is over stays told when
+    def hello(self, worker: str, info: dict) -> str:
+        """``worker`` said hello with ``info``; returns the name it has in this run (see
+        the module docstring). One told the run is over stays told when
         the hello says nothing but its identity (``protocol.IDENTITY``): a ``--wait``
         worker asking whether a new run began, which the answer (this run's id) tells it
         is not. Until 2026-12-02 that hello made the master wait its whole LINGER for it,
         5 s after the last row (a fresh user's); a full hello is another process's."""
         group = self._own(info)  # outside the lock: it asks the system
         with self._lock:
+            worker = self._name_for(worker, info.get("instance"))
             was = self._seen.get(worker)
-            told = was is not None and was.told_over and info.keys() <= IDENTITY.keys()
-            self._seen[worker] = WorkerSeen(info, self._clock(), told_over=told, group=group)
+            if was is not None and info.keys() <= IDENTITY.keys():  # a probe: the process
+                was.last_seen = self._clock()  # is as it said before, told or not
+            else:
+                self._seen[worker] = WorkerSeen(info, self._clock(), group=group)
+        return worker
+
+    def _name_for(self, worker: str, instance: object) -> str:
+        """``worker``, or ``worker#N`` when that name is another process's (another
+        ``instance``): the first of N = 2, 3, ... that is free or this process's own."""
+        if not isinstance(instance, str):
+            return worker  # an older worker, or a --wait worker's probe
+        name, n = worker, 1
+        while (seen := self._seen.get(name)) is not None and seen.instance not in (None, instance):
+            n += 1
+            name = f"{worker}#{n}"
+        return name
 
     def drop_gone(self, running: Callable[[int, int], bool]) -> None:
         """Count as left each of the master's local workers whose process is gone

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import os
+import secrets
 import signal
 import socket
 import threading
@@ -38,6 +39,7 @@ from crawler.worker.run import Worker, worker_name
 
 WAIT_BACKOFF_MAX = 60.0  # --wait: longest pause between two connection attempts
 M_ARENA_MAX = -8  # glibc's mallopt() parameter number
+SUFFIX_MAX = 7  # "#" and up to six digits: the master's name for a second process of a name
 REPEAT_SIGNAL_WINDOW = 1.0  # seconds within which a second stop signal is the same request
 
 
@@ -54,10 +56,13 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
     folder = os.path.abspath(config.output)  # the master warns of two folders for one host
     # pid and group: how a master knows its own local workers (``LocalWorkers.group_of``)
     info = {"host": host, "pid": os.getpid(), "group": os.getpgrp(), "threads": config.threads}
+    # instance: tells this process from another of the same name (``master.workers``)
+    info |= {"output": folder, "instance": secrets.token_hex(8)}
     try:
-        run_info = channel.hello(worker.name, {**info, "output": folder})
+        run_info = channel.hello(worker.name, info)
     except MasterGone as exc:  # before any work: it could not join (exit 1, not 3: nothing
         raise MasterUnreachable(f"{exc}, before handing out work") from None  # was lost)
+    worker.name = _given_name(worker.name, run_info.get("name"))
     run_id = str(run_info.get("run_id"))
     try:
         policy = Policy.from_json(str(run_info.get("policy")))
@@ -83,6 +88,14 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
         return c.EXIT_OK, run_id
     _summary(config, worker, started)
     return (c.EXIT_OK if over else c.EXIT_INTERRUPTED), run_id
+
+
+def _given_name(name: str, given: object) -> str:
+    """The name the master gave this process (``NAME#N``: another has ``name``), else
+    ``name``: an older master gives none, and the answer is checked like any other."""
+    suffix = given[len(name) :] if isinstance(given, str) and given.startswith(name) else ""
+    ok = suffix.startswith("#") and suffix[1:].isdigit() and len(suffix) <= SUFFIX_MAX
+    return name + suffix if ok else name
 
 
 def _summary(config: WorkerConfig, worker: Worker, started: float) -> None:
