@@ -100,7 +100,7 @@ def _given_name(name: str, given: object) -> str:
 
 def _summary(config: WorkerConfig, worker: Worker, started: float) -> None:
     if not config.quiet:
-        summary = worker.summary(time.monotonic() - started)
+        summary = worker.tally.summary(worker.name, time.monotonic() - started)
         show(summary)
         record(summary)
 
