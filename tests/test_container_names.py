@@ -83,4 +83,5 @@ def test_two_workers_of_one_name_are_two_workers(
     assert sum(f"{name}#2" in out for out, _ in outputs) == 1  # its own summary says so
     warned = [line for line in master_err.splitlines() if "two worker processes" in line]
     assert len(warned) == 1, master_err
-    assert f"both say they are {name} " in warned[0] and f"is {name}#2 in this run" in warned[0]
+    assert f"both say they are {name}, host {socket.gethostname()} " in warned[0], warned
+    assert f"the later one is {name}#2 in this run" in warned[0], warned

@@ -150,19 +150,25 @@ class RunControl:
             self._warn_clash(given, fields, clash)
         if given == name:
             return self._run_info
-        self._warn_renamed(name, given)
+        self._warn_renamed(name, given, fields.get("host"))
         return {**self._run_info, "name": given}
 
-    def _warn_renamed(self, name: str, given: str) -> None:
-        """Another process already says hello as ``name`` (``workers``): one warning."""
-        if name in self._renamed or len(self._renamed) >= WARNED_MAX:
+    def _warn_renamed(self, name: str, given: str, host: object) -> None:
+        """Another live process says hello as ``name`` (``workers``): one warning a name
+        when both give one host id, which then names two folders, maybe; else a debug
+        line (each has its own --host-id already)."""
+        same_host = host is not None and self._workers.host_of(name) == host
+        if not same_host or name in self._renamed or len(self._renamed) >= WARNED_MAX:
+            log.debug("worker %s is %s in this run", name[:NAME_SHOWN], given[:NAME_SHOWN])
             return
         self._renamed.add(name)
         log.warning(
-            "two worker processes both say they are %s (containers sharing a hostname?): "
-            "the later one is %s in this run; if they keep images in folders that are not "
-            "one folder, give each its own --host-id",
+            "two worker processes both say they are %s, host %s (containers sharing a "
+            "hostname, or one restarted without a bye): the later one is %s in this run; "
+            "if they keep images in folders that are not one folder, give each its own "
+            "--host-id",
             name[:NAME_SHOWN],
+            str(host)[:NAME_SHOWN],
             given[:NAME_SHOWN],
         )
 

@@ -13,10 +13,10 @@ master waited for nobody (a fresh user's).
 A worker's name is ``hostname:pid``, and containers that share a hostname (host
 networking: Kubernetes' ``hostNetwork``, Docker's ``--network host``) each run their
 worker as the same pid, often 1. Each hello carries a token of its own process
-(``instance``); a second process under a name already taken is given that name with
-``#2`` (``#3``, ...) for the run (``hello`` returns the name to use, the answer tells the
-worker). Until 2026-12-02 such workers were one to the master: one's bye counted the other
-as gone, and its rows in the manifest could not be told apart.
+(``instance``); a second process under a name already taken (by one that has not said
+bye) is given that name with ``#2`` (``#3``, ...) for the run (``hello`` returns the
+name to use, the answer tells the worker). Until 2026-12-02 such workers were one to
+the master: one's bye counted the other as gone, and their rows could not be told apart.
 """
 
 from __future__ import annotations
@@ -27,6 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from crawler.protocol import IDENTITY
+
+# The most processes of one name told apart in a run (names up to NAME#999999, which a
+# worker takes); past it the name is shared, as before 2026-12-02.
+RENAMED_MAX = 999_999
 
 
 @dataclass
@@ -57,6 +61,8 @@ class WorkerRegistry:
         self._own = own
         self._lock = threading.Lock()
         self._seen: dict[str, WorkerSeen] = {}
+        self._given: dict[tuple[str, str], str] = {}  # (name, instance) -> its name here
+        self._renamed: dict[str, int] = {}  # name -> the last N given as name#N
 
     def seen(self, worker: str, *, told_over: bool = False) -> None:
         """``worker`` called in now (and, with ``told_over``, was told the run is over)."""
@@ -71,7 +77,8 @@ class WorkerRegistry:
         the hello says nothing but its identity (``protocol.IDENTITY``): a ``--wait``
         worker asking whether a new run began, which the answer (this run's id) tells it
         is not. Until 2026-12-02 that hello made the master wait its whole LINGER for it,
-        5 s after the last row (a fresh user's); a full hello is another process's."""
+        5 s after the last row (a fresh user's). A full hello without an ``instance`` (an
+        older worker) replaces the entry of its name, as every hello did before."""
         group = self._own(info)  # outside the lock: it asks the system
         with self._lock:
             worker = self._name_for(worker, info.get("instance"))
@@ -83,15 +90,24 @@ class WorkerRegistry:
         return worker
 
     def _name_for(self, worker: str, instance: object) -> str:
-        """``worker``, or ``worker#N`` when that name is another process's (another
-        ``instance``): the first of N = 2, 3, ... that is free or this process's own."""
+        """``worker``, or ``worker#N`` when that name is another live process's (another
+        ``instance``; one that said bye holds nothing, and its name is taken over): N = 2,
+        3, ... in the order such processes said hello, each keeping its own. Constant time
+        a hello, whatever came before (a review's: a search took 12 s for 8,000)."""
         if not isinstance(instance, str):
             return worker  # an older worker, or a --wait worker's probe
-        name, n = worker, 1
-        while (seen := self._seen.get(name)) is not None and seen.instance not in (None, instance):
-            n += 1
-            name = f"{worker}#{n}"
-        return name
+        given = self._given.get((worker, instance))
+        if given is None:
+            seen = self._seen.get(worker)
+            if seen is None or seen.left or seen.info.keys() <= IDENTITY.keys():
+                given = worker  # free: nobody's, gone, or only ever probed
+            elif seen.instance == instance:
+                given = worker
+            else:
+                self._renamed[worker] = number = self._renamed.get(worker, 1) + 1
+                given = f"{worker}#{number}" if number <= RENAMED_MAX else worker
+            self._given[(worker, instance)] = given
+        return given
 
     def drop_gone(self, running: Callable[[int, int], bool]) -> None:
         """Count as left each of the master's local workers whose process is gone
@@ -143,12 +159,6 @@ class WorkerRegistry:
                 if seen.info.get("host") == host and isinstance(other, str) and other != folder:
                     return name, other
         return None
-
-    def pids_from(self, host: str) -> set[int]:
-        """The process ids that workers of ``host`` gave in hello."""
-        with self._lock:
-            infos = [s.info for s in self._seen.values() if s.info.get("host") == host]
-        return {i["pid"] for i in infos if type(i.get("pid")) is int}
 
     def host_of(self, worker: str) -> str | None:
         """The ``--host-id`` ``worker`` gave in hello, if any."""

@@ -62,7 +62,7 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
         run_info = channel.hello(worker.name, info)
     except MasterGone as exc:  # before any work: it could not join (exit 1, not 3: nothing
         raise MasterUnreachable(f"{exc}, before handing out work") from None  # was lost)
-    worker.name = _given_name(worker.name, run_info.get("name"))
+    worker.name = _given_name(worker.name, run_info.get("name"), channel.where)
     run_id = str(run_info.get("run_id"))
     try:
         policy = Policy.from_json(str(run_info.get("policy")))
@@ -90,12 +90,18 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
     return (c.EXIT_OK if over else c.EXIT_INTERRUPTED), run_id
 
 
-def _given_name(name: str, given: object) -> str:
-    """The name the master gave this process (``NAME#N``: another has ``name``), else
-    ``name``: an older master gives none, and the answer is checked like any other."""
+def _given_name(name: str, given: object, where: str) -> str:
+    """The name the master gave this process, ``NAME#N`` when another has ``name``
+    (``master.workers``), else ``name``: an older master gives none. Raises
+    ProtocolError for any other answer: going on under a name the master gave another
+    process would make the two one worker again (a review's)."""
+    if given is None or given == name:
+        return name
     suffix = given[len(name) :] if isinstance(given, str) and given.startswith(name) else ""
-    ok = suffix.startswith("#") and suffix[1:].isdigit() and len(suffix) <= SUFFIX_MAX
-    return name + suffix if ok else name
+    number = suffix[1:]
+    if suffix[:1] == "#" and number.isascii() and number.isdigit() and len(suffix) <= SUFFIX_MAX:
+        return name + suffix
+    raise ProtocolError(f"the master at {where} gave this worker an unusable name: {given!r:.80}")
 
 
 def _summary(config: WorkerConfig, worker: Worker, started: float) -> None:
