@@ -26,7 +26,7 @@ read a policy without the rules it lacks, or send results the master ignores, ev
 lease of it redone. A worker refuses a master of another protocol; a master turns such
 a worker away (``hello``'s answer then holds no usable policy, which stops workers of
 any version). The identity is derived from the shapes themselves, so it changes with
-any of them.
+any of them (a result's ``robots_late``, 2026-12-02, made it another).
 """
 
 from __future__ import annotations
@@ -95,6 +95,7 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "last_modified": (str,),
     "reused": (bool,),
     "robots": (dict,),  # not a manifest field: the robots.txt verdict fetched for the URL
+    "robots_late": (bool,),  # nor this: its --deadline went to robots.txt (leases: again)
     # Not a manifest field: True when the worker revalidated a stored copy it holds (its
     # size, with --verify-stored=hash its sha256, as the manifest says); a failure then
     # leaves that copy the URL's image (master.results).
@@ -103,8 +104,7 @@ RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     # full (--verify-stored=full): the result's image fields, None too, replace the row's.
     "verified": (bool,),
     "token": (int,),  # not a manifest field: the fencing token of the lease answered
-    # Not a manifest field: seconds a 429/503 answer's Retry-After asked (<= RETRY_AFTER_MAX).
-    "retry_after": (float, int),
+    "retry_after": (float, int),  # nor this: s a 429/503's Retry-After asked (<= RETRY_AFTER_MAX)
     # Not a manifest field: seconds between the URL's latest request and the result's put.
     "request_age": (float, int),
 }

@@ -12,6 +12,8 @@ from collections import Counter
 from collections.abc import ItemsView
 from dataclasses import dataclass
 
+MAX_BATCH = 500  # tasks per get(), and a sane cap on what a worker may ask for (or send)
+
 
 @dataclass
 class Lease:

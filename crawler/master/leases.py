@@ -25,19 +25,18 @@ from crawler.config import HostLimits
 from crawler.master.affinity import HostAffinity
 from crawler.master.fencing import ANY_SUCCESS, MAX_TOKEN, Answer, accepts
 from crawler.master.frontier import FINAL, LEASED, Frontier
-from crawler.master.leasebook import Lease, LeaseBook
+from crawler.master.leasebook import MAX_BATCH, Lease, LeaseBook
 from crawler.master.politeness import GivenUp, HostGate
-from crawler.master.verdicts import KEPT, TRANSIENT, RobotsBoard
+from crawler.master.robotsleases import RobotsLeases
+from crawler.master.verdicts import RobotsBoard
 from crawler.master.workers import WorkerRegistry
 from crawler.protocol import MAX_GET_WAIT, Task, encode_task
-from crawler.robotstxt import check_verdict, crawl_delay
 from crawler.urls import host_of
 
-MAX_BATCH = 500  # tasks per get(), and a sane cap on what a worker may ask for
 NO_LIMITS = HostLimits()
 
 
-class LeaseBoard:
+class LeaseBoard(RobotsLeases):
     """Pending tasks, leases and the run's end; per task two bytes (state, attempts)."""
 
     def __init__(  # noqa: PLR0913  (the board's settings, all from MasterConfig and Plan)
@@ -54,11 +53,9 @@ class LeaseBoard:
         workers: WorkerRegistry | None = None,
     ) -> None:
         """``stored_copy(task_id)``: what a worker needs to reuse an earlier run's image
-        (``plan.Plan.stored_copy``), sent with the task; ``user_agent``: the run's, when
-        robots.txt is consulted (None: ``--ignore-robots``); ``unpaced(task_id)``: the
-        task will make no request (a reuse), so politeness neither holds nor counts it, nor
-        does it ask robots.txt (a revalidation does); ``workers``: the registry of workers
-        that called in before the board was made."""
+        (``plan.Plan.stored_copy``); ``user_agent``: the run's (None: ``--ignore-robots``);
+        ``unpaced(task_id)``: the task makes no request (a reuse): politeness neither holds
+        nor counts it, nor does it ask robots.txt; ``workers``: the registry so far."""
         self._gate = HostGate(limits)
         self._user_agent = user_agent or ""
         asks = lambda i: not unpaced(i) or i in self._frontier.rerouted  # noqa: E731
@@ -77,6 +74,7 @@ class LeaseBoard:
         self.workers = WorkerRegistry(clock) if workers is None else workers
         self._affinity: HostAffinity | None = None  # see prefer_hosts
         self._unleased: list[tuple[int, str, int]] = []  # (id, host, status) of given-up hosts
+        self._again: set[int] = set()  # tasks put back once by ``again``
 
     # --- called by workers, through the endpoints ---
     def get(self, worker: str, max_items: int, timeout: float, room: int | None = None) -> dict:
@@ -164,62 +162,10 @@ class LeaseBoard:
                     self._cond.notify_all()  # the host (or origin) may take another lease now
             return True
 
-    def robots_answer(self, task_id: int, worker: str, url: str, verdict: dict) -> bool:
-        """Take the robots.txt verdict ``worker`` fetched for ``task_id`` (``url``).
-
-        A transient failure backs the origin off (``RobotsBoard.record``); the URL goes
-        back to the frontier (True: no row for this answer) unless its leases are spent
-        (False: the answer is final). A kept verdict's Crawl-delay spaces the host, from now;
-        the host's tasks that the verdict spares a request are held no longer."""
-        with self._cond:
-            now = self._clock()
-            outcome = self.robots.record(task_id, url, verdict, now)
-            deferred = outcome == TRANSIENT and self._defer(task_id, worker, now)
-            if outcome != TRANSIENT:
-                self._frontier.release_silent(url, now)
-            if outcome == KEPT:
-                self._gate.probe_answered(host_of(url), crawl_delay(verdict, self._user_agent), now)
-            self._cond.notify_all()
-            return deferred
-
     def _next_ready_in(self, now: float) -> float | None:
         """Seconds until a held-back host or backed-off origin may take a lease again."""
         times = [t for t in (self._gate.next_ready_in(now), self.robots.next_ready_in(now)) if t]
         return min(times) if times else None
-
-    def robots_found(self, worker: str, items: list) -> int:
-        """Verdicts ``worker`` fetched for tasks it holds (``[{"id", "verdict"}]``), sent as
-        soon as it has them, so that a probe whose image is slow does not hold its origin
-        back. Items for tasks it does not hold, or not verdicts, are ignored."""
-        taken = 0
-        for item in items[:MAX_BATCH]:
-            task_id = item.get("id") if isinstance(item, dict) else None
-            verdict = check_verdict(item.get("verdict")) if type(task_id) is int else None
-            if verdict is None or "unavailable" in verdict:
-                continue  # an unavailable robots.txt comes with the URL's result
-            with self._cond:
-                lease = self._leases.get(task_id)
-                if lease is None or lease.worker != worker:
-                    continue
-                url = self._frontier.url(task_id)
-            self.robots_answer(task_id, worker, url, verdict)
-            taken += 1
-        return taken
-
-    def _defer(self, task_id: int, worker: str, now: float) -> bool:
-        if self._frontier.state[task_id] == FINAL or self._attempts[task_id] >= self._max_attempts:
-            return False
-        lease = self._leases.get(task_id)
-        if lease is not None and lease.worker == worker:
-            self._leases.drop(task_id)
-            self._gate.done(lease.host, None, now)
-            self._frontier.put_back(task_id)
-        return True  # else it was handed out again meanwhile: that lease answers for it
-
-    def verdicts(self, ids: list) -> list:
-        """The robots.txt verdicts with these ids (``RobotsBoard.verdicts``)."""
-        with self._cond:
-            return self.robots.verdicts(ids)
 
     def expire(self) -> list[int]:
         """Requeue expired leases; return the ids that had no attempts left (now final, lost)."""

@@ -7,8 +7,9 @@ answer for a URL counts, and a failure only from the live lease's holder
 (``leases.LeaseBoard.complete``: fencing tokens). A success's image digest is looked
 up in the run's content index (``master.contents``) for ``same_content_as``. A result
 whose robots.txt was unavailable puts its URL back instead, while it has leases left
-(``leases.LeaseBoard.robots_answer``). Anything else is logged and dropped: a peer
-holding the key can send anything, and must not corrupt the manifest.
+(``robotsleases``), as does once one whose deadline went to robots.txt. Anything else is
+logged and dropped: a peer holding the key can send anything, and must not corrupt the
+manifest.
 """
 
 from __future__ import annotations
@@ -31,8 +32,7 @@ log = logging.getLogger("crawler")
 
 # What a reused or revalidated (304) image keeps from the row that stored it.
 STORED_FIELDS = ("path", "sha256", "phash", "bytes", "width", "height", "orientation", "format")
-STORED_FIELDS += ("content_type",)
-STORED_FIELDS += ("final_url", "etag", "last_modified", "fetched_at")
+STORED_FIELDS += ("content_type", "final_url", "etag", "last_modified", "fetched_at")
 # What a copy verified again in full (``verified``) says anew, None too: until 2026-12-01
 # the row's old value stayed where the check found none (an orientation it has not).
 VERIFIED_FIELDS = ("width", "height", "orientation", "format", "phash", "sha256")
@@ -109,9 +109,11 @@ class ResultIntake:
         if kept and stored is None:
             log.warning("ignored a result from %s reusing a file never stored", worker)
             return None
-        verdict = result["robots"]
-        if verdict is not None and self._board.robots_answer(task_id, worker, url, verdict):
-            return None  # robots.txt was unavailable: the URL went back to the frontier
+        board, verdict = self._board, result["robots"]
+        if (verdict is not None and board.robots_answer(task_id, worker, url, verdict)) or (
+            result["robots_late"] and board.again(task_id, worker, Answer.of(result))
+        ):
+            return None  # robots.txt unavailable, or it took the deadline: leased again
         if not self._board.complete(task_id, worker, Answer.of(result)):
             return None  # already final, or a stale holder's failure (fencing)
         if not success and (standing := self._kept_copy(task_id, worker, result)) is not None:
@@ -175,15 +177,13 @@ class ResultIntake:
 
     def _note_moved(self, fields: dict[str, Any], stored: dict[str, Any] | None) -> None:
         """List the earlier copy the new row's image replaced, if any (``superseded``)."""
-        entry = moved_copy(fields, stored)
-        if entry is not None:
+        if (entry := moved_copy(fields, stored)) is not None:
             self.superseded.append(entry)
 
     def _same_content(self, url: str, source: str, fields: dict[str, Any]) -> str | None:
-        """The source of the first row with this row's image bytes (see
-        master.contents); None for the first itself, or a row without an image."""
-        contents = self._plan.contents
-        if contents is None:
+        """The source of the first row with this row's image bytes (``contents``); None
+        for the first itself, or a row without an image."""
+        if (contents := self._plan.contents) is None:
             return None
         success = fields["status"] in c.SUCCESS_STATUSES
         return contents.note(url, source, fields.get("sha256") if success else None)
@@ -192,10 +192,10 @@ class ResultIntake:
         """Rows for the URLs the master ends itself: those whose last lease expired with
         no attempts left (``worker_lost``), and those of a host given up for answering
         429/503, or not at all, too often (``http_error``, ``timeout``, unfetched;
-        transient: the next run tries). A URL
-        whose image an earlier run stored (sent to be revalidated or re-checked) keeps
-        that row (``_standing``): nothing was learnt of its image. Until 2026-12-01 the
-        failure replaced it, and the manifest named the stored image nowhere."""
+        transient: the next run tries). A URL whose image an earlier run stored (sent to
+        be revalidated or re-checked) keeps that row (``_standing``): nothing was learnt
+        of its image. Until 2026-12-01 the failure replaced it, and the manifest named the
+        stored image nowhere."""
         board, rows = self._board, []
         for task_id in board.expire():
             tries = board.attempts(task_id)

@@ -50,7 +50,6 @@ class TaskLane:
         self._backed_off: dict[str, int] = {}  # host -> tasks put before this are handed back
         self._asked_until: dict[str, float] = {}  # host -> end of its Retry-After (monotonic)
         self.handed_back: queue.SimpleQueue[int] = queue.SimpleQueue()  # task ids
-        self._once: set[int] = set()  # handed back by ``hand_back_once``
         self._idle = 0  # threads waiting in get()
         self._lock = threading.Lock()
 
@@ -70,17 +69,6 @@ class TaskLane:
         finally:
             with self._lock:
                 self._idle -= 1
-
-    def hand_back_once(self, task_id: int) -> bool:
-        """Hand ``task_id`` back, unless this worker did once: a URL whose deadline went
-        to its origin's robots.txt (``pipeline.ROBOTS_FIRST``), to be leased again, at no
-        attempt, with the verdict known. Kept, its timeout came back every night: the
-        next run's first URL of that origin fetches robots.txt again. True if handed back."""
-        if task_id in self._once:
-            return False
-        self._once.add(task_id)
-        self.handed_back.put(task_id)  # released after the verdict is sent (run.py)
-        return True
 
     def get_nowait(self) -> Task | None:
         """The next task; raises ``queue.Empty`` when none is queued."""

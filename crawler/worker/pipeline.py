@@ -35,9 +35,6 @@ from crawler.worker.storedcopy import elsewhere, image_fields, usable_stored_cop
 # A robots.txt fetch (or wait) that took this share of --deadline or more, and 0.1 s at
 # least, is named in the URL's deadline timeout (``_name_robots_share``).
 ROBOTS_SHARE = 0.1
-# Set in the row of such a timeout: the worker may hand the URL back, once, for a lease
-# of its own now that the verdict is known (``run.Worker._download``); never sent.
-ROBOTS_FIRST = "_robots_first"
 
 
 @dataclass(frozen=True)
@@ -179,8 +176,8 @@ def _download(
     try:
         download = fetch(ctx.session, task.url, policy, headers or None)
     except TimeoutFailure as timeout:
-        if _name_robots_share(timeout, robots_s, policy.deadline):
-            row[ROBOTS_FIRST] = True
+        # robots_late: the master leases the URL again, once, with the verdict known
+        row["robots_late"] = _name_robots_share(timeout, robots_s, policy.deadline) or None
         raise
     row.update(
         http_status=download.http_status,
@@ -206,7 +203,7 @@ def _name_robots_share(timeout: TimeoutFailure, robots_s: float, limit: float) -
     fetched (or waited for) before this URL's request (they share ``--deadline``:
     README, "Who decides what"); True when it did. On a host that slow, the origin's
     first URL failed every night, its error naming only the deadline (a fresh user's,
-    2026-12-02): such a URL now goes back for a lease of its own (``ROBOTS_FIRST``)."""
+    2026-12-02): the master now leases such a URL again (``robotsleases``)."""
     named = robots_s >= max(ROBOTS_SHARE * limit, 0.1)  # "0.0 s" would say nothing
     if named and str(timeout).startswith("deadline of"):
         timeout.args = (f"{timeout}, {robots_s:.1f} s of it for robots.txt first",)

@@ -36,7 +36,7 @@ from crawler.worker.found import FoundVerdicts
 from crawler.worker.lane import TaskLane, drained, no_answer, start_threads
 from crawler.worker.leaseview import HeldLeases, LeaseView
 from crawler.worker.pacing import POLL_BUSY, POLL_IDLE, POLL_PROBE, Pacing
-from crawler.worker.pipeline import ROBOTS_FIRST, Context, Fetched, finish, start
+from crawler.worker.pipeline import Context, Fetched, finish, start
 from crawler.worker.resolver import Resolver
 from crawler.worker.robots import RobotsCache
 from crawler.worker.storage import open_run_store
@@ -263,8 +263,6 @@ class Worker:
             if not self._verifiers.hand(outcome, ctx):
                 self._done.put(finish(outcome, ctx))
             return
-        if outcome.pop(ROBOTS_FIRST, False) and self._todo.hand_back_once(task.id):
-            return  # its deadline went to robots.txt
         if outcome.get("http_status") in c.OVERLOADED or no_answer(outcome):  # lane.py
             self._todo.back_off(host_of(task.url), outcome.get("retry_after"))
         self._done.put(outcome)
