@@ -78,8 +78,10 @@ class RobotsLeases:
         next lease fetches the image alone. Once a run, while it has leases left: True
         (no row for this answer). Its request spaces the host; no backoff, no silence."""
         with self._cond:
-            if task_id in self._again:
-                return False
+            live = self._leases.get(task_id)
+            ours = live is not None and (live.worker, live.token) == (worker, answer.token)
+            if task_id in self._again or not ours:
+                return False  # once a run; the answer of a lease not live: fencing decides
             self._again.add(task_id)
             deferred = self._defer(task_id, worker, self._clock(), answer)
             self._cond.notify_all()

@@ -313,3 +313,26 @@ def test_a_hosts_spacing_counts_from_its_latest_request_not_only_its_lease() -> 
     assert leased(board.get("w", 5, 0)) == []
     clock.advance(0.02)
     assert [t.url for t in leased(board.get("w", 5, 0))] == urls[1:]
+
+
+def test_a_url_whose_deadline_went_to_robots_txt_is_put_back_once() -> None:
+    """``again`` (a result's ``robots_late``): back to the frontier once a run, for the
+    live lease only (fencing), while leases are left; each lease counts."""
+    board = make_board(FakeClock(), max_attempts=3)
+    [first] = leased(board.get("w1", 1, 0))
+    assert not board.again(first.id, "w1", Answer(False, first.token + 1))  # not the live one
+    assert not board.again(first.id, "w2", Answer(False, first.token))  # not its holder
+    assert board.again(first.id, "w1", Answer(False, first.token))
+    assert board.leased() == 0
+    [again] = leased(board.get("w2", 1, 0))
+    assert (again.id, again.attempt, again.token) == (first.id, 2, first.token + 1)
+    assert not board.again(again.id, "w2", Answer(False, again.token))  # once a run
+    assert board.complete(again.id, "w2", Answer(False, again.token))
+    assert board.attempts(again.id) == 2  # the row's leases
+
+
+def test_with_no_lease_left_a_late_robots_txt_answer_stands() -> None:
+    board = make_board(FakeClock(), max_attempts=1)
+    [task] = leased(board.get("w1", 1, 0))
+    assert not board.again(task.id, "w1", Answer(False, task.token))
+    assert board.complete(task.id, "w1", Answer(False, task.token))
