@@ -49,8 +49,7 @@ class ResultIntake:
         store: str = "",
         ledger: Ledger | None = None,
     ) -> None:
-        """``store``: the run's store spec (``stores.normalize_spec``); ``ledger``: told of
-        every earlier row a new row supersedes."""
+        """``store``: the run's store spec; ``ledger``: told of each row a new one supersedes."""
         self._plan = plan
         self._ledger = ledger or Ledger(None, run_id)
         self._board = board
@@ -96,8 +95,7 @@ class ResultIntake:
             return None
         store = self._plan.store
         task_id = result["id"]
-        known = 0 <= task_id < len(store)
-        url, source, extra = store.record(task_id) if known else ("", "", None)
+        url, source, extra = store.record(task_id) if 0 <= task_id < len(store) else ("", "", None)
         if url != result["url"]:
             log.warning("ignored a result from %s for a URL this run never sent", worker)
             return None
@@ -110,8 +108,9 @@ class ResultIntake:
             log.warning("ignored a result from %s reusing a file never stored", worker)
             return None
         board, verdict = self._board, result["robots"]
+        late = result["robots_late"] and result["status"] == c.TIMEOUT  # said of nothing else
         if (verdict is not None and board.robots_answer(task_id, worker, url, verdict)) or (
-            result["robots_late"] and board.again(task_id, worker, Answer.of(result))
+            late and board.again(task_id, worker, Answer.of(result))
         ):
             return None  # robots.txt unavailable, or it took the deadline: leased again
         if not self._board.complete(task_id, worker, Answer.of(result)):

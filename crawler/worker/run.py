@@ -220,8 +220,8 @@ class Worker:
         for row in rows:
             answered = self._held.answered(row["id"], row["token"])
             self._probes.discard(row["id"])
-            if not answered and row["status"] not in c.SUCCESS_STATUSES:
-                continue  # a failure of a lease gone meanwhile: the master ignores it
+            if row.get("robots_late") or (not answered and row["status"] not in c.SUCCESS_STATUSES):
+                continue  # leased again (it counts when it comes back), or one the master ignores
             self.tally.count(row)
         self._bar.update(len(rows))
         total, good = self.tally.totals()
@@ -263,8 +263,9 @@ class Worker:
             if not self._verifiers.hand(outcome, ctx):
                 self._done.put(finish(outcome, ctx))
             return
-        if outcome.get("http_status") in c.OVERLOADED or no_answer(outcome):  # lane.py
-            self._todo.back_off(host_of(task.url), outcome.get("retry_after"))
+        late = outcome.get("robots_late")  # the time went to robots.txt: no sign of the host
+        if outcome.get("http_status") in c.OVERLOADED or (no_answer(outcome) and not late):
+            self._todo.back_off(host_of(task.url), outcome.get("retry_after"))  # lane.py
         self._done.put(outcome)
 
     def context(self) -> Context:

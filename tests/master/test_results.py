@@ -7,6 +7,7 @@ holder's success must.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from crawler.master import closing
@@ -289,3 +290,26 @@ def test_a_body_too_slow_for_the_deadline_is_no_silence_of_its_host() -> None:
     silent = decode_result(encode_result(base))
     slow = decode_result(encode_result(base | {"http_status": 200}))
     assert Answer.of(silent).timed_out and not Answer.of(slow).timed_out
+
+
+def test_robots_late_puts_back_a_timeout_only(tmp_path: Path) -> None:
+    """``robots_late`` (the deadline went to robots.txt) puts a ``timeout`` back once; on
+    any other status it is no reason to drop the row (a worker says it of nothing else)."""
+    plan, board, intake, _ = planned(tmp_path, URLS, 10.0)
+    try:
+        tasks = [decode_task(t) for t in board.get("w1", 2, 0)["tasks"]]
+
+        def late(task_id: int, token: int, status: str) -> str:
+            return encode_result(json.loads(result(task_id, "w1", token, status)) | {
+                "robots_late": True})  # fmt: skip
+
+        [ok] = intake.rows([("w1", [late(tasks[0].id, tasks[0].token, "ok")])])
+        assert (ok["url"], ok["status"], ok["leases"]) == (URLS[0], "ok", 1)
+        assert intake.rows([("w1", [late(tasks[1].id, tasks[1].token, "timeout")])]) == []
+        [again] = [decode_task(t) for t in board.get("w1", 1, 0)["tasks"]]
+        assert again.id == tasks[1].id
+        [row] = intake.rows([("w1", [late(again.id, again.token, "timeout")])])  # once a run
+        assert (row["status"], row["leases"]) == ("timeout", 2)
+        assert "robots_late" not in row  # a wire field, not a manifest column
+    finally:
+        plan.close()
