@@ -11,6 +11,7 @@ own start-up, which no program can change).
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -105,3 +106,36 @@ def test_a_worker_stopped_at_once_exits_130(tmp_path: Path, signum: int, after: 
     assert worker.returncode == c.EXIT_INTERRUPTED, stderr
     assert_no_traceback(stdout, stderr)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("wait", [[], ["--wait"]], ids=["once", "wait"])
+def test_a_worker_stopped_while_its_master_does_not_answer_exits_at_once(
+    tmp_path: Path, wait: list[str]
+) -> None:
+    """A master port whose SYNs go unanswered (here: a full accept queue) under a long
+    --connect-timeout: a stop signal ends the worker at once, silently, exit 130. Until
+    2026-12-02 the first connection attempt held it the whole 30 s (a fresh user's:
+    `systemctl stop` while the master's host was down)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    filler = socket.create_connection(listener.getsockname(), timeout=2)  # queue full
+    port = str(listener.getsockname()[1])
+    worker = subprocess.Popen(
+        cli_command("worker", "--server", "127.0.0.1", "--port", port, "--connect-timeout",
+                    "30", "--output", str(tmp_path / "out"), *wait),
+        env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        _wait_for_handler(worker, signal.SIGTERM)
+        time.sleep(1.0)  # its connection attempt under way
+        worker.send_signal(signal.SIGTERM)
+        stdout, stderr = worker.communicate(timeout=15)  # 30 s before: this raises
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+        filler.close()
+        listener.close()
+    assert worker.returncode == c.EXIT_INTERRUPTED, stderr
+    assert_no_traceback(stdout, stderr)

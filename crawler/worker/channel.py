@@ -126,7 +126,10 @@ class Channel:
         """Connect and authenticate within ``timeout`` seconds (sooner when ``stop`` is
         set). Raises MasterUnreachable, AuthenticationFailed."""
         self.where = f"{host}:{port}"
-        probe(host, port, timeout)
+        # Stop-aware too: a port whose SYNs go unanswered (a full accept queue, a host
+        # gone) held a stopped worker the whole --connect-timeout (a fresh user's, 2026-12-02)
+        reach = lambda: probe(host, port, timeout)  # noqa: E731
+        _with_timeout(reach, timeout + 1, f"reaching {self.where}", stop)  # its own words first
         forget_connection((host, port))  # a stale connection to an earlier master
         self._address = (host, port)
         # The same wire format; no 40 ms stalls, keepalive from the first byte.
