@@ -9,6 +9,7 @@ noticed instead of waited on forever.
 
 from __future__ import annotations
 
+import math
 import socket
 import threading
 import time
@@ -128,8 +129,8 @@ class Channel:
         self.where = f"{host}:{port}"
         # Stop-aware too: a port whose SYNs go unanswered (a full accept queue, a host
         # gone) held a stopped worker the whole --connect-timeout (a fresh user's, 2026-12-02)
-        reach = lambda: probe(host, port, timeout)  # noqa: E731
-        _with_timeout(reach, timeout + 1, f"reaching {self.where}", stop)  # its own words first
+        reach = lambda: probe(host, port, timeout)  # noqa: E731  (its own words, its own bound)
+        _with_timeout(reach, math.inf, f"reaching {self.where}", stop)
         forget_connection((host, port))  # a stale connection to an earlier master
         self._address = (host, port)
         # The same wire format; no 40 ms stalls, keepalive from the first byte.
