@@ -199,4 +199,9 @@ def test_a_probe_fetches_robots_txt_and_its_url_within_one_deadline(tmp_path: Pa
         slow.sock.close()
     (row,) = read_rows(tmp_path / "out" / "manifest.jsonl")
     assert row["elapsed_s"] < DEADLINE + SLACK / 2, row
-    assert (row["status"], row["leases"]) == ("ok", 2), row
+    assert row["leases"] == 2, row
+    # The image alone trickles over 2 s of the 3: ok, unless a loaded machine stretches
+    # its many short sleeps past the deadline (a CI run did, 2026-12-02): each lease
+    # within one deadline is the point here (tests/worker/test_robots_deadline.py has
+    # the margins for "ok").
+    assert row["status"] in ("ok", "timeout"), row
