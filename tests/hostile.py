@@ -22,6 +22,7 @@ import threading
 import time
 import uuid
 import zlib
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -170,14 +171,20 @@ def serve(body: bytes, content_type: str | None, headers: dict[str, str] | None 
 
 
 def statuses_then(
-    failures: list[tuple[int, dict[str, str]]], body: bytes, content_type: str
+    failures: list[tuple[int, dict[str, str]]],
+    body: bytes,
+    content_type: str,
+    times: list[float] | None = None,
 ) -> Handler:
-    """Answer each of ``failures`` (status, headers) once, in order, then ``body`` for good."""
+    """Answer each of ``failures`` (status, headers) once, in order, then ``body`` for
+    good; the time of each request (monotonic) is appended to ``times``."""
     lock = threading.Lock()
     left = list(failures)
 
     def handle(request: BaseHTTPRequestHandler) -> None:
         with lock:
+            if times is not None:
+                times.append(time.monotonic())
             failure = left.pop(0) if left else None
         if failure is None:
             respond(request, body, content_type)
@@ -298,6 +305,7 @@ class HostileSite:
     paths: dict[str, str] = field(default_factory=dict)  # case -> path the server must be asked
     seen: dict[str, list[str]] = field(default_factory=dict)  # case -> request targets recorded
     hops: dict[str, list[str]] = field(default_factory=dict)  # case -> every path it asks for
+    times: defaultdict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     evil_names: list[str] = field(default_factory=list)  # file names a header tried to plant
 
     def add(self, name: str, path: str, handler: Handler, line: str | None = None) -> str:
@@ -472,19 +480,26 @@ def register_location_cases(site: HostileSite) -> None:
 
 
 def register_retry_cases(server: ImageServer) -> HostileSite:
-    """Transient failures, for a run with ``--retries 2 --deadline 3``."""
+    """Transient failures, for a run with ``--retries 2 --deadline 3``. Each 429/503 case
+    is on a loopback address of its own (``ImageServer.alias``): the master backs a host
+    off for each such answer, doubling, and the cases on one host waited a minute."""
     site = HostileSite(server)
     png = make_image("PNG", 50, 40, seed=21)
-    once = statuses_then([(429, {"Retry-After": "1"})], png, "image/png")
+    once = statuses_then([(429, {"Retry-After": "1"})], png, "image/png", site.times["429_once"])
     site.add("429_once", "/busy/429.png", once)
     site.expect_image("429_once", png)
     jpeg = make_image("JPEG", 60, 40, seed=22)
     twice = statuses_then([(503, {}), (503, {})], jpeg, "image/jpeg")
-    site.add("503_twice", "/busy/503-twice.jpg", twice)
+    alias = server.alias("127.0.0.2")
+    site.add("503_twice", "/busy/503-twice.jpg", twice, alias + "/busy/503-twice.jpg")
+    site.urls["503_twice"] = alias + "/busy/503-twice.jpg"
     site.expect_image("503_twice", jpeg)
-    site.add("503_forever", "/busy/503.png", always(503))
+    alias = server.alias("127.0.0.3")
+    site.add("503_forever", "/busy/503.png", always(503), alias + "/busy/503.png")
     # Before each retry urllib3 reads the answer's body to its end: this one has none.
-    site.add("503_endless", "/busy/503-endless.png", endless("text/html", status=503))
+    alias = server.alias("127.0.0.4")
+    endless_503 = endless("text/html", status=503)
+    site.add("503_endless", "/busy/503-endless.png", endless_503, alias + "/busy/503-endless.png")
     # On a host of its own (a second name of the server): an hour's Retry-After gives its
     # host up for the run (politeness), which would end the other cases unfetched.
     hour = server.url("/busy/hour.png").replace("127.0.0.1", "localhost", 1)

@@ -144,6 +144,7 @@ class ImageServer:
         self.expected: dict[str, Expected] = {}
         host, port = self._httpd.server_address[:2]
         self.base_url = f"http://{host}:{port}"
+        self._aliases: list[tuple[_HTTPServer, threading.Thread]] = []
 
     # -- lifecycle -----------------------------------------------------------
     def start(self) -> Self:
@@ -157,7 +158,23 @@ class ImageServer:
             self._thread.start()
         return self
 
+    def alias(self, address: str) -> str:
+        """Serve the same routes on another loopback ``address`` too (127.0.0.2, ...:
+        another host to the crawler's politeness); returns its base URL. Call it after
+        ``start``; ``stop`` ends it."""
+        httpd = _HTTPServer((address, 0), _Handler)
+        httpd.owner = self
+        thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                  name=f"imageserver-{address}", daemon=True)  # fmt: skip
+        thread.start()
+        self._aliases.append((httpd, thread))
+        return f"http://{address}:{httpd.server_address[1]}"
+
     def stop(self) -> None:
+        for httpd, thread in self._aliases:
+            httpd.shutdown()
+            thread.join(timeout=5)
+            httpd.server_close()
         if self._thread is not None:
             self._httpd.shutdown()
             self._thread.join(timeout=5)

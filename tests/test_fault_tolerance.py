@@ -688,17 +688,18 @@ def test_transient_503_is_retried_after_retry_after_and_404_is_not(
 def test_a_late_503_with_no_time_for_the_backoff_is_reported_as_it_is(
     run: Run, image_server: ImageServer
 ) -> None:
-    """A 503 that comes 0.5 s before the deadline, with a retry left: the backoff (0.5-1
-    s) would reach the deadline, so the answer is the row (http_error 503, which backs the
-    host off) and no try is made that cannot end. A review found the worker sleeping to
-    the deadline and sending one more request: the row said "timeout" (2026-12-01)."""
+    """A 500 that comes 0.5 s before the deadline, with a retry left: the backoff (0.5-1
+    s) would reach the deadline, so the answer is the row (http_error 500) and no try is
+    made that cannot end. A review found the worker sleeping to the deadline and sending
+    one more request: the row said "timeout" (2026-12-01; a 503 then, which the worker no
+    longer retries itself: the master leases it again, ``test_politeness``)."""
     times: list[float] = []
 
     def late_busy(handler: BaseHTTPRequestHandler) -> None:
         times.append(time.monotonic())
         if len(times) == 1:
             time.sleep(2.5)
-        send(handler, 503, b"busy\n", {"Content-Type": "text/plain"})
+        send(handler, 500, b"busy\n", {"Content-Type": "text/plain"})
 
     url = image_server.add_handler("/late-busy.png", late_busy)
     args = run.master_args(run.write_list([url]), "--local-workers", "1", "--retries", "1",
@@ -706,7 +707,7 @@ def test_a_late_503_with_no_time_for_the_backoff_is_reported_as_it_is(
     done = run_cli("master", *args, timeout=60)
     assert done.returncode == 0, done.stderr
     row = by_url(run.rows())[url]
-    assert (row["status"], row["http_status"], row["attempts"]) == (c.HTTP_ERROR, 503, 1), row
+    assert (row["status"], row["http_status"], row["attempts"]) == (c.HTTP_ERROR, 500, 1), row
     assert len(times) == 1
 
 

@@ -133,6 +133,16 @@ class HostGate:
             else:
                 self._backoff[host] = relaxed
 
+    def ends_host(self, host: str, answer: Answer, serial: int) -> bool:
+        """Would ``done`` give ``host`` up on this 429/503 (``answer``, of lease
+        ``serial``)? Then the answer is its URL's row, not a reason to ask again."""
+        if host in self.given_up:
+            return True
+        if answer.retry_after is not None and answer.retry_after > BACKOFF_MAX:
+            return True  # ``_asked``
+        counts = serial > self._penalized.get(host, 0)  # not one burst (``done``)
+        return counts and self._overloaded[host] + 1 >= GIVE_UP_AFTER
+
     def _spaced_from(self, host: str, sent: float) -> None:
         """A request of ``host`` went out at ``sent`` (at the latest: the answer's way here
         only makes it later): its next lease waits the spacing from then, not only from

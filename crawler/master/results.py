@@ -6,8 +6,9 @@ becomes a row only if it is for a URL this run sent, under that task's id; a reu
 answer for a URL counts, and a failure only from the live lease's holder
 (``leases.LeaseBoard.complete``: fencing tokens). A success's image digest is looked
 up in the run's content index (``master.contents``) for ``same_content_as``. A result
-whose robots.txt was unavailable puts its URL back instead, while it has leases left
-(``robotsleases``), as does once one whose deadline went to robots.txt. Anything else is
+whose robots.txt was unavailable, or a 429/503, puts its URL back instead, while it has
+leases or retries left (``leases.LeaseBoard.leased_again``), as does once one whose
+deadline went to robots.txt. Anything else is
 logged and dropped: a peer holding the key can send anything, and must not corrupt the
 manifest.
 """
@@ -107,14 +108,12 @@ class ResultIntake:
         if kept and stored is None:
             log.warning("ignored a result from %s reusing a file never stored", worker)
             return None
-        board, verdict = self._board, result["robots"]
-        late = result["robots_late"] and result["status"] == c.TIMEOUT  # said of nothing else
-        if (verdict is not None and board.robots_answer(task_id, worker, url, verdict)) or (
-            late and board.again(task_id, worker, Answer.of(result))
-        ):
-            return None  # robots.txt unavailable, or it took the deadline: leased again
+        if self._board.leased_again(task_id, worker, url, result):
+            return None  # robots.txt unavailable or took the deadline, 429/503: leased again
         if not self._board.complete(task_id, worker, Answer.of(result)):
             return None  # already final, or a stale holder's failure (fencing)
+        if sent := self._board.sent_before(task_id):  # by its leases put back (429/503...)
+            result["attempts"] = (result["attempts"] or 0) + sent
         if not success and (standing := self._kept_copy(task_id, worker, result)) is not None:
             return standing
         # The row this one supersedes, read once (history, ledger); None: the URL is new.
@@ -205,7 +204,9 @@ class ResultIntake:
                 self._standing(task_id) or self._ended(task_id, c.WORKER_LOST, None, fields)
             )
         for task_id, host, gave in board.take_given_up():
-            fields = {"error": f"not fetched: {host} {gave.why}", "attempts": 0}
+            sent = board.sent_before(task_id)  # its 429/503 put it back, then the host went
+            fields = {"error": f"not fetched{' again' * bool(sent)}: {host} {gave.why}"}
+            fields["attempts"] = sent
             change = "not_fetched" if gave.status == c.HTTP_ERROR else ""  # (GivenUp)
             ended = self._standing(task_id) or self._ended(
                 task_id, gave.status, gave.http_status, fields, change

@@ -183,6 +183,7 @@ class Master:
             user_agent=None if cfg.policy.ignore_robots else cfg.policy.user_agent,
             workers=self.launch.slot.workers,  # those that called in while we planned
             clock=self.launch.clock,  # not counting the time the master was stopped
+            retries=cfg.policy.retries,  # of a 429/503: the master's (leases.overloaded)
         )  # fmt: skip
         if plan.needs_hosts:
             board.prefer_hosts(plan.wanted_host, cfg.policy.lease_seconds)

@@ -7,8 +7,9 @@ body: a socket still in use at the deadline is shut down (``watchdog``). ``fetch
 it (``deadline.start``); everything here reads what is left (``remaining``): every
 hop's timeouts are clamped to it whenever urllib3 reads them, retry pauses too, and a
 server's Retry-After is honoured only up to ``RETRY_AFTER_CAP`` and the time left.
-Transient failures (connect, TLS and read errors, 429 and 5xx answers) are retried by
-urllib3, ``policy.retries`` times at most, with jittered exponential backoff.
+Transient failures (connect, TLS and read errors, 500, 502 and 504 answers) are retried
+by urllib3, ``policy.retries`` times at most, with jittered exponential backoff; a 429 or
+503 goes to the master at once, which holds the host for all (``LeaseBoard.overloaded``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from crawler.worker.netguard import mount
 from crawler.worker.resolver import Resolver
 from crawler.worker.watchdog import WATCHDOG
 
-TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
+RETRIED_STATUSES = (500, 502, 504)  # 429/503 (OVERLOADED): the master's to retry
 RETRY_AFTER_CAP = 30.0  # seconds: a server's Retry-After cannot park a thread for hours
 _PARSER = Retry(0)  # urllib3's Retry-After parser: only its cap is read of it
 # urllib3 2.6.3 and later cap a Retry-After at 6 hours by default (2.6.0-2.6.2 have no
@@ -88,6 +89,10 @@ def remaining() -> float:
 
 class DeadlineRetry(Retry):
     """urllib3's Retry, with pauses capped by RETRY_AFTER_CAP and by the URL's deadline."""
+
+    # urllib3 retries a 413, 429 or 503 that has a Retry-After whatever the forcelist
+    # says: none of them here (429/503: the master's, see the module's docstring).
+    RETRY_AFTER_STATUS_CODES = frozenset()
 
     def get_retry_after(self, response: Any) -> float | None:
         """The pause an answer's Retry-After asks for (``server_wait``), capped; None (the
@@ -277,7 +282,7 @@ def make_session(policy: Policy, resolver: Resolver | None = None) -> requests.S
         other=policy.retries,  # a TLS error before the head (a handshake's: ``handshake``)
         redirect=False,  # fetch() follows redirects itself, checking each target
         allowed_methods=frozenset({"GET"}),
-        status_forcelist=TRANSIENT_STATUSES,
+        status_forcelist=RETRIED_STATUSES,
         backoff_factor=policy.backoff,
         backoff_jitter=policy.backoff,
         respect_retry_after_header=True,

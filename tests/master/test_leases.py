@@ -336,3 +336,63 @@ def test_with_no_lease_left_a_late_robots_txt_answer_stands() -> None:
     [task] = leased(board.get("w1", 1, 0))
     assert not board.again(task.id, "w1", Answer(False, task.token))
     assert board.complete(task.id, "w1", Answer(False, task.token))
+
+
+def overloaded_result(task: protocol.Task, retry_after: float | None = None) -> dict:
+    """A decoded 429 result of ``task`` (the fields ``leased_again`` reads)."""
+    return {"status": "http_error", "http_status": 429, "token": task.token, "attempts": 1,
+            "retry_after": retry_after, "request_age": None, "robots": None,
+            "robots_late": None}  # fmt: skip
+
+
+def test_a_429_puts_its_url_back_behind_the_hosts_hold_up_to_retries_times() -> None:
+    """``overloaded``: a 429 of the live lease holds the host for its Retry-After (every
+    worker) and puts the URL back, ``retries`` times; then the answer is the row, which
+    counts the requests of the answers put back (``sent_before``)."""
+    clock, urls = FakeClock(), ["http://a.example/0.png", "http://a.example/1.png"]
+    board = LeaseBoard(urls, None, 10.0, 3, clock=clock, retries=2)
+    first, _ = leased(board.get("w1", 2, 0))
+    result = overloaded_result(first, retry_after=5.0)
+    assert not board.leased_again(first.id, "w2", urls[0], result)  # not its holder
+    assert not board.leased_again(first.id, "w1", urls[0], result | {"token": 9})  # stale
+    assert board.leased_again(first.id, "w1", urls[0], result)
+    assert board.leased() == 1
+    clock.advance(4.9)
+    assert leased(board.get("w2", 1, 0)) == []  # the host's Retry-After holds it
+    clock.advance(0.2)
+    [again] = leased(board.get("w2", 1, 0))
+    assert (again.id, again.attempt, again.token) == (first.id, 2, first.token + 1)
+    assert board.overloaded(again.id, "w2", Answer(False, again.token, 429))
+    clock.advance(2.1)  # the host's backoff: 1 s, then 2 s
+    [third] = leased(board.get("w1", 1, 0))
+    assert not board.overloaded(third.id, "w1", Answer(False, third.token, 429))  # spent
+    assert board.complete(third.id, "w1", Answer(False, third.token, 429))
+    assert (board.attempts(third.id), board.sent_before(third.id)) == (3, 1)
+
+
+def test_leases_whose_429_put_their_url_back_are_not_lost_ones() -> None:
+    """--max-attempts counts leases that went unanswered: a URL answered 429 once and then
+    lost once, under --max-attempts 2, is leased again (before, it ended worker_lost)."""
+    clock = FakeClock()
+    board = LeaseBoard(list(URLS[:1]), None, 10.0, 2, clock=clock, retries=1)
+    [task] = leased(board.get("w1", 1, 0))
+    assert board.overloaded(task.id, "w1", Answer(False, task.token, 429))
+    clock.advance(1.1)
+    [again] = leased(board.get("w1", 1, 0))
+    assert again.attempt == 2
+    clock.advance(10.0)
+    assert board.expire() == []  # one lease lost of two
+    [third] = leased(board.get("w2", 1, 0))
+    assert (third.id, third.attempt) == (task.id, 3)
+    clock.advance(10.0)
+    assert board.expire() == [task.id]  # two lost: worker_lost
+
+
+def test_a_429_that_gives_its_host_up_is_the_urls_row() -> None:
+    """A Retry-After over BACKOFF_MAX gives the host up: no point in asking again, so the
+    answer itself is the row (with its elapsed time and status), not "not fetched"."""
+    board = LeaseBoard(list(URLS[:2]), None, 10.0, 3, clock=FakeClock(), retries=2)
+    first, second = leased(board.get("w1", 2, 0))
+    assert not board.overloaded(first.id, "w1", Answer(False, first.token, 503, 3600.0))
+    assert board.complete(first.id, "w1", Answer(False, first.token, 503, 3600.0))
+    assert not board.overloaded(second.id, "w1", Answer(False, second.token, 503))  # given up

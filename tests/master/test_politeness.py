@@ -264,14 +264,14 @@ def test_a_host_asking_for_a_day_is_given_up_for_the_run(
 def test_a_retried_request_spaces_the_hosts_next_url_from_the_retry(
     tmp_path: Path, image_server: ImageServer
 ) -> None:
-    """--host-delay 1, one URL at a time: the first URL's answer is a 503, and the worker
+    """--host-delay 1, one URL at a time: the first URL's answer is a 500, and the worker
     retries it after its backoff (0.5-1 s), well after the lease. The next URL waits 1 s
     from that retry, not from the lease (the worker says how long ago its latest request
     went out). Before, it could follow the retry within milliseconds: the master spaced
     leases only, so a request that went out late (a retry, or a busy machine) came close
     to the next (a fresh user's: 57 ms under --host-delay 0.5, 2026-12-01)."""
     meter, body = HostMeter(), make_image("PNG", 32, 24, seed=5)
-    busy = AskingServer(meter, 503, "0", refusals=1)  # Retry-After 0: the backoff alone
+    busy = AskingServer(meter, 500, "0", refusals=1)  # Retry-After 0: the backoff alone
     image_server.add_handler("/retry/0.png", busy)
     image_server.add_handler("/retry/1.png", meter.handler(body, 0.0))
     listing = tmp_path / "list.txt"
@@ -285,8 +285,40 @@ def test_a_retried_request_spaces_the_hosts_next_url_from_the_retry(
     assert result.returncode == 0, result.stderr
     rows = {r["url"].rsplit("/", 1)[1]: r for r in read_rows(out / "manifest.jsonl")}
     assert rows["0.png"]["attempts"] == 2 and rows["1.png"]["status"] == "ok", rows
-    starts = sorted(meter.starts["127.0.0.1"])  # the 503, its retry, the next URL
+    starts = sorted(meter.starts["127.0.0.1"])  # the 500, its retry, the next URL
     assert len(starts) == 3 and starts[2] - starts[1] >= 0.95, starts
+
+
+def test_a_429_holds_its_host_for_every_thread_and_its_url_is_leased_again(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """One worker of 4 threads; the host's first URL answers 429 with Retry-After: 3 every
+    time, each of its 12 others takes 1 s. Once the threads busy at a 429 are free, no
+    request of the host starts before its Retry-After is over: the answer goes to the
+    master at once, which holds the host for every thread and worker, and leases the
+    refused URL again after each hold (--retries 2: three requests, its row counts them).
+    Until 2026-12-02 the thread slept the Retry-After out inside urllib3, and the master
+    learnt of the 429 only after it: the other threads asked for the 12 within 3 s of it
+    (a fresh user's)."""
+    meter, refusals, png = HostMeter(), HostMeter(), make_image("PNG", 32, 24, seed=5)
+    image_server.add_handler("/r429/0.png", AskingServer(refusals, 429, "3", refusals=100))
+    lines = [image_server.url("/r429/0.png")]
+    for i in range(12):
+        image_server.add_handler(f"/slow/{i}.png", meter.handler(png, 1.0))
+        lines.append(image_server.url(f"/slow/{i}.png"))
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    flags = ("--retries", "2", "--local-workers", "1", "--threads", "4")
+    rows = {r["url"]: r for r in crawl(tmp_path, listing, "--max-failure-rate", "1", *flags)}
+    refused = rows.pop(lines[0])
+    assert (refused["status"], refused["http_status"]) == ("http_error", 429), refused
+    assert (refused["attempts"], refused["leases"]) == (3, 3), refused
+    assert {r["status"] for r in rows.values()} == {"ok"} and len(rows) == 12
+    asked, starts = refusals.starts["127.0.0.1"], meter.starts["127.0.0.1"]
+    assert len(asked) == 3 and all(b - a >= 2.9 for a, b in itertools.pairwise(asked)), asked
+    for refusal in asked:  # 0.5 s: requests already leased when the 429 came, crossing it
+        early = [round(t - refusal, 2) for t in starts if refusal + 0.5 < t < refusal + 2.9]
+        assert not early, (early, [round(t - asked[0], 2) for t in sorted(starts)])
 
 
 class RateLimiter:
