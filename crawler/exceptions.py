@@ -88,6 +88,7 @@ class URLFailure(CrawlerError):
         self.http_status = http_status
         self.retry_after = retry_after  # seconds a 429/503 answer asked us to wait; None: none
         self.attempts: int | None = None  # HTTP requests made before it failed, when known
+        self.final_url: str | None = None  # the hop it failed at (a redirect's target...)
 
 
 class FetchFailure(URLFailure):

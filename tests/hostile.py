@@ -496,7 +496,7 @@ def register_retry_cases(server: ImageServer) -> HostileSite:
     site.expect_image("503_twice", jpeg)
     alias = server.alias("127.0.0.3")
     site.add("503_forever", "/busy/503.png", always(503), alias + "/busy/503.png")
-    # Before each retry urllib3 reads the answer's body to its end: this one has none.
+    # An endless body: read off within a bound (keepalive), the URL leased again.
     alias = server.alias("127.0.0.4")
     endless_503 = endless("text/html", status=503)
     site.add("503_endless", "/busy/503-endless.png", endless_503, alias + "/busy/503-endless.png")

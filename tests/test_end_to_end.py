@@ -99,7 +99,7 @@ class UrlList:
                 status,
                 url,
                 image=final if status == "ok" else None,
-                final_url=final if status != "http_error" else None,
+                final_url=final,  # a failure names its hop too (since 2026-12-02)
                 http_status=404 if status == "http_error" else 200,
             ),
         )

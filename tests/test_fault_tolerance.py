@@ -674,11 +674,12 @@ def test_transient_503_is_retried_after_retry_after_and_404_is_not(
     assert rows[busy]["attempts"] == 3, rows[busy]
     assert rows[busy]["sha256"] == hashlib.sha256(body).hexdigest()
     assert len(times) == 3
-    # Retry-After: 1 was honoured (a lower bound, so it cannot flake; without the header,
-    # urllib3's first retry would be immediate).
+    # Retry-After: 1 was honoured (a lower bound, so it cannot flake): the master held
+    # the host that long before leasing the URL again (since 2026-12-02; the worker's
+    # thread before).
     assert all(later - earlier >= 0.9 for earlier, later in itertools.pairwise(times))
-    # Without Retry-After the first retry waits the backoff too (0.5 s and up to 0.5 s of
-    # jitter): urllib3 made it at once, milliseconds after a 429 (until 2026-12-01).
+    # Without Retry-After the host's backoff holds it too (1 s; urllib3 asked again at
+    # once, milliseconds after a 429, until 2026-12-01).
     assert rows[once]["status"] == c.OK and len(plain) == 2 and plain[1] - plain[0] >= 0.45
     assert (rows[missing]["status"], rows[missing]["http_status"]) == (c.HTTP_ERROR, 404)
     assert rows[missing]["attempts"] == 1, rows[missing]

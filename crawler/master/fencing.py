@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crawler.constants import SUCCESS_STATUSES, TIMEOUT
+from crawler.urls import host_of
 
 MAX_TOKEN = 0xFFFF  # tokens are kept in 2 bytes a task: 65,535 leases of one URL
 
@@ -48,14 +49,25 @@ class Answer:
     # A ``timeout`` with no answer at all (a body too slow for --deadline had one: the
     # link or the deadline, not the host, and was given up as "answered none in time").
     timed_out: bool = False
+    host: str | None = None  # who answered (a redirect's target), None: the URL's host
 
     @classmethod
     def of(cls, result: dict[str, Any]) -> Answer:
         """What a decoded result (``protocol.decode_result``) says to the lease board."""
-        success = result["status"] in SUCCESS_STATUSES
+        success, final = result["status"] in SUCCESS_STATUSES, result.get("final_url")
         return cls(success, result["token"] or 0, result["http_status"],
                    result["retry_after"], result["request_age"],
-                   result["status"] == TIMEOUT and result["http_status"] is None)  # fmt: skip
+                   result["status"] == TIMEOUT and result["http_status"] is None,
+                   _answered_by(final))  # fmt: skip
+
+
+def _answered_by(final_url: str | None) -> str | None:
+    """The host of a result's last hop; None when it has none, or one that is no URL (a
+    worker's word: nothing a peer sends may stop the master)."""
+    try:
+        return host_of(final_url) if final_url else None
+    except ValueError:
+        return None
 
 
 ANY_SUCCESS = Answer()  # a success without a token: what a caller that does not fence says

@@ -22,13 +22,12 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from crawler.config import HostLimits
-from crawler.constants import OVERLOADED, TIMEOUT
 from crawler.master.affinity import HostAffinity
 from crawler.master.fencing import ANY_SUCCESS, MAX_TOKEN, Answer, accepts
 from crawler.master.frontier import FINAL, LEASED, Frontier
 from crawler.master.leasebook import MAX_BATCH, Lease, LeaseBook
 from crawler.master.politeness import GivenUp, HostGate
-from crawler.master.robotsleases import RobotsLeases
+from crawler.master.putbacks import PutBacks
 from crawler.master.verdicts import RobotsBoard
 from crawler.master.workers import WorkerRegistry
 from crawler.protocol import MAX_GET_WAIT, Task, encode_task
@@ -37,7 +36,7 @@ from crawler.urls import host_of
 NO_LIMITS = HostLimits()
 
 
-class LeaseBoard(RobotsLeases):
+class LeaseBoard(PutBacks):
     """Pending tasks, leases and the run's end; per task two bytes (state, attempts)."""
 
     def __init__(  # noqa: PLR0913  (the board's settings, all from MasterConfig and Plan)
@@ -168,51 +167,6 @@ class LeaseBoard(RobotsLeases):
                     self._cond.notify_all()  # the host (or origin) may take another lease now
             return True
 
-    def leased_again(self, task_id: int, worker: str, url: str, result: dict[str, Any]) -> bool:
-        """Does the decoded ``result`` (``protocol.decode_result``) put its URL back in the
-        frontier instead of ending it (True: no row for it)? An unavailable robots.txt
-        while the URL has leases left (``robots_answer``), once a run a deadline that went
-        to robots.txt (``again``), a 429/503 while it has retries left (``overloaded``)."""
-        verdict, answer = result["robots"], Answer.of(result)
-        if verdict is not None and self.robots_answer(task_id, worker, url, verdict):
-            again = True
-        elif result["robots_late"] and result["status"] == TIMEOUT:  # said of nothing else
-            again = self.again(task_id, worker, answer)
-        else:
-            again = answer.http_status in OVERLOADED and self.overloaded(task_id, worker, answer)
-        if again and result["attempts"]:
-            with self._cond:
-                self._sent[task_id] = self._sent.get(task_id, 0) + result["attempts"]
-        return again
-
-    def overloaded(self, task_id: int, worker: str, answer: Answer) -> bool:
-        """A 429 or 503 answered the live lease of ``task_id``: the host gate takes it (a
-        backoff, the Retry-After: ``politeness``), so the whole cluster holds the host,
-        and the URL goes back to the frontier, leased again once the hold is over, up to
-        ``retries`` times (True: no row for this answer). Until 2026-12-02 the worker's
-        thread slept out up to 30 s of a Retry-After, and the master learnt of the 429
-        only after it: the host's other URLs were asked for meanwhile (a fresh user's)."""
-        with self._cond:
-            live = self._leases.get(task_id)
-            if live is None or (live.worker, live.token) != (worker, answer.token):
-                return False  # the answer of a lease not live: fencing decides
-            spent = self._overloads.get(task_id, 0) >= self._retries
-            if spent or self._gate.ends_host(live.host, answer, live.serial):
-                return False  # no retries left, or none for the host: this answer is the row
-            self._overloads[task_id] = self._overloads.get(task_id, 0) + 1
-            self._leases.drop(task_id)
-            self._gate.done(live.host, answer, self._clock(), live.serial)
-            self._frontier.put_back(task_id)
-            self._cond.notify_all()
-            return True
-
-    def sent_before(self, task_id: int) -> int:
-        """Requests made for ``task_id`` by its answers put back (``leased_again``), now
-        forgotten: its row's ``attempts`` counts them too."""
-        with self._cond:
-            self._overloads.pop(task_id, None)
-            return self._sent.pop(task_id, 0)
-
     def _next_ready_in(self, now: float) -> float | None:
         """Seconds until a held-back host or backed-off origin may take a lease again."""
         times = [t for t in (self._gate.next_ready_in(now), self.robots.next_ready_in(now)) if t]
@@ -229,8 +183,7 @@ class LeaseBoard(RobotsLeases):
                 if lease is not None:  # it is: ``expired`` was taken under the same lock
                     self._gate.done(lease.host, None, now)
                 self.robots.ended(task_id)
-                # A lease whose 429/503 put the URL back was answered: not one lost.
-                if self._attempts[task_id] - self._overloads.get(task_id, 0) >= self._max_attempts:
+                if self._spent(task_id):
                     self._frontier.finish(task_id)
                     lost.append(task_id)
                 else:

@@ -42,18 +42,26 @@ class GivenUp(NamedTuple):
     why: str  # after the host's name: "answered 8 requests in a row with 429/503"
 
 
-def _gave_up(http_status: int | None, timeouts: int) -> GivenUp:
+def _gave_up(http_status: int | None, timeouts: int, via: str = "") -> GivenUp:
     """A host given up after GIVE_UP_AFTER overloaded answers in a row, ``timeouts`` of
-    them timeouts, the last one ``http_status`` (a 429/503) or none (a timeout)."""
+    them timeouts, the last one ``http_status`` (a 429/503) or none (a timeout), the
+    last given by ``via`` (a redirect's target; "": the host)."""
     if not timeouts:
         why = f"answered {GIVE_UP_AFTER} requests in a row with 429/503"
     elif timeouts < GIVE_UP_AFTER:
         why = f"answered {GIVE_UP_AFTER} requests in a row with 429/503 or not in time"
     else:
         why = f"answered none of {GIVE_UP_AFTER} requests in a row in time"
+    if via:
+        why = f"{why} (the last by {via}, where it redirects)"
     if http_status in OVERLOADED:
         return GivenUp(c.HTTP_ERROR, http_status, why)
     return GivenUp(c.TIMEOUT, None, why)
+
+
+def answered_by(host: str, answer: Answer | None) -> str:
+    """The host that gave ``answer`` to a lease of ``host``: a redirect's target, or it."""
+    return answer.host if answer is not None and answer.host else host
 
 
 class HostGate:
@@ -72,6 +80,7 @@ class HostGate:
         self._serial = 0  # leases made so far: each lease's number, in order
         self._penalized: dict[str, int] = {}  # host -> leases made when it was last backed off
         self._asked_until: dict[str, float] = {}  # host -> end of its Retry-After (``_asked``)
+        self._via: dict[str, str] = {}  # host -> the host its last redirected answer came from
 
     def allowed(self, host: str, now: float) -> bool:
         if host in self.given_up:
@@ -81,7 +90,17 @@ class HostGate:
             return False
         if host in self._asked_until and now >= self._asked_until[host]:
             del self._asked_until[host]  # its Retry-After is over
-        return now >= self._next.get(host, 0.0)
+        return now >= self._ready_at(host)
+
+    def _ready_at(self, host: str) -> float:
+        """When ``host`` may take its next lease: its spacing's time, or later while the
+        host its URLs were last redirected to is held (backed off, asked to wait, given up)."""
+        at, via = self._next.get(host, 0.0), self._via.get(host)
+        if via is not None and (
+            via in self._backoff or via in self._asked_until or via in self.given_up
+        ):
+            at = max(at, self._next.get(via, 0.0))
+        return at
 
     def lease(self, host: str, now: float) -> int:
         """Count a lease of ``host`` made at ``now``; returns its number (for ``done``)."""
@@ -99,30 +118,52 @@ class HostGate:
 
     def done(self, host: str, answer: Answer | None, now: float, serial: int = 0) -> None:
         """A lease of ``host`` (``serial``: its number from ``lease``) ended; the answer's
-        HTTP status (if any) adjusts its backoff, unless the lease was made before the
-        host's last backoff (one burst: see the module's docstring), and its Retry-After
-        is kept in any case (``_asked``). "" (an unpaced lease) counts nothing."""
+        HTTP status (if any) adjusts the backoff of the host that gave it, unless the
+        lease was made before that host's last backoff (one burst: see the module's
+        docstring), and its Retry-After is kept in any case (``_asked``). "" (an unpaced
+        lease) counts nothing.
+
+        An answer from another host (a redirect's target, ``Answer.host``) is that host's:
+        it backs off, holds or gives up the target; ``host`` waits while its target is
+        held (``_via``), and gives up only after GIVE_UP_AFTER such answers in a row. Until
+        2026-12-02 the listed host took it all: one that redirects to a CDN was given up
+        for the CDN's "Retry-After: 400", its other images unfetched (a fresh user's)."""
         if not host:
             return
         if self.leased[host] > 0:
             self.leased[host] -= 1
-        http_status = answer.http_status if answer is not None else None
-        if http_status in OVERLOADED and answer is not None and answer.retry_after is not None:
-            self._asked(host, http_status, now, answer.retry_after)
         if answer is not None and answer.request_age is not None:
             self._spaced_from(host, now - answer.request_age)
+        by = answered_by(host, answer)
+        if by != host:  # first: the target's backoff would make its answer part of a burst
+            self._via[host] = by
+            self._judge(host, answer, now, serial, via=by)
+        self._judge(by, answer, now, serial)
+
+    def _judge(
+        self, host: str, answer: Answer | None, now: float, serial: int, via: str = ""
+    ) -> None:
+        """``host`` gave ``answer`` to the lease ``serial``: back it off, or relax it.
+        ``via``: it redirected there, and that host gave it: it counts in ``host``'s
+        answers in a row, the wait is ``via``'s (``_ready_at``)."""
+        http_status = answer.http_status if answer is not None else None
+        overloaded = http_status in OVERLOADED and answer is not None
+        if overloaded and not via and answer.retry_after is not None:
+            self._asked(host, http_status, now, answer.retry_after)
         # A timeout is overload too: a host that accepts and never answers held every
         # download thread of the cluster, its URLs timing out one after the other while
         # no other host got a request for minutes (a fresh user's, 2026-12-01).
         timed_out = answer is not None and answer.timed_out
-        if (http_status is None and not timed_out) or serial <= self._penalized.get(host, 0):
+        burst = serial <= self._penalized.get(via or host, 0)
+        if (http_status is None and not timed_out) or burst:
             return
-        if http_status in OVERLOADED or timed_out:
-            self.penalize(host, now)
+        if overloaded or timed_out:
+            if not via:
+                self.penalize(host, now)
             self._overloaded[host] += 1
             self._timeouts[host] += timed_out
             if self._overloaded[host] >= GIVE_UP_AFTER:
-                self.given_up[host] = _gave_up(http_status, self._timeouts[host])
+                self.given_up[host] = _gave_up(http_status, self._timeouts[host], via)
             return
         self._overloaded.pop(host, None)
         self._timeouts.pop(host, None)
@@ -134,8 +175,10 @@ class HostGate:
                 self._backoff[host] = relaxed
 
     def ends_host(self, host: str, answer: Answer, serial: int) -> bool:
-        """Would ``done`` give ``host`` up on this 429/503 (``answer``, of lease
-        ``serial``)? Then the answer is its URL's row, not a reason to ask again."""
+        """Would ``done`` give the host that gave this 429/503 up (``answer``, to a lease
+        ``serial`` of ``host``)? Then the answer is its URL's row, not a reason to ask
+        again."""
+        host = answered_by(host, answer)
         if host in self.given_up:
             return True
         if answer.retry_after is not None and answer.retry_after > BACKOFF_MAX:
@@ -164,6 +207,8 @@ class HostGate:
             wait = f"{seconds:.0f} s" + (" or more" if seconds >= RETRY_AFTER_MAX else "")
             why = f"asked to wait {wait} (Retry-After), more than {BACKOFF_MAX:.0f}"
             self.given_up[host] = GivenUp(c.HTTP_ERROR, http_status, why)
+            # hosts redirecting here wait BACKOFF_MAX, then each URL is asked (``_via``)
+            self._next[host] = max(self._next.get(host, 0.0), now + BACKOFF_MAX)
             return
         until = max(self._asked_until.get(host, 0.0), now + seconds)
         # Kept apart from the backoff, which a normal answer relaxes: the gate stays
@@ -208,7 +253,7 @@ class HostGate:
 
     def next_ready_in(self, now: float) -> float | None:
         """Seconds until a held-back host's delay runs out (None: only a lease ending helps)."""
-        times = [self._next[h] - now for h in self.waiting if self._next.get(h, 0.0) > now]
+        times = [at - now for h in self.waiting if (at := self._ready_at(h)) > now]
         return min(times) if times else None
 
     @property

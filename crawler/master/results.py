@@ -112,7 +112,7 @@ class ResultIntake:
             return None  # robots.txt unavailable or took the deadline, 429/503: leased again
         if not self._board.complete(task_id, worker, Answer.of(result)):
             return None  # already final, or a stale holder's failure (fencing)
-        if sent := self._board.sent_before(task_id):  # by its leases put back (429/503...)
+        if sent := self._board.put_backs(task_id)[1]:  # by its leases put back (429/503...)
             result["attempts"] = (result["attempts"] or 0) + sent
         if not success and (standing := self._kept_copy(task_id, worker, result)) is not None:
             return standing
@@ -196,15 +196,12 @@ class ResultIntake:
         stored image nowhere."""
         board, rows = self._board, []
         for task_id in board.expire():
-            tries = board.attempts(task_id)
-            times = "once" if tries == 1 else f"{tries} times"
-            error = f"handed out {times} without an answer"
-            fields = {"error": error, "leases": tries}
+            fields = board.lost_fields(task_id)
             rows.append(
                 self._standing(task_id) or self._ended(task_id, c.WORKER_LOST, None, fields)
             )
         for task_id, host, gave in board.take_given_up():
-            sent = board.sent_before(task_id)  # its 429/503 put it back, then the host went
+            sent = board.put_backs(task_id)[1]  # its 429/503 put it back, then the host went
             fields = {"error": f"not fetched{' again' * bool(sent)}: {host} {gave.why}"}
             fields["attempts"] = sent
             change = "not_fetched" if gave.status == c.HTTP_ERROR else ""  # (GivenUp)

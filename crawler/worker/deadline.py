@@ -47,7 +47,8 @@ _PARSER = Retry(0)  # urllib3's Retry-After parser: only its cap is read of it
 _PARSER.retry_after_max = int(RETRY_AFTER_MAX)
 
 # Per download thread: .deadline, the monotonic time its current URL must end by (None:
-# no URL in progress); .failed_tries, the tries urllib3 retried since the last answer;
+# no URL in progress); .hop, the URL its fetch asked for last (its failure's host);
+# .failed_tries, the tries urllib3 retried since the last answer;
 # .last_request, when its URL's latest request went out (None: none yet; ``get`` and
 # ``DeadlineRetry.sleep`` set it, ``bound_url`` clears it): the master spaces a host's
 # requests from it (master.politeness).
@@ -59,7 +60,7 @@ def start(seconds: float) -> None:
     the URL's own end (``bound_url``) if that comes first."""
     end, url_end = time.monotonic() + seconds, getattr(clock, "url_end", None)
     clock.deadline = end if url_end is None else min(end, url_end)
-    clock.failed_tries = 0
+    clock.failed_tries, clock.hop = 0, None
 
 
 def bound_url(seconds: float | None) -> None:
@@ -244,7 +245,7 @@ def get(
     memory, past ``max_bytes`` and the deadline's reach, and raises whatever its reading
     of ``Location`` runs into (``UnicodeDecodeError`` for a byte that is not UTF-8,
     ``ValueError`` for ``http://[::1``). ``fetch`` reads ``Location`` itself."""
-    clock.last_request = time.monotonic()
+    clock.last_request, clock.hop = time.monotonic(), url
     merged = session.headers
     if headers:
         merged = CaseInsensitiveDict(session.headers)

@@ -6,9 +6,7 @@ exceptions are turned into the crawler's own (``exceptions.FetchFailure`` and
 subclasses, by ``failures.convert``), each carrying the manifest status it stands for.
 Nothing the server says is trusted: Content-Length is only used to refuse early, never
 to size a buffer or to accept a short body; every redirect target is validated
-(http/https only, no loops, the address guard again).
-
-Each redirect's target is read and checked by ``redirects.Trail``.
+(http/https only, no loops, the address guard again: ``redirects.Trail``).
 
 The per-URL deadline (``deadline``) covers connects, retries, redirects and the body:
 the session clamps every hop's timeouts and retry pauses to the time left, and here the
@@ -125,23 +123,25 @@ def _bounded(policy: Policy, attempt: Callable[[list[int]], _T]) -> _T:
     tally = [0, 0]
     try:
         return attempt(tally)
-    except URLFailure as failure:
+    except (URLFailure, requests.exceptions.RequestException, u3.HTTPError) as exc:
+        failure = _failure(exc, policy, tally)
+    except (BlockedAddressError, CertificateRefused) as exc:  # this hop sent nothing
+        blocked = isinstance(exc, BlockedAddressError)  # else refused in the TLS handshake
+        failure = PrivateAddress(str(exc)) if blocked else ConnectionFailure(str(exc))
         failure.attempts = tally[0]
-        raise
-    except (requests.exceptions.RequestException, u3.HTTPError) as exc:
-        failure = convert(exc, policy)
-        failure.attempts = tally[0] + (0 if tally[1] else _tries_in_error(exc))
-        raise failure from None
-    except BlockedAddressError as exc:
-        failure = PrivateAddress(str(exc))
-        failure.attempts = tally[0]  # refused before connecting: this hop sent nothing
-        raise failure from None
-    except CertificateRefused as exc:
-        failure = ConnectionFailure(str(exc))
-        failure.attempts = tally[0]  # refused in the TLS handshake: this hop sent nothing
-        raise failure from None
     finally:
         deadline.stop()
+    failure.final_url = deadline.clock.hop  # whose answer (or silence) it was: politeness
+    raise failure from None
+
+
+def _failure(exc: Exception, policy: Policy, tally: list[int]) -> URLFailure:
+    if isinstance(exc, URLFailure):
+        exc.attempts = tally[0]
+        return exc
+    failure = convert(exc, policy)
+    failure.attempts = tally[0] + (0 if tally[1] else _tries_in_error(exc))
+    return failure
 
 
 def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only two)

@@ -5,7 +5,7 @@ urllib3 returns a connection to its pool only once its answer was read to the en
 closing one with bytes unread closes the connection (the server sees a reset), and the
 next request to that host pays a new one: a TCP handshake, on HTTPS also TLS. So the
 body of a redirect, of an error page (``fetch``) and of an answer urllib3 retries
-(a 429 or 5xx, ``deadline.DeadlineRetry``) is read and dropped, up to ``DRAIN_BYTES`` within
+(a 500, 502 or 504, ``deadline.DeadlineRetry``) is read and dropped, up to ``DRAIN_BYTES`` within
 ``DRAIN_SECONDS``: error pages and redirect bodies are a few kB, and anything larger or
 slower costs less as a new connection than as a download nobody keeps.
 

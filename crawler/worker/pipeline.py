@@ -134,6 +134,8 @@ def _failed(row: dict[str, Any], failure: URLFailure) -> None:
         row["http_status"] = failure.http_status
     if failure.retry_after is not None:
         row["retry_after"] = failure.retry_after  # for the master's politeness
+    if failure.final_url is not None:
+        row["final_url"] = failure.final_url  # whose answer it was: the host it charges
     _short_of(row, failure)
 
 
@@ -203,7 +205,7 @@ def _name_robots_share(timeout: TimeoutFailure, robots_s: float, limit: float) -
     fetched (or waited for) before this URL's request (they share ``--deadline``:
     README, "Who decides what"); True when it did. On a host that slow, the origin's
     first URL failed every night, its error naming only the deadline (a fresh user's,
-    2026-12-02): the master now leases such a URL again (``robotsleases``)."""
+    2026-12-02): the master now leases such a URL again (``putbacks``)."""
     named = robots_s >= max(ROBOTS_SHARE * limit, 0.1)  # "0.0 s" would say nothing
     if named and str(timeout).startswith("deadline of"):
         timeout.args = (f"{timeout}, {robots_s:.1f} s of it for robots.txt first",)

@@ -342,7 +342,7 @@ def overloaded_result(task: protocol.Task, retry_after: float | None = None) -> 
     """A decoded 429 result of ``task`` (the fields ``leased_again`` reads)."""
     return {"status": "http_error", "http_status": 429, "token": task.token, "attempts": 1,
             "retry_after": retry_after, "request_age": None, "robots": None,
-            "robots_late": None}  # fmt: skip
+            "robots_late": None, "final_url": None}  # fmt: skip
 
 
 def test_a_429_puts_its_url_back_behind_the_hosts_hold_up_to_retries_times() -> None:
@@ -367,7 +367,8 @@ def test_a_429_puts_its_url_back_behind_the_hosts_hold_up_to_retries_times() -> 
     [third] = leased(board.get("w1", 1, 0))
     assert not board.overloaded(third.id, "w1", Answer(False, third.token, 429))  # spent
     assert board.complete(third.id, "w1", Answer(False, third.token, 429))
-    assert (board.attempts(third.id), board.sent_before(third.id)) == (3, 1)
+    assert (board.attempts(third.id), board.put_backs(third.id)) == (3, (2, 1))
+    assert board.put_backs(third.id) == (0, 0)  # forgotten once its row is written
 
 
 def test_leases_whose_429_put_their_url_back_are_not_lost_ones() -> None:
@@ -396,3 +397,53 @@ def test_a_429_that_gives_its_host_up_is_the_urls_row() -> None:
     assert not board.overloaded(first.id, "w1", Answer(False, first.token, 503, 3600.0))
     assert board.complete(first.id, "w1", Answer(False, first.token, 503, 3600.0))
     assert not board.overloaded(second.id, "w1", Answer(False, second.token, 503))  # given up
+
+
+def test_an_unpaced_leases_429_is_its_row() -> None:
+    """A lease politeness does not count (a reuse, whose stored file turned out missing,
+    so the worker asked after all) has no host to hold: put back, it was leased again at
+    once, a request milliseconds after the 429 (a review's)."""
+    board = LeaseBoard(list(URLS[:1]), None, 10.0, 3, clock=FakeClock(), retries=2,
+                       unpaced=lambda task_id: True)  # fmt: skip
+    [task] = leased(board.get("w1", 1, 0))
+    assert not board.overloaded(task.id, "w1", Answer(False, task.token, 429, 20.0))
+
+
+def test_leases_past_the_counts_cap_end_lost_whatever_answered_before() -> None:
+    """The lease count stops at 255: with --max-attempts 1000 and a 429 put back, leases
+    lost over and over still end the URL (the answered one subtracted from a capped count
+    never reached the limit: the run never ended, a review's)."""
+    clock = FakeClock()
+    board = LeaseBoard(list(URLS[:1]), None, 10.0, 1000, clock=clock, retries=2)
+    [task] = leased(board.get("w", 1, 0))
+    assert board.overloaded(task.id, "w", Answer(False, task.token, 429))
+    lost: list[int] = []
+    for _ in range(300):
+        clock.advance(400.0)
+        if leased(board.get("w", 1, 0)) == []:
+            break
+        clock.advance(11.0)
+        lost = board.expire()
+        if lost:
+            break
+    assert lost == [task.id] and board.attempts(task.id) == 255
+
+
+def test_a_lost_url_says_which_of_its_leases_went_unanswered() -> None:
+    """A URL answered 429 once (put back), then lost twice under --max-attempts 2: its
+    ``worker_lost`` row counts the lost leases, names the answered one and the requests
+    it made, and the board forgets the put-back."""
+    clock = FakeClock()
+    board = LeaseBoard(list(URLS[:1]), None, 10.0, 2, clock=clock, retries=1)
+    [task] = leased(board.get("w", 1, 0))
+    assert board.leased_again(task.id, "w", URLS[0], overloaded_result(task))
+    for _ in range(2):
+        clock.advance(2.0)
+        assert len(leased(board.get("w", 1, 0))) == 1
+        clock.advance(11.0)
+        lost = board.expire()
+    assert lost == [task.id]
+    fields = board.lost_fields(task.id)
+    assert fields == {"error": "handed out 2 times without an answer (1 more answered 429/503)",
+                      "leases": 3, "attempts": 1}  # fmt: skip
+    assert board.put_backs(task.id) == (0, 0)

@@ -321,6 +321,42 @@ def test_a_429_holds_its_host_for_every_thread_and_its_url_is_leased_again(
         assert not early, (early, [round(t - asked[0], 2) for t in sorted(starts)])
 
 
+def test_a_redirect_targets_503_holds_the_target_for_its_own_urls_too(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """127.0.0.1 redirects an image to a CDN (127.0.0.2), which answers 503 asking for
+    3 s; the CDN's own listed URLs (1 s each, --per-host 1) wait those 3 s: the answer is
+    the CDN's. The row names where the 503 came from (``final_url``). Until 2026-12-02
+    the listed host took it: the CDN was asked again a second later, and a long
+    Retry-After gave up the host that redirected (a fresh user's)."""
+    meter, refusals, png = HostMeter(), HostMeter(), make_image("PNG", 32, 24, seed=5)
+    cdn = image_server.alias("127.0.0.2")
+
+    def moved(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(302)
+        for name, value in (("Location", cdn + "/cdn/bad.png"), ("Content-Length", "0")):
+            request.send_header(name, value)
+        request.end_headers()
+
+    image_server.add_handler("/a/bad.png", moved)
+    image_server.add_handler("/cdn/bad.png", AskingServer(refusals, 503, "3", refusals=100))
+    lines = [image_server.url("/a/bad.png")]
+    for i in range(3):
+        image_server.add_handler(f"/cdn/own/{i}.png", meter.handler(png, 1.0))
+        lines.append(f"{cdn}/cdn/own/{i}.png")
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    flags = ("--per-host", "1", "--local-workers", "1", "--threads", "4")
+    rows = {r["url"]: r for r in crawl(tmp_path, listing, "--max-failure-rate", "1", *flags)}
+    bad = rows.pop(lines[0])
+    assert (bad["status"], bad["http_status"]) == ("http_error", 503), bad
+    assert bad["final_url"] == cdn + "/cdn/bad.png", bad
+    assert {r["status"] for r in rows.values()} == {"ok"} and len(rows) == 3
+    [refusal], starts = refusals.starts["127.0.0.1"], meter.starts["127.0.0.2"]
+    early = [round(t - refusal, 2) for t in starts if refusal + 0.5 < t < refusal + 2.9]
+    assert not early, (early, [round(t - refusal, 2) for t in sorted(starts)])
+
+
 class RateLimiter:
     """A host that answers 429 to every request that starts within ``window`` seconds of
     its first, and the image after: a rate limiter refusing one burst."""

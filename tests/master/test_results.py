@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from crawler.master import closing
 from crawler.master.fencing import Answer
 from crawler.master.healing import transient
@@ -311,5 +313,114 @@ def test_robots_late_puts_back_a_timeout_only(tmp_path: Path) -> None:
         [row] = intake.rows([("w1", [late(again.id, again.token, "timeout")])])  # once a run
         assert (row["status"], row["leases"]) == ("timeout", 2)
         assert "robots_late" not in row  # a wire field, not a manifest column
+    finally:
+        plan.close()
+
+
+def overloaded(task_id: int, url: str, token: int, asked: float | None, final_url: str) -> str:
+    """A 503 result asking for ``asked`` s, given by ``final_url`` (a redirect's target)."""
+    fields = {"id": task_id, "url": url, "worker": "w", "status": "http_error", "token": token}
+    fields |= {"http_status": 503, "error": "HTTP 503", "final_url": final_url}
+    return encode_result(fields | ({"retry_after": asked} if asked is not None else {}))
+
+
+def test_a_redirect_targets_503_holds_and_gives_up_the_target_not_the_listed_host(
+    tmp_path: Path,
+) -> None:
+    """a.example redirects to cdn.example, which answers 503 asking for 400 s: the CDN is
+    given up (its own listed URL ends "not fetched: cdn.example asked ..."), and
+    a.example waits out the backoff cap (300 s) for it, then goes on; it is given up
+    only after GIVE_UP_AFTER such answers in a row, saying where they came from. Until
+    2026-12-02 a.example took it all: given up at once, "a.example asked to wait 400 s",
+    its other images unfetched (a fresh user's)."""
+    urls = [f"http://a.example/{i}.jpg" for i in range(12)] + ["http://cdn.example/own.jpg"]
+    plan, board, intake, now = planned(tmp_path, urls, 600.0)
+
+    def lease_a() -> list:
+        return [t for t in map(decode_task, board.get("w", 50, 0)["tasks"]) if "a.ex" in t.url]
+
+    try:
+        first = lease_a()[0]
+        board.release("w", list(range(1, 13)))  # only the first is out
+        text = overloaded(first.id, first.url, first.token, 400.0, "http://cdn.example/x.jpg")
+        [row] = intake.rows([("w", [text])])
+        assert row["final_url"] == "http://cdn.example/x.jpg"
+        assert board.get("w", 50, 0)["tasks"] == []  # a.example waits for its CDN
+        [cdn] = intake.lost_rows()  # the CDN's own URL: given up, unfetched
+        assert cdn["error"] == (
+            "not fetched: cdn.example asked to wait 400 s (Retry-After), more than 300"
+        )
+        now[0] += 299
+        assert lease_a() == []
+        for count in range(1, GIVE_UP_AFTER):  # a.example goes on; the CDN answers 503
+            now[0] += 400
+            task = lease_a()[0]
+            board.release("w", [t for t in range(13) if t != task.id])
+            text = overloaded(task.id, task.url, task.token, None, "http://cdn.example/y.jpg")
+            assert len(intake.rows([("w", [text])])) == 1, count
+        now[0] += 400
+        assert lease_a() == []  # the GIVE_UP_AFTER-th in a row gave it up
+        rows = intake.lost_rows()
+        assert len(rows) == 12 - GIVE_UP_AFTER, rows
+        assert rows[0]["error"] == (
+            "not fetched: a.example answered 8 requests in a row with 429/503 "
+            "(the last by cdn.example, where it redirects)"
+        )
+    finally:
+        plan.close()
+
+
+@pytest.mark.parametrize(
+    ("status", "http_status", "asked", "hold"),
+    [("http_error", 503, 3.0, 3.0), ("http_error", 429, None, 1.0), ("timeout", None, None, 1.0)],
+)
+def test_a_redirect_targets_overload_holds_the_targets_own_urls(
+    tmp_path: Path, status: str, http_status: int | None, asked: float | None, hold: float
+) -> None:
+    """A 503 with a Retry-After, a 429, a timeout met through a.example's redirect hold
+    the CDN (its Retry-After, or its first backoff) for its own listed URLs too, and
+    a.example while its target is held (until 2026-12-02 only a.example's were held:
+    the CDN was asked at once)."""
+    urls = ["http://a.example/0.jpg", "http://a.example/1.jpg", "http://cdn.example/own.jpg"]
+    plan, board, intake, now = planned(tmp_path, urls, 600.0)
+    try:
+        tasks = [decode_task(t) for t in board.get("w", 50, 0)["tasks"]]
+        board.release("w", [t.id for t in tasks[1:]])
+        text = overloaded(tasks[0].id, urls[0], tasks[0].token, asked, "http://cdn.example/x.jpg")
+        fields = json.loads(text) | {"status": status, "http_status": http_status}
+        assert len(intake.rows([("w", [json.dumps(fields)])])) == 1
+        now[0] += hold - 0.1
+        assert board.get("w", 50, 0)["tasks"] == []  # neither a.example nor the CDN
+        now[0] += 0.2
+        leased = {decode_task(t).url for t in board.get("w", 50, 0)["tasks"]}
+        assert leased == {urls[1], urls[2]}
+    finally:
+        plan.close()
+
+
+def test_a_url_put_back_by_a_503_then_given_up_says_not_fetched_again(tmp_path: Path) -> None:
+    """Its first 503 put it back (--retries 1); a second URL's Retry-After of 400 s gave
+    the host up: that answer is its own URL's row, the one put back ends "not fetched
+    again", counting the request it made, and the third "not fetched", none."""
+    urls = [f"http://slow.example/{i}.jpg" for i in range(3)]
+    plan, _, _, now = planned(tmp_path, urls, 600.0)
+    board = LeaseBoard(plan.store, plan.state, 600.0, 3, clock=lambda: now[0], retries=1)
+    intake = ResultIntake(plan, board, "run")
+    try:
+        first, second, _ = [decode_task(t) for t in board.get("w", 3, 0)["tasks"]]
+        text = overloaded(first.id, first.url, first.token, None, first.url)
+        assert intake.rows([("w", [json.dumps(json.loads(text) | {"attempts": 1})])]) == []
+        text = overloaded(second.id, second.url, second.token, 400.0, second.url)
+        [row] = intake.rows([("w", [text])])
+        assert (row["url"], row["error"]) == (second.url, "HTTP 503")
+        board.release("w", [2])
+        assert board.get("w", 3, 0)["tasks"] == []  # both end unleased, the host given up
+        rows = {r["url"]: r for r in intake.lost_rows()}
+        why = "slow.example asked to wait 400 s (Retry-After), more than 300"
+        assert (rows[urls[0]]["error"], rows[urls[0]]["attempts"]) == (
+            f"not fetched again: {why}",
+            1,
+        )
+        assert (rows[urls[2]]["error"], rows[urls[2]]["attempts"]) == (f"not fetched: {why}", 0)
     finally:
         plan.close()
