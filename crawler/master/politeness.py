@@ -88,8 +88,9 @@ class HostGate:
         cap = self.limits.per_host
         if cap and self.leased[host] >= cap:
             return False
-        if host in self._asked_until and now >= self._asked_until[host]:
-            del self._asked_until[host]  # its Retry-After is over
+        for held in (host, self._via.get(host, host)):
+            if held in self._asked_until and now >= self._asked_until[held]:
+                del self._asked_until[held]  # its Retry-After is over (``active`` again)
         return now >= self._ready_at(host)
 
     def _ready_at(self, host: str) -> float:
@@ -113,8 +114,11 @@ class HostGate:
 
     def _spacing(self, host: str) -> float:
         """Seconds between two leases of ``host``: the largest of ``--host-delay``, its
-        backoff and its robots.txt Crawl-delay (0: not spaced)."""
-        return max(self.limits.host_delay, self._backoff.get(host, 0.0), self._floor.get(host, 0.0))
+        backoff (or its redirect target's: a review found a host's whole queue sent to
+        its target at once, each time the target's hold ended) and its robots.txt
+        Crawl-delay (0: not spaced)."""
+        backoff = max(self._backoff.get(host, 0.0), self._backoff.get(self._via.get(host, ""), 0.0))
+        return max(self.limits.host_delay, backoff, self._floor.get(host, 0.0))
 
     def done(self, host: str, answer: Answer | None, now: float, serial: int = 0) -> None:
         """A lease of ``host`` (``serial``: its number from ``lease``) ended; the answer's
@@ -175,16 +179,17 @@ class HostGate:
                 self._backoff[host] = relaxed
 
     def ends_host(self, host: str, answer: Answer, serial: int) -> bool:
-        """Would ``done`` give the host that gave this 429/503 up (``answer``, to a lease
-        ``serial`` of ``host``)? Then the answer is its URL's row, not a reason to ask
-        again."""
-        host = answered_by(host, answer)
-        if host in self.given_up:
+        """Would ``done`` give ``host``, or the host that gave this 429/503 (``answer``, to
+        a lease ``serial`` of ``host``: a redirect's target), up? Then the answer is its
+        URL's row, not a reason to ask again."""
+        by = answered_by(host, answer)
+        if host in self.given_up or by in self.given_up:
             return True
         if answer.retry_after is not None and answer.retry_after > BACKOFF_MAX:
             return True  # ``_asked``
-        counts = serial > self._penalized.get(host, 0)  # not one burst (``done``)
-        return counts and self._overloaded[host] + 1 >= GIVE_UP_AFTER
+        counts = serial > self._penalized.get(by, 0)  # not one burst (``done``, ``_judge``)
+        in_a_row = max(self._overloaded[host], self._overloaded[by])
+        return counts and in_a_row + 1 >= GIVE_UP_AFTER
 
     def _spaced_from(self, host: str, sent: float) -> None:
         """A request of ``host`` went out at ``sent`` (at the latest: the answer's way here
@@ -239,10 +244,11 @@ class HostGate:
             self._next[host] = max(self._next.get(host, 0.0), now + delay)
 
     def spaced(self, host: str) -> bool:
-        """True when leases of ``host`` must be spaced in time (a delay or a penalty)."""
+        """True when leases of ``host`` must be spaced in time (a delay, a penalty, its
+        redirect target's penalty)."""
         if host in self.given_up:
             return False  # its tasks are not leased: they end at once
-        return bool(self.limits.host_delay or self._backoff.get(host) or self._floor.get(host))
+        return bool(self._spacing(host))
 
     def hold(self, host: str, task_id: int) -> None:
         self.waiting.setdefault(host, deque()).append(task_id)

@@ -46,9 +46,9 @@ _PARSER = Retry(0)  # urllib3's Retry-After parser: only its cap is read of it
 # cap, and no such keyword: set, not passed); this run keeps up to RETRY_AFTER_MAX.
 _PARSER.retry_after_max = int(RETRY_AFTER_MAX)
 
-# Per download thread: .deadline, the monotonic time its current URL must end by (None:
-# no URL in progress); .hop, the URL its fetch asked for last (its failure's host);
-# .failed_tries, the tries urllib3 retried since the last answer;
+# Per download thread: .deadline, the monotonic time its URL must end by (None: none in
+# progress); .hop, the URL its fetch asked for last (its failure's host); .failed_tries,
+# the tries urllib3 retried since the last answer;
 # .last_request, when its URL's latest request went out (None: none yet; ``get`` and
 # ``DeadlineRetry.sleep`` set it, ``bound_url`` clears it): the master spaces a host's
 # requests from it (master.politeness).
@@ -219,9 +219,7 @@ class DeadlineAdapter(HTTPAdapter):
     """Clamps each request's connect and read timeouts to the time left before the deadline."""
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
-        if remaining() <= 0:
-            raise DeadlineBeforeSend("deadline exceeded")
-        timeout = kwargs.get("timeout")
+        timeout = kwargs.get("timeout")  # (the deadline's end before a send: ``get``)
         if isinstance(timeout, tuple):
             kwargs["timeout"] = DeadlineTimeout(connect=timeout[0], read=timeout[1])
         return super().send(request, *args, **kwargs)
@@ -245,6 +243,8 @@ def get(
     memory, past ``max_bytes`` and the deadline's reach, and raises whatever its reading
     of ``Location`` runs into (``UnicodeDecodeError`` for a byte that is not UTF-8,
     ``ValueError`` for ``http://[::1``). ``fetch`` reads ``Location`` itself."""
+    if remaining() <= 0:  # before ``hop``: a target never asked is charged nothing
+        raise DeadlineBeforeSend("deadline exceeded")
     clock.last_request, clock.hop = time.monotonic(), url
     merged = session.headers
     if headers:

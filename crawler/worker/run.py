@@ -265,7 +265,9 @@ class Worker:
             return
         late = outcome.get("robots_late")  # the time went to robots.txt: no sign of the host
         if outcome.get("http_status") in c.OVERLOADED or (no_answer(outcome) and not late):
-            self._todo.back_off(host_of(task.url), outcome.get("retry_after"))  # lane.py
+            hosts = {host_of(task.url), host_of(outcome.get("final_url") or task.url)}
+            for host in hosts:  # and a redirect's target, whose answer it was (lane.py)
+                self._todo.back_off(host, outcome.get("retry_after"))
         self._done.put(outcome)
 
     def context(self) -> Context:

@@ -357,6 +357,37 @@ def test_a_redirect_targets_503_holds_the_target_for_its_own_urls_too(
     assert not early, (early, [round(t - refusal, 2) for t in sorted(starts)])
 
 
+def test_a_workers_queued_urls_of_a_redirect_target_that_answered_503_go_back(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """One worker of one thread holds three URLs: 127.0.0.1's, which redirects to a CDN
+    (127.0.0.2) answering 503 with Retry-After: 3, and two of the CDN's own, queued. They
+    go back to the master, which holds them 3 s: until 2026-12-02 the worker handed back
+    the listed host's queued URLs only, and asked the CDN again at once."""
+    meter, refusals, png = HostMeter(), HostMeter(), make_image("PNG", 32, 24, seed=5)
+    cdn = image_server.alias("127.0.0.2")
+
+    def moved(request: BaseHTTPRequestHandler) -> None:
+        request.send_response(302)
+        for name, value in (("Location", cdn + "/cdn/bad.png"), ("Content-Length", "0")):
+            request.send_header(name, value)
+        request.end_headers()
+
+    image_server.add_handler("/a/bad.png", moved)
+    image_server.add_handler("/cdn/bad.png", AskingServer(refusals, 503, "3", refusals=100))
+    lines = [image_server.url("/a/bad.png")]
+    for i in range(2):
+        image_server.add_handler(f"/cdn/own/{i}.png", meter.handler(png, 0.0))
+        lines.append(f"{cdn}/cdn/own/{i}.png")
+    listing = tmp_path / "list.txt"
+    listing.write_text("\n".join(lines) + "\n")
+    flags = ("--local-workers", "1", "--threads", "1", "--ignore-robots")
+    rows = crawl(tmp_path, listing, "--max-failure-rate", "1", *flags)
+    assert sorted(r["status"] for r in rows) == ["http_error", "ok", "ok"], rows
+    [refusal], starts = refusals.starts["127.0.0.1"], meter.starts["127.0.0.2"]
+    assert all(t - refusal >= 2.9 for t in starts), [round(t - refusal, 2) for t in starts]
+
+
 class RateLimiter:
     """A host that answers 429 to every request that starts within ``window`` seconds of
     its first, and the image after: a rate limiter refusing one burst."""

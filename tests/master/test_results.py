@@ -424,3 +424,51 @@ def test_a_url_put_back_by_a_503_then_given_up_says_not_fetched_again(tmp_path: 
         assert (rows[urls[2]]["error"], rows[urls[2]]["attempts"]) == (f"not fetched: {why}", 0)
     finally:
         plan.close()
+
+
+def test_a_host_whose_target_is_backed_off_is_spaced_as_its_target(tmp_path: Path) -> None:
+    """Thirty URLs of a.example all redirect to a CDN that answers 503: after the first
+    burst, a.example is leased one URL at a time, spaced by the CDN's backoff, as a host
+    backed off itself is, and the CDN gets no second burst when its hold ends (a review
+    found the whole queue sent there at once, every time)."""
+    urls = [f"http://a.example/{i}.jpg" for i in range(30)]
+    plan, _, _, now = planned(tmp_path, urls, 600.0)
+    board = LeaseBoard(plan.store, plan.state, 600.0, 3, clock=lambda: now[0], retries=10)
+    intake = ResultIntake(plan, board, "run")
+    leased = []
+    try:
+        for _ in range(5):
+            tasks = [decode_task(t) for t in board.get("w", 50, 0)["tasks"]]
+            leased.append(len(tasks))
+            for task in tasks:
+                text = overloaded(task.id, task.url, task.token, None, "http://cdn.example/x")
+                intake.rows([("w", [text])])
+            now[0] += 70  # past each backoff (1, 2, 4, 8, 16 s)
+        assert leased == [30, 1, 1, 1, 1], leased
+    finally:
+        plan.close()
+
+
+def test_the_answer_that_gives_a_host_up_through_its_targets_is_its_urls_row(
+    tmp_path: Path,
+) -> None:
+    """a.example's images live on eight CDN shards, each answering one 503: the eighth
+    in a row gives a.example up, and that answer is its own URL's row (``ends_host``
+    looked at the shard alone: the URL was put back and ended "not fetched")."""
+    urls = [f"http://a.example/{i}.jpg" for i in range(10)]
+    plan, _, _, now = planned(tmp_path, urls, 600.0)
+    board = LeaseBoard(plan.store, plan.state, 600.0, 3, clock=lambda: now[0], retries=10)
+    intake = ResultIntake(plan, board, "run")
+    try:
+        rows = []
+        for shard in range(GIVE_UP_AFTER):
+            task = decode_task(board.get("w", 1, 0)["tasks"][0])
+            text = overloaded(task.id, task.url, task.token, None, f"http://cdn{shard}.example/x")
+            rows += intake.rows([("w", [text])])
+            now[0] += 400
+        assert len(rows) == 1 and rows[0]["error"] == "HTTP 503", rows
+        assert board.get("w", 50, 0)["tasks"] == []  # given up: the others end unfetched
+        lost = intake.lost_rows()
+        assert len(lost) == 9 and "a.example answered 8 requests in a row" in lost[-1]["error"]
+    finally:
+        plan.close()
