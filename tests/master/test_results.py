@@ -472,3 +472,25 @@ def test_the_answer_that_gives_a_host_up_through_its_targets_is_its_urls_row(
         assert len(lost) == 9 and "a.example answered 8 requests in a row" in lost[-1]["error"]
     finally:
         plan.close()
+
+
+def test_a_targets_retry_after_ends_for_the_gate_too(tmp_path: Path) -> None:
+    """The CDN (no URL of its own in the lists) asked for 3 s through a.example's
+    redirect: once a.example is leased again after it, the gate has nothing left to
+    enforce (``active``: per-task gate work for the rest of the run, a review found)."""
+    urls = ["http://a.example/0.jpg", "http://a.example/1.jpg"]
+    plan, board, intake, now = planned(tmp_path, urls, 600.0)
+    try:
+        first = decode_task(board.get("w", 1, 0)["tasks"][0])
+        text = overloaded(first.id, first.url, first.token, 3.0, "http://cdn.example/x")
+        assert len(intake.rows([("w", [text])])) == 1
+        now[0] += 3.1
+        second = decode_task(board.get("w", 1, 0)["tasks"][0])
+        ok = {"id": second.id, "url": second.url, "worker": "w", "status": "ok"}
+        ok |= {"path": "ab/cd/x.jpg", "bytes": 10, "width": 1, "height": 1, "format": "JPEG"}
+        ok |= {"token": second.token, "final_url": "http://cdn.example/y", "http_status": 200}
+        assert len(intake.rows([("w", [encode_result(ok)])])) == 1  # the CDN relaxes
+        gate = board._gate
+        assert not gate.active, (gate._backoff, gate._asked_until)
+    finally:
+        plan.close()
