@@ -516,10 +516,10 @@ def register_deadline_cases(server: ImageServer) -> HostileSite:
     return site
 
 
-def raw_server(serve: Callable[[socket.socket], None]) -> socket.socket:
-    """A socket listening on 127.0.0.1 (any free port) that gives every connection to
-    ``serve`` in a thread of its own; closing it ends the accepting."""
-    listener = socket.create_server(("127.0.0.1", 0), backlog=64)
+def raw_server(serve: Callable[[socket.socket], None], address: str = "127.0.0.1") -> socket.socket:
+    """A socket listening on ``address`` (a loopback one; any free port) that gives every
+    connection to ``serve`` in a thread of its own; closing it ends the accepting."""
+    listener = socket.create_server((address, 0), backlog=64)
 
     def accept() -> None:
         while True:

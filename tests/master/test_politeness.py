@@ -321,6 +321,39 @@ def test_a_429_holds_its_host_for_every_thread_and_its_url_is_leased_again(
         assert not early, (early, [round(t - asked[0], 2) for t in sorted(starts)])
 
 
+class CDNSite:
+    """127.0.0.1's /a/bad.png redirects to a CDN (127.0.0.2) whose /cdn/bad.png answers
+    503 asking for 3 s; the CDN's own listed URLs take ``delay`` s each. ``refusals``
+    records the 503s, ``meter`` the CDN's own requests (by Host)."""
+
+    def __init__(self, server: ImageServer, own: int, delay: float) -> None:
+        self.meter, self.refusals, png = HostMeter(), HostMeter(), make_image("PNG", 32, 24)
+        self.cdn = cdn = server.alias("127.0.0.2")
+
+        def moved(request: BaseHTTPRequestHandler) -> None:
+            request.send_response(302)
+            for name, value in (("Location", cdn + "/cdn/bad.png"), ("Content-Length", "0")):
+                request.send_header(name, value)
+            request.end_headers()
+
+        server.add_handler("/a/bad.png", moved)
+        server.add_handler("/cdn/bad.png", AskingServer(self.refusals, 503, "3", refusals=100))
+        self.lines = [server.url("/a/bad.png")]
+        for i in range(own):
+            server.add_handler(f"/cdn/own/{i}.png", self.meter.handler(png, delay))
+            self.lines.append(f"{cdn}/cdn/own/{i}.png")
+
+    def crawl(self, tmp_path: Path, *flags: str) -> list[dict]:
+        listing = tmp_path / "list.txt"
+        listing.write_text("\n".join(self.lines) + "\n")
+        return crawl(tmp_path, listing, "--max-failure-rate", "1", "--local-workers", "1", *flags)
+
+    def after_the_503(self) -> list[float]:
+        """When the CDN's own requests started, in s after its one 503."""
+        [refusal] = self.refusals.starts["127.0.0.1"]
+        return sorted(round(t - refusal, 2) for t in self.meter.starts["127.0.0.2"])
+
+
 def test_a_redirect_targets_503_holds_the_target_for_its_own_urls_too(
     tmp_path: Path, image_server: ImageServer
 ) -> None:
@@ -329,32 +362,14 @@ def test_a_redirect_targets_503_holds_the_target_for_its_own_urls_too(
     the CDN's. The row names where the 503 came from (``final_url``). Until 2026-12-02
     the listed host took it: the CDN was asked again a second later, and a long
     Retry-After gave up the host that redirected (a fresh user's)."""
-    meter, refusals, png = HostMeter(), HostMeter(), make_image("PNG", 32, 24, seed=5)
-    cdn = image_server.alias("127.0.0.2")
-
-    def moved(request: BaseHTTPRequestHandler) -> None:
-        request.send_response(302)
-        for name, value in (("Location", cdn + "/cdn/bad.png"), ("Content-Length", "0")):
-            request.send_header(name, value)
-        request.end_headers()
-
-    image_server.add_handler("/a/bad.png", moved)
-    image_server.add_handler("/cdn/bad.png", AskingServer(refusals, 503, "3", refusals=100))
-    lines = [image_server.url("/a/bad.png")]
-    for i in range(3):
-        image_server.add_handler(f"/cdn/own/{i}.png", meter.handler(png, 1.0))
-        lines.append(f"{cdn}/cdn/own/{i}.png")
-    listing = tmp_path / "list.txt"
-    listing.write_text("\n".join(lines) + "\n")
-    flags = ("--per-host", "1", "--local-workers", "1", "--threads", "4")
-    rows = {r["url"]: r for r in crawl(tmp_path, listing, "--max-failure-rate", "1", *flags)}
-    bad = rows.pop(lines[0])
+    site = CDNSite(image_server, own=3, delay=1.0)
+    rows = {r["url"]: r for r in site.crawl(tmp_path, "--per-host", "1", "--threads", "4")}
+    bad = rows.pop(site.lines[0])
     assert (bad["status"], bad["http_status"]) == ("http_error", 503), bad
-    assert bad["final_url"] == cdn + "/cdn/bad.png", bad
+    assert bad["final_url"] == site.cdn + "/cdn/bad.png", bad
     assert {r["status"] for r in rows.values()} == {"ok"} and len(rows) == 3
-    [refusal], starts = refusals.starts["127.0.0.1"], meter.starts["127.0.0.2"]
-    early = [round(t - refusal, 2) for t in starts if refusal + 0.5 < t < refusal + 2.9]
-    assert not early, (early, [round(t - refusal, 2) for t in sorted(starts)])
+    starts = site.after_the_503()
+    assert not [t for t in starts if 0.5 < t < 2.9], starts
 
 
 def test_a_workers_queued_urls_of_a_redirect_target_that_answered_503_go_back(
@@ -364,28 +379,11 @@ def test_a_workers_queued_urls_of_a_redirect_target_that_answered_503_go_back(
     (127.0.0.2) answering 503 with Retry-After: 3, and two of the CDN's own, queued. They
     go back to the master, which holds them 3 s: until 2026-12-02 the worker handed back
     the listed host's queued URLs only, and asked the CDN again at once."""
-    meter, refusals, png = HostMeter(), HostMeter(), make_image("PNG", 32, 24, seed=5)
-    cdn = image_server.alias("127.0.0.2")
-
-    def moved(request: BaseHTTPRequestHandler) -> None:
-        request.send_response(302)
-        for name, value in (("Location", cdn + "/cdn/bad.png"), ("Content-Length", "0")):
-            request.send_header(name, value)
-        request.end_headers()
-
-    image_server.add_handler("/a/bad.png", moved)
-    image_server.add_handler("/cdn/bad.png", AskingServer(refusals, 503, "3", refusals=100))
-    lines = [image_server.url("/a/bad.png")]
-    for i in range(2):
-        image_server.add_handler(f"/cdn/own/{i}.png", meter.handler(png, 0.0))
-        lines.append(f"{cdn}/cdn/own/{i}.png")
-    listing = tmp_path / "list.txt"
-    listing.write_text("\n".join(lines) + "\n")
-    flags = ("--local-workers", "1", "--threads", "1", "--ignore-robots")
-    rows = crawl(tmp_path, listing, "--max-failure-rate", "1", *flags)
+    site = CDNSite(image_server, own=2, delay=0.0)
+    rows = site.crawl(tmp_path, "--threads", "1", "--ignore-robots")
     assert sorted(r["status"] for r in rows) == ["http_error", "ok", "ok"], rows
-    [refusal], starts = refusals.starts["127.0.0.1"], meter.starts["127.0.0.2"]
-    assert all(t - refusal >= 2.9 for t in starts), [round(t - refusal, 2) for t in starts]
+    starts = site.after_the_503()
+    assert all(t >= 2.9 for t in starts), starts
 
 
 class RateLimiter:

@@ -9,11 +9,11 @@ listed host on 127.0.0.1, the redirect's target on 127.0.0.2.
 from __future__ import annotations
 
 import socket
-import threading
 import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from hostile import raw_server
 
 from crawler.config import Policy
 from crawler.exceptions import URLFailure
@@ -28,18 +28,12 @@ def listening(address: str, serve: Serve) -> Iterator[tuple[int, list[bytes]]]:
     """A server on ``address`` (a free port) giving each connection to ``serve``; yields
     (port, the first bytes of each request it got)."""
     seen: list[bytes] = []
-    server = socket.create_server((address, 0))
 
-    def accept() -> None:
-        while True:
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                return
-            seen.append(conn.recv(4096)[:60])
-            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+    def record(conn: socket.socket) -> None:
+        seen.append(conn.recv(4096)[:60])
+        serve(conn)
 
-    threading.Thread(target=accept, daemon=True).start()
+    server = raw_server(record, address)
     try:
         yield server.getsockname()[1], seen
     finally:
