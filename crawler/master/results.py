@@ -7,7 +7,7 @@ answer for a URL counts, and a failure only from the live lease's holder
 (``leases.LeaseBoard.complete``: fencing tokens). A success's image digest is looked
 up in the run's content index (``master.contents``) for ``same_content_as``. A result
 whose robots.txt was unavailable, or a 429/503, puts its URL back instead, while it has
-leases or retries left (``leases.LeaseBoard.leased_again``), as does once one whose
+leases or retries left (``putbacks.PutBacks.leased_again``), as does once one whose
 deadline went to robots.txt. Anything else is
 logged and dropped: a peer holding the key can send anything, and must not corrupt the
 manifest.
