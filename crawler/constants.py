@@ -58,6 +58,7 @@ OVERLOADED = frozenset({429, 503})
 # An animation (or an icon's images) may decode to more pixels than one frame: all of a
 # file's frames together may hold this many times --max-pixels (worker.verify, pngdata).
 ANIMATION_PIXEL_FACTOR = 4
+BACKOFF_START = 1.0  # seconds: the first penalty of a host that answered 429/503
 RETRY_AFTER_MAX = 1e6  # seconds (~11 days): a longer Retry-After travels as this
 
 # The morning summary's categories of what a run changed (a summary's ``changes``), in

@@ -20,11 +20,11 @@ from typing import NamedTuple
 
 from crawler import constants as c
 from crawler.config import HostLimits
-from crawler.constants import OVERLOADED, RETRY_AFTER_MAX
+from crawler.constants import BACKOFF_START, OVERLOADED, RETRY_AFTER_MAX
 from crawler.master.fencing import Answer
 
-BACKOFF_START = 1.0  # seconds: the first penalty of a host that answered 429/503
 BACKOFF_MAX = 300.0
+BACKOFF_FLOOR = 0.1  # seconds: a backoff relaxed below this is over (0.5, 0.25, 0.125)
 # 429/503 answers in a row (backoffs of 1+2+...+64 s between them, about 2 minutes) before a host is
 # given up for the run: at 5 minutes a URL, its other URLs would keep a night's run
 # open for days. They end unfetched, as transient failures the next run tries again.
@@ -172,8 +172,11 @@ class HostGate:
         self._overloaded.pop(host, None)
         self._timeouts.pop(host, None)
         if host in self._backoff:
+            # Down to BACKOFF_FLOOR, not off below BACKOFF_START: a host let go at once
+            # after one normal answer got every queued URL together, a rate limiter
+            # refused the burst, and its URLs spent their retries (a fresh user's).
             relaxed = self._backoff[host] / 2
-            if relaxed < BACKOFF_START:
+            if relaxed < BACKOFF_FLOOR:
                 del self._backoff[host]
             else:
                 self._backoff[host] = relaxed

@@ -203,8 +203,10 @@ class ResultIntake:
         for task_id, host, gave in board.take_given_up():
             sent = board.put_backs(task_id)[1]  # its 429/503 put it back, then the host went
             fields = {"error": f"not fetched{' again' * bool(sent)}: {host} {gave.why}"}
-            fields["attempts"] = sent
-            change = "not_fetched" if gave.status == c.HTTP_ERROR else ""  # (GivenUp)
+            fields |= {"attempts": sent, "leases": board.attempts(task_id) or None}
+            # one asked before is a URL tried (closing.alarm): a fresh user's run of 10
+            # failed of 13 tried, counted "not fetched", exited 0
+            change = "not_fetched" if gave.status == c.HTTP_ERROR and not sent else ""
             ended = self._standing(task_id) or self._ended(
                 task_id, gave.status, gave.http_status, fields, change
             )

@@ -27,7 +27,8 @@ from typing import Any
 
 from protego import Protego
 
-from crawler.master.politeness import BACKOFF_MAX, BACKOFF_START
+from crawler.constants import BACKOFF_START
+from crawler.master.politeness import BACKOFF_MAX
 from crawler.robotstxt import ROBOTS_TTL, product_token, rules_of, verdict_body
 
 ROBOTS_MAX_FAILURES = 8  # transient failures in a row (backoffs 1+2+...+64 s) before giving up

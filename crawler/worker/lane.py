@@ -88,8 +88,10 @@ class TaskLane:
         handed back for the whole Retry-After, a day (a review's)."""
         with self._lock:
             self._backed_off[host] = next(self._order)
-            if asked:
-                self._asked_until[host] = time.monotonic() + min(asked, CROSSING_S)
+            # without a Retry-After: the master's first backoff (a fresh user's: the
+            # host's next URLs, leased as its 503 was on the way, went 16 ms after it)
+            hold = asked if asked else c.BACKOFF_START
+            self._asked_until[host] = time.monotonic() + min(hold, CROSSING_S)
 
     def _stale(self, order: int, task: Task) -> bool:
         if not self._backed_off:

@@ -11,6 +11,7 @@ from crawler import protocol
 from crawler.config import HostLimits
 from crawler.master.fencing import Answer
 from crawler.master.leases import LeaseBoard
+from crawler.master.politeness import HostGate
 
 
 class FakeClock:
@@ -447,3 +448,18 @@ def test_a_lost_url_says_which_of_its_leases_went_unanswered() -> None:
     assert fields == {"error": "handed out 2 times without an answer (1 more answered 429/503)",
                       "leases": 3, "attempts": 1}  # fmt: skip
     assert board.put_backs(task.id) == (0, 0)
+
+
+def test_a_host_backed_off_is_let_go_gradually() -> None:
+    """After a 429, normal answers halve the host's backoff, 1 s to 0.5, 0.25, 0.125 s,
+    and only then let it go: let go at once after one normal answer, every queued URL
+    went together, a rate limiter refused the burst, and its URLs spent their retries
+    (a fresh user's, 2026-12-02)."""
+    gate = HostGate(HostLimits())
+    gate.done("h", Answer(False, http_status=429), 0.0, gate.lease("h", 0.0))
+    spacings = []
+    for _ in range(4):
+        now = gate.next_ready_in(0.0) or 0.0
+        gate.done("h", Answer(True, http_status=200), now, gate.lease("h", now))
+        spacings.append(gate.spaced("h"))
+    assert spacings == [True, True, True, False]

@@ -254,7 +254,7 @@ def test_a_retry_after_out_of_range_is_refused_on_receipt(tmp_path: Path) -> Non
 
 def test_a_late_retry_after_holds_a_host_whose_backoff_has_relaxed(tmp_path: Path) -> None:
     """No --per-host nor --host-delay: a burst is refused (backed off 1 s), a later request
-    answers 200 (the backoff relaxes away), then a late answer of the burst asks for 200 s.
+    answers 200 (the backoff relaxes), then a late answer of the burst asks for 200 s.
     The host gets no lease before then (a review's: the gate counted as inactive, and 5
     more URLs were leased a second later)."""
     urls = [f"http://slow.example/{i}.jpg" for i in range(10)]
@@ -277,10 +277,10 @@ def test_a_late_retry_after_holds_a_host_whose_backoff_has_relaxed(tmp_path: Pat
         burst = leased_at(0.0, 3)
         answer(burst[0], "http_error", 429, None)  # backed off 1 s
         (later,) = leased_at(2.0, 1)
-        answer(later, "ok", 200, None)  # relaxed: no backoff left
+        answer(later, "ok", 200, None)  # relaxed (to 0.5 s: spaced, one lease at a time)
         answer(burst[1], "http_error", 429, 200.0)  # late, of the burst: its ask holds
         assert leased_at(3.0, 5) == [] and leased_at(201.0, 5) == []
-        assert len(leased_at(202.5, 5)) == 5
+        assert len(leased_at(202.5, 5)) == 1
     finally:
         plan.close()
 
@@ -401,7 +401,9 @@ def test_a_redirect_targets_overload_holds_the_targets_own_urls(
 def test_a_url_put_back_by_a_503_then_given_up_says_not_fetched_again(tmp_path: Path) -> None:
     """Its first 503 put it back (--retries 1); a second URL's Retry-After of 400 s gave
     the host up: that answer is its own URL's row, the one put back ends "not fetched
-    again", counting the request it made, and the third "not fetched", none."""
+    again", counting the request it made and its lease, a URL tried that failed (a fresh
+    user's run of 10 failed of 13 tried, counted "not fetched", exited 0), and the third
+    "not fetched", none."""
     urls = [f"http://slow.example/{i}.jpg" for i in range(3)]
     plan, _, _, now = planned(tmp_path, urls, 600.0)
     board = LeaseBoard(plan.store, plan.state, 600.0, 3, clock=lambda: now[0], retries=1)
@@ -421,6 +423,9 @@ def test_a_url_put_back_by_a_503_then_given_up_says_not_fetched_again(tmp_path: 
             f"not fetched again: {why}",
             1,
         )
+        assert (rows[urls[0]]["leases"], rows[urls[2]]["leases"]) == (1, None)
+        intake.written()  # asked once, it is a URL tried (closing.alarm), a failure
+        assert (intake.changes["not_fetched"], intake.changes["new_failures"]) == (1, 2)
         assert (rows[urls[2]]["error"], rows[urls[2]]["attempts"]) == (f"not fetched: {why}", 0)
     finally:
         plan.close()
@@ -476,8 +481,9 @@ def test_the_answer_that_gives_a_host_up_through_its_targets_is_its_urls_row(
 
 def test_a_targets_retry_after_ends_for_the_gate_too(tmp_path: Path) -> None:
     """The CDN (no URL of its own in the lists) asked for 3 s through a.example's
-    redirect: once a.example is leased again after it, the gate has nothing left to
-    enforce (``active``: per-task gate work for the rest of the run, a review found)."""
+    redirect: once a.example is leased again after it, the hold is over for the gate
+    too (it kept the gate ``active``, per-task work for the rest of the run, a review
+    found)."""
     urls = ["http://a.example/0.jpg", "http://a.example/1.jpg"]
     plan, board, intake, now = planned(tmp_path, urls, 600.0)
     try:
@@ -491,6 +497,6 @@ def test_a_targets_retry_after_ends_for_the_gate_too(tmp_path: Path) -> None:
         ok |= {"token": second.token, "final_url": "http://cdn.example/y", "http_status": 200}
         assert len(intake.rows([("w", [encode_result(ok)])])) == 1  # the CDN relaxes
         gate = board._gate
-        assert not gate.active, (gate._backoff, gate._asked_until)
+        assert gate._asked_until == {}, gate._asked_until  # held no more
     finally:
         plan.close()
