@@ -452,14 +452,16 @@ def test_a_lost_url_says_which_of_its_leases_went_unanswered() -> None:
 
 def test_a_host_backed_off_is_let_go_gradually() -> None:
     """After a 429, normal answers halve the host's backoff, 1 s to 0.5, 0.25, 0.125 s,
-    and only then let it go: let go at once after one normal answer, every queued URL
-    went together, a rate limiter refused the burst, and its URLs spent their retries
-    (a fresh user's, 2026-12-02)."""
+    and only then let it go, its leases spaced all the while: let go at once after one
+    normal answer, every queued URL went together, a rate limiter refused the burst,
+    and its URLs spent their retries (a fresh user's, 2026-12-02). Each lease is spaced
+    by the backoff of its time (the relax shows a lease later)."""
     gate = HostGate(HostLimits())
     gate.done("h", Answer(False, http_status=429), 0.0, gate.lease("h", 0.0))
-    spacings = []
-    for _ in range(4):
-        now = gate.next_ready_in(0.0) or 0.0
+    now = 0.0
+    for gap in (1.0, 1.0, 0.5, 0.25):
+        assert not gate.allowed("h", now + gap - 0.01) and gate.allowed("h", now + gap)
+        now += gap
         gate.done("h", Answer(True, http_status=200), now, gate.lease("h", now))
-        spacings.append(gate.spaced("h"))
-    assert spacings == [True, True, True, False]
+        assert gate.spaced("h") == (gap != 0.25)
+    assert gate.allowed("h", now + 0.125)  # the last spacing; then none
