@@ -147,7 +147,7 @@ class RunControl:
         log.debug("worker %s said hello", given[:NAME_SHOWN])
         clash = None if self._shared_store else self._workers.folder_clash(given)
         if clash is not None:
-            self._warn_clash(given, fields, clash)
+            self._warn_clash(given, clash)
         if given == name:
             return self._run_info
         self._warn_renamed(name, given, fields.get("host"))
@@ -172,21 +172,21 @@ class RunControl:
             given[:NAME_SHOWN],
         )
 
-    def _warn_clash(self, name: str, fields: dict, clash: tuple[str, str]) -> None:
+    def _warn_clash(self, name: str, clash: tuple[str, str, str, str]) -> None:
         """Two workers of one --host-id with two folders: a rerun trusts that host's
         images, which one of them does not hold, and downloads them again into it."""
-        host = str(fields.get("host"))[:NAME_SHOWN]
+        other, other_folder, host, folder = (part[:NAME_SHOWN] for part in clash)
         if host in self._clashes or len(self._clashes) >= WARNED_MAX:
             return
         self._clashes.add(host)
         log.warning(
             "workers %s and %s both say they are host %s but keep images in different "
             "folders (%s, %s): give each folder its own --host-id, or one --output to both",
-            clash[0][:NAME_SHOWN],
+            other,
             name[:NAME_SHOWN],
             host,
-            clash[1][:NAME_SHOWN],
-            str(fields.get("output"))[:NAME_SHOWN],
+            other_folder,
+            folder,
         )
 
     def _turn_away(self, name: str, fields: dict, other: str) -> None:

@@ -146,9 +146,11 @@ class WorkerRegistry:
                 s.told_over or s.left or now - s.last_seen > within for s in self._seen.values()
             )
 
-    def folder_clash(self, worker: str) -> tuple[str, str] | None:
+    def folder_clash(self, worker: str) -> tuple[str, str, str, str] | None:
         """Another worker that gave ``worker``'s host in hello but another ``output``
-        folder: (its name, its folder); None when there is none."""
+        folder: (its name, its folder, the host, ``worker``'s folder), as registered (a
+        ``--wait`` probe's hello names neither: a warning read from it said "host None");
+        None when there is none."""
         with self._lock:
             mine = self._seen.get(worker)
             host, folder = (mine.info.get("host"), mine.info.get("output")) if mine else (0, 0)
@@ -157,7 +159,7 @@ class WorkerRegistry:
             for name, seen in self._seen.items():
                 other = seen.info.get("output")
                 if seen.info.get("host") == host and isinstance(other, str) and other != folder:
-                    return name, other
+                    return name, other, str(host), folder
         return None
 
     def host_of(self, worker: str) -> str | None:

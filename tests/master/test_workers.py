@@ -106,6 +106,23 @@ def test_the_hello_answer_names_a_second_process_and_warns_once(
     assert "the later one is h:1#2 in this run" in warned[0]
 
 
+def test_a_folder_clash_is_said_once_a_host_and_a_probe_does_not_garble_it(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Two workers of one --host-id in two folders: one warning, naming both folders. A
+    ``--wait`` worker's probe (identity only) said it again as "host None" with a
+    folder "None" (a fresh user's, 2026-12-02): the warning reads the registered info."""
+    control = RunControl(BoardSlot(WorkerRegistry()), {"run_id": "r", "policy": "{}"})
+    with caplog.at_level(logging.WARNING, logger="crawler"):
+        control.hello("vm:1", {"host": "vm", "output": "/a", "instance": "x", **IDENTITY})
+        control.hello("vm:2", {"host": "vm", "output": "/b", "instance": "y", **IDENTITY})
+        control.hello("vm:2", dict(IDENTITY))  # the probe of a --wait worker
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1, warned
+    assert "workers vm:1 and vm:2 both say they are host vm" in warned[0], warned
+    assert "different folders (/a, /b)" in warned[0], warned
+
+
 @pytest.mark.parametrize(
     "given", ["h:1#x", "h:1#", "h:1#\u00b2", "h:1#1234567", "other:1#2", 7, ["h:1#2"], "h:1 #2"]
 )
