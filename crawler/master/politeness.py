@@ -3,9 +3,11 @@
 The master knows every lease, so it can cap how many URLs of one host are out at once
 (``--per-host``), space the leases of one host (``--host-delay``, or else the
 ``Crawl-delay`` of its robots.txt), and back off a host that keeps answering 429 or 503, or not
-in time (a timeout), or whose robots.txt is unavailable (its delay doubles, from 1 s up
-to 5 minutes, and relaxes again as it answers normally); a host that answers so
-``GIVE_UP_AFTER`` times in a row is given up for the run. The answers to requests
+in time (a timeout: its delay doubles, from 1 s up to 5 minutes, and halves again with
+each normal answer, down to 0.125 s); a host that answers so ``GIVE_UP_AFTER`` times in a
+row is given up for the run. An answer is the host's that gave it: at a redirect's target,
+the target's (``done``). An origin whose robots.txt is unavailable is backed off by
+``verdicts.RobotsBoard``, the same way, apart from this gate. The answers to requests
 already out when a host was backed off are one burst with the answer that backed it off:
 they neither double its delay again, nor count in that row, nor relax it (a rate limiter
 that refuses 30 requests sent together has answered once, not 30 times; TCP too reduces
@@ -226,7 +228,7 @@ class HostGate:
         self._next[host] = max(self._next.get(host, 0.0), until)
 
     def penalize(self, host: str, now: float) -> None:
-        """``host`` is overloaded (429/503, or its robots.txt unavailable): back it off."""
+        """``host`` is overloaded (a 429/503, or a timeout with no answer): back it off."""
         doubled = 2 * self._backoff.get(host, 0.0)
         penalty = self._backoff[host] = min(max(doubled, BACKOFF_START), BACKOFF_MAX)
         self._penalized[host] = self._serial
