@@ -53,12 +53,14 @@ class Answer:
 
     @classmethod
     def of(cls, result: dict[str, Any]) -> Answer:
-        """What a decoded result (``protocol.decode_result``) says to the lease board."""
+        """What a decoded result (``protocol.decode_result``) says to the lease board.
+        ``host`` is read only off a ``final_url`` other than the URL (a redirect's): a
+        URL split for every row was intake work for nothing."""
         success, final = result["status"] in SUCCESS_STATUSES, result.get("final_url")
         return cls(success, result["token"] or 0, result["http_status"],
                    result["retry_after"], result["request_age"],
                    result["status"] == TIMEOUT and result["http_status"] is None,
-                   _answered_by(final))  # fmt: skip
+                   None if final == result["url"] else _answered_by(final))  # fmt: skip
 
 
 def _answered_by(final_url: str | None) -> str | None:

@@ -109,12 +109,15 @@ class PutBacks:
         with self._cond:
             return self.robots.verdicts(ids)
 
-    def leased_again(self, task_id: int, worker: str, url: str, result: dict[str, Any]) -> bool:
-        """Does the decoded ``result`` (``protocol.decode_result``) put its URL back in the
-        frontier instead of ending it (True: no row for it)? An unavailable robots.txt
-        while the URL has leases left (``robots_answer``), once a run a deadline that went
-        to robots.txt (``again``), a 429/503 while it has retries left (``overloaded``)."""
-        verdict, answer = result["robots"], Answer.of(result)
+    def leased_again(
+        self, task_id: int, worker: str, url: str, result: dict[str, Any], answer: Answer
+    ) -> bool:
+        """Does the decoded ``result`` (``protocol.decode_result``; ``answer``: its
+        ``Answer.of``) put its URL back in the frontier instead of ending it (True: no row
+        for it)? An unavailable robots.txt while the URL has leases left
+        (``robots_answer``), once a run a deadline that went to robots.txt (``again``), a
+        429/503 while it has retries left (``overloaded``)."""
+        verdict = result["robots"]
         if verdict is not None and self.robots_answer(task_id, worker, url, verdict):
             again = True
         elif result["robots_late"] and result["status"] == TIMEOUT:  # said of nothing else
@@ -151,7 +154,11 @@ class PutBacks:
 
     def put_backs(self, task_id: int) -> tuple[int, int]:
         """(429/503 answers, requests made) of ``task_id``'s answers put back, now
-        forgotten (its row is being written): its ``attempts`` counts those requests."""
+        forgotten (its row is being written): its ``attempts`` counts those requests.
+        Asked of every row; both dicts are written by the master loop alone, the caller's
+        thread, so a task with neither entry (nearly all) needs not the board's lock."""
+        if task_id not in self._overloads and task_id not in self._sent:
+            return 0, 0
         with self._cond:
             return self._overloads.pop(task_id, 0), self._sent.pop(task_id, 0)
 

@@ -108,9 +108,10 @@ class ResultIntake:
         if kept and stored is None:
             log.warning("ignored a result from %s reusing a file never stored", worker)
             return None
-        if self._board.leased_again(task_id, worker, url, result):
+        answer = Answer.of(result)
+        if self._board.leased_again(task_id, worker, url, result, answer):
             return None  # robots.txt unavailable or took the deadline, 429/503: leased again
-        if not self._board.complete(task_id, worker, Answer.of(result)):
+        if not self._board.complete(task_id, worker, answer):
             return None  # already final, or a stale holder's failure (fencing)
         if sent := self._board.put_backs(task_id)[1]:  # by its leases put back (429/503...)
             result["attempts"] = (result["attempts"] or 0) + sent

@@ -341,8 +341,8 @@ def test_with_no_lease_left_a_late_robots_txt_answer_stands() -> None:
 
 def overloaded_result(task: protocol.Task, retry_after: float | None = None) -> dict:
     """A decoded 429 result of ``task`` (the fields ``leased_again`` reads)."""
-    return {"status": "http_error", "http_status": 429, "token": task.token, "attempts": 1,
-            "retry_after": retry_after, "request_age": None, "robots": None,
+    return {"url": task.url, "status": "http_error", "http_status": 429, "token": task.token,
+            "attempts": 1, "retry_after": retry_after, "request_age": None, "robots": None,
             "robots_late": None, "final_url": None}  # fmt: skip
 
 
@@ -354,9 +354,10 @@ def test_a_429_puts_its_url_back_behind_the_hosts_hold_up_to_retries_times() -> 
     board = LeaseBoard(urls, None, 10.0, 3, clock=clock, retries=2)
     first, _ = leased(board.get("w1", 2, 0))
     result = overloaded_result(first, retry_after=5.0)
-    assert not board.leased_again(first.id, "w2", urls[0], result)  # not its holder
-    assert not board.leased_again(first.id, "w1", urls[0], result | {"token": 9})  # stale
-    assert board.leased_again(first.id, "w1", urls[0], result)
+    stale, answer = result | {"token": 9}, Answer.of(result)
+    assert not board.leased_again(first.id, "w2", urls[0], result, answer)  # not its holder
+    assert not board.leased_again(first.id, "w1", urls[0], stale, Answer.of(stale))  # stale
+    assert board.leased_again(first.id, "w1", urls[0], result, answer)
     assert board.leased() == 1
     clock.advance(4.9)
     assert leased(board.get("w2", 1, 0)) == []  # the host's Retry-After holds it
@@ -437,7 +438,8 @@ def test_a_lost_url_says_which_of_its_leases_went_unanswered() -> None:
     clock = FakeClock()
     board = LeaseBoard(list(URLS[:1]), None, 10.0, 2, clock=clock, retries=1)
     [task] = leased(board.get("w", 1, 0))
-    assert board.leased_again(task.id, "w", URLS[0], overloaded_result(task))
+    result = overloaded_result(task)
+    assert board.leased_again(task.id, "w", URLS[0], result, Answer.of(result))
     for _ in range(2):
         clock.advance(2.0)
         assert len(leased(board.get("w", 1, 0))) == 1
