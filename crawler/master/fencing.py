@@ -60,7 +60,7 @@ class Answer:
         return cls(success, result["token"] or 0, result["http_status"],
                    result["retry_after"], result["request_age"],
                    result["status"] == TIMEOUT and result["http_status"] is None,
-                   None if final == result["url"] else _answered_by(final))  # fmt: skip
+                   None if final == result.get("url") else _answered_by(final))  # fmt: skip
 
 
 def _answered_by(final_url: str | None) -> str | None:
