@@ -42,6 +42,7 @@ from typing import TypeVar
 from crawler.console import log
 from crawler.exceptions import JournalError
 from crawler.master.copies import Copies, digest_of
+from crawler.master.newimages import NewImages
 
 CACHE_KIB = 8192  # SQLite page cache: the index's whole memory, whatever the row count
 COMMIT_EVERY = 50_000  # changes per transaction (a transaction per row is 100x slower)
@@ -69,7 +70,7 @@ class _Damaged(Exception):
     """The file at the index's path is not a whole content index (the message says why)."""
 
 
-class ContentIndex(Copies):
+class ContentIndex(Copies, NewImages):
     """The first URL holding each image content, on disk (see the module docstring).
     Raises OSError (from sqlite3.Error) when the file cannot be made or used, and
     JournalError when that happens during the run."""
@@ -173,7 +174,8 @@ class ContentIndex(Copies):
 
     def note(self, url: str, source: str, sha256: object) -> str | None:
         """Record this run's row of ``url``; returns the ``source`` of the row that had
-        the same image first (never ``url``'s own), or None. Raises JournalError."""
+        the same image first (never ``url``'s own), or None (``note_many``: a batch of
+        them). Raises JournalError."""
         return self._guarded(self._note, url, source, sha256)
 
     def _guarded(self, action: Callable[..., R], *args: object) -> R | None:
@@ -240,8 +242,8 @@ class ContentIndex(Copies):
             return None
         return first_source or first
 
-    def _tick(self) -> None:
-        self._pending += 1
+    def _tick(self, count: int = 1) -> None:
+        self._pending += count
         if self._pending >= COMMIT_EVERY:
             self._db.execute("COMMIT")
             self._db.execute("BEGIN")

@@ -5,7 +5,8 @@ becomes a row only if it is for a URL this run sent, under that task's id; a reu
 304 only if an earlier run really stored an image for that URL; and only the first
 answer for a URL counts, and a failure only from the live lease's holder
 (``leases.LeaseBoard.complete``: fencing tokens). A success's image digest is looked
-up in the run's content index (``master.contents``) for ``same_content_as``. A result
+up in the run's content index (``master.contents``) for ``same_content_as``, the rows of
+a batch together (``_settle``: ``newimages``). A result
 whose robots.txt was unavailable, or a 429/503, puts its URL back instead, while it has
 leases or retries left (``putbacks.PutBacks.leased_again``), as does once one whose
 deadline went to robots.txt. Anything else is
@@ -20,23 +21,17 @@ from collections import Counter
 from typing import Any
 
 from crawler import constants as c
-from crawler.manifest import FIELD_SET, make_row, now_iso
+from crawler.manifest import make_row, now_iso
 from crawler.master.fencing import Answer
-from crawler.master.healing import failure_fields, transient
+from crawler.master.healing import failure_fields
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan
+from crawler.master.rowfields import copy_kept, locate, result_fields
 from crawler.master.superseded import moved_copy
 from crawler.protocol import decode_result
 from crawler.report.ledger import Ledger
 
 log = logging.getLogger("crawler")
-
-# What a reused or revalidated (304) image keeps from the row that stored it.
-STORED_FIELDS = ("path", "sha256", "phash", "bytes", "width", "height", "orientation", "format")
-STORED_FIELDS += ("content_type", "final_url", "etag", "last_modified", "fetched_at")
-# What a copy verified again in full (``verified``) says anew, None too: until 2026-12-01
-# the row's old value stayed where the check found none (an orientation it has not).
-VERIFIED_FIELDS = ("width", "height", "orientation", "format", "phash", "sha256")
 
 
 class ResultIntake:
@@ -62,6 +57,8 @@ class ResultIntake:
         self._store = store
         self.superseded: list[dict[str, Any]] = []  # earlier copies a new location replaced
         self._ids: list[int] = []  # the task of each row given (see take_ids)
+        # Rows whose same_content_as the content index has yet to give (``_settle``)
+        self._unsettled: list[dict[str, Any]] = []
 
     def rows(self, batches: list[tuple[str, list[str]]]) -> list[dict[str, Any]]:
         """The rows of every (worker, results) batch; ignored results leave no row."""
@@ -73,6 +70,7 @@ class ResultIntake:
                 if row is not None:
                     rows.append(row)
                     log.debug("%s %s %ss %s", row["status"], row["url"], row["elapsed_s"], worker)
+        self._settle()
         return rows
 
     def written(self) -> None:
@@ -88,7 +86,7 @@ class ResultIntake:
         return ids
 
     def accept(self, worker: str, text: str, now: str) -> dict[str, Any] | None:
-        """The manifest row for one result string, or None when it is ignored."""
+        """The row for one result string (``same_content_as`` by ``_settle``), or None."""
         try:
             result = decode_result(text)
         except ValueError as exc:
@@ -119,16 +117,15 @@ class ResultIntake:
             return standing
         # The row this one supersedes, read once (history, ledger); None: the URL is new.
         earlier = stored or self._plan.earlier_row(task_id)
-        fields = _fields(result, stored if kept else None, now)
+        fields = result_fields(result, stored if kept else None, now)
         how = "revalidated" if result["status"] == c.NOT_MODIFIED else "reused" if kept else ""
         fields |= self._history(task_id, result["status"], how, now, earlier)
-        _locate(fields, stored, self._store)
+        locate(fields, stored, self._store)
         self._note_moved(fields, stored)
         if earlier is not None:
             self._ledger.supersede(earlier)
-        fields["same_content_as"] = self._same_content(url, source, fields)
         self._ids.append(task_id)
-        return make_row(
+        row = make_row(
             **fields,
             leases=self._board.attempts(task_id),
             source=source,
@@ -136,6 +133,26 @@ class ResultIntake:
             finished_at=now,
             extra=extra,
         )
+        self._unsettled.append(row)
+        return row
+
+    def _settle(self) -> None:
+        """Give the rows accepted since the last call their ``same_content_as``, in one
+        batch of the content index (``newimages``: its statements release the GIL, and
+        the intake then waits for it), before anything else asks the index."""
+        unsettled, self._unsettled = self._unsettled, []
+        if (contents := self._plan.contents) is None or not unsettled:
+            return
+        notes = [
+            (
+                row["url"],
+                row["source"],
+                row["sha256"] if row["status"] in c.SUCCESS_STATUSES else None,
+            )
+            for row in unsettled
+        ]
+        for row, first in zip(unsettled, contents.note_many(notes), strict=True):
+            row["same_content_as"] = first
 
     def _unchecked(self, task_id: int, worker: str) -> bool:
         """Did ``worker`` answer for an image another host stores (its host did not come),
@@ -147,8 +164,8 @@ class ResultIntake:
         self, task_id: int, worker: str, result: dict[str, Any]
     ) -> dict[str, Any] | None:
         """The earlier success row, when the failure ``result`` leaves its stored copy the
-        URL's image (another host answered, or a revalidation failed: ``_copy_kept``)."""
-        if not (self._unchecked(task_id, worker) or _copy_kept(result)):
+        URL's image (another host answered, or a revalidation failed: ``rowfields.copy_kept``)."""
+        if not (self._unchecked(task_id, worker) or copy_kept(result)):
             return None
         standing = self._standing(task_id)
         if standing is not None and result["held"]:
@@ -169,6 +186,7 @@ class ResultIntake:
         self._ids.append(task_id)
         url, source, extra = self._plan.store.record(task_id)
         standing = row | {"source": source, "extra": extra}
+        self._settle()  # the index as the rows before this one left it
         contents = self._plan.contents
         if contents is not None and row.get("status") in c.SUCCESS_STATUSES:
             standing["same_content_as"] = contents.first_of(url, row.get("sha256"))
@@ -179,13 +197,11 @@ class ResultIntake:
         if (entry := moved_copy(fields, stored)) is not None:
             self.superseded.append(entry)
 
-    def _same_content(self, url: str, source: str, fields: dict[str, Any]) -> str | None:
-        """The source of the first row with this row's image bytes (``contents``); None
-        for the first itself, or a row without an image."""
-        if (contents := self._plan.contents) is None:
-            return None
-        success = fields["status"] in c.SUCCESS_STATUSES
-        return contents.note(url, source, fields.get("sha256") if success else None)
+    def _no_longer_first(self, url: str, source: str) -> None:
+        """``url``'s row has no image now: the content index forgets it as a first."""
+        self._settle()
+        if (contents := self._plan.contents) is not None:
+            contents.note(url, source, None)
 
     def lost_rows(self) -> list[dict[str, Any]]:
         """Rows for the URLs the master ends itself: those whose last lease expired with
@@ -226,7 +242,7 @@ class ResultIntake:
         now, earlier = now_iso(), self._plan.earlier_row(task_id)
         if earlier is not None:
             self._ledger.supersede(earlier)
-        self._same_content(url, source, {"status": status})  # no longer a first
+        self._no_longer_first(url, source)
         self._ids.append(task_id)
         return make_row(
             url=url,
@@ -257,44 +273,3 @@ class ResultIntake:
         self._unwritten[how or ("still_failing" if failed_before else "new_failures")] += 1
         earlier = earlier if failed_before else None
         return failure_fields(earlier, now)
-
-
-def _copy_kept(result: dict[str, Any]) -> bool:
-    """Does a failure leave the stored copy the URL's image? Yes when it answered the
-    revalidation of a copy its worker holds (``held``), unless the site opted out
-    (X-Robots-Tag, or robots.txt now disallowing it: a permanent ``blocked``), which the
-    crawler honours; robots.txt unavailable is no opt-out. A 404, a broken or HTML
-    answer, a timeout says the web has no better image now, not that the verified copy
-    is wrong: until 2026-12-01 the failure replaced the ok row, and the image, still on
-    disk, was no longer in the manifest (nor listed anywhere)."""
-    opted_out = result["status"] == c.BLOCKED and not transient(result)
-    return bool(result["held"]) and not opted_out
-
-
-def _fields(result: dict[str, Any], stored: dict[str, Any] | None, now: str) -> dict[str, Any]:
-    """A result's manifest fields; a reuse or a 304 keeps the ``stored`` row's image fields."""
-    fields = {k: v for k, v in result.items() if k in FIELD_SET}
-    if stored is not None:
-        kept = {k: stored.get(k) for k in STORED_FIELDS}
-        fields = kept | {k: v for k, v in fields.items() if v is not None}
-        if result.get("verified"):
-            fields |= {k: result.get(k) for k in VERIFIED_FIELDS}
-        if result["status"] == c.NOT_MODIFIED:
-            fields["fetched_at"] = now
-    elif result["status"] == c.OK:
-        fields["fetched_at"] = now
-    return fields
-
-
-def _locate(fields: dict[str, Any], stored: dict[str, Any] | None, store: str) -> None:
-    """Where the row's image is: ``store`` (a shared store's spec, null for per-host
-    stores) and ``host`` (whose store took or found it). A 304 leaves the image where the
-    earlier row says it is; a row without an image has neither."""
-    if fields["status"] == c.NOT_MODIFIED and stored is not None:
-        fields.update(host=stored.get("host"), store=stored.get("store"))
-    elif fields["status"] == c.OK:
-        # The run's shared store only if the worker says it used it: a worker from before
-        # --store existed writes to its own folder (its rows are then checked next time).
-        fields["store"] = store if store and fields.get("store") == store else None
-    else:
-        fields.update(host=None, store=None)

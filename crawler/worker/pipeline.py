@@ -235,7 +235,7 @@ def _checked_copy(
     """``usable_stored_copy``; when this host fails while checking the copy (its store
     cannot read it, a shortage of memory decoding it, anything but the copy's own
     fault), the copy is ``held``: the failure leaves the earlier row standing
-    (``master.results._copy_kept``), to be checked again another time. Reusing it
+    (``master.rowfields.copy_kept``), to be checked again another time. Reusing it
     unchecked instead would mark it checked, for good. Until 2026-12-01 the failure
     replaced the ok row, or the intact copy was downloaded again."""
     try:

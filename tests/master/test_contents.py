@@ -256,3 +256,85 @@ def test_users_are_the_urls_whose_current_row_has_the_bytes(rows: list) -> None:
         raw.broken = True  # once broken, it answers nothing rather than a guess
         assert raw.users(wanted) is None
         raw.discard()
+
+
+def tables(index: ContentIndex) -> dict[str, list]:
+    """Every table's rows, sorted: the index's whole state."""
+    names = ("first", "current", "changed", "away")
+    return {n: sorted(index._db.execute(f"SELECT * FROM {n}").fetchall()) for n in names}
+
+
+def check_batches(earlier: list, events: list, cuts: list[int]) -> None:
+    """``note_many`` over the ``cuts`` of ``events`` (task, content) answers as ``note``
+    row by row and leaves the same tables, after ``earlier`` rows (``seed``)."""
+    with tempfile.TemporaryDirectory() as folder:
+        one, many = (ContentIndex(Path(folder) / f"{n}.sqlite") for n in ("one", "many"))
+        for index in (one, many):
+            for task, n in earlier:
+                Tasks(index).seed(task, None if n is None else digest(n))
+        notes = [
+            (f"http://x.test/{task}", f"list.txt:{task}", None if n is None else digest(n))
+            for task, n in events
+        ]
+        expected = [one.note(*note) for note in notes]
+        got, start = [], 0
+        for size in [*cuts, len(notes)]:
+            got += many.note_many(notes[start : start + size])
+            start += size
+        assert got == expected
+        assert tables(many) == tables(one)
+        one.close()
+        many.close()
+
+
+NEW = [(1, 1), (2, 2), (3, 3)]  # three URLs new to the index, three new images
+
+
+@pytest.mark.parametrize(
+    ("earlier", "batch"),
+    [
+        ([], NEW),
+        ([], [*NEW, (4, 2)]),  # an image twice in the batch: the second points at the first
+        ([], [*NEW, (2, 5)]),  # a URL twice, with other bytes the second time
+        ([(2, 9)], NEW),  # a URL that had other bytes in an earlier run
+        ([(2, 2)], NEW),  # ... the same bytes: the first of its image still
+        ([(7, 3)], NEW),  # an image another URL had first
+        ([(3, 3), (7, 3)], [(1, 1), (3, None), (2, 2)]),  # the first fails: 7 takes over
+        ([], [(1, None), (2, None)]),  # rows without an image, of URLs holding none
+        ([(1, 4)], [(1, None), (2, 2)]),  # ... of a URL that held one
+    ],
+)
+def test_a_batch_answers_as_one_note_at_a_time(earlier: list, batch: list) -> None:
+    check_batches(earlier, batch, [len(batch)])
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 12), st.one_of(st.none(), st.integers(0, 8))), max_size=12),
+    st.lists(st.tuples(st.integers(0, 80), st.one_of(st.none(), st.integers(0, 60))), max_size=60),
+    st.lists(st.integers(1, 8), max_size=12),
+)
+def test_any_batches_answer_as_one_note_at_a_time(earlier, events, cuts) -> None:
+    """Any rows, any split: new URLs and images, repeats within a batch, URLs that had
+    other bytes, rows without an image."""
+    check_batches(earlier, events, cuts)
+
+
+def test_a_batch_of_new_images_takes_four_statements(tmp_path: Path) -> None:
+    """The intake notes every row, and each statement lets the GIL go (the master's
+    capacity, issue 15): 512 rows new to the index, in batches of 256, take 4 statements
+    a batch (3 a row before), their answers None; a batch repeating an image is noted row
+    by row, its repeat pointing at the first."""
+    index = ContentIndex(tmp_path / "c.sqlite")
+    statements: list[str] = []
+    index._db.set_trace_callback(statements.append)
+    notes = [(f"http://x.test/{i}", f"list.txt:{i}", digest(i)) for i in range(512)]
+    assert index.note_many(notes[:256]) == [None] * 256
+    assert index.note_many(notes[256:]) == [None] * 256
+    assert len(statements) == 8
+    statements.clear()
+    again = [("http://x.test/a", "list.txt:a", digest(1000)), ("http://x.test/b", "b", digest(5))]
+    assert index.note_many(again) == [None, "list.txt:5"]
+    assert len(statements) > 4
+    assert index.first_of("http://x.test/c", digest(511)) == "list.txt:511"
+    index.close()
