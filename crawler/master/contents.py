@@ -174,8 +174,8 @@ class ContentIndex(Copies, NewImages):
 
     def note(self, url: str, source: str, sha256: object) -> str | None:
         """Record this run's row of ``url``; returns the ``source`` of the row that had
-        the same image first (never ``url``'s own), or None (``note_many``: a batch of
-        them). Raises JournalError."""
+        the same image first (never ``url``'s own), or None. ``note_many`` notes a batch
+        of rows. Raises JournalError."""
         return self._guarded(self._note, url, source, sha256)
 
     def _guarded(self, action: Callable[..., R], *args: object) -> R | None:

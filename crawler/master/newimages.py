@@ -1,16 +1,17 @@
-"""The content index's batch of rows: images and URLs new to it, noted in four statements.
+"""The content index's batch of rows: those new to it noted together, a few statements in all.
 
-``NewImages.note_many`` answers as ``note`` would for each row in turn. When every row
-of the batch is new to the index (its URL holds no image there, its image has no first,
-and no two rows share a URL or an image: a first run's rows, nearly all), the answers
-are all None and the writes are the same for any order, so they go in one statement per
-table, after one look-up per table that shows the batch new. Any other batch is noted
-row by row, as before (three or four statements a row, the look-ups wasted).
+``NewImages.note_many`` answers as ``note`` would for each row in turn. A row is new to
+the index when its URL holds no image there and its image has no first, before the
+batch, and no earlier row of the batch has its URL or its image: ``note`` would answer
+None for it and write its URL and image, whatever the rows around it did. Such rows
+(a first run's, nearly all) are written together, each run of them between two other
+rows in one statement per table (256 rows at most), after one look-up per table for
+the whole batch; the other rows are noted one by one, in order, as before.
 
 Why: sqlite3 runs every statement without the GIL, and the master's intake thread,
 which notes every row, then waits to take it back from the server threads decoding the
 workers' calls. Under load (8 simulated workers on 2 cores, issue 15) that wait was
-~70 µs a row, more than half of the intake's time, and the intake is what bounds the
+~70 us a row, more than half of the intake's time, and the intake is what bounds the
 master's results a second.
 """
 
@@ -32,63 +33,75 @@ Note = tuple[str, str, object]  # (url, source, sha256): as ``ContentIndex.note`
 
 class NewImages:
     """``note_many`` for ``contents.ContentIndex``: needs its connection, ``_guarded``,
-    ``_note`` and ``_tick``."""
+    ``note`` and ``_tick``."""
 
     _db: sqlite3.Connection
 
     def _guarded(self, action: Callable[..., Any], *args: object) -> Any:
         raise NotImplementedError  # contents.ContentIndex: None once the index broke
 
-    def _note(self, url: str, source: str, sha256: object) -> str | None:
+    def note(self, url: str, source: str, sha256: object) -> str | None:
         raise NotImplementedError
 
     def _tick(self, count: int = 1) -> None:
         raise NotImplementedError
 
     def note_many(self, notes: Sequence[Note]) -> list[str | None]:
-        """What ``note`` returns for each of ``notes``, noted in order (None for each,
-        once the index broke). Raises JournalError."""
-        found = self._guarded(self._note_many, notes)
-        return [None] * len(notes) if found is None else found
+        """What ``note`` returns for each of ``notes``, noted in order (a row without an
+        answer once the index broke, as ``note``). Raises JournalError."""
+        new = self._guarded(self._new, notes) if len(notes) > 1 else None
+        if new is None:
+            return [self.note(*note) for note in notes]
+        answers: list[str | None] = []
+        run: list[Note] = []  # new rows not written yet: before the next other row
+        for note, is_new in zip(notes, new, strict=True):
+            if is_new:
+                run.append(note)
+                answers.append(None)
+                continue
+            self._write_new(run)
+            answers.append(self.note(*note))
+        self._write_new(run)
+        return answers
 
-    def _note_many(self, notes: Sequence[Note]) -> list[str | None]:
-        if len(notes) > 1 and self._all_new(notes):
-            for start in range(0, len(notes), CHUNK):
-                self._add_new(notes[start : start + CHUNK])
-            self._tick(len(notes))
-            return [None] * len(notes)
-        return [self._note(*note) for note in notes]
-
-    def _all_new(self, notes: Sequence[Note]) -> bool:
-        """No URL of ``notes`` holds an image in the index, no image of theirs has a
-        first, and no two of them share a URL or an image."""
+    def _new(self, notes: Sequence[Note]) -> list[bool]:
+        """Which of ``notes`` are new to the index (this module's docstring)."""
         urls = [url for url, _, _ in notes]
-        digests = [d for d in (digest_of(sha256) for _, _, sha256 in notes) if d is not None]
-        if len(set(urls)) < len(urls) or len(set(digests)) < len(digests):
-            return False
-        for start in range(0, len(notes), CHUNK):
-            if self._any("current", "url", urls[start : start + CHUNK]):
-                return False
-            if self._any("first", "digest", digests[start : start + CHUNK]):
-                return False
-        return True
+        digests = [digest_of(sha256) for _, _, sha256 in notes]
+        held = self._found("current", "url", urls)
+        firsts = self._found("first", "digest", [d for d in digests if d is not None])
+        seen: set[object] = set()  # the URLs and images of the rows before
+        new = []
+        for url, digest in zip(urls, digests, strict=True):
+            fresh_image = digest is None or (digest not in firsts and digest not in seen)
+            new.append(url not in held and url not in seen and fresh_image)
+            seen.update((url, digest))
+        return new
 
-    def _any(self, table: str, key: str, values: list[Any]) -> bool:
-        if not values:
-            return False
-        values = _padded(values)
-        marks = ", ".join("?" * len(values))
-        query = f"SELECT 1 FROM {table} WHERE {key} IN ({marks}) LIMIT 1"
-        return self._db.execute(query, values).fetchone() is not None
+    def _found(self, table: str, key: str, values: list[Any]) -> set[Any]:
+        """Which of ``values`` are a ``key`` of ``table``: one statement a chunk."""
+        found: set[Any] = set()
+        for start in range(0, len(values), CHUNK):
+            chunk = _padded(values[start : start + CHUNK])
+            marks = ", ".join("?" * len(chunk))
+            query = f"SELECT {key} FROM {table} WHERE {key} IN ({marks})"
+            found.update(value for (value,) in self._db.execute(query, chunk))
+        return found
 
-    def _add_new(self, notes: Sequence[Note]) -> None:
-        """Record rows new to the index: as ``_seed`` does for each (a row without an
-        image, of a URL holding none, changes nothing)."""
+    def _write_new(self, run: list[Note]) -> None:
+        """Record the new rows of ``run`` (as ``_seed`` does each), and empty it."""
+        if run:
+            self._guarded(self._add_new, run)
+            run.clear()
+
+    def _add_new(self, notes: list[Note]) -> None:
         held = [(url, digest_of(sha256), source) for url, source, sha256 in notes]
         held = [(url, digest, source) for url, digest, source in held if digest is not None]
-        if not held:
-            return
-        held = _padded(held)
+        for start in range(0, len(held), CHUNK):
+            self._add_chunk(_padded(held[start : start + CHUNK]))
+        self._tick(len(notes))
+
+    def _add_chunk(self, held: list[tuple[str, bytes, str]]) -> None:
         pairs = ", ".join(["(?, ?)"] * len(held))
         self._db.execute(
             f"REPLACE INTO current VALUES {pairs}",

@@ -59,19 +59,38 @@ class ResultIntake:
         self._ids: list[int] = []  # the task of each row given (see take_ids)
         # Rows whose same_content_as the content index has yet to give (``_settle``)
         self._unsettled: list[dict[str, Any]] = []
+        self._records: dict[int, tuple[str, str, Any]] = {}  # the batch's tasks (``rows``)
 
     def rows(self, batches: list[tuple[str, list[str]]]) -> list[dict[str, Any]]:
         """The rows of every (worker, results) batch; ignored results leave no row."""
         now = now_iso()
+        results = [
+            (worker, result)
+            for worker, texts in batches
+            for text in texts
+            if (result := self._decoded(worker, text)) is not None
+        ]
+        store = self._plan.store
+        # Every task's record in a few reads (``TaskStore.records``), not one a row
+        wanted = sorted({r["id"] for _, r in results if 0 <= r["id"] < len(store)})
+        self._records = store.records(wanted) if len(wanted) > 1 else {}
         rows = []
-        for worker, results in batches:
-            for text in results:
-                row = self.accept(worker, text, now)
-                if row is not None:
-                    rows.append(row)
-                    log.debug("%s %s %ss %s", row["status"], row["url"], row["elapsed_s"], worker)
+        for worker, result in results:
+            row = self._accept(worker, result, now)
+            if row is not None:
+                rows.append(row)
+                log.debug("%s %s %ss %s", row["status"], row["url"], row["elapsed_s"], worker)
+        self._records = {}
         self._settle()
         return rows
+
+    def _decoded(self, worker: str, text: str) -> dict[str, Any] | None:
+        """The result ``text`` checked (``protocol.decode_result``); None, logged, if not."""
+        try:
+            return decode_result(text)
+        except ValueError as exc:
+            log.warning("ignored a result from %s: %s", worker, exc)
+            return None
 
     def written(self) -> None:
         """The rows given since the last call are in the manifest: their changes count
@@ -85,16 +104,12 @@ class ResultIntake:
         ids, self._ids = self._ids, []
         return ids
 
-    def accept(self, worker: str, text: str, now: str) -> dict[str, Any] | None:
-        """The row for one result string (``same_content_as`` by ``_settle``), or None."""
-        try:
-            result = decode_result(text)
-        except ValueError as exc:
-            log.warning("ignored a result from %s: %s", worker, exc)
-            return None
-        store = self._plan.store
-        task_id = result["id"]
-        url, source, extra = store.record(task_id) if 0 <= task_id < len(store) else ("", "", None)
+    def _accept(self, worker: str, result: dict[str, Any], now: str) -> dict[str, Any] | None:
+        """The row for one checked result (``same_content_as`` by ``_settle``), or None."""
+        store, task_id = self._plan.store, result["id"]
+        url, source, extra = self._records.get(task_id) or (
+            store.record(task_id) if 0 <= task_id < len(store) else ("", "", None)
+        )
         if url != result["url"]:
             log.warning("ignored a result from %s for a URL this run never sent", worker)
             return None

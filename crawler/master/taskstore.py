@@ -5,13 +5,11 @@ so the master spools each distinct URL (with the "file:line" it came from and, f
 CSV, TSV and JSON Lines lists, the row's other columns) to a temporary file and keeps
 only its offset (4 or 8 bytes) and an open-addressing hash table for finding duplicates
 (8 bytes a slot). A record is one line, ``URL\tFILE:LINE[\tEXTRA_JSON]\n`` (neither a
-URL nor compact JSON holds a raw tab or newline). A URL is read back with one
-``pread``; a batch of consecutive tasks with one ``pread`` for all of them.
-
-A table entry is ``top30(hash) << 34 | (task id + 1)``; the slot is taken from the
-top bits of the hash, so the table can grow without reading the URLs back. Equal tags
-are confirmed by comparing the URLs themselves: a hash collision never merges two
-different URLs.
+URL nor compact JSON holds a raw tab or newline), read back with one ``pread``; close
+tasks with one ``pread`` for all of them. A table entry is ``top30(hash) << 34 | (task
+id + 1)``; the slot is taken from the top bits of the hash, so the table can grow
+without reading the URLs back. Equal tags are confirmed by comparing the URLs: a hash
+collision never merges two different URLs.
 """
 
 from __future__ import annotations
@@ -22,6 +20,7 @@ import os
 import tempfile
 import zlib
 from array import array
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -144,15 +143,29 @@ class TaskStore:
 
     def stamps(self, ids: list[int]) -> dict[int, tuple[str, bytes]]:
         """(source, extra as compact JSON or ``b"null"``) of each of the sorted task
-        ``ids``, close ones read with one ``pread``: what the task's manifest row must
-        say of its input line (``resume``)."""
-        found: dict[int, tuple[str, bytes]] = {}
+        ``ids`` (``_fields_of``): what its manifest row says of its line (``resume``)."""
+        return {
+            task_id: (self._source(where), tail[0].encode() if tail else b"null")
+            for task_id, (_, where, *tail) in self._fields_of(ids)
+        }
+
+    def records(self, ids: list[int]) -> dict[int, tuple[str, str, dict[str, Any] | None]]:
+        """``record`` of each of the sorted task ``ids`` (``_fields_of``: a batch's results
+        in a few ``pread``s, each of which lets the GIL go). Raises OSError."""
+        wanted = set(ids)
+        return {
+            task_id: (url, self._source(where), json.loads(tail[0]) if tail else None)
+            for task_id, (url, where, *tail) in self._fields_of(ids)
+            if task_id in wanted
+        }
+
+    def _fields_of(self, ids: list[int]) -> Iterator[tuple[int, list[str]]]:
+        """Each task of the ranges the sorted ``ids`` make, and its record's fields: close
+        ones read with one ``pread``."""
         for first, last in _ranges(ids):
             data = self._read(self._offsets[first], self._offsets[last]).decode()
-            for task_id, record in zip(range(first, last), data.split("\n")[:-1], strict=True):
-                _, where, *tail = record.split("\t", 2)
-                found[task_id] = (self._source(where), tail[0].encode() if tail else b"null")
-        return found
+            fields = (record.split("\t", 2) for record in data.split("\n")[:-1])
+            yield from zip(range(first, last), fields, strict=True)
 
     def _probe(self, url: str, tag: int) -> tuple[int, int | None]:
         """(slot, task id) of ``url``, or (the free slot where it would go, None)."""
@@ -172,6 +185,9 @@ class TaskStore:
         """The top bits of the URL's hash (per-process hash: the table never leaves it)."""
         return (hash(url) & 0xFFFF_FFFF_FFFF_FFFF) >> (64 - _TAG_BITS)
 
+    def __getitem__(self, task_id: int) -> str:
+        return self.url(task_id)
+
     def url(self, task_id: int) -> str:
         return self._record(task_id)[0]
 
@@ -183,10 +199,6 @@ class TaskStore:
         """(URL, source) with one read."""
         url, where = self._record(task_id)[:2]
         return url, self._source(where)
-
-    def extra(self, task_id: int) -> dict[str, Any] | None:
-        """The other columns of the URL's row in its list, if any."""
-        return self.record(task_id)[2]
 
     def record(self, task_id: int) -> tuple[str, str, dict[str, Any] | None]:
         """(URL, source, extra) with one read."""
@@ -226,9 +238,6 @@ class TaskStore:
         """Drop the spool and the arrays (others may still hold a reference to the store)."""
         self._file.close()
         self._table, self._offsets = array("Q"), array("I", [0])
-
-    def __getitem__(self, task_id: int) -> str:
-        return self.url(task_id)
 
     def _record(self, task_id: int) -> list[str]:
         if not 0 <= task_id < len(self):

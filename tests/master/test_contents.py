@@ -302,6 +302,8 @@ NEW = [(1, 1), (2, 2), (3, 3)]  # three URLs new to the index, three new images
         ([(3, 3), (7, 3)], [(1, 1), (3, None), (2, 2)]),  # the first fails: 7 takes over
         ([], [(1, None), (2, None)]),  # rows without an image, of URLs holding none
         ([(1, 4)], [(1, None), (2, 2)]),  # ... of a URL that held one
+        ([(5, 5)], [(i, i) for i in range(600)]),  # over a statement's 256 rows, with a copy
+        ([], [(i, i % 300) for i in range(600)]),  # 300 new, then 300 copies
     ],
 )
 def test_a_batch_answers_as_one_note_at_a_time(earlier: list, batch: list) -> None:
@@ -323,8 +325,8 @@ def test_any_batches_answer_as_one_note_at_a_time(earlier, events, cuts) -> None
 def test_a_batch_of_new_images_takes_four_statements(tmp_path: Path) -> None:
     """The intake notes every row, and each statement lets the GIL go (the master's
     capacity, issue 15): 512 rows new to the index, in batches of 256, take 4 statements
-    a batch (3 a row before), their answers None; a batch repeating an image is noted row
-    by row, its repeat pointing at the first."""
+    a batch (3 a row before), their answers None; a batch with a copy of an image notes
+    that row alone, pointing at the first."""
     index = ContentIndex(tmp_path / "c.sqlite")
     statements: list[str] = []
     index._db.set_trace_callback(statements.append)
@@ -333,8 +335,25 @@ def test_a_batch_of_new_images_takes_four_statements(tmp_path: Path) -> None:
     assert index.note_many(notes[256:]) == [None] * 256
     assert len(statements) == 8
     statements.clear()
-    again = [("http://x.test/a", "list.txt:a", digest(1000)), ("http://x.test/b", "b", digest(5))]
-    assert index.note_many(again) == [None, "list.txt:5"]
-    assert len(statements) > 4
+    # A copy among new rows is noted alone; the rows around it still go together.
+    again = [(f"http://y.test/{i}", f"y:{i}", digest(1000 + i)) for i in range(200)]
+    again[100] = ("http://x.test/b", "b", digest(5))
+    assert index.note_many(again) == [None] * 100 + ["list.txt:5"] + [None] * 99
+    assert len(statements) <= 12
     assert index.first_of("http://x.test/c", digest(511)) == "list.txt:511"
     index.close()
+
+
+def test_damage_in_a_batch_costs_the_answers_after_it_only(tmp_path: Path) -> None:
+    """The index found damaged at a row of a batch (a real SQLite error, raised by a
+    trigger on that row's insert): the rows before keep their answers, as when noted one
+    by one, and the index is dropped for the rest of the run."""
+    index = ContentIndex(tmp_path / "c.sqlite")
+    index.note("http://x.test/a", "l:a", digest(1))
+    index._db.execute(
+        "CREATE TEMP TRIGGER bad BEFORE INSERT ON current WHEN NEW.url = 'http://x.test/d' "
+        "BEGIN SELECT RAISE(ABORT, 'database disk image is malformed'); END"
+    )
+    notes = [(f"http://x.test/{u}", f"l:{u}", digest(1)) for u in "bcde"]
+    assert index.note_many(notes) == ["l:a", "l:a", None, None]
+    assert index.broken

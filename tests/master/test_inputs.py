@@ -399,7 +399,7 @@ def test_task_store_keeps_extras_on_disk(tmp_path: Path) -> None:
     assert store.add("http://example.com/c.jpg", 0, 4, {}) == (2, True)
     assert store.record(0) == ("http://example.com/a.jpg", "l.csv:2", odd)
     assert store.entry(0) == ("http://example.com/a.jpg", "l.csv:2")
-    assert store.extra(1) is None and store.extra(2) is None
+    assert store.record(1)[2] is None and store.record(2)[2] is None
     assert store.urls(0, 3) == [f"http://example.com/{x}.jpg" for x in "abc"]
     assert store.find("http://example.com/c.jpg") == 2
     store.close()
@@ -418,7 +418,7 @@ def test_plan_rows_carry_their_own_lines_extras(tmp_path: Path) -> None:
             (c.DUPLICATE, {"caption": "second"}),
             (c.INVALID_URL, {"caption": "third"}),
         ]
-        assert plan.store.extra(0) == {"caption": "first"}
+        assert plan.store.record(0)[2] == {"caption": "first"}
         assert (plan.lines, plan.decided, len(plan.store)) == (3, 2, 1)
     finally:
         plan.close()

@@ -82,8 +82,25 @@ def spool_bytes(store: TaskStore, count: int) -> bytes:
     records = []
     for task_id in range(count):
         url, where = store.entry(task_id)
-        extra = store.extra(task_id)
+        extra = store.record(task_id)[2]
         line = where.rsplit(":", 1)[1]
         tail = "\t" + json.dumps(extra, separators=(",", ":")) if extra else ""
         records.append(f"{url}\t0:{line}{tail}\n")
     return "".join(records).encode()
+
+
+def test_records_of_a_batch_are_each_tasks_record(tmp_path: Path) -> None:
+    """``records`` (the intake's read of a batch's tasks, a few ``pread`` for all) gives
+    what ``record`` gives each task asked, extras and all, and nothing else: ids close
+    together and far apart, the first and the last, some not flushed yet."""
+    store = TaskStore(tmp_path)
+    store.sources += ["a.txt", "b.csv"]
+    for i in range(3_000):
+        extra = {"caption": f"c{i}", "n": i} if i % 3 == 0 else None
+        store.add(f"http://h{i % 5}.example/{i}.jpg", i % 2, i + 1, extra)
+    asked = [0, 1, 2, 70, 71, 400, 401, 402, 1_999, 2_998, 2_999]
+    assert store.records(asked) == {i: store.record(i) for i in asked}
+    store.flush()
+    assert store.records([5]) == {5: store.record(5)}
+    assert store.records([]) == {}
+    store.close()
