@@ -64,33 +64,21 @@ class ResultIntake:
     def rows(self, batches: list[tuple[str, list[str]]]) -> list[dict[str, Any]]:
         """The rows of every (worker, results) batch; ignored results leave no row."""
         now = now_iso()
-        results = [
-            (worker, result)
-            for worker, texts in batches
-            for text in texts
-            if (result := self._decoded(worker, text)) is not None
-        ]
+        results = [(worker, _decoded(text)) for worker, texts in batches for text in texts]
         store = self._plan.store
         # Every task's record in a few reads (``TaskStore.records``), not one a row
-        wanted = sorted({r["id"] for _, r in results if 0 <= r["id"] < len(store)})
-        self._records = store.records(wanted) if len(wanted) > 1 else {}
+        wanted = {r["id"] for _, r in results if isinstance(r, dict) and 0 <= r["id"] < len(store)}
+        self._records = store.records(sorted(wanted)) if len(wanted) > 1 else {}
         rows = []
         for worker, result in results:
-            row = self._accept(worker, result, now)
-            if row is not None:
+            if isinstance(result, ValueError):  # logged in arrival order, as the others
+                log.warning("ignored a result from %s: %s", worker, result)
+            elif (row := self._accept(worker, result, now)) is not None:
                 rows.append(row)
                 log.debug("%s %s %ss %s", row["status"], row["url"], row["elapsed_s"], worker)
         self._records = {}
         self._settle()
         return rows
-
-    def _decoded(self, worker: str, text: str) -> dict[str, Any] | None:
-        """The result ``text`` checked (``protocol.decode_result``); None, logged, if not."""
-        try:
-            return decode_result(text)
-        except ValueError as exc:
-            log.warning("ignored a result from %s: %s", worker, exc)
-            return None
 
     def written(self) -> None:
         """The rows given since the last call are in the manifest: their changes count
@@ -288,3 +276,11 @@ class ResultIntake:
         self._unwritten[how or ("still_failing" if failed_before else "new_failures")] += 1
         earlier = earlier if failed_before else None
         return failure_fields(earlier, now)
+
+
+def _decoded(text: str) -> dict[str, Any] | ValueError:
+    """The result ``text`` checked (``protocol.decode_result``), or why it is not one."""
+    try:
+        return decode_result(text)
+    except ValueError as exc:
+        return exc
