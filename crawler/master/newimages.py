@@ -48,7 +48,8 @@ class NewImages:
 
     def note_many(self, notes: Sequence[Note]) -> list[str | None]:
         """What ``note`` returns for each of ``notes``, noted in order (a row without an
-        answer once the index broke, as ``note``). Raises JournalError."""
+        answer once the index broke, as ``note``; damage the batch's look-up meets costs
+        the answers of the rows before it too). Raises JournalError."""
         new = self._guarded(self._new, notes) if len(notes) > 1 else None
         if new is None:
             return [self.note(*note) for note in notes]
