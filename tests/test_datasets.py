@@ -602,4 +602,4 @@ def test_a_content_named_file_other_rows_still_use_is_not_superseded(
         assert sha((out / old_file).read_bytes()) == sha(old)
     else:
         assert [(e["path"], e["sha256"]) for e in superseded] == [(old_file, sha(old))]
-        assert "1 earlier copies superseded" in stdout
+        assert "1 earlier copy superseded" in stdout

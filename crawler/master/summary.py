@@ -214,14 +214,15 @@ def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | Non
         f"{summary['kept']} kept as the manifest says"
     )
     lines.append("  this run: " + _changes(summary.get("changes") or {}))
-    if summary.get("same_content"):
+    if same := summary.get("same_content"):
         lines.append(
-            f"  {summary['same_content']} images with the same bytes as an earlier row's "
+            f"  {same} image{'s' * (same != 1)} with the same bytes as an earlier row's "
             "(same_content_as)"
         )
-    if summary["superseded"]:
+    if superseded := len(summary["superseded"]):
+        copies = "copies" if superseded != 1 else "copy"
         lines.append(
-            f"  {len(summary['superseded'])} earlier copies superseded by a new location "
+            f"  {superseded} earlier {copies} superseded by a new location "
             "(listed in the summary JSON: safe to delete)"
         )
     if summary.get("manifest_damaged"):
