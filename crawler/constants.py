@@ -75,7 +75,7 @@ CHANGES: dict[str, str] = {
     "new_failures": "new failures",
     "still_failing": "still failing (retried)",
     "not_fetched": "not fetched (their host given up: 429/503, Retry-After)",
-    "kept_failures": "failures kept (not retried yet)",
+    "kept_failures": "failures kept (waiting for their backoff, or permanent)",
     "given_up": "given up (--give-up-after)",
 }
 

@@ -24,3 +24,14 @@ def test_one_is_singular_and_more_are_plural(tmp_path: Path) -> None:
     assert "  2 images with the same bytes as an earlier row's" in two
     assert "  3 earlier copies superseded by a new location" in two
     assert "same bytes" not in summary_text(tmp_path, 0, 0)
+
+
+def test_kept_failures_are_not_promised_a_retry(tmp_path: Path) -> None:
+    """A permanent failure kept is retried only with --retry-failed: the summary said
+    "failures kept (not retried yet)" of 404s too (a fresh user's, 2026-12-02); it now
+    says what the README says, waiting for their backoff or permanent."""
+    stats = RunStats(run_id="r", total=1)
+    stats.changes["kept_failures"] = 1
+    text = format_summary(stats.as_dict(0, 1.0, tmp_path / "m.jsonl"), None)
+    assert "1 failures kept (waiting for their backoff, or permanent)" in text
+    assert "not retried yet" not in text
