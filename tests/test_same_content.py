@@ -220,3 +220,23 @@ def test_a_rebuilt_index_names_the_firsts_line_now(
         master.wait()
     lists = {"a.csv": ["blue", "red", "green"], "b.jsonl": ["red2"]}
     assert_pointers_hold(manifest, night(tmp_path, web, lists))
+
+
+def test_pointers_mended_are_not_said_to_be_lines_moved(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """Rows journalled again because the first of their image changed are said so, not
+    counted as lines that moved (a fresh user's, 2026-12-02: "14 kept row(s) brought up
+    to date: their line moved or changed" on a list where no line had moved)."""
+    web, out = Web(image_server), tmp_path / "out"
+    night(tmp_path, web, NIGHT1)
+    manifest = out / "manifest.jsonl"
+    first = min(row["same_content_as"] for row in read_rows(manifest) if row["same_content_as"])
+    data = manifest.read_text(encoding="utf-8")
+    manifest.write_text(data.replace(f'"same_content_as":"{first}"', '"same_content_as":"a.csv:9"'))
+    (out / "manifest.contents.sqlite").unlink()
+    result = run_cli("master", *master_args(tmp_path, web, NIGHT1))
+    assert result.returncode == 0, result.stderr
+    assert "the first row with their image changed (same_content_as)" in result.stderr
+    assert "their line moved or changed" not in result.stderr
+    assert_pointers_hold(manifest, [web.urls[n] for names in NIGHT1.values() for n in names])

@@ -55,8 +55,12 @@ class IndexKeeper:
             self.rows_written(ids, rows, writer.write(rows))
             ledger.add(rows)
 
-        if count := restamp(plan, write, ledger):
-            log.info("%d kept row(s) brought up to date: their line moved or changed", count)
+        lines, firsts = restamp(plan, write, ledger)
+        if lines:
+            log.info("%d kept row(s) brought up to date: their line moved or changed", lines)
+        if firsts:  # until 2026-12-02 counted as lines moved (a fresh user's)
+            log.info("%d kept row(s) brought up to date: the first row with their image "
+                     "changed (same_content_as)", firsts)  # fmt: skip
 
     def rows_written(self, ids: list[int], rows: list[dict[str, Any]], offsets: list[int]) -> None:
         """Rows of tasks ``ids`` journalled at ``offsets``."""

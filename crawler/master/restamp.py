@@ -29,13 +29,13 @@ BATCH = 2000  # rows journalled together
 Write = Callable[[list[int], list[dict[str, Any]]], None]
 
 
-def restamp(plan: Plan, write: Write, ledger: Ledger) -> int:
+def restamp(plan: Plan, write: Write, ledger: Ledger) -> tuple[int, int]:
     """Journal again, with ``write(task ids, rows)``, every kept row whose input line is
     no longer what the lists say, or whose ``same_content_as`` names a first that changed
-    (``repoint``); returns how many. Raises OSError, JournalError."""
+    (``repoint``); returns how many of each (lines, firsts). Raises OSError, JournalError."""
     earlier, contents = plan.earlier, plan.contents
     if earlier is None:
-        return 0
+        return 0, 0
 
     def kept() -> Iterator[int]:  # streamed: all of a 10M list when a line went in on top
         return (t for t in earlier.stale if plan.state[t] == FINAL)  # others get a new row
@@ -46,12 +46,12 @@ def restamp(plan: Plan, write: Write, ledger: Ledger) -> int:
             if row is not None and row.get("status") in c.SUCCESS_STATUSES:
                 contents.moved(row["url"], plan.store.source(task_id), row.get("sha256"))
     # Then the rows of other copies naming a first that moved, went or changed bytes.
-    count, tasks = repoint(plan, write, ledger), kept()
+    firsts, tasks, lines = repoint(plan, write, ledger), kept(), 0
     plan.store.drop_index()  # repoint's look-ups were the last: not held while restamping
     while ids := list(itertools.islice(tasks, BATCH)):
         write(ids, [_current(plan, earlier, contents, ledger, t) for t in ids])
-        count += len(ids)
-    return count
+        lines += len(ids)
+    return lines, firsts
 
 
 def _current(
