@@ -66,9 +66,10 @@ class ResultIntake:
         now = now_iso()
         results = [(worker, _decoded(text)) for worker, texts in batches for text in texts]
         store = self._plan.store
-        # Every task's record in a few reads (``TaskStore.records``), not one a row
+        # Every task's record in a few reads (``TaskStore.records``), not one a row; an id
+        # this run never gave has none (``_accept`` refuses its result)
         wanted = {r["id"] for _, r in results if isinstance(r, dict) and 0 <= r["id"] < len(store)}
-        self._records = store.records(sorted(wanted)) if len(wanted) > 1 else {}
+        self._records = store.records(sorted(wanted))
         rows = []
         for worker, result in results:
             if isinstance(result, ValueError):  # logged in arrival order, as the others
@@ -94,10 +95,8 @@ class ResultIntake:
 
     def _accept(self, worker: str, result: dict[str, Any], now: str) -> dict[str, Any] | None:
         """The row for one checked result (``same_content_as`` by ``_settle``), or None."""
-        store, task_id = self._plan.store, result["id"]
-        url, source, extra = self._records.get(task_id) or (
-            store.record(task_id) if 0 <= task_id < len(store) else ("", "", None)
-        )
+        task_id = result["id"]
+        url, source, extra = self._records.get(task_id, ("", "", None))  # (``rows``)
         if url != result["url"]:
             log.warning("ignored a result from %s for a URL this run never sent", worker)
             return None
