@@ -9,6 +9,7 @@ longer given (a fresh user's). Real master nights, two lists, a real image serve
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import signal
@@ -240,3 +241,32 @@ def test_pointers_mended_are_not_said_to_be_lines_moved(
     assert "the first row with their image changed (same_content_as)" in result.stderr
     assert "their line moved or changed" not in result.stderr
     assert_pointers_hold(manifest, [web.urls[n] for names in NIGHT1.values() for n in names])
+
+
+def test_a_rebuilt_index_keeps_the_first_a_compaction_reordered(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """The first of an image is the row that had it first, which need not be the earliest
+    line: here red answers late, so red2 or red3 (a later line) is the first. A compaction writes
+    the rows in list order, red's before red2's; an index filled anew from that manifest
+    (deleted, damaged, or after a crash) must still take red2 for the first, as the rows
+    say, not journal every copy again with the other first (a fresh user's, 2026-12-02:
+    all the firsts of a list swapped after its index was deleted)."""
+    web, out = Web(image_server), tmp_path / "out"
+    slow = make_image("PNG", 30, 20, seed=1)
+    red = hashlib.sha256(slow).hexdigest()
+    web.urls["red"] = image_server.add("/s/red.png", slow, content_type="image/png", delay=1.5)
+    lists: Lists = {"a.csv": ["red", "green", "red2", "red3"]}
+    night(tmp_path, web, lists)
+    manifest = out / "manifest.jsonl"
+    assert {row["url"]: row for row in read_rows(manifest)}[web.urls["red"]]["same_content_as"]
+    moved = {"a.csv": ["blue", *lists["a.csv"]]}  # every line moves: compacted in list order
+    assert_pointers_hold(manifest, night(tmp_path, web, moved))
+    data = manifest.read_bytes()
+    order = [row["same_content_as"] for row in read_rows(manifest) if row["sha256"] == red]
+    assert order[0] is not None  # red's row: a copy, written before its first's
+    (out / "manifest.contents.sqlite").unlink()
+    result = run_cli("master", *master_args(tmp_path, web, moved))
+    assert result.returncode == 0, result.stderr
+    assert "brought up to date" not in result.stderr
+    assert manifest.read_bytes() == data

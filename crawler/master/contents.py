@@ -1,8 +1,9 @@
 """Exact content duplicates: which earlier row's image has the same bytes (sha256).
 
 A row whose image's sha256 equals an earlier current row's gets ``same_content_as``:
-that row's ``source``. "Earlier" is manifest order: the rows of earlier runs (as the
-journal holds them, read when the run resumes), then this run's rows as they arrive.
+that row's ``source``. "Earlier" is the order the rows arrived in: the rows of earlier
+runs (read when the run resumes, their firsts as their pointers name them, wherever a
+compaction put them: ``seeding``), then this run's rows as they arrive.
 
 Ten million distinct images would take over a gigabyte as a Python dict of digests,
 and still ~130 MB as a compact in-memory hash table; the master must stay small. So
@@ -43,10 +44,12 @@ from crawler.console import log
 from crawler.exceptions import JournalError
 from crawler.master.copies import Copies, digest_of
 from crawler.master.newimages import NewImages
+from crawler.master.seeding import Seeding
 
 CACHE_KIB = 8192  # SQLite page cache: the index's whole memory, whatever the row count
 COMMIT_EVERY = 50_000  # changes per transaction (a transaction per row is 100x slower)
-VERSION = 4  # 2: keyed by URL; 3: no URL no longer listed, by digest; 4: changed, away
+VERSION = 5  # 2: keyed by URL; 3: no URL no longer listed, by digest; 4: changed, away;
+# 5: provisional
 TABLES = {
     "meta": "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)",
     "first": "CREATE TABLE first (digest BLOB PRIMARY KEY, url TEXT, source TEXT) WITHOUT ROWID",
@@ -56,9 +59,12 @@ TABLES = {
     # The images whose first changed, for ``repoint`` (this run's, or the next run's)
     "changed": "CREATE TABLE changed (digest BLOB PRIMARY KEY) WITHOUT ROWID",
     "away": "CREATE TABLE away (url TEXT PRIMARY KEY, digest BLOB) WITHOUT ROWID",
+    # Only while the index is filled from the manifest: firsts its rows name (``seeding``)
+    "provisional": "CREATE TABLE provisional (digest BLOB PRIMARY KEY, pointer TEXT) WITHOUT ROWID",
 }
-# Versions 2 and 3's tables: filled anew, without a warning
+# Versions 2, 3 and 4's tables: filled anew, without a warning
 OLDER = ({"meta", "first", "current"}, {"meta", "first", "current", "holders"})
+OLDER += (set(TABLES) - {"provisional"},)
 # SQLite's primary result codes (sqlite.org/rescode.html) that blame the place, not the
 # file: no permission, busy, locked, out of memory, read-only, I/O error, full, cannot
 # open. Any other code (malformed, not a database, no such table...) blames the file.
@@ -70,7 +76,7 @@ class _Damaged(Exception):
     """The file at the index's path is not a whole content index (the message says why)."""
 
 
-class ContentIndex(Copies, NewImages):
+class ContentIndex(Copies, NewImages, Seeding):
     """The first URL holding each image content, on disk (see the module docstring).
     Raises OSError (from sqlite3.Error) when the file cannot be made or used, and
     JournalError when that happens during the run."""
@@ -161,16 +167,6 @@ class ContentIndex(Copies, NewImages):
         for sql in TABLES.values():
             self._db.execute(sql)
         self.away = False
-
-    def seed(self, url: str, source: object, sha256: object, pointer: object = None) -> None:
-        """An earlier run's row of ``url`` (from list line ``source``), in journal order:
-        ``sha256`` of its image (hex), or anything else for a row without one; ``pointer``
-        its ``same_content_as``: one the index does not give (an older crawler let it go
-        stale) marks the image ``changed``, for ``repoint``. Raises JournalError."""
-        self._guarded(self._seed, url, source, sha256)
-        digest = digest_of(sha256)
-        if digest is not None and pointer != self.first_of(url, sha256):
-            self._guarded(self._db.execute, "INSERT OR IGNORE INTO changed VALUES (?)", (digest,))
 
     def note(self, url: str, source: str, sha256: object) -> str | None:
         """Record this run's row of ``url``; returns the ``source`` of the row that had

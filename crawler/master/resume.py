@@ -89,6 +89,8 @@ def read_earlier(
             _settle(batch, lookup, earlier, judge)
             batch = []
     _settle(batch, lookup, earlier, judge)
+    if judge.seeding:  # the firsts that copies before them named and that never came
+        judge.contents.seeded()
     return _listed_again(earlier, judge, lookup)
 
 
