@@ -20,7 +20,8 @@ So a file found damaged (not SQLite, cut short, other tables, a folder) is remov
 filled anew, with a warning; one that fails during the run is dropped for the rest of
 it (``broken``). Only a place that cannot hold it (read-only, full) stops the run.
 
-Four tables: ``first`` maps a digest to the URL (and list line) whose row had it first;
+Four tables, and ``provisional`` while the index is filled (``seeding``): ``first`` maps
+a digest to the URL (and list line) whose row had it first;
 ``current`` a listed URL to its current row's digest (indexed by digest too: the copies
 of an image, ``copies``). A first whose URL now has other bytes (refreshed), failed or
 is no longer listed no longer counts: the next row with those bytes takes its place,
@@ -48,8 +49,7 @@ from crawler.master.seeding import Seeding
 
 CACHE_KIB = 8192  # SQLite page cache: the index's whole memory, whatever the row count
 COMMIT_EVERY = 50_000  # changes per transaction (a transaction per row is 100x slower)
-VERSION = 5  # 2: keyed by URL; 3: no URL no longer listed, by digest; 4: changed, away;
-# 5: provisional
+VERSION = 4  # 2: keyed by URL; 3: no URL no longer listed, by digest; 4: changed, away
 TABLES = {
     "meta": "CREATE TABLE meta (name TEXT PRIMARY KEY, value TEXT)",
     "first": "CREATE TABLE first (digest BLOB PRIMARY KEY, url TEXT, source TEXT) WITHOUT ROWID",
@@ -59,12 +59,12 @@ TABLES = {
     # The images whose first changed, for ``repoint`` (this run's, or the next run's)
     "changed": "CREATE TABLE changed (digest BLOB PRIMARY KEY) WITHOUT ROWID",
     "away": "CREATE TABLE away (url TEXT PRIMARY KEY, digest BLOB) WITHOUT ROWID",
-    # Only while the index is filled from the manifest: firsts its rows name (``seeding``)
-    "provisional": "CREATE TABLE provisional (digest BLOB PRIMARY KEY, pointer TEXT) WITHOUT ROWID",
 }
-# Versions 2, 3 and 4's tables: filled anew, without a warning
+# Only while the index is filled from the manifest: the firsts its rows name (``seeding``).
+# A temporary table (SQLite's temporary file, its own page cache): never in the file kept.
+PROVISIONAL = "CREATE TEMP TABLE provisional (digest BLOB PRIMARY KEY, pointer TEXT) WITHOUT ROWID"
+# Versions 2 and 3's tables: filled anew, without a warning
 OLDER = ({"meta", "first", "current"}, {"meta", "first", "current", "holders"})
-OLDER += (set(TABLES) - {"provisional"},)
 # SQLite's primary result codes (sqlite.org/rescode.html) that blame the place, not the
 # file: no permission, busy, locked, out of memory, read-only, I/O error, full, cannot
 # open. Any other code (malformed, not a database, no such table...) blames the file.
@@ -166,6 +166,7 @@ class ContentIndex(Copies, NewImages, Seeding):
         self._open()
         for sql in TABLES.values():
             self._db.execute(sql)
+        self._db.execute(PROVISIONAL)
         self.away = False
 
     def note(self, url: str, source: str, sha256: object) -> str | None:

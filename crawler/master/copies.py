@@ -5,10 +5,10 @@ changed, for ``repoint`` to bring their rows' pointers up to date.
 The ``changed`` table holds the digests whose first's line changed (``moved``), whose
 first is no longer listed (``gone``), whose first's URL now has other bytes or failed,
 whose URL is listed again (``back``), or whose rows, read from the manifest, point
-elsewhere than the index says (``contents.ContentIndex.seed``: an older crawler's
-stale pointers). A first is marked only while another URL holds its image: alone, it
-has no copies to repoint (a first that left alone is simply forgotten; the next row
-with its bytes takes its place). So it grows with the copies whose first changed,
+elsewhere than the index says or name a first that never comes (``seeding``: an older
+crawler's stale pointers, an edit). A first is marked only while another URL holds its
+image: alone, it has no copies to repoint (a first that left alone is simply forgotten;
+the next row with its bytes takes its place). So it grows with the copies whose first changed,
 never with the rows (until 2026-12-01 every moved first was marked: one line inserted
 on top of a 10M-URL list put 10M digests in a Python set, 1.1 GB). It is a table, not
 memory, and it is kept with the index: a first that changes while the run serves

@@ -9,11 +9,12 @@ first's; an index filled from that manifest (deleted, damaged, after a crash) to
 copy for the first, and ``repoint`` journalled every row of the image again with the
 other first (a fresh user's, 2026-12-02: every first of a list swapped). So a first
 taken from a row that names another first (its ``same_content_as``) is *provisional*,
-kept in the ``provisional`` table with the line its row named; a later row of the
-image that names no first (a first when written) takes its place. What is still
+kept in a temporary table, ``provisional``, with the line its row named; a later row of
+the image that names no first (a first when written) takes its place. What is still
 provisional when the manifest is read is marked ``changed`` for ``repoint``, as is every
-row whose pointer disagrees with the first that stands: an older crawler's stale
-pointers are mended.
+image with a row whose pointer disagrees: with the first that stands, or with the line
+the copies before its first named (a review's, 2026-12-02). So an older crawler's stale
+pointers, or an edit's, are mended.
 """
 
 from __future__ import annotations
@@ -62,11 +63,15 @@ class Seeding:
             self._db.execute("REPLACE INTO provisional VALUES (?, ?)", (digest, str(pointer)))
             self._provisional += 1
             return
-        if new or pointer == self._first_of(url, sha256):
+        if new:  # a first of its own: no earlier row's provisional first stands
+            if self._provisionally(digest) is not None:
+                self._db.execute("DELETE FROM provisional WHERE digest = ?", (digest,))
+                self._provisional -= 1
             return
         named = self._provisionally(digest)
-        if named is None or (pointer is not None and pointer != named):
-            self._changed(digest)  # disagrees with the first that stands
+        if named is None:  # the first stands: a row naming another disagrees
+            if pointer != self._first_of(url, sha256):
+                self._changed(digest)
         elif pointer is None:  # the first the provisional rows named, or another: it is
             label = source if isinstance(source, str) else None
             self._db.execute("DELETE FROM provisional WHERE digest = ?", (digest,))
@@ -76,6 +81,8 @@ class Seeding:
             )
             if (label or url) != named:
                 self._changed(digest)
+        elif pointer != named:  # names another than the copies before it (or one of them)
+            self._changed(digest)
 
     def _provisionally(self, digest: bytes) -> str | None:
         """The first the provisional first's row named, if the image's first is one."""

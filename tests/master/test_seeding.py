@@ -13,7 +13,8 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-from hypothesis import given, settings
+import pytest
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from crawler.master.contents import ContentIndex
@@ -89,7 +90,8 @@ def test_a_copy_before_its_first() -> None:
 POINTERS = st.one_of(st.none(), st.sampled_from([f"list.txt:{n}" for n in range(8)]))
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
+@example(([(0, "list.txt:2"), (0, "list.txt:0"), (0, None)], [0, 1, 2]))  # a review's
 @given(
     st.lists(st.tuples(st.integers(0, 2), POINTERS), min_size=1, max_size=8).flatmap(
         lambda rows: st.tuples(st.just(rows), st.permutations(range(len(rows))))
@@ -113,3 +115,68 @@ def test_pointers_that_disagree_are_marked(rows_order: tuple[list, list[int]]) -
         assert (key not in changed) == whole, (mine, changed)
         if whole:
             assert found[key] == claims[0][0]
+
+
+X, Y = digest(100), digest(101)
+MARKED = {  # rows (url, source, sha256, same_content_as) in manifest order (a review's)
+    "a pointer naming the provisional copy's line": [
+        ("http://h/a", "l:1", X, "l:3"),
+        ("http://h/c", "l:2", X, "l:1"),  # names a, a copy: not the first the rows name
+        ("http://h/b", "l:3", X, None),
+    ],
+    "a provisional first that left, then two rows naming none": [
+        ("http://h/a", "l:1", X, "l:3"),
+        ("http://h/a", "l:1", Y, None),  # a has other bytes now: X has no first
+        ("http://h/d", "l:4", X, None),
+        ("http://h/b", "l:3", X, None),  # a second row naming none: two firsts
+    ],
+}
+
+
+@pytest.mark.parametrize("case", list(MARKED))
+def test_rows_that_disagree_with_a_provisional_first_are_marked(case: str) -> None:
+    """Until a review (2026-12-02) both were left unmarked: the next run kept a pointer
+    naming a copy, or two rows naming no first, and the index kept without the mark."""
+    assert bytes.fromhex(X) in seeded(MARKED[case])[1]
+
+
+LABELS = [f"{name}:{n}" for name in "LM" for n in range(6)]
+JOURNAL_ROW = st.tuples(
+    st.integers(0, 5),  # the URL; 4 and 5 are no longer listed
+    st.sampled_from("LM"),  # its list (a row of the other: its line moved)
+    st.one_of(st.none(), st.integers(0, 2)),  # its image (None: failed)
+    st.one_of(st.none(), st.sampled_from(LABELS)),  # its pointer
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(JOURNAL_ROW, min_size=1, max_size=14))
+def test_any_journal_leaves_whole_images_or_marks_them(journal: list) -> None:
+    """A journal of several rows a URL (a crash, a restamp, a refresh, a failure, URLs
+    that left): every image the index does not mark has a first that is one of its
+    listed URLs' last rows, naming no first, and named by every other copy's last row
+    (a review's property, 2026-12-02)."""
+    with tempfile.TemporaryDirectory() as folder:
+        index = ContentIndex(Path(folder) / "c.sqlite", [1, 2, 3, 4])
+        last: dict[int, tuple[str, int | None, str | None]] = {}
+        for n, name, image, pointer in journal:
+            sha256 = None if image is None else digest(image)
+            if n >= 4:
+                index.left_before(f"http://x.test/{n}", sha256)
+                continue
+            pointer = pointer if image is not None else None
+            index.seed(f"http://x.test/{n}", f"{name}:{n}", sha256, pointer)
+            last[n] = (f"{name}:{n}", image, pointer)
+        index.seeded()
+        firsts = {image: index.first(bytes.fromhex(digest(image))) for image in range(3)}
+        changed = set(index.take_changed())
+        index.discard()
+    for image, first in firsts.items():
+        holders = {n: row for n, row in last.items() if row[1] == image}
+        if not holders or bytes.fromhex(digest(image)) in changed:
+            continue
+        assert first is not None, (image, holders)
+        mine = int(first.url.rpartition("/")[2])
+        assert mine in holders and holders[mine][0] == first.source, (first, holders)
+        assert holders[mine][2] is None
+        assert all(row[2] == first.source for n, row in holders.items() if n != mine), holders
