@@ -19,6 +19,7 @@ import threading
 import time
 from array import array
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from crawler.config import HostLimits
@@ -52,16 +53,18 @@ class LeaseBoard(PutBacks):
         unpaced: Callable[[int], bool] = lambda task_id: False,
         workers: WorkerRegistry | None = None,
         retries: int = 0,
+        spool: Path | None = None,
     ) -> None:
         """``stored_copy(task_id)``: what a worker needs to reuse an earlier run's image
         (``plan.Plan.stored_copy``); ``user_agent``: the run's (None: ``--ignore-robots``);
         ``unpaced(task_id)``: the task makes no request (a reuse): politeness neither holds
         nor counts it, nor does it ask robots.txt; ``workers``: the registry so far;
-        ``retries``: times a URL answered 429/503 is leased again (``overloaded``)."""
+        ``retries``: times a URL answered 429/503 is leased again (``overloaded``);
+        ``spool``: the folder of the robots.txt verdicts' spool (``verdictstore``)."""
         self._gate = HostGate(limits)
         self._user_agent = user_agent or ""
         asks = lambda i: not unpaced(i) or i in self._frontier.rerouted  # noqa: E731
-        self.robots = RobotsBoard(user_agent is not None, asks, self._user_agent)
+        self.robots = RobotsBoard(user_agent is not None, asks, self._user_agent, spool)
         self._frontier = Frontier(urls, final, self._gate, self.robots, unpaced)
         self._urls = urls  # task id -> URL (the frontier's)
         self._stored_copy = stored_copy
@@ -205,9 +208,10 @@ class LeaseBoard(PutBacks):
         return len(self._leases)  # no lock needed for a count
 
     def finish(self) -> None:
-        """The run is over: every get() from now on says so."""
+        """The run is over: every get() from now on says so (and no verdict is shared)."""
         with self._cond:
             self._over = True
+            self.robots.close()
             self._cond.notify_all()
 
     def drain(self) -> None:

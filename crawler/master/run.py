@@ -184,6 +184,7 @@ class Master:
             workers=self.launch.slot.workers,  # those that called in while we planned
             clock=self.launch.clock,  # not counting the time the master was stopped
             retries=cfg.policy.retries,  # of a 429/503: the master's (leases.overloaded)
+            spool=cfg.manifest.parent,  # robots.txt verdicts: to disk, never to a RAM /tmp
         )  # fmt: skip
         if plan.needs_hosts:
             board.prefer_hosts(plan.wanted_host, cfg.policy.lease_seconds)

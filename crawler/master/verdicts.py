@@ -22,13 +22,16 @@ own: the ``LeaseBoard`` calls it under its lock.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from protego import Protego
 
 from crawler.constants import BACKOFF_START
 from crawler.master.politeness import BACKOFF_MAX
+from crawler.master.verdictstore import VerdictStore
 from crawler.robotstxt import ROBOTS_TTL, product_token, rules_of, verdict_body
 
 ROBOTS_MAX_FAILURES = 8  # transient failures in a row (backoffs 1+2+...+64 s) before giving up
@@ -43,6 +46,17 @@ EVERY_URL = object()  # the blocking rules of a refused or given-up origin: ever
 # is estimated in units of ~0.1 us (``_precheck_cost``); above this (about 1 ms) the
 # master leaves the URL to its worker, which reads the same rules in any case.
 PRECHECK_COST_MAX = 10_000
+# The rules parsed for ``silent``, least recently used dropped past either bound: Protego
+# takes about 12 bytes of memory a byte of robots.txt (13.5 KB for a 1 KB one with 40
+# rules), and until 2026-12-02 every origin's stayed for the run (``verdictstore``).
+# Rules dropped are not parsed again: reading them back for each task considered cost
+# the master a fifth more CPU a result over 100,000 origins. Their origin's tasks are then
+# paced as if they made a request (the safe side: never unpaced by mistake); its worker
+# still reads the rules and blocks them.
+PARSED_KEPT = 4096
+PARSED_BYTES = 4 << 20  # bytes of robots.txt behind them (about 50 MB parsed)
+RULES = object()  # a verdict whose rules may block a URL: parsed when first needed
+DROPPED = object()  # ... and parsed once, then dropped (PARSED_KEPT): not read again
 
 
 def origin_key(url: str) -> str:
@@ -60,18 +74,26 @@ class RobotsBoard:
     """Verdicts per origin, the probes out now, failures in a row."""
 
     def __init__(
-        self, enabled: bool, needs: Callable[[int], bool] = _always, user_agent: str = ""
+        self,
+        enabled: bool,
+        needs: Callable[[int], bool] = _always,
+        user_agent: str = "",
+        spool: Path | None = None,
     ) -> None:
         """``enabled``: robots.txt is consulted this run; ``needs(task_id)``: the task's
         worker will consult it (False for an image it reuses; a revalidation asks);
-        ``user_agent``: the run's, whose product token the rules are read for."""
+        ``user_agent``: the run's, whose product token the rules are read for;
+        ``spool``: the folder of the verdicts' spool (``verdictstore``)."""
         self.enabled = enabled
         self._needs = needs
         self._token = product_token(user_agent)
-        self._rules: dict[int, Protego | object | None] = {}  # verdict id -> see blocking
-        self._size: dict[int, tuple[int, int]] = {}  # verdict id -> lines, "*" in its robots.txt
+        # verdict id -> (EVERY_URL or RULES, lines, "*" in its robots.txt); absent: a
+        # verdict that blocks nothing (no rules, or no Disallow line: the common case)
+        self._kinds: dict[int, tuple[object, int, int]] = {}
+        self._parsed: OrderedDict[int, tuple[Protego | None, int]] = OrderedDict()
+        self._parsed_bytes = 0
         self._origins: dict[str, tuple[int, float]] = {}  # origin -> (verdict id, expires)
-        self._by_id: dict[int, dict[str, Any]] = {}
+        self._store = VerdictStore(spool)
         self._next_id = 1
         self._probes: dict[str, int] = {}  # origin -> task id of its probe, out now
         self._probe_of: dict[int, str] = {}
@@ -101,40 +123,46 @@ class RobotsBoard:
         of up to a minute, for no request, until 2026-12-01. Cheapest checks first: this
         runs for every task the frontier considers while politeness is active."""
         verdict_id = self.verdict_id(url, now)
+        kind = self._kinds.get(verdict_id) if verdict_id is not None else None
+        if kind is None:
+            return False  # blocks nothing
+        if kind[0] is not RULES:  # every URL blocked, or rules no longer at hand
+            return kind[0] is EVERY_URL and self._needs(task_id)
+        _, lines, wildcards = kind
+        if lines + wildcards * (3 + len(url) // 30) > PRECHECK_COST_MAX:
+            return False  # too costly to read here (PRECHECK_COST_MAX)
         rules = self._rules_of(verdict_id)
-        if rules is None or (
-            rules is not EVERY_URL and self._precheck_cost(verdict_id, url) > PRECHECK_COST_MAX
-        ):
-            return False  # blocks nothing, or too costly to read here (PRECHECK_COST_MAX)
-        blocked = rules is EVERY_URL or not rules.can_fetch(url, self._token)
+        blocked = isinstance(rules, Protego) and not rules.can_fetch(url, self._token)
         return blocked and self._needs(task_id)
-
-    def _precheck_cost(self, verdict_id: int, url: str) -> int:
-        """Protego's work for ``url`` at worst, in ~0.1 us (measured 2026-12-01): every
-        line a rule, every wildcard a scan of the URL."""
-        lines, wildcards = self._size[verdict_id]
-        return lines + wildcards * (3 + len(url) // 30)
 
     def blocking(self, url: str, now: float) -> Protego | object | None:
         """The rules of ``url``'s origin that may block a URL: a parser, EVERY_URL (refused
         or given up), or None (no verdict yet, or one that blocks nothing: no rules, or
-        no ``Disallow`` line at all, the common case, which is then not parsed)."""
+        no ``Disallow`` line at all, the common case, which is then not parsed; or rules
+        parsed once and dropped since: ``PARSED_KEPT``)."""
         return self._rules_of(self.verdict_id(url, now))
 
     def _rules_of(self, verdict_id: int | None) -> Protego | object | None:
-        if verdict_id is None:
-            return None
-        if verdict_id not in self._rules:
-            verdict = self._by_id[verdict_id]
-            body = verdict_body(verdict) if "status" in verdict else b""
-            self._size[verdict_id] = (body.count(b"\n") + 1, body.count(b"*"))
-            if "status" not in verdict:
-                self._rules[verdict_id] = EVERY_URL
-            elif b"disallow" not in body.lower():
-                self._rules[verdict_id] = None
-            else:
-                self._rules[verdict_id] = rules_of(verdict)
-        return self._rules[verdict_id]
+        kind = self._kinds.get(verdict_id) if verdict_id is not None else None
+        if kind is None or kind[0] is not RULES:
+            return EVERY_URL if kind is not None and kind[0] is EVERY_URL else None
+        found = self._parsed.get(verdict_id)
+        if found is not None:
+            self._parsed.move_to_end(verdict_id)
+            return found[0]
+        verdict = self._store.get(verdict_id)  # None: unreadable, left to the worker
+        rules = None if verdict is None else rules_of(verdict)
+        size = 0 if verdict is None else len(str(verdict.get("body") or "")) * 3 // 4
+        self._parsed[verdict_id] = (rules, size)
+        self._parsed_bytes += size
+        while len(self._parsed) > 1 and (
+            len(self._parsed) > PARSED_KEPT or self._parsed_bytes > PARSED_BYTES
+        ):
+            dropped, (_, freed) = self._parsed.popitem(last=False)
+            self._parsed_bytes -= freed
+            if (was := self._kinds.get(dropped)) is not None:
+                self._kinds[dropped] = (DROPPED, was[1], was[2])
+        return rules
 
     def next_ready_in(self, now: float) -> float | None:
         """Seconds until the first backed-off origin may be probed again (None: none is)."""
@@ -182,19 +210,37 @@ class RobotsBoard:
         if old is not None:
             self._forget(old[0])
         self._origins[origin] = (self._next_id, now + ttl)
-        self._by_id[self._next_id] = verdict
+        self._store.add(self._next_id, verdict)
+        if (kind := _kind(verdict)) is not None:
+            self._kinds[self._next_id] = kind
         self._next_id += 1
         return GIVEN_UP if "unavailable" in verdict else KEPT
 
     def _forget(self, verdict_id: int) -> None:
-        self._by_id.pop(verdict_id, None)
-        self._rules.pop(verdict_id, None)
-        self._size.pop(verdict_id, None)
+        self._store.drop(verdict_id)
+        self._kinds.pop(verdict_id, None)
+        parsed = self._parsed.pop(verdict_id, None)
+        if parsed is not None:
+            self._parsed_bytes -= parsed[1]
 
     def verdicts(self, ids: list[Any]) -> list[dict[str, Any]]:
         """``[{"id": n, "verdict": {...}}]`` for the ids still kept (others are left out)."""
-        return [
-            {"id": i, "verdict": self._by_id[i]}
-            for i in ids[:1000]
-            if type(i) is int and i in self._by_id
-        ]
+        found = [(i, self._store.get(i)) for i in ids[:1000] if type(i) is int and i in self._store]
+        return [{"id": i, "verdict": verdict} for i, verdict in found if verdict is not None]
+
+    def close(self) -> None:
+        """Free the verdicts' spool."""
+        self._store.close()
+
+
+def _kind(verdict: dict[str, Any]) -> tuple[object, int, int] | None:
+    """What a verdict may block: every URL (refused, given up), the URLs its rules
+    disallow (RULES, with its robots.txt's lines and wildcards: ``silent``'s cost), or
+    none (None: a 4xx, no rules, no ``Disallow`` line at all, the common case)."""
+    if "status" not in verdict:
+        return EVERY_URL, 0, 0
+    status = verdict["status"]
+    body = verdict_body(verdict) if 200 <= status < 300 else b""
+    if b"disallow" not in body.lower():
+        return None
+    return RULES, body.count(b"\n") + 1, body.count(b"*")
