@@ -66,6 +66,7 @@ class Load:
     limits: Limits
     extra: tuple[str, ...] = ()  # more master flags (bench/rerun.py)
     batch: int = 500  # tasks a simulated worker asks for per get (and answers per put)
+    sim_flags: tuple[str, ...] = ()  # more simworker.py flags (bench/origins.py)
 
 
 def run_master_load(load: Load, say: Say) -> dict[str, Any]:
@@ -101,7 +102,7 @@ def _spawn_sim(load: Load, port: int, k: int) -> subprocess.Popen:
     command = [sys.executable, str(BENCH / "simworker.py"), "--port", str(port)]
     command += ["--name", f"sim-{k}", "--deadline", str(load.limits.timeout_s + 10)]
     command += ["--max-calls", str(20 * load.count // load.batch + 10_000)]
-    command += ["--batch", str(load.batch)]
+    command += ["--batch", str(load.batch), *load.sim_flags]
     return subprocess.Popen(
         command,
         env=load.env,

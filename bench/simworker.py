@@ -15,6 +15,7 @@ every put (comparable across processes on one host).
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import json
 import os
@@ -30,6 +31,18 @@ from crawler.worker.channel import Channel
 BATCH = 500
 WAIT = 2.0  # seconds a get() may wait on the master
 NO_ROBOTS = {"status": 404, "body": ""}  # the verdict a probe's robots.txt 404 gives
+
+
+def robots_verdict(size: int) -> dict[str, Any]:
+    """A probe's verdict: a robots.txt of about ``size`` bytes of Disallow rules (none of
+    them the URLs' folder), or a 404's (``size`` 0)."""
+    if size <= 0:
+        return NO_ROBOTS
+    lines, n = ["User-agent: *"], 0
+    while sum(len(line) + 1 for line in lines) < size:
+        lines.append(f"Disallow: /private{n}/")
+        n += 1
+    return {"status": 200, "body": base64.b64encode("\n".join(lines).encode()).decode()}
 
 
 def fake_result(task_id: int, url: str, name: str) -> str:
@@ -64,9 +77,15 @@ def fake_result(task_id: int, url: str, name: str) -> str:
 
 
 def work(
-    channel: Channel, stats: dict[str, Any], deadline: float, max_calls: int, batch: int
+    channel: Channel,
+    stats: dict[str, Any],
+    deadline: float,
+    max_calls: int,
+    batch: int,
+    verdict: dict[str, Any] = NO_ROBOTS,
 ) -> None:
-    """get → put until the master says the run is over, the deadline passes or calls run out."""
+    """get → put until the master says the run is over, the deadline passes or calls run
+    out; ``verdict``: what each probe's robots.txt gives."""
     name = stats["name"]
     channel.hello(name, {"host": "bench", "pid": os.getpid(), "threads": 0})
     while time.monotonic() < deadline and stats["calls"] < max_calls:
@@ -77,9 +96,9 @@ def work(
             stats["over"] = True
             break
         tasks = [decode_task(text) for text in answer.get("tasks", [])]
-        probes = [t.id for t in tasks if t.robots is None]  # as a worker does: robots.txt 404
+        probes = [t.id for t in tasks if t.robots is None]  # as a worker does
         if probes:
-            channel.robots_found(name, [{"id": i, "verdict": NO_ROBOTS} for i in probes])
+            channel.robots_found(name, [{"id": i, "verdict": verdict} for i in probes])
         if tasks:
             channel.put(name, [fake_result(t.id, t.url, name) for t in tasks])
             stats["results"] += len(tasks)
@@ -96,6 +115,8 @@ def main() -> int:
     parser.add_argument("--deadline", type=float, required=True, help="seconds from now")
     parser.add_argument("--max-calls", type=int, default=1_000_000)
     parser.add_argument("--batch", type=int, default=BATCH, help="tasks asked for per get")
+    parser.add_argument("--robots-bytes", type=int, default=0,
+                        help="each probe's robots.txt, about this size (0: a 404)")  # fmt: skip
     args = parser.parse_args()
     key = os.environ["CRAWLER_AUTHKEY"].encode()
     deadline = time.monotonic() + args.deadline
@@ -104,7 +125,8 @@ def main() -> int:
     stats["first_get"] = stats["last_put"] = None
     try:
         channel = Channel(args.host, args.port, key, 10.0)
-        work(channel, stats, deadline, args.max_calls, args.batch)
+        verdict = robots_verdict(args.robots_bytes)
+        work(channel, stats, deadline, args.max_calls, args.batch, verdict)
     except CrawlerError as exc:  # the master went away: say so, with what was done
         stats["error"] = str(exc)
     print(json.dumps(stats), flush=True)
