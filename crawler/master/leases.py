@@ -208,10 +208,10 @@ class LeaseBoard(PutBacks):
         return len(self._leases)  # no lock needed for a count
 
     def finish(self) -> None:
-        """The run is over: every get() from now on says so (and no verdict is shared)."""
+        """The run is over: every get() from now on says so. (The verdicts' spool stays
+        open: a late worker may still ask for one; it goes with the process.)"""
         with self._cond:
             self._over = True
-            self.robots.close()
             self._cond.notify_all()
 
     def drain(self) -> None:

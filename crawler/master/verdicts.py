@@ -43,7 +43,7 @@ EVERY_URL = object()  # the blocking rules of a refused or given-up origin: ever
 # scans the URL once per wildcard (~0.3 us + 1 us per 300 characters): with 40,000
 # wildcards and URLs of 8,000 characters one check took 0.65 s, under the board's lock,
 # and no worker got a task meanwhile (a fresh user's robots.txt, 2026-12-01). Its cost
-# is estimated in units of ~0.1 us (``_precheck_cost``); above this (about 1 ms) the
+# is estimated in units of ~0.1 us (``silent``); above this (about 1 ms) the
 # master leaves the URL to its worker, which reads the same rules in any case.
 PRECHECK_COST_MAX = 10_000
 # The rules parsed for ``silent``, least recently used dropped past either bound: Protego
@@ -54,7 +54,9 @@ PRECHECK_COST_MAX = 10_000
 # paced as if they made a request (the safe side: never unpaced by mistake); its worker
 # still reads the rules and blocks them.
 PARSED_KEPT = 4096
-PARSED_BYTES = 4 << 20  # bytes of robots.txt behind them (about 50 MB parsed)
+# ... and bytes of robots.txt behind them: about 50 MB parsed, up to ~150 MB when every
+# rule has wildcards (Protego then takes up to ~38 bytes a byte: a review's)
+PARSED_BYTES = 4 << 20
 RULES = object()  # a verdict whose rules may block a URL: parsed when first needed
 DROPPED = object()  # ... and parsed once, then dropped (PARSED_KEPT): not read again
 
@@ -158,10 +160,7 @@ class RobotsBoard:
         while len(self._parsed) > 1 and (
             len(self._parsed) > PARSED_KEPT or self._parsed_bytes > PARSED_BYTES
         ):
-            dropped, (_, freed) = self._parsed.popitem(last=False)
-            self._parsed_bytes -= freed
-            if (was := self._kinds.get(dropped)) is not None:
-                self._kinds[dropped] = (DROPPED, was[1], was[2])
+            self._drop_rules(next(iter(self._parsed)))  # the least recently used
         return rules
 
     def next_ready_in(self, now: float) -> float | None:
@@ -224,9 +223,22 @@ class RobotsBoard:
             self._parsed_bytes -= parsed[1]
 
     def verdicts(self, ids: list[Any]) -> list[dict[str, Any]]:
-        """``[{"id": n, "verdict": {...}}]`` for the ids still kept (others are left out)."""
+        """``[{"id": n, "verdict": {...}}]`` for the ids still kept (others are left out).
+        One kept but unreadable (its spool's I/O failed) is left out too, and its rules
+        no longer spare a URL its spacing: its worker fetches robots.txt itself, and
+        that request must be paced (a review's, 2026-12-02)."""
         found = [(i, self._store.get(i)) for i in ids[:1000] if type(i) is int and i in self._store]
+        for verdict_id in [i for i, verdict in found if verdict is None]:
+            self._drop_rules(verdict_id)
         return [{"id": i, "verdict": verdict} for i, verdict in found if verdict is not None]
+
+    def _drop_rules(self, verdict_id: int) -> None:
+        """Its rules are not read (again): ``PARSED_KEPT``, or its spool unreadable."""
+        parsed = self._parsed.pop(verdict_id, None)
+        if parsed is not None:
+            self._parsed_bytes -= parsed[1]
+        if (was := self._kinds.get(verdict_id)) is not None and was[0] is RULES:
+            self._kinds[verdict_id] = (DROPPED, was[1], was[2])
 
     def close(self) -> None:
         """Free the verdicts' spool."""

@@ -5,13 +5,17 @@ A verdict carries its origin's robots.txt (base64; RFC 9309 2.5: at least 500 Ki
 read), and the master keeps one per origin for up to 24 hours (RFC 9309 2.4), for the
 workers that have not seen it. Kept in memory, as until 2026-12-02, a run over a list of
 many origins grew by every origin's robots.txt: about 1.8 KB an origin for a 1 KB
-robots.txt, 13.5 KB once its rules were parsed; 100,000 origins took the master from 172
-to 300 MB, and a million would take gigabytes. So a verdict whose body has
-``SPOOL_FROM`` characters or more is appended to a spool (one line of JSON) and only its
-place is kept (offset, length); the file is a deleted temporary file, which the system
-frees when the master ends, however it ends. A spool that cannot be written (a full
-disk) keeps the verdict in memory instead, with one warning: the run goes on. One that
-cannot be read back gives no verdict: the worker then fetches robots.txt itself.
+robots.txt, 14 KB once its rules were parsed (200,000 URLs of 100,000 such origins: a
+master of 1.6 GB), and a million origins would take gigabytes. So a verdict whose body
+has ``SPOOL_FROM`` characters or more is appended to a spool (one line of JSON) and only
+its place is kept (offset, length); the file is a deleted temporary file, which the
+system frees when the master ends, however it ends (a verdict forgotten leaves its bytes
+there until then). The spool shares its disk with the manifest and, often, the images:
+it is written only while that disk keeps ``FREE_RESERVE`` bytes free after the write (a
+review filled a 3 MiB output disk with nine 378 KB robots.txt, and the images and the
+manifest were refused). Past that, or when a write fails, verdicts are kept in memory
+(the latter with one warning): the run goes on. A verdict that cannot be read back
+gives none: the worker then fetches robots.txt itself.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import IO, Any
 from crawler.console import log
 
 SPOOL_FROM = 256  # characters of base64 body: smaller verdicts (a 404, a refusal) stay
+FREE_RESERVE = 1 << 30  # bytes the spool's disk keeps free (statvfs, f_bavail)
 Place = tuple[int, int]  # (offset, length) in the spool
 
 
@@ -56,13 +61,13 @@ class VerdictStore:
         body = verdict.get("body")
         if isinstance(body, str) and len(body) >= SPOOL_FROM and not self._warned:
             try:
-                self._kept[verdict_id] = self._spool(json.dumps(verdict).encode())
-                return
+                data = json.dumps(verdict).encode()
+                if self._room_for(len(data)):
+                    self._kept[verdict_id] = self._spool(data)
+                    return
+                self._stop(f"under {FREE_RESERVE >> 20} MiB free")
             except OSError as exc:
-                self._warned = True
-                log.warning("cannot spool robots.txt verdicts in %s (%s): kept in memory "
-                            "for the rest of the run", self._directory or "the temporary "
-                            "folder", exc.strerror or exc)  # fmt: skip
+                self._stop(exc.strerror or str(exc))
         self._kept[verdict_id] = verdict
 
     def get(self, verdict_id: int) -> dict[str, Any] | None:
@@ -71,8 +76,9 @@ class VerdictStore:
         if not isinstance(kept, tuple):
             return kept
         offset, length = kept
+        if self._file is None:  # closed
+            return None
         try:
-            assert self._file is not None  # a place only comes from _spool
             data = os.pread(self._file.fileno(), length, offset)
             verdict = json.loads(data)
         except (OSError, ValueError):
@@ -84,9 +90,26 @@ class VerdictStore:
         self._kept.pop(verdict_id, None)
 
     def close(self) -> None:
+        """Free the spool: the verdicts in it are given no more, new ones stay in memory."""
+        self._warned = True  # no spool again
         if self._file is not None:
             self._file.close()
             self._file = None
+
+    def _stop(self, why: str) -> None:
+        """Spool no more: say so, once."""
+        self._warned = True
+        log.warning("cannot spool robots.txt verdicts in %s (%s): kept in memory for the "
+                    "rest of the run", self._directory or "the temporary folder", why)  # fmt: skip
+
+    def _room_for(self, size: int) -> bool:
+        """Would the spool's disk keep ``FREE_RESERVE`` bytes free after ``size`` more?
+        Raises OSError (the folder gone, unreadable)."""
+        if self._file is not None:
+            found = os.fstatvfs(self._file.fileno())
+        else:
+            found = os.statvfs(self._directory or tempfile.gettempdir())
+        return found.f_bavail * found.f_frsize - size >= FREE_RESERVE
 
     def _spool(self, data: bytes) -> Place:
         """Append ``data``; returns its place. Raises OSError."""
