@@ -12,6 +12,7 @@ from pathlib import Path
 
 from conftest import assert_no_traceback, read_rows, run_cli
 from imageserver import ImageServer
+from test_hostile_network import tmpfs
 
 from crawler import constants as c
 from crawler.master.verdictstore import SPOOL_FROM
@@ -60,3 +61,34 @@ def test_verdicts_from_the_spool_decide_as_they_would(
             assert row["status"] == c.OK, row
     assert image_server.hits("/robots.txt") == len(bases)  # once an origin, for the cluster
     assert all(image_server.hits(f"/no/{n}-{i}.png") == 0 for n in range(3) for i in range(2))
+
+
+def test_the_spool_leaves_a_small_output_disk_to_the_images(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """Nine origins with a robots.txt of about 380 KB each, the manifest and the images
+    on a 3 MiB disk: the verdicts are not spooled there (the disk keeps its room for
+    the images and the rows), and every URL is stored (a review's, 2026-12-02: the
+    spool took the room, and the images and the manifest were refused)."""
+    padding = "".join(f"# {'x' * 70}\n" for _ in range(5000))
+    image_server.add("/robots.txt", (padding + "User-agent: *\nDisallow: /no/\n").encode(),
+                     content_type="text/plain")  # fmt: skip
+    bases = [image_server.base_url] + [image_server.alias(f"127.0.0.{n}") for n in range(2, 10)]
+    urls = [
+        image_server.add_image(f"/ok/{n}.png", "PNG", 24, 16, seed=n).replace(
+            image_server.base_url, base
+        )
+        for n, base in enumerate(bases)
+    ]
+    with tmpfs(tmp_path / "disk", "3m") as disk:
+        listing = tmp_path / "list.txt"
+        listing.write_text("".join(f"{url}\n" for url in urls), encoding="utf-8")
+        result = run_cli(
+            "master", str(listing), "--bind", "127.0.0.1", "--output", str(disk / "out"),
+            "--local-workers", "1", "--threads", "4", "--no-progress", "--no-report",
+        )  # fmt: skip
+        assert_no_traceback(result.stdout, result.stderr)
+        assert result.returncode == 0, result.stderr
+        rows = read_rows(disk / "out" / "manifest.jsonl")
+        assert sorted(row["url"] for row in rows) == sorted(urls)
+        assert {row["status"] for row in rows} == {c.OK}
