@@ -14,7 +14,7 @@ from pathlib import Path
 from conftest import assert_no_traceback, read_rows, run_cli
 from imageserver import ImageServer, make_image
 
-from crawler.master.superseded import moved_copy
+from crawler.master.superseded import dropped_copy, moved_copy
 
 
 def night(listing: Path, out: Path, *flags: str) -> dict:
@@ -60,3 +60,37 @@ def test_a_copy_a_worker_reused_is_not_superseded() -> None:
         "url": "http://127.0.0.1/x.png", "store": None, "host": "h1", "path": "ab/cd/x.png",
         "sha256": "0",
     }  # fmt: skip
+
+
+def test_an_image_its_site_opted_out_of_is_listed(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """A refresh finds the site opting out (X-Robots-Tag: noai): the row becomes
+    ``blocked`` and the stored file, which no row names now, is listed as superseded
+    (until 2026-12-02 it was listed nowhere: a fresh user's)."""
+    out, body = tmp_path / "out", make_image("PNG", 40, 30, seed=3)
+    urls = [image_server.add(f"/o/{i}.png", body if i == 0 else make_image("PNG", 40, 30, seed=9),
+                             content_type="image/png") for i in range(2)]  # fmt: skip
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{url}\n" for url in urls), encoding="utf-8")
+    night(listing, out)
+    stored = {row["url"]: row for row in read_rows(out / "manifest.jsonl")}[urls[0]]
+    image_server.add("/o/0.png", body, content_type="image/png", headers={"X-Robots-Tag": "noai"})
+    time.sleep(0.2)
+    summary = night(listing, out, "--refresh-after", "0.000001")
+    row = {row["url"]: row for row in read_rows(out / "manifest.jsonl")}[urls[0]]
+    assert (row["status"], row["path"]) == ("blocked", None)
+    assert [(e["url"], e["path"], e["sha256"]) for e in summary["superseded"]] == [
+        (urls[0], stored["path"], stored["sha256"])
+    ]
+    assert (out / stored["path"]).is_file()  # listed, not deleted: the user's to delete
+    assert night(listing, out)["superseded"] == []
+
+
+def test_a_failure_that_replaces_no_image_lists_nothing() -> None:
+    failure = {"url": "http://127.0.0.1/x.png", "status": "blocked", "path": None}
+    earlier = {"status": "ok", "store": None, "host": "h1", "path": "ab/cd/x.png", "sha256": "0"}
+    assert dropped_copy(failure, earlier)["path"] == "ab/cd/x.png"
+    assert dropped_copy(failure, None) is None  # a new URL
+    assert dropped_copy(failure, earlier | {"status": "http_error", "path": None}) is None
+    assert dropped_copy(earlier | {"url": failure["url"]}, earlier) is None  # a success

@@ -27,7 +27,7 @@ from crawler.master.healing import failure_fields
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan
 from crawler.master.rowfields import copy_kept, locate, result_fields
-from crawler.master.superseded import moved_copy
+from crawler.master.superseded import dropped_copy, moved_copy
 from crawler.protocol import decode_result
 from crawler.report.ledger import Ledger
 
@@ -123,7 +123,7 @@ class ResultIntake:
         how = "revalidated" if result["status"] == c.NOT_MODIFIED else "reused" if kept else ""
         fields |= self._history(task_id, result["status"], how, now, earlier)
         locate(fields, stored, self._store)
-        self._note_moved(fields, stored)
+        self._note_moved(fields, stored, earlier)
         if earlier is not None:
             self._ledger.supersede(earlier)
         self._ids.append(task_id)
@@ -194,9 +194,13 @@ class ResultIntake:
             standing["same_content_as"] = contents.first_of(url, row.get("sha256"))
         return standing
 
-    def _note_moved(self, fields: dict[str, Any], stored: dict[str, Any] | None) -> None:
-        """List the earlier copy the new row's image replaced, if any (``superseded``)."""
-        if (entry := moved_copy(fields, stored)) is not None:
+    def _note_moved(
+        self, fields: dict[str, Any], stored: dict[str, Any] | None, earlier: dict[str, Any] | None
+    ) -> None:
+        """List the earlier copy the new row replaced, if any (``superseded``): by an image
+        stored elsewhere, or by a failure (an opt-out)."""
+        entry = moved_copy(fields, stored) or dropped_copy(fields, earlier)
+        if entry is not None:
             self.superseded.append(entry)
 
     def _no_longer_first(self, url: str, source: str) -> None:

@@ -32,6 +32,23 @@ def moved_copy(fields: dict[str, Any], stored: dict[str, Any] | None) -> dict[st
     return {"url": fields["url"], **old, "path": stored["path"], "sha256": stored.get("sha256")}
 
 
+def dropped_copy(fields: dict[str, Any], earlier: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The entry for the earlier copy (``earlier``, the URL's earlier row) that a failure
+    row (``fields``) replaced: the site opted out (X-Robots-Tag, robots.txt disallowing
+    it now), or the copy was checked and found missing or damaged; None when the new row
+    is a success (``moved_copy``) or the earlier one named no file. The file is named by
+    no current row of the URL; a content-named one other URLs still have is taken out at
+    the end (``spare_shared``). Until 2026-12-02 it was listed nowhere: an opted-out
+    image stayed on disk, found only by comparing the store with the manifest (a fresh
+    user's)."""
+    if fields["status"] in c.SUCCESS_STATUSES or earlier is None:
+        return None
+    if earlier.get("status") not in c.SUCCESS_STATUSES or not isinstance(earlier.get("path"), str):
+        return None
+    old = {"store": earlier.get("store"), "host": earlier.get("host")}
+    return {"url": fields["url"], **old, "path": earlier["path"], "sha256": earlier.get("sha256")}
+
+
 def _where(row: dict[str, Any]) -> tuple[Any, ...]:
     """Where a row's image file is: in a shared store its name there, whichever host
     wrote it; in the hosts' own folders, the host and the name."""
