@@ -212,7 +212,8 @@ def _duplicates(rep: ReportData, pictures: Pictures) -> str:
     text = (
         f'<p class="note">{rep.same_content:,} stored images have the same bytes as an earlier '
         f"row's (<code>same_content_as</code>). Near duplicates (perceptual hash at most "
-        f"{THRESHOLD} bits apart){searched}: {count:,} clusters, {images:,} images"
+        f"{THRESHOLD} bits apart, chained: a member may be further from another, each near "
+        f"a third){searched}: {count:,} clusters, {images:,} images"
         f"{LARGEST if clusters else '.'}</p>"
     )
     for cluster in clusters:
