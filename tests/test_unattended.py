@@ -171,6 +171,9 @@ def test_unwritable_outputs_stop_the_master_before_any_download(
          "cannot write CSV export"),
         (("--output", str(tmp_path / "o2")), "cannot write summary"),
         (("--output", str(a_file)), f"output folder {a_file} is not a directory"),
+        # root "may write" /proc (access), where nothing can be created (a fresh user's)
+        (("--output", str(tmp_path / "o3"), "--csv", "/proc/crawler-test.csv"),
+         "cannot write CSV export /proc/crawler-test.csv"),
     ]  # fmt: skip
     for flags, message in cases:
         result = run_cli("master", str(listing), "--port", "0", *flags, "--no-progress")

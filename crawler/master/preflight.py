@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 from pathlib import Path
 
 from crawler.config import MasterConfig
@@ -96,5 +97,13 @@ def check_file(what: str, path: Path) -> None:
         raise UsageError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write {what} {path}: {parent} is not writable")
+    try:  # the file is written beside it and renamed: a folder root may "access" but not
+        # create in (/proc, /sys) said yes here, and the run failed to write it at its end
+        # (a fresh user's, 2026-12-02: --csv /proc/foo.csv, a night's CSV never written)
+        fd, probe = tempfile.mkstemp(dir=parent, prefix=".crawler-check-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
     if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"cannot write {what} {path}: permission denied")
