@@ -156,11 +156,15 @@ def test_csv_and_log_file_into_one_device(tmp_path: Path, listing: Path) -> None
     assert sorted(p.name for p in tmp_path.iterdir()) == ["l.txt", "null", "out"]
 
 
-def test_csv_to_stdout_redirected_to_a_file(tmp_path: Path, listing: Path) -> None:
+@pytest.mark.parametrize("name", ["a link to it", "/proc/self/fd/1", "/dev/fd/1"])
+def test_csv_to_stdout_redirected_to_a_file(tmp_path: Path, listing: Path, name: str) -> None:
+    """Any name of stdout (a review's, 2026-12-02: the start-up check, creating a file
+    beside the name, refused /proc/self/fd/1 and /dev/fd/1, written into, not replaced)."""
     out = tmp_path / "stdout.txt"
+    csv = str(stdout_link(tmp_path)) if name == "a link to it" else name
     command = cli_command("master", str(listing), "--output", str(tmp_path / "out"), "--port",
                           "0", "--local-workers", "1", "--no-progress", "--no-report",
-                          "--csv", str(stdout_link(tmp_path)))  # fmt: skip
+                          "--csv", csv)  # fmt: skip
     with open(out, "wb") as fh:
         inode = os.fstat(fh.fileno()).st_ino
         done = subprocess.run(command, stdout=fh, stderr=subprocess.PIPE, text=True,

@@ -94,3 +94,25 @@ def test_a_failure_that_replaces_no_image_lists_nothing() -> None:
     assert dropped_copy(failure, None) is None  # a new URL
     assert dropped_copy(failure, earlier | {"status": "http_error", "path": None}) is None
     assert dropped_copy(earlier | {"url": failure["url"]}, earlier) is None  # a success
+
+
+def test_a_content_file_a_url_no_longer_listed_names_is_not_listed(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """``--dedup-content``: x and y share one file; y leaves the lists (its row is kept,
+    and trusted again when it comes back) and x's site opts out. The file is not safe to
+    delete (until 2026-12-02 it was listed: a review's, which deleted it, listed y again,
+    and y's row stayed ok, naming no file)."""
+    body, out = make_image("PNG", 40, 30, seed=3), tmp_path / "out"
+    x, y, z = (image_server.add(f"/d/{name}.png", make_image("PNG", 40, 30, seed=9)
+               if name == "z" else body, content_type="image/png") for name in "xyz")  # fmt: skip
+    both, without_y = tmp_path / "both.txt", tmp_path / "without-y.txt"
+    both.write_text(f"{x}\n{y}\n{z}\n", encoding="utf-8")
+    without_y.write_text(f"{x}\n{z}\n", encoding="utf-8")
+    night(both, out, "--dedup-content")
+    shared = {row["url"]: row for row in read_rows(out / "manifest.jsonl")}[y]["path"]
+    image_server.add("/d/x.png", body, content_type="image/png", headers={"X-Robots-Tag": "noai"})
+    time.sleep(0.2)
+    summary = night(without_y, out, "--dedup-content", "--refresh-after", "0.000001")
+    assert shared not in [entry["path"] for entry in summary["superseded"]]
+    assert (out / shared).is_file()

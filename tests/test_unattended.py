@@ -166,6 +166,8 @@ def test_unwritable_outputs_stop_the_master_before_any_download(
     summary_dir = tmp_path / "o2" / "manifest.summary.json"
     summary_dir.mkdir(parents=True)
     a_file = write_list(tmp_path / "a-file", ["x"])
+    link = tmp_path / "latest.csv"
+    link.symlink_to("/proc/crawler-test.csv")
     cases = [
         (("--output", str(tmp_path / "o1"), "--csv", str(tmp_path / "csv-dir")),
          "cannot write CSV export"),
@@ -174,6 +176,9 @@ def test_unwritable_outputs_stop_the_master_before_any_download(
         # root "may write" /proc (access), where nothing can be created (a fresh user's)
         (("--output", str(tmp_path / "o3"), "--csv", "/proc/crawler-test.csv"),
          "cannot write CSV export /proc/crawler-test.csv"),
+        # ... nor through a symlink to it: the file it names is the one replaced (a review's)
+        (("--output", str(tmp_path / "o4"), "--csv", str(link)),
+         f"cannot write CSV export {link}"),
     ]  # fmt: skip
     for flags, message in cases:
         result = run_cli("master", str(listing), "--port", "0", *flags, "--no-progress")

@@ -186,9 +186,13 @@ class Copies:
             after = found[-1][0]
 
     def users(self, digests: set[str]) -> dict[str, tuple[str, str]] | None:
-        """For each sha256 (hex) of ``digests`` that current rows have, the least and the
-        greatest of their URLs (the same twice: one URL); None once the index broke.
-        Looked up by digest, in SQLite. Raises JournalError."""
+        """For each sha256 (hex) of ``digests`` that current rows have, or rows of URLs no
+        longer listed (``away``: the manifest keeps them, and trusts them again when the
+        URL comes back), the least and the greatest of their URLs (the same twice: one
+        URL); None once the index broke. Looked up by digest, in SQLite (``away`` read in
+        full: once a run, for ``superseded``). Until 2026-12-02 the URLs that had left
+        were not counted, and a content-named file one of them still named was listed
+        "safe to delete" (a review's). Raises JournalError."""
         return self._guarded(self._users, digests)
 
     def _users(self, digests: set[str]) -> dict[str, tuple[str, str]]:
@@ -196,8 +200,10 @@ class Copies:
         self._db.execute("DELETE FROM wanted")
         wanted = [(d,) for d in map(digest_of, digests) if d is not None]
         self._db.executemany("INSERT OR IGNORE INTO wanted VALUES (?)", wanted)
-        found = self._db.execute("SELECT digest, MIN(url), MAX(url) FROM current "
-                                 "JOIN wanted USING (digest) GROUP BY digest")  # fmt: skip
+        found = self._db.execute(
+            "SELECT digest, MIN(url), MAX(url) FROM (SELECT url, digest FROM current UNION "
+            "ALL SELECT url, digest FROM away) JOIN wanted USING (digest) GROUP BY digest"
+        )
         return {digest.hex(): (least, most) for digest, least, most in found}
 
 

@@ -14,6 +14,7 @@ import os
 import tempfile
 from pathlib import Path
 
+from crawler.atomic import in_place
 from crawler.config import MasterConfig
 from crawler.exceptions import UsageError
 from crawler.layout import not_a_folder
@@ -97,13 +98,26 @@ def check_file(what: str, path: Path) -> None:
         raise UsageError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
     if not os.access(parent, os.W_OK | os.X_OK):
         raise UsageError(f"cannot write {what} {path}: {parent} is not writable")
-    try:  # the file is written beside it and renamed: a folder root may "access" but not
-        # create in (/proc, /sys) said yes here, and the run failed to write it at its end
-        # (a fresh user's, 2026-12-02: --csv /proc/foo.csv, a night's CSV never written)
-        fd, probe = tempfile.mkstemp(dir=parent, prefix=".crawler-check-")
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise UsageError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+    if in_place(path) is None:  # replaced, not written into (a device, a descriptor)
+        _probe(what, path)
     if path.exists() and not os.access(path, os.W_OK):
         raise UsageError(f"cannot write {what} {path}: permission denied")
+
+
+def _probe(what: str, path: Path) -> None:
+    """Create and remove a file where ``path``'s new content will be made (beside it, or
+    beside the file its symlink names: ``atomic.replacing``). A folder root may
+    "access" but not create in (/proc, /sys) passed ``os.access``, and the run failed to
+    write the file at its end (a fresh user's, 2026-12-02: ``--csv /proc/foo.csv``, a
+    night's CSV never written). Raises UsageError."""
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else path
+    try:
+        fd, probe = tempfile.mkstemp(dir=target.parent, prefix=".crawler-check-")
+        os.close(fd)
+    except OSError as exc:
+        raise UsageError(f"cannot write {what} {path}: {exc.strerror or exc}") from None
+    try:
+        os.unlink(probe)
+    except OSError as exc:
+        raise UsageError(f"cannot write {what} {path}: a file made in {target.parent} "
+                         f"cannot be removed ({exc.strerror or exc})") from None  # fmt: skip

@@ -222,8 +222,8 @@ def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | Non
     if superseded := len(summary["superseded"]):
         copies = "copies" if superseded != 1 else "copy"
         lines.append(
-            f"  {superseded} earlier {copies} superseded by a new location "
-            "(listed in the summary JSON: safe to delete)"
+            f"  {superseded} earlier {copies} superseded by a new location or a failure row "
+            "(an opt-out...; listed in the summary JSON: safe to delete)"
         )
     if summary.get("manifest_damaged"):
         lines.append("  (counted from the manifest as it is now: it was removed, replaced or "

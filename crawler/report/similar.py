@@ -8,8 +8,8 @@ by the pigeonhole principle, a band differing in at most one bit. So each band's
 is looked up (NumPy's sorted arrays, imported when first needed: ``crawler.deferred``)
 as it is and with each single bit flipped, and the candidates found are checked on all
 64 bits: every pair within ``THRESHOLD`` is found, none beyond it is reported.
-Pairs are joined into clusters (union-find: single linkage, so two members of a cluster
-may be further apart than ``THRESHOLD``, each near a third; the report says so).
+Pairs are joined into clusters (union-find: single linkage, a chain of images each
+within ``THRESHOLD`` bits of the next, so two members may be far apart; the report says so).
 
 Bounded at any manifest size: the first ``MAX_HASHED`` images with a hash are searched
 (the page says so when there are more), at most ``MAX_PAIRS`` pairs are joined, and the

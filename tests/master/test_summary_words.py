@@ -19,10 +19,10 @@ def summary_text(tmp_path: Path, copies: int, superseded: int) -> str:
 def test_one_is_singular_and_more_are_plural(tmp_path: Path) -> None:
     one = summary_text(tmp_path, 1, 1)
     assert "  1 image with the same bytes as an earlier row's" in one
-    assert "  1 earlier copy superseded by a new location" in one
+    assert "  1 earlier copy superseded by a new location or a failure row" in one
     two = summary_text(tmp_path, 2, 3)
     assert "  2 images with the same bytes as an earlier row's" in two
-    assert "  3 earlier copies superseded by a new location" in two
+    assert "  3 earlier copies superseded by a new location or a failure row" in two
     assert "same bytes" not in summary_text(tmp_path, 0, 0)
 
 
