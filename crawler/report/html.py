@@ -212,9 +212,8 @@ def _duplicates(rep: ReportData, pictures: Pictures) -> str:
     text = (
         f'<p class="note">{rep.same_content:,} stored images have the same bytes as an earlier '
         f"row's (<code>same_content_as</code>). Near duplicates (perceptual hash at most "
-        f"{THRESHOLD} bits apart, chained: each member within {THRESHOLD} bits of the next in "
-        f"a chain, two members may be far apart){searched}: {count:,} clusters, "
-        f"{images:,} images"
+        f"{THRESHOLD} bits apart, chained: two members may be far apart){searched}: "
+        f"{count:,} clusters, {images:,} images"
         f"{LARGEST if clusters else '.'}</p>"
     )
     for cluster in clusters:
