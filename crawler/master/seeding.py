@@ -59,14 +59,12 @@ class Seeding:
         digest = digest_of(sha256)
         if digest is None:
             return
-        if new and pointer is not None:  # a copy before its first: a compacted manifest
-            self._db.execute("REPLACE INTO provisional VALUES (?, ?)", (digest, str(pointer)))
-            self._provisional += 1
-            return
-        if new:  # a first of its own: no earlier row's provisional first stands
-            if self._provisionally(digest) is not None:
-                self._db.execute("DELETE FROM provisional WHERE digest = ?", (digest,))
-                self._provisional -= 1
+        if new:
+            if pointer is not None:  # a copy before its first: a compacted manifest
+                self._db.execute("REPLACE INTO provisional VALUES (?, ?)", (digest, str(pointer)))
+                self._provisional += 1
+            elif self._provisionally(digest) is not None:  # a first of its own: no earlier
+                self._unprovision(digest)  # row's provisional first stands
             return
         named = self._provisionally(digest)
         if named is None:  # the first stands: a row naming another disagrees
@@ -74,8 +72,7 @@ class Seeding:
                 self._changed(digest)
         elif pointer is None:  # the first the provisional rows named, or another: it is
             label = source if isinstance(source, str) else None
-            self._db.execute("DELETE FROM provisional WHERE digest = ?", (digest,))
-            self._provisional -= 1
+            self._unprovision(digest)
             self._db.execute(
                 "UPDATE first SET url = ?, source = ? WHERE digest = ?", (url, label, digest)
             )
@@ -91,6 +88,10 @@ class Seeding:
         query = "SELECT pointer FROM provisional WHERE digest = ?"
         found = self._db.execute(query, (digest,)).fetchone()
         return None if found is None else found[0]
+
+    def _unprovision(self, digest: bytes) -> None:
+        self._db.execute("DELETE FROM provisional WHERE digest = ?", (digest,))
+        self._provisional -= 1
 
     def _changed(self, digest: bytes) -> None:
         self._db.execute("INSERT OR IGNORE INTO changed VALUES (?)", (digest,))

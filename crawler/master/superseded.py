@@ -28,8 +28,7 @@ def moved_copy(fields: dict[str, Any], stored: dict[str, Any] | None) -> dict[st
         return None
     if same_file((stored.get("store"), stored["path"]), (fields.get("store"), fields["path"])):
         return None
-    old = {"store": stored.get("store"), "host": stored.get("host")}
-    return {"url": fields["url"], **old, "path": stored["path"], "sha256": stored.get("sha256")}
+    return _entry(fields["url"], stored)
 
 
 def dropped_copy(fields: dict[str, Any], earlier: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -45,8 +44,13 @@ def dropped_copy(fields: dict[str, Any], earlier: dict[str, Any] | None) -> dict
         return None
     if earlier.get("status") not in c.SUCCESS_STATUSES or not isinstance(earlier.get("path"), str):
         return None
-    old = {"store": earlier.get("store"), "host": earlier.get("host")}
-    return {"url": fields["url"], **old, "path": earlier["path"], "sha256": earlier.get("sha256")}
+    return _entry(fields["url"], earlier)
+
+
+def _entry(url: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The ``superseded`` entry of ``url``'s earlier ``row``'s file."""
+    where = {"store": row.get("store"), "host": row.get("host"), "path": row["path"]}
+    return {"url": url, **where, "sha256": row.get("sha256")}
 
 
 def _where(row: dict[str, Any]) -> tuple[Any, ...]:

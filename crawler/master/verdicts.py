@@ -216,11 +216,9 @@ class RobotsBoard:
         return GIVEN_UP if "unavailable" in verdict else KEPT
 
     def _forget(self, verdict_id: int) -> None:
-        self._store.drop(verdict_id)
+        self._drop_rules(verdict_id)
         self._kinds.pop(verdict_id, None)
-        parsed = self._parsed.pop(verdict_id, None)
-        if parsed is not None:
-            self._parsed_bytes -= parsed[1]
+        self._store.drop(verdict_id)
 
     def verdicts(self, ids: list[Any]) -> list[dict[str, Any]]:
         """``[{"id": n, "verdict": {...}}]`` for the ids still kept (others are left out).
