@@ -22,7 +22,6 @@ own: the ``LeaseBoard`` calls it under its lock.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from typing import Any
 from protego import Protego
 
 from crawler.constants import BACKOFF_START
+from crawler.keptrules import KeptRules, robots_bytes
 from crawler.master.politeness import BACKOFF_MAX
 from crawler.master.verdictstore import VerdictStore
 from crawler.robotstxt import ROBOTS_TTL, product_token, rules_of, verdict_body
@@ -46,19 +46,13 @@ EVERY_URL = object()  # the blocking rules of a refused or given-up origin: ever
 # is estimated in units of ~0.1 us (``silent``); above this (about 1 ms) the
 # master leaves the URL to its worker, which reads the same rules in any case.
 PRECHECK_COST_MAX = 10_000
-# The rules parsed for ``silent``, least recently used dropped past either bound: Protego
-# takes about 12 bytes of memory a byte of robots.txt (13.5 KB for a 1 KB one with 40
-# rules), and until 2026-12-02 every origin's stayed for the run (``verdictstore``).
-# Rules dropped are not parsed again: a task considered again would pay a parse (~0.2 ms
-# for 1 KB) under the board's lock, each time, once more origins than this are in play.
-# Their origin's tasks are then paced as if they made a request (the safe side: never
-# unpaced by mistake); its worker still reads the rules and blocks them.
-PARSED_KEPT = 4096
-# ... and bytes of robots.txt behind them: about 50 MB parsed, up to ~150 MB when every
-# rule has wildcards (Protego then takes up to ~38 bytes a byte: a review's)
-PARSED_BYTES = 4 << 20
+# The rules parsed for ``silent`` are kept within ``keptrules``' bounds. Rules dropped
+# are not parsed again: a task considered again would pay a parse (~0.2 ms for 1 KB)
+# under the board's lock, each time, once more origins than that are in play. Their
+# origin's tasks are then paced as if they made a request (the safe side: never unpaced
+# by mistake); its worker still reads the rules and blocks them.
 RULES = object()  # a verdict whose rules may block a URL: parsed when first needed
-DROPPED = object()  # ... and parsed once, then dropped (PARSED_KEPT): not read again
+DROPPED = object()  # ... and parsed once, then dropped (KeptRules): not read again
 
 
 def origin_key(url: str) -> str:
@@ -92,8 +86,7 @@ class RobotsBoard:
         # verdict id -> (EVERY_URL or RULES, lines, "*" in its robots.txt); absent: a
         # verdict that blocks nothing (no rules, or no Disallow line: the common case)
         self._kinds: dict[int, tuple[object, int, int]] = {}
-        self._parsed: OrderedDict[int, tuple[Protego | None, int]] = OrderedDict()
-        self._parsed_bytes = 0
+        self._parsed: KeptRules[int, Protego | None] = KeptRules()  # by verdict id
         self._origins: dict[str, tuple[int, float]] = {}  # origin -> (verdict id, expires)
         self._store = VerdictStore(spool)
         self._next_id = 1
@@ -141,7 +134,7 @@ class RobotsBoard:
         """The rules of ``url``'s origin that may block a URL: a parser, EVERY_URL (refused
         or given up), or None (no verdict yet, or one that blocks nothing: no rules, or
         no ``Disallow`` line at all, the common case, which is then not parsed; or rules
-        parsed once and dropped since: ``PARSED_KEPT``)."""
+        parsed once and dropped since: ``KeptRules``)."""
         return self._rules_of(self.verdict_id(url, now))
 
     def _rules_of(self, verdict_id: int | None) -> Protego | object | None:
@@ -150,17 +143,12 @@ class RobotsBoard:
             return EVERY_URL if kind is not None and kind[0] is EVERY_URL else None
         found = self._parsed.get(verdict_id)
         if found is not None:
-            self._parsed.move_to_end(verdict_id)
             return found[0]
         verdict = self._store.get(verdict_id)  # None: unreadable, left to the worker
         rules = None if verdict is None else rules_of(verdict)
-        size = 0 if verdict is None else len(str(verdict.get("body") or "")) * 3 // 4
-        self._parsed[verdict_id] = (rules, size)
-        self._parsed_bytes += size
-        while len(self._parsed) > 1 and (
-            len(self._parsed) > PARSED_KEPT or self._parsed_bytes > PARSED_BYTES
-        ):
-            self._drop_rules(next(iter(self._parsed)))  # the least recently used
+        size = 0 if verdict is None else robots_bytes(verdict)
+        for dropped in self._parsed.put(verdict_id, rules, size):
+            self._mark_dropped(dropped)
         return rules
 
     def next_ready_in(self, now: float) -> float | None:
@@ -231,10 +219,11 @@ class RobotsBoard:
         return [{"id": i, "verdict": verdict} for i, verdict in found if verdict is not None]
 
     def _drop_rules(self, verdict_id: int) -> None:
-        """Its rules are not read (again): ``PARSED_KEPT``, or its spool unreadable."""
-        parsed = self._parsed.pop(verdict_id, None)
-        if parsed is not None:
-            self._parsed_bytes -= parsed[1]
+        """Its rules are not read (again): ``KeptRules``, or its spool unreadable."""
+        self._parsed.pop(verdict_id)
+        self._mark_dropped(verdict_id)
+
+    def _mark_dropped(self, verdict_id: int) -> None:
         if (was := self._kinds.get(verdict_id)) is not None and was[0] is RULES:
             self._kinds[verdict_id] = (DROPPED, was[1], was[2])
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from test_hostile_network import tmpfs
 
+from crawler import keptrules
 from crawler.master import verdicts, verdictstore
 from crawler.master.verdicts import RobotsBoard
 from crawler.master.verdictstore import SPOOL_FROM, VerdictStore
@@ -122,7 +123,7 @@ def test_rules_dropped_from_memory_decide_the_safe_way(tmp_path: Path, monkeypat
     they are not read again, and their URLs are taken for ones making a request (paced:
     never unpaced by mistake; the worker still blocks them). The workers get every
     verdict as it came, from the spool."""
-    monkeypatch.setattr(verdicts, "PARSED_KEPT", 2, raising=False)
+    monkeypatch.setattr(keptrules, "KEPT_ENTRIES", 2)
     board, hosts = board_with(10, tmp_path)
     for n, host in enumerate(hosts):
         assert board.silent(100 + n, f"{host}/no/1.png", 1.0)
@@ -141,7 +142,7 @@ def test_memory_does_not_grow_with_each_origins_robots_txt(tmp_path: Path, monke
     with this test's own strings and 64 origins' rules parsed (the rest: its verdict's
     id, place and kind), not its robots.txt and parsed rules (14.3 KB an origin until
     2026-12-02)."""
-    monkeypatch.setattr(verdicts, "PARSED_KEPT", 64, raising=False)
+    monkeypatch.setattr(keptrules, "KEPT_ENTRIES", 64)
     monkeypatch_free(tmp_path)
     gc.collect()
     tracemalloc.start()
@@ -170,7 +171,7 @@ def test_verdicts_that_block_nothing_keep_no_rules(tmp_path: Path, body: bytes) 
 def test_parsed_rules_kept_within_their_bytes(tmp_path: Path, monkeypatch) -> None:
     """Room for about three 1 KB robots.txt of parsed rules: the fourth origin read
     drops the first one's (not parsed again: its URLs are paced)."""
-    monkeypatch.setattr(verdicts, "PARSED_BYTES", 3500)
+    monkeypatch.setattr(keptrules, "KEPT_BYTES", 3500)
     board, hosts = board_with(4, tmp_path)
     assert all(board.silent(n, f"{host}/no/1.png", 1.0) for n, host in enumerate(hosts))
     assert [board.silent(n, f"{host}/no/2.png", 1.0) for n, host in enumerate(hosts)] == [
