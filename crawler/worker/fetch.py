@@ -6,7 +6,8 @@ exceptions are turned into the crawler's own (``exceptions.FetchFailure`` and
 subclasses, by ``failures.convert``), each carrying the manifest status it stands for.
 Nothing the server says is trusted: Content-Length is only used to refuse early, never
 to size a buffer or to accept a short body; every redirect target is validated
-(http/https only, no loops, the address guard again: ``redirects.Trail``).
+(http/https only, no loops, the address guard again: ``redirects.Trail``; robots.txt,
+by the caller's ``admit``: ``targetrobots``).
 
 The per-URL deadline (``deadline``) covers connects, retries, redirects and the body:
 the session clamps every hop's timeouts and retry pauses to the time left, and here the
@@ -37,12 +38,7 @@ from crawler.exceptions import (
     URLFailure,
 )
 from crawler.worker import deadline
-from crawler.worker.codings import (
-    coded_bound,
-    decoded_codings,
-    undecodable,
-    unfinished_coding,
-)
+from crawler.worker.codings import coded_bound, decoded_codings, undecodable, unfinished_coding
 from crawler.worker.failures import convert, wire_text
 from crawler.worker.handshake import CertificateRefused
 from crawler.worker.keepalive import CHUNK, bound_read, drain
@@ -69,24 +65,22 @@ class Download:
         return self.http_status == 304
 
 
-def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
-    """Headers that let a server answer 304 for an image we already hold."""
-    headers = {}
-    if etag:
-        headers["If-None-Match"] = etag
-    if last_modified:
-        headers["If-Modified-Since"] = last_modified
-    return headers
-
-
 def fetch(
-    session: requests.Session, url: str, policy: Policy, headers: dict[str, str] | None = None
+    session: requests.Session,
+    url: str,
+    policy: Policy,
+    headers: dict[str, str] | None = None,
+    admit: Callable[[str], None] | None = None,
 ) -> Download:
     """Download ``url`` into memory, or raise a FetchFailure naming the status.
 
     With conditional ``headers``, a 304 answer is a ``Download`` with an empty body.
+    ``admit(target)`` is called before each redirect target is asked for (robots.txt:
+    ``pipeline``); the URLFailure it raises ends the fetch, with the requests sent so far.
     """
-    return _bounded(policy, lambda tally: _follow(session, url, policy, headers, tally))
+    return _bounded(
+        policy, lambda tally: _follow(session, url, policy, headers, tally, admit=admit)
+    )
 
 
 def fetch_text(
@@ -153,12 +147,15 @@ def _follow(  # noqa: PLR0913  (fetch and fetch_text differ in the keyword-only 
     *,
     text_limit: int | None = None,  # fetch_text: keep any status, cut the body there
     max_redirects: int | None = None,
+    admit: Callable[[str], None] | None = None,  # fetch: see there
 ) -> Download:
     trail = Trail(session, url)
     hops = policy.max_redirects if max_redirects is None else max_redirects
     timeout = (policy.connect_timeout, policy.read_timeout)
-    for _hop in range(hops + 1):
+    for hop in range(hops + 1):
         tally[1] = 0
+        if hop and admit is not None:
+            admit(url)
         with deadline.get(session, url, headers, timeout) as resp:
             tally[0] += _attempts(resp)
             tally[1] = 1

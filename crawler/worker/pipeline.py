@@ -28,9 +28,15 @@ from crawler.protocol import StoredCopy, Task
 from crawler.stores import FolderStore, S3Store
 from crawler.worker import deadline, verify
 from crawler.worker.failures import host_trouble
-from crawler.worker.fetch import conditional_headers, fetch
+from crawler.worker.fetch import fetch
 from crawler.worker.robots import RobotsCache, x_robots_opt_out
-from crawler.worker.storedcopy import elsewhere, image_fields, usable_stored_copy
+from crawler.worker.storedcopy import (
+    conditional_headers,
+    elsewhere,
+    image_fields,
+    usable_stored_copy,
+)
+from crawler.worker.targetrobots import target_check
 
 # A robots.txt fetch (or wait) that took this share of --deadline or more, and 0.1 s at
 # least, is named in the URL's deadline timeout (``_name_robots_share``).
@@ -176,7 +182,7 @@ def _download(
             raise failure
     headers = conditional_headers(stored.etag, stored.last_modified) if stored else None
     try:
-        download = fetch(ctx.session, task.url, policy, headers or None)
+        download = fetch(ctx.session, task.url, policy, headers or None, _admit(task, ctx))
     except TimeoutFailure as timeout:
         # robots_late: the master leases the URL again, once, with the verdict known
         row["robots_late"] = _name_robots_share(timeout, robots_s, policy.deadline) or None
@@ -198,6 +204,14 @@ def _download(
         if directive is not None:
             raise Blocked(f"X-Robots-Tag opts out: {directive}")
     return download.body
+
+
+def _admit(task: Task, ctx: Context) -> Callable[[str], None] | None:
+    """The robots.txt check of each redirect target of ``task``'s fetch (``targetrobots``);
+    None: robots.txt not consulted."""
+    if ctx.robots is None or ctx.policy.ignore_robots:
+        return None
+    return target_check(task.url, task.robots, ctx.robots, ctx.robots_session or ctx.session)
 
 
 def _name_robots_share(timeout: TimeoutFailure, robots_s: float, limit: float) -> bool:

@@ -7,7 +7,8 @@ master hands each task the id of its origin's verdict when one is known
 one such task per origin at a time, this worker fetches robots.txt for it (with a
 session that does not retry: the master's backoff is the retry) and reports the verdict
 with the URL's result, for the master to keep and share. A verdict this worker fetched
-is also kept here, until ``ROBOTS_TTL``.
+is also kept here, until ``ROBOTS_TTL``. A redirect target's origin is read the same
+way, its robots.txt fetched by this worker (``targetrobots``).
 
 What an answer means (RFC 9309, section 2.3.1):
 
@@ -111,12 +112,13 @@ class RobotsCache:
             return verdict_id in self._verdicts
 
     def check(
-        self, url: str, verdict_id: int | None, session: requests.Session
+        self, url: str, verdict_id: int | None, session: requests.Session, what: str = ""
     ) -> tuple[dict[str, Any] | None, URLFailure | None]:
         """(the verdict fetched for this URL, to report; the failure that ends the URL).
 
         With a ``verdict_id`` this worker knows, nothing is fetched; otherwise the origin's
         robots.txt is fetched with ``session`` (by one thread; others asking wait for it).
+        ``what``: the URL's part in its fetch, named in the failure ("": the task's URL).
         """
         kept = self._kept(verdict_id) if verdict_id is not None else None
         report = None
@@ -128,9 +130,9 @@ class RobotsCache:
         if rules.refused is not None:
             failure = PrivateAddress(rules.refused)
         elif rules.unavailable is not None:
-            failure = Blocked(f"robots.txt unavailable: {rules.unavailable}")
+            failure = Blocked(f"robots.txt unavailable: {rules.unavailable}{what and f' ({what})'}")
         elif rules.parser is not None and not rules.parser.can_fetch(url, self._token):
-            failure = Blocked(f"robots.txt disallows this URL for {self._token}")
+            failure = Blocked(f"robots.txt disallows {what or 'this URL'} for {self._token}")
         else:
             return report, None
         failure.attempts = 0  # no request was made for the URL itself

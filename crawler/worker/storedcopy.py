@@ -102,3 +102,13 @@ def revalidation(task: Task) -> StoredCopy | None:
         return None
     by_content = stored.sha256 is not None and stored.path == content_name(stored.sha256, extension)
     return stored if by_content or stored.path == stored_name(task.url, extension) else None
+
+
+def conditional_headers(etag: str | None, last_modified: str | None) -> dict[str, str]:
+    """Headers that let a server answer 304 for an image we already hold."""
+    headers = {}
+    if etag:
+        headers["If-None-Match"] = etag
+    if last_modified:
+        headers["If-Modified-Since"] = last_modified
+    return headers
