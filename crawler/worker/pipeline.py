@@ -36,7 +36,7 @@ from crawler.worker.storedcopy import (
     image_fields,
     usable_stored_copy,
 )
-from crawler.worker.targetrobots import target_check
+from crawler.worker.targetrobots import TargetCheck
 
 # A robots.txt fetch (or wait) that took this share of --deadline or more, and 0.1 s at
 # least, is named in the URL's deadline timeout (``_name_robots_share``).
@@ -181,10 +181,12 @@ def _download(
         if failure is not None:
             raise failure
     headers = conditional_headers(stored.etag, stored.last_modified) if stored else None
+    targets = _admit(task, ctx)
     try:
-        download = fetch(ctx.session, task.url, policy, headers or None, _admit(task, ctx))
+        download = fetch(ctx.session, task.url, policy, headers or None, targets)
     except TimeoutFailure as timeout:
         # robots_late: the master leases the URL again, once, with the verdict known
+        robots_s += targets.spent if targets is not None else 0.0  # redirect targets'
         row["robots_late"] = _name_robots_share(timeout, robots_s, policy.deadline) or None
         raise
     row.update(
@@ -206,12 +208,12 @@ def _download(
     return download.body
 
 
-def _admit(task: Task, ctx: Context) -> Callable[[str], None] | None:
+def _admit(task: Task, ctx: Context) -> TargetCheck | None:
     """The robots.txt check of each redirect target of ``task``'s fetch (``targetrobots``);
     None: robots.txt not consulted."""
     if ctx.robots is None or ctx.policy.ignore_robots:
         return None
-    return target_check(task.url, task.robots, ctx.robots, ctx.robots_session or ctx.session)
+    return TargetCheck(task.url, task.robots, ctx.robots, ctx.robots_session or ctx.session)
 
 
 def _name_robots_share(timeout: TimeoutFailure, robots_s: float, limit: float) -> bool:

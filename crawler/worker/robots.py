@@ -39,7 +39,14 @@ import requests
 from protego import Protego
 
 from crawler.config import Policy
-from crawler.exceptions import Blocked, FetchFailure, PrivateAddress, RedirectFailure, URLFailure
+from crawler.exceptions import (
+    Blocked,
+    FetchFailure,
+    PrivateAddress,
+    RedirectFailure,
+    TimeoutFailure,
+    URLFailure,
+)
 from crawler.keptrules import KeptRules, robots_bytes
 from crawler.robotstxt import (
     ROBOTS_MAX_BYTES,
@@ -50,6 +57,7 @@ from crawler.robotstxt import (
     rules_of,
 )
 from crawler.urls import Origin, origin_of, robots_url
+from crawler.worker import deadline
 from crawler.worker.fetch import fetch_text
 
 # img2dataset's default set (noai, noimageai, noindex, noimageindex) plus none (= noindex).
@@ -58,6 +66,12 @@ OPT_OUT_DIRECTIVES = frozenset({"noai", "noimageai", "noindex", "noimageindex", 
 _VALUED_DIRECTIVES = frozenset(
     {"max-snippet", "max-image-preview", "max-video-preview", "unavailable_after"}
 )
+# Seconds a redirect target's unavailable robots.txt (5xx, 429, timeout, connection
+# error) answers for that origin's next targets without a request, or as long as its
+# Retry-After asked, up to HELD_MAX: the master's backoff is for listed origins only, and
+# each URL redirected there asked again at once (a review's: 16 requests in 20 ms).
+HELD_FOR = 30.0
+HELD_MAX = 300.0
 # Bytes of robots.txt behind the verdicts a worker keeps: a batch of tasks (up to twice
 # its threads) may bring as many verdicts, each up to ROBOTS_MAX_BYTES, learned together.
 VERDICT_BYTES = 32 << 20
@@ -101,6 +115,8 @@ class RobotsCache:
         # ... -> (kept until, its rules, verdict): the rules in use
         self._rules: KeptRules[int | Origin, tuple[float, Rules, dict[str, Any]]] = KeptRules()
         self._pending: dict[Origin, threading.Event] = {}  # origins being fetched right now
+        # origin -> (until, rules, verdict) of its robots.txt found unavailable (HELD_FOR)
+        self._held: KeptRules[Origin, tuple[float, Rules, dict[str, Any]]] = KeptRules()
 
     def learn(self, verdict_id: int, verdict: dict[str, Any]) -> None:
         """Keep a verdict the master shared (``robotstxt.check_verdict`` checked it)."""
@@ -118,14 +134,16 @@ class RobotsCache:
 
         With a ``verdict_id`` this worker knows, nothing is fetched; otherwise the origin's
         robots.txt is fetched with ``session`` (by one thread; others asking wait for it).
-        ``what``: the URL's part in its fetch, named in the failure ("": the task's URL).
+        ``what``: the URL's part in its fetch, named in the failure ("": the task's URL;
+        else a redirect target's, which an unavailable robots.txt held answers too).
+        TimeoutFailure when the URL's deadline ran out waiting for another thread's fetch.
         """
         kept = self._kept(verdict_id) if verdict_id is not None else None
         report = None
         if kept is not None:
             rules = kept[0]
         else:
-            rules, report = self.rules_for(url, session)
+            rules, report = self.rules_for(url, session, held=bool(what))
         failure: URLFailure
         if rules.refused is not None:
             failure = PrivateAddress(rules.refused)
@@ -142,11 +160,17 @@ class RobotsCache:
     def _token(self) -> str:
         return product_token(self._policy.user_agent)
 
-    def rules_for(self, url: str, session: requests.Session) -> tuple[Rules, dict[str, Any]]:
-        """The rules of ``url``'s origin and their verdict, fetched now unless kept here."""
+    def rules_for(
+        self, url: str, session: requests.Session, held: bool = False
+    ) -> tuple[Rules, dict[str, Any]]:
+        """The rules of ``url``'s origin and their verdict, fetched now unless kept here
+        (or, ``held``, found unavailable within HELD_FOR: a redirect target's)."""
         origin = origin_of(url)
         while True:
             with self._lock:
+                down = self._held.get(origin) if held else None
+                if down is not None and down[0][0] > time.monotonic():
+                    return down[0][1], down[0][2]
                 known = self._kept_entry(origin)
                 pending = None if known else self._pending.get(origin)
                 mine = not known and pending is None
@@ -159,15 +183,20 @@ class RobotsCache:
                 continue  # expired or dropped in between: fetched in its turn
             assert pending is not None
             if not mine:
-                # Bounded: the fetching thread gives up at the policy's deadline. A
-                # transient answer is not kept, so this thread then fetches in its turn.
-                pending.wait()
+                # The fetching thread gives up at its URL's deadline, this one at its own
+                # (a redirect target's waiter may have come late in its URL). A transient
+                # answer is not kept, so this thread then fetches in its turn.
+                if not pending.wait(_time_left()):
+                    words = f"deadline of {self._policy.deadline:g} s exceeded"
+                    raise TimeoutFailure(f"{words} waiting for robots.txt")
                 continue
             try:
                 verdict = load_verdict(robots_url(origin), session, self._policy)
                 rules = rules_from(verdict)
                 if "unavailable" not in verdict:
                     self._keep(origin, time.monotonic() + ROBOTS_TTL, rules, verdict)
+                else:
+                    self._hold(origin, rules, verdict)
                 return rules, verdict
             finally:
                 with self._lock:
@@ -195,6 +224,12 @@ class RobotsCache:
             self._rules.put(key, (expires, rules, verdict), robots_bytes(verdict))
         return rules, verdict
 
+    def _hold(self, origin: Origin, rules: Rules, verdict: dict[str, Any]) -> None:
+        asked = float(verdict.get("retry_after") or 0.0)
+        until = time.monotonic() + min(max(HELD_FOR, asked), HELD_MAX)
+        with self._lock:
+            self._held.put(origin, (until, rules, verdict), 0)
+
     def _keep(
         self, key: int | Origin, expires: float, rules: Rules, verdict: dict[str, Any]
     ) -> None:
@@ -202,6 +237,12 @@ class RobotsCache:
         with self._lock:
             self._verdicts.put(key, (expires, verdict), size)
             self._rules.put(key, (expires, rules, verdict), size)
+
+
+def _time_left() -> float | None:
+    """Seconds left before the calling thread's deadline; None when none runs."""
+    left = deadline.remaining()
+    return None if left == float("inf") else max(0.0, left)
 
 
 def load_verdict(url: str, session: requests.Session, policy: Policy) -> dict[str, Any]:
