@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import requests
@@ -27,9 +27,10 @@ from crawler.layout import content_name, stored_name
 from crawler.protocol import StoredCopy, Task
 from crawler.stores import FolderStore, S3Store
 from crawler.worker import deadline, verify
+from crawler.worker.deadline import make_session
 from crawler.worker.failures import host_trouble
 from crawler.worker.fetch import fetch
-from crawler.worker.robots import RobotsCache, x_robots_opt_out
+from crawler.worker.robots import RobotsCache
 from crawler.worker.storedcopy import (
     conditional_headers,
     elsewhere,
@@ -37,6 +38,7 @@ from crawler.worker.storedcopy import (
     usable_stored_copy,
 )
 from crawler.worker.targetrobots import TargetCheck
+from crawler.worker.xrobots import x_robots_opt_out
 
 # A robots.txt fetch (or wait) that took this share of --deadline or more, and 0.1 s at
 # least, is named in the URL's deadline timeout (``_name_robots_share``).
@@ -213,7 +215,9 @@ def _admit(task: Task, ctx: Context) -> TargetCheck | None:
     None: robots.txt not consulted."""
     if ctx.robots is None or ctx.policy.ignore_robots:
         return None
-    return TargetCheck(task.url, task.robots, ctx.robots, ctx.robots_session or ctx.session)
+    # A session of its own: a fetch clears its session's cookies (``redirects.Trail``).
+    session = ctx.robots_session or make_session(replace(ctx.policy, retries=0))
+    return TargetCheck(task.url, task.robots, ctx.robots, session)
 
 
 def _name_robots_share(timeout: TimeoutFailure, robots_s: float, limit: float) -> bool:

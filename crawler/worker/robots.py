@@ -1,4 +1,4 @@
-"""Opt-out signals: robots.txt (RFC 9309) per origin, and the X-Robots-Tag response header.
+"""Opt-out signals: robots.txt (RFC 9309) per origin.
 
 robots.txt is fetched once per origin (scheme, host, port) for the whole cluster: the
 master hands each task the id of its origin's verdict when one is known
@@ -21,9 +21,7 @@ What an answer means (RFC 9309, section 2.3.1):
 - the origin's own address refused by ``--block-private``: ``private_address``, with
   ``attempts`` 0 (nothing was sent), as the download would have been.
 
-``x_robots_opt_out`` reads X-Robots-Tag headers: a directive in ``OPT_OUT_DIRECTIVES``,
-bare or after our product token and a colon (``crawler: noai``), opts the image out;
-one after another bot's name (``otherbot: noai``) does not.
+The X-Robots-Tag response header: ``xrobots``.
 """
 
 from __future__ import annotations
@@ -31,7 +29,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,21 +57,22 @@ from crawler.urls import Origin, origin_of, robots_url
 from crawler.worker import deadline
 from crawler.worker.fetch import fetch_text
 
-# img2dataset's default set (noai, noimageai, noindex, noimageindex) plus none (= noindex).
-OPT_OUT_DIRECTIVES = frozenset({"noai", "noimageai", "noindex", "noimageindex", "none"})
-# X-Robots-Tag directives that take a value after a colon: "max-snippet: 20" names no bot.
-_VALUED_DIRECTIVES = frozenset(
-    {"max-snippet", "max-image-preview", "max-video-preview", "unavailable_after"}
-)
 # Seconds a redirect target's unavailable robots.txt (5xx, 429, timeout, connection
 # error) answers for that origin's next targets without a request, or as long as its
 # Retry-After asked, up to HELD_MAX: the master's backoff is for listed origins only, and
 # each URL redirected there asked again at once (a review's: 16 requests in 20 ms).
 HELD_FOR = 30.0
 HELD_MAX = 300.0
-# Bytes of robots.txt behind the verdicts a worker keeps: a batch of tasks (up to twice
-# its threads) may bring as many verdicts, each up to ROBOTS_MAX_BYTES, learned together.
+# Bytes of robots.txt behind the verdicts a worker keeps, at least: a batch of tasks (up
+# to twice its threads) may bring as many verdicts, each up to ROBOTS_MAX_BYTES, learned
+# together, so the bound grows with --threads (``RobotsCache``): a verdict dropped before
+# its task ran was fetched again (a review's: 65 of 128 at 64 threads).
 VERDICT_BYTES = 32 << 20
+# ... and behind the rules it keeps parsed: twice the master's (``keptrules``), since
+# every URL a worker fetches reads its origin's rules (a working set past the bound is
+# parsed again for each URL: 1.3 ms a check for 8 KiB files, a review's); about 100 MB
+# of Protego for ordinary files, up to ~300 MB were each rule a wildcard.
+RULES_BYTES = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -106,26 +104,30 @@ class RobotsCache:
     robots.txt, a worker growing from 55 to 154 MB over 3,000 origins
     (``bench/worker_origins.py``)."""
 
-    def __init__(self, policy: Policy) -> None:
+    def __init__(self, policy: Policy, threads: int = 16) -> None:
+        """``threads``: the worker's download threads (what it may hold at once)."""
         self._policy = policy
         self._lock = threading.Lock()
         # verdict id (the master's) or origin (fetched here) -> (kept until, verdict)
         self._verdicts: KeptRules[int | Origin, tuple[float, dict[str, Any]]]
-        self._verdicts = KeptRules(max_bytes=VERDICT_BYTES)
+        self._verdicts = KeptRules(max_bytes=max(VERDICT_BYTES, 3 * threads * ROBOTS_MAX_BYTES))
         # ... -> (kept until, its rules, verdict): the rules in use
-        self._rules: KeptRules[int | Origin, tuple[float, Rules, dict[str, Any]]] = KeptRules()
+        self._rules: KeptRules[int | Origin, tuple[float, Rules, dict[str, Any]]]
+        self._rules = KeptRules(max_bytes=RULES_BYTES)
         self._pending: dict[Origin, threading.Event] = {}  # origins being fetched right now
+        self._parsing: dict[int | Origin, threading.Event] = {}  # rules being parsed again
         # origin -> (until, rules, verdict) of its robots.txt found unavailable (HELD_FOR)
         self._held: KeptRules[Origin, tuple[float, Rules, dict[str, Any]]] = KeptRules()
 
     def learn(self, verdict_id: int, verdict: dict[str, Any]) -> None:
-        """Keep a verdict the master shared (``robotstxt.check_verdict`` checked it)."""
-        with self._lock:
-            self._verdicts.put(verdict_id, (math.inf, verdict), robots_bytes(verdict))
+        """Keep a verdict the master shared (``robotstxt.check_verdict`` checked it),
+        parsed here, once, before the threads whose tasks need it ask (a review's:
+        parsed by each of them at once, 16 threads took 2.2 s for a 500 KiB file)."""
+        self._keep(verdict_id, math.inf, rules_from(verdict), verdict)
 
     def knows(self, verdict_id: int) -> bool:
         with self._lock:
-            return verdict_id in self._verdicts
+            return verdict_id in self._verdicts or verdict_id in self._rules
 
     def check(
         self, url: str, verdict_id: int | None, session: requests.Session, what: str = ""
@@ -209,20 +211,38 @@ class RobotsCache:
         return found is not None and found[0][0] > time.monotonic()
 
     def _kept(self, key: int | Origin) -> tuple[Rules, dict[str, Any]] | None:
-        """The rules and verdict kept for ``key``, parsed now if dropped; None if neither
-        is kept (or it expired)."""
-        with self._lock:
-            found = self._rules.get(key) or self._verdicts.get(key)
-        if found is None or found[0][0] <= time.monotonic():
-            return None
-        entry = found[0]
-        if len(entry) == 3:
-            return entry[1], entry[2]
-        expires, verdict = entry
-        rules = rules_from(verdict)  # outside the lock: up to ~0.1 s for 500 KiB
-        with self._lock:
-            self._rules.put(key, (expires, rules, verdict), robots_bytes(verdict))
-        return rules, verdict
+        """The rules and verdict kept for ``key``, parsed again (by one thread) if the
+        rules were dropped; None if neither is kept (or it expired)."""
+        while True:
+            with self._lock:
+                found = self._rules.get(key)
+                kept = self._verdicts.get(key)  # recently used too, for ``knows``
+                found = found or kept
+                if found is None or found[0][0] <= time.monotonic():
+                    return None
+                if len(found[0]) == 3:
+                    return found[0][1], found[0][2]
+                waiting = self._parsing.get(key)
+                if waiting is None:
+                    self._parsing[key] = threading.Event()
+            verdict = found[0][1]
+            if waiting is not None:  # another thread parses it: its rules (ours on a timeout)
+                if waiting.wait(_time_left()):
+                    continue
+                return rules_from(verdict), verdict
+            return self._parse_again(key, found[0]), verdict
+
+    def _parse_again(self, key: int | Origin, entry: tuple[float, dict[str, Any]]) -> Rules:
+        try:
+            rules = rules_from(entry[1])  # outside the lock: up to ~0.1 s for 500 KiB
+            with self._lock:  # unless a fresher verdict came meanwhile (a review's)
+                now = self._verdicts.get(key)
+                if now is not None and now[0] is entry:
+                    self._rules.put(key, (entry[0], rules, entry[1]), robots_bytes(entry[1]))
+            return rules
+        finally:
+            with self._lock:
+                self._parsing.pop(key).set()
 
     def _hold(self, origin: Origin, rules: Rules, verdict: dict[str, Any]) -> None:
         asked = float(verdict.get("retry_after") or 0.0)
@@ -264,23 +284,3 @@ def load_verdict(url: str, session: requests.Session, policy: Policy) -> dict[st
             return {"unavailable": f"HTTP {status}"}
         return {"unavailable": f"HTTP {status}, Retry-After {asked:.0f} s", "retry_after": asked}
     return answer_verdict(status, answer.body)
-
-
-def x_robots_opt_out(values: Iterable[str], user_agent: str) -> str | None:
-    """The X-Robots-Tag directive that opts the response out for us, or None.
-
-    Each header value is a comma-separated list of directives; ``name: directive``
-    starts a part meant for the bot ``name`` only, which runs to the end of that
-    header value or the next ``name:``. Directives are matched case-insensitively.
-    """
-    ours = product_token(user_agent)
-    for value in values:
-        bot: str | None = None  # None: meant for every bot
-        for item in value.split(","):
-            name, colon, rest = item.partition(":")
-            if colon and name.strip().lower() not in _VALUED_DIRECTIVES:
-                bot, item = name.strip().lower(), rest
-            directive = item.strip().lower()
-            if directive in OPT_OUT_DIRECTIVES and bot in (None, ours):
-                return directive if bot is None else f"{bot}: {directive}"
-    return None

@@ -77,7 +77,7 @@ class Worker:
         """
         self.policy = policy
         self.store = open_run_store(policy, self.config)
-        self.robots = RobotsCache(policy)  # robots.txt is fetched anew for every run
+        self.robots = RobotsCache(policy, self.config.threads)  # anew for every run
         self._view = LeaseView(policy.lease_seconds)
         verify.configure(policy)
         self._verifiers = Verifiers(self._done, self.config.threads)

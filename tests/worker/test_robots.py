@@ -24,7 +24,8 @@ from hostile import hang, redirect
 from imageserver import ImageServer, make_image
 
 from crawler.urls import origin_of, robots_url
-from crawler.worker.robots import product_token, x_robots_opt_out
+from crawler.worker.robots import product_token
+from crawler.worker.xrobots import x_robots_opt_out
 
 UA = "crawler/9.9 (test)"  # product token "crawler", as in the default user agent
 DEADLINE = 6  # seconds: room for the 600 KiB robots.txt on a loaded machine
