@@ -96,10 +96,11 @@ class RobotsCache:
     """robots.txt verdicts for one worker run; thread-safe, one fetch per origin at a time.
 
     What it keeps is bounded (``keptrules``): verdicts, by the master's verdict id or by
-    the origin this worker fetched robots.txt for, up to ``VERDICT_BYTES`` of robots.txt,
-    and their rules, parsed when first read, within ``KeptRules``' own bounds. A rule set
-    dropped is parsed again from its verdict; a verdict dropped is asked of the master
-    again (``knows``), and the robots.txt of a probe's origin is fetched again. Until
+    the origin this worker fetched robots.txt for, up to ``VERDICT_BYTES`` of robots.txt
+    (more with many threads), and their rules, parsed once when they come, up to
+    ``RULES_BYTES``. A rule set dropped is parsed again from its verdict, by one thread;
+    a verdict dropped is asked of the master again (``knows``), and the robots.txt of a
+    probe's origin is fetched again. Until
     2026-12-02 every verdict stayed, parsed, for the run: 33 KB an origin for a 1 KB
     robots.txt, a worker growing from 55 to 154 MB over 3,000 origins
     (``bench/worker_origins.py``)."""
