@@ -5,6 +5,8 @@
 - ``ruff check`` and ``ruff format --check`` with the project's rules;
 - no module of the package over 300 lines, no function over 50;
 - no import inside a function (a cycle hidden that way would pass import-linter);
+- no ``queue.SimpleQueue`` waited on with a timeout: on CPython 3.11 and 3.12 such a
+  wait, woken by a signal once its time is up, waits for good (``worker.pacing``);
 - nothing committed at the top of the checkout beyond the design card's layout (a test
   run's captured output was once committed there by accident).
 """
@@ -96,6 +98,63 @@ def test_no_imports_inside_functions() -> None:
     assert inside == []
 
 
+def _simple_queues(tree: ast.AST) -> set[str]:
+    """The names (variables, arguments, attributes) a module gives a ``SimpleQueue``:
+    annotated as one, made as one, or given one of those names' values."""
+    names: set[str] = set()
+
+    def named(node: ast.AST) -> str | None:
+        return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+
+    for _ in range(2):  # twice: ``self._x = x`` after ``x: SimpleQueue`` in either order
+        for node in ast.walk(tree):
+            if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
+                target = node.arg if isinstance(node, ast.arg) else named(node.target)
+                if "SimpleQueue" in ast.unparse(node.annotation) and target:
+                    names.add(target)
+            if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for target, value in _pairs(targets, node.value):
+                    made = isinstance(value, ast.Call) and "SimpleQueue" in ast.unparse(value.func)
+                    if (made or named(value) in names) and named(target):
+                        names.add(str(named(target)))
+    return names
+
+
+def _pairs(targets: list[ast.expr], value: ast.expr) -> list[tuple[ast.expr, ast.expr]]:
+    """(target, value) of an assignment, ``a, b = x, y`` taken pairwise."""
+    pairs = []
+    for target in targets:
+        if isinstance(target, ast.Tuple) and isinstance(value, ast.Tuple):
+            pairs += zip(target.elts, value.elts, strict=False)
+        else:
+            pairs.append((target, value))
+    return pairs
+
+
+def _timed_simple_queue_gets(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    queues = _simple_queues(tree)
+    return [
+        f"{path.name}:{node.lineno}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and (len(node.args) >= 2 or any(k.arg == "timeout" for k in node.keywords))
+        and (
+            node.func.value.attr
+            if isinstance(node.func.value, ast.Attribute)
+            else getattr(node.func.value, "id", None)
+        )
+        in queues
+    ]
+
+
+def test_no_simple_queue_is_waited_on_with_a_timeout() -> None:
+    assert [hit for path in modules() for hit in _timed_simple_queue_gets(path)] == []
+
+
 def test_the_rules_see_a_violation(tmp_path: Path) -> None:
     """The size and import checks are not vacuous: they flag a function that breaks them."""
     body = "\n".join(f"    x{i} = {i}" for i in range(60))
@@ -104,6 +163,20 @@ def test_the_rules_see_a_violation(tmp_path: Path) -> None:
     [fn] = _functions(sample)
     assert (fn.end_lineno or 0) - fn.lineno + 1 > MAX_FUNCTION_LINES
     assert any(isinstance(node, ast.Import) for node in ast.walk(fn))
+    waits = tmp_path / "waits.py"
+    waits.write_text(
+        "import queue\n"
+        "class A:\n"
+        "    def __init__(self, done: queue.SimpleQueue[int]) -> None:\n"
+        "        self._done, self._n = done, 1\n"
+        "        self._other = queue.SimpleQueue()\n"
+        "    def wait(self) -> None:\n"
+        "        self._done.get(timeout=1)\n"
+        "        self._other.get(True, 1)\n"
+        "        self._other.get()\n",
+        encoding="utf-8",
+    )
+    assert _timed_simple_queue_gets(waits) == ["waits.py:7", "waits.py:8"]
 
 
 def test_nothing_stray_at_the_top_of_the_checkout() -> None:

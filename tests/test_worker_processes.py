@@ -28,7 +28,7 @@ from conftest import (
     wait_for_port,
 )
 from imageserver import ImageServer, make_image
-from test_fault_tolerance import alive, children_of
+from test_fault_tolerance import alive, children_of, hits_of
 
 from crawler import constants as c
 
@@ -262,6 +262,50 @@ def test_a_stop_arriving_twice_at_once_is_one_stop(
     assert worker.returncode == c.EXIT_INTERRUPTED, stderr
     assert_no_traceback(stdout, stderr)
     assert not any(alive(pid) for pid in copies)
+
+
+def test_a_stop_the_first_process_passes_on_late_is_still_one_stop(
+    tmp_path: Path, image_server: ImageServer, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """The group signalled once (a master stopping its local workers), the first process
+    slow to pass it on (not scheduled on a loaded machine: here stopped for 1.5 s): the
+    copy, stopping already, must not take the late copy of the same request for a second
+    one ("stop now") and drop the download it is finishing; nor may the first, its stop
+    late, start a queued download meanwhile (``worker.pacing``). Until 2026-12-02 both
+    did: a URL fetched with no row in a CI run of the master's SIGTERM test."""
+    urls = _images(image_server, 6, delay=3.0)
+    master = _master(tmp_path, urls, "--local-workers", "0", "--idle-timeout", "5",
+                     "--lease-seconds", "60")  # fmt: skip
+    reaper.append(master)
+    worker = subprocess.Popen(
+        cli_command("worker", "--server", "127.0.0.1", "--port", str(wait_for_port(master)),
+                    "--threads", "1", "--processes", "2", "--output", str(tmp_path / "out"),
+                    "--quiet"),
+        env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    reaper.append(worker)
+    copies = _copies_of(worker, 1)
+    deadline = time.monotonic() + RUN_TIMEOUT
+    while sum(hits_of(image_server, urls).values()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)  # one thread each: a download in each (robots.txt is a hit too)
+    os.kill(worker.pid, signal.SIGSTOP)
+    try:
+        os.killpg(worker.pid, signal.SIGTERM)
+        time.sleep(1.5)  # more than a second: a second signal this late means "stop now"
+    finally:
+        os.kill(worker.pid, signal.SIGCONT)  # its handler runs now, and passes the stop on
+    stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
+    assert worker.returncode == c.EXIT_INTERRUPTED, stderr
+    assert_no_traceback(stdout, stderr)
+    assert not any(alive(pid) for pid in copies)
+    master.kill()
+    fetched = {url for url, n in hits_of(image_server, urls).items() if n}
+    rows = read_rows(tmp_path / "out" / "manifest.jsonl")
+    assert len(fetched) == 2, (fetched, rows)  # none started after the stop
+    assert {r["url"] for r in rows} == fetched, rows  # each in progress finished, reported
+    assert {r["status"] for r in rows} == {c.OK}
+    assert {r["worker"].rsplit(":", 1)[1] for r in rows} == {str(worker.pid), *map(str, copies)}
 
 
 def test_a_service_short_of_a_copy_exits_for_its_manager(

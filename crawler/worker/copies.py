@@ -10,8 +10,12 @@ is a worker of its own: its own connection, name (``host:pid``), ``--threads`` d
 threads and exit. They are one process group (a master's local workers start a session
 of their own), so ``kill -TERM -- -PGID``, the master's stop and a terminal's Ctrl-C
 reach them all; a stop signal sent to the first process alone is passed on to its
-copies (``pass_on``). The first waits for its copies and exits with the most serious of
-their exit codes and its own (``worst``); a copy killed by a signal counts as work lost
+copies (``pass_on``) as ``PASSED_ON``, which a copy takes for a first stop request,
+never for a second one: the first process, not scheduled for a second on a loaded
+machine, passed on the group's SIGTERM late, and the copy, stopping already, took it
+for "stop now" and dropped the download it was finishing (until 2026-12-02; a CI
+run). The first waits for its copies and exits with the most serious of their exit
+codes and its own (``worst``); a copy killed by a signal counts as work lost
 (exit 3): it may have held leases. The first process gone (``kill -9``, the OOM killer),
 the copies of one run carry on and finish it: they are workers of their own, and a
 master's stop reaches them as it reaches any worker, in the answers to their calls
@@ -36,6 +40,7 @@ from crawler import constants as c
 SERIOUSNESS = {c.EXIT_OK: 0, c.EXIT_INTERRUPTED: 1, c.EXIT_INCOMPLETE: 2}
 PR_SET_PDEATHSIG = 1  # prctl(2)
 WATCH_EVERY = 1.0  # seconds between looks at the copies (--wait)
+PASSED_ON = signal.SIGUSR1  # a stop passed on by the first process: see above
 
 
 class Copies:
@@ -59,6 +64,8 @@ class Copies:
         made = cls([])
         if processes > 1:  # the objects of the start-up, out of the collector's sight: it
             gc.freeze()  # would write to every one of them, copying each page (copy-on-write)
+            # Ignored until a copy sets its handler: by default the signal kills.
+            signal.signal(PASSED_ON, signal.SIG_IGN)
         parent = os.getpid()
         for _ in range(processes - 1):
             try:
@@ -117,7 +124,7 @@ class Copies:
             while not stop.wait(WATCH_EVERY):
                 if any(self._reap(pid, os.WNOHANG) is not None for pid in self.pids):
                     stop.set()
-                    self.pass_on(signal.SIGTERM)
+                    self.pass_on(PASSED_ON)
 
         if self.pids:
             threading.Thread(target=run, name="copies", daemon=True).start()

@@ -120,7 +120,7 @@ def no_answer(row: dict[str, Any]) -> bool:
     return row.get("status") == c.TIMEOUT and row.get("http_status") is None
 
 
-def drained(pending: queue.SimpleQueue[T]) -> list[T]:
+def drained(pending: queue.SimpleQueue[T] | queue.Queue[T]) -> list[T]:
     """Everything ``pending`` holds now, without waiting."""
     items = []
     while True:

@@ -41,7 +41,7 @@ class Pacing:
 
     def __init__(
         self,
-        done: queue.SimpleQueue[dict],
+        done: queue.Queue[dict],
         lane: TaskLane,
         stop: threading.Event,
         found: FoundVerdicts,
@@ -54,7 +54,12 @@ class Pacing:
         self._first: list[dict] = []  # the result a wait took out of ``done``
 
     def wait_for_result(self, timeout: float) -> None:
-        """Until a result is ready, ``timeout`` seconds at most."""
+        """Until a result is ready, ``timeout`` seconds at most. ``done`` is a
+        ``queue.Queue``: a ``SimpleQueue``'s ``get`` with a timeout, interrupted by a
+        signal once its time was up, waited for good (CPython 3.11 and 3.12,
+        ``Modules/_queuemodule.c``: the time left, negative, is "no limit"); a worker
+        stopped with SIGTERM on a loaded machine took its stop only when its next result
+        came, starting queued downloads meanwhile (until 2026-12-02)."""
         if not self._first:
             try:
                 self._first.append(self._done.get(timeout=timeout))

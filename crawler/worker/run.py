@@ -60,7 +60,8 @@ class Worker:
         self.name = worker_name()
         self.tally = Tally()  # what was delivered
         self._todo = TaskLane()  # leased tasks for the threads, and their room (lane.py)
-        self._done: queue.SimpleQueue[dict] = queue.SimpleQueue()
+        # A Queue, not a SimpleQueue: the comms thread waits on it with a timeout (``pacing``).
+        self._done: queue.Queue[dict] = queue.Queue()
         self._found = FoundVerdicts()  # robots.txt verdicts, for the master
         self._probes: set[int] = set()  # tasks held whose robots.txt this worker fetches
         self._held = HeldLeases()  # leased to us, not yet reported

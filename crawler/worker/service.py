@@ -34,7 +34,7 @@ from crawler.layout import ensure_writable
 from crawler.signalwake import SignalSafeEvent
 from crawler.stopsignals import catch
 from crawler.worker.channel import Channel, probe
-from crawler.worker.copies import Copies, worst
+from crawler.worker.copies import PASSED_ON, Copies, worst
 from crawler.worker.run import Worker, worker_name
 
 WAIT_BACKOFF_MAX = 60.0  # --wait: longest pause between two connection attempts
@@ -233,24 +233,31 @@ def _fewer_malloc_arenas() -> None:
 
 def _install_stop_handlers(copies: Copies) -> threading.Event:
     """The stop signals set the returned event; one more than a second after the latest
-    raises KeyboardInterrupt. Each is passed on to ``copies`` first."""
+    raises KeyboardInterrupt. Each is passed on to ``copies`` first: a first request as
+    ``PASSED_ON``, which a copy takes for a first request only (``copies``)."""
     stop = SignalSafeEvent()  # set by the handler: see there
     latest: list[float] = []
 
     def handler(signum: int, frame: FrameType | None) -> None:
-        copies.pass_on(signum)
         # One stop request often arrives more than once at once (systemd signals the
-        # whole cgroup, a master the process group, the first process passes it on to
-        # its copies): only a signal a second after the latest means "stop now". Until
-        # 2026-12-01 the second of a pair arriving together raised again during the
-        # first's unwinding: a traceback (a review's).
+        # whole cgroup, a master the process group): only a signal a second after the
+        # latest means "stop now". Until 2026-12-01 the second of a pair arriving together
+        # raised again during the first's unwinding: a traceback (a review's).
         now = time.monotonic()
         again = bool(latest) and now - latest[0] > REPEAT_SIGNAL_WINDOW
+        copies.pass_on(signum if again else PASSED_ON)
         latest[:] = [now]
         if again:
             raise KeyboardInterrupt
         stop.set()
 
+    def passed_on(signum: int, frame: FrameType | None) -> None:
+        if not latest:  # a request's first word: a signal a second later is a second one
+            latest[:] = [time.monotonic()]
+        stop.set()
+
     if threading.current_thread() is threading.main_thread():
         catch(handler)  # not one the worker was started with ignored (nohup: SIGHUP)
+        if copies.copy:
+            signal.signal(PASSED_ON, passed_on)
     return stop

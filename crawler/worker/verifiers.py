@@ -34,7 +34,7 @@ PER_DECODER = 4  # verifiers per decode a process runs at once
 class Verifiers:
     """The verifier threads of one run of a worker."""
 
-    def __init__(self, done: queue.SimpleQueue[dict[str, Any]], downloaders: int) -> None:
+    def __init__(self, done: queue.Queue[dict[str, Any]], downloaders: int) -> None:
         """``done``: where each finished row goes (the comms thread takes it from there);
         ``downloaders``: the download threads that will hand bodies over, and call
         ``downloader_done`` once each when they end. Raises UsageError when the system

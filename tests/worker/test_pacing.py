@@ -8,8 +8,13 @@ given never returns within the test's bound (10 s), and the test fails.
 
 from __future__ import annotations
 
+import os
 import queue
+import signal
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable
 
 from crawler.worker.found import FoundVerdicts
@@ -20,8 +25,8 @@ BOUND = 10.0  # seconds a wait that should end may take, on a loaded machine
 MINUTE = 60.0
 
 
-def make(threads: int) -> tuple[Pacing, queue.SimpleQueue[dict], TaskLane, threading.Event]:
-    done: queue.SimpleQueue[dict] = queue.SimpleQueue()
+def make(threads: int) -> tuple[Pacing, queue.Queue[dict], TaskLane, threading.Event]:
+    done: queue.Queue[dict] = queue.Queue()
     lane, stop = TaskLane(), threading.Event()
     pacing = Pacing(done, lane, stop, FoundVerdicts(), threads)
     pacing.gather_s = MINUTE
@@ -112,3 +117,42 @@ def test_results_keep_the_order_they_came_in_after_a_wait() -> None:
     done.put({"id": 3})
     assert pacing.results() == [{"id": 1}, {"id": 2}, {"id": 3}]
     assert pacing.results() == []
+
+
+# A worker's comms thread waiting for a result (the worker's own queue, ``Worker._done``),
+# with a handler for SIGUSR1 (a copy's stop passed on, ``worker.copies``).
+# The signal blocked in every other thread (a library's native ones): it wakes this wait.
+WAITING = """
+import signal, sys, threading
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
+from crawler.config import WorkerConfig
+from crawler.worker.run import Worker
+signal.signal(signal.SIGUSR1, lambda signum, frame: None)
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1})
+worker = Worker(WorkerConfig(server="127.0.0.1", authkey=b"k" * 32), None, threading.Event())
+print("waiting", flush=True)
+worker._pacing.wait_for_result(1.0)
+print("done", flush=True)
+"""
+
+
+def test_a_signal_that_wakes_a_results_wait_after_its_time_does_not_hold_it() -> None:
+    """A signal that interrupts the wait once its second is up (here: the process stopped
+    meanwhile, as one not scheduled on a loaded machine) ends it. With the results in a
+    ``SimpleQueue`` it waited for good (CPython 3.11 and 3.12: the time left, negative,
+    meant no limit), and a worker took a SIGTERM only when its next result came: it
+    started queued downloads meanwhile (until 2026-12-02)."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", WAITING], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline() == "waiting\n", child.stderr
+        time.sleep(0.3)  # in the wait (were it not yet, the test could only pass)
+        os.kill(child.pid, signal.SIGSTOP)
+        os.kill(child.pid, signal.SIGUSR1)
+        time.sleep(1.5)  # past the wait's second
+        os.kill(child.pid, signal.SIGCONT)
+        out, err = child.communicate(timeout=BOUND)
+    finally:
+        child.kill()
+    assert out == "done\n", err
