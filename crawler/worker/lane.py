@@ -18,6 +18,8 @@ backoff, and its giving the host up after 8 such answers, reach them too. Before
 queued URL of such a host was still asked for, each with its retries. So, once, is a
 task that reaches it within the answer's Retry-After (1 s without one; a timeout with
 no answer too): leased before the master had the answer, it crossed it on the way.
+What a host's backoff leaves here is dropped once it can matter no more (its tasks taken,
+its hold over): until 2026-12-02 it was kept for the run, ~200 bytes a host backed off.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ T = TypeVar("T")
 # Seconds a task may take from the master's lease to this worker, while the 429/503
 # answer that held its host was on its way back (a busy master answers in well under).
 CROSSING_S = 10.0
+PRUNE_AT = 1024  # hosts backed off before the first look for those that can be forgotten
 
 
 class TaskLane:
@@ -55,6 +58,8 @@ class TaskLane:
         self.handed_back: queue.SimpleQueue[int] = queue.SimpleQueue()  # task ids
         self._idle = 0  # threads waiting in get()
         self._lock = threading.Lock()
+        self._taken = -1  # the order of the latest task taken: every earlier one is gone
+        self._prune_at = PRUNE_AT
 
     def put(self, task: Task | None) -> None:
         self._queue.put((next(self._order), task))
@@ -66,6 +71,7 @@ class TaskLane:
         try:
             while True:
                 order, task = self._queue.get()
+                self._taken = order  # FIFO: one comms thread puts, in order
                 if task is None or not self._stale(order, task):
                     return task
                 self.handed_back.put(task.id)
@@ -75,7 +81,8 @@ class TaskLane:
 
     def get_nowait(self) -> Task | None:
         """The next task; raises ``queue.Empty`` when none is queued."""
-        return self._queue.get_nowait()[1]
+        self._taken, task = self._queue.get_nowait()
+        return task
 
     def room(self) -> int:
         """Tasks that a thread would start as soon as they arrive."""
@@ -97,21 +104,33 @@ class TaskLane:
             hold, now = asked or c.BACKOFF_START, time.monotonic()
             self._asked_until[host] = now + min(hold, CROSSING_S)
             self._crossed = {i: end for i, end in self._crossed.items() if end > now}
+            if len(self._backed_off) >= self._prune_at:
+                self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        """Forget the hosts whose queued tasks were all taken and whose hold is over;
+        look again once as many more were backed off as are left (amortized O(1))."""
+        self._backed_off = {h: o for h, o in self._backed_off.items() if o > self._taken}
+        self._asked_until = {h: end for h, end in self._asked_until.items() if end > now}
+        self._prune_at = max(PRUNE_AT, 2 * len(self._backed_off))
 
     def _stale(self, order: int, task: Task) -> bool:
-        if not self._backed_off:
+        if not self._backed_off and not self._asked_until:
             return False
         host = host_of(task.url)
-        if order < self._backed_off.get(host, -1):
+        # Under the lock: back_off rebuilds these dicts, and a download thread adding to
+        # one as it did could end it with "dictionary changed size during iteration".
+        with self._lock:
+            if order < self._backed_off.get(host, -1):
+                return True
+            until = self._asked_until.get(host)
+            if until is None or time.monotonic() >= until or self._crossed.get(task.id) == until:
+                # Once a hold: a task the master leases again at once makes no request (a
+                # stored image reused, robots.txt silent), and was handed back over and
+                # over, 17,000 round trips a second in a review's simulation.
+                return False
+            self._crossed[task.id] = until
             return True
-        until = self._asked_until.get(host)
-        if until is None or time.monotonic() >= until or self._crossed.get(task.id) == until:
-            # Once a hold: a task the master leases again at once makes no request (a
-            # stored image reused, robots.txt silent), and was handed back over and over,
-            # 17,000 round trips a second in a review's simulation.
-            return False
-        self._crossed[task.id] = until
-        return True
 
 
 def no_answer(row: dict[str, Any]) -> bool:

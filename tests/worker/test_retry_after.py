@@ -8,6 +8,9 @@ and gave the host up for the run (a fresh user's).
 
 from __future__ import annotations
 
+import itertools
+import sys
+import threading
 import time
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
@@ -157,3 +160,62 @@ def test_a_host_that_did_not_answer_hands_back_its_queued_tasks() -> None:
     assert no_answer({"status": "timeout", "http_status": None})
     assert not no_answer({"status": "timeout", "http_status": 200})
     assert not no_answer({"status": "connection_error", "http_status": None})
+
+
+def test_what_a_backoff_leaves_is_forgotten_once_it_can_matter_no_more() -> None:
+    """A worker's run over many hosts that answer 429 or time out keeps no entry for each
+    for the whole run (~200 bytes a host until 2026-12-02): a host's entry goes once its
+    queued tasks were taken and its hold is over; a host still held keeps its own."""
+    tasks = lane.TaskLane()
+    tasks.back_off("held.test", 30.0)
+    for i in range(5 * lane.PRUNE_AT):
+        tasks.back_off(f"h{i}.test", 0.001)
+        tasks.put(Task(i, f"http://other.test/{i}", 1))
+        assert tasks.get() == Task(i, f"http://other.test/{i}", 1)
+    time.sleep(0.01)  # every hold but held.test's over
+    tasks.back_off("last.test", 0.001)
+    held = 2 * lane.PRUNE_AT  # forgotten in batches: at most twice the first batch's size
+    assert len(tasks._backed_off) <= held and len(tasks._asked_until) <= held
+    tasks.put(Task(-1, "http://held.test/1", 1))
+    tasks.put(Task(-2, "http://other.test/last", 1))
+    assert tasks.get() == Task(-2, "http://other.test/last", 1)
+    assert drained(tasks.handed_back) == [-1]  # held.test is still held
+
+
+def test_back_offs_and_hand_backs_from_many_threads_at_once() -> None:
+    """Download threads hand back tasks of a held host (``get``) while another backs a
+    host off: until 2026-12-02 a thread's note of a task handed back could land while
+    ``back_off`` went through those notes, which raised "dictionary changed size during
+    iteration" in the thread backing off. Thread switches forced often, for 1.5 s."""
+    tasks = lane.TaskLane()
+    tasks.back_off("held.test", 30.0)
+    done = threading.Event()
+
+    def feed() -> None:
+        ids = itertools.count()
+        while not done.is_set():
+            for task_id in itertools.islice(ids, 200):
+                tasks.put(Task(task_id, "http://held.test/x", 1))
+            tasks.put(Task(-1, "http://other.test/x", 1))  # each taker's wait ends
+            time.sleep(0)
+
+    def take() -> None:
+        while not done.is_set():
+            tasks.get()
+
+    threads = [threading.Thread(target=f, daemon=True) for f in (feed, take, take, take)]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for thread in threads:
+            thread.start()
+        end, hosts = time.monotonic() + 1.5, 0
+        while time.monotonic() < end:
+            hosts += 1
+            tasks.back_off(f"h{hosts}.test", 30.0)  # raised RuntimeError
+    finally:
+        done.set()
+        sys.setswitchinterval(interval)
+        for _ in range(3):
+            tasks.put(None)  # a taker waiting for a task ends
+    assert drained(tasks.handed_back)  # the threads did hand back tasks
