@@ -100,25 +100,36 @@ def test_no_imports_inside_functions() -> None:
 
 def _simple_queues(tree: ast.AST) -> set[str]:
     """The names (variables, arguments, attributes) a module gives a ``SimpleQueue``:
-    annotated as one, made as one, or given one of those names' values."""
-    names: set[str] = set()
+    annotated as one, made as one, or given one of those names' values; "SimpleQueue"
+    itself under any name it is imported as."""
+    kinds = {"SimpleQueue"} | {
+        alias.asname
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for alias in node.names
+        if alias.name == "SimpleQueue" and alias.asname
+    }
+    names = set(kinds)
 
     def named(node: ast.AST) -> str | None:
         return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
 
-    for _ in range(2):  # twice: ``self._x = x`` after ``x: SimpleQueue`` in either order
+    def is_one(node: ast.AST | None) -> bool:  # a type or a call that names one
+        return node is not None and bool(set(re.findall(r"\w+", ast.unparse(node))) & kinds)
+
+    while True:  # until no name is added: ``a = b`` before ``b = SimpleQueue()`` too
+        before = len(names)
         for node in ast.walk(tree):
-            if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
-                target = node.arg if isinstance(node, ast.arg) else named(node.target)
-                if "SimpleQueue" in ast.unparse(node.annotation) and target:
-                    names.add(target)
+            if isinstance(node, ast.arg | ast.AnnAssign) and is_one(node.annotation):
+                names.add(str(node.arg if isinstance(node, ast.arg) else named(node.target)))
             if isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 for target, value in _pairs(targets, node.value):
-                    made = isinstance(value, ast.Call) and "SimpleQueue" in ast.unparse(value.func)
+                    made = isinstance(value, ast.Call) and is_one(value.func)
                     if (made or named(value) in names) and named(target):
                         names.add(str(named(target)))
-    return names
+        if len(names) == before:
+            return names
 
 
 def _pairs(targets: list[ast.expr], value: ast.expr) -> list[tuple[ast.expr, ast.expr]]:
@@ -133,8 +144,16 @@ def _pairs(targets: list[ast.expr], value: ast.expr) -> list[tuple[ast.expr, ast
 
 
 def _timed_simple_queue_gets(path: Path) -> list[str]:
+    """Where a module calls ``get`` on one of its SimpleQueues (or on one it makes right
+    there) with a timeout."""
     tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
     queues = _simple_queues(tree)
+
+    def receiver(node: ast.expr) -> str | None:
+        if isinstance(node, ast.Call):  # ``queue.SimpleQueue().get(...)``
+            node = node.func
+        return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", None)
+
     return [
         f"{path.name}:{node.lineno}"
         for node in ast.walk(tree)
@@ -142,12 +161,7 @@ def _timed_simple_queue_gets(path: Path) -> list[str]:
         and isinstance(node.func, ast.Attribute)
         and node.func.attr == "get"
         and (len(node.args) >= 2 or any(k.arg == "timeout" for k in node.keywords))
-        and (
-            node.func.value.attr
-            if isinstance(node.func.value, ast.Attribute)
-            else getattr(node.func.value, "id", None)
-        )
-        in queues
+        and receiver(node.func.value) in queues
     ]
 
 
@@ -173,10 +187,15 @@ def test_the_rules_see_a_violation(tmp_path: Path) -> None:
         "    def wait(self) -> None:\n"
         "        self._done.get(timeout=1)\n"
         "        self._other.get(True, 1)\n"
-        "        self._other.get()\n",
+        "        self._other.get()\n"
+        "        queue.SimpleQueue().get(timeout=1)\n"
+        "from queue import SimpleQueue as SQ\n"
+        "a = b\n"
+        "b = SQ()\n"
+        "a.get(timeout=2)\n",
         encoding="utf-8",
     )
-    assert _timed_simple_queue_gets(waits) == ["waits.py:7", "waits.py:8"]
+    assert sorted(_timed_simple_queue_gets(waits)) == [f"waits.py:{n}" for n in (10, 14, 7, 8)]
 
 
 def test_nothing_stray_at_the_top_of_the_checkout() -> None:

@@ -164,6 +164,7 @@ def test_webdataset_shards_read_back(harvest: Harvest, tmp_path: Path) -> None:
     assert code == 0 and "exported" in stdout
     shards = sorted(out.glob("shard-*.tar"))
     assert len(shards) == -(-len(harvest.ok) // 3) and not list(out.glob("*.part"))
+    assert f"  {len(shards)} tar shards in {out}\n" in stdout  # not "N webdataset outputs"
     index = json.loads((out / "shards.json").read_text())
     for source in ([str(p) for p in shards], f"{out}/{index['pattern']}"):
         samples = list(wds.WebDataset(source, shardshuffle=False))
@@ -311,8 +312,8 @@ def test_a_caption_that_is_not_a_string_is_written_as_json(tmp_path: Path) -> No
 
 def test_parquet_matches_the_manifest(harvest: Harvest, tmp_path: Path) -> None:
     out = tmp_path / "pq"
-    code, _, _ = export(str(harvest.manifest), "--format", "parquet", "--out", str(out))
-    assert code == 0
+    code, stdout, _ = export(str(harvest.manifest), "--format", "parquet", "--out", str(out))
+    assert code == 0 and f"  1 Parquet file in {out}\n" in stdout
     table = pq.read_table(out / "manifest.parquet")
     assert table.column_names == list(FIELDS)
     assert str(table.schema.field("bytes").type) == "int64"
@@ -338,11 +339,11 @@ def test_parquet_matches_the_manifest(harvest: Harvest, tmp_path: Path) -> None:
 def test_files_with_derived_images(harvest: Harvest, tmp_path: Path, mode: str, expect) -> None:
     before = {p: sha(p.read_bytes()) for p in harvest.out.rglob("*") if p.is_file()}
     out = tmp_path / "files"
-    code, _, _ = export(
+    code, stdout, _ = export(
         str(harvest.manifest), "--format", "files", "--out", str(out), "--shard-size", "4",
         "--resize", "64", "--resize-mode", mode,
     )  # fmt: skip
-    assert code == 0
+    assert code == 0 and f"  3 shard folders in {out}\n" in stdout
     metas = sorted(out.glob("*/*.json"))
     assert len(metas) == len(harvest.ok) and len(list(out.glob("*"))) == 3 + 1  # + summary
     for path in metas:

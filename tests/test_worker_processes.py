@@ -14,6 +14,7 @@ import platform
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -273,7 +274,7 @@ def test_a_stop_the_first_process_passes_on_late_is_still_one_stop(
     one ("stop now") and drop the download it is finishing; nor may the first, its stop
     late, start a queued download meanwhile (``worker.pacing``). Until 2026-12-02 both
     did: a URL fetched with no row in a CI run of the master's SIGTERM test."""
-    urls = _images(image_server, 6, delay=3.0)
+    urls = _images(image_server, 6, delay=5.0)
     master = _master(tmp_path, urls, "--local-workers", "0", "--idle-timeout", "5",
                      "--lease-seconds", "60")  # fmt: skip
     reaper.append(master)
@@ -306,6 +307,35 @@ def test_a_stop_the_first_process_passes_on_late_is_still_one_stop(
     assert {r["url"] for r in rows} == fetched, rows  # each in progress finished, reported
     assert {r["status"] for r in rows} == {c.OK}
     assert {r["worker"].rsplit(":", 1)[1] for r in rows} == {str(worker.pid), *map(str, copies)}
+
+
+# A worker's start-up as ``worker.service.serve`` does it: fork, then each process sets
+# its stop handlers; here the copy only 1 s after the fork (not yet scheduled, on a loaded
+# machine), and the first, signalled alone, passes the stop on before that.
+LATE_COPY = """
+import os, signal, sys, time
+from crawler.worker.copies import Copies
+from crawler.worker.service import _install_stop_handlers
+copies = Copies.fork(2)
+if copies.copy:
+    time.sleep(1.0)
+    stop = _install_stop_handlers(copies)
+    os._exit(0 if stop.wait(5) else 1)
+stop = _install_stop_handlers(copies)
+os.kill(os.getpid(), signal.SIGTERM)
+assert stop.wait(5)
+sys.exit(max(copies.wait()))
+"""
+
+
+def test_a_stop_passed_on_before_a_copy_sets_its_handlers_still_stops_it() -> None:
+    """A stop passed on to a copy still starting waits for its handler: ignored until
+    then, it was lost, and the copy worked the run on alone while the first waited for
+    it (a review's, 2026-12-02); by default the signal would kill it."""
+    done = subprocess.run(
+        [sys.executable, "-c", LATE_COPY], capture_output=True, text=True, timeout=RUN_TIMEOUT
+    )
+    assert done.returncode == 0, done.stderr
 
 
 def test_a_service_short_of_a_copy_exits_for_its_manager(

@@ -103,12 +103,22 @@ def _refuse_idle_flags(parser: argparse.ArgumentParser, args: argparse.Namespace
         parser.error("--resize does nothing with --format parquet (a file of rows, no images)")
 
 
+# What each format writes, one and many (until 2026-12-02 "1 files outputs", a fresh user's).
+OUTPUT_WORDS = {
+    "webdataset": ("tar shard", "tar shards"),
+    "files": ("shard folder", "shard folders"),
+    "parquet": ("Parquet file", "Parquet files"),
+}
+
+
 def _summary(config: ExportConfig, result: ExportResult) -> str:
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.statuses.items()))
     lines = [f"crawler-export: {result.rows} rows: {counts or 'none'}"]
     if result.damaged_lines:
         lines.append(f"  {result.damaged_lines} damaged manifest lines skipped")
-    lines.append(f"  {len(result.outputs)} {config.format} outputs in {config.out}")
+    count = len(result.outputs)
+    one, many = OUTPUT_WORDS[config.format]
+    lines.append(f"  {count} {one if count == 1 else many} in {config.out}")
     lines.append(f"  summary: {config.out / SUMMARY_NAME}")
     return "\n".join(lines)
 

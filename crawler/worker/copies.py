@@ -9,20 +9,21 @@ the calling thread), sharing its memory pages until one of them writes them. Eac
 is a worker of its own: its own connection, name (``host:pid``), ``--threads`` download
 threads and exit. They are one process group (a master's local workers start a session
 of their own), so ``kill -TERM -- -PGID``, the master's stop and a terminal's Ctrl-C
-reach them all; a stop signal sent to the first process alone is passed on to its
-copies (``pass_on``) as ``PASSED_ON``, which a copy takes for a first stop request,
-never for a second one: the first process, not scheduled for a second on a loaded
-machine, passed on the group's SIGTERM late, and the copy, stopping already, took it
-for "stop now" and dropped the download it was finishing (until 2026-12-02; a CI
-run). The first waits for its copies and exits with the most serious of their exit
-codes and its own (``worst``); a copy killed by a signal counts as work lost
-(exit 3): it may have held leases. The first process gone (``kill -9``, the OOM killer),
-the copies of one run carry on and finish it: they are workers of their own, and a
-master's stop reaches them as it reaches any worker, in the answers to their calls
-(and its signals too: ``master.local_workers`` signals the group while one of its
-workers is there). With ``--wait`` (a service) they get SIGTERM from the kernel instead
-(``PR_SET_PDEATHSIG``) and stop as on a stop, and a copy that exits ends them all
-(``watch``): the service manager sees the host short of a worker and restarts it whole.
+reach them all; a stop signal sent to the first process alone is passed on to its copies
+(``pass_on``), a first request as ``PASSED_ON``, which a copy takes for a first stop
+request, never for a second one (a second goes on as the signal itself): the first
+process, not scheduled for a second on a loaded machine, passed on the group's SIGTERM
+late, and the copy, stopping already, took it for "stop now" and dropped the download it
+was finishing (until 2026-12-02; a CI run). The first waits for its copies and exits
+with the most serious of their exit codes and its own (``worst``); a copy killed by a
+signal counts as work lost (exit 3): it may have held leases. The first process gone
+(``kill -9``, the OOM killer), the copies of one run carry on and finish it: they are
+workers of their own, and a master's stop reaches them as it reaches any worker, in the
+answers to their calls (and its signals too: ``master.local_workers`` signals the group
+while one of its workers is there). With ``--wait`` (a service) they get SIGTERM from
+the kernel instead (``PR_SET_PDEATHSIG``) and stop as on a stop, and a copy that exits
+ends them all (``watch``): the service manager sees the host short of a worker and
+restarts it whole.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ import gc
 import os
 import signal
 import threading
+from collections.abc import Callable
+from types import FrameType
+from typing import Any
 
 from crawler import constants as c
 
@@ -64,8 +68,10 @@ class Copies:
         made = cls([])
         if processes > 1:  # the objects of the start-up, out of the collector's sight: it
             gc.freeze()  # would write to every one of them, copying each page (copy-on-write)
-            # Ignored until a copy sets its handler: by default the signal kills.
-            signal.signal(PASSED_ON, signal.SIG_IGN)
+            # Blocked until each process says what it does with it (``let_in``): by
+            # default it kills, and ignored it is lost (a review's: a stop passed on to a
+            # copy not yet running was, and the copy worked on alone).
+            signal.pthread_sigmask(signal.SIG_BLOCK, {PASSED_ON})
         parent = os.getpid()
         for _ in range(processes - 1):
             try:
@@ -73,6 +79,7 @@ class Copies:
             except OSError:
                 made.pass_on(signal.SIGKILL)  # they have not started anything yet
                 made.wait()
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {PASSED_ON})
                 raise
             if pid == 0:
                 if follow_parent:
@@ -80,6 +87,14 @@ class Copies:
                 return cls([], copy=True)
             made.pids.append(pid)
         return made
+
+    def let_in(self, handler: Callable[[int, FrameType | None], Any] | None) -> None:
+        """Take ``PASSED_ON`` from now on (blocked since the fork; one sent meanwhile
+        arrives now): a copy with ``handler``, the first ignores it. None: as it is
+        (a thread other than the main one may set no handler)."""
+        if handler is not None and (self.copy or self.pids):
+            signal.signal(PASSED_ON, handler if self.copy else signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {PASSED_ON})
 
     def pass_on(self, signum: int) -> None:
         """Send ``signum`` to each copy not reaped yet (a reaped one's pid may be
@@ -117,7 +132,7 @@ class Copies:
 
     def watch(self, stop: threading.Event) -> None:
         """(``--wait``) On a thread: once a copy has exited, stop this process and the
-        other copies (``stop`` set, SIGTERM passed on): a service short of a worker
+        other copies (``stop`` set, ``PASSED_ON`` passed on): a service short of a worker
         exits, with that copy's code, for its manager to restart it."""
 
         def run() -> None:

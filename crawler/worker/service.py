@@ -256,8 +256,8 @@ def _install_stop_handlers(copies: Copies) -> threading.Event:
             latest[:] = [time.monotonic()]
         stop.set()
 
-    if threading.current_thread() is threading.main_thread():
+    main = threading.current_thread() is threading.main_thread()
+    if main:
         catch(handler)  # not one the worker was started with ignored (nohup: SIGHUP)
-        if copies.copy:
-            signal.signal(PASSED_ON, passed_on)
+    copies.let_in(passed_on if main else None)
     return stop
