@@ -10,6 +10,7 @@ for nothing more shown: the doubling is the same).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -20,6 +21,8 @@ import pytest
 from conftest import assert_no_traceback, read_rows, run_cli
 from hostile import respond
 from imageserver import ImageServer, make_image
+
+from crawler import constants as c
 
 IMAGES = 500
 FAILURES = 3
@@ -45,7 +48,11 @@ class FlakyRobots:
             respond(request, b"", "text/plain", 404)
 
 
-def crawl(server: ImageServer, tmp_path: Path, images: int, timeout: float) -> list[dict]:
+def crawl(
+    server: ImageServer, tmp_path: Path, images: int, timeout: float, *flags: str, code: int = 0
+) -> list[dict]:
+    """The rows of a run of ``images`` PNGs of ``server`` (no alarm unless ``flags`` ask
+    for one, and the master exits ``code``)."""
     png = make_image("PNG", 32, 24, seed=61)
     urls = [server.add(f"/img/{i}.png", png, content_type="image/png") for i in range(images)]
     listing = tmp_path / "list.txt"
@@ -54,9 +61,9 @@ def crawl(server: ImageServer, tmp_path: Path, images: int, timeout: float) -> l
     result = run_cli(
         "master", str(listing), "--bind", "127.0.0.1", "--port", "0", "--max-failure-rate", "1",
         "--local-workers", "2", "--threads", "4", "--output", str(tmp_path / "out"),
-        "--manifest", str(manifest), "--no-progress", timeout=timeout,
+        "--manifest", str(manifest), "--no-progress", *flags, timeout=timeout,
     )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == code, result.stderr
     assert_no_traceback(result.stdout, result.stderr)
     return read_rows(manifest)
 
@@ -83,6 +90,21 @@ def test_a_robots_txt_asking_for_an_hour_gives_the_origin_up_at_once(tmp_path: P
     assert len(robots.times) == 1 and image_requests == 0
     said = "robots.txt unavailable: HTTP 503, Retry-After 3600 s"
     assert {(row["status"], row["error"]) for row in rows} == {("blocked", said)}
+
+
+def test_a_degraded_run_says_what_failed_most_often(tmp_path: Path) -> None:
+    """Every URL ``blocked`` because robots.txt was unavailable: the alarm says so, with
+    the error, on stderr and in the summary. "4 blocked" alone read as robots.txt
+    disallowing everything, where the network was down (a fresh user's, 2026-12-02)."""
+    robots = FlakyRobots(failures=100, asked="3600")
+    with ImageServer() as server:
+        server.add_handler("/robots.txt", robots)
+        crawl(server, tmp_path, 4, 60, "--max-failure-rate", "0.5", code=c.EXIT_DEGRADED)
+    summary = json.loads((tmp_path / "manifest.summary.json").read_text(encoding="utf-8"))
+    assert summary["why"] == (
+        "none of the 4 URLs tried succeeded; most often blocked (4): robots.txt "
+        "unavailable: HTTP 503, Retry-After 3600 s"
+    ), summary
 
 
 @pytest.mark.slow

@@ -157,9 +157,11 @@ class Master:
             NOTICE.error("error: %s", exc)
             self.stats.why = str(exc)
             return c.EXIT_INCOMPLETE
-        self.stats.why = closing.alarm(plan, self.stats.changes, self.config.max_failure_rate)
-        if self.stats.why is None:
+        why = closing.alarm(plan, self.stats.changes, self.config.max_failure_rate)
+        if why is None:
             return c.EXIT_OK
+        often = self.stats.most_often()
+        self.stats.why = why if often is None else f"{why}; {often}"
         log.error("degraded run: %s", self.stats.why)
         return c.EXIT_DEGRADED
 

@@ -21,6 +21,7 @@ from crawler.manifest import now_iso, runs_path, summary_path
 
 log = logging.getLogger("crawler")
 
+ERROR_SHOWN = 160  # characters of a failure's error a degraded run's reason shows at most
 STARTED = "started"  # the outcome of a run's first history line, until its summary line
 OUTCOMES = {
     c.EXIT_OK: "completed",
@@ -58,6 +59,10 @@ class RunStats:
     # The manifest was removed, replaced or cut short during the run (why): ``counts``
     # are then of the rows the file at its path holds now (``recount``).
     damaged: str | None = None
+    # This run's failure rows by status, and the error of the first of each: what a
+    # degraded run's reader looks at first (``most_often``).
+    failures: Counter[str] = field(default_factory=Counter)
+    first_error: dict[str, str] = field(default_factory=dict)
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
@@ -67,12 +72,27 @@ class RunStats:
                 continue
             if row.get("worker"):
                 self.workers.add(row["worker"])
+            if row["status"] in c.FAILED_STATUSES:
+                self.failures[row["status"]] += 1
+                self.first_error.setdefault(row["status"], str(row.get("error") or ""))
             self.same_content += row.get("same_content_as") is not None
             if row.get("reused"):
                 self.reused += 1
             elif row["status"] == c.OK:
                 self.downloaded += 1
                 self.downloaded_bytes += row.get("bytes") or 0
+
+    def most_often(self) -> str | None:
+        """The failure status this run's rows had most often, with the first such row's
+        error, in words (None: no failure): "11 blocked" alone read as robots.txt
+        disallowing everything, where the network was down and robots.txt unavailable
+        (a fresh user's, 2026-12-02)."""
+        if not self.failures:
+            return None
+        status, count = self.failures.most_common(1)[0]
+        error = self.first_error.get(status, "")
+        error = error if len(error) <= ERROR_SHOWN else error[: ERROR_SHOWN - 3] + "..."
+        return f"most often {status} ({count}){': ' if error else ''}{error}"
 
     @property
     def succeeded(self) -> int:

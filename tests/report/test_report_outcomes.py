@@ -155,10 +155,9 @@ def test_report_of_a_completed_run_shows_no_outcome_line(
     html = (tmp_path / "bad" / "manifest.report.html").read_text(encoding="utf-8")
     assert _header(parse(html)) == {"URLs": "2", "succeeded": "0", "failed": "2", "duplicates": "0"}
     # The run's own reason, as its log said it and its summary keeps it.
-    assert _outcome(html) == "Degraded (exit 4): none of the 2 URLs tried succeeded."
-    assert json.loads((tmp_path / "bad" / "manifest.summary.json").read_text())["why"] == (
-        "none of the 2 URLs tried succeeded"
-    )
+    why = "none of the 2 URLs tried succeeded; most often http_error (2): HTTP 404 Not Found"
+    assert _outcome(html) == f"Degraded (exit 4): {why}."
+    assert json.loads((tmp_path / "bad" / "manifest.summary.json").read_text())["why"] == (why)
 
 
 def test_run_stopped_before_any_answer_shows_none_of_an_earlier_run(
