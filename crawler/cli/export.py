@@ -117,7 +117,7 @@ def _summary(config: ExportConfig, result: ExportResult) -> str:
     if result.damaged_lines:
         lines.append(f"  {result.damaged_lines} damaged manifest lines skipped")
     count = len(result.outputs)
-    one, many = OUTPUT_WORDS[config.format]
+    one, many = OUTPUT_WORDS.get(config.format, ("output", "outputs"))
     lines.append(f"  {count} {one if count == 1 else many} in {config.out}")
     lines.append(f"  summary: {config.out / SUMMARY_NAME}")
     return "\n".join(lines)

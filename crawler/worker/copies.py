@@ -39,20 +39,25 @@ from types import FrameType
 from typing import Any
 
 from crawler import constants as c
+from crawler.stopsignals import STOP_SIGNALS
 
 # Exit codes by seriousness: a stop, then work lost; anything else (1: could not work).
 SERIOUSNESS = {c.EXIT_OK: 0, c.EXIT_INTERRUPTED: 1, c.EXIT_INCOMPLETE: 2}
 PR_SET_PDEATHSIG = 1  # prctl(2)
 WATCH_EVERY = 1.0  # seconds between looks at the copies (--wait)
 PASSED_ON = signal.SIGUSR1  # a stop passed on by the first process: see above
+HELD = {PASSED_ON, *STOP_SIGNALS}  # blocked from the fork until the handlers are set
 
 
 class Copies:
     """The copies this process forked (none in a copy), and their exit codes."""
 
-    def __init__(self, pids: list[int], *, copy: bool = False) -> None:
+    def __init__(
+        self, pids: list[int], *, copy: bool = False, mask: set[signal.Signals] | None = None
+    ) -> None:
         self.pids = pids
         self.copy = copy  # is this process a forked copy (not the first)?
+        self._mask = mask  # the signal mask before the fork blocked HELD (None: not blocked)
         # pid -> how it ended, once reaped: its exit code, or minus the signal that
         # ended it (``os.waitstatus_to_exitcode``); EXIT_INCOMPLETE when not ours to know
         self.exits: dict[int, int] = {}
@@ -65,13 +70,15 @@ class Copies:
         """Fork ``processes`` - 1 copies of this process; with ``follow_parent`` each
         stops once this one is gone (``_stop_with``). Raises OSError when a fork fails
         (the copies made are killed first)."""
-        made = cls([])
-        if processes > 1:  # the objects of the start-up, out of the collector's sight: it
-            gc.freeze()  # would write to every one of them, copying each page (copy-on-write)
-            # Blocked until each process says what it does with it (``let_in``): by
-            # default it kills, and ignored it is lost (a review's: a stop passed on to a
-            # copy not yet running was, and the copy worked on alone).
-            signal.pthread_sigmask(signal.SIG_BLOCK, {PASSED_ON})
+        if processes <= 1:
+            return cls([])
+        gc.freeze()  # the start-up's objects, out of the collector's sight: it would write
+        # to every one of them, copying each page (copy-on-write)
+        # HELD blocked until each process says what it does with them (``let_in``): by
+        # default they kill, and ignored they are lost (reviews': a stop passed on to a
+        # copy not yet running was lost, and the copy worked on alone; a master's stop of
+        # the group killed it, "killed by SIGTERM ... (exit 3)" with nothing held).
+        made = cls([], mask=signal.pthread_sigmask(signal.SIG_BLOCK, HELD))
         parent = os.getpid()
         for _ in range(processes - 1):
             try:
@@ -79,22 +86,26 @@ class Copies:
             except OSError:
                 made.pass_on(signal.SIGKILL)  # they have not started anything yet
                 made.wait()
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {PASSED_ON})
+                made.let_in(None)
                 raise
             if pid == 0:
                 if follow_parent:
                     _stop_with(parent)
-                return cls([], copy=True)
+                return cls([], copy=True, mask=made._mask)
             made.pids.append(pid)
         return made
 
     def let_in(self, handler: Callable[[int, FrameType | None], Any] | None) -> None:
-        """Take ``PASSED_ON`` from now on (blocked since the fork; one sent meanwhile
-        arrives now): a copy with ``handler``, the first ignores it. None: as it is
-        (a thread other than the main one may set no handler)."""
-        if handler is not None and (self.copy or self.pids):
+        """Take the ``HELD`` signals from now on (blocked since the fork: one sent
+        meanwhile arrives now), the stop signals' handlers set: ``PASSED_ON`` a copy's
+        ``handler``, the first ignores it. None: as it is (a thread other than the main
+        one may set no handler). The mask is the one before the fork."""
+        if self._mask is None:
+            return
+        if handler is not None:
             signal.signal(PASSED_ON, handler if self.copy else signal.SIG_IGN)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {PASSED_ON})
+        signal.pthread_sigmask(signal.SIG_SETMASK, self._mask)
+        self._mask = None
 
     def pass_on(self, signum: int) -> None:
         """Send ``signum`` to each copy not reaped yet (a reaped one's pid may be

@@ -59,6 +59,7 @@ class TaskLane:
         self._idle = 0  # threads waiting in get()
         self._lock = threading.Lock()
         self._taken = -1  # the order of the latest task taken: every earlier one is gone
+        self._unchecked: set[int] = set()  # orders of tasks taken, not yet checked (_stale)
         self._prune_at = PRUNE_AT
 
     def put(self, task: Task | None) -> None:
@@ -68,20 +69,26 @@ class TaskLane:
         """The next task to start, waiting for one as an idle thread."""
         with self._lock:
             self._idle += 1
+        order = -1
         try:
             while True:
                 order, task = self._queue.get()
-                self._taken = order  # FIFO: one comms thread puts, in order
+                with self._lock:  # FIFO: one comms thread puts, in order
+                    self._taken = max(self._taken, order)
+                    self._unchecked.add(order)
                 if task is None or not self._stale(order, task):
                     return task
                 self.handed_back.put(task.id)
         finally:
             with self._lock:
                 self._idle -= 1
+                self._unchecked.discard(order)
 
     def get_nowait(self) -> Task | None:
         """The next task; raises ``queue.Empty`` when none is queued."""
-        self._taken, task = self._queue.get_nowait()
+        order, task = self._queue.get_nowait()
+        with self._lock:
+            self._taken = max(self._taken, order)
         return task
 
     def room(self) -> int:
@@ -110,7 +117,11 @@ class TaskLane:
     def _prune(self, now: float) -> None:
         """Forget the hosts whose queued tasks were all taken and whose hold is over;
         look again once as many more were backed off as are left (amortized O(1))."""
-        self._backed_off = {h: o for h, o in self._backed_off.items() if o > self._taken}
+        # A host's entry serves the tasks put before its back-off: gone from the queue
+        # (taken), and each checked (a task taken by another thread may be checked
+        # after a later one: a review's).
+        done = min(self._taken, min(self._unchecked, default=self._taken + 1) - 1)
+        self._backed_off = {h: o for h, o in self._backed_off.items() if o > done}
         self._asked_until = {h: end for h, end in self._asked_until.items() if end > now}
         self._prune_at = max(PRUNE_AT, 2 * len(self._backed_off))
 
@@ -121,6 +132,7 @@ class TaskLane:
         # Under the lock: back_off rebuilds these dicts, and a download thread adding to
         # one as it did could end it with "dictionary changed size during iteration".
         with self._lock:
+            self._unchecked.discard(order)
             if order < self._backed_off.get(host, -1):
                 return True
             until = self._asked_until.get(host)

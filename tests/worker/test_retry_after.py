@@ -28,6 +28,8 @@ from crawler.worker import lane
 from crawler.worker.deadline import server_wait
 from crawler.worker.lane import TaskLane, drained, no_answer
 
+BOUND = 10.0  # seconds a wait that should end may take, on a loaded machine
+
 YEAR = 366 * 86400
 
 
@@ -219,3 +221,40 @@ def test_back_offs_and_hand_backs_from_many_threads_at_once() -> None:
         for _ in range(3):
             tasks.put(None)  # a taker waiting for a task ends
     assert drained(tasks.handed_back)  # the threads did hand back tasks
+
+
+def test_a_task_taken_but_not_yet_checked_keeps_its_hosts_backoff(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Thread A takes a task queued before its host's back-off and is switched out before
+    checking it; thread B takes a later task; the host's hold ends and the lane forgets
+    what it can. A's task must still be handed back: until a review (2026-12-02) the
+    lane forgot the host as soon as a later task was taken, and A started it. The pause
+    is made at the check's first step (``lane.host_of``), which the test holds."""
+    monkeypatch.setattr(lane, "PRUNE_AT", 2)  # forgets at every back-off
+    paused, resume = threading.Event(), threading.Event()
+
+    def host_of(url: str) -> str:
+        if "held.test" in url and not resume.is_set():
+            paused.set()
+            assert resume.wait(BOUND)
+        return real_host_of(url)
+
+    real_host_of = lane.host_of
+    monkeypatch.setattr(lane, "host_of", host_of)
+    tasks = lane.TaskLane()
+    tasks.put(Task(1, "http://held.test/1", 1))
+    tasks.back_off("held.test", 0.01)
+    tasks.put(Task(2, "http://other.test/1", 1))
+    got: list[Task | None] = []
+    thread_a = threading.Thread(target=lambda: got.append(tasks.get()), daemon=True)
+    thread_a.start()
+    assert paused.wait(BOUND)  # A holds task 1, unchecked
+    assert tasks.get() == Task(2, "http://other.test/1", 1)  # B
+    time.sleep(0.05)  # held.test's hold is over
+    for host in ("a.test", "b.test", "c.test"):
+        tasks.back_off(host, 30.0)  # each time, forgets what it can
+    tasks.put(None)  # A ends with this, unless it started task 1
+    resume.set()
+    thread_a.join(BOUND)
+    assert got == [None] and drained(tasks.handed_back) == [1]
