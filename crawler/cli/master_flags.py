@@ -131,15 +131,17 @@ def _master_run(p: argparse.ArgumentParser) -> None:
         type=PER_HOST,
         default=0,
         metavar="N",
-        help="at most N URLs of one host in progress at once, across all workers (default: no cap)",
+        help="at most N URLs of one listed host in progress at once, across all workers (a "
+        "redirect to another host is followed at once) (default: no cap)",
     )
     p.add_argument(
         "--host-delay",
         type=SECONDS_OR_NONE,
         default=0.0,
         metavar="S",
-        help="at least S seconds between the requests of two URLs of the same host, across "
-        "all workers (its robots.txt comes just before its first URL) (default: %(default)s)",
+        help="at least S seconds between the requests of two URLs of the same listed host, "
+        "across all workers (its robots.txt comes just before its first URL; a redirect to "
+        "another host is followed at once) (default: %(default)s)",
     )
     p.add_argument(
         "--idle-timeout",
