@@ -66,3 +66,9 @@ def write_line(text: str, stream: IO[str]) -> None:
         stream.write(text + "\n")
     else:
         tqdm.tqdm.write(text, file=stream)
+
+
+def printable(text: str) -> str:
+    """``text`` with every control or otherwise unprintable character escaped (``\\r``,
+    ``\\x1b``, ``\\u2028``): text from the network, in a log line or a terminal."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)

@@ -18,10 +18,14 @@ from typing import Any
 from crawler import constants as c
 from crawler.atomic import append_line, write_whole
 from crawler.manifest import now_iso, runs_path, summary_path
+from crawler.terminal import printable
 
 log = logging.getLogger("crawler")
 
 ERROR_SHOWN = 160  # characters of a failure's error a degraded run's reason shows at most
+# The failures ``most_often`` tells of: those of URLs sent out (not a list's bad lines,
+# which the alarm counts apart: a review found them named before the run's 404s).
+TOLD = c.FAILED_STATUSES - {c.INVALID_URL}
 STARTED = "started"  # the outcome of a run's first history line, until its summary line
 OUTCOMES = {
     c.EXIT_OK: "completed",
@@ -72,7 +76,7 @@ class RunStats:
                 continue
             if row.get("worker"):
                 self.workers.add(row["worker"])
-            if row["status"] in c.FAILED_STATUSES:
+            if row["status"] in TOLD and "run_id" in row:  # a row kept as it was has none
                 self.failures[row["status"]] += 1
                 self.first_error.setdefault(row["status"], str(row.get("error") or ""))
             self.same_content += row.get("same_content_as") is not None
@@ -90,7 +94,7 @@ class RunStats:
         if not self.failures:
             return None
         status, count = self.failures.most_common(1)[0]
-        error = self.first_error.get(status, "")
+        error = printable(self.first_error.get(status, ""))  # a worker's text: not trusted
         error = error if len(error) <= ERROR_SHOWN else error[: ERROR_SHOWN - 3] + "..."
         return f"most often {status} ({count}){': ' if error else ''}{error}"
 

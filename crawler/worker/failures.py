@@ -27,6 +27,7 @@ import urllib3.exceptions as u3
 from crawler._compat import MalformedChunk
 from crawler.config import Policy
 from crawler.exceptions import ConnectionFailure, TimeoutFailure, URLFailure, causes
+from crawler.terminal import printable
 from crawler.worker import deadline
 from crawler.worker.handshake import tls_words
 
@@ -49,9 +50,7 @@ def wire_text(text: str | None, limit: int = 100) -> str:
     text = (text or "")[:limit]
     with contextlib.suppress(UnicodeEncodeError):  # above U+00FF: text, not Latin-1 bytes
         text = text.encode("latin-1").decode("utf-8", errors="backslashreplace")
-    return "".join(
-        ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text
-    )
+    return printable(text)
 
 
 def clean(text: str, limit: int = REASON_CHARS) -> str:

@@ -58,8 +58,10 @@ class TaskLane:
         self.handed_back: queue.SimpleQueue[int] = queue.SimpleQueue()  # task ids
         self._idle = 0  # threads waiting in get()
         self._lock = threading.Lock()
-        self._taken = -1  # the order of the latest task taken: every earlier one is gone
-        self._unchecked: set[int] = set()  # orders of tasks taken, not yet checked (_stale)
+        # Every order up to the watermark is finished: a back-off, or a task taken and
+        # checked (``_stale``); those finished above it wait in ``_finished``.
+        self._watermark = -1
+        self._finished: set[int] = set()
         self._prune_at = PRUNE_AT
 
     def put(self, task: Task | None) -> None:
@@ -69,27 +71,36 @@ class TaskLane:
         """The next task to start, waiting for one as an idle thread."""
         with self._lock:
             self._idle += 1
-        order = -1
+        order = None
         try:
             while True:
                 order, task = self._queue.get()
-                with self._lock:  # FIFO: one comms thread puts, in order
-                    self._taken = max(self._taken, order)
-                    self._unchecked.add(order)
                 if task is None or not self._stale(order, task):
                     return task
                 self.handed_back.put(task.id)
+                with self._lock:
+                    self._finish(order)
+                order = None
         finally:
             with self._lock:
                 self._idle -= 1
-                self._unchecked.discard(order)
+                if order is not None:
+                    self._finish(order)
 
     def get_nowait(self) -> Task | None:
         """The next task; raises ``queue.Empty`` when none is queued."""
         order, task = self._queue.get_nowait()
         with self._lock:
-            self._taken = max(self._taken, order)
+            self._finish(order)
         return task
+
+    def _finish(self, order: int) -> None:
+        """``order`` is finished (under the lock): the watermark moves up past it and
+        past every finished order that follows without a gap."""
+        self._finished.add(order)
+        while self._watermark + 1 in self._finished:
+            self._watermark += 1
+            self._finished.remove(self._watermark)
 
     def room(self) -> int:
         """Tasks that a thread would start as soon as they arrive."""
@@ -105,7 +116,8 @@ class TaskLane:
         answer (a lease already expired: fencing) kept leasing a task this worker
         handed back for the whole Retry-After, a day (a review's)."""
         with self._lock:
-            self._backed_off[host] = next(self._order)
+            self._backed_off[host] = order = next(self._order)
+            self._finish(order)
             # without a Retry-After: the master's first backoff (a fresh user's: the
             # host's next URLs, leased as its 503 was on the way, went 16 ms after it)
             hold, now = asked or c.BACKOFF_START, time.monotonic()
@@ -117,10 +129,11 @@ class TaskLane:
     def _prune(self, now: float) -> None:
         """Forget the hosts whose queued tasks were all taken and whose hold is over;
         look again once as many more were backed off as are left (amortized O(1))."""
-        # A host's entry serves the tasks put before its back-off: gone from the queue
-        # (taken), and each checked (a task taken by another thread may be checked
-        # after a later one: a review's).
-        done = min(self._taken, min(self._unchecked, default=self._taken + 1) - 1)
+        # A host's entry serves the tasks put before its back-off until each was taken
+        # and checked: a task taken by one thread may be checked after a later one (two
+        # reviews': a bound of the latest task taken, then of those being checked, each
+        # forgot a host whose earlier task was still on its way to the check).
+        done = self._watermark + 1
         self._backed_off = {h: o for h, o in self._backed_off.items() if o > done}
         self._asked_until = {h: end for h, end in self._asked_until.items() if end > now}
         self._prune_at = max(PRUNE_AT, 2 * len(self._backed_off))
@@ -132,7 +145,6 @@ class TaskLane:
         # Under the lock: back_off rebuilds these dicts, and a download thread adding to
         # one as it did could end it with "dictionary changed size during iteration".
         with self._lock:
-            self._unchecked.discard(order)
             if order < self._backed_off.get(host, -1):
                 return True
             until = self._asked_until.get(host)

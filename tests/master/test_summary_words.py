@@ -35,3 +35,24 @@ def test_kept_failures_are_not_promised_a_retry(tmp_path: Path) -> None:
     text = format_summary(stats.as_dict(0, 1.0, tmp_path / "m.jsonl"), None)
     assert "1 failures kept (waiting for their backoff, or permanent)" in text
     assert "not retried yet" not in text
+
+
+def test_a_degraded_runs_reason_names_the_failure_of_urls_sent_out() -> None:
+    """``most_often``: this run's failures of URLs sent out, not a list's bad lines (they
+    won a tie against the run's 404s) nor rows kept as they were (a rerun's, with no
+    error: "most often invalid_url (3)"), with the error made printable (a worker's
+    text) and cut (reviews', 2026-12-02)."""
+    stats = RunStats(run_id="r", total=9)
+    stats.add([{"status": "invalid_url", "run_id": "r", "error": "not an http URL"}] * 4)
+    stats.add([{"status": "http_error"}] * 5)  # kept from an earlier run: no run_id
+    stats.add([{"status": "ok", "run_id": "r"}])
+    assert stats.most_often() is None
+    shout = "HTTP 404 \x1b[31mgone\r\n" + "x" * 300
+    stats.add([{"status": "http_error", "run_id": "r", "error": shout}] * 2)
+    stats.add([{"status": "timeout", "run_id": "r", "error": "read timeout"}])
+    said = stats.most_often()
+    assert said is not None and said.startswith(
+        "most often http_error (2): HTTP 404 \\x1b[31mgone\\r\\nxxx"
+    )
+    assert said.isprintable() and len(said) == len("most often http_error (2): ") + 160
+    assert said.endswith("x...")

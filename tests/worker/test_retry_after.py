@@ -15,6 +15,7 @@ import time
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import assert_no_traceback, read_rows, run_cli
@@ -182,6 +183,7 @@ def test_what_a_backoff_leaves_is_forgotten_once_it_can_matter_no_more() -> None
     tasks.put(Task(-2, "http://other.test/last", 1))
     assert tasks.get() == Task(-2, "http://other.test/last", 1)
     assert drained(tasks.handed_back) == [-1]  # held.test is still held
+    assert not tasks._finished  # every order finished: nothing kept above the watermark
 
 
 def test_back_offs_and_hand_backs_from_many_threads_at_once() -> None:
@@ -223,16 +225,37 @@ def test_back_offs_and_hand_backs_from_many_threads_at_once() -> None:
     assert drained(tasks.handed_back)  # the threads did hand back tasks
 
 
+class _PausedQueue:
+    """The lane's queue, holding the thread that takes a task of held.test right after
+    it was taken (``held``), until ``resume``."""
+
+    def __init__(self, real: Any, held: threading.Event, resume: threading.Event) -> None:
+        self._real, self._held, self._resume = real, held, resume
+
+    def get(self) -> Any:
+        item = self._real.get()
+        if item[1] is not None and "held.test" in item[1].url and not self._resume.is_set():
+            self._held.set()
+            assert self._resume.wait(BOUND)
+        return item
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+@pytest.mark.parametrize("pause", ["taken", "checking"])
 def test_a_task_taken_but_not_yet_checked_keeps_its_hosts_backoff(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, pause: str
 ) -> None:
     """Thread A takes a task queued before its host's back-off and is switched out before
-    checking it; thread B takes a later task; the host's hold ends and the lane forgets
-    what it can. A's task must still be handed back: until a review (2026-12-02) the
-    lane forgot the host as soon as a later task was taken, and A started it. The pause
-    is made at the check's first step (``lane.host_of``), which the test holds."""
+    checking it (just after taking it, or at the check's first step); thread B takes a
+    later task; the host's hold ends and the lane forgets what it can. A's task must
+    still be handed back: a bound of the latest task taken (936c080), then of the tasks
+    being checked (ae3c284), each forgot the host, and A started it (reviews',
+    2026-12-02). The pause is the test's own, in the lane's queue or in ``host_of``."""
     monkeypatch.setattr(lane, "PRUNE_AT", 2)  # forgets at every back-off
     paused, resume = threading.Event(), threading.Event()
+    real_host_of = lane.host_of
 
     def host_of(url: str) -> str:
         if "held.test" in url and not resume.is_set():
@@ -240,9 +263,11 @@ def test_a_task_taken_but_not_yet_checked_keeps_its_hosts_backoff(
             assert resume.wait(BOUND)
         return real_host_of(url)
 
-    real_host_of = lane.host_of
-    monkeypatch.setattr(lane, "host_of", host_of)
     tasks = lane.TaskLane()
+    if pause == "taken":
+        monkeypatch.setattr(tasks, "_queue", _PausedQueue(tasks._queue, paused, resume))
+    else:
+        monkeypatch.setattr(lane, "host_of", host_of)
     tasks.put(Task(1, "http://held.test/1", 1))
     tasks.back_off("held.test", 0.01)
     tasks.put(Task(2, "http://other.test/1", 1))
