@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import tarfile
 import time
 from collections.abc import Iterator
@@ -604,3 +605,21 @@ def test_a_content_named_file_other_rows_still_use_is_not_superseded(
     else:
         assert [(e["path"], e["sha256"]) for e in superseded] == [(old_file, sha(old))]
         assert "1 earlier copy superseded" in stdout
+
+
+def test_images_not_beside_the_manifest_are_said_with_the_flag_to_give(
+    harvest: Harvest, tmp_path: Path
+) -> None:
+    """The manifest copied away from its images, no --images: the one line names the
+    folder it looked in as the manifest's, and says to give --images DIR (a fresh
+    user's, 2026-12-02: only "export again once it is mounted")."""
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    shutil.copyfile(harvest.manifest, moved / "manifest.jsonl")
+    out = tmp_path / "out"
+    code, _, err = export(
+        str(moved / "manifest.jsonl"), "--format", "webdataset", "--out", str(out)
+    )
+    assert code == 3, err
+    [line] = [line for line in err.splitlines() if "looks empty or unmounted" in line]
+    assert f"is in {moved} (the manifest's folder: " in line and "give --images DIR" in line

@@ -105,6 +105,31 @@ def test_a_degraded_run_says_what_failed_most_often(tmp_path: Path) -> None:
         "none of the 4 URLs tried succeeded; most often blocked (4): robots.txt "
         "unavailable: HTTP 503, Retry-After 3600 s"
     ), summary
+    # The report's table of statuses says what blocked may mean: not only an opt-out (a
+    # fresh user's, 2026-12-02: it said robots.txt disallowing, or X-Robots-Tag, alone).
+    report = (tmp_path / "manifest.report.html").read_text(encoding="utf-8")
+    assert "or robots.txt was unavailable (its host unreachable, 5xx answers: transient" in report
+
+
+def test_progress_lines_say_an_origin_is_held_back_for_its_robots_txt(tmp_path: Path) -> None:
+    """While robots.txt answers 503 (Retry-After 2, twice), the periodic progress lines say
+    the origin is held back, not only "0.0 URLs/s, ok 0, failed 0" (a fresh user's,
+    2026-12-02: a run whose servers were down said nothing more for two minutes)."""
+    robots = FlakyRobots(failures=2, asked="2")
+    with ImageServer() as server:
+        server.add_handler("/robots.txt", robots)
+        url = server.add("/img/0.png", make_image("PNG", 8, 8, seed=1), content_type="image/png")
+        listing = tmp_path / "list.txt"
+        listing.write_text(url + "\n", encoding="utf-8")
+        result = run_cli(
+            "master", str(listing), "--bind", "127.0.0.1", "--port", "0", "--local-workers", "1",
+            "--output", str(tmp_path / "out"), "--no-progress", "--progress-interval", "0.5",
+            "--no-report", timeout=60,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    said = "; 1 origin held back: robots.txt unavailable, asked again after a backoff"
+    assert said in result.stderr, result.stderr
+    assert read_rows(tmp_path / "out" / "manifest.jsonl")[0]["status"] == "ok"
 
 
 @pytest.mark.slow

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import signal
 import socket
 import subprocess
@@ -271,6 +272,10 @@ def test_a_stop_arriving_twice_at_once_is_one_stop(
     assert worker.returncode == c.EXIT_INTERRUPTED, stderr
     assert_no_traceback(stdout, stderr)
     assert not any(alive(pid) for pid in copies)
+    # Each process says it is stopping, naming itself (a fresh user's, 2026-12-02: the
+    # same line twice, whose was which unsaid).
+    said = re.findall(r"stopping \((\S+:(\d+))\): ", stderr)
+    assert sorted(int(pid) for _, pid in said) == sorted([worker.pid, *copies]), stderr
 
 
 def test_a_stop_the_first_process_passes_on_late_is_still_one_stop(

@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         if missing is not None:  # a dataset without its captions: not what was asked
             print(f"crawler-export: {missing}", file=sys.stderr)
         for store in result.empty_stores:
-            print(_empty(store, result), file=sys.stderr)
+            print(_empty(store, result, config.images is None), file=sys.stderr)
         if result.statuses["store_error"] and result.kept_earlier:
             print(_kept(result), file=sys.stderr)
         return c.EXIT_INCOMPLETE if result.problems or missing else c.EXIT_OK
@@ -132,10 +132,19 @@ def _kept(result: ExportResult) -> str:
     )
 
 
-def _empty(store: str, result: ExportResult) -> str:
+def _empty(store: str, result: ExportResult, guessed: bool) -> str:
+    """``guessed``: ``store`` is the manifest's folder, taken for this host's images for
+    want of ``--images`` (until 2026-12-02 the line did not say so: a fresh user's, whose
+    images were in a worker's --output elsewhere)."""
     kept = len(result.kept_earlier)
+    where = (
+        " (the manifest's folder: if this host's images are elsewhere, a worker's --output, "
+        "give --images DIR)"
+        if guessed and "://" not in store
+        else ""
+    )
     return (
-        f"crawler-export: none of the images the rows name is in {store}: the store looks "
-        f"empty or unmounted; {kept} files or folders of the earlier export were kept "
+        f"crawler-export: none of the images the rows name is in {store}{where}: the store "
+        f"looks empty or unmounted; {kept} files or folders of the earlier export were kept "
         "(kept_earlier in the summary); export again once it is mounted"
     )

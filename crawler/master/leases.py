@@ -204,6 +204,11 @@ class LeaseBoard(PutBacks):
     def attempts(self, task_id: int) -> int:
         return self._attempts[task_id]  # how many times it was leased: the row's ``leases``
 
+    def robots_held_back(self) -> int:
+        """Origins held back for an unavailable robots.txt (``RobotsBoard.held_back``)."""
+        with self._cond:
+            return self.robots.held_back(self._clock())
+
     def leased(self) -> int:
         return len(self._leases)  # no lock needed for a count
 

@@ -244,7 +244,7 @@ class Master:
                     self.stats.add(rows)
                     self.ledger.add(rows)
                     progress.advance(len(rows))
-                progress.tick(remaining)
+                progress.tick(remaining, board.robots_held_back)
                 stopping = self.stop_signal is not None
                 if tick and remaining and not watch.workers_left(board, progress, stopping):
                     # Stopping, the workers going is what was asked: the stop's outcome.

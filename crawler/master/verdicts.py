@@ -156,6 +156,11 @@ class RobotsBoard:
         waits = [t - now for t in self._not_before.values() if t > now]
         return min(waits) if waits else None
 
+    def held_back(self, now: float) -> int:
+        """Origins waiting out a backoff for an unavailable robots.txt (none of their URLs
+        is leased meanwhile)."""
+        return sum(t > now for t in self._not_before.values())
+
     def verdict_id(self, url: str, now: float) -> int | None:
         """The id of the origin's current verdict, or None (fetch it / not consulted)."""
         if not self.enabled:

@@ -154,10 +154,10 @@ class Worker:
         self._release(unstarted)
         deadline = time.monotonic() + self.policy.deadline + 5
         if self.stop.is_set() and not self.config.quiet:  # until 2026-12-02 it said nothing
-            notice(  # for up to a minute, a fresh user's (the master's stop has its own line)
-                f"stopping: {len(unstarted)} URLs not started handed back; finishing the "
-                f"{len(self._held)} in progress, {self.policy.deadline + 5:g} s at most "
-                "(signal again to stop at once)"
+            notice(  # for up to a minute, a fresh user's; a copy's names its process (another's)
+                f"stopping{f' ({self.name})' * (self.config.processes > 1)}: {len(unstarted)} "
+                f"URLs not started handed back; finishing the {len(self._held)} in progress, "
+                f"{self.policy.deadline + 5:g} s at most (signal again to stop at once)"
             )
         while self._held and time.monotonic() < deadline:
             self._pacing.wait_for_result(POLL_BUSY)
