@@ -60,6 +60,19 @@ def _worker(port: int, out: Path, processes: int, *flags: str) -> subprocess.Pop
     )  # fmt: skip
 
 
+def _session_worker(
+    port: int, out: Path, threads: int, processes: int, *flags: str
+) -> subprocess.Popen[str]:
+    """A worker of ``processes`` in a session (a process group) of its own, as a master's
+    local workers are: the test signals the whole group."""
+    return subprocess.Popen(
+        cli_command("worker", "--server", "127.0.0.1", "--port", str(port), "--threads",
+                    str(threads), "--processes", str(processes), "--output", str(out), *flags),
+        env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
 def _copies_of(proc: subprocess.Popen[str], count: int) -> list[int]:
     """The ``count`` copies ``proc`` forked (its children), once they are there."""
     deadline = time.monotonic() + RUN_TIMEOUT
@@ -253,12 +266,7 @@ def test_a_stop_arriving_twice_at_once_is_one_stop(
     urls = _images(image_server, 40, delay=0.5)
     master = _master(tmp_path, urls, "--local-workers", "0", "--idle-timeout", "5")
     reaper.append(master)
-    worker = subprocess.Popen(
-        cli_command("worker", "--server", "127.0.0.1", "--port", str(wait_for_port(master)),
-                    "--threads", "2", "--processes", "3", "--output", str(tmp_path / "out")),
-        env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+    worker = _session_worker(wait_for_port(master), tmp_path / "out", 2, 3)
     reaper.append(worker)
     copies = _copies_of(worker, 2)
     deadline = time.monotonic() + RUN_TIMEOUT
@@ -291,13 +299,7 @@ def test_a_stop_the_first_process_passes_on_late_is_still_one_stop(
     master = _master(tmp_path, urls, "--local-workers", "0", "--idle-timeout", "5",
                      "--lease-seconds", "60")  # fmt: skip
     reaper.append(master)
-    worker = subprocess.Popen(
-        cli_command("worker", "--server", "127.0.0.1", "--port", str(wait_for_port(master)),
-                    "--threads", "1", "--processes", "2", "--output", str(tmp_path / "out"),
-                    "--quiet"),
-        env=cli_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )  # fmt: skip
+    worker = _session_worker(wait_for_port(master), tmp_path / "out", 1, 2, "--quiet")
     reaper.append(worker)
     copies = _copies_of(worker, 1)
     deadline = time.monotonic() + RUN_TIMEOUT
