@@ -43,8 +43,9 @@ STATUSES: dict[str, str] = {
     "animation of more frames, a PNG of more chunks than its bounds (decompression-bomb guard)",
     TOO_SMALL: "smaller than min_width / min_height",
     BLOCKED: "robots.txt disallows it for our user agent, or the response's X-Robots-Tag "
-    "opts out (noai, noimageai, noindex, none), or robots.txt was unavailable (its host "
-    "unreachable, 5xx answers: transient, the next run tries again); the reason is in error",
+    "opts out (noai, noimageai, noindex, noimageindex, none), or robots.txt was unavailable "
+    "(its host unreachable, 5xx answers: transient, the next run tries again); the reason "
+    "is in error",
     DISK_ERROR: "the worker could not write the file (disk full, read-only, permissions, its "
     "store gone) or ran out of file descriptors or threads: it took no more work",
     WORKER_LOST: "handed to workers max_attempts times and never answered",

@@ -94,8 +94,9 @@ class RunStats:
         if not self.failures:
             return None
         status, count = self.failures.most_common(1)[0]
-        error = printable(self.first_error.get(status, ""))  # a worker's text: not trusted
+        error = self.first_error.get(status, "")
         error = error if len(error) <= ERROR_SHOWN else error[: ERROR_SHOWN - 3] + "..."
+        error = printable(error)  # a worker's text, not trusted; cut first: no escape cut
         return f"most often {status} ({count}){': ' if error else ''}{error}"
 
     @property

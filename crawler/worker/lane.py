@@ -65,7 +65,13 @@ class TaskLane:
         self._prune_at = PRUNE_AT
 
     def put(self, task: Task | None) -> None:
-        self._queue.put((next(self._order), task))
+        order = next(self._order)
+        try:
+            self._queue.put((order, task))
+        except BaseException:  # MemoryError: an order never taken would hold the watermark
+            with self._lock:
+                self._finish(order)
+            raise
 
     def get(self) -> Task | None:
         """The next task to start, waiting for one as an idle thread."""

@@ -283,3 +283,24 @@ def test_a_task_taken_but_not_yet_checked_keeps_its_hosts_backoff(
     resume.set()
     thread_a.join(BOUND)
     assert got == [None] and drained(tasks.handed_back) == [1]
+
+
+def test_a_put_that_fails_does_not_hold_what_the_lane_forgets() -> None:
+    """A put refused (MemoryError) after taking its order: that order is finished, or
+    the watermark would stay below it for the run and keep every host backed off since
+    (a review's, 2026-12-02)."""
+    tasks = lane.TaskLane()
+    real = tasks._queue
+
+    class Refusing:
+        def put(self, item: Any) -> None:
+            raise MemoryError
+
+    tasks._queue = Refusing()  # type: ignore[assignment]
+    with pytest.raises(MemoryError):
+        tasks.put(Task(0, "http://a.test/0", 1))
+    tasks._queue = real
+    tasks.back_off("a.test", 0.001)
+    tasks.put(Task(1, "http://b.test/1", 1))
+    assert tasks.get() == Task(1, "http://b.test/1", 1)
+    assert tasks._watermark == 2 and not tasks._finished  # orders 0-2 all finished
