@@ -37,7 +37,10 @@ from crawler.worker.channel import Channel, probe
 from crawler.worker.copies import PASSED_ON, Copies, worst
 from crawler.worker.run import Worker, worker_name
 
-WAIT_BACKOFF_MAX = 60.0  # --wait: longest pause between two connection attempts
+# --wait: longest pause between two connection attempts. 60 s until 2026-12-02: a master
+# started again waited up to a minute for each process of a worker (a fresh user's saw
+# one copy miss a short run); a refused connection costs next to nothing.
+WAIT_BACKOFF_MAX = 10.0
 M_ARENA_MAX = -8  # glibc's mallopt() parameter number
 SUFFIX_MAX = 7  # "#" and up to six digits: the master's name for a second process of a name
 REPEAT_SIGNAL_WINDOW = 1.0  # seconds within which a second stop signal is the same request
