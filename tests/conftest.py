@@ -6,6 +6,7 @@ Master and workers always run as real processes (``python -m crawler.master`` /
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -45,6 +46,17 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def closed_port() -> Iterator[int]:
+    """A loopback port nobody listens on while the block runs: bound, never listening,
+    so a connection is refused at once. A ``free_port`` is free only when asked: another
+    test's server took one in a CI run, and a worker meant to find no master waited 10 s
+    for an answer from it instead (2026-12-02)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 # Set in every CLI process a test starts (and inherited by the workers a master starts):

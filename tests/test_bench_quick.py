@@ -14,6 +14,8 @@ import sys
 from numbers import Number
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 SCENARIOS = (
     "corpus",
@@ -32,6 +34,7 @@ SCENARIOS = (
 SMALL = ("--images", "60", "--fixed-urls", "40", "--capacity-urls", "2000", "--scale-urls", "4000")
 
 
+@pytest.mark.timeout(400)  # past its own 300-s bound on the benchmark, which says more
 def test_quick_benchmark_reports_every_scenario(tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     done = subprocess.run(

@@ -26,6 +26,7 @@ from conftest import (
     assert_no_traceback,
     cli_command,
     cli_env,
+    closed_port,
     free_port,
     read_rows,
     run_cli,
@@ -271,9 +272,9 @@ def test_worker_with_wrong_key_is_refused_and_master_carries_on(
 
 
 def test_worker_where_nothing_listens(tmp_path: Path) -> None:
-    port = free_port()
-    args = [*worker_args(port, tmp_path / "out"), "--connect-timeout", "5"]
-    result = run_cli("worker", *args, timeout=QUICK)
+    with closed_port() as port:
+        args = [*worker_args(port, tmp_path / "out"), "--connect-timeout", "5"]
+        result = run_cli("worker", *args, timeout=QUICK)
     line = one_error_line(result, "crawler-worker")
     assert f"cannot reach the master at 127.0.0.1:{port}: Connection refused" in line
 
@@ -356,7 +357,11 @@ def test_key_file_readable_by_others_is_refused(tmp_path: Path, url_file: Path, 
     assert f"authkey file {key} is open to other users (mode 0644); run: chmod 600 {key}" in line
     if prog == "worker":  # the same key with mode 0600 is accepted: the worker gets further
         key.chmod(0o600)
-        result = run_cli(prog, *args, "--authkey-file", str(key), env=no_key_env(), timeout=QUICK)
+        with closed_port() as closed:
+            args = worker_args(closed, out)
+            result = run_cli(
+                prog, *args, "--authkey-file", str(key), env=no_key_env(), timeout=QUICK
+            )
         line = one_error_line(result, "crawler-worker")
         assert "cannot reach the master" in line
 

@@ -29,6 +29,7 @@ import pytest
 from conftest import (
     RUN_TIMEOUT,
     assert_no_traceback,
+    closed_port,
     free_port,
     read_rows,
     run_cli,
@@ -331,8 +332,11 @@ def test_a_key_file_that_is_not_a_regular_file_is_refused(
 
 def test_a_worker_that_cannot_reach_its_master_makes_no_output(tmp_path: Path) -> None:
     out = tmp_path / "new" / "out"
-    args = ["--server", "127.0.0.1", "--port", str(free_port()), "--output", str(out)]
-    line = _one_line(run_cli("worker", *args, "--connect-timeout", "5", timeout=QUICK), "worker")
+    with closed_port() as port:
+        args = ["--server", "127.0.0.1", "--port", str(port), "--output", str(out)]
+        line = _one_line(
+            run_cli("worker", *args, "--connect-timeout", "5", timeout=QUICK), "worker"
+        )
     assert "cannot reach the master" in line
     assert not (tmp_path / "new").exists()
 

@@ -786,6 +786,35 @@ def test_sigterm_to_worker_hands_back_and_another_finishes(
     assert all(row["leases"] == 1 for row in rows), rows  # hand-backs cost no attempt
 
 
+def test_a_worker_stopped_while_its_master_is_slow_starts_nothing_more(
+    run: Run, image_server: ImageServer, spawn: Spawn
+) -> None:
+    """The stop lands while the worker's comms thread waits on the master (frozen here:
+    SIGSTOP, as a master slow to answer on a loaded machine): its download thread,
+    finishing the URL in progress, must not start the one queued behind it, which the
+    comms thread hands back once it can. Until 2026-12-02 it did (a review's)."""
+    first, queued = add_images(image_server, 2, delay=5.0)
+    port = free_port()
+    # Leases of 10 s: renewed every 2.5 s, and not dropped by the worker as unconfirmed
+    # while the master is frozen (a whole lease: then it would start nothing anyway).
+    listed = run.write_list([first, queued])
+    master = spawn("master", *run.master_args(listed, "--lease-seconds", "10", port=port))
+    served_port(master)
+    worker = spawn("worker", *run.worker_args(port, 1))  # one thread: the second queued
+    wait_until(lambda: image_server.hits(path_of(first)) == 1, "the first", alive=(worker,))
+    time.sleep(0.5)  # the second leased too (after the first's robots.txt verdict)
+    master.signal(signal.SIGSTOP)
+    try:
+        time.sleep(3.0)  # the comms thread's next call (a renewal) waits for the master
+        worker.signal(signal.SIGTERM)
+        time.sleep(2.5)  # the first download ends meanwhile
+    finally:
+        master.signal(signal.SIGCONT)
+    assert worker.wait() == c.EXIT_INTERRUPTED, worker.stderr
+    assert image_server.hits(path_of(queued)) == 0  # handed back, never asked for
+    assert by_url(run.rows()).keys() <= {first}
+
+
 # --- 10. a --wait worker serves one master after another -----------------------------------
 def test_wait_worker_serves_consecutive_masters(
     run: Run, image_server: ImageServer, spawn: Spawn

@@ -25,6 +25,7 @@ from conftest import (
     assert_no_traceback,
     cli_command,
     cli_env,
+    closed_port,
     read_rows,
     start_cli,
     wait_for_port,
@@ -175,11 +176,9 @@ def test_a_copy_killed_outright_is_work_lost_in_the_exit_code(
 
 
 def test_no_master_is_one_line_not_one_a_process(tmp_path: Path) -> None:
-    with socket.socket() as unused:  # a port nobody listens on
-        unused.bind(("127.0.0.1", 0))
-        port = unused.getsockname()[1]
-    worker = _worker(port, tmp_path / "out", 4)
-    stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
+    with closed_port() as port:  # a port nobody listens on
+        worker = _worker(port, tmp_path / "out", 4)
+        stdout, stderr = worker.communicate(timeout=RUN_TIMEOUT)
     assert worker.returncode == c.EXIT_ERROR
     assert_no_traceback(stdout, stderr)
     lines = stderr.strip().splitlines()
@@ -304,7 +303,7 @@ def test_a_stop_the_first_process_passes_on_late_is_still_one_stop(
     copies = _copies_of(worker, 1)
     deadline = time.monotonic() + RUN_TIMEOUT
     while sum(hits_of(image_server, urls).values()) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)  # one thread each: a download in each (robots.txt is a hit too)
+        time.sleep(0.02)  # one thread each: a download in each (images only counted)
     os.kill(worker.pid, signal.SIGSTOP)
     try:
         os.killpg(worker.pid, signal.SIGTERM)
@@ -357,6 +356,31 @@ def test_a_stop_before_a_copy_sets_its_handlers_still_stops_it(to_group: bool) -
         start_new_session=True,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+STOP_NOW_TWICE = """
+import os, signal, time
+from crawler.worker.copies import Copies
+from crawler.worker.service import _install_stop_handlers
+stop = _install_stop_handlers(Copies([]))
+for said in ("stop", "stop now", "stop now, late"):
+    try:
+        os.kill(os.getpid(), signal.SIGTERM)
+    except KeyboardInterrupt:
+        print(said, flush=True)
+    time.sleep(1.2)  # past the window within which a signal is the same request
+print("stopping", stop.is_set())
+"""
+
+
+def test_stop_now_is_raised_once() -> None:
+    """A second request raises KeyboardInterrupt ("stop now"); a third, as a second
+    request passed on late by a worker's first process would be, raises no more while
+    the process unwinds (a review's, 2026-12-02)."""
+    done = subprocess.run(
+        [sys.executable, "-c", STOP_NOW_TWICE], capture_output=True, text=True, timeout=60
+    )
+    assert done.stdout == "stop now\nstopping True\n", done.stdout + done.stderr
 
 
 def test_a_service_short_of_a_copy_exits_for_its_manager(

@@ -22,7 +22,7 @@ from crawler.terminal import printable
 
 log = logging.getLogger("crawler")
 
-ERROR_SHOWN = 160  # characters of a failure's error a degraded run's reason shows at most
+ERROR_SHOWN = 160  # characters of a failure's error a degraded run's reason shows (before escaping)
 # The failures ``most_often`` tells of: those of URLs sent out (not a list's bad lines,
 # which the alarm counts apart: a review found them named before the run's 404s).
 TOLD = c.FAILED_STATUSES - {c.INVALID_URL}

@@ -157,8 +157,8 @@ class RobotsBoard:
         return min(waits) if waits else None
 
     def held_back(self, now: float) -> int:
-        """Origins waiting out a backoff for an unavailable robots.txt (none of their URLs
-        is leased meanwhile)."""
+        """Origins waiting out a backoff for an unavailable robots.txt (their URLs that
+        need its verdict are not leased meanwhile)."""
         return sum(t > now for t in self._not_before.values())
 
     def verdict_id(self, url: str, now: float) -> int | None:

@@ -60,8 +60,7 @@ class Worker:
         self.name = worker_name()
         self.tally = Tally()  # what was delivered
         self._todo = TaskLane()  # leased tasks for the threads, and their room (lane.py)
-        # A Queue, not a SimpleQueue: the comms thread waits on it with a timeout (``pacing``).
-        self._done: queue.Queue[dict] = queue.Queue()
+        self._done: queue.Queue[dict] = queue.Queue()  # not a SimpleQueue: see pacing.py
         self._found = FoundVerdicts()  # robots.txt verdicts, for the master
         self._probes: set[int] = set()  # tasks held whose robots.txt this worker fetches
         self._held = HeldLeases()  # leased to us, not yet reported
@@ -72,10 +71,8 @@ class Worker:
         self._verifiers: Verifiers  # the run's (run())
 
     def run(self, policy: Policy) -> bool:
-        """Work until the run is over (True) or a stop was asked for (False).
-
-        Raises MasterGone if the master vanishes.
-        """
+        """Work until the run is over (True) or a stop was asked for (False). Raises
+        MasterGone if the master vanishes."""
         self.policy = policy
         self.store = open_run_store(policy, self.config)
         self.robots = RobotsCache(policy, self.config.threads)  # anew for every run
@@ -250,7 +247,9 @@ class Worker:
         try:
             ctx = self.context()
             while (task := self._todo.get()) is not None:
-                if self._held.may_start(self._view, task.id, task.token):  # else another's now
+                if self.stop.is_set():  # the comms thread may not have handed back yet
+                    self._todo.handed_back.put(task.id)  # it releases these (not started)
+                elif self._held.may_start(self._view, task.id, task.token):  # else another's
                     self._download(task, ctx)
         finally:
             self._verifiers.downloader_done()

@@ -240,6 +240,8 @@ def _install_stop_handlers(copies: Copies) -> threading.Event:
     ``PASSED_ON``, which a copy takes for a first request only (``copies``)."""
     stop = SignalSafeEvent()  # set by the handler: see there
     latest: list[float] = []
+    raised: list[bool] = []  # "stop now" raised already: once (a late copy of it again, a
+    # second request passed on late by the first process, was a traceback: a review's)
 
     def handler(signum: int, frame: FrameType | None) -> None:
         # One stop request often arrives more than once at once (systemd signals the
@@ -250,7 +252,8 @@ def _install_stop_handlers(copies: Copies) -> threading.Event:
         again = bool(latest) and now - latest[0] > REPEAT_SIGNAL_WINDOW
         copies.pass_on(signum if again else PASSED_ON)
         latest[:] = [now]
-        if again:
+        if again and not raised:
+            raised.append(True)
             raise KeyboardInterrupt
         stop.set()
 
