@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -27,7 +27,6 @@ from crawler.layout import content_name, stored_name
 from crawler.protocol import StoredCopy, Task
 from crawler.stores import FolderStore, S3Store
 from crawler.worker import deadline, verify
-from crawler.worker.deadline import make_session
 from crawler.worker.failures import host_trouble
 from crawler.worker.fetch import fetch
 from crawler.worker.robots import RobotsCache
@@ -59,6 +58,19 @@ class Context:
     # Hands a verdict fetched here to the master at once: (task id, verdict).
     found: Callable[[int, dict[str, Any]], None] | None = None
     host: str | None = None  # this host's --host-id, for the result
+
+    def __post_init__(self) -> None:
+        """robots.txt is never fetched with ``session``: a fetch clears its session's
+        cookies (``redirects.Trail``), and a redirect target's robots.txt is fetched in
+        the middle of a download's trail. Raises ValueError."""
+        if self.robots is not None and self.robots_session is None:
+            raise ValueError("a Context with a RobotsCache needs its robots_session")
+
+    @property
+    def robots_http(self) -> requests.Session:
+        """``robots_session``, there whenever ``robots`` is (``__post_init__``)."""
+        assert self.robots_session is not None
+        return self.robots_session
 
 
 @dataclass(frozen=True)
@@ -172,9 +184,8 @@ def _download(
         # rules apply to every access, and its Crawl-delay spaces them; until 2026-12-01 a
         # refresh did not ask). A verdict fetched here goes to the master, to be shared
         # (or, if unavailable, with the result, to back off).
-        session = ctx.robots_session or ctx.session
         asked = time.monotonic()
-        report, failure = ctx.robots.check(task.url, task.robots, session)
+        report, failure = ctx.robots.check(task.url, task.robots, ctx.robots_http)
         robots_s = time.monotonic() - asked
         if report is not None and "unavailable" in report:
             row["robots"] = report  # with the result: the master puts the URL back
@@ -215,9 +226,7 @@ def _admit(task: Task, ctx: Context) -> TargetCheck | None:
     None: robots.txt not consulted."""
     if ctx.robots is None or ctx.policy.ignore_robots:
         return None
-    # A session of its own: a fetch clears its session's cookies (``redirects.Trail``).
-    session = ctx.robots_session or make_session(replace(ctx.policy, retries=0))
-    return TargetCheck(task.url, task.robots, ctx.robots, session)
+    return TargetCheck(task.url, task.robots, ctx.robots, ctx.robots_http)
 
 
 def _name_robots_share(timeout: TimeoutFailure, robots_s: float, limit: float) -> bool:

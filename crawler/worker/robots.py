@@ -216,9 +216,8 @@ class RobotsCache:
         rules were dropped; None if neither is kept (or it expired)."""
         while True:
             with self._lock:
-                found = self._rules.get(key)
                 kept = self._verdicts.get(key)  # recently used too, for ``knows``
-                found = found or kept
+                found = self._rules.get(key) or kept
                 if found is None or found[0][0] <= time.monotonic():
                     return None
                 if len(found[0]) == 3:

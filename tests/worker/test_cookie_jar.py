@@ -10,6 +10,7 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
+import pytest
 from hostile import respond
 from imageserver import ImageServer, make_image
 
@@ -18,6 +19,7 @@ from crawler.protocol import Task
 from crawler.stores import FolderStore
 from crawler.worker import pipeline
 from crawler.worker.deadline import make_session
+from crawler.worker.robots import RobotsCache
 
 PNG = make_image("PNG", 20, 12, seed=11)
 POLICY = Policy(deadline=5.0, read_timeout=3.0, retries=0, block_private=False)
@@ -46,3 +48,18 @@ def test_cookies_last_one_urls_fetch(tmp_path: Path) -> None:
             assert row["status"] == "ok", row  # the chain's own cookie went with it
             sizes.append(len(ctx.session.cookies))
         assert max(sizes) <= 2, sizes  # this URL's two, not every earlier URL's
+
+
+def test_robots_txt_never_shares_the_download_session(tmp_path: Path) -> None:
+    """A context that consults robots.txt must bring the session to fetch it with: a
+    fetch clears its session's cookies, and a redirect target's robots.txt comes in the
+    middle of a download's trail (until 2026-12-02 a missing one was made anew for each
+    URL, or the download's own was used)."""
+    store = FolderStore(tmp_path)
+    with pytest.raises(ValueError, match="needs its robots_session"):
+        pipeline.Context(make_session(POLICY), POLICY, store, "w", robots=RobotsCache(POLICY))
+    robots_session = make_session(POLICY)
+    ctx = pipeline.Context(
+        make_session(POLICY), POLICY, store, "w", RobotsCache(POLICY), robots_session
+    )
+    assert ctx.robots_http is robots_session
