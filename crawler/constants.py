@@ -23,6 +23,10 @@ DISK_ERROR = "disk_error"
 WORKER_LOST = "worker_lost"
 WORKER_ERROR = "worker_error"
 
+# X-Robots-Tag directives that opt an image out (``worker.xrobots``): img2dataset's
+# default set (noai, noimageai, noindex, noimageindex) plus none (= noindex).
+OPT_OUT_DIRECTIVES = ("noai", "noimageai", "noindex", "noimageindex", "none")
+
 # Every status a manifest row may carry, with the one-line meaning the README documents.
 STATUSES: dict[str, str] = {
     OK: "downloaded, decoded in full by Pillow and stored (or reused: see the reused field)",
@@ -43,7 +47,7 @@ STATUSES: dict[str, str] = {
     "animation of more frames, a PNG of more chunks than its bounds (decompression-bomb guard)",
     TOO_SMALL: "smaller than min_width / min_height",
     BLOCKED: "robots.txt disallows it for our user agent, or the response's X-Robots-Tag "
-    "opts out (noai, noimageai, noindex, noimageindex, none), or robots.txt was unavailable "
+    f"opts out ({', '.join(OPT_OUT_DIRECTIVES)}), or robots.txt was unavailable "
     "(its host unreachable, 5xx answers: transient, the next run tries again); the reason "
     "is in error",
     DISK_ERROR: "the worker could not write the file (disk full, read-only, permissions, its "

@@ -1,6 +1,6 @@
 """Opt-out signals: the X-Robots-Tag response header.
 
-``x_robots_opt_out`` reads X-Robots-Tag headers: a directive in ``OPT_OUT_DIRECTIVES``,
+``x_robots_opt_out`` reads X-Robots-Tag headers: a directive in ``constants.OPT_OUT_DIRECTIVES``,
 bare or after our product token and a colon (``crawler: noai``), opts the image out;
 one after another bot's name (``otherbot: noai``) does not.
 """
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from crawler.constants import OPT_OUT_DIRECTIVES
 from crawler.robotstxt import product_token
 
-# img2dataset's default set (noai, noimageai, noindex, noimageindex) plus none (= noindex).
-OPT_OUT_DIRECTIVES = frozenset({"noai", "noimageai", "noindex", "noimageindex", "none"})
 # X-Robots-Tag directives that take a value after a colon: "max-snippet: 20" names no bot.
 _VALUED_DIRECTIVES = frozenset(
     {"max-snippet", "max-image-preview", "max-video-preview", "unavailable_after"}
