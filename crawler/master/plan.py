@@ -32,6 +32,7 @@ from crawler.manifest import make_row
 from crawler.master.carried import carry
 from crawler.master.contents import ContentIndex
 from crawler.master.earlier import EarlierRows
+from crawler.master.keylines import KeyLines
 from crawler.master.linerows import LineRows
 from crawler.master.listcheck import ListCheck
 from crawler.master.lists import as_spec, read_list
@@ -159,17 +160,19 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, what to resume from, 
     spool: Path | None = None,
     contents: ContentIndex | None = None,
     keep: Callable[[list[dict[str, Any]]], None] = _counted_only,
+    keys: KeyLines | None = None,
 ) -> Plan:
     """Read the lists, then resume from ``journal``; per-line rows go to ``write``, or,
     when an earlier run's row of the same line says the same, to ``keep`` (not journalled
     again: ``linerows``). ``contents``: the run's content index (same_content_as), filled
-    unless ready. Raises OSError (the spools), JournalError."""
+    unless ready; ``keys`` hides keys in invalid lines' rows (``keylines``). Raises
+    OSError (the spools), JournalError."""
     plan = Plan(TaskStore(spool), contents=contents)
     resuming = journal is not None and journal.exists() and journal.stat().st_size > 0
     line_rows = LineRows(write, keep, spool, hold=resuming)
     saying = PlanNote(plan)
     try:
-        for row in _line_rows(lists, plan.store, run_id):
+        for row in _line_rows(lists, plan.store, run_id, keys or KeyLines()):
             plan.lines += 1
             if row is None:
                 continue
@@ -212,7 +215,7 @@ def survey(lists: Sequence[ListSpec | str], spool: Path | None = None) -> Survey
     store = TaskStore(spool)
     found = Survey(len(lists))
     try:
-        for row in _line_rows(lists, store, ""):
+        for row in _line_rows(lists, store, "", KeyLines()):
             found.lines += 1
             if row is not None and row["status"] == c.INVALID_URL:
                 found.invalid += 1
@@ -225,7 +228,7 @@ def survey(lists: Sequence[ListSpec | str], spool: Path | None = None) -> Survey
 
 
 def _line_rows(
-    lists: Sequence[ListSpec | str], store: TaskStore, run_id: str
+    lists: Sequence[ListSpec | str], store: TaskStore, run_id: str, keys: KeyLines
 ) -> Iterator[dict[str, Any] | None]:
     """One item per input line, in order: its own row (``invalid_url``, ``duplicate``), or
     None when it is the first occurrence of a URL, now a task in ``store``."""
@@ -236,6 +239,7 @@ def _line_rows(
         for entry in read_list(spec):
             check.see(entry)
             if entry.url is None:
+                entry = keys.hidden(entry)
                 yield make_row(
                     url=entry.raw, status=c.INVALID_URL, error=entry.error,
                     source=entry.source, run_id=run_id, extra=entry.extra,

@@ -25,6 +25,7 @@ from crawler.exceptions import JournalError, UsageError
 from crawler.master import closing
 from crawler.master.indexing import IndexKeeper
 from crawler.master.journal import ManifestWriter
+from crawler.master.keylines import KeyLines
 from crawler.master.launch import Launch
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan, plan_run
@@ -101,8 +102,9 @@ class Master:
         contents = closing.open_contents(cfg.manifest, manifest.empty)
         try:
             plan = plan_run(
-                cfg.lists, self.run_id, write, journal, resume, spool, contents, self.stats.add
-            )
+                cfg.lists, self.run_id, write, journal, resume, spool, contents,
+                keep=self.stats.add, keys=KeyLines(cfg.authkey),
+            )  # fmt: skip
         except BaseException:
             contents.discard()
             raise

@@ -1,0 +1,112 @@
+"""Keys in the lists never reach a file others can read (``master.keylines``).
+
+A folder given as a list is read file by file: a key file kept beside the lists, an
+earlier run's ``downloads/`` with its ``authkey``, or the printed worker command saved
+in a note put the shared key, as an ``invalid_url`` row's text, into the manifest, the
+CSV, the kept aggregate and the report, all mode 0644 (a fresh user's, 2026-12-03).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+from conftest import KEY, assert_no_traceback, read_rows, run_cli
+from hypothesis import given
+from hypothesis import strategies as st
+from imageserver import ImageServer
+
+from crawler.master.keylines import HEX_RUN, OWN_KEY, KeyLines
+from crawler.master.listlines import ListEntry
+
+HEXDIGITS = "0123456789abcdefABCDEF"
+
+
+def test_keys_in_a_list_folder_stay_out_of_every_file_the_run_writes(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    image_server.add_image("/img/a.png", "PNG", 16, 16, seed=1)
+    digest_path = "/img/" + "ab" * 32 + ".png"  # a valid URL: left as it is
+    other = secrets.token_hex(32)  # another run's generated key
+    lists = tmp_path / "lists"
+    lists.mkdir()
+    (lists / "a.txt").write_text(
+        f"{image_server.url('/img/a.png')}\n{image_server.url(digest_path)}\n"
+    )
+    (lists / "crawler.key").write_text(KEY + "\n")  # the key this run uses ($CRAWLER_AUTHKEY)
+    (lists / "crawler.key").chmod(0o600)
+    (lists / "authkey").write_text(other + "\n")
+    (lists / "notes.txt").write_text(
+        f"CRAWLER_AUTHKEY={KEY} python -m crawler.worker --server h\n"
+        f"htp://cdn.example/{other.upper()}.jpg\n"
+    )
+    out = tmp_path / "out"
+    result = run_cli(
+        "master", str(lists), "--local-workers", "1", "--threads", "2", "--output", str(out),
+        "--no-progress", "--csv", str(tmp_path / "rows.csv"), "--log-file", str(tmp_path / "log"),
+    )  # fmt: skip
+    assert result.returncode in (0, 4), result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+    written = [p for p in [*out.rglob("*"), tmp_path / "rows.csv", tmp_path / "log"] if p.is_file()]
+    assert len(written) > 5  # manifest, summary, report, aggregate, CSV, log, the image
+    for path in written:
+        data = path.read_bytes()
+        for key in (KEY, other, other.upper()):
+            assert key.encode() not in data, path
+    rows = {
+        row["source"].removeprefix(str(lists) + os.sep): row
+        for row in read_rows(out / "manifest.jsonl")
+    }
+    assert sorted(rows) == [
+        "a.txt:1",
+        "a.txt:2",
+        "authkey:1",
+        "crawler.key:1",
+        "notes.txt:1",
+        "notes.txt:2",
+    ]
+    assert rows["a.txt:1"]["status"] == "ok"
+    assert rows["a.txt:2"]["url"] == image_server.url(digest_path)  # fetched: a 404
+    assert rows["crawler.key:1"]["url"] == OWN_KEY
+    assert rows["authkey:1"]["url"] == "[64 hex digits]"
+    assert (
+        rows["notes.txt:1"]["url"]
+        == f"CRAWLER_AUTHKEY={OWN_KEY} python -m crawler.worker --server h"
+    )
+    assert rows["notes.txt:2"]["url"] == "htp://cdn.example/[64 hex digits].jpg"
+    for name in ("crawler.key", "authkey", "notes.txt"):
+        warning = f"URL list {lists / name}: line 1 holds what looks like a key"
+        assert result.stderr.count(warning) == 1, result.stderr
+
+
+def _mixed(run: str) -> bool:
+    return any(ch.isdigit() for ch in run) and not run.isdigit()
+
+
+def _entry(text: str) -> ListEntry:
+    return ListEntry("l.txt:1", text, None, f"not a URL: {text!r}")
+
+
+@given(
+    st.text(max_size=40),
+    st.text(HEXDIGITS, min_size=HEX_RUN, max_size=80).filter(_mixed),
+    st.text(max_size=40),
+)
+def test_no_long_hex_run_or_the_key_survives(before: str, run: str, after: str) -> None:
+    keys = KeyLines(KEY.encode())
+    for text in (before + run + after, before + KEY + after):
+        shown = keys.hidden(_entry(text))
+        for field in (shown.raw, shown.error):
+            assert field is not None and KEY not in field
+            assert run not in field
+
+
+@given(st.text(max_size=60).filter(lambda t: not any(c in HEXDIGITS for c in t)))
+def test_text_without_a_long_hex_run_is_left_alone(text: str) -> None:
+    short = text + " " + "abc123" * 5  # 30 hex digits: under the bound
+    entry = _entry(short)
+    assert KeyLines(KEY.encode()).hidden(entry) is entry
+    for one_kind in ("a" * 64, "F" * 40, "1234567890" * 5):  # no key: letters or digits only
+        entry = _entry(text + " " + one_kind)
+        assert KeyLines(KEY.encode()).hidden(entry) is entry
