@@ -25,6 +25,8 @@ import errno
 import os
 import re
 import secrets
+import stat
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -108,6 +110,15 @@ def write_atomically(
         raise StoreFailure(f"cannot write {target}: {exc.strerror or exc}") from None
 
 
+def _folder_id(folder: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``folder``; None when it is no folder (or cannot be looked at)."""
+    try:
+        st = os.stat(folder)
+    except OSError:
+        return None
+    return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
+
+
 def _make_folder(folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
@@ -159,20 +170,52 @@ class FolderStore:
         # run's start if it was there (a review's: one removed before the first image was
         # made again), else from its first image.
         self._rooted = bool(spec) or root.is_dir()
+        # An own --output must stay the folder it was (device, inode; held open, so that
+        # its inode is not freed and given to a folder made again under its name): a
+        # shared one is known by its IDENTITY token instead (an automounted share may
+        # come back under another device number, with the same images).
+        self._root_id: tuple[int, int] | None = None
+        if self._rooted and not spec:
+            self._hold_root()
 
     def put(self, relative: str, body: bytes) -> None:
         """Store ``body`` under ``relative``, atomically; raises StoreFailure."""
         write_atomically(self.root, relative, body, self._make)
-        self._rooted = True
+        if not self._rooted:
+            self._rooted = True
+            if not self.spec:
+                self._hold_root()
+
+    def _hold_root(self) -> None:
+        """Keep the root open for the store's life and note its (device, inode)."""
+        try:
+            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        except OSError:
+            return  # gone already: _make says so
+        weakref.finalize(self, os.close, fd)
+        st = os.fstat(fd)
+        self._root_id = (st.st_dev, st.st_ino)
 
     def _make(self, folder: Path) -> None:
         """Make a missing folder of the store; the root itself only for a worker's own
         ``--output`` before its first image. A root gone since (removed, renamed, its
         share unmounted: a shared one's ``IDENTITY`` gone) is this host's store failing,
         not a folder to make: until 2026-12-01 it was made again, on the local disk, and
-        rows named images no store held (a fresh user's). Raises OSError."""
-        if self._rooted and not self.root.is_dir():
-            raise FileNotFoundError(errno.ENOENT, f"the store {self.where} is gone")
+        rows named images no store held (a fresh user's). So is an own ``--output`` that
+        is another folder now (removed and made again, its disk unmounted under it or
+        another mounted over it): until 2026-12-03 the images went on into that one, and
+        the rows of the images before named files the folder no longer held (a fresh
+        user's). Raises OSError."""
+        if self._rooted:
+            here = _folder_id(self.root)
+            if here is None:
+                raise FileNotFoundError(errno.ENOENT, f"the store {self.where} is gone")
+            if self._root_id is not None and here != self._root_id:
+                raise FileNotFoundError(
+                    errno.ENOENT,
+                    f"{self.where} is not the folder this worker began storing in (made "
+                    "again, or a disk unmounted or mounted there)",
+                )
         if self.spec and not (self.root / IDENTITY).is_file():
             raise FileNotFoundError(
                 errno.ENOENT, f"{IDENTITY} is gone from {self.where} (is the share mounted?)"

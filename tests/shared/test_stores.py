@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,45 @@ def test_a_store_folder_gone_mid_run_is_not_made_again(tmp_path: Path) -> None:
     (tmp_path / "there").rmdir()
     with pytest.raises(StoreFailure, match="is gone"):
         there.put("ab/cd/four.png", b"4")
+
+
+def test_an_own_output_that_is_another_folder_now_is_not_written_to(tmp_path: Path) -> None:
+    """An own --output removed and made again, or with a disk unmounted under it or
+    mounted over it, is another folder under the same name: until 2026-12-03 the images
+    went on into it, exit 0, and the rows of the images stored before named files it no
+    longer held (a fresh user's). The folder is known by its device and inode."""
+    out = tmp_path / "out"
+    own = FolderStore(out)
+    own.put("ab/cd/one.png", b"1")
+    shutil.rmtree(out)
+    out.mkdir()  # made again, empty
+    with pytest.raises(StoreFailure, match="not the folder this worker began storing in"):
+        own.put("ab/cd/two.png", b"2")
+    assert list(out.iterdir()) == []
+    there = tmp_path / "there"
+    there.mkdir()  # there at the start: the folder from then on
+    early = FolderStore(there)
+    there.rename(tmp_path / "moved")
+    there.mkdir()
+    with pytest.raises(StoreFailure, match="not the folder this worker began storing in"):
+        early.put("ab/cd/three.png", b"3")
+    kept = FolderStore(tmp_path / "kept")  # the same folder throughout: shards made as ever
+    for n in range(20):
+        kept.put(f"{n:02x}/{n:02x}/{n}.png", b"x")
+    assert len(list((tmp_path / "kept").rglob("*.png"))) == 20
+
+
+def test_an_own_output_with_a_disk_mounted_over_it_is_not_written_to(tmp_path: Path) -> None:
+    from test_hostile_network import tmpfs
+
+    with tmpfs(tmp_path / "disk", "4m") as disk:
+        own = FolderStore(disk / "out")
+        own.put("ab/cd/one.png", b"1")  # on the tmpfs
+        subprocess.run(["umount", "-l", str(disk)], check=True, timeout=30)
+        (disk / "out").mkdir()  # what a job that makes its folder finds: the bare mount point
+        with pytest.raises(StoreFailure, match="not the folder this worker began storing in"):
+            own.put("ab/cd/two.png", b"2")
+        assert list((disk / "out").iterdir()) == []  # nothing on the disk beneath
 
 
 def test_a_shared_store_whose_share_went_is_not_written_to(tmp_path: Path) -> None:
