@@ -203,7 +203,9 @@ class Master:
         self.stats.older_rules = (
             None if earlier is None or earlier.from_index else earlier.older_rules
         )
-        record_start(self.stats, cfg.manifest)  # before the first lease: see its docstring
+        self._before_serving(  # before the first lease: see its docstring
+            lambda: record_start(self.stats, cfg.manifest), "add the run to the run history"
+        )
         self.launch.stop.graceful()  # a signal during planning stopped it at once
         self.launch.slot.fill(board)  # the workers' gets find tasks from now on
         self.serving = time.monotonic()  # --idle-timeout counts from here, not from planning

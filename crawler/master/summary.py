@@ -192,11 +192,12 @@ def _ended_at(started_at: str, elapsed: float) -> str:
 def record_start(stats: RunStats, manifest: Path) -> None:
     """Add the run's first line to the run history before any worker gets a URL:
     ``run_id``, ``outcome`` "started", ``started_at`` and ``policy``; its summary line
-    follows when it ends. A run killed (``kill -9``, a second Ctrl-C, power) leaves this
-    line alone, and later runs still count it and know its policy (``healing.History``):
-    until 2026-12-01 such a run was in no history, so its failures skipped their backoff
-    (retried at once, counted one more failed run) and ones decided by a limit it ran
-    with (``--max-bytes``) were kept for good once the limit changed (a fresh user's)."""
+    follows when it ends. Raises OSError when it cannot be added. A run killed
+    (``kill -9``, a second Ctrl-C, power) leaves this line alone, and later runs still
+    count it and know its policy (``healing.History``): until 2026-12-01 such a run was
+    in no history, so its failures skipped their backoff (retried at once, counted one
+    more failed run) and ones decided by a limit it ran with (``--max-bytes``) were kept
+    for good once the limit changed (a fresh user's)."""
     started = {
         "run_id": stats.run_id,
         "outcome": STARTED,
@@ -204,8 +205,11 @@ def record_start(stats: RunStats, manifest: Path) -> None:
         "policy": stats.policy,
     }
     # Not synced: it is on the way to the first lease (an fsync is 4-8 ms here), and it
-    # survives a killed process; the summary line, synced, follows it to the disk.
-    add_run_line(started, manifest, sync=False)
+    # survives a killed process; the summary line, synced, follows it to the disk. Its
+    # failure raises (OSError): a run its history does not know would be healed with
+    # another run's policy, so it must not start (until 2026-12-03 it did, with an error
+    # line: a disk out of inodes, a fresh user's).
+    append_line(runs_path(manifest), (json.dumps(started) + "\n").encode("utf-8"), sync=False)
 
 
 def add_run_line(line: dict[str, Any], manifest: Path, *, sync: bool = True) -> None:
