@@ -172,7 +172,7 @@ def finish(  # noqa: PLR0913  (what the run kept: all from MasterRun)
 def _csv(manifest: Path, csv: Path) -> bool:
     """Write the CSV export; False (one error line) when it cannot be."""
     try:
-        write_csv(read_manifest(manifest), csv)
+        write_csv(read_manifest(manifest), csv, manifest)
     except CrawlerError as exc:
         log.error("no CSV export: %s", exc)
         return False

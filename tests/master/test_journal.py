@@ -10,7 +10,10 @@ import json
 import re
 from pathlib import Path
 
-from crawler.manifest import FIELDS, make_row, row_fields
+import pytest
+
+from crawler.exceptions import UsageError
+from crawler.manifest import FIELDS, make_row, read_manifest, row_fields
 from crawler.master.csvexport import write_csv
 from crawler.master.journal import current_lines
 
@@ -82,3 +85,20 @@ def test_current_lines_reads_urls_with_quotes_and_rows_in_any_key_order(tmp_path
     read = [row_fields(line) for line in path.read_bytes().splitlines()]
     assert [len(r) for r in read] == [2, 2, 2, 3, 2, 2]  # row 3, in another order: parsed whole
     assert [(r["url"], r["status"]) for r in read] == [(r["url"], r["status"]) for r in rows]
+
+
+def test_write_csv_names_the_manifest_when_reading_it_fails(tmp_path: Path) -> None:
+    """A manifest gone (its --output removed mid-run) was "cannot write CSV PATH" of a
+    CSV whose folder was fine (a fresh user's, 2026-12-03); the CSV of the night before
+    stays as it was, whichever failed."""
+    path = tmp_path / "m.csv"
+    write_csv([make_row(url="http://example.com/a.png", status="ok")], path)
+    before = path.read_bytes()
+    gone = tmp_path / "out" / "manifest.jsonl"
+    with pytest.raises(UsageError) as raised:
+        write_csv(read_manifest(gone), path, gone)
+    assert str(raised.value) == f"cannot read {gone} for CSV {path}: No such file or directory"
+    assert path.read_bytes() == before
+    with pytest.raises(UsageError, match=re.escape(f"cannot write CSV {path / 'x.csv'}: ")):
+        write_csv([], tmp_path / "m.csv" / "x.csv")
+    assert path.read_bytes() == before
