@@ -400,7 +400,8 @@ def test_missing_key_file(tmp_path: Path) -> None:
         ("master", ["list.txt", "--port", "eighty"], "--port"),
         ("master", ["list.txt", "--threads", "0"], "must be at least 1, not 0"),
         ("master", ["list.txt", "--local-workers", "-1"], "must be 0 or more, not -1"),
-        ("master", ["list.txt", "--lease-seconds", "0"], "must be more than 0"),
+        ("master", ["list.txt", "--lease-seconds", "0"], "must be at least 1, not 0"),
+        ("master", ["list.txt", "--lease-seconds", "0.001"], "must be at least 1, not 0.001"),
         ("master", ["list.txt", "--lease-seconds", "nan"], "must be a finite number"),
         ("master", ["list.txt", "--host-delay", "inf"], "must be a finite number, not inf"),
         ("worker", ["--server", "127.0.0.1", "--connect-timeout", "1e999"], "finite number"),
@@ -525,6 +526,23 @@ def test_a_rerun_with_the_generated_key_says_how_workers_connect(tmp_path: Path)
         line.startswith("crawler-master: workers connect with: python -m crawler.worker")
         and line.endswith(f"--authkey-file {out / 'authkey'}")
         for line in said
+    ), said
+
+
+def test_the_printed_worker_command_names_the_key_file_by_its_absolute_path(
+    tmp_path: Path,
+) -> None:
+    """The command is for another host: a relative ``--authkey-file out/authkey`` (the
+    master's working folder's) meant nothing there (a fresh user's, 2026-12-03)."""
+    (tmp_path / "l.txt").write_text("ftp://127.0.0.1/not-http.png\n", encoding="utf-8")
+    args = ["l.txt", "--bind", "127.0.0.1", "--port", "0", "--output", "out", "--no-report"]
+    for _ in range(2):  # the key made, then reused
+        result = run_cli("master", *args, env=no_key_env(), timeout=RUN_TIMEOUT, cwd=tmp_path)
+        assert result.returncode == 4, result.stderr
+    said = [unstamped(line) for line in result.stderr.splitlines()]
+    command = [line for line in said if "workers connect with: python -m crawler.worker" in line]
+    assert len(command) == 1 and command[0].endswith(
+        f"--authkey-file {tmp_path / 'out' / 'authkey'}"
     ), said
 
 

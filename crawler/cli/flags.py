@@ -15,6 +15,7 @@ from crawler import constants as c
 from crawler.cli.storeflags import add_worker_store_flags
 from crawler.cli.values import (
     BYTES,
+    LEASE,
     PIXELS,
     PROCESSES,
     REDIRECTS,
@@ -112,7 +113,7 @@ POLICY_FLAGS: tuple[tuple[str, Callable[[str], Any], str, str], ...] = (
     ("min_height", SIDE, "PX", "smallest height accepted"),
     ("retries", RETRIES, "N", "retries of transient failures"),
     ("max_redirects", REDIRECTS, "N", "redirects followed at most"),
-    ("lease_seconds", SECONDS, "S", "seconds before an unanswered URL is handed out again"),
+    ("lease_seconds", LEASE, "S", "seconds before an unanswered URL is handed out again"),
 )
 
 

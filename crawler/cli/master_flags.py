@@ -132,7 +132,7 @@ def _master_run(p: argparse.ArgumentParser) -> None:
         default=0,
         metavar="N",
         help="at most N URLs of one listed host in progress at once, across all workers (a "
-        "redirect to another host is followed at once) (default: no cap)",
+        "redirect to another host is followed at once; 0, the default: no cap)",
     )
     p.add_argument(
         "--host-delay",

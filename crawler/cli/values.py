@@ -55,6 +55,10 @@ class Number:
 
 SECONDS = Number(float, 0, MAX_SECONDS, above=True)  # a timeout or an interval
 SECONDS_OR_NONE = Number(float, 0, MAX_SECONDS)  # a delay or a wait; 0: none (or forever)
+# --lease-seconds: workers renew their leases every quarter lease, one call to the master
+# each; under a second (0.001 was taken) the leases ran out before any renewal came back,
+# and every URL was fetched again and again, then worker_lost (a fresh user's, 2026-12-03).
+LEASE = Number(float, 1, MAX_SECONDS)
 DAYS = Number(float, 0, MAX_DAYS, above=True)
 SHARE = Number(float, 0, 1)  # --max-failure-rate: a share of the URLs tried
 BYTES = Number(int, 1, 1 << 40)  # --max-bytes: 1 TiB

@@ -9,6 +9,7 @@ start workers.
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 from collections.abc import Callable
@@ -34,8 +35,11 @@ def announce(cfg: MasterConfig, run_id: str, port: int) -> None:
     notice(f"serving run {run_id} on {where}")
     host = cfg.bind if cfg.bind not in ("", "0.0.0.0") else socket.gethostname()
     command = f"python -m crawler.worker --server {host} --port {port}"
+    # Absolute: the command is for another host, where the master's working folder means
+    # nothing (a fresh user's: "--authkey-file downloads/authkey").
+    key_file = os.path.abspath(cfg.authkey_file) if cfg.authkey_file else None
     if cfg.authkey_origin == "file":
-        notice(f"workers connect with: {command} --authkey-file {cfg.authkey_file}")
+        notice(f"workers connect with: {command} --authkey-file {key_file}")
     elif cfg.authkey_origin == "env":
         notice(f"workers connect with: {command} (the same ${c.AUTHKEY_ENV})")
     if cfg.authkey_origin == "generated":
@@ -53,7 +57,7 @@ def announce(cfg: MasterConfig, run_id: str, port: int) -> None:
         notice(f"no authkey given; using the one generated earlier in {cfg.authkey_file}")
         # How workers connect, as for any other key (until 2026-12-01 a rerun said
         # nothing of it, a fresh user's): the key's file, never the key itself.
-        notice(f"workers connect with: {command} --authkey-file {cfg.authkey_file}")
+        notice(f"workers connect with: {command} --authkey-file {key_file}")
 
 
 class Progress:
