@@ -867,6 +867,11 @@ def test_wait_worker_says_what_ended_each_run(
     summary = re.compile(rf"worker {socket.gethostname()}:{worker.pid}: \d+ URLs in ")
     wait_until(lambda: summary.search(worker.stdout) is not None, "the killed run's summary",
                alive=(worker,))  # fmt: skip
+    killed = re.search(r"serving run (\w+)", first.stderr)
+    assert killed is not None, first.stderr
+    went = f"waiting for the next master at {where} (the master of run {killed[1]} went away)"
+    wait_until(lambda: went in worker.stderr, "the killed run's waiting line", alive=(worker,))
+    assert f"(run {killed[1]} ended)" not in worker.stderr  # until 2026-12-03 it said so
     quick = add_images(image_server, 4, prefix="nextrun")
     second = spawn("master", *run.master_args(run.write_list(list(quick), "second.txt"),
                                               "--manifest", str(run.root / "second.jsonl"),

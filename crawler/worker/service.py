@@ -51,8 +51,11 @@ def _say(config: WorkerConfig, message: str) -> None:
         notice(message)
 
 
-def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) -> tuple[int, str]:
-    """Work the run the master at ``channel`` is serving; returns (exit code, run id)."""
+def work_one_run(
+    config: WorkerConfig, channel: Channel, stop: threading.Event
+) -> tuple[int, str, bool]:
+    """Work the run the master at ``channel`` is serving; returns (exit code, run id,
+    whether the master went away instead of ending the run)."""
     started = time.monotonic()
     worker = Worker(config, channel, stop)
     host = config.host_id or socket.gethostname()
@@ -88,9 +91,9 @@ def work_one_run(config: WorkerConfig, channel: Channel, stop: threading.Event) 
         # Holding no live lease, we lost nothing: the master finished, or will resume
         # (a worker thawed after a long freeze finds its leases expired, long redone).
         _say(config, gone)
-        return c.EXIT_OK, run_id
+        return c.EXIT_OK, run_id, True
     _summary(config, worker, started)
-    return (c.EXIT_OK if over else c.EXIT_INTERRUPTED), run_id
+    return (c.EXIT_OK if over else c.EXIT_INTERRUPTED), run_id, False
 
 
 def _given_name(name: str, given: object, where: str) -> str:
@@ -205,16 +208,22 @@ def _serve_forever(config: WorkerConfig, stop: threading.Event, announce: bool) 
                 raise MasterUnreachable("still the run we finished")  # the master is lingering
             waiting = False
             try:
-                code, last_run = work_one_run(config, channel, stop)
+                code, last_run, went = work_one_run(config, channel, stop)
             except WorkLost as exc:  # said here: the worker goes on
                 _say(config, str(exc))
-                code, last_run = c.EXIT_OK, run_id
+                code, last_run, went = c.EXIT_OK, run_id, True
             backoff = 1.0
             if code != c.EXIT_OK:
                 return code
             if not stop.is_set():
                 if announce:
-                    _say(config, f"waiting for the next master at {where} (run {last_run} ended)")
+                    # A master killed is no run ended (a fresh user's, 2026-12-03).
+                    how = (
+                        f"the master of run {last_run} went away"
+                        if went
+                        else f"run {last_run} ended"
+                    )
+                    _say(config, f"waiting for the next master at {where} ({how})")
                 waiting = True
         except (MasterUnreachable, MasterGone) as exc:
             if stop.is_set():  # a stop while connecting: nothing to wait for
