@@ -250,7 +250,7 @@ def success_fields(line: bytes) -> dict[str, Any] | None:
     None for any other line, or a value that is neither null nor a string without
     escapes (read those with ``fields_by_status``)."""
     head = _SUCCESS_HEAD.match(line)
-    if head is None:
+    if head is None or line.find(ROW_START, 1) >= 0:  # see fields_by_status
         return None
     fields = {"url": head[1].decode("utf-8"), "status": head[2].decode("ascii")}
     start, end = head.end(), line.find(_EXTRA)  # only extra nests: stop before it
@@ -271,9 +271,16 @@ def success_fields(line: bytes) -> dict[str, Any] | None:
 
 
 def fields_by_status(line: bytes, pick: Callable[[str], tuple[str, ...]]) -> dict[str, Any]:
-    """``row_fields`` with the names chosen by the row's status: ``pick(status)``."""
+    """``row_fields`` with the names chosen by the row's status: ``pick(status)``.
+
+    A second row start in the line (a row cut short mid-run, then the next appended to
+    it) makes json.loads read the whole line, which refuses it: the byte searches took
+    such a glued line for its first row (the summary of a run whose manifest was cut
+    counted a row the file no longer held, a fresh user's, 2026-12-03) or its last
+    (read back later, a traceback on every rerun). A row whose extra nests a "url"
+    first is parsed whole too: rare, and right."""
     head = _HEAD.match(line)
-    if head is None:
+    if head is None or line.find(ROW_START, 1) >= 0:
         return json.loads(line)
     status, raw = head[2].decode("ascii"), head[1]
     # Without a backslash the JSON string is its text, quoted (a tenth of json.loads).

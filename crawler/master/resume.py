@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,7 +20,6 @@ from crawler import constants as c
 from crawler.config import ResumeOptions
 from crawler.manifest import (
     LINE_STATUSES,
-    ROW_START,
     fields_by_status,
     journal_lines,
     raw_extra,
@@ -103,12 +101,8 @@ def _listed_again(earlier: EarlierRows, judge: _Judge, lookup: Lookup) -> Earlie
 
 
 def _fields(line: bytes, judge: _Judge) -> dict[str, Any]:
-    """The fields of one journal line the judge needs. A second row start in it (a row
-    cut short mid-run, then the next appended to it) makes json.loads read the whole
-    line, which refuses it: the byte searches took such a glued line for its last row,
-    and reading that row back later was a traceback on every rerun. Raises ValueError."""
-    if line.find(ROW_START, 1) >= 0:  # or a row whose extra nests a "url" first: rare
-        return json.loads(line)
+    """The fields of one journal line the judge needs (a line holding two rows' starts
+    is refused: ``manifest.fields_by_status``). Raises ValueError."""
     return (judge.quick and success_fields(line)) or fields_by_status(line, judge.names)
 
 
