@@ -201,12 +201,17 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, what to resume from, 
 
 def _spooled(urls: int, lines: int) -> str:
     """What the run's spools (deleted temporary files beside the manifest: no ``ls`` or
-    ``du`` shows them) held when the disk refused."""
+    ``du`` shows them) held when the disk refused, in kB under 1 MB ("held 0.0 MB ...:
+    free at least that much" said nothing, a fresh user's on a small tmpfs)."""
     return (
-        f" (the run's spools there, deleted temporary files, held {urls / 1e6:.1f} MB of URLs"
-        f" and {lines / 1e6:.1f} MB of repeated and invalid lines' rows: free at least that"
+        f" (the run's spools there, deleted temporary files, held {_amount(urls)} of URLs"
+        f" and {_amount(lines)} of repeated and invalid lines' rows: free at least that"
         " much beside the manifest, with room for the rows it writes)"
     )
+
+
+def _amount(size: int) -> str:
+    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{-(-size // 1000)} kB"
 
 
 def survey(lists: Sequence[ListSpec | str], spool: Path | None = None) -> Survey:
