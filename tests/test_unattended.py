@@ -19,6 +19,7 @@ import subprocess
 import termios
 import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import (
@@ -386,6 +387,34 @@ def test_damaged_manifest_is_repaired_with_a_word(
     assert "dropped a torn last line (12 bytes)" in result.stderr
     assert "skipped 1 unreadable line(s), the first at line 2" in result.stderr
     assert {r["status"] for r in read_rows(manifest)} == {"ok"}
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [{"status": "bogus"}, {"status": 3}, {"url": 5}, {"url": None}],
+    ids=["unknown_status", "numeric_status", "numeric_url", "null_url"],
+)
+def test_an_edited_row_that_is_no_row_is_said_and_fetched_again(
+    tmp_path: Path, image_server: ImageServer, edit: dict
+) -> None:
+    """A row that parses but names no status of ours, or no URL, was dropped without a
+    word (its URL quietly fetched again: a fresh user's, 2026-12-03); it is said as a
+    damaged line is."""
+    urls = images(image_server, 3)
+    listing = write_list(tmp_path / "list.txt", urls)
+    out = tmp_path / "out"
+    assert master(listing, out).returncode == 0
+    manifest = out / "manifest.jsonl"
+    lines = manifest.read_text(encoding="utf-8").splitlines(keepends=True)
+    row = json.loads(lines[1])
+    lines[1] = json.dumps({**row, **edit}) + "\n"
+    manifest.write_text("".join(lines), encoding="utf-8")
+    hits = image_server.hits(urlsplit(row["url"]).path)
+    result = master(listing, out)
+    assert result.returncode == 0, result.stderr
+    assert "skipped 1 unreadable line(s), the first at line 2" in result.stderr, result.stderr
+    assert image_server.hits(urlsplit(row["url"]).path) == hits + 1
+    assert [r["status"] for r in read_rows(manifest) if r["url"] == row["url"]][-1] == "ok"
 
 
 def test_a_full_disk_before_the_run_is_one_line_and_exit_1(

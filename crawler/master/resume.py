@@ -83,6 +83,9 @@ def read_earlier(
             earlier.lines.add(offset, row.get("source"), line_digest(line))
         elif status in STATUS_CODES and isinstance(url, str):
             batch.append((offset, row))
+        else:  # valid JSON, but no status of ours or no URL (an edit): said, as damage is
+            earlier.unreadable += 1  # (until 2026-12-03 dropped without a word)
+            earlier.first_unreadable = earlier.first_unreadable or number
         if len(batch) >= BATCH:
             _settle(batch, lookup, earlier, judge)
             batch = []
