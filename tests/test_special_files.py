@@ -318,3 +318,24 @@ def test_a_csv_through_a_dangling_symlink_makes_the_file_it_names(
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "latest.csv").is_symlink()
     assert (tmp_path / "2026-12-01.csv").read_text(encoding="utf-8-sig").startswith("url,")
+
+
+def test_a_second_master_after_the_lock_file_was_removed_is_refused_in_those_words(
+    tmp_path: Path, listing: Path, reaper: list[subprocess.Popen[str]]
+) -> None:
+    """The manifest itself is locked too: refused, and the line says how (it said "under
+    another name: a link" of the same name, a fresh user's, 2026-12-03)."""
+    manifest = tmp_path / "m.jsonl"
+    holder = start_cli("master", str(listing), "--manifest", str(manifest), "--output",
+                       str(tmp_path / "a"), "--port", "0", "--local-workers", "0",
+                       "--no-progress", "--idle-timeout", "30")  # fmt: skip
+    reaper.append(holder)
+    wait_for_port(holder)
+    (tmp_path / "m.jsonl.lock").unlink()
+    done = master(listing, tmp_path / "b", "--manifest", str(manifest))
+    holder.terminate()
+    holder.communicate(timeout=RUN_TIMEOUT)
+    assert done.returncode == 1, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    said = "in use by another master (it holds the file itself: by another name, or its lock"
+    assert f"{said} file was removed)" in done.stderr, done.stderr

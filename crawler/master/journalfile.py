@@ -27,11 +27,16 @@ def lock_by_name(path: Path) -> IO[str]:
     return lock
 
 
-def hold(fh: IO, path: Path, how: str = "under another name: a link") -> None:
+def hold(
+    fh: IO,
+    path: Path,
+    how: str = "it holds the file itself: by another name, or its lock file was removed",
+) -> None:
     """Lock ``fh`` (the lock file, or the journal file itself: the lock file is found by
     name, and a second master reaching the same file by another name, a hard link, found
-    none). Raises UsageError (``fh`` closed) when another master holds it; ``how`` says
-    how that master holds it."""
+    none; so did one started after the lock file was removed: the message said "a link"
+    of that too, a fresh user's). Raises UsageError (``fh`` closed) when another master
+    holds it; ``how`` says how that master holds it."""
     try:
         fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
