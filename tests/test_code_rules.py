@@ -212,7 +212,7 @@ def test_nothing_stray_at_the_top_of_the_checkout() -> None:
 @pytest.mark.parametrize(
     ("prog", "module"),
     [("crawler-master", "crawler.master"), ("crawler-worker", "crawler.worker"),
-     ("crawler-export", "crawler.export")],
+     ("crawler-export", "crawler.export"), ("crawler-report", "crawler.report")],
 )  # fmt: skip
 def test_the_readme_shows_each_commands_help_as_it_is(prog: str, module: str) -> None:
     """The README's help blocks are the commands' ``--help`` at 80 columns, word for word."""

@@ -192,7 +192,16 @@ def report_parser() -> argparse.ArgumentParser:
         help="the folder of the stored images, for thumbnails (default: the manifest's)",
     )
     p.add_argument(
-        "--out", type=nonempty_path, metavar="PATH", help="default: <manifest>.report.html"
+        "--out",
+        type=nonempty_path,
+        metavar="PATH",
+        help="where the report goes (default: <manifest>.report.html)",
     )
-    p.add_argument("--sample", type=sample_size, default=24, metavar="N", help="thumbnails (24)")
+    p.add_argument(
+        "--sample",
+        type=sample_size,
+        default=24,
+        metavar="N",
+        help=f"gallery thumbnails, at most {MAX_SAMPLE} (default: %(default)s)",
+    )
     return p
