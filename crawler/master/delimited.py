@@ -28,6 +28,7 @@ from typing import Any, TextIO
 
 from crawler.config import ListSpec
 from crawler.exceptions import UsageError
+from crawler.master.keylines import hide_hex
 from crawler.master.listlines import (
     MAX_LINE,
     ListEntry,
@@ -188,7 +189,8 @@ def check_header(fh: TextIO, spec: ListSpec) -> None:
 
 def _url_column(header: list[str], spec: ListSpec) -> tuple[list[str], int]:
     if spec.url_column not in header:
-        shown = ", ".join(repr(name[:40]) for name in header[:10])
+        # A key file read as CSV: its one cell is the header (``keylines``: not quoted).
+        shown = ", ".join(repr(hide_hex(name)[:40]) for name in header[:10])
         more = ", ..." if len(header) > 10 else ""
         raise UsageError(
             f"URL list {spec.path} has no column {spec.url_column!r} (its header: {shown}{more}); "

@@ -5,31 +5,34 @@ manifest, the CSV export, the kept aggregate and the report, all readable by oth
 users (mode 0644), while a key file is 0600. A folder given as a list is read file by
 file, so a key file in it (``crawler.key`` kept beside the lists, an earlier run's
 ``downloads/`` with its ``authkey``), or the printed worker command saved in a note,
-would put a key in all of them (a fresh user's, 2026-12-03). So, in the text of an
-invalid line and in its error:
+would put a key in all of them (a fresh user's, 2026-12-03). So, in an invalid entry's
+text, its error and the string values of its extras (``hidden``; before the list check
+sees it, whose warnings quote a header line):
 
 - the run's own key (wherever it came from: file, environment, generated) is replaced
   by ``[the shared key]``;
-- a run of ``HEX_RUN`` or more hexadecimal digits that mixes digits and letters (the
-  form of every key the crawler makes, and of the README's ``secrets.token_hex(32)``: 64
-  of them, all digits or all letters once in 10^13; no URL scheme or host is written so)
-  is replaced by ``[N hex digits]``. A run of one kind alone (``aaaa…``, a long number)
-  is no key, and stays.
+- a word of ``HEX_RUN`` or more hexadecimal digits, digits and letters mixed (the form
+  of every key the crawler makes, and of the README's ``secrets.token_hex(32)``: 64 of
+  them, all digits or all letters once in 10^13) is replaced by ``[N hex digits]``. A
+  word: not inside a path or a name (after ``/ . _ -`` or a letter, or before ``/ .``
+  or a letter): a content hash in a near-URL (``cdn.example/<md5>.jpg``, no scheme) is
+  no key, and stays, as a run of one kind alone (``aaaa…``, a long number) does.
 
-The rest of the line stays, for finding it. Valid URLs are left as they are: a long
-hex run in a path (a content hash) is common, and a URL is the user's to publish. The
-master warns once per list file that held such a line.
+The rest of the line stays, for finding it. Valid URLs are left as they are: a URL is
+the user's to publish. The master warns once per list file that held such a line.
+``hide_hex`` does the second for a message that quotes a list (a CSV header's cells).
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from crawler.console import log
 from crawler.master.listlines import ListEntry
 
 HEX_RUN = 32  # hexadecimal digits in a row that are taken for a key (128 bits)
-_HEX = re.compile(rf"[0-9A-Fa-f]{{{HEX_RUN},}}")
+_HEX = re.compile(rf"(?<![\w./-])[0-9A-Fa-f]{{{HEX_RUN},}}(?![\w./])")
 OWN_KEY = "[the shared key]"
 
 
@@ -42,21 +45,30 @@ class KeyLines:
         self._warned: set[str] = set()  # list files already warned about
 
     def hidden(self, entry: ListEntry) -> ListEntry:
-        """``entry`` as its row may show it: keys in its text and error replaced."""
+        """``entry`` as its row may show it: keys in its text, error and extras replaced."""
         raw, error = self._hide(entry.raw), self._hide(entry.error)
-        if raw == entry.raw and error == entry.error:
+        extra = self._hide_in(entry.extra)
+        if raw == entry.raw and error == entry.error and extra == entry.extra:
             return entry
         self._warn(entry.source)
-        return entry._replace(raw=raw, error=error)
+        return entry._replace(raw=raw, error=error, extra=extra)
 
     def _hide(self, text: str | None) -> str | None:
         if not text:
             return text
         if self._key and self._key in text:
             text = text.replace(self._key, OWN_KEY)
-        if len(text) >= HEX_RUN:
-            text = _HEX.sub(_hidden_run, text)
-        return text
+        return hide_hex(text)
+
+    def _hide_in(self, value: Any) -> Any:
+        """``value`` (a JSON value: an entry's extras) with every string in it hidden."""
+        if isinstance(value, str):
+            return self._hide(value)
+        if isinstance(value, dict):
+            return {self._hide(k): self._hide_in(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._hide_in(v) for v in value]
+        return value
 
     def _warn(self, source: str) -> None:
         path = source.rpartition(":")[0] or source
@@ -70,6 +82,11 @@ class KeyLines:
             path,
             source.rpartition(":")[2],
         )
+
+
+def hide_hex(text: str) -> str:
+    """``text`` with each hexadecimal word that looks like a key as ``[N hex digits]``."""
+    return _HEX.sub(_hidden_run, text) if len(text) >= HEX_RUN else text
 
 
 def _hidden_run(match: re.Match[str]) -> str:

@@ -241,10 +241,10 @@ def _line_rows(
         spec = as_spec(item)
         store.sources.append(spec.path)
         check = ListCheck(spec.path, spec.kind)
-        for entry in read_list(spec):
-            check.see(entry)
+        for found in read_list(spec):
+            entry = found if found.url is not None else keys.hidden(found)
+            check.see(entry)  # after hiding: its warnings may quote a line
             if entry.url is None:
-                entry = keys.hidden(entry)
                 yield make_row(
                     url=entry.raw, status=c.INVALID_URL, error=entry.error,
                     source=entry.source, run_id=run_id, extra=entry.extra,

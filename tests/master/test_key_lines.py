@@ -8,6 +8,7 @@ CSV, the kept aggregate and the report, all mode 0644 (a fresh user's, 2026-12-0
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -29,18 +30,25 @@ def test_keys_in_a_list_folder_stay_out_of_every_file_the_run_writes(
     image_server.add_image("/img/a.png", "PNG", 16, 16, seed=1)
     digest_path = "/img/" + "ab" * 32 + ".png"  # a valid URL: left as it is
     other = secrets.token_hex(32)  # another run's generated key
+    content_hash = secrets.token_hex(16)  # in a near-URL's path: no key
     lists = tmp_path / "lists"
     lists.mkdir()
-    (lists / "a.txt").write_text(
-        f"{image_server.url('/img/a.png')}\n{image_server.url(digest_path)}\n"
-    )
+    a_png = image_server.url("/img/a.png")
+    (lists / "a.txt").write_text(f"{a_png}\n{image_server.url(digest_path)}\n")
     (lists / "crawler.key").write_text(KEY + "\n")  # the key this run uses ($CRAWLER_AUTHKEY)
     (lists / "crawler.key").chmod(0o600)
     (lists / "authkey").write_text(other + "\n")
     (lists / "notes.txt").write_text(
         f"CRAWLER_AUTHKEY={KEY} python -m crawler.worker --server h\n"
-        f"htp://cdn.example/{other.upper()}.jpg\n"
+        f"secret: {other.upper()}\n"
+        f"cdn.example/img/{content_hash}.jpg\n"
     )
+    (lists / "rows.jsonl").write_text(
+        json.dumps({"url": "not a url", "note": KEY}) + "\n"
+        + json.dumps({"url": 5, "keys": [{"k": other}]}) + "\n"
+    )  # fmt: skip
+    (lists / "table.csv").write_text(f"url,note\nnot a url,{other}\n{a_png},fine\n")
+    (lists / "header.txt").write_text(f"authkey,{other}\n" + f"{a_png},x\n" * 4)
     out = tmp_path / "out"
     result = run_cli(
         "master", str(lists), "--local-workers", "1", "--threads", "2", "--output", str(out),
@@ -50,22 +58,16 @@ def test_keys_in_a_list_folder_stay_out_of_every_file_the_run_writes(
     assert_no_traceback(result.stdout, result.stderr)
     written = [p for p in [*out.rglob("*"), tmp_path / "rows.csv", tmp_path / "log"] if p.is_file()]
     assert len(written) > 5  # manifest, summary, report, aggregate, CSV, log, the image
-    for path in written:
+    for path in [*written]:
         data = path.read_bytes()
         for key in (KEY, other, other.upper()):
             assert key.encode() not in data, path
+    for key in (KEY, other, other.upper()):
+        assert key not in result.stderr and key not in result.stdout
     rows = {
         row["source"].removeprefix(str(lists) + os.sep): row
         for row in read_rows(out / "manifest.jsonl")
     }
-    assert sorted(rows) == [
-        "a.txt:1",
-        "a.txt:2",
-        "authkey:1",
-        "crawler.key:1",
-        "notes.txt:1",
-        "notes.txt:2",
-    ]
     assert rows["a.txt:1"]["status"] == "ok"
     assert rows["a.txt:2"]["url"] == image_server.url(digest_path)  # fetched: a 404
     assert rows["crawler.key:1"]["url"] == OWN_KEY
@@ -74,10 +76,29 @@ def test_keys_in_a_list_folder_stay_out_of_every_file_the_run_writes(
         rows["notes.txt:1"]["url"]
         == f"CRAWLER_AUTHKEY={OWN_KEY} python -m crawler.worker --server h"
     )
-    assert rows["notes.txt:2"]["url"] == "htp://cdn.example/[64 hex digits].jpg"
-    for name in ("crawler.key", "authkey", "notes.txt"):
-        warning = f"URL list {lists / name}: line 1 holds what looks like a key"
-        assert result.stderr.count(warning) == 1, result.stderr
+    assert rows["notes.txt:2"]["url"] == "secret: [64 hex digits]"
+    assert rows["notes.txt:3"]["url"] == f"cdn.example/img/{content_hash}.jpg"  # no key
+    assert rows["rows.jsonl:1"]["extra"] == {"note": OWN_KEY}
+    assert rows["rows.jsonl:2"]["extra"] == {"keys": [{"k": "[64 hex digits]"}]}
+    assert rows["table.csv:2"]["extra"] == {"note": "[64 hex digits]"}
+    assert rows["header.txt:1"]["url"] == "authkey,[64 hex digits]"
+    assert "reads as a header ('authkey,[64 hex digits]')" in result.stderr, result.stderr
+    warned = [line for line in result.stderr.splitlines() if "holds what looks like a key" in line]
+    for name in ("crawler.key", "authkey", "notes.txt", "rows.jsonl", "table.csv", "header.txt"):
+        assert sum(f"URL list {lists / name}: line " in line for line in warned) == 1, warned
+    assert len(warned) == 6, warned  # one a list; none for a.txt
+
+
+def test_a_key_file_read_as_csv_is_not_quoted_in_the_missing_column_error(
+    tmp_path: Path,
+) -> None:
+    other = secrets.token_hex(32)
+    (tmp_path / "key.csv").write_text(other + "\n")
+    result = run_cli("master", str(tmp_path / "key.csv"), "--output", str(tmp_path / "out"))
+    assert result.returncode == 1, result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+    assert "has no column 'url' (its header: '[64 hex digits]')" in result.stderr, result.stderr
+    assert other not in result.stderr
 
 
 def _mixed(run: str) -> bool:
@@ -95,7 +116,7 @@ def _entry(text: str) -> ListEntry:
 )
 def test_no_long_hex_run_or_the_key_survives(before: str, run: str, after: str) -> None:
     keys = KeyLines(KEY.encode())
-    for text in (before + run + after, before + KEY + after):
+    for text in (f"{before} {run} {after}", before + KEY + after):
         shown = keys.hidden(_entry(text))
         for field in (shown.raw, shown.error):
             assert field is not None and KEY not in field
