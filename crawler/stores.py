@@ -167,19 +167,22 @@ class FolderStore:
         self.spec = spec
         self.where = str(root)
         # The root must exist once it did: a shared one always, an own --output from the
-        # run's start if it was there (a review's: one removed before the first image was
-        # made again), else from its first image.
+        # start if it was there (a review's), else from its first image.
         self._rooted = bool(spec) or root.is_dir()
-        # An own --output must stay the folder it was (device, inode; held open, so that
-        # its inode is not freed and given to a folder made again under its name): a
-        # shared one is known by its IDENTITY token instead (an automounted share may
-        # come back under another device number, with the same images).
+        # An own --output stays the folder it was (device, inode; held open: its inode is
+        # not reused); a shared one has IDENTITY (automounts change device numbers).
         self._root_id: tuple[int, int] | None = None
         if self._rooted and not spec:
             self._hold_root()
 
     def put(self, relative: str, body: bytes) -> None:
         """Store ``body`` under ``relative``, atomically; raises StoreFailure."""
+        if self._root_id is not None:
+            # Each put (one stat): a disk mounted over it may hold the shards already.
+            try:
+                self._check_root()
+            except OSError as exc:
+                raise StoreFailure(f"cannot write {self.root / relative}: {exc.strerror}") from None
         write_atomically(self.root, relative, body, self._make)
         if not self._rooted:
             self._rooted = True
@@ -188,8 +191,8 @@ class FolderStore:
 
     def _hold_root(self) -> None:
         """Keep the root open for the store's life and note its (device, inode)."""
-        try:
-            fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:  # O_PATH: no read permission needed (a write-only drop folder)
+            fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError:
             return  # gone already: _make says so
         weakref.finalize(self, os.close, fd)
@@ -201,26 +204,31 @@ class FolderStore:
         ``--output`` before its first image. A root gone since (removed, renamed, its
         share unmounted: a shared one's ``IDENTITY`` gone) is this host's store failing,
         not a folder to make: until 2026-12-01 it was made again, on the local disk, and
-        rows named images no store held (a fresh user's). So is an own ``--output`` that
-        is another folder now (removed and made again, its disk unmounted under it or
-        another mounted over it): until 2026-12-03 the images went on into that one, and
-        the rows of the images before named files the folder no longer held (a fresh
-        user's). Raises OSError."""
+        rows named images no store held (a fresh user's); so is an own ``--output`` that
+        is another folder now (``_check_root``; until 2026-12-03 written to). Raises
+        OSError."""
         if self._rooted:
-            here = _folder_id(self.root)
-            if here is None:
-                raise FileNotFoundError(errno.ENOENT, f"the store {self.where} is gone")
-            if self._root_id is not None and here != self._root_id:
-                raise FileNotFoundError(
-                    errno.ENOENT,
-                    f"{self.where} is not the folder this worker began storing in (made "
-                    "again, or a disk unmounted or mounted there)",
-                )
+            self._check_root()
         if self.spec and not (self.root / IDENTITY).is_file():
             raise FileNotFoundError(
                 errno.ENOENT, f"{IDENTITY} is gone from {self.where} (is the share mounted?)"
             )
         folder.mkdir(parents=True, exist_ok=True)
+
+    def _check_root(self) -> None:
+        """Raise FileNotFoundError when the root is gone, or (an own ``--output``) is
+        another folder than the one the store began with: made again, or a disk unmounted
+        under it or mounted over it (until 2026-12-03 the images went on into that one,
+        and the rows before named files it did not hold: a fresh user's)."""
+        here = _folder_id(self.root)
+        if here is None:
+            raise FileNotFoundError(errno.ENOENT, f"the store {self.where} is gone")
+        if self._root_id is not None and here != self._root_id:
+            raise FileNotFoundError(
+                errno.ENOENT,
+                f"{self.where} is not the folder this worker began storing in (made again, "
+                "or a disk unmounted or mounted there)",
+            )
 
     def size(self, relative: str) -> int | None:
         """Bytes of the stored image, or None when there is none; raises StoreFailure."""

@@ -5,10 +5,12 @@ Fast and in-process, on real data: no network, no subprocesses (S3: tests/test_s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -121,6 +123,22 @@ def test_an_own_output_that_is_another_folder_now_is_not_written_to(tmp_path: Pa
     assert len(list((tmp_path / "kept").rglob("*.png"))) == 20
 
 
+@contextlib.contextmanager
+def _mounted_over(path: Path) -> Iterator[Path]:
+    """A tmpfs mounted over the folder ``path`` (which stays underneath)."""
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(path)],
+                          capture_output=True, text=True, timeout=30)  # fmt: skip
+    if done.returncode:
+        reason = f"cannot mount a tmpfs (needs root and mount): {done.stderr.strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
+
+
 def test_an_own_output_with_a_disk_mounted_over_it_is_not_written_to(tmp_path: Path) -> None:
     from test_hostile_network import tmpfs
 
@@ -132,6 +150,17 @@ def test_an_own_output_with_a_disk_mounted_over_it_is_not_written_to(tmp_path: P
         with pytest.raises(StoreFailure, match="not the folder this worker began storing in"):
             own.put("ab/cd/two.png", b"2")
         assert list((disk / "out").iterdir()) == []  # nothing on the disk beneath
+    # A disk of earlier nights mounted over a bare folder mid-run: its shard folders
+    # are there already, so no folder is made, and the put itself looks (a review's).
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    early = FolderStore(bare)
+    early.put("ab/cd/one.png", b"1")
+    with _mounted_over(bare) as over:
+        (over / "ab" / "cd").mkdir(parents=True)
+        with pytest.raises(StoreFailure, match="not the folder this worker began storing in"):
+            early.put("ab/cd/two.png", b"2")
+        assert list((over / "ab" / "cd").iterdir()) == []
 
 
 def test_a_shared_store_whose_share_went_is_not_written_to(tmp_path: Path) -> None:
