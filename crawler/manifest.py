@@ -250,7 +250,7 @@ def success_fields(line: bytes) -> dict[str, Any] | None:
     None for any other line, or a value that is neither null nor a string without
     escapes (read those with ``fields_by_status``)."""
     head = _SUCCESS_HEAD.match(line)
-    if head is None or line.find(ROW_START, 1) >= 0:  # see fields_by_status
+    if head is None or _glued(line):  # see fields_by_status
         return None
     fields = {"url": head[1].decode("utf-8"), "status": head[2].decode("ascii")}
     start, end = head.end(), line.find(_EXTRA)  # only extra nests: stop before it
@@ -270,6 +270,17 @@ def success_fields(line: bytes) -> dict[str, Any] | None:
     return fields
 
 
+def _glued(line: bytes) -> bool:
+    """Does a second row start in ``line``? (A nested ``{"url": ...}`` in extra, common
+    in scraped lists, is no row start: a row's "status" follows its "url".)"""
+    at = line.find(ROW_START, 1)
+    while at >= 0:
+        if _HEAD.match(line, at):
+            return True
+        at = line.find(ROW_START, at + 1)
+    return False
+
+
 def fields_by_status(line: bytes, pick: Callable[[str], tuple[str, ...]]) -> dict[str, Any]:
     """``row_fields`` with the names chosen by the row's status: ``pick(status)``.
 
@@ -278,9 +289,9 @@ def fields_by_status(line: bytes, pick: Callable[[str], tuple[str, ...]]) -> dic
     such a glued line for its first row (the summary of a run whose manifest was cut
     counted a row the file no longer held, a fresh user's, 2026-12-03) or its last
     (read back later, a traceback on every rerun). A row whose extra nests a "url"
-    first is parsed whole too: rare, and right."""
+    first and a "status" next is parsed whole too: rare, and right."""
     head = _HEAD.match(line)
-    if head is None or line.find(ROW_START, 1) >= 0:
+    if head is None or _glued(line):
         return json.loads(line)
     status, raw = head[2].decode("ascii"), head[1]
     # Without a backslash the JSON string is its text, quoted (a tenth of json.loads).

@@ -87,3 +87,26 @@ def test_success_fields_reads_what_a_full_parse_reads_or_declines(
                 for v in (row.get(n, "") for n in names))  # fmt: skip
     if status in ("ok", "not_modified") and plain and not dropped - {"extra"}:
         assert fields is not None
+
+
+def _line(row: dict) -> bytes:
+    return (json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+
+@given(cut=st.integers(min_value=1, max_value=400), nested=st.booleans())
+def test_a_torn_row_with_the_next_glued_to_it_is_no_row(cut: int, nested: bool) -> None:
+    """A row cut short mid-run, the next appended to it: one line that is no row, read
+    quickly or not (the quick reads took it for its first row, or its last). A row whose
+    extra nests a {"url": ...} of a scraped list is read as it is, on the quick path."""
+    extra = {"page": {"url": "http://p/", "title": "t"}} if nested else None
+    first = make_row(url="http://x/a.png", status="ok", path="ab/cd/a.png", extra=extra)
+    second = make_row(url="http://x/b.png", status="ok", path="ab/cd/b.png", extra=extra)
+    whole = _line(first)
+    assert row_fields(whole, ("path",)) == {
+        "url": "http://x/a.png", "status": "ok", "path": "ab/cd/a.png"
+    }  # fmt: skip
+    assert success_fields(whole) is not None
+    glued = whole[: min(cut, len(whole) - 2)] + _line(second)
+    with pytest.raises(ValueError):
+        row_fields(glued, ("path",))
+    assert success_fields(glued) is None
