@@ -535,14 +535,14 @@ def test_the_printed_worker_command_names_the_key_file_by_its_absolute_path(
     """The command is for another host: a relative ``--authkey-file out/authkey`` (the
     master's working folder's) meant nothing there (a fresh user's, 2026-12-03)."""
     (tmp_path / "l.txt").write_text("ftp://127.0.0.1/not-http.png\n", encoding="utf-8")
-    args = ["l.txt", "--bind", "127.0.0.1", "--port", "0", "--output", "out", "--no-report"]
+    args = ["l.txt", "--bind", "127.0.0.1", "--port", "0", "--output", "out dir", "--no-report"]
     for _ in range(2):  # the key made, then reused
         result = run_cli("master", *args, env=no_key_env(), timeout=RUN_TIMEOUT, cwd=tmp_path)
         assert result.returncode == 4, result.stderr
     said = [unstamped(line) for line in result.stderr.splitlines()]
     command = [line for line in said if "workers connect with: python -m crawler.worker" in line]
-    assert len(command) == 1 and command[0].endswith(
-        f"--authkey-file {tmp_path / 'out' / 'authkey'}"
+    assert len(command) == 1 and command[0].endswith(  # quoted for a shell: a space in it
+        f"--authkey-file {shlex.quote(str(tmp_path / 'out dir' / 'authkey'))}"
     ), said
 
 

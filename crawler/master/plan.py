@@ -211,7 +211,8 @@ def _spooled(urls: int, lines: int) -> str:
 
 
 def _amount(size: int) -> str:
-    return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{-(-size // 1000)} kB"
+    """``size`` bytes rounded up (the room to free is at least that), in MB or kB."""
+    return f"{-(-size // 100_000) / 10:.1f} MB" if size >= 1e6 else f"{-(-size // 1000)} kB"
 
 
 def survey(lists: Sequence[ListSpec | str], spool: Path | None = None) -> Survey:

@@ -10,6 +10,7 @@ start workers.
 from __future__ import annotations
 
 import os
+import shlex
 import socket
 import time
 from collections.abc import Callable
@@ -37,7 +38,7 @@ def announce(cfg: MasterConfig, run_id: str, port: int) -> None:
     command = f"python -m crawler.worker --server {host} --port {port}"
     # Absolute: the command is for another host, where the master's working folder means
     # nothing (a fresh user's: "--authkey-file downloads/authkey").
-    key_file = os.path.abspath(cfg.authkey_file) if cfg.authkey_file else None
+    key_file = shlex.quote(os.path.abspath(cfg.authkey_file)) if cfg.authkey_file else None
     if cfg.authkey_origin == "file":
         notice(f"workers connect with: {command} --authkey-file {key_file}")
     elif cfg.authkey_origin == "env":

@@ -76,6 +76,7 @@ def work_one_run(
         raise ProtocolError(
             f"the master at {channel.where} sent an unusable policy: {exc}"
         ) from None
+    over = False
     try:
         over = worker.run(policy)
         channel.bye(worker.name)
@@ -85,6 +86,8 @@ def work_one_run(
         # Its summary too (until 2026-12-01 a worker that held live leases said neither
         # the summary nor what it held: a fresh user's).
         _summary(config, worker, started)
+        if over:  # told the run was over: a master gone before our bye ended it (a review's)
+            return c.EXIT_OK, run_id, False
         gone = f"{exc}{_undelivered(worker.held)}"
         if worker.holds_live_leases:  # work in hand was lost with the master: its rerun
             raise WorkLost(gone) from None  # will redo it
