@@ -314,8 +314,9 @@ def test_forged_results_are_ignored(
 # ----------------------------------------------------------------------------- bad disks
 @contextlib.contextmanager
 def tmpfs(path: Path, size: str) -> Iterator[Path]:
-    """A small tmpfs at ``path``: skipped without mount rights, failed under CI=true."""
-    path.mkdir()
+    """A small tmpfs at ``path`` (made, or a folder it is mounted over): skipped without
+    mount rights, failed under CI=true."""
+    path.mkdir(exist_ok=True)
     try:
         done = subprocess.run(
             ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],

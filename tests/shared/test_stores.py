@@ -5,15 +5,14 @@ Fast and in-process, on real data: no network, no subprocesses (S3: tests/test_s
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import stat
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from test_hostile_network import tmpfs
 
 from crawler.exceptions import StoreFailure, UsageError
 from crawler.stores import IDENTITY, FolderStore, S3Store, normalize_spec, open_store
@@ -123,25 +122,7 @@ def test_an_own_output_that_is_another_folder_now_is_not_written_to(tmp_path: Pa
     assert len(list((tmp_path / "kept").rglob("*.png"))) == 20
 
 
-@contextlib.contextmanager
-def _mounted_over(path: Path) -> Iterator[Path]:
-    """A tmpfs mounted over the folder ``path`` (which stays underneath)."""
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(path)],
-                          capture_output=True, text=True, timeout=30)  # fmt: skip
-    if done.returncode:
-        reason = f"cannot mount a tmpfs (needs root and mount): {done.stderr.strip()}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    try:
-        yield path
-    finally:
-        subprocess.run(["umount", "-l", str(path)], capture_output=True, timeout=30)
-
-
 def test_an_own_output_with_a_disk_mounted_over_it_is_not_written_to(tmp_path: Path) -> None:
-    from test_hostile_network import tmpfs
-
     with tmpfs(tmp_path / "disk", "4m") as disk:
         own = FolderStore(disk / "out")
         own.put("ab/cd/one.png", b"1")  # on the tmpfs
@@ -156,7 +137,7 @@ def test_an_own_output_with_a_disk_mounted_over_it_is_not_written_to(tmp_path: P
     bare.mkdir()
     early = FolderStore(bare)
     early.put("ab/cd/one.png", b"1")
-    with _mounted_over(bare) as over:
+    with tmpfs(bare, "4m") as over:
         (over / "ab" / "cd").mkdir(parents=True)
         with pytest.raises(StoreFailure, match="not the folder this worker began storing in"):
             early.put("ab/cd/two.png", b"2")
