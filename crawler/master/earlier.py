@@ -22,7 +22,7 @@ STATUS_CODES = {status: code for code, status in enumerate(c.STATUSES, start=1)}
 STATUS_NAMES = {code: status for status, code in STATUS_CODES.items()}
 
 
-EXTRA = "_extra"  # a row's extra as journalled (``manifest.raw_extra``), beside its fields
+EXTRA = "_extra"  # a row's extra as journalled (``rowread.raw_extra``), beside its fields
 
 
 class Bits:

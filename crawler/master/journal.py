@@ -22,8 +22,9 @@ from typing import IO, Any, BinaryIO
 
 from crawler.console import log
 from crawler.exceptions import JournalError, UsageError
-from crawler.manifest import COMPACT_SUFFIX, LINE_STATUSES, journal_lines, row_fields
+from crawler.manifest import COMPACT_SUFFIX, LINE_STATUSES, journal_lines
 from crawler.master.journalfile import hold, lock_by_name, refuse_special
+from crawler.rowread import row_fields
 
 # One encoder for every line: ``json.dumps`` with options builds one a call (~4 us of
 # the master's CPU a row, issue 15). The same output.

@@ -18,11 +18,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from crawler.deferred import numpy
-from crawler.manifest import LINE_STATUSES, journal_lines, row_fields
+from crawler.manifest import LINE_STATUSES, journal_lines
 from crawler.master.earlier import STATUS_CODES, STATUS_NAMES
 from crawler.master.linerows import source_key
 from crawler.master.lookup import Lookup
 from crawler.master.taskstore import TaskStore
+from crawler.rowread import row_fields
 
 BATCH = 4096  # rows whose tasks are looked up together
 

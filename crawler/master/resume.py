@@ -18,13 +18,7 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.config import ResumeOptions
-from crawler.manifest import (
-    LINE_STATUSES,
-    fields_by_status,
-    journal_lines,
-    raw_extra,
-    success_fields,
-)
+from crawler.manifest import LINE_STATUSES, journal_lines
 from crawler.master import healing, keptindex
 from crawler.master.contents import ContentIndex
 from crawler.master.earlier import (
@@ -41,6 +35,7 @@ from crawler.master.earlier import (
 from crawler.master.linerows import line_digest
 from crawler.master.lookup import Lookup
 from crawler.master.taskstore import TaskStore
+from crawler.rowread import fields_by_status, raw_extra, success_fields
 
 # What read_earlier reads of a row (healing.decide: a failure's class, count and run).
 RESUME_FIELDS = ("path", "store", "host", "fetched_at", "finished_at", "http_status", "error")
@@ -105,7 +100,7 @@ def _listed_again(earlier: EarlierRows, judge: _Judge, lookup: Lookup) -> Earlie
 
 def _fields(line: bytes, judge: _Judge) -> dict[str, Any]:
     """The fields of one journal line the judge needs (a line holding two rows' starts
-    is refused: ``manifest.fields_by_status``). Raises ValueError."""
+    is refused: ``rowread.fields_by_status``). Raises ValueError."""
     return (judge.quick and success_fields(line)) or fields_by_status(line, judge.names)
 
 
@@ -181,7 +176,7 @@ class _Judge:
         seeded = ("sha256", "same_content_as") if self.seeding else ()
         # run_id: whose verification rules decided the row (``current``).
         self.success_names = ("path", "store", "host", "source", "run_id", *dated, *seeded)
-        self.quick = not dated and not seeded  # (manifest.success_fields)
+        self.quick = not dated and not seeded  # (rowread.success_fields)
         # The runs that decided by this run's rules (None: no policy, every run does).
         rules = self.policy.get("rules")
         self.current_runs: set[str] | None = (

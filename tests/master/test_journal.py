@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from crawler.exceptions import UsageError
-from crawler.manifest import FIELDS, make_row, read_manifest, row_fields
+from crawler.manifest import FIELDS, make_row, read_manifest
 from crawler.master.csvexport import write_csv
 from crawler.master.journal import current_lines
+from crawler.rowread import row_fields
 
 STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
 

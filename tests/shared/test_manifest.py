@@ -13,7 +13,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.manifest import FIELDS, make_row, read_manifest, row_fields, success_fields
+from crawler.manifest import FIELDS, make_row, read_manifest
+from crawler.rowread import row_fields, success_fields
 
 STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
 
