@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.atomic import TMP_SUFFIX
+from crawler.exceptions import UsageError
 
 # Column order of the manifest and of the CSV export.
 FIELDS = (
@@ -212,3 +214,20 @@ def journal_lines(path: Path) -> Iterator[tuple[int, bytes]]:
             if line.endswith(b"\n"):
                 yield offset, line
             offset += len(line)
+
+
+def check_readable(path: Path) -> None:
+    """Raise UsageError (one line) unless ``path`` is a regular file to read a manifest
+    from: a named pipe hung ``crawler-report`` for good (it reads a manifest twice, and
+    a pipe's second open waits for a writer: a fresh user's, 2026-12-03); a folder was
+    "does not exist or is not a file"."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise UsageError(f"manifest {path} does not exist") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read manifest {path}: {exc.strerror}") from None
+    if stat.S_ISDIR(mode):
+        raise UsageError(f"manifest {path} is a folder, not a file: give its manifest.jsonl")
+    if not stat.S_ISREG(mode):
+        raise UsageError(f"manifest {path} is not a regular file (a pipe, a device): give a file")

@@ -339,3 +339,35 @@ def test_a_second_master_after_the_lock_file_was_removed_is_refused_in_those_wor
     assert_no_traceback(done.stdout, done.stderr)
     said = "in use by another master (it holds the file itself: by another name, or its lock"
     assert f"{said} file was removed)" in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("kind", ["fifo", "fifo_with_writer", "folder", "missing"])
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_a_manifest_to_read_that_is_no_file_is_one_line(
+    tmp_path: Path, command: str, kind: str
+) -> None:
+    """``crawler-report`` hung for good on a named pipe, with or without a writer (it
+    reads a manifest twice; a pipe's second open waits for a writer: a fresh user's,
+    2026-12-03); a folder was "does not exist or is not a file"."""
+    path = tmp_path / "manifest.jsonl"
+    writer = None
+    if kind.startswith("fifo"):
+        os.mkfifo(path)
+        if kind == "fifo_with_writer":  # a shell's `cat m.jsonl > fifo &`
+            writer = subprocess.Popen(["sh", "-c", f"printf '%s\\n' '{{}}' > '{path}'"])
+    elif kind == "folder":
+        path.mkdir()
+    args = [str(path), "--out", str(tmp_path / "x.html")] if command == "report" else [
+        str(path), "--format", "files", "--out", str(tmp_path / "ds")]  # fmt: skip
+    try:
+        done = run_cli(command, *args, timeout=60)
+    finally:
+        if writer is not None:
+            writer.kill()
+            writer.wait(timeout=10)
+    assert done.returncode == 1, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    (line,) = done.stderr.strip().splitlines()
+    said = {"fifo": "is not a regular file (a pipe, a device)", "folder": "is a folder, not a file",
+            "missing": "does not exist"}[kind.removesuffix("_with_writer")]  # fmt: skip
+    assert f"manifest {path} {said}" in line, line

@@ -8,6 +8,7 @@ from crawler.cli.flags import report_parser
 from crawler.cli.startup import prepare_process
 from crawler.console import show
 from crawler.exceptions import UsageError
+from crawler.manifest import check_readable
 from crawler.outputs import check_distinct, run_files
 from crawler.report.build import write_report
 
@@ -19,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
     args = report_parser().parse_args(argv)
 
     def body() -> int:
+        check_readable(args.manifest)
         # --out may be the report beside the manifest (the default), no other of its files
         kept = run_files(args.manifest, args.manifest.parent / c.DEFAULT_KEY_NAME)
         del kept["report"]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.exceptions import UsageError
-from crawler.manifest import LINE_STATUSES
+from crawler.manifest import LINE_STATUSES, check_readable
 
 CACHE_KIB = 8192  # SQLite page cache: the index's memory, whatever the row count
 COMMIT_EVERY = 50_000
@@ -44,8 +44,7 @@ class CurrentRows:
     def __init__(self, manifest: Path, scratch: Path) -> None:
         self.manifest = manifest
         self.reading = Reading()
-        if not manifest.is_file():
-            raise UsageError(f"manifest {manifest} does not exist or is not a file")
+        check_readable(manifest)
         remove_left_indexes(scratch)
         try:
             self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115  (closed in close())
@@ -124,8 +123,7 @@ def check_manifest(manifest: Path) -> None:
     not one, in pieces of at most READ_LIMIT bytes (an image given by mistake has no
     newline to stop at). A UTF-8 BOM before the first row is skipped, here and below,
     as the master does (an editor may have added one)."""
-    if not manifest.is_file():
-        raise UsageError(f"manifest {manifest} does not exist or is not a file")
+    check_readable(manifest)
     lines = 0
     try:
         with open(manifest, encoding="utf-8-sig", errors="replace") as fh:

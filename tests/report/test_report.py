@@ -211,7 +211,8 @@ def escape_check(text: str) -> str:
 def test_report_cli_errors_are_one_line(tmp_path: Path) -> None:
     missing = report_cli(str(tmp_path / "nope.jsonl"))
     assert missing.returncode == 1
-    assert missing.stderr.startswith("crawler-report: error: cannot read manifest")
+    assert missing.stderr.startswith("crawler-report: error: manifest ")
+    assert missing.stderr.rstrip().endswith("nope.jsonl does not exist")
     assert missing.stderr.count("\n") == 1
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("", encoding="utf-8")
