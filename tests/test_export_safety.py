@@ -442,3 +442,24 @@ def test_a_flag_that_would_do_nothing_is_refused(
     last = result.stderr.strip().splitlines()[-1]  # after argparse's usage lines
     assert result.returncode == 2 and last.startswith(f"crawler-export: error: {says}"), last
     assert not (tmp_path / "out").exists()
+
+
+def test_an_images_folder_that_is_not_there_or_given_twice_is_one_line(
+    harvest: Crawl, tmp_path: Path
+) -> None:
+    """``--images /nonexistent`` made every row a store_error with no word of why, and a
+    second ``--images`` (two hosts' folders) replaced the first: the rows of the other
+    host "missing" (a fresh user's, 2026-12-03)."""
+    out = tmp_path / "ds"
+    code, _, err = export(str(harvest.manifest), "--format", "files", "--out", str(out),
+                          "--images", str(tmp_path / "nowhere"))  # fmt: skip
+    assert code == 1 and err.count("\n") == 1, err
+    assert f"--images {tmp_path / 'nowhere'} is not a folder here" in err, err
+    code, _, err = export(str(harvest.manifest), "--format", "files", "--out", str(out),
+                          "--images", str(harvest.images), "--images", str(tmp_path))  # fmt: skip
+    assert code == 2, err
+    assert "--images takes one folder: merge the hosts' folders into one first" in err, err
+    assert not out.exists()
+    code, _, err = export(str(harvest.manifest), "--format", "files", "--out", str(out),
+                          "--images", str(harvest.images))  # fmt: skip
+    assert code == 0, err

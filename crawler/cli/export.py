@@ -10,6 +10,7 @@ from crawler.cli.edge import run_plain
 from crawler.cli.startup import interrupt_on_stop_signals, prepare_process
 from crawler.cli.values import RESIZE, SHARD_SIZE, nonempty, nonempty_path
 from crawler.console import show
+from crawler.exceptions import UsageError
 from crawler.export.derive import MODES
 from crawler.export.run import FORMATS, SUMMARY_NAME, ExportConfig, ExportResult, export
 from crawler.outputs import check_distinct, run_files
@@ -31,6 +32,7 @@ def export_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--images",
         type=nonempty_path,
+        action="append",
         metavar="DIR",
         help="this host's stored images, for rows without a shared store "
         "(default: the manifest's folder)",
@@ -79,6 +81,11 @@ def main(argv: list[str] | None = None) -> int:
         # written, as the master and crawler-report refuse theirs.
         kept = run_files(config.manifest, config.manifest.parent / c.DEFAULT_KEY_NAME)
         images = config.images or config.manifest.parent
+        if config.images is not None and not images.is_dir():  # each row was a store_error,
+            raise UsageError(  # with no word of why (a fresh user's, 2026-12-03)
+                f"--images {images} is not a folder here (this host's stored images: a "
+                "worker's --output)"
+            )
         check_distinct({"--out": config.out / SUMMARY_NAME}, kept, [], (images,))
         result = export(config)
         show(_summary(config, result))
@@ -97,6 +104,12 @@ def main(argv: list[str] | None = None) -> int:
 def _refuse_idle_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """A flag that would change nothing is a usage error (exit 2), not ignored: whoever
     gave it expects it to act (until 2026-12-01 these were silently ignored)."""
+    if len(args.images or []) > 1:  # the last one alone was read, the rest "missing"
+        parser.error(
+            "--images takes one folder: merge the hosts' folders into one first (their "
+            "files are named by content: rsync -a HOST:downloads/ merged/ for each)"
+        )
+    args.images = args.images[0] if args.images else None
     if args.resize_mode is not None and args.resize is None:
         parser.error("--resize-mode needs --resize PX")
     if args.format == "parquet" and args.resize is not None:  # (--shard-size: harmless)
