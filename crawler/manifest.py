@@ -224,6 +224,8 @@ def check_readable(path: Path) -> None:
     try:
         mode = os.stat(path).st_mode
     except FileNotFoundError:
+        if not Path(path).is_absolute():
+            os.getcwd()  # a working folder removed: FileNotFoundError, said as such (cli.edge)
         raise UsageError(f"manifest {path} does not exist") from None
     except OSError as exc:
         raise UsageError(f"cannot read manifest {path}: {exc.strerror}") from None

@@ -20,9 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     args = report_parser().parse_args(argv)
 
     def body() -> int:
-        check_readable(args.manifest)
         # --out may be the report beside the manifest (the default), no other of its files
         kept = run_files(args.manifest, args.manifest.parent / c.DEFAULT_KEY_NAME)
+        check_readable(args.manifest)  # after run_files: a removed working folder first
         del kept["report"]
         output = args.manifest.parent if args.output is None else args.output
         if not output.is_dir():  # a mistyped --output gave a report with no picture, exit 0
