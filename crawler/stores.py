@@ -27,16 +27,14 @@ import re
 import secrets
 import stat
 import weakref
-from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from crawler.exceptions import StoreFailure, UsageError
 from crawler.layout import ensure_writable
+from crawler.partfile import PART_FLAGS, write_all, write_atomically
 from crawler.s3store import S3Store
 
-PART_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-PART_TRIES = 8  # names tried for a .part- file before giving up (each 64 random bits)
 PER_HOST = ""  # the spec of per-host stores (each worker's --output)
 # C0, DEL and C1 controls, and the line and paragraph separators (a review's): what URL
 # parsing drops or cuts at, or a log line would be split at.
@@ -88,28 +86,6 @@ def same_file(a: tuple[object, object], b: tuple[object, object]) -> bool:
         return False
 
 
-def write_atomically(
-    root: Path, relative: str, body: bytes, make: Callable[[Path], None] | None = None
-) -> None:
-    """Write ``body`` to ``root/relative`` through a ``.part-*`` file renamed into place
-    (mode 0644), or raise StoreFailure. ``make(folder)`` makes a missing folder (default:
-    with its parents)."""
-    target = root / relative
-    tmp_name = None
-    try:
-        fd, tmp_name = _open_part(target.parent, make or _make_folder)
-        try:
-            _write_all(fd, body)
-        finally:
-            os.close(fd)
-        os.replace(tmp_name, target)
-    except OSError as exc:
-        if tmp_name is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-        raise StoreFailure(f"cannot write {target}: {exc.strerror or exc}") from None
-
-
 def _folder_id(folder: Path) -> tuple[int, int] | None:
     """(device, inode) of ``folder``; None when it is no folder (or cannot be looked at)."""
     try:
@@ -117,46 +93,6 @@ def _folder_id(folder: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_dev, st.st_ino) if stat.S_ISDIR(st.st_mode) else None
-
-
-def _make_folder(folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-
-
-def _open_part(folder: Path, make: Callable[[Path], None]) -> tuple[int, str]:
-    """A new ``.part-*`` file in ``folder`` (created with its parents only when missing),
-    open for writing, mode 0644 whatever the umask; returns (fd, path).
-
-    Why not ``tempfile.mkstemp``: a worker stores hundreds of images a second, and each
-    ``mkdir`` (of a folder that nearly always exists), ``chmod`` by path and Python-level
-    name generation was a system call or more under the GIL. The random part of the name
-    keeps hosts sharing a folder store apart; a clash is retried, as mkstemp does."""
-    for attempt in range(PART_TRIES):
-        path = f"{folder}/.part-{secrets.token_hex(8)}"
-        try:
-            fd = os.open(path, PART_FLAGS, 0o644)
-        except FileNotFoundError:
-            if attempt:
-                raise
-            make(folder)
-            fd = os.open(path, PART_FLAGS, 0o644)
-        except FileExistsError:
-            continue
-        try:
-            os.fchmod(fd, 0o644)  # the umask may have taken bits off: images are for all
-        except OSError:
-            os.close(fd)
-            os.unlink(path)
-            raise
-        return fd, path
-    raise FileExistsError(errno.EEXIST, f"no unused .part- name in {folder}")
-
-
-def _write_all(fd: int, body: bytes) -> None:
-    """All of ``body`` to ``fd``: ``os.write`` may write less than asked (a signal)."""
-    view = memoryview(body)
-    while view:
-        view = view[os.write(fd, view) :]
 
 
 class FolderStore:
@@ -205,15 +141,25 @@ class FolderStore:
         share unmounted: a shared one's ``IDENTITY`` gone) is this host's store failing,
         not a folder to make: until 2026-12-01 it was made again, on the local disk, and
         rows named images no store held (a fresh user's); so is an own ``--output`` that
-        is another folder now (``_check_root``; until 2026-12-03 written to). Raises
-        OSError."""
-        if self._rooted:
-            self._check_root()
+        is another folder now (``_check_root``; until 2026-12-03 written to). Below a
+        root, levels are made one by one, never the root: removed between the check and
+        the mkdir, it was made again (a CI run's race). Raises OSError."""
+        if not self._rooted:
+            folder.mkdir(parents=True, exist_ok=True)
+            return
+        self._check_root()
         if self.spec and not (self.root / IDENTITY).is_file():
             raise FileNotFoundError(
                 errno.ENOENT, f"{IDENTITY} is gone from {self.where} (is the share mounted?)"
             )
-        folder.mkdir(parents=True, exist_ok=True)
+        below = folder.relative_to(self.root).parts
+        try:
+            for depth in range(1, len(below) + 1):
+                with contextlib.suppress(FileExistsError):
+                    os.mkdir(self.root.joinpath(*below[:depth]))
+        except FileNotFoundError:
+            self._check_root()  # the root went meanwhile: said so
+            raise
 
     def _check_root(self) -> None:
         """Raise FileNotFoundError when the root is gone, or (an own ``--output``) is
@@ -270,7 +216,7 @@ class FolderStore:
                 with contextlib.suppress(FileExistsError):
                     fd = os.open(path, PART_FLAGS, 0o644)
                     try:
-                        _write_all(fd, secrets.token_hex(16).encode("ascii"))
+                        write_all(fd, secrets.token_hex(16).encode("ascii"))
                         # Readable by all whatever the umask: no secret, and every
                         # worker's user reads it (under umask 077 it was 0600, and
                         # workers running as another user could not join: a fresh

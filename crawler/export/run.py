@@ -35,7 +35,7 @@ from crawler.export.images import (
 from crawler.export.rows import CurrentRows, check_manifest
 from crawler.export.samples import LooseFiles, Sample, TarShards
 from crawler.layout import ensure_writable, stored_extension
-from crawler.stores import write_atomically
+from crawler.partfile import write_atomically
 
 FORMATS = ("webdataset", "parquet", "files")
 SUMMARY_NAME = "export.summary.json"

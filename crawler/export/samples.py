@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crawler.stores import write_atomically
+from crawler.partfile import write_atomically
 
 
 @dataclass(frozen=True)

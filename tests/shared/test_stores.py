@@ -178,3 +178,27 @@ def test_a_shared_stores_identity_is_readable_by_every_worker(tmp_path: Path, um
         os.umask(old)
     assert len(token) == 32
     assert stat.S_IMODE((share / IDENTITY).stat().st_mode) == 0o644
+
+
+def test_a_root_removed_while_a_folder_is_made_is_not_made_again(tmp_path: Path) -> None:
+    """``rm -rf`` landing between the store's look at its root and the mkdir of a shard
+    folder: ``mkdir(parents=True)`` made the root again, and the images went on into a
+    new folder (a CI run's race, 2026-12-03). Levels below the root are made one by one,
+    never the root. (The rm is made to land there by the test's own _check_root.)"""
+
+    class Racing(FolderStore):
+        looks = 0
+
+        def _check_root(self) -> None:
+            super()._check_root()
+            self.looks += 1
+            if self.looks == 2:  # the look in _make, after the one at the put's start
+                shutil.rmtree(self.root)
+
+    out = tmp_path / "out"
+    store = Racing(out)
+    store.put("ab/cd/one.png", b"1")
+    store.looks = 0
+    with pytest.raises(StoreFailure, match="is gone"):
+        store.put("ef/01/two.png", b"2")
+    assert not out.exists()
