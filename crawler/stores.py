@@ -115,15 +115,24 @@ class FolderStore:
         """Store ``body`` under ``relative``, atomically; raises StoreFailure."""
         if self._root_id is not None:
             # Each put (one stat): a disk mounted over it may hold the shards already.
-            try:
-                self._check_root()
-            except OSError as exc:
-                raise StoreFailure(f"cannot write {self.root / relative}: {exc.strerror}") from None
-        write_atomically(self.root, relative, body, self._make)
+            self._root_failure(relative)
+        try:
+            write_atomically(self.root, relative, body, self._make)
+        except StoreFailure:
+            if self._rooted:  # the root went during the write (its rename failed): say so
+                self._root_failure(relative)
+            raise
         if not self._rooted:
             self._rooted = True
             if not self.spec:
                 self._hold_root()
+
+    def _root_failure(self, relative: str) -> None:
+        """Raise StoreFailure saying why when the root is gone or another folder now."""
+        try:
+            self._check_root()
+        except OSError as exc:
+            raise StoreFailure(f"cannot write {self.root / relative}: {exc.strerror}") from None
 
     def _hold_root(self) -> None:
         """Keep the root open for the store's life and note its (device, inode)."""

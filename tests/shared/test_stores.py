@@ -6,6 +6,7 @@ Fast and in-process, on real data: no network, no subprocesses (S3: tests/test_s
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -201,4 +202,23 @@ def test_a_root_removed_while_a_folder_is_made_is_not_made_again(tmp_path: Path)
     store.looks = 0
     with pytest.raises(StoreFailure, match="is gone"):
         store.put("ef/01/two.png", b"2")
+    assert not out.exists()
+
+
+def test_a_root_removed_during_a_write_is_said_to_be_gone(tmp_path: Path) -> None:
+    """The root removed once the write's folder is made, before its file is: the put
+    failed with "No such file or directory", with no word of the store; it says the store
+    is gone, as a put after the removal does. (The rm lands there by the test's _make.)"""
+
+    class Racing(FolderStore):
+        def _make(self, folder: Path) -> None:
+            super()._make(folder)
+            shutil.rmtree(self.root)
+
+    out = tmp_path / "out"
+    out.mkdir()
+    store = Racing(out)
+    said = re.escape(f"cannot write {out}/ab/cd/one.png: the store {out} is gone")
+    with pytest.raises(StoreFailure, match=said):
+        store.put("ab/cd/one.png", b"1")
     assert not out.exists()
