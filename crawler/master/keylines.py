@@ -25,6 +25,7 @@ the user's to publish. The master warns once per list file that held such a line
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -46,29 +47,33 @@ class KeyLines:
 
     def hidden(self, entry: ListEntry) -> ListEntry:
         """``entry`` as its row may show it: keys in its text, error and extras replaced."""
-        raw, error = self._hide(entry.raw), self._hide(entry.error)
-        extra = self._hide_in(entry.extra)
-        if raw == entry.raw and error == entry.error and extra == entry.extra:
+        raw, error = self._hide(entry.raw, self._key), self._hide(entry.error, self._key)
+        extra = self._hide_extra(entry.extra)
+        if raw is entry.raw and error is entry.error and extra is entry.extra:
             return entry
         self._warn(entry.source)
         return entry._replace(raw=raw, error=error, extra=extra)
 
-    def _hide(self, text: str | None) -> str | None:
+    @staticmethod
+    def _hide(text: str | None, key: str) -> str | None:
+        """``text`` with ``key`` and hex words replaced; ``text`` itself when it held none."""
         if not text:
             return text
-        if self._key and self._key in text:
-            text = text.replace(self._key, OWN_KEY)
-        return hide_hex(text)
+        shown = text.replace(key, OWN_KEY) if key and key in text else text
+        shown = hide_hex(shown)
+        return text if shown == text else shown
 
-    def _hide_in(self, value: Any) -> Any:
-        """``value`` (a JSON value: an entry's extras) with every string in it hidden."""
-        if isinstance(value, str):
-            return self._hide(value)
-        if isinstance(value, dict):
-            return {self._hide(k): self._hide_in(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._hide_in(v) for v in value]
-        return value
+    def _hide_extra(self, extra: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The extras with every key in their strings hidden: done on their JSON text, not
+        by walking them (a JSON Lines value nested 900 deep, which json takes, went past
+        Python's stack, a traceback), the key as JSON writes it. ``extra`` itself when it
+        held none."""
+        if not extra:
+            return extra
+        text = json.dumps(extra, ensure_ascii=False)
+        key = json.dumps(self._key, ensure_ascii=False)[1:-1] if self._key else ""
+        shown = self._hide(text, key)
+        return extra if shown is text or shown is None else json.loads(shown)
 
     def _warn(self, source: str) -> None:
         path = source.rpartition(":")[0] or source

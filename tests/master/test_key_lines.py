@@ -131,3 +131,21 @@ def test_text_without_a_long_hex_run_is_left_alone(text: str) -> None:
     for one_kind in ("a" * 64, "F" * 40, "1234567890" * 5):  # no key: letters or digits only
         entry = _entry(text + " " + one_kind)
         assert KeyLines(KEY.encode()).hidden(entry) is entry
+
+
+def test_keys_in_deeply_nested_extras_are_hidden_without_a_traceback(tmp_path: Path) -> None:
+    """The extras were walked value by value: a JSON Lines value nested 900 deep (which
+    json takes) went past Python's stack, a traceback (a self-review's, 2026-12-03)."""
+    other = secrets.token_hex(32)
+    lines = [
+        json.dumps({"url": 5, "deep": json.loads("[" * depth + "]" * depth), "k": other})
+        for depth in (1, 500, 900, 950)
+    ]
+    (tmp_path / "l.jsonl").write_text("\n".join(lines) + "\n")
+    result = run_cli("master", str(tmp_path / "l.jsonl"), "--output", str(tmp_path / "out"),
+                     "--no-progress", "--no-report")  # fmt: skip
+    assert result.returncode == 4, result.stderr  # degraded: no line is a URL
+    assert_no_traceback(result.stdout, result.stderr)
+    rows = read_rows(tmp_path / "out" / "manifest.jsonl")
+    assert len(rows) == 4 and all(row["extra"]["k"] == "[64 hex digits]" for row in rows)
+    assert other not in (tmp_path / "out" / "manifest.jsonl").read_text()
