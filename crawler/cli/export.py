@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from crawler import constants as c
 from crawler.cli.edge import run_plain
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest=args.manifest,
         out=args.out,
         format=args.format,
-        images=args.images,
+        images=_one_folder(parser, args.images),
         caption_column=args.caption_column,
         resize=args.resize,
         progress=not args.no_progress,
@@ -101,15 +102,20 @@ def main(argv: list[str] | None = None) -> int:
     return run_plain("crawler-export", body)
 
 
-def _refuse_idle_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """A flag that would change nothing is a usage error (exit 2), not ignored: whoever
-    gave it expects it to act (until 2026-12-01 these were silently ignored)."""
-    if len(args.images or []) > 1:  # the last one alone was read, the rest "missing"
+def _one_folder(parser: argparse.ArgumentParser, images: list[Path] | None) -> Path | None:
+    """The one ``--images`` given (None: none); given twice, a usage error (exit 2): the
+    last one alone was read, and the rows of the others' host "missing"."""
+    if images and len(images) > 1:
         parser.error(
             "--images takes one folder: merge the hosts' folders into one first (their "
             "files are named by content: rsync -a HOST:downloads/ merged/ for each)"
         )
-    args.images = args.images[0] if args.images else None
+    return images[0] if images else None
+
+
+def _refuse_idle_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """A flag that would change nothing is a usage error (exit 2), not ignored: whoever
+    gave it expects it to act (until 2026-12-01 these were silently ignored)."""
     if args.resize_mode is not None and args.resize is None:
         parser.error("--resize-mode needs --resize PX")
     if args.format == "parquet" and args.resize is not None:  # (--shard-size: harmless)

@@ -209,17 +209,20 @@ def record_start(stats: RunStats, manifest: Path) -> None:
     # failure raises (OSError): a run its history does not know would be healed with
     # another run's policy, so it must not start (until 2026-12-03 it did, with an error
     # line: a disk out of inodes, a fresh user's).
-    append_line(runs_path(manifest), (json.dumps(started) + "\n").encode("utf-8"), sync=False)
+    _append_run_line(started, manifest, sync=False)
 
 
 def add_run_line(line: dict[str, Any], manifest: Path, *, sync: bool = True) -> None:
-    """Append ``line`` to the run history (``atomic.append_line``); a failure is one
-    error line, the run goes on."""
+    """Append ``line`` to the run history; a failure is one error line, the run goes on."""
     try:
-        data = (json.dumps(line) + "\n").encode("utf-8")
-        append_line(runs_path(manifest), data, sync=sync)
+        _append_run_line(line, manifest, sync=sync)
     except OSError as exc:
         log.error("cannot add the run to %s: %s", runs_path(manifest), exc.strerror)
+
+
+def _append_run_line(line: dict[str, Any], manifest: Path, *, sync: bool) -> None:
+    """One JSON line at the end of the run history (``atomic.append_line``); raises OSError."""
+    append_line(runs_path(manifest), (json.dumps(line) + "\n").encode("utf-8"), sync=sync)
 
 
 def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | None = None) -> str:
