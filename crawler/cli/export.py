@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from crawler import constants as c
 from crawler.cli.edge import run_plain
@@ -35,8 +34,8 @@ def export_parser() -> argparse.ArgumentParser:
         type=nonempty_path,
         action="append",
         metavar="DIR",
-        help="this host's stored images, for rows without a shared store "
-        "(default: the manifest's folder)",
+        help="a host's stored images, for rows without a shared store; again for "
+        "each host's folder (default: the manifest's folder)",
     )
     p.add_argument("--shard-size", type=SHARD_SIZE, metavar="N", help="samples a shard (10000)")
     p.add_argument(
@@ -69,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         manifest=args.manifest,
         out=args.out,
         format=args.format,
-        images=_one_folder(parser, args.images),
+        images=tuple(args.images or ()),
         caption_column=args.caption_column,
         resize=args.resize,
         progress=not args.no_progress,
@@ -81,36 +80,26 @@ def main(argv: list[str] | None = None) -> int:
         # export.jsonl has its run summary at export.summary.json): refused, nothing
         # written, as the master and crawler-report refuse theirs.
         kept = run_files(config.manifest, config.manifest.parent / c.DEFAULT_KEY_NAME)
-        images = config.images or config.manifest.parent
-        if config.images is not None and not images.is_dir():  # each row was a store_error,
-            raise UsageError(  # with no word of why (a fresh user's, 2026-12-03)
-                f"--images {images} is not a folder here (this host's stored images: a "
-                "worker's --output)"
-            )
-        check_distinct({"--out": config.out / SUMMARY_NAME}, kept, [], (images,))
+        for folder in config.images:  # each row was a store_error, with no word of why
+            if not folder.is_dir():  # (a fresh user's, 2026-12-03)
+                raise UsageError(
+                    f"--images {folder} is not a folder here (a host's stored images: a "
+                    "worker's --output)"
+                )
+        images = config.images or (config.manifest.parent,)
+        check_distinct({"--out": config.out / SUMMARY_NAME}, kept, [], images)
         result = export(config)
         show(_summary(config, result))
         missing = result.caption_missing(config)
         if missing is not None:  # a dataset without its captions: not what was asked
             print(f"crawler-export: {missing}", file=sys.stderr)
         for store in result.empty_stores:
-            print(_empty(store, result, config.images is None), file=sys.stderr)
+            print(_empty(store, result, not config.images), file=sys.stderr)
         if result.statuses["store_error"] and result.kept_earlier:
             print(_kept(result), file=sys.stderr)
         return c.EXIT_INCOMPLETE if result.problems or missing else c.EXIT_OK
 
     return run_plain("crawler-export", body)
-
-
-def _one_folder(parser: argparse.ArgumentParser, images: list[Path] | None) -> Path | None:
-    """The one ``--images`` given (None: none); given twice, a usage error (exit 2): the
-    last one alone was read, and the rows of the others' host "missing"."""
-    if images and len(images) > 1:
-        parser.error(
-            "--images takes one folder: merge the hosts' folders into one first (their "
-            "files are named by content: rsync -a HOST:downloads/ merged/ for each)"
-        )
-    return images[0] if images else None
 
 
 def _refuse_idle_flags(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:

@@ -1,7 +1,11 @@
 """Reading a row's stored image back, whole and unchanged, from wherever it is.
 
 A row's image is in the shared store its ``store`` field names (a folder every host
-mounts, or S3: ``stores.open_store``), else in this host's images folder. The path is
+mounts, or S3: ``stores.open_store``), else in a host's own folder: one ``--images``
+folder, or several (one per host, copied here), looked in one after the other for the
+row's bytes. Names there are the URL's, not the content's: two hosts' folders may hold
+one name with other bytes (the URL's image changed between the nights each fetched it),
+so a folder's file counts only when its bytes are the row's. The path is
 checked to be a name the crawler gives (no ``..``, no absolute path: a manifest is a
 file anyone may have edited), and the bytes against the row's sha256: an export never
 ships bytes that are not the ones the manifest describes.
@@ -42,11 +46,14 @@ class RowImage(Exception):
 class ImageReader:
     """Reads rows' images; each shared store is opened once."""
 
-    def __init__(self, images: Path) -> None:
-        """``images``: this host's folder of stored images (rows without a ``store``)."""
-        self._local = FolderStore(images)
+    def __init__(self, images: Path | tuple[Path, ...]) -> None:
+        """``images``: the hosts' folders of stored images (rows without a ``store``),
+        in the order they are looked in."""
+        folders = (images,) if isinstance(images, Path) else images
+        self._locals = [FolderStore(folder) for folder in folders]
         self._stores: dict[str, FolderStore | S3Store] = {}
-        # By store ('': the images folder): images the rows name, found there, missing.
+        # By store (a folder of --images by its path): images the rows name, found there,
+        # missing.
         self.named: Counter[str] = Counter()
         self.found: Counter[str] = Counter()
         self.missing: Counter[str] = Counter()
@@ -61,19 +68,30 @@ class ImageReader:
         a user who deleted most images on purpose would, under a share, never get an
         export that replaces the earlier one; and per store, so that the rows of a
         store that answers do not hide another that is away."""
-        where = {"": str(self._local.root)}
-        return [
-            where.get(spec, spec)
-            for spec in sorted(self.named)
-            if self.missing[spec] and not self.found[spec]
-        ]
+        return [spec for spec in sorted(self.named) if self.missing[spec] and not self.found[spec]]
 
     def read(self, row: dict[str, Any]) -> bytes:
-        """The row's image bytes, checked against its sha256; raises RowImage."""
+        """The row's image bytes, checked against its sha256; raises RowImage. A row
+        without a shared store takes the first ``--images`` folder whose file has its
+        bytes; with none, the first folder's problem that is not ``missing`` (the file
+        is there, but other bytes, or the folder failed), else ``missing``."""
         relative = row.get("path")
         if not isinstance(relative, str) or stored_extension(relative) is None:
             raise RowImage(BAD_PATH, f"not a stored image's name: {relative!r}")
         spec = row.get("store") if isinstance(row.get("store"), str) else ""
+        if spec:
+            return self._read(spec, relative, row.get("sha256"))
+        problems: list[RowImage] = []
+        for folder in self._locals:
+            try:
+                return self._read(str(folder.root), relative, row.get("sha256"))
+            except RowImage as problem:
+                problems.append(problem)
+        raise next((p for p in problems if p.status != MISSING), problems[0])
+
+    def _read(self, spec: str, relative: str, sha256: Any) -> bytes:
+        """``relative``'s bytes in the store ``spec`` (a local folder: its path), checked
+        against ``sha256``; raises RowImage."""
         self.named[spec] += 1
         try:
             store = self._store(spec)
@@ -87,13 +105,14 @@ class ImageReader:
             self.missing[spec] += problem.status == MISSING
             raise
         self.found[spec] += 1
-        if hashlib.sha256(body).hexdigest() != row.get("sha256"):
+        if hashlib.sha256(body).hexdigest() != sha256:
             raise RowImage(CHANGED, f"{relative} no longer holds the bytes the manifest describes")
         return body
 
-    def _store(self, spec: Any) -> FolderStore | S3Store:
-        if not isinstance(spec, str) or not spec:
-            return self._local
+    def _store(self, spec: str) -> FolderStore | S3Store:
+        local = next((f for f in self._locals if str(f.root) == spec), None)
+        if local is not None:
+            return local
         if spec not in self._stores:
             # An S3 store without the s3 extra here: UsageError, the export stops with
             # one line (exit 1, nothing written), as for a missing pyarrow; until

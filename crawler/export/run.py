@@ -48,7 +48,8 @@ class ExportConfig:
     manifest: Path
     out: Path
     format: str  # one of FORMATS
-    images: Path | None = None  # this host's stored images; None: the manifest's folder
+    images: tuple[Path, ...] = ()  # the hosts' stored images, looked in in order; (): the
+    # manifest's folder
     shard_size: int = 10_000  # samples a shard (a folder for ``files``)
     caption_column: str | None = None  # the list column written as KEY.txt
     resize: int | None = None  # px; None: the stored bytes as they are
@@ -130,7 +131,7 @@ def export(config: ExportConfig) -> ExportResult:
     rows = CurrentRows(config.manifest, config.out)
     result = ExportResult()
     staging, writer = config.out / stale.STAGING, None
-    reader = ImageReader(config.images or config.manifest.parent)
+    reader = ImageReader(config.images or (config.manifest.parent,))
     try:
         writer = _writer(config, stale.staging_folder(config.out))
         _write_all(config, rows, writer, result, reader)
