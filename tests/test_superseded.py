@@ -116,3 +116,44 @@ def test_a_content_file_a_url_no_longer_listed_names_is_not_listed(
     summary = night(without_y, out, "--dedup-content", "--refresh-after", "0.000001")
     assert shared not in [entry["path"] for entry in summary["superseded"]]
     assert (out / shared).is_file()
+
+
+def test_a_failure_after_a_store_switch_leaves_the_earlier_copy_standing(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """Per-host folders one night, ``--store`` a shared folder the next: every stored URL
+    is downloaded anew into the share. One that now answers 404 says nothing of its copy
+    in the host's folder: its row stands (not re-checked), the copy is not "safe to
+    delete". Until 2026-12-03 the 404 replaced the row and the URL's only copy was listed
+    as superseded (a fresh user's). An opt-out still replaces its row; a copy downloaded
+    anew into the share lists the old one."""
+    out, shared = tmp_path / "out", tmp_path / "shared"
+    bodies = [make_image("PNG", 40, 30, seed=20 + i) for i in range(3)]
+    gone, opted, moved = (image_server.add(f"/w/{i}.png", body, content_type="image/png")
+                          for i, body in enumerate(bodies))  # fmt: skip
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{gone}\n{opted}\n{moved}\n", encoding="utf-8")
+    night(listing, out)
+    first = {row["url"]: row for row in read_rows(out / "manifest.jsonl")}
+    image_server.add("/w/0.png", b"gone", status=404)
+    image_server.add("/w/1.png", bodies[1], content_type="image/png",
+                     headers={"X-Robots-Tag": "noai"})  # fmt: skip
+    shared.mkdir()
+    result = run_cli(
+        "master", str(listing), "--bind", "127.0.0.1", "--local-workers", "1",
+        "--output", str(out), "--no-progress", "--store", str(shared),
+    )  # fmt: skip
+    assert_no_traceback(result.stdout, result.stderr)
+    summary = json.loads((out / "manifest.summary.json").read_text(encoding="utf-8"))
+    rows = {row["url"]: row for row in read_rows(out / "manifest.jsonl")}
+    assert len(rows) == 3
+    assert {k: rows[gone][k] for k in ("status", "store", "host", "path", "sha256")} == {
+        k: first[gone][k] for k in ("status", "store", "host", "path", "sha256")
+    }
+    assert (out / rows[gone]["path"]).is_file()
+    assert (rows[opted]["status"], rows[opted]["path"]) == ("blocked", None)
+    assert (rows[moved]["status"], rows[moved]["store"]) == ("ok", shared.as_uri())
+    listed = sorted((e["url"], e["path"]) for e in summary["superseded"])
+    assert listed == sorted((url, first[url]["path"]) for url in (opted, moved)), listed
+    assert summary["not_rechecked"] == 1, summary
+    assert result.returncode == 0, result.stderr

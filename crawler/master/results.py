@@ -26,7 +26,7 @@ from crawler.master.fencing import Answer
 from crawler.master.healing import failure_fields
 from crawler.master.leases import LeaseBoard
 from crawler.master.plan import Plan
-from crawler.master.rowfields import copy_kept, locate, result_fields
+from crawler.master.rowfields import copy_kept, locate, opted_out, result_fields
 from crawler.master.superseded import dropped_copy, moved_copy
 from crawler.protocol import decode_result
 from crawler.report.ledger import Ledger
@@ -166,8 +166,13 @@ class ResultIntake:
         self, task_id: int, worker: str, result: dict[str, Any]
     ) -> dict[str, Any] | None:
         """The earlier success row, when the failure ``result`` leaves its stored copy the
-        URL's image (another host answered, or a revalidation failed: ``rowfields.copy_kept``)."""
-        if not (self._unchecked(task_id, worker) or copy_kept(result)):
+        URL's image (another host answered, a revalidation failed, the copy is in another
+        store: ``rowfields.copy_kept``); never after an opt-out, which the crawler honours
+        (until 2026-12-03 one answered by another host left the row standing)."""
+        if opted_out(result):
+            return None
+        stored = self._plan.stored_row(task_id)
+        if not (self._unchecked(task_id, worker) or copy_kept(result, stored, self._store)):
             return None
         standing = self._standing(task_id)
         if standing is not None and result["held"]:

@@ -19,16 +19,25 @@ STORED_FIELDS += ("content_type", "final_url", "etag", "last_modified", "fetched
 VERIFIED_FIELDS = ("width", "height", "orientation", "format", "phash", "sha256")
 
 
-def copy_kept(result: dict[str, Any]) -> bool:
-    """Does a failure leave the stored copy the URL's image? Yes when it answered the
-    revalidation of a copy its worker holds (``held``), unless the site opted out
-    (X-Robots-Tag, or robots.txt now disallowing it: a permanent ``blocked``), which the
-    crawler honours; robots.txt unavailable is no opt-out. A 404, a broken or HTML
-    answer, a timeout says the web has no better image now, not that the verified copy
-    is wrong: until 2026-12-01 the failure replaced the ok row, and the image, still on
-    disk, was no longer in the manifest (nor listed anywhere)."""
-    opted_out = result["status"] == c.BLOCKED and not transient(result)
-    return bool(result["held"]) and not opted_out
+def opted_out(result: dict[str, Any]) -> bool:
+    """Did the site opt out (X-Robots-Tag, or robots.txt now disallowing it: a permanent
+    ``blocked``)? The crawler honours it: the failure replaces the row, whatever copy
+    was stored. robots.txt unavailable is no opt-out."""
+    return result["status"] == c.BLOCKED and not transient(result)
+
+
+def copy_kept(result: dict[str, Any], stored: dict[str, Any] | None, store: str) -> bool:
+    """Does a failure (no opt-out) leave the stored copy the URL's image? Yes when it
+    answered the revalidation of a copy its worker holds (``held``), and when the copy
+    is in another store than the run's ``store`` (``--store`` changed since: the
+    workers look for it in theirs, and download the URL anew into it). A 404, a broken
+    or HTML answer, a timeout says the web has no better image now, not that the
+    verified copy is wrong: until 2026-12-01 the failure replaced the ok row, and the
+    image, still on disk, was no longer in the manifest (nor listed anywhere); after a
+    store switch until 2026-12-03, and was listed as superseded, "safe to delete", the
+    URL's only copy (a fresh user's)."""
+    elsewhere = stored is not None and (stored.get("store") or "") != store
+    return bool(result["held"]) or elsewhere
 
 
 def result_fields(
