@@ -76,8 +76,8 @@ class Cluster:
             ]  # fmt: skip
             self.workers.append(start_cli("worker", *args))
 
-    def night(self, urls: list[str], *extra: str) -> dict[str, Any]:
-        """One nightly run of the master; returns its JSON summary."""
+    def night(self, urls: list[str], *extra: str, code: int = c.EXIT_OK) -> dict[str, Any]:
+        """One nightly run of the master, ending with ``code``; returns its JSON summary."""
         lst = self.root / "list.txt"
         lst.write_text("\n".join(urls) + "\n", encoding="utf-8")
         master = start_cli(
@@ -94,7 +94,7 @@ class Cluster:
             if master.poll() is None:
                 master.kill()
                 master.communicate()
-        assert master.returncode == 0, err
+        assert master.returncode == code, err
         assert_no_traceback(out, err)
         return json.loads(self.manifest.with_name("manifest.summary.json").read_text())
 
@@ -328,25 +328,36 @@ def test_an_image_whose_host_stayed_away_keeps_its_row_when_the_download_fails(
     """--verify-stored with host-b gone: host-a downloads host-b's images instead, and
     the web now answers 404. That says nothing of host-b's copies: their rows stand (not
     re-checked), with their host and path. Before, the 404 replaced them, the manifest
-    forgot images host-b still held, and the next run fetched them all again."""
+    forgot images host-b still held, and the next run fetched them all again. One site
+    opts out (X-Robots-Tag: noai) instead: that row is replaced, whichever host heard it,
+    and host-b's copy listed as superseded (until 2026-12-03 it stood too)."""
     images = add_images(image_server, 40, "away")
     cluster.night(list(images))
     rows = cluster.rows()
     on_b = {url for url in images if rows[url]["host"] == "host-b"}
-    assert on_b and len(on_b) < len(images)
+    assert len(on_b) > 1 and len(on_b) < len(images)
     b_worker = cluster.workers.pop(HOSTS.index("host-b"))
     b_worker.send_signal(signal.SIGTERM)
     b_worker.communicate(timeout=30)
-    for url in on_b:
+    opted = sorted(on_b)[0]
+    for url in on_b - {opted}:
         image_server.add(urlsplit(url).path, b"gone", status=404)
-    night2 = cluster.night(list(images), "--verify-stored")
-    assert night2["not_rechecked"] == len(on_b), night2
+    body = make_image("PNG", 48, 32, seed=1)
+    image_server.add(urlsplit(opted).path, body, content_type="image/png",
+                     headers={"X-Robots-Tag": "noai"})  # fmt: skip
+    # The one URL tried (the others reused or standing) was refused: exit 4 (alarm).
+    night2 = cluster.night(list(images), "--verify-stored", code=c.EXIT_DEGRADED)
+    assert night2["not_rechecked"] == len(on_b) - 1, night2
     assert (night2["downloaded"], night2["reused"]) == (0, len(images) - len(on_b))
     after = cluster.rows()
-    for url in on_b:
+    for url in on_b - {opted}:
         assert {k: after[url][k] for k in ("status", "host", "path", "sha256")} == {
             k: rows[url][k] for k in ("status", "host", "path", "sha256")
         }
+    assert (after[opted]["status"], after[opted]["path"]) == ("blocked", None)
+    assert [(e["url"], e["host"], e["path"]) for e in night2["superseded"]] == [
+        (opted, "host-b", rows[opted]["path"])
+    ]
 
 
 def test_a_worker_whose_share_is_not_mounted_stores_nothing(
