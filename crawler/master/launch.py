@@ -88,6 +88,7 @@ class Launch:
         self.slot = BoardSlot(WorkerRegistry(self.clock, own=local.group_of))
         self.local = local  # started already, waiting for the port
         self.server: QueueServer | None = None
+        self.policy = config.policy  # with the shared folder's identity once started
         self._closed = False
 
     def start(self) -> None:
@@ -103,7 +104,7 @@ class Launch:
         try:
             check_manifest(cfg)
             check_outputs(cfg)
-            policy = dataclasses.replace(cfg.policy, store_id=check_store(cfg))
+            policy = self.policy = dataclasses.replace(cfg.policy, store_id=check_store(cfg))
             self.server = QueueServer(cfg.bind, cfg.port, cfg.authkey, cfg.listen_backlog)
         except UsageError:
             # A master that cannot start leaves no empty folder behind (until 2026-12-01

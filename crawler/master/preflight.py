@@ -18,9 +18,9 @@ from crawler.atomic import in_place
 from crawler.config import MasterConfig
 from crawler.exceptions import UsageError
 from crawler.layout import not_a_folder
-from crawler.manifest import report_path, runs_path, summary_path
+from crawler.manifest import read_runs, report_path, runs_path, summary_path
 from crawler.master.journalfile import refuse_special
-from crawler.stores import PER_HOST, FolderStore, open_store
+from crawler.stores import IDENTITY, PER_HOST, FolderStore, open_store
 
 PROBE = 64 << 10  # bytes of an existing --manifest read to recognise it as one
 
@@ -75,12 +75,48 @@ def check_store(cfg: MasterConfig) -> str:
     """A shared store (folder or S3) must take a write before any URL is handed out;
     raises UsageError (one line). Per-host stores are checked by each worker. Returns a
     shared folder's identity (``FolderStore.identity``), for the workers to match; ""
-    for other stores."""
+    for other stores. A shared folder must also be the one earlier runs of this
+    manifest stored into (``check_same_folder``)."""
     if cfg.policy.store == PER_HOST:
         return ""
     store = open_store(cfg.policy.store, cfg.output)
     store.check()
-    return store.identity(create=True) if isinstance(store, FolderStore) else ""
+    if not isinstance(store, FolderStore):
+        return ""
+    check_same_folder(cfg, store.where, store.identity(create=False))
+    return store.identity(create=True)
+
+
+def check_same_folder(cfg: MasterConfig, where: str, found: str) -> None:
+    """Raise UsageError (one line) when the shared folder's identity (``found``; "" for
+    none) is not the one the run history last recorded for this store: a mount point
+    left empty by a share not mounted holds none, another share another. Until
+    2026-12-03 the master made a new identity in the empty mount point, the night's
+    images went to the local disk under it, hidden once the share was mounted again,
+    and the next run trusted their rows (a fresh user's). With ``--verify-stored``
+    (every stored image checked, the missing ones downloaded again) the folder is
+    taken as it is: a share emptied or replaced on purpose."""
+    recorded = last_store_id(cfg.manifest, cfg.policy.store)
+    if not recorded or found == recorded or cfg.resume.verify_stored:
+        return
+    holds = f"holds another {IDENTITY} ({found[:8]}...)" if found else f"holds no {IDENTITY}"
+    raise UsageError(
+        f"store {where} {holds}, not the one earlier runs of this manifest stored their "
+        f"images in ({recorded[:8]}...): is the share mounted? If it was emptied or "
+        "replaced on purpose, run with --verify-stored to check every stored image"
+    )
+
+
+def last_store_id(manifest: Path, store: str) -> str:
+    """The identity of ``store`` (a shared folder's spec) the run history beside
+    ``manifest`` last recorded (each run's ``policy``); "" for none."""
+    recorded = ""
+    for run in read_runs(manifest):
+        policy = run.get("policy")
+        if isinstance(policy, dict) and policy.get("store") == store:
+            found = policy.get("store_id")
+            recorded = found if isinstance(found, str) and found else recorded
+    return recorded
 
 
 def check_file(what: str, path: Path) -> None:

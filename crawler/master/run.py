@@ -197,7 +197,7 @@ class Master:
         failures_kept = sum(n for s, n in plan.carried.items() if s in c.FAILED_STATUSES)
         self.stats.changes["kept_failures"] = failures_kept - plan.given_up
         self.stats.changes["given_up"] = plan.given_up
-        self.stats.policy = dataclasses.asdict(cfg.policy)
+        self.stats.policy = dataclasses.asdict(self.launch.policy)  # the store's id too
         self.stats.kept = plan.kept
         earlier = plan.earlier  # counted on a full read of the manifest only
         self.stats.older_rules = (
