@@ -102,6 +102,9 @@ EXIT_INCOMPLETE = 3  # the run started but could not finish (workers gone, maste
 EXIT_DEGRADED = 4  # completed, but nothing it tried succeeded, or too much failed
 EXIT_INTERRUPTED = 130  # SIGINT / SIGTERM
 
+# The outcome of a run's first run-history line (NAME.runs.jsonl), until its summary line.
+RUN_STARTED = "started"
+
 # --- Defaults. ---
 DEFAULT_PORT = 8001
 DEFAULT_OUTPUT = "downloads"

@@ -26,7 +26,6 @@ ERROR_SHOWN = 160  # characters of a failure's error a degraded run's reason sho
 # The failures ``most_often`` tells of: those of URLs sent out (not a list's bad lines,
 # which the alarm counts apart: a review found them named before the run's 404s).
 TOLD = c.FAILED_STATUSES - {c.INVALID_URL}
-STARTED = "started"  # the outcome of a run's first history line, until its summary line
 OUTCOMES = {
     c.EXIT_OK: "completed",
     c.EXIT_INCOMPLETE: "incomplete",
@@ -200,7 +199,7 @@ def record_start(stats: RunStats, manifest: Path) -> None:
     for good once the limit changed (a fresh user's)."""
     started = {
         "run_id": stats.run_id,
-        "outcome": STARTED,
+        "outcome": c.RUN_STARTED,
         "started_at": stats.started_at,
         "policy": stats.policy,
     }

@@ -13,7 +13,7 @@ from crawler.report import ledger
 from crawler.report.aggregate import aggregate
 from crawler.report.html import render_page
 from crawler.report.model import ReportData
-from crawler.report.outcome import describes
+from crawler.report.outcome import LATER_RUN, describes, later_run
 from crawler.report.pictures import Pictures
 
 
@@ -64,6 +64,8 @@ def write_report(  # noqa: PLR0913  (what to report, where, and what is known)
     summary, earlier = read_summary(manifest), None
     if summary and not describes(summary, rep, size):  # a later run did not finish
         summary, earlier = {}, summary
+    elif summary and (later := later_run(list(read_runs(manifest)), summary)) is not None:
+        summary, earlier = {}, summary | {LATER_RUN: later}  # one that wrote no row
     text = render_page(manifest, rep, summary, output and Path(output), pictures, earlier)
     try:
         write_whole(path, text.encode("utf-8"))

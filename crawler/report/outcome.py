@@ -28,6 +28,8 @@ from typing import Any
 from crawler import constants as c
 from crawler.report.model import ReportData, timestamp
 
+LATER_RUN = "later_run"  # key added to an earlier summary: the run after it (later_run)
+
 # What each outcome means to the reader of the page (README: Exit codes); "completed"
 # needs no word, as before. Other outcomes (a newer crawler's) are shown by name only.
 MEANINGS = {
@@ -107,9 +109,24 @@ def run_totals(
     )
 
 
+def later_run(runs: list[dict[str, Any]], summary: Mapping[str, Any]) -> str | None:
+    """The run that the run history (``runs``, oldest first) says started after the
+    summary's run and has no end line: killed outright before its first row (it wrote
+    no row, so the manifest is still the size its summary recorded), or still running.
+    Until 2026-12-03 the header then showed the summary's run as "completed" (a fresh
+    user's). None when there is none."""
+    ended = {r.get("run_id") for r in runs if r.get("outcome") not in (None, c.RUN_STARTED)}
+    started = [r.get("run_id") for r in runs if r.get("outcome") == c.RUN_STARTED]
+    ours = summary.get("run_id")
+    if ours not in started or started[-1] == ours or started[-1] in ended:
+        return None
+    return started[-1] if isinstance(started[-1], str) else None
+
+
 def _unfinished(rep: ReportData, earlier: Mapping[str, Any]) -> str:
     """The header's words for rows no summary describes (HTML)."""
-    latest, old = rep.chart_run, escape(str(earlier.get("run_id")))
+    latest = earlier.get(LATER_RUN) or rep.chart_run
+    old = escape(str(earlier.get("run_id")))
     if earlier and latest is not None and escape(latest) == old:
         text = f"<b>The manifest changed after run {old} wrote its summary</b>"
     elif latest is not None and earlier:

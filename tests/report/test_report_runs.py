@@ -129,6 +129,39 @@ def test_report_after_a_killed_rerun_does_not_show_the_earlier_run(
         assert f"in run {killed}," in html  # the chart is of the killed run, as the header
 
 
+def test_report_after_a_killed_rerun_that_wrote_no_row_names_it(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """A rerun killed before its first row leaves the manifest the size the earlier
+    run's summary recorded: the run history alone says it started. Until 2026-12-03 the
+    header showed the earlier run as "completed" (a fresh user's)."""
+    out, listing = tmp_path / "out", tmp_path / "list.txt"
+    first = _images(image_server, "a", 3)
+    listing.write_text("\n".join(first) + "\n", encoding="utf-8")
+    assert _run(listing, out, "--local-workers", "1").returncode == 0
+    old_run = json.loads((out / "manifest.summary.json").read_text(encoding="utf-8"))["run_id"]
+    listing.write_text("\n".join([*first, *_images(image_server, "n", 1)]) + "\n", "utf-8")
+    proc = start_cli("master", str(listing), "--output", str(out), *FLAGS)  # no worker
+    try:
+        runs = out / "manifest.runs.jsonl"
+        deadline = time.monotonic() + RUN_TIMEOUT
+        while runs.read_text(encoding="utf-8").count('"started"') < 2:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=RUN_TIMEOUT)
+    killed = json.loads(runs.read_text(encoding="utf-8").splitlines()[-1])["run_id"]
+    html = _report(out / "manifest.jsonl")
+    banner = _outcome(html)
+    assert banner.startswith(f"Run {killed} did not finish: no summary."), banner
+    assert f"of run {old_run} (completed" in banner and "earlier state" in banner
+    assert f"run {old_run} completed" not in html
+    done = _run(listing, out, "--local-workers", "1")  # resumed: the page is the new run's
+    assert done.returncode == 0, done.stderr
+    assert "did not finish" not in _report(out / "manifest.jsonl")
+
+
 def test_report_of_a_killed_first_run_counts_rows_not_urls(
     tmp_path: Path, image_server: ImageServer
 ) -> None:
