@@ -146,7 +146,8 @@ def dry_run(args: argparse.Namespace) -> int:
         f"  duplicate              {found.duplicate:>10}\n"
         "nothing written"
     )
-    return c.EXIT_OK if found.valid else c.EXIT_DEGRADED  # no usable line: alarm
+    # No usable line, or a list without any: alarm, as the run would (closing.alarm).
+    return c.EXIT_OK if found.valid and not found.empty_lists else c.EXIT_DEGRADED
 
 
 def _survey(plan: ModuleType, lists: tuple[ListSpec, ...], folder: Path) -> Any:

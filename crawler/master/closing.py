@@ -41,15 +41,19 @@ from crawler.report.pictures import Pictures
 
 def alarm(plan: Plan, changes: Mapping[str, int], rate: float) -> str | None:
     """Why a run that completed should alarm whoever reads its exit code (None: it need
-    not): no list line at all, most of them unusable, nothing it tried succeeded, or more
-    than ``rate`` (``--max-failure-rate``) of what it tried failed. ``changes``: the
-    run's ``RunStats.changes``."""
+    not): no list line at all, or a list without one, most of them unusable, nothing it
+    tried succeeded, or more than ``rate`` (``--max-failure-rate``) of what it tried
+    failed. ``changes``: the run's ``RunStats.changes``."""
     # Successes that made a request (reused ones tried nothing); failures that did, or
     # whose host or robots.txt was asked (failures kept from earlier runs were not).
     good = sum(changes.get(k, 0) for k in ("new_ok", "recovered", "refetched", "revalidated"))
     tried = good + changes.get("new_failures", 0) + changes.get("still_failing", 0)
     if not plan.lines:  # an empty list: more likely a broken export upstream than news
         return "the lists hold no URL (empty, or only comments)"
+    if plan.empty_lists:  # one of several (until 2026-12-03 a warning only: its URLs' rows
+        shown = ", ".join(plan.empty_lists[:3])  # became history, and the night exit 0)
+        more = f" and {len(plan.empty_lists) - 3} more" if len(plan.empty_lists) > 3 else ""
+        return f"list {shown}{more} holds no URL (empty, or only comments)"
     if plan.invalid > plan.lines / 2:
         return f"{plan.invalid} of {plan.lines} list lines are not URLs (--input-format?)"
     if tried and not good and rate < 1:  # --max-failure-rate 1: failures never alarm

@@ -39,13 +39,18 @@ class ListCheck:
         if self._seen == SAMPLE:
             self.done()
 
+    @property
+    def empty(self) -> bool:
+        """No line of the list was read (so far): empty, or only blank lines and comments."""
+        return self._seen == 0
+
     def done(self) -> None:
         """Warn if the list had no lines to read, or most of the lines seen were not URLs
         (called at SAMPLE lines or at the end of a shorter list); warns at most once."""
         if self._done:
             return
         self._done = True
-        if self._seen == 0:
+        if self.empty:
             log.warning("URL list %s holds no URLs (empty, or only blank lines and comments)",
                         self._path)  # fmt: skip
             return

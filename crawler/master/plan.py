@@ -64,6 +64,7 @@ class Plan:
     # Journal offsets of earlier runs' per-line rows this run's replaced (``linerows``).
     superseded_lines: array = field(default_factory=lambda: array("Q"))
     decoded_lines: int = 0  # per-line rows held back and decoded again: the changed ones
+    empty_lists: list[str] = field(default_factory=list)  # lists holding no URL line
 
     @property
     def total(self) -> int:
@@ -145,6 +146,7 @@ class Survey:
     valid: int = 0  # distinct valid URLs: the tasks of a run
     invalid: int = 0
     duplicate: int = 0
+    empty_lists: list[str] = field(default_factory=list)  # lists holding no URL line
 
 
 def _counted_only(rows: list[dict[str, Any]]) -> None:
@@ -172,7 +174,7 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, what to resume from, 
     line_rows = LineRows(write, keep, spool, hold=resuming)
     saying = PlanNote(plan)
     try:
-        for row in _line_rows(lists, plan.store, run_id, keys or KeyLines()):
+        for row in _line_rows(lists, plan.store, run_id, keys or KeyLines(), plan.empty_lists):
             plan.lines += 1
             if row is None:
                 continue
@@ -221,7 +223,7 @@ def survey(lists: Sequence[ListSpec | str], spool: Path | None = None) -> Survey
     store = TaskStore(spool)
     found = Survey(len(lists))
     try:
-        for row in _line_rows(lists, store, "", KeyLines()):
+        for row in _line_rows(lists, store, "", KeyLines(), found.empty_lists):
             found.lines += 1
             if row is not None and row["status"] == c.INVALID_URL:
                 found.invalid += 1
@@ -234,10 +236,15 @@ def survey(lists: Sequence[ListSpec | str], spool: Path | None = None) -> Survey
 
 
 def _line_rows(
-    lists: Sequence[ListSpec | str], store: TaskStore, run_id: str, keys: KeyLines
+    lists: Sequence[ListSpec | str],
+    store: TaskStore,
+    run_id: str,
+    keys: KeyLines,
+    empty: list[str] | None = None,
 ) -> Iterator[dict[str, Any] | None]:
     """One item per input line, in order: its own row (``invalid_url``, ``duplicate``), or
-    None when it is the first occurrence of a URL, now a task in ``store``."""
+    None when it is the first occurrence of a URL, now a task in ``store``; the lists
+    that hold no line are added to ``empty``."""
     for number, item in enumerate(lists):
         spec = as_spec(item)
         store.sources.append(spec.path)
@@ -260,6 +267,8 @@ def _line_rows(
                 duplicate_of=store.source(task_id), run_id=run_id, extra=entry.extra,
             )  # fmt: skip
         check.done()
+        if check.empty and empty is not None:
+            empty.append(spec.path)
 
 
 def _resume(plan: Plan, journal: Path, options: ResumeOptions) -> None:

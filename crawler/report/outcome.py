@@ -35,7 +35,7 @@ LATER_RUN = "later_run"  # key added to an earlier summary: the run after it (la
 MEANINGS = {
     "degraded": "the run completed, but it should alarm: none of the URLs it tried "
     "succeeded, more than --max-failure-rate of them failed, or most list lines were not "
-    "URLs, or there were none (the log says which)",
+    "URLs, or a list held none (the log says which)",
     "incomplete": "the run started but could not finish: its workers were gone or idle "
     "(the log says which)",
     "interrupted": "the run was stopped (SIGINT, SIGTERM or SIGHUP) before every URL had an answer",

@@ -25,7 +25,7 @@ from conftest import (
     run_cli,
     unstamped,
 )
-from imageserver import ImageServer
+from imageserver import ImageServer, make_image
 
 from crawler import constants as c
 from crawler.config import ListSpec, format_of
@@ -630,6 +630,25 @@ def test_a_list_without_urls_is_said_once(tmp_path: Path, text: str) -> None:
     assert dry.returncode == done.returncode
     assert_no_traceback(done.stdout, done.stderr)
     assert done.stderr.count("holds no URLs") == 1 and str(listing) in done.stderr
+
+
+def test_one_list_of_several_without_urls_alarms(tmp_path: Path, image_server: ImageServer) -> None:
+    """A list that held URLs and is empty tonight, beside one that is not: its URLs'
+    rows become history. Until 2026-12-03 that was a warning and exit 0 (a fresh
+    user's); now the run completes degraded (exit 4) naming it, and so does --dry-run."""
+    url = image_server.add("/e.png", make_image("PNG", 8, 8), content_type="image/png")
+    full = write(tmp_path / "full.txt", f"{url}\n")
+    empty = write(tmp_path / "empty.txt", "# nothing tonight\n")
+    done = run_cli("master", str(full), str(empty), "--bind", "127.0.0.1", "--port", "0",
+                   "--output", str(tmp_path / "out"), "--no-progress", "-q",
+                   "--local-workers", "1")  # fmt: skip
+    assert_no_traceback(done.stdout, done.stderr)
+    assert done.returncode == c.EXIT_DEGRADED, done.stderr
+    assert f"degraded run: list {empty} holds no URL (empty, or only comments)" in done.stderr
+    dry = run_cli("master", str(full), str(empty), "--output", str(tmp_path / "o2"), "--dry-run")
+    assert dry.returncode == c.EXIT_DEGRADED, dry.stderr
+    alone = run_cli("master", str(full), "--output", str(tmp_path / "o3"), "--dry-run")
+    assert alone.returncode == c.EXIT_OK, alone.stderr
 
 
 @pytest.mark.parametrize("number", ["1e400", "-1e400", "1.5e309"])
