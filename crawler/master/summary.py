@@ -224,6 +224,14 @@ def _append_run_line(line: dict[str, Any], manifest: Path, *, sync: bool) -> Non
     append_line(runs_path(manifest), (json.dumps(line) + "\n").encode("utf-8"), sync=sync)
 
 
+def _rate(per_s: float | None) -> str:
+    """images/s as read: two significant digits below 10 (5 images in 127 s said "0.0"),
+    one decimal above."""
+    if not per_s:
+        return "0"
+    return f"{per_s:.1f}" if per_s >= 10 else f"{per_s:.2g}"
+
+
 def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | None = None) -> str:
     lines = [
         f"crawler: run {summary['run_id']} {summary['outcome']} in {summary['elapsed_s']:.1f} s: "
@@ -240,7 +248,7 @@ def format_summary(summary: dict[str, Any], csv: Path | None, report: Path | Non
             "stand (counted above); rerun the same command to re-check them"
         )
     lines.append(
-        f"  {summary['downloaded']} downloaded ({summary['images_per_s'] or 0:.1f} images/s, "
+        f"  {summary['downloaded']} downloaded ({_rate(summary['images_per_s'])} images/s, "
         f"{summary['bytes'] / 1e6:.1f} MB), {summary['reused']} reused from earlier runs, "
         f"{summary['kept']} kept as the manifest says"
     )

@@ -56,3 +56,15 @@ def test_a_degraded_runs_reason_names_the_failure_of_urls_sent_out() -> None:
     )
     assert said.isprintable() and said.endswith("x...")  # 160 characters, then escaped
     assert len(said) == len("most often http_error (2): ") + 160 + len("\\x1b\\r\\n") - 3
+
+
+def test_a_slow_rate_is_not_said_as_zero(tmp_path: Path) -> None:
+    """5 images in 127 s said "0.0 images/s" (a fresh user's, 2026-12-03)."""
+    stats = RunStats(run_id="r", total=5)
+    stats.add([{"status": "ok", "run_id": "r", "bytes": 10, "reused": None}] * 5)
+    summary = stats.as_dict(0, 127.0, tmp_path / "m.jsonl")
+    assert "downloaded (0.04 images/s" in format_summary(summary, None), summary
+    summary["images_per_s"] = 473.21
+    assert "downloaded (473.2 images/s" in format_summary(summary, None)
+    summary["images_per_s"] = None
+    assert "downloaded (0 images/s" in format_summary(summary, None)
