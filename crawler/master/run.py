@@ -41,6 +41,8 @@ LINGER = 5.0  # seconds the master waits for its workers to hear the run is over
 LINGER_POLL = 0.002  # ... looking every: it is on the way to the run's exit
 MAX_BATCHES_PER_WRITE = 8  # result batches folded into one manifest write (group commit)
 T = TypeVar("T")
+# A stop whose --grace ended before every URL in progress was answered.
+LEFT = "stopping: --grace %g s over; no answer for %d URL%s in progress (the next run fetches)"
 
 
 class Master:
@@ -232,12 +234,14 @@ class Master:
             while remaining:
                 if self.stop_signal is not None and self.stop_by is None:
                     self.stop_by = self._begin_stop(board)
-                if self.stop_by is not None and (
+                # The stop's end: the answers already in take no wait (until 2026-12-03
+                # those that came while the last ones were journalled were dropped).
+                ending = self.stop_by is not None and (
                     time.monotonic() > self.stop_by or not board.leased()
-                ):
-                    return c.EXIT_INTERRUPTED
-                rows = intake.rows(self._next_batches())
-                tick = time.monotonic() >= next_tick
+                )
+                batches = self._next_batches(TICK * (not ending))
+                rows = intake.rows(batches)
+                tick = time.monotonic() >= next_tick and not ending
                 if tick:
                     rows += intake.lost_rows()
                     next_tick = time.monotonic() + TICK
@@ -248,6 +252,10 @@ class Master:
                     self.stats.add(rows)
                     self.ledger.add(rows)
                     progress.advance(len(rows))
+                if ending and remaining and not batches:  # each answer already in taken
+                    if left := board.leased():  # killed, or not heard: said since 2026-12-03
+                        log.warning(LEFT, self.config.grace, left, "s" * (left != 1))
+                    return c.EXIT_INTERRUPTED
                 progress.tick(remaining, board.robots_held_back)
                 stopping = self.stop_signal is not None
                 if tick and remaining and not watch.workers_left(board, progress, stopping):
@@ -262,10 +270,11 @@ class Master:
         log.warning("stopping: no new work handed out; waiting up to %g s for answers", grace)
         return time.monotonic() + grace
 
-    def _next_batches(self) -> list[tuple[str, list[str]]]:
-        """Every batch waiting in the inbox (one manifest write, one fsync, for all)."""
+    def _next_batches(self, wait: float) -> list[tuple[str, list[str]]]:
+        """Every batch waiting in the inbox (one manifest write, one fsync, for all),
+        waiting up to ``wait`` seconds for the first."""
         try:
-            batches = [self.inbox.get(timeout=TICK)]
+            batches = [self.inbox.get(timeout=wait) if wait else self.inbox.get_nowait()]
         except queue.Empty:
             return []
         while len(batches) < MAX_BATCHES_PER_WRITE:
