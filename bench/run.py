@@ -114,7 +114,7 @@ def parse_args(argv: list[str] | None) -> Settings:
     p.add_argument(
         "--no-install",
         action="store_true",
-        help="never apt-get install nginx nor pip install img2dataset",
+        help="never apt-get install nginx, aria2 or wget, nor pip install img2dataset",
     )
     p.add_argument(
         "--only",
@@ -297,12 +297,14 @@ def other_contenders(runners: dict, job: tp.Job, procs: int, install: bool) -> d
     else:
         say(f"img2dataset skipped: {why}")
         skipped["img2dataset"] = {"status": f"skipped: {why}"}
-    for tool, run in (("aria2c", contenders.run_aria2c), ("wget", tp.run_wget)):
-        if shutil.which(tool):
+    tools = (("aria2c", "aria2", contenders.run_aria2c), ("wget", "wget", tp.run_wget))
+    for tool, package, run in tools:  # installed as nginx is (until 2026-12-03 skipped)
+        path, why = servers.find_binary(tool, package, install, say)
+        if path is not None:
             runners[tool] = lambda run=run: run(job)
         else:
-            say(f"{tool} skipped: not installed")
-            skipped[tool] = {"status": f"skipped: {tool} is not installed"}
+            say(f"{tool} skipped: {why}")
+            skipped[tool] = {"status": f"skipped: {why}"}
     return skipped
 
 

@@ -88,21 +88,27 @@ def free_port() -> int:
 # --- nginx ---
 def find_nginx(allow_install: bool, say: Say) -> tuple[str | None, str]:
     """The nginx binary (installing nginx-light when allowed and root), or None and why not."""
-    path = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
+    return find_binary("nginx", "nginx-light", allow_install, say)
+
+
+def find_binary(name: str, package: str, allow_install: bool, say: Say) -> tuple[str | None, str]:
+    """The ``name`` binary (installing Debian's ``package`` when allowed and root), or None
+    and why not."""
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
     if path:
         return path, "installed"
     if not allow_install:
-        return None, "nginx is not installed (and --no-install)"
+        return None, f"{name} is not installed (and --no-install)"
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return None, "nginx is not installed and this is not root with apt-get"
-    say("nginx missing: apt-get install -y nginx-light ...")
+        return None, f"{name} is not installed and this is not root with apt-get"
+    say(f"{name} missing: apt-get install -y {package} ...")
     deadline = time.monotonic() + APT_BUDGET
-    if not _apt(deadline, "install", "-y", "nginx-light"):
+    if not _apt(deadline, "install", "-y", package):
         say("install failed; apt-get update, then again ...")
-        if not (_apt(deadline, "update") and _apt(deadline, "install", "-y", "nginx-light")):
-            return None, "apt-get install nginx-light failed"
-    path = shutil.which("nginx") or shutil.which("nginx", path="/usr/sbin:/sbin")
-    return (path, "installed now") if path else (None, "nginx not found after install")
+        if not (_apt(deadline, "update") and _apt(deadline, "install", "-y", package)):
+            return None, f"apt-get install {package} failed"
+    path = shutil.which(name) or shutil.which(name, path="/usr/sbin:/sbin")
+    return (path, "installed now") if path else (None, f"{name} not found after install")
 
 
 def _apt(deadline: float, *args: str) -> bool:
