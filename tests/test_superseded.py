@@ -12,9 +12,14 @@ import time
 from pathlib import Path
 
 from conftest import assert_no_traceback, read_rows, run_cli
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from imageserver import ImageServer, make_image
 
+from crawler.layout import stored_name
 from crawler.master.superseded import dropped_copy, moved_copy
+
+NAME = stored_name("http://127.0.0.1/x.png", "png")  # a name the crawler gives
 
 
 def night(listing: Path, out: Path, *flags: str) -> dict:
@@ -52,13 +57,12 @@ def test_a_shared_folder_under_another_name_supersedes_nothing(
 def test_a_copy_a_worker_reused_is_not_superseded() -> None:
     """A host renamed (--host-id) with the same --output: its worker reuses the files
     there, and the earlier rows' (host, path) are those very files."""
-    earlier = {"status": "ok", "store": None, "host": "h1", "path": "ab/cd/x.png", "sha256": "0"}
+    earlier = {"status": "ok", "store": None, "host": "h1", "path": NAME, "sha256": "0"}
     reused = earlier | {"url": "http://127.0.0.1/x.png", "host": "h2", "reused": True}
     assert moved_copy(reused, earlier) is None
     downloaded = reused | {"reused": None}  # written anew by h2, in its own folder
     assert moved_copy(downloaded, earlier) == {
-        "url": "http://127.0.0.1/x.png", "store": None, "host": "h1", "path": "ab/cd/x.png",
-        "sha256": "0",
+        "url": "http://127.0.0.1/x.png", "store": None, "host": "h1", "path": NAME, "sha256": "0",
     }  # fmt: skip
 
 
@@ -89,8 +93,8 @@ def test_an_image_its_site_opted_out_of_is_listed(
 
 def test_a_failure_that_replaces_no_image_lists_nothing() -> None:
     failure = {"url": "http://127.0.0.1/x.png", "status": "blocked", "path": None}
-    earlier = {"status": "ok", "store": None, "host": "h1", "path": "ab/cd/x.png", "sha256": "0"}
-    assert dropped_copy(failure, earlier)["path"] == "ab/cd/x.png"
+    earlier = {"status": "ok", "store": None, "host": "h1", "path": NAME, "sha256": "0"}
+    assert dropped_copy(failure, earlier)["path"] == NAME
     assert dropped_copy(failure, None) is None  # a new URL
     assert dropped_copy(failure, earlier | {"status": "http_error", "path": None}) is None
     assert dropped_copy(earlier | {"url": failure["url"]}, earlier) is None  # a success
@@ -157,3 +161,51 @@ def test_a_failure_after_a_store_switch_leaves_the_earlier_copy_standing(
     assert listed == sorted((url, first[url]["path"]) for url in (opted, moved)), listed
     assert summary["not_rechecked"] == 1, summary
     assert result.returncode == 0, result.stderr
+
+
+# Paths an edited manifest may hold: none is a name the crawler gives.
+FOREIGN = [
+    "/etc/passwd", "../precious/family.png", f"../{NAME}", f"/{NAME}", f"{NAME[:6]}../{NAME[6:]}",
+    f"ab/cd/{NAME[6:]}", NAME.upper(), f"{NAME}/", f"./{NAME}", f"x/{NAME}", NAME[:-4] + ".exe",
+    NAME.replace("/", "\\"), "", ".", "..", f"{NAME}\x00.png",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(st.sampled_from(FOREIGN), st.text(max_size=90)))
+def test_only_a_name_the_crawler_gives_is_listed(path: str) -> None:
+    """A manifest is a file anyone may edit: a row's ``path`` naming a file outside the
+    store's names (``/etc/passwd``, ``../photos/x.png``) is never listed as safe to
+    delete, whether the URL's image moved or failed its check. Until 2026-12-03 it was
+    (a hostile-input trial's)."""
+    earlier = {"status": "ok", "store": None, "host": "h1", "path": path, "sha256": "0"}
+    moved = {"url": "http://127.0.0.1/x.png", "status": "ok", "store": None, "host": "h2",
+             "path": NAME}  # fmt: skip
+    failed = {"url": "http://127.0.0.1/x.png", "status": "corrupt", "path": None}
+    listed = path == NAME  # moved to another host's folder, or failed: listed
+    assert (moved_copy(moved, earlier) is not None) == listed
+    assert (dropped_copy(failed, earlier) is not None) == listed
+
+
+def test_an_edited_path_is_not_listed_after_a_verify_stored_run(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """End to end: rows edited to name a file outside the store (relative, absolute);
+    ``--verify-stored`` finds their copies gone, fetches them anew, and lists nothing."""
+    out, precious = tmp_path / "out", tmp_path / "precious"
+    precious.mkdir()
+    (precious / "family.png").write_bytes(make_image("PNG", 20, 20, seed=5))
+    urls = [image_server.add(f"/e/{i}.png", make_image("PNG", 40, 30, seed=20 + i),
+                             content_type="image/png") for i in range(3)]  # fmt: skip
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{url}\n" for url in urls), encoding="utf-8")
+    night(listing, out)
+    manifest = out / "manifest.jsonl"
+    rows = read_rows(manifest)
+    rows[0]["path"] = "../../precious/family.png"
+    rows[1]["path"] = str(precious / "family.png")
+    manifest.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    summary = night(listing, out, "--verify-stored")
+    assert summary["superseded"] == [], summary["superseded"]
+    assert (precious / "family.png").is_file()
+    assert {row["url"]: row["status"] for row in read_rows(manifest)} == dict.fromkeys(urls, "ok")

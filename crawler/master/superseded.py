@@ -22,7 +22,7 @@ def moved_copy(fields: dict[str, Any], stored: dict[str, Any] | None) -> dict[st
     reused (found where it looks: maybe its own folder under another host id), and a
     shared folder's file under another name (a symlink). Until 2026-12-01 those two
     were listed too, the current images."""
-    if fields["status"] != c.OK or stored is None or not isinstance(stored.get("path"), str):
+    if fields["status"] != c.OK or not _names_a_copy(stored):
         return None
     if fields.get("reused") or _where(stored) == _where(fields):
         return None
@@ -40,11 +40,20 @@ def dropped_copy(fields: dict[str, Any], earlier: dict[str, Any] | None) -> dict
     the end (``spare_shared``). Until 2026-12-02 it was listed nowhere: an opted-out
     image stayed on disk, found only by comparing the store with the manifest (a fresh
     user's)."""
-    if fields["status"] in c.SUCCESS_STATUSES or earlier is None:
+    if fields["status"] in c.SUCCESS_STATUSES or not _names_a_copy(earlier):
         return None
-    if earlier.get("status") not in c.SUCCESS_STATUSES or not isinstance(earlier.get("path"), str):
+    if earlier.get("status") not in c.SUCCESS_STATUSES:
         return None
     return _entry(fields["url"], earlier)
+
+
+def _names_a_copy(row: dict[str, Any] | None) -> bool:
+    """Does ``row`` name its image by a name the crawler gives (``layout.stored_extension``)?
+    A manifest is a file anyone may have edited: until 2026-12-03 a row's ``path`` of
+    ``/etc/passwd`` or ``../photos/x.png`` was listed as safe to delete once the URL's
+    image moved or failed its check (a hostile-input trial's)."""
+    path = row.get("path") if row is not None else None
+    return isinstance(path, str) and stored_extension(path) is not None
 
 
 def _entry(url: str, row: dict[str, Any]) -> dict[str, Any]:
