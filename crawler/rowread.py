@@ -11,6 +11,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from crawler.manifest import typed_row
+
 # A row as ``make_row`` writes it (compact JSON, fields in ``FIELDS`` order, ``extra``
 # last) starts with its url and status. Inside a JSON string every quote is escaped, and
 # only ``extra`` nests, so before ``,"extra":`` a ``,"name":`` is always that field.
@@ -88,7 +90,10 @@ def fields_by_status(line: bytes, pick: Callable[[str], tuple[str, ...]]) -> dic
     first and a "status" next is parsed whole too: rare, and right."""
     head = _HEAD.match(line)
     if head is None or _glued(line):
-        return json.loads(line)
+        row = typed_row(json.loads(line))
+        if row is None:
+            raise ValueError("not a manifest row")
+        return row
     status, raw = head[2].decode("ascii"), head[1]
     # Without a backslash the JSON string is its text, quoted (a tenth of json.loads).
     url = raw[1:-1].decode("utf-8") if b"\\" not in raw else json.loads(raw)
@@ -102,4 +107,4 @@ def fields_by_status(line: bytes, pick: Callable[[str], tuple[str, ...]]) -> dic
             key = f',"{name}":'
             at = text.find(key)
             fields[name] = None if at < 0 else _DECODER.raw_decode(text, at + len(key))[0]
-    return fields
+    return typed_row(fields) or fields  # url and status are strings: never None

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler.exceptions import UsageError
-from crawler.manifest import LINE_STATUSES, check_readable
+from crawler.manifest import LINE_STATUSES, check_readable, typed_row
 
 CACHE_KIB = 8192  # SQLite page cache: the index's memory, whatever the row count
 COMMIT_EVERY = 50_000
@@ -145,9 +145,7 @@ def _key(url: str) -> bytes:
 def _parse(line: str) -> dict[str, Any] | None:
     """A manifest row (an object with a string url and status), or None."""
     try:
-        row = json.loads(line)
-    except ValueError:
+        row = typed_row(json.loads(line))
+    except (ValueError, RecursionError):
         return None
-    if not isinstance(row, dict) or not isinstance(row.get("url"), str):
-        return None
-    return row if isinstance(row.get("status"), str) else None
+    return row if row is not None and row.get("status") is not None else None

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from crawler import constants as c
+from crawler.manifest import typed_row
 from crawler.master.journal import Offsets, read_line
 from crawler.master.linerows import EarlierLines
 
@@ -134,7 +135,7 @@ class EarlierRows:
         offset = self.offsets[task_id]
         if not offset:
             return None
-        return json.loads(read_line(self._fd, offset - 1))
+        return typed_row(json.loads(read_line(self._fd, offset - 1)))
 
     def success(self, task_id: int) -> dict[str, Any] | None:
         """The last row if it was a success (an image stored), else None."""
@@ -146,7 +147,7 @@ class EarlierRows:
         """The rows at these journal offsets; None for one that no longer parses."""
         for offset in offsets:
             try:
-                yield json.loads(read_line(self._fd, offset))
+                yield typed_row(json.loads(read_line(self._fd, offset)))
             except ValueError:
                 yield None
 

@@ -10,7 +10,7 @@ text, its error and the string values of its extras (``hidden``; before the list
 sees it, whose warnings quote a header line):
 
 - the run's own key (wherever it came from: file, environment, generated) is replaced
-  by ``[the shared key]``;
+  by ``[the shared key]``, also percent-encoded (then the text is shown decoded);
 - a word of ``HEX_RUN`` or more hexadecimal digits, digits and letters mixed (the form
   of every key the crawler makes, and of the README's ``secrets.token_hex(32)``: 64 of
   them, all digits or all letters once in 10^13) is replaced by ``[N hex digits]``. A
@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 from typing import Any
+from urllib.parse import unquote, unquote_plus
 
 from crawler.console import log
 from crawler.master.listlines import ListEntry
@@ -60,6 +61,8 @@ class KeyLines:
         if not text:
             return text
         shown = text.replace(key, OWN_KEY) if key and key in text else text
+        if key and "%" in shown:  # percent-encoded in a URL's userinfo or query (until
+            shown = _decoded_key(shown, key)  # 2026-12-03 shown: a hostile-input trial's)
         shown = hide_hex(shown)
         return text if shown == text else shown
 
@@ -87,6 +90,15 @@ class KeyLines:
             path,
             source.rpartition(":")[2],
         )
+
+
+def _decoded_key(text: str, key: str) -> str:
+    """``text`` percent-decoded (RFC 3986 s. 2.1; ``+`` as a space too, as a form's query
+    writes it) with ``key`` replaced, when that form holds it; else ``text``."""
+    for decoded in (unquote(text), unquote_plus(text)):
+        if key in decoded:
+            return decoded.replace(key, OWN_KEY)
+    return text
 
 
 def hide_hex(text: str) -> str:

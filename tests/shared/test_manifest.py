@@ -6,6 +6,7 @@ Fast and in-process, on real data: no network, no subprocesses.
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.manifest import FIELDS, make_row, read_manifest
+from crawler.manifest import FIELD_TYPE, FIELDS, make_row, read_manifest, typed_row
 from crawler.rowread import row_fields, success_fields
 
 STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
@@ -111,3 +112,43 @@ def test_a_torn_row_with_the_next_glued_to_it_is_no_row(cut: int, nested: bool) 
     with pytest.raises(ValueError):
         row_fields(glued, ("path",))
     assert success_fields(glued) is None
+
+
+# Values of every JSON type, and numbers json.loads reads that no row holds (1e400).
+_ANY_JSON = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=5),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=2), st.integers()),
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(edits=st.dictionaries(st.sampled_from([*FIELDS, "newer"]), _ANY_JSON, max_size=6))
+def test_a_row_read_back_has_the_types_the_crawler_writes(edits: dict) -> None:
+    """A row edited to hold another type (a list, an object, 1e400) is no row when its
+    url is no string, else that field reads as null (a status too: then a damaged line
+    to the master, "(missing)" to the report): every reader of rows (resume, the report,
+    the export) sees only the types ``make_row`` writes, and the full read of a line and
+    the quick one agree. Until 2026-12-03 a list status, an object run_id or 1e400 bytes
+    was a traceback on every later run and in crawler-report (a hostile-input trial's)."""
+    row = make_row(url="http://127.0.0.1/x.png", status="ok", path="ab/cd/x.png", bytes=5,
+                   width=3, elapsed_s=0.5, reused=False, run_id="r1") | edits  # fmt: skip
+    typed = typed_row(json.loads(json.dumps(row)))
+    if type(row["url"]) is not str:
+        assert typed is None
+        return
+    assert typed is not None
+    for name in FIELDS:
+        value = typed.get(name)
+        if value is None or name == "extra":
+            continue
+        if name == "elapsed_s":
+            assert type(value) in (int, float) and math.isfinite(value)
+        else:
+            assert type(value) is FIELD_TYPE[name], (name, value)
+            assert type(value) is not int or -(2**63) <= value < 2**63
+        assert value == row[name]  # kept when it fits
+    assert typed.get("newer") == row.get("newer")  # a newer crawler's field: not looked at
+    line = _line(row)
+    read = row_fields(line, FIELDS[2:-1])  # quick (stops before extra) or full
+    assert {n: read.get(n) for n in FIELDS[:-1]} == {n: typed.get(n) for n in FIELDS[:-1]}
