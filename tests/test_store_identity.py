@@ -29,16 +29,23 @@ def night(listing: Path, out: Path, share: Path, *flags: str) -> tuple[int, str]
     return result.returncode, result.stderr
 
 
-def test_an_empty_or_other_folder_as_the_share_is_refused(
-    tmp_path: Path, image_server: ImageServer
-) -> None:
-    out, share, away = tmp_path / "out", tmp_path / "share", tmp_path / "share.real"
-    urls = [image_server.add(f"/i/{i}.png", make_image("PNG", 30, 20, seed=40 + i),
-                             content_type="image/png") for i in range(3)]  # fmt: skip
+def first_night(tmp_path: Path, server: ImageServer, prefix: str, out: Path, share: Path) -> Path:
+    """Three images under ``/PREFIX/``, listed and stored into a new ``share``; the list."""
+    seed = 40 + 10 * (prefix != "i")
+    urls = [server.add(f"/{prefix}/{i}.png", make_image("PNG", 30, 20, seed=seed + i),
+                       content_type="image/png") for i in range(3)]  # fmt: skip
     listing = tmp_path / "list.txt"
     listing.write_text("".join(f"{u}\n" for u in urls), encoding="utf-8")
     share.mkdir()
     assert night(listing, out, share)[0] == c.EXIT_OK
+    return listing
+
+
+def test_an_empty_or_other_folder_as_the_share_is_refused(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    out, share, away = tmp_path / "out", tmp_path / "share", tmp_path / "share.real"
+    listing = first_night(tmp_path, image_server, "i", out, share)
     token = (share / IDENTITY).read_text()
     share.rename(away)
     share.mkdir()  # the mount point, the share not mounted
@@ -64,12 +71,7 @@ def test_verify_stored_takes_a_share_emptied_on_purpose(
     stored image is checked there, found missing and downloaded again; then the new
     identity is the one recorded, and a plain rerun trusts it."""
     out, share = tmp_path / "out", tmp_path / "share"
-    urls = [image_server.add(f"/e/{i}.png", make_image("PNG", 30, 20, seed=50 + i),
-                             content_type="image/png") for i in range(3)]  # fmt: skip
-    listing = tmp_path / "list.txt"
-    listing.write_text("".join(f"{u}\n" for u in urls), encoding="utf-8")
-    share.mkdir()
-    assert night(listing, out, share)[0] == c.EXIT_OK
+    listing = first_night(tmp_path, image_server, "e", out, share)
     for path in share.iterdir():
         if path.is_dir():
             for file in path.rglob("*"):
