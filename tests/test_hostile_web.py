@@ -308,8 +308,13 @@ def test_redirect_chain_of_exactly_max_redirects_is_followed(web_run: Run) -> No
     [n for n in WEB_CASES if not n.startswith("redirect_") or n == "redirect_no_location"],
 )
 def test_each_url_is_asked_for_once_with_retries_off(web_run: Run, name: str) -> None:
-    web_run.row(name)
-    assert web_run.site.server.hits(web_run.site.paths[name]) == 1
+    """Once a lease: a URL whose deadline ran out after a tenth of it went to robots.txt
+    is leased again, once, by design (``pipeline._name_robots_share``); on a loaded
+    machine the origin's robots.txt can take that long (a CI run, 2026-12-03: the
+    trickled body, asked twice, with leases 2)."""
+    row = web_run.row(name)
+    assert row["leases"] in (1, 2), row
+    assert web_run.site.server.hits(web_run.site.paths[name]) == row["leases"], row
 
 
 def test_a_raw_utf8_location_is_followed_percent_encoded(web_run: Run) -> None:
