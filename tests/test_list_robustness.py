@@ -201,3 +201,21 @@ def test_a_huge_line_gets_a_small_row_in_a_real_run(
     assert bad["error"].startswith(f"line of {HUGE} characters, over the 131072-character limit")
     assert (out / "manifest.jsonl").stat().st_size < 8 * 1024
     assert (out / "m.csv").stat().st_size < 8 * 1024
+
+
+@pytest.mark.parametrize("device", ["/dev/zero", "/dev/urandom", "/dev/null"])
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_device_as_a_list_is_one_line_not_an_endless_plan(
+    tmp_path: Path, device: str, dry_run: bool
+) -> None:
+    """A device that is no terminal is refused before planning: /dev/zero and
+    /dev/urandom were planned for ever, line after endless line, /dev/null was an empty
+    list (a hostile-input trial's, 2026-12-03). Only read, never written: the real
+    devices are safe to name."""
+    flags = ["--dry-run"] if dry_run else ["--output", str(tmp_path / "out"), "--port", "0"]
+    result = run_cli("master", device, "--no-progress", *flags, timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert_no_traceback(result.stdout, result.stderr)
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert f"URL list {device} is a device, not a file, a pipe or a terminal" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -30,6 +30,7 @@ from typing import IO, Any, BinaryIO, TextIO
 from crawler.config import STDIN, ListSpec
 from crawler.exceptions import UsageError
 from crawler.master.delimited import DELIMITERS, check_header, read_delimited
+from crawler.master.listfiles import refuse_device
 from crawler.master.listlines import (
     ListEntry,
     Overlong,
@@ -120,6 +121,7 @@ def check_readable(items: Iterable[ListSpec | str]) -> None:
                 if not os.access(spec.path, os.R_OK):
                     code = errno.EACCES if os.path.exists(spec.path) else errno.ENOENT
                     raise OSError(code, os.strerror(code))
+                refuse_device(spec.path)
                 continue
             with _open_text(spec.path) as fh:
                 if spec.kind in DELIMITERS:
