@@ -219,3 +219,13 @@ def test_a_device_as_a_list_is_one_line_not_an_endless_plan(
     assert result.stderr.count("\n") == 1, result.stderr
     assert f"URL list {device} is a device, not a file, a pipe or a terminal" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_symlink_loop_as_a_list_says_so(tmp_path: Path) -> None:
+    """Its reason, not "No such file or directory" (a hostile-input trial's, 2026-12-03)."""
+    (tmp_path / "a.txt").symlink_to(tmp_path / "b.txt")
+    (tmp_path / "b.txt").symlink_to(tmp_path / "a.txt")
+    result = run_cli("master", str(tmp_path / "a.txt"), "--dry-run", timeout=30)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert "Too many levels of symbolic links" in result.stderr, result.stderr

@@ -118,9 +118,9 @@ def check_readable(items: Iterable[ListSpec | str]) -> None:
             raise UsageError(f"URL list {spec.path} is a folder, not a file")
         try:
             if not os.path.isfile(spec.path):  # a pipe, say: only that it may be opened
+                os.stat(spec.path)  # why not (a symlink loop was "No such file or directory")
                 if not os.access(spec.path, os.R_OK):
-                    code = errno.EACCES if os.path.exists(spec.path) else errno.ENOENT
-                    raise OSError(code, os.strerror(code))
+                    raise OSError(errno.EACCES, os.strerror(errno.EACCES))
                 refuse_device(spec.path)
                 continue
             with _open_text(spec.path) as fh:
