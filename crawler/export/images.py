@@ -50,7 +50,9 @@ class ImageReader:
         """``images``: the hosts' folders of stored images (rows without a ``store``),
         in the order they are looked in."""
         folders = (images,) if isinstance(images, Path) else images
-        self._locals = [FolderStore(folder) for folder in folders]
+        # Each folder with the key it is counted under (its path), made once.
+        stores = [FolderStore(folder) for folder in folders]
+        self._locals = [(str(store.root), store) for store in stores]
         self._stores: dict[str, FolderStore | S3Store] = {}
         # By store (a folder of --images by its path): images the rows name, found there,
         # missing.
@@ -80,21 +82,20 @@ class ImageReader:
             raise RowImage(BAD_PATH, f"not a stored image's name: {relative!r}")
         spec = row.get("store") if isinstance(row.get("store"), str) else ""
         if spec:
-            return self._read(spec, relative, row.get("sha256"))
+            return self._read(spec, self._shared(spec), relative, row.get("sha256"))
         problems: list[RowImage] = []
-        for folder in self._locals:
+        for key, folder in self._locals:
             try:
-                return self._read(str(folder.root), relative, row.get("sha256"))
+                return self._read(key, folder, relative, row.get("sha256"))
             except RowImage as problem:
                 problems.append(problem)
         raise next((p for p in problems if p.status != MISSING), problems[0])
 
-    def _read(self, spec: str, relative: str, sha256: Any) -> bytes:
-        """``relative``'s bytes in the store ``spec`` (a local folder: its path), checked
-        against ``sha256``; raises RowImage."""
+    def _read(self, spec: str, store: FolderStore | S3Store, relative: str, sha256: Any) -> bytes:
+        """``relative``'s bytes in ``store`` (counted under ``spec``: a shared store's,
+        a local folder's path), checked against ``sha256``; raises RowImage."""
         self.named[spec] += 1
         try:
-            store = self._store(spec)
             if isinstance(store, FolderStore):
                 _regular_or_absent(store, relative)
             try:
@@ -109,10 +110,7 @@ class ImageReader:
             raise RowImage(CHANGED, f"{relative} no longer holds the bytes the manifest describes")
         return body
 
-    def _store(self, spec: str) -> FolderStore | S3Store:
-        local = next((f for f in self._locals if str(f.root) == spec), None)
-        if local is not None:
-            return local
+    def _shared(self, spec: str) -> FolderStore | S3Store:
         if spec not in self._stores:
             # An S3 store without the s3 extra here: UsageError, the export stops with
             # one line (exit 1, nothing written), as for a missing pyarrow; until

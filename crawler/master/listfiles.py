@@ -14,10 +14,9 @@ import stat
 from crawler.exceptions import UsageError
 
 
-def refuse_device(path: str) -> None:
-    """Raise UsageError when ``path`` is a character or block device that is no
-    terminal; raises OSError when it cannot be looked at or opened."""
-    mode = os.stat(path).st_mode
+def refuse_device(path: str, mode: int) -> None:
+    """Raise UsageError when ``path`` (its ``st_mode``: ``mode``) is a character or block
+    device that is no terminal; raises OSError when it cannot be opened."""
     if not (stat.S_ISCHR(mode) or stat.S_ISBLK(mode)):
         return
     # Non-blocking, and never this process's controlling terminal: only asked, not read.

@@ -118,10 +118,11 @@ def check_readable(items: Iterable[ListSpec | str]) -> None:
             raise UsageError(f"URL list {spec.path} is a folder, not a file")
         try:
             if not os.path.isfile(spec.path):  # a pipe, say: only that it may be opened
-                os.stat(spec.path)  # why not (a symlink loop was "No such file or directory")
+                # stat: why not, if it cannot be (a symlink loop was "No such file ...")
+                mode = os.stat(spec.path).st_mode
                 if not os.access(spec.path, os.R_OK):
                     raise OSError(errno.EACCES, os.strerror(errno.EACCES))
-                refuse_device(spec.path)
+                refuse_device(spec.path, mode)
                 continue
             with _open_text(spec.path) as fh:
                 if spec.kind in DELIMITERS:

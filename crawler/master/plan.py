@@ -240,7 +240,7 @@ def _line_rows(
     store: TaskStore,
     run_id: str,
     keys: KeyLines,
-    empty: list[str] | None = None,
+    empty: list[str],
 ) -> Iterator[dict[str, Any] | None]:
     """One item per input line, in order: its own row (``invalid_url``, ``duplicate``), or
     None when it is the first occurrence of a URL, now a task in ``store``; the lists
@@ -267,7 +267,7 @@ def _line_rows(
                 duplicate_of=store.source(task_id), run_id=run_id, extra=entry.extra,
             )  # fmt: skip
         check.done()
-        if check.empty and empty is not None:
+        if check.empty:
             empty.append(spec.path)
 
 

@@ -15,6 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from crawler.manifest import FIELD_TYPE, FIELDS, make_row, read_manifest, typed_row
+from crawler.protocol import RESULT_FIELDS
 from crawler.rowread import row_fields, success_fields
 
 STORED_NAME = re.compile(r"([0-9a-f]{2})/([0-9a-f]{2})/([0-9a-f]{64})\.([a-z]+)")
@@ -152,3 +153,15 @@ def test_a_row_read_back_has_the_types_the_crawler_writes(edits: dict) -> None:
     line = _line(row)
     read = row_fields(line, FIELDS[2:-1])  # quick (stops before extra) or full
     assert {n: read.get(n) for n in FIELDS[:-1]} == {n: typed.get(n) for n in FIELDS[:-1]}
+
+
+def test_field_types_agree_with_the_result_message() -> None:
+    """Two homes of one fact (``manifest`` and ``protocol`` are independent layers, so
+    neither imports the other): each field a worker's result carries has in the
+    manifest the type the result may have."""
+    for name in set(FIELDS) & set(RESULT_FIELDS):
+        kinds = RESULT_FIELDS[name]
+        if name == "elapsed_s":  # either: typed_row checks it apart
+            assert set(kinds) == {int, float} and name not in FIELD_TYPE
+        else:
+            assert kinds == (FIELD_TYPE[name],), name
