@@ -46,6 +46,7 @@ class ListSpec:
     path: str
     format: str = "auto"  # one of INPUT_FORMATS
     url_column: str = "url"
+    folder: str = ""  # the list folder named on the command line it is a file of, if any
 
     @property
     def kind(self) -> str:

@@ -1,6 +1,6 @@
 """No file a command writes may be another of its files, or one it reads: one check for
-the master (``--csv``, ``--log-file``, ``--output``), the worker (``--log-file``) and
-``crawler-report --out``, made before anything is written.
+the master (``--csv``, ``--log-file``, ``--output``), the worker (``--log-file``),
+``crawler-report --out`` and ``crawler-export --out``, made before anything is written.
 
 A fresh user pointed ``--csv`` at the manifest (every row lost), at the key and at a URL
 list, ``--log-file`` at a list and at the key, ``--output`` at the list folder, and
@@ -18,7 +18,7 @@ from pathlib import Path
 from crawler.atomic import descriptor
 from crawler.exceptions import UsageError
 from crawler.layout import in_shards, named_stored
-from crawler.manifest import COMPANION_SUFFIXES, side_files
+from crawler.manifest import COMPANION_SUFFIXES, read_runs, side_files
 
 # The flag that moves each file a run keeps (``run_files``); '': the manifest's files.
 KEPT_BY = {"shared key": "--authkey-file", "": "--manifest or --output"}
@@ -114,6 +114,21 @@ def run_files(manifest: Path, key: Path | None) -> dict[str, Path]:
     if key is not None:
         kept["shared key"] = key
     return kept
+
+
+def listed_before(manifest: Path) -> list[str]:
+    """The URL lists the runs of ``manifest`` read (the ``lists`` of its run history,
+    absolute) that are there now: what ``check_distinct`` must keep ``crawler-report``
+    and ``crawler-export`` from writing over. Until 2026-12-03 ``crawler-report --out``
+    replaced a list with the report, exit 0, and the next night read it as an HTML
+    page (a fresh user's). A run of an older crawler recorded no lists: none of its."""
+    found: dict[str, None] = {}
+    for run in read_runs(manifest):
+        paths = run.get("lists")
+        for path in paths if isinstance(paths, list) else ():
+            if isinstance(path, str) and os.path.isabs(path) and os.path.exists(path):
+                found[path] = None
+    return list(found)
 
 
 def _same(a: Path, b: Path) -> bool:

@@ -33,6 +33,8 @@ from conftest import (
 from imageserver import ImageServer, make_image
 
 from crawler import constants as c
+from crawler.manifest import runs_path
+from crawler.outputs import listed_before
 
 IMAGE = "abcd" + "0" * 60 + ".png"  # a stored image's name (layout.stored_name)
 ROW = '{"url": "http://127.0.0.1:9/a.png", "status": "ok", "path": "ab/cd/x.png"}\n'
@@ -139,6 +141,51 @@ def test_a_report_refuses_to_write_over_the_manifest_or_its_files(
     assert_no_traceback(done.stdout, done.stderr)
     assert "choose another path" in done.stderr and len(done.stderr.splitlines()) == 1
     assert _digests(tmp_path) == before
+
+
+# (command and flags after the manifest, from a folder beside the lists; what it says)
+AFTER_A_RUN = {
+    "report-over-a-list": (["report", "--out", "../l.txt"], "is one of the URL lists"),
+    "report-over-a-hard-link": (["report", "--out", "../hardlink.txt"], "one of the URL lists"),
+    "report-in-a-list-folder": (["report", "--out", "../lists/r.html"], "in the URL list folder"),
+    "export-into-a-list-folder": (
+        ["export", "--format", "files", "--out", "../lists"],
+        "in the URL list folder",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", AFTER_A_RUN, ids=list(AFTER_A_RUN))
+def test_the_report_and_export_refuse_to_write_over_the_lists_a_run_read(
+    tmp_path: Path, case: str
+) -> None:
+    """A real run's history names its lists (absolute: these commands run from anywhere);
+    until 2026-12-03 ``crawler-report --out`` replaced a list with the report, exit 0."""
+    _night(tmp_path)
+    shutil.rmtree(tmp_path / "out")
+    for name in ("l.txt", "lists/a.txt"):  # nothing to fetch: the run ends at once
+        (tmp_path / name).write_text("not a URL\n", encoding="utf-8")
+    done = run_cli(
+        "master", "l.txt", "lists", "--output", "out", "--port", "0", "--local-workers", "0",
+        "--no-progress", "--no-report", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == c.EXIT_DEGRADED, done.stderr  # invalid lines only
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    before = _digests(tmp_path)
+    command, said = AFTER_A_RUN[case]
+    done = run_cli(command[0], "../out/manifest.jsonl", *command[1:], cwd=elsewhere)
+    assert done.returncode == c.EXIT_ERROR, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and said in lines[0] and "choose another path" in lines[0], lines
+    assert _digests(tmp_path) == before
+    # A list removed since is no longer one: the report may go where it was.
+    (tmp_path / "l.txt").unlink()
+    (tmp_path / "hardlink.txt").unlink()
+    done = run_cli("report", "../out/manifest.jsonl", "--out", "../l.txt", cwd=elsewhere)
+    assert done.returncode == c.EXIT_OK, done.stderr
+    assert (tmp_path / "l.txt").read_bytes().startswith(b"<!DOCTYPE html>")
 
 
 @pytest.mark.parametrize("target", ["key", f"out/ab/cd/{IMAGE}", f"shared/ab/cd/{IMAGE}"])
@@ -387,3 +434,21 @@ def test_a_linked_log_file_no_copy_can_be_made_of_is_appended_to_with_a_warning(
     assert "appended to in place" in done.stderr
     assert (tmp_path / "backup.log").read_text().startswith("last night\n")
     assert len((tmp_path / "night.log").read_text()) > len("last night\n")
+
+
+def test_the_lists_of_a_history_are_its_absolute_paths_that_are_there(tmp_path: Path) -> None:
+    """An edited or older history: what is no absolute path of a file there is no list."""
+    there = tmp_path / "l.txt"
+    there.write_text("x\n", encoding="utf-8")
+    lines = [
+        {"run_id": "old"},  # an older crawler's start line: no lists
+        {"run_id": "a", "lists": str(there)},  # not a list of paths
+        {"run_id": "b", "lists": [1, None, "l.txt", str(tmp_path / "gone.txt"), str(there)]},
+        {"run_id": "c", "lists": [str(there), str(tmp_path)]},
+        {"lists": [str(tmp_path / "no-run.txt")]},
+    ]
+    (tmp_path / "gone.txt").with_name("no-run.txt").write_text("x\n", encoding="utf-8")
+    manifest = tmp_path / "m.jsonl"
+    runs_path(manifest).write_text("".join(json.dumps(x) + "\n" for x in lines), "utf-8")
+    assert listed_before(manifest) == [str(there), str(tmp_path)]
+    assert listed_before(tmp_path / "none.jsonl") == []

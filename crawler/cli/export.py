@@ -13,7 +13,7 @@ from crawler.console import show
 from crawler.exceptions import UsageError
 from crawler.export.derive import MODES
 from crawler.export.run import FORMATS, SUMMARY_NAME, ExportConfig, ExportResult, export
-from crawler.outputs import check_distinct, run_files
+from crawler.outputs import check_distinct, listed_before, run_files
 from crawler.protocol import VERSION_TEXT
 
 
@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                     "worker's --output)"
                 )
         images = config.images or (config.manifest.parent,)
-        check_distinct({"--out": config.out / SUMMARY_NAME}, kept, [], images)
+        lists = listed_before(config.manifest)  # a list folder as --out: read as lists
+        check_distinct({"--out": config.out / SUMMARY_NAME}, kept, lists, images)
         result = export(config)
         show(_summary(config, result))
         missing = result.caption_missing(config)

@@ -9,7 +9,7 @@ from crawler.cli.startup import prepare_process
 from crawler.console import show
 from crawler.exceptions import UsageError
 from crawler.manifest import check_readable
-from crawler.outputs import check_distinct, run_files
+from crawler.outputs import check_distinct, listed_before, run_files
 from crawler.report.build import write_report
 
 
@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> int:
         output = args.manifest.parent if args.output is None else args.output
         if not output.is_dir():  # a mistyped --output gave a report with no picture, exit 0
             raise UsageError(f"--output {output} is not a folder (where the stored images are)")
-        check_distinct({"--out": args.out}, kept, [], (output,))
+        check_distinct({"--out": args.out}, kept, listed_before(args.manifest), (output,))
         show(str(write_report(args.manifest, output, args.out, args.sample)))
         return c.EXIT_OK
 

@@ -72,8 +72,9 @@ def expand_lists(
         raise UsageError("stdin (-) can be read only once: give - as a list once")
     specs: list[ListSpec] = []
     for path in paths:
-        names = _folder_files(path) if path != STDIN and os.path.isdir(path) else [path]
-        specs += [ListSpec(name, input_format, url_column) for name in names]
+        folder = path if path != STDIN and os.path.isdir(path) else ""
+        names = _folder_files(path) if folder else [path]
+        specs += [ListSpec(name, input_format, url_column, folder) for name in names]
     return tuple(specs)
 
 

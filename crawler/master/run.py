@@ -206,7 +206,8 @@ class Master:
             None if earlier is None or earlier.from_index else earlier.older_rules
         )
         self._before_serving(  # before the first lease: see its docstring
-            lambda: record_start(self.stats, cfg.manifest), "add the run to the run history"
+            lambda: record_start(self.stats, cfg.manifest, cfg.lists),
+            "add the run to the run history",
         )
         self.launch.stop.graceful()  # a signal during planning stopped it at once
         self.launch.slot.fill(board)  # the workers' gets find tasks from now on

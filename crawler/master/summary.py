@@ -9,7 +9,9 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -17,7 +19,9 @@ from typing import Any
 
 from crawler import constants as c
 from crawler.atomic import append_line, write_whole
+from crawler.config import STDIN, ListSpec
 from crawler.manifest import now_iso, runs_path, summary_path
+from crawler.master.lists import as_spec
 from crawler.terminal import printable
 
 log = logging.getLogger("crawler")
@@ -188,9 +192,11 @@ def _ended_at(started_at: str, elapsed: float) -> str:
     return max(now, earliest) if start.tzinfo is not None else now
 
 
-def record_start(stats: RunStats, manifest: Path) -> None:
+def record_start(stats: RunStats, manifest: Path, lists: Iterable[ListSpec | str]) -> None:
     """Add the run's first line to the run history before any worker gets a URL:
-    ``run_id``, ``outcome`` "started", ``started_at`` and ``policy``; its summary line
+    ``run_id``, ``outcome`` "started", ``started_at``, ``policy`` and ``lists`` (the
+    files and folders of ``lists``, absolute; ``-`` left out: what ``crawler-report``
+    and ``crawler-export`` must not write over, ``outputs.listed_before``); its summary line
     follows when it ends. Raises OSError when it cannot be added. A run killed
     (``kill -9``, a second Ctrl-C, power) leaves this line alone, and later runs still
     count it and know its policy (``healing.History``): until 2026-12-01 such a run was
@@ -202,6 +208,7 @@ def record_start(stats: RunStats, manifest: Path) -> None:
         "outcome": c.RUN_STARTED,
         "started_at": stats.started_at,
         "policy": stats.policy,
+        "lists": _list_paths(lists),
     }
     # Not synced: it is on the way to the first lease (an fsync is 4-8 ms here), and it
     # survives a killed process; the summary line, synced, follows it to the disk. Its
@@ -209,6 +216,16 @@ def record_start(stats: RunStats, manifest: Path) -> None:
     # another run's policy, so it must not start (until 2026-12-03 it did, with an error
     # line: a disk out of inodes, a fresh user's).
     _append_run_line(started, manifest, sync=False)
+
+
+def _list_paths(lists: Iterable[ListSpec | str]) -> list[str]:
+    """The lists' files and folders as named on the command line, absolute, once each."""
+    paths: dict[str, None] = {}
+    for spec in map(as_spec, lists):
+        for path in (spec.folder, spec.path):
+            if path and path != STDIN:
+                paths[os.path.abspath(path)] = None
+    return list(paths)
 
 
 def add_run_line(line: dict[str, Any], manifest: Path, *, sync: bool = True) -> None:

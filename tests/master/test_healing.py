@@ -89,7 +89,7 @@ def test_a_run_killed_after_its_start_line_counts_in_the_history(tmp_path: Path)
     manifest = tmp_path / "m.jsonl"
     for run_id, ends, limit in (("a", True, 10), ("killed", False, 500), ("c", True, 10)):
         stats = RunStats(run_id, total=1, policy={"max_bytes": limit})
-        record_start(stats, manifest)
+        record_start(stats, manifest, ["l.txt"])
         if ends:
             write_summary(stats.as_dict(0, 1.0, manifest), manifest)
     history = healing.History.read(manifest)
@@ -106,7 +106,7 @@ def test_a_torn_history_line_stays_apart_from_the_next(tmp_path: Path) -> None:
     it was written onto the torn one, and both were lost)."""
     manifest = tmp_path / "m.jsonl"
     runs_path(manifest).write_bytes(b'{"run_id": "a"}\n{"run_id": "torn", "outc')
-    record_start(RunStats("b", total=1), manifest)
+    record_start(RunStats("b", total=1), manifest, [])
     assert [r["run_id"] for r in read_runs(manifest)] == ["a", "b"]
 
 
