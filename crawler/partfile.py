@@ -1,6 +1,11 @@
 """A file that appears whole or not at all: written to a ``.part-*`` file beside it, then
 renamed into place (``write_atomically``), mode 0644 whatever the umask. The folder
 stores' images and the export's files are written so.
+
+A process that ends without waiting for its threads (``cli.edge.leave``: ``os._exit``)
+calls ``abandon`` first: the ``.part-*`` files its threads are still writing are
+removed, and no thread starts another. Until 2026-12-03 a worker that ended by itself
+with downloads in flight (its master gone) left them in the store (a fresh user's).
 """
 
 from __future__ import annotations
@@ -9,6 +14,7 @@ import contextlib
 import errno
 import os
 import secrets
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +22,11 @@ from crawler.exceptions import StoreFailure
 
 PART_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 PART_TRIES = 8  # names tried for a .part- file before giving up (each 64 random bits)
+ABANDON_WAIT = 1.0  # seconds ``abandon`` waits for a .part- file being made (a hung share)
+
+_writing: set[str] = set()  # the .part- files this process's threads are writing
+_lock = threading.Lock()  # held while one is made and named in _writing: see abandon
+_abandoned = False
 
 
 def write_atomically(
@@ -38,6 +49,28 @@ def write_atomically(
             with contextlib.suppress(OSError):
                 os.unlink(tmp_name)
         raise StoreFailure(f"cannot write {target}: {exc.strerror or exc}") from None
+    finally:
+        if tmp_name is not None:
+            with _lock:
+                _writing.discard(tmp_name)
+
+
+def abandon() -> None:
+    """Remove the ``.part-*`` files this process's threads are writing, and refuse them
+    any new one (OSError): for an exit that does not wait for them. A file being made
+    as this is called is waited for (at most ABANDON_WAIT seconds), then removed too.
+    Raises nothing."""
+    global _abandoned  # one flag for the whole process, as it exits
+    held = _lock.acquire(timeout=ABANDON_WAIT)
+    try:
+        _abandoned = True
+        paths = list(_writing)
+    finally:
+        if held:
+            _lock.release()
+    for path in paths:  # renamed into place meanwhile: no longer there, and whole
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _make_folder(folder: Path) -> None:
@@ -55,12 +88,12 @@ def _open_part(folder: Path, make: Callable[[Path], None]) -> tuple[int, str]:
     for attempt in range(PART_TRIES):
         path = f"{folder}/.part-{secrets.token_hex(8)}"
         try:
-            fd = os.open(path, PART_FLAGS, 0o644)
+            fd = _create(path)
         except FileNotFoundError:
             if attempt:
                 raise
             make(folder)
-            fd = os.open(path, PART_FLAGS, 0o644)
+            fd = _create(path)
         except FileExistsError:
             continue
         try:
@@ -68,9 +101,22 @@ def _open_part(folder: Path, make: Callable[[Path], None]) -> tuple[int, str]:
         except OSError:
             os.close(fd)
             os.unlink(path)
+            with _lock:
+                _writing.discard(path)
             raise
         return fd, path
     raise FileExistsError(errno.EEXIST, f"no unused .part- name in {folder}")
+
+
+def _create(path: str) -> int:
+    """``path`` made (O_EXCL) and named among the files being written, in one step as
+    ``abandon`` sees it; raises OSError (EINTR once the process is ending)."""
+    with _lock:
+        if _abandoned:
+            raise InterruptedError(errno.EINTR, "the process is ending")
+        fd = os.open(path, PART_FLAGS, 0o644)
+        _writing.add(path)
+        return fd
 
 
 def write_all(fd: int, body: bytes) -> None:

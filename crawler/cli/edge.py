@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from crawler import constants as c
+from crawler import partfile
 from crawler.console import NOTICE, TIME_FORMAT, Console, LogFile, NotRecord, log
 from crawler.exceptions import (
     CrawlerError,
@@ -120,9 +121,12 @@ def leave(code: int) -> NoReturn:
     the interpreter's finalisation: tearing down NumPy, Pillow, requests and every
     object of a run took 50-100 ms after the command returned, for the master and for
     each local worker (which the master waits for), all on the run's way to its exit.
-    Safe only here: the command has returned, so every file it wrote is closed (images,
-    manifest, summary, report; its temporary files are unnamed), the threads left are
-    daemons a normal exit kills too, and what is buffered is flushed first."""
+    Safe only here: the command has returned, so every file it wrote is closed
+    (manifest, summary, report; its temporary files are unnamed), the threads left are
+    daemons a normal exit kills too, and what is buffered is flushed first. A worker
+    that ends by itself (its master gone) may still have threads storing images: the
+    ``.part-*`` files they write are removed first (``partfile.abandon``)."""
+    partfile.abandon()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a closed or broken pipe

@@ -9,6 +9,8 @@ import os
 import re
 import shutil
 import stat
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -88,3 +90,39 @@ def test_threads_writing_one_name_leave_one_whole_file(tmp_path: Path) -> None:
         list(pool.map(lambda body: store.put(relative, body), bodies * 4))
     assert (tmp_path / relative).read_bytes() in bodies  # one of them, whole
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == [tmp_path / relative]
+
+
+# A process whose threads keep storing large images through a FolderStore, ended by
+# ``cli.edge.leave`` (os._exit) as a worker whose master went away is: mid-write.
+_LEAVING = """
+import sys, threading, time
+from pathlib import Path
+from crawler.cli.edge import leave
+from crawler.stores import FolderStore
+
+store, body = FolderStore(Path(sys.argv[1])), bytes(32 << 20)
+
+def storing(n):
+    for i in range(1000):
+        store.put(f"{n:02x}/{i:02x}/x.png", body)
+
+for n in range(4):
+    threading.Thread(target=storing, args=(n,), daemon=True).start()
+time.sleep(0.5)
+leave(3)
+"""
+
+
+@pytest.mark.parametrize("run", range(2))
+def test_a_process_that_leaves_mid_write_leaves_no_part_files(tmp_path: Path, run: int) -> None:
+    """Until 2026-12-03 the ``.part-*`` files its threads were writing stayed in the store
+    (a fresh user's: a worker that ended by itself once its master was killed)."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LEAVING, str(tmp_path / "store")],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    stored = [p for p in (tmp_path / "store").rglob("*") if p.is_file()]
+    assert stored, "the threads stored nothing before the exit"
+    assert not [p for p in stored if p.name.startswith(".part-")]
+    assert all(p.stat().st_size == 32 << 20 for p in stored)  # whole, each of them
