@@ -118,15 +118,18 @@ def _bounded(policy: Policy, attempt: Callable[[list[int]], _T]) -> _T:
     try:
         return attempt(tally)
     except (URLFailure, requests.exceptions.RequestException, u3.HTTPError) as exc:
-        failure = _failure(exc, policy, tally)
+        failure, cause = _failure(exc, policy, tally), exc
     except (BlockedAddressError, CertificateRefused) as exc:  # this hop sent nothing
         blocked = isinstance(exc, BlockedAddressError)  # else refused in the TLS handshake
         failure = PrivateAddress(str(exc)) if blocked else ConnectionFailure(str(exc))
-        failure.attempts = tally[0]
+        failure.attempts, cause = tally[0], exc
     finally:
         deadline.stop()
     failure.final_url = deadline.clock.hop  # whose answer (or silence) it was: politeness
-    raise failure from None
+    # Raised from what it was (not ``from None``): ``failures.host_trouble`` finds this
+    # host's own shortage there. Until 2026-12-03 a connect short of descriptors was the
+    # origin's ``connection_error`` (a resource-limits trial's).
+    raise failure from (None if cause is failure else cause)
 
 
 def _failure(exc: Exception, policy: Policy, tally: list[int]) -> URLFailure:

@@ -55,6 +55,7 @@ from crawler.robotstxt import (
 )
 from crawler.urls import Origin, origin_of, robots_url
 from crawler.worker import deadline
+from crawler.worker.failures import host_trouble
 from crawler.worker.fetch import fetch_text
 
 # Seconds a redirect target's unavailable robots.txt (5xx, 429, timeout, connection
@@ -276,6 +277,8 @@ def load_verdict(url: str, session: requests.Session, policy: Policy) -> dict[st
     except RedirectFailure:
         return answer_verdict(0, b"")  # RFC 9309 2.3.1.2: treated as unavailable (4xx)
     except FetchFailure as failure:  # timeout, connection error
+        if host_trouble(failure) is not None:  # this host's shortage: no verdict of the
+            raise  # origin's, shared with the cluster (the URL fails as the host's trouble)
         return {"unavailable": str(failure)}
     status = answer.http_status
     if status >= 500 or status == 429:

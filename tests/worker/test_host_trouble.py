@@ -42,21 +42,35 @@ except VerifyFailure as failure:
     print(failure.status, "|", host_trouble(failure))  # (words, stop)
 """
 
+# The real fetch boundary (``fetch._bounded``) and robots.txt's (``load_verdict``), with
+# every descriptor taken: no socket can be made, so nothing is ever sent (the port is
+# loopback's discard port, never dialled).
 SHORT_OF_DESCRIPTORS = """
 import resource, socket
-from crawler.exceptions import ConnectionFailure
+from crawler.config import Policy
+from crawler.exceptions import FetchFailure
+from crawler.worker.deadline import make_session
 from crawler.worker.failures import host_trouble
+from crawler.worker.fetch import fetch
+from crawler.worker.robots import load_verdict
 
-resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
+policy = Policy(retries=0, block_private=False)
+session = make_session(policy)
+resource.setrlimit(resource.RLIMIT_NOFILE, (32, 32))
 held = []
 try:
     while True:
         held.append(socket.socket())
 except OSError:
-    try:  # what the download's boundary does with it
-        raise ConnectionFailure("failed to connect: [Errno 24] Too many open files") from None
-    except ConnectionFailure as failure:
-        print(host_trouble(failure))
+    pass
+try:
+    fetch(session, "http://127.0.0.1:9/a.png", policy)
+except FetchFailure as failure:
+    print("fetch", failure.status, host_trouble(failure))
+try:
+    print("robots verdict", load_verdict("http://127.0.0.1:9/robots.txt", session, policy))
+except FetchFailure as failure:
+    print("robots", failure.status, host_trouble(failure))
 """
 
 
@@ -74,8 +88,14 @@ def test_a_decode_short_of_memory_is_the_hosts_trouble_but_stops_nothing() -> No
 
 
 def test_a_connect_short_of_descriptors_is_the_hosts_trouble_and_stops_it() -> None:
-    said = child(SHORT_OF_DESCRIPTORS)
-    assert "ran out of file descriptors" in said and said.endswith("True)"), said
+    """Until 2026-12-03 the fetch boundary raised its failure ``from None``, so the
+    shortage was not found: the origin's ``connection_error`` (a resource-limits
+    trial's), and a robots.txt fetch the origin's "unavailable" verdict, shared."""
+    said = child(SHORT_OF_DESCRIPTORS).splitlines()
+    assert len(said) == 2, said
+    for line, what in zip(said, ("fetch", "robots"), strict=True):
+        assert line.startswith(f"{what} connection_error"), line
+        assert "ran out of file descriptors" in line and line.endswith("True)"), line
 
 
 def test_a_damaged_image_is_not() -> None:
