@@ -40,7 +40,10 @@ def load_numpy_soon() -> None:
     if _started.is_set():
         return
     _started.set()
-    threading.Thread(target=_load, name="numpy-import", daemon=True).start()
+    try:
+        threading.Thread(target=_load, name="numpy-import", daemon=True).start()
+    except RuntimeError:  # no thread to spare: the step that needs it imports it then
+        return
 
 
 def _load() -> None:

@@ -38,6 +38,12 @@ from crawler.report.ledger import Ledger
 from crawler.report.model import ReportData
 from crawler.report.pictures import Pictures
 
+# What the report's steps (NumPy's import, thumbnail threads) may run into on a host
+# short of descriptors, memory or threads, besides OSError: a side output, it must not
+# take the summary or the exit code with it (until 2026-12-03 a finished run under
+# ``ulimit -n`` ended in a traceback, exit 1, no summary: a resource-limits trial's).
+SHORT_OF = (OSError, ImportError, MemoryError, RuntimeError)
+
 
 def alarm(plan: Plan, changes: Mapping[str, int], rate: float) -> str | None:
     """Why a run that completed should alarm whoever reads its exit code (None: it need
@@ -139,7 +145,10 @@ def start_pictures(config: MasterConfig, ledger: Ledger) -> Pictures | None:
     workers hear that the run is over), if a report is wanted and the aggregate kept."""
     if not config.report or ledger.data is None:
         return None
-    return Pictures(ledger.data, config.output)
+    try:
+        return Pictures(ledger.data, config.output)
+    except SHORT_OF:  # the report makes them itself, or says in one line why it cannot
+        return None
 
 
 def skippable(cfg: MasterConfig) -> str:
@@ -212,7 +221,10 @@ def report(  # noqa: PLR0913  (finish's, and the late stops)
     except CrawlerError as exc:
         log.warning("no run report: %s", exc)
     except OSError as exc:
-        log.warning("no run report: cannot read manifest %s: %s", config.manifest, exc.strerror)
+        where = exc.filename or f"manifest {config.manifest}"
+        log.warning("no run report: cannot read %s: %s", where, exc.strerror or exc)
+    except SHORT_OF as exc:  # e.g. NumPy not importable, no thread: the run's code stands
+        log.warning("no run report: %s: %s", type(exc).__name__, exc)
     finally:
         if config.report and path is None:  # an earlier report would pass for this run's
             with contextlib.suppress(OSError):

@@ -47,8 +47,13 @@ class LateStops:
         self._what = skippable
         self._in_step = False  # a skippable step runs: a second signal ends it
         self._notices: queue.SimpleQueue[str | None] = queue.SimpleQueue()
-        self._logger = threading.Thread(target=self._log, name="late-stops", daemon=True)
-        self._logger.start()
+        self._logger: threading.Thread | None = None
+        try:  # no thread to spare (pids.max): the notices are logged at close instead
+            logger = threading.Thread(target=self._log, name="late-stops", daemon=True)
+            logger.start()
+            self._logger = logger
+        except RuntimeError:  # until 2026-12-03 exit 1 for a finished run, no summary
+            pass
 
     def signal(self) -> None:
         """A stop signal (called from the handler, in the main thread). Raises
@@ -85,7 +90,10 @@ class LateStops:
     def close(self) -> None:
         """Log what is still queued, and stop the thread that logs."""
         self._notices.put(None)
-        self._logger.join(NOTICE_JOIN)
+        if self._logger is not None:
+            self._logger.join(NOTICE_JOIN)
+        else:
+            self._log()
 
     def _log(self) -> None:
         while (text := self._notices.get()) is not None:
