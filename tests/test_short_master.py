@@ -11,8 +11,12 @@ refused to start a thread", exit 1 (a resource-limits trial's).
 from __future__ import annotations
 
 import json
+import os
+import resource
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from conftest import assert_no_traceback, cli_env, read_rows, start_cli, wait_for_port
@@ -89,3 +93,55 @@ def test_the_late_stops_need_no_thread_of_their_own() -> None:
     assert done.stdout.splitlines() == [
         "skipping the report; writing the summary (a third signal stops at once)"
     ], done.stdout
+
+
+def _cpu_s(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def test_a_master_out_of_descriptors_says_so_and_takes_workers_once_it_has_them(
+    tmp_path: Path, image_server: ImageServer
+) -> None:
+    """Its descriptor limit lowered to what it holds once serving (``prlimit``): the
+    connections wait in the listen queue, one warning says why, and the accept loop
+    pauses instead of spinning. Until 2026-12-03 it spun without a word while workers
+    were reset (a resource-limits trial's)."""
+    url = image_server.add_image("/a.png", "PNG", 40, 30, seed=3)
+    listing = tmp_path / "l.txt"
+    listing.write_text(url + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    master = start_cli("master", str(listing), "--output", str(out), "--local-workers", "0",
+                       "--no-progress", "--no-report", "--idle-timeout", "60")  # fmt: skip
+    waiting: list[socket.socket] = []
+    worker = None
+    try:
+        port = wait_for_port(master)
+        hard = resource.prlimit(master.pid, resource.RLIMIT_NOFILE)[1]
+        held = len(os.listdir(f"/proc/{master.pid}/fd"))
+        resource.prlimit(master.pid, resource.RLIMIT_NOFILE, (held, hard))
+        before = _cpu_s(master.pid)
+        waiting = [socket.create_connection(("127.0.0.1", port)) for _ in range(3)]
+        time.sleep(2.0)
+        spent = _cpu_s(master.pid) - before
+        resource.prlimit(master.pid, resource.RLIMIT_NOFILE, (held + 64, hard))
+        for sock in waiting:
+            sock.close()
+        worker = start_cli("worker", "--server", "127.0.0.1", "--port", str(port),
+                           "--output", str(out), "--threads", "1")  # fmt: skip
+        stdout, stderr = master.communicate(timeout=120)
+        worker.communicate(timeout=60)
+    finally:
+        for sock in waiting:
+            sock.close()
+        for proc in (master, worker):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+    assert master.returncode == c.EXIT_OK, stderr
+    assert_no_traceback(stdout, stderr)
+    said = [line for line in stderr.splitlines() if "cannot take a worker's connection" in line]
+    assert len(said) == 1 and "Too many open files" in said[0], stderr
+    assert f"may open {held} files" in said[0], said
+    assert spent < 1.0, f"the accept loop spun: {spent:.2f} s of CPU in 2 s"
+    assert [row["status"] for row in read_rows(out / "manifest.jsonl")] == ["ok"]

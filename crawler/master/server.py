@@ -14,6 +14,7 @@ import contextlib
 import errno
 import logging
 import os
+import resource
 import socket
 import threading
 import time
@@ -32,6 +33,8 @@ log = logging.getLogger("crawler")
 
 HANDSHAKE_TIMEOUT = 10.0
 NO_THREAD_EVERY = 10.0  # seconds between two warnings of connections turned away
+ACCEPT_PAUSE = 0.05  # seconds between two accepts while short of descriptors
+SHORT_OF = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 # Server methods a worker's manager and proxies use; 'shutdown' and 'debug_info' are not among them.
 ALLOWED_CALLS = frozenset({"create", "accept_connection", "dummy", "incref", "decref"})
 
@@ -74,7 +77,8 @@ class QueueServer:
         while not self._stopping.is_set():
             try:
                 conn = listener.accept()
-            except OSError:
+            except OSError as exc:
+                self._not_accepted(exc)
                 continue
             if self._stopping.is_set():
                 conn.close()
@@ -85,6 +89,26 @@ class QueueServer:
             except RuntimeError as exc:
                 conn.close()
                 self._no_thread(exc, peer)
+
+    def _not_accepted(self, exc: OSError) -> None:
+        """A connection the accept failed for. Out of descriptors (or kernel memory) the
+        connection stays queued, and the next accept fails at once: a warning at most
+        every NO_THREAD_EVERY seconds, and a pause instead of a busy loop (until
+        2026-12-03 it spun without a word while workers were reset: a resource-limits
+        trial's). Others (a peer gone before it was accepted) are its own affair."""
+        if exc.errno not in SHORT_OF:
+            return
+        now = time.monotonic()
+        if now - self._no_thread_said >= NO_THREAD_EVERY:
+            self._no_thread_said = now
+            limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+            log.warning(
+                "cannot take a worker's connection: %s (this master may open %s files: "
+                "ulimit -n, or LimitNOFILE= in a systemd unit)",
+                exc.strerror,
+                "any number of" if limit == resource.RLIM_INFINITY else limit,
+            )
+        self._stopping.wait(ACCEPT_PAUSE)
 
     def _handle(self, conn: connection.Connection, peer: Any) -> None:
         """Authenticate one connection, then do what ``Server._handle_request`` does."""
