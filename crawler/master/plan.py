@@ -18,6 +18,7 @@ last status was a failure keeps it unless ``retry_failed``; everything else is d
 
 from __future__ import annotations
 
+import errno
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -191,7 +192,8 @@ def plan_run(  # noqa: PLR0913  (the lists, where rows go, what to resume from, 
         saying.step = "matching the rows of repeated and invalid lines with the earlier runs'"
         line_rows.settle(journal, None if plan.earlier is None else plan.earlier.lines)
     except OSError as exc:  # a full disk: say what the spools beside the manifest took
-        note = _spooled(plan.store.spooled(), line_rows.spooled())
+        full = exc.errno in (errno.ENOSPC, errno.EDQUOT)  # not EMFILE's advice (a trial's)
+        note = _spooled(plan.store.spooled(), line_rows.spooled()) if full else ""
         raise OSError(exc.errno, f"{exc.strerror or exc}{note}") from None
     except JournalError as exc:
         raise JournalError(f"{exc}{_spooled(plan.store.spooled(), line_rows.spooled())}") from None
