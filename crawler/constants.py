@@ -133,4 +133,8 @@ CONTROL_CHARACTERS = {code: "\ufffd" for code in _CONTROL_CODES if chr(code) not
 # threading's words (RuntimeError) when the system refuses a thread: EAGAIN from
 # pthread_create, a process or thread limit (ulimit -u, a cgroup's pids.max).
 NO_THREAD = "can't start new thread"
-THREAD_LIMITS = "a process or thread limit: ulimit -u, a cgroup's pids.max"
+# What refuses a thread: a process limit, or no room for its stack (``ulimit -v``: a
+# resource-limits trial was sent to the process limits alone).
+THREAD_LIMITS = (
+    "a process or thread limit: ulimit -u, a cgroup's pids.max; or memory for its stack: ulimit -v"
+)
