@@ -617,3 +617,23 @@ def test_lists_named_with_a_leading_dash_come_after_two_dashes(
     result = run_cli("master", "--dry-run", *before, "--", "-l.txt", "--x.txt", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"dry run: {len(before) + 2} list(s), {len(before) + 2} line(s)" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "args"),
+    [("worker", ["--server", "127.0.0.1", "--port", "9"]), ("master", ["l.txt"])],
+)
+def test_a_command_whose_modules_cannot_load_says_so_in_one_line(
+    tmp_path: Path, module: str, args: list[str]
+) -> None:
+    """A dependency broken or missing (or no memory to load it, ``ulimit -v``): until
+    2026-12-03 a traceback from the middle of the imports (a resource-limits trial's)."""
+    broken = tmp_path / "broken" / "protego"  # robots.txt's parser: both commands load it
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("protego: broken here")\n')
+    done = run_cli(module, *args, cwd=tmp_path, env=cli_env(PYTHONPATH=str(broken.parent)))
+    assert done.returncode == EXIT_ERROR, done.stderr
+    assert_no_traceback(done.stdout, done.stderr)
+    assert done.stderr.splitlines() == [
+        f"crawler-{module}: error: cannot load its modules: protego: broken here"
+    ], done.stderr

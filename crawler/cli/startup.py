@@ -26,6 +26,7 @@ import sys
 from crawler import constants as c
 from crawler.stopsignals import catch
 
+MASTER = "crawler-master"
 TYPE_CHECKING = False  # typing itself is not imported at run time: it takes a while
 if TYPE_CHECKING:
     from types import FrameType
@@ -128,9 +129,9 @@ def one_blas_thread() -> None:
 def master() -> NoReturn:
     """``python -m crawler.master`` and the ``crawler-master`` script."""
     prepare_process()
-    exit_on_stop_signals("crawler-master")
-    early = _command("crawler.master.prespawn").start_early(sys.argv[1:])  # see there
-    _command("crawler.cli.master").run_module(early)
+    exit_on_stop_signals(MASTER)
+    early = _command("crawler.master.prespawn", MASTER).start_early(sys.argv[1:])  # see there
+    _command("crawler.cli.master", MASTER).run_module(early)
 
 
 def worker() -> NoReturn:
@@ -138,11 +139,18 @@ def worker() -> NoReturn:
     nothing yet: it leaves silently (its master may be the one stopping it)."""
     prepare_process()
     exit_on_stop_signals(None)
-    _command("crawler.cli.worker").run_module()
+    _command("crawler.cli.worker", "crawler-worker").run_module()
 
 
-def _command(name: str) -> Any:
+def _command(name: str, prog: str) -> Any:
     """The command's module, imported only now that the handlers are in place: a
     deferred import, as ``cli.master._heavy`` is (the code rules forbid an import
-    statement in a function); it follows import-linter's layers (cli -> cli)."""
-    return importlib.import_module(name)
+    statement in a function); it follows import-linter's layers (cli -> cli). One that
+    cannot be loaded (a dependency missing or broken, no memory for it under
+    ``ulimit -v``: a resource-limits trial's traceback) is one line and exit 1."""
+    try:
+        return importlib.import_module(name)
+    except (ImportError, MemoryError, OSError) as exc:
+        why = f"{type(exc).__name__}: {exc}" if isinstance(exc, MemoryError) else str(exc)
+        os.write(2, f"{prog}: error: cannot load its modules: {why}\n".encode())
+        os._exit(c.EXIT_ERROR)
