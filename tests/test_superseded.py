@@ -64,37 +64,39 @@ def test_a_copy_a_worker_reused_is_not_superseded() -> None:
     assert moved_copy(downloaded, earlier) == {
         "url": "http://127.0.0.1/x.png", "store": None, "host": "h1", "path": NAME, "sha256": "0",
     }  # fmt: skip
-    # Reused from the host's folder where the earlier copy was in a shared store (the
-    # night after a --store night): the share's copy is named by no row any more.
+    # Reused from the host's folder where the earlier copy was in a shared folder (the
+    # night after a --store night): the master cannot tell the two folders apart (one
+    # folder, with --store out beside --output out): nothing listed. An S3 object and a
+    # file are two copies for certain: the earlier one is listed.
     shared = earlier | {"store": "file:///srv/share", "host": "h1"}
-    assert moved_copy(reused, shared) == {
-        "url": "http://127.0.0.1/x.png", "store": "file:///srv/share", "host": "h1",
+    assert moved_copy(reused, shared) is None
+    in_s3 = earlier | {"store": "s3://bucket/images", "host": "h1"}
+    assert moved_copy(reused, in_s3) == {
+        "url": "http://127.0.0.1/x.png", "store": "s3://bucket/images", "host": "h1",
         "path": NAME, "sha256": "0",
     }  # fmt: skip
-    assert moved_copy(reused | {"store": "file:///srv/share"}, shared) is None  # the same
+    assert moved_copy(reused | {"store": "file:///srv/share"}, in_s3) is not None
+    assert moved_copy(reused | {"store": "s3://bucket/images"}, in_s3) is None  # the same
+    assert moved_copy(reused | {"store": "s3://bucket/images"}, earlier) is not None
 
 
-def test_a_switch_back_from_a_shared_store_lists_the_shares_copies(
+def test_a_store_that_is_the_host_folder_supersedes_nothing(
     tmp_path: Path, image_server: ImageServer
 ) -> None:
-    """Host folders, then ``--store``, then host folders again: the third night reuses
-    the first night's copies, and the share's are named by no row (until 2026-12-03
-    they were listed nowhere: a fresh user's)."""
-    out, shared = tmp_path / "out", tmp_path / "shared"
-    shared.mkdir()
+    """``--store out`` beside ``--output out``: one folder, under two names in the rows.
+    Host folders, then that store, then host folders again: every night reuses the same
+    files, and none may be listed as safe to delete (a review found a version of
+    2026-12-03 listing all of them)."""
+    out = tmp_path / "out"
     urls = [image_server.add_image(f"/b/{i}.png", "PNG", 40, 30, seed=40 + i) for i in range(3)]
     listing = tmp_path / "list.txt"
     listing.write_text("".join(f"{url}\n" for url in urls), encoding="utf-8")
     night(listing, out)
-    second = night(listing, out, "--store", str(shared))
-    assert len(second["superseded"]) == 3 and second["downloaded"] == 3
-    in_share = {row["url"]: row["path"] for row in read_rows(out / "manifest.jsonl")}
-    third = night(listing, out)
-    assert third["reused"] == 3, third
-    listed = sorted((e["url"], e["store"], e["path"]) for e in third["superseded"])
-    assert listed == sorted((url, shared.as_uri(), in_share[url]) for url in urls), listed
-    for row in read_rows(out / "manifest.jsonl")[-3:]:  # the rows now name the host's files
-        assert row["store"] is None and (out / row["path"]).is_file()
+    for flags in (("--store", str(out)), ()):
+        summary = night(listing, out, *flags)
+        assert summary["reused"] == 3 and summary["superseded"] == [], summary
+    for row in read_rows(out / "manifest.jsonl"):
+        assert hashlib.sha256((out / row["path"]).read_bytes()).hexdigest() == row["sha256"]
 
 
 def test_an_image_its_site_opted_out_of_is_listed(

@@ -18,21 +18,27 @@ from crawler.stores import same_file
 def moved_copy(fields: dict[str, Any], stored: dict[str, Any] | None) -> dict[str, Any] | None:
     """The entry for the earlier copy (``stored``, the URL's earlier success row) that the
     new row (``fields``) replaced: an image stored anew elsewhere (another host's folder,
-    another store, another name), or reused from another store than the earlier copy's
-    (a switch back from ``--store``: until 2026-12-03 the share's copy was not listed,
-    a fresh user's); None for one rewritten where it was, one a worker reused from the
-    earlier copy's store (found where it looks: maybe its own folder under another host
-    id), and a shared folder's file under another name (a symlink). Until 2026-12-01
-    those were listed too, the current images."""
+    another store, another name), or reused from S3 where the earlier copy was in a
+    folder, or the other way round (two copies for certain). None for one rewritten
+    where it was, one a worker reused from a folder where the earlier copy was in a
+    folder too (its own folder under another host id, or a shared folder that is that
+    very folder: ``--store out`` beside ``--output out``; a review found that listing
+    those, as a version of 2026-12-03 did, named current images), and a shared folder's
+    file under another name (a symlink). Until 2026-12-01 those were listed too."""
     if fields["status"] != c.OK or not _names_a_copy(stored):
         return None
     if _where(stored) == _where(fields):
         return None
-    if fields.get("reused") and (stored.get("store") or "") == (fields.get("store") or ""):
+    if fields.get("reused") and _in_s3(stored) == _in_s3(fields):
         return None
     if same_file((stored.get("store"), stored["path"]), (fields.get("store"), fields["path"])):
         return None
     return _entry(fields["url"], stored)
+
+
+def _in_s3(row: dict[str, Any]) -> bool:
+    store = row.get("store")
+    return isinstance(store, str) and store.startswith("s3://")
 
 
 def dropped_copy(fields: dict[str, Any], earlier: dict[str, Any] | None) -> dict[str, Any] | None:
