@@ -80,23 +80,28 @@ def test_a_copy_a_worker_reused_is_not_superseded() -> None:
     assert moved_copy(reused | {"store": "s3://bucket/images"}, earlier) is not None
 
 
-def test_a_store_that_is_the_host_folder_supersedes_nothing(
+def test_a_store_that_is_the_output_folder_is_refused(
     tmp_path: Path, image_server: ImageServer
 ) -> None:
-    """``--store out`` beside ``--output out``: one folder, under two names in the rows.
-    Host folders, then that store, then host folders again: every night reuses the same
-    files, and none may be listed as safe to delete (a review found a version of
-    2026-12-03 listing all of them)."""
+    """``--store out`` beside ``--output out``: one folder under two names in the rows,
+    whose earlier copies could not be told from the current ones once a night switched
+    between them (a review found a version of 2026-12-03 listing every current image as
+    safe to delete). Refused, one line, before anything is written; by a symlink too."""
     out = tmp_path / "out"
-    urls = [image_server.add_image(f"/b/{i}.png", "PNG", 40, 30, seed=40 + i) for i in range(3)]
+    url = image_server.add_image("/b/0.png", "PNG", 40, 30, seed=40)
     listing = tmp_path / "list.txt"
-    listing.write_text("".join(f"{url}\n" for url in urls), encoding="utf-8")
+    listing.write_text(f"{url}\n", encoding="utf-8")
     night(listing, out)
-    for flags in (("--store", str(out)), ()):
-        summary = night(listing, out, *flags)
-        assert summary["reused"] == 3 and summary["superseded"] == [], summary
-    for row in read_rows(out / "manifest.jsonl"):
-        assert hashlib.sha256((out / row["path"]).read_bytes()).hexdigest() == row["sha256"]
+    (tmp_path / "link").symlink_to(out)
+    before = (out / "manifest.jsonl").read_bytes()
+    for store in (out, tmp_path / "link", tmp_path / "link" / "."):
+        result = run_cli("master", str(listing), "--output", str(out), "--store", str(store),
+                         "--local-workers", "1", "--no-progress")  # fmt: skip
+        assert result.returncode == 1, result.stderr
+        assert_no_traceback(result.stdout, result.stderr)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and "is the --output folder" in lines[0], lines
+    assert (out / "manifest.jsonl").read_bytes() == before
 
 
 def test_an_image_its_site_opted_out_of_is_listed(

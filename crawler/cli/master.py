@@ -211,7 +211,16 @@ def _image_folders(args: argparse.Namespace) -> tuple[Path, ...]:
     if spec == PER_HOST or spec.startswith("s3://"):
         return (args.output,)
     store = open_store(spec, args.output)
-    return (args.output, store.root) if isinstance(store, FolderStore) else (args.output,)
+    if not isinstance(store, FolderStore):
+        return (args.output,)
+    if os.path.realpath(store.root) == os.path.realpath(args.output):
+        # One folder under two names in the rows: the earlier copies a switch between
+        # them leaves could not be told from the current ones (``master.superseded``).
+        raise UsageError(
+            f"--store {args.store} is the --output folder: a shared store is a folder of "
+            "its own (or leave --store out: each host's --output is its store)"
+        )
+    return (args.output, store.root)
 
 
 def main(argv: list[str] | None = None, early: list[subprocess.Popen] | None = None) -> int:
