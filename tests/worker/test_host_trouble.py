@@ -63,14 +63,15 @@ try:
         held.append(socket.socket())
 except OSError:
     pass
-try:
-    fetch(session, "http://127.0.0.1:9/a.png", policy)
-except FetchFailure as failure:
-    print("fetch", failure.status, host_trouble(failure))
-try:
-    print("robots verdict", load_verdict("http://127.0.0.1:9/robots.txt", session, policy))
-except FetchFailure as failure:
-    print("robots", failure.status, host_trouble(failure))
+for host in ("127.0.0.1", "localhost"):  # a name: getaddrinfo says no errno of it
+    try:
+        fetch(session, f"http://{host}:9/a.png", policy)
+    except FetchFailure as failure:
+        print("fetch", failure.status, host_trouble(failure))
+    try:
+        print("robots verdict", load_verdict(f"http://{host}:9/robots.txt", session, policy))
+    except FetchFailure as failure:
+        print("robots", failure.status, host_trouble(failure))
 """
 
 
@@ -90,10 +91,11 @@ def test_a_decode_short_of_memory_is_the_hosts_trouble_but_stops_nothing() -> No
 def test_a_connect_short_of_descriptors_is_the_hosts_trouble_and_stops_it() -> None:
     """Until 2026-12-03 the fetch boundary raised its failure ``from None``, so the
     shortage was not found: the origin's ``connection_error`` (a resource-limits
-    trial's), and a robots.txt fetch the origin's "unavailable" verdict, shared."""
+    trial's), and a robots.txt fetch the origin's "unavailable" verdict, shared; a host
+    name's lookup failed with no errno at all (a review's)."""
     said = child(SHORT_OF_DESCRIPTORS).splitlines()
-    assert len(said) == 2, said
-    for line, what in zip(said, ("fetch", "robots"), strict=True):
+    assert len(said) == 4, said
+    for line, what in zip(said, ("fetch", "robots") * 2, strict=True):
         assert line.startswith(f"{what} connection_error"), line
         assert "ran out of file descriptors" in line and line.endswith("True)"), line
 
