@@ -24,8 +24,9 @@ PART_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 PART_TRIES = 8  # names tried for a .part- file before giving up (each 64 random bits)
 ABANDON_WAIT = 1.0  # seconds ``abandon`` waits for a .part- file being made (a hung share)
 
-_writing: set[str] = set()  # the .part- files this process's threads are writing
-_lock = threading.Lock()  # held while one is made and named in _writing: see abandon
+_writing: set[str] = set()  # the .part- files this process's threads make or write
+_making = 0  # of those, how many are being made (their os.open not returned yet)
+_state = threading.Condition()  # over the three; never held across a system call
 _abandoned = False
 
 
@@ -51,23 +52,20 @@ def write_atomically(
         raise StoreFailure(f"cannot write {target}: {exc.strerror or exc}") from None
     finally:
         if tmp_name is not None:
-            with _lock:
+            with _state:
                 _writing.discard(tmp_name)
 
 
 def abandon() -> None:
     """Remove the ``.part-*`` files this process's threads are writing, and refuse them
-    any new one (OSError): for an exit that does not wait for them. A file being made
-    as this is called is waited for (at most ABANDON_WAIT seconds), then removed too.
-    Raises nothing."""
+    any new one (OSError): for an exit that does not wait for them. Files being made
+    as this is called are waited for (ABANDON_WAIT seconds at most: a hung share), then
+    removed too. Raises nothing."""
     global _abandoned  # one flag for the whole process, as it exits
-    held = _lock.acquire(timeout=ABANDON_WAIT)
-    try:
+    with _state:
         _abandoned = True
+        _state.wait_for(lambda: _making == 0, ABANDON_WAIT)
         paths = list(_writing)
-    finally:
-        if held:
-            _lock.release()
     for path in paths:  # renamed into place meanwhile: no longer there, and whole
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -101,7 +99,7 @@ def _open_part(folder: Path, make: Callable[[Path], None]) -> tuple[int, str]:
         except OSError:
             os.close(fd)
             os.unlink(path)
-            with _lock:
+            with _state:
                 _writing.discard(path)
             raise
         return fd, path
@@ -109,14 +107,34 @@ def _open_part(folder: Path, make: Callable[[Path], None]) -> tuple[int, str]:
 
 
 def _create(path: str) -> int:
-    """``path`` made (O_EXCL) and named among the files being written, in one step as
-    ``abandon`` sees it; raises OSError (EINTR once the process is ending)."""
-    with _lock:
+    """``path`` made (O_EXCL) and named among the files being written, as ``abandon``
+    sees them; raises OSError (EINTR once the process is ending). The open itself is
+    made outside the lock: held across it, every thread's file creation waited for the
+    one before (on a share with a 2 ms round trip, 377 files a second for 16 threads
+    instead of 4,877: a review's)."""
+    global _making  # the count abandon waits on
+    with _state:
         if _abandoned:
             raise InterruptedError(errno.EINTR, "the process is ending")
-        fd = os.open(path, PART_FLAGS, 0o644)
         _writing.add(path)
-        return fd
+        _making += 1
+    try:
+        fd = os.open(path, PART_FLAGS, 0o644)
+    except BaseException:
+        with _state:
+            _writing.discard(path)
+        raise
+    finally:
+        with _state:
+            _making -= 1
+            _state.notify_all()
+            ending = _abandoned
+    if ending:  # abandon ran meanwhile: its unlink may have come before this open
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise InterruptedError(errno.EINTR, "the process is ending")
+    return fd
 
 
 def write_all(fd: int, body: bytes) -> None:

@@ -106,9 +106,15 @@ def storing(n):
     for i in range(1000):
         store.put(f"{n:02x}/{i:02x}/x.png", body)
 
+def stored():
+    return [p for p in store.root.rglob("*") if p.is_file() and not p.name.startswith(".")]
+
 for n in range(4):
     threading.Thread(target=storing, args=(n,), daemon=True).start()
-time.sleep(0.5)
+deadline = time.monotonic() + 30  # one image whole first, however slow the disk
+while not stored() and time.monotonic() < deadline:
+    time.sleep(0.01)
+time.sleep(0.05)  # the threads are mid-write: each writes the next one at once
 leave(3)
 """
 
