@@ -170,6 +170,8 @@ def test_the_report_and_export_refuse_to_write_over_the_lists_a_run_read(
         "--no-progress", "--no-report", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == c.EXIT_DEGRADED, done.stderr  # invalid lines only
+    started = json.loads(runs_path(tmp_path / "out" / "manifest.jsonl").read_text().split("\n")[0])
+    assert started["lists"] == [str(tmp_path / "l.txt"), str(tmp_path / "lists")]  # not its files
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     before = _digests(tmp_path)

@@ -219,12 +219,13 @@ def record_start(stats: RunStats, manifest: Path, lists: Iterable[ListSpec | str
 
 
 def _list_paths(lists: Iterable[ListSpec | str]) -> list[str]:
-    """The lists' files and folders as named on the command line, absolute, once each."""
+    """The lists as named on the command line, absolute, once each: a folder's files as
+    the folder (its 5,000 files made each run's line 205 kB: a review's)."""
     paths: dict[str, None] = {}
     for spec in map(as_spec, lists):
-        for path in (spec.folder, spec.path):
-            if path and path != STDIN:
-                paths[os.path.abspath(path)] = None
+        path = spec.folder or spec.path
+        if path != STDIN:
+            paths[os.path.abspath(path)] = None
     return list(paths)
 
 
