@@ -225,6 +225,7 @@ def report(  # noqa: PLR0913  (finish's, and the late stops)
         log.warning("no run report: cannot read %s: %s", where, exc.strerror or exc)
     except SHORT_OF as exc:  # e.g. NumPy not importable, no thread: the run's code stands
         log.warning("no run report: %s: %s", type(exc).__name__, exc)
+        log.debug("the report's failure", exc_info=True)  # a bug's traceback, with --verbose
     finally:
         if config.report and path is None:  # an earlier report would pass for this run's
             with contextlib.suppress(OSError):

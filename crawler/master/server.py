@@ -60,6 +60,7 @@ class QueueServer:
         arm_server_stop(self._server)
         self._stopping = threading.Event()
         self._no_thread_said = -NO_THREAD_EVERY  # when it last said so (time.monotonic())
+        self._short_said = -NO_THREAD_EVERY  # the same, of accepts short of descriptors
         # BaseManager's Server listens with a backlog of 16: a crowd of workers starting at
         # once would wait for SYN retransmissions (1 s, 3 s, 7 s ...). Listening again on
         # the same socket only raises the queue's length.
@@ -99,15 +100,15 @@ class QueueServer:
         if exc.errno not in SHORT_OF:
             return
         now = time.monotonic()
-        if now - self._no_thread_said >= NO_THREAD_EVERY:
-            self._no_thread_said = now
+        if now - self._short_said >= NO_THREAD_EVERY:
+            self._short_said = now
             limit = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
-            log.warning(
-                "cannot take a worker's connection: %s (this master may open %s files: "
-                "ulimit -n, or LimitNOFILE= in a systemd unit)",
-                exc.strerror,
-                "any number of" if limit == resource.RLIM_INFINITY else limit,
-            )
+            files = "any number of" if limit == resource.RLIM_INFINITY else limit
+            why = ""
+            if exc.errno in (errno.EMFILE, errno.ENFILE):  # not kernel memory's (ENOBUFS)
+                why = f" (this master may open {files} files: ulimit -n, or LimitNOFILE= in a "
+                why += "systemd unit)"
+            log.warning("cannot take a worker's connection: %s%s", exc.strerror, why)
         self._stopping.wait(ACCEPT_PAUSE)
 
     def _handle(self, conn: connection.Connection, peer: Any) -> None:
