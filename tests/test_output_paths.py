@@ -148,6 +148,10 @@ AFTER_A_RUN = {
     "report-over-a-list": (["report", "--out", "../l.txt"], "is one of the URL lists"),
     "report-over-a-hard-link": (["report", "--out", "../hardlink.txt"], "one of the URL lists"),
     "report-in-a-list-folder": (["report", "--out", "../lists/r.html"], "in the URL list folder"),
+    "master-csv-over-an-earlier-list": (
+        ["master", "--csv", "../l.txt", "--local-workers", "0", "--no-progress"],
+        "is one of the URL lists",
+    ),
     "export-into-a-list-folder": (
         ["export", "--format", "files", "--out", "../lists"],
         "in the URL list folder",
@@ -174,9 +178,14 @@ def test_the_report_and_export_refuse_to_write_over_the_lists_a_run_read(
     assert started["lists"] == [str(tmp_path / "l.txt"), str(tmp_path / "lists")]  # not its files
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    (elsewhere / "new.txt").write_text("not a URL either\n", encoding="utf-8")
     before = _digests(tmp_path)
     command, said = AFTER_A_RUN[case]
-    done = run_cli(command[0], "../out/manifest.jsonl", *command[1:], cwd=elsewhere)
+    # The master: another night, another list, the same manifest.
+    flags = (
+        ["new.txt", "--output", "../out"] if command[0] == "master" else ["../out/manifest.jsonl"]
+    )
+    done = run_cli(command[0], *flags, *command[1:], cwd=elsewhere)
     assert done.returncode == c.EXIT_ERROR, done.stderr
     assert_no_traceback(done.stdout, done.stderr)
     lines = done.stderr.strip().splitlines()

@@ -32,7 +32,7 @@ from crawler.exceptions import UsageError
 from crawler.master.lists import check_readable, expand_lists
 from crawler.master.local_workers import LocalWorkers
 from crawler.master.prespawn import stop
-from crawler.outputs import check_distinct, run_files, utf8_name
+from crawler.outputs import check_distinct, listed_before, run_files, utf8_name
 from crawler.stores import PER_HOST, FolderStore, normalize_spec, open_store
 
 
@@ -201,7 +201,8 @@ def check_paths(args: argparse.Namespace) -> None:
     key = args.authkey_file or manifest.parent / c.DEFAULT_KEY_NAME
     log_file = Path(args.log_file) if args.log_file else None
     chosen = {"--csv": args.csv, "--log-file": log_file}
-    check_distinct(chosen, run_files(manifest, Path(key)), args.lists, _image_folders(args))
+    lists = [*args.lists, *listed_before(manifest)]  # tonight's, and earlier nights'
+    check_distinct(chosen, run_files(manifest, Path(key)), lists, _image_folders(args))
 
 
 def _image_folders(args: argparse.Namespace) -> tuple[Path, ...]:
