@@ -28,6 +28,26 @@ from crawler import constants as c
 UNLOADABLE = 'raise OSError(24, "Too many open files", "numpy/_core/_multiarray_umath.so")\n'
 
 
+def _kill(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.communicate()
+
+
+def _finish_with_a_worker(
+    master: subprocess.Popen[str], port: int, out: Path, threads: int
+) -> tuple[str, str]:
+    """Start a worker for ``master``; the master's (stdout, stderr) once both ended."""
+    worker = start_cli("worker", "--server", "127.0.0.1", "--port", str(port),
+                       "--output", str(out), "--threads", str(threads))  # fmt: skip
+    try:
+        stdout, stderr = master.communicate(timeout=120)
+        worker.communicate(timeout=60)
+    finally:
+        _kill(worker)
+    return stdout, stderr
+
+
 def test_a_finished_run_whose_master_cannot_import_numpy_keeps_its_summary(
     tmp_path: Path, image_server: ImageServer
 ) -> None:
@@ -43,18 +63,10 @@ def test_a_finished_run_whose_master_cannot_import_numpy_keeps_its_summary(
         "--no-progress", "--idle-timeout", "60",
         env=cli_env(PYTHONPATH=str(fake.parent)),  # the master's alone: not the worker's
     )  # fmt: skip
-    worker = None
     try:
-        port = wait_for_port(master)
-        worker = start_cli("worker", "--server", "127.0.0.1", "--port", str(port),
-                           "--output", str(out), "--threads", "2")  # fmt: skip
-        stdout, stderr = master.communicate(timeout=120)
-        worker.communicate(timeout=60)
+        stdout, stderr = _finish_with_a_worker(master, wait_for_port(master), out, 2)
     finally:
-        for proc in (master, worker):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+        _kill(master)
     assert master.returncode == c.EXIT_OK, stderr
     assert_no_traceback(stdout, stderr)
     said = [line for line in stderr.splitlines() if "no run report" in line]
@@ -114,7 +126,6 @@ def test_a_master_out_of_descriptors_says_so_and_takes_workers_once_it_has_them(
     master = start_cli("master", str(listing), "--output", str(out), "--local-workers", "0",
                        "--no-progress", "--no-report", "--idle-timeout", "60")  # fmt: skip
     waiting: list[socket.socket] = []
-    worker = None
     try:
         port = wait_for_port(master)
         hard = resource.prlimit(master.pid, resource.RLIMIT_NOFILE)[1]
@@ -127,17 +138,11 @@ def test_a_master_out_of_descriptors_says_so_and_takes_workers_once_it_has_them(
         resource.prlimit(master.pid, resource.RLIMIT_NOFILE, (held + 64, hard))
         for sock in waiting:
             sock.close()
-        worker = start_cli("worker", "--server", "127.0.0.1", "--port", str(port),
-                           "--output", str(out), "--threads", "1")  # fmt: skip
-        stdout, stderr = master.communicate(timeout=120)
-        worker.communicate(timeout=60)
+        stdout, stderr = _finish_with_a_worker(master, port, out, 1)
     finally:
         for sock in waiting:
             sock.close()
-        for proc in (master, worker):
-            if proc is not None and proc.poll() is None:
-                proc.kill()
-                proc.communicate()
+        _kill(master)
     assert master.returncode == c.EXIT_OK, stderr
     assert_no_traceback(stdout, stderr)
     said = [line for line in stderr.splitlines() if "cannot take a worker's connection" in line]
