@@ -8,6 +8,7 @@ mounted). Each test names the defect it guards against (all fixed 2026-12-01).
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -23,6 +24,7 @@ from conftest import assert_no_traceback, read_rows, run_cli, start_cli
 from imageserver import ImageServer, make_image
 from PIL import Image
 
+from crawler.export.rows import CurrentRows
 from crawler.formats import EXTENSIONS
 from crawler.layout import stored_name
 
@@ -458,3 +460,55 @@ def test_an_images_folder_that_is_not_there_is_one_line(harvest: Crawl, tmp_path
     code, _, err = export(str(harvest.manifest), "--format", "files", "--out", str(out),
                           "--images", str(harvest.images))  # fmt: skip
     assert code == 0, err
+
+
+# --- the manifest and --out changing under an export ----------------------------------
+
+
+def test_both_passes_read_the_manifest_the_first_one_opened(harvest: Crawl, tmp_path: Path) -> None:
+    """A master compacting the manifest renames another file (the same rows in another
+    order) over its name, and a running one appends: the second pass reads the file the
+    first one read, up to where it ended. Until 2026-12-03 it opened the name again, and
+    an export during a night's compaction wrote every row as ``no_image``, exit 0, and
+    removed the earlier export (a fresh user's)."""
+    manifest = tmp_path / "manifest.jsonl"
+    lines = harvest.manifest.read_bytes().splitlines(keepends=True)
+    manifest.write_bytes(b"".join(lines))
+    expected = [json.loads(line) for line in lines]
+    rows = CurrentRows(manifest, tmp_path)
+    try:
+        compacted = tmp_path / "compacted.jsonl"
+        compacted.write_bytes(b"".join(reversed(lines)))
+        os.replace(compacted, manifest)  # what the master's compaction does
+        assert [row["url"] for row in rows] == [row["url"] for row in expected]
+        with open(harvest.manifest, "rb") as fh, open(manifest, "ab") as later:
+            later.write(fh.read())  # a running master's later rows: after the first pass
+        assert [row["url"] for row in rows] == [row["url"] for row in expected]
+    finally:
+        rows.close()
+
+
+def test_an_export_into_a_folder_another_export_holds_is_refused(
+    harvest: Crawl, tmp_path: Path
+) -> None:
+    """Two at once (an overlapping cron job) took each other's staging folder: both ended
+    0 with one's shards gone, or both failed and the earlier export was lost (a fresh
+    user's). The second is now refused in one line, and the first's export stands."""
+    out = tmp_path / "ds"
+    code, _, err = export(str(harvest.manifest), "--format", "webdataset", "--out", str(out))
+    assert code == 0, err
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY)  # as the export writing there holds it
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        code, _, err = export(str(harvest.manifest), "--format", "webdataset", "--out", str(out))
+    finally:
+        os.close(fd)
+    assert code == 1, err
+    assert err.strip().splitlines() == [
+        f"crawler-export: error: another export is writing into {out}: wait for it to end, "
+        "or choose another --out"
+    ], err
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    code, _, err = export(str(harvest.manifest), "--format", "webdataset", "--out", str(out))
+    assert code == 0, err  # released: the next one goes ahead

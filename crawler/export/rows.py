@@ -45,6 +45,11 @@ class CurrentRows:
         self.manifest = manifest
         self.reading = Reading()
         check_readable(manifest)
+        try:  # both passes read this one file (see _lines)
+            self._fh = open(manifest, "rb")  # noqa: SIM115  (closed in close())
+        except OSError as exc:
+            raise UsageError(f"cannot read manifest {manifest}: {exc.strerror}") from None
+        self._end: int | None = None  # where the first pass ended (bytes)
         remove_left_indexes(scratch)
         try:
             self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115  (closed in close())
@@ -76,16 +81,27 @@ class CurrentRows:
         return db.execute("SELECT count(*) FROM last").fetchone()[0] + line_rows
 
     def _lines(self) -> Iterator[tuple[int, dict[str, Any]]]:
+        """The manifest's rows (line number, row), read from the one file opened first,
+        up to where the first pass ended: a master compacting the manifest meanwhile
+        renames another file over its name, and appends after that end. Until
+        2026-12-03 the second pass opened the name again and matched the first pass's
+        line numbers against the compacted file: every row ``no_image``, exit 0, and the
+        earlier export removed (a fresh user's)."""
         self.reading = Reading()
+        fh, end = self._fh, self._end
         try:
-            with open(self.manifest, encoding="utf-8-sig", errors="replace") as fh:
-                for number, line in enumerate(fh, start=1):
-                    self.reading.lines += 1
-                    row = _parse(line)
-                    if row is None:
-                        self.reading.damaged += 1
-                        continue
-                    yield number, row
+            fh.seek(0)
+            for number, raw in enumerate(fh, start=1):
+                if end is not None and fh.tell() > end:  # appended after the first pass
+                    break
+                self.reading.lines += 1
+                line = raw.decode("utf-8", "replace")
+                row = _parse(line.removeprefix("\ufeff") if number == 1 else line)
+                if row is None:
+                    self.reading.damaged += 1
+                    continue
+                yield number, row
+            self._end = fh.tell() if end is None else end
         except OSError as exc:
             raise UsageError(f"cannot read manifest {self.manifest}: {exc.strerror}") from None
 
@@ -103,6 +119,8 @@ class CurrentRows:
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error, AttributeError):
             self._db.close()
+        with contextlib.suppress(OSError, AttributeError):
+            self._fh.close()
         with contextlib.suppress(OSError, AttributeError):
             self._file.close()
 

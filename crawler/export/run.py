@@ -127,6 +127,12 @@ def export(config: ExportConfig) -> ExportResult:
     if config.format == "parquet":
         parquet.schema()  # the extra is missing: say so before reading 10M rows
     ensure_writable(config.out, "--out folder")
+    with stale.exclusive(config.out):  # one export at a time into a folder
+        return _export(config)
+
+
+def _export(config: ExportConfig) -> ExportResult:
+    """``export``'s work, once its checks passed and ``--out`` is this export's."""
     earlier = stale.earlier_outputs(config.out / SUMMARY_NAME)
     rows = CurrentRows(config.manifest, config.out)
     result = ExportResult()

@@ -26,13 +26,17 @@ earlier, good one.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from crawler.exceptions import UsageError
 
 SHARD = re.compile(r"shard-\d{5}\.tar")
 FOLDER = re.compile(r"\d{5}")
@@ -40,6 +44,32 @@ SAMPLE_FILE = re.compile(r"\d{9}\.[a-z0-9]{1,5}")  # KEY.EXT of a sample (files)
 PARQUET = "manifest.parquet"
 INDEX = "shards.json"  # the wids shard index of a webdataset export
 STAGING = ".export-staging"  # in --out; one left by a killed export is removed first
+
+
+@contextlib.contextmanager
+def exclusive(out: Path) -> Iterator[None]:
+    """Hold ``out`` for this export (an ``flock`` on the folder itself, so that nothing
+    is left in it, kept for the export's life); raises UsageError (one line) when
+    another export holds it. Two at once (an overlapping cron job) took each other's
+    staging folder: both ended 0 with one's shards gone, or both failed with "No such
+    file or directory" and the earlier export lost (a fresh user's, 2026-12-03). A file
+    system whose folders take no lock (NFS) goes unguarded, as before."""
+    try:
+        fd = os.open(out, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise UsageError(f"cannot open --out {out}: {exc.strerror}") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise UsageError(
+                f"another export is writing into {out}: wait for it to end, or choose another --out"
+            ) from None
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)
 
 
 def staging_folder(out: Path) -> Path:
