@@ -512,3 +512,22 @@ def test_an_export_into_a_folder_another_export_holds_is_refused(
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     code, _, err = export(str(harvest.manifest), "--format", "webdataset", "--out", str(out))
     assert code == 0, err  # released: the next one goes ahead
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "webdataset"])
+def test_every_value_of_the_wrong_type_is_counted_as_nulled(
+    harvest: Crawl, tmp_path: Path, fmt: str
+) -> None:
+    """An edited row's wrong-typed values are written as null, and counted: until
+    2026-12-03 those the reading nulled were not (0 for three; a fresh user's)."""
+    rows = read_rows(harvest.manifest)
+    edited = next(row for row in rows if row["status"] == "ok")
+    wrong = {"width": "wide", "bytes": 1e30, "elapsed_s": "slow", "reused": "yes"}
+    lines = [json.dumps(row | wrong if row is edited else row) for row in rows]
+    manifest = tmp_path / "manifest.jsonl"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "ds"
+    code, _, err = export(str(manifest), "--format", fmt, "--out", str(out),
+                          "--images", str(harvest.images))  # fmt: skip
+    assert code == 0, err
+    assert summary(out)["nulled_values"] == len(wrong)

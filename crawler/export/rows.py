@@ -35,6 +35,7 @@ class Reading:
 
     lines: int = 0
     damaged: int = 0  # lines that are not a manifest row (torn, garbled)
+    nulled: int = 0  # values of the wrong type in the rows taken, read as null
 
 
 class CurrentRows:
@@ -68,7 +69,7 @@ class CurrentRows:
         """First pass: the last line of each URL; returns the number of current rows."""
         db, pending, line_rows = self._db, 0, 0
         db.execute("BEGIN")
-        for number, row in self._lines():
+        for number, row, _ in self._lines():
             line_rows += row["status"] in LINE_STATUSES
             if row["status"] not in LINE_STATUSES:
                 db.execute("REPLACE INTO last VALUES (?, ?)", (_key(row["url"]), number))
@@ -80,7 +81,7 @@ class CurrentRows:
         db.execute("COMMIT")
         return db.execute("SELECT count(*) FROM last").fetchone()[0] + line_rows
 
-    def _lines(self) -> Iterator[tuple[int, dict[str, Any]]]:
+    def _lines(self) -> Iterator[tuple[int, dict[str, Any], int]]:
         """The manifest's rows (line number, row), read from the one file opened first,
         up to where the first pass ended: a master compacting the manifest meanwhile
         renames another file over its name, and appends after that end. Until
@@ -96,11 +97,11 @@ class CurrentRows:
                     break
                 self.reading.lines += 1
                 line = raw.decode("utf-8", "replace")
-                row = _parse(line.removeprefix("\ufeff") if number == 1 else line)
+                row, nulled = _parse(line.removeprefix("\ufeff") if number == 1 else line)
                 if row is None:
                     self.reading.damaged += 1
                     continue
-                yield number, row
+                yield number, row, nulled
             self._end = fh.tell() if end is None else end
         except OSError as exc:
             raise UsageError(f"cannot read manifest {self.manifest}: {exc.strerror}") from None
@@ -108,13 +109,13 @@ class CurrentRows:
     def __iter__(self) -> Iterator[dict[str, Any]]:
         """Second pass: the current rows, in manifest order."""
         find = "SELECT line FROM last WHERE url = ?"
-        for number, row in self._lines():
-            if row["status"] in LINE_STATUSES:
-                yield row
-                continue
-            found = self._db.execute(find, (_key(row["url"]),)).fetchone()
-            if found is not None and found[0] == number:
-                yield row
+        for number, row, nulled in self._lines():
+            if row["status"] not in LINE_STATUSES:
+                found = self._db.execute(find, (_key(row["url"]),)).fetchone()
+                if found is None or found[0] != number:
+                    continue
+            self.reading.nulled += nulled
+            yield row
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error, AttributeError):
@@ -147,7 +148,7 @@ def check_manifest(manifest: Path) -> None:
         with open(manifest, encoding="utf-8-sig", errors="replace") as fh:
             while line := fh.readline(READ_LIMIT):
                 lines += 1
-                if _parse(line) is not None:
+                if _parse(line)[0] is not None:
                     return
     except OSError as exc:
         raise UsageError(f"cannot read manifest {manifest}: {exc.strerror}") from None
@@ -160,10 +161,16 @@ def _key(url: str) -> bytes:
     return hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
-def _parse(line: str) -> dict[str, Any] | None:
-    """A manifest row (an object with a string url and status), or None."""
+def _parse(line: str) -> tuple[dict[str, Any] | None, int]:
+    """A manifest row (an object with a string url and status), or None; and how many
+    of its values were of the wrong type, read as null (``manifest.typed_row``: until
+    2026-12-03 the summary's ``nulled_values`` missed them, a fresh user's)."""
     try:
-        row = typed_row(json.loads(line))
+        raw = json.loads(line)
+        row = typed_row(raw)
     except (ValueError, RecursionError):
-        return None
-    return row if row is not None and row.get("status") is not None else None
+        return None, 0
+    if row is None or row.get("status") is None:
+        return None, 0
+    nulled = 0 if row is raw else sum(v is not None and row[k] is None for k, v in raw.items())
+    return row, nulled

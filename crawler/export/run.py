@@ -64,7 +64,7 @@ class ExportResult:
     examples: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     outputs: list[str] = field(default_factory=list)  # shards, folders or the Parquet file
     damaged_lines: int = 0
-    nulled_values: int = 0  # Parquet: values of the wrong type written as null
+    nulled_values: int = 0  # values of the wrong type written as null
     captions: int = 0  # samples written with a caption (--caption-column)
     kept_earlier: list[str] = field(default_factory=list)  # see stale.replace_earlier
     empty_stores: list[str] = field(default_factory=list)  # ImageReader.empty_stores
@@ -160,7 +160,7 @@ def _export(config: ExportConfig) -> ExportResult:
     else:
         stale.remove_stale(config.out, earlier, result.outputs, config.format == "webdataset")
     result.damaged_lines = rows.reading.damaged
-    result.nulled_values = getattr(writer, "nulled", 0)
+    result.nulled_values = rows.reading.nulled + getattr(writer, "nulled", 0)
     _write_summary(config, result)
     return result
 
