@@ -531,3 +531,21 @@ def test_every_value_of_the_wrong_type_is_counted_as_nulled(
                           "--images", str(harvest.images))  # fmt: skip
     assert code == 0, err
     assert summary(out)["nulled_values"] == len(wrong)
+
+
+def test_a_file_of_yours_under_a_samples_name_is_never_replaced(
+    harvest: Crawl, tmp_path: Path
+) -> None:
+    """A sample folder that holds your files stays yours (README), and so does a file of
+    yours under the name of one of the export's samples: until 2026-12-03 it was
+    replaced, and the next export removed it as its own (a fresh user's)."""
+    out = tmp_path / "ds"
+    (out / "00000").mkdir(parents=True)
+    mine = out / "00000" / "000000000.json"
+    mine.write_text("mine\n", encoding="utf-8")
+    (out / "00000" / "notes.txt").write_text("notes\n", encoding="utf-8")
+    code, _, err = export(str(harvest.manifest), "--format", "files", "--out", str(out))
+    assert code == 1, err
+    assert len(err.strip().splitlines()) == 1 and "nothing was replaced" in err, err
+    assert mine.read_text(encoding="utf-8") == "mine\n"
+    assert sorted(p.name for p in out.rglob("*")) == ["00000", "000000000.json", "notes.txt"]

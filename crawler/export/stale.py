@@ -111,6 +111,7 @@ def put_in_place(
     ``mixed_folders``. Before, such a folder was listed as this export's output, and the
     next export removed it whole, the user's files in it too."""
     names = [*written, INDEX] if (staging / INDEX).exists() else written
+    _refuse_clashes(staging, out, names, earlier)
     mixed = {}
     for name in names:
         target = out / name
@@ -126,6 +127,26 @@ def put_in_place(
         os.replace(staging / name, target)
     discard(staging)
     return mixed
+
+
+def _refuse_clashes(staging: Path, out: Path, names: list[str], earlier: Earlier) -> None:
+    """Raise UsageError, before anything is moved, when a folder that is not wholly the
+    earlier export's holds a file of the user's under the name of one of this export's
+    samples: until 2026-12-03 it was replaced, then removed by the next export as the
+    export's own (a fresh user's)."""
+    for name in names:
+        target = out / name
+        if not target.is_dir() or target.is_symlink():
+            continue
+        if name in earlier.names and name not in earlier.mixed:
+            continue  # wholly the earlier export's: replaced whole
+        ours = earlier.mixed.get(name, set())
+        for entry in (staging / name).iterdir():
+            if entry.name not in ours and os.path.lexists(target / entry.name):
+                raise UsageError(
+                    f"{target / entry.name} is not this export's, and has the name of one "
+                    "of its samples: move it, or choose another --out (nothing was replaced)"
+                )
 
 
 def earlier_outputs(summary: Path) -> Earlier:
