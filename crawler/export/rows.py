@@ -35,7 +35,6 @@ class Reading:
 
     lines: int = 0
     damaged: int = 0  # lines that are not a manifest row (torn, garbled)
-    nulled: int = 0  # values of the wrong type in the rows taken, read as null
 
 
 class CurrentRows:
@@ -51,6 +50,7 @@ class CurrentRows:
         except OSError as exc:
             raise UsageError(f"cannot read manifest {manifest}: {exc.strerror}") from None
         self._end: int | None = None  # where the first pass ended (bytes)
+        self.row_nulled = 0  # values of the wrong type the row last yielded read as null
         remove_left_indexes(scratch)
         try:
             self._file = tempfile.NamedTemporaryFile(  # noqa: SIM115  (closed in close())
@@ -89,20 +89,26 @@ class CurrentRows:
         line numbers against the compacted file: every row ``no_image``, exit 0, and the
         earlier export removed (a fresh user's)."""
         self.reading = Reading()
-        fh, end = self._fh, self._end
+        fh, end, number = self._fh, self._end, 0
         try:
             fh.seek(0)
-            for number, raw in enumerate(fh, start=1):
-                if end is not None and fh.tell() > end:  # appended after the first pass
-                    break
-                self.reading.lines += 1
-                line = raw.decode("utf-8", "replace")
-                row, nulled = _parse(line.removeprefix("\ufeff") if number == 1 else line)
-                if row is None:
-                    self.reading.damaged += 1
-                    continue
-                yield number, row, nulled
-            self._end = fh.tell() if end is None else end
+            for raw in fh:
+                over = fh.tell() - end if end is not None else 0
+                for line in _split(raw[: len(raw) - over] if over > 0 else raw):
+                    number += 1  # a line as text mode reads it: \r, \n or \r\n ends it
+                    self.reading.lines += 1
+                    row, nulled = _parse(line.removeprefix("\ufeff") if number == 1 else line)
+                    if row is None:
+                        self.reading.damaged += 1
+                        continue
+                    yield number, row, nulled
+                if over >= 0 and end is not None:  # as far as the first pass read: no more
+                    return
+            if end is not None:  # shorter now than the first pass found it
+                raise UsageError(
+                    f"manifest {self.manifest} was cut short while it was exported: export again"
+                )
+            self._end = fh.tell()
         except OSError as exc:
             raise UsageError(f"cannot read manifest {self.manifest}: {exc.strerror}") from None
 
@@ -114,7 +120,7 @@ class CurrentRows:
                 found = self._db.execute(find, (_key(row["url"]),)).fetchone()
                 if found is None or found[0] != number:
                     continue
-            self.reading.nulled += nulled
+            self.row_nulled = nulled
             yield row
 
     def close(self) -> None:
@@ -159,6 +165,17 @@ def check_manifest(manifest: Path) -> None:
 def _key(url: str) -> bytes:
     """16 bytes naming a URL (BLAKE2b): two URLs share one with odds of 2^-128."""
     return hashlib.blake2b(url.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def _split(raw: bytes) -> list[str]:
+    """``raw`` (one line read in binary, up to its \\n) as the lines text mode's universal
+    newlines make of it (a lone \\r ends one too: a manifest edited on an old Mac exported
+    nothing, exit 0, and removed the earlier export: a review's), decoded."""
+    text = raw.decode("utf-8", "replace")
+    if "\r" not in text:
+        return [text]
+    parts = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    return [part + "\n" for part in parts[:-1]] + ([parts[-1]] if parts[-1] else [])
 
 
 def _parse(line: str) -> tuple[dict[str, Any] | None, int]:

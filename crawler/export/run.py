@@ -160,7 +160,7 @@ def _export(config: ExportConfig) -> ExportResult:
     else:
         stale.remove_stale(config.out, earlier, result.outputs, config.format == "webdataset")
     result.damaged_lines = rows.reading.damaged
-    result.nulled_values = rows.reading.nulled + getattr(writer, "nulled", 0)
+    result.nulled_values += getattr(writer, "nulled", 0)
     _write_summary(config, result)
     return result
 
@@ -187,6 +187,7 @@ def _write_all(
             if config.format == "parquet":
                 writer.add(row)
                 result.statuses[EXPORTED] += 1
+                result.nulled_values += rows.row_nulled  # written as null: exported rows'
                 _note_columns(row, _caption(row, config), result)
                 continue
             try:
@@ -202,6 +203,7 @@ def _write_all(
                 continue
             writer.add(sample)
             result.statuses[EXPORTED] += 1
+            result.nulled_values += rows.row_nulled
             _note_columns(row, sample.caption, result)
 
 

@@ -142,11 +142,24 @@ def _refuse_clashes(staging: Path, out: Path, names: list[str], earlier: Earlier
             continue  # wholly the earlier export's: replaced whole
         ours = earlier.mixed.get(name, set())
         for entry in (staging / name).iterdir():
-            if entry.name not in ours and os.path.lexists(target / entry.name):
-                raise UsageError(
-                    f"{target / entry.name} is not this export's, and has the name of one "
-                    "of its samples: move it, or choose another --out (nothing was replaced)"
-                )
+            there = target / entry.name
+            if entry.name in ours or not os.path.lexists(there) or _same_bytes(entry, there):
+                continue  # the same bytes: an export whose summary was lost or not written
+            raise UsageError(
+                f"{there} is not this export's, and has the name of one of its samples: "
+                "move it, or choose another --out (nothing was replaced)"
+            )
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    """Do the regular files ``a`` and ``b`` hold the same bytes? False when either is no
+    regular file or cannot be read."""
+    try:
+        if b.is_symlink() or not b.is_file() or a.stat().st_size != b.stat().st_size:
+            return False
+        return a.read_bytes() == b.read_bytes()
+    except OSError:
+        return False
 
 
 def earlier_outputs(summary: Path) -> Earlier:
