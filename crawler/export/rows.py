@@ -89,11 +89,12 @@ class CurrentRows:
         line numbers against the compacted file: every row ``no_image``, exit 0, and the
         earlier export removed (a fresh user's)."""
         self.reading = Reading()
-        fh, end, number = self._fh, self._end, 0
+        fh, end, number, read = self._fh, self._end, 0, 0
         try:
             fh.seek(0)
             for raw in fh:
-                over = fh.tell() - end if end is not None else 0
+                read += len(raw)  # bytes read so far (fh.tell() per line: 0.3 us more)
+                over = read - end if end is not None else 0
                 for line in _split(raw[: len(raw) - over] if over > 0 else raw):
                     number += 1  # a line as text mode reads it: \r, \n or \r\n ends it
                     self.reading.lines += 1
@@ -108,7 +109,7 @@ class CurrentRows:
                 raise UsageError(
                     f"manifest {self.manifest} was cut short while it was exported: export again"
                 )
-            self._end = fh.tell()
+            self._end = read
         except OSError as exc:
             raise UsageError(f"cannot read manifest {self.manifest}: {exc.strerror}") from None
 
