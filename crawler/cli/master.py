@@ -202,7 +202,15 @@ def check_paths(args: argparse.Namespace) -> None:
     log_file = Path(args.log_file) if args.log_file else None
     chosen = {"--csv": args.csv, "--log-file": log_file}
     lists = [*args.lists, *listed_before(manifest)]  # tonight's, and earlier nights'
-    check_distinct(chosen, run_files(manifest, Path(key)), lists, _image_folders(args))
+    folders = _image_folders(args)
+    if len(folders) > 1 and os.path.realpath(folders[1]) == os.path.realpath(args.output):
+        # One folder under two names in the rows: the earlier copies a switch between
+        # them leaves could not be told from the current ones (``master.superseded``).
+        raise UsageError(
+            f"--store {args.store} is the --output folder: a shared store is a folder of "
+            "its own (or leave --store out: each host's --output is its store)"
+        )
+    check_distinct(chosen, run_files(manifest, Path(key)), lists, folders)
 
 
 def _image_folders(args: argparse.Namespace) -> tuple[Path, ...]:
@@ -212,16 +220,7 @@ def _image_folders(args: argparse.Namespace) -> tuple[Path, ...]:
     if spec == PER_HOST or spec.startswith("s3://"):
         return (args.output,)
     store = open_store(spec, args.output)
-    if not isinstance(store, FolderStore):
-        return (args.output,)
-    if os.path.realpath(store.root) == os.path.realpath(args.output):
-        # One folder under two names in the rows: the earlier copies a switch between
-        # them leaves could not be told from the current ones (``master.superseded``).
-        raise UsageError(
-            f"--store {args.store} is the --output folder: a shared store is a folder of "
-            "its own (or leave --store out: each host's --output is its store)"
-        )
-    return (args.output, store.root)
+    return (args.output, store.root) if isinstance(store, FolderStore) else (args.output,)
 
 
 def main(argv: list[str] | None = None, early: list[subprocess.Popen] | None = None) -> int:

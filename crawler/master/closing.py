@@ -42,7 +42,7 @@ from crawler.report.pictures import Pictures
 # short of descriptors, memory or threads, besides OSError: a side output, it must not
 # take the summary or the exit code with it (until 2026-12-03 a finished run under
 # ``ulimit -n`` ended in a traceback, exit 1, no summary: a resource-limits trial's).
-SHORT_OF = (OSError, ImportError, MemoryError, RuntimeError)
+SHORT_OF = (ImportError, MemoryError, RuntimeError)
 
 
 def alarm(plan: Plan, changes: Mapping[str, int], rate: float) -> str | None:
@@ -147,7 +147,7 @@ def start_pictures(config: MasterConfig, ledger: Ledger) -> Pictures | None:
         return None
     try:
         return Pictures(ledger.data, config.output)
-    except SHORT_OF:  # the report makes them itself, or says in one line why it cannot
+    except (OSError, *SHORT_OF):  # the report makes them, or says in one line why not
         return None
 
 
